@@ -1,0 +1,151 @@
+// Package ingest turns request bodies into recorded usage events: it decodes
+// JSON arrays, {"events":[…]} objects and NDJSON (plain or gzip), validates
+// each event, enforces the caller's organization, and appends the valid ones to
+// the store, which deduplicates and commits them durably. Outcomes are per
+// event: one bad event never fails its batch.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/usage"
+)
+
+// Per-event error codes, as reported to clients.
+const (
+	CodeMissingField         = "missing_field"
+	CodeInvalidField         = "invalid_field"
+	CodeOutsideWindow        = "outside_window"
+	CodeInFuture             = "in_future"
+	CodeForbiddenOrganization = "forbidden_organization"
+	CodeMalformed            = "malformed_event" // an NDJSON line or array element that is not a JSON object
+)
+
+// DefaultDedupeWindow is how far back in event time duplicates are detected;
+// older events are rejected as outside the window.
+const DefaultDedupeWindow = 35 * 24 * time.Hour
+
+// MaxFuture is how far ahead of the server clock an event time may be.
+const MaxFuture = 5 * time.Minute
+
+// EventError is why one event of a batch was rejected.
+type EventError struct {
+	Index   int    `json:"index"`
+	ID      string `json:"id"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Result is the outcome of one ingest call.
+type Result struct {
+	Accepted   int          `json:"accepted"`
+	Duplicates int          `json:"duplicates"`
+	Rejected   int          `json:"rejected"`
+	Errors     []EventError `json:"errors"`
+}
+
+// Scope is whose events a caller may send. An empty OrganizationID means any
+// organization (the admin token): then every event must name its organization.
+type Scope struct {
+	OrganizationID string
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	Store        store.Events
+	DedupeWindow time.Duration // default DefaultDedupeWindow
+	// KnownOrganization reports whether an organization exists; events for
+	// others are rejected. Nil accepts any organization id.
+	KnownOrganization func(id string) bool
+	Now               func() time.Time // default time.Now
+	Logger            *slog.Logger     // default slog.Default()
+	// Observe, if set, is called after every successful append with the
+	// result and the time the store took to commit.
+	Observe func(r Result, commit time.Duration)
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Store == nil {
+		errs = append(errs, errors.New("ingest: Store is required"))
+	}
+	if c.DedupeWindow < 0 {
+		errs = append(errs, errors.New("ingest: DedupeWindow must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Pipeline validates and appends decoded batches. It is safe for concurrent
+// use; concurrent calls share fsyncs through the store's group commit.
+type Pipeline struct {
+	cfg Config
+}
+
+// New returns a Pipeline for cfg.
+func New(cfg Config) (*Pipeline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.DedupeWindow == 0 {
+		cfg.DedupeWindow = DefaultDedupeWindow
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Pipeline{cfg: cfg}, nil
+}
+
+// DedupeWindow returns the configured window.
+func (p *Pipeline) DedupeWindow() time.Duration { return p.cfg.DedupeWindow }
+
+// Ingest validates the batch's events for scope, appends the valid ones and
+// reports per-event outcomes. A non-nil error means nothing of the batch may
+// be assumed recorded (the store failed) and the caller must not acknowledge it.
+func (p *Pipeline) Ingest(ctx context.Context, b *Batch, scope Scope) (Result, error) {
+	now := p.cfg.Now()
+	from := now.Add(-p.cfg.DedupeWindow)
+	res := Result{Errors: append([]EventError(nil), b.Errors...)}
+	valid := make([]usage.Event, 0, len(b.Events))
+	for i := range b.Events {
+		ev := &b.Events[i]
+		if e, ok := p.check(ev, scope, now, from); !ok {
+			e.Index = b.Index[i]
+			res.Errors = append(res.Errors, e)
+			continue
+		}
+		valid = append(valid, *ev)
+	}
+	res.Rejected = len(res.Errors)
+	if len(valid) > 0 {
+		start := time.Now()
+		outs, err := p.cfg.Store.Append(ctx, valid, from)
+		if err != nil {
+			return Result{}, err
+		}
+		for _, o := range outs {
+			if o == usage.Duplicate {
+				res.Duplicates++
+			} else {
+				res.Accepted++
+			}
+		}
+		if p.cfg.Observe != nil {
+			p.cfg.Observe(res, time.Since(start))
+		}
+	} else if p.cfg.Observe != nil {
+		p.cfg.Observe(res, 0)
+	}
+	sortErrors(res.Errors)
+	if res.Errors == nil {
+		res.Errors = []EventError{}
+	}
+	return res, nil
+}

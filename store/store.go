@@ -1,0 +1,78 @@
+// Package store defines what usaged needs from a storage backend: durable,
+// deduplicated recording of usage events with their counts, aggregate queries
+// over those counts, and the registry of organizations and OAuth clients.
+//
+// Backends live in subpackages named after their engine (store/pebble). Every
+// backend passes the conformance suite in store/storetest. No backend type or
+// encoding crosses this interface: it speaks only the usage domain.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// Store is a complete storage backend. All methods are safe for concurrent use.
+type Store interface {
+	Events
+	Registry
+	// Close flushes and releases the backend. Calls after Close return errors.
+	Close() error
+}
+
+// Events records usage events and answers queries over their counts.
+type Events interface {
+	// Append records events and returns one outcome per event, in order.
+	//
+	// An event is a Duplicate when an event with the same ID was already
+	// recorded for the same OrganizationID and that record's event time is at
+	// or after dedupeFrom; an ID repeated within events counts as recorded at
+	// its first occurrence. Every other event is Accepted: it is recorded and
+	// its counts (usage.CountsFor(Status)) are added to the group of its
+	// organization, UTC hour, client, user, template, method and platform.
+	//
+	// Events must already be valid (see the ingest package): Append does not
+	// check fields, times or organization access.
+	//
+	// Atomicity and durability: when Append returns a nil error, every Accepted
+	// event, its dedupe record and its counts are on stable storage together;
+	// a crash at any moment leaves either all or none of one call's effects.
+	// On a non-nil error nothing of the call may be assumed recorded, and the
+	// caller must not acknowledge any of its events. Accepted events are
+	// visible to Query as soon as Append returns.
+	Append(ctx context.Context, events []usage.Event, dedupeFrom time.Time) ([]usage.Outcome, error)
+
+	// Query answers q, which must be normalized (usage.Query.Normalize): the
+	// interval is whole hours, start inclusive, end exclusive. Rows are the
+	// groups with at least one request, ordered by usage.CompareRows. When q
+	// groups by client, rows carry the latest client name recorded with events.
+	Query(ctx context.Context, q usage.Query) ([]usage.Row, error)
+
+	// ExpireDedupe forgets dedupe records whose event time is before t. It
+	// never changes counts. Backends may also expire records on their own.
+	ExpireDedupe(ctx context.Context, before time.Time) error
+}
+
+// Registry keeps organizations and OAuth clients.
+type Registry interface {
+	// PutOrganization creates or replaces an organization by ID.
+	PutOrganization(ctx context.Context, o usage.Organization) error
+	// Organization returns the organization with id, or an error of kind
+	// usage.KindNotFound.
+	Organization(ctx context.Context, id string) (usage.Organization, error)
+	// Organizations lists all organizations ordered by ID.
+	Organizations(ctx context.Context) ([]usage.Organization, error)
+
+	// PutClient creates or replaces a client by (OrganizationID, ID).
+	PutClient(ctx context.Context, c usage.Client) error
+	// Client returns the client with id in any organization, or an error of
+	// kind usage.KindNotFound. Client IDs are unique across organizations.
+	Client(ctx context.Context, id string) (usage.Client, error)
+	// Clients lists the clients of an organization ordered by ID.
+	Clients(ctx context.Context, orgID string) ([]usage.Client, error)
+	// DeleteClient removes a client; deleting a missing client returns an
+	// error of kind usage.KindNotFound.
+	DeleteClient(ctx context.Context, orgID, id string) error
+}

@@ -1,0 +1,263 @@
+package usage
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Granularity is the width of the time buckets a query's rows are split into.
+// All buckets are UTC.
+type Granularity int
+
+const (
+	GranularityNone  Granularity = iota // one bucket for the whole interval
+	GranularityHour                     // clock hours
+	GranularityDay                      // calendar days
+	GranularityWeek                     // ISO weeks, starting Monday 00:00
+	GranularityMonth                    // calendar months
+)
+
+var granularityNames = [...]string{"", "Hour", "Day", "Week", "Month"}
+
+func (g Granularity) String() string {
+	if g >= 0 && int(g) < len(granularityNames) {
+		return granularityNames[g]
+	}
+	return "Granularity(?)"
+}
+
+// ParseGranularity parses Hour, Day, Week or Month (any case); "" is GranularityNone.
+func ParseGranularity(s string) (Granularity, error) {
+	for i, n := range granularityNames {
+		if strings.EqualFold(s, n) {
+			return Granularity(i), nil
+		}
+	}
+	return 0, Errorf(KindInvalid, "granularity", "granularity %q is not one of Hour, Day, Week, Month", s)
+}
+
+// Truncate returns the start of the bucket holding t. For GranularityNone it
+// returns t unchanged.
+func (g Granularity) Truncate(t time.Time) time.Time {
+	t = t.UTC()
+	switch g {
+	case GranularityHour:
+		return t.Truncate(time.Hour)
+	case GranularityDay:
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	case GranularityWeek:
+		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		back := (int(d.Weekday()) + 6) % 7 // days since Monday
+		return d.AddDate(0, 0, -back)
+	case GranularityMonth:
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return t
+}
+
+// Dimension is something rows can be grouped by.
+type Dimension int
+
+const (
+	DimClientID Dimension = iota
+	DimOrganizationID
+	DimUserID
+	DimTemplateURI
+	DimHTTPMethod
+	DimPlatform
+)
+
+// Dimensions lists every dimension in its canonical order.
+var Dimensions = []Dimension{DimClientID, DimOrganizationID, DimUserID, DimTemplateURI, DimHTTPMethod, DimPlatform}
+
+var dimensionNames = [...]string{"OAuthClientId", "OrganizationId", "UserId", "TemplateUri", "HttpMethod", "Platform"}
+
+func (d Dimension) String() string {
+	if d >= 0 && int(d) < len(dimensionNames) {
+		return dimensionNames[d]
+	}
+	return "Dimension(?)"
+}
+
+// ParseDimension parses a dimension name (any case), e.g. "OAuthClientId".
+func ParseDimension(s string) (Dimension, error) {
+	for i, n := range dimensionNames {
+		if strings.EqualFold(s, n) {
+			return Dimension(i), nil
+		}
+	}
+	return 0, Errorf(KindInvalid, "groupBy", "groupBy %q is not one of %s", s, strings.Join(dimensionNames[:], ", "))
+}
+
+// Metric is a counter kept for every group of events.
+type Metric int
+
+const (
+	MetricRequests Metric = iota
+	MetricStatus200
+	MetricStatus300
+	MetricStatus400
+	MetricStatus500
+	MetricStatus429
+)
+
+// Metrics lists every metric in its canonical order.
+var Metrics = []Metric{MetricRequests, MetricStatus200, MetricStatus300, MetricStatus400, MetricStatus500, MetricStatus429}
+
+var metricNames = [...]string{"Requests", "Status200", "Status300", "Status400", "Status500", "Status429"}
+
+func (m Metric) String() string {
+	if m >= 0 && int(m) < len(metricNames) {
+		return metricNames[m]
+	}
+	return "Metric(?)"
+}
+
+// ParseMetric parses a metric name (any case), e.g. "Status429".
+func ParseMetric(s string) (Metric, error) {
+	for i, n := range metricNames {
+		if strings.EqualFold(s, n) {
+			return Metric(i), nil
+		}
+	}
+	return 0, Errorf(KindInvalid, "metrics", "metric %q is not one of %s", s, strings.Join(metricNames[:], ", "))
+}
+
+// Filter restricts a query to events matching every non-empty list (each list
+// is an IN). Client names match the latest name recorded for a client id.
+type Filter struct {
+	ClientIDs    []string
+	ClientNames  []string
+	UserIDs      []string
+	TemplateURIs []string
+	HTTPMethods  []string
+	Platforms    []string
+}
+
+// Dimensions returns the dimensions the filter constrains.
+func (f Filter) Dimensions() []Dimension {
+	var ds []Dimension
+	if len(f.ClientIDs) > 0 || len(f.ClientNames) > 0 {
+		ds = append(ds, DimClientID)
+	}
+	if len(f.UserIDs) > 0 {
+		ds = append(ds, DimUserID)
+	}
+	if len(f.TemplateURIs) > 0 {
+		ds = append(ds, DimTemplateURI)
+	}
+	if len(f.HTTPMethods) > 0 {
+		ds = append(ds, DimHTTPMethod)
+	}
+	if len(f.Platforms) > 0 {
+		ds = append(ds, DimPlatform)
+	}
+	return ds
+}
+
+// Query asks for the counts of one organization's events in an interval,
+// bucketed by granularity and grouped by dimensions.
+type Query struct {
+	OrganizationID string
+	Interval       Interval
+	Granularity    Granularity
+	GroupBy        []Dimension // empty: one row per bucket
+	Metrics        []Metric    // empty: all; rows always carry every count, faces project
+	Filter         Filter
+}
+
+// Normalize validates q and returns it in canonical form: interval bounds on
+// whole hours (start rounded down, end rounded up, so that every event of the
+// requested span is covered), group-by dimensions deduplicated in canonical
+// order, metrics defaulted to all, filter template URIs without a leading slash
+// and HTTP methods upper case.
+func (q Query) Normalize() (Query, error) {
+	if q.OrganizationID == "" {
+		return q, Errorf(KindInvalid, "organizationId", "organizationId is required")
+	}
+	if err := q.Interval.Validate(); err != nil {
+		return q, err
+	}
+	q.Interval = q.Interval.Hours()
+	if q.Granularity < GranularityNone || q.Granularity > GranularityMonth {
+		return q, Errorf(KindInvalid, "granularity", "granularity %d is not valid", int(q.Granularity))
+	}
+	var gb []Dimension
+	for _, d := range Dimensions {
+		if slices.Contains(q.GroupBy, d) {
+			gb = append(gb, d)
+		}
+	}
+	for _, d := range q.GroupBy {
+		if d < DimClientID || d > DimPlatform {
+			return q, Errorf(KindInvalid, "groupBy", "groupBy dimension %d is not valid", int(d))
+		}
+	}
+	q.GroupBy = gb
+	if len(q.Metrics) == 0 {
+		q.Metrics = Metrics
+	}
+	f := q.Filter
+	f.TemplateURIs = mapStrings(f.TemplateURIs, func(s string) string { return strings.TrimPrefix(s, "/") })
+	f.HTTPMethods = mapStrings(f.HTTPMethods, strings.ToUpper)
+	q.Filter = f
+	return q, nil
+}
+
+func mapStrings(in []string, fn func(string) string) []string {
+	if in == nil {
+		return nil
+	}
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i] = fn(s)
+	}
+	return out
+}
+
+// Row is one group of a query's result. Dimensions not grouped by are empty;
+// Date is the bucket start, zero without a granularity.
+type Row struct {
+	Date           time.Time
+	ClientID       string
+	ClientName     string // the latest name recorded for ClientID, when grouped by client
+	OrganizationID string
+	UserID         string
+	TemplateURI    string
+	HTTPMethod     string
+	Platform       string
+	Counts
+}
+
+// Dim returns the row's value for dimension d.
+func (r *Row) Dim(d Dimension) string {
+	switch d {
+	case DimClientID:
+		return r.ClientID
+	case DimOrganizationID:
+		return r.OrganizationID
+	case DimUserID:
+		return r.UserID
+	case DimTemplateURI:
+		return r.TemplateURI
+	case DimHTTPMethod:
+		return r.HTTPMethod
+	case DimPlatform:
+		return r.Platform
+	}
+	return ""
+}
+
+// CompareRows orders rows by date, then by each dimension in canonical order.
+func CompareRows(a, b *Row) int {
+	if c := a.Date.Compare(b.Date); c != 0 {
+		return c
+	}
+	for _, d := range Dimensions {
+		if c := strings.Compare(a.Dim(d), b.Dim(d)); c != 0 {
+			return c
+		}
+	}
+	return 0
+}

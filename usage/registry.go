@@ -1,0 +1,64 @@
+package usage
+
+import "time"
+
+// Permission is a Genesys-style permission string, domain:entity:action.
+type Permission = string
+
+// The permissions usaged knows. A client holds any subset; the admin token holds all.
+const (
+	PermEventAdd         Permission = "usage:event:add"
+	PermOrganizationView Permission = "usage:organization:view"
+	PermClientView       Permission = "usage:client:view"
+	PermSimpleSearchView Permission = "usage:simpleSearch:view"
+	PermOAuthClientView  Permission = "oauth:client:view"
+	PermOAuthClientAdd   Permission = "oauth:client:add"
+	PermOAuthClientEdit  Permission = "oauth:client:edit"
+	PermOAuthClientDel   Permission = "oauth:client:delete"
+)
+
+// Permissions lists every known permission, in a stable order.
+var Permissions = []Permission{
+	PermEventAdd, PermOrganizationView, PermClientView, PermSimpleSearchView,
+	PermOAuthClientView, PermOAuthClientAdd, PermOAuthClientEdit, PermOAuthClientDel,
+}
+
+// KnownPermission reports whether p is one of Permissions.
+func KnownPermission(p string) bool {
+	for _, q := range Permissions {
+		if p == q {
+			return true
+		}
+	}
+	return false
+}
+
+// Organization is a tenant: every event, client and count belongs to exactly one.
+type Organization struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Client is an OAuth client of an organization, authenticating with the
+// client-credentials grant. Its secret is kept only as a slow hash.
+type Client struct {
+	ID                  string
+	OrganizationID      string
+	Name                string
+	Description         string
+	SecretHash          []byte
+	Permissions         []Permission
+	AccessTokenValidity time.Duration
+	CreatedAt           time.Time
+}
+
+// Has reports whether the client holds permission p.
+func (c *Client) Has(p Permission) bool {
+	for _, q := range c.Permissions {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
