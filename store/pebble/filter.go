@@ -1,0 +1,59 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// filter is a blocked Bloom filter over dedupe records. It lets Append decide
+// that most events are new without a disk read: only events it may contain
+// (true duplicates, and about 0.2% of new events) cost a Pebble Get. Each key
+// sets 7 bits within one 512-bit block, so a probe touches one cache line.
+type filter struct {
+	blocks [][8]uint64
+	n      int // keys added
+	cap    int // keys it was sized for
+}
+
+const filterBitsPerKey = 16
+
+func newFilter(capacity int) *filter {
+	nb := max(1, capacity*filterBitsPerKey/512)
+	return &filter{blocks: make([][8]uint64, nb), cap: capacity}
+}
+
+// positions derives a block and seven bit offsets from a key's hash and org.
+func (f *filter) positions(k *dedupeKey) (*[8]uint64, uint64) {
+	var blk uint64
+	a := binary.LittleEndian.Uint64(k.hash[0:8]) ^ uint64(k.org)*0x9e3779b97f4a7c15
+	b := uint64(binary.LittleEndian.Uint32(k.hash[8:12])^k.org*0x85ebca6b) << 32
+	blk, _ = bits.Mul64(b, uint64(len(f.blocks))) // b/2^64 × len: a uniform block index
+	return &f.blocks[blk], a
+}
+
+func (f *filter) add(k *dedupeKey) {
+	blk, p := f.positions(k)
+	for i := 0; i < 7; i++ {
+		bit := p & 511
+		blk[bit>>6] |= 1 << (bit & 63)
+		p >>= 9
+	}
+	f.n++
+}
+
+func (f *filter) mayContain(k *dedupeKey) bool {
+	blk, p := f.positions(k)
+	for i := 0; i < 7; i++ {
+		bit := p & 511
+		if blk[bit>>6]&(1<<(bit&63)) == 0 {
+			return false
+		}
+		p >>= 9
+	}
+	return true
+}
+
+func (f *filter) full() bool { return f.n > f.cap }
+
+// sizeBytes is the filter's memory footprint.
+func (f *filter) sizeBytes() int { return len(f.blocks) * 64 }

@@ -1,0 +1,151 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// Key layout. Every key starts with a one-byte prefix naming its family;
+// integers are big-endian so that byte order is numeric order, and each family
+// leads with the interned organization so that one organization's rows are
+// contiguous.
+//
+//	'd' org hash[12]                             → uvarint event hour     dedupe record
+//	'f' org hour client user template method plat → counts               every dimension, per hour
+//	'h' org hour client                           → counts               per client, per hour
+//	'y' org day client                            → counts               per client, per day
+//	's' kind string                               → uint32 id            dictionary
+//	'n' org client                                → client name          latest name seen in events
+//	'o' organization id                           → JSON                 registry
+//	'c' client id                                 → JSON                 registry
+//	'm' name                                      → bytes                store metadata
+//
+// Hours and days count from the Unix epoch. Dimension values are interned to
+// uint32 ids (0 is the empty string), which keeps counter keys at 29 bytes
+// however long template URIs and client ids are.
+const (
+	famDedupe     = 'd'
+	famFull       = 'f'
+	famClientHour = 'h'
+	famClientDay  = 'y'
+	famDict       = 's'
+	famName       = 'n'
+	famOrg        = 'o'
+	famClient     = 'c'
+	famMeta       = 'm'
+)
+
+const (
+	hashLen    = 12 // bytes of the 128-bit event id hash kept: collisions stay below 1e-11 at 1e9 events per organization
+	dedupeLen  = 1 + 4 + hashLen
+	fullLen    = 1 + 4 + 4 + 4*5
+	rollupLen  = 1 + 4 + 4 + 4
+	countsSize = 6 * binary.MaxVarintLen64
+)
+
+// fullKey is a decoded 'f' key.
+type fullKey struct {
+	org, hour                                uint32
+	client, user, template, method, platform uint32
+}
+
+func (k *fullKey) encode(dst []byte) []byte {
+	dst = append(dst, famFull)
+	for _, v := range [...]uint32{k.org, k.hour, k.client, k.user, k.template, k.method, k.platform} {
+		dst = binary.BigEndian.AppendUint32(dst, v)
+	}
+	return dst
+}
+
+func decodeFull(b []byte) (fullKey, bool) {
+	if len(b) != fullLen || b[0] != famFull {
+		return fullKey{}, false
+	}
+	u := func(i int) uint32 { return binary.BigEndian.Uint32(b[1+4*i:]) }
+	return fullKey{u(0), u(1), u(2), u(3), u(4), u(5), u(6)}, true
+}
+
+// rollupKey is a decoded 'h' or 'y' key; bucket is an hour or a day.
+type rollupKey struct {
+	fam                 byte
+	org, bucket, client uint32
+}
+
+func (k *rollupKey) encode(dst []byte) []byte {
+	dst = append(dst, k.fam)
+	dst = binary.BigEndian.AppendUint32(dst, k.org)
+	dst = binary.BigEndian.AppendUint32(dst, k.bucket)
+	return binary.BigEndian.AppendUint32(dst, k.client)
+}
+
+func decodeRollup(b []byte) (rollupKey, bool) {
+	if len(b) != rollupLen {
+		return rollupKey{}, false
+	}
+	return rollupKey{b[0], binary.BigEndian.Uint32(b[1:]), binary.BigEndian.Uint32(b[5:]), binary.BigEndian.Uint32(b[9:])}, true
+}
+
+// prefix returns fam org bucket, the start of a range scan.
+func prefix(fam byte, org, bucket uint32) []byte {
+	b := []byte{fam}
+	b = binary.BigEndian.AppendUint32(b, org)
+	return binary.BigEndian.AppendUint32(b, bucket)
+}
+
+type dedupeKey struct {
+	org  uint32
+	hash [hashLen]byte
+}
+
+func (k *dedupeKey) encode(dst []byte) []byte {
+	dst = append(dst, famDedupe)
+	dst = binary.BigEndian.AppendUint32(dst, k.org)
+	return append(dst, k.hash[:]...)
+}
+
+func decodeDedupe(b []byte) (dedupeKey, bool) {
+	var k dedupeKey
+	if len(b) != dedupeLen || b[0] != famDedupe {
+		return k, false
+	}
+	k.org = binary.BigEndian.Uint32(b[1:])
+	copy(k.hash[:], b[5:])
+	return k, true
+}
+
+func nameKey(org, client uint32) []byte {
+	b := []byte{famName}
+	b = binary.BigEndian.AppendUint32(b, org)
+	return binary.BigEndian.AppendUint32(b, client)
+}
+
+func dictKey(kind byte, s string) []byte {
+	return append([]byte{famDict, kind}, s...)
+}
+
+// encodeCounts appends c as six uvarints.
+func encodeCounts(dst []byte, c *usage.Counts) []byte {
+	for _, v := range [...]int64{c.Requests, c.Status200, c.Status300, c.Status400, c.Status500, c.Status429} {
+		dst = binary.AppendUvarint(dst, uint64(v))
+	}
+	return dst
+}
+
+var errCorrupt = errors.New("pebble store: corrupt counts value")
+
+// addCounts decodes six uvarints from b and adds them to c.
+func addCounts(c *usage.Counts, b []byte) error {
+	var vs [6]int64
+	for i := range vs {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return errCorrupt
+		}
+		vs[i] = int64(v)
+		b = b[n:]
+	}
+	c.Add(usage.Counts{Requests: vs[0], Status200: vs[1], Status300: vs[2], Status400: vs[3], Status500: vs[4], Status429: vs[5]})
+	return nil
+}

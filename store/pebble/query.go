@@ -1,0 +1,282 @@
+package pebble
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// idSet is a resolved filter on one dimension; nil means no filter.
+type idSet map[uint32]struct{}
+
+// plan is a query with its filters resolved to interned ids.
+type plan struct {
+	q                                        usage.Query
+	org                                      uint32
+	client, user, template, method, platform idSet
+	group                                    [6]bool // by usage.Dimension
+}
+
+type groupKey struct {
+	bucket                                   int64
+	client, user, template, method, platform uint32
+}
+
+// Query implements store.Events. It reads the smallest counter family that
+// holds every dimension the query groups or filters by: when that is at most
+// the client, whole days come from the per-day rollup and the hours at either
+// edge from the per-hour rollup; otherwise it scans the full per-hour family.
+func (d *DB) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
+	p, ok := d.resolve(q)
+	if !ok {
+		return []usage.Row{}, nil
+	}
+	groups := make(map[groupKey]*usage.Counts)
+	s, e := hourOf(q.Interval.Start), hourOf(q.Interval.End)
+	rollup := true
+	for _, dim := range append(slices.Clone(q.GroupBy), q.Filter.Dimensions()...) {
+		if dim != usage.DimClientID && dim != usage.DimOrganizationID {
+			rollup = false
+		}
+	}
+	var err error
+	switch {
+	case !rollup:
+		err = d.scanFull(ctx, &p, s, e, groups)
+	case q.Granularity == usage.GranularityHour || (s+23)/24 >= e/24:
+		err = d.scanRollup(ctx, &p, famClientHour, s, e, groups)
+	default:
+		ds, de := (s+23)/24, e/24
+		err = d.scanRollup(ctx, &p, famClientHour, s, ds*24, groups)
+		if err == nil {
+			err = d.scanRollup(ctx, &p, famClientDay, ds, de, groups)
+		}
+		if err == nil {
+			err = d.scanRollup(ctx, &p, famClientHour, de*24, e, groups)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.rows(&p, groups), nil
+}
+
+// resolve maps q's organization and filters to ids. It returns false when no
+// event can match (an unknown organization, or a filter none of whose values
+// was ever recorded).
+func (d *DB) resolve(q usage.Query) (plan, bool) {
+	d.dict.mu.RLock()
+	defer d.dict.mu.RUnlock()
+	p := plan{q: q}
+	for _, g := range q.GroupBy {
+		p.group[g] = true
+	}
+	var ok bool
+	if p.org, ok = d.dict.lookup(kindOrg, q.OrganizationID); !ok {
+		return p, false
+	}
+	set := func(kind byte, vals []string) (idSet, bool) {
+		if len(vals) == 0 {
+			return nil, true
+		}
+		s := idSet{}
+		for _, v := range vals {
+			if id, ok := d.dict.lookup(kind, v); ok {
+				s[id] = struct{}{}
+			}
+		}
+		return s, len(s) > 0
+	}
+	if p.client, ok = set(kindClient, q.Filter.ClientIDs); !ok {
+		return p, false
+	}
+	if len(q.Filter.ClientNames) > 0 {
+		byName := idSet{}
+		for k, name := range d.dict.names {
+			if k[0] == p.org && slices.Contains(q.Filter.ClientNames, name) {
+				if _, in := p.client[k[1]]; p.client == nil || in {
+					byName[k[1]] = struct{}{}
+				}
+			}
+		}
+		if len(byName) == 0 {
+			return p, false
+		}
+		p.client = byName
+	}
+	for _, f := range []struct {
+		dst  *idSet
+		kind byte
+		vals []string
+	}{
+		{&p.user, kindUser, q.Filter.UserIDs},
+		{&p.template, kindTemplate, q.Filter.TemplateURIs},
+		{&p.method, kindMethod, q.Filter.HTTPMethods},
+		{&p.platform, kindPlatform, q.Filter.Platforms},
+	} {
+		if *f.dst, ok = set(f.kind, f.vals); !ok {
+			return p, false
+		}
+	}
+	return p, true
+}
+
+func (s idSet) has(id uint32) bool {
+	if s == nil {
+		return true
+	}
+	_, ok := s[id]
+	return ok
+}
+
+// bucketer maps hours to bucket starts, caching the last answer because
+// keys arrive in hour order.
+type bucketer struct {
+	g        usage.Granularity
+	lastHour uint32
+	last     int64
+	valid    bool
+}
+
+func (b *bucketer) bucket(hour uint32) int64 {
+	if b.g == usage.GranularityNone {
+		return 0
+	}
+	if !b.valid || hour != b.lastHour {
+		b.lastHour, b.valid = hour, true
+		b.last = b.g.Truncate(time.Unix(int64(hour)*3600, 0)).Unix()
+	}
+	return b.last
+}
+
+func add(groups map[groupKey]*usage.Counts, k groupKey, value []byte) error {
+	c := groups[k]
+	if c == nil {
+		c = &usage.Counts{}
+		groups[k] = c
+	}
+	return addCounts(c, value)
+}
+
+func (d *DB) iter(fam byte, org, lo, hi uint32) (*pebbledb.Iterator, error) {
+	return d.db.NewIter(&pebbledb.IterOptions{LowerBound: prefix(fam, org, lo), UpperBound: prefix(fam, org, hi)})
+}
+
+func (d *DB) scanFull(ctx context.Context, p *plan, lo, hi uint32, groups map[groupKey]*usage.Counts) error {
+	it, err := d.iter(famFull, p.org, lo, hi)
+	if err != nil {
+		return err
+	}
+	b := bucketer{g: p.q.Granularity}
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		if n++; n&0xffff == 0 && ctx.Err() != nil {
+			it.Close()
+			return ctx.Err()
+		}
+		k, ok := decodeFull(it.Key())
+		if !ok {
+			it.Close()
+			return errCorrupt
+		}
+		if !p.client.has(k.client) || !p.user.has(k.user) || !p.template.has(k.template) ||
+			!p.method.has(k.method) || !p.platform.has(k.platform) {
+			continue
+		}
+		g := groupKey{bucket: b.bucket(k.hour)}
+		if p.group[usage.DimClientID] {
+			g.client = k.client
+		}
+		if p.group[usage.DimUserID] {
+			g.user = k.user
+		}
+		if p.group[usage.DimTemplateURI] {
+			g.template = k.template
+		}
+		if p.group[usage.DimHTTPMethod] {
+			g.method = k.method
+		}
+		if p.group[usage.DimPlatform] {
+			g.platform = k.platform
+		}
+		if err := add(groups, g, it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// scanRollup scans a per-client family over buckets [lo, hi): hours for
+// famClientHour, days for famClientDay.
+func (d *DB) scanRollup(ctx context.Context, p *plan, fam byte, lo, hi uint32, groups map[groupKey]*usage.Counts) error {
+	if lo >= hi {
+		return nil
+	}
+	it, err := d.iter(fam, p.org, lo, hi)
+	if err != nil {
+		return err
+	}
+	b := bucketer{g: p.q.Granularity}
+	for it.First(); it.Valid(); it.Next() {
+		if ctx.Err() != nil {
+			it.Close()
+			return ctx.Err()
+		}
+		k, ok := decodeRollup(it.Key())
+		if !ok {
+			it.Close()
+			return errCorrupt
+		}
+		if !p.client.has(k.client) {
+			continue
+		}
+		hour := k.bucket
+		if fam == famClientDay {
+			hour *= 24
+		}
+		g := groupKey{bucket: b.bucket(hour)}
+		if p.group[usage.DimClientID] {
+			g.client = k.client
+		}
+		if err := add(groups, g, it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// rows turns groups into sorted rows, mapping ids back to values.
+func (d *DB) rows(p *plan, groups map[groupKey]*usage.Counts) []usage.Row {
+	d.dict.mu.RLock()
+	defer d.dict.mu.RUnlock()
+	rows := make([]usage.Row, 0, len(groups))
+	for k, c := range groups {
+		if c.IsZero() {
+			continue
+		}
+		r := usage.Row{Counts: *c}
+		if p.q.Granularity != usage.GranularityNone {
+			r.Date = time.Unix(k.bucket, 0).UTC()
+		}
+		if p.group[usage.DimOrganizationID] {
+			r.OrganizationID = p.q.OrganizationID
+		}
+		if p.group[usage.DimClientID] {
+			r.ClientID = d.dict.str(kindClient, k.client)
+			r.ClientName = d.dict.names[[2]uint32{p.org, k.client}]
+		}
+		r.UserID = d.dict.str(kindUser, k.user)
+		r.TemplateURI = d.dict.str(kindTemplate, k.template)
+		r.HTTPMethod = d.dict.str(kindMethod, k.method)
+		r.Platform = d.dict.str(kindPlatform, k.platform)
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b usage.Row) int { return usage.CompareRows(&a, &b) })
+	return rows
+}

@@ -1,0 +1,105 @@
+package pebble
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	pebbledb "github.com/cockroachdb/pebble/v2"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// The registry is small and read mostly at startup, so records are JSON.
+
+func (d *DB) put(key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return d.db.Set(key, b, pebbledb.Sync)
+}
+
+func (d *DB) get(key []byte, v any) error {
+	b, closer, err := d.db.Get(key)
+	if errors.Is(err, pebbledb.ErrNotFound) {
+		return usage.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	return json.Unmarshal(b, v)
+}
+
+func scan[T any](d *DB, fam byte, keep func(*T) bool) ([]T, error) {
+	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{fam}, UpperBound: []byte{fam + 1}})
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for it.First(); it.Valid(); it.Next() {
+		var v T
+		if err := json.Unmarshal(it.Value(), &v); err != nil {
+			it.Close()
+			return nil, err
+		}
+		if keep == nil || keep(&v) {
+			out = append(out, v)
+		}
+	}
+	return out, it.Close()
+}
+
+func orgKey(id string) []byte    { return append([]byte{famOrg}, id...) }
+func clientKey(id string) []byte { return append([]byte{famClient}, id...) }
+
+// PutOrganization implements store.Registry.
+func (d *DB) PutOrganization(_ context.Context, o usage.Organization) error {
+	return d.put(orgKey(o.ID), o)
+}
+
+// Organization implements store.Registry.
+func (d *DB) Organization(_ context.Context, id string) (usage.Organization, error) {
+	var o usage.Organization
+	err := d.get(orgKey(id), &o)
+	return o, err
+}
+
+// Organizations implements store.Registry.
+func (d *DB) Organizations(context.Context) ([]usage.Organization, error) {
+	return scan[usage.Organization](d, famOrg, nil)
+}
+
+// PutClient implements store.Registry.
+func (d *DB) PutClient(_ context.Context, c usage.Client) error {
+	return d.put(clientKey(c.ID), c)
+}
+
+// Client implements store.Registry.
+func (d *DB) Client(_ context.Context, id string) (usage.Client, error) {
+	var c usage.Client
+	err := d.get(clientKey(id), &c)
+	return c, err
+}
+
+// Clients implements store.Registry.
+func (d *DB) Clients(_ context.Context, orgID string) ([]usage.Client, error) {
+	cs, err := scan(d, famClient, func(c *usage.Client) bool { return c.OrganizationID == orgID })
+	slices.SortFunc(cs, func(a, b usage.Client) int { return strings.Compare(a.ID, b.ID) })
+	return cs, err
+}
+
+// DeleteClient implements store.Registry.
+func (d *DB) DeleteClient(ctx context.Context, orgID, id string) error {
+	c, err := d.Client(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.OrganizationID != orgID {
+		return usage.ErrNotFound
+	}
+	return d.db.Delete(clientKey(id), pebbledb.Sync)
+}

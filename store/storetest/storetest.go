@@ -1,0 +1,484 @@
+// Package storetest is the conformance suite every store.Store backend runs.
+// Counts are checked against an oracle that counts the generated events by
+// hand, never against the backend's own output.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/usage"
+)
+
+// Backend opens stores for the suite.
+type Backend struct {
+	// Open returns a new, empty store; the suite closes it.
+	Open func(t *testing.T) store.Store
+	// Reopen closes s and opens it again on the same data. Nil skips the
+	// persistence tests.
+	Reopen func(t *testing.T, s store.Store) store.Store
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, b Backend) {
+	t.Run("CountsMatchOracle", func(t *testing.T) { testOracle(t, b) })
+	t.Run("DedupeWindow", func(t *testing.T) { testDedupeWindow(t, b) })
+	t.Run("ExpireDedupe", func(t *testing.T) { testExpire(t, b) })
+	t.Run("ConcurrentAppendsCountOnce", func(t *testing.T) { testConcurrent(t, b) })
+	t.Run("OrganizationsAreIsolated", func(t *testing.T) { testIsolation(t, b) })
+	t.Run("Registry", func(t *testing.T) { testRegistry(t, b) })
+	if b.Reopen != nil {
+		t.Run("SurvivesReopen", func(t *testing.T) { testReopen(t, b) })
+	}
+}
+
+// base is the start of generated event times: a Wednesday, mid-month, so
+// that Week and Month buckets straddle the data.
+var base = time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
+
+// Gen generates random events over a few organizations, clients, users,
+// templates, methods and statuses, with repeated ids.
+type Gen struct {
+	R    *rand.Rand
+	Orgs []string
+	Days int
+	seq  int
+}
+
+// NewGen returns a generator seeded with seed.
+func NewGen(seed uint64) *Gen {
+	return &Gen{R: rand.New(rand.NewPCG(seed, seed^0x5bd1e995)), Orgs: []string{"org-a", "org-b", "org-c"}, Days: 40}
+}
+
+var (
+	clients   = []string{"c1", "c2", "c3", "c4", "c5"}
+	users     = []string{"", "u1", "u2", "u3", "u4", "u5", "u6"}
+	templates = []string{"api/v2/users", "api/v2/users/{userId}", "api/v2/conversations", "api/v2/analytics/conversations/details/query", "api/v2/routing/queues/{queueId}/members"}
+	methods   = []string{"GET", "POST", "PUT", "DELETE", "PATCH"}
+	platforms = []string{"", "PureCloud", "Api"}
+	statuses  = []int{101, 200, 201, 204, 301, 304, 400, 401, 404, 429, 429, 500, 503}
+)
+
+// Event returns a new random event; one in eight reuses an earlier id.
+func (g *Gen) Event() usage.Event {
+	r := g.R
+	g.seq++
+	id := fmt.Sprintf("ev-%d", g.seq)
+	if g.seq > 10 && r.IntN(8) == 0 {
+		id = fmt.Sprintf("ev-%d", 1+r.IntN(g.seq-1))
+	}
+	client := clients[r.IntN(len(clients))]
+	return usage.Event{
+		ID:             id,
+		Time:           base.Add(time.Duration(r.Int64N(int64(g.Days) * int64(24*time.Hour)))),
+		OrganizationID: g.Orgs[r.IntN(len(g.Orgs))],
+		ClientID:       client,
+		ClientName:     fmt.Sprintf("%s name %d", client, r.IntN(2)),
+		UserID:         users[r.IntN(len(users))],
+		TemplateURI:    templates[r.IntN(len(templates))],
+		HTTPMethod:     methods[r.IntN(len(methods))],
+		Status:         statuses[r.IntN(len(statuses))],
+		Platform:       platforms[r.IntN(len(platforms))],
+	}
+}
+
+// Oracle counts accepted events by hand.
+type Oracle struct {
+	seen     map[[2]string]bool
+	Accepted []usage.Event
+	names    map[[2]string]string
+}
+
+// NewOracle returns an empty oracle.
+func NewOracle() *Oracle {
+	return &Oracle{seen: map[[2]string]bool{}, names: map[[2]string]string{}}
+}
+
+// Offer records ev unless its id was seen in its organization, and returns
+// the outcome a store must report.
+func (o *Oracle) Offer(ev usage.Event) usage.Outcome {
+	k := [2]string{ev.OrganizationID, ev.ID}
+	if o.seen[k] {
+		return usage.Duplicate
+	}
+	o.seen[k] = true
+	o.Accepted = append(o.Accepted, ev)
+	o.names[[2]string{ev.OrganizationID, ev.ClientID}] = ev.ClientName
+	return usage.Accepted
+}
+
+// Answer computes q's rows by brute force over the accepted events.
+func (o *Oracle) Answer(q usage.Query) []usage.Row {
+	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
+	groups := map[usage.Row]*usage.Counts{}
+	var keys []usage.Row
+	for _, ev := range o.Accepted {
+		f := q.Filter
+		if ev.OrganizationID != q.OrganizationID || !q.Interval.Contains(ev.Time) ||
+			!in(f.ClientIDs, ev.ClientID) || !in(f.ClientNames, o.names[[2]string{ev.OrganizationID, ev.ClientID}]) ||
+			!in(f.UserIDs, ev.UserID) || !in(f.TemplateURIs, ev.TemplateURI) ||
+			!in(f.HTTPMethods, ev.HTTPMethod) || !in(f.Platforms, ev.Platform) {
+			continue
+		}
+		var k usage.Row
+		if q.Granularity != usage.GranularityNone {
+			k.Date = q.Granularity.Truncate(ev.Time)
+		}
+		for _, d := range q.GroupBy {
+			switch d {
+			case usage.DimClientID:
+				k.ClientID = ev.ClientID
+				k.ClientName = o.names[[2]string{ev.OrganizationID, ev.ClientID}]
+			case usage.DimOrganizationID:
+				k.OrganizationID = ev.OrganizationID
+			case usage.DimUserID:
+				k.UserID = ev.UserID
+			case usage.DimTemplateURI:
+				k.TemplateURI = ev.TemplateURI
+			case usage.DimHTTPMethod:
+				k.HTTPMethod = ev.HTTPMethod
+			case usage.DimPlatform:
+				k.Platform = ev.Platform
+			}
+		}
+		c := groups[k]
+		if c == nil {
+			c = &usage.Counts{}
+			groups[k] = c
+			keys = append(keys, k)
+		}
+		c.Add(classify(ev.Status))
+	}
+	rows := make([]usage.Row, 0, len(keys))
+	for _, k := range keys {
+		k.Counts = *groups[k]
+		rows = append(rows, k)
+	}
+	slices.SortFunc(rows, func(a, b usage.Row) int { return usage.CompareRows(&a, &b) })
+	return rows
+}
+
+// classify counts one event by its status, independently of usage.CountsFor.
+func classify(status int) usage.Counts {
+	c := usage.Counts{Requests: 1}
+	switch status / 100 {
+	case 2:
+		c.Status200 = 1
+	case 3:
+		c.Status300 = 1
+	case 4:
+		c.Status400 = 1
+	case 5:
+		c.Status500 = 1
+	}
+	if status == 429 {
+		c.Status429 = 1
+	}
+	return c
+}
+
+// RandomQuery returns a random normalized query within the generator's span.
+func (g *Gen) RandomQuery(t testing.TB) usage.Query {
+	r := g.R
+	hours := g.Days * 24
+	s := r.IntN(hours + 24)
+	e := s + 1 + r.IntN(hours+48-s)
+	if r.IntN(4) == 0 { // day-aligned intervals exercise the daily rollups
+		s, e = s/24*24, (e+23)/24*24
+	}
+	q := usage.Query{
+		OrganizationID: g.Orgs[r.IntN(len(g.Orgs))],
+		Interval:       usage.Interval{Start: base.Add(time.Duration(s-12) * time.Hour), End: base.Add(time.Duration(e-12) * time.Hour)},
+		Granularity:    usage.Granularity(r.IntN(5)),
+	}
+	for _, d := range usage.Dimensions {
+		if r.IntN(3) == 0 {
+			q.GroupBy = append(q.GroupBy, d)
+		}
+	}
+	if r.IntN(3) == 0 { // client-only queries take the rollup path
+		q.GroupBy = []usage.Dimension{usage.DimClientID}
+	}
+	pick := func(from []string) []string {
+		if r.IntN(4) != 0 {
+			return nil
+		}
+		out := []string{from[r.IntN(len(from))]}
+		if r.IntN(2) == 0 {
+			out = append(out, from[r.IntN(len(from))], "never-seen")
+		}
+		return out
+	}
+	q.Filter = usage.Filter{
+		ClientIDs: pick(clients), UserIDs: pick(users), TemplateURIs: pick(templates),
+		HTTPMethods: pick(methods), Platforms: pick(platforms),
+	}
+	if r.IntN(6) == 0 {
+		q.Filter.ClientNames = []string{"c2 name 0", "c3 name 1"}
+	}
+	nq, err := q.Normalize()
+	if err != nil {
+		t.Fatalf("normalize %+v: %v", q, err)
+	}
+	return nq
+}
+
+func ctx(t testing.TB) context.Context { return t.Context() }
+
+// appendAll appends events in random batch sizes, checking every outcome
+// against the oracle.
+func appendAll(t *testing.T, s store.Store, o *Oracle, g *Gen, events []usage.Event) {
+	t.Helper()
+	from := base.Add(-24 * time.Hour)
+	for len(events) > 0 {
+		n := min(len(events), 1+g.R.IntN(300))
+		batch := events[:n]
+		events = events[n:]
+		var want []usage.Outcome
+		for _, ev := range batch {
+			want = append(want, o.Offer(ev))
+		}
+		got, err := s.Append(ctx(t), batch, from)
+		if err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("Append outcomes differ from oracle:\n got %v\nwant %v", got, want)
+		}
+	}
+}
+
+func checkQueries(t *testing.T, s store.Store, o *Oracle, g *Gen, n int) {
+	t.Helper()
+	for range n {
+		q := g.RandomQuery(t)
+		got, err := s.Query(ctx(t), q)
+		if err != nil {
+			t.Fatalf("Query(%+v): %v", q, err)
+		}
+		want := o.Answer(q)
+		if !slices.Equal(got, want) {
+			t.Fatalf("Query(%+v):\n got %d rows %v\nwant %d rows %v", q, len(got), head(got), len(want), head(want))
+		}
+	}
+}
+
+func head(rows []usage.Row) []usage.Row { return rows[:min(len(rows), 5)] }
+
+func testOracle(t *testing.T, b Backend) {
+	s := b.Open(t)
+	defer s.Close()
+	g := NewGen(1)
+	o := NewOracle()
+	events := make([]usage.Event, 6000)
+	for i := range events {
+		events[i] = g.Event()
+	}
+	appendAll(t, s, o, g, events)
+	checkQueries(t, s, o, g, 400)
+
+	// An empty organization and an unknown filter value answer no rows.
+	for _, q := range []usage.Query{
+		{OrganizationID: "nobody", Interval: usage.Interval{Start: base, End: base.Add(time.Hour)}},
+		{OrganizationID: "org-a", Interval: usage.Interval{Start: base, End: base.AddDate(0, 1, 0)}, Filter: usage.Filter{ClientIDs: []string{"unknown"}}},
+	} {
+		q, _ = q.Normalize()
+		rows, err := s.Query(ctx(t), q)
+		if err != nil || len(rows) != 0 {
+			t.Fatalf("Query(%+v) = %v, %v; want no rows", q, rows, err)
+		}
+	}
+}
+
+func testDedupeWindow(t *testing.T, b Backend) {
+	s := b.Open(t)
+	defer s.Close()
+	ev := usage.Event{ID: "x", Time: base, OrganizationID: "o", ClientID: "c", ClientName: "n", TemplateURI: "t", HTTPMethod: "GET", Status: 200}
+	later := ev
+	later.Time = base.Add(10 * 24 * time.Hour)
+	steps := []struct {
+		ev   usage.Event
+		from time.Time
+		want usage.Outcome
+	}{
+		{ev, base.Add(-time.Hour), usage.Accepted},
+		{ev, base.Add(-time.Hour), usage.Duplicate},
+		{later, base.Add(-time.Hour), usage.Duplicate},    // same id, other time: still the same event
+		{later, base.Add(2 * time.Hour), usage.Accepted},  // the first record left the window
+		{later, base.Add(2 * time.Hour), usage.Duplicate}, // and the new one is kept
+		{ev, base.Add(-time.Hour), usage.Duplicate},
+	}
+	for i, st := range steps {
+		got, err := s.Append(ctx(t), []usage.Event{st.ev}, st.from)
+		if err != nil || got[0] != st.want {
+			t.Fatalf("step %d: Append = %v, %v; want %v", i, got, err, st.want)
+		}
+	}
+	q, _ := usage.Query{OrganizationID: "o", Interval: usage.Interval{Start: base, End: base.AddDate(0, 1, 0)}}.Normalize()
+	rows, err := s.Query(ctx(t), q)
+	if err != nil || len(rows) != 1 || rows[0].Requests != 2 {
+		t.Fatalf("Query = %v, %v; want one row with 2 requests", rows, err)
+	}
+}
+
+func testExpire(t *testing.T, b Backend) {
+	s := b.Open(t)
+	defer s.Close()
+	old := usage.Event{ID: "old", Time: base, OrganizationID: "o", ClientID: "c", ClientName: "n", TemplateURI: "t", HTTPMethod: "GET", Status: 200}
+	recent := old
+	recent.ID, recent.Time = "recent", base.Add(48*time.Hour)
+	from := base.Add(-time.Hour)
+	if _, err := s.Append(ctx(t), []usage.Event{old, recent}, from); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ExpireDedupe(ctx(t), base.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Append(ctx(t), []usage.Event{old, recent}, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []usage.Outcome{usage.Accepted, usage.Duplicate}; !slices.Equal(got, want) {
+		t.Fatalf("after expiry: %v, want %v", got, want)
+	}
+}
+
+func testConcurrent(t *testing.T, b Backend) {
+	s := b.Open(t)
+	defer s.Close()
+	const workers, perWorker, distinct = 8, 2000, 3000
+	var (
+		mu       sync.Mutex
+		accepted = map[string]int{}
+		wg       sync.WaitGroup
+		errs     = make(chan error, workers)
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := 0; i < perWorker; i += 100 {
+				batch := make([]usage.Event, 100)
+				for j := range batch {
+					batch[j] = usage.Event{ID: fmt.Sprint(r.IntN(distinct)), Time: base.Add(time.Duration(r.IntN(100)) * time.Hour),
+						OrganizationID: "o", ClientID: "c", ClientName: "n", TemplateURI: "t", HTTPMethod: "GET", Status: 200}
+				}
+				outs, err := s.Append(ctx(t), batch, base.Add(-time.Hour))
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				for j, o := range outs {
+					if o == usage.Accepted {
+						accepted[batch[j].ID]++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	total := 0
+	for id, n := range accepted {
+		if n != 1 {
+			t.Fatalf("id %s accepted %d times", id, n)
+		}
+		total++
+	}
+	q, _ := usage.Query{OrganizationID: "o", Interval: usage.Interval{Start: base, End: base.AddDate(0, 1, 0)}}.Normalize()
+	rows, err := s.Query(ctx(t), q)
+	if err != nil || len(rows) != 1 || rows[0].Requests != int64(total) {
+		t.Fatalf("Query = %v, %v; want %d requests", rows, err, total)
+	}
+}
+
+func testIsolation(t *testing.T, b Backend) {
+	s := b.Open(t)
+	defer s.Close()
+	a := usage.Event{ID: "same", Time: base, OrganizationID: "A", ClientID: "c", ClientName: "n", TemplateURI: "t", HTTPMethod: "GET", Status: 200}
+	bb := a
+	bb.OrganizationID = "B"
+	got, err := s.Append(ctx(t), []usage.Event{a, bb}, base.Add(-time.Hour))
+	if err != nil || !slices.Equal(got, []usage.Outcome{usage.Accepted, usage.Accepted}) {
+		t.Fatalf("the same id in two organizations: %v, %v; want both accepted", got, err)
+	}
+	q, _ := usage.Query{OrganizationID: "A", Interval: usage.Interval{Start: base, End: base.Add(time.Hour)},
+		GroupBy: []usage.Dimension{usage.DimOrganizationID, usage.DimClientID}}.Normalize()
+	rows, err := s.Query(ctx(t), q)
+	if err != nil || len(rows) != 1 || rows[0].Requests != 1 || rows[0].OrganizationID != "A" {
+		t.Fatalf("Query(A) = %v, %v", rows, err)
+	}
+}
+
+func testRegistry(t *testing.T, b Backend) {
+	s := b.Open(t)
+	defer s.Close()
+	c := ctx(t)
+	if _, err := s.Organization(c, "missing"); usage.KindOf(err) != usage.KindNotFound {
+		t.Fatalf("missing organization: %v, want not found", err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, id := range []string{"o2", "o1"} {
+		if err := s.PutOrganization(c, usage.Organization{ID: id, Name: "name " + id, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orgs, err := s.Organizations(c)
+	if err != nil || len(orgs) != 2 || orgs[0].ID != "o1" || !orgs[0].CreatedAt.Equal(now) {
+		t.Fatalf("Organizations = %v, %v", orgs, err)
+	}
+	cl := usage.Client{ID: "k1", OrganizationID: "o1", Name: "n", SecretHash: []byte{1, 2, 3}, Permissions: []string{usage.PermEventAdd}, AccessTokenValidity: time.Hour, CreatedAt: now}
+	if err := s.PutClient(c, cl); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutClient(c, usage.Client{ID: "k2", OrganizationID: "o2", Name: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Client(c, "k1")
+	if err != nil || got.Name != "n" || string(got.SecretHash) != "\x01\x02\x03" || !got.Has(usage.PermEventAdd) || got.AccessTokenValidity != time.Hour {
+		t.Fatalf("Client = %+v, %v", got, err)
+	}
+	list, err := s.Clients(c, "o1")
+	if err != nil || len(list) != 1 || list[0].ID != "k1" {
+		t.Fatalf("Clients(o1) = %v, %v", list, err)
+	}
+	if err := s.DeleteClient(c, "o2", "k1"); usage.KindOf(err) != usage.KindNotFound {
+		t.Fatalf("delete from another organization: %v, want not found", err)
+	}
+	if err := s.DeleteClient(c, "o1", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Client(c, "k1"); !errors.Is(err, usage.ErrNotFound) && usage.KindOf(err) != usage.KindNotFound {
+		t.Fatalf("deleted client: %v, want not found", err)
+	}
+}
+
+func testReopen(t *testing.T, b Backend) {
+	s := b.Open(t)
+	g := NewGen(2)
+	o := NewOracle()
+	events := make([]usage.Event, 3000)
+	for i := range events {
+		events[i] = g.Event()
+	}
+	appendAll(t, s, o, g, events[:2000])
+	s = b.Reopen(t, s)
+	defer s.Close()
+	// Duplicates of events recorded before the reopen are still detected.
+	appendAll(t, s, o, g, events[:2000])
+	appendAll(t, s, o, g, events[2000:])
+	checkQueries(t, s, o, g, 150)
+}
