@@ -17,12 +17,12 @@ import (
 
 // Per-event error codes, as reported to clients.
 const (
-	CodeMissingField         = "missing_field"
-	CodeInvalidField         = "invalid_field"
-	CodeOutsideWindow        = "outside_window"
-	CodeInFuture             = "in_future"
+	CodeMissingField          = "missing_field"
+	CodeInvalidField          = "invalid_field"
+	CodeOutsideWindow         = "outside_window"
+	CodeInFuture              = "in_future"
 	CodeForbiddenOrganization = "forbidden_organization"
-	CodeMalformed            = "malformed_event" // an NDJSON line or array element that is not a JSON object
+	CodeMalformed             = "malformed_event" // an NDJSON line or array element that is not a JSON object
 )
 
 // DefaultDedupeWindow is how far back in event time duplicates are detected;

@@ -6,12 +6,15 @@
 package pebble
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,7 +88,7 @@ func Open(cfg Config) (*DB, error) {
 	opts := &pebbledb.Options{
 		Cache:        cache,
 		Merger:       countsMerger,
-		MemTableSize: 64 << 20,
+		MemTableSize: 16 << 20,
 		Logger:       pebbleLogger{cfg.Logger},
 	}
 	for i := range opts.Levels {
@@ -163,6 +166,12 @@ func (d *DB) rebuildFilter(capacity int) error {
 	return nil
 }
 
+func compareFull(a, b fullKey) int {
+	return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.hour, b.hour), cmp.Compare(a.client, b.client),
+		cmp.Compare(a.user, b.user), cmp.Compare(a.template, b.template), cmp.Compare(a.method, b.method),
+		cmp.Compare(a.platform, b.platform))
+}
+
 // hourOf returns t's hour since the Unix epoch.
 func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
 
@@ -182,8 +191,9 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		return nil, d.failed
 	}
 	added := make([]dedupeKey, 0, len(events))
+	hours := make([]uint32, 0, len(events)) // event hour of each added record
 	full := make(map[fullKey]usage.Counts)
-	hours := make(map[rollupKey]usage.Counts)
+	perHour := make(map[rollupKey]usage.Counts)
 	var kbuf [fullLen]byte
 	for i := range events {
 		ev := &events[i]
@@ -205,7 +215,7 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		d.filter.add(&dk)
 		added = append(added, dk)
 		hour := hourOf(ev.Time)
-		b.Set(dk.encode(kbuf[:0]), binary.AppendUvarint(nil, uint64(hour)), nil)
+		hours = append(hours, hour)
 
 		client := d.dict.intern(kindClient, ev.ClientID, b)
 		d.dict.setName(dk.org, client, ev.ClientName, b)
@@ -221,9 +231,9 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		acc.Add(c)
 		full[fk] = acc
 		hk := rollupKey{fam: famClientHour, org: dk.org, bucket: hour, client: client}
-		acc = hours[hk]
+		acc = perHour[hk]
 		acc.Add(c)
-		hours[hk] = acc
+		perHour[hk] = acc
 	}
 	if d.filter.full() {
 		if err := d.rebuildFilter(2 * d.filter.cap); err != nil {
@@ -234,12 +244,31 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	}
 	d.mu.Unlock()
 
+	// Keys go into the batch in key order: Pebble inserts a batch into its
+	// memtable skiplist key by key, and neighbouring keys share the search
+	// path, which measurably cuts the cache misses of random order.
 	var vbuf [countsSize]byte
-	for k, c := range full {
+	order := make([]int, len(added))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int {
+		return cmp.Or(cmp.Compare(added[i].org, added[j].org), bytes.Compare(added[i].hash[:], added[j].hash[:]))
+	})
+	for _, i := range order {
+		b.Set(added[i].encode(kbuf[:0]), binary.AppendUvarint(vbuf[:0], uint64(hours[i])), nil)
+	}
+	fulls := make([]fullKey, 0, len(full))
+	for k := range full {
+		fulls = append(fulls, k)
+	}
+	slices.SortFunc(fulls, compareFull)
+	for _, k := range fulls {
+		c := full[k]
 		b.Merge(k.encode(kbuf[:0]), encodeCounts(vbuf[:0], &c), nil)
 	}
 	days := make(map[rollupKey]usage.Counts)
-	for k, c := range hours {
+	for k, c := range perHour {
 		b.Merge(k.encode(kbuf[:0]), encodeCounts(vbuf[:0], &c), nil)
 		dk := rollupKey{fam: famClientDay, org: k.org, bucket: k.bucket / 24, client: k.client}
 		acc := days[dk]

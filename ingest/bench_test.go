@@ -1,0 +1,127 @@
+package ingest_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/store/pebble"
+)
+
+// benchBody is an NDJSON body of n events whose ids all begin with a
+// fixed-width batch prefix, so that a worker can make a fresh batch by
+// rewriting the prefixes in place instead of re-encoding.
+type benchBody struct {
+	buf     []byte
+	offsets []int // where each id's prefix starts
+}
+
+const prefixLen = 12
+
+func newBenchBody(r *rand.Rand, n int, now time.Time) *benchBody {
+	var bb benchBody
+	var buf bytes.Buffer
+	for i := range n {
+		org := r.IntN(10)
+		client := r.IntN(200)
+		status := 200
+		switch x := r.IntN(100); {
+		case x < 5:
+			status = 404
+		case x < 7:
+			status = 429
+		case x < 8:
+			status = 503
+		}
+		buf.WriteString(`{"id":"`)
+		bb.offsets = append(bb.offsets, buf.Len())
+		fmt.Fprintf(&buf, `%0*d-%d","time":"%s","organizationId":"org-%d","clientId":"client-%d-%d","clientName":"Client %d","userId":"user-%d","templateUri":"api/v2/resource%d/{id}","httpMethod":"GET","status":%d,"durationMs":%d}`+"\n",
+			prefixLen, 0, i, now.Add(-time.Duration(r.IntN(24*3600))*time.Second).Format(time.RFC3339),
+			org, org, client, client, r.IntN(2000), r.IntN(300), status, r.IntN(500))
+	}
+	bb.buf = buf.Bytes()
+	return &bb
+}
+
+func (bb *benchBody) stamp(batch uint64) {
+	var p [prefixLen]byte
+	for i, v := prefixLen-1, batch; i >= 0; i-- {
+		p[i] = byte('0' + v%10)
+		v /= 10
+	}
+	for _, o := range bb.offsets {
+		copy(bb.buf[o:], p[:])
+	}
+}
+
+// BenchmarkPipeline measures the in-process ingest path (decode, validate,
+// dedupe, aggregate, durable commit) on NDJSON batches of 5,000 new events,
+// with concurrent workers sharing fsyncs as concurrent requests do.
+func BenchmarkPipeline(b *testing.B) {
+	for _, workers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			db, err := pebble.Open(pebble.Config{Dir: b.TempDir()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			p, err := ingest.New(ingest.Config{Store: db})
+			if err != nil {
+				b.Fatal(err)
+			}
+			const batch = 5000
+			now := time.Now()
+			bodies := make([]*benchBody, workers)
+			for w := range bodies {
+				bodies[w] = newBenchBody(rand.New(rand.NewPCG(uint64(w), 1)), batch, now)
+			}
+			b.SetBytes(int64(len(bodies[0].buf)))
+			b.ReportAllocs()
+			var next atomic.Int64
+			var seq atomic.Uint64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			start := time.Now()
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					bb := bodies[w]
+					for next.Add(1) <= int64(b.N) {
+						bb.stamp(seq.Add(1))
+						dec, err := ingest.Decode(bb.buf, ingest.FormatNDJSON)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						res, err := p.Ingest(b.Context(), dec, ingest.Scope{})
+						if err != nil || res.Accepted != batch {
+							b.Errorf("ingest: %+v %v", res.Errors[:min(3, len(res.Errors))], err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N*batch)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkDecode measures NDJSON decoding alone.
+func BenchmarkDecode(b *testing.B) {
+	bb := newBenchBody(rand.New(rand.NewPCG(1, 1)), 5000, time.Now())
+	b.SetBytes(int64(len(bb.buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ingest.Decode(bb.buf, ingest.FormatNDJSON); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*5000)/b.Elapsed().Seconds(), "events/s")
+}
