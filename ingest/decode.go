@@ -167,26 +167,31 @@ func (d *decoder) fail(i int, id, code, msg string) {
 }
 
 // add decodes element i. Type errors are reported per event; range checks
-// are left to validation.
+// are left to validation. Fields are read in one pass over the object.
 func (d *decoder) add(i int, v *fastjson.Value) {
-	if v.Type() != fastjson.TypeObject {
+	o, err := v.Object()
+	if err != nil {
 		d.fail(i, "", CodeMalformed, fmt.Sprintf("event %d is %s, not a JSON object", i, v.Type()))
 		return
 	}
 	var ev usage.Event
+	var ts string
+	var status int64
 	var bad *EventError
-	str := func(name string, intern bool) string {
-		f := v.Get(name)
-		if f == nil || f.Type() == fastjson.TypeNull {
+	wrong := func(name, want string, f *fastjson.Value) {
+		if bad == nil {
+			bad = &EventError{Code: CodeInvalidField, Message: fmt.Sprintf("%s must be %s, got %s", name, want, truncate(f.String()))}
+		}
+	}
+	str := func(name string, f *fastjson.Value, intern bool) string {
+		if f.Type() == fastjson.TypeNull {
 			return ""
 		}
-		if f.Type() != fastjson.TypeString {
-			if bad == nil {
-				bad = &EventError{Code: CodeInvalidField, Message: fmt.Sprintf("%s must be a string, got %s", name, f.Type())}
-			}
+		b, err := f.StringBytes()
+		if err != nil {
+			wrong(name, "a string", f)
 			return ""
 		}
-		b, _ := f.StringBytes()
 		if !intern {
 			return string(b)
 		}
@@ -199,16 +204,13 @@ func (d *decoder) add(i int, v *fastjson.Value) {
 		}
 		return s
 	}
-	num := func(name string) int64 {
-		f := v.Get(name)
-		if f == nil || f.Type() == fastjson.TypeNull {
-			return 0 // missing; validation names required ones
+	num := func(name string, f *fastjson.Value) int64 {
+		if f.Type() == fastjson.TypeNull {
+			return 0
 		}
 		n, err := f.Int64()
 		if err != nil || f.Type() != fastjson.TypeNumber {
-			if bad == nil {
-				bad = &EventError{Code: CodeInvalidField, Message: fmt.Sprintf("%s must be an integer, got %s", name, truncate(f.String()))}
-			}
+			wrong(name, "an integer", f)
 			return 0
 		}
 		if n < 0 && bad == nil {
@@ -216,23 +218,40 @@ func (d *decoder) add(i int, v *fastjson.Value) {
 		}
 		return n
 	}
-	ev.ID = str("id", false)
-	ts := str("time", false)
-	ev.OrganizationID = str("organizationId", true)
-	ev.ClientID = str("clientId", true)
-	ev.ClientName = str("clientName", true)
-	ev.UserID = str("userId", true)
-	ev.TemplateURI = str("templateUri", true)
-	ev.HTTPMethod = str("httpMethod", true)
-	ev.Platform = str("platform", true)
-	status := num("status")
-	ev.DurationMs = num("durationMs")
-	ev.RequestBytes = num("requestBytes")
-	ev.ResponseBytes = num("responseBytes")
+	o.Visit(func(k []byte, f *fastjson.Value) {
+		switch string(k) {
+		case "id":
+			ev.ID = str("id", f, false)
+		case "time":
+			ts = str("time", f, false)
+		case "organizationId":
+			ev.OrganizationID = str("organizationId", f, true)
+		case "clientId":
+			ev.ClientID = str("clientId", f, true)
+		case "clientName":
+			ev.ClientName = str("clientName", f, true)
+		case "userId":
+			ev.UserID = str("userId", f, true)
+		case "templateUri":
+			ev.TemplateURI = str("templateUri", f, true)
+		case "httpMethod":
+			ev.HTTPMethod = str("httpMethod", f, true)
+		case "platform":
+			ev.Platform = str("platform", f, true)
+		case "status":
+			status = num("status", f)
+		case "durationMs":
+			ev.DurationMs = num("durationMs", f)
+		case "requestBytes":
+			ev.RequestBytes = num("requestBytes", f)
+		case "responseBytes":
+			ev.ResponseBytes = num("responseBytes", f)
+		}
+	})
 	if bad == nil && ts != "" {
 		t, err := parseTime(ts)
 		if err != nil {
-			bad = &EventError{Code: CodeInvalidField, Message: fmt.Sprintf("time %q is not an RFC 3339 date-time such as 2026-01-02T15:04:05Z", ts)}
+			bad = &EventError{Code: CodeInvalidField, Message: fmt.Sprintf("time %q is not an RFC 3339 date-time such as 2026-01-02T15:04:05Z", truncate(ts))}
 		}
 		ev.Time = t
 	}
@@ -252,9 +271,39 @@ func (d *decoder) add(i int, v *fastjson.Value) {
 // parseTime parses an RFC 3339 date-time. A missing offset is not accepted:
 // an event time must be unambiguous.
 func parseTime(s string) (time.Time, error) {
+	if t, ok := parseTimeUTC(s); ok {
+		return t, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, err
 	}
 	return t.UTC(), nil
+}
+
+// parseTimeUTC is a fast path for the common whole-second UTC form
+// 2006-01-02T15:04:05Z; it reports false for anything else.
+func parseTimeUTC(s string) (time.Time, bool) {
+	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return time.Time{}, false
+	}
+	n := func(i, w int) int {
+		v := 0
+		for _, c := range []byte(s[i : i+w]) {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	y, mo, d, h, mi, se := n(0, 4), n(5, 2), n(8, 2), n(11, 2), n(14, 2), n(17, 2)
+	if y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, se, 0, time.UTC)
+	if t.Day() != d { // e.g. February 30th normalised into March
+		return time.Time{}, false
+	}
+	return t, true
 }
