@@ -60,13 +60,16 @@ type DB struct {
 	seed uint64 // keys the event id hash, so ids cannot be crafted to collide
 	dict *dict
 
-	// mu serializes the dedupe decision, interning and batch building of
-	// Append. The commit (and its fsync) happens outside mu, so concurrent
-	// Appends share fsyncs through Pebble's commit pipeline.
-	mu       sync.Mutex
-	filter   *filter
-	inflight map[dedupeKey]int // dedupe records of batches built but not yet committed
-	failed   error             // set when a commit fails; the store then refuses appends
+	// mu serializes Append up to the point where its batch is applied to the
+	// memtable and visible; the WAL fsync is awaited outside mu, so
+	// concurrent Appends share fsyncs. Applying in mu's order means a batch
+	// can only depend (for a duplicate verdict, or a dictionary entry) on
+	// batches earlier in the WAL, which are durable whenever it is.
+	mu     sync.Mutex
+	filter *filter
+	maxDay uint16 // the latest event day of any dedupe record
+	closed bool
+	failed error // set when a commit fails; the store then refuses appends
 }
 
 // Open opens or creates the store in cfg.Dir.
@@ -100,7 +103,7 @@ func Open(cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble store: open %s: %w", cfg.Dir, err)
 	}
-	d := &DB{db: pdb, log: cfg.Logger, dict: newDict(), inflight: make(map[dedupeKey]int)}
+	d := &DB{db: pdb, log: cfg.Logger, dict: newDict()}
 	if err := d.init(cfg.FilterCapacity); err != nil {
 		pdb.Close()
 		return nil, err
@@ -138,7 +141,8 @@ func (d *DB) init(capacity int) error {
 }
 
 // rebuildFilter sizes a new filter for at least capacity records and fills it
-// from the stored and in-flight dedupe records. The caller holds mu.
+// from the stored dedupe records. The caller holds mu, so every applied batch
+// is visible to the scan.
 func (d *DB) rebuildFilter(capacity int) error {
 	start := time.Now()
 	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{famDedupe}, UpperBound: []byte{famDedupe + 1}})
@@ -149,17 +153,18 @@ func (d *DB) rebuildFilter(capacity int) error {
 	for it.First(); it.Valid(); it.Next() {
 		n++
 	}
-	f := newFilter(max(capacity, 2*(n+len(d.inflight))))
+	f := newFilter(max(capacity, 2*n))
 	for it.First(); it.Valid(); it.Next() {
-		if k, ok := decodeDedupe(it.Key()); ok {
-			f.add(&k)
+		k, ok := decodeDedupe(it.Key())
+		if !ok {
+			it.Close()
+			return errCorrupt
 		}
+		f.add(&k)
+		d.maxDay = max(d.maxDay, binary.BigEndian.Uint16(it.Key()[5:]))
 	}
 	if err := it.Close(); err != nil {
 		return err
-	}
-	for k := range d.inflight {
-		f.add(&k)
 	}
 	d.filter = f
 	d.log.Debug("dedupe filter built", "records", f.n, "capacity", f.cap, "bytes", f.sizeBytes(), "took", time.Since(start))
@@ -182,45 +187,51 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	}
 	outs := make([]usage.Outcome, len(events))
 	b := d.db.NewBatch()
-	defer b.Close()
 	fromHour := hourOf(dedupeFrom)
 
 	d.mu.Lock()
-	if d.failed != nil {
+	if err := d.usable(); err != nil {
 		d.mu.Unlock()
-		return nil, d.failed
+		b.Close()
+		return nil, err
 	}
-	added := make([]dedupeKey, 0, len(events))
-	hours := make([]uint32, 0, len(events)) // event hour of each added record
+	type record struct {
+		id   idKey
+		hour uint32
+	}
+	added := make([]record, 0, len(events))
+	inBatch := make(map[idKey]struct{}, len(events))
 	full := make(map[fullKey]usage.Counts)
 	perHour := make(map[rollupKey]usage.Counts)
-	var kbuf [fullLen]byte
 	for i := range events {
 		ev := &events[i]
-		dk := dedupeKey{org: d.dict.intern(kindOrg, ev.OrganizationID, b)}
+		id := idKey{org: d.dict.intern(kindOrg, ev.OrganizationID, b)}
 		h := xxh3.HashString128Seed(ev.ID, d.seed)
-		binary.BigEndian.PutUint64(dk.hash[0:8], h.Hi)
-		binary.BigEndian.PutUint32(dk.hash[8:12], uint32(h.Lo))
-		dup, err := d.seen(&dk, fromHour)
+		binary.BigEndian.PutUint64(id.hash[0:8], h.Hi)
+		binary.BigEndian.PutUint32(id.hash[8:12], uint32(h.Lo))
+		hour := hourOf(ev.Time)
+		if _, dup := inBatch[id]; dup {
+			outs[i] = usage.Duplicate
+			continue
+		}
+		dup, err := d.seen(&id, hour, fromHour)
 		if err != nil {
-			d.unreserve(added)
 			d.mu.Unlock()
+			b.Close()
 			return nil, err
 		}
 		if dup {
 			outs[i] = usage.Duplicate
 			continue
 		}
-		d.inflight[dk]++
-		d.filter.add(&dk)
-		added = append(added, dk)
-		hour := hourOf(ev.Time)
-		hours = append(hours, hour)
+		inBatch[id] = struct{}{}
+		d.filter.add(&id)
+		added = append(added, record{id, hour})
 
 		client := d.dict.intern(kindClient, ev.ClientID, b)
-		d.dict.setName(dk.org, client, ev.ClientName, b)
+		d.dict.setName(id.org, client, ev.ClientName, b)
 		fk := fullKey{
-			org: dk.org, hour: hour, client: client,
+			org: id.org, hour: hour, client: client,
 			user:     d.dict.intern(kindUser, ev.UserID, b),
 			template: d.dict.intern(kindTemplate, ev.TemplateURI, b),
 			method:   d.dict.intern(kindMethod, ev.HTTPMethod, b),
@@ -230,33 +241,24 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		acc := full[fk]
 		acc.Add(c)
 		full[fk] = acc
-		hk := rollupKey{fam: famClientHour, org: dk.org, bucket: hour, client: client}
+		hk := rollupKey{fam: famClientHour, org: id.org, bucket: hour, client: client}
 		acc = perHour[hk]
 		acc.Add(c)
 		perHour[hk] = acc
 	}
-	if d.filter.full() {
-		if err := d.rebuildFilter(2 * d.filter.cap); err != nil {
-			d.unreserve(added)
-			d.mu.Unlock()
-			return nil, err
-		}
-	}
-	d.mu.Unlock()
 
 	// Keys go into the batch in key order: Pebble inserts a batch into its
 	// memtable skiplist key by key, and neighbouring keys share the search
 	// path, which measurably cuts the cache misses of random order.
+	var kbuf [fullLen]byte
 	var vbuf [countsSize]byte
-	order := make([]int, len(added))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(i, j int) int {
-		return cmp.Or(cmp.Compare(added[i].org, added[j].org), bytes.Compare(added[i].hash[:], added[j].hash[:]))
+	slices.SortFunc(added, func(a, b record) int {
+		return cmp.Or(cmp.Compare(a.id.org, b.id.org), cmp.Compare(a.hour/24, b.hour/24), bytes.Compare(a.id.hash[:], b.id.hash[:]))
 	})
-	for _, i := range order {
-		b.Set(added[i].encode(kbuf[:0]), binary.AppendUvarint(vbuf[:0], uint64(hours[i])), nil)
+	for _, r := range added {
+		day := uint16(r.hour / 24)
+		d.maxDay = max(d.maxDay, day)
+		b.Set(dedupeKey(kbuf[:0], &r.id, day), []byte{byte(r.hour % 24)}, nil)
 	}
 	fulls := make([]fullKey, 0, len(full))
 	for k := range full {
@@ -278,36 +280,71 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	for k, c := range days {
 		b.Merge(k.encode(kbuf[:0]), encodeCounts(vbuf[:0], &c), nil)
 	}
-
-	err := d.db.Apply(b, pebbledb.Sync)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.unreserve(added)
-	if err != nil {
-		// The dictionary may now hold ids whose entries never reached disk;
-		// refuse further appends rather than write counts that reference them.
-		d.failed = fmt.Errorf("pebble store: commit failed, store is read-only until restarted: %w", err)
-		d.log.Error("commit failed", "err", err)
-		return nil, d.failed
+	var err error
+	if !b.Empty() {
+		err = d.db.ApplyNoSyncWait(b, pebbledb.Sync)
 	}
-	if d.failed != nil {
-		// An earlier batch this one's duplicates may depend on failed.
+	if err == nil && d.filter.full() {
+		err = d.rebuildFilter(2 * d.filter.cap)
+	}
+	d.mu.Unlock()
+	if err == nil && !b.Empty() {
+		err = b.SyncWait()
+	}
+	b.Close()
+	if err != nil {
+		d.mu.Lock()
+		// The batch may be visible without being durable, and the dictionary
+		// may hold ids whose entries never reached disk: refuse further
+		// appends rather than build on either.
+		if d.failed == nil {
+			d.failed = fmt.Errorf("pebble store: commit failed, store is read-only until restarted: %w", err)
+			d.log.Error("commit failed", "err", err)
+		}
+		d.mu.Unlock()
 		return nil, d.failed
 	}
 	return outs, nil
 }
 
-// seen reports whether a dedupe record for k with event hour >= fromHour is
-// stored or in flight. The caller holds mu.
-func (d *DB) seen(k *dedupeKey, fromHour uint32) (bool, error) {
-	if d.inflight[*k] > 0 {
-		return true, nil
+// usable reports why appends are refused, if they are. The caller holds mu.
+func (d *DB) usable() error {
+	if d.closed {
+		return errors.New("pebble store: closed")
 	}
-	if !d.filter.mayContain(k) {
+	return d.failed
+}
+
+// seen reports whether a dedupe record for id with an event hour at or after
+// fromHour is applied. The record is looked for at the event's own day first
+// (a retry carries the same time), then at every other day of the window.
+// The caller holds mu.
+func (d *DB) seen(id *idKey, hour, fromHour uint32) (bool, error) {
+	if !d.filter.mayContain(id) {
 		return false, nil
 	}
+	fromDay := uint16(fromHour / 24)
+	own := uint16(hour / 24)
+	if own >= fromDay {
+		if ok, err := d.recorded(id, own, fromHour); ok || err != nil {
+			return ok, err
+		}
+	}
+	for day := fromDay; day <= d.maxDay && day >= fromDay; day++ {
+		if day == own {
+			continue
+		}
+		if ok, err := d.recorded(id, day, fromHour); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// recorded reports whether id has a record at day with an hour >= fromHour.
+func (d *DB) recorded(id *idKey, day uint16, fromHour uint32) (bool, error) {
 	var kbuf [dedupeLen]byte
-	v, closer, err := d.db.Get(k.encode(kbuf[:0]))
+	v, closer, err := d.db.Get(dedupeKey(kbuf[:0], id, day))
 	if errors.Is(err, pebbledb.ErrNotFound) {
 		return false, nil
 	}
@@ -315,58 +352,48 @@ func (d *DB) seen(k *dedupeKey, fromHour uint32) (bool, error) {
 		return false, err
 	}
 	defer closer.Close()
-	hour, n := binary.Uvarint(v)
-	if n <= 0 {
+	if len(v) != 1 {
 		return false, errCorrupt
 	}
-	return uint32(hour) >= fromHour, nil
+	return uint32(day)*24+uint32(v[0]) >= fromHour, nil
 }
 
-// unreserve drops keys from the in-flight set. The caller holds mu.
-func (d *DB) unreserve(keys []dedupeKey) {
-	for _, k := range keys {
-		if d.inflight[k] <= 1 {
-			delete(d.inflight, k)
-		} else {
-			d.inflight[k]--
-		}
-	}
-}
-
-// ExpireDedupe implements store.Events. It rebuilds the in-memory filter
-// afterwards so that expired records stop costing disk reads.
+// ExpireDedupe implements store.Events. Records are kept per day, so it
+// deletes whole days before the day of before (with one range deletion per
+// organization) and the hours of that day before before, then rebuilds the
+// in-memory filter so that expired records stop costing disk reads.
 func (d *DB) ExpireDedupe(ctx context.Context, before time.Time) error {
 	cutoff := hourOf(before)
-	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{famDedupe}, UpperBound: []byte{famDedupe + 1}})
-	if err != nil {
-		return err
-	}
+	day := uint16(cutoff / 24)
+	d.dict.mu.RLock()
+	orgs := uint32(len(d.dict.strs[kindOrg]))
+	d.dict.mu.RUnlock()
 	b := d.db.NewBatch()
-	deleted := 0
-	for it.First(); it.Valid(); it.Next() {
-		hour, n := binary.Uvarint(it.Value())
-		if n > 0 && uint32(hour) < cutoff {
-			b.Delete(it.Key(), nil)
-			deleted++
+	defer b.Close()
+	for org := uint32(1); org < orgs; org++ {
+		if err := b.DeleteRange(dedupePrefix(org, 0), dedupePrefix(org, day), nil); err != nil {
+			return err
 		}
-		if b.Len() > 4<<20 {
-			if err := b.Commit(pebbledb.NoSync); err != nil {
-				it.Close()
-				return err
+		it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: dedupePrefix(org, day), UpperBound: dedupePrefix(org, day+1)})
+		if err != nil {
+			return err
+		}
+		for it.First(); it.Valid(); it.Next() {
+			if v := it.Value(); len(v) == 1 && uint32(day)*24+uint32(v[0]) < cutoff {
+				b.Delete(it.Key(), nil)
 			}
-			b = d.db.NewBatch()
 		}
-		if deleted%4096 == 0 && ctx.Err() != nil {
-			break
+		if err := it.Close(); err != nil {
+			return err
 		}
-	}
-	if err := it.Close(); err != nil {
-		return err
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 	if err := b.Commit(pebbledb.Sync); err != nil {
 		return err
 	}
-	d.log.Info("expired dedupe records", "before", before.UTC().Format(time.RFC3339), "deleted", deleted)
+	d.log.Debug("expired dedupe records", "before", before.UTC().Format(time.RFC3339))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.rebuildFilter(d.filter.cap)
@@ -383,8 +410,16 @@ func (d *DB) Compact() error {
 	return d.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true)
 }
 
-// Close implements store.Store.
-func (d *DB) Close() error { return d.db.Close() }
+// Close implements store.Store. Appends in progress finish first.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errors.New("pebble store: already closed")
+	}
+	d.closed = true
+	return d.db.Close()
+}
 
 // pebbleLogger routes Pebble's own log lines through slog.
 type pebbleLogger struct{ l *slog.Logger }

@@ -23,7 +23,7 @@ func newFilter(capacity int) *filter {
 }
 
 // positions derives a block and seven bit offsets from a key's hash and org.
-func (f *filter) positions(k *dedupeKey) (*[8]uint64, uint64) {
+func (f *filter) positions(k *idKey) (*[8]uint64, uint64) {
 	var blk uint64
 	a := binary.LittleEndian.Uint64(k.hash[0:8]) ^ uint64(k.org)*0x9e3779b97f4a7c15
 	b := uint64(binary.LittleEndian.Uint32(k.hash[8:12])^k.org*0x85ebca6b) << 32
@@ -31,7 +31,7 @@ func (f *filter) positions(k *dedupeKey) (*[8]uint64, uint64) {
 	return &f.blocks[blk], a
 }
 
-func (f *filter) add(k *dedupeKey) {
+func (f *filter) add(k *idKey) {
 	blk, p := f.positions(k)
 	for i := 0; i < 7; i++ {
 		bit := p & 511
@@ -41,7 +41,7 @@ func (f *filter) add(k *dedupeKey) {
 	f.n++
 }
 
-func (f *filter) mayContain(k *dedupeKey) bool {
+func (f *filter) mayContain(k *idKey) bool {
 	blk, p := f.positions(k)
 	for i := 0; i < 7; i++ {
 		bit := p & 511

@@ -12,7 +12,7 @@ import (
 // leads with the interned organization so that one organization's rows are
 // contiguous.
 //
-//	'd' org hash[12]                             → uvarint event hour     dedupe record
+//	'd' org day hash[12]                         → hour of day            dedupe record
 //	'f' org hour client user template method plat → counts               every dimension, per hour
 //	'h' org hour client                           → counts               per client, per hour
 //	'y' org day client                            → counts               per client, per day
@@ -22,7 +22,9 @@ import (
 //	'c' client id                                 → JSON                 registry
 //	'm' name                                      → bytes                store metadata
 //
-// Hours and days count from the Unix epoch. Dimension values are interned to
+// Dedupe records lead with their event day so that new records land near each
+// other and settled days are never rewritten by compactions; expiry is then a
+// range deletion per organization. Hours and days count from the Unix epoch. Dimension values are interned to
 // uint32 ids (0 is the empty string), which keeps counter keys at 29 bytes
 // however long template URIs and client ids are.
 const (
@@ -39,7 +41,7 @@ const (
 
 const (
 	hashLen    = 12 // bytes of the 128-bit event id hash kept: collisions stay below 1e-11 at 1e9 events per organization
-	dedupeLen  = 1 + 4 + hashLen
+	dedupeLen  = 1 + 4 + 2 + hashLen
 	fullLen    = 1 + 4 + 4 + 4*5
 	rollupLen  = 1 + 4 + 4 + 4
 	countsSize = 6 * binary.MaxVarintLen64
@@ -94,25 +96,36 @@ func prefix(fam byte, org, bucket uint32) []byte {
 	return binary.BigEndian.AppendUint32(b, bucket)
 }
 
-type dedupeKey struct {
+// idKey identifies an event id within an organization: the interned
+// organization and a keyed hash of the id.
+type idKey struct {
 	org  uint32
 	hash [hashLen]byte
 }
 
-func (k *dedupeKey) encode(dst []byte) []byte {
+// dedupeKey encodes the record of id at event day.
+func dedupeKey(dst []byte, id *idKey, day uint16) []byte {
 	dst = append(dst, famDedupe)
-	dst = binary.BigEndian.AppendUint32(dst, k.org)
-	return append(dst, k.hash[:]...)
+	dst = binary.BigEndian.AppendUint32(dst, id.org)
+	dst = binary.BigEndian.AppendUint16(dst, day)
+	return append(dst, id.hash[:]...)
 }
 
-func decodeDedupe(b []byte) (dedupeKey, bool) {
-	var k dedupeKey
+func decodeDedupe(b []byte) (idKey, bool) {
+	var k idKey
 	if len(b) != dedupeLen || b[0] != famDedupe {
 		return k, false
 	}
 	k.org = binary.BigEndian.Uint32(b[1:])
-	copy(k.hash[:], b[5:])
+	copy(k.hash[:], b[7:])
 	return k, true
+}
+
+// dedupePrefix is 'd' org day, the bound of a range of records.
+func dedupePrefix(org uint32, day uint16) []byte {
+	b := []byte{famDedupe}
+	b = binary.BigEndian.AppendUint32(b, org)
+	return binary.BigEndian.AppendUint16(b, day)
 }
 
 func nameKey(org, client uint32) []byte {
