@@ -1,0 +1,388 @@
+// Package auth keeps the organizations and OAuth clients of usaged, issues
+// access tokens to clients by the client-credentials grant, and turns bearer
+// tokens back into principals with permissions.
+//
+// Organizations and clients are cached in memory when the Service starts and
+// kept in step with every change made through it, so that authenticating a
+// request never touches the store. Access tokens are stateless and signed
+// with HMAC-SHA256; deleting a client or rotating its secret ends its
+// outstanding tokens at once, because every check reads the current record.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/usage"
+)
+
+// Limits on what callers may set, in bytes or time.
+const (
+	MaxNameLen        = 256  // organization and client names
+	MaxDescriptionLen = 1024 // client descriptions
+
+	DefaultTokenValidity = 86400 * time.Second
+	MinTokenValidity     = 300 * time.Second    // Genesys' lower bound
+	MaxTokenValidity     = 172800 * time.Second // Genesys' upper bound
+
+	// MinSigningKeyLen is the shortest accepted token signing key: HMAC-SHA256
+	// gains nothing from a longer one and loses strength with a shorter one.
+	MinSigningKeyLen = 32
+	// MinAdminTokenLen is the shortest accepted admin token, so that it cannot
+	// be guessed.
+	MinAdminTokenLen = 16
+)
+
+// secretLen is the number of random bytes in a client secret.
+const secretLen = 32
+
+// ErrInvalidClient is returned by IssueToken for an unknown client and for a
+// wrong secret alike, so that callers cannot probe which client ids exist.
+var ErrInvalidClient = &usage.Error{Kind: usage.KindUnauthorized, Message: "client id or secret is not valid"}
+
+// Config configures a Service.
+type Config struct {
+	Registry store.Registry // where organizations and clients are kept; required
+	// AdminToken is the bearer token of the operator, who may do anything in
+	// every organization. Required, at least MinAdminTokenLen bytes.
+	AdminToken string
+	// SigningKey signs access tokens; at least MinSigningKeyLen bytes. Tokens
+	// survive a restart only if the key does.
+	SigningKey []byte
+	Now        func() time.Time // default time.Now
+	Logger     *slog.Logger     // default slog.Default()
+	// BcryptCost is the cost of client secret hashes; 0 means
+	// bcrypt.DefaultCost. Tests use bcrypt.MinCost.
+	BcryptCost int
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Registry == nil {
+		errs = append(errs, errors.New("auth: Registry is required"))
+	}
+	if len(c.AdminToken) < MinAdminTokenLen {
+		errs = append(errs, fmt.Errorf("auth: AdminToken must be at least %d bytes, got %d", MinAdminTokenLen, len(c.AdminToken)))
+	}
+	if len(c.SigningKey) < MinSigningKeyLen {
+		errs = append(errs, fmt.Errorf("auth: SigningKey must be at least %d bytes, got %d", MinSigningKeyLen, len(c.SigningKey)))
+	}
+	if c.BcryptCost != 0 && (c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost) {
+		errs = append(errs, fmt.Errorf("auth: BcryptCost must be 0 or from %d to %d, got %d", bcrypt.MinCost, bcrypt.MaxCost, c.BcryptCost))
+	}
+	return errors.Join(errs...)
+}
+
+// Service manages organizations and clients and authenticates requests. It
+// is safe for concurrent use.
+type Service struct {
+	cfg Config
+	// dummyHash is compared against when a client id is unknown, so that an
+	// unknown id takes as long to refuse as a wrong secret.
+	dummyHash []byte
+
+	// mu guards the cache. Writers hold it across the store call too, so the
+	// cache and the store change in the same order.
+	mu      sync.RWMutex
+	orgs    map[string]usage.Organization
+	clients map[string]usage.Client // by client id; ids are unique across organizations
+}
+
+// New loads every organization and client from cfg.Registry and returns a
+// Service serving from that cache.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BcryptCost == 0 {
+		cfg.BcryptCost = bcrypt.DefaultCost
+	}
+	cfg.SigningKey = slices.Clone(cfg.SigningKey)
+	s := &Service{cfg: cfg, orgs: make(map[string]usage.Organization), clients: make(map[string]usage.Client)}
+	orgs, err := cfg.Registry.Organizations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("auth: loading organizations: %w", err)
+	}
+	for _, o := range orgs {
+		s.orgs[o.ID] = o
+		cs, err := cfg.Registry.Clients(ctx, o.ID)
+		if err != nil {
+			return nil, fmt.Errorf("auth: loading clients of organization %s: %w", o.ID, err)
+		}
+		for _, c := range cs {
+			s.clients[c.ID] = c
+		}
+	}
+	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("no client has this secret"), cfg.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	cfg.Logger.Debug("auth loaded", "organizations", len(s.orgs), "clients", len(s.clients))
+	return s, nil
+}
+
+// checkName validates a required name of at most MaxNameLen bytes.
+func checkName(field, name string) error {
+	switch {
+	case name == "":
+		return usage.Errorf(usage.KindInvalid, field, "%s is required", field)
+	case len(name) > MaxNameLen:
+		return usage.Errorf(usage.KindInvalid, field, "%s is %d bytes long; the limit is %d", field, len(name), MaxNameLen)
+	case !printable(name):
+		return usage.Errorf(usage.KindInvalid, field, "%s %q holds control characters or invalid UTF-8", field, name)
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) })
+}
+
+// CreateOrganization creates an organization with a new id.
+func (s *Service) CreateOrganization(ctx context.Context, name string) (usage.Organization, error) {
+	if err := checkName("name", name); err != nil {
+		return usage.Organization{}, err
+	}
+	o := usage.Organization{ID: uuid.NewString(), Name: name, CreatedAt: s.cfg.Now().UTC().Truncate(time.Second)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.cfg.Registry.PutOrganization(ctx, o); err != nil {
+		return usage.Organization{}, fmt.Errorf("auth: storing organization: %w", err)
+	}
+	s.orgs[o.ID] = o
+	return o, nil
+}
+
+// Organizations lists every organization ordered by id.
+func (s *Service) Organizations(context.Context) ([]usage.Organization, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := slices.Collect(maps.Values(s.orgs))
+	slices.SortFunc(out, func(a, b usage.Organization) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Organization returns the organization with id, or an error of kind
+// usage.KindNotFound.
+func (s *Service) Organization(_ context.Context, id string) (usage.Organization, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o, ok := s.orgs[id]
+	if !ok {
+		return usage.Organization{}, orgNotFound(id)
+	}
+	return o, nil
+}
+
+// KnownOrganization reports whether an organization with id exists. It reads
+// only the cache, so it suits per-event checks.
+func (s *Service) KnownOrganization(id string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.orgs[id]
+	return ok
+}
+
+func orgNotFound(id string) error {
+	return usage.Errorf(usage.KindNotFound, "organizationId", "organization %q was not found", id)
+}
+
+func clientNotFound(id string) error {
+	return usage.Errorf(usage.KindNotFound, "clientId", "client %q was not found", id)
+}
+
+// ClientSpec is what a caller chooses about a new client.
+type ClientSpec struct {
+	Name        string // required, at most MaxNameLen bytes
+	Description string // optional, at most MaxDescriptionLen bytes
+	// Permissions must each be one of usage.Permissions; repeats are dropped.
+	Permissions []string
+	// AccessTokenValidity is the lifetime of the client's tokens, from
+	// MinTokenValidity to MaxTokenValidity; 0 means DefaultTokenValidity.
+	AccessTokenValidity time.Duration
+}
+
+func (spec *ClientSpec) check() error {
+	if err := checkName("name", spec.Name); err != nil {
+		return err
+	}
+	if len(spec.Description) > MaxDescriptionLen {
+		return usage.Errorf(usage.KindInvalid, "description", "description is %d bytes long; the limit is %d", len(spec.Description), MaxDescriptionLen)
+	}
+	if !utf8.ValidString(spec.Description) {
+		return usage.Errorf(usage.KindInvalid, "description", "description is not valid UTF-8")
+	}
+	var perms []string
+	for _, p := range spec.Permissions {
+		if !usage.KnownPermission(p) {
+			return usage.Errorf(usage.KindInvalid, "permissions", "permission %q is not one of %s", p, strings.Join(usage.Permissions, ", "))
+		}
+		if !slices.Contains(perms, p) {
+			perms = append(perms, p)
+		}
+	}
+	if perms == nil {
+		perms = []string{}
+	}
+	spec.Permissions = perms
+	if spec.AccessTokenValidity == 0 {
+		spec.AccessTokenValidity = DefaultTokenValidity
+	}
+	if v := spec.AccessTokenValidity; v < MinTokenValidity || v > MaxTokenValidity || v%time.Second != 0 {
+		return usage.Errorf(usage.KindInvalid, "accessTokenValiditySeconds",
+			"accessTokenValiditySeconds %v must be whole seconds from %d to %d", v.Seconds(), int(MinTokenValidity.Seconds()), int(MaxTokenValidity.Seconds()))
+	}
+	return nil
+}
+
+// newSecret returns a random client secret and its bcrypt hash.
+func (s *Service) newSecret() (string, []byte, error) {
+	b := make([]byte, secretLen)
+	rand.Read(b) // never fails; see crypto/rand
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	hash, err := bcrypt.GenerateFromPassword([]byte(secret), s.cfg.BcryptCost)
+	if err != nil {
+		return "", nil, fmt.Errorf("auth: hashing secret: %w", err)
+	}
+	return secret, hash, nil
+}
+
+// CreateClient creates a client of organization orgID and returns it with its
+// secret. The secret is kept only as a hash: this is the one time it is known.
+func (s *Service) CreateClient(ctx context.Context, orgID string, spec ClientSpec) (usage.Client, string, error) {
+	if err := spec.check(); err != nil {
+		return usage.Client{}, "", err
+	}
+	if !s.KnownOrganization(orgID) {
+		return usage.Client{}, "", orgNotFound(orgID)
+	}
+	// Hash before taking the lock: bcrypt is slow on purpose.
+	secret, hash, err := s.newSecret()
+	if err != nil {
+		return usage.Client{}, "", err
+	}
+	c := usage.Client{
+		ID:                  uuid.NewString(),
+		OrganizationID:      orgID,
+		Name:                spec.Name,
+		Description:         spec.Description,
+		SecretHash:          hash,
+		Permissions:         spec.Permissions,
+		AccessTokenValidity: spec.AccessTokenValidity,
+		CreatedAt:           s.cfg.Now().UTC().Truncate(time.Second),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.orgs[orgID]; !ok {
+		return usage.Client{}, "", orgNotFound(orgID)
+	}
+	if err := s.cfg.Registry.PutClient(ctx, c); err != nil {
+		return usage.Client{}, "", fmt.Errorf("auth: storing client: %w", err)
+	}
+	s.clients[c.ID] = c
+	return public(c), secret, nil
+}
+
+// public returns a copy of c safe to hand out: without the secret hash and
+// sharing no slice with the cache.
+func public(c usage.Client) usage.Client {
+	c.SecretHash = nil
+	c.Permissions = slices.Clone(c.Permissions)
+	return c
+}
+
+// Clients lists the clients of organization orgID ordered by id, without
+// their secret hashes. A missing organization is an error of kind
+// usage.KindNotFound.
+func (s *Service) Clients(_ context.Context, orgID string) ([]usage.Client, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.orgs[orgID]; !ok {
+		return nil, orgNotFound(orgID)
+	}
+	out := []usage.Client{}
+	for _, c := range s.clients {
+		if c.OrganizationID == orgID {
+			out = append(out, public(c))
+		}
+	}
+	slices.SortFunc(out, func(a, b usage.Client) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Client returns client id of organization orgID without its secret hash. A
+// client of another organization is reported as missing, with kind
+// usage.KindNotFound, like one that does not exist.
+func (s *Service) Client(_ context.Context, orgID, id string) (usage.Client, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.clients[id]
+	if !ok || c.OrganizationID != orgID {
+		return usage.Client{}, clientNotFound(id)
+	}
+	return public(c), nil
+}
+
+// DeleteClient deletes client id of organization orgID. Its tokens stop
+// working at once. A missing client is an error of kind usage.KindNotFound.
+func (s *Service) DeleteClient(ctx context.Context, orgID, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok || c.OrganizationID != orgID {
+		return clientNotFound(id)
+	}
+	if err := s.cfg.Registry.DeleteClient(ctx, orgID, id); err != nil && usage.KindOf(err) != usage.KindNotFound {
+		return fmt.Errorf("auth: deleting client: %w", err)
+	}
+	delete(s.clients, id)
+	return nil
+}
+
+// RotateSecret gives client id of organization orgID a new secret and returns
+// it. The old secret and every token issued with it stop working at once.
+func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (string, error) {
+	if _, err := s.Client(ctx, orgID, id); err != nil {
+		return "", err
+	}
+	secret, hash, err := s.newSecret()
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok || c.OrganizationID != orgID {
+		return "", clientNotFound(id) // deleted while the hash was computed
+	}
+	c.SecretHash = hash
+	if err := s.cfg.Registry.PutClient(ctx, c); err != nil {
+		return "", fmt.Errorf("auth: storing client: %w", err)
+	}
+	s.clients[id] = c
+	return secret, nil
+}

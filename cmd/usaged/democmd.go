@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/usage"
+)
+
+type demoFlags struct {
+	remote       *remoteFlags
+	seed         int64
+	orgs         int
+	org          listValue
+	clients      int
+	users        int
+	templates    int
+	days         int
+	eventsPerDay int
+	batch        int
+	concurrency  int
+	format       oneOf
+}
+
+func (c *cli) demoCommand() *command {
+	cmd := c.newCommand("demo", "seed a running server with synthetic traffic over HTTP",
+		`Finds or creates the organizations ("Demo Org", "Demo Org 2", …, or those given
+with --org) and their integration clients through the admin API, then posts
+gzip NDJSON batches of generated events covering the --days whole hours before
+now. The traffic is a function of --seed and the organization: running the same
+command again within the hour sends only duplicates.`)
+	f := &demoFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
+	f.remote = addRemoteFlags(cmd.fs, "admin token")
+	cmd.fs.Int64Var(&f.seed, "seed", 1, "seed of the generated traffic; the same seed yields the same events")
+	cmd.fs.IntVar(&f.orgs, "orgs", 1, "number of demo organizations to find or create (ignored with --org)")
+	cmd.fs.Var(&f.org, "org", "comma-separated `ids` of existing organizations to send traffic for, instead of demo ones")
+	cmd.fs.IntVar(&f.clients, "clients", 8, "integration clients per organization")
+	cmd.fs.IntVar(&f.users, "users", 50, "distinct users per organization")
+	cmd.fs.IntVar(&f.templates, "templates", 150, fmt.Sprintf("distinct route templates, at most %d", demo.TemplateCount))
+	cmd.fs.IntVar(&f.days, "days", 30, "days of traffic, ending at the start of the current hour")
+	cmd.fs.IntVar(&f.eventsPerDay, "events-per-day", 10_000, "average events per organization per day")
+	cmd.fs.IntVar(&f.batch, "batch", 5000, "events per request")
+	cmd.fs.IntVar(&f.concurrency, "concurrency", 2, "requests in flight")
+	cmd.fs.Var(&f.format, "format", "summary `format`: text or json (progress then goes to stderr)")
+	cmd.run = func(ctx context.Context) error { return c.demo(ctx, f) }
+	return cmd
+}
+
+// demoSummary is the result of a demo run, as printed with --format json.
+type demoSummary struct {
+	Interval        string              `json:"interval"`
+	Organizations   []demoOrgSummary    `json:"organizations"`
+	Events          int                 `json:"events"`
+	Accepted        int                 `json:"accepted"`
+	Duplicates      int                 `json:"duplicates"`
+	Rejected        int                 `json:"rejected"`
+	Seconds         float64             `json:"seconds"`
+	EventsPerSecond float64             `json:"eventsPerSecond"`
+	Errors          []ingest.EventError `json:"errors"` // a sample of the rejections
+}
+
+type demoOrgSummary struct {
+	ID      string        `json:"id"`
+	Name    string        `json:"name"`
+	Clients []demo.Client `json:"clients"`
+	Created int           `json:"clientsCreated"`
+}
+
+func (c *cli) demo(ctx context.Context, f *demoFlags) error {
+	for _, v := range []struct {
+		name     string
+		val, max int
+	}{{"orgs", f.orgs, demo.MaxOrgs}, {"clients", f.clients, demo.MaxClients}, {"templates", f.templates, demo.TemplateCount},
+		{"days", f.days, 5 * 365}, {"events-per-day", f.eventsPerDay, demo.MaxEventsPerDay}, {"batch", f.batch, 1_000_000}, {"concurrency", f.concurrency, 256}} {
+		if v.val < 1 || v.val > v.max {
+			return usageError{err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
+		}
+	}
+	if f.users < 0 || f.users > demo.MaxUsers {
+		return usageError{err: fmt.Errorf("--users must be from 0 to %d, got %d", demo.MaxUsers, f.users)}
+	}
+	api, err := f.remote.client(true, f.concurrency)
+	if err != nil {
+		return err
+	}
+	out, info := c.stdout, c.stdout
+	if f.format.value == "json" {
+		info = c.stderr
+	}
+
+	var sum demoSummary
+	var orgs []demo.Org
+	names := demo.ClientNames(f.clients)
+	for i := range max(f.orgs, len(f.org)) {
+		var o orgBody
+		switch {
+		case len(f.org) > 0 && i >= len(f.org):
+		case len(f.org) > 0:
+			o = orgBody{ID: f.org[i]}
+		default:
+			name := demoOrgName
+			if i > 0 {
+				name = fmt.Sprintf("%s %d", demoOrgName, i+1)
+			}
+			if o, _, err = api.orgNamed(ctx, name); err != nil {
+				return fmt.Errorf("finding or creating organization %q: %w", name, err)
+			}
+		}
+		if o.ID == "" {
+			continue
+		}
+		orgSum, err := ensureClients(ctx, api, o, names)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(info, "organization %s %s: %d clients (%d created)\n", o.ID, quoteName(o.Name), len(orgSum.Clients), orgSum.Created)
+		sum.Organizations = append(sum.Organizations, orgSum)
+		orgs = append(orgs, demo.Org{ID: o.ID, Clients: orgSum.Clients})
+	}
+
+	end := time.Now().UTC().Truncate(time.Hour)
+	start := end.AddDate(0, 0, -f.days)
+	g, err := demo.New(demo.Config{
+		Seed: f.seed, Organizations: orgs, UsersPerOrg: f.users, Templates: f.templates,
+		Start: start, End: end, EventsPerDay: f.eventsPerDay,
+	})
+	if err != nil {
+		return err
+	}
+	sum.Interval = usage.Interval{Start: start, End: end}.String()
+	sum.Events = g.Total()
+	fmt.Fprintf(info, "sending %s events over %s in batches of %s, %d at a time\n", group(int64(sum.Events)), sum.Interval, group(int64(f.batch)), f.concurrency)
+
+	began := time.Now()
+	prog := startProgress(info, "demo", g.Total())
+	err = sendGenerated(ctx, api, g, f.batch, f.concurrency, prog, &sum)
+	prog.finish()
+	if err != nil {
+		return err
+	}
+	sum.Seconds = time.Since(began).Seconds()
+	sum.EventsPerSecond = float64(sum.Events) / max(sum.Seconds, 1e-3)
+	if sum.Errors == nil {
+		sum.Errors = []ingest.EventError{}
+	}
+	if f.format.value == "json" {
+		return writeJSON(out, sum)
+	}
+	fmt.Fprintf(out, "done: %s events in %.1fs (%s events/s): %s accepted, %s duplicates, %s rejected\n",
+		group(int64(sum.Events)), sum.Seconds, group(int64(sum.EventsPerSecond)), group(int64(sum.Accepted)), group(int64(sum.Duplicates)), group(int64(sum.Rejected)))
+	for _, e := range sum.Errors {
+		fmt.Fprintf(out, "  rejected %s: %s %s\n", e.ID, e.Code, e.Message)
+	}
+	return nil
+}
+
+// ensureClients returns the clients named names in organization o, creating
+// those that are missing.
+func ensureClients(ctx context.Context, api *apiClient, o orgBody, names []string) (demoOrgSummary, error) {
+	orgSum := demoOrgSummary{ID: o.ID, Name: o.Name}
+	have, err := api.listClients(ctx, o.ID)
+	if err != nil {
+		return orgSum, fmt.Errorf("listing the clients of organization %s: %w", o.ID, err)
+	}
+	byName := make(map[string]string, len(have))
+	for _, cl := range have {
+		byName[cl.Name] = cl.ID
+	}
+	for _, name := range names {
+		id, ok := byName[name]
+		if !ok {
+			cl, err := api.createClient(ctx, o.ID, createClientRequest{Name: name, Description: "Demo integration.", Permissions: []string{usage.PermEventAdd}})
+			if err != nil {
+				return orgSum, fmt.Errorf("creating client %q in organization %s: %w", name, o.ID, err)
+			}
+			id = cl.ID
+			orgSum.Created++
+		}
+		orgSum.Clients = append(orgSum.Clients, demo.Client{ID: id, Name: name})
+	}
+	return orgSum, nil
+}
+
+// sendGenerated posts every event of g as gzip NDJSON batches from workers
+// concurrent requests, adding the outcomes to sum.
+func sendGenerated(ctx context.Context, api *apiClient, g *demo.Generator, batch, workers int, prog *progress, sum *demoSummary) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type job struct {
+		body []byte
+		n    int
+	}
+	jobs := make(chan job, workers)
+	go func() {
+		defer close(jobs)
+		buf := make([]usage.Event, batch)
+		for n := g.Next(buf); n > 0; n = g.Next(buf) {
+			var body []byte
+			for i := range n {
+				body = demo.AppendNDJSON(body, &buf[i])
+			}
+			select {
+			case jobs <- job{body, n}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var zbuf bytes.Buffer
+			zw, _ := gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
+			for j := range jobs {
+				zbuf.Reset()
+				zw.Reset(&zbuf)
+				zw.Write(j.body)
+				zw.Close()
+				res, err := postWithRetry(ctx, api, zbuf.Bytes(), true)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				mu.Lock()
+				sum.Accepted += res.Accepted
+				sum.Duplicates += res.Duplicates
+				sum.Rejected += res.Rejected
+				for _, e := range res.Errors {
+					if len(sum.Errors) < 5 {
+						sum.Errors = append(sum.Errors, e)
+					}
+				}
+				mu.Unlock()
+				prog.add(j.n)
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("sending events: %w", err)
+	}
+	return nil
+}
+
+// postWithRetry posts a batch, retrying a few times when the server is
+// overloaded or restarting. Retrying is safe: event ids make it idempotent.
+func postWithRetry(ctx context.Context, api *apiClient, body []byte, gzipped bool) (ingest.Result, error) {
+	backoff := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		res, err := api.postEvents(ctx, body, gzipped)
+		if err == nil || attempt == 4 || !retryable(err) || ctx.Err() != nil {
+			return res, err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return res, err
+		}
+		backoff *= 2
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func quoteName(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf("%q", s)
+}

@@ -1,0 +1,408 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestEnvFallback(t *testing.T) {
+	newFlags := func() (*flag.FlagSet, *string, *dayDuration, *listValue, *string, *int) {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		addr := fs.String("addr", "default", "listen address")
+		win := dayDuration(time.Hour)
+		fs.Var(&win, "dedupe-window", "window")
+		var list listValue
+		fs.Var(&list, "group-by", "dimensions")
+		tok := fs.String("token", "", "token")
+		n := fs.Int("batch", 1, "batch")
+		documentEnv(fs)
+		return fs, addr, &win, &list, tok, n
+	}
+	lookup := func(env map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	}
+
+	fs, addr, win, list, tok, n := newFlags()
+	for name, want := range map[string]string{"addr": "[$USAGED_ADDR]", "dedupe-window": "[$USAGED_DEDUPE_WINDOW]",
+		"group-by": "[$USAGED_GROUP_BY]", "token": "[$USAGED_TOKEN, $USAGED_ADMIN_TOKEN]"} {
+		if u := fs.Lookup(name).Usage; !strings.HasSuffix(u, want) {
+			t.Errorf("usage of --%s is %q, want it to end in %q", name, u, want)
+		}
+	}
+	env := map[string]string{"USAGED_ADDR": "10.0.0.1:80", "USAGED_DEDUPE_WINDOW": "2d", "USAGED_GROUP_BY": "UserId, HttpMethod",
+		"USAGED_ADMIN_TOKEN": "admin", "USAGED_BATCH": "7"}
+	if err := fs.Parse([]string{"--batch", "9"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyEnv(fs, lookup(env)); err != nil {
+		t.Fatal(err)
+	}
+	if *addr != "10.0.0.1:80" || time.Duration(*win) != 48*time.Hour || strings.Join(*list, "|") != "UserId|HttpMethod" || *tok != "admin" || *n != 9 {
+		t.Fatalf("got addr %q, window %v, list %q, token %q, batch %d", *addr, time.Duration(*win), *list, *tok, *n)
+	}
+
+	// USAGED_TOKEN comes before USAGED_ADMIN_TOKEN; unset variables leave defaults.
+	fs, addr, _, _, tok, _ = newFlags()
+	fs.Parse(nil)
+	if err := applyEnv(fs, lookup(map[string]string{"USAGED_TOKEN": "client", "USAGED_ADMIN_TOKEN": "admin"})); err != nil {
+		t.Fatal(err)
+	}
+	if *tok != "client" || *addr != "default" {
+		t.Fatalf("token %q, addr %q: want client, default", *tok, *addr)
+	}
+
+	// A bad value names its variable.
+	fs, _, _, _, _, _ = newFlags()
+	fs.Parse(nil)
+	err := applyEnv(fs, lookup(map[string]string{"USAGED_BATCH": "many", "USAGED_DEDUPE_WINDOW": "soon"}))
+	if err == nil || !strings.Contains(err.Error(), "$USAGED_BATCH") || !strings.Contains(err.Error(), "$USAGED_DEDUPE_WINDOW") {
+		t.Fatalf("applyEnv = %v, want errors naming both variables", err)
+	}
+}
+
+func TestDayDuration(t *testing.T) {
+	f := func(in string, want time.Duration) {
+		t.Helper()
+		got, err := parseDayDuration(in)
+		if err != nil || got != want {
+			t.Fatalf("parseDayDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		d := dayDuration(got)
+		if back, err := parseDayDuration(d.String()); err != nil || back != got {
+			t.Fatalf("%q does not round-trip through String: %q", in, d.String())
+		}
+	}
+	f("35d", 35*24*time.Hour)
+	f("1d12h", 36*time.Hour)
+	f("840h", 35*24*time.Hour)
+	f("90m", 90*time.Minute)
+	f("0d", 0)
+	bad := func(in string) {
+		t.Helper()
+		if _, err := parseDayDuration(in); err == nil {
+			t.Fatalf("parseDayDuration(%q) succeeded", in)
+		}
+	}
+	bad("")
+	bad("d")
+	bad("3x")
+	bad("-1d")
+	bad("-5h")
+	bad("1d2")
+}
+
+func TestByteSize(t *testing.T) {
+	f := func(in string, want int64) {
+		t.Helper()
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Fatalf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	f("16MiB", 16<<20)
+	f("16M", 16<<20)
+	f("512 KiB", 512<<10)
+	f("1g", 1<<30)
+	f("1048576", 1<<20)
+	f("100B", 100)
+	for _, in := range []string{"", "MiB", "-1", "0", "1.5MiB", "2TiB"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Fatalf("Set(%q) succeeded with %d", in, b)
+		}
+	}
+	if s := byteSize(16 << 20); s.String() != "16MiB" {
+		t.Fatalf("String() = %q", s.String())
+	}
+}
+
+func TestParseRSS(t *testing.T) {
+	text := "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 8.2935808e+07\nprocess_start_time_seconds 1.7e+09\n"
+	v, ok := parseRSS(bufio.NewScanner(strings.NewReader(text)))
+	if !ok || v != 82935808 {
+		t.Fatalf("parseRSS = %d, %v", v, ok)
+	}
+	if _, ok := parseRSS(bufio.NewScanner(strings.NewReader("go_goroutines 7\n"))); ok {
+		t.Fatal("parseRSS found RSS where there is none")
+	}
+}
+
+// Every flag of every command is explained, with its variable, by usaged help.
+func TestHelpCoversEveryFlag(t *testing.T) {
+	var out bytes.Buffer
+	if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"help"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{stdout: io.Discard, stderr: io.Discard, lookup: noEnv}
+	for _, cmd := range c.commands() {
+		if !strings.Contains(out.String(), "usage: usaged "+cmd.name+" [flags]") {
+			t.Errorf("help does not show command %s", cmd.name)
+		}
+		cmd.fs.VisitAll(func(f *flag.Flag) {
+			shown := regexp.MustCompile(`\n  -` + regexp.QuoteMeta(f.Name) + `[ \n]`).MatchString(out.String())
+			if !shown || !strings.Contains(out.String(), "$"+envNames(f.Name)[0]) {
+				t.Errorf("help does not explain --%s of %s with its variable", f.Name, cmd.name)
+			}
+		})
+	}
+	var errOut bytes.Buffer
+	if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"client", "create", "-h"}, &out, &errOut); err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	if !strings.Contains(errOut.String(), "$USAGED_PERMISSIONS") {
+		t.Fatalf("client create -h printed %q", errOut.String())
+	}
+	err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"frobnicate"}, io.Discard, io.Discard)
+	var ue usageError
+	if !errors.As(err, &ue) {
+		t.Fatalf("unknown command: %v, want a usage error", err)
+	}
+}
+
+func noEnv(string) (string, bool) { return "", false }
+
+// syncBuffer is a bytes.Buffer safe to write from a running command while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// inProcessServer is `usaged serve` running in a goroutine of the test.
+type inProcessServer struct {
+	base   string
+	stdout *syncBuffer
+	stop   func() error // cancels the server and returns what Run returned
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+func mustServe(t *testing.T, args ...string) *inProcessServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &inProcessServer{stdout: &syncBuffer{}}
+	done := make(chan error, 1)
+	go func() {
+		done <- (&Main{LookupEnv: noEnv}).Run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "warn"}, args...), s.stdout, io.Discard)
+	}()
+	var once sync.Once
+	var runErr error
+	s.stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { s.stop() })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := listeningRE.FindStringSubmatch(s.stdout.String()); m != nil {
+			s.base = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended before listening: %v\n%s", err, s.stdout.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not report its address:\n%s", s.stdout.String())
+		}
+	}
+	resp, err := http.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "ok" {
+		t.Fatalf("/healthz = %d %q", resp.StatusCode, body)
+	}
+	return s
+}
+
+// runCLI runs a client command against env and returns its stdout.
+func runCLI(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	out, err := tryCLI(t, env, args...)
+	if err != nil {
+		t.Fatalf("usaged %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func tryCLI(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	m := &Main{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	err := m.Run(t.Context(), args, &out, &errOut)
+	if err != nil {
+		err = errors.Join(err, errors.New(errOut.String()))
+	}
+	return out.String(), err
+}
+
+func mustJSON[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("not the JSON expected (%v):\n%s", err, s)
+	}
+	return v
+}
+
+func totalRequests(t *testing.T, queryJSON string) int64 {
+	t.Helper()
+	res := mustJSON[struct {
+		Results []struct {
+			Requests int64 `json:"requests"`
+		} `json:"results"`
+	}](t, queryJSON)
+	var n int64
+	for _, r := range res.Results {
+		n += r.Requests
+	}
+	return n
+}
+
+func TestEndToEnd(t *testing.T) {
+	const token = "end-to-end-admin-token"
+	data := t.TempDir()
+	srv := mustServe(t, "--data", data, "--admin-token", token)
+	env := map[string]string{"USAGED_SERVER": srv.base, "USAGED_ADMIN_TOKEN": token}
+
+	org := mustJSON[orgBody](t, runCLI(t, env, "org", "create", "--name", "End to end", "--format", "json"))
+	if org.ID == "" || org.Name != "End to end" {
+		t.Fatalf("org create gave %+v", org)
+	}
+	if out := runCLI(t, env, "org", "list"); !strings.Contains(out, org.ID) {
+		t.Fatalf("org list does not show %s:\n%s", org.ID, out)
+	}
+	viewer := mustJSON[clientBody](t, runCLI(t, env, "client", "create", "--org", org.ID, "--name", "Viewer",
+		"--permissions", "usage:organization:view", "--validity", "3600", "--format", "json"))
+	if viewer.ID == "" || viewer.Secret == "" {
+		t.Fatalf("client create gave %+v", viewer)
+	}
+
+	demoArgs := []string{"demo", "--org", org.ID, "--clients", "3", "--users", "5", "--templates", "20", "--days", "2",
+		"--events-per-day", "400", "--batch", "150", "--concurrency", "2", "--format", "json"}
+	first := mustJSON[demoSummary](t, runCLI(t, env, demoArgs...))
+	if first.Events == 0 || first.Accepted != first.Events || first.Rejected != 0 {
+		t.Fatalf("demo: %+v", first)
+	}
+	// The same seed, sent again, is all duplicates (unless the hour turned
+	// between the runs and moved the interval).
+	second := mustJSON[demoSummary](t, runCLI(t, env, demoArgs...))
+	if second.Interval == first.Interval && (second.Accepted != 0 || second.Duplicates != first.Events) {
+		t.Fatalf("second demo run: %+v, want only duplicates of the first's %d events", second, first.Events)
+	}
+	accepted := int64(first.Accepted + second.Accepted)
+
+	if out := runCLI(t, env, "client", "list", "--org", org.ID); !strings.Contains(out, "Viewer") || !strings.Contains(out, "Acme CRM sync") {
+		t.Fatalf("client list:\n%s", out)
+	}
+
+	// The viewer's client credentials get a token through /oauth/token; the
+	// admin token in the environment does not get in their way.
+	out := runCLI(t, env, "query", "--client-id", viewer.ID, "--client-secret", viewer.Secret, "--interval", second.Interval, "--format", "json")
+	if got := totalRequests(t, out); got != accepted {
+		t.Fatalf("query counts %d requests; demo had %d accepted\n%s", got, accepted, out)
+	}
+	out = runCLI(t, env, "query", "--org", org.ID, "--interval", second.Interval, "--granularity", "Day", "--group-by", "HttpMethod", "--metrics", "Requests,Status429")
+	if !strings.Contains(out, "METHOD") || !strings.Contains(out, "GET") || !strings.Contains(out, "TOTAL") || strings.Contains(out, "CLIENT") || strings.Contains(out, "2XX") {
+		t.Fatalf("table query:\n%s", out)
+	}
+	out = runCLI(t, env, "query", "--org", org.ID, "--interval", second.Interval, "--filter-method", "GET", "--format", "csv")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) < 2 || lines[0] != "clientId,clientName,requests,status200,status300,status400,status500,status429" {
+		t.Fatalf("csv query:\n%s", out)
+	}
+
+	// Server errors come back with their code and message.
+	_, err := tryCLI(t, env, "query", "--org", org.ID, "--interval", "2026-02-01/2026-01-01")
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.Code == "" || !strings.Contains(ae.Message, "after start") {
+		t.Fatalf("bad interval: %v", err)
+	}
+
+	resp, err := http.Get(srv.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"usaged_store_disk_bytes", "process_resident_memory_bytes", "go_goroutines", "usaged_ingest_events_total"} {
+		if !bytes.Contains(metrics, []byte("\n"+name)) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+
+	rep := mustJSON[benchReport](t, runCLI(t, env, "bench", "ingest", "--org", org.ID, "--duration", "300ms", "--batch", "200", "--concurrency", "1", "--variety", "2", "--format", "json"))
+	if rep.Accepted == 0 || rep.Accepted != rep.Events || rep.FailedBatches != 0 || rep.BatchP50Ms <= 0 || rep.ServerMaxRSSBytes == 0 {
+		t.Fatalf("bench ingest: %+v", rep)
+	}
+
+	runCLI(t, env, "client", "delete", "--org", org.ID, "--id", viewer.ID)
+	if _, err := tryCLI(t, env, "query", "--client-id", viewer.ID, "--client-secret", viewer.Secret, "--interval", second.Interval); !errors.As(err, &ae) || ae.Status != 401 {
+		t.Fatalf("query as a deleted client: %v, want 401", err)
+	}
+
+	if err := srv.stop(); err != nil {
+		t.Fatalf("serve returned %v after cancellation", err)
+	}
+	// --demo refuses a data directory that holds other data.
+	_, err = tryCLI(t, nil, "serve", "--addr", "127.0.0.1:0", "--data", data, "--admin-token", token, "--demo", "--log-format", "json")
+	if err == nil || !strings.Contains(err.Error(), "fresh data directory") {
+		t.Fatalf("serve --demo on a used data directory: %v", err)
+	}
+}
+
+func TestServeDemo(t *testing.T) {
+	data := t.TempDir()
+	srv := mustServe(t, "--data", data, "--demo", "--demo-events-per-day", "300")
+	out := srv.stdout.String()
+	re := regexp.MustCompile(`holds ([\d,]+) events from (\S+)\.\n[\s\S]*client id\s+(\S+)\n\s+client secret\s+(\S+)\n[\s\S]*curl -s -u`)
+	m := re.FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "admin token (generated now") {
+		t.Fatalf("serve --demo printed:\n%s", out)
+	}
+	events, interval, id, secret := strings.ReplaceAll(m[1], ",", ""), m[2], m[3], m[4]
+	q := runCLI(t, map[string]string{"USAGED_SERVER": srv.base}, "query", "--client-id", id, "--client-secret", secret, "--interval", interval, "--format", "json")
+	if got := totalRequests(t, q); events == "0" || got == 0 || strings.TrimSpace(events) != jsonNumber(got) {
+		t.Fatalf("demo organization counts %d requests; serve said %s events", got, events)
+	}
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart reuses the organization and shows the same credentials,
+	// without seeding again or printing the admin token.
+	again := mustServe(t, "--data", data, "--demo")
+	out = again.stdout.String()
+	if !strings.Contains(out, id) || strings.Contains(out, "seeding") || strings.Contains(out, "admin token") {
+		t.Fatalf("restart printed:\n%s", out)
+	}
+}
+
+func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }

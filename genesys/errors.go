@@ -1,0 +1,153 @@
+package genesys
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// Genesys error codes this face sends beyond the defaults of kindStatus.
+const (
+	codeAuthenticationRequired = "authentication.required"
+	codeInvalidValue           = "invalid.value"
+	codeInvalidDate            = "invalid.date"
+	codeNotAuthorized          = "not.authorized"
+	codeMethodNotAllowed       = "method.not.allowed"
+)
+
+// kindStatus is the one table from error kind to HTTP status and default
+// Genesys error code. A handler refines the code, never the status, with
+// withCode.
+var kindStatus = [...]struct {
+	status int
+	code   string
+}{
+	usage.KindInternal:     {http.StatusInternalServerError, "internal.server.error"},
+	usage.KindInvalid:      {http.StatusBadRequest, "bad.request"},
+	usage.KindNotFound:     {http.StatusNotFound, "not.found"},
+	usage.KindUnauthorized: {http.StatusUnauthorized, "bad.credentials"},
+	usage.KindForbidden:    {http.StatusForbidden, "missing.any.permissions"},
+	usage.KindConflict:     {http.StatusConflict, "request.conflict"},
+	usage.KindTooLarge:     {http.StatusRequestEntityTooLarge, "request.entity.too.large"},
+	usage.KindUnsupported:  {http.StatusUnsupportedMediaType, "unsupported.media.type"},
+	usage.KindUnavailable:  {http.StatusServiceUnavailable, "service.unavailable"},
+}
+
+// internalMessage is all a client learns of an internal error; the error
+// itself is logged with the context id the client is shown.
+const internalMessage = "The server encountered an internal error. Quote the contextId when reporting it."
+
+// apiError refines a domain error with the Genesys code and message
+// parameters this face reports for it.
+type apiError struct {
+	err    error
+	code   string
+	params map[string]string
+	status int // set only for statuses outside the kind table, such as 405
+}
+
+func (e *apiError) Error() string { return e.err.Error() }
+func (e *apiError) Unwrap() error { return e.err }
+
+// withCode returns err to be reported with Genesys code instead of its
+// kind's default. A nil err stays nil.
+func withCode(err error, code string) error {
+	if err == nil {
+		return nil
+	}
+	return &apiError{err: err, code: code}
+}
+
+// errorDetail is one entry of ErrorBody.details.
+type errorDetail struct {
+	ErrorCode string `json:"errorCode"`
+	FieldName string `json:"fieldName,omitempty"`
+}
+
+// errorBody is the Genesys ErrorBody.
+type errorBody struct {
+	Message       string            `json:"message"`
+	Code          string            `json:"code"`
+	Status        int               `json:"status"`
+	MessageParams map[string]string `json:"messageParams,omitempty"`
+	ContextID     string            `json:"contextId"`
+	Details       []errorDetail     `json:"details"`
+	Errors        []errorBody       `json:"errors"`
+}
+
+// errorResponse returns the status and body that report err. internal is
+// true when err is not the client's doing and must be logged.
+func errorResponse(err error, contextID string) (body errorBody, internal bool) {
+	kind := usage.KindOf(err)
+	if int(kind) < 0 || int(kind) >= len(kindStatus) {
+		kind = usage.KindInternal
+	}
+	body = errorBody{
+		Status:    kindStatus[kind].status,
+		Code:      kindStatus[kind].code,
+		ContextID: contextID,
+		Details:   []errorDetail{},
+		Errors:    []errorBody{},
+	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if ae.code != "" {
+			body.Code = ae.code
+		}
+		if ae.status != 0 {
+			body.Status = ae.status
+		}
+		body.MessageParams = ae.params
+	}
+	var ue *usage.Error
+	if errors.As(err, &ue) && kind != usage.KindInternal {
+		body.Message = ue.Message
+		if ue.Field != "" {
+			body.Details = append(body.Details, errorDetail{ErrorCode: body.Code, FieldName: ue.Field})
+		}
+	}
+	if body.Message == "" {
+		body.Message = defaultMessage(kind)
+	}
+	return body, kind == usage.KindInternal || kind == usage.KindUnavailable
+}
+
+// defaultMessage is shown for errors that carry no message fit for clients.
+func defaultMessage(k usage.Kind) string {
+	switch k {
+	case usage.KindInvalid:
+		return "The request could not be understood by the server due to malformed syntax."
+	case usage.KindNotFound:
+		return "The requested resource was not found."
+	case usage.KindUnauthorized:
+		return "Authentication failed."
+	case usage.KindForbidden:
+		return "You are not authorized to perform the requested action."
+	case usage.KindConflict:
+		return "The request conflicts with the current state of the resource."
+	case usage.KindTooLarge:
+		return "The request is too large."
+	case usage.KindUnsupported:
+		return "The request media type is not supported."
+	case usage.KindUnavailable:
+		return "The service is currently unavailable. Retry later."
+	}
+	return internalMessage
+}
+
+// missingPermissions is the error for a principal holding none of perms.
+func missingPermissions(perms ...string) error {
+	list := strings.Join(perms, ", ")
+	return &apiError{
+		err:    usage.Errorf(usage.KindForbidden, "", "You must have at least one of the following permissions assigned: %s", list),
+		params: map[string]string{"permissions": list},
+	}
+}
+
+// errAdminOnly answers a client token on an operator route.
+var errAdminOnly = withCode(usage.Errorf(usage.KindForbidden, "", "This operation requires the admin token."), codeNotAuthorized)
+
+// errNoToken answers a request without a bearer token.
+var errNoToken = withCode(usage.Errorf(usage.KindUnauthorized, "", "No authentication bearer token specified in authorization header."), codeAuthenticationRequired)

@@ -1,0 +1,404 @@
+// Package genesys is the Genesys Cloud-compatible HTTP face of usaged: the
+// OAuth client-credentials token endpoint under /oauth and the API under
+// /api/v2, with Genesys' error body, correlation header and permission
+// names. usaged's own operations (admin, event ingest, synchronous
+// aggregates) live under /api/v2 too and follow the same conventions.
+//
+// Each area has its own file. Handlers return a value or an error and one
+// wrapper writes either; errors map to statuses through one table, kindStatus.
+package genesys
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/usage"
+)
+
+// Header names of the Genesys conventions.
+const (
+	HeaderCorrelationID = "ININ-Correlation-Id"
+	cacheControl        = "no-cache, no-store, must-revalidate"
+)
+
+// maxJSONBody bounds the small JSON bodies of admin and query requests.
+const maxJSONBody = 1 << 20
+
+// Config configures a Server.
+type Config struct {
+	Auth   *auth.Service    // required
+	Ingest *ingest.Pipeline // required
+	Events store.Events     // answers aggregate queries; required
+	Logger *slog.Logger     // default slog.Default()
+	// MaxBody bounds an event request body after decompression; default
+	// ingest.DefaultMaxBody.
+	MaxBody int64
+	// Metrics, when set, receives the request and query metrics; see
+	// Metrics for wiring it to ingest too. When nil, New builds one and
+	// registers it on Registerer, if that is non-nil.
+	Metrics    *Metrics
+	Registerer prometheus.Registerer
+	Now        func() time.Time // the server clock; default time.Now
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Auth == nil {
+		errs = append(errs, errors.New("genesys: Auth is required"))
+	}
+	if c.Ingest == nil {
+		errs = append(errs, errors.New("genesys: Ingest is required"))
+	}
+	if c.Events == nil {
+		errs = append(errs, errors.New("genesys: Events is required"))
+	}
+	if c.MaxBody < 0 {
+		errs = append(errs, errors.New("genesys: MaxBody must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server serves the /api/v2 and /oauth routes. It is safe for concurrent use.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = ingest.DefaultMaxBody
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	m := cfg.Metrics
+	if m == nil {
+		var err error
+		if m, err = NewMetrics(cfg.Registerer); err != nil {
+			return nil, fmt.Errorf("genesys: registering metrics: %w", err)
+		}
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, metrics: m}, nil
+}
+
+// ObserveIngest records the outcome of one ingest call in the server's
+// metrics; its signature is that of ingest.Config.Observe. Prefer passing
+// Metrics.ObserveIngest when the Metrics are built before the pipeline.
+func (s *Server) ObserveIngest(r ingest.Result, commit time.Duration) {
+	s.metrics.ObserveIngest(r, commit)
+}
+
+// Register adds the server's routes to mux:
+//
+//	POST   /oauth/token
+//	POST   /api/v2/admin/organizations
+//	GET    /api/v2/admin/organizations
+//	GET    /api/v2/admin/organizations/{orgId}
+//	POST   /api/v2/admin/organizations/{orgId}/clients
+//	GET    /api/v2/admin/organizations/{orgId}/clients
+//	GET    /api/v2/admin/organizations/{orgId}/clients/{clientId}
+//	DELETE /api/v2/admin/organizations/{orgId}/clients/{clientId}
+//	POST   /api/v2/usage/events
+//	POST   /api/v2/usage/aggregate
+//
+// Any other path under /api/v2/ answers 404, and a known path with another
+// method 405, in the Genesys error shape.
+func (s *Server) Register(mux *http.ServeMux) {
+	r := &router{s: s, mux: mux, methods: make(map[string][]string)}
+	r.handle("POST /oauth/token", http.HandlerFunc(s.token))
+	s.registerAdmin(r)
+	s.registerEvents(r)
+	s.registerAggregate(r)
+	r.finish()
+}
+
+// router registers routes on a mux and remembers each path's methods, so
+// that a wrong method is answered in the Genesys shape instead of the mux's
+// plain text.
+type router struct {
+	s       *Server
+	mux     *http.ServeMux
+	methods map[string][]string // path pattern → methods
+	paths   []string            // in registration order, for a stable mux setup
+}
+
+// handle registers h for pattern, "METHOD /path", with the common middleware.
+func (r *router) handle(pattern string, h http.Handler) {
+	method, path, _ := strings.Cut(pattern, " ")
+	if _, ok := r.methods[path]; !ok {
+		r.paths = append(r.paths, path)
+	}
+	r.methods[path] = append(r.methods[path], method)
+	r.mux.Handle(pattern, r.s.instrument(pattern, h))
+}
+
+// api registers an API handler for pattern.
+func (r *router) api(pattern string, h handlerFunc) { r.handle(pattern, r.s.wrap(h)) }
+
+func (r *router) finish() {
+	for _, path := range r.paths {
+		allow := strings.Join(r.methods[path], ", ")
+		err := &apiError{
+			err:    usage.Errorf(usage.KindInvalid, "", "HTTP method is not allowed here; allowed: %s", allow),
+			code:   codeMethodNotAllowed,
+			status: http.StatusMethodNotAllowed,
+		}
+		r.mux.Handle(path, r.s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Allow", allow)
+			r.s.writeError(w, req, err)
+		})))
+	}
+	r.mux.Handle("/api/v2/", r.s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.s.writeError(w, req, usage.Errorf(usage.KindNotFound, "", "No resource found for %s %s.", req.Method, req.URL.Path))
+	})))
+}
+
+type ctxKey int
+
+const correlationKey ctxKey = 0
+
+// correlationID returns the id instrument gave the request.
+func correlationID(ctx context.Context) string {
+	id, _ := ctx.Value(correlationKey).(string)
+	return id
+}
+
+// recorder remembers the status written, for metrics and for knowing whether
+// a panic can still be answered.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// instrument gives every response its correlation id and cache headers,
+// counts and times it under route, and turns a panic into a 500.
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := uuid.NewString()
+		w.Header().Set(HeaderCorrelationID, id)
+		w.Header().Set("Cache-Control", cacheControl)
+		r = r.WithContext(context.WithValue(r.Context(), correlationKey, id))
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "contextId", id, "route", route, "panic", v, "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					s.writeError(rec, r, fmt.Errorf("panic: %v", v))
+				}
+			}
+			if rec.status == 0 {
+				rec.status = http.StatusOK
+			}
+			s.metrics.observeRequest(route, rec.status, time.Since(start))
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}
+
+// response is what a handler answers on success.
+type response struct {
+	status int // default 200
+	body   any // nil: no body
+}
+
+func ok(body any) response      { return response{status: http.StatusOK, body: body} }
+func created(body any) response { return response{status: http.StatusCreated, body: body} }
+
+var noContent = response{status: http.StatusNoContent}
+
+// handlerFunc is an API handler: it gets the authenticated principal and
+// returns a response or an error, and never writes itself.
+type handlerFunc func(r *http.Request, p *auth.Principal) (response, error)
+
+// wrap authenticates the request, calls h and writes its response or error.
+func (s *Server) wrap(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		res, err := h(r, p)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, r, res.status, res.body)
+	})
+}
+
+// authenticate returns the principal of the request's bearer token.
+func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if h == "" {
+		return nil, errNoToken
+	}
+	scheme, tok, _ := strings.Cut(h, " ")
+	tok = strings.TrimSpace(tok)
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return nil, withCode(usage.Errorf(usage.KindUnauthorized, "", "Authorization header must be \"Bearer <token>\"."), codeAuthenticationRequired)
+	}
+	return s.cfg.Auth.Authenticate(r.Context(), tok)
+}
+
+// requireAny fails unless p holds at least one of perms.
+func requireAny(p *auth.Principal, perms ...string) error {
+	if p.HasAny(perms...) {
+		return nil
+	}
+	return missingPermissions(perms...)
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, body any) {
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("encoding response: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// writeError writes err as a Genesys ErrorBody. Internal and unavailable
+// errors are logged with the context id; the client sees only a generic
+// message and that id.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	id := correlationID(r.Context())
+	body, internal := errorResponse(err, id)
+	if internal {
+		s.log.Error("request failed", "contextId", id, "method", r.Method, "path", r.URL.Path, "status", body.Status, "err", err)
+	} else {
+		s.log.Debug("request refused", "contextId", id, "method", r.Method, "path", r.URL.Path, "status", body.Status, "err", err)
+	}
+	b, _ := json.Marshal(body) // plain strings and ints: cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(body.Status)
+	w.Write(b)
+}
+
+// decodeJSON decodes a request body of at most maxJSONBody bytes into v,
+// strictly: unknown fields, trailing data and wrong types are errors naming
+// the field.
+func decodeJSON(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/json") {
+			return usage.Errorf(usage.KindUnsupported, "Content-Type", "Content-Type %q is not supported: use application/json", ct)
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	if err != nil {
+		return usage.Errorf(usage.KindInvalid, "body", "body could not be read: %v", err)
+	}
+	if len(body) > maxJSONBody {
+		return usage.Errorf(usage.KindTooLarge, "body", "body is larger than the limit of %d bytes", maxJSONBody)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return usage.Errorf(usage.KindInvalid, "body", "a JSON body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return usage.Errorf(usage.KindInvalid, "body", "body must hold a single JSON object, but more follows it")
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into one naming the field.
+func jsonError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return usage.Errorf(usage.KindInvalid, "body", "body must be a JSON object, not a JSON %s", te.Value)
+		}
+		return usage.Errorf(usage.KindInvalid, field, "%s must be of type %s, not a JSON %s", field, jsonType(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &se):
+		return usage.Errorf(usage.KindInvalid, "body", "body is not valid JSON: %v", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return usage.Errorf(usage.KindInvalid, "body", "body is truncated JSON")
+	}
+	// encoding/json reports unknown fields with no error type of their own,
+	// so its message is the only way to recover the field name.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		return usage.Errorf(usage.KindInvalid, name, "unknown field %q", name)
+	}
+	return usage.Errorf(usage.KindInvalid, "body", "body is not valid: %v", err)
+}
+
+// jsonType names a Go kind as its JSON type.
+func jsonType(kind string) string {
+	switch {
+	case kind == "string":
+		return "string"
+	case kind == "slice" || kind == "array":
+		return "array"
+	case kind == "struct" || kind == "map":
+		return "object"
+	case kind == "bool":
+		return "boolean"
+	case strings.HasPrefix(kind, "int") || strings.HasPrefix(kind, "uint") || strings.HasPrefix(kind, "float"):
+		return "number"
+	}
+	return kind
+}
+
+// formatTime formats t as Genesys does: UTC with a literal Z.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05Z") }
