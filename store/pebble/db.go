@@ -93,6 +93,11 @@ func Open(cfg Config) (*DB, error) {
 		Merger:       countsMerger,
 		MemTableSize: 16 << 20,
 		Logger:       pebbleLogger{cfg.Logger},
+		// Fewer, larger levels: ingest writes two keys per event, and every
+		// level a key passes through is another rewrite of it.
+		LBaseMaxBytes:         256 << 20,
+		L0CompactionThreshold: 8,
+		L0StopWritesThreshold: 32,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
