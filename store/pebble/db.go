@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -67,6 +68,7 @@ type DB struct {
 	// batches earlier in the WAL, which are durable whenever it is.
 	mu     sync.Mutex
 	filter *filter
+	minDay uint16 // no dedupe record is older than this event day
 	maxDay uint16 // the latest event day of any dedupe record
 	closed bool
 	failed error // set when a commit fails; the store then refuses appends
@@ -159,6 +161,7 @@ func (d *DB) rebuildFilter(capacity int) error {
 		n++
 	}
 	f := newFilter(max(capacity, 2*n))
+	d.minDay = math.MaxUint16
 	for it.First(); it.Valid(); it.Next() {
 		k, ok := decodeDedupe(it.Key())
 		if !ok {
@@ -166,7 +169,8 @@ func (d *DB) rebuildFilter(capacity int) error {
 			return errCorrupt
 		}
 		f.add(&k)
-		d.maxDay = max(d.maxDay, binary.BigEndian.Uint16(it.Key()[5:]))
+		day := binary.BigEndian.Uint16(it.Key()[5:])
+		d.minDay, d.maxDay = min(d.minDay, day), max(d.maxDay, day)
 	}
 	if err := it.Close(); err != nil {
 		return err
@@ -262,7 +266,7 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	})
 	for _, r := range added {
 		day := uint16(r.hour / 24)
-		d.maxDay = max(d.maxDay, day)
+		d.minDay, d.maxDay = min(d.minDay, day), max(d.maxDay, day)
 		b.Set(dedupeKey(kbuf[:0], &r.id, day), []byte{byte(r.hour % 24)}, nil)
 	}
 	fulls := make([]fullKey, 0, len(full))
@@ -364,12 +368,21 @@ func (d *DB) recorded(id *idKey, day uint16, fromHour uint32) (bool, error) {
 }
 
 // ExpireDedupe implements store.Events. Records are kept per day, so it
-// deletes whole days before the day of before (with one range deletion per
-// organization) and the hours of that day before before, then rebuilds the
-// in-memory filter so that expired records stop costing disk reads.
+// deletes the whole days before the day of before, with one range deletion
+// per organization; records of that day itself stay until the next day's
+// expiry (Append ignores those outside the window anyway). It rebuilds the
+// in-memory filter, so that expired records stop costing disk reads, only
+// when a day was actually expired.
 func (d *DB) ExpireDedupe(ctx context.Context, before time.Time) error {
-	cutoff := hourOf(before)
-	day := uint16(cutoff / 24)
+	day := uint16(hourOf(before) / 24)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.usable(); err != nil {
+		return err
+	}
+	if day <= d.minDay {
+		return nil // nothing that old is kept
+	}
 	d.dict.mu.RLock()
 	orgs := uint32(len(d.dict.strs[kindOrg]))
 	d.dict.mu.RUnlock()
@@ -379,28 +392,11 @@ func (d *DB) ExpireDedupe(ctx context.Context, before time.Time) error {
 		if err := b.DeleteRange(dedupePrefix(org, 0), dedupePrefix(org, day), nil); err != nil {
 			return err
 		}
-		it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: dedupePrefix(org, day), UpperBound: dedupePrefix(org, day+1)})
-		if err != nil {
-			return err
-		}
-		for it.First(); it.Valid(); it.Next() {
-			if v := it.Value(); len(v) == 1 && uint32(day)*24+uint32(v[0]) < cutoff {
-				b.Delete(it.Key(), nil)
-			}
-		}
-		if err := it.Close(); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 	}
 	if err := b.Commit(pebbledb.Sync); err != nil {
 		return err
 	}
-	d.log.Debug("expired dedupe records", "before", before.UTC().Format(time.RFC3339))
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.log.Info("expired dedupe records", "before", time.Unix(int64(day)*86400, 0).UTC().Format(time.DateOnly))
 	return d.rebuildFilter(d.filter.cap)
 }
 
