@@ -156,9 +156,15 @@ func (d *DB) rebuildFilter(capacity int) error {
 	if err != nil {
 		return err
 	}
+	// The current filter's count bounds the records from above (expiry only
+	// removes); at open there is none, and one pass counts them.
 	n := 0
-	for it.First(); it.Valid(); it.Next() {
-		n++
+	if d.filter != nil {
+		n = d.filter.n
+	} else {
+		for it.First(); it.Valid(); it.Next() {
+			n++
+		}
 	}
 	f := newFilter(max(capacity, 2*n))
 	d.minDay = math.MaxUint16
@@ -166,6 +172,7 @@ func (d *DB) rebuildFilter(capacity int) error {
 		k, ok := decodeDedupe(it.Key())
 		if !ok {
 			it.Close()
+			f.release()
 			return errCorrupt
 		}
 		f.add(&k)
@@ -173,7 +180,11 @@ func (d *DB) rebuildFilter(capacity int) error {
 		d.minDay, d.maxDay = min(d.minDay, day), max(d.maxDay, day)
 	}
 	if err := it.Close(); err != nil {
+		f.release()
 		return err
+	}
+	if d.filter != nil {
+		d.filter.release()
 	}
 	d.filter = f
 	d.log.Debug("dedupe filter built", "records", f.n, "capacity", f.cap, "bytes", f.sizeBytes(), "took", time.Since(start))
@@ -419,6 +430,7 @@ func (d *DB) Close() error {
 		return errors.New("pebble store: already closed")
 	}
 	d.closed = true
+	d.filter.release()
 	return d.db.Close()
 }
 

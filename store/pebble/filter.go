@@ -11,6 +11,7 @@ import (
 // sets 7 bits within one 512-bit block, so a probe touches one cache line.
 type filter struct {
 	blocks [][8]uint64
+	free   func() // releases blocks
 	n      int // keys added
 	cap    int // keys it was sized for
 }
@@ -18,8 +19,8 @@ type filter struct {
 const filterBitsPerKey = 16
 
 func newFilter(capacity int) *filter {
-	nb := max(1, capacity*filterBitsPerKey/512)
-	return &filter{blocks: make([][8]uint64, nb), cap: capacity}
+	blocks, free := allocBlocks(max(1, capacity*filterBitsPerKey/512))
+	return &filter{blocks: blocks, free: free, cap: capacity}
 }
 
 // positions derives a block and seven bit offsets from a key's hash and org.
@@ -54,6 +55,9 @@ func (f *filter) mayContain(k *idKey) bool {
 }
 
 func (f *filter) full() bool { return f.n > f.cap }
+
+// release frees the filter's memory; it must not be used afterwards.
+func (f *filter) release() { f.free() }
 
 // sizeBytes is the filter's memory footprint.
 func (f *filter) sizeBytes() int { return len(f.blocks) * 64 }
