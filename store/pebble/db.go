@@ -35,7 +35,7 @@ type Config struct {
 	Logger     *slog.Logger // default slog.Default()
 	CacheBytes int64        // block cache size; default 64 MiB
 	// FilterCapacity is the number of dedupe records the in-memory filter is
-	// first sized for; it grows as records are added. Default 4 Mi.
+	// first sized for; it grows as records are added. Default 16 Mi (32 MiB).
 	FilterCapacity int
 }
 
@@ -86,7 +86,7 @@ func Open(cfg Config) (*DB, error) {
 		cfg.CacheBytes = 64 << 20
 	}
 	if cfg.FilterCapacity == 0 {
-		cfg.FilterCapacity = 4 << 20
+		cfg.FilterCapacity = 16 << 20
 	}
 	cache := pebbledb.NewCache(cfg.CacheBytes)
 	defer cache.Unref()
@@ -191,10 +191,17 @@ func (d *DB) rebuildFilter(capacity int) error {
 	return nil
 }
 
+// compareFull orders full keys as their encodings sort. It returns at the
+// first difference (cmp.Or would evaluate every comparison).
 func compareFull(a, b fullKey) int {
-	return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.hour, b.hour), cmp.Compare(a.client, b.client),
-		cmp.Compare(a.user, b.user), cmp.Compare(a.template, b.template), cmp.Compare(a.method, b.method),
-		cmp.Compare(a.platform, b.platform))
+	x := [...]uint32{a.org, a.hour, a.client, a.user, a.template, a.method, a.platform}
+	y := [...]uint32{b.org, b.hour, b.client, b.user, b.template, b.method, b.platform}
+	for i := range x {
+		if x[i] != y[i] {
+			return cmp.Compare(x[i], y[i])
+		}
+	}
+	return 0
 }
 
 // hourOf returns t's hour since the Unix epoch.
@@ -273,7 +280,13 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	var kbuf [fullLen]byte
 	var vbuf [countsSize]byte
 	slices.SortFunc(added, func(a, b record) int {
-		return cmp.Or(cmp.Compare(a.id.org, b.id.org), cmp.Compare(a.hour/24, b.hour/24), bytes.Compare(a.id.hash[:], b.id.hash[:]))
+		switch {
+		case a.id.org != b.id.org:
+			return cmp.Compare(a.id.org, b.id.org)
+		case a.hour/24 != b.hour/24:
+			return cmp.Compare(a.hour/24, b.hour/24)
+		}
+		return bytes.Compare(a.id.hash[:], b.id.hash[:])
 	})
 	for _, r := range added {
 		day := uint16(r.hour / 24)

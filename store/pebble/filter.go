@@ -12,8 +12,8 @@ import (
 type filter struct {
 	blocks [][8]uint64
 	free   func() // releases blocks
-	n      int // keys added
-	cap    int // keys it was sized for
+	n      int    // keys added
+	cap    int    // keys it was sized for
 }
 
 const filterBitsPerKey = 16
