@@ -48,6 +48,8 @@ type Events interface {
 	// interval is whole hours, start inclusive, end exclusive. Rows are the
 	// groups with at least one request, ordered by usage.CompareRows. When q
 	// groups by client, rows carry the latest client name recorded with events.
+	// A query with more than q.MaxRows groups fails with a usage.KindInvalid
+	// error naming the limit; it is never silently truncated.
 	Query(ctx context.Context, q usage.Query) ([]usage.Row, error)
 
 	// ExpireDedupe forgets dedupe records whose event time is before t. It

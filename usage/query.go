@@ -165,7 +165,13 @@ type Query struct {
 	GroupBy        []Dimension // empty: one row per bucket
 	Metrics        []Metric    // empty: all; rows always carry every count, faces project
 	Filter         Filter
+	// MaxRows bounds the answer: a query with more groups fails with a
+	// KindInvalid error instead of exhausting memory. 0 means DefaultMaxRows.
+	MaxRows int
 }
+
+// DefaultMaxRows is the largest answer a query may have unless it says otherwise.
+const DefaultMaxRows = 1_000_000
 
 // Normalize validates q and returns it in canonical form: interval bounds on
 // whole hours (start rounded down, end rounded up, so that every event of the
@@ -197,6 +203,9 @@ func (q Query) Normalize() (Query, error) {
 	q.GroupBy = gb
 	if len(q.Metrics) == 0 {
 		q.Metrics = Metrics
+	}
+	if q.MaxRows <= 0 {
+		q.MaxRows = DefaultMaxRows
 	}
 	f := q.Filter
 	f.TemplateURIs = mapStrings(f.TemplateURIs, func(s string) string { return strings.TrimPrefix(s, "/") })

@@ -153,9 +153,12 @@ func (b *bucketer) bucket(hour uint32) int64 {
 	return b.last
 }
 
-func add(groups map[groupKey]*usage.Counts, k groupKey, value []byte) error {
+func add(groups map[groupKey]*usage.Counts, k groupKey, value []byte, limit int) error {
 	c := groups[k]
 	if c == nil {
+		if len(groups) >= limit {
+			return usage.Errorf(usage.KindInvalid, "", "the query has more than %d rows: narrow the interval, coarsen the granularity, group by fewer dimensions or filter", limit)
+		}
 		c = &usage.Counts{}
 		groups[k] = c
 	}
@@ -203,7 +206,7 @@ func (d *DB) scanFull(ctx context.Context, p *plan, lo, hi uint32, groups map[gr
 		if p.group[usage.DimPlatform] {
 			g.platform = k.platform
 		}
-		if err := add(groups, g, it.Value()); err != nil {
+		if err := add(groups, g, it.Value(), p.q.MaxRows); err != nil {
 			it.Close()
 			return err
 		}
@@ -243,7 +246,7 @@ func (d *DB) scanRollup(ctx context.Context, p *plan, fam byte, lo, hi uint32, g
 		if p.group[usage.DimClientID] {
 			g.client = k.client
 		}
-		if err := add(groups, g, it.Value()); err != nil {
+		if err := add(groups, g, it.Value(), p.q.MaxRows); err != nil {
 			it.Close()
 			return err
 		}

@@ -284,6 +284,13 @@ func testOracle(t *testing.T, b Backend) {
 	appendAll(t, s, o, g, events)
 	checkQueries(t, s, o, g, 400)
 
+	// An answer larger than MaxRows is an error, not a truncation.
+	big, _ := usage.Query{OrganizationID: "org-a", Interval: usage.Interval{Start: base, End: base.AddDate(0, 1, 0)},
+		Granularity: usage.GranularityDay, MaxRows: 3}.Normalize()
+	if rows, err := s.Query(ctx(t), big); usage.KindOf(err) != usage.KindInvalid {
+		t.Fatalf("Query over MaxRows = %d rows, %v; want an invalid-query error", len(rows), err)
+	}
+
 	// An empty organization and an unknown filter value answer no rows.
 	for _, q := range []usage.Query{
 		{OrganizationID: "nobody", Interval: usage.Interval{Start: base, End: base.Add(time.Hour)}},
