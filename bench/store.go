@@ -99,7 +99,7 @@ func Store(ctx context.Context, cfg StoreConfig) (StoreReport, error) {
 	stopRSS := watchRSS(&rep.MaxRSS)
 	now := time.Now().UTC().Truncate(time.Hour)
 	start := now.Add(-time.Duration(cfg.Days) * 24 * time.Hour)
-	g := newGen(cfg, start)
+	g := NewGen(cfg, start)
 
 	var next, accepted atomic.Int64
 	var wg sync.WaitGroup
@@ -124,7 +124,7 @@ func Store(ctx context.Context, cfg StoreConfig) (StoreReport, error) {
 				n := min(cfg.Batch, cfg.Events-first)
 				b.Events, b.Index = b.Events[:n], b.Index[:n]
 				for i := range b.Events {
-					g.event(r, first+i, &b.Events[i])
+					g.Event(r, first+i, &b.Events[i])
 				}
 				res, err := p.Ingest(ctx, b, ingest.Scope{})
 				if err != nil {
@@ -186,9 +186,10 @@ func Store(ctx context.Context, cfg StoreConfig) (StoreReport, error) {
 	return rep, nil
 }
 
-// gen makes events with the configured cardinalities from fixed string tables,
-// so that generating costs little next to ingesting.
-type gen struct {
+// Gen makes events with a StoreConfig's cardinalities from fixed string
+// tables, so that generating costs little next to ingesting. Its methods are
+// safe for concurrent use.
+type Gen struct {
 	cfg                   StoreConfig
 	start                 time.Time
 	span                  int64
@@ -198,8 +199,10 @@ type gen struct {
 	methods               []string
 }
 
-func newGen(cfg StoreConfig, start time.Time) *gen {
-	g := &gen{cfg: cfg, start: start, span: int64(cfg.Days) * 24 * 3600, methods: []string{"GET", "GET", "GET", "POST", "PUT", "DELETE", "PATCH"}}
+// NewGen returns a generator of cfg.Events events spread evenly from start
+// over cfg.Days days.
+func NewGen(cfg StoreConfig, start time.Time) *Gen {
+	g := &Gen{cfg: cfg, start: start, span: int64(cfg.Days) * 24 * 3600, methods: []string{"GET", "GET", "GET", "POST", "PUT", "DELETE", "PATCH"}}
 	for o := range cfg.Orgs {
 		org := fmt.Sprintf("bench-org-%02d", o)
 		g.orgs = append(g.orgs, org)
@@ -219,7 +222,9 @@ func newGen(cfg StoreConfig, start time.Time) *gen {
 	return g
 }
 
-func (g *gen) event(r *rand.Rand, seq int, ev *usage.Event) {
+// Event fills ev with event number seq, drawing its client, user, template,
+// method and status from r.
+func (g *Gen) Event(r *rand.Rand, seq int, ev *usage.Event) {
 	o := seq % g.cfg.Orgs
 	c := r.IntN(g.cfg.Clients)
 	status := 200

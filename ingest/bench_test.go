@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/bench"
+	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/usage"
 )
 
 // benchBody is an NDJSON body of n events whose ids all begin with a
@@ -24,27 +27,17 @@ type benchBody struct {
 const prefixLen = 12
 
 func newBenchBody(r *rand.Rand, n int, now time.Time) *benchBody {
+	cfg := bench.StoreConfig{Events: n, Orgs: 10, Clients: 200, Users: 2000, Templates: 300, Days: 1}
+	g := bench.NewGen(cfg, now.Add(-24*time.Hour))
 	var bb benchBody
-	var buf bytes.Buffer
+	var ev usage.Event
 	for i := range n {
-		org := r.IntN(10)
-		client := r.IntN(200)
-		status := 200
-		switch x := r.IntN(100); {
-		case x < 5:
-			status = 404
-		case x < 7:
-			status = 429
-		case x < 8:
-			status = 503
-		}
-		buf.WriteString(`{"id":"`)
-		bb.offsets = append(bb.offsets, buf.Len())
-		fmt.Fprintf(&buf, `%0*d-%d","time":"%s","organizationId":"org-%d","clientId":"client-%d-%d","clientName":"Client %d","userId":"user-%d","templateUri":"api/v2/resource%d/{id}","httpMethod":"GET","status":%d,"durationMs":%d}`+"\n",
-			prefixLen, 0, i, now.Add(-time.Duration(r.IntN(24*3600))*time.Second).Format(time.RFC3339),
-			org, org, client, client, r.IntN(2000), r.IntN(300), status, r.IntN(500))
+		g.Event(r, i, &ev)
+		ev.ID = fmt.Sprintf("%0*d-%d", prefixLen, 0, i)
+		line := demo.AppendNDJSON(nil, &ev)
+		bb.offsets = append(bb.offsets, len(bb.buf)+bytes.Index(line, []byte(ev.ID)))
+		bb.buf = append(bb.buf, line...)
 	}
-	bb.buf = buf.Bytes()
 	return &bb
 }
 
