@@ -180,10 +180,18 @@ func Store(ctx context.Context, cfg StoreConfig) (StoreReport, error) {
 		}
 	}
 	slices.Sort(times)
-	rep.QueryP50 = times[len(times)/2]
-	rep.QueryP99 = times[min(len(times)-1, len(times)*99/100)]
+	rep.QueryP50, rep.QueryP99 = Percentile(times, 0.50), Percentile(times, 0.99)
 	stopRSS()
 	return rep, nil
+}
+
+// Percentile returns the q-quantile (0 ≤ q ≤ 1) of sorted durations, the
+// nearest-rank value; 0 for none.
+func Percentile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(q*float64(len(sorted)-1)+0.5)]
 }
 
 // Gen makes events with a StoreConfig's cardinalities from fixed string

@@ -54,7 +54,6 @@ type Config struct {
 	// registers it on Registerer, if that is non-nil.
 	Metrics    *Metrics
 	Registerer prometheus.Registerer
-	Now        func() time.Time // the server clock; default time.Now
 }
 
 // Validate reports every problem with the configuration.
@@ -92,9 +91,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = ingest.DefaultMaxBody
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	m := cfg.Metrics
 	if m == nil {

@@ -81,7 +81,7 @@ func MustEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, MaxBody: testMaxBody, Metrics: m, Now: clk.Now})
+	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, MaxBody: testMaxBody, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,6 +108,28 @@ func TestEventOutcomes(t *testing.T) {
 	f("", `[1]`, ingest.CodeMalformed, "not a JSON object")
 }
 
+// TestTimeBeforeEpoch checks that a window reaching back past 1970 does not
+// let such times through.
+func TestTimeBeforeEpoch(t *testing.T) {
+	db, err := pebble.Open(pebble.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := ingest.New(ingest.Config{Store: db, Now: func() time.Time { return now }, DedupeWindow: 100 * 365 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ingest.Decode([]byte("["+with("time", `"1969-12-31T23:00:00Z"`)+"]"), ingest.FormatJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Ingest(t.Context(), b, ingest.Scope{})
+	if err != nil || res.Rejected != 1 || res.Errors[0].Code != ingest.CodeInvalidField || !strings.Contains(res.Errors[0].Message, "before 1970") {
+		t.Fatalf("1969 event: %+v, %v", res, err)
+	}
+}
+
 func TestDecodeForms(t *testing.T) {
 	f := func(body string, format ingest.Format, events, errs int) {
 		t.Helper()

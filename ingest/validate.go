@@ -36,6 +36,8 @@ func (p *Pipeline) check(ev *usage.Event, scope Scope, now, from time.Time) (Eve
 		return invalid("id is not valid UTF-8")
 	case ev.Time.IsZero():
 		return missing("time")
+	case ev.Time.Before(time.Unix(0, 0)):
+		return invalid("time %s is before 1970-01-01", ev.Time.Format(time.RFC3339))
 	}
 	if scope.OrganizationID != "" {
 		switch ev.OrganizationID {

@@ -221,9 +221,9 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	rep.Seconds = elapsed.Seconds()
 	rep.EventsPerSecond = float64(rep.Accepted) / max(rep.Seconds, 1e-3)
 	slices.Sort(latencies)
-	rep.BatchP50Ms = ms(percentile(latencies, 0.50))
-	rep.BatchP99Ms = ms(percentile(latencies, 0.99))
-	rep.BatchMaxMs = ms(percentile(latencies, 1))
+	rep.BatchP50Ms = ms(bench.Percentile(latencies, 0.50))
+	rep.BatchP99Ms = ms(bench.Percentile(latencies, 0.99))
+	rep.BatchMaxMs = ms(bench.Percentile(latencies, 1))
 	rep.ServerRSSBytes, rep.ServerMaxRSSBytes = rss.last.Load(), rss.max.Load()
 	if f.format.value == "json" {
 		return writeJSON(c.stdout, rep)
@@ -300,13 +300,6 @@ func putHex16(dst []byte, v uint64) {
 }
 
 const hexDigits = "0123456789abcdef"
-
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[int(q*float64(len(sorted)-1)+0.5)]
-}
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 

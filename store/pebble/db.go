@@ -204,8 +204,10 @@ func compareFull(a, b fullKey) int {
 	return 0
 }
 
-// hourOf returns t's hour since the Unix epoch.
-func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
+// hourOf returns t's hour since the Unix epoch; times before it count as hour
+// 0 (events that early are refused by ingest, and query bounds that early
+// cover nothing more).
+func hourOf(t time.Time) uint32 { return uint32(max(t.Unix(), 0) / 3600) }
 
 // Append implements store.Events.
 func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.Time) ([]usage.Outcome, error) {
@@ -243,9 +245,10 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		}
 		dup, err := d.seen(&id, hour, fromHour)
 		if err != nil {
+			d.fail(err)
 			d.mu.Unlock()
 			b.Close()
-			return nil, err
+			return nil, d.failed
 		}
 		if dup {
 			outs[i] = usage.Duplicate
@@ -327,17 +330,22 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	b.Close()
 	if err != nil {
 		d.mu.Lock()
-		// The batch may be visible without being durable, and the dictionary
-		// may hold ids whose entries never reached disk: refuse further
-		// appends rather than build on either.
-		if d.failed == nil {
-			d.failed = fmt.Errorf("pebble store: commit failed, store is read-only until restarted: %w", err)
-			d.log.Error("commit failed", "err", err)
-		}
+		d.fail(err)
 		d.mu.Unlock()
 		return nil, d.failed
 	}
 	return outs, nil
+}
+
+// fail puts the store in the failed state after err stopped an Append: its
+// batch may be visible without being durable, and the dictionary may hold ids
+// whose entries never reached disk, so further appends are refused rather
+// than built on either. The caller holds mu.
+func (d *DB) fail(err error) {
+	if d.failed == nil {
+		d.failed = fmt.Errorf("pebble store: append failed, store is read-only until restarted: %w", err)
+		d.log.Error("append failed", "err", err)
+	}
 }
 
 // usable reports why appends are refused, if they are. The caller holds mu.
