@@ -34,22 +34,9 @@ type aggregateRequest struct {
 }
 
 // aggregateRow is a Genesys ApiUsageRow with usaged's platform dimension.
-// Dimensions not grouped by are empty strings and every count is present.
 type aggregateRow struct {
-	Date           string `json:"date,omitempty"` // only with a granularity
-	ClientID       string `json:"clientId"`
-	ClientName     string `json:"clientName"`
-	OrganizationID string `json:"organizationId"`
-	UserID         string `json:"userId"`
-	TemplateURI    string `json:"templateUri"`
-	HTTPMethod     string `json:"httpMethod"`
-	Platform       string `json:"platform"`
-	Requests       int64  `json:"requests"`
-	Status200      int64  `json:"status200"`
-	Status300      int64  `json:"status300"`
-	Status400      int64  `json:"status400"`
-	Status500      int64  `json:"status500"`
-	Status429      int64  `json:"status429"`
+	usageRow
+	Platform string `json:"platform"`
 }
 
 type aggregateResponse struct {
@@ -73,42 +60,13 @@ func (s *Server) postAggregate(r *http.Request, p *auth.Principal) (response, er
 	}
 	start := time.Now()
 	rows, err := s.cfg.Events.Query(r.Context(), q)
-	s.metrics.observeQuery(time.Since(start))
+	s.metrics.ObserveQuery(time.Since(start))
 	if err != nil {
 		return response{}, err
 	}
 	out := aggregateResponse{Interval: q.Interval.String(), Results: make([]aggregateRow, 0, len(rows))}
-	want := make(map[usage.Metric]bool, len(q.Metrics))
-	for _, m := range q.Metrics {
-		want[m] = true
-	}
-	count := func(c usage.Counts, m usage.Metric) int64 {
-		if want[m] {
-			return c.Get(m)
-		}
-		return 0
-	}
 	for i := range rows {
-		row := &rows[i]
-		ar := aggregateRow{
-			ClientID:       row.ClientID,
-			ClientName:     row.ClientName,
-			OrganizationID: row.OrganizationID,
-			UserID:         row.UserID,
-			TemplateURI:    row.TemplateURI,
-			HTTPMethod:     row.HTTPMethod,
-			Platform:       row.Platform,
-			Requests:       count(row.Counts, usage.MetricRequests),
-			Status200:      count(row.Counts, usage.MetricStatus200),
-			Status300:      count(row.Counts, usage.MetricStatus300),
-			Status400:      count(row.Counts, usage.MetricStatus400),
-			Status500:      count(row.Counts, usage.MetricStatus500),
-			Status429:      count(row.Counts, usage.MetricStatus429),
-		}
-		if q.Granularity != usage.GranularityNone {
-			ar.Date = formatTime(row.Date)
-		}
-		out.Results = append(out.Results, ar)
+		out.Results = append(out.Results, aggregateRow{usageRow: rowOf(&rows[i], &q), Platform: rows[i].Platform})
 	}
 	return ok(out), nil
 }

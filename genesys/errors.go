@@ -15,6 +15,8 @@ const (
 	codeInvalidDate            = "invalid.date"
 	codeNotAuthorized          = "not.authorized"
 	codeMethodNotAllowed       = "method.not.allowed"
+	codeConstraintValidation   = "constraint.validation"
+	codeInvalidQueryParam      = "invalid.query.param.value"
 )
 
 // kindStatus is the one table from error kind to HTTP status and default

@@ -27,6 +27,7 @@ import (
 
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
 )
@@ -45,7 +46,15 @@ type Config struct {
 	Auth   *auth.Service    // required
 	Ingest *ingest.Pipeline // required
 	Events store.Events     // answers aggregate queries; required
-	Logger *slog.Logger     // default slog.Default()
+	// Queries runs the asynchronous usage queries and jobs; required.
+	Queries *query.Service
+	// SubmitWait is how long a POST that starts an execution waits for it
+	// to finish before answering, so that the caller's first poll usually
+	// finds it complete. The answer is 202 either way. Default 250 ms;
+	// negative: do not wait.
+	SubmitWait time.Duration
+	Logger     *slog.Logger     // default slog.Default()
+	Now        func() time.Time // the clock of relative intervals; default time.Now
 	// MaxBody bounds an event request body after decompression; default
 	// ingest.DefaultMaxBody.
 	MaxBody int64
@@ -67,6 +76,9 @@ func (c Config) Validate() error {
 	}
 	if c.Events == nil {
 		errs = append(errs, errors.New("genesys: Events is required"))
+	}
+	if c.Queries == nil {
+		errs = append(errs, errors.New("genesys: Queries is required"))
 	}
 	if c.MaxBody < 0 {
 		errs = append(errs, errors.New("genesys: MaxBody must not be negative"))
@@ -91,6 +103,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = ingest.DefaultMaxBody
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.SubmitWait == 0 {
+		cfg.SubmitWait = 250 * time.Millisecond
 	}
 	m := cfg.Metrics
 	if m == nil {
@@ -128,8 +146,11 @@ func (s *Server) Register(mux *http.ServeMux) {
 	r := &router{s: s, mux: mux, methods: make(map[string][]string)}
 	r.handle("POST /oauth/token", http.HandlerFunc(s.token))
 	s.registerAdmin(r)
+	s.registerClients(r)
 	s.registerEvents(r)
 	s.registerAggregate(r)
+	s.registerUsage(r)
+	s.registerJobs(r)
 	r.finish()
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
 )
@@ -81,7 +82,12 @@ func MustEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, MaxBody: testMaxBody, Metrics: m})
+	qs, err := query.New(t.Context(), query.Config{Events: db, Executions: db, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { qs.Close() })
+	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, Queries: qs, Now: clk.Now, MaxBody: testMaxBody, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 type Store interface {
 	Events
 	Registry
+	Executions
 	// Close flushes and releases the backend. Calls after Close return errors.
 	Close() error
 }
@@ -55,6 +56,39 @@ type Events interface {
 	// ExpireDedupe forgets dedupe records whose event time is before t. It
 	// never changes counts. Backends may also expire records on their own.
 	ExpireDedupe(ctx context.Context, before time.Time) error
+
+	// ClientNames returns every client ID with at least one recorded event
+	// in the organization, mapped to the latest client name recorded with
+	// its events ("" when none was). An organization without events has an
+	// empty map.
+	ClientNames(ctx context.Context, orgID string) (map[string]string, error)
+}
+
+// Executions keeps asynchronous query executions and their result rows
+// durably: what PutExecution or FinishExecution stored survives a crash once
+// they return.
+type Executions interface {
+	// PutExecution creates or replaces the record of e by e.ID, leaving any
+	// stored rows of e untouched.
+	PutExecution(ctx context.Context, e usage.Execution) error
+	// FinishExecution stores rows as e's result and replaces its record
+	// with e, atomically: a reader sees either the old record and no rows,
+	// or e and all of rows. e.RowCount must equal len(rows).
+	FinishExecution(ctx context.Context, e usage.Execution, rows []usage.Row) error
+	// Execution returns the record with id, or an error of kind
+	// usage.KindNotFound.
+	Execution(ctx context.Context, id string) (usage.Execution, error)
+	// ExecutionRows returns up to limit rows of execution id starting at
+	// offset (0-based), in the order they were stored. An offset at or past
+	// the end returns no rows; a missing execution returns an error of kind
+	// usage.KindNotFound.
+	ExecutionRows(ctx context.Context, id string, offset, limit int) ([]usage.Row, error)
+	// ExecutionsBy calls fn with every stored record, in no particular
+	// order, until fn returns false.
+	ExecutionsBy(ctx context.Context, fn func(usage.Execution) bool) error
+	// DeleteExecution removes the record of id and its rows; deleting a
+	// missing execution is not an error.
+	DeleteExecution(ctx context.Context, id string) error
 }
 
 // Registry keeps organizations and OAuth clients.

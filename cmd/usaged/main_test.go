@@ -330,17 +330,20 @@ func TestEndToEnd(t *testing.T) {
 	if got := totalRequests(t, out); got != accepted {
 		t.Fatalf("query counts %d requests; demo had %d accepted\n%s", got, accepted, out)
 	}
-	out = runCLI(t, env, "query", "--org", org.ID, "--interval", second.Interval, "--granularity", "Day", "--group-by", "HttpMethod", "--metrics", "Requests,Status429")
+	asViewer := func(args ...string) []string {
+		return append([]string{"query", "--client-id", viewer.ID, "--client-secret", viewer.Secret}, args...)
+	}
+	out = runCLI(t, env, asViewer("--interval", second.Interval, "--granularity", "Day", "--group-by", "HttpMethod", "--metrics", "Requests,Status429")...)
 	if !strings.Contains(out, "METHOD") || !strings.Contains(out, "GET") || !strings.Contains(out, "TOTAL") || strings.Contains(out, "CLIENT") || strings.Contains(out, "2XX") {
 		t.Fatalf("table query:\n%s", out)
 	}
-	out = runCLI(t, env, "query", "--org", org.ID, "--interval", second.Interval, "--filter-method", "GET", "--format", "csv")
+	out = runCLI(t, env, asViewer("--interval", second.Interval, "--format", "csv")...)
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) < 2 || lines[0] != "clientId,clientName,requests,status200,status300,status400,status500,status429" {
 		t.Fatalf("csv query:\n%s", out)
 	}
 
 	// Server errors come back with their code and message.
-	_, err := tryCLI(t, env, "query", "--org", org.ID, "--interval", "2026-02-01/2026-01-01")
+	_, err := tryCLI(t, env, asViewer("--interval", "2026-02-01/2026-01-01")...)
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.Status != 400 || ae.Code == "" || !strings.Contains(ae.Message, "after start") {
 		t.Fatalf("bad interval: %v", err)

@@ -8,83 +8,70 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/usaged/usaged/usage"
 )
 
 type queryFlags struct {
-	remote         *remoteFlags
-	clientID       string
-	clientSecret   string
-	org            string
-	interval       string
-	granularity    string
-	groupBy        listValue
-	metrics        listValue
-	filterClient   listValue
-	filterName     listValue
-	filterTemplate listValue
-	filterMethod   listValue
-	filterUser     listValue
-	filterPlatform listValue
-	format         oneOf
+	remote       *remoteFlags
+	clientID     string
+	clientSecret string
+	client       string
+	interval     string
+	granularity  string
+	groupBy      listValue
+	metrics      listValue
+	format       oneOf
+	poll         time.Duration
+	wait         time.Duration
 }
 
 func (c *cli) queryCommand() *command {
-	cmd := c.newCommand("query", "query usage counts (POST /api/v2/usage/aggregate)",
-		`Authenticates with --token (a client's access token or the admin token), or
-with --client-id and --client-secret through /oauth/token. The table shows the
-date (with a granularity), the grouped dimensions and the chosen metrics, and a
-total; csv shows the same columns; json prints the server's answer as is.`)
+	cmd := c.newCommand("query", "query usage counts through the Genesys usage query",
+		`Starts an organization usage query (POST /api/v2/usage/query), or with --client
+a client usage query (POST /api/v2/oauth/clients/{clientId}/usage/query), and
+polls its results URI until it is complete, as any Genesys client does. The
+query answers for the organization of the token: use a client's token, or its
+--client-id and --client-secret (through /oauth/token), not the admin token.
+
+The table shows the date (with a granularity), the grouped dimensions and the
+chosen metrics, and a total; csv shows the same columns; json prints the
+results document as the server sent it.`)
 	f := &queryFlags{format: oneOf{value: "table", allowed: []string{"table", "csv", "json"}}}
-	f.remote = addRemoteFlags(cmd.fs, "bearer token: a client access token or the admin token")
+	f.remote = addRemoteFlags(cmd.fs, "bearer token: a client access token")
 	fs := cmd.fs
 	fs.StringVar(&f.clientID, "client-id", "", "OAuth client id, to get a token with the client-credentials grant")
 	fs.StringVar(&f.clientSecret, "client-secret", "", "OAuth client secret, with --client-id")
-	fs.StringVar(&f.org, "org", "", "organization id; required with the admin token, implied by a client token")
+	fs.StringVar(&f.client, "client", "", "the OAuth client `id` whose usage to query, instead of the whole organization's")
 	fs.StringVar(&f.interval, "interval", "", "ISO-8601 interval, required: 2026-01-01/2026-01-31, 2026-01-01T00:00:00Z/P7D, P30D/2026-02-01")
 	fs.StringVar(&f.granularity, "granularity", "", "time buckets: Hour, Day, Week or Month; empty for one row per group over the whole interval")
-	fs.Var(&f.groupBy, "group-by", "comma-separated `dimensions`: OAuthClientId, OrganizationId, UserId, TemplateUri, HttpMethod, Platform; \"none\" for no grouping")
-	fs.Lookup("group-by").DefValue = defaultGroupBy
+	fs.Var(&f.groupBy, "group-by", "comma-separated `dimensions`: OAuthClientId, OrganizationId, UserId, TemplateUri, HttpMethod (default OAuthClientId)")
 	fs.Var(&f.metrics, "metrics", "comma-separated `metrics`: Requests, Status200, Status300, Status400, Status500, Status429 (default all)")
-	fs.Var(&f.filterClient, "filter-client", "only these client `ids` (comma-separated)")
-	fs.Var(&f.filterName, "filter-client-name", "only these client `names` (comma-separated)")
-	fs.Var(&f.filterTemplate, "filter-template", "only these route `templates` (comma-separated)")
-	fs.Var(&f.filterMethod, "filter-method", "only these HTTP `methods` (comma-separated)")
-	fs.Var(&f.filterUser, "filter-user", "only these user `ids` (comma-separated)")
-	fs.Var(&f.filterPlatform, "filter-platform", "only these `platforms` (comma-separated)")
 	fs.Var(&f.format, "format", "output `format`: table, csv or json")
+	fs.DurationVar(&f.poll, "poll", 100*time.Millisecond, "first interval between polls of the results; it doubles up to 2s")
+	fs.DurationVar(&f.wait, "wait", 5*time.Minute, "how long to wait for the query to complete")
 	cmd.run = func(ctx context.Context) error { return c.query(ctx, f) }
 	return cmd
 }
 
-const defaultGroupBy = "OAuthClientId"
-
-// aggregateRequest is the body of POST /api/v2/usage/aggregate.
-type aggregateRequest struct {
-	OrganizationID string           `json:"organizationId,omitempty"`
-	Interval       string           `json:"interval"`
-	Granularity    string           `json:"granularity,omitempty"`
-	GroupBy        []string         `json:"groupBy"`
-	Metrics        []string         `json:"metrics,omitempty"`
-	Filter         *aggregateFilter `json:"filter,omitempty"`
+// usageQueryRequest is ApiUsageOrganizationQuery and ApiUsageClientQuery.
+type usageQueryRequest struct {
+	Interval    string   `json:"interval"`
+	Granularity string   `json:"granularity,omitempty"`
+	GroupBy     []string `json:"groupBy,omitempty"`
+	Metrics     []string `json:"metrics,omitempty"`
 }
 
-type aggregateFilter struct {
-	ClientIDs    []string `json:"clientIds,omitempty"`
-	ClientNames  []string `json:"clientNames,omitempty"`
-	UserIDs      []string `json:"userIds,omitempty"`
-	TemplateURIs []string `json:"templateUris,omitempty"`
-	HTTPMethods  []string `json:"httpMethods,omitempty"`
-	Platforms    []string `json:"platforms,omitempty"`
-}
-
-type aggregateResponse struct {
-	Interval string           `json:"interval"`
-	Results  []map[string]any `json:"results"`
+// usageQueryResult is ApiUsageQueryResult, rows kept as decoded JSON.
+type usageQueryResult struct {
+	QueryStatus string           `json:"queryStatus"`
+	Results     []map[string]any `json:"results"`
+	ErrorBody   *apiError        `json:"errorBody"`
 }
 
 // column is one column of the table: its header and the row field it shows.
@@ -99,7 +86,6 @@ var dimensionColumns = map[usage.Dimension][]column{
 	usage.DimUserID:         {{"USER", "userId", false}},
 	usage.DimTemplateURI:    {{"TEMPLATE", "templateUri", false}},
 	usage.DimHTTPMethod:     {{"METHOD", "httpMethod", false}},
-	usage.DimPlatform:       {{"PLATFORM", "platform", false}},
 }
 
 var metricColumns = map[usage.Metric]column{
@@ -115,47 +101,35 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	if f.interval == "" {
 		return usageError{err: errors.New("--interval is required, e.g. --interval 2026-01-01/2026-01-31")}
 	}
-	req := aggregateRequest{OrganizationID: f.org, Interval: f.interval, Granularity: f.granularity, GroupBy: []string{}}
+	if f.poll <= 0 || f.wait <= 0 {
+		return usageError{err: errors.New("--poll and --wait must be positive")}
+	}
+	// The server validates every name; the client only needs the columns.
+	req := usageQueryRequest{Interval: f.interval, Granularity: f.granularity, GroupBy: f.groupBy, Metrics: f.metrics}
 	var cols []column
 	if f.granularity != "" {
-		if _, err := usage.ParseGranularity(f.granularity); err != nil {
-			return usageError{err: fmt.Errorf("--granularity: %w", err)}
-		}
 		cols = append(cols, column{"DATE", "date", false})
 	}
-	if len(f.groupBy) == 0 {
-		f.groupBy = listValue{defaultGroupBy}
+	groupBy := f.groupBy
+	if len(groupBy) == 0 {
+		groupBy = listValue{usage.DimClientID.String()}
 	}
-	for _, name := range f.groupBy {
-		if strings.EqualFold(name, "none") {
-			continue
+	for _, name := range groupBy {
+		if d, err := usage.ParseDimension(name); err == nil {
+			cols = append(cols, dimensionColumns[d]...)
 		}
-		d, err := usage.ParseDimension(name)
-		if err != nil {
-			return usageError{err: fmt.Errorf("--group-by: %w", err)}
-		}
-		req.GroupBy = append(req.GroupBy, d.String())
-		cols = append(cols, dimensionColumns[d]...)
 	}
 	metrics := usage.Metrics
 	if len(f.metrics) > 0 {
 		metrics = nil
 		for _, name := range f.metrics {
-			m, err := usage.ParseMetric(name)
-			if err != nil {
-				return usageError{err: fmt.Errorf("--metrics: %w", err)}
+			if m, err := usage.ParseMetric(name); err == nil {
+				metrics = append(metrics, m)
 			}
-			metrics = append(metrics, m)
-			req.Metrics = append(req.Metrics, m.String())
 		}
 	}
 	for _, m := range metrics {
 		cols = append(cols, metricColumns[m])
-	}
-	filter := aggregateFilter{ClientIDs: f.filterClient, ClientNames: f.filterName, UserIDs: f.filterUser,
-		TemplateURIs: f.filterTemplate, HTTPMethods: f.filterMethod, Platforms: f.filterPlatform}
-	if len(usage.Filter(filter).Dimensions()) > 0 {
-		req.Filter = &filter
 	}
 
 	api, err := f.remote.client(false, 1)
@@ -171,10 +145,14 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 			return err
 		}
 	case api.token == "":
-		return usageError{err: errors.New("query needs --token (or $USAGED_TOKEN, $USAGED_ADMIN_TOKEN), or --client-id and --client-secret")}
+		return usageError{err: errors.New("query needs --token (or $USAGED_TOKEN), or --client-id and --client-secret")}
 	}
-	var raw []byte
-	if err := api.do(ctx, "POST", "/api/v2/usage/aggregate", req, &raw); err != nil {
+	path := "/api/v2/usage/query"
+	if f.client != "" {
+		path = "/api/v2/oauth/clients/" + url.PathEscape(f.client) + "/usage/query"
+	}
+	raw, res, err := pollExecution(ctx, api, path, req, f.poll, f.wait)
+	if err != nil {
 		return err
 	}
 	if f.format.value == "json" {
@@ -186,16 +164,57 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 		_, err := c.stdout.Write(buf.Bytes())
 		return err
 	}
-	var resp aggregateResponse
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // counts stay exact however large
-	if err := dec.Decode(&resp); err != nil {
-		return fmt.Errorf("the server's answer is not the JSON expected: %w", err)
-	}
 	if f.format.value == "csv" {
-		return writeCSV(c.stdout, cols, resp.Results)
+		return writeCSV(c.stdout, cols, res.Results)
 	}
-	return writeTable(c.stdout, cols, &resp)
+	return writeTable(c.stdout, cols, res.Results, f.interval)
+}
+
+// pollExecution starts an execution with a POST to path and polls its
+// results URI, backing off from poll up to 2 s, until it is no longer
+// Running. It returns the final results document, raw and decoded; a
+// Failed execution is an error carrying the server's reason.
+func pollExecution(ctx context.Context, api *apiClient, path string, req any, poll, timeout time.Duration) ([]byte, *usageQueryResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var exec struct {
+		ExecutionID string `json:"executionId"`
+		ResultsURI  string `json:"resultsUri"`
+	}
+	if err := api.do(ctx, "POST", path, req, &exec); err != nil {
+		return nil, nil, err
+	}
+	if exec.ResultsURI == "" {
+		return nil, nil, fmt.Errorf("the server started execution %q without a resultsUri", exec.ExecutionID)
+	}
+	for {
+		var raw []byte
+		if err := api.do(ctx, "GET", exec.ResultsURI, nil, &raw); err != nil {
+			return nil, nil, err
+		}
+		res := &usageQueryResult{}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber() // counts stay exact however large
+		if err := dec.Decode(res); err != nil {
+			return nil, nil, fmt.Errorf("the results of execution %s are not the JSON expected: %w", exec.ExecutionID, err)
+		}
+		switch res.QueryStatus {
+		case "Running":
+		case "Complete":
+			return raw, res, nil
+		default:
+			if res.ErrorBody != nil {
+				return nil, nil, fmt.Errorf("execution %s %s: %w", exec.ExecutionID, res.QueryStatus, res.ErrorBody)
+			}
+			return nil, nil, fmt.Errorf("execution %s ended with status %q", exec.ExecutionID, res.QueryStatus)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("execution %s did not complete within %s", exec.ExecutionID, timeout)
+		case <-time.After(poll):
+		}
+		poll = min(2*poll, 2*time.Second)
+	}
 }
 
 func cell(row map[string]any, field string) string {
@@ -228,7 +247,7 @@ func writeCSV(w io.Writer, cols []column, rows []map[string]any) error {
 	return cw.Error()
 }
 
-func writeTable(w io.Writer, cols []column, resp *aggregateResponse) error {
+func writeTable(w io.Writer, cols []column, rows []map[string]any, interval string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := make([]string, len(cols))
 	for i, col := range cols {
@@ -236,7 +255,7 @@ func writeTable(w io.Writer, cols []column, resp *aggregateResponse) error {
 	}
 	fmt.Fprintln(tw, strings.Join(line, "\t")+"\t")
 	totals := make([]int64, len(cols))
-	for _, row := range resp.Results {
+	for _, row := range rows {
 		for i, col := range cols {
 			line[i] = cell(row, col.field)
 			if col.metric {
@@ -261,6 +280,6 @@ func writeTable(w io.Writer, cols []column, resp *aggregateResponse) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d rows, interval %s\n", len(resp.Results), resp.Interval)
+	_, err := fmt.Fprintf(w, "%d rows, interval %s\n", len(rows), interval)
 	return err
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store/pebble"
 )
 
@@ -46,6 +47,8 @@ type serveConfig struct {
 	shutdownTimeout  time.Duration
 	demo             bool
 	demoEventsPerDay int
+	resultsTTL       time.Duration
+	queryWorkers     int
 }
 
 func (c *cli) serveCommand() *command {
@@ -73,6 +76,8 @@ starts reuse it.`)
 	f.Var(&cfg.logFormat, "log-format", "log `format`: text, json, or auto (text on a terminal, else json)")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "least severe level logged: debug, info, warn or error")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGINT or SIGTERM, how long requests in flight may take to finish")
+	f.DurationVar(&cfg.resultsTTL, "results-ttl", query.DefaultTTL, "how long query executions and their results are kept after they start")
+	f.IntVar(&cfg.queryWorkers, "query-workers", 0, "query executions answered at once; 0: one per CPU")
 	f.BoolVar(&cfg.demo, "demo", false, "seed a demo organization with 30 days of traffic on first start and print credentials to query it")
 	f.IntVar(&cfg.demoEventsPerDay, "demo-events-per-day", 10_000, "with --demo, average events per day to seed")
 	cmd.run = func(ctx context.Context) error { return c.serve(ctx, cfg) }
@@ -92,6 +97,12 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	if cfg.demo && (cfg.demoEventsPerDay < 1 || cfg.demoEventsPerDay > 1_000_000) {
 		return usageError{err: fmt.Errorf("--demo-events-per-day must be from 1 to 1000000, got %d", cfg.demoEventsPerDay)}
+	}
+	if cfg.resultsTTL <= 0 {
+		return usageError{err: fmt.Errorf("--results-ttl must be positive, got %s", cfg.resultsTTL)}
+	}
+	if cfg.queryWorkers < 0 {
+		return usageError{err: fmt.Errorf("--query-workers must not be negative, got %d", cfg.queryWorkers)}
 	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
@@ -149,10 +160,25 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	if err != nil {
 		return err
 	}
+	queries, err := query.New(ctx, query.Config{
+		Events:     db,
+		Executions: db,
+		Workers:    cfg.queryWorkers,
+		TTL:        cfg.resultsTTL,
+		Logger:     log.With("component", "query"),
+		Observe:    metrics.ObserveQuery,
+	})
+	if err != nil {
+		return err
+	}
+	// Executions interrupted by shutdown stay queued in the store and are
+	// resumed on the next start.
+	defer queries.Close()
 	api, err := genesys.New(genesys.Config{
 		Auth:    authSvc,
 		Ingest:  pipeline,
 		Events:  db,
+		Queries: queries,
 		Logger:  log.With("component", "http"),
 		MaxBody: int64(cfg.maxBody),
 		Metrics: metrics,

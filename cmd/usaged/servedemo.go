@@ -186,14 +186,16 @@ Demo organization %q (%s) holds %s events from %s.
 
 Try it:
   TOKEN=$(curl -s -u '%s:%s' -d grant_type=client_credentials %s/oauth/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"interval":"%s","granularity":"Day","groupBy":["OAuthClientId"]}' %s/api/v2/usage/aggregate
+  RESULTS=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{"interval":"%s","granularity":"Day","groupBy":["OAuthClientId"]}' %s/api/v2/usage/query \
+    | sed -E 's/.*"resultsUri":"([^"]+)".*/\1/')
+  curl -s -H "Authorization: Bearer $TOKEN" %s$RESULTS
 
 or:
   usaged query --server %s --client-id %s --client-secret '%s' --interval %s --group-by OAuthClientId
 `, d.OrganizationName, d.OrganizationID, group(int64(d.Events)), iv,
 		base, d.ClientID, d.ClientSecret,
 		d.ClientID, d.ClientSecret, base,
-		iv, base,
+		iv, base, base,
 		base, d.ClientID, d.ClientSecret, iv)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/store/storetest"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -57,4 +58,35 @@ func BenchmarkQuery(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkExecutionRows stores a 1,000,000-row execution, reporting how long
+// that took and how large it is, then times reading one 1,000-row page from
+// its middle, which reads one or two chunks.
+func BenchmarkExecutionRows(b *testing.B) {
+	db, err := pebble.Open(pebble.Config{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	rows := storetest.MakeRows(1_000_000)
+	start := time.Now()
+	if err := db.FinishExecution(b.Context(), usage.Execution{ID: "big", RowCount: len(rows)}, rows); err != nil {
+		b.Fatal(err)
+	}
+	finish := time.Since(start)
+	if err := db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	disk := db.DiskUsage()
+	b.ReportAllocs()
+	for b.Loop() {
+		page, err := db.ExecutionRows(b.Context(), "big", 500_500, 1000)
+		if err != nil || len(page) != 1000 {
+			b.Fatal(len(page), err)
+		}
+	}
+	// After the loop: b.Loop's first call deletes metrics reported before it.
+	b.ReportMetric(float64(finish.Milliseconds()), "finish-ms")
+	b.ReportMetric(float64(disk)/float64(len(rows)), "disk-B/row")
 }

@@ -2,7 +2,8 @@
 // Pebble LSM engine. It keeps, per organization, pre-aggregated counters at
 // three levels (every dimension per hour, per client per hour, per client per
 // day), a dedupe record per event, a dictionary interning dimension values,
-// and the registry of organizations and clients. See keys.go for the layout.
+// the registry of organizations and clients, and asynchronous query
+// executions with their result rows. See keys.go for the layout.
 package pebble
 
 import (
@@ -61,6 +62,12 @@ type DB struct {
 	seed uint64 // keys the event id hash, so ids cannot be crafted to collide
 	dict *dict
 
+	// life is held for reading by the methods that do not take mu (the
+	// executions and ClientNames) while they use the store, and for writing
+	// by Close, so that they see closed instead of a closed Pebble, which
+	// panics. It is taken before mu.
+	life sync.RWMutex
+
 	// mu serializes Append up to the point where its batch is applied to the
 	// memtable and visible; the WAL fsync is awaited outside mu, so
 	// concurrent Appends share fsyncs. Applying in mu's order means a batch
@@ -70,8 +77,8 @@ type DB struct {
 	filter *filter
 	minDay uint16 // no dedupe record is older than this event day
 	maxDay uint16 // the latest event day of any dedupe record
-	closed bool
-	failed error // set when a commit fails; the store then refuses appends
+	closed bool   // set under both mu and life; read under either
+	failed error  // set when a commit fails; the store then refuses appends
 }
 
 // Open opens or creates the store in cfg.Dir.
@@ -351,9 +358,23 @@ func (d *DB) fail(err error) {
 // usable reports why appends are refused, if they are. The caller holds mu.
 func (d *DB) usable() error {
 	if d.closed {
-		return errors.New("pebble store: closed")
+		return errClosed
 	}
 	return d.failed
+}
+
+var errClosed = errors.New("pebble store: closed")
+
+// live runs fn unless the store is closed, keeping Close from closing Pebble
+// under it. Unlike usable it ignores the failed state: that guards Append's
+// batches and dictionary, which nothing run here builds on.
+func (d *DB) live(fn func() error) error {
+	d.life.RLock()
+	defer d.life.RUnlock()
+	if d.closed {
+		return errClosed
+	}
+	return fn()
 }
 
 // seen reports whether a dedupe record for id with an event hour at or after
@@ -445,6 +466,8 @@ func (d *DB) Compact() error {
 
 // Close implements store.Store. Appends in progress finish first.
 func (d *DB) Close() error {
+	d.life.Lock()
+	defer d.life.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

@@ -25,8 +25,8 @@ const (
 type dict struct {
 	mu    sync.RWMutex
 	ids   [numKinds]map[string]uint32
-	strs  [numKinds][]string // strs[k][id]; id 0 is ""
-	names map[[2]uint32]string
+	strs  [numKinds][]string   // strs[k][id]; id 0 is ""
+	names map[[2]uint32]string // (org, client) → latest name, for every pair with an event
 }
 
 func newDict() *dict {
@@ -89,10 +89,17 @@ func (d *dict) intern(kind byte, s string, b *pebbledb.Batch) uint32 {
 	return id
 }
 
-// setName records name as the latest name of client, writing it to b if it changed.
+// setName records name as the latest name of client, writing it to b on the
+// client's first event in org and whenever it changes. The first event always
+// writes, even an empty name, so that the 'n' keys also list the clients whose
+// events carry no name: they are how ClientNames knows every client of an
+// organization. Stores written before this rule have no key for a client none
+// of whose events carried a name; such a client is missing from ClientNames
+// until its next event writes one. That is accepted rather than migrated: the
+// client only goes unlisted, and its counts are unaffected.
 func (d *dict) setName(org, client uint32, name string, b *pebbledb.Batch) {
 	k := [2]uint32{org, client}
-	if d.names[k] == name {
+	if old, ok := d.names[k]; ok && old == name {
 		return
 	}
 	d.mu.Lock()

@@ -17,16 +17,26 @@ import (
 //	'h' org hour client                           → counts               per client, per hour
 //	'y' org day client                            → counts               per client, per day
 //	's' kind string                               → uint32 id            dictionary
-//	'n' org client                                → client name          latest name seen in events
+//	'n' org client                                → client name          latest name seen in events, "" too
 //	'o' organization id                           → JSON                 registry
 //	'c' client id                                 → JSON                 registry
 //	'm' name                                      → bytes                store metadata
+//	'e' execution id                              → JSON                 execution record
+//	'r' execution id 0x00 chunk                   → rows                 execution result rows
 //
 // Dedupe records lead with their event day so that new records land near each
 // other and settled days are never rewritten by compactions; expiry is then a
 // range deletion per organization. Hours and days count from the Unix epoch. Dimension values are interned to
 // uint32 ids (0 is the empty string), which keeps counter keys at 29 bytes
 // however long template URIs and client ids are.
+//
+// Executions are keyed by their opaque id, which must not be empty nor hold a
+// 0x00 byte: the 0x00 after the id in 'r' keys ends it, so that the rows of
+// one execution are exactly the range ['r' id 0x00, 'r' id 0x01) and never
+// take in those of an id it is a prefix of. Rows are stored rowsPerChunk to a
+// key, the chunk number a big-endian uint32, so that a page of rows reads only
+// the chunks it overlaps. They are not per organization: executions are looked
+// up by id, and listed only by the sweeps that expire and resume them.
 const (
 	famDedupe     = 'd'
 	famFull       = 'f'
@@ -37,6 +47,8 @@ const (
 	famOrg        = 'o'
 	famClient     = 'c'
 	famMeta       = 'm'
+	famExec       = 'e'
+	famRows       = 'r'
 )
 
 const (
@@ -132,6 +144,28 @@ func nameKey(org, client uint32) []byte {
 	b := []byte{famName}
 	b = binary.BigEndian.AppendUint32(b, org)
 	return binary.BigEndian.AppendUint32(b, client)
+}
+
+// execKey is the key of execution id's record.
+func execKey(id string) []byte {
+	return append([]byte{famExec}, id...)
+}
+
+// rowsKey is the key of chunk n of execution id's rows.
+func rowsKey(id string, n uint32) []byte {
+	b := make([]byte, 0, 1+len(id)+1+4)
+	b = append(b, famRows)
+	b = append(b, id...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint32(b, n)
+}
+
+// rowsEnd is the exclusive upper bound of execution id's rows.
+func rowsEnd(id string) []byte {
+	b := make([]byte, 0, 1+len(id)+1)
+	b = append(b, famRows)
+	b = append(b, id...)
+	return append(b, 1)
 }
 
 func dictKey(kind byte, s string) []byte {

@@ -283,3 +283,34 @@ func (d *DB) rows(p *plan, groups map[groupKey]*usage.Counts) []usage.Row {
 	slices.SortFunc(rows, func(a, b usage.Row) int { return usage.CompareRows(&a, &b) })
 	return rows
 }
+
+// ClientNames implements store.Events from the dictionary's names, which
+// hold every (organization, client) pair with an event. A name is recorded
+// in memory just before its batch commits, so a client may show a moment
+// before its first event is visible to Query. Clients of stores written
+// before every first event recorded a name (see dict.setName) are missing
+// until their next event if none of their events carried a name.
+func (d *DB) ClientNames(ctx context.Context, orgID string) (map[string]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	err := d.live(func() error {
+		d.dict.mu.RLock()
+		defer d.dict.mu.RUnlock()
+		org, ok := d.dict.lookup(kindOrg, orgID)
+		if !ok {
+			return nil
+		}
+		for k, name := range d.dict.names {
+			if k[0] == org {
+				names[d.dict.str(kindClient, k[1])] = name
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return names, nil
+}

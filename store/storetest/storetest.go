@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -33,9 +34,16 @@ func Run(t *testing.T, b Backend) {
 	t.Run("ExpireDedupe", func(t *testing.T) { testExpire(t, b) })
 	t.Run("ConcurrentAppendsCountOnce", func(t *testing.T) { testConcurrent(t, b) })
 	t.Run("OrganizationsAreIsolated", func(t *testing.T) { testIsolation(t, b) })
+	t.Run("ClientNamesMatchOracle", func(t *testing.T) { testClientNames(t, b) })
 	t.Run("Registry", func(t *testing.T) { testRegistry(t, b) })
+	t.Run("ExecutionRecords", func(t *testing.T) { testExecutionRecords(t, b) })
+	t.Run("ExecutionRows", func(t *testing.T) { testExecutionRows(t, b) })
+	t.Run("DeleteExecution", func(t *testing.T) { testDeleteExecution(t, b) })
+	t.Run("ExecutionsBy", func(t *testing.T) { testExecutionsBy(t, b) })
+	t.Run("FinishExecutionIsAtomic", func(t *testing.T) { testFinishAtomic(t, b) })
 	if b.Reopen != nil {
 		t.Run("SurvivesReopen", func(t *testing.T) { testReopen(t, b) })
+		t.Run("ExecutionsSurviveReopen", func(t *testing.T) { testExecutionsReopen(t, b) })
 	}
 }
 
@@ -66,7 +74,9 @@ var (
 	statuses  = []int{101, 200, 201, 204, 301, 304, 400, 401, 404, 429, 429, 500, 503}
 )
 
-// Event returns a new random event; one in eight reuses an earlier id.
+// Event returns a new random event; one in eight reuses an earlier id. Client
+// names change between two values, except that c4's second name is empty and
+// c5's events never carry one.
 func (g *Gen) Event() usage.Event {
 	r := g.R
 	g.seq++
@@ -75,12 +85,17 @@ func (g *Gen) Event() usage.Event {
 		id = fmt.Sprintf("ev-%d", 1+r.IntN(g.seq-1))
 	}
 	client := clients[r.IntN(len(clients))]
+	nameN := r.IntN(2)
+	name := fmt.Sprintf("%s name %d", client, nameN)
+	if client == "c5" || client == "c4" && nameN == 1 {
+		name = ""
+	}
 	return usage.Event{
 		ID:             id,
 		Time:           base.Add(time.Duration(r.Int64N(int64(g.Days) * int64(24*time.Hour)))),
 		OrganizationID: g.Orgs[r.IntN(len(g.Orgs))],
 		ClientID:       client,
-		ClientName:     fmt.Sprintf("%s name %d", client, r.IntN(2)),
+		ClientName:     name,
 		UserID:         users[r.IntN(len(users))],
 		TemplateURI:    templates[r.IntN(len(templates))],
 		HTTPMethod:     methods[r.IntN(len(methods))],
@@ -93,7 +108,7 @@ func (g *Gen) Event() usage.Event {
 type Oracle struct {
 	seen     map[[2]string]bool
 	Accepted []usage.Event
-	names    map[[2]string]string
+	names    map[[2]string]string // (organization, client) → the latest accepted event's client name
 }
 
 // NewOracle returns an empty oracle.
@@ -112,6 +127,18 @@ func (o *Oracle) Offer(ev usage.Event) usage.Outcome {
 	o.Accepted = append(o.Accepted, ev)
 	o.names[[2]string{ev.OrganizationID, ev.ClientID}] = ev.ClientName
 	return usage.Accepted
+}
+
+// ClientNames returns the client ids of the organization's accepted events,
+// each mapped to the client name of its latest accepted event ("" included).
+func (o *Oracle) ClientNames(orgID string) map[string]string {
+	names := map[string]string{}
+	for k, name := range o.names {
+		if k[0] == orgID {
+			names[k[1]] = name
+		}
+	}
+	return names
 }
 
 // Answer computes q's rows by brute force over the accepted events.
@@ -236,22 +263,27 @@ func ctx(t testing.TB) context.Context { return t.Context() }
 // against the oracle.
 func appendAll(t *testing.T, s store.Store, o *Oracle, g *Gen, events []usage.Event) {
 	t.Helper()
-	from := base.Add(-24 * time.Hour)
 	for len(events) > 0 {
 		n := min(len(events), 1+g.R.IntN(300))
-		batch := events[:n]
+		appendBatch(t, s, o, events[:n])
 		events = events[n:]
-		var want []usage.Outcome
-		for _, ev := range batch {
-			want = append(want, o.Offer(ev))
-		}
-		got, err := s.Append(ctx(t), batch, from)
-		if err != nil {
-			t.Fatalf("Append: %v", err)
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("Append outcomes differ from oracle:\n got %v\nwant %v", got, want)
-		}
+	}
+}
+
+// appendBatch appends events in one call, checking every outcome against the
+// oracle.
+func appendBatch(t *testing.T, s store.Store, o *Oracle, batch []usage.Event) {
+	t.Helper()
+	var want []usage.Outcome
+	for _, ev := range batch {
+		want = append(want, o.Offer(ev))
+	}
+	got, err := s.Append(ctx(t), batch, base.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Append outcomes differ from oracle:\n got %v\nwant %v", got, want)
 	}
 }
 
@@ -428,6 +460,80 @@ func testIsolation(t *testing.T, b Backend) {
 	if err != nil || len(rows) != 1 || rows[0].Requests != 1 || rows[0].OrganizationID != "A" {
 		t.Fatalf("Query(A) = %v, %v", rows, err)
 	}
+
+	// Client names are per organization, even for the same client id.
+	a2, b2, b3 := a, bb, bb
+	a2.ID, a2.ClientName = "a2", "alpha"
+	b2.ID, b2.ClientName = "b2", "beta"
+	b3.ID, b3.ClientID, b3.ClientName = "b3", "only-b", ""
+	if _, err := s.Append(ctx(t), []usage.Event{a2, b2, b3}, base.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for org, want := range map[string]map[string]string{
+		"A": {"c": "alpha"},
+		"B": {"c": "beta", "only-b": ""},
+		"C": {},
+	} {
+		got, err := s.ClientNames(ctx(t), org)
+		if err != nil || !maps.Equal(got, want) {
+			t.Fatalf("ClientNames(%s) = %v, %v; want %v", org, got, err, want)
+		}
+	}
+}
+
+// checkClientNames compares ClientNames with the oracle for every
+// organization of g and one without events.
+func checkClientNames(t *testing.T, s store.Store, o *Oracle, g *Gen) {
+	t.Helper()
+	for _, org := range append(slices.Clone(g.Orgs), "nobody") {
+		got, err := s.ClientNames(ctx(t), org)
+		if err != nil {
+			t.Fatalf("ClientNames(%s): %v", org, err)
+		}
+		if want := o.ClientNames(org); !maps.Equal(got, want) {
+			t.Fatalf("ClientNames(%s):\n got %v\nwant %v", org, got, want)
+		}
+	}
+}
+
+func testClientNames(t *testing.T, b Backend) {
+	s := b.Open(t)
+	defer s.Close()
+	g := NewGen(3)
+	o := NewOracle()
+	checkClientNames(t, s, o, g) // an empty store knows no clients
+	for range 4 {
+		events := make([]usage.Event, 500)
+		for i := range events {
+			events[i] = g.Event()
+		}
+		appendAll(t, s, o, g, events)
+		checkClientNames(t, s, o, g)
+	}
+
+	// One client's name over single appends: set, changed within one
+	// append, cleared, unchanged by a duplicate, set again. Another's events
+	// never carry a name.
+	ev := usage.Event{Time: base, OrganizationID: "names", TemplateURI: "t", HTTPMethod: "GET", Status: 200}
+	at := func(id, client, name string) usage.Event {
+		e := ev
+		e.ID, e.ClientID, e.ClientName = id, client, name
+		return e
+	}
+	g.Orgs = append(g.Orgs, "names")
+	for _, batch := range [][]usage.Event{
+		{at("n1", "x", "first")},
+		{at("n2", "x", "second"), at("n3", "x", "third"), at("n4", "silent", "")},
+		{at("n5", "x", "")},
+		{at("n1", "x", "duplicate"), at("n6", "silent", "")},
+		{at("n7", "x", "fourth")},
+	} {
+		appendBatch(t, s, o, batch)
+		checkClientNames(t, s, o, g)
+	}
+	if got, _ := s.ClientNames(ctx(t), "names"); !maps.Equal(got, map[string]string{"x": "fourth", "silent": ""}) {
+		t.Fatalf("ClientNames(names) = %v", got)
+	}
 }
 
 func testRegistry(t *testing.T, b Backend) {
@@ -484,8 +590,11 @@ func testReopen(t *testing.T, b Backend) {
 	appendAll(t, s, o, g, events[:2000])
 	s = b.Reopen(t, s)
 	defer s.Close()
+	// Client names, empty ones included, are still known.
+	checkClientNames(t, s, o, g)
 	// Duplicates of events recorded before the reopen are still detected.
 	appendAll(t, s, o, g, events[:2000])
 	appendAll(t, s, o, g, events[2000:])
 	checkQueries(t, s, o, g, 150)
+	checkClientNames(t, s, o, g)
 }

@@ -1,0 +1,4 @@
+package genesys
+
+// registerClients adds Genesys' OAuth client management routes.
+func (s *Server) registerClients(r *router) {}

@@ -1,0 +1,466 @@
+// Package query runs asynchronous query executions: a caller submits a
+// usage.Execution, a bounded pool of workers answers it from the store, and
+// its status and rows stay readable until it expires.
+//
+// Executions are durable: the record is stored before Submit returns and the
+// rows are stored with the final record in one atomic write, so a restart
+// loses neither. Executions a restart interrupted are queued again by New.
+package query
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/usage"
+)
+
+// Defaults of Config.
+const (
+	DefaultTTL        = 24 * time.Hour
+	DefaultQueueLimit = 1000
+	// sweepEvery is how often expired executions are deleted. Reads refuse
+	// an expired execution at once, so this only bounds the disk they hold.
+	sweepEvery = time.Minute
+)
+
+// Config configures a Service.
+type Config struct {
+	Events     store.Events     // answers the queries; required
+	Executions store.Executions // keeps executions and their rows; required
+	// Workers is the number of executions answered at once; default
+	// runtime.GOMAXPROCS(0).
+	Workers int
+	// QueueLimit bounds the executions waiting for a worker; Submit beyond
+	// it fails with usage.KindUnavailable. Default DefaultQueueLimit.
+	QueueLimit int
+	// TTL is how long an execution and its rows are kept after submission;
+	// default DefaultTTL.
+	TTL    time.Duration
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger     // default slog.Default()
+	// Observe, if set, is called with the duration of every store query.
+	Observe func(time.Duration)
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Events == nil {
+		errs = append(errs, errors.New("query: Events is required"))
+	}
+	if c.Executions == nil {
+		errs = append(errs, errors.New("query: Executions is required"))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, errors.New("query: Workers must not be negative"))
+	}
+	if c.QueueLimit < 0 {
+		errs = append(errs, errors.New("query: QueueLimit must not be negative"))
+	}
+	if c.TTL < 0 {
+		errs = append(errs, errors.New("query: TTL must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Service accepts executions and answers them in the background. It is safe
+// for concurrent use.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	ctx    context.Context // cancelled by Close: stops workers and running queries
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	cond    *sync.Cond      // signalled when queue grows or the service closes
+	queue   []string        // ids waiting for a worker, oldest first
+	active  map[string]*job // queued or running executions, by id
+	closed  bool
+	running int // executions a worker holds
+}
+
+// job is the in-memory state of an execution that is not final yet. Its
+// running status is kept here rather than stored: a restart queues it again
+// anyway, and skipping that write keeps a fast query fast.
+type job struct {
+	running   bool
+	cancelled bool
+	stop      context.CancelFunc // cancels the running query
+	done      chan struct{}      // closed when the execution reaches a final status
+}
+
+// New returns a running Service. It queues again every stored execution
+// that has not finished, oldest first, and starts the workers and the expiry
+// sweep. Close stops them.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.QueueLimit == 0 {
+		cfg.QueueLimit = DefaultQueueLimit
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, active: make(map[string]*job)}
+	s.cond = sync.NewCond(&s.mu)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	var pending []usage.Execution
+	err := cfg.Executions.ExecutionsBy(ctx, func(e usage.Execution) bool {
+		if !e.Status.Done() {
+			pending = append(pending, e)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(pending, func(a, b usage.Execution) int { return a.Created.Compare(b.Created) })
+	for _, e := range pending {
+		s.active[e.ID] = &job{done: make(chan struct{})}
+		s.queue = append(s.queue, e.ID)
+	}
+	if len(pending) > 0 {
+		s.log.Info("resuming unfinished query executions", "count", len(pending))
+	}
+	for range cfg.Workers {
+		s.wg.Add(1)
+		go s.work()
+	}
+	s.wg.Add(1)
+	go s.sweep()
+	return s, nil
+}
+
+// Close stops the workers and the sweep, cancelling running queries, and
+// waits for them. Executions it interrupts stay queued in the store and are
+// resumed by the next New. Calls after the first do nothing.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// errClosed answers calls during shutdown.
+var errClosed = usage.Errorf(usage.KindUnavailable, "", "the query service is shutting down")
+
+// Submit stores e as a new queued execution and queues it. It sets e's ID,
+// Status, Created and Expires and returns the stored record. e.Query must be
+// normalized. When the queue is full it fails with usage.KindUnavailable.
+func (s *Service) Submit(ctx context.Context, e usage.Execution) (usage.Execution, error) {
+	if e.OrganizationID == "" || e.Query.OrganizationID != e.OrganizationID {
+		return e, errors.New("query: an execution must count its own organization's events")
+	}
+	s.mu.Lock()
+	full := len(s.queue) >= s.cfg.QueueLimit
+	closed := s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return e, errClosed
+	case full:
+		return e, usage.Errorf(usage.KindUnavailable, "", "%d query executions are waiting already; retry later", s.cfg.QueueLimit)
+	}
+	now := s.cfg.Now().UTC()
+	e.ID = uuid.NewString()
+	e.Status = usage.ExecutionQueued
+	e.Error, e.RowCount, e.Truncated = nil, 0, false
+	e.Created, e.Finished, e.Expires = now, time.Time{}, now.Add(s.cfg.TTL)
+	if err := s.cfg.Executions.PutExecution(ctx, e); err != nil {
+		return e, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		// Stored but not queued: the next start resumes it.
+		return e, nil
+	}
+	s.active[e.ID] = &job{done: make(chan struct{})}
+	s.queue = append(s.queue, e.ID)
+	s.cond.Signal()
+	return e, nil
+}
+
+// Execution returns execution id with its current status, or an error of
+// kind usage.KindNotFound if it does not exist or has expired.
+func (s *Service) Execution(ctx context.Context, id string) (usage.Execution, error) {
+	e, err := s.cfg.Executions.Execution(ctx, id)
+	if err != nil {
+		return e, err
+	}
+	if !e.Expires.After(s.cfg.Now()) {
+		return usage.Execution{}, usage.ErrNotFound
+	}
+	if !e.Status.Done() {
+		s.mu.Lock()
+		if j := s.active[id]; j != nil && j.running {
+			e.Status = usage.ExecutionRunning
+		}
+		s.mu.Unlock()
+	}
+	return e, nil
+}
+
+// Rows returns up to limit rows of a complete execution, from offset.
+func (s *Service) Rows(ctx context.Context, id string, offset, limit int) ([]usage.Row, error) {
+	return s.cfg.Executions.ExecutionRows(ctx, id, offset, limit)
+}
+
+// Wait blocks until execution id reaches a final status or ctx is done,
+// and returns it as Execution does. Waiting on a final or unknown execution
+// returns at once.
+func (s *Service) Wait(ctx context.Context, id string) (usage.Execution, error) {
+	s.mu.Lock()
+	j := s.active[id]
+	s.mu.Unlock()
+	if j != nil {
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+		}
+	}
+	return s.Execution(context.WithoutCancel(ctx), id)
+}
+
+// Cancel stops execution id if it has not finished and records it as
+// Cancelled; a final execution is returned unchanged.
+func (s *Service) Cancel(ctx context.Context, id string) (usage.Execution, error) {
+	e, err := s.Execution(ctx, id)
+	if err != nil || e.Status.Done() {
+		return e, err
+	}
+	s.mu.Lock()
+	j := s.active[id]
+	if j == nil || j.cancelled {
+		s.mu.Unlock()
+		return s.Execution(ctx, id)
+	}
+	j.cancelled = true
+	if j.stop != nil {
+		j.stop()
+	}
+	s.mu.Unlock()
+	e.Status = usage.ExecutionCancelled
+	e.Finished = s.cfg.Now().UTC()
+	if err := s.cfg.Executions.PutExecution(ctx, e); err != nil {
+		return e, err
+	}
+	s.finish(id, j)
+	return e, nil
+}
+
+// finish forgets j and wakes its waiters, once.
+func (s *Service) finish(id string, j *job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active[id] == j {
+		delete(s.active, id)
+		close(j.done)
+	}
+}
+
+// work answers queued executions until the service closes.
+func (s *Service) work() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		for len(s.queue) == 0 && !s.closed {
+			s.cond.Wait()
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		id := s.queue[0]
+		s.queue = s.queue[1:]
+		j := s.active[id]
+		if j == nil || j.cancelled {
+			s.mu.Unlock()
+			continue
+		}
+		ctx, stop := context.WithCancel(s.ctx)
+		j.running, j.stop = true, stop
+		s.running++
+		s.mu.Unlock()
+
+		s.run(ctx, id, j)
+		stop()
+		s.mu.Lock()
+		s.running--
+		s.mu.Unlock()
+	}
+}
+
+// run answers one execution and stores its outcome, unless it was
+// cancelled or the service is closing.
+func (s *Service) run(ctx context.Context, id string, j *job) {
+	e, err := s.cfg.Executions.Execution(ctx, id)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.log.Error("reading a queued query execution", "executionId", id, "err", err)
+			s.finish(id, j)
+		}
+		return
+	}
+	start := time.Now()
+	rows, qerr := s.cfg.Events.Query(ctx, e.Query)
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(time.Since(start))
+	}
+	s.mu.Lock()
+	cancelled := j.cancelled
+	s.mu.Unlock()
+	if cancelled || s.ctx.Err() != nil {
+		return // Cancel recorded it, or the next start resumes it
+	}
+	e.Finished = s.cfg.Now().UTC()
+	if qerr != nil {
+		e.Status = usage.ExecutionFailed
+		e.Error = clientError(qerr)
+		if usage.KindOf(qerr) == usage.KindInternal {
+			s.log.Error("query execution failed", "executionId", id, "err", qerr)
+		}
+		rows = nil
+	} else {
+		rows = Arrange(rows, e.Sort, e.Limit, &e.Truncated)
+		e.Status = usage.ExecutionComplete
+		e.RowCount = len(rows)
+	}
+	if err := s.cfg.Executions.FinishExecution(context.WithoutCancel(ctx), e, rows); err != nil {
+		// The record stays queued; the next start answers it again.
+		s.log.Error("storing a query execution's result", "executionId", id, "err", err)
+		return
+	}
+	s.finish(id, j)
+}
+
+// clientError is what the owner of a failed execution is told.
+func clientError(err error) *usage.Error {
+	var ue *usage.Error
+	if errors.As(err, &ue) && ue.Kind != usage.KindInternal {
+		return &usage.Error{Kind: ue.Kind, Field: ue.Field, Message: ue.Message}
+	}
+	return &usage.Error{Kind: usage.KindInternal, Message: "the query failed because of an internal error"}
+}
+
+// Arrange sorts rows by keys (ties keep their order) and keeps the first
+// limit of them (0: all), setting *truncated when rows were dropped. Unknown
+// fields sort as equal.
+func Arrange(rows []usage.Row, keys []usage.SortKey, limit int, truncated *bool) []usage.Row {
+	if len(keys) > 0 {
+		slices.SortStableFunc(rows, func(a, b usage.Row) int {
+			for _, k := range keys {
+				c := compareField(&a, &b, k.Field)
+				if k.Desc {
+					c = -c
+				}
+				if c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+	}
+	if limit > 0 && len(rows) > limit {
+		rows = rows[:limit]
+		*truncated = true
+	}
+	return rows
+}
+
+// compareField orders two rows by one sortable field.
+func compareField(a, b *usage.Row, field string) int {
+	switch field {
+	case "Date":
+		return a.Date.Compare(b.Date)
+	case "ClientName":
+		return cmp.Compare(a.ClientName, b.ClientName)
+	}
+	if d, err := usage.ParseDimension(field); err == nil {
+		return cmp.Compare(a.Dim(d), b.Dim(d))
+	}
+	if m, err := usage.ParseMetric(field); err == nil {
+		return cmp.Compare(a.Get(m), b.Get(m))
+	}
+	return 0
+}
+
+// sweep deletes expired executions every sweepEvery until the service closes.
+func (s *Service) sweep() {
+	defer s.wg.Done()
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		if err := s.Expire(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Error("expiring query executions", "err", err)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Expire deletes every execution past its expiry time, with its rows.
+func (s *Service) Expire(ctx context.Context) error {
+	now := s.cfg.Now()
+	var expired []string
+	err := s.cfg.Executions.ExecutionsBy(ctx, func(e usage.Execution) bool {
+		if !e.Expires.After(now) {
+			expired = append(expired, e.ID)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range expired {
+		// An execution nobody can read any more need not finish.
+		s.mu.Lock()
+		j := s.active[id]
+		if j != nil {
+			j.cancelled = true
+			if j.stop != nil {
+				j.stop()
+			}
+		}
+		s.mu.Unlock()
+		if j != nil {
+			s.finish(id, j)
+		}
+		if err := s.cfg.Executions.DeleteExecution(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package query_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/usaged/usaged/query"
+	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/usage"
+)
+
+var now = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+
+// gate is a store.Events whose queries wait until released, so that tests
+// can hold an execution in the Running state.
+type gate struct {
+	*pebble.DB
+	mu      sync.Mutex
+	entered chan string
+	release chan struct{}
+}
+
+func (g *gate) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
+	g.entered <- q.OrganizationID
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.DB.Query(ctx, q)
+}
+
+func mustDB(t *testing.T, dir string) *pebble.DB {
+	t.Helper()
+	db, err := pebble.Open(pebble.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// mustEvents records n events of client "c1" at distinct times on 2026-06-15.
+func mustEvents(t *testing.T, db *pebble.DB, org string, n int) {
+	t.Helper()
+	var evs []usage.Event
+	for i := range n {
+		evs = append(evs, usage.Event{ID: fmt.Sprint(i), OrganizationID: org, ClientID: fmt.Sprintf("c%d", i%3),
+			Time: now.Add(-time.Duration(i) * time.Minute), TemplateURI: "api/v2/x", HTTPMethod: "GET", Status: 200 + 100*(i%4)})
+	}
+	if _, err := db.Append(t.Context(), evs, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustQuery(t *testing.T, org string) usage.Query {
+	t.Helper()
+	q, err := usage.Query{OrganizationID: org, Interval: usage.Interval{Start: now.Add(-24 * time.Hour), End: now.Add(time.Hour)},
+		GroupBy: []usage.Dimension{usage.DimClientID}}.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func TestSubmitAnswersAndStores(t *testing.T) {
+	db := mustDB(t, t.TempDir())
+	defer db.Close()
+	mustEvents(t, db, "o1", 30)
+	s, err := query.New(t.Context(), query.Config{Events: db, Executions: db, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Operation: "op", Query: mustQuery(t, "o1"),
+		Sort: []usage.SortKey{{Field: "Requests", Desc: true}, {Field: "OAuthClientId", Desc: true}}, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Status != usage.ExecutionQueued || !e.Expires.Equal(now.Add(query.DefaultTTL)) {
+		t.Fatalf("submitted %+v", e)
+	}
+	e, err = s.Wait(t.Context(), e.ID)
+	if err != nil || e.Status != usage.ExecutionComplete || e.RowCount != 2 || !e.Truncated {
+		t.Fatalf("finished %+v, %v", e, err)
+	}
+	rows, err := s.Rows(t.Context(), e.ID, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 30 events over c0, c1, c2: 10 each; ties broken by client id descending.
+	if len(rows) != 2 || rows[0].ClientID != "c2" || rows[1].ClientID != "c1" || rows[0].Requests != 10 {
+		t.Fatalf("rows %+v", rows)
+	}
+	// An execution counts the events of the organization that owns it.
+	if _, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o2")}); err == nil {
+		t.Fatal("an execution counting another organization was accepted")
+	}
+}
+
+func TestFailedExecution(t *testing.T) {
+	db := mustDB(t, t.TempDir())
+	defer db.Close()
+	mustEvents(t, db, "o1", 30)
+	s, err := query.New(t.Context(), query.Config{Events: db, Executions: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	q := mustQuery(t, "o1")
+	q.MaxRows = 2 // three clients: too many groups
+	e, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err = s.Wait(t.Context(), e.ID)
+	if err != nil || e.Status != usage.ExecutionFailed || e.Error == nil || e.Error.Kind != usage.KindInvalid {
+		t.Fatalf("finished %+v, %v", e, err)
+	}
+}
+
+func TestResumeAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	db := mustDB(t, dir)
+	mustEvents(t, db, "o1", 30)
+	g := &gate{DB: db, entered: make(chan string, 10), release: make(chan struct{})}
+	s, err := query.New(t.Context(), query.Config{Events: g, Executions: db, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered
+	if e, _ := s.Execution(t.Context(), running.ID); e.Status != usage.ExecutionRunning {
+		t.Fatalf("status %v, want Running", e.Status)
+	}
+	queued, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := s.Execution(t.Context(), queued.ID); e.Status != usage.ExecutionQueued {
+		t.Fatalf("status %v, want Queued", e.Status)
+	}
+	// Stopping interrupts the running execution; both survive a reopen of
+	// the store and are answered by the next service.
+	s.Close()
+	db.Close()
+	db = mustDB(t, dir)
+	defer db.Close()
+	s, err = query.New(t.Context(), query.Config{Events: db, Executions: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, id := range []string{running.ID, queued.ID} {
+		e, err := s.Wait(t.Context(), id)
+		if err != nil || e.Status != usage.ExecutionComplete || e.RowCount != 3 {
+			t.Fatalf("after restart %+v, %v", e, err)
+		}
+	}
+}
+
+func TestCancelAndExpire(t *testing.T) {
+	db := mustDB(t, t.TempDir())
+	defer db.Close()
+	mustEvents(t, db, "o1", 30)
+	g := &gate{DB: db, entered: make(chan string, 10), release: make(chan struct{})}
+	var mu sync.Mutex
+	clock := now
+	s, err := query.New(t.Context(), query.Config{Events: g, Executions: db, Workers: 1, QueueLimit: 1, TTL: time.Hour,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	running, _ := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o1")})
+	<-g.entered
+	queued, _ := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o1")})
+	// The queue holds one: the next is refused as unavailable.
+	if _, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o1")}); usage.KindOf(err) != usage.KindUnavailable {
+		t.Fatalf("over the queue limit: %v", err)
+	}
+	for _, id := range []string{running.ID, queued.ID} {
+		e, err := s.Cancel(t.Context(), id)
+		if err != nil || e.Status != usage.ExecutionCancelled {
+			t.Fatalf("cancel: %+v, %v", e, err)
+		}
+		if e, _ := s.Wait(t.Context(), id); e.Status != usage.ExecutionCancelled {
+			t.Fatalf("after cancel: %v", e.Status)
+		}
+	}
+	// A cancelled query never runs: the next one does.
+	close(g.release)
+	next, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := s.Wait(t.Context(), next.ID); e.Status != usage.ExecutionComplete {
+		t.Fatalf("status %v", e.Status)
+	}
+	// Expired executions are gone at once for readers and deleted by Expire.
+	mu.Lock()
+	clock = clock.Add(time.Hour)
+	mu.Unlock()
+	if _, err := s.Execution(t.Context(), next.ID); usage.KindOf(err) != usage.KindNotFound {
+		t.Fatalf("expired: %v", err)
+	}
+	if err := s.Expire(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	db.ExecutionsBy(t.Context(), func(usage.Execution) bool { n++; return true })
+	if n != 0 {
+		t.Fatalf("%d executions left after expiry", n)
+	}
+}
