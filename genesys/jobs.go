@@ -95,8 +95,7 @@ var jobDimensions = map[string]usage.Dimension{
 }
 
 // jobSortKeys maps sortBy field names to the execution's sort fields.
-// OauthClientName sorts by the rows' ClientName, which query.Arrange does
-// not compare yet: until it does, it leaves those rows in client id order.
+// OauthClientName sorts by the rows' client names.
 var jobSortKeys = map[string]string{
 	"Date":            "Date",
 	"Requests":        usage.MetricRequests.String(),

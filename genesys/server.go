@@ -127,18 +127,11 @@ func (s *Server) ObserveIngest(r ingest.Result, commit time.Duration) {
 	s.metrics.ObserveIngest(r, commit)
 }
 
-// Register adds the server's routes to mux:
-//
-//	POST   /oauth/token
-//	POST   /api/v2/admin/organizations
-//	GET    /api/v2/admin/organizations
-//	GET    /api/v2/admin/organizations/{orgId}
-//	POST   /api/v2/admin/organizations/{orgId}/clients
-//	GET    /api/v2/admin/organizations/{orgId}/clients
-//	GET    /api/v2/admin/organizations/{orgId}/clients/{clientId}
-//	DELETE /api/v2/admin/organizations/{orgId}/clients/{clientId}
-//	POST   /api/v2/usage/events
-//	POST   /api/v2/usage/aggregate
+// Register adds the server's routes to mux: POST /oauth/token, usaged's
+// admin routes under /api/v2/admin, event ingest and the synchronous
+// aggregate (events.go, aggregate.go), Genesys' OAuth client management
+// (clients.go), the seven Genesys usage operations (usage.go) and the usage
+// aggregates jobs (jobs.go). Each area's register function lists its routes.
 //
 // Any other path under /api/v2/ answers 404, and a known path with another
 // method 405, in the Genesys error shape.
