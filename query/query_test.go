@@ -3,6 +3,7 @@ package query_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -217,4 +218,29 @@ func TestCancelAndExpire(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("%d executions left after expiry", n)
 	}
+}
+
+func TestArrange(t *testing.T) {
+	rows := []usage.Row{
+		{ClientID: "a", ClientName: "Zed", Counts: usage.Counts{Requests: 2}},
+		{ClientID: "b", ClientName: "Amy", Counts: usage.Counts{Requests: 2}},
+		{ClientID: "c", ClientName: "Max", Counts: usage.Counts{Requests: 5}},
+	}
+	f := func(keys []usage.SortKey, limit int, want string, wantTruncated bool) {
+		t.Helper()
+		truncated := false
+		got := ""
+		for _, r := range query.Arrange(slices.Clone(rows), keys, limit, &truncated) {
+			got += r.ClientID
+		}
+		if got != want || truncated != wantTruncated {
+			t.Fatalf("Arrange(%v, %d) = %s, %v; want %s, %v", keys, limit, got, truncated, want, wantTruncated)
+		}
+	}
+	f(nil, 0, "abc", false)
+	f([]usage.SortKey{{Field: "ClientName"}}, 0, "bca", false)
+	f([]usage.SortKey{{Field: "Requests", Desc: true}}, 0, "cab", false) // ties keep their order
+	f([]usage.SortKey{{Field: "Requests"}, {Field: "ClientName", Desc: true}}, 2, "ab", true)
+	f([]usage.SortKey{{Field: "OAuthClientId", Desc: true}}, 3, "cba", false)
+	f([]usage.SortKey{{Field: "Nonsense"}}, 0, "abc", false)
 }
