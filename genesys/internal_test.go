@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -87,6 +89,80 @@ func FuzzAggregateRequest(f *testing.F) {
 		}
 		if q.OrganizationID != o.ID || !q.Interval.End.After(q.Interval.Start) {
 			t.Fatalf("query %q: %+v", body, q)
+		}
+	})
+}
+
+// FuzzUsageRequests feeds the request parsers of the usage operations and
+// jobs: whatever the body, the answer is a query of the caller's
+// organization over a valid interval, or a client error.
+func FuzzUsageRequests(f *testing.F) {
+	s := &Server{cfg: Config{Now: func() time.Time { return time.Date(2026, 6, 15, 0, 0, 0, 0, time.UTC) }}}
+	for _, seed := range []string{
+		`{"interval":"2026-01-01/2026-02-01","granularity":"Day","groupBy":["OAuthClientId","UserId"],"metrics":["Requests"]}`,
+		`{"interval":"P1D/2026-06-01","metrics":["Date","ClientName"],"oauthClientNames":["a"],"httpMethods":["get"],"templateUris":["/x"]}`,
+		`{"interval":"2026-06-01/2026-06-10","sortBy":[{"fieldName":"Requests","order":"Desc"}],"groupBy":["Platform"],"platforms":["p"]}`,
+		`{"interval":5}`, `[]`, `{"interval":"/"}`, `{"a":1}`, ``, `{"granularity":"Minute","interval":"2026-01"}`,
+	} {
+		f.Add(seed)
+	}
+	check := func(t *testing.T, body string, q usage.Query, err error) {
+		t.Helper()
+		if err != nil {
+			if k := usage.KindOf(err); k != usage.KindInvalid && k != usage.KindUnsupported && k != usage.KindTooLarge {
+				t.Fatalf("%q: error of kind %v: %v", body, k, err)
+			}
+			return
+		}
+		if q.OrganizationID != "o" || !q.Interval.End.After(q.Interval.Start) || len(q.Metrics) == 0 {
+			t.Fatalf("%q: %+v", body, q)
+		}
+	}
+	decode := func(body string, v any) error {
+		return decodeJSON(httptest.NewRequest("POST", "/", strings.NewReader(body)), v)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		var uq usageQueryRequest
+		if err := decode(body, &uq); err == nil {
+			q, err := usageQuery("o", &uq, orgGroupBy)
+			check(t, body, q, err)
+		}
+		var ss simpleSearchRequest
+		if err := decode(body, &ss); err == nil {
+			q, err := simpleSearchQuery("o", &ss)
+			check(t, body, q, err)
+		}
+		var oj organizationJobRequest
+		if err := decode(body, &oj); err == nil {
+			shared := oj.shared()
+			q, _, err := s.jobQuery("o", &shared, &organizationJobs)
+			if err == nil {
+				q, err = q.Normalize()
+			}
+			check(t, body, q, err)
+		}
+	})
+}
+
+// FuzzCursor checks that a cursor decodes only to what encodeCursor made
+// for the same execution.
+func FuzzCursor(f *testing.F) {
+	f.Add("exec-1", 100, encodeCursor("exec-1", 100))
+	f.Add("exec-1", 0, "eHl6")
+	f.Fuzz(func(t *testing.T, id string, offset int, cursor string) {
+		if offset < 0 {
+			offset = -offset
+		}
+		if offset < 0 { // math.MinInt
+			return
+		}
+		r := httptest.NewRequest("GET", "/?after="+url.QueryEscape(encodeCursor(id, offset)), nil)
+		if got, err := cursorParam(r, "after", id); err != nil || got != offset {
+			t.Fatalf("round trip of %q %d: %d, %v", id, offset, got, err)
+		}
+		r = httptest.NewRequest("GET", "/?after="+url.QueryEscape(cursor), nil)
+		if got, err := cursorParam(r, "after", id); err == nil && got < 0 {
+			t.Fatalf("cursor %q gave offset %d", cursor, got)
 		}
 	})
 }

@@ -469,9 +469,12 @@ func cursorParam(r *http.Request, name, id string) (int, error) {
 	if err != nil {
 		return 0, bad
 	}
-	cid, off, found := strings.Cut(string(b), ":")
-	n, err := strconv.Atoi(off)
-	if !found || cid != id || err != nil || n < 0 {
+	i := strings.LastIndexByte(string(b), ':')
+	if i < 0 {
+		return 0, bad
+	}
+	n, err := strconv.Atoi(string(b[i+1:]))
+	if string(b[:i]) != id || err != nil || n < 0 {
 		return 0, bad
 	}
 	return n, nil
