@@ -189,7 +189,7 @@ func TestExecutionsByMayDelete(t *testing.T) {
 
 // Every method returns an error after Close rather than reach a closed Pebble,
 // which panics.
-func TestExecutionsAfterClose(t *testing.T) {
+func TestMethodsAfterClose(t *testing.T) {
 	d := openTest(t)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
@@ -204,6 +204,13 @@ func TestExecutionsAfterClose(t *testing.T) {
 		"ExecutionsBy":    d.ExecutionsBy(c, func(usage.Execution) bool { return true }),
 		"DeleteExecution": d.DeleteExecution(c, "x"),
 		"ClientNames":     func() error { _, err := d.ClientNames(c, "o"); return err }(),
+		"PutOrganization": d.PutOrganization(c, usage.Organization{ID: "o"}),
+		"Organization":    func() error { _, err := d.Organization(c, "o"); return err }(),
+		"Organizations":   func() error { _, err := d.Organizations(c); return err }(),
+		"PutClient":       d.PutClient(c, usage.Client{ID: "x", OrganizationID: "o"}),
+		"Client":          func() error { _, err := d.Client(c, "x"); return err }(),
+		"Clients":         func() error { _, err := d.Clients(c, "o"); return err }(),
+		"DeleteClient":    d.DeleteClient(c, "o", "x"),
 	} {
 		if err == nil {
 			t.Errorf("%s after Close: no error", name)

@@ -13,44 +13,51 @@ import (
 )
 
 // The registry is small and read mostly at startup, so records are JSON.
+// Every access goes through live, so that calls after Close fail instead of
+// reaching a closed Pebble.
 
 func (d *DB) put(key []byte, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return d.db.Set(key, b, pebbledb.Sync)
+	return d.live(func() error { return d.db.Set(key, b, pebbledb.Sync) })
 }
 
 func (d *DB) get(key []byte, v any) error {
-	b, closer, err := d.db.Get(key)
-	if errors.Is(err, pebbledb.ErrNotFound) {
-		return usage.ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	return json.Unmarshal(b, v)
+	return d.live(func() error {
+		b, closer, err := d.db.Get(key)
+		if errors.Is(err, pebbledb.ErrNotFound) {
+			return usage.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		return json.Unmarshal(b, v)
+	})
 }
 
 func scan[T any](d *DB, fam byte, keep func(*T) bool) ([]T, error) {
-	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{fam}, UpperBound: []byte{fam + 1}})
-	if err != nil {
-		return nil, err
-	}
 	var out []T
-	for it.First(); it.Valid(); it.Next() {
-		var v T
-		if err := json.Unmarshal(it.Value(), &v); err != nil {
-			it.Close()
-			return nil, err
+	err := d.live(func() error {
+		it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{fam}, UpperBound: []byte{fam + 1}})
+		if err != nil {
+			return err
 		}
-		if keep == nil || keep(&v) {
-			out = append(out, v)
+		for it.First(); it.Valid(); it.Next() {
+			var v T
+			if err := json.Unmarshal(it.Value(), &v); err != nil {
+				it.Close()
+				return err
+			}
+			if keep == nil || keep(&v) {
+				out = append(out, v)
+			}
 		}
-	}
-	return out, it.Close()
+		return it.Close()
+	})
+	return out, err
 }
 
 func orgKey(id string) []byte    { return append([]byte{famOrg}, id...) }
@@ -101,5 +108,5 @@ func (d *DB) DeleteClient(ctx context.Context, orgID, id string) error {
 	if c.OrganizationID != orgID {
 		return usage.ErrNotFound
 	}
-	return d.db.Delete(clientKey(id), pebbledb.Sync)
+	return d.live(func() error { return d.db.Delete(clientKey(id), pebbledb.Sync) })
 }
