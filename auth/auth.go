@@ -7,6 +7,8 @@
 // request never touches the store. Access tokens are stateless and signed
 // with HMAC-SHA256; deleting a client or rotating its secret ends its
 // outstanding tokens at once, because every check reads the current record.
+//
+// Limiter counts requests per key, such as a bearer token, for rate limits.
 package auth
 
 import (
@@ -344,6 +346,34 @@ func (s *Service) Client(_ context.Context, orgID, id string) (usage.Client, err
 	if !ok || c.OrganizationID != orgID {
 		return usage.Client{}, clientNotFound(id)
 	}
+	return public(c), nil
+}
+
+// UpdateClient replaces the name, description, permissions and access token
+// validity of client id of organization orgID with those of spec, checked as
+// CreateClient checks them, and returns the client. Its id, secret and
+// creation time stay. Tokens already issued keep their expiry; the new
+// permissions apply to them at once, since every request reads the current
+// record. A missing client, or one of another organization, is an error of
+// kind usage.KindNotFound.
+func (s *Service) UpdateClient(ctx context.Context, orgID, id string, spec ClientSpec) (usage.Client, error) {
+	if err := spec.check(); err != nil {
+		return usage.Client{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok || c.OrganizationID != orgID {
+		return usage.Client{}, clientNotFound(id)
+	}
+	c.Name = spec.Name
+	c.Description = spec.Description
+	c.Permissions = spec.Permissions
+	c.AccessTokenValidity = spec.AccessTokenValidity
+	if err := s.cfg.Registry.PutClient(ctx, c); err != nil {
+		return usage.Client{}, fmt.Errorf("auth: storing client: %w", err)
+	}
+	s.clients[id] = c
 	return public(c), nil
 }
 

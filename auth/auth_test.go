@@ -331,3 +331,50 @@ func TestCrossOrganizationClient(t *testing.T) {
 	_, err = s.Clients(t.Context(), "missing")
 	wantKind(t, err, usage.KindNotFound, "missing")
 }
+
+func TestUpdateClient(t *testing.T) {
+	s, _, _ := MustService(t)
+	o, other := mustOrg(t, s), mustOrg(t, s)
+	c, secret := mustClient(t, s, o.ID, auth.ClientSpec{Name: "CRM", Permissions: []string{usage.PermEventAdd}})
+	tok, _, err := s.IssueToken(t.Context(), c.ID, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.UpdateClient(t.Context(), o.ID, c.ID, auth.ClientSpec{Name: "Billing", Description: "nightly",
+		Permissions: []string{usage.PermOrganizationView, usage.PermOrganizationView}, AccessTokenValidity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ID != c.ID || u.Name != "Billing" || u.Description != "nightly" || u.AccessTokenValidity != time.Hour ||
+		!u.CreatedAt.Equal(c.CreatedAt) || len(u.Permissions) != 1 || u.SecretHash != nil {
+		t.Fatalf("updated client %+v", u)
+	}
+	// The token issued before still works, with the new permissions.
+	p, err := s.Authenticate(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Has(usage.PermEventAdd) || !p.Has(usage.PermOrganizationView) || p.ClientName != "Billing" {
+		t.Fatalf("principal after update %+v", p)
+	}
+	if _, _, err := s.IssueToken(t.Context(), c.ID, secret); err != nil {
+		t.Fatalf("secret after update: %v", err)
+	}
+	// Absent validity is the default, as on create.
+	u, err = s.UpdateClient(t.Context(), o.ID, c.ID, auth.ClientSpec{Name: "Billing"})
+	if err != nil || u.AccessTokenValidity != auth.DefaultTokenValidity || len(u.Permissions) != 0 {
+		t.Fatalf("update to defaults: %+v, %v", u, err)
+	}
+
+	_, err = s.UpdateClient(t.Context(), other.ID, c.ID, auth.ClientSpec{Name: "x"})
+	wantKind(t, err, usage.KindNotFound, c.ID)
+	_, err = s.UpdateClient(t.Context(), o.ID, "nope", auth.ClientSpec{Name: "x"})
+	wantKind(t, err, usage.KindNotFound, "nope")
+	_, err = s.UpdateClient(t.Context(), o.ID, c.ID, auth.ClientSpec{Name: ""})
+	wantKind(t, err, usage.KindInvalid, "name is required")
+	_, err = s.UpdateClient(t.Context(), o.ID, c.ID, auth.ClientSpec{Name: "x", Permissions: []string{"usage:all"}})
+	wantKind(t, err, usage.KindInvalid, "usage:all")
+	if got, err := s.Client(t.Context(), o.ID, c.ID); err != nil || got.Name != "Billing" {
+		t.Fatalf("a refused update changed the client: %+v, %v", got, err)
+	}
+}

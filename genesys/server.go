@@ -54,7 +54,7 @@ type Config struct {
 	// negative: do not wait.
 	SubmitWait time.Duration
 	Logger     *slog.Logger     // default slog.Default()
-	Now        func() time.Time // the clock of relative intervals; default time.Now
+	Now        func() time.Time // the clock of relative intervals and of rate limit windows; default time.Now
 	// MaxBody bounds an event request body after decompression; default
 	// ingest.DefaultMaxBody.
 	MaxBody int64
@@ -63,6 +63,17 @@ type Config struct {
 	// registers it on Registerer, if that is non-nil.
 	Metrics    *Metrics
 	Registerer prometheus.Registerer
+	// RateLimit is how many requests per minute one bearer token may make
+	// on every route but event ingest. Requests to /oauth/token, and those
+	// without a valid bearer token, count against their remote IP address
+	// instead. Windows are fixed minutes of Now's clock. 0 means
+	// DefaultRateLimit; negative means unlimited, and then those responses
+	// carry no inin-ratelimit headers.
+	RateLimit int
+	// IngestRateLimit is the same for POST /api/v2/usage/events, whose
+	// requests count only against this budget of its own: 0 means
+	// DefaultIngestRateLimit; negative means unlimited.
+	IngestRateLimit int
 }
 
 // Validate reports every problem with the configuration.
@@ -83,6 +94,12 @@ func (c Config) Validate() error {
 	if c.MaxBody < 0 {
 		errs = append(errs, errors.New("genesys: MaxBody must not be negative"))
 	}
+	if c.RateLimit > MaxRateLimit {
+		errs = append(errs, fmt.Errorf("genesys: RateLimit must be at most %d, got %d", MaxRateLimit, c.RateLimit))
+	}
+	if c.IngestRateLimit > MaxRateLimit {
+		errs = append(errs, fmt.Errorf("genesys: IngestRateLimit must be at most %d, got %d", MaxRateLimit, c.IngestRateLimit))
+	}
 	return errors.Join(errs...)
 }
 
@@ -91,6 +108,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *Metrics
+	limits  rateLimits
 }
 
 // New returns a Server for cfg.
@@ -117,7 +135,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("genesys: registering metrics: %w", err)
 		}
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, metrics: m}, nil
+	limits, err := newRateLimits(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("genesys: %w", err)
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, metrics: m, limits: limits}, nil
 }
 
 // ObserveIngest records the outcome of one ingest call in the server's
@@ -223,8 +245,10 @@ func (r *recorder) Write(b []byte) (int, error) {
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // instrument gives every response its correlation id and cache headers,
-// counts and times it under route, and turns a panic into a 500.
+// applies route's rate limit, counts and times it under route, and turns a
+// panic into a 500.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	limiter := s.limits.limiterFor(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := uuid.NewString()
@@ -247,6 +271,12 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 			}
 			s.metrics.observeRequest(route, rec.status, time.Since(start))
 		}()
+		if limiter != nil {
+			var allowed bool
+			if r, allowed = s.limit(limiter, route, rec, r); !allowed {
+				return
+			}
+		}
 		h.ServeHTTP(rec, r)
 	})
 }
@@ -266,10 +296,15 @@ var noContent = response{status: http.StatusNoContent}
 // returns a response or an error, and never writes itself.
 type handlerFunc func(r *http.Request, p *auth.Principal) (response, error)
 
-// wrap authenticates the request, calls h and writes its response or error.
+// wrap authenticates the request, unless instrument did already, calls h
+// and writes its response or error.
 func (s *Server) wrap(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticate(r)
+		a, done := authenticated(r)
+		if !done {
+			a.p, a.err = s.authenticate(r)
+		}
+		p, err := a.p, a.err
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -49,6 +49,8 @@ type serveConfig struct {
 	demoEventsPerDay int
 	resultsTTL       time.Duration
 	queryWorkers     int
+	rateLimit        int
+	ingestRateLimit  int
 }
 
 func (c *cli) serveCommand() *command {
@@ -78,6 +80,8 @@ starts reuse it.`)
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGINT or SIGTERM, how long requests in flight may take to finish")
 	f.DurationVar(&cfg.resultsTTL, "results-ttl", query.DefaultTTL, "how long query executions and their results are kept after they start")
 	f.IntVar(&cfg.queryWorkers, "query-workers", 0, "query executions answered at once; 0: one per CPU")
+	f.IntVar(&cfg.rateLimit, "rate-limit", genesys.DefaultRateLimit, "requests per minute per bearer token on every route but event ingest (per IP address without a valid token); -1: unlimited")
+	f.IntVar(&cfg.ingestRateLimit, "ingest-rate-limit", genesys.DefaultIngestRateLimit, "requests per minute per bearer token to POST /api/v2/usage/events; -1: unlimited")
 	f.BoolVar(&cfg.demo, "demo", false, "seed a demo organization with 30 days of traffic on first start and print credentials to query it")
 	f.IntVar(&cfg.demoEventsPerDay, "demo-events-per-day", 10_000, "with --demo, average events per day to seed")
 	cmd.run = func(ctx context.Context) error { return c.serve(ctx, cfg) }
@@ -103,6 +107,14 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	if cfg.queryWorkers < 0 {
 		return usageError{err: fmt.Errorf("--query-workers must not be negative, got %d", cfg.queryWorkers)}
+	}
+	for _, l := range []struct {
+		flag string
+		v    int
+	}{{"rate-limit", cfg.rateLimit}, {"ingest-rate-limit", cfg.ingestRateLimit}} {
+		if l.v == 0 || l.v > genesys.MaxRateLimit {
+			return usageError{err: fmt.Errorf("--%s must be from 1 to %d, or negative for no limit, got %d", l.flag, genesys.MaxRateLimit, l.v)}
+		}
 	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
@@ -182,6 +194,9 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		Logger:  log.With("component", "http"),
 		MaxBody: int64(cfg.maxBody),
 		Metrics: metrics,
+		// Never 0 here, which would mean the default.
+		RateLimit:       cfg.rateLimit,
+		IngestRateLimit: cfg.ingestRateLimit,
 	})
 	if err != nil {
 		return err
