@@ -80,7 +80,9 @@ query              org, 90 days, Day, by OAuthClientId: %d rows, p50 %s, p99 %s`
 
 // Store loads a Pebble store in cfg.Dir through the in-process ingest
 // pipeline (validation, dedupe, durable commits) and then times the
-// organization query the engine is specified against.
+// organization query the engine is specified against. The generated
+// organizations are registered in the store's registry (see Gen.Orgs), so
+// that a server opening the store knows them.
 func Store(ctx context.Context, cfg StoreConfig) (StoreReport, error) {
 	if err := cfg.Validate(); err != nil {
 		return StoreReport{}, err
@@ -100,6 +102,13 @@ func Store(ctx context.Context, cfg StoreConfig) (StoreReport, error) {
 	now := time.Now().UTC().Truncate(time.Hour)
 	start := now.Add(-time.Duration(cfg.Days) * 24 * time.Hour)
 	g := NewGen(cfg, start)
+	created := time.Now().UTC().Truncate(time.Second)
+	for _, o := range g.Orgs() {
+		o.CreatedAt = created
+		if err := db.PutOrganization(ctx, o); err != nil {
+			return rep, err
+		}
+	}
 
 	var next, accepted atomic.Int64
 	var wg sync.WaitGroup
@@ -228,6 +237,17 @@ func NewGen(cfg StoreConfig, start time.Time) *Gen {
 		g.templates = append(g.templates, "api/v2/resource"+strconv.Itoa(t/10)+"/{id}/sub"+strconv.Itoa(t%10))
 	}
 	return g
+}
+
+// Orgs returns the organizations the events belong to, with the ids the
+// events carry (bench-org-00, bench-org-01, …) and readable names (Bench
+// Store Org 00, …), and no creation time.
+func (g *Gen) Orgs() []usage.Organization {
+	out := make([]usage.Organization, len(g.orgs))
+	for i, id := range g.orgs {
+		out[i] = usage.Organization{ID: id, Name: fmt.Sprintf("Bench Store Org %02d", i)}
+	}
+	return out
 }
 
 // Event fills ev with event number seq, drawing its client, user, template,

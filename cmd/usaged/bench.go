@@ -374,7 +374,13 @@ func (c *cli) benchStoreCommand() *command {
 	cmd := c.newCommand("bench store", "load a local store in-process and time the organization query",
 		`Fills a fresh store through the ingest pipeline (no HTTP) with --events events over
 --days days, then times a 90-day daily query by client for one organization.
-The store is made in --dir, or in a temporary directory removed afterwards.`)
+The store is made in --dir, or in a temporary directory removed afterwards.
+
+The generated organizations (ids bench-org-00, bench-org-01, …, named "Bench
+Store Org 00", …) are registered in the store, so that a server can serve it:
+make the store in the "store" directory of a data directory, e.g. --dir
+DATA/store, then run usaged serve --data DATA; the admin API lists the
+organizations and creates clients in them, e.g. for usaged bench query.`)
 	cfg := bench.StoreConfig{}
 	format := oneOf{value: "text", allowed: []string{"text", "json"}}
 	var seed int64

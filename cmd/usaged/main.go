@@ -132,6 +132,7 @@ func (c *cli) commands() []*command {
 		c.queryCommand(),
 		c.benchIngestCommand(),
 		c.benchStoreCommand(),
+		c.benchQueryCommand(),
 		c.orgCreateCommand(),
 		c.orgListCommand(),
 		c.clientCreateCommand(),

@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/usaged/usaged/usage"
 )
 
@@ -67,11 +69,10 @@ type usageQueryRequest struct {
 	Metrics     []string `json:"metrics,omitempty"`
 }
 
-// usageQueryResult is ApiUsageQueryResult, rows kept as decoded JSON.
+// usageQueryResult is the rows of a complete ApiUsageQueryResult, kept as
+// decoded JSON.
 type usageQueryResult struct {
-	QueryStatus string           `json:"queryStatus"`
-	Results     []map[string]any `json:"results"`
-	ErrorBody   *apiError        `json:"errorBody"`
+	Results []map[string]any `json:"results"`
 }
 
 // column is one column of the table: its header and the row field it shows.
@@ -151,18 +152,24 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	if f.client != "" {
 		path = "/api/v2/oauth/clients/" + url.PathEscape(f.client) + "/usage/query"
 	}
-	raw, res, err := pollExecution(ctx, api, path, req, f.poll, f.wait)
+	ex, err := pollExecution(ctx, api, path, req, f.poll, f.wait)
 	if err != nil {
 		return err
 	}
 	if f.format.value == "json" {
 		var buf bytes.Buffer
-		if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		if err := json.Indent(&buf, ex.raw, "", "  "); err != nil {
 			return fmt.Errorf("the server's answer is not JSON: %w", err)
 		}
 		buf.WriteByte('\n')
 		_, err := c.stdout.Write(buf.Bytes())
 		return err
+	}
+	var res usageQueryResult
+	dec := json.NewDecoder(bytes.NewReader(ex.raw))
+	dec.UseNumber() // counts stay exact however large
+	if err := dec.Decode(&res); err != nil {
+		return fmt.Errorf("the server's results are not the JSON expected: %w", err)
 	}
 	if f.format.value == "csv" {
 		return writeCSV(c.stdout, cols, res.Results)
@@ -170,11 +177,19 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	return writeTable(c.stdout, cols, res.Results, f.interval)
 }
 
+// execution is a finished execution's results document: raw, with its row
+// count.
+type execution struct {
+	raw  []byte
+	rows int
+}
+
 // pollExecution starts an execution with a POST to path and polls its
 // results URI, backing off from poll up to 2 s, until it is no longer
-// Running. It returns the final results document, raw and decoded; a
-// Failed execution is an error carrying the server's reason.
-func pollExecution(ctx context.Context, api *apiClient, path string, req any, poll, timeout time.Duration) ([]byte, *usageQueryResult, error) {
+// Running. It returns the final results document; a Failed execution is an
+// error carrying the server's reason. It reads only the status and the
+// number of rows, so that a caller that needs no rows pays for none.
+func pollExecution(ctx context.Context, api *apiClient, path string, req any, poll, timeout time.Duration) (execution, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var exec struct {
@@ -182,35 +197,37 @@ func pollExecution(ctx context.Context, api *apiClient, path string, req any, po
 		ResultsURI  string `json:"resultsUri"`
 	}
 	if err := api.do(ctx, "POST", path, req, &exec); err != nil {
-		return nil, nil, err
+		return execution{}, err
 	}
 	if exec.ResultsURI == "" {
-		return nil, nil, fmt.Errorf("the server started execution %q without a resultsUri", exec.ExecutionID)
+		return execution{}, fmt.Errorf("the server started execution %q without a resultsUri", exec.ExecutionID)
 	}
+	var p fastjson.Parser
 	for {
 		var raw []byte
 		if err := api.do(ctx, "GET", exec.ResultsURI, nil, &raw); err != nil {
-			return nil, nil, err
+			return execution{}, err
 		}
-		res := &usageQueryResult{}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber() // counts stay exact however large
-		if err := dec.Decode(res); err != nil {
-			return nil, nil, fmt.Errorf("the results of execution %s are not the JSON expected: %w", exec.ExecutionID, err)
+		v, err := p.ParseBytes(raw)
+		if err != nil {
+			return execution{}, fmt.Errorf("the results of execution %s are not JSON: %w", exec.ExecutionID, err)
 		}
-		switch res.QueryStatus {
+		switch status := string(v.GetStringBytes("queryStatus")); status {
 		case "Running":
 		case "Complete":
-			return raw, res, nil
+			return execution{raw: raw, rows: len(v.GetArray("results"))}, nil
 		default:
-			if res.ErrorBody != nil {
-				return nil, nil, fmt.Errorf("execution %s %s: %w", exec.ExecutionID, res.QueryStatus, res.ErrorBody)
+			if eb := v.Get("errorBody"); eb != nil {
+				ae := &apiError{}
+				if json.Unmarshal(eb.MarshalTo(nil), ae) == nil {
+					return execution{}, fmt.Errorf("execution %s %s: %w", exec.ExecutionID, status, ae)
+				}
 			}
-			return nil, nil, fmt.Errorf("execution %s ended with status %q", exec.ExecutionID, res.QueryStatus)
+			return execution{}, fmt.Errorf("execution %s ended with status %q", exec.ExecutionID, status)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("execution %s did not complete within %s", exec.ExecutionID, timeout)
+			return execution{}, fmt.Errorf("execution %s did not complete within %s", exec.ExecutionID, timeout)
 		case <-time.After(poll):
 		}
 		poll = min(2*poll, 2*time.Second)
