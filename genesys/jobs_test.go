@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -15,12 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/genesys"
-	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/store/pebble"
@@ -682,41 +675,11 @@ func (g *gatedJobEvents) Query(ctx context.Context, q usage.Query) ([]usage.Row,
 // not wait for their job.
 func mustGatedJobEnv(t *testing.T, g *gatedJobEvents) *env {
 	t.Helper()
-	db, err := pebble.Open(pebble.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	g.Events = db
-	clk := &clock{t: start}
-	as, err := auth.New(t.Context(), auth.Config{Registry: db, AdminToken: adminToken,
-		SigningKey: []byte(strings.Repeat("k", 32)), Now: clk.Now, BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	m, err := genesys.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ingest.New(ingest.Config{Store: db, KnownOrganization: as.KnownOrganization, Now: clk.Now, Observe: m.ObserveIngest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs, err := query.New(t.Context(), query.Config{Events: g, Executions: db, Now: clk.Now, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { qs.Close() })
-	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, Queries: qs, Now: clk.Now, SubmitWait: -1, Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	s.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, clk: clk, auth: as, reg: reg}
+	return MustEnv(t, func(db *pebble.DB, gc *genesys.Config, qc *query.Config) {
+		g.Events = db
+		qc.Events, qc.Workers = g, 1
+		gc.SubmitWait = -1
+	})
 }
 
 // waitJobStatus reads uri until its job has status.

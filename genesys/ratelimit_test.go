@@ -2,20 +2,12 @@ package genesys_test
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/genesys"
-	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
@@ -24,37 +16,9 @@ import (
 // mustLimitedEnv is MustEnv with the rate limits given.
 func mustLimitedEnv(t *testing.T, rateLimit, ingestRateLimit int) *env {
 	t.Helper()
-	db, err := pebble.Open(pebble.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	clk := &clock{t: start}
-	as, err := auth.New(t.Context(), auth.Config{Registry: db, AdminToken: adminToken,
-		SigningKey: []byte(strings.Repeat("k", 32)), Now: clk.Now, BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	p, err := ingest.New(ingest.Config{Store: db, KnownOrganization: as.KnownOrganization, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs, err := query.New(t.Context(), query.Config{Events: db, Executions: db, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { qs.Close() })
-	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, Queries: qs, Now: clk.Now, Registerer: reg,
-		RateLimit: rateLimit, IngestRateLimit: ingestRateLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	s.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, clk: clk, auth: as, reg: reg}
+	return MustEnv(t, func(_ *pebble.DB, gc *genesys.Config, _ *query.Config) {
+		gc.RateLimit, gc.IngestRateLimit = rateLimit, ingestRateLimit
+	})
 }
 
 // rateHeaders are a response's rate limit headers; -1 when absent.

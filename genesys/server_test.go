@@ -59,8 +59,12 @@ type env struct {
 	reg  *prometheus.Registry
 }
 
-// MustEnv starts a server on 127.0.0.1 with a Pebble store under t.TempDir.
-func MustEnv(t *testing.T) *env {
+// envTuning adjusts the configuration of a test server before it starts.
+type envTuning func(db *pebble.DB, gc *genesys.Config, qc *query.Config)
+
+// MustEnv starts a server on 127.0.0.1 with a Pebble store under t.TempDir,
+// configured as tune says.
+func MustEnv(t *testing.T, tune ...envTuning) *env {
 	t.Helper()
 	db, err := pebble.Open(pebble.Config{Dir: t.TempDir()})
 	if err != nil {
@@ -82,12 +86,18 @@ func MustEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	qs, err := query.New(t.Context(), query.Config{Events: db, Executions: db, Now: clk.Now})
+	qc := query.Config{Events: db, Executions: db, Now: clk.Now}
+	gc := genesys.Config{Auth: as, Ingest: p, Events: db, Now: clk.Now, MaxBody: testMaxBody, Metrics: m}
+	for _, fn := range tune {
+		fn(db, &gc, &qc)
+	}
+	qs, err := query.New(t.Context(), qc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { qs.Close() })
-	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, Queries: qs, Now: clk.Now, MaxBody: testMaxBody, Metrics: m})
+	gc.Queries = qs
+	s, err := genesys.New(gc)
 	if err != nil {
 		t.Fatal(err)
 	}
