@@ -80,21 +80,7 @@ func (e *env) mustJobEvents(token string, n int, seed uint64) []jobEvent {
 	return sent
 }
 
-// jobTally counts sent by key; events whose key is "" are left out.
-func jobTally(sent []jobEvent, key func(jobEvent) string) map[string]*tally {
-	m := make(map[string]*tally)
-	for _, ev := range sent {
-		k := key(ev)
-		if k == "" {
-			continue
-		}
-		if m[k] == nil {
-			m[k] = &tally{}
-		}
-		m[k].add(ev.status)
-	}
-	return m
-}
+func (ev jobEvent) statusCode() int { return ev.status }
 
 // The response models as a client sees them. They are decoded strictly, so
 // that a property outside the models fails the test.
@@ -326,7 +312,7 @@ func TestJobsOrganization(t *testing.T) {
 		"interval": "2026-06-10/2026-06-15", "granularity": "day",
 		"groupBy": []string{"OauthClientName", "templateUri", "HttpMethod", "UserId"},
 	}
-	want := jobTally(sent, func(ev jobEvent) string {
+	want := count(sent, func(ev jobEvent) string {
 		return ev.at.Format(time.DateOnly) + "|" + ev.client + "|" + ev.template + "|" + ev.method + "|" + ev.user
 	})
 	if len(want) < 300 {
@@ -369,7 +355,7 @@ func TestJobsOrganization(t *testing.T) {
 	got = e.mustJobEntities(viewer, jobsPath, map[string]any{
 		"interval": "2026-06-10T00:00:00Z/2026-06-16T00:00:00Z", "groupBy": []string{"Platform"}, "metrics": []string{"status429", "REQUESTS", "Requests"},
 	}, 0)
-	checkJobEntities(t, got, jobTally(sent, func(ev jobEvent) string { return "p:" + ev.platform }), metrics, func(en jobEntityJSON) string {
+	checkJobEntities(t, got, count(sent, func(ev jobEvent) string { return "p:" + ev.platform }), metrics, func(en jobEntityJSON) string {
 		if en.Date != nil || en.OAuthClient != nil || en.User != nil || en.HTTPMethod != nil || en.Platform == nil {
 			t.Fatalf("entity %s", mustJSON(en))
 		}
@@ -379,7 +365,7 @@ func TestJobsOrganization(t *testing.T) {
 	// Without groupBy: one entity per bucket. Weeks start on Monday
 	// (2026-06-15 is one); months on their first day.
 	got = e.mustJobEntities(viewer, jobsPath, map[string]any{"interval": "2026-06-01/2026-06-15", "granularity": "Week"}, 0)
-	checkJobEntities(t, got, jobTally(sent, func(ev jobEvent) string {
+	checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
 		if ev.at.Before(time.Date(2026, 6, 15, 0, 0, 0, 0, time.UTC)) {
 			return "2026-06-08"
 		}
@@ -391,7 +377,7 @@ func TestJobsOrganization(t *testing.T) {
 		return jobPtr(en.Date)
 	})
 	got = e.mustJobEntities(viewer, jobsPath, map[string]any{"interval": "P1M/2026-06-16T00:00:00Z", "granularity": "MONTH", "groupBy": []string{"OauthClientId"}}, 0)
-	checkJobEntities(t, got, jobTally(sent, func(ev jobEvent) string { return "2026-06-01|" + ev.client }), nil, func(en jobEntityJSON) string {
+	checkJobEntities(t, got, count(sent, func(ev jobEvent) string { return "2026-06-01|" + ev.client }), nil, func(en jobEntityJSON) string {
 		return jobPtr(en.Date) + "|" + jobClientOf(en)
 	})
 
@@ -409,7 +395,7 @@ func TestJobsOrganization(t *testing.T) {
 		"userIds": []string{"u2", "u3"}, "oauthClientIds": []string{"jc-1", "jc-3", "jc-9"}, "httpMethods": []string{"get", "POST"},
 		"templateUris": []string{"/api/v2/users/{userId}", "api/v2/analytics/query"}, "platforms": []string{"Web", "PureCloud"},
 	}, 0)
-	checkJobEntities(t, got, jobTally(sent, func(ev jobEvent) string {
+	checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
 		if !inList(ev.user, "u2", "u3") || !inList(ev.client, "jc-1", "jc-3") || !inList(ev.method, "GET", "POST") ||
 			!inList(ev.template, "api/v2/users/{userId}", "api/v2/analytics/query") || !inList(ev.platform, "Web", "PureCloud") {
 			return ""
@@ -424,7 +410,7 @@ func TestJobsOrganization(t *testing.T) {
 		"interval": "2026-06-10/2026-06-15", "granularity": "Day", "groupBy": []string{"TemplateUri", "HttpMethod"},
 		"sortBy": []map[string]string{{"fieldName": "Requests", "order": "desc"}},
 	}, 30)
-	checkJobEntities(t, got, jobTally(sent, func(ev jobEvent) string {
+	checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
 		return ev.at.Format(time.DateOnly) + "|" + ev.template + "|" + ev.method
 	}), nil, func(en jobEntityJSON) string {
 		return jobPtr(en.Date) + "|" + jobPtr(en.TemplateURI) + "|" + jobPtr(en.HTTPMethod)
@@ -476,7 +462,7 @@ func TestJobsClient(t *testing.T) {
 		}
 		return jobPtr(en.Date) + "|" + jobPtr(en.TemplateURI) + "|" + jobPtr(en.Platform)
 	}
-	want := jobTally(sent, func(ev jobEvent) string {
+	want := count(sent, func(ev jobEvent) string {
 		if ev.client != "jc-2" {
 			return ""
 		}
@@ -500,7 +486,7 @@ func TestJobsClient(t *testing.T) {
 	}
 	// Without groupBy: the client's totals.
 	got := e.mustJobEntities(viewer, clientJobsPath("jc-4"), map[string]any{"interval": "2026-06-10/2026-06-15", "metrics": []string{"Status500"}}, 0)
-	checkJobEntities(t, got, jobTally(sent, func(ev jobEvent) string {
+	checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
 		if ev.client != "jc-4" {
 			return ""
 		}
@@ -733,7 +719,7 @@ func TestJobsCancel(t *testing.T) {
 	if res.QueryStatus != "Succeeded" || res.Entities == nil {
 		t.Fatalf("job after DELETE %s", mustJSON(res))
 	}
-	checkJobEntities(t, *res.Entities, jobTally(sent, func(ev jobEvent) string { return ev.client }), nil, jobClientOf)
+	checkJobEntities(t, *res.Entities, count(sent, func(ev jobEvent) string { return ev.client }), nil, jobClientOf)
 
 	// A failed job says why in errorBody.
 	g.fail.Store(usage.Errorf(usage.KindInvalid, "groupBy", "the job has more groups than the limit"))

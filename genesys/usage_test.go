@@ -150,7 +150,13 @@ func checkRows(t *testing.T, rows []row, want map[string]*tally, key func(r row)
 	}
 }
 
-func count(sent []sentEvent, key func(sentEvent) string) map[string]*tally {
+// statused is an event as a test sent it.
+type statused interface{ statusCode() int }
+
+func (ev sentEvent) statusCode() int { return ev.status }
+
+// count tallies sent by key; events whose key is "" are left out.
+func count[E statused](sent []E, key func(E) string) map[string]*tally {
 	m := make(map[string]*tally)
 	for _, ev := range sent {
 		k := key(ev)
@@ -160,7 +166,7 @@ func count(sent []sentEvent, key func(sentEvent) string) map[string]*tally {
 		if m[k] == nil {
 			m[k] = &tally{}
 		}
-		m[k].add(ev.status)
+		m[k].add(ev.statusCode())
 	}
 	return m
 }
