@@ -82,12 +82,11 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu      sync.Mutex
-	cond    *sync.Cond      // signalled when queue grows or the service closes
-	queue   []string        // ids waiting for a worker, oldest first
-	active  map[string]*job // queued or running executions, by id
-	closed  bool
-	running int // executions a worker holds
+	mu     sync.Mutex
+	cond   *sync.Cond      // signalled when queue grows or the service closes
+	queue  []string        // ids waiting for a worker, oldest first
+	active map[string]*job // queued or running executions, by id
+	closed bool
 }
 
 // job is the in-memory state of an execution that is not final yet. Its
@@ -309,14 +308,10 @@ func (s *Service) work() {
 		}
 		ctx, stop := context.WithCancel(s.ctx)
 		j.running, j.stop = true, stop
-		s.running++
 		s.mu.Unlock()
 
 		s.run(ctx, id, j)
 		stop()
-		s.mu.Lock()
-		s.running--
-		s.mu.Unlock()
 	}
 }
 
