@@ -1,6 +1,7 @@
 // Package store defines what usaged needs from a storage backend: durable,
 // deduplicated recording of usage events with their counts, aggregate queries
-// over those counts, and the registry of organizations and OAuth clients.
+// over those counts, the registry of organizations and OAuth clients, and the
+// services of the service-usage reports with their activity.
 //
 // Backends live in subpackages named after their engine (store/pebble). Every
 // backend passes the conformance suite in store/storetest. No backend type or
@@ -19,6 +20,7 @@ type Store interface {
 	Events
 	Registry
 	Executions
+	Services
 	// Close flushes and releases the backend. Calls after Close return errors.
 	Close() error
 }
@@ -111,4 +113,53 @@ type Registry interface {
 	// DeleteClient removes a client; deleting a missing client returns an
 	// error of kind usage.KindNotFound.
 	DeleteClient(ctx context.Context, orgID, id string) error
+}
+
+// Services keeps the registry of the service-usage reports (partners,
+// resellers, collections, services and API keys) and the activity of
+// services. The registry is small: callers load it whole and keep it in
+// memory, so it has only Put and list methods. Put methods create or replace
+// by GUID (by Digest for keys) and are durable when they return.
+type Services interface {
+	PutPartner(ctx context.Context, p usage.Partner) error
+	Partners(ctx context.Context) ([]usage.Partner, error)
+	PutReseller(ctx context.Context, r usage.Reseller) error
+	Resellers(ctx context.Context) ([]usage.Reseller, error)
+	PutCollection(ctx context.Context, c usage.Collection) error
+	Collections(ctx context.Context) ([]usage.Collection, error)
+	PutService(ctx context.Context, s usage.Service) error
+	Services(ctx context.Context) ([]usage.Service, error)
+	PutAPIKey(ctx context.Context, k usage.APIKey) error
+	APIKeys(ctx context.Context) ([]usage.APIKey, error)
+	// DeleteAPIKey removes a key; a missing key is an error of kind
+	// usage.KindNotFound.
+	DeleteAPIKey(ctx context.Context, digest [32]byte) error
+
+	// AppendActivity records activity events of service and returns one
+	// outcome per event, in order. An event is a Duplicate when an event with
+	// the same ID was already recorded for the same service with an event
+	// time at or after dedupeFrom, or occurs earlier in events; otherwise it
+	// is Accepted and recorded. Events must already be valid (see the ingest
+	// package). Atomicity and durability are those of Events.Append: on a nil
+	// error every accepted event is on stable storage, together, and visible
+	// to the reports below.
+	AppendActivity(ctx context.Context, service usage.GUID, events []usage.Activity, dedupeFrom time.Time) ([]usage.Outcome, error)
+
+	// ServiceTotals reports service's usage in [from, to), both midnight UTC:
+	// the counters summed over the accepted events with times in the range;
+	// each gauge (the user counts, the storage) as carried by the latest
+	// event before to, ties in time going to the greatest ID; zero when there
+	// is none. A service without activity has zero totals.
+	ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error)
+
+	// ServiceUsers reports the users of service known before to
+	// (usage.Activity.Names), ordered by GUID, each with its account as of to
+	// (usage.UserUsage.ApplyAccount over its user events before to, in
+	// (Time, ID) order; InvitedByEmail the inviter's email as of to) and its
+	// usage in [from, to): messages sent with their attachments and bytes by
+	// the sender, received by each recipient, invitations sent and accepted
+	// by the inviter (invited and registered events naming InvitedBy), and
+	// the latest message sent, received and activity before to. When only is
+	// not zero, just that user is reported (none if unknown).
+	ServiceUsers(ctx context.Context, service usage.GUID, from, to time.Time, only usage.GUID) ([]usage.UserUsage, error)
 }
