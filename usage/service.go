@@ -24,6 +24,16 @@ func NewGUID() GUID {
 // String returns the canonical form: 32 lowercase hex digits, no dashes.
 func (g GUID) String() string { return hex.EncodeToString(g[:]) }
 
+// MarshalText writes the canonical form, so that stored records stay legible.
+func (g GUID) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+
+// UnmarshalText reads any form ParseGUID accepts.
+func (g *GUID) UnmarshalText(b []byte) error {
+	v, err := ParseGUID(string(b))
+	*g = v
+	return err
+}
+
 // IsZero reports whether g is the zero GUID, which stands for "none".
 func (g GUID) IsZero() bool { return g == GUID{} }
 

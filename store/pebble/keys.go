@@ -23,6 +23,11 @@ import (
 //	'm' name                                      → bytes                store metadata
 //	'e' execution id                              → JSON                 execution record
 //	'r' execution id 0x00 chunk                   → rows                 execution result rows
+//	'g' kind id                                   → JSON                 service-usage registry (services.go)
+//	'a' service day                               → uvarints             service counters, per day
+//	'b' service gauge time id                     → uvarints             gauge reports
+//	'u' service user time id                      → JSON                 user events
+//	'w' service user day                          → uvarints             per-user counters, per day
 //
 // Dedupe records lead with their event day so that new records land near each
 // other and settled days are never rewritten by compactions; expiry is then a
@@ -37,6 +42,12 @@ import (
 // key, the chunk number a big-endian uint32, so that a page of rows reads only
 // the chunks it overlaps. They are not per organization: executions are looked
 // up by id, and listed only by the sweeps that expire and resume them.
+//
+// Service activity is keyed by the raw 16-byte service and user GUIDs, and
+// times by big-endian Unix nanoseconds, so that a gauge's latest report before
+// a time is one reverse step and a user's events replay in (time, id) order.
+// Its dedupe records share the 'd' family, under a scope interned like an
+// organization (see dedupeScope).
 const (
 	famDedupe     = 'd'
 	famFull       = 'f'
@@ -49,6 +60,11 @@ const (
 	famMeta       = 'm'
 	famExec       = 'e'
 	famRows       = 'r'
+	famServices   = 'g'
+	famServiceDay = 'a'
+	famGauge      = 'b'
+	famUserEvent  = 'u'
+	famUserDay    = 'w'
 )
 
 const (
