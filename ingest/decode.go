@@ -91,23 +91,34 @@ var parsers fastjson.ParserPool
 // Batch's Errors.
 func Decode(body []byte, f Format) (*Batch, error) {
 	d := decoder{strs: make(map[string]string)}
-	if f == FormatNDJSON {
-		return d.ndjson(body)
+	if err := walk(body, f, &d); err != nil {
+		return nil, err
 	}
-	return d.json(body)
+	return &d.b, nil
 }
 
-type decoder struct {
-	b    Batch
-	strs map[string]string // interns repeated values (clients, templates) within one body
+// elementSink receives the elements of a body from walk. Both kinds of event
+// body share walk, so that they accept the same shapes and report malformed
+// elements alike.
+type elementSink interface {
+	grow(n int)                       // about n elements follow
+	add(i int, o *fastjson.Object)    // element i is an object; o is valid only during the call
+	fail(i int, id, code, msg string) // element i is rejected
 }
 
-func (d *decoder) json(body []byte) (*Batch, error) {
+// walk splits body into its elements and hands each to s: a JSON array or
+// {"events":[…]} in FormatJSON, one value per non-blank line in FormatNDJSON.
+// An element that is not a JSON object is reported as malformed. walk fails
+// only when the body as a whole is not one of these shapes.
+func walk(body []byte, f Format, s elementSink) error {
 	p := parsers.Get()
 	defer parsers.Put(p)
+	if f == FormatNDJSON {
+		return walkNDJSON(p, body, s)
+	}
 	v, err := p.ParseBytes(body)
 	if err != nil {
-		return nil, usage.Errorf(usage.KindInvalid, "body", "body is not valid JSON: %v", err)
+		return usage.Errorf(usage.KindInvalid, "body", "body is not valid JSON: %v", err)
 	}
 	var arr []*fastjson.Value
 	switch v.Type() {
@@ -116,26 +127,21 @@ func (d *decoder) json(body []byte) (*Batch, error) {
 	case fastjson.TypeObject:
 		ev := v.Get("events")
 		if ev == nil || ev.Type() != fastjson.TypeArray {
-			return nil, usage.Errorf(usage.KindInvalid, "events", `body must be a JSON array of events or an object {"events":[…]}`)
+			return usage.Errorf(usage.KindInvalid, "events", `body must be a JSON array of events or an object {"events":[…]}`)
 		}
 		arr, _ = ev.Array()
 	default:
-		return nil, usage.Errorf(usage.KindInvalid, "body", `body must be a JSON array of events or an object {"events":[…]}, not %s`, v.Type())
+		return usage.Errorf(usage.KindInvalid, "body", `body must be a JSON array of events or an object {"events":[…]}, not %s`, v.Type())
 	}
-	d.b.Events = make([]usage.Event, 0, len(arr))
-	d.b.Index = make([]int, 0, len(arr))
+	s.grow(len(arr))
 	for i, e := range arr {
-		d.add(i, e)
+		element(s, i, e)
 	}
-	return &d.b, nil
+	return nil
 }
 
-func (d *decoder) ndjson(body []byte) (*Batch, error) {
-	p := parsers.Get()
-	defer parsers.Put(p)
-	n := bytes.Count(body, []byte{'\n'}) + 1
-	d.b.Events = make([]usage.Event, 0, n)
-	d.b.Index = make([]int, 0, n)
+func walkNDJSON(p *fastjson.Parser, body []byte, s elementSink) error {
+	s.grow(bytes.Count(body, []byte{'\n'}) + 1)
 	i := 0
 	for len(body) > 0 {
 		line := body
@@ -150,16 +156,84 @@ func (d *decoder) ndjson(body []byte) (*Batch, error) {
 		}
 		v, err := p.ParseBytes(line)
 		if err != nil {
-			d.fail(i, "", CodeMalformed, fmt.Sprintf("line %d is not valid JSON: %v", i+1, err))
+			s.fail(i, "", CodeMalformed, fmt.Sprintf("line %d is not valid JSON: %v", i+1, err))
 		} else {
-			d.add(i, v)
+			element(s, i, v)
 		}
 		i++
 	}
 	if i == 0 {
-		return nil, usage.Errorf(usage.KindInvalid, "body", "body holds no events")
+		return usage.Errorf(usage.KindInvalid, "body", "body holds no events")
 	}
-	return &d.b, nil
+	return nil
+}
+
+func element(s elementSink, i int, v *fastjson.Value) {
+	o, err := v.Object()
+	if err != nil {
+		s.fail(i, "", CodeMalformed, fmt.Sprintf("event %d is %s, not a JSON object", i, v.Type()))
+		return
+	}
+	s.add(i, o)
+}
+
+// fieldReader reads the typed properties of one event object and keeps only
+// the first problem: an event is rejected once, for its first bad field.
+// A JSON null reads as the property's zero value, so that null and absent
+// mean the same.
+type fieldReader struct {
+	bad *EventError
+}
+
+func (r *fieldReader) failf(code, format string, args ...any) {
+	if r.bad == nil {
+		r.bad = &EventError{Code: code, Message: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (r *fieldReader) wrong(name, want string, f *fastjson.Value) {
+	r.failf(CodeInvalidField, "%s must be %s, got %s", name, want, truncate(f.String()))
+}
+
+// str returns the bytes of string property f (nil for null), which are valid
+// only as long as the parsed body is.
+func (r *fieldReader) str(name string, f *fastjson.Value) []byte {
+	if f.Type() == fastjson.TypeNull {
+		return nil
+	}
+	b, err := f.StringBytes()
+	if err != nil {
+		r.wrong(name, "a string", f)
+		return nil
+	}
+	return b
+}
+
+// int returns integer property f (0 for null). Only plain integer literals
+// are integers: 2.0 and 2e3 are not, so that no client relies on rounding.
+func (r *fieldReader) int(name string, f *fastjson.Value) int64 {
+	if f.Type() == fastjson.TypeNull {
+		return 0
+	}
+	n, err := f.Int64()
+	if err != nil || f.Type() != fastjson.TypeNumber {
+		r.wrong(name, "an integer", f)
+		return 0
+	}
+	if n < 0 {
+		r.failf(CodeInvalidField, "%s %d must not be negative", name, n)
+	}
+	return n
+}
+
+type decoder struct {
+	b    Batch
+	strs map[string]string // interns repeated values (clients, templates) within one body
+}
+
+func (d *decoder) grow(n int) {
+	d.b.Events = make([]usage.Event, 0, n)
+	d.b.Index = make([]int, 0, n)
 }
 
 func (d *decoder) fail(i int, id, code, msg string) {
@@ -168,28 +242,14 @@ func (d *decoder) fail(i int, id, code, msg string) {
 
 // add decodes element i. Type errors are reported per event; range checks
 // are left to validation. Fields are read in one pass over the object.
-func (d *decoder) add(i int, v *fastjson.Value) {
-	o, err := v.Object()
-	if err != nil {
-		d.fail(i, "", CodeMalformed, fmt.Sprintf("event %d is %s, not a JSON object", i, v.Type()))
-		return
-	}
+func (d *decoder) add(i int, o *fastjson.Object) {
 	var ev usage.Event
 	var ts string
 	var status int64
-	var bad *EventError
-	wrong := func(name, want string, f *fastjson.Value) {
-		if bad == nil {
-			bad = &EventError{Code: CodeInvalidField, Message: fmt.Sprintf("%s must be %s, got %s", name, want, truncate(f.String()))}
-		}
-	}
+	var r fieldReader
 	str := func(name string, f *fastjson.Value, intern bool) string {
-		if f.Type() == fastjson.TypeNull {
-			return ""
-		}
-		b, err := f.StringBytes()
-		if err != nil {
-			wrong(name, "a string", f)
+		b := r.str(name, f)
+		if b == nil {
 			return ""
 		}
 		if !intern {
@@ -203,20 +263,6 @@ func (d *decoder) add(i int, v *fastjson.Value) {
 			d.strs[s] = s
 		}
 		return s
-	}
-	num := func(name string, f *fastjson.Value) int64 {
-		if f.Type() == fastjson.TypeNull {
-			return 0
-		}
-		n, err := f.Int64()
-		if err != nil || f.Type() != fastjson.TypeNumber {
-			wrong(name, "an integer", f)
-			return 0
-		}
-		if n < 0 && bad == nil {
-			bad = &EventError{Code: CodeInvalidField, Message: fmt.Sprintf("%s %d must not be negative", name, n)}
-		}
-		return n
 	}
 	o.Visit(func(k []byte, f *fastjson.Value) {
 		switch string(k) {
@@ -239,25 +285,25 @@ func (d *decoder) add(i int, v *fastjson.Value) {
 		case "platform":
 			ev.Platform = str("platform", f, true)
 		case "status":
-			status = num("status", f)
+			status = r.int("status", f)
 		case "durationMs":
-			ev.DurationMs = num("durationMs", f)
+			ev.DurationMs = r.int("durationMs", f)
 		case "requestBytes":
-			ev.RequestBytes = num("requestBytes", f)
+			ev.RequestBytes = r.int("requestBytes", f)
 		case "responseBytes":
-			ev.ResponseBytes = num("responseBytes", f)
+			ev.ResponseBytes = r.int("responseBytes", f)
 		}
 	})
-	if bad == nil && ts != "" {
+	if r.bad == nil && ts != "" {
 		t, err := parseTime(ts)
 		if err != nil {
-			bad = &EventError{Code: CodeInvalidField, Message: fmt.Sprintf("time %q is not an RFC 3339 date-time such as 2026-01-02T15:04:05Z", truncate(ts))}
+			r.failf(CodeInvalidField, "time %q is not an RFC 3339 date-time such as 2026-01-02T15:04:05Z", truncate(ts))
 		}
 		ev.Time = t
 	}
-	if bad != nil {
-		bad.Index, bad.ID = i, ev.ID
-		d.b.Errors = append(d.b.Errors, *bad)
+	if r.bad != nil {
+		r.bad.Index, r.bad.ID = i, ev.ID
+		d.b.Errors = append(d.b.Errors, *r.bad)
 		return
 	}
 	if status > 1_000_000 {

@@ -2,7 +2,8 @@
 // JSON arrays, {"events":[…]} objects and NDJSON (plain or gzip), validates
 // each event, enforces the caller's organization, and appends the valid ones to
 // the store, which deduplicates and commits them durably. Outcomes are per
-// event: one bad event never fails its batch.
+// event: one bad event never fails its batch. DecodeActivity and
+// IngestActivity do the same for the activity events of services.
 package ingest
 
 import (
@@ -58,13 +59,17 @@ type Scope struct {
 type Config struct {
 	Store        store.Events
 	DedupeWindow time.Duration // default DefaultDedupeWindow
+	// Services records the activity events of services (IngestActivity).
+	// Nil leaves activity unsupported: IngestActivity then fails.
+	Services ActivityStore
 	// KnownOrganization reports whether an organization exists; events for
 	// others are rejected. Nil accepts any organization id.
 	KnownOrganization func(id string) bool
 	Now               func() time.Time // default time.Now
 	Logger            *slog.Logger     // default slog.Default()
-	// Observe, if set, is called after every successful append with the
-	// result and the time the store took to commit.
+	// Observe, if set, is called after every successful append of API
+	// request events (Ingest, not IngestActivity) with the result and the
+	// time the store took to commit.
 	Observe func(r Result, commit time.Duration)
 }
 

@@ -88,13 +88,20 @@ func (p *Pipeline) check(ev *usage.Event, scope Scope, now, from time.Time) (Eve
 	case ev.Status < 100 || ev.Status > 599:
 		return invalid("status %d is not an HTTP status from 100 to 599", ev.Status)
 	}
+	return inWindow(ev.ID, ev.Time, now, from)
+}
+
+// inWindow checks an event time against the dedupe window starting at from
+// and the server clock now: an older event could not be deduplicated, and
+// one from the future is a client's clock gone wrong.
+func inWindow(id string, t, now, from time.Time) (EventError, bool) {
 	switch {
-	case ev.Time.Before(from):
-		return EventError{ID: ev.ID, Code: CodeOutsideWindow, Message: fmt.Sprintf(
-			"time %s is before the dedupe window, which starts at %s", ev.Time.Format(time.RFC3339), from.UTC().Format(time.RFC3339))}, false
-	case ev.Time.After(now.Add(MaxFuture)):
-		return EventError{ID: ev.ID, Code: CodeInFuture, Message: fmt.Sprintf(
-			"time %s is more than %s ahead of the server clock (%s)", ev.Time.Format(time.RFC3339), MaxFuture, now.UTC().Format(time.RFC3339))}, false
+	case t.Before(from):
+		return EventError{ID: id, Code: CodeOutsideWindow, Message: fmt.Sprintf(
+			"time %s is before the dedupe window, which starts at %s", t.Format(time.RFC3339), from.UTC().Format(time.RFC3339))}, false
+	case t.After(now.Add(MaxFuture)):
+		return EventError{ID: id, Code: CodeInFuture, Message: fmt.Sprintf(
+			"time %s is more than %s ahead of the server clock (%s)", t.Format(time.RFC3339), MaxFuture, now.UTC().Format(time.RFC3339))}, false
 	}
 	return EventError{}, true
 }

@@ -138,7 +138,8 @@ type Services interface {
 	// AppendActivity records activity events of service and returns one
 	// outcome per event, in order. An event is a Duplicate when an event with
 	// the same ID was already recorded for the same service with an event
-	// time at or after dedupeFrom, or occurs earlier in events; otherwise it
+	// time at or after dedupeFrom (backends may compare whole hours, as
+	// Append does), or occurs earlier in events; otherwise it
 	// is Accepted and recorded. Events must already be valid (see the ingest
 	// package). Atomicity and durability are those of Events.Append: on a nil
 	// error every accepted event is on stable storage, together, and visible
@@ -154,8 +155,9 @@ type Services interface {
 
 	// ServiceUsers reports the users of service known before to
 	// (usage.Activity.Names), ordered by GUID, each with its account as of to
-	// (usage.UserUsage.ApplyAccount over its user events before to, in
-	// (Time, ID) order; InvitedByEmail the inviter's email as of to) and its
+	// (Status Active, then usage.UserUsage.ApplyAccount over its user events
+	// before to, in (Time, ID) order; InvitedByEmail the inviter's email as
+	// of to) and its
 	// usage in [from, to): messages sent with their attachments and bytes by
 	// the sender, received by each recipient, invitations sent and accepted
 	// by the inviter (invited and registered events naming InvitedBy), and

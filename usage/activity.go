@@ -154,7 +154,7 @@ func (a *Activity) Names() bool {
 }
 
 // ServiceTotals is the usage of one service over a period: counters summed
-// over the period, gauges as last reported at or before its end.
+// over the period, gauges as last reported before its (exclusive) end.
 type ServiceTotals struct {
 	Users        UserCounts         // gauge
 	StorageBytes int64              // gauge
@@ -163,8 +163,8 @@ type ServiceTotals struct {
 	Features     [NumFeatures]int64 // counter: uses of each feature, by Feature-1
 }
 
-// UserUsage is one user's account as of the end of a period and their usage
-// within it.
+// UserUsage is one user's account as of the (exclusive) end of a period and
+// their usage within it.
 type UserUsage struct {
 	User      GUID
 	Email     string
@@ -181,7 +181,7 @@ type UserUsage struct {
 	InvitedBy      GUID   // from the latest invited event naming an inviter
 	InvitedByEmail string // the inviter's email as of the period's end
 
-	// Latest times at or before the end of the period.
+	// Latest times before the end of the period.
 	LastMsgSent      time.Time
 	LastMsgRetrieved time.Time // the latest message received (usaged has no retrieval events)
 	LastActivity     time.Time // the latest login, registration, message sent or feature use

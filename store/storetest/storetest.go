@@ -41,9 +41,16 @@ func Run(t *testing.T, b Backend) {
 	t.Run("DeleteExecution", func(t *testing.T) { testDeleteExecution(t, b) })
 	t.Run("ExecutionsBy", func(t *testing.T) { testExecutionsBy(t, b) })
 	t.Run("FinishExecutionIsAtomic", func(t *testing.T) { testFinishAtomic(t, b) })
+	t.Run("ServiceRegistry", func(t *testing.T) { testServiceRegistry(t, b) })
+	t.Run("ActivityMatchesOracle", func(t *testing.T) { testActivityOracle(t, b) })
+	t.Run("ActivityDedupeWindow", func(t *testing.T) { testActivityDedupeWindow(t, b) })
+	t.Run("ServicesAreIsolated", func(t *testing.T) { testServicesIsolated(t, b) })
+	t.Run("ConcurrentActivityCountsOnce", func(t *testing.T) { testConcurrentActivity(t, b) })
 	if b.Reopen != nil {
 		t.Run("SurvivesReopen", func(t *testing.T) { testReopen(t, b) })
 		t.Run("ExecutionsSurviveReopen", func(t *testing.T) { testExecutionsReopen(t, b) })
+		t.Run("ServiceRegistrySurvivesReopen", func(t *testing.T) { testServiceRegistryReopen(t, b) })
+		t.Run("ActivitySurvivesReopen", func(t *testing.T) { testActivityReopen(t, b) })
 	}
 }
 
