@@ -23,10 +23,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/ccc"
 	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/tenancy"
 )
 
 // Files kept in the data directory next to the store.
@@ -62,8 +64,10 @@ first start and printed once. SIGINT or SIGTERM stop accepting connections,
 let requests in flight finish and close the store.
 
 With --demo, the first start seeds an organization "Demo Org" with 30 days of
-synthetic traffic and prints a client id and secret to query it with; later
-starts reuse it.`)
+synthetic traffic and prints a client id and secret to query it with, then
+seeds the service-usage reports with demo partners, resellers and services and
+30 days of their activity, and prints a partner's API key to read them with;
+later starts reuse both.`)
 	cfg := &serveConfig{
 		dedupeWindow: dayDuration(ingest.DefaultDedupeWindow),
 		maxBody:      ingest.DefaultMaxBody,
@@ -82,7 +86,7 @@ starts reuse it.`)
 	f.IntVar(&cfg.queryWorkers, "query-workers", 0, "query executions answered at once; 0: one per CPU")
 	f.IntVar(&cfg.rateLimit, "rate-limit", genesys.DefaultRateLimit, "requests per minute per bearer token on every route but event ingest (per IP address without a valid token); -1: unlimited")
 	f.IntVar(&cfg.ingestRateLimit, "ingest-rate-limit", genesys.DefaultIngestRateLimit, "requests per minute per bearer token to POST /api/v2/usage/events; -1: unlimited")
-	f.BoolVar(&cfg.demo, "demo", false, "seed a demo organization with 30 days of traffic on first start and print credentials to query it")
+	f.BoolVar(&cfg.demo, "demo", false, "seed a demo organization and demo services with 30 days of traffic and activity on first start and print credentials to query them")
 	f.IntVar(&cfg.demoEventsPerDay, "demo-events-per-day", 10_000, "with --demo, average events per day to seed")
 	cmd.run = func(ctx context.Context) error { return c.serve(ctx, cfg) }
 	return cmd
@@ -164,6 +168,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	pipeline, err := ingest.New(ingest.Config{
 		Store:             db,
+		Services:          db,
 		DedupeWindow:      time.Duration(cfg.dedupeWindow),
 		KnownOrganization: authSvc.KnownOrganization,
 		Logger:            log.With("component", "ingest"),
@@ -202,9 +207,29 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		return err
 	}
 
+	registry, err := tenancy.New(ctx, tenancy.Config{Store: db, Logger: log.With("component", "tenancy")})
+	if err != nil {
+		return err
+	}
+	reports, err := ccc.New(ccc.Config{
+		Registry: registry,
+		Ingest:   pipeline,
+		Reports:  db,
+		Admin: func(token string) bool {
+			p, err := authSvc.Authenticate(ctx, token)
+			return err == nil && p.Admin
+		},
+		MaxBody: int64(cfg.maxBody),
+		Logger:  log.With("component", "ccc"),
+	})
+	if err != nil {
+		return err
+	}
+
 	var ready atomic.Bool
 	mux := http.NewServeMux()
 	api.Register(mux)
+	reports.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !ready.Load() {
@@ -240,7 +265,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	base := "http://" + ln.Addr().String()
 	var demoInfo *demoCredentials
 	if cfg.demo {
-		demoInfo, err = c.seedDemo(ctx, log, cfg, authSvc, pipeline)
+		demoInfo, err = c.seedDemo(ctx, log, cfg, authSvc, pipeline, registry)
 		if err != nil {
 			stopMaintain()
 			srv.Close()

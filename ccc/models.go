@@ -1,0 +1,216 @@
+package ccc
+
+import (
+	"github.com/usaged/usaged/usage"
+)
+
+// The wire models of the CCC API, in its field order. Optional fields are
+// omitted when zero (ServiceStack omits nulls); counts are always written.
+
+// Contact is a service's contact person.
+type Contact struct {
+	Name        string `json:"name,omitzero"`
+	Email       string `json:"email,omitzero"`
+	PhoneNumber string `json:"phoneNumber,omitzero"`
+}
+
+// Company is a service's customer.
+type Company struct {
+	Name          string `json:"name,omitzero"`
+	Address       string `json:"address,omitzero"`
+	City          string `json:"city,omitzero"`
+	StateProvince string `json:"stateProvince,omitzero"`
+	PostalCode    string `json:"postalCode,omitzero"`
+	Country       string `json:"country,omitzero"`
+	Website       string `json:"website,omitzero"`
+}
+
+// ServiceHeader is the description of a service that every service and
+// service-usage response starts with.
+type ServiceHeader struct {
+	ServiceGuid    Guid    `json:"serviceGuid"`
+	Name           string  `json:"name"`
+	Status         string  `json:"status"`
+	ServiceCode    string  `json:"serviceCode,omitzero"`
+	ReferenceId    string  `json:"referenceId,omitzero"`
+	PrimaryDomain  string  `json:"primaryDomain,omitzero"`
+	CreatedOn      Time    `json:"createdOn"`
+	TrialEndDate   Time    `json:"trialEndDate,omitzero"`
+	EffectiveDate  Time    `json:"effectiveDate,omitzero"`
+	InitialTerm    int     `json:"initialTerm"`
+	CollectionGuid Guid    `json:"collectionGuid,omitzero"`
+	CollectionName string  `json:"collectionName,omitzero"`
+	ClientGuid     Guid    `json:"clientGuid,omitzero"`
+	Contact        Contact `json:"contact,omitzero"`
+	Company        Company `json:"company,omitzero"`
+}
+
+// Service is a service as GET /api/services answers it: the header and
+// where it sits in the hierarchy.
+type Service struct {
+	ServiceHeader
+	PartnerGuid  Guid `json:"partnerGuid"`
+	ResellerGuid Guid `json:"resellerGuid"`
+}
+
+// ServiceUsage is the usage of one service in one period.
+type ServiceUsage struct {
+	ServiceHeader
+	PeriodType string `json:"periodType"`
+	Period     Time   `json:"period"`
+
+	TotalUserCount        int64 `json:"totalUserCount"`
+	ProUserCount          int64 `json:"proUserCount"`
+	GuestUserCount        int64 `json:"guestUserCount"`
+	DisabledUserCount     int64 `json:"disabledUserCount"`
+	UnregisteredUserCount int64 `json:"unregisteredUserCount"`
+
+	FeatureUsageSecureMessagingGateway int64 `json:"featureUsageSecureMessagingGateway"`
+	FeatureUsageSecureMessagingPlus    int64 `json:"featureUsageSecureMessagingPlus"`
+	FeatureUsageDataLeakPrevention     int64 `json:"featureUsageDataLeakPrevention"`
+	FeatureUsageSecureLargeFiles       int64 `json:"featureUsageSecureLargeFiles"`
+	FeatureUsageSecureForms            int64 `json:"featureUsageSecureForms"`
+
+	TotalMessageCount      int64 `json:"totalMessageCount"`
+	TotalAttachmentCount   int64 `json:"totalAttachmentCount"`
+	AttachmentStorageUsage int64 `json:"attachmentStorageUsage"`
+}
+
+// Paged is the page envelope of list responses.
+type Paged[T any] struct {
+	PageSize    int `json:"pageSize"`
+	TotalPages  int `json:"totalPages"`
+	TotalItems  int `json:"totalItems"`
+	CurrentPage int `json:"currentPage"`
+	Results     []T `json:"results"`
+}
+
+// UserUsage is one user's usage record.
+type UserUsage struct {
+	UserGuid                 Guid   `json:"userGuid"`
+	EmailAddress             string `json:"emailAddress,omitzero"`
+	IsAlias                  bool   `json:"isAlias"`
+	FirstName                string `json:"firstName,omitzero"`
+	LastName                 string `json:"lastName,omitzero"`
+	Status                   string `json:"status"`
+	CreatedOn                Time   `json:"createdOn,omitzero"`
+	RegisteredOn             Time   `json:"registeredOn,omitzero"`
+	LastLogin                Time   `json:"lastLogin,omitzero"`
+	GroupName                string `json:"groupName,omitzero"`
+	GroupType                string `json:"groupType,omitzero"`
+	GroupGuid                Guid   `json:"groupGuid,omitzero"`
+	TotalMessagesSent        int64  `json:"totalMessagesSent"`
+	TotalMessagesReceived    int64  `json:"totalMessagesReceived"`
+	TotalAttachmentsCount    int64  `json:"totalAttachmentsCount"`
+	TotalAttachmentsSize     int64  `json:"totalAttachmentsSize"`
+	TotalInvitationsSent     int64  `json:"totalInvitationsSent"`
+	TotalInvitationsAccepted int64  `json:"totalInvitationsAccepted"`
+	LastToolbarVersion       string `json:"lastToolbarVersion,omitzero"`
+	InvitedByEmailAddress    string `json:"invitedByEmailAddress,omitzero"`
+	LastMsgSent              Time   `json:"lastMsgSent,omitzero"`
+	LastMsgRetrieved         Time   `json:"lastMsgRetrieved,omitzero"`
+	LastActivity             Time   `json:"lastActivity,omitzero"`
+}
+
+// ServiceUsersUsage is the per-user usage of a service: the period and a
+// page of users.
+type ServiceUsersUsage struct {
+	ServiceGuid Guid   `json:"serviceGuid"`
+	PeriodType  string `json:"periodType"`
+	Period      Time   `json:"period"`
+	Paged[UserUsage]
+}
+
+// ServiceUserUsage is one user's usage in a period.
+type ServiceUserUsage struct {
+	ServiceGuid Guid      `json:"serviceGuid"`
+	PeriodType  string    `json:"periodType"`
+	Period      Time      `json:"period"`
+	Usage       UserUsage `json:"usage"`
+}
+
+// Reseller is a partner's reseller.
+type Reseller struct {
+	ResellerGuid Guid   `json:"resellerGuid"`
+	PartnerGuid  Guid   `json:"partnerGuid"`
+	Name         string `json:"name"`
+	CreatedOn    Time   `json:"createdOn"`
+}
+
+// Partner is a partner (usaged's admin extension).
+type Partner struct {
+	PartnerGuid Guid   `json:"partnerGuid"`
+	Name        string `json:"name"`
+	CreatedOn   Time   `json:"createdOn"`
+}
+
+// Collection is a collection of services within a site.
+type Collection struct {
+	CollectionGuid Guid   `json:"collectionGuid"`
+	Name           string `json:"name"`
+	SiteGuid       Guid   `json:"siteGuid"`
+	SiteName       string `json:"siteName,omitzero"`
+	PartnerGuid    Guid   `json:"partnerGuid"`
+	CreatedOn      Time   `json:"createdOn"`
+}
+
+// APIKey describes a key; Key is set only in the answer that creates it.
+type APIKey struct {
+	Id        string `json:"id"` // hex of the key's SHA-256 digest
+	Key       string `json:"key,omitzero"`
+	Name      string `json:"name"`
+	Scope     string `json:"scope"`
+	ScopeGuid Guid   `json:"scopeGuid"`
+	CreatedOn Time   `json:"createdOn"`
+}
+
+func header(s *usage.Service, collectionName string) ServiceHeader {
+	return ServiceHeader{
+		ServiceGuid: Guid(s.GUID), Name: s.Name, Status: s.Status.String(), ServiceCode: s.ServiceCode,
+		ReferenceId: s.ReferenceID, PrimaryDomain: s.PrimaryDomain, CreatedOn: Time(s.CreatedOn),
+		TrialEndDate: Time(s.TrialEndDate), EffectiveDate: Time(s.EffectiveDate), InitialTerm: s.InitialTerm,
+		CollectionGuid: Guid(s.CollectionGUID), CollectionName: collectionName, ClientGuid: Guid(s.ClientGUID),
+		Contact: Contact(s.Contact), Company: Company(s.Company),
+	}
+}
+
+func serviceUsage(h ServiceHeader, p usage.Period, t *usage.ServiceTotals) ServiceUsage {
+	return ServiceUsage{
+		ServiceHeader: h, PeriodType: p.Type.String(), Period: Time(p.Start),
+		TotalUserCount: t.Users.Total, ProUserCount: t.Users.Pro, GuestUserCount: t.Users.Guest,
+		DisabledUserCount: t.Users.Disabled, UnregisteredUserCount: t.Users.Unregistered,
+		FeatureUsageSecureMessagingGateway: t.Features[usage.FeatureSecureMessagingGateway-1],
+		FeatureUsageSecureMessagingPlus:    t.Features[usage.FeatureSecureMessagingPlus-1],
+		FeatureUsageDataLeakPrevention:     t.Features[usage.FeatureDataLeakPrevention-1],
+		FeatureUsageSecureLargeFiles:       t.Features[usage.FeatureSecureLargeFiles-1],
+		FeatureUsageSecureForms:            t.Features[usage.FeatureSecureForms-1],
+		TotalMessageCount:                  t.Messages, TotalAttachmentCount: t.Attachments,
+		AttachmentStorageUsage: t.StorageBytes,
+	}
+}
+
+func userUsage(u *usage.UserUsage) UserUsage {
+	out := UserUsage{
+		UserGuid: Guid(u.User), EmailAddress: u.Email, FirstName: u.FirstName, LastName: u.LastName,
+		Status: u.Status.String(), CreatedOn: Time(u.CreatedOn), RegisteredOn: Time(u.RegisteredOn),
+		LastLogin: Time(u.LastLogin), GroupName: u.GroupName, GroupGuid: Guid(u.GroupGUID),
+		TotalMessagesSent: u.MessagesSent, TotalMessagesReceived: u.MessagesReceived,
+		TotalAttachmentsCount: u.AttachmentsCount, TotalAttachmentsSize: u.AttachmentsSize,
+		TotalInvitationsSent: u.InvitationsSent, TotalInvitationsAccepted: u.InvitationsAccepted,
+		InvitedByEmailAddress: u.InvitedByEmail, LastMsgSent: Time(u.LastMsgSent),
+		LastMsgRetrieved: Time(u.LastMsgRetrieved), LastActivity: Time(u.LastActivity),
+	}
+	if u.GroupType != 0 {
+		out.GroupType = u.GroupType.String()
+	}
+	return out
+}
+
+func paged[T any](all []T, page, size int) Paged[T] {
+	p := Paged[T]{PageSize: size, TotalItems: len(all), CurrentPage: page, Results: []T{}}
+	p.TotalPages = (len(all) + size - 1) / size
+	if lo := (page - 1) * size; lo < len(all) {
+		p.Results = all[lo:min(lo+size, len(all))]
+	}
+	return p
+}

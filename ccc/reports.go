@@ -1,0 +1,249 @@
+package ccc
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// Paging limits of the list operations.
+const (
+	defaultPageSize = 25
+	maxPageSize     = 1000
+)
+
+// page binds Page and PageSize.
+func page(p *params) (page, size int) {
+	return p.integer("Page", 1, 1, 1<<30), p.integer("PageSize", defaultPageSize, 1, maxPageSize)
+}
+
+// period binds PeriodType (default Daily) and Period (default the day
+// containing def; its time of day is ignored). A period that has not begun
+// yet is a validation error: it has no usage to report.
+func (s *Server) period(p *params, def time.Time) (usage.Period, error) {
+	pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType)
+	if !ok {
+		pt = usage.Daily
+	}
+	day, ok := p.date("Period")
+	if !ok {
+		day = def
+	}
+	if err := p.err(); err != nil {
+		return usage.Period{}, err
+	}
+	per := usage.PeriodOf(pt, day)
+	if per.Start.After(s.today()) {
+		return usage.Period{}, validationError(FieldError{
+			ErrorCode: "LessThanOrEqual", FieldName: "Period",
+			Message: fmt.Sprintf("'Period' must be on or before today (%s UTC); got %s.", s.today().Format(time.DateOnly), per.Start.Format(time.DateOnly)),
+		})
+	}
+	return per, nil
+}
+
+// reportable fails with 409 for a service whose status has no reports.
+func reportable(svc *usage.Service) error {
+	if svc.Status.Reportable() {
+		return nil
+	}
+	return statusConflict(fmt.Sprintf("Service %s is %s: usage reports are not available for Blocked or Provisioning services", svc.GUID, svc.Status))
+}
+
+func (s *Server) usageOf(r *http.Request, svc *usage.Service, per usage.Period) (ServiceUsage, error) {
+	t, err := s.cfg.Reports.ServiceTotals(r.Context(), svc.GUID, per.Start, per.End())
+	if err != nil {
+		return ServiceUsage{}, err
+	}
+	return serviceUsage(header(svc, s.collectionName(svc.CollectionGUID)), per, &t), nil
+}
+
+// getServiceUsage answers GET /api/services/{ServiceGuid}/serviceusage: the
+// current UTC day so far, or (usaged's extension) the period asked for.
+func (s *Server) getServiceUsage(r *http.Request, c *caller) (int, any, error) {
+	p := bindParams(r, "GetServiceUsage")
+	svc, err := s.service(p, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	per, err := s.period(p, s.today())
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := reportable(&svc); err != nil {
+		return 0, nil, err
+	}
+	u, err := s.usageOf(r, &svc, per)
+	return 0, u, err
+}
+
+// servicesFilter is what GetServicesUsage selects.
+type servicesFilter struct {
+	partner, reseller, service usage.GUID
+	after, before              time.Time
+	hasAfter, hasBefore        bool
+}
+
+func (f *servicesFilter) keep(s *usage.Service) bool {
+	switch {
+	case !s.Status.Reportable():
+		return false
+	case !f.partner.IsZero() && s.PartnerGUID != f.partner,
+		!f.reseller.IsZero() && s.ResellerGUID != f.reseller,
+		!f.service.IsZero() && s.GUID != f.service:
+		return false
+	case f.hasAfter && s.CreatedOn.Before(f.after),
+		f.hasBefore && s.CreatedOn.After(f.before):
+		return false
+	}
+	return true
+}
+
+// getServicesUsage answers GET /api/services/usage: a page of the usage of
+// every reportable service the caller sees, in creation order.
+func (s *Server) getServicesUsage(r *http.Request, c *caller) (int, any, error) {
+	p := bindParams(r, "GetServicesUsage")
+	f := servicesFilter{partner: p.optGUID("PartnerGuid"), reseller: p.optGUID("ResellerGuid"), service: p.optGUID("ServiceGuid")}
+	f.after, f.hasAfter = p.date("CreatedAfterDateTime")
+	f.before, f.hasBefore = p.date("CreatedBeforeDateTime")
+	return s.servicesUsage(r, p, c, f)
+}
+
+// getResellerServiceUsage answers the deprecated
+// GET /api/resellers/{ResellerGuid}/serviceusagelist.
+func (s *Server) getResellerServiceUsage(r *http.Request, c *caller) (int, any, error) {
+	p := bindParams(r, "GetResellerServiceUsage")
+	f := servicesFilter{reseller: p.guid("ResellerGuid")}
+	if err := p.err(); err != nil {
+		return 0, nil, err
+	}
+	if x, ok := s.reg.Reseller(f.reseller); !ok || !c.admin && !s.seesReseller(c, &x) {
+		return 0, nil, usage.Errorf(usage.KindNotFound, "ResellerGuid", "Reseller %s not found", f.reseller)
+	}
+	return s.servicesUsage(r, p, c, f)
+}
+
+// seesReseller reports whether a key may see a reseller: its partner's key
+// or its own.
+func (s *Server) seesReseller(c *caller, x *usage.Reseller) bool {
+	switch c.scope.Kind {
+	case usage.ScopePartner:
+		return x.PartnerGUID == c.scope.GUID
+	case usage.ScopeReseller:
+		return x.GUID == c.scope.GUID
+	}
+	return false
+}
+
+func (s *Server) servicesUsage(r *http.Request, p *params, c *caller, f servicesFilter) (int, any, error) {
+	pg, size := page(p)
+	per, err := s.period(p, s.today())
+	if err != nil {
+		return 0, nil, err
+	}
+	// Select the page under the registry's lock, then read usage without it.
+	var (
+		total int
+		lo    = (pg - 1) * size
+		sel   []usage.Service
+	)
+	s.reg.Services(func(svc *usage.Service) bool {
+		if !c.covers(svc) || !f.keep(svc) {
+			return true
+		}
+		if total >= lo && total < lo+size {
+			sel = append(sel, *svc)
+		}
+		total++
+		return true
+	})
+	out := Paged[ServiceUsage]{PageSize: size, TotalItems: total, CurrentPage: pg, TotalPages: (total + size - 1) / size, Results: make([]ServiceUsage, 0, len(sel))}
+	for i := range sel {
+		u, err := s.usageOf(r, &sel[i], per)
+		if err != nil {
+			return 0, nil, err
+		}
+		out.Results = append(out.Results, u)
+	}
+	return 0, out, nil
+}
+
+// usersFilter binds the user filters of GetServiceUsersUsage.
+type usersFilter struct {
+	status    usage.UserStatus
+	groupType usage.UserGroupType
+	group     usage.GUID
+}
+
+func (f *usersFilter) keep(u *usage.UserUsage) bool {
+	return (f.status == 0 || u.Status == f.status) &&
+		(f.groupType == 0 || u.GroupType == f.groupType) &&
+		(f.group.IsZero() || u.GroupGUID == f.group)
+}
+
+func (s *Server) yesterday() time.Time { return s.today().AddDate(0, 0, -1) }
+
+// getServiceUsersUsage answers GET /api/services/{ServiceGuid}/users/usage.
+func (s *Server) getServiceUsersUsage(r *http.Request, c *caller) (int, any, error) {
+	p := bindParams(r, "GetServiceUsersUsage")
+	svc, err := s.service(p, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	pg, size := page(p)
+	var f usersFilter
+	f.status, _ = optEnum(p, "UserStatus", usage.ParseUserStatus)
+	f.groupType, _ = optEnum(p, "UserGroupType", usage.ParseUserGroupType)
+	f.group = p.optGUID("UserGroupGuid")
+	per, err := s.period(p, s.yesterday())
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := reportable(&svc); err != nil {
+		return 0, nil, err
+	}
+	users, err := s.cfg.Reports.ServiceUsers(r.Context(), svc.GUID, per.Start, per.End(), usage.GUID{})
+	if err != nil {
+		return 0, nil, err
+	}
+	var kept []UserUsage
+	for i := range users {
+		if f.keep(&users[i]) {
+			kept = append(kept, userUsage(&users[i]))
+		}
+	}
+	return 0, ServiceUsersUsage{
+		ServiceGuid: Guid(svc.GUID), PeriodType: per.Type.String(), Period: Time(per.Start),
+		Paged: paged(kept, pg, size),
+	}, nil
+}
+
+// getServiceUserUsage answers GET /api/services/{ServiceGuid}/users/{UserGuid}/usage.
+func (s *Server) getServiceUserUsage(r *http.Request, c *caller) (int, any, error) {
+	p := bindParams(r, "GetServiceUserUsage")
+	svc, err := s.service(p, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	user := p.guid("UserGuid")
+	per, err := s.period(p, s.yesterday())
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := reportable(&svc); err != nil {
+		return 0, nil, err
+	}
+	users, err := s.cfg.Reports.ServiceUsers(r.Context(), svc.GUID, per.Start, per.End(), user)
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(users) == 0 {
+		return 0, nil, usage.Errorf(usage.KindNotFound, "UserGuid", "User %s not found in service %s", user, svc.GUID)
+	}
+	return 0, ServiceUserUsage{
+		ServiceGuid: Guid(svc.GUID), PeriodType: per.Type.String(), Period: Time(per.Start),
+		Usage: userUsage(&users[0]),
+	}, nil
+}

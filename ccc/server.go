@@ -1,0 +1,218 @@
+package ccc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/tenancy"
+	"github.com/usaged/usaged/usage"
+)
+
+// Config configures a Server.
+type Config struct {
+	Registry *tenancy.Registry // required
+	Ingest   *ingest.Pipeline  // records activity events; required
+	Reports  store.Services    // answers the usage reports; required
+	// Admin reports whether a bearer token is the operator's, who may see
+	// and change everything. Nil: no admin.
+	Admin   func(token string) bool
+	MaxBody int64            // bound on an events body after decompression; default ingest.DefaultMaxBody
+	Now     func() time.Time // the clock of "today" and "yesterday"; default time.Now
+	Logger  *slog.Logger     // default slog.Default()
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Registry == nil {
+		errs = append(errs, errors.New("ccc: Registry is required"))
+	}
+	if c.Ingest == nil {
+		errs = append(errs, errors.New("ccc: Ingest is required"))
+	}
+	if c.Reports == nil {
+		errs = append(errs, errors.New("ccc: Reports is required"))
+	}
+	if c.MaxBody < 0 {
+		errs = append(errs, errors.New("ccc: MaxBody must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Server serves the CCC routes under /api (but not /api/v2, which is the
+// Genesys face's). It is safe for concurrent use.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	reg *tenancy.Registry
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBody == 0 {
+		cfg.MaxBody = ingest.DefaultMaxBody
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}, nil
+}
+
+// Register adds the routes to mux. Routes are matched after a format suffix
+// (.json, .csv, .xml) is taken off the path; literal segments win over
+// {ServiceGuid}, as in ServiceStack.
+func (s *Server) Register(mux *http.ServeMux) {
+	inner := http.NewServeMux()
+	route := func(pattern, op string, h handler) { inner.Handle(pattern, s.op(op, h)) }
+
+	route("GET /api/services/{ServiceGuid}/serviceusage", "GetServiceUsage", s.getServiceUsage)
+	route("GET /api/services/usage", "GetServicesUsage", s.getServicesUsage)
+	route("GET /api/resellers/{ResellerGuid}/serviceusagelist", "GetResellerServiceUsage", s.getResellerServiceUsage)
+	route("GET /api/services/{ServiceGuid}/users/usage", "GetServiceUsersUsage", s.getServiceUsersUsage)
+	route("GET /api/services/{ServiceGuid}/users/{UserGuid}/usage", "GetServiceUserUsage", s.getServiceUserUsage)
+
+	route("GET /api/services", "SearchServices", s.searchServices)
+	route("POST /api/services", "CreateService", s.createService)
+	route("GET /api/services/{ServiceGuid}", "GetService", s.getService)
+	route("PUT /api/services/{ServiceGuid}/status", "UpdateServiceStatus", s.updateServiceStatus)
+	route("GET /api/collections", "GetCollections", s.getCollections)
+	route("POST /api/collections", "CreateCollection", s.createCollection)
+	route("GET /api/collections/{CollectionGuid}", "GetCollection", s.getCollection)
+	route("GET /api/partners/{PartnerGuid}/resellers", "GetResellers", s.getResellers)
+	route("POST /api/partners/{PartnerGuid}/resellers", "CreateReseller", s.createReseller)
+	route("GET /api/partners", "GetPartners", s.getPartners)
+	route("POST /api/partners", "CreatePartner", s.createPartner)
+	route("GET /api/apikeys", "GetApiKeys", s.getAPIKeys)
+	route("POST /api/apikeys", "CreateApiKey", s.createAPIKey)
+	route("DELETE /api/apikeys/{Id}", "DeleteApiKey", s.deleteAPIKey)
+
+	route("POST /api/services/{ServiceGuid}/events", "PostServiceEvents", s.postEvents)
+
+	// Anything else under the CCC prefixes is a ServiceStack-shaped 404.
+	notFound := s.op("NotFound", func(*http.Request, *caller) (int, any, error) {
+		return 0, nil, usage.Errorf(usage.KindNotFound, "", "no such route")
+	})
+	inner.Handle("/api/", notFound)
+	h := withSuffixes(inner)
+	for _, prefix := range []string{"/api/services", "/api/collections", "/api/partners", "/api/resellers", "/api/apikeys"} {
+		mux.Handle(prefix, h)
+		mux.Handle(prefix+"/", h)
+	}
+}
+
+// caller is who made a request: the operator, or the holder of a scoped key.
+type caller struct {
+	admin bool
+	scope usage.Scope
+}
+
+// covers reports whether the caller may see service s.
+func (c *caller) covers(s *usage.Service) bool { return c.admin || c.scope.Covers(s) }
+
+// partnerOf returns the partner the caller belongs to, if any.
+func (s *Server) partnerOf(c *caller) (usage.GUID, bool) {
+	switch c.scope.Kind {
+	case usage.ScopePartner:
+		return c.scope.GUID, true
+	case usage.ScopeReseller:
+		x, ok := s.reg.Reseller(c.scope.GUID)
+		return x.PartnerGUID, ok
+	case usage.ScopeService:
+		x, ok := s.reg.Service(c.scope.GUID)
+		return x.PartnerGUID, ok
+	}
+	return usage.GUID{}, false
+}
+
+// handler answers one operation with a status (0 means 200) and a response
+// DTO, or an error.
+type handler func(r *http.Request, c *caller) (int, any, error)
+
+var errNotAuthenticated = &usage.Error{Kind: usage.KindUnauthorized, Message: "Not Authenticated"}
+
+// op wraps h: it authenticates the bearer key, recovers from panics, and
+// writes the answer or the error in the negotiated format.
+func (s *Server) op(name string, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error("panic serving request", "op", name, "panic", v, "stack", string(debug.Stack()))
+				respondError(w, r, name, fmt.Errorf("panic: %v", v), s.log)
+			}
+		}()
+		c, err := s.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="usaged"`)
+			respondError(w, r, name, err, s.log)
+			return
+		}
+		status, v, err := h(r, c)
+		if err != nil {
+			respondError(w, r, name, err, s.log)
+			return
+		}
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if status == http.StatusNoContent {
+			w.WriteHeader(status)
+			return
+		}
+		respond(w, r, name, status, v)
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (*caller, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return nil, errNotAuthenticated
+	}
+	token = strings.TrimSpace(token)
+	if s.cfg.Admin != nil && s.cfg.Admin(token) {
+		return &caller{admin: true}, nil
+	}
+	k, ok := s.reg.Authenticate(token)
+	if !ok {
+		return nil, errNotAuthenticated
+	}
+	return &caller{scope: k.Scope}, nil
+}
+
+// service returns the service named by the ServiceGuid parameter, if the
+// caller may see it; a service outside the caller's scope is not found, so
+// that keys cannot probe which services exist.
+func (s *Server) service(p *params, c *caller) (usage.Service, error) {
+	g := p.guid("ServiceGuid")
+	if err := p.err(); err != nil {
+		return usage.Service{}, err
+	}
+	svc, ok := s.reg.Service(g)
+	if !ok || !c.covers(&svc) {
+		return usage.Service{}, usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service %s not found", g)
+	}
+	return svc, nil
+}
+
+func (s *Server) collectionName(g usage.GUID) string {
+	if g.IsZero() {
+		return ""
+	}
+	c, _ := s.reg.Collection(g)
+	return c.Name
+}
+
+func (s *Server) today() time.Time { return s.cfg.Now().UTC() }
