@@ -59,8 +59,10 @@ type apiClient struct {
 	hc    *http.Client
 }
 
-// apiError is an error answered by the server, in the Genesys error shape
-// or, from /oauth/token, the OAuth one.
+// apiError is an error answered by the server: in the Genesys error shape,
+// the OAuth one from /oauth/token, or the CCC (ServiceStack) one from the
+// service-usage API. send copies a CCC error's code and message into Code
+// and Message, so that callers look in one place whatever the shape.
 type apiError struct {
 	Status    int    `json:"status"`
 	Code      string `json:"code"`
@@ -69,6 +71,19 @@ type apiError struct {
 	// The OAuth error shape.
 	OAuthError       string `json:"error"`
 	OAuthDescription string `json:"error_description"`
+	// The CCC error shape.
+	ResponseStatus *struct {
+		ErrorCode string       `json:"errorCode"`
+		Message   string       `json:"message"`
+		Errors    []fieldError `json:"errors"`
+	} `json:"responseStatus"`
+}
+
+// fieldError is one field's problem in a CCC error.
+type fieldError struct {
+	ErrorCode string `json:"errorCode"`
+	FieldName string `json:"fieldName"`
+	Message   string `json:"message"`
 }
 
 func (e *apiError) Error() string {
@@ -80,6 +95,15 @@ func (e *apiError) Error() string {
 		msg = e.OAuthDescription
 	}
 	s := fmt.Sprintf("server answered %d %s: %s", e.Status, code, msg)
+	if rs := e.ResponseStatus; rs != nil {
+		// A validation failure lists every field; the message names the
+		// first only.
+		for _, f := range rs.Errors {
+			if f.Message != msg {
+				s += fmt.Sprintf("; %s: %s", f.FieldName, f.Message)
+			}
+		}
+	}
 	if e.ContextID != "" {
 		s += " (contextId " + e.ContextID + ")"
 	}
@@ -125,7 +149,13 @@ func (c *apiClient) send(req *http.Request, out any) error {
 	}
 	if resp.StatusCode >= 400 {
 		e := &apiError{}
-		if json.Unmarshal(b, e) != nil || (e.Message == "" && e.OAuthError == "") {
+		switch err := json.Unmarshal(b, e); {
+		case err != nil:
+			*e = apiError{} // not one of the shapes: the body is the message
+		case e.ResponseStatus != nil:
+			e.Code, e.Message = e.ResponseStatus.ErrorCode, e.ResponseStatus.Message
+		}
+		if e.Message == "" && e.OAuthError == "" {
 			e.Message = strings.TrimSpace(string(b))
 			if len(e.Message) > 300 {
 				e.Message = e.Message[:300] + "…"

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,13 @@ type demoFlags struct {
 	batch        int
 	concurrency  int
 	format       oneOf
+
+	// The service-usage demo.
+	services            bool
+	partners            int
+	resellersPerPartner int
+	servicesPerReseller int
+	usersPerService     int
 }
 
 func (c *cli) demoCommand() *command {
@@ -36,7 +44,16 @@ func (c *cli) demoCommand() *command {
 with --org) and their integration clients through the admin API, then posts
 gzip NDJSON batches of generated events covering the --days whole hours before
 now. The traffic is a function of --seed and the organization: running the same
-command again within the hour sends only duplicates.`)
+command again within the hour sends only duplicates.
+
+Unless --services=false, it also seeds the service-usage reports: it finds or
+creates demo partners, their resellers and collections and the customer
+services they sell (in several statuses, Blocked and Provisioning included
+from four services on), posts the same --days of each service's activity
+(users, messages, attachments, features) as gzip NDJSON, and creates an API key
+scoped to the first partner, which it prints with requests to try. The activity
+is a function of --seed too: a re-run within the hour sends only duplicates,
+but creates a new key each time.`)
 	f := &demoFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.fs, "admin token")
 	cmd.fs.Int64Var(&f.seed, "seed", 1, "seed of the generated traffic; the same seed yields the same events")
@@ -50,6 +67,11 @@ command again within the hour sends only duplicates.`)
 	cmd.fs.IntVar(&f.batch, "batch", 5000, "events per request")
 	cmd.fs.IntVar(&f.concurrency, "concurrency", 2, "requests in flight")
 	cmd.fs.Var(&f.format, "format", "summary `format`: text or json (progress then goes to stderr)")
+	cmd.fs.BoolVar(&f.services, "services", true, "also seed the service-usage reports: partners, resellers, services, their activity and a partner API key")
+	cmd.fs.IntVar(&f.partners, "partners", 1, "demo partners of the service-usage reports")
+	cmd.fs.IntVar(&f.resellersPerPartner, "resellers-per-partner", 2, "resellers of each demo partner")
+	cmd.fs.IntVar(&f.servicesPerReseller, "services-per-reseller", 3, "customer services of each demo reseller")
+	cmd.fs.IntVar(&f.usersPerService, "users-per-service", 15, fmt.Sprintf("people using each demo service, from %d", demo.MinUsersPerService))
 	cmd.run = func(ctx context.Context) error { return c.demo(ctx, f) }
 	return cmd
 }
@@ -65,6 +87,9 @@ type demoSummary struct {
 	Seconds         float64             `json:"seconds"`
 	EventsPerSecond float64             `json:"eventsPerSecond"`
 	Errors          []ingest.EventError `json:"errors"` // a sample of the rejections
+	// ServiceUsage is what seeding the service-usage reports did; absent
+	// with --services=false.
+	ServiceUsage *serviceDemoSummary `json:"serviceUsage,omitempty"`
 }
 
 type demoOrgSummary struct {
@@ -86,6 +111,21 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	}
 	if f.users < 0 || f.users > demo.MaxUsers {
 		return usageError{err: fmt.Errorf("--users must be from 0 to %d, got %d", demo.MaxUsers, f.users)}
+	}
+	if f.services {
+		for _, v := range []struct {
+			name          string
+			val, min, max int
+		}{{"partners", f.partners, 1, demo.MaxPartners}, {"resellers-per-partner", f.resellersPerPartner, 1, demo.MaxResellersPerPartner},
+			{"services-per-reseller", f.servicesPerReseller, 1, demo.MaxServicesPerReseller},
+			{"users-per-service", f.usersPerService, demo.MinUsersPerService, demo.MaxUsersPerService}} {
+			if v.val < v.min || v.val > v.max {
+				return usageError{err: fmt.Errorf("--%s must be from %d to %d, got %d", v.name, v.min, v.max, v.val)}
+			}
+		}
+		if f.days > demo.MaxServiceDays {
+			return usageError{err: fmt.Errorf("--days must be at most %d with --services, got %d", demo.MaxServiceDays, f.days)}
+		}
 	}
 	api, err := f.remote.client(true, f.concurrency)
 	if err != nil {
@@ -151,15 +191,63 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	if sum.Errors == nil {
 		sum.Errors = []ingest.EventError{}
 	}
+	if f.format.value != "json" {
+		fmt.Fprintf(out, "done: %s events in %.1fs (%s events/s): %s accepted, %s duplicates, %s rejected\n",
+			group(int64(sum.Events)), sum.Seconds, group(int64(sum.EventsPerSecond)), group(int64(sum.Accepted)), group(int64(sum.Duplicates)), group(int64(sum.Rejected)))
+		for _, e := range sum.Errors {
+			fmt.Fprintf(out, "  rejected %s: %s %s\n", e.ID, e.Code, e.Message)
+		}
+	}
+	if f.services {
+		if sum.ServiceUsage, err = demoServices(ctx, api, f, start, end, info); err != nil {
+			return err
+		}
+	}
 	if f.format.value == "json" {
 		return writeJSON(out, sum)
 	}
-	fmt.Fprintf(out, "done: %s events in %.1fs (%s events/s): %s accepted, %s duplicates, %s rejected\n",
-		group(int64(sum.Events)), sum.Seconds, group(int64(sum.EventsPerSecond)), group(int64(sum.Accepted)), group(int64(sum.Duplicates)), group(int64(sum.Rejected)))
-	for _, e := range sum.Errors {
-		fmt.Fprintf(out, "  rejected %s: %s %s\n", e.ID, e.Code, e.Message)
+	if s := sum.ServiceUsage; s != nil {
+		fmt.Fprintf(out, "service usage: %s activity events of %s (%d created): %s accepted, %s duplicates, %s rejected\n",
+			group(int64(s.Events)), plural(s.Services, "service"), s.Created, group(int64(s.Accepted)), group(int64(s.Duplicates)), group(int64(s.Rejected)))
+		for _, e := range s.Errors {
+			fmt.Fprintf(out, "  rejected %s: %s %s\n", e.ID, e.Code, e.Message)
+		}
+		printServiceDemo(out, strings.TrimRight(f.remote.server, "/"), s)
 	}
 	return nil
+}
+
+// demoServices seeds the service-usage reports over HTTP: the hierarchy,
+// the activity of [start, end) and a key of the first partner.
+func demoServices(ctx context.Context, api *apiClient, f *demoFlags, start, end time.Time, info io.Writer) (*serviceDemoSummary, error) {
+	d, err := demo.NewServiceDemo(demo.ServicesConfig{
+		Seed: uint64(f.seed), Partners: f.partners, ResellersPerPartner: f.resellersPerPartner,
+		ServicesPerReseller: f.servicesPerReseller, UsersPerService: f.usersPerService, Start: start, End: end,
+	})
+	if err != nil {
+		return nil, err
+	}
+	pd, err := placeServiceDemo(ctx, httpHierarchy{api}, d)
+	if err != nil {
+		return nil, err
+	}
+	sum := newServiceDemoSummary(d, pd)
+	fmt.Fprintf(info, "service usage: %s, %s (%d created); sending %s activity events\n",
+		plural(len(sum.Partners), "partner"), plural(sum.Services, "service"), sum.Created, group(int64(sum.Events)))
+	prog := startProgress(info, "services", sum.Events)
+	err = sendServiceActivity(ctx, d, postActivityGzip(api), f.batch, f.concurrency, prog, sum)
+	prog.finish()
+	if err != nil {
+		return nil, err
+	}
+	// The secret of an earlier run's key cannot be shown again, so every
+	// run makes a key of its own.
+	k, err := api.createAPIKey(ctx, demoKeyName, usage.Scope{Kind: usage.ScopePartner, GUID: pd.partners[0]})
+	if err != nil {
+		return nil, fmt.Errorf("creating the partner's API key: %w", err)
+	}
+	sum.APIKey = k.Key
+	return sum, nil
 }
 
 // ensureClients returns the clients named names in organization o, creating
@@ -252,11 +340,17 @@ func sendGenerated(ctx context.Context, api *apiClient, g *demo.Generator, batch
 }
 
 // postWithRetry posts a batch, retrying a few times when the server is
-// overloaded or restarting. Retrying is safe: event ids make it idempotent.
+// overloaded or restarting.
 func postWithRetry(ctx context.Context, api *apiClient, body []byte, gzipped bool) (ingest.Result, error) {
+	return withRetry(ctx, func() (ingest.Result, error) { return api.postEvents(ctx, body, gzipped) })
+}
+
+// withRetry calls post, and again a few times when the server is overloaded
+// or restarting. Retrying is safe: event ids make posting idempotent.
+func withRetry(ctx context.Context, post func() (ingest.Result, error)) (ingest.Result, error) {
 	backoff := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		res, err := api.postEvents(ctx, body, gzipped)
+		res, err := post()
 		if err == nil || attempt == 4 || !retryable(err) || ctx.Err() != nil {
 			return res, err
 		}

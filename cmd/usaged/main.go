@@ -138,6 +138,13 @@ func (c *cli) commands() []*command {
 		c.clientCreateCommand(),
 		c.clientListCommand(),
 		c.clientDeleteCommand(),
+		c.partnerCreateCommand(),
+		c.partnerListCommand(),
+		c.resellerCreateCommand(),
+		c.resellerListCommand(),
+		c.apikeyCreateCommand(),
+		c.apikeyListCommand(),
+		c.apikeyDeleteCommand(),
 		c.versionCommand(),
 	}
 	for _, cmd := range cmds {
@@ -207,9 +214,9 @@ func (cmd *command) printUsage(w io.Writer) {
 func (c *cli) printOverview(w io.Writer) {
 	fmt.Fprintf(w, "usaged %s: API usage metering, Genesys Cloud-compatible.\n\nusage: usaged <command> [flags]\n\ncommands:\n", version)
 	for _, cmd := range c.commands() {
-		fmt.Fprintf(w, "  %-15s %s\n", cmd.name, cmd.summary)
+		fmt.Fprintf(w, "  %-16s %s\n", cmd.name, cmd.summary)
 	}
-	fmt.Fprintf(w, "  %-15s %s\n", "help [command]", "explain a command and its flags, or every command")
+	fmt.Fprintf(w, "  %-16s %s\n", "help [command]", "explain a command and its flags, or every command")
 	fmt.Fprintf(w, "\nEvery flag falls back to an environment variable, $USAGED_ and the flag name in\nupper snake case, e.g. --dedupe-window is $USAGED_DEDUPE_WINDOW. Flags on the\ncommand line win. Run usaged <command> -h for one command's flags.\n")
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -26,6 +27,13 @@ const (
 	demoDays       = 30
 	demoClients    = 8
 	demoSeed       = 1
+
+	// The service-usage demo: twelve services, enough for every status the
+	// reports treat differently, each with a team of twenty.
+	demoPartners            = 2
+	demoResellersPerPartner = 2
+	demoServicesPerReseller = 3
+	demoUsersPerService     = 20
 )
 
 // demoCredentials is what serve --demo created, kept in the data directory
@@ -41,11 +49,20 @@ type demoCredentials struct {
 	Events           int           `json:"events"`
 	Start            time.Time     `json:"start"`
 	End              time.Time     `json:"end"`
+
+	// The service-usage demo. Its window is chosen once and kept, so that
+	// a resumed seed sends the same events again; ServiceUsage keeps the
+	// partner's API key, to show it again on every start.
+	ServicesStart  time.Time           `json:"servicesStart"`
+	ServicesEnd    time.Time           `json:"servicesEnd"`
+	ServicesSeeded bool                `json:"servicesSeeded"` // false while seeding, so an interrupted seed resumes
+	ServiceUsage   *serviceDemoSummary `json:"serviceUsage,omitempty"`
 }
 
 // seedDemo creates the demo organization and its clients and seeds their
-// traffic through the ingest pipeline, or reuses what an earlier start made.
-func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, authSvc *auth.Service, p *ingest.Pipeline) (*demoCredentials, error) {
+// traffic through the ingest pipeline, then the service-usage demo through
+// the registry and the pipeline, or reuses what an earlier start made.
+func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, authSvc *auth.Service, p *ingest.Pipeline, reg *tenancy.Registry) (*demoCredentials, error) {
 	path := filepath.Join(cfg.data, demoMarkerFile)
 	var d demoCredentials
 	b, err := os.ReadFile(path)
@@ -57,8 +74,8 @@ func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, 
 		if !authSvc.KnownOrganization(d.OrganizationID) {
 			return nil, fmt.Errorf("%s names organization %s, which the store does not hold: delete the data directory to seed afresh", path, d.OrganizationID)
 		}
-		if d.Seeded {
-			log.Info("reusing the demo organization", "organization", d.OrganizationID)
+		if d.Seeded && d.ServicesSeeded {
+			log.Info("reusing the demo organization and services", "organization", d.OrganizationID)
 			return &d, nil
 		}
 		log.Info("resuming the demo seed", "organization", d.OrganizationID)
@@ -67,8 +84,8 @@ func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, 
 		if err != nil {
 			return nil, err
 		}
-		if len(orgs) > 0 {
-			return nil, fmt.Errorf("--demo needs a fresh data directory, but %s already holds %d organizations: start without --demo, or use another --data", cfg.data, len(orgs))
+		if n := len(reg.Partners()); len(orgs) > 0 || n > 0 {
+			return nil, fmt.Errorf("--demo needs a fresh data directory, but %s already holds %d organizations and %d partners: start without --demo, or use another --data", cfg.data, len(orgs), n)
 		}
 		if d, err = createDemoOrg(ctx, authSvc); err != nil {
 			return nil, err
@@ -79,7 +96,21 @@ func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, 
 	default:
 		return nil, err
 	}
+	if !d.Seeded {
+		if err := c.seedTraffic(ctx, log, cfg, p, &d, path); err != nil {
+			return nil, err
+		}
+	}
+	if !d.ServicesSeeded {
+		if err := c.seedServices(ctx, log, p, reg, &d, path); err != nil {
+			return nil, err
+		}
+	}
+	return &d, nil
+}
 
+// seedTraffic seeds the demo organization's API traffic.
+func (c *cli) seedTraffic(ctx context.Context, log *slog.Logger, cfg *serveConfig, p *ingest.Pipeline, d *demoCredentials, path string) error {
 	end := time.Now().UTC()
 	// Stay inside the dedupe window, or the oldest events would be refused.
 	start := end.Add(-min(demoDays*24*time.Hour, p.DedupeWindow()-time.Hour))
@@ -93,7 +124,7 @@ func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, 
 		EventsPerDay:  cfg.demoEventsPerDay,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	fmt.Fprintf(c.stdout, "seeding %s events of demo traffic (%s to %s)\n", group(int64(g.Total())), start.Format(time.DateOnly), end.Format(time.DateOnly))
 	prog := startProgress(c.stdout, "seeding", g.Total())
@@ -107,12 +138,12 @@ func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, 
 	for n := g.Next(buf); n > 0; n = g.Next(buf) {
 		if err := ctx.Err(); err != nil {
 			prog.finish()
-			return nil, fmt.Errorf("seeding interrupted; the next start with --demo resumes it: %w", err)
+			return fmt.Errorf("seeding interrupted; the next start with --demo resumes it: %w", err)
 		}
 		res, err := p.Ingest(ctx, &ingest.Batch{Events: buf[:n], Index: index[:n]}, ingest.Scope{})
 		if err != nil {
 			prog.finish()
-			return nil, fmt.Errorf("seeding demo traffic: %w", err)
+			return fmt.Errorf("seeding demo traffic: %w", err)
 		}
 		sum.Accepted += res.Accepted
 		sum.Duplicates += res.Duplicates
@@ -125,10 +156,150 @@ func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, 
 	prog.finish()
 	log.Info("demo traffic seeded", "accepted", sum.Accepted, "duplicates", sum.Duplicates, "rejected", sum.Rejected)
 	d.Seeded, d.Events, d.Start, d.End = true, sum.Accepted+sum.Duplicates, start, end
-	if err := writeDemoMarker(path, &d); err != nil {
-		return nil, err
+	return writeDemoMarker(path, d)
+}
+
+// seedServices creates the service-usage demo's partners, resellers,
+// collections and services in the registry, a key of the first partner,
+// and ingests each service's activity.
+func (c *cli) seedServices(ctx context.Context, log *slog.Logger, p *ingest.Pipeline, reg *tenancy.Registry, d *demoCredentials, path string) error {
+	if d.ServicesStart.IsZero() {
+		d.ServicesEnd = time.Now().UTC().Truncate(time.Millisecond)
+		// Stay inside the dedupe window, or the oldest events would be refused.
+		d.ServicesStart = d.ServicesEnd.Add(-min(demoDays*24*time.Hour, p.DedupeWindow()-time.Hour))
+		if err := writeDemoMarker(path, d); err != nil {
+			return err
+		}
 	}
-	return &d, nil
+	sd, err := demo.NewServiceDemo(demo.ServicesConfig{
+		Seed: demoSeed, Partners: demoPartners, ResellersPerPartner: demoResellersPerPartner,
+		ServicesPerReseller: demoServicesPerReseller, UsersPerService: demoUsersPerService,
+		Start: d.ServicesStart, End: d.ServicesEnd,
+	})
+	if err != nil {
+		return err
+	}
+	pd, err := placeServiceDemo(ctx, registryHierarchy{reg}, sd)
+	if err != nil {
+		return fmt.Errorf("creating the demo services: %w", err)
+	}
+	sum := newServiceDemoSummary(sd, pd)
+	if prev := d.ServiceUsage; prev != nil {
+		if _, ok := reg.Authenticate(prev.APIKey); ok {
+			sum.APIKey = prev.APIKey
+		}
+	}
+	if sum.APIKey == "" {
+		if _, sum.APIKey, err = reg.CreateAPIKey(ctx, demoKeyName, usage.Scope{Kind: usage.ScopePartner, GUID: pd.partners[0]}); err != nil {
+			return fmt.Errorf("creating the demo partner's API key: %w", err)
+		}
+	}
+	// Kept before the long part, so that a resumed seed shows the same key.
+	d.ServiceUsage = sum
+	if err := writeDemoMarker(path, d); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(c.stdout, "seeding %s activity events of %d demo services (%s to %s)\n", group(int64(sum.Events)), sum.Services,
+		d.ServicesStart.Format(time.DateOnly), d.ServicesEnd.Format(time.DateOnly))
+	const batch = 5000
+	index := make([]int, batch)
+	for i := range index {
+		index[i] = i
+	}
+	send := func(ctx context.Context, service usage.GUID, events []usage.Activity) (ingest.Result, error) {
+		return p.IngestActivity(ctx, service, &ingest.ActivityBatch{Activities: events, Index: index[:len(events)]})
+	}
+	prog := startProgress(c.stdout, "seeding", sum.Events)
+	err = sendServiceActivity(ctx, sd, send, batch, 2, prog, sum)
+	prog.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("seeding interrupted; the next start with --demo resumes it: %w", err)
+		}
+		return fmt.Errorf("seeding demo service activity: %w", err)
+	}
+	if sum.Rejected > 0 {
+		log.Warn("demo service activity rejected", "count", sum.Rejected, "first", sum.Errors[0].Message)
+	}
+	log.Info("demo service activity seeded", "accepted", sum.Accepted, "duplicates", sum.Duplicates, "rejected", sum.Rejected)
+	d.ServicesSeeded = true
+	return writeDemoMarker(path, d)
+}
+
+// registryHierarchy makes a demo's hierarchy in the serving process's
+// registry.
+type registryHierarchy struct{ reg *tenancy.Registry }
+
+var _ serviceHierarchy = registryHierarchy{}
+
+// partners lists every partner by name.
+func (h registryHierarchy) partners(context.Context) (map[string]usage.GUID, error) {
+	m := map[string]usage.GUID{}
+	for _, p := range h.reg.Partners() {
+		m[p.Name] = p.GUID
+	}
+	return m, nil
+}
+
+// createPartner creates a partner.
+func (h registryHierarchy) createPartner(ctx context.Context, name string) (usage.GUID, error) {
+	p, err := h.reg.CreatePartner(ctx, name)
+	return p.GUID, err
+}
+
+// resellers lists a partner's resellers by name.
+func (h registryHierarchy) resellers(_ context.Context, partner usage.GUID) (map[string]usage.GUID, error) {
+	m := map[string]usage.GUID{}
+	for _, x := range h.reg.Resellers(partner) {
+		m[x.Name] = x.GUID
+	}
+	return m, nil
+}
+
+// createReseller creates a reseller of partner.
+func (h registryHierarchy) createReseller(ctx context.Context, partner usage.GUID, name string) (usage.GUID, error) {
+	x, err := h.reg.CreateReseller(ctx, partner, name)
+	return x.GUID, err
+}
+
+// collections lists a partner's collections by name.
+func (h registryHierarchy) collections(_ context.Context, partner usage.GUID) (map[string]usage.GUID, error) {
+	m := map[string]usage.GUID{}
+	for _, c := range h.reg.Collections(func(c *usage.Collection) bool { return c.PartnerGUID == partner }) {
+		m[c.Name] = c.GUID
+	}
+	return m, nil
+}
+
+// createCollection creates c, keeping its site GUID.
+func (h registryHierarchy) createCollection(ctx context.Context, c usage.Collection) (usage.GUID, error) {
+	c, err := h.reg.CreateCollection(ctx, c)
+	return c.GUID, err
+}
+
+// serviceStatus reads a service's status from the registry.
+func (h registryHierarchy) serviceStatus(_ context.Context, guid usage.GUID) (usage.ServiceStatus, bool, error) {
+	s, ok := h.reg.Service(guid)
+	return s.Status, ok, nil
+}
+
+// createService creates s with its GUID and creation time.
+func (h registryHierarchy) createService(ctx context.Context, s usage.Service) error {
+	_, err := h.reg.CreateService(ctx, s)
+	return err
+}
+
+// setServiceStatus changes a service's status.
+func (h registryHierarchy) setServiceStatus(ctx context.Context, guid usage.GUID, st usage.ServiceStatus) error {
+	_, err := h.reg.SetServiceStatus(ctx, guid, st)
+	return err
+}
+
+// createAPIKey creates a key and returns its secret.
+func (h registryHierarchy) createAPIKey(ctx context.Context, name string, scope usage.Scope) (string, error) {
+	_, secret, err := h.reg.CreateAPIKey(ctx, name, scope)
+	return secret, err
 }
 
 func createDemoOrg(ctx context.Context, authSvc *auth.Service) (demoCredentials, error) {
@@ -175,7 +346,8 @@ func writeDemoMarker(path string, d *demoCredentials) error {
 	return writeFileAtomic(path, append(b, '\n'))
 }
 
-// print shows how to query the demo organization.
+// print shows how to query the demo organization and, once seeded, the
+// demo services.
 func (d *demoCredentials) print(w io.Writer, base string) {
 	iv := d.Start.Format(time.DateOnly) + "/" + d.End.Format(time.DateOnly)
 	fmt.Fprintf(w, `
@@ -198,4 +370,7 @@ or:
 		d.ClientID, d.ClientSecret, base,
 		iv, base, base,
 		base, d.ClientID, d.ClientSecret, iv)
+	if d.ServiceUsage != nil && d.ServicesSeeded {
+		printServiceDemo(w, base, d.ServiceUsage)
+	}
 }
