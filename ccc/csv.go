@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
@@ -164,14 +165,41 @@ func writeCSVRow(b *bytes.Buffer, row []string) {
 
 // writeCSVField writes s, quoted with its quotes doubled only when it holds
 // a quote, a comma, CR or LF, which is all RFC 4180 needs.
-func writeCSVField(b *bytes.Buffer, s string) {
-	if !strings.ContainsAny(s, "\",\r\n") {
+func writeCSVField(b *bytes.Buffer, s string) { writeQuoted(b, s, "\",\r\n") }
+
+// writeQuoted writes s, in double quotes with its quotes doubled when it
+// holds any of special: CSV and JSV quote alike, for different characters.
+func writeQuoted(b interface {
+	io.ByteWriter
+	io.StringWriter
+}, s, special string) {
+	if !strings.ContainsAny(s, special) {
 		b.WriteString(s)
 		return
 	}
 	b.WriteByte('"')
 	b.WriteString(strings.ReplaceAll(s, `"`, `""`))
 	b.WriteByte('"')
+}
+
+// mapEntry is a map entry with its key as written, for writing maps in key
+// order so that the output is stable.
+type mapEntry struct {
+	key string
+	val reflect.Value
+}
+
+func mapEntries(v reflect.Value) ([]mapEntry, error) {
+	var entries []mapEntry
+	for it := v.MapRange(); it.Next(); {
+		k, err := csvCell(it.Key())
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, mapEntry{k, it.Value()})
+	}
+	slices.SortFunc(entries, func(x, y mapEntry) int { return cmp.Compare(x.key, y.key) })
+	return entries, nil
 }
 
 // writeJSV writes v in ServiceStack's JSV notation: records as
@@ -229,19 +257,10 @@ func writeJSV(b *strings.Builder, v reflect.Value) error {
 		b.WriteByte(']')
 		return nil
 	case reflect.Map:
-		type entry struct {
-			key string
-			val reflect.Value
+		entries, err := mapEntries(v)
+		if err != nil {
+			return err
 		}
-		var entries []entry
-		for it := v.MapRange(); it.Next(); {
-			k, err := csvCell(it.Key())
-			if err != nil {
-				return err
-			}
-			entries = append(entries, entry{k, it.Value()})
-		}
-		slices.SortFunc(entries, func(x, y entry) int { return cmp.Compare(x.key, y.key) })
 		b.WriteByte('{')
 		for i, e := range entries {
 			if i > 0 {
@@ -261,15 +280,7 @@ func writeJSV(b *strings.Builder, v reflect.Value) error {
 
 // writeJSVString writes s as a JSV string: quoted, quotes doubled, when it
 // holds a quote, a separator or a bracket of the notation, or a line break.
-func writeJSVString(b *strings.Builder, s string) {
-	if !strings.ContainsAny(s, "\",{}[]\r\n") {
-		b.WriteString(s)
-		return
-	}
-	b.WriteByte('"')
-	b.WriteString(strings.ReplaceAll(s, `"`, `""`))
-	b.WriteByte('"')
-}
+func writeJSVString(b *strings.Builder, s string) { writeQuoted(b, s, "\",{}[]\r\n") }
 
 // byteSlice returns the bytes of a []byte or [n]byte value, which need not
 // be addressable.

@@ -144,19 +144,10 @@ func xmlFields(t reflect.Type) []wireField {
 // KeyValueOf<K><V> element per entry with a Key and a Value, here in key
 // order so that the output is stable.
 func writeXMLMap(b *bytes.Buffer, v reflect.Value) error {
-	type entry struct {
-		key string
-		val reflect.Value
+	entries, err := mapEntries(v)
+	if err != nil {
+		return err
 	}
-	var entries []entry
-	for it := v.MapRange(); it.Next(); {
-		k, err := csvCell(it.Key())
-		if err != nil {
-			return err
-		}
-		entries = append(entries, entry{k, it.Value()})
-	}
-	slices.SortFunc(entries, func(x, y entry) int { return cmp.Compare(x.key, y.key) })
 	name := "KeyValueOf" + xmlItemName(v.Type().Key()) + xmlItemName(v.Type().Elem())
 	for _, e := range entries {
 		fmt.Fprintf(b, "<%s><Key>", name)

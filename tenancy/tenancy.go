@@ -118,6 +118,11 @@ func compareServices(a, b *usage.Service) int {
 	return cmp.Or(a.CreatedOn.Compare(b.CreatedOn), slices.Compare(a.GUID[:], b.GUID[:]))
 }
 
+// byName orders listings by name, then GUID, so that equal names list stably.
+func byName(a, b string, ga, gb usage.GUID) int {
+	return cmp.Or(strings.Compare(a, b), slices.Compare(ga[:], gb[:]))
+}
+
 func (r *Registry) now() time.Time { return r.cfg.Now().UTC().Truncate(time.Second) }
 
 // CreatePartner adds a partner.
@@ -151,9 +156,7 @@ func (r *Registry) Partners() []usage.Partner {
 	for _, p := range r.partners {
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b usage.Partner) int {
-		return cmp.Or(strings.Compare(a.Name, b.Name), slices.Compare(a.GUID[:], b.GUID[:]))
-	})
+	slices.SortFunc(out, func(a, b usage.Partner) int { return byName(a.Name, b.Name, a.GUID, b.GUID) })
 	return out
 }
 
@@ -193,9 +196,7 @@ func (r *Registry) Resellers(partner usage.GUID) []usage.Reseller {
 			out = append(out, x)
 		}
 	}
-	slices.SortFunc(out, func(a, b usage.Reseller) int {
-		return cmp.Or(strings.Compare(a.Name, b.Name), slices.Compare(a.GUID[:], b.GUID[:]))
-	})
+	slices.SortFunc(out, func(a, b usage.Reseller) int { return byName(a.Name, b.Name, a.GUID, b.GUID) })
 	return out
 }
 
@@ -245,9 +246,7 @@ func (r *Registry) Collections(keep func(*usage.Collection) bool) []usage.Collec
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b usage.Collection) int {
-		return cmp.Or(strings.Compare(a.Name, b.Name), slices.Compare(a.GUID[:], b.GUID[:]))
-	})
+	slices.SortFunc(out, func(a, b usage.Collection) int { return byName(a.Name, b.Name, a.GUID, b.GUID) })
 	return out
 }
 

@@ -241,10 +241,7 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	perHour := make(map[rollupKey]usage.Counts)
 	for i := range events {
 		ev := &events[i]
-		id := idKey{org: d.dict.intern(kindOrg, ev.OrganizationID, b)}
-		h := xxh3.HashString128Seed(ev.ID, d.seed)
-		binary.BigEndian.PutUint64(id.hash[0:8], h.Hi)
-		binary.BigEndian.PutUint32(id.hash[8:12], uint32(h.Lo))
+		id := d.eventID(d.dict.intern(kindOrg, ev.OrganizationID, b), ev.ID)
 		hour := hourOf(ev.Time)
 		if _, dup := inBatch[id]; dup {
 			outs[i] = usage.Duplicate
@@ -323,6 +320,29 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	for k, c := range days {
 		b.Merge(k.encode(kbuf[:0]), encodeCounts(vbuf[:0], &c), nil)
 	}
+	err := d.commitUnlock(b)
+	b.Close()
+	if err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// eventID returns the dedupe key of event id within an interned scope (an
+// organization, or a service's dedupeScope).
+func (d *DB) eventID(scope uint32, id string) idKey {
+	k := idKey{org: scope}
+	h := xxh3.HashString128Seed(id, d.seed)
+	binary.BigEndian.PutUint64(k.hash[0:8], h.Hi)
+	binary.BigEndian.PutUint32(k.hash[8:12], uint32(h.Lo))
+	return k
+}
+
+// commitUnlock applies b, built while holding mu, then releases mu and
+// waits for b to be durable: the apply is ordered by mu, the fsync is
+// shared with whatever commits meanwhile. On failure the store is put into
+// the failed state and that error is returned.
+func (d *DB) commitUnlock(b *pebbledb.Batch) error {
 	var err error
 	if !b.Empty() {
 		err = d.db.ApplyNoSyncWait(b, pebbledb.Sync)
@@ -334,14 +354,13 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	if err == nil && !b.Empty() {
 		err = b.SyncWait()
 	}
-	b.Close()
 	if err != nil {
 		d.mu.Lock()
 		d.fail(err)
 		d.mu.Unlock()
-		return nil, d.failed
+		return d.failed
 	}
-	return outs, nil
+	return nil
 }
 
 // fail puts the store in the failed state after err stopped an Append: its

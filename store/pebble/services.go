@@ -11,7 +11,6 @@ import (
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
-	"github.com/zeebo/xxh3"
 
 	"github.com/usaged/usaged/usage"
 )
@@ -272,10 +271,7 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 	var kbuf [dedupeLen]byte
 	for i := range events {
 		ev := &events[i]
-		id := idKey{org: scope}
-		h := xxh3.HashString128Seed(ev.ID, d.seed)
-		binary.BigEndian.PutUint64(id.hash[0:8], h.Hi)
-		binary.BigEndian.PutUint32(id.hash[8:12], uint32(h.Lo))
+		id := d.eventID(scope, ev.ID)
 		if _, dup := inBatch[id]; dup {
 			outs[i] = usage.Duplicate
 			continue
@@ -403,22 +399,8 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 		b.Set(key, encodeVec(nil, old[:]), nil)
 	}
 
-	var err error
-	if !b.Empty() {
-		err = d.db.ApplyNoSyncWait(b, pebbledb.Sync)
-	}
-	if err == nil && d.filter.full() {
-		err = d.rebuildFilter(2 * d.filter.cap)
-	}
-	d.mu.Unlock()
-	if err == nil && !b.Empty() {
-		err = b.SyncWait()
-	}
-	if err != nil {
-		d.mu.Lock()
-		d.fail(err)
-		d.mu.Unlock()
-		return nil, d.failed
+	if err := d.commitUnlock(b); err != nil {
+		return nil, err
 	}
 	return outs, nil
 }
