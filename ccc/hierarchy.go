@@ -42,11 +42,39 @@ func decodeBody(r *http.Request, op string, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return bindError(op, pascal(te.Field), te.Value)
+			return bindError(op, pascal(te.Field), rawValue(body, te.Field, te.Value))
 		}
 		return bindError(op, "", truncate(string(body), 64))
 	}
 	return nil
+}
+
+// rawValue returns the value the client sent at a dotted JSON path, as
+// ServiceStack quotes it in binding errors ('twelve', not 'string'); def
+// when it cannot be found. Keys match ignoring case, as decoding does.
+func rawValue(body []byte, path, def string) string {
+	raw := json.RawMessage(body)
+	for _, key := range strings.Split(path, ".") {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return def
+		}
+		found := false
+		for k, v := range obj {
+			if strings.EqualFold(k, key) {
+				raw, found = v, true
+				break
+			}
+		}
+		if !found {
+			return def
+		}
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return truncate(s, 64)
+	}
+	return truncate(string(raw), 64)
 }
 
 // pascal turns a camelCase JSON path (contact.phoneNumber) into ServiceStack's
@@ -208,6 +236,9 @@ var errForbidden = &usage.Error{Kind: usage.KindForbidden, Message: "this API ke
 // createService answers POST /api/services.
 func (s *Server) createService(r *http.Request, c *caller) (int, any, error) {
 	const op = "CreateService"
+	if !c.admin && c.scope.Kind == usage.ScopeService {
+		return 0, nil, errForbidden
+	}
 	var req createServiceRequest
 	if err := decodeBody(r, op, &req); err != nil {
 		return 0, nil, err
@@ -223,9 +254,6 @@ func (s *Server) createService(r *http.Request, c *caller) (int, any, error) {
 		return 0, nil, validationError(notEmpty("ResellerGuid"))
 	}
 	if !c.admin {
-		if c.scope.Kind == usage.ScopeService {
-			return 0, nil, errForbidden
-		}
 		x, ok := s.reg.Reseller(svc.ResellerGUID)
 		if !ok || !s.seesReseller(c, &x) {
 			return 0, nil, usage.Errorf(usage.KindNotFound, "ResellerGuid", "Reseller %s not found", svc.ResellerGUID)

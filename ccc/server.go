@@ -106,6 +106,13 @@ func (s *Server) Register(mux *http.ServeMux) {
 		return 0, nil, usage.Errorf(usage.KindNotFound, "", "no such route")
 	})
 	inner.Handle("/api/", notFound)
+	// ServiceStack's literal routes win over {ServiceGuid}; these are
+	// operations usaged does not offer, so they are missing routes rather
+	// than unparseable GUIDs.
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+		inner.Handle(m+" /api/services/status", notFound)
+		inner.Handle(m+" /api/services/users", notFound)
+	}
 	h := withSuffixes(inner)
 	for _, prefix := range []string{"/api/services", "/api/collections", "/api/partners", "/api/resellers", "/api/apikeys"} {
 		mux.Handle(prefix, h)
