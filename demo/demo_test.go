@@ -1,11 +1,9 @@
 package demo_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/ingest"
@@ -277,44 +275,9 @@ func TestNDJSONRoundTrip(t *testing.T) {
 }
 
 // AppendOne is the function under test, named for readability of the tests.
-var AppendOne = demo.AppendNDJSON
+var AppendOne = ingest.AppendNDJSON
 
 func clearTime(ev usage.Event) usage.Event { ev.Time = time.Time{}; return ev }
-
-func TestAppendNDJSONInvalidUTF8(t *testing.T) {
-	ev := usage.Event{ID: "a\xffb\xc3", Time: end, OrganizationID: "o", ClientID: "c", ClientName: "n", TemplateURI: "t", HTTPMethod: "GET", Status: 200}
-	line := demo.AppendNDJSON(nil, &ev)
-	var m map[string]any
-	if err := json.Unmarshal(line, &m); err != nil {
-		t.Fatalf("%s: %v", line, err)
-	}
-	if m["id"] != "a\ufffdb\ufffd" {
-		t.Fatalf("id decoded to %q, want invalid bytes replaced by U+FFFD", m["id"])
-	}
-}
-
-func FuzzAppendNDJSON(f *testing.F) {
-	for _, s := range []string{"", "plain", "\"\\", "\x00\x1f\x7f", "ü☃😀", "\xff\xfe", "\u2028\u2029", "</script>"} {
-		f.Add(s, s)
-	}
-	f.Fuzz(func(t *testing.T, id, name string) {
-		ev := usage.Event{ID: id, Time: end, OrganizationID: "o", ClientID: "c", ClientName: name, TemplateURI: "t", HTTPMethod: "GET", Status: 200}
-		line := demo.AppendNDJSON(nil, &ev)
-		if !json.Valid(line) {
-			t.Fatalf("invalid JSON for %q, %q: %s", id, name, line)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(line, &m); err != nil {
-			t.Fatal(err)
-		}
-		if utf8.ValidString(id) && m["id"] != id {
-			t.Fatalf("id %q decoded to %q", id, m["id"])
-		}
-		if utf8.ValidString(name) && m["clientName"] != name {
-			t.Fatalf("clientName %q decoded to %q", name, m["clientName"])
-		}
-	})
-}
 
 func BenchmarkNext(b *testing.B) {
 	g := mustGenerator(b, testConfig())
@@ -337,13 +300,13 @@ func BenchmarkAppendNDJSON(b *testing.B) {
 	n := g.Next(buf)
 	var dst []byte
 	for i := range n {
-		dst = demo.AppendNDJSON(dst, &buf[i])
+		dst = ingest.AppendNDJSON(dst, &buf[i])
 	}
 	b.SetBytes(int64(len(dst) / n))
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		dst = demo.AppendNDJSON(dst[:0], &buf[i%n])
+		dst = ingest.AppendNDJSON(dst[:0], &buf[i%n])
 		i++
 	}
 }

@@ -385,7 +385,7 @@ func TestAppendActivityNDJSON(t *testing.T) {
 		}
 		var body []byte
 		for j := range want {
-			body = AppendActivityNDJSON(body, &want[j])
+			body = ingest.AppendActivityNDJSON(body, &want[j])
 		}
 		b, err := ingest.DecodeActivity(body, ingest.FormatNDJSON)
 		if err != nil {

@@ -166,6 +166,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerAggregate(r)
 	s.registerUsage(r)
 	s.registerJobs(r)
+	s.registerTokens(r)
 	r.finish()
 }
 

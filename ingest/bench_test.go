@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/bench"
-	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
@@ -34,7 +33,7 @@ func newBenchBody(r *rand.Rand, n int, now time.Time) *benchBody {
 	for i := range n {
 		g.Event(r, i, &ev)
 		ev.ID = fmt.Sprintf("%0*d-%d", prefixLen, 0, i)
-		line := demo.AppendNDJSON(nil, &ev)
+		line := ingest.AppendNDJSON(nil, &ev)
 		bb.offsets = append(bb.offsets, len(bb.buf)+bytes.Index(line, []byte(ev.ID)))
 		bb.buf = append(bb.buf, line...)
 	}

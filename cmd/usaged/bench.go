@@ -19,6 +19,7 @@ import (
 
 	"github.com/usaged/usaged/bench"
 	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -286,7 +287,7 @@ func benchTemplates(f *benchIngestFlags, orgs []demo.Org) ([]benchTemplate, erro
 		for j := range buf {
 			buf[j].ID = placeholder
 			t.offsets = append(t.offsets, len(t.body)+head)
-			t.body = demo.AppendNDJSON(t.body, &buf[j])
+			t.body = ingest.AppendNDJSON(t.body, &buf[j])
 		}
 	}
 	return tmpls, nil

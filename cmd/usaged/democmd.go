@@ -293,7 +293,7 @@ func sendGenerated(ctx context.Context, api *apiClient, g *demo.Generator, batch
 		for n := g.Next(buf); n > 0; n = g.Next(buf) {
 			var body []byte
 			for i := range n {
-				body = demo.AppendNDJSON(body, &buf[i])
+				body = ingest.AppendNDJSON(body, &buf[i])
 			}
 			select {
 			case jobs <- job{body, n}:

@@ -827,7 +827,7 @@ func postActivityGzip(api *apiClient) activitySender {
 			body = (*b)[:0]
 		}
 		for i := range events {
-			body = demo.AppendActivityNDJSON(body, &events[i])
+			body = ingest.AppendActivityNDJSON(body, &events[i])
 		}
 		defer pool.Put(&body)
 		var zbuf bytes.Buffer
