@@ -145,6 +145,8 @@ func (c *cli) commands() []*command {
 		c.apikeyCreateCommand(),
 		c.apikeyListCommand(),
 		c.apikeyDeleteCommand(),
+		c.proxyCommand(),
+
 		c.versionCommand(),
 	}
 	for _, cmd := range cmds {

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/usaged/usaged/meter"
+	"github.com/usaged/usaged/meter/attrib"
+	"github.com/usaged/usaged/meter/route"
+	"github.com/usaged/usaged/meter/spool"
+)
+
+type proxyConfig struct {
+	listen, upstream, templates, catchAll string
+	server, token                         string
+	spoolDir                              string
+	spoolMax                              byteSize
+	batch                                 int
+	preserveHost                          bool
+	anonymous, anonymousOrg               string
+	usagedTokens                          bool
+	jwksURL, jwtIssuer, jwtAudience       string
+	jwtOrg, jwtClient, jwtClientName      string
+	jwtUser                               string
+	headerOrg, headerClient               string
+	headerClientName, headerUser          string
+	logFormat                             oneOf
+	logLevel                              string
+	shutdownTimeout                       time.Duration
+}
+
+func (c *cli) proxyCommand() *command {
+	cmd := c.newCommand("proxy", "meter an API without code changes: a reverse proxy that records every request",
+		`Forwards every request to --upstream (bodies stream both ways; server-sent
+events and websockets pass through) and records one usage event per request:
+method, route template (from --templates, an OpenAPI 3 or Swagger 2 document or
+a list of templates; unmatched paths count under --catch-all), status, duration
+and bytes, attributed to the organization, OAuth client and user of the
+request's credentials: tokens issued by usaged (asked of --server), JWTs of
+another identity provider (--jwks-url), or headers set by a trusted gateway.
+
+Recording never blocks or fails a proxied request: events go to a durable spool
+in --spool (fsynced every 100 ms, bounded by --spool-max-bytes) and are shipped
+to --server in batches, with retries, using --token (an admin token, or a client
+token with usage:event:add for one organization's events). If usaged is down,
+events wait in the spool, across restarts of the proxy too; every event keeps
+its id, so nothing is counted twice.`)
+	cfg := &proxyConfig{spoolMax: 1 << 30, logFormat: oneOf{value: "auto", allowed: []string{"auto", "text", "json"}}}
+	f := cmd.fs
+	f.StringVar(&cfg.listen, "listen", "127.0.0.1:9090", "address to listen on")
+	f.StringVar(&cfg.upstream, "upstream", "", "base URL of the API to forward to, e.g. http://127.0.0.1:9000 (required)")
+	f.StringVar(&cfg.templates, "templates", "", "route templates: an OpenAPI 3 or Swagger 2 JSON document, or a file of one template per line (required)")
+	f.StringVar(&cfg.catchAll, "catch-all", "unmatched", "template under which paths no template matches are recorded")
+	f.StringVar(&cfg.server, "server", "http://127.0.0.1:8080", "base URL of the usaged server events are shipped to")
+	f.StringVar(&cfg.token, "token", "", "bearer token events are shipped with (required)")
+	f.StringVar(&cfg.spoolDir, "spool", "./usaged-spool", "directory of the durable event spool")
+	f.Var(&cfg.spoolMax, "spool-max-bytes", "bound on the spool on disk; beyond it events are dropped and counted (a `size`, e.g. 1GiB)")
+	f.IntVar(&cfg.batch, "batch", 5000, "events per shipment")
+	f.BoolVar(&cfg.preserveHost, "preserve-host", false, "send the client's Host header upstream instead of the upstream's")
+	f.StringVar(&cfg.anonymous, "anonymous-client", "", "record requests nobody could be identified for under this client id (with --anonymous-org); default: do not record them")
+	f.StringVar(&cfg.anonymousOrg, "anonymous-org", "", "organization of --anonymous-client")
+	f.BoolVar(&cfg.usagedTokens, "usaged-tokens", true, "attribute bearer tokens issued by --server's /oauth/token (asked once per token, cached)")
+	f.StringVar(&cfg.jwksURL, "jwks-url", "", "attribute JWTs verified against this JWKS URL (with --jwt-issuer and --jwt-audience)")
+	f.StringVar(&cfg.jwtIssuer, "jwt-issuer", "", "required issuer (iss) of JWTs")
+	f.StringVar(&cfg.jwtAudience, "jwt-audience", "", "required audience (aud) of JWTs")
+	f.StringVar(&cfg.jwtOrg, "jwt-org-claim", attrib.DefaultOrgClaim, "JWT claim naming the organization")
+	f.StringVar(&cfg.jwtClient, "jwt-client-claim", attrib.DefaultClientClaim, "JWT claim naming the OAuth client")
+	f.StringVar(&cfg.jwtClientName, "jwt-client-name-claim", attrib.DefaultClientNameClaim, "JWT claim naming the client's name")
+	f.StringVar(&cfg.jwtUser, "jwt-user-claim", attrib.DefaultUserClaim, "JWT claim naming the user")
+	f.StringVar(&cfg.headerOrg, "header-org", "", "trust this request header (set by an upstream gateway) for the organization; with --header-client")
+	f.StringVar(&cfg.headerClient, "header-client", "", "trusted header naming the OAuth client")
+	f.StringVar(&cfg.headerClientName, "header-client-name", "", "trusted header naming the client's name")
+	f.StringVar(&cfg.headerUser, "header-user", "", "trusted header naming the user")
+	f.Var(&cfg.logFormat, "log-format", "log `format`: text, json, or auto")
+	f.StringVar(&cfg.logLevel, "log-level", "info", "least severe level logged: debug, info, warn or error")
+	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGINT or SIGTERM, how long requests in flight may take to finish")
+	cmd.run = func(ctx context.Context) error { return c.proxy(ctx, cfg) }
+	return cmd
+}
+
+// attributor builds the chain of attribution sources the flags ask for:
+// trusted headers first (cheapest), then JWTs, then usaged's own tokens.
+func (cfg *proxyConfig) attributor(ctx context.Context) (attrib.Attributor, error) {
+	var chain []attrib.Attributor
+	if cfg.headerOrg != "" || cfg.headerClient != "" {
+		h, err := attrib.NewHeaders(attrib.HeaderConfig{Organization: cfg.headerOrg, Client: cfg.headerClient, ClientName: cfg.headerClientName, User: cfg.headerUser})
+		if err != nil {
+			return nil, usageError{err: err}
+		}
+		chain = append(chain, h)
+	}
+	if cfg.jwksURL != "" {
+		j, err := attrib.NewJWT(ctx, attrib.JWTConfig{JWKSURL: cfg.jwksURL, Issuer: cfg.jwtIssuer, Audience: cfg.jwtAudience,
+			OrgClaim: cfg.jwtOrg, ClientClaim: cfg.jwtClient, ClientNameClaim: cfg.jwtClientName, UserClaim: cfg.jwtUser})
+		if err != nil {
+			return nil, usageError{err: err}
+		}
+		chain = append(chain, j)
+	}
+	if cfg.usagedTokens {
+		u, err := attrib.NewUsaged(attrib.UsagedConfig{Server: cfg.server})
+		if err != nil {
+			return nil, usageError{err: err}
+		}
+		chain = append(chain, u)
+	}
+	if len(chain) == 0 {
+		return nil, usageError{err: errors.New("no attribution source: keep --usaged-tokens, or give --jwks-url or --header-org/--header-client")}
+	}
+	return attrib.Chain(chain...), nil
+}
+
+func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
+	log, err := newLogger(c.stderr, cfg.logFormat.value, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	up, err := url.Parse(cfg.upstream)
+	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
+		return usageError{err: fmt.Errorf("--upstream %q is not an http or https URL such as http://127.0.0.1:9000", cfg.upstream)}
+	}
+	if cfg.templates == "" {
+		return usageError{err: errors.New("--templates is required: an OpenAPI document or a file of route templates")}
+	}
+	if cfg.token == "" {
+		return usageError{err: errors.New("--token is required: events are shipped to --server with it")}
+	}
+	if cfg.batch < 1 || cfg.batch > 100_000 {
+		return usageError{err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
+	}
+	list, err := route.Load(cfg.templates)
+	if err != nil {
+		return err
+	}
+	matcher, err := route.New(list, route.Options{CatchAll: cfg.catchAll})
+	if err != nil {
+		return err
+	}
+	who, err := cfg.attributor(ctx)
+	if err != nil {
+		return err
+	}
+	sp, err := spool.Open(spool.Config{Dir: cfg.spoolDir, MaxBytes: int64(cfg.spoolMax), Logger: log.With("component", "spool")})
+	if err != nil {
+		return err
+	}
+	shipper, err := spool.NewShipper(spool.ShipperConfig{Spool: sp, Server: cfg.server, Token: cfg.token, BatchSize: cfg.batch, Logger: log.With("component", "shipper")})
+	if err != nil {
+		sp.Close()
+		return usageError{err: err}
+	}
+	m, err := meter.New(meter.Config{
+		Templates: meter.Paths(matcher), Attributor: who, Sink: sp,
+		Anonymous: cfg.anonymous, AnonymousOrganization: cfg.anonymousOrg,
+		Platform: "proxy", Logger: log.With("component", "meter"),
+	})
+	if err != nil {
+		sp.Close()
+		return usageError{err: err}
+	}
+	h, err := meter.NewProxy(m, meter.ProxyConfig{Upstream: up, PreserveHost: cfg.preserveHost, Logger: log.With("component", "proxy")})
+	if err != nil {
+		sp.Close()
+		return usageError{err: err}
+	}
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		sp.Close()
+		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	shipCtx, stopShipping := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { shipper.Run(shipCtx) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("proxying", "listen", ln.Addr().String(), "upstream", up.String(), "templates", matcher.Len(), "server", cfg.server, "spool", cfg.spoolDir)
+	fmt.Fprintf(c.stdout, "proxying http://%s → %s, recording to %s\n", ln.Addr(), strings.TrimRight(up.String(), "/"), cfg.server)
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	// Requests are done: attribute what is pending, make it durable, and
+	// give the shipper a moment to deliver; what it cannot deliver stays in
+	// the spool for the next start.
+	m.Close()
+	if ferr := sp.Flush(); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	for sp.Stats().PendingEvents > 0 && drain.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	stopShipping()
+	wg.Wait()
+	st, ms := sp.Stats(), m.Stats()
+	log.Info("proxy stopped", "recorded", ms.Recorded, "unidentified", ms.Unidentified, "shipped", st.Shipped, "pending", st.PendingEvents, "dropped", st.Dropped)
+	if cerr := sp.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,437 @@
+// Package meter meters an HTTP API without changes to its code: a reverse
+// proxy (NewProxy) and a net/http middleware (Meter.Middleware) record one
+// usage event per request — attributed to organization, OAuth client and
+// user, and to the route template of its path — and hand it to a Sink,
+// normally the durable spool of meter/spool, whose shipper sends batches to
+// usaged.
+//
+// Subpackages: meter/route maps raw paths to templates, meter/attrib tells
+// who made a request, meter/spool keeps events on disk until usaged has
+// them, meter/accesslog reads requests out of access logs.
+package meter
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/usaged/usaged/meter/attrib"
+	"github.com/usaged/usaged/meter/route"
+	"github.com/usaged/usaged/usage"
+)
+
+// Sink takes recorded events. Add must not block the request for long nor
+// fail it: a full or broken sink drops the event and counts the loss.
+type Sink interface {
+	Add(ev usage.Event)
+}
+
+// TemplateSource names the route template of a request. It is asked after
+// the handler has served the request, so that routers which record the
+// route they matched on the request (net/http's ServeMux in
+// Request.Pattern, chi's RouteContext, gorilla/mux's CurrentRoute) can
+// answer. It must never return a raw path: that would make the number of
+// templates unbounded.
+type TemplateSource interface {
+	Template(r *http.Request) string
+}
+
+// TemplateFunc adapts a function to TemplateSource, e.g. for chi:
+//
+//	meter.TemplateFunc(func(r *http.Request) string {
+//		return chi.RouteContext(r.Context()).RoutePattern()
+//	})
+type TemplateFunc func(r *http.Request) string
+
+// Template implements TemplateSource.
+func (f TemplateFunc) Template(r *http.Request) string { return f(r) }
+
+// Paths matches the request's URL path against a route table (loaded from
+// an OpenAPI document or a list of templates).
+func Paths(m *route.Matcher) TemplateSource {
+	return TemplateFunc(func(r *http.Request) string { return m.Match(r.URL.Path) })
+}
+
+// ServeMuxPatterns names a request by the net/http ServeMux pattern that
+// served it ("GET /api/v2/users/{userId}" → "api/v2/users/{userId}"). A
+// request the mux did not route (a 404 of the mux itself) goes to fallback.
+func ServeMuxPatterns(fallback TemplateSource) TemplateSource {
+	return TemplateFunc(func(r *http.Request) string {
+		p := r.Pattern
+		if p == "" {
+			return fallback.Template(r)
+		}
+		if i := strings.IndexAny(p, " \t"); i >= 0 { // drop the method
+			p = strings.TrimLeft(p[i:], " \t")
+		}
+		if i := strings.IndexByte(p, '/'); i > 0 { // drop the host
+			p = p[i:]
+		}
+		p = strings.TrimPrefix(p, "/")
+		if p == "" {
+			return "/"
+		}
+		return p
+	})
+}
+
+// Config configures a Meter.
+type Config struct {
+	Templates  TemplateSource    // required
+	Attributor attrib.Attributor // required
+	Sink       Sink              // required
+	// Anonymous is the client id under which requests nobody could be
+	// identified for are recorded (in AnonymousOrganization); empty: they
+	// are not recorded at all.
+	Anonymous             string
+	AnonymousOrganization string
+	Platform              string // recorded with every event, e.g. "proxy"
+	// RetryFor is how long a request whose attribution failed (its source
+	// was unreachable) is retried, every RetryEvery, before it counts as
+	// unidentified; default 1 h and 2 s. Up to MaxRetrying requests wait,
+	// in memory; default 100,000.
+	RetryFor    time.Duration
+	RetryEvery  time.Duration
+	MaxRetrying int
+	Now         func() time.Time // default time.Now
+	Logger      *slog.Logger     // default slog.Default()
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Templates == nil {
+		errs = append(errs, errors.New("meter: Templates is required"))
+	}
+	if c.Attributor == nil {
+		errs = append(errs, errors.New("meter: Attributor is required"))
+	}
+	if c.Sink == nil {
+		errs = append(errs, errors.New("meter: Sink is required"))
+	}
+	if c.Anonymous != "" && c.AnonymousOrganization == "" {
+		errs = append(errs, errors.New("meter: Anonymous needs AnonymousOrganization: an event always belongs to an organization"))
+	}
+	return errors.Join(errs...)
+}
+
+// Meter records requests. It is safe for concurrent use.
+type Meter struct {
+	cfg    Config
+	prefix string // random per process: with seq, ids never repeat across restarts
+	seq    atomic.Uint64
+	work   chan pending
+	stats  struct{ recorded, anonymous, unidentified, attribErrors atomic.Uint64 }
+	once   sync.Once
+	wg     sync.WaitGroup
+	life   sync.RWMutex // held for reading by Record, for writing by Close
+	closed bool
+
+	retryMu   sync.Mutex
+	retrying  []pending
+	stopRetry chan struct{}
+}
+
+// pending is a served request waiting for attribution.
+type pending struct {
+	req *http.Request
+	ev  usage.Event
+}
+
+// New returns a Meter and starts its attribution workers; Close stops them.
+func New(cfg Config) (*Meter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RetryFor == 0 {
+		cfg.RetryFor = time.Hour
+	}
+	if cfg.RetryEvery == 0 {
+		cfg.RetryEvery = 2 * time.Second
+	}
+	if cfg.MaxRetrying == 0 {
+		cfg.MaxRetrying = 100_000
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	m := &Meter{cfg: cfg, prefix: hex.EncodeToString(b[:]) + "-", work: make(chan pending, 4096)}
+	// Attribution may ask a server (on a token cache miss), so it runs off
+	// the request's goroutine: a response is never held up by it.
+	for range 2 * runtime.GOMAXPROCS(0) {
+		m.wg.Go(func() {
+			for p := range m.work {
+				m.finish(p, false)
+			}
+		})
+	}
+	m.stopRetry = make(chan struct{})
+	m.wg.Go(m.retryLoop)
+	return m, nil
+}
+
+// retry keeps p for another attempt; false when too many already wait.
+func (m *Meter) retry(p pending) bool {
+	m.retryMu.Lock()
+	defer m.retryMu.Unlock()
+	if len(m.retrying) >= m.cfg.MaxRetrying {
+		return false
+	}
+	m.retrying = append(m.retrying, p)
+	return true
+}
+
+// retryLoop attributes the waiting requests again every RetryEvery, and a
+// last time when the Meter closes.
+func (m *Meter) retryLoop() {
+	t := time.NewTicker(m.cfg.RetryEvery)
+	defer t.Stop()
+	for {
+		stopping := false
+		select {
+		case <-t.C:
+		case <-m.stopRetry:
+			stopping = true
+		}
+		m.retryMu.Lock()
+		batch := m.retrying
+		m.retrying = nil
+		m.retryMu.Unlock()
+		for _, p := range batch {
+			m.finish(p, stopping)
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+// Close finishes the requests waiting for attribution (those waiting for a
+// retry get one last attempt) and stops the workers. Requests recorded
+// after Close are attributed on their own goroutine, without retries.
+func (m *Meter) Close() error {
+	m.once.Do(func() {
+		m.life.Lock()
+		m.closed = true
+		close(m.work)
+		m.life.Unlock()
+		close(m.stopRetry)
+	})
+	m.wg.Wait()
+	return nil
+}
+
+// Stats are a Meter's counters.
+type Stats struct {
+	Recorded     uint64 // events handed to the sink
+	Anonymous    uint64 // of those, recorded under the anonymous client
+	Unidentified uint64 // requests not recorded: no identity and no anonymous client
+	AttribErrors uint64 // attributions that failed (the request then counts as unidentified)
+}
+
+// Stats returns the counters so far.
+func (m *Meter) Stats() Stats {
+	return Stats{m.stats.recorded.Load(), m.stats.anonymous.Load(), m.stats.unidentified.Load(), m.stats.attribErrors.Load()}
+}
+
+// nextID returns an id unique to this request: it is assigned before the
+// event is spooled and never changes, so retries of the shipment count once.
+func (m *Meter) nextID() string {
+	return m.prefix + strconv.FormatUint(m.seq.Add(1), 36)
+}
+
+// Record records a served request: rec is what the response carried. It
+// never fails; attribution happens in the background.
+func (m *Meter) Record(r *http.Request, rec Response) {
+	ev := usage.Event{
+		ID:            m.nextID(),
+		Time:          rec.Start.UTC(),
+		TemplateURI:   m.cfg.Templates.Template(r),
+		HTTPMethod:    r.Method,
+		Status:        rec.Status,
+		Platform:      m.cfg.Platform,
+		DurationMs:    rec.Duration.Milliseconds(),
+		RequestBytes:  rec.RequestBytes,
+		ResponseBytes: rec.ResponseBytes,
+	}
+	// Keep only what attribution reads: the request's headers and URL
+	// outlive the handler, its body and context do not.
+	p := pending{req: &http.Request{Method: r.Method, URL: r.URL, Header: r.Header, Host: r.Host, RemoteAddr: r.RemoteAddr}, ev: ev}
+	m.life.RLock()
+	defer m.life.RUnlock()
+	if m.closed {
+		m.finish(p, true)
+		return
+	}
+	select {
+	case m.work <- p:
+	default:
+		// The workers are behind: attribute here rather than lose the
+		// event. Only an overloaded meter slows its requests.
+		m.finish(p, false)
+	}
+}
+
+// finish attributes p and hands its event to the sink; last forbids
+// another retry.
+func (m *Meter) finish(p pending, last bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id, ok, err := m.cfg.Attributor.Attribute(ctx, p.req.WithContext(ctx))
+	if err != nil && !ok {
+		m.stats.attribErrors.Add(1)
+		// usaged or the identity provider could not be asked: try again
+		// later rather than lose or misfile the request.
+		if !last && m.cfg.Now().Sub(p.ev.Time) < m.cfg.RetryFor && m.retry(p) {
+			return
+		}
+		m.cfg.Logger.Warn("attributing a request failed; it counts as unidentified", "err", err)
+	}
+	ev := p.ev
+	switch {
+	case ok && id.OrganizationID != "" && id.ClientID != "":
+		ev.OrganizationID, ev.ClientID, ev.ClientName, ev.UserID = id.OrganizationID, id.ClientID, id.ClientName, id.UserID
+	case m.cfg.Anonymous != "":
+		ev.OrganizationID, ev.ClientID, ev.ClientName = m.cfg.AnonymousOrganization, m.cfg.Anonymous, m.cfg.Anonymous
+		m.stats.anonymous.Add(1)
+	default:
+		m.stats.unidentified.Add(1)
+		return
+	}
+	m.stats.recorded.Add(1)
+	m.cfg.Sink.Add(ev)
+}
+
+// Response is what a served request came to.
+type Response struct {
+	Start         time.Time
+	Duration      time.Duration
+	Status        int
+	RequestBytes  int64
+	ResponseBytes int64
+}
+
+// Middleware wraps next so that every request it serves is recorded.
+// Streaming, flushing and connection hijacking (websockets) pass through:
+// the wrapped ResponseWriter unwraps for http.ResponseController.
+func (m *Meter) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := m.cfg.Now()
+		rw := &recorder{ResponseWriter: w}
+		var body *countingBody
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &countingBody{ReadCloser: r.Body}
+			r.Body = body
+		}
+		defer func() {
+			// Record even when the handler panics (as a 500 if nothing was
+			// written), then let the panic go on to the server.
+			v := recover()
+			status := rw.status
+			if status == 0 {
+				status = http.StatusOK
+				if v != nil {
+					status = http.StatusInternalServerError
+				}
+			}
+			if rw.hijacked && rw.status == 0 {
+				status = http.StatusSwitchingProtocols
+			}
+			res := Response{Start: start, Duration: m.cfg.Now().Sub(start), Status: status, ResponseBytes: rw.bytes}
+			if body != nil {
+				res.RequestBytes = body.n
+			}
+			m.Record(r, res)
+			if v != nil {
+				panic(v)
+			}
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// recorder notes the status and the bytes of a response.
+type recorder struct {
+	http.ResponseWriter
+	status   int
+	bytes    int64
+	hijacked bool
+}
+
+func (w *recorder) WriteHeader(code int) {
+	// 1xx responses are informational; the final status comes later.
+	if w.status == 0 && code >= 200 || code == http.StatusSwitchingProtocols {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps io.Copy's sendfile path for file responses.
+func (w *recorder) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	w.bytes += n
+	return n, err
+}
+
+// Flush passes flushes through for streaming responses (server-sent events).
+func (w *recorder) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack hands the connection over (websockets, and the reverse proxy's
+// protocol upgrades); the request is then recorded as 101 unless a status
+// was written first.
+func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, rw, err
+}
+
+// Unwrap lets http.ResponseController reach what the recorder does not
+// wrap, such as deadlines.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
