@@ -146,6 +146,7 @@ func (c *cli) commands() []*command {
 		c.apikeyListCommand(),
 		c.apikeyDeleteCommand(),
 		c.proxyCommand(),
+		c.importCommand(),
 
 		c.versionCommand(),
 	}
@@ -194,7 +195,7 @@ func (c *cli) parse(cmd *command, args []string) error {
 		}
 		return usageError{err: err, reported: true}
 	}
-	if cmd.fs.NArg() > 0 {
+	if cmd.fs.NArg() > 0 && cmd.args == "" {
 		return usageError{err: fmt.Errorf("%s takes no arguments, got %q; flags go before any argument", cmd.name, cmd.fs.Args())}
 	}
 	if err := applyEnv(cmd.fs, c.lookup); err != nil {

@@ -338,3 +338,50 @@ func TestProxyMetersThroughOutagesAndKill(t *testing.T) {
 	tr.round(t, 5)
 	waitForCounts(t, srv.base, admin, orgID, tr.want)
 }
+
+func TestImportTwiceCountsOnce(t *testing.T) {
+	const admin = "import-test-admin-token-0123456789"
+	s := mustServe(t, "--data", t.TempDir(), "--admin-token", admin)
+	orgID, _ := mustOrgClient(t, s.base, admin)
+	dir := t.TempDir()
+	templates := filepath.Join(dir, "openapi.json")
+	if err := os.WriteFile(templates, []byte(meterOpenAPI), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// 60 requests over the last hour, counted by hand, and two bad lines.
+	var b strings.Builder
+	want := map[string]int64{}
+	now := time.Now().UTC().Add(-time.Hour)
+	for i := range 60 {
+		path, template := fmt.Sprintf("/api/v2/users/u%d", i), "api/v2/users/{userId}"
+		switch i % 3 {
+		case 1:
+			path, template = fmt.Sprintf("/api/v2/users/u%d/presences/purecloud?x=1", i), "api/v2/users/{userId}/presences/{sourceId}"
+		case 2:
+			path, template = "/api/v2/no/such/route", "unmatched"
+		}
+		fmt.Fprintf(&b, "203.0.113.7 - - [%s] \"GET %s HTTP/1.1\" 200 %d \"-\" \"curl/8\"\n", now.Add(time.Duration(i)*time.Second).Format("02/Jan/2006:15:04:05 -0700"), path, 100+i)
+		want[template]++
+		if i == 10 || i == 40 {
+			b.WriteString("garbage that is not a log line\n")
+		}
+	}
+	logFile := filepath.Join(dir, "access.log")
+	if err := os.WriteFile(logFile, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"USAGED_SERVER": s.base, "USAGED_TOKEN": admin}
+	args := []string{"import", "--format", "combined", "--templates", templates, "--org", orgID, "--client", "web-logs", logFile}
+	_, err := tryCLI(t, env, args...)
+	if err == nil || !strings.Contains(err.Error(), "access.log:12: no [time]") || !strings.Contains(err.Error(), "access.log:43:") {
+		t.Fatalf("import with two bad lines: %v, want both reported with their line numbers and a failure", err)
+	}
+	waitForCounts(t, s.base, admin, orgID, want)
+	out := runCLI(t, env, append(args[:1:1], append([]string{"--keep-going"}, args[1:]...)...)...)
+	if !strings.Contains(out, "0 accepted, 60 duplicates") {
+		t.Fatalf("second import: %s", out)
+	}
+	if got := usagedCounts(t, s.base, admin, orgID); !maps.Equal(got, want) {
+		t.Fatalf("after importing twice\ngot  %v\nwant %v", got, want)
+	}
+}

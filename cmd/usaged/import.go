@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/meter/accesslog"
+	"github.com/usaged/usaged/meter/route"
+	"github.com/usaged/usaged/usage"
+)
+
+type importConfig struct {
+	remote                      *remoteFlags
+	format                      oneOf
+	templates, catchAll         string
+	org, client, clientName     string
+	fieldOrg, fieldClient       string
+	fieldClientName, fieldUser  string
+	remoteUserIsUser, keepGoing bool
+	batch                       int
+}
+
+func (c *cli) importCommand() *command {
+	cmd := c.newCommand("import", "send the requests of access logs as usage events",
+		`Reads nginx/Apache combined (or common) logs, or JSON logs (Caddy, Envoy, and
+generic time/method/path/status objects), gzipped or not, and sends one usage
+event per request line to --server: its time, method, route template (from
+--templates; unmatched paths count under --catch-all), status, bytes and
+duration. Each event's id is derived from the file's name, the line's number
+and its bytes, so importing a file again counts nothing twice.
+
+Requests are attributed to --org and --client, or, in JSON logs, to the values
+of --field-org, --field-client, --field-client-name and --field-user (dotted
+paths such as request.headers.X-Org-Id). Lines that cannot be read are reported
+with their file and line number; the import goes on, and exits non-zero at the
+end if any line was bad (unless --keep-going).`)
+	cfg := &importConfig{format: oneOf{value: "combined", allowed: []string{"combined", "json"}}}
+	cfg.remote = addRemoteFlags(cmd.fs, "bearer token: the admin token, or a client token with usage:event:add")
+	f := cmd.fs
+	f.Var(&cfg.format, "format", "log `format`: combined or json")
+	f.StringVar(&cfg.templates, "templates", "", "route templates: an OpenAPI 3 or Swagger 2 JSON document, or a file of one template per line (required)")
+	f.StringVar(&cfg.catchAll, "catch-all", "unmatched", "template under which paths no template matches are recorded")
+	f.StringVar(&cfg.org, "org", "", "organization of every request (with the admin token; a client token's own by default)")
+	f.StringVar(&cfg.client, "client", "", "OAuth client id of every request")
+	f.StringVar(&cfg.clientName, "client-name", "", "client name of every request (default: the client id)")
+	f.StringVar(&cfg.fieldOrg, "field-org", "", "JSON logs: field holding the organization")
+	f.StringVar(&cfg.fieldClient, "field-client", "", "JSON logs: field holding the client id")
+	f.StringVar(&cfg.fieldClientName, "field-client-name", "", "JSON logs: field holding the client name")
+	f.StringVar(&cfg.fieldUser, "field-user", "", "JSON logs: field holding the user")
+	f.BoolVar(&cfg.remoteUserIsUser, "remote-user", true, "combined logs: record the authenticated remote user (%u) as the user")
+	f.BoolVar(&cfg.keepGoing, "keep-going", false, "exit zero even when some lines could not be read")
+	f.IntVar(&cfg.batch, "batch", 5000, "events per request")
+	cmd.args = "FILE..."
+	cmd.run = func(ctx context.Context) error { return c.importLogs(ctx, cfg, cmd.fs.Args()) }
+	return cmd
+}
+
+// importStats is the outcome of an import.
+type importStats struct {
+	lines, bad int
+	sent       ingest.Result
+}
+
+func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string) error {
+	switch {
+	case len(files) == 0:
+		return usageError{err: errors.New("name at least one log FILE")}
+	case cfg.templates == "":
+		return usageError{err: errors.New("--templates is required: an OpenAPI document or a file of route templates")}
+	case cfg.client == "" && cfg.fieldClient == "":
+		return usageError{err: errors.New("--client or --field-client is required: every event belongs to an OAuth client")}
+	case cfg.batch < 1 || cfg.batch > 100_000:
+		return usageError{err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
+	}
+	format, err := accesslog.ParseFormat(cfg.format.value)
+	if err != nil {
+		return usageError{err: err}
+	}
+	list, err := route.Load(cfg.templates)
+	if err != nil {
+		return err
+	}
+	matcher, err := route.New(list, route.Options{CatchAll: cfg.catchAll})
+	if err != nil {
+		return err
+	}
+	api, err := cfg.remote.client(true, 1)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, name := range files {
+		st, err := os.Stat(name)
+		if err != nil {
+			return err
+		}
+		total += st.Size()
+	}
+	prog := startProgress(c.stderr, "importing bytes", int(total))
+	var st importStats
+	for _, name := range files {
+		if err := c.importFile(ctx, cfg, api, matcher, format, name, prog, &st); err != nil {
+			prog.finish()
+			return err
+		}
+	}
+	prog.finish()
+	fmt.Fprintf(c.stdout, "%d lines in %d files: %d sent (%d accepted, %d duplicates, %d rejected by usaged), %d could not be read\n",
+		st.lines, len(files), st.lines-st.bad, st.sent.Accepted, st.sent.Duplicates, st.sent.Rejected, st.bad)
+	if st.bad > 0 && !cfg.keepGoing {
+		return fmt.Errorf("%d lines could not be read (listed above); pass --keep-going to accept that", st.bad)
+	}
+	return nil
+}
+
+// countingReader reports the bytes read to the progress bar.
+type countingReader struct {
+	r io.Reader
+	p *progress
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.p.add(n)
+	return n, err
+}
+
+func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient, matcher *route.Matcher, format accesslog.Format, name string, prog *progress, st *importStats) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rd, err := accesslog.NewReader(countingReader{f, prog}, format)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	source := filepath.Base(name)
+	var body []byte
+	n := 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		res, err := withRetry(ctx, func() (ingest.Result, error) { return api.postEvents(ctx, body, false) })
+		if err != nil {
+			return fmt.Errorf("sending events of %s: %w", name, err)
+		}
+		for _, e := range res.Errors {
+			fmt.Fprintf(c.stderr, "%s: usaged rejected event %s: %s: %s\n", name, e.ID, e.Code, e.Message)
+		}
+		st.sent.Accepted += res.Accepted
+		st.sent.Duplicates += res.Duplicates
+		st.sent.Rejected += res.Rejected
+		body, n = body[:0], 0
+		return nil
+	}
+	for {
+		line, no, raw, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var pe *accesslog.ParseError
+		if errors.As(err, &pe) {
+			st.lines++
+			st.bad++
+			fmt.Fprintf(c.stderr, "%s:%d: %s\n", name, pe.Line, pe.Reason)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		st.lines++
+		ev := usage.Event{
+			ID: accesslog.EventID(source, no, raw), Time: line.Time, TemplateURI: matcher.Match(line.Path),
+			HTTPMethod: line.Method, Status: line.Status, OrganizationID: cfg.org, ClientID: cfg.client, ClientName: cfg.clientName,
+			DurationMs: line.DurationMs, RequestBytes: line.RequestBytes, ResponseBytes: line.Bytes, Platform: "import",
+		}
+		if cfg.remoteUserIsUser {
+			ev.UserID = line.RemoteUser
+		}
+		for _, fv := range []struct {
+			field string
+			dst   *string
+		}{{cfg.fieldOrg, &ev.OrganizationID}, {cfg.fieldClient, &ev.ClientID}, {cfg.fieldClientName, &ev.ClientName}, {cfg.fieldUser, &ev.UserID}} {
+			if fv.field != "" {
+				if v := line.Fields[fv.field]; v != "" {
+					*fv.dst = v
+				}
+			}
+		}
+		if ev.ClientName == "" {
+			ev.ClientName = ev.ClientID
+		}
+		body = ingest.AppendNDJSON(body, &ev)
+		if n++; n == cfg.batch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}
