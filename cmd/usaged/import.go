@@ -17,7 +17,7 @@ import (
 type importConfig struct {
 	remote                      *remoteFlags
 	format                      oneOf
-	templates, catchAll         string
+	routes                      *templateFlags
 	org, client, clientName     string
 	fieldOrg, fieldClient       string
 	fieldClientName, fieldUser  string
@@ -43,8 +43,7 @@ end if any line was bad (unless --keep-going).`)
 	cfg.remote = addRemoteFlags(cmd.fs, "bearer token: the admin token, or a client token with usage:event:add")
 	f := cmd.fs
 	f.Var(&cfg.format, "format", "log `format`: combined or json")
-	f.StringVar(&cfg.templates, "templates", "", "route templates: an OpenAPI 3 or Swagger 2 JSON document, or a file of one template per line (required)")
-	f.StringVar(&cfg.catchAll, "catch-all", "unmatched", "template under which paths no template matches are recorded")
+	cfg.routes = addTemplateFlags(f)
 	f.StringVar(&cfg.org, "org", "", "organization of every request (with the admin token; a client token's own by default)")
 	f.StringVar(&cfg.client, "client", "", "OAuth client id of every request")
 	f.StringVar(&cfg.clientName, "client-name", "", "client name of every request (default: the client id)")
@@ -70,8 +69,6 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	switch {
 	case len(files) == 0:
 		return usageError{err: errors.New("name at least one log FILE")}
-	case cfg.templates == "":
-		return usageError{err: errors.New("--templates is required: an OpenAPI document or a file of route templates")}
 	case cfg.client == "" && cfg.fieldClient == "":
 		return usageError{err: errors.New("--client or --field-client is required: every event belongs to an OAuth client")}
 	case cfg.batch < 1 || cfg.batch > 100_000:
@@ -81,11 +78,7 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	if err != nil {
 		return usageError{err: err}
 	}
-	list, err := route.Load(cfg.templates)
-	if err != nil {
-		return err
-	}
-	matcher, err := route.New(list, route.Options{CatchAll: cfg.catchAll})
+	matcher, err := cfg.routes.matcher()
 	if err != nil {
 		return err
 	}

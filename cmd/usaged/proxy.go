@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,22 +20,23 @@ import (
 )
 
 type proxyConfig struct {
-	listen, upstream, templates, catchAll string
-	server, token                         string
-	spoolDir                              string
-	spoolMax                              byteSize
-	batch                                 int
-	preserveHost                          bool
-	anonymous, anonymousOrg               string
-	usagedTokens                          bool
-	jwksURL, jwtIssuer, jwtAudience       string
-	jwtOrg, jwtClient, jwtClientName      string
-	jwtUser                               string
-	headerOrg, headerClient               string
-	headerClientName, headerUser          string
-	logFormat                             oneOf
-	logLevel                              string
-	shutdownTimeout                       time.Duration
+	listen, upstream                 string
+	routes                           *templateFlags
+	server, token                    string
+	spoolDir                         string
+	spoolMax                         byteSize
+	batch                            int
+	preserveHost                     bool
+	anonymous, anonymousOrg          string
+	usagedTokens                     bool
+	jwksURL, jwtIssuer, jwtAudience  string
+	jwtOrg, jwtClient, jwtClientName string
+	jwtUser                          string
+	headerOrg, headerClient          string
+	headerClientName, headerUser     string
+	logFormat                        oneOf
+	logLevel                         string
+	shutdownTimeout                  time.Duration
 }
 
 func (c *cli) proxyCommand() *command {
@@ -57,8 +59,7 @@ its id, so nothing is counted twice.`)
 	f := cmd.fs
 	f.StringVar(&cfg.listen, "listen", "127.0.0.1:9090", "address to listen on")
 	f.StringVar(&cfg.upstream, "upstream", "", "base URL of the API to forward to, e.g. http://127.0.0.1:9000 (required)")
-	f.StringVar(&cfg.templates, "templates", "", "route templates: an OpenAPI 3 or Swagger 2 JSON document, or a file of one template per line (required)")
-	f.StringVar(&cfg.catchAll, "catch-all", "unmatched", "template under which paths no template matches are recorded")
+	cfg.routes = addTemplateFlags(f)
 	f.StringVar(&cfg.server, "server", "http://127.0.0.1:8080", "base URL of the usaged server events are shipped to")
 	f.StringVar(&cfg.token, "token", "", "bearer token events are shipped with (required)")
 	f.StringVar(&cfg.spoolDir, "spool", "./usaged-spool", "directory of the durable event spool")
@@ -127,20 +128,13 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
 		return usageError{err: fmt.Errorf("--upstream %q is not an http or https URL such as http://127.0.0.1:9000", cfg.upstream)}
 	}
-	if cfg.templates == "" {
-		return usageError{err: errors.New("--templates is required: an OpenAPI document or a file of route templates")}
-	}
 	if cfg.token == "" {
 		return usageError{err: errors.New("--token is required: events are shipped to --server with it")}
 	}
 	if cfg.batch < 1 || cfg.batch > 100_000 {
 		return usageError{err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
 	}
-	list, err := route.Load(cfg.templates)
-	if err != nil {
-		return err
-	}
-	matcher, err := route.New(list, route.Options{CatchAll: cfg.catchAll})
+	matcher, err := cfg.routes.matcher()
 	if err != nil {
 		return err
 	}
@@ -216,4 +210,26 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 		err = nil
 	}
 	return err
+}
+
+// templateFlags are the route-table flags of the metering commands.
+type templateFlags struct{ file, catchAll string }
+
+func addTemplateFlags(fs *flag.FlagSet) *templateFlags {
+	t := &templateFlags{}
+	fs.StringVar(&t.file, "templates", "", "route templates: an OpenAPI 3 or Swagger 2 JSON document, or a file of one template per line (required)")
+	fs.StringVar(&t.catchAll, "catch-all", route.DefaultCatchAll, "template under which paths no template matches are recorded")
+	return t
+}
+
+// matcher loads the route table.
+func (t *templateFlags) matcher() (*route.Matcher, error) {
+	if t.file == "" {
+		return nil, usageError{err: errors.New("--templates is required: an OpenAPI document or a file of route templates")}
+	}
+	list, err := route.Load(t.file)
+	if err != nil {
+		return nil, err
+	}
+	return route.New(list, route.Options{CatchAll: t.catchAll})
 }
