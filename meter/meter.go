@@ -129,15 +129,16 @@ func (c Config) Validate() error {
 
 // Meter records requests. It is safe for concurrent use.
 type Meter struct {
-	cfg    Config
-	prefix string // random per process: with seq, ids never repeat across restarts
-	seq    atomic.Uint64
-	work   chan pending
-	stats  struct{ recorded, anonymous, unidentified, attribErrors atomic.Uint64 }
-	once   sync.Once
-	wg     sync.WaitGroup
-	life   sync.RWMutex // held for reading by Record, for writing by Close
-	closed bool
+	cfg     Config
+	prefix  string // random per process: with seq, ids never repeat across restarts
+	seq     atomic.Uint64
+	work    chan pending
+	stats   struct{ recorded, anonymous, unidentified, attribErrors atomic.Uint64 }
+	once    sync.Once
+	wg      sync.WaitGroup // the attribution workers
+	retryWG sync.WaitGroup // the retry loop
+	life    sync.RWMutex   // held for reading by Record, for writing by Close
+	closed  bool
 
 	retryMu   sync.Mutex
 	retrying  []pending
@@ -183,7 +184,7 @@ func New(cfg Config) (*Meter, error) {
 		})
 	}
 	m.stopRetry = make(chan struct{})
-	m.wg.Go(m.retryLoop)
+	m.retryWG.Go(m.retryLoop)
 	return m, nil
 }
 
@@ -232,9 +233,12 @@ func (m *Meter) Close() error {
 		m.closed = true
 		close(m.work)
 		m.life.Unlock()
+		// A worker may still put a failed request up for retry: stop the
+		// retry loop, and with it the last attempt, only after them.
+		m.wg.Wait()
 		close(m.stopRetry)
 	})
-	m.wg.Wait()
+	m.retryWG.Wait()
 	return nil
 }
 
@@ -243,7 +247,7 @@ type Stats struct {
 	Recorded     uint64 // events handed to the sink
 	Anonymous    uint64 // of those, recorded under the anonymous client
 	Unidentified uint64 // requests not recorded: no identity and no anonymous client
-	AttribErrors uint64 // attributions that failed (the request then counts as unidentified)
+	AttribErrors uint64 // attribution attempts that failed (retried; a request still unidentified after RetryFor counts in Unidentified)
 }
 
 // Stats returns the counters so far.
@@ -377,7 +381,7 @@ type recorder struct {
 
 func (w *recorder) WriteHeader(code int) {
 	// 1xx responses are informational; the final status comes later.
-	if w.status == 0 && code >= 200 || code == http.StatusSwitchingProtocols {
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
@@ -397,7 +401,7 @@ func (w *recorder) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	n, err := io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	n, err := io.Copy(w.ResponseWriter, r)
 	w.bytes += n
 	return n, err
 }
