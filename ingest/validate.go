@@ -53,11 +53,7 @@ func (p *Pipeline) check(ev *usage.Event, scope Scope, now, from time.Time) (Eve
 	} else if p.cfg.KnownOrganization != nil && !p.cfg.KnownOrganization(ev.OrganizationID) {
 		return invalid("organizationId %q is not a known organization", ev.OrganizationID)
 	}
-	if t := strings.TrimLeft(ev.TemplateURI, "/"); t != "" || ev.TemplateURI == "" {
-		ev.TemplateURI = t
-	} else {
-		ev.TemplateURI = "/" // the root route keeps its name rather than becoming "missing"
-	}
+	ev.TemplateURI = strings.TrimLeft(ev.TemplateURI, "/")
 	for _, f := range []struct {
 		name, val string
 		required  bool

@@ -332,7 +332,11 @@ func TestServerSentEventsStream(t *testing.T) {
 
 func TestHijackRecordedAs101(t *testing.T) {
 	m, sink := mustMeter(t, nil)
-	srv := quietServer(t, m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// A hijacked connection is not waited for by the server's Close: the
+	// test waits for the middleware itself to return, which is when it
+	// records.
+	served := make(chan struct{})
+	inner := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			t.Errorf("hijack: %v", err)
@@ -344,7 +348,11 @@ func TestHijackRecordedAs101(t *testing.T) {
 		line, _ := brw.ReadString('\n')
 		brw.WriteString(line)
 		brw.Flush()
-	})), nil)
+	}))
+	srv := quietServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(served)
+		inner.ServeHTTP(w, r)
+	}), nil)
 	req, _ := http.NewRequest("GET", srv.URL+"/upgrade", nil)
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "echo")
@@ -362,6 +370,7 @@ func TestHijackRecordedAs101(t *testing.T) {
 		t.Errorf("echo: %q, %v", line, err)
 	}
 	conn.Close()
+	<-served
 	srv.Close()
 	m.Close()
 	if ev := only(t, sink); ev.Status != 101 || ev.TemplateURI != "upgrade" {
