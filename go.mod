@@ -2,6 +2,9 @@ module github.com/usaged/usaged
 
 go 1.26.8
 
+// The dashboard's npm packages are not Go code.
+ignore ./dashboard/web/node_modules
+
 require (
 	github.com/MicahParks/jwkset v0.11.4
 	github.com/MicahParks/keyfunc/v3 v3.9.1

@@ -24,6 +24,7 @@ import (
 
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/ccc"
+	"github.com/usaged/usaged/dashboard"
 	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
@@ -226,10 +227,16 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		return err
 	}
 
-	var ready atomic.Bool
+	var (
+		ready       atomic.Bool
+		demoSession atomic.Pointer[dashboard.Session]
+	)
 	mux := http.NewServeMux()
 	api.Register(mux)
 	reports.Register(mux)
+	if err := dashboard.Register(mux, dashboard.Config{Demo: demoSession.Load}); err != nil {
+		return err
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !ready.Load() {
@@ -276,6 +283,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	log.Info("listening", "addr", ln.Addr().String(), "data", cfg.data, "dedupeWindow", cfg.dedupeWindow.String())
 	fmt.Fprintf(c.stdout, "listening on %s\n", base)
 	if demoInfo != nil {
+		demoSession.Store(demoInfo.dashboardSession())
 		demoInfo.print(c.stdout, base)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/dashboard"
 	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/tenancy"
@@ -348,10 +349,21 @@ func writeDemoMarker(path string, d *demoCredentials) error {
 
 // print shows how to query the demo organization and, once seeded, the
 // demo services.
+// dashboardSession is what the dashboard signs in with in a demo: the
+// viewer's credentials and the partner's key that the demo prints anyway.
+func (d *demoCredentials) dashboardSession() *dashboard.Session {
+	s := &dashboard.Session{OrganizationName: d.OrganizationName, ClientID: d.ClientID, ClientSecret: d.ClientSecret}
+	if d.ServiceUsage != nil {
+		s.APIKey = d.ServiceUsage.APIKey
+	}
+	return s
+}
+
 func (d *demoCredentials) print(w io.Writer, base string) {
 	iv := d.Start.Format(time.DateOnly) + "/" + d.End.Format(time.DateOnly)
 	fmt.Fprintf(w, `
 Demo organization %q (%s) holds %s events from %s.
+  Dashboard      %s/ (signed in as the demo viewer)
   URL            %s
   client id      %s
   client secret  %s
@@ -366,7 +378,7 @@ Try it:
 or:
   usaged query --server %s --client-id %s --client-secret '%s' --interval %s --group-by OAuthClientId
 `, d.OrganizationName, d.OrganizationID, group(int64(d.Events)), iv,
-		base, d.ClientID, d.ClientSecret,
+		base, base, d.ClientID, d.ClientSecret,
 		d.ClientID, d.ClientSecret, base,
 		iv, base, base,
 		base, d.ClientID, d.ClientSecret, iv)

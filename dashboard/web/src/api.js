@@ -1,0 +1,126 @@
+// The public APIs the dashboard reads, and the credentials it reads them
+// with. Credentials live in sessionStorage (gone with the tab) and in
+// Authorization headers only, never in a URL.
+
+const KEY = 'usaged.session';
+
+// session: {token, expires (ms), org, client} for the Genesys-compatible
+// API and {apiKey} for the service-usage reports; either may be absent.
+export function loadSession() {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(KEY)) || {};
+    if (s.token && s.expires && s.expires < Date.now()) {
+      delete s.token;
+    }
+    return s;
+  } catch {
+    return {};
+  }
+}
+
+export function saveSession(s) {
+  sessionStorage.setItem(KEY, JSON.stringify(s));
+}
+
+export function clearSession() {
+  sessionStorage.removeItem(KEY);
+}
+
+// APIError carries the status and the message of an error body, in either
+// API's shape (Genesys ErrorBody, ServiceStack ResponseStatus, RFC 6749).
+export class APIError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function request(path, { method = 'GET', headers = {}, body } = {}) {
+  let res;
+  try {
+    res = await fetch(path, { method, headers: { Accept: 'application/json', ...headers }, body, cache: 'no-store' });
+  } catch (e) {
+    throw new APIError(0, `usaged is unreachable (${e.message})`);
+  }
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: keep the text for the message
+  }
+  if (!res.ok) {
+    const msg =
+      data?.message ||
+      data?.responseStatus?.message ||
+      data?.error_description ||
+      data?.error ||
+      text.trim() ||
+      res.statusText;
+    throw new APIError(res.status, msg);
+  }
+  return data;
+}
+
+const bearer = (t) => ({ Authorization: `Bearer ${t}` });
+
+// signIn trades client credentials for a token at /oauth/token and learns
+// its organization from /api/v2/tokens/me.
+export async function signIn(clientId, clientSecret) {
+  const tok = await request('/oauth/token', {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      Authorization: `Basic ${btoa(`${clientId}:${clientSecret}`)}`,
+    },
+    body: 'grant_type=client_credentials',
+  });
+  const me = await request('/api/v2/tokens/me', { headers: bearer(tok.access_token) });
+  return {
+    token: tok.access_token,
+    // Sign in again a minute early rather than fail a refresh.
+    expires: Date.now() + (tok.expires_in - 60) * 1000,
+    org: me.organization?.name || '',
+    client: me.OAuthClient?.name || '',
+  };
+}
+
+// checkKey confirms that an API key is accepted by the reports.
+export async function checkKey(apiKey) {
+  await request('/api/services/usage?PageSize=1', { headers: bearer(apiKey) });
+}
+
+// aggregate runs POST /api/v2/usage/aggregate (usaged's synchronous query).
+export function aggregate(token, q) {
+  return request('/api/v2/usage/aggregate', {
+    method: 'POST',
+    headers: { ...bearer(token), 'Content-Type': 'application/json' },
+    body: JSON.stringify(q),
+  });
+}
+
+// reports reads a service-usage route as JSON.
+export function reports(apiKey, path, params = {}) {
+  const qs = new URLSearchParams(params).toString();
+  return request(`/api${path}${qs ? `?${qs}` : ''}`, { headers: bearer(apiKey) });
+}
+
+// reportsAll reads every page of a paged service-usage route.
+export async function reportsAll(apiKey, path, params = {}) {
+  const out = [];
+  for (let page = 1; ; page += 1) {
+    const r = await reports(apiKey, path, { ...params, Page: page, PageSize: 1000 });
+    out.push(...r.results);
+    if (page >= r.totalPages) return out;
+  }
+}
+
+// demoSession asks the server whether it runs a demo to sign in to.
+export async function demoSession() {
+  try {
+    const s = await request('/ui/session');
+    return s?.demo ? s : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,258 @@
+// The usaged dashboard: signs in, keeps the view's state in the URL,
+// draws the view and keeps it fresh.
+import './style.css';
+import { APIError, checkKey, clearSession, demoSession, loadSession, saveSession, signIn } from './api.js';
+import { dispose } from './charts.js';
+import { h } from './dom.js';
+import { ago, clock } from './format.js';
+import { href, read } from './state.js';
+import { apiView } from './views/api.js';
+import { serviceView, servicesView } from './views/services.js';
+
+const REFRESH_MS = 15000; // how often a view whose range reaches now reloads
+
+const main = document.getElementById('main');
+const freshness = document.getElementById('freshness');
+const liveButton = document.getElementById('live');
+
+let session = loadSession();
+let demo = null; // the demo credentials, when the server runs --demo
+let current = null; // {view, state, updated, failed, busy, generation}
+let live = true;
+let generation = 0;
+
+async function start() {
+  if (!session.token && !session.apiKey) {
+    demo = await demoSession();
+    if (demo) await signInDemo();
+  }
+  document.getElementById('signout').addEventListener('click', signOut);
+  liveButton.addEventListener('click', () => {
+    live = !live;
+    liveButton.setAttribute('aria-pressed', String(live));
+    showFreshness();
+  });
+  window.addEventListener('popstate', route);
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && stale()) refresh();
+  });
+  setInterval(() => {
+    if (stale() && document.visibilityState === 'visible') refresh();
+    showFreshness();
+  }, 1000);
+  route();
+}
+
+async function signInDemo() {
+  try {
+    const s = await signIn(demo.clientId, demo.clientSecret);
+    session = { ...s, apiKey: demo.apiKey };
+  } catch {
+    session = { apiKey: demo.apiKey };
+  }
+  saveSession(session);
+}
+
+// go moves to the state patched by patch, as a new history entry.
+function go(patch) {
+  const next = { ...read(), ...patch };
+  if (patch.range && patch.range !== 'custom') {
+    next.from = '';
+    next.to = '';
+  }
+  history.pushState(null, '', href(next));
+  route();
+}
+
+// route draws the view the URL names, or the sign-in it needs.
+function route() {
+  const state = read();
+  if (current) dispose(main);
+  current = null;
+  generation += 1;
+  document.body.dataset.ready = 'false';
+  document.body.dataset.view = state.view;
+  const needs = state.view === 'api' ? 'token' : 'apiKey';
+  if (!session[needs]) {
+    if (!session.token && !session.apiKey) return showSignIn('');
+    if (needs === 'token' && session.apiKey) return go({ view: 'services' });
+    return showSignIn(needs === 'apiKey' ? 'Service usage needs a partner or reseller API key.' : 'API usage needs an OAuth client.');
+  }
+  showChrome(true);
+  const ctx = {
+    state,
+    session,
+    go,
+    href: (patch) => href({ ...state, ...patch }),
+  };
+  const view = state.view === 'api' ? apiView(ctx) : state.view === 'services' ? servicesView(ctx) : serviceView(ctx);
+  current = { view, state, updated: 0, failed: null, busy: false, generation };
+  main.replaceChildren(view.root);
+  document.title = `${state.view === 'api' ? 'API usage' : 'Service usage'} · usaged`;
+  refresh();
+}
+
+// refresh reloads the current view; a refresh that a newer route
+// overtook is dropped.
+async function refresh() {
+  const c = current;
+  if (!c || c.busy) return;
+  c.busy = true;
+  try {
+    await c.view.refresh();
+    if (c.generation !== generation) return;
+    c.updated = Date.now();
+    c.failed = null;
+    document.body.dataset.ready = 'true';
+    freshness.dataset.updated = new Date(c.updated).toISOString();
+  } catch (e) {
+    if (c.generation !== generation) return;
+    if (e instanceof APIError && e.status === 401) return expired();
+    c.failed = e.message;
+    if (!c.updated) main.prepend(h('p', { class: 'error', role: 'alert' }, `Could not load usage: ${e.message}`));
+  } finally {
+    c.busy = false;
+    showFreshness();
+  }
+}
+
+// stale reports whether the current view should reload now: it reaches
+// the present, live updates are on, and the last load is old enough (or
+// failed, retried at the same pace).
+function stale() {
+  const c = current;
+  return c && c.view.live && live && !c.busy && Date.now() - (c.updated || 0) >= REFRESH_MS;
+}
+
+function showFreshness() {
+  const c = current;
+  if (!c || !c.updated) {
+    freshness.textContent = c?.failed ? 'Not loaded' : 'Loading…';
+    return;
+  }
+  const when = `updated ${ago(c.updated)} ago`;
+  let text;
+  if (c.failed) text = `Update failed (${c.failed}); ${when}`;
+  else if (!c.view.live) text = `Complete range; loaded ${clock(new Date(c.updated))}`;
+  else text = live ? `Live · ${when}` : `Paused · ${when}`;
+  freshness.textContent = text;
+  freshness.title = `Last loaded at ${clock(new Date(c.updated))}`;
+  freshness.className = `freshness${c.failed ? ' stale' : c.view.live && live ? ' live' : ''}`;
+  liveButton.hidden = !c.view.live;
+}
+
+async function expired() {
+  if (demo) {
+    await signInDemo();
+    return route();
+  }
+  delete session.token;
+  saveSession(session);
+  showSignIn('Your session has ended; sign in again.');
+}
+
+function signOut() {
+  clearSession();
+  session = {};
+  demo = null;
+  history.pushState(null, '', '?');
+  route();
+}
+
+function showChrome(signedIn) {
+  for (const id of ['nav', 'signout', 'freshness']) document.getElementById(id).hidden = !signedIn;
+  liveButton.hidden = !signedIn;
+  const who = document.getElementById('org-name');
+  who.textContent = signedIn ? [session.org, session.apiKey && !session.org ? 'API key' : ''].filter(Boolean).join(' · ') : '';
+  for (const a of document.querySelectorAll('#nav a')) {
+    const view = new URLSearchParams(a.getAttribute('href')).get('view');
+    const active = read().view === view || (view === 'services' && read().view === 'service');
+    if (active) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+    a.onclick = (e) => {
+      if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+      e.preventDefault();
+      go({ view, service: '', client: '', template: '', method: '' });
+    };
+  }
+}
+
+function showSignIn(message) {
+  showChrome(Boolean(session.token || session.apiKey));
+  const err = h('p', { id: 'signin-error', role: 'alert', class: message ? 'error' : null }, message);
+  const busy = async (form, fn) => {
+    const button = form.querySelector('button');
+    button.disabled = true;
+    err.textContent = '';
+    err.className = '';
+    try {
+      await fn();
+      route();
+    } catch (e) {
+      err.textContent = e.status === 401 ? 'Those credentials were not accepted.' : `Sign-in failed: ${e.message}`;
+      err.className = 'error';
+    } finally {
+      button.disabled = false;
+    }
+  };
+  const oauth = h(
+    'form',
+    {
+      id: 'signin-oauth',
+      class: 'card',
+      onsubmit: (e) => {
+        e.preventDefault();
+        busy(oauth, async () => {
+          const s = await signIn(oauth.elements['client-id'].value.trim(), oauth.elements['client-secret'].value);
+          session = { ...session, ...s };
+          saveSession(session);
+          if (read().view !== 'api') history.replaceState(null, '', href({ ...read(), view: 'api' }));
+        });
+      },
+    },
+    h('h2', {}, 'API usage'),
+    h('p', {}, 'An OAuth client of your organization with usage:organization:view.'),
+    h('label', { for: 'client-id' }, 'Client ID'),
+    h('input', { id: 'client-id', name: 'client-id', required: true, autocomplete: 'username', spellcheck: 'false' }),
+    h('label', { for: 'client-secret' }, 'Client secret'),
+    h('input', { id: 'client-secret', name: 'client-secret', type: 'password', required: true, autocomplete: 'current-password' }),
+    h('button', { type: 'submit' }, 'Sign in'),
+  );
+  const key = h(
+    'form',
+    {
+      id: 'signin-apikey',
+      class: 'card',
+      onsubmit: (e) => {
+        e.preventDefault();
+        busy(key, async () => {
+          const k = key.elements['api-key'].value.trim();
+          await checkKey(k);
+          session = { ...session, apiKey: k };
+          saveSession(session);
+          if (read().view === 'api') history.replaceState(null, '', href({ ...read(), view: 'services' }));
+        });
+      },
+    },
+    h('h2', {}, 'Service usage'),
+    h('p', {}, 'A partner or reseller API key.'),
+    h('label', { for: 'api-key' }, 'API key'),
+    h('input', { id: 'api-key', name: 'api-key', type: 'password', required: true, autocomplete: 'off', spellcheck: 'false' }),
+    h('button', { type: 'submit' }, 'Sign in with key'),
+  );
+  main.replaceChildren(
+    h(
+      'div',
+      { class: 'signin' },
+      h('h1', {}, 'Sign in to usaged'),
+      err,
+      h('div', { class: 'cards' }, oauth, key),
+      h('p', { class: 'note' }, 'Credentials stay in this browser tab and are sent only to usaged.'),
+    ),
+  );
+  document.body.dataset.ready = 'true';
+  document.body.dataset.view = 'signin';
+  (session.token ? key : oauth).querySelector('input').focus();
+}
+
+start();

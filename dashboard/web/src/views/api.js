@@ -1,0 +1,359 @@
+// The API usage view: one organization's requests over time by status
+// class, its top OAuth clients, route templates and methods, and the
+// drill-downs into one client ("OAuth Client Requests") or one template
+// ("URL Requests"), which are this view with a filter set.
+import { aggregate } from '../api.js';
+import { barList, donut, PALETTE, STATUS, timeChart } from '../charts.js';
+import { h, uid } from '../dom.js';
+import { bucketLabel, count, percent, rate } from '../format.js';
+import { buckets, GRANULARITIES, GROUPS, interval, isoInterval, RANGES } from '../state.js';
+import { table } from '../table.js';
+
+const METRICS = ['Requests', 'Status200', 'Status300', 'Status400', 'Status500', 'Status429'];
+const TOP = 10; // bars in a ranked chart; its table lists every row
+const STACK = 8; // series when grouping over time; the rest are "Other"
+
+// Count columns every API table ends with.
+const COUNTS = [
+  ['requests', 'Requests'],
+  ['status200', '2xx'],
+  ['status300', '3xx'],
+  ['status400', '4xx (incl. 429)'],
+  ['status429', '429'],
+  ['status500', '5xx'],
+].map(([key, label]) => ({ key, label, numeric: true, value: (r) => r[key], text: count }));
+const ERROR_RATE = {
+  key: 'errorRate',
+  label: 'Error rate (%)',
+  numeric: true,
+  value: (r) => rate(r.status400 + r.status500, r.requests),
+  text: percent,
+  csv: (v) => v.toFixed(1),
+};
+
+export function apiView(ctx) {
+  const s = ctx.state;
+  const iv = interval(s);
+  const panels = {};
+  const names = new Map(); // client id → name, from the clients query
+  let options = { clients: [], templates: [], methods: [] };
+
+  const root = h('div', { class: 'view' });
+  const controls = h('form', { class: 'controls', 'aria-label': 'View options', onsubmit: (e) => e.preventDefault() });
+  const title = h('h1', { id: 'drill-title', tabindex: -1 });
+  const kpis = h('dl', { class: 'kpis', 'aria-label': 'Totals' });
+  root.append(controls, title, kpis);
+
+  const panel = (key, heading, chartLabel, wide) => {
+    const chart = h('div', { class: 'chart', 'data-chart': key, role: 'img', 'aria-label': chartLabel });
+    const tables = h('div', {});
+    const sec = h('section', { class: `panel${wide ? ' wide' : ''}`, 'aria-labelledby': `h-${key}` }, h('h2', { id: `h-${key}` }, heading), chart, tables);
+    panels[key] = { sec, chart, tables };
+    return sec;
+  };
+  root.append(
+    h(
+      'div',
+      { class: 'grid' },
+      panel('requests', 'Requests over time', 'Requests over time, stacked', true),
+      panel('error-rate', 'Error rate', 'Share of requests answered 4xx or 5xx, over time'),
+      panel('methods', 'HTTP methods', 'Requests per HTTP method'),
+      panel('clients', 'Top OAuth clients', 'Requests per OAuth client'),
+      panel('templates', 'Most active requests', 'Requests per route template'),
+    ),
+  );
+
+  function renderControls() {
+    const field = (label, input) => {
+      const id = input.id || uid('f');
+      input.id = id;
+      return h('div', { class: 'field' }, h('label', { for: id }, label), input);
+    };
+    const select = (id, value, opts, onchange) =>
+      h(
+        'select',
+        { id, onchange: (e) => onchange(e.target.value) },
+        opts.map((o) => h('option', { value: o.value, selected: o.value === value }, o.label)),
+      );
+    const withAll = (all, list, current, label = (v) => v) => {
+      const values = list.includes(current) || !current ? list : [current, ...list];
+      return [{ value: '', label: all }, ...values.map((v) => ({ value: v, label: label(v) }))];
+    };
+    const custom = s.range === 'custom';
+    const day = (d) => d.toISOString().slice(0, 10);
+    const from = h('input', { id: 'from', type: 'date', value: s.from || day(iv.start), disabled: !custom });
+    const to = h('input', { id: 'to', type: 'date', value: s.to || day(new Date(iv.end - 86400000)), disabled: !custom });
+    const applyDates = () => {
+      if (from.value && to.value && from.value <= to.value) ctx.go({ range: 'custom', from: from.value, to: to.value });
+    };
+    from.addEventListener('change', applyDates);
+    to.addEventListener('change', applyDates);
+    controls.replaceChildren(
+      field(
+        'Range',
+        select('range', s.range, RANGES, (v) => {
+          const d = v === 'custom' ? { from: day(iv.start), to: day(new Date(iv.end - 86400000)) } : {};
+          ctx.go({ range: v, granularity: '', ...d });
+        }),
+      ),
+      h('div', { class: `field-pair${custom ? '' : ' muted'}` }, field('From', from), field('To (included)', to)),
+      field('Granularity', select('granularity', s.granularity, GRANULARITIES.map((g) => ({ value: g, label: g })), (v) => ctx.go({ granularity: v }))),
+      field('Group by', select('group-by', s.groupBy, GROUPS, (v) => ctx.go({ groupBy: v }))),
+      field(
+        'OAuth client',
+        select('filter-client', s.client, withAll('All clients', options.clients, s.client, (id) => names.get(id) || id), (v) => ctx.go({ client: v })),
+      ),
+      field('Method', select('filter-method', s.method, withAll('All methods', options.methods, s.method), (v) => ctx.go({ method: v }))),
+      field('Route template', select('filter-template', s.template, withAll('All templates', options.templates, s.template), (v) => ctx.go({ template: v }))),
+    );
+    if (s.client || s.method || s.template) {
+      controls.append(h('button', { type: 'button', class: 'link', onclick: () => ctx.go({ client: '', method: '', template: '' }) }, 'Clear filters'));
+    }
+  }
+
+  function renderTitle() {
+    let text = 'API usage';
+    if (s.client) text = `OAuth client requests: ${names.get(s.client) || s.client}`;
+    else if (s.template) text = `URL requests: /${s.template}`;
+    const extra = [s.method && `method ${s.method}`, s.client && s.template && `template /${s.template}`].filter(Boolean);
+    title.textContent = extra.length ? `${text} (${extra.join(', ')})` : text;
+    title.hidden = false;
+  }
+
+  const filter = (omit) => {
+    const f = {};
+    if (s.client && omit !== 'client') f.clientIds = [s.client];
+    if (s.method && omit !== 'method') f.httpMethods = [s.method];
+    if (s.template && omit !== 'template') f.templateUris = [s.template];
+    return f;
+  };
+  const query = (groupBy, omit, granularity) =>
+    aggregate(ctx.session.token, { interval: isoInterval(iv), granularity, groupBy, metrics: METRICS, filter: filter(omit) }).then((r) => r.results);
+
+  async function refresh() {
+    const group = GROUPS.find((g) => g.value === s.groupBy);
+    // Each ranked table ignores its own filter, as facets do, so that its
+    // options stay listed; the totals and the time series use every filter.
+    const [series, clients, templates, methods] = await Promise.all([
+      query(group.dimension ? [group.dimension] : [], null, s.granularity),
+      query(['OAuthClientId'], 'client'),
+      query(['TemplateUri'], 'template'),
+      query(['HttpMethod'], 'method'),
+    ]);
+    for (const r of clients) names.set(r.clientId, r.clientName || r.clientId);
+    byRequests(clients);
+    byRequests(templates);
+    byRequests(methods);
+    options = {
+      clients: clients.map((r) => r.clientId),
+      templates: templates.map((r) => r.templateUri).sort(),
+      methods: methods.map((r) => r.httpMethod).sort(),
+    };
+    renderControls();
+    renderTitle();
+    renderSeries(series, group);
+    renderRanked(clients, templates, methods);
+  }
+
+  function renderSeries(rows, group) {
+    const starts = buckets(iv, s.granularity);
+    const labels = starts.map((d) => bucketLabel(d, s.granularity));
+    const index = new Map(starts.map((d, i) => [d.toISOString().replace('.000Z', 'Z'), i]));
+    const totals = starts.map(() => zero());
+    for (const r of rows) {
+      const i = index.get(r.date);
+      if (i !== undefined) add(totals[i], r);
+    }
+    const sum = totals.reduce((a, t) => add(a, t), zero());
+    renderKpis(sum);
+
+    let series;
+    if (!group.dimension) {
+      series = STATUS.map((st) => ({
+        name: st.label,
+        color: st.color,
+        data: totals.map((t) => classOf(t, st.key)),
+      })).filter((x) => x.data.some((v) => v > 0) || x.name !== '1xx');
+    } else {
+      // The biggest STACK values of the dimension over the range, the rest as Other.
+      const keyOf = dimKey(group.value);
+      const size = new Map();
+      for (const r of rows) size.set(keyOf(r), (size.get(keyOf(r)) || 0) + r.requests);
+      const top = [...size].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, STACK).map((e) => e[0]);
+      const data = new Map(top.map((k) => [k, starts.map(() => 0)]));
+      const other = starts.map(() => 0);
+      for (const r of rows) {
+        const i = index.get(r.date);
+        if (i === undefined) continue;
+        (data.get(keyOf(r)) || other)[i] += r.requests;
+      }
+      series = top.map((k, n) => ({ name: dimLabel(group.value, k), color: PALETTE[n % PALETTE.length], data: data.get(k) }));
+      if (other.some((v) => v > 0)) series.push({ name: 'Other', color: '#5f6b76', data: other });
+    }
+    const p = panels.requests;
+    timeChart(p.chart, { labels, series });
+    timeChart(panels['error-rate'].chart, {
+      labels,
+      stack: false,
+      unit: '%',
+      series: [{ name: 'Error rate', color: '#c0262d', data: totals.map((t) => rate(t.status400 + t.status500, t.requests)) }],
+    });
+
+    // The table behind both charts: one row per bucket, or per bucket and
+    // group when grouped.
+    const dateCol = { key: 'date', label: s.granularity === 'Hour' ? 'Hour (UTC)' : `${s.granularity} (UTC)`, value: (r) => r.label };
+    let tableRows;
+    let columns;
+    if (!group.dimension) {
+      tableRows = totals.map((t, i) => ({ ...t, label: labels[i], date: starts[i].toISOString() }));
+      columns = [dateCol, ...COUNTS, ERROR_RATE];
+    } else {
+      tableRows = rows
+        .filter((r) => index.has(r.date))
+        .map((r) => ({ ...r, label: labels[index.get(r.date)] }));
+      columns = [dateCol, ...dimColumns(group.value), ...COUNTS, ERROR_RATE];
+    }
+    const details = h(
+      'details',
+      { class: 'behind' },
+      h('summary', {}, 'Table of requests over time'),
+      table({
+        name: 'requests',
+        caption: `Requests per ${s.granularity.toLowerCase()}${group.dimension ? ` and ${group.label.toLowerCase()}` : ''}`,
+        columns,
+        rows: tableRows,
+        keyOf: (r) => (group.dimension ? `${r.date}|${dimKey(group.value)(r)}` : r.date),
+      }),
+    );
+    const open = p.tables.querySelector('details')?.open;
+    if (open) details.open = true;
+    p.tables.replaceChildren(details);
+  }
+
+  function renderKpis(sum) {
+    const tile = (label, value, note) => [h('div', { class: 'kpi' }, h('dt', {}, label), h('dd', {}, value, note ? h('small', {}, note) : null))];
+    kpis.replaceChildren(
+      ...tile('Requests', count(sum.requests)),
+      ...tile('Error rate', percent(rate(sum.status400 + sum.status500, sum.requests)), '4xx and 5xx'),
+      ...tile('Throttled (429)', count(sum.status429)),
+      ...tile('Server errors (5xx)', count(sum.status500)),
+    );
+  }
+
+  function renderRanked(clients, templates, methods) {
+    const drill = (kind, patch, label) => (r, text) =>
+      h('a', { href: ctx.href(patch(r)), 'data-drill': kind, onclick: (e) => follow(e, patch(r)) }, label ? label(r) : text);
+    const follow = (e, patch) => {
+      if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+      e.preventDefault();
+      ctx.go(patch);
+    };
+
+    const pc = panels.clients;
+    pc.sec.hidden = Boolean(s.client);
+    if (!s.client) {
+      barList(pc.chart, {
+        name: 'Requests',
+        labels: clients.slice(0, TOP).map((r) => r.clientName || r.clientId),
+        values: clients.slice(0, TOP).map((r) => r.requests),
+        onPick: (i) => ctx.go({ client: clients[i].clientId }),
+      });
+      pc.tables.replaceChildren(
+        table({
+          name: 'clients',
+          caption: 'Requests per OAuth client',
+          keyOf: (r) => r.clientId,
+          rows: clients,
+          columns: [
+            { key: 'clientName', label: 'OAuth client', value: (r) => r.clientName || r.clientId, cell: drill('client', (r) => ({ client: r.clientId })) },
+            { key: 'clientId', label: 'Client ID', value: (r) => r.clientId },
+            ...COUNTS,
+            ERROR_RATE,
+          ],
+        }),
+      );
+    }
+
+    const pt = panels.templates;
+    pt.sec.hidden = Boolean(s.template);
+    if (!s.template) {
+      barList(pt.chart, {
+        name: 'Requests',
+        labels: templates.slice(0, TOP).map((r) => `/${r.templateUri}`),
+        values: templates.slice(0, TOP).map((r) => r.requests),
+        onPick: (i) => ctx.go({ template: templates[i].templateUri }),
+        color: PALETTE[1],
+      });
+      pt.tables.replaceChildren(
+        table({
+          name: 'templates',
+          caption: 'Requests per route template',
+          keyOf: (r) => r.templateUri,
+          rows: templates,
+          columns: [
+            { key: 'templateUri', label: 'Route template', value: (r) => `/${r.templateUri}`, cell: drill('template', (r) => ({ template: r.templateUri })) },
+            ...COUNTS,
+            ERROR_RATE,
+          ],
+        }),
+      );
+    }
+
+    const pm = panels.methods;
+    donut(pm.chart, { name: 'Requests', items: methods.map((r) => ({ name: r.httpMethod, value: r.requests })) });
+    pm.tables.replaceChildren(
+      table({
+        name: 'methods',
+        caption: 'Requests per HTTP method',
+        keyOf: (r) => r.httpMethod,
+        rows: methods,
+        columns: [{ key: 'httpMethod', label: 'Method', value: (r) => r.httpMethod }, ...COUNTS, ERROR_RATE],
+      }),
+    );
+  }
+
+  renderControls();
+  renderTitle();
+  return { root, refresh, live: iv.live };
+
+  function dimKey(g) {
+    return { client: (r) => r.clientId, template: (r) => r.templateUri, method: (r) => r.httpMethod }[g];
+  }
+  function dimLabel(g, k) {
+    return g === 'client' ? names.get(k) || k : g === 'template' ? `/${k}` : k;
+  }
+  function dimColumns(g) {
+    if (g === 'client') {
+      return [
+        { key: 'clientName', label: 'OAuth client', value: (r) => r.clientName || r.clientId },
+        { key: 'clientId', label: 'Client ID', value: (r) => r.clientId },
+      ];
+    }
+    if (g === 'template') return [{ key: 'templateUri', label: 'Route template', value: (r) => `/${r.templateUri}` }];
+    return [{ key: 'httpMethod', label: 'Method', value: (r) => r.httpMethod }];
+  }
+}
+
+function zero() {
+  return { requests: 0, status200: 0, status300: 0, status400: 0, status429: 0, status500: 0 };
+}
+function add(t, r) {
+  for (const k of Object.keys(t)) t[k] += r[k];
+  return t;
+}
+// classOf splits a bucket's counts into the stacked status classes: 4xx
+// without 429, 429 on its own, and whatever no class covers (1xx).
+function classOf(t, key) {
+  switch (key) {
+    case 'other400':
+      return t.status400 - t.status429;
+    case 'other':
+      return t.requests - t.status200 - t.status300 - t.status400 - t.status500;
+    default:
+      return t[key];
+  }
+}
+function byRequests(rows) {
+  rows.sort((a, b) => b.requests - a.requests || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+const key = (r) => r.clientId || r.templateUri || r.httpMethod;
