@@ -128,6 +128,7 @@ export function donut(el, { items, name }) {
         center: ['50%', '45%'],
         data: items.map((it, i) => ({ name: it.name, value: it.value, itemStyle: { color: PALETTE[i % PALETTE.length] } })),
         label: { formatter: '{b}: {d}%', color: '#1d2329' },
+        minShowLabelAngle: 12, // thin slices are named by the legend and the table
       },
     ],
   });

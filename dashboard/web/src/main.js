@@ -20,6 +20,9 @@ let demo = null; // the demo credentials, when the server runs --demo
 let current = null; // {view, state, updated, failed, busy, generation}
 let live = true;
 let generation = 0;
+let navigated = false; // false until the first view is drawn
+// Why the last load failed, above the view; hidden while loads succeed.
+const loadError = h('p', { id: 'load-error', class: 'error', role: 'alert', hidden: true });
 
 async function start() {
   if (!session.token && !session.apiKey) {
@@ -64,6 +67,14 @@ function go(patch) {
   route();
 }
 
+// follow goes to patch on a plain left click, leaving modified clicks
+// (new tab, new window) to the browser.
+function follow(e, patch) {
+  if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+  e.preventDefault();
+  go(patch);
+}
+
 // route draws the view the URL names, or the sign-in it needs.
 function route() {
   const state = read();
@@ -83,12 +94,19 @@ function route() {
     state,
     session,
     go,
-    href: (patch) => href({ ...state, ...patch }),
+    // link is an <a> to the state patched by patch that a plain click
+    // follows in place (new tabs and windows still work).
+    link: (patch, text, attrs = {}) => h('a', { ...attrs, href: href({ ...state, ...patch }), onclick: (e) => follow(e, patch) }, text),
   };
   const view = state.view === 'api' ? apiView(ctx) : state.view === 'services' ? servicesView(ctx) : serviceView(ctx);
   current = { view, state, updated: 0, failed: null, busy: false, generation };
-  main.replaceChildren(view.root);
+  loadError.hidden = true;
+  main.replaceChildren(loadError, view.root);
   document.title = `${state.view === 'api' ? 'API usage' : 'Service usage'} · usaged`;
+  // After a user's navigation, move focus to the new view's heading, so
+  // that keyboard and screen reader users start reading there.
+  if (navigated) view.root.querySelector('h1')?.focus({ preventScroll: true });
+  navigated = true;
   refresh();
 }
 
@@ -103,13 +121,15 @@ async function refresh() {
     if (c.generation !== generation) return;
     c.updated = Date.now();
     c.failed = null;
+    loadError.hidden = true;
     document.body.dataset.ready = 'true';
     freshness.dataset.updated = new Date(c.updated).toISOString();
   } catch (e) {
     if (c.generation !== generation) return;
     if (e instanceof APIError && e.status === 401) return expired();
     c.failed = e.message;
-    if (!c.updated) main.prepend(h('p', { class: 'error', role: 'alert' }, `Could not load usage: ${e.message}`));
+    loadError.textContent = `Could not load usage: ${e.message}`;
+    loadError.hidden = false;
   } finally {
     c.busy = false;
     showFreshness();
@@ -169,11 +189,7 @@ function showChrome(signedIn) {
     const active = read().view === view || (view === 'services' && read().view === 'service');
     if (active) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
-    a.onclick = (e) => {
-      if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
-      e.preventDefault();
-      go({ view, service: '', client: '', template: '', method: '' });
-    };
+    a.onclick = (e) => follow(e, { view, service: '', client: '', template: '', method: '' });
   }
 }
 

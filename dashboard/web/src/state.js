@@ -30,6 +30,8 @@ export function read(search = location.search) {
   if (!RANGES.some((r) => r.value === s.range)) s.range = s.view === 'api' ? '7d' : '30d';
   if (s.range === 'custom' && !(validDay(s.from) && validDay(s.to) && s.from <= s.to)) s.range = '7d';
   if (!GRANULARITIES.includes(s.granularity)) s.granularity = RANGES.find((r) => r.value === s.range).granularity;
+  // Hours over more than a month would be thousands of bars per series.
+  if (s.granularity === 'Hour' && !hoursFit(s)) s.granularity = 'Day';
   if (!GROUPS.some((g) => g.value === s.groupBy)) s.groupBy = 'status';
   if (s.view === 'service' && !s.service) s.view = 'services';
   return s;
@@ -47,6 +49,13 @@ export function href(s) {
   }
   return `?${q.toString()}`;
 }
+
+// hoursFit reports whether state s spans few enough days to show by hour.
+export function hoursFit(s) {
+  const iv = interval(s);
+  return iv.end - iv.start <= MAX_HOURLY_DAYS * DAY;
+}
+const MAX_HOURLY_DAYS = 31;
 
 function validDay(v) {
   return /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(`${v}T00:00:00Z`));

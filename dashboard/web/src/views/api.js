@@ -6,7 +6,7 @@ import { aggregate } from '../api.js';
 import { barList, donut, PALETTE, STATUS, timeChart } from '../charts.js';
 import { h, uid } from '../dom.js';
 import { bucketLabel, count, percent, rate } from '../format.js';
-import { buckets, GRANULARITIES, GROUPS, interval, isoInterval, RANGES } from '../state.js';
+import { buckets, GRANULARITIES, GROUPS, hoursFit, interval, isoInterval, RANGES } from '../state.js';
 import { table } from '../table.js';
 
 const METRICS = ['Requests', 'Status200', 'Status300', 'Status400', 'Status500', 'Status429'];
@@ -44,9 +44,9 @@ export function apiView(ctx) {
   const kpis = h('dl', { class: 'kpis', 'aria-label': 'Totals' });
   root.append(controls, title, kpis);
 
-  const panel = (key, heading, chartLabel, wide) => {
+  const panel = (key, heading, chartLabel, wide, note) => {
     const chart = h('div', { class: 'chart', 'data-chart': key, role: 'img', 'aria-label': chartLabel });
-    const tables = h('div', {});
+    const tables = h('div', {}, note ? h('p', { class: 'note' }, note) : null);
     const sec = h('section', { class: `panel${wide ? ' wide' : ''}`, 'aria-labelledby': `h-${key}` }, h('h2', { id: `h-${key}` }, heading), chart, tables);
     panels[key] = { sec, chart, tables };
     return sec;
@@ -56,7 +56,7 @@ export function apiView(ctx) {
       'div',
       { class: 'grid' },
       panel('requests', 'Requests over time', 'Requests over time, stacked', true),
-      panel('error-rate', 'Error rate', 'Share of requests answered 4xx or 5xx, over time'),
+      panel('error-rate', 'Error rate', 'Share of requests answered 4xx or 5xx, over time', false, 'Requests answered 4xx or 5xx; the table of requests over time lists each bucket’s rate.'),
       panel('methods', 'HTTP methods', 'Requests per HTTP method'),
       panel('clients', 'Top OAuth clients', 'Requests per OAuth client'),
       panel('templates', 'Most active requests', 'Requests per route template'),
@@ -73,7 +73,7 @@ export function apiView(ctx) {
       h(
         'select',
         { id, onchange: (e) => onchange(e.target.value) },
-        opts.map((o) => h('option', { value: o.value, selected: o.value === value }, o.label)),
+        opts.map((o) => h('option', { value: o.value, selected: o.value === value, disabled: o.disabled }, o.label)),
       );
     const withAll = (all, list, current, label = (v) => v) => {
       const values = list.includes(current) || !current ? list : [current, ...list];
@@ -97,7 +97,7 @@ export function apiView(ctx) {
         }),
       ),
       h('div', { class: `field-pair${custom ? '' : ' muted'}` }, field('From', from), field('To (included)', to)),
-      field('Granularity', select('granularity', s.granularity, GRANULARITIES.map((g) => ({ value: g, label: g })), (v) => ctx.go({ granularity: v }))),
+      field('Granularity', select('granularity', s.granularity, GRANULARITIES.map((g) => ({ value: g, label: g === 'Hour' && !hoursFit(s) ? 'Hour (31 days at most)' : g, disabled: g === 'Hour' && !hoursFit(s) })), (v) => ctx.go({ granularity: v }))),
       field('Group by', select('group-by', s.groupBy, GROUPS, (v) => ctx.go({ groupBy: v }))),
       field(
         'OAuth client',
@@ -241,13 +241,7 @@ export function apiView(ctx) {
   }
 
   function renderRanked(clients, templates, methods) {
-    const drill = (kind, patch, label) => (r, text) =>
-      h('a', { href: ctx.href(patch(r)), 'data-drill': kind, onclick: (e) => follow(e, patch(r)) }, label ? label(r) : text);
-    const follow = (e, patch) => {
-      if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
-      e.preventDefault();
-      ctx.go(patch);
-    };
+    const drill = (kind, patch) => (r, text) => ctx.link(patch(r), text, { 'data-drill': kind });
 
     const pc = panels.clients;
     pc.sec.hidden = Boolean(s.client);

@@ -13,7 +13,7 @@ const num = (key, label, text = count) => ({ key, label, numeric: true, value: (
 
 export function servicesView(ctx) {
   const root = h('div', { class: 'view' });
-  const title = h('h1', { id: 'view-title' }, 'Service usage');
+  const title = h('h1', { id: 'view-title', tabindex: -1 }, 'Service usage');
   const note = h('p', { class: 'note' });
   const kpis = h('dl', { class: 'kpis', 'aria-label': 'Totals' });
   const chart = h('div', { class: 'chart', 'data-chart': 'services', role: 'img', 'aria-label': 'Messages this month per service' });
@@ -85,10 +85,7 @@ export function servicesView(ctx) {
             key: 'name',
             label: 'Service',
             value: (r) => r.name,
-            cell: (r, text) => {
-              const patch = { view: 'service', service: r.serviceGuid };
-              return h('a', { href: ctx.href(patch), 'data-drill': 'service', onclick: (e) => follow(e, () => ctx.go(patch)) }, text);
-            },
+            cell: (r, text) => ctx.link({ view: 'service', service: r.serviceGuid }, text, { 'data-drill': 'service' }),
           },
           { key: 'status', label: 'Status', value: (r) => r.status },
           { key: 'collectionName', label: 'Collection', value: (r) => r.collectionName },
@@ -109,7 +106,7 @@ export function serviceView(ctx) {
   const s = ctx.state;
   const iv = interval(s.range === '24h' ? { ...s, range: '7d' } : s);
   const root = h('div', { class: 'view' });
-  const back = h('p', {}, h('a', { href: ctx.href({ view: 'services', service: '' }), onclick: (e) => follow(e, () => ctx.go({ view: 'services', service: '' })) }, '← All services'));
+  const back = h('p', {}, ctx.link({ view: 'services', service: '' }, '← All services'));
   const title = h('h1', { id: 'drill-title', tabindex: -1 }, 'Service');
   const controls = h('form', { class: 'controls', 'aria-label': 'View options', onsubmit: (e) => e.preventDefault() });
   const ranges = RANGES.filter((r) => r.value !== '24h' && r.value !== 'custom');
@@ -187,10 +184,4 @@ export function serviceView(ctx) {
     );
   }
   return { root, refresh, live: iv.live };
-}
-
-function follow(e, go) {
-  if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
-  e.preventDefault();
-  go();
 }
