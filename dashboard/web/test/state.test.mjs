@@ -1,0 +1,70 @@
+// Unit tests of the view state, intervals and buckets (node --test).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buckets, href, interval, isoInterval, read } from '../src/state.js';
+
+const at = (s) => Date.parse(s);
+
+test('defaults and unknown values', () => {
+  const s = read('?view=nope&range=12y&granularity=Minute&groupBy=x');
+  assert.equal(s.view, 'api');
+  assert.equal(s.range, '7d');
+  assert.equal(s.granularity, 'Day');
+  assert.equal(s.groupBy, 'status');
+  assert.equal(read('?range=24h').granularity, 'Hour');
+  assert.equal(read('?range=90d').granularity, 'Week');
+  assert.equal(read('?view=services').range, '30d');
+  assert.equal(read('?view=service').view, 'services', 'a service view without a service is the list');
+});
+
+test('a custom range needs two valid days in order', () => {
+  assert.equal(read('?range=custom&from=2026-01-01&to=2026-01-31').range, 'custom');
+  assert.equal(read('?range=custom&from=2026-02-01&to=2026-01-31').range, '7d');
+  assert.equal(read('?range=custom&from=2026-13-01&to=2026-12-31').range, '7d');
+  assert.equal(read('?range=custom&from=2026-01-01').range, '7d');
+});
+
+test('hours only up to 31 days', () => {
+  assert.equal(read('?range=30d&granularity=Hour').granularity, 'Hour');
+  assert.equal(read('?range=90d&granularity=Hour').granularity, 'Day');
+  assert.equal(read('?range=custom&from=2026-01-01&to=2026-01-31&granularity=Hour').granularity, 'Hour');
+  assert.equal(read('?range=custom&from=2026-01-01&to=2026-02-01&granularity=Hour').granularity, 'Day');
+});
+
+test('href round-trips and leaves defaults out', () => {
+  const s = read('?view=api&range=30d&granularity=Week&groupBy=client&client=c1&method=GET&template=api%2Fv2%2Fx%2F%7Bid%7D');
+  assert.deepEqual(read(href(s)), s);
+  assert.equal(href(read('?range=7d')), '?view=api&range=7d');
+  assert.equal(href({ ...read('?range=7d'), from: '2026-01-01', to: '2026-01-02' }), '?view=api&range=7d', 'dates only for custom');
+});
+
+test('intervals are whole UTC hours or days ending now', () => {
+  const now = at('2026-03-10T13:45:10Z');
+  const iv = (r) => isoInterval(interval(read(`?range=${r}`), now));
+  assert.equal(iv('24h'), '2026-03-09T14:00:00Z/2026-03-10T14:00:00Z');
+  assert.equal(iv('7d'), '2026-03-04T00:00:00Z/2026-03-11T00:00:00Z');
+  assert.equal(iv('30d'), '2026-02-09T00:00:00Z/2026-03-11T00:00:00Z');
+  assert.equal(iv('90d'), '2025-12-11T00:00:00Z/2026-03-11T00:00:00Z');
+  const custom = interval(read('?range=custom&from=2026-02-27&to=2026-03-01'), now);
+  assert.equal(isoInterval(custom), '2026-02-27T00:00:00Z/2026-03-02T00:00:00Z', 'the end day is included');
+  assert.equal(custom.live, false);
+  assert.equal(interval(read('?range=7d'), now).live, true);
+});
+
+test('buckets start where the API labels its rows', () => {
+  const iv = { start: new Date('2026-03-04T00:00:00Z'), end: new Date('2026-03-11T00:00:00Z') };
+  const iso = (g) => buckets(iv, g).map((d) => d.toISOString().slice(0, 13));
+  assert.equal(iso('Day').length, 7);
+  assert.equal(iso('Hour').length, 168);
+  // 2026-03-04 is a Wednesday: its ISO week starts Monday 2026-03-02.
+  assert.deepEqual(iso('Week'), ['2026-03-02T00', '2026-03-09T00']);
+  assert.deepEqual(iso('Month'), ['2026-03-01T00']);
+  const year = { start: new Date('2025-12-11T00:00:00Z'), end: new Date('2026-03-11T00:00:00Z') };
+  assert.deepEqual(
+    buckets(year, 'Month').map((d) => d.toISOString().slice(0, 7)),
+    ['2025-12', '2026-01', '2026-02', '2026-03'],
+  );
+  // Leap day and a month end.
+  const feb = { start: new Date('2028-02-28T00:00:00Z'), end: new Date('2028-03-02T00:00:00Z') };
+  assert.deepEqual(buckets(feb, 'Day').map((d) => d.toISOString().slice(0, 10)), ['2028-02-28', '2028-02-29', '2028-03-01']);
+});
