@@ -27,3 +27,27 @@ export function uid(prefix) {
   next += 1;
   return `${prefix}-${next}`;
 }
+
+// preserving runs render, which replaces parts of root, and then puts
+// focus and table scroll positions back on their counterparts: the element
+// with the same id, or the same column of the same row of the same table.
+export function preserving(root, render) {
+  const where = (el) => {
+    if (!el || !root.contains(el)) return null;
+    if (el.id) return `#${CSS.escape(el.id)}`;
+    if (el.dataset.csv) return `button[data-csv="${CSS.escape(el.dataset.csv)}"]`;
+    const t = el.closest('table[data-table]');
+    const tr = el.closest('tr[data-key]');
+    const td = el.closest('td[data-col]');
+    if (!t || !tr) return null;
+    return `table[data-table="${CSS.escape(t.dataset.table)}"] tr[data-key="${CSS.escape(tr.dataset.key)}"]${td ? ` td[data-col="${CSS.escape(td.dataset.col)}"]` : ''} ${el.tagName.toLowerCase()}`;
+  };
+  const focus = where(document.activeElement);
+  const scrolls = [...root.querySelectorAll('.table-wrap')].map((w) => [w.querySelector('table')?.dataset.table, w.scrollTop, w.scrollLeft]);
+  render();
+  for (const [name, top, left] of scrolls) {
+    const w = root.querySelector(`table[data-table="${CSS.escape(name || '')}"]`)?.closest('.table-wrap');
+    if (w) w.scrollTo(left, top);
+  }
+  if (focus && !root.contains(document.activeElement)) root.querySelector(focus)?.focus({ preventScroll: true });
+}

@@ -3,7 +3,7 @@
 import './style.css';
 import { APIError, checkKey, clearSession, demoSession, loadSession, saveSession, signIn } from './api.js';
 import { dispose } from './charts.js';
-import { h } from './dom.js';
+import { h, preserving } from './dom.js';
 import { ago, clock } from './format.js';
 import { href, read } from './state.js';
 import { apiView } from './views/api.js';
@@ -117,8 +117,15 @@ async function refresh() {
   if (!c || c.busy) return;
   c.busy = true;
   try {
-    await c.view.refresh();
+    const data = await c.view.load();
     if (c.generation !== generation) return;
+    // Redraw only what changed, keeping focus and scroll where they were:
+    // a live update must not pull a table out from under its reader.
+    const sig = JSON.stringify(data);
+    if (sig !== c.sig) {
+      c.sig = sig;
+      preserving(main, () => c.view.render(data));
+    }
     c.updated = Date.now();
     c.failed = null;
     loadError.hidden = true;

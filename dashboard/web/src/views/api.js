@@ -82,7 +82,7 @@ export function apiView(ctx) {
     const custom = s.range === 'custom';
     const day = (d) => d.toISOString().slice(0, 10);
     const from = h('input', { id: 'from', type: 'date', value: s.from || day(iv.start), disabled: !custom });
-    const to = h('input', { id: 'to', type: 'date', value: s.to || day(new Date(iv.end - 86400000)), disabled: !custom });
+    const to = h('input', { id: 'to', type: 'date', value: s.to || day(new Date(iv.end - 1)), disabled: !custom });
     const applyDates = () => {
       if (from.value && to.value && from.value <= to.value) ctx.go({ range: 'custom', from: from.value, to: to.value });
     };
@@ -92,7 +92,7 @@ export function apiView(ctx) {
       field(
         'Range',
         select('range', s.range, RANGES, (v) => {
-          const d = v === 'custom' ? { from: day(iv.start), to: day(new Date(iv.end - 86400000)) } : {};
+          const d = v === 'custom' ? { from: day(iv.start), to: day(new Date(iv.end - 1)) } : {};
           ctx.go({ range: v, granularity: '', ...d });
         }),
       ),
@@ -130,8 +130,9 @@ export function apiView(ctx) {
   const query = (groupBy, omit, granularity) =>
     aggregate(ctx.session.token, { interval: isoInterval(iv), granularity, groupBy, metrics: METRICS, filter: filter(omit) }).then((r) => r.results);
 
-  async function refresh() {
-    const group = GROUPS.find((g) => g.value === s.groupBy);
+  const group = GROUPS.find((g) => g.value === s.groupBy);
+
+  async function load() {
     // Each ranked table ignores its own filter, as facets do, so that its
     // options stay listed; the totals and the time series use every filter.
     const [series, clients, templates, methods] = await Promise.all([
@@ -140,6 +141,10 @@ export function apiView(ctx) {
       query(['TemplateUri'], 'template'),
       query(['HttpMethod'], 'method'),
     ]);
+    return { series, clients, templates, methods };
+  }
+
+  function render({ series, clients, templates, methods }) {
     for (const r of clients) names.set(r.clientId, r.clientName || r.clientId);
     byRequests(clients);
     byRequests(templates);
@@ -308,7 +313,7 @@ export function apiView(ctx) {
 
   renderControls();
   renderTitle();
-  return { root, refresh, live: iv.live };
+  return { root, load, render, live: iv.live };
 
   function dimKey(g) {
     return { client: (r) => r.clientId, template: (r) => r.templateUri, method: (r) => r.httpMethod }[g];

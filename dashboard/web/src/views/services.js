@@ -30,7 +30,7 @@ export function servicesView(ctx) {
     ),
   );
 
-  async function refresh() {
+  async function load() {
     const now = Date.now();
     const today = isoDay(new Date(now));
     const yesterday = isoDay(new Date(now - DAY));
@@ -39,6 +39,10 @@ export function servicesView(ctx) {
       reportsAll(ctx.session.apiKey, '/services/usage', { PeriodType: 'Daily', Period: yesterday }),
       reportsAll(ctx.session.apiKey, '/services/usage', { PeriodType: 'Monthly', Period: today }),
     ]);
+    return { today, yesterday, services, daily, monthly };
+  }
+
+  function render({ today, yesterday, services, daily, monthly }) {
     const y = new Map(daily.map((u) => [u.serviceGuid, u]));
     const m = new Map(monthly.map((u) => [u.serviceGuid, u]));
     const rows = services.map((sv) => {
@@ -99,7 +103,7 @@ export function servicesView(ctx) {
       }),
     );
   }
-  return { root, refresh, live: true };
+  return { root, load, render, live: true };
 }
 
 export function serviceView(ctx) {
@@ -129,12 +133,14 @@ export function serviceView(ctx) {
     h('div', { class: 'grid' }, panel('messages', 'Messages'), panel('attachments', 'Attachments'), panel('storage', 'Attachment storage'), panel('users', 'Users by kind'), tables),
   );
 
-  async function refresh() {
-    const days = await reports(ctx.session.apiKey, `/services/${encodeURIComponent(s.service)}/serviceusage/history`, {
+  const load = () =>
+    reports(ctx.session.apiKey, `/services/${encodeURIComponent(s.service)}/serviceusage/history`, {
       PeriodType: 'Daily',
       From: isoDay(iv.start),
       To: isoDay(new Date(Math.min(iv.end - DAY, Date.now()))),
     });
+
+  function render(days) {
     const last = days[days.length - 1];
     title.textContent = last ? `Service: ${last.name} (${last.status})` : 'Service';
     const labels = days.map((d) => d.period.slice(0, 10));
@@ -183,5 +189,5 @@ export function serviceView(ctx) {
       }),
     );
   }
-  return { root, refresh, live: iv.live };
+  return { root, load, render, live: iv.live };
 }
