@@ -1,11 +1,11 @@
 // Charts, drawn by Apache ECharts (only the parts used are bundled).
 import * as echarts from 'echarts/core';
 import { BarChart, LineChart, PieChart } from 'echarts/charts';
-import { AriaComponent, GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
+import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
 import { count } from './format.js';
 
-echarts.use([BarChart, LineChart, PieChart, AriaComponent, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
+echarts.use([BarChart, LineChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
 // Status classes keep their colors in every chart. Each has at least 4.5:1
 // contrast against white, so that bars and legend read without color
@@ -47,7 +47,10 @@ function draw(el, option, onClick) {
     });
   }
   c.onClick = onClick;
-  c.setOption({ animation: false, aria: { enabled: true }, textStyle: { fontFamily: 'inherit' }, ...option }, true);
+  // ECharts' own aria description would replace the element's label with
+  // a listing of raw data points; the label names the chart and the table
+  // beside it carries the numbers.
+  c.setOption({ animation: false, textStyle: { fontFamily: 'inherit' }, ...option }, true);
 }
 
 // dispose forgets the charts inside root, before root leaves the page.
