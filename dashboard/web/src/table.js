@@ -9,46 +9,79 @@ import { h } from './dom.js';
 // the same order, with counts as plain integers and rates with the shown
 // rounding.
 
+// A table's rows come in the view's order (most requests first); a click
+// on a column header sorts by that column, again to reverse. The choice is
+// kept per table name, across live updates, and the CSV follows it.
+const sorts = new Map(); // table name → {key, desc}
+
 export function table({ name, caption, columns, rows, keyOf, empty = 'No usage in this range.' }) {
-  const body = rows.map((r) =>
-    h(
-      'tr',
-      { 'data-key': keyOf(r) },
-      columns.map((c) => {
-        const v = c.value(r);
-        const text = v == null ? '–' : c.text ? c.text(v) : String(v);
-        return h(
-          'td',
-          { 'data-col': c.key, 'data-value': c.numeric && v != null ? v : null, class: c.numeric ? 'num' : null },
-          c.cell ? c.cell(r, text) : text,
-        );
-      }),
-    ),
-  );
-  if (!rows.length) body.push(h('tr', { class: 'empty' }, h('td', { colspan: columns.length }, empty)));
-  const t = h(
-    'table',
-    { 'data-table': name },
-    h('caption', {}, caption),
-    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.numeric ? 'num' : null }, c.label)))),
-    h('tbody', {}, body),
-  );
-  return h(
-    'div',
-    { class: 'table-block' },
-    h('div', { class: 'table-wrap', role: 'region', 'aria-label': caption, tabindex: 0 }, t),
-    h(
-      'button',
-      {
-        type: 'button',
-        class: 'csv',
-        'data-csv': name,
-        onclick: () => download(`${name}.csv`, csv(columns, rows)),
-      },
-      `Download CSV`,
-      h('span', { class: 'visually-hidden' }, ` of ${caption}`),
-    ),
-  );
+  const block = h('div', { class: 'table-block' });
+  const draw = (focusKey) => {
+    const sort = sorts.get(name);
+    const col = sort && columns.find((c) => c.key === sort.key);
+    const shown = col ? sorted(rows, col, sort.desc) : rows;
+    const head = columns.map((c) =>
+      h(
+        'th',
+        { scope: 'col', class: c.numeric ? 'num' : null, 'aria-sort': col === c ? (sort.desc ? 'descending' : 'ascending') : null },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'sort',
+            'data-sort': c.key,
+            onclick: () => {
+              const cur = sorts.get(name);
+              // Counts sort biggest first, text A to Z; a second click reverses.
+              sorts.set(name, { key: c.key, desc: cur?.key === c.key ? !cur.desc : Boolean(c.numeric) });
+              draw(c.key);
+            },
+          },
+          c.label,
+        ),
+      ),
+    );
+    const body = shown.map((r) =>
+      h(
+        'tr',
+        { 'data-key': keyOf(r) },
+        columns.map((c) => {
+          const v = c.value(r);
+          const text = v == null ? '–' : c.text ? c.text(v) : String(v);
+          return h(
+            'td',
+            { 'data-col': c.key, 'data-value': c.numeric && v != null ? v : null, class: c.numeric ? 'num' : null },
+            c.cell ? c.cell(r, text) : text,
+          );
+        }),
+      ),
+    );
+    if (!rows.length) body.push(h('tr', { class: 'empty' }, h('td', { colspan: columns.length }, empty)));
+    const t = h('table', { 'data-table': name }, h('caption', {}, caption), h('thead', {}, h('tr', {}, head)), h('tbody', {}, body));
+    block.replaceChildren(
+      h('div', { class: 'table-wrap', role: 'region', 'aria-label': caption, tabindex: 0 }, t),
+      h(
+        'button',
+        { type: 'button', class: 'csv', 'data-csv': name, onclick: () => download(`${name}.csv`, csv(columns, shown)) },
+        'Download CSV',
+        h('span', { class: 'visually-hidden' }, ` of ${caption}`),
+      ),
+    );
+    if (focusKey) block.querySelector(`button[data-sort="${focusKey}"]`)?.focus();
+  };
+  draw();
+  return block;
+}
+
+function sorted(rows, col, desc) {
+  const dir = desc ? -1 : 1;
+  return [...rows].sort((a, b) => {
+    const x = col.value(a);
+    const y = col.value(b);
+    if (x == null || y == null) return x == null ? (y == null ? 0 : 1) : -1; // empty cells last
+    const c = typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y));
+    return c * dir;
+  });
 }
 
 // csv writes RFC 4180 CSV with CRLF line ends.
