@@ -67,13 +67,13 @@ const bearer = (t) => ({ Authorization: `Bearer ${t}` });
 // signIn trades client credentials for a token at /oauth/token and learns
 // its organization from /api/v2/tokens/me.
 export async function signIn(clientId, clientSecret) {
+  // The credentials go in the form, not in HTTP Basic: a refused Basic
+  // login answers with a challenge, and the browser would put up its own
+  // password dialog over the page.
   const tok = await request('/oauth/token', {
     method: 'POST',
-    headers: {
-      'Content-Type': 'application/x-www-form-urlencoded',
-      Authorization: `Basic ${btoa(`${clientId}:${clientSecret}`)}`,
-    },
-    body: 'grant_type=client_credentials',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString(),
   });
   const me = await request('/api/v2/tokens/me', { headers: bearer(tok.access_token) });
   return {

@@ -1,0 +1,639 @@
+package main
+
+// The dashboard in a real headless Chromium against a real usaged: what the
+// page shows, exports and hides is checked against counts the test makes
+// itself from the events it sends.
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+)
+
+// uiBrowser is one headless Chromium with one tab.
+type uiBrowser struct {
+	ctx       context.Context
+	downloads string
+	shots     string
+
+	mu   sync.Mutex
+	done map[string]string // download GUID → suggested file name, once complete
+}
+
+// chromiumPath finds the browser: $USAGED_CHROMIUM, else chromium on PATH.
+// Without one the test is skipped, unless USAGED_REQUIRE_BROWSER is set (CI
+// sets it), when it fails.
+func chromiumPath(tb testing.TB) string {
+	tb.Helper()
+	if p := os.Getenv("USAGED_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("USAGED_REQUIRE_BROWSER") != "" {
+		tb.Fatal("no Chromium found (install Debian's chromium or set USAGED_CHROMIUM)")
+	}
+	tb.Skip("no Chromium found; set USAGED_CHROMIUM to run the browser tests")
+	return ""
+}
+
+// artifactDir is where screenshots go: $USAGED_TEST_ARTIFACTS/dashboard, or
+// a temporary directory.
+func artifactDir(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("USAGED_TEST_ARTIFACTS")
+	if dir == "" {
+		return tb.TempDir()
+	}
+	dir = filepath.Join(dir, "dashboard")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+func newBrowser(tb testing.TB) *uiBrowser {
+	tb.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(tb)),
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(1366, 900),
+		// As root, and with the network closed: no sandbox, no GPU, and
+		// none of the browser's own connections.
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	// One deadline for the whole test: a context derived per step and
+	// cancelled after it would take the tab's page state with it. Waits
+	// have their own timeouts (poll).
+	ctx, cancel := context.WithTimeout(tab, 5*time.Minute)
+	tb.Cleanup(func() { cancel(); cancelTab(); cancelAlloc() })
+	b := &uiBrowser{ctx: ctx, downloads: tb.TempDir(), shots: artifactDir(tb), done: map[string]string{}}
+	names := map[string]string{}
+	err := chromedp.ListenBrowser(ctx, func(ev any) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch ev := ev.(type) {
+		case *browser.EventDownloadWillBegin:
+			names[ev.GUID] = ev.SuggestedFilename
+		case *browser.EventDownloadProgress:
+			if ev.State == browser.DownloadProgressStateCompleted {
+				b.done[ev.GUID] = names[ev.GUID]
+			}
+		}
+	})
+	if err != nil {
+		tb.Fatalf("starting Chromium: %v", err)
+	}
+	events := true
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: b.downloads, EventsEnabled: &events,
+	}); err != nil {
+		tb.Fatalf("download behavior: %v", err)
+	}
+	return b
+}
+
+// do runs steps in the tab.
+func (b *uiBrowser) do(tb testing.TB, steps ...chromedp.Action[chromedp.Void]) {
+	tb.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		tb.Fatalf("browser: %v", err)
+	}
+}
+
+// evalJS evaluates a JavaScript expression in the tab.
+func evalJS[T any](tb testing.TB, b *uiBrowser, expr string) T {
+	tb.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		tb.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+// poll waits until a JavaScript expression is true.
+func (b *uiBrowser) poll(tb testing.TB, expr string) {
+	tb.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		tb.Fatalf("browser: waiting for %s: %v", expr, err)
+	}
+}
+
+// waitReady waits for the view to have its data: the page sets
+// body[data-ready] to "false" when the view changes and to "true" once
+// every panel is loaded.
+func (b *uiBrowser) waitReady(tb testing.TB, view string) {
+	tb.Helper()
+	b.poll(tb, fmt.Sprintf(`document.body.dataset.ready === "true" && document.body.dataset.view === %q`, view))
+}
+
+// act runs a JavaScript statement that changes the view (a click, a
+// select's change) and waits for the new view to be ready. The page marks
+// itself not ready, or shows another view, synchronously, inside the event
+// handler.
+func (b *uiBrowser) act(tb testing.TB, view, js string) {
+	tb.Helper()
+	started := evalJS[bool](tb, b, fmt.Sprintf(`(() => { const was = document.body.dataset.view; %s; return document.body.dataset.ready === "false" || document.body.dataset.view !== was; })()`, js))
+	if !started {
+		tb.Fatalf("%s did not start a new view", js)
+	}
+	b.waitReady(tb, view)
+}
+
+// choose picks a value of a <select> as a user does: the change event
+// follows.
+func choose(id, value string) string {
+	return fmt.Sprintf(`{ const s = document.getElementById(%q); s.value = %q; s.dispatchEvent(new Event("change", {bubbles: true})); }`, id, value)
+}
+
+func click(selector string) string {
+	return fmt.Sprintf(`document.querySelector(%q).click()`, selector)
+}
+
+// signIn fills and submits the client credentials form.
+func (b *uiBrowser) signIn(tb testing.TB, id, secret string) {
+	tb.Helper()
+	b.do(tb,
+		chromedp.WaitVisible(chromedp.CSS("#signin-oauth")),
+		chromedp.SendKeys(chromedp.CSS("#client-id"), id),
+		chromedp.SendKeys(chromedp.CSS("#client-secret"), secret),
+		chromedp.Click(chromedp.CSS("#signin-oauth button[type=submit]")),
+	)
+}
+
+// screenshot saves the whole page as name.png among the artefacts.
+func (b *uiBrowser) screenshot(tb testing.TB, name string) {
+	tb.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(b.shots, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("screenshot %s", path)
+}
+
+// download clicks a CSV button and returns the file's name and contents.
+func (b *uiBrowser) download(tb testing.TB, selector string) (string, []byte) {
+	tb.Helper()
+	evalJS[bool](tb, b, click(selector)+`, true`)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		b.mu.Lock()
+		for guid, name := range b.done {
+			delete(b.done, guid)
+			b.mu.Unlock()
+			body, err := os.ReadFile(filepath.Join(b.downloads, guid))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return name, body
+		}
+		b.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	tb.Fatalf("no download after clicking %s", selector)
+	return "", nil
+}
+
+// uiRow is a table row as the page shows it: its key, and per column the
+// raw count (data-value) or the text.
+type uiRow struct {
+	Key  string            `json:"key"`
+	Cols map[string]string `json:"cols"`
+}
+
+func (b *uiBrowser) table(tb testing.TB, name string) []uiRow {
+	tb.Helper()
+	return evalJS[[]uiRow](tb, b, fmt.Sprintf(`[...document.querySelectorAll('table[data-table=%q] tbody tr[data-key]')].map(tr => ({
+		key: tr.dataset.key,
+		cols: Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map(td => [td.dataset.col, td.dataset.value ?? td.textContent]))}))`, name))
+}
+
+// uiCounts are the counts of one row of an API usage table.
+type uiCounts struct{ requests, s2, s3, s4, s429, s5 int64 }
+
+func (c *uiCounts) add(status int) {
+	c.requests++
+	switch {
+	case status >= 500:
+		c.s5++
+	case status >= 400:
+		c.s4++
+		if status == 429 {
+			c.s429++
+		}
+	case status >= 300:
+		c.s3++
+	case status >= 200:
+		c.s2++
+	}
+}
+
+// errorRate is the percentage of requests answered 4xx or 5xx.
+func (c uiCounts) errorRate() float64 {
+	return float64(c.s4+c.s5) * 100 / float64(c.requests)
+}
+
+// checkTable compares a table the page shows with the oracle's counts.
+func checkTable(tb testing.TB, what string, got []uiRow, want map[string]*uiCounts) {
+	tb.Helper()
+	if len(got) != len(want) {
+		keys := []string{}
+		for _, r := range got {
+			keys = append(keys, r.Key)
+		}
+		tb.Fatalf("%s: %d rows %v, want %d", what, len(got), keys, len(want))
+	}
+	for _, r := range got {
+		w, ok := want[r.Key]
+		if !ok {
+			tb.Fatalf("%s: unexpected row %q", what, r.Key)
+		}
+		for col, n := range map[string]int64{"requests": w.requests, "status200": w.s2, "status300": w.s3, "status400": w.s4, "status429": w.s429, "status500": w.s5} {
+			if r.Cols[col] != strconv.FormatInt(n, 10) {
+				tb.Errorf("%s: row %s column %s = %q, want %d", what, r.Key, col, r.Cols[col], n)
+			}
+		}
+		// The page rounds to one decimal; the oracle's exact rate must be
+		// within half a step of it.
+		if got, err := strconv.ParseFloat(r.Cols["errorRate"], 64); err != nil || math.Abs(got-w.errorRate()) > 0.05+1e-9 {
+			tb.Errorf("%s: row %s error rate %q, want %.3f", what, r.Key, r.Cols["errorRate"], w.errorRate())
+		}
+	}
+}
+
+// uiEvent is one API request event the test sends, and what it counts as.
+type uiEvent struct {
+	ID             string `json:"id"`
+	Time           string `json:"time"`
+	OrganizationID string `json:"organizationId"`
+	ClientID       string `json:"clientId"`
+	ClientName     string `json:"clientName"`
+	TemplateURI    string `json:"templateUri"`
+	HTTPMethod     string `json:"httpMethod"`
+	Status         int    `json:"status"`
+	at             time.Time
+}
+
+// uiOracle counts events by hand, per range and dimension.
+type uiOracle struct{ events []uiEvent }
+
+func (o *uiOracle) count(since time.Time, keep func(*uiEvent) bool, key func(*uiEvent) string) map[string]*uiCounts {
+	out := map[string]*uiCounts{}
+	for i := range o.events {
+		e := &o.events[i]
+		if e.at.Before(since) || !keep(e) {
+			continue
+		}
+		c := out[key(e)]
+		if c == nil {
+			c = &uiCounts{}
+			out[key(e)] = c
+		}
+		c.add(e.Status)
+	}
+	return out
+}
+
+var (
+	anyEvent   = func(*uiEvent) bool { return true }
+	byClient   = func(e *uiEvent) string { return e.ClientID }
+	byTemplate = func(e *uiEvent) string { return e.TemplateURI }
+	byMethod   = func(e *uiEvent) string { return e.HTTPMethod }
+)
+
+// uiOrg is an organization with a viewer client and the traffic sent for it.
+type uiOrg struct {
+	id, name       string
+	viewer, secret string
+	clients, names []string // ids and names of the clients whose traffic is sent
+	oracle         uiOracle
+}
+
+func adminJSON(tb testing.TB, base, admin, path string, body any, want int, out any) {
+	tb.Helper()
+	b, _ := json.Marshal(body)
+	status, resp, err := post(base, admin, path, "application/json", b)
+	if err != nil || status != want {
+		tb.Fatalf("POST %s: %d %s %v", path, status, resp, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(resp, out); err != nil {
+			tb.Fatalf("POST %s: %v in %s", path, err, resp)
+		}
+	}
+}
+
+// seedOrg creates an organization, its viewer and n events of its clients
+// spread over the last 21 days, today included.
+func seedOrg(tb testing.TB, base, admin, name string, clients []string, n int, rng *rand.Rand, now time.Time) *uiOrg {
+	tb.Helper()
+	o := &uiOrg{name: name}
+	var org struct{ ID string }
+	adminJSON(tb, base, admin, "/api/v2/admin/organizations", map[string]string{"name": name}, 201, &org)
+	o.id = org.ID
+	var viewer struct{ ID, Secret string }
+	adminJSON(tb, base, admin, "/api/v2/admin/organizations/"+o.id+"/clients",
+		map[string]any{"name": name + " viewer", "permissions": []string{"usage:organization:view", "oauth:client:view"}}, 201, &viewer)
+	o.viewer, o.secret = viewer.ID, viewer.Secret
+	templates := []string{"api/v2/users", "api/v2/users/{userId}", "api/v2/conversations", "api/v2/analytics/query", "api/v2/users/{userId}/presences/{sourceId}"}
+	methods := []string{"GET", "GET", "GET", "POST", "PUT", "DELETE"}
+	statuses := []int{200, 200, 200, 201, 204, 304, 400, 404, 429, 429, 500, 503, 101}
+	for _, c := range clients {
+		o.clients = append(o.clients, strings.ToLower(strings.ReplaceAll(c, " ", "-")))
+		o.names = append(o.names, c)
+	}
+	today := now.Truncate(24 * time.Hour)
+	for i := range n {
+		// Days 0–5 and 12–20 ago: far from the 7- and 30-day ranges' starts,
+		// so that a midnight passing during the test moves no event across.
+		days := []int{0, 1, 2, 3, 4, 5, 12, 15, 20}[rng.IntN(9)]
+		at := today.Add(-time.Duration(days) * 24 * time.Hour).Add(time.Duration(rng.IntN(24*60)) * time.Minute)
+		if at.After(now) {
+			at = now.Add(-time.Duration(rng.IntN(60)+1) * time.Second)
+		}
+		k := rng.IntN(len(clients))
+		// The first client calls the first template most, so that the
+		// drill-down differs from the whole.
+		t := rng.IntN(len(templates))
+		if k == 0 && rng.IntN(2) == 0 {
+			t = 0
+		}
+		e := uiEvent{
+			ID: fmt.Sprintf("%s-%d", o.id, i), Time: at.Format(time.RFC3339Nano), OrganizationID: o.id,
+			ClientID: o.clients[k], ClientName: o.names[k], TemplateURI: templates[t],
+			HTTPMethod: methods[rng.IntN(len(methods))], Status: statuses[rng.IntN(len(statuses))], at: at,
+		}
+		o.oracle.events = append(o.oracle.events, e)
+	}
+	// Sent twice: the second time every event is a duplicate and counts nothing.
+	for range 2 {
+		body, _ := json.Marshal(o.oracle.events)
+		var res ingestResult
+		adminJSON(tb, base, admin, "/api/v2/usage/events", json.RawMessage(body), 200, &res)
+		if res.Rejected != 0 {
+			tb.Fatalf("%d events rejected", res.Rejected)
+		}
+	}
+	return o
+}
+
+// rangeStart is where the dashboard's last-N-days range starts: N UTC days
+// ending today, today included.
+func rangeStart(now time.Time, days int) time.Time {
+	return now.Truncate(24*time.Hour).AddDate(0, 0, 1-days)
+}
+
+func TestDashboardInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser against a usaged process")
+	}
+	b := newBrowser(t)
+	const admin = "dashboard-admin-token-0123456789"
+	srv := startServe(t, t.TempDir(), admin)
+	base := srv.base
+	now := time.Now().UTC()
+	rng := rand.New(rand.NewPCG(7, 11))
+	a := seedOrg(t, base, admin, "Acme Corp", []string{"Acme CRM", "Acme ETL", "Acme Mobile", "Acme Wallboard"}, 700, rng, now)
+	other := seedOrg(t, base, admin, "Bravo Inc", []string{"Bravo Secret Sync", "Bravo Hidden Agent"}, 150, rng, now)
+
+	// Sign in through the form.
+	b.do(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#signin-oauth")))
+	b.screenshot(t, "01-sign-in")
+	b.signIn(t, a.viewer, a.secret)
+	b.waitReady(t, "api")
+	if org := evalJS[string](t, b, `document.getElementById("org-name").textContent`); org != a.name {
+		t.Errorf("#org-name = %q, want %q", org, a.name)
+	}
+
+	// The default view: the last 7 days.
+	since7, since30 := rangeStart(now, 7), rangeStart(now, 30)
+	checkTable(t, "clients, 7 days", b.table(t, "clients"), a.oracle.count(since7, anyEvent, byClient))
+	checkTable(t, "templates, 7 days", b.table(t, "templates"), a.oracle.count(since7, anyEvent, byTemplate))
+	checkTable(t, "methods, 7 days", b.table(t, "methods"), a.oracle.count(since7, anyEvent, byMethod))
+	checkCharts(t, b, "requests", "error-rate", "clients", "templates", "methods")
+	if buckets := evalJS[int](t, b, `document.querySelectorAll('table[data-table=requests] tbody tr[data-key]').length`); buckets != 7 {
+		t.Errorf("requests over time has %d day rows, want 7", buckets)
+	}
+	b.screenshot(t, "02-api-usage-7d")
+
+	// The token is in sessionStorage and headers, never in the URL.
+	stored := evalJS[string](t, b, `sessionStorage.getItem("usaged.session") || ""`)
+	href := evalJS[string](t, b, `location.href`)
+	var sess struct{ Token string }
+	json.Unmarshal([]byte(stored), &sess)
+	if sess.Token == "" || strings.Contains(href, sess.Token) {
+		t.Fatalf("token %q, URL %s", sess.Token, href)
+	}
+
+	// 30 days, then a reload of the URL restores the same view.
+	b.act(t, "api", choose("range", "30d"))
+	href = evalJS[string](t, b, `location.search`)
+	if !strings.Contains(href, "range=30d") {
+		t.Errorf("the URL does not hold the range: %s", href)
+	}
+	want30 := a.oracle.count(since30, anyEvent, byClient)
+	checkTable(t, "clients, 30 days", b.table(t, "clients"), want30)
+	checkTable(t, "templates, 30 days", b.table(t, "templates"), a.oracle.count(since30, anyEvent, byTemplate))
+	b.screenshot(t, "03-api-usage-30d")
+	b.do(t, chromedp.Reload())
+	b.waitReady(t, "api")
+	checkTable(t, "clients, 30 days, reloaded", b.table(t, "clients"), want30)
+
+	// Drill into a client: its templates and methods only.
+	crm := a.clients[0]
+	b.act(t, "api", click(fmt.Sprintf(`table[data-table=clients] tr[data-key=%q] a[data-drill=client]`, crm)))
+	href = evalJS[string](t, b, `location.search`)
+	if !strings.Contains(href, "client="+crm) || !strings.Contains(href, "range=30d") {
+		t.Errorf("drill-down URL %s", href)
+	}
+	if title := evalJS[string](t, b, `document.getElementById("drill-title").textContent`); !strings.Contains(title, a.names[0]) {
+		t.Errorf("#drill-title = %q", title)
+	}
+	isCRM := func(e *uiEvent) bool { return e.ClientID == crm }
+	checkTable(t, "templates of "+crm, b.table(t, "templates"), a.oracle.count(since30, isCRM, byTemplate))
+	checkTable(t, "methods of "+crm, b.table(t, "methods"), a.oracle.count(since30, isCRM, byMethod))
+	b.screenshot(t, "04-client-drill-down")
+
+	// Back to all clients, and export the clients table.
+	evalJS[bool](t, b, `history.back(), true`)
+	b.poll(t, `!location.search.includes("client=") && document.body.dataset.ready === "true"`)
+	name, body := b.download(t, `button[data-csv=clients]`)
+	if name != "clients.csv" {
+		t.Errorf("download named %q", name)
+	}
+	fromCSV := csvCounts(t, body, "Client ID")
+	fromAPI := apiClientCounts(t, base, sess.Token, since30, now)
+	for id, w := range want30 {
+		if fromCSV[id] != *w {
+			t.Errorf("CSV row %s = %+v, oracle %+v", id, fromCSV[id], *w)
+		}
+		if fromAPI[id] != *w {
+			t.Errorf("API row %s = %+v, oracle %+v", id, fromAPI[id], *w)
+		}
+	}
+	if len(fromCSV) != len(want30) || len(fromAPI) != len(want30) {
+		t.Errorf("CSV %d rows, API %d, oracle %d", len(fromCSV), len(fromAPI), len(want30))
+	}
+
+	// Nothing of the other organization shows, even when asked for by id.
+	forbidden := append(append([]string{other.name}, other.names...), other.clients...)
+	b.assertAbsent(t, forbidden...)
+	b.do(t, chromedp.Navigate(base+"/?range=30d&client="+other.clients[0]))
+	b.waitReady(t, "api")
+	for _, tbl := range []string{"templates", "methods", "requests"} {
+		rows := b.table(t, tbl)
+		for _, r := range rows {
+			if r.Cols["requests"] != "0" {
+				t.Errorf("another organization's client shows %s row %s with %s requests", tbl, r.Key, r.Cols["requests"])
+			}
+		}
+	}
+	b.assertAbsent(t, append([]string{other.name}, other.names...)...)
+	b.screenshot(t, "05-other-organization-client")
+
+	// A phone.
+	b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait),
+		chromedp.Navigate(base+"/?range=7d"))
+	b.waitReady(t, "api")
+	checkTable(t, "clients on a phone", b.table(t, "clients"), a.oracle.count(since7, anyEvent, byClient))
+	if evalJS[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
+		t.Error("the phone layout scrolls sideways")
+	}
+	b.screenshot(t, "06-api-usage-phone")
+	b.do(t, chromedp.ResetViewport())
+
+	// Sign out: the session is gone; the other organization's viewer sees
+	// only its own clients.
+	b.act(t, "signin", click("#signout"))
+	if stored := evalJS[string](t, b, `sessionStorage.getItem("usaged.session") || ""`); stored != "" {
+		t.Errorf("after sign-out sessionStorage holds %s", stored)
+	}
+	b.signIn(t, other.viewer, other.secret)
+	b.waitReady(t, "api")
+	checkTable(t, "the other organization's clients", b.table(t, "clients"), other.oracle.count(since7, anyEvent, byClient))
+	b.assertAbsent(t, append([]string{a.name}, a.names...)...)
+
+	// Wrong credentials are refused with a message, and nothing is stored.
+	b.act(t, "signin", click("#signout"))
+	b.signIn(t, a.viewer, "not-the-secret")
+	b.poll(t, `document.getElementById("signin-error").textContent.length > 0`)
+	if stored := evalJS[string](t, b, `sessionStorage.getItem("usaged.session") || ""`); strings.Contains(stored, "token") {
+		t.Errorf("a refused sign-in stored %s", stored)
+	}
+	b.screenshot(t, "07-sign-in-refused")
+}
+
+// checkCharts checks that each named chart was drawn.
+func checkCharts(tb testing.TB, b *uiBrowser, names ...string) {
+	tb.Helper()
+	for _, n := range names {
+		if !evalJS[bool](tb, b, fmt.Sprintf(`(() => { const c = document.querySelector('.chart[data-chart=%q]'); return !!c && c.dataset.rendered === "true" && !!c.querySelector("canvas"); })()`, n)) {
+			tb.Errorf("chart %s was not drawn", n)
+		}
+	}
+}
+
+// assertAbsent fails if any of words appears in the page's text or markup.
+func (b *uiBrowser) assertAbsent(tb testing.TB, words ...string) {
+	tb.Helper()
+	page := evalJS[string](tb, b, `document.body.innerText + "\n" + document.documentElement.outerHTML`)
+	for _, w := range words {
+		if strings.Contains(page, w) {
+			tb.Errorf("the page shows %q, which belongs to another organization", w)
+		}
+	}
+}
+
+// csvCounts reads a downloaded API usage CSV into counts keyed by the
+// column keyCol.
+func csvCounts(tb testing.TB, body []byte, keyCol string) map[string]uiCounts {
+	tb.Helper()
+	if !bytes.HasSuffix(body, []byte("\r\n")) {
+		tb.Errorf("CSV does not end in CRLF")
+	}
+	recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	head := recs[0]
+	col := func(name string) int {
+		i := slices.Index(head, name)
+		if i < 0 {
+			tb.Fatalf("CSV header %v lacks %q", head, name)
+		}
+		return i
+	}
+	key, cols := col(keyCol), []int{col("Requests"), col("2xx"), col("3xx"), col("4xx (incl. 429)"), col("429"), col("5xx")}
+	out := map[string]uiCounts{}
+	for _, r := range recs[1:] {
+		var n [6]int64
+		for i, c := range cols {
+			v, err := strconv.ParseInt(r[c], 10, 64)
+			if err != nil {
+				tb.Fatalf("CSV cell %q: %v", r[c], err)
+			}
+			n[i] = v
+		}
+		out[r[key]] = uiCounts{n[0], n[1], n[2], n[3], n[4], n[5]}
+	}
+	return out
+}
+
+// apiClientCounts asks usaged directly what the clients table shows.
+func apiClientCounts(tb testing.TB, base, token string, since, now time.Time) map[string]uiCounts {
+	tb.Helper()
+	end := now.Truncate(24*time.Hour).AddDate(0, 0, 1)
+	q := fmt.Sprintf(`{"interval":"%s/%s","groupBy":["OAuthClientId"]}`, since.Format(time.RFC3339), end.Format(time.RFC3339))
+	req, _ := http.NewRequest("POST", base+"/api/v2/usage/aggregate", strings.NewReader(q))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Results []struct {
+			ClientID                                                        string
+			Requests, Status200, Status300, Status400, Status429, Status500 int64
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]uiCounts{}
+	for _, r := range res.Results {
+		out[r.ClientID] = uiCounts{r.Requests, r.Status200, r.Status300, r.Status400, r.Status429, r.Status500}
+	}
+	return out
+}
