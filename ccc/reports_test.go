@@ -1321,7 +1321,7 @@ func TestReports(t *testing.T) {
 			}
 			conflict := responseStatus{ErrorCode: "ServiceStatusConflict",
 				Message: "Service " + g + " is " + status + ": usage reports are not available for Blocked or Provisioning services"}
-			for _, path := range []string{sc.usagePath(i), sc.usagePath(i) + "?" + feb.query(), "/api/services/" + g + "/users/usage",
+			for _, path := range []string{sc.usagePath(i), sc.usagePath(i) + "?" + feb.query(), sc.usagePath(i) + "/history", "/api/services/" + g + "/users/usage",
 				"/api/services/" + g + "/users/" + sc.people[i][0].guid + "/usage"} {
 				s, h, body := e.get(t, path, sc.partnerKeys[0])
 				wantError(t, status+" "+path, s, h, body, http.StatusConflict, conflict)

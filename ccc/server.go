@@ -79,6 +79,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route := func(pattern, op string, h handler) { inner.Handle(pattern, s.op(op, h)) }
 
 	route("GET /api/services/{ServiceGuid}/serviceusage", "GetServiceUsage", s.getServiceUsage)
+	route("GET /api/services/{ServiceGuid}/serviceusage/history", "GetServiceUsageHistory", s.getServiceUsageHistory)
 	route("GET /api/services/usage", "GetServicesUsage", s.getServicesUsage)
 	route("GET /api/resellers/{ResellerGuid}/serviceusagelist", "GetResellerServiceUsage", s.getResellerServiceUsage)
 	route("GET /api/services/{ServiceGuid}/users/usage", "GetServiceUsersUsage", s.getServiceUsersUsage)

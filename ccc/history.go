@@ -1,0 +1,96 @@
+package ccc
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// The longest history one request answers.
+const (
+	maxDailyPeriods   = 366
+	maxMonthlyPeriods = 60
+)
+
+// getServiceUsageHistory answers
+// GET /api/services/{ServiceGuid}/serviceusage/history, usaged's extension:
+// the ServiceUsage of every day (or month) from From to To, both included,
+// oldest first — what GetServiceUsage answers for each of those periods,
+// in one request. It is what a chart of a service's days needs.
+func (s *Server) getServiceUsageHistory(r *http.Request, c *caller) (int, any, error) {
+	p := bindParams(r, "GetServiceUsageHistory")
+	svc, err := s.service(p, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType)
+	if !ok {
+		pt = usage.Daily
+	}
+	to, hasTo := p.date("To")
+	from, hasFrom := p.date("From")
+	if err := p.err(); err != nil {
+		return 0, nil, err
+	}
+	if !hasTo {
+		to = s.today()
+	}
+	last := usage.PeriodOf(pt, to)
+	limit := maxDailyPeriods
+	if pt == usage.Monthly {
+		limit = maxMonthlyPeriods
+	}
+	if !hasFrom {
+		// Thirty days or twelve months, the last one included.
+		if pt == usage.Monthly {
+			from = last.Start.AddDate(0, -11, 0)
+		} else {
+			from = last.Start.AddDate(0, 0, -29)
+		}
+	}
+	first := usage.PeriodOf(pt, from)
+	var errs []FieldError
+	if last.Start.After(s.today()) {
+		errs = append(errs, FieldError{ErrorCode: "LessThanOrEqual", FieldName: "To",
+			Message: fmt.Sprintf("'To' must be on or before today (%s UTC); got %s.", s.today().Format(time.DateOnly), last.Start.Format(time.DateOnly))})
+	}
+	n := periods(first, last)
+	switch {
+	case first.Start.After(last.Start):
+		errs = append(errs, FieldError{ErrorCode: "LessThanOrEqual", FieldName: "From",
+			Message: fmt.Sprintf("'From' must be on or before 'To' (%s); got %s.", last.Start.Format(time.DateOnly), first.Start.Format(time.DateOnly))})
+	case n > limit:
+		errs = append(errs, FieldError{ErrorCode: "LessThanOrEqual", FieldName: "From",
+			Message: fmt.Sprintf("'From' to 'To' must span at most %d %s periods; got %d.", limit, pt, n)})
+	}
+	if len(errs) > 0 {
+		return 0, nil, validationError(errs...)
+	}
+	if err := reportable(&svc); err != nil {
+		return 0, nil, err
+	}
+	out := make([]ServiceUsage, 0, n)
+	for per := first; !per.Start.After(last.Start); per = usage.PeriodOf(pt, per.End()) {
+		u, err := s.usageOf(r, &svc, per)
+		if err != nil {
+			return 0, nil, err
+		}
+		out = append(out, u)
+	}
+	return 0, out, nil
+}
+
+// periods counts the periods from first to last, both included.
+func periods(first, last usage.Period) int {
+	if first.Start.After(last.Start) {
+		return 0
+	}
+	if first.Type == usage.Monthly {
+		y1, m1, _ := first.Start.Date()
+		y2, m2, _ := last.Start.Date()
+		return (y2-y1)*12 + int(m2-m1) + 1
+	}
+	return int(last.Start.Sub(first.Start)/(24*time.Hour)) + 1
+}
