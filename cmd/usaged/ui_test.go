@@ -190,7 +190,7 @@ func (b *uiBrowser) signIn(tb testing.TB, id, secret string) {
 // screenshot saves the whole page as name.png among the artefacts.
 func (b *uiBrowser) screenshot(tb testing.TB, name string) {
 	tb.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		tb.Fatalf("screenshot: %v", err)
 	}
@@ -636,4 +636,126 @@ func apiClientCounts(tb testing.TB, base, token string, since, now time.Time) ma
 		out[r.ClientID] = uiCounts{r.Requests, r.Status200, r.Status300, r.Status400, r.Status429, r.Status500}
 	}
 	return out
+}
+
+// TestDashboardServiceUsage signs in with a partner's API key: the
+// services table and a service's days equal what the test sent.
+func TestDashboardServiceUsage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser against a usaged process")
+	}
+	b := newBrowser(t)
+	const admin = "dashboard-admin-token-0123456789"
+	srv := startServe(t, t.TempDir(), admin)
+	base := srv.base
+	now := time.Now().UTC()
+	today := now.Truncate(24 * time.Hour)
+
+	var partner struct{ PartnerGuid string }
+	adminJSON(t, base, admin, "/api/partners", map[string]string{"name": "Acme Partner"}, 200, &partner)
+	var reseller struct{ ResellerGuid string }
+	adminJSON(t, base, admin, "/api/partners/"+partner.PartnerGuid+"/resellers", map[string]string{"name": "Acme Resale"}, 200, &reseller)
+	var other struct{ PartnerGuid string }
+	adminJSON(t, base, admin, "/api/partners", map[string]string{"name": "Other Partner"}, 200, &other)
+	var otherReseller struct{ ResellerGuid string }
+	adminJSON(t, base, admin, "/api/partners/"+other.PartnerGuid+"/resellers", map[string]string{"name": "Other Resale"}, 200, &otherReseller)
+	type service struct{ ServiceGuid, Name, Status string }
+	create := func(name, reseller, status string) service {
+		var s service
+		adminJSON(t, base, admin, "/api/services", map[string]string{"name": name, "resellerGuid": reseller, "primaryDomain": strings.ToLower(strings.ReplaceAll(name, " ", "-")) + ".example.com", "status": status}, 200, &s)
+		return s
+	}
+	services := []service{create("Contoso", reseller.ResellerGuid, "CertifiedSecure"), create("Fabrikam", reseller.ResellerGuid, "TrialActive"), create("Northwind", reseller.ResellerGuid, "Blocked")}
+	hidden := create("Hidden Other Service", otherReseller.ResellerGuid, "TrialActive")
+	var key struct{ Key string }
+	adminJSON(t, base, admin, "/api/apikeys", map[string]string{"name": "dashboard", "scope": "Partner", "scopeGuid": partner.PartnerGuid}, 200, &key)
+
+	// Messages on each of the last 6 days (today so far included), counted
+	// per service and day.
+	rng := rand.New(rand.NewPCG(3, 5))
+	messages := map[string]map[string]int64{} // service → day → messages
+	user := "7d4c2a10-5b1e-4f7a-9c3e-2b8d6f0a1e55"
+	for _, s := range append(services[:2:2], hidden) {
+		messages[s.ServiceGuid] = map[string]int64{}
+		var evs []map[string]any
+		for d := range 6 {
+			at := today.AddDate(0, 0, -d).Add(time.Duration(rng.IntN(12*60)) * time.Minute)
+			if at.After(now) {
+				at = now.Add(-time.Second)
+			}
+			n := 1 + rng.IntN(9)
+			for k := range n {
+				evs = append(evs, map[string]any{"type": "message", "id": fmt.Sprintf("m-%d-%d", d, k), "time": at.Format(time.RFC3339Nano),
+					"userGuid": user, "recipients": []string{"bob@example.org"}, "attachments": k % 3, "attachmentBytes": 1000 * (k % 3)})
+				messages[s.ServiceGuid][at.Format(time.DateOnly)]++
+			}
+		}
+		body, _ := json.Marshal(evs)
+		status, resp, err := post(base, admin, "/api/services/"+s.ServiceGuid+"/events", "application/json", body)
+		if err != nil || status != 200 {
+			t.Fatalf("activity: %d %s %v", status, resp, err)
+		}
+	}
+	yesterday, month := today.AddDate(0, 0, -1).Format(time.DateOnly), today.Format("2006-01")
+
+	b.do(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#signin-apikey")),
+		chromedp.SendKeys(chromedp.CSS("#api-key"), key.Key),
+		chromedp.Click(chromedp.CSS("#signin-apikey button[type=submit]")))
+	b.waitReady(t, "services")
+	rows := b.table(t, "services")
+	if len(rows) != len(services) {
+		t.Fatalf("services table has %d rows, want %d", len(rows), len(services))
+	}
+	for _, s := range services {
+		i := slices.IndexFunc(rows, func(r uiRow) bool { return r.Key == s.ServiceGuid })
+		if i < 0 {
+			t.Fatalf("service %s missing", s.Name)
+		}
+		r := rows[i]
+		if r.Cols["name"] != s.Name || r.Cols["status"] != s.Status {
+			t.Errorf("row %s: %v", s.Name, r.Cols)
+		}
+		var month64 int64
+		for day, n := range messages[s.ServiceGuid] {
+			if strings.HasPrefix(day, month) {
+				month64 += n
+			}
+		}
+		wantY, wantM := strconv.FormatInt(messages[s.ServiceGuid][yesterday], 10), strconv.FormatInt(month64, 10)
+		if s.Status == "Blocked" {
+			wantY, wantM = "–", "–" // no reports for a Blocked service
+		}
+		if r.Cols["messagesYesterday"] != wantY || r.Cols["messagesMonth"] != wantM {
+			t.Errorf("row %s: messages yesterday %s, this month %s; want %s, %s", s.Name, r.Cols["messagesYesterday"], r.Cols["messagesMonth"], wantY, wantM)
+		}
+	}
+	checkCharts(t, b, "services")
+	b.assertAbsent(t, hidden.Name, hidden.ServiceGuid)
+	b.screenshot(t, "10-services")
+
+	// Into a service by keyboard: focus its link, press Enter.
+	s := services[0]
+	evalJS[bool](t, b, fmt.Sprintf(`document.querySelector('table[data-table=services] tr[data-key=%q] a[data-drill=service]').focus(), true`, s.ServiceGuid))
+	b.do(t, chromedp.KeyEvent("\r"))
+	b.waitReady(t, "service")
+	days := b.table(t, "service-daily")
+	span, _ := strconv.Atoi(strings.TrimSuffix(evalJS[string](t, b, `document.getElementById("range").value`), "d"))
+	if span == 0 || len(days) != span || days[len(days)-1].Key != today.Format(time.DateOnly) {
+		t.Fatalf("a service's last %d days: %d rows", span, len(days))
+	}
+	for _, r := range days {
+		if want := strconv.FormatInt(messages[s.ServiceGuid][r.Key], 10); r.Cols["totalMessageCount"] != want {
+			t.Errorf("%s on %s: %s messages, want %s", s.Name, r.Key, r.Cols["totalMessageCount"], want)
+		}
+	}
+	checkCharts(t, b, "messages", "attachments", "storage", "users")
+	if title := evalJS[string](t, b, `document.getElementById("drill-title").textContent`); !strings.Contains(title, s.Name) {
+		t.Errorf("#drill-title = %q", title)
+	}
+	b.screenshot(t, "11-service-days")
+
+	// Another partner's service, asked for by its id, is not found.
+	b.do(t, chromedp.Navigate(base+"/?view=service&service="+hidden.ServiceGuid))
+	b.poll(t, `!document.getElementById("load-error").hidden`)
+	b.assertAbsent(t, hidden.Name)
 }
