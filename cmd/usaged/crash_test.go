@@ -37,7 +37,7 @@ type serverProc struct {
 	base string
 }
 
-func startServe(t *testing.T, data, token string, extra ...string) *serverProc {
+func startServe(t testing.TB, data, token string, extra ...string) *serverProc {
 	t.Helper()
 	bin, err := buildUsaged()
 	if err != nil {
@@ -71,7 +71,7 @@ func startServe(t *testing.T, data, token string, extra ...string) *serverProc {
 		}
 		go io.Copy(io.Discard, stdout)
 		return &serverProc{cmd: cmd, base: base}
-	case <-time.After(60 * time.Second):
+	case <-time.After(5 * time.Minute): // --demo seeds before it listens
 		t.Fatal("usaged serve did not report its address")
 	}
 	return nil
