@@ -339,10 +339,10 @@ type uiOrg struct {
 	oracle         uiOracle
 }
 
-func adminJSON(tb testing.TB, base, admin, path string, body any, want int, out any) {
+func adminJSON(tb testing.TB, base, uiAdmin, path string, body any, want int, out any) {
 	tb.Helper()
 	b, _ := json.Marshal(body)
-	status, resp, err := post(base, admin, path, "application/json", b)
+	status, resp, err := post(base, uiAdmin, path, "application/json", b)
 	if err != nil || status != want {
 		tb.Fatalf("POST %s: %d %s %v", path, status, resp, err)
 	}
@@ -355,14 +355,14 @@ func adminJSON(tb testing.TB, base, admin, path string, body any, want int, out 
 
 // seedOrg creates an organization, its viewer and n events of its clients
 // spread over the last 21 days, today included.
-func seedOrg(tb testing.TB, base, admin, name string, clients []string, n int, rng *rand.Rand, now time.Time) *uiOrg {
+func seedOrg(tb testing.TB, base, uiAdmin, name string, clients []string, n int, rng *rand.Rand, now time.Time) *uiOrg {
 	tb.Helper()
 	o := &uiOrg{name: name}
 	var org struct{ ID string }
-	adminJSON(tb, base, admin, "/api/v2/admin/organizations", map[string]string{"name": name}, 201, &org)
+	adminJSON(tb, base, uiAdmin, "/api/v2/admin/organizations", map[string]string{"name": name}, 201, &org)
 	o.id = org.ID
 	var viewer struct{ ID, Secret string }
-	adminJSON(tb, base, admin, "/api/v2/admin/organizations/"+o.id+"/clients",
+	adminJSON(tb, base, uiAdmin, "/api/v2/admin/organizations/"+o.id+"/clients",
 		map[string]any{"name": name + " viewer", "permissions": []string{"usage:organization:view", "oauth:client:view"}}, 201, &viewer)
 	o.viewer, o.secret = viewer.ID, viewer.Secret
 	templates := []string{"api/v2/users", "api/v2/users/{userId}", "api/v2/conversations", "api/v2/analytics/query", "api/v2/users/{userId}/presences/{sourceId}"}
@@ -399,7 +399,7 @@ func seedOrg(tb testing.TB, base, admin, name string, clients []string, n int, r
 	for range 2 {
 		body, _ := json.Marshal(o.oracle.events)
 		var res ingestResult
-		adminJSON(tb, base, admin, "/api/v2/usage/events", json.RawMessage(body), 200, &res)
+		adminJSON(tb, base, uiAdmin, "/api/v2/usage/events", json.RawMessage(body), 200, &res)
 		if res.Rejected != 0 {
 			tb.Fatalf("%d events rejected", res.Rejected)
 		}
@@ -413,18 +413,26 @@ func rangeStart(now time.Time, days int) time.Time {
 	return now.Truncate(24*time.Hour).AddDate(0, 0, 1-days)
 }
 
-func TestDashboardInBrowser(t *testing.T) {
+// uiAdmin is the admin token of the usaged the browser tests start.
+const uiAdmin = "dashboard-admin-token-0123456789"
+
+// browserAndServer starts a browser and a usaged process with a fresh data
+// directory, unless -short.
+func browserAndServer(t *testing.T) (*uiBrowser, string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("drives a browser against a usaged process")
 	}
 	b := newBrowser(t)
-	const admin = "dashboard-admin-token-0123456789"
-	srv := startServe(t, t.TempDir(), admin)
-	base := srv.base
+	return b, startServe(t, t.TempDir(), uiAdmin).base
+}
+
+func TestDashboardInBrowser(t *testing.T) {
+	b, base := browserAndServer(t)
 	now := time.Now().UTC()
 	rng := rand.New(rand.NewPCG(7, 11))
-	a := seedOrg(t, base, admin, "Acme Corp", []string{"Acme CRM", "Acme ETL", "Acme Mobile", "Acme Wallboard"}, 700, rng, now)
-	other := seedOrg(t, base, admin, "Bravo Inc", []string{"Bravo Secret Sync", "Bravo Hidden Agent"}, 150, rng, now)
+	a := seedOrg(t, base, uiAdmin, "Acme Corp", []string{"Acme CRM", "Acme ETL", "Acme Mobile", "Acme Wallboard"}, 700, rng, now)
+	other := seedOrg(t, base, uiAdmin, "Bravo Inc", []string{"Bravo Secret Sync", "Bravo Hidden Agent"}, 150, rng, now)
 
 	// Sign in through the form.
 	b.do(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#signin-oauth")))
@@ -641,34 +649,28 @@ func apiClientCounts(tb testing.TB, base, token string, since, now time.Time) ma
 // TestDashboardServiceUsage signs in with a partner's API key: the
 // services table and a service's days equal what the test sent.
 func TestDashboardServiceUsage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser against a usaged process")
-	}
-	b := newBrowser(t)
-	const admin = "dashboard-admin-token-0123456789"
-	srv := startServe(t, t.TempDir(), admin)
-	base := srv.base
+	b, base := browserAndServer(t)
 	now := time.Now().UTC()
 	today := now.Truncate(24 * time.Hour)
 
 	var partner struct{ PartnerGuid string }
-	adminJSON(t, base, admin, "/api/partners", map[string]string{"name": "Acme Partner"}, 200, &partner)
+	adminJSON(t, base, uiAdmin, "/api/partners", map[string]string{"name": "Acme Partner"}, 200, &partner)
 	var reseller struct{ ResellerGuid string }
-	adminJSON(t, base, admin, "/api/partners/"+partner.PartnerGuid+"/resellers", map[string]string{"name": "Acme Resale"}, 200, &reseller)
+	adminJSON(t, base, uiAdmin, "/api/partners/"+partner.PartnerGuid+"/resellers", map[string]string{"name": "Acme Resale"}, 200, &reseller)
 	var other struct{ PartnerGuid string }
-	adminJSON(t, base, admin, "/api/partners", map[string]string{"name": "Other Partner"}, 200, &other)
+	adminJSON(t, base, uiAdmin, "/api/partners", map[string]string{"name": "Other Partner"}, 200, &other)
 	var otherReseller struct{ ResellerGuid string }
-	adminJSON(t, base, admin, "/api/partners/"+other.PartnerGuid+"/resellers", map[string]string{"name": "Other Resale"}, 200, &otherReseller)
+	adminJSON(t, base, uiAdmin, "/api/partners/"+other.PartnerGuid+"/resellers", map[string]string{"name": "Other Resale"}, 200, &otherReseller)
 	type service struct{ ServiceGuid, Name, Status string }
 	create := func(name, reseller, status string) service {
 		var s service
-		adminJSON(t, base, admin, "/api/services", map[string]string{"name": name, "resellerGuid": reseller, "primaryDomain": strings.ToLower(strings.ReplaceAll(name, " ", "-")) + ".example.com", "status": status}, 200, &s)
+		adminJSON(t, base, uiAdmin, "/api/services", map[string]string{"name": name, "resellerGuid": reseller, "primaryDomain": strings.ToLower(strings.ReplaceAll(name, " ", "-")) + ".example.com", "status": status}, 200, &s)
 		return s
 	}
 	services := []service{create("Contoso", reseller.ResellerGuid, "CertifiedSecure"), create("Fabrikam", reseller.ResellerGuid, "TrialActive"), create("Northwind", reseller.ResellerGuid, "Blocked")}
 	hidden := create("Hidden Other Service", otherReseller.ResellerGuid, "TrialActive")
 	var key struct{ Key string }
-	adminJSON(t, base, admin, "/api/apikeys", map[string]string{"name": "dashboard", "scope": "Partner", "scopeGuid": partner.PartnerGuid}, 200, &key)
+	adminJSON(t, base, uiAdmin, "/api/apikeys", map[string]string{"name": "dashboard", "scope": "Partner", "scopeGuid": partner.PartnerGuid}, 200, &key)
 
 	// Messages on each of the last 6 days (today so far included), counted
 	// per service and day.
@@ -691,7 +693,7 @@ func TestDashboardServiceUsage(t *testing.T) {
 			}
 		}
 		body, _ := json.Marshal(evs)
-		status, resp, err := post(base, admin, "/api/services/"+s.ServiceGuid+"/events", "application/json", body)
+		status, resp, err := post(base, uiAdmin, "/api/services/"+s.ServiceGuid+"/events", "application/json", body)
 		if err != nil || status != 200 {
 			t.Fatalf("activity: %d %s %v", status, resp, err)
 		}
