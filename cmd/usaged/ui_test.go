@@ -437,6 +437,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Sign in through the form.
 	b.do(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#signin-oauth")))
 	b.screenshot(t, "01-sign-in")
+	b.checkAccessibility(t, "sign-in")
 	b.signIn(t, a.viewer, a.secret)
 	b.waitReady(t, "api")
 	if org := evalJS[string](t, b, `document.getElementById("org-name").textContent`); org != a.name {
@@ -453,6 +454,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("requests over time has %d day rows, want 7", buckets)
 	}
 	b.screenshot(t, "02-api-usage-7d")
+	b.checkAccessibility(t, "API usage")
 
 	// The token is in sessionStorage and headers, never in the URL.
 	stored := evalJS[string](t, b, `sessionStorage.getItem("usaged.session") || ""`)
@@ -491,6 +493,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	checkTable(t, "templates of "+crm, b.table(t, "templates"), a.oracle.count(since30, isCRM, byTemplate))
 	checkTable(t, "methods of "+crm, b.table(t, "methods"), a.oracle.count(since30, isCRM, byMethod))
 	b.screenshot(t, "04-client-drill-down")
+	b.checkAccessibility(t, "client drill-down")
 
 	// Back to all clients, and export the clients table.
 	evalJS[bool](t, b, `history.back(), true`)
@@ -538,6 +541,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Error("the phone layout scrolls sideways")
 	}
 	b.screenshot(t, "06-api-usage-phone")
+	b.checkAccessibility(t, "API usage on a phone")
 	b.do(t, chromedp.ResetViewport())
 
 	// Sign out: the session is gone; the other organization's viewer sees
@@ -559,6 +563,39 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("a refused sign-in stored %s", stored)
 	}
 	b.screenshot(t, "07-sign-in-refused")
+}
+
+// checkAccessibility runs axe-core (the dashboard's npm dev dependency) on
+// the page for the WCAG 2 A and AA rules: labels, names, contrast, ARIA,
+// table headers. Without dashboard/web/node_modules it is skipped, unless
+// the browser tests are required (CI installs it first).
+func (b *uiBrowser) checkAccessibility(tb testing.TB, what string) {
+	tb.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "dashboard", "web", "node_modules", "axe-core", "axe.min.js"))
+	if err != nil {
+		if os.Getenv("USAGED_REQUIRE_BROWSER") != "" {
+			tb.Fatalf("axe-core: %v (run npm ci in dashboard/web)", err)
+		}
+		tb.Logf("accessibility not checked: %v", err)
+		return
+	}
+	if !evalJS[bool](tb, b, string(src)+"\n;typeof axe === 'object'") {
+		tb.Fatal("axe-core did not load")
+	}
+	type violation struct {
+		ID, Impact, Help string
+		Nodes            []string
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	found, err := chromedp.Run(ctx, chromedp.Evaluate[[]violation](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+		.then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(" "))})))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		tb.Fatalf("axe: %v", err)
+	}
+	for _, v := range found {
+		tb.Errorf("%s: accessibility: %s (%s, %s) at %v", what, v.Help, v.ID, v.Impact, v.Nodes)
+	}
 }
 
 // checkCharts checks that each named chart was drawn.
@@ -734,6 +771,7 @@ func TestDashboardServiceUsage(t *testing.T) {
 	checkCharts(t, b, "services")
 	b.assertAbsent(t, hidden.Name, hidden.ServiceGuid)
 	b.screenshot(t, "10-services")
+	b.checkAccessibility(t, "services")
 
 	// Into a service by keyboard: focus its link, press Enter.
 	s := services[0]
@@ -755,6 +793,7 @@ func TestDashboardServiceUsage(t *testing.T) {
 		t.Errorf("#drill-title = %q", title)
 	}
 	b.screenshot(t, "11-service-days")
+	b.checkAccessibility(t, "a service's days")
 
 	// Another partner's service, asked for by its id, is not found.
 	b.do(t, chromedp.Navigate(base+"/?view=service&service="+hidden.ServiceGuid))
