@@ -800,3 +800,38 @@ func TestDashboardServiceUsage(t *testing.T) {
 	b.poll(t, `!document.getElementById("load-error").hidden`)
 	b.assertAbsent(t, hidden.Name)
 }
+
+// TestDashboardDemoOpensSignedIn: under serve --demo the page signs itself
+// in as the demo viewer, with the demo partner's key for service usage.
+func TestDashboardDemoOpensSignedIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser against a usaged process")
+	}
+	b := newBrowser(t)
+	base := startServe(t, t.TempDir(), uiAdmin, "--demo", "--demo-events-per-day", "500").base
+	b.do(t, chromedp.Navigate(base+"/"))
+	b.waitReady(t, "api")
+	if org := evalJS[string](t, b, `document.getElementById("org-name").textContent`); org != demoOrgName {
+		t.Errorf("#org-name = %q, want %q", org, demoOrgName)
+	}
+	if n := len(b.table(t, "clients")); n != demoClients {
+		t.Errorf("%d clients, want the demo's %d", n, demoClients)
+	}
+	checkCharts(t, b, "requests", "clients")
+	b.act(t, "services", click("#nav-services"))
+	if n := len(b.table(t, "services")); n == 0 {
+		t.Error("the demo partner's services are not listed")
+	}
+	// Without --demo the page hands out no credentials.
+	plain := startServe(t, t.TempDir(), uiAdmin).base
+	resp, err := http.Get(plain + "/ui/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sess map[string]any
+	json.NewDecoder(resp.Body).Decode(&sess)
+	if len(sess) != 1 || sess["demo"] != false {
+		t.Errorf("/ui/session without --demo: %v", sess)
+	}
+}
