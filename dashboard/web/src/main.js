@@ -86,7 +86,9 @@ function route() {
   const needs = state.view === 'api' ? 'token' : 'apiKey';
   if (!session[needs]) {
     if (!session.token && !session.apiKey) return showSignIn('');
-    if (needs === 'token' && session.apiKey) return go({ view: 'services' });
+    // A key holder opening the page lands on service usage; asking for
+    // API usage by name shows its sign-in.
+    if (needs === 'token' && !new URLSearchParams(location.search).has('view')) return go({ view: 'services' });
     return showSignIn(needs === 'apiKey' ? 'Service usage needs a partner or reseller API key.' : 'API usage needs an OAuth client.');
   }
   showChrome(true);
