@@ -88,7 +88,10 @@ function route() {
     if (!session.token && !session.apiKey) return showSignIn('');
     // A key holder opening the page lands on service usage; asking for
     // API usage by name shows its sign-in.
-    if (needs === 'token' && !new URLSearchParams(location.search).has('view')) return go({ view: 'services' });
+    if (needs === 'token' && !new URLSearchParams(location.search).has('view')) {
+      history.replaceState(null, '', href({ ...state, view: 'services' })); // a redirect: no history entry to come back to
+      return route();
+    }
     return showSignIn(needs === 'apiKey' ? 'Service usage needs a partner or reseller API key.' : 'API usage needs an OAuth client.');
   }
   showChrome(true);
