@@ -140,7 +140,12 @@ func evalJS[T any](tb testing.TB, b *uiBrowser, expr string) T {
 // poll waits until a JavaScript expression is true.
 func (b *uiBrowser) poll(tb testing.TB, expr string) {
 	tb.Helper()
-	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+	b.pollFor(tb, expr, 30*time.Second)
+}
+
+func (b *uiBrowser) pollFor(tb testing.TB, expr string, timeout time.Duration) {
+	tb.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
 		tb.Fatalf("browser: waiting for %s: %v", expr, err)
 	}
 }
@@ -516,6 +521,76 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("CSV %d rows, API %d, oracle %d", len(fromCSV), len(fromAPI), len(want30))
 	}
 
+	// A template's drill-down ("URL requests"): who calls it, and how.
+	tpl := "api/v2/users/{userId}"
+	isTpl := func(e *uiEvent) bool { return e.TemplateURI == tpl }
+	b.act(t, "api", click(fmt.Sprintf(`table[data-table=templates] tr[data-key=%q] a[data-drill=template]`, tpl)))
+	if hidden := evalJS[bool](t, b, `document.querySelector('.chart[data-chart=templates]').closest('section').hidden`); !hidden {
+		t.Error("the templates panel shows in a template's drill-down")
+	}
+	checkTable(t, "clients of "+tpl, b.table(t, "clients"), a.oracle.count(since30, isTpl, byClient))
+	checkTable(t, "methods of "+tpl, b.table(t, "methods"), a.oracle.count(since30, isTpl, byMethod))
+	b.screenshot(t, "05-template-drill-down")
+
+	// A custom range, end day included, by day; then by week, grouped by client.
+	from, to := now.Truncate(24*time.Hour).AddDate(0, 0, -20), now.Truncate(24*time.Hour).AddDate(0, 0, -12)
+	b.act(t, "api", fmt.Sprintf(`{ const f = document.getElementById("from"), u = document.getElementById("to");
+		document.getElementById("range").value = "custom"; f.disabled = false; u.disabled = false;
+		f.value = %q; u.value = %q; u.dispatchEvent(new Event("change")); }`, from.Format(time.DateOnly), to.Format(time.DateOnly)))
+	href = evalJS[string](t, b, `location.search`)
+	if !strings.Contains(href, "range=custom") || !strings.Contains(href, "from="+from.Format(time.DateOnly)) || !strings.Contains(href, "to="+to.Format(time.DateOnly)) {
+		t.Errorf("custom range URL %s", href)
+	}
+	inCustom := func(e *uiEvent) bool { return !e.at.Before(from) && e.at.Before(to.AddDate(0, 0, 1)) && isTpl(e) }
+	checkTable(t, "clients of "+tpl+", custom range", b.table(t, "clients"), a.oracle.count(from, inCustom, byClient))
+	if n := len(b.table(t, "requests")); n != 9 {
+		t.Errorf("custom range of 9 days: %d rows", n)
+	}
+	b.act(t, "api", choose("granularity", "Week"))
+	b.act(t, "api", choose("group-by", "client"))
+	weekly := map[string]int64{} // "week|client" → requests
+	for _, e := range a.oracle.events {
+		if inCustom(&e) {
+			day := e.at.Truncate(24 * time.Hour)
+			monday := day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+			weekly[monday.Format("2006-01-02T15:04:05Z")+"|"+e.ClientID]++
+		}
+	}
+	rows := b.table(t, "requests")
+	if len(rows) != len(weekly) {
+		t.Errorf("weekly by client: %d rows, want %d", len(rows), len(weekly))
+	}
+	for _, r := range rows {
+		if r.Cols["requests"] != strconv.FormatInt(weekly[r.Key], 10) {
+			t.Errorf("weekly by client %s: %s requests, want %d", r.Key, r.Cols["requests"], weekly[r.Key])
+		}
+	}
+	b.screenshot(t, "06-custom-range-weekly-by-client")
+
+	// Live: events sent now show up without a reload, and the freshness
+	// indicator moves on.
+	b.do(t, chromedp.Navigate(base+"/?range=7d"))
+	b.waitReady(t, "api")
+	updated := evalJS[string](t, b, `document.getElementById("freshness").dataset.updated`)
+	var fresh []uiEvent
+	for i := range 25 {
+		at := time.Now().UTC().Add(-time.Second)
+		fresh = append(fresh, uiEvent{ID: fmt.Sprintf("live-%d", i), Time: at.Format(time.RFC3339Nano), OrganizationID: a.id,
+			ClientID: a.clients[1], ClientName: a.names[1], TemplateURI: "api/v2/users", HTTPMethod: "GET", Status: 200, at: at})
+	}
+	body, _ = json.Marshal(fresh)
+	adminJSON(t, base, uiAdmin, "/api/v2/usage/events", json.RawMessage(body), 200, nil)
+	a.oracle.events = append(a.oracle.events, fresh...)
+	want := a.oracle.count(since7, anyEvent, byClient)[a.clients[1]].requests
+	b.pollFor(t, fmt.Sprintf(`document.querySelector('table[data-table=clients] tr[data-key=%q] td[data-col=requests]')?.dataset.value === "%d"`, a.clients[1], want), time.Minute)
+	if now := evalJS[string](t, b, `document.getElementById("freshness").dataset.updated`); now <= updated {
+		t.Errorf("freshness did not move: %s, then %s", updated, now)
+	}
+	if !strings.HasPrefix(evalJS[string](t, b, `document.getElementById("freshness").textContent`), "Live") {
+		t.Errorf("freshness: %q", evalJS[string](t, b, `document.getElementById("freshness").textContent`))
+	}
+	checkTable(t, "clients after live events", b.table(t, "clients"), a.oracle.count(since7, anyEvent, byClient))
+
 	// Nothing of the other organization shows, even when asked for by id.
 	forbidden := append(append([]string{other.name}, other.names...), other.clients...)
 	b.assertAbsent(t, forbidden...)
@@ -530,7 +605,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 	b.assertAbsent(t, append([]string{other.name}, other.names...)...)
-	b.screenshot(t, "05-other-organization-client")
+	b.screenshot(t, "07-other-organization-client")
 
 	// A phone.
 	b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait),
@@ -540,7 +615,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if evalJS[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 		t.Error("the phone layout scrolls sideways")
 	}
-	b.screenshot(t, "06-api-usage-phone")
+	b.screenshot(t, "08-api-usage-phone")
 	b.checkAccessibility(t, "API usage on a phone")
 	b.do(t, chromedp.ResetViewport())
 
@@ -562,7 +637,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if stored := evalJS[string](t, b, `sessionStorage.getItem("usaged.session") || ""`); strings.Contains(stored, "token") {
 		t.Errorf("a refused sign-in stored %s", stored)
 	}
-	b.screenshot(t, "07-sign-in-refused")
+	b.screenshot(t, "09-sign-in-refused")
 }
 
 // checkAccessibility runs axe-core (the dashboard's npm dev dependency) on
