@@ -14,6 +14,9 @@ const REFRESH_MS = 15000; // how often a view whose range reaches now reloads
 const main = document.getElementById('main');
 const freshness = document.getElementById('freshness');
 const liveButton = document.getElementById('live');
+// The indicator's text changes every second, too often for a live region;
+// screen readers hear only when updates start failing or recover.
+const announce = document.getElementById('announce');
 
 let session = loadSession();
 let demo = null; // the demo credentials, when the server runs --demo
@@ -132,6 +135,7 @@ async function refresh() {
       preserving(main, () => c.view.render(data));
     }
     c.updated = Date.now();
+    if (c.failed) announce.textContent = 'Updates resumed.';
     c.failed = null;
     loadError.hidden = true;
     document.body.dataset.ready = 'true';
@@ -139,6 +143,7 @@ async function refresh() {
   } catch (e) {
     if (c.generation !== generation) return;
     if (e instanceof APIError && e.status === 401) return expired();
+    if (c.updated && !c.failed) announce.textContent = `Update failed: ${e.message}`;
     c.failed = e.message;
     loadError.textContent = `Could not load usage: ${e.message}`;
     loadError.hidden = false;
