@@ -525,7 +525,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	tpl := "api/v2/users/{userId}"
 	isTpl := func(e *uiEvent) bool { return e.TemplateURI == tpl }
 	b.act(t, "api", click(fmt.Sprintf(`table[data-table=templates] tr[data-key=%q] a[data-drill=template]`, tpl)))
-	if hidden := evalJS[bool](t, b, `document.querySelector('.chart[data-chart=templates]').closest('section').hidden`); !hidden {
+	if shown := evalJS[bool](t, b, `document.querySelector('.chart[data-chart=templates]').offsetParent !== null`); shown {
 		t.Error("the templates panel shows in a template's drill-down")
 	}
 	checkTable(t, "clients of "+tpl, b.table(t, "clients"), a.oracle.count(since30, isTpl, byClient))
@@ -617,13 +617,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	b.screenshot(t, "08-api-usage-phone")
 	b.checkAccessibility(t, "API usage on a phone")
-	b.do(t, chromedp.ResetViewport())
+	b.do(t, chromedp.EmulateViewport(1366, 900))
 
 	// Sign out: the session is gone; the other organization's viewer sees
 	// only its own clients.
 	b.act(t, "signin", click("#signout"))
 	if stored := evalJS[string](t, b, `sessionStorage.getItem("usaged.session") || ""`); stored != "" {
 		t.Errorf("after sign-out sessionStorage holds %s", stored)
+	}
+	for _, id := range []string{"nav", "signout", "freshness"} {
+		if evalJS[bool](t, b, fmt.Sprintf(`document.getElementById(%q).offsetParent !== null`, id)) {
+			t.Errorf("#%s shows after sign-out", id)
+		}
 	}
 	b.signIn(t, other.viewer, other.secret)
 	b.waitReady(t, "api")
