@@ -58,8 +58,9 @@ type serveConfig struct {
 
 func (c *cli) serveCommand() *command {
 	cmd := c.newCommand("serve", "run the usaged server",
-		`Serves the Genesys-compatible API (/oauth/token, /api/v2/...), GET /healthz and
-GET /metrics (Prometheus). The data directory holds the store, the token signing
+		`Serves the Genesys-compatible API (/oauth/token, /api/v2/...), the service-usage
+reports (/api/services/...), the dashboard at /, GET /healthz and GET /metrics
+(Prometheus). The data directory holds the store, the token signing
 key and, unless --admin-token is given, the admin token, which is generated on
 first start and printed once. SIGINT or SIGTERM stop accepting connections,
 let requests in flight finish and close the store.
@@ -68,7 +69,7 @@ With --demo, the first start seeds an organization "Demo Org" with 30 days of
 synthetic traffic and prints a client id and secret to query it with, then
 seeds the service-usage reports with demo partners, resellers and services and
 30 days of their activity, and prints a partner's API key to read them with;
-later starts reuse both.`)
+later starts reuse both. The dashboard then opens signed in as the demo viewer.`)
 	cfg := &serveConfig{
 		dedupeWindow: dayDuration(ingest.DefaultDedupeWindow),
 		maxBody:      ingest.DefaultMaxBody,
