@@ -37,6 +37,7 @@ export function apiView(ctx) {
   const panels = {};
   const names = new Map(); // client id → name, from the clients query
   let options = { clients: [], templates: [], methods: [] };
+  let controlsKey = '';
 
   const root = h('div', { class: 'view' });
   const controls = h('form', { class: 'controls', 'aria-label': 'View options', onsubmit: (e) => e.preventDefault() });
@@ -104,7 +105,7 @@ export function apiView(ctx) {
         select('filter-client', s.client, withAll('All clients', options.clients, s.client, (id) => names.get(id) || id), (v) => ctx.go({ client: v })),
       ),
       field('Method', select('filter-method', s.method, withAll('All methods', options.methods, s.method), (v) => ctx.go({ method: v }))),
-      field('Route template', select('filter-template', s.template, withAll('All templates', options.templates, s.template), (v) => ctx.go({ template: v }))),
+      field('Route template', select('filter-template', s.template, withAll('All templates', options.templates, s.template, (v) => `/${v}`), (v) => ctx.go({ template: v }))),
     );
     if (s.client || s.method || s.template) {
       controls.append(h('button', { type: 'button', class: 'link', onclick: () => ctx.go({ client: '', method: '', template: '' }) }, 'Clear filters'));
@@ -149,12 +150,19 @@ export function apiView(ctx) {
     byRequests(clients);
     byRequests(templates);
     byRequests(methods);
-    options = {
+    const next = {
       clients: clients.map((r) => r.clientId),
       templates: templates.map((r) => r.templateUri).sort(),
       methods: methods.map((r) => r.httpMethod).sort(),
     };
-    renderControls();
+    // Rebuild the controls only when their options change: a live update
+    // must not close a list the user has open.
+    const key = JSON.stringify([next, next.clients.map((id) => names.get(id))]);
+    if (key !== controlsKey) {
+      controlsKey = key;
+      options = next;
+      renderControls();
+    }
     renderTitle();
     renderSeries(series, group);
     renderRanked(clients, templates, methods);
