@@ -10,11 +10,8 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
-// Field limits, in bytes.
-const (
-	maxNameLen     = 256
-	maxTemplateLen = 1024
-)
+// maxNameLen is the longest name, in bytes, an event field may hold.
+const maxNameLen = 256
 
 var httpMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"}
 
@@ -61,7 +58,7 @@ func (p *Pipeline) check(ev *usage.Event, scope Scope, now, from time.Time) (Eve
 	}{
 		{"clientId", ev.ClientID, true, maxNameLen},
 		{"clientName", ev.ClientName, true, maxNameLen},
-		{"templateUri", ev.TemplateURI, true, maxTemplateLen},
+		{"templateUri", ev.TemplateURI, true, usage.MaxTemplateLen},
 		{"userId", ev.UserID, false, maxNameLen},
 		{"platform", ev.Platform, false, maxNameLen},
 	} {

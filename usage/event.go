@@ -5,6 +5,11 @@ import "time"
 // MaxEventIDLen is the longest event id accepted, in bytes.
 const MaxEventIDLen = 128
 
+// MaxTemplateLen is the longest route template, in bytes, an event may
+// carry; whatever produces templates (the metering proxy's route tables)
+// refuses longer ones where they can still be fixed.
+const MaxTemplateLen = 1024
+
 // Event is one API request made by an OAuth client of an organization. Its ID is
 // the idempotency key: an event is counted once per organization however often
 // it is sent within the dedupe window.

@@ -19,14 +19,12 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/usaged/usaged/usage"
 )
 
 // DefaultCatchAll is the template of paths no template matches.
 const DefaultCatchAll = "unmatched"
-
-// maxTemplate is the longest template usaged accepts in an event: a longer
-// one would be refused there, so it is refused here, where it can be fixed.
-const maxTemplate = 1024
 
 // smallFanout is the most literal children a node keeps in a slice; with
 // more, a map. Comparing a few strings by length and bytes beats hashing
@@ -81,8 +79,8 @@ func New(templates []string, opt Options) (*Matcher, error) {
 	switch {
 	case m.catchAll == "":
 		errs = append(errs, fmt.Errorf("route catch-all %q is empty without its leading slashes, and usaged refuses an empty template: name it, e.g. %q", opt.CatchAll, DefaultCatchAll))
-	case len(m.catchAll) > maxTemplate:
-		errs = append(errs, fmt.Errorf("route catch-all is %d bytes long; usaged accepts at most %d", len(m.catchAll), maxTemplate))
+	case len(m.catchAll) > usage.MaxTemplateLen:
+		errs = append(errs, fmt.Errorf("route catch-all is %d bytes long; usaged accepts at most %d", len(m.catchAll), usage.MaxTemplateLen))
 	case !printable(m.catchAll):
 		errs = append(errs, fmt.Errorf("route catch-all %q holds control characters or invalid UTF-8", opt.CatchAll))
 	}
@@ -178,8 +176,8 @@ func parse(t string) ([]string, error) {
 	p = strings.TrimPrefix(p, "/")
 	p = strings.TrimSuffix(p, "/")
 	switch {
-	case len(p) > maxTemplate:
-		return nil, fmt.Errorf("route template %.40q… is %d bytes long; usaged accepts at most %d", t, len(p), maxTemplate)
+	case len(p) > usage.MaxTemplateLen:
+		return nil, fmt.Errorf("route template %.40q… is %d bytes long; usaged accepts at most %d", t, len(p), usage.MaxTemplateLen)
 	case !printable(p):
 		return nil, fmt.Errorf("route template %q holds control characters or invalid UTF-8", t)
 	case strings.ContainsFunc(p, unicode.IsSpace):
