@@ -3,6 +3,7 @@ package attrib
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,6 +75,13 @@ type JWTConfig struct {
 	// Now is the clock that exp and nbf are checked against; default
 	// time.Now.
 	Now func() time.Time
+	// TTL is how long a verified token is taken on trust without checking
+	// its signature again, never past its exp: a key the provider
+	// withdraws stops verifying within it. Default DefaultTTL.
+	TTL time.Duration
+	// MaxEntries bounds the verified tokens remembered; default
+	// DefaultMaxEntries.
+	MaxEntries int
 }
 
 // Validate reports every problem with the configuration.
@@ -98,12 +106,18 @@ func (c JWTConfig) Validate() error {
 // signature holds with a published key (RSA, RSA-PSS, ECDSA or EdDSA), its
 // iss and aud are the configured ones, it has not expired (exp is
 // required), nbf has passed, and it carries an organization and a client.
+//
+// Verified tokens are remembered by their SHA-256 (see TTL), so that a
+// client's every request does not pay for a signature check.
 type JWT struct {
 	cfg          JWTConfig
 	clientClaims []string
 	parser       *jwt.Parser
 	keys         keyfunc.Keyfunc
 	health       *jwksHealth
+
+	mu    sync.Mutex
+	cache *tokenCache // verified tokens only
 }
 
 var _ Attributor = (*JWT)(nil)
@@ -121,6 +135,12 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.MaxEntries == 0 {
+		cfg.MaxEntries = DefaultMaxEntries
 	}
 	cfg.OrgClaim = cmp.Or(cfg.OrgClaim, DefaultOrgClaim)
 	cfg.ClientNameClaim = cmp.Or(cfg.ClientNameClaim, DefaultClientNameClaim)
@@ -166,7 +186,7 @@ func NewJWT(ctx context.Context, cfg JWTConfig) (*JWT, error) {
 		// not rounded through float64.
 		jwt.WithJSONNumber(),
 	)
-	return &JWT{cfg: cfg, clientClaims: clientClaims, parser: parser, keys: keys, health: health}, nil
+	return &JWT{cfg: cfg, clientClaims: clientClaims, parser: parser, keys: keys, health: health, cache: newTokenCache(cfg.MaxEntries)}, nil
 }
 
 // Attribute implements Attributor for the request's bearer token. Its
@@ -177,6 +197,14 @@ func (j *JWT) Attribute(ctx context.Context, r *http.Request) (Identity, bool, e
 	tok, ok := BearerToken(r)
 	if !ok {
 		return Identity{}, false, nil
+	}
+	key := tokenKey(sha256.Sum256([]byte(tok)))
+	now := j.cfg.Now()
+	j.mu.Lock()
+	e, ok := j.cache.get(key, now)
+	j.mu.Unlock()
+	if ok {
+		return e.id, true, nil
 	}
 	claims := jwt.MapClaims{}
 	if _, err := j.parser.ParseWithClaims(tok, claims, j.keys.KeyfuncCtx(ctx)); err != nil {
@@ -197,6 +225,17 @@ func (j *JWT) Attribute(ctx context.Context, r *http.Request) (Identity, bool, e
 	}
 	if !id.complete() {
 		return Identity{}, false, nil
+	}
+	// Only verified identities are remembered: a token refused now (an
+	// unknown key, the JWKS down) may verify later.
+	expires := now.Add(j.cfg.TTL)
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil && exp.Before(expires) {
+		expires = exp.Time
+	}
+	if now.Before(expires) {
+		j.mu.Lock()
+		j.cache.put(&entry{key: key, id: id, ok: true, expires: expires})
+		j.mu.Unlock()
 	}
 	return id, true, nil
 }

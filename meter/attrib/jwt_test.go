@@ -285,21 +285,85 @@ func TestJWTConfigValidate(t *testing.T) {
 	}
 }
 
+// BenchmarkJWT measures a verified token taken from the cache, and a
+// signature check (two tokens alternating through a cache of one).
 func BenchmarkJWT(b *testing.B) {
 	p := mustIdP(b)
-	j := p.mustJWT(b, attrib.JWTConfig{})
+	cached := p.mustJWT(b, attrib.JWTConfig{})
+	verified := p.mustJWT(b, attrib.JWTConfig{MaxEntries: 1})
 	for _, alg := range []struct {
 		name, kid string
 		key       any
 	}{{"RS256", "rsa-1", p.rsa}, {"ES256", "ec-1", p.ec}} {
-		b.Run(alg.name, func(b *testing.B) {
-			r := bearer(p.sign(b, alg.key, alg.kid, alg.name, p.claims()))
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, ok, _ := j.Attribute(b.Context(), r); !ok {
-					b.Fatal("not identified")
+		reqs := []*http.Request{
+			bearer(p.sign(b, alg.key, alg.kid, alg.name, p.claims())),
+			bearer(p.sign(b, alg.key, alg.kid, alg.name, with(p.claims(), "sub", "user-2"))),
+		}
+		for _, c := range []struct {
+			name string
+			j    *attrib.JWT
+		}{{"cached", cached}, {"verify", verified}} {
+			b.Run(alg.name+"/"+c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					i++
+					if _, ok, _ := c.j.Attribute(b.Context(), reqs[i%2]); !ok {
+						b.Fatal("not identified")
+					}
 				}
-			}
-		})
+			})
+		}
+	}
+}
+
+// A verified token is remembered until its exp, at most TTL; a refused one
+// is not remembered; the oldest go past MaxEntries.
+func TestJWTCache(t *testing.T) {
+	p := mustIdP(t)
+	j := p.mustJWT(t, attrib.JWTConfig{TTL: 5 * time.Minute, MaxEntries: 2})
+	start := p.now
+	long := p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "exp", start.Add(time.Hour).Unix()))
+	short := p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "exp", start.Add(2*time.Minute).Unix()))
+	forged := p.sign(t, p.other, "rsa-1", "RS256", p.claims())
+	for _, tok := range []string{long, short, forged} {
+		j.Attribute(t.Context(), bearer(tok))
+	}
+	if until, ok := j.CachedUntil(long); !ok || !until.Equal(start.Add(5*time.Minute)) {
+		t.Errorf("a token good for an hour is trusted until %v (%v), want TTL", until, ok)
+	}
+	if until, ok := j.CachedUntil(short); !ok || !until.Equal(start.Add(2*time.Minute)) {
+		t.Errorf("a token good for 2 minutes is trusted until %v (%v), want its exp", until, ok)
+	}
+	if _, ok := j.CachedUntil(forged); ok {
+		t.Error("a refused token is remembered")
+	}
+	// Past its exp (and the clock skew) the short token is verified again,
+	// and refused.
+	p.now = start.Add(3 * time.Minute)
+	if _, ok, _ := j.Attribute(t.Context(), bearer(short)); ok {
+		t.Error("an expired token is still taken")
+	}
+	if _, ok, _ := j.Attribute(t.Context(), bearer(long)); !ok {
+		t.Error("the long token is refused")
+	}
+	// Past TTL the long token is verified again: trusted for another TTL.
+	p.now = start.Add(6 * time.Minute)
+	if _, ok, _ := j.Attribute(t.Context(), bearer(long)); !ok {
+		t.Error("the long token is refused after TTL")
+	}
+	if until, _ := j.CachedUntil(long); !until.Equal(p.now.Add(5 * time.Minute)) {
+		t.Errorf("after TTL the long token is trusted until %v", until)
+	}
+	// Two at most: a third verified token pushes out the oldest.
+	third := p.sign(t, p.ec, "ec-1", "ES256", with(p.claims(), "exp", start.Add(time.Hour).Unix()))
+	fourth := p.sign(t, p.ec, "ec-1", "ES256", with(p.claims(), "exp", start.Add(50*time.Minute).Unix()))
+	j.Attribute(t.Context(), bearer(third))
+	j.Attribute(t.Context(), bearer(fourth))
+	if _, ok := j.CachedUntil(long); ok {
+		t.Error("the oldest entry was not evicted")
+	}
+	if _, ok := j.CachedUntil(fourth); !ok {
+		t.Error("the newest entry is not remembered")
 	}
 }

@@ -1,7 +1,6 @@
 package attrib
 
 import (
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -94,24 +93,12 @@ type Usaged struct {
 	cfg      UsagedConfig
 	endpoint string
 
-	mu      sync.Mutex
-	entries map[tokenKey]*list.Element // of *entry
-	order   *list.List                 // entries, oldest first
-	calls   map[tokenKey]*call         // lookups under way
+	mu    sync.Mutex
+	cache *tokenCache
+	calls map[tokenKey]*call // lookups under way
 }
 
 var _ Attributor = (*Usaged)(nil)
-
-// tokenKey is the SHA-256 of a token: the cache does not keep tokens.
-type tokenKey [sha256.Size]byte
-
-// entry is a remembered answer.
-type entry struct {
-	key     tokenKey
-	id      Identity
-	ok      bool
-	expires time.Time
-}
 
 // call is a lookup under way; done closes when its answer is set.
 type call struct {
@@ -144,8 +131,7 @@ func NewUsaged(cfg UsagedConfig) (*Usaged, error) {
 	return &Usaged{
 		cfg:      cfg,
 		endpoint: strings.TrimRight(cfg.Server, "/") + tokensMePath,
-		entries:  make(map[tokenKey]*list.Element),
-		order:    list.New(),
+		cache:    newTokenCache(cfg.MaxEntries),
 		calls:    make(map[tokenKey]*call),
 	}, nil
 }
@@ -161,14 +147,9 @@ func (u *Usaged) Attribute(ctx context.Context, r *http.Request) (Identity, bool
 	key := tokenKey(sha256.Sum256([]byte(tok)))
 
 	u.mu.Lock()
-	if el, ok := u.entries[key]; ok {
-		e := el.Value.(*entry)
-		if u.cfg.Now().Before(e.expires) {
-			u.mu.Unlock()
-			return e.id, e.ok, nil
-		}
-		u.order.Remove(el)
-		delete(u.entries, key)
+	if e, ok := u.cache.get(key, u.cfg.Now()); ok {
+		u.mu.Unlock()
+		return e.id, e.ok, nil
 	}
 	c, ok := u.calls[key]
 	if !ok {
@@ -199,26 +180,10 @@ func (u *Usaged) lookup(ctx context.Context, key tokenKey, tok string, c *call) 
 	u.mu.Lock()
 	delete(u.calls, key)
 	if err == nil && ttl > 0 {
-		u.remember(&entry{key: key, id: id, ok: ok, expires: u.cfg.Now().Add(ttl)})
+		u.cache.put(&entry{key: key, id: id, ok: ok, expires: u.cfg.Now().Add(ttl)})
 	}
 	u.mu.Unlock()
 	close(c.done)
-}
-
-// remember adds e to the cache, forgetting the oldest entries past
-// MaxEntries. u.mu must be held.
-func (u *Usaged) remember(e *entry) {
-	if el, ok := u.entries[e.key]; ok {
-		el.Value = e
-		u.order.MoveToBack(el)
-		return
-	}
-	for u.order.Len() >= u.cfg.MaxEntries {
-		oldest := u.order.Front()
-		delete(u.entries, oldest.Value.(*entry).key)
-		u.order.Remove(oldest)
-	}
-	u.entries[e.key] = u.order.PushBack(e)
 }
 
 // tokenInfoAnswer is the part of Genesys' TokenInfo that attributes a token.
