@@ -347,8 +347,6 @@ func writeDemoMarker(path string, d *demoCredentials) error {
 	return writeFileAtomic(path, append(b, '\n'))
 }
 
-// print shows how to query the demo organization and, once seeded, the
-// demo services.
 // dashboardSession is what the dashboard signs in with in a demo: the
 // viewer's credentials and the partner's key that the demo prints anyway.
 func (d *demoCredentials) dashboardSession() *dashboard.Session {
@@ -359,6 +357,8 @@ func (d *demoCredentials) dashboardSession() *dashboard.Session {
 	return s
 }
 
+// print shows how to query the demo organization and, once seeded, the
+// demo services.
 func (d *demoCredentials) print(w io.Writer, base string) {
 	iv := d.Start.Format(time.DateOnly) + "/" + d.End.Format(time.DateOnly)
 	fmt.Fprintf(w, `
