@@ -790,9 +790,15 @@ func TestDashboardServiceUsage(t *testing.T) {
 	adminJSON(t, base, uiAdmin, "/api/apikeys", map[string]string{"name": "dashboard", "scope": "Partner", "scopeGuid": partner.PartnerGuid}, 200, &key)
 
 	// Messages on each of the last 6 days (today so far included), counted
-	// per service and day.
+	// per service and day; user-count and storage gauges reported on two of
+	// them, which later days carry forward.
 	rng := rand.New(rand.NewPCG(3, 5))
 	messages := map[string]map[string]int64{} // service → day → messages
+	type gauge struct {
+		at                  time.Time
+		total, pro, storage int64
+	}
+	gauges := map[string][]gauge{} // service → reports
 	user := "7d4c2a10-5b1e-4f7a-9c3e-2b8d6f0a1e55"
 	for _, s := range append(services[:2:2], hidden) {
 		messages[s.ServiceGuid] = map[string]int64{}
@@ -807,6 +813,13 @@ func TestDashboardServiceUsage(t *testing.T) {
 				evs = append(evs, map[string]any{"type": "message", "id": fmt.Sprintf("m-%d-%d", d, k), "time": at.Format(time.RFC3339Nano),
 					"userGuid": user, "recipients": []string{"bob@example.org"}, "attachments": k % 3, "attachmentBytes": 1000 * (k % 3)})
 				messages[s.ServiceGuid][at.Format(time.DateOnly)]++
+			}
+			if d == 1 || d == 4 {
+				g := gauge{at: at, total: int64(10 + rng.IntN(50)), pro: int64(rng.IntN(10)), storage: int64(rng.IntN(1 << 30))}
+				gauges[s.ServiceGuid] = append(gauges[s.ServiceGuid], g)
+				evs = append(evs,
+					map[string]any{"type": "users", "id": fmt.Sprintf("g-%d", d), "time": at.Format(time.RFC3339Nano), "total": g.total, "pro": g.pro, "guest": g.total - g.pro, "disabled": 0, "unregistered": 0},
+					map[string]any{"type": "storage", "id": fmt.Sprintf("s-%d", d), "time": at.Format(time.RFC3339Nano), "bytes": g.storage})
 			}
 		}
 		body, _ := json.Marshal(evs)
@@ -866,6 +879,19 @@ func TestDashboardServiceUsage(t *testing.T) {
 	for _, r := range days {
 		if want := strconv.FormatInt(messages[s.ServiceGuid][r.Key], 10); r.Cols["totalMessageCount"] != want {
 			t.Errorf("%s on %s: %s messages, want %s", s.Name, r.Key, r.Cols["totalMessageCount"], want)
+		}
+		// A gauge is the last report before the day's end, 0 before any.
+		day, _ := time.Parse(time.DateOnly, r.Key)
+		var last gauge
+		for _, g := range gauges[s.ServiceGuid] {
+			if g.at.Before(day.AddDate(0, 0, 1)) && !g.at.Before(last.at) {
+				last = g
+			}
+		}
+		for col, want := range map[string]int64{"totalUserCount": last.total, "proUserCount": last.pro, "attachmentStorageUsage": last.storage} {
+			if r.Cols[col] != strconv.FormatInt(want, 10) {
+				t.Errorf("%s on %s: %s = %s, want %d", s.Name, r.Key, col, r.Cols[col], want)
+			}
 		}
 	}
 	checkCharts(t, b, "messages", "attachments", "storage", "users")
