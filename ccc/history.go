@@ -29,8 +29,8 @@ func (s *Server) getServiceUsageHistory(r *http.Request, c *caller) (int, any, e
 	if !ok {
 		pt = usage.Daily
 	}
-	to, hasTo := p.date("To")
 	from, hasFrom := p.date("From")
+	to, hasTo := p.date("To")
 	if err := p.err(); err != nil {
 		return 0, nil, err
 	}
@@ -51,11 +51,9 @@ func (s *Server) getServiceUsageHistory(r *http.Request, c *caller) (int, any, e
 		}
 	}
 	first := usage.PeriodOf(pt, from)
+	// One entry per field, in the order of the fields, as FluentValidation
+	// reports them.
 	var errs []FieldError
-	if last.Start.After(s.today()) {
-		errs = append(errs, FieldError{ErrorCode: "LessThanOrEqual", FieldName: "To",
-			Message: fmt.Sprintf("'To' must be on or before today (%s UTC); got %s.", s.today().Format(time.DateOnly), last.Start.Format(time.DateOnly))})
-	}
 	n := periods(first, last)
 	switch {
 	case first.Start.After(last.Start):
@@ -64,6 +62,10 @@ func (s *Server) getServiceUsageHistory(r *http.Request, c *caller) (int, any, e
 	case n > limit:
 		errs = append(errs, FieldError{ErrorCode: "LessThanOrEqual", FieldName: "From",
 			Message: fmt.Sprintf("'From' to 'To' must span at most %d %s periods; got %d.", limit, pt, n)})
+	}
+	if last.Start.After(s.today()) {
+		errs = append(errs, FieldError{ErrorCode: "LessThanOrEqual", FieldName: "To",
+			Message: fmt.Sprintf("'To' must be on or before today (%s UTC); got %s.", s.today().Format(time.DateOnly), last.Start.Format(time.DateOnly))})
 	}
 	if len(errs) > 0 {
 		return 0, nil, validationError(errs...)
@@ -92,5 +94,7 @@ func periods(first, last usage.Period) int {
 		y2, m2, _ := last.Start.Date()
 		return (y2-y1)*12 + int(m2-m1) + 1
 	}
-	return int(last.Start.Sub(first.Start)/(24*time.Hour)) + 1
+	// In seconds, not a Duration, which stops at 292 years: the count is
+	// exact for any two dates a client can send.
+	return int((last.Start.Unix()-first.Start.Unix())/(24*60*60)) + 1
 }
