@@ -66,7 +66,6 @@ export function dispose(root) {
 
 const axisLabel = { color: '#3d4650' };
 const grid = { left: 8, right: 16, top: 36, bottom: 8, containLabel: true };
-const tooltipNumber = (v) => count(v);
 
 // timeChart draws series over time: stacked bars (counts) or lines
 // (stack: false, a unit for the y axis).
@@ -76,7 +75,7 @@ export function timeChart(el, { labels, series, stack = true, unit = '' }) {
     legend: { top: 0, type: 'scroll', textStyle: axisLabel },
     tooltip: {
       trigger: 'axis',
-      valueFormatter: (v) => (v == null ? '–' : unit ? `${v} ${unit}` : tooltipNumber(v)),
+      valueFormatter: (v) => (v == null ? '–' : unit ? `${v} ${unit}` : count(v)),
     },
     xAxis: { type: 'category', data: labels, axisLabel },
     yAxis: {
@@ -104,7 +103,7 @@ export function barList(el, { labels, values, name, onPick, color = PALETTE[0] }
     el,
     {
       grid: { ...grid, top: 8 },
-      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: tooltipNumber },
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: count },
       xAxis: { type: 'value', axisLabel: { ...axisLabel, formatter: (v) => compact(v) } },
       yAxis: {
         type: 'category',
@@ -121,7 +120,7 @@ export function barList(el, { labels, values, name, onPick, color = PALETTE[0] }
 // donut draws parts of a whole.
 export function donut(el, { items, name }) {
   draw(el, {
-    tooltip: { trigger: 'item', valueFormatter: tooltipNumber },
+    tooltip: { trigger: 'item', valueFormatter: count },
     legend: { bottom: 0, type: 'scroll', textStyle: axisLabel },
     series: [
       {

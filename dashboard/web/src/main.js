@@ -61,12 +61,8 @@ async function signInDemo() {
 
 // go moves to the state patched by patch, as a new history entry.
 function go(patch) {
-  const next = { ...read(), ...patch };
-  if (patch.range && patch.range !== 'custom') {
-    next.from = '';
-    next.to = '';
-  }
-  history.pushState(null, '', href(next));
+  // href leaves the custom dates out of any other range.
+  history.pushState(null, '', href({ ...read(), ...patch }));
   route();
 }
 
@@ -179,6 +175,8 @@ function showFreshness() {
 }
 
 async function expired() {
+  // A demo page reloaded with its session kept has not asked yet.
+  demo = demo || (await demoSession());
   if (demo) {
     await signInDemo();
     return route();

@@ -118,7 +118,6 @@ export function apiView(ctx) {
     else if (s.template) text = `URL requests: /${s.template}`;
     const extra = [s.method && `method ${s.method}`, s.client && s.template && `template /${s.template}`].filter(Boolean);
     title.textContent = extra.length ? `${text} (${extra.join(', ')})` : text;
-    title.hidden = false;
   }
 
   const filter = (omit) => {
