@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -99,15 +100,30 @@ type Config struct {
 	AnonymousOrganization string
 	Platform              string // recorded with every event, e.g. "proxy"
 	// RetryFor is how long a request whose attribution failed (its source
-	// was unreachable) is retried, every RetryEvery, before it counts as
-	// unidentified; default 1 h and 2 s. Up to MaxRetrying requests wait,
-	// in memory; default 100,000.
-	RetryFor    time.Duration
-	RetryEvery  time.Duration
-	MaxRetrying int
-	Now         func() time.Time // default time.Now
-	Logger      *slog.Logger     // default slog.Default()
+	// was unreachable, or deferred the lookup) is retried, every
+	// RetryEvery, before it counts as unidentified; default 1 h and 2 s,
+	// oldest first. Up to MaxRetrying requests wait, in memory, holding up
+	// to MaxRetryingBytes of headers and URLs; default 100,000 and 64 MiB.
+	// A request whose attribution fails while either bound is reached is
+	// not kept: it is recorded at once as unidentified (under Anonymous,
+	// if set) and counted in Stats.Overflow. Requests already waiting keep
+	// their place, and requests of a client already known are attributed
+	// without waiting, so a flood of unknown tokens never costs them.
+	RetryFor         time.Duration
+	RetryEvery       time.Duration
+	MaxRetrying      int
+	MaxRetryingBytes int64
+	Now              func() time.Time // default time.Now
+	Logger           *slog.Logger     // default slog.Default()
 }
+
+// Defaults of Config.
+const (
+	DefaultRetryFor         = time.Hour
+	DefaultRetryEvery       = 2 * time.Second
+	DefaultMaxRetrying      = 100_000
+	DefaultMaxRetryingBytes = 64 << 20
+)
 
 // Validate reports every problem with the configuration.
 func (c Config) Validate() error {
@@ -121,6 +137,12 @@ func (c Config) Validate() error {
 	if c.Sink == nil {
 		errs = append(errs, errors.New("meter: Sink is required"))
 	}
+	if c.RetryFor < 0 || c.RetryEvery < 0 {
+		errs = append(errs, fmt.Errorf("meter: RetryFor and RetryEvery must not be negative, got %s and %s", c.RetryFor, c.RetryEvery))
+	}
+	if c.MaxRetrying < 0 || c.MaxRetryingBytes < 0 {
+		errs = append(errs, fmt.Errorf("meter: MaxRetrying and MaxRetryingBytes must not be negative, got %d and %d", c.MaxRetrying, c.MaxRetryingBytes))
+	}
 	if c.Anonymous != "" && c.AnonymousOrganization == "" {
 		errs = append(errs, errors.New("meter: Anonymous needs AnonymousOrganization: an event always belongs to an organization"))
 	}
@@ -133,22 +155,47 @@ type Meter struct {
 	prefix  string // random per process: with seq, ids never repeat across restarts
 	seq     atomic.Uint64
 	work    chan pending
-	stats   struct{ recorded, anonymous, unidentified, attribErrors atomic.Uint64 }
+	stats   struct{ recorded, anonymous, unidentified, attribErrors, overflow atomic.Uint64 }
 	once    sync.Once
 	wg      sync.WaitGroup // the attribution workers
 	retryWG sync.WaitGroup // the retry loop
 	life    sync.RWMutex   // held for reading by Record, for writing by Close
 	closed  bool
 
-	retryMu   sync.Mutex
-	retrying  []pending
-	stopRetry chan struct{}
+	retryMu       sync.Mutex
+	retrying      []pending
+	retryingBytes int64
+	batchLen      int   // requests of the batch being retried, which count as waiting
+	batchBytes    int64 // and their bytes
+	stopRetry     chan struct{}
+
+	lastGiveUpLog atomic.Int64 // unix nanoseconds of the last warning about a request given up on
+	giveUps       atomic.Uint64
 }
 
 // pending is a served request waiting for attribution.
 type pending struct {
-	req *http.Request
-	ev  usage.Event
+	req  *http.Request
+	ev   usage.Event
+	size int64 // an estimate of the memory it holds, once waiting
+}
+
+// pendingOverhead estimates a waiting request's memory besides its
+// headers and URL: the event, the request and the slice entry.
+const pendingOverhead = 512
+
+// estimateSize estimates the memory p holds while it waits for a retry:
+// mostly its headers, which its client chose, up to the server's header
+// limit (1 MiB by default).
+func (p pending) estimateSize() int64 {
+	n := int64(pendingOverhead + len(p.req.URL.Path) + len(p.req.URL.RawQuery) + len(p.req.Host) + len(p.ev.TemplateURI))
+	for k, vs := range p.req.Header {
+		n += int64(len(k)) + 16
+		for _, v := range vs {
+			n += int64(len(v)) + 16
+		}
+	}
+	return n
 }
 
 // New returns a Meter and starts its attribution workers; Close stops them.
@@ -163,13 +210,16 @@ func New(cfg Config) (*Meter, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.RetryFor == 0 {
-		cfg.RetryFor = time.Hour
+		cfg.RetryFor = DefaultRetryFor
 	}
 	if cfg.RetryEvery == 0 {
-		cfg.RetryEvery = 2 * time.Second
+		cfg.RetryEvery = DefaultRetryEvery
 	}
 	if cfg.MaxRetrying == 0 {
-		cfg.MaxRetrying = 100_000
+		cfg.MaxRetrying = DefaultMaxRetrying
+	}
+	if cfg.MaxRetryingBytes == 0 {
+		cfg.MaxRetryingBytes = DefaultMaxRetryingBytes
 	}
 	var b [8]byte
 	rand.Read(b[:])
@@ -188,19 +238,22 @@ func New(cfg Config) (*Meter, error) {
 	return m, nil
 }
 
-// retry keeps p for another attempt; false when too many already wait.
+// retry keeps p, a request first failing attribution, for another
+// attempt; false when MaxRetrying or MaxRetryingBytes is reached.
 func (m *Meter) retry(p pending) bool {
+	p.size = p.estimateSize()
 	m.retryMu.Lock()
 	defer m.retryMu.Unlock()
-	if len(m.retrying) >= m.cfg.MaxRetrying {
+	if m.batchLen+len(m.retrying) >= m.cfg.MaxRetrying || m.batchBytes+m.retryingBytes+p.size > m.cfg.MaxRetryingBytes {
 		return false
 	}
 	m.retrying = append(m.retrying, p)
+	m.retryingBytes += p.size
 	return true
 }
 
-// retryLoop attributes the waiting requests again every RetryEvery, and a
-// last time when the Meter closes.
+// retryLoop attributes the waiting requests again every RetryEvery, oldest
+// first, and a last time when the Meter closes.
 func (m *Meter) retryLoop() {
 	t := time.NewTicker(m.cfg.RetryEvery)
 	defer t.Stop()
@@ -212,12 +265,26 @@ func (m *Meter) retryLoop() {
 			stopping = true
 		}
 		m.retryMu.Lock()
-		batch := m.retrying
-		m.retrying = nil
+		batch, bytes := m.retrying, m.retryingBytes
+		m.retrying, m.retryingBytes = nil, 0
+		m.batchLen, m.batchBytes = len(batch), bytes
 		m.retryMu.Unlock()
-		for _, p := range batch {
-			m.finish(p, stopping)
+		// The batch keeps its place in the bounds while it is retried, and
+		// what fails again goes back before the requests that came since.
+		var again []pending
+		var againBytes int64
+		for i, p := range batch {
+			if m.attempt(p, stopping) {
+				again = append(again, p)
+				againBytes += p.size
+			}
+			batch[i] = pending{}
 		}
+		m.retryMu.Lock()
+		m.retrying = append(again, m.retrying...)
+		m.retryingBytes += againBytes
+		m.batchLen, m.batchBytes = 0, 0
+		m.retryMu.Unlock()
 		if stopping {
 			return
 		}
@@ -248,11 +315,23 @@ type Stats struct {
 	Anonymous    uint64 // of those, recorded under the anonymous client
 	Unidentified uint64 // requests not recorded: no identity and no anonymous client
 	AttribErrors uint64 // attribution attempts that failed (retried; a request still unidentified after RetryFor counts in Unidentified)
+	// Overflow counts the requests whose attribution failed while
+	// MaxRetrying or MaxRetryingBytes was reached: they were not kept for a
+	// retry, and count in Anonymous or Unidentified.
+	Overflow uint64
+	// Retrying and RetryingBytes are the requests waiting for another
+	// attempt now, and the memory they hold (estimated).
+	Retrying      int
+	RetryingBytes int64
 }
 
 // Stats returns the counters so far.
 func (m *Meter) Stats() Stats {
-	return Stats{m.stats.recorded.Load(), m.stats.anonymous.Load(), m.stats.unidentified.Load(), m.stats.attribErrors.Load()}
+	m.retryMu.Lock()
+	n, b := m.batchLen+len(m.retrying), m.batchBytes+m.retryingBytes
+	m.retryMu.Unlock()
+	return Stats{m.stats.recorded.Load(), m.stats.anonymous.Load(), m.stats.unidentified.Load(), m.stats.attribErrors.Load(),
+		m.stats.overflow.Load(), n, b}
 }
 
 // nextID returns an id unique to this request: it is assigned before the
@@ -293,20 +372,57 @@ func (m *Meter) Record(r *http.Request, rec Response) {
 	}
 }
 
-// finish attributes p and hands its event to the sink; last forbids
-// another retry.
+// finish attributes p, a request not yet waiting for a retry, and hands
+// its event to the sink, or keeps it for a retry; last forbids one.
 func (m *Meter) finish(p pending, last bool) {
+	id, ok, err := m.attribute(p)
+	if err != nil && !ok && !last && m.cfg.Now().Sub(p.ev.Time) < m.cfg.RetryFor {
+		if m.retry(p) {
+			return
+		}
+		m.stats.overflow.Add(1)
+		err = fmt.Errorf("%w; not kept for a retry: %d requests already wait (limits %d requests, %d bytes)", err, m.Stats().Retrying, m.cfg.MaxRetrying, m.cfg.MaxRetryingBytes)
+	}
+	m.record(p, id, ok, err)
+}
+
+// attempt attributes p, a request waiting for a retry, again, and hands
+// its event to the sink; true when it is to wait for another retry (last
+// forbids one).
+func (m *Meter) attempt(p pending, last bool) bool {
+	id, ok, err := m.attribute(p)
+	if err != nil && !ok && !last && m.cfg.Now().Sub(p.ev.Time) < m.cfg.RetryFor {
+		return true
+	}
+	m.record(p, id, ok, err)
+	return false
+}
+
+// attribute asks the attributor who made p.
+func (m *Meter) attribute(p pending) (attrib.Identity, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id, ok, err := m.cfg.Attributor.Attribute(ctx, p.req.WithContext(ctx))
 	if err != nil && !ok {
 		m.stats.attribErrors.Add(1)
-		// usaged or the identity provider could not be asked: try again
-		// later rather than lose or misfile the request.
-		if !last && m.cfg.Now().Sub(p.ev.Time) < m.cfg.RetryFor && m.retry(p) {
-			return
+	}
+	return id, ok, err
+}
+
+// giveUpLogEvery spaces the warnings about requests given up on: a flood
+// of them must not become a flood of log lines.
+const giveUpLogEvery = 10 * time.Second
+
+// record hands p's event to the sink, attributed to id if ok; err is why
+// attribution failed for good, if it did.
+func (m *Meter) record(p pending, id attrib.Identity, ok bool, err error) {
+	if err != nil && !ok {
+		// usaged or the identity provider could not be asked in time.
+		n := m.giveUps.Add(1)
+		now := time.Now().UnixNano()
+		if last := m.lastGiveUpLog.Load(); now-last >= int64(giveUpLogEvery) && m.lastGiveUpLog.CompareAndSwap(last, now) {
+			m.cfg.Logger.Warn("attributing a request failed; it counts as unidentified", "err", err, "given_up_so_far", n)
 		}
-		m.cfg.Logger.Warn("attributing a request failed; it counts as unidentified", "err", err)
 	}
 	ev := p.ev
 	switch {

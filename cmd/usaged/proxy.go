@@ -34,6 +34,11 @@ type proxyConfig struct {
 	jwtUser                          string
 	headerOrg, headerClient          string
 	headerClientName, headerUser     string
+	lookupRate                       float64
+	lookupBurst                      int
+	refusedTTL                       time.Duration
+	maxPending                       int
+	maxPendingBytes                  byteSize
 	logFormat                        oneOf
 	logLevel                         string
 	shutdownTimeout                  time.Duration
@@ -55,7 +60,7 @@ to --server in batches, with retries, using --token (an admin token, or a client
 token with usage:event:add for one organization's events). If usaged is down,
 events wait in the spool, across restarts of the proxy too; every event keeps
 its id, so nothing is counted twice.`)
-	cfg := &proxyConfig{spoolMax: 1 << 30, logFormat: oneOf{value: "auto", allowed: []string{"auto", "text", "json"}}}
+	cfg := &proxyConfig{spoolMax: 1 << 30, maxPendingBytes: meter.DefaultMaxRetryingBytes, logFormat: oneOf{value: "auto", allowed: []string{"auto", "text", "json"}}}
 	f := cmd.fs
 	f.StringVar(&cfg.listen, "listen", "127.0.0.1:9090", "address to listen on")
 	f.StringVar(&cfg.upstream, "upstream", "", "base URL of the API to forward to, e.g. http://127.0.0.1:9000 (required)")
@@ -69,6 +74,11 @@ its id, so nothing is counted twice.`)
 	f.StringVar(&cfg.anonymous, "anonymous-client", "", "record requests nobody could be identified for under this client id (with --anonymous-org); default: do not record them")
 	f.StringVar(&cfg.anonymousOrg, "anonymous-org", "", "organization of --anonymous-client")
 	f.BoolVar(&cfg.usagedTokens, "usaged-tokens", true, "attribute bearer tokens issued by --server's /oauth/token (asked once per token, cached)")
+	f.Float64Var(&cfg.lookupRate, "token-lookup-rate", attrib.DefaultLookupRate, "lookups a second of unknown bearer tokens toward --server, in bursts of up to --token-lookup-burst; beyond, requests wait for attribution; negative: unbounded")
+	f.IntVar(&cfg.lookupBurst, "token-lookup-burst", attrib.DefaultLookupBurst, "lookups of unknown tokens made at once before --token-lookup-rate applies")
+	f.DurationVar(&cfg.refusedTTL, "refused-token-ttl", attrib.DefaultNegativeTTL, "how long a token --server refused is remembered as refused, without asking again")
+	f.IntVar(&cfg.maxPending, "max-pending", meter.DefaultMaxRetrying, "requests kept waiting for attribution (--server unreachable, asking to wait, or lookups deferred); beyond, or beyond --max-pending-bytes, a request is recorded at once as unidentified")
+	f.Var(&cfg.maxPendingBytes, "max-pending-bytes", "bound on the headers and URLs of the requests waiting for attribution (a `size`, e.g. 64MiB)")
 	f.StringVar(&cfg.jwksURL, "jwks-url", "", "attribute JWTs verified against this JWKS URL (with --jwt-issuer and --jwt-audience)")
 	f.StringVar(&cfg.jwtIssuer, "jwt-issuer", "", "required issuer (iss) of JWTs")
 	f.StringVar(&cfg.jwtAudience, "jwt-audience", "", "required audience (aud) of JWTs")
@@ -107,7 +117,8 @@ func (cfg *proxyConfig) attributor(ctx context.Context) (attrib.Attributor, erro
 		chain = append(chain, j)
 	}
 	if cfg.usagedTokens {
-		u, err := attrib.NewUsaged(attrib.UsagedConfig{Server: cfg.server})
+		u, err := attrib.NewUsaged(attrib.UsagedConfig{Server: cfg.server, NegativeTTL: cfg.refusedTTL,
+			LookupRate: cfg.lookupRate, LookupBurst: cfg.lookupBurst})
 		if err != nil {
 			return nil, usageError{err: err}
 		}
@@ -155,6 +166,7 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 		Templates: meter.Paths(matcher), Attributor: who, Sink: sp,
 		Anonymous: cfg.anonymous, AnonymousOrganization: cfg.anonymousOrg,
 		Platform: "proxy", Logger: log.With("component", "meter"),
+		MaxRetrying: cfg.maxPending, MaxRetryingBytes: int64(cfg.maxPendingBytes),
 	})
 	if err != nil {
 		sp.Close()
@@ -202,7 +214,7 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 	stopShipping()
 	wg.Wait()
 	st, ms := sp.Stats(), m.Stats()
-	log.Info("proxy stopped", "recorded", ms.Recorded, "unidentified", ms.Unidentified, "shipped", st.Shipped, "pending", st.PendingEvents, "dropped", st.Dropped)
+	log.Info("proxy stopped", "recorded", ms.Recorded, "unidentified", ms.Unidentified, "overflow", ms.Overflow, "shipped", st.Shipped, "pending", st.PendingEvents, "dropped", st.Dropped)
 	if cerr := sp.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}

@@ -8,24 +8,44 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Defaults of UsagedConfig.
 const (
 	DefaultTTL         = 5 * time.Minute
-	DefaultNegativeTTL = 30 * time.Second
+	DefaultNegativeTTL = 5 * time.Minute
 	DefaultMaxEntries  = 100_000
+	DefaultMaxRefused  = 100_000
+	DefaultLookupRate  = 50 // lookups a second
+	DefaultLookupBurst = 100
+	DefaultMaxBackoff  = time.Minute
 )
+
+// ErrDeferred is wrapped by the error Usaged returns when it did not ask
+// usaged about a token because lookups are paused (usaged failed or asked
+// to wait) or their rate is used up: the token is neither valid nor
+// refused yet, and asking again later may tell.
+var ErrDeferred = errors.New("attrib: lookup deferred")
 
 const (
 	// tokensMePath is Genesys' token introspection route, which usaged
 	// serves to any valid token.
 	tokensMePath = "/api/v2/tokens/me"
+	// minBackoff is the first pause after a failed lookup; each failure
+	// in a row doubles it, up to MaxBackoff.
+	minBackoff = time.Second
+	// maxRetryAfter bounds the Retry-After taken from usaged, so that a
+	// misconfigured server cannot stop attribution for days.
+	maxRetryAfter = time.Hour
 	// lookupTimeout bounds one question to usaged, whatever the Client, so
 	// that a hung usaged delays requests by at most this.
 	lookupTimeout = 10 * time.Second
@@ -49,12 +69,31 @@ type UsagedConfig struct {
 	// secret may still be attributed: usaged is not asked again before.
 	// Default DefaultTTL.
 	TTL time.Duration
-	// NegativeTTL is how long a token usaged refused is remembered as
-	// refused. Default DefaultNegativeTTL.
+	// NegativeTTL is how long a token usaged refused (401) is remembered as
+	// refused, without asking usaged again. A refusal is final: a token
+	// that is invalid, expired or of a deleted client never becomes valid.
+	// Default DefaultNegativeTTL.
 	NegativeTTL time.Duration
-	// MaxEntries bounds the tokens remembered; past it the oldest answer is
-	// forgotten. Default DefaultMaxEntries.
+	// MaxEntries bounds the valid tokens remembered; past it the oldest
+	// answer is forgotten. Default DefaultMaxEntries.
 	MaxEntries int
+	// MaxRefused bounds the refused tokens remembered, apart from the
+	// valid ones so that made-up tokens never push those out; past it the
+	// oldest refusal is forgotten. Default DefaultMaxRefused.
+	MaxRefused int
+	// LookupRate bounds the lookups a second toward usaged, with bursts of
+	// up to LookupBurst; a token that would exceed it is not looked up
+	// now (ErrDeferred). Concurrent lookups of one token are one lookup.
+	// Default DefaultLookupRate and DefaultLookupBurst; a negative
+	// LookupRate means unbounded.
+	LookupRate  float64
+	LookupBurst int
+	// MaxBackoff caps the pause of lookups after failures: a failed lookup
+	// (usaged unreachable, 5xx, 429) pauses every lookup for 1 s, doubling
+	// with each failure in a row up to MaxBackoff, or for the answer's
+	// Retry-After if longer, plus up to a quarter more at random so that
+	// many proxies do not come back at once. Default DefaultMaxBackoff.
+	MaxBackoff time.Duration
 	// Now is the clock of the cache; default time.Now.
 	Now func() time.Time
 }
@@ -76,6 +115,15 @@ func (c UsagedConfig) Validate() error {
 	if c.MaxEntries < 0 {
 		errs = append(errs, fmt.Errorf("attrib: MaxEntries must not be negative, got %d", c.MaxEntries))
 	}
+	if c.MaxRefused < 0 {
+		errs = append(errs, fmt.Errorf("attrib: MaxRefused must not be negative, got %d", c.MaxRefused))
+	}
+	if c.LookupBurst < 0 {
+		errs = append(errs, fmt.Errorf("attrib: LookupBurst must not be negative, got %d", c.LookupBurst))
+	}
+	if c.MaxBackoff < 0 {
+		errs = append(errs, fmt.Errorf("attrib: MaxBackoff must not be negative, got %s", c.MaxBackoff))
+	}
 	return errors.Join(errs...)
 }
 
@@ -84,18 +132,27 @@ func (c UsagedConfig) Validate() error {
 // holds usaged's signing key: usaged alone decides whether a token is valid.
 //
 // A valid token is remembered for TTL, or until its expiry if that is
-// sooner; a refused one (401) for NegativeTTL. A valid token without an
-// organization, which is the admin token, is remembered as not an identity.
-// Failures — usaged unreachable, rate limited, answering 5xx — are returned
-// and not remembered, so the next request asks again. Concurrent lookups of
+// sooner; a refused one (401) for NegativeTTL, apart, so that made-up
+// tokens cost one lookup each and never push valid ones out. A valid token
+// without an organization, which is the admin token, is remembered as not
+// an identity. Failures — usaged unreachable, rate limited, answering 5xx —
+// are returned and not remembered, and pause every lookup for a while
+// (see MaxBackoff), during which unknown tokens get ErrDeferred without a
+// request. Lookups are bounded by LookupRate, and concurrent lookups of
 // one token share one request. Tokens are kept only as SHA-256 digests.
 type Usaged struct {
 	cfg      UsagedConfig
 	endpoint string
+	limiter  *rate.Limiter // nil: unbounded
 
-	mu    sync.Mutex
-	cache *tokenCache
-	calls map[tokenKey]*call // lookups under way
+	mu      sync.Mutex
+	cache   *tokenCache
+	refused *refusedCache
+	calls   map[tokenKey]*call // lookups under way
+	// failures counts the failed lookups in a row; no lookup starts
+	// before pausedUntil.
+	failures    int
+	pausedUntil time.Time
 }
 
 var _ Attributor = (*Usaged)(nil)
@@ -125,15 +182,34 @@ func NewUsaged(cfg UsagedConfig) (*Usaged, error) {
 	if cfg.MaxEntries == 0 {
 		cfg.MaxEntries = DefaultMaxEntries
 	}
+	if cfg.MaxRefused == 0 {
+		cfg.MaxRefused = DefaultMaxRefused
+	}
+	if cfg.LookupRate == 0 {
+		cfg.LookupRate = DefaultLookupRate
+	}
+	if cfg.LookupBurst == 0 {
+		cfg.LookupBurst = DefaultLookupBurst
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Usaged{
+	u := &Usaged{
 		cfg:      cfg,
 		endpoint: strings.TrimRight(cfg.Server, "/") + tokensMePath,
 		cache:    newTokenCache(cfg.MaxEntries),
+		refused:  newRefusedCache(cfg.MaxRefused),
 		calls:    make(map[tokenKey]*call),
-	}, nil
+	}
+	if cfg.LookupRate > 0 {
+		// The limiter reads the time it is given, cfg.Now's, so that tests
+		// can move it.
+		u.limiter = rate.NewLimiter(rate.Limit(cfg.LookupRate), cfg.LookupBurst)
+	}
+	return u, nil
 }
 
 // Attribute implements Attributor for the request's bearer token. It
@@ -147,12 +223,26 @@ func (u *Usaged) Attribute(ctx context.Context, r *http.Request) (Identity, bool
 	key := tokenKey(sha256.Sum256([]byte(tok)))
 
 	u.mu.Lock()
-	if e, ok := u.cache.get(key, u.cfg.Now()); ok {
+	now := u.cfg.Now()
+	if e, ok := u.cache.get(key, now); ok {
 		u.mu.Unlock()
 		return e.id, e.ok, nil
 	}
+	if u.refused.has(key, now) {
+		u.mu.Unlock()
+		return Identity{}, false, nil
+	}
 	c, ok := u.calls[key]
 	if !ok {
+		if now.Before(u.pausedUntil) {
+			until, failed := u.pausedUntil, u.failedWhat()
+			u.mu.Unlock()
+			return Identity{}, false, fmt.Errorf("attrib: not asking usaged about a token before %s, after %s: %w", until.Format(time.RFC3339), failed, ErrDeferred)
+		}
+		if u.limiter != nil && !u.limiter.AllowN(now, 1) {
+			u.mu.Unlock()
+			return Identity{}, false, fmt.Errorf("attrib: not asking usaged about a token now: the lookup rate of %g a second is used up: %w", u.cfg.LookupRate, ErrDeferred)
+		}
 		c = &call{done: make(chan struct{})}
 		u.calls[key] = c
 		// The lookup runs apart from any one caller, so that a caller
@@ -174,16 +264,53 @@ func (u *Usaged) Attribute(ctx context.Context, r *http.Request) (Identity, bool
 func (u *Usaged) lookup(ctx context.Context, key tokenKey, tok string, c *call) {
 	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	defer cancel()
-	id, ok, ttl, err := u.ask(ctx, tok)
-	c.id, c.ok, c.err = id, ok, err
+	a, err := u.ask(ctx, tok)
+	c.id, c.ok, c.err = a.id, a.ok, err
 
 	u.mu.Lock()
 	delete(u.calls, key)
-	if err == nil && ttl > 0 {
-		u.cache.put(&entry{key: key, id: id, ok: ok, expires: u.cfg.Now().Add(ttl)})
+	now := u.cfg.Now()
+	switch {
+	case err != nil:
+		u.pause(now, a.retryAfter)
+	case a.refused:
+		u.failures = 0
+		u.refused.add(key, now.Add(u.cfg.NegativeTTL), now)
+	default:
+		u.failures = 0
+		if a.ttl > 0 {
+			u.cache.put(&entry{key: key, id: a.id, ok: a.ok, expires: now.Add(a.ttl)})
+		}
 	}
 	u.mu.Unlock()
 	close(c.done)
+}
+
+// pause stops lookups after a failure: for the exponential backoff or
+// retryAfter, whichever is longer, plus jitter. Failures of lookups
+// already under way when the pause began do not lengthen it again. u.mu
+// is held.
+func (u *Usaged) pause(now time.Time, retryAfter time.Duration) {
+	if now.Before(u.pausedUntil) {
+		return
+	}
+	u.failures++
+	d := u.cfg.MaxBackoff
+	if u.failures < 32 {
+		d = min(d, minBackoff<<(u.failures-1))
+	}
+	d = max(d, min(retryAfter, maxRetryAfter))
+	d += rand.N(d/4 + 1)
+	u.pausedUntil = now.Add(d)
+}
+
+// failedWhat says how many lookups failed in a row, for the error of a
+// deferred one. u.mu is held.
+func (u *Usaged) failedWhat() string {
+	if u.failures == 1 {
+		return "a failed lookup"
+	}
+	return strconv.Itoa(u.failures) + " failed lookups in a row"
 }
 
 // tokenInfoAnswer is the part of Genesys' TokenInfo that attributes a token.
@@ -197,42 +324,72 @@ type tokenInfoAnswer struct {
 	} `json:"OAuthClient"`
 }
 
-// ask asks usaged about tok and returns its identity, whether it is one,
-// and how long the answer holds.
-func (u *Usaged) ask(ctx context.Context, tok string) (Identity, bool, time.Duration, error) {
+// answer is what usaged said about a token.
+type answer struct {
+	id      Identity
+	ok      bool          // id is an identity
+	refused bool          // usaged answered 401
+	ttl     time.Duration // how long a valid token's answer holds
+	// retryAfter is the Retry-After of a failed lookup's answer, if any.
+	retryAfter time.Duration
+}
+
+// ask asks usaged about tok.
+func (u *Usaged) ask(ctx context.Context, tok string) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.endpoint, nil)
 	if err != nil {
-		return Identity{}, false, 0, fmt.Errorf("attrib: asking usaged about a token: %w", err)
+		return answer{}, fmt.Errorf("attrib: asking usaged about a token: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
 	resp, err := u.cfg.Client.Do(req)
 	if err != nil {
-		return Identity{}, false, 0, fmt.Errorf("attrib: asking usaged about a token: %w", err)
+		return answer{}, fmt.Errorf("attrib: asking usaged about a token: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenInfo))
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
-		return Identity{}, false, u.cfg.NegativeTTL, nil
+		return answer{refused: true}, nil
 	case resp.StatusCode != http.StatusOK:
-		return Identity{}, false, 0, fmt.Errorf("attrib: usaged answered GET %s with %s: %.200s", tokensMePath, resp.Status, body)
+		return answer{retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), u.cfg.Now())},
+			fmt.Errorf("attrib: usaged answered GET %s with %s: %.200s", tokensMePath, resp.Status, body)
 	case err != nil:
-		return Identity{}, false, 0, fmt.Errorf("attrib: reading usaged's answer about a token: %w", err)
+		return answer{}, fmt.Errorf("attrib: reading usaged's answer about a token: %w", err)
 	}
 	var ti tokenInfoAnswer
 	if err := json.Unmarshal(body, &ti); err != nil {
-		return Identity{}, false, 0, fmt.Errorf("attrib: usaged's answer about a token is not a TokenInfo: %w", err)
+		return answer{}, fmt.Errorf("attrib: usaged's answer about a token is not a TokenInfo: %w", err)
 	}
-	ttl := u.cfg.TTL
+	a := answer{ttl: u.cfg.TTL}
 	if exp, ok := tokenExpiry(tok); ok {
-		ttl = min(ttl, exp.Sub(u.cfg.Now()))
+		a.ttl = min(a.ttl, exp.Sub(u.cfg.Now()))
 	}
 	if ti.Organization == nil || ti.OAuthClient == nil {
-		return Identity{}, false, ttl, nil // the admin token: valid, but nobody's
+		return a, nil // the admin token: valid, but nobody's
 	}
-	id := Identity{OrganizationID: ti.Organization.ID, ClientID: ti.OAuthClient.ID, ClientName: ti.OAuthClient.Name}
-	return id, id.complete(), ttl, nil
+	a.id = Identity{OrganizationID: ti.Organization.ID, ClientID: ti.OAuthClient.ID, ClientName: ti.OAuthClient.Name}
+	a.ok = a.id.complete()
+	return a, nil
+}
+
+// parseRetryAfter reads a Retry-After header, in seconds or an HTTP date;
+// zero when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // tokenExpiry returns when a token says it expires, without verifying it:

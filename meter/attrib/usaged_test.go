@@ -2,6 +2,7 @@ package attrib_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -52,10 +53,19 @@ type usagedEnv struct {
 	// hold, when set, is waited on by each token lookup before it is
 	// answered.
 	hold atomic.Pointer[chan struct{}]
+	// retryAfter is the Retry-After of the last lookup answered 429, and
+	// limited how many were.
+	retryAfter atomic.Value // string
+	limited    atomic.Int64
 }
 
-// MustUsaged starts usaged over a Pebble store under t.TempDir.
-func MustUsaged(t *testing.T) *usagedEnv {
+// MustUsaged starts usaged over a Pebble store under t.TempDir, without
+// rate limits.
+func MustUsaged(t *testing.T) *usagedEnv { return mustUsagedLimited(t, -1) }
+
+// mustUsagedLimited starts usaged with its rate limit of rateLimit requests
+// per minute, per token or, for invalid tokens, per address.
+func mustUsagedLimited(t *testing.T, rateLimit int) *usagedEnv {
 	t.Helper()
 	db, err := pebble.Open(pebble.Config{Dir: t.TempDir()})
 	if err != nil {
@@ -78,7 +88,7 @@ func MustUsaged(t *testing.T) *usagedEnv {
 	}
 	t.Cleanup(func() { qs.Close() })
 	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, Queries: qs, Now: clk.Now,
-		Registerer: prometheus.NewRegistry(), RateLimit: -1})
+		Registerer: prometheus.NewRegistry(), RateLimit: rateLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +101,18 @@ func MustUsaged(t *testing.T) *usagedEnv {
 			if h := e.hold.Load(); h != nil {
 				<-*h
 			}
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, r)
+			if rec.Code == http.StatusTooManyRequests {
+				e.limited.Add(1)
+				e.retryAfter.Store(rec.Header().Get("Retry-After"))
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
 		}
 		mux.ServeHTTP(w, r)
 	}))
@@ -264,10 +286,10 @@ func TestUsagedGiveUp(t *testing.T) {
 	e.want(u, tok, id, true, 1)
 }
 
-// TestUsagedEviction: past MaxEntries the oldest answer is forgotten.
+// TestUsagedEviction: past MaxRefused the oldest refusal is forgotten.
 func TestUsagedEviction(t *testing.T) {
 	e := MustUsaged(t)
-	u := e.mustAttributor(attrib.UsagedConfig{MaxEntries: 2})
+	u := e.mustAttributor(attrib.UsagedConfig{MaxRefused: 2})
 	none := attrib.Identity{}
 	e.want(u, "a", none, false, 1)
 	e.want(u, "b", none, false, 2)
@@ -280,7 +302,8 @@ func TestUsagedEviction(t *testing.T) {
 }
 
 // TestUsagedDown: usaged unreachable or failing is an error, never
-// remembered, so usaged is asked again once it is back.
+// remembered, so usaged is asked again once it is back and the pause after
+// the failure is over.
 func TestUsagedDown(t *testing.T) {
 	e := MustUsaged(t)
 	tok, id := e.mustToken(0)
@@ -318,6 +341,11 @@ func TestUsagedDown(t *testing.T) {
 		t.Fatalf("usaged failing: %v, %v", ok, err)
 	}
 	failing.Store(false)
+	// The failure paused lookups for about a second.
+	if _, ok, err := u.Attribute(t.Context(), bearer(tok)); ok || !errors.Is(err, attrib.ErrDeferred) {
+		t.Fatalf("right after a failure: %v, %v; want ErrDeferred", ok, err)
+	}
+	e.clk.Add(2 * time.Second)
 	if got, ok, err := u.Attribute(t.Context(), bearer(tok)); got != id || !ok || err != nil {
 		t.Fatalf("usaged back: %+v, %v, %v", got, ok, err)
 	}
@@ -327,11 +355,13 @@ func TestUsagedDown(t *testing.T) {
 }
 
 func TestUsagedConfigValidate(t *testing.T) {
-	_, err := attrib.NewUsaged(attrib.UsagedConfig{Server: "usaged:8080", TTL: -1, NegativeTTL: -1, MaxEntries: -1})
+	_, err := attrib.NewUsaged(attrib.UsagedConfig{Server: "usaged:8080", TTL: -1, NegativeTTL: -1, MaxEntries: -1,
+		MaxRefused: -1, LookupBurst: -1, MaxBackoff: -1})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"Server must be an http or https base URL", "TTL must not be negative", "NegativeTTL must not be negative", "MaxEntries must not be negative"} {
+	for _, want := range []string{"Server must be an http or https base URL", "TTL must not be negative", "NegativeTTL must not be negative",
+		"MaxEntries must not be negative", "MaxRefused must not be negative", "LookupBurst must not be negative", "MaxBackoff must not be negative"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("error %q does not say %q", err, want)
 		}
