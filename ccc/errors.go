@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/usaged/usaged/usage"
@@ -196,6 +198,10 @@ func respondError(w http.ResponseWriter, r *http.Request, op string, err error, 
 		default:
 			log.Debug("request refused", attrs...)
 		}
+	}
+	if d := usage.RetryAfterOf(err); d > 0 {
+		// Whole seconds, rounded up: a client retrying sooner is refused again.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
 	respond(w, r, op, ae.status, errorResponse{ResponseStatus: ae.rs})
 }

@@ -19,6 +19,7 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -369,6 +370,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	b, _ := json.Marshal(body) // plain strings and ints: cannot fail
 	w.Header().Set("Content-Type", "application/json")
+	if d := usage.RetryAfterOf(err); d > 0 {
+		// Whole seconds, rounded up: a client retrying sooner is refused again.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
+	}
 	w.WriteHeader(body.Status)
 	w.Write(b)
 }

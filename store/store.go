@@ -16,6 +16,15 @@ import (
 )
 
 // Store is a complete storage backend. All methods are safe for concurrent use.
+//
+// A backend that can no longer write safely (a full disk, a failed WAL or
+// log write) fails every later write with an error of kind
+// usage.KindUnavailable until it is reopened, rather than panic or block.
+// A backend may also keep a reserve of disk space: below it, the writes that
+// add data (Append, AppendActivity, the Put methods of Registry and
+// Services, PutExecution of a queued execution) fail with
+// usage.KindUnavailable, while deletions, ExpireDedupe and the updates that
+// finish or cancel an execution proceed.
 type Store interface {
 	Events
 	Registry

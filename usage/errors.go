@@ -3,6 +3,7 @@ package usage
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error so that each face can map it to its own status
@@ -37,6 +38,9 @@ type Error struct {
 	Field   string // the request field or parameter at fault, if any
 	Message string
 	Err     error // the underlying cause, for logs; never shown to clients
+	// RetryAfter, when positive, is how long the client should wait before
+	// trying again; the faces send it as a Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -64,6 +68,16 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return KindInternal
+}
+
+// RetryAfterOf returns the RetryAfter of the first *Error in err's chain,
+// or 0.
+func RetryAfterOf(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
 
 // ErrNotFound is returned by stores and services for a missing entity.

@@ -54,6 +54,8 @@ type serveConfig struct {
 	queryWorkers     int
 	rateLimit        int
 	ingestRateLimit  int
+	diskReserve      reserveSize
+	acceptWALLoss    bool
 }
 
 func (c *cli) serveCommand() *command {
@@ -74,6 +76,7 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 		dedupeWindow: dayDuration(ingest.DefaultDedupeWindow),
 		maxBody:      ingest.DefaultMaxBody,
 		logFormat:    oneOf{value: "auto", allowed: []string{"auto", "text", "json"}},
+		diskReserve:  pebble.DefaultDiskReserve,
 	}
 	f := cmd.fs
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on; port 0 picks a free port")
@@ -88,8 +91,10 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.IntVar(&cfg.queryWorkers, "query-workers", 0, "query executions answered at once; 0: one per CPU")
 	f.IntVar(&cfg.rateLimit, "rate-limit", genesys.DefaultRateLimit, "requests per minute per bearer token on every route but event ingest (per IP address without a valid token); -1: unlimited")
 	f.IntVar(&cfg.ingestRateLimit, "ingest-rate-limit", genesys.DefaultIngestRateLimit, "requests per minute per bearer token to POST /api/v2/usage/events; -1: unlimited")
+	f.Var(&cfg.diskReserve, "disk-reserve", "free space to keep on the data directory's filesystem, at most 5% of it: below it, event ingest, registry changes and new query executions are refused with 503 (a `size`, e.g. 256MiB; 0: no reserve)")
 	f.BoolVar(&cfg.demo, "demo", false, "seed a demo organization and demo services with 30 days of traffic and activity on first start and print credentials to query them")
 	f.IntVar(&cfg.demoEventsPerDay, "demo-events-per-day", 10_000, "with --demo, average events per day to seed")
+	f.BoolVar(&cfg.acceptWALLoss, "accept-wal-loss", false, "start even if the store's write-ahead log is damaged in its middle, dropping the acknowledged writes from the damage on (logged at ERROR); without it such a store refuses to start")
 	cmd.run = func(ctx context.Context) error { return c.serve(ctx, cfg) }
 	return cmd
 }
@@ -122,6 +127,9 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 			return usageError{err: fmt.Errorf("--%s must be from 1 to %d, or negative for no limit, got %d", l.flag, genesys.MaxRateLimit, l.v)}
 		}
 	}
+	if err := checkDataDir(cfg.data); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
@@ -134,15 +142,21 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		return err
 	}
 
-	db, err := pebble.Open(pebble.Config{Dir: filepath.Join(cfg.data, storeDir), Logger: log.With("component", "store")})
+	db, err := pebble.Open(pebble.Config{
+		Dir:           filepath.Join(cfg.data, storeDir),
+		Logger:        log.With("component", "store"),
+		DiskReserve:   cfg.diskReserve.storeReserve(),
+		AcceptWALLoss: cfg.acceptWALLoss,
+	})
 	if err != nil {
-		return fmt.Errorf("opening the store: %w", err)
+		return storeOpenError(err)
 	}
+	steps := &shutdownSteps{db: db, log: log}
 	// The store closes last, after the server and the maintenance loop have
 	// stopped using it.
 	var background sync.WaitGroup
 	defer func() {
-		background.Wait()
+		steps.run("stopping store maintenance", background.Wait)
 		if cerr := db.Close(); cerr != nil {
 			log.Error("closing the store", "err", cerr)
 			err = errors.Join(err, cerr)
@@ -164,6 +178,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 			Help: "Disk space used by the store, in bytes.",
 		}, func() float64 { return float64(db.DiskUsage()) }),
 	)
+	reg.MustRegister(storeCollectors(db)...)
 	metrics, err := genesys.NewMetrics(reg)
 	if err != nil {
 		return err
@@ -192,7 +207,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	// Executions interrupted by shutdown stay queued in the store and are
 	// resumed on the next start.
-	defer queries.Close()
+	defer steps.run("closing the query service", func() { queries.Close() })
 	api, err := genesys.New(genesys.Config{
 		Auth:    authSvc,
 		Ingest:  pipeline,
@@ -238,15 +253,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	if err := dashboard.Register(mux, dashboard.Config{Demo: demoSession.Load}); err != nil {
 		return err
 	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !ready.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "starting")
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("GET /healthz", healthz(&ready, db))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -288,22 +295,37 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		demoInfo.print(c.stdout, base)
 	}
 
+	// A failed store stops the server as a signal would, and the exit status
+	// tells a supervisor to restart it: the restart recovers the store. The
+	// whole shutdown, drain included, takes at most --shutdown-timeout.
+	var failed error
 	select {
 	case err := <-serveErr:
 		stopMaintain()
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.shutdownTimeout.String())
+	case <-db.FailedC():
+		failed = fmt.Errorf("the store failed, restart usaged to recover it: %w", errors.Unwrap(db.Failed()))
+		log.Error("shutting down: the store failed and refuses writes; exiting for a restart", "err", errors.Unwrap(db.Failed()), "timeout", cfg.shutdownTimeout.String())
 	}
-	log.Info("shutting down", "timeout", cfg.shutdownTimeout.String())
+	shutdownBy := time.Now().Add(cfg.shutdownTimeout)
+	steps.start(shutdownBy)
 	ready.Store(false)
 	stopMaintain()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	if failed != nil {
+		drainFailed(ctx, cfg.shutdownTimeout)
+	}
+	sctx, cancel := context.WithDeadline(context.Background(), shutdownBy)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still in flight at the shutdown timeout were cut off", "err", err)
 		srv.Close()
 	}
-	return nil
+	if err := db.Failed(); err != nil && failed == nil {
+		failed = fmt.Errorf("the store failed, restart usaged to recover it: %w", errors.Unwrap(err))
+	}
+	return failed
 }
 
 // adminToken returns the admin token: from the flag, else from the data

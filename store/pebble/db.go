@@ -18,10 +18,12 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/zeebo/xxh3"
 
 	"github.com/usaged/usaged/store"
@@ -38,6 +40,16 @@ type Config struct {
 	// FilterCapacity is the number of dedupe records the in-memory filter is
 	// first sized for; it grows as records are added. Default 16 Mi (32 MiB).
 	FilterCapacity int
+	// DiskReserve is the free space, in bytes, to keep on Dir's filesystem:
+	// below it, writes that add data fail with usage.KindUnavailable (see
+	// headroom). It is capped at 5% of the filesystem's size. 0 means
+	// DefaultDiskReserve; a negative value disables the check.
+	DiskReserve int64
+	// AcceptWALLoss lets Open start on a write-ahead log damaged in its
+	// middle: the log is cut where the damage starts, the writes from there
+	// on are lost and logged at ERROR. Without it Open returns a
+	// *WALDamageError. See wal.go.
+	AcceptWALLoss bool
 }
 
 // Validate reports every problem with the configuration.
@@ -78,7 +90,11 @@ type DB struct {
 	minDay uint16 // no dedupe record is older than this event day
 	maxDay uint16 // the latest event day of any dedupe record
 	closed bool   // set under both mu and life; read under either
-	failed error  // set when a commit fails; the store then refuses appends
+
+	health    *health // the failed state (health.go)
+	space     *headroom
+	plog      pebbleLogger
+	diskUsage atomic.Uint64 // as last read, reported once failed
 }
 
 // Open opens or creates the store in cfg.Dir.
@@ -95,13 +111,47 @@ func Open(cfg Config) (*DB, error) {
 	if cfg.FilterCapacity == 0 {
 		cfg.FilterCapacity = 16 << 20
 	}
+	h := newHealth(cfg.Logger)
+	plog := newPebbleLogger(cfg.Logger, h)
 	cache := pebbledb.NewCache(cfg.CacheBytes)
 	defer cache.Unref()
+	// The directory is locked before the write-ahead logs are checked (and,
+	// with AcceptWALLoss, cut), so that no other process is using them.
+	fs := privateFS{vfs.Default}
+	if err := fs.MkdirAll(cfg.Dir, dirMode); err != nil {
+		return nil, fmt.Errorf("pebble store: create %s: %w", cfg.Dir, err)
+	}
+	if err := tighten(cfg.Dir); err != nil {
+		// Only the owner may change modes; a store this process can write
+		// to but does not own is still usable.
+		cfg.Logger.Warn("could not restrict the store's files to their owner", "dir", cfg.Dir, "err", err)
+	}
+	lock, err := pebbledb.LockDirectory(cfg.Dir, fs)
+	if err != nil {
+		return nil, fmt.Errorf("pebble store: lock %s: %w", cfg.Dir, err)
+	}
+	// Open takes its own reference on the lock and drops it at Close; ours
+	// goes once Open is done with it.
+	defer lock.Close()
+	if err := checkWAL(cfg.Dir, cfg.AcceptWALLoss, cfg.Logger); err != nil {
+		return nil, err
+	}
 	opts := &pebbledb.Options{
-		Cache:        cache,
-		Merger:       countsMerger,
-		MemTableSize: 16 << 20,
-		Logger:       pebbleLogger{cfg.Logger},
+		FS:    fs,
+		Lock:  lock,
+		Cache: cache,
+		// WAL chunks that record how far the log was synced when they were
+		// written: that is what tells damage from a torn tail (wal.go). Its
+		// table format differs from the default only by value blocks, which
+		// this store's keys (no MVCC suffix) never use.
+		FormatMajorVersion: pebbledb.FormatWALSyncChunks,
+		Merger:             countsMerger,
+		MemTableSize:       16 << 20,
+		Logger:             plog,
+		// A flush or compaction that cannot write is retried at once, for
+		// ever; on a full or failing disk that is a stall, not a failure, so
+		// the store fails instead (see health.backgroundError).
+		EventListener: &pebbledb.EventListener{BackgroundError: h.backgroundError(plog)},
 		// Fewer, larger levels: ingest writes two keys per event, and every
 		// level a key passes through is another rewrite of it.
 		LBaseMaxBytes:         256 << 20,
@@ -117,7 +167,7 @@ func Open(cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble store: open %s: %w", cfg.Dir, err)
 	}
-	d := &DB{db: pdb, log: cfg.Logger, dict: newDict()}
+	d := &DB{db: pdb, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve)}
 	if err := d.init(cfg.FilterCapacity); err != nil {
 		pdb.Close()
 		return nil, err
@@ -221,6 +271,9 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := d.writable(int64(len(events)) * eventBytes); err != nil {
+		return nil, err
+	}
 	outs := make([]usage.Outcome, len(events))
 	b := d.db.NewBatch()
 	fromHour := hourOf(dedupeFrom)
@@ -249,10 +302,10 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		}
 		dup, err := d.seen(&id, hour, fromHour)
 		if err != nil {
-			d.fail(err)
+			err = d.fail(err)
 			d.mu.Unlock()
 			b.Close()
-			return nil, d.failed
+			return nil, err
 		}
 		if dup {
 			outs[i] = usage.Duplicate
@@ -321,7 +374,7 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		b.Merge(k.encode(kbuf[:0]), encodeCounts(vbuf[:0], &c), nil)
 	}
 	err := d.commitUnlock(b)
-	b.Close()
+	d.guard(b.Close)
 	if err != nil {
 		return nil, err
 	}
@@ -345,33 +398,27 @@ func (d *DB) eventID(scope uint32, id string) idKey {
 func (d *DB) commitUnlock(b *pebbledb.Batch) error {
 	var err error
 	if !b.Empty() {
-		err = d.db.ApplyNoSyncWait(b, pebbledb.Sync)
+		err = d.guard(func() error { return d.db.ApplyNoSyncWait(b, pebbledb.Sync) })
 	}
 	if err == nil && d.filter.full() {
-		err = d.rebuildFilter(2 * d.filter.cap)
+		err = d.guard(func() error { return d.rebuildFilter(2 * d.filter.cap) })
 	}
 	d.mu.Unlock()
 	if err == nil && !b.Empty() {
-		err = b.SyncWait()
+		err = d.guard(b.SyncWait)
 	}
 	if err != nil {
-		d.mu.Lock()
-		d.fail(err)
-		d.mu.Unlock()
-		return d.failed
+		return d.fail(err)
 	}
 	return nil
 }
 
-// fail puts the store in the failed state after err stopped an Append: its
-// batch may be visible without being durable, and the dictionary may hold ids
-// whose entries never reached disk, so further appends are refused rather
-// than built on either. The caller holds mu.
-func (d *DB) fail(err error) {
-	if d.failed == nil {
-		d.failed = fmt.Errorf("pebble store: append failed, store is read-only until restarted: %w", err)
-		d.log.Error("append failed", "err", err)
-	}
+// fail puts the store in the failed state after err stopped an append, and
+// returns the failed state's error: its batch may be visible without being
+// durable, and the dictionary may hold ids whose entries never reached disk,
+// so further writes are refused rather than built on either.
+func (d *DB) fail(err error) error {
+	return d.health.fail(fmt.Errorf("pebble store: append failed: %w", err))
 }
 
 // usable reports why appends are refused, if they are. The caller holds mu.
@@ -379,7 +426,21 @@ func (d *DB) usable() error {
 	if d.closed {
 		return errClosed
 	}
-	return d.failed
+	return d.health.err()
+}
+
+// eventBytes estimates what one appended event adds on disk before
+// compaction (WAL, memtable flush): its dedupe record and its share of the
+// counters, with their keys. It only paces the free-space checks.
+const eventBytes = 128
+
+// writable reports why a write that adds about n bytes is refused, if it
+// is: the store failed, or the disk is below its reserve.
+func (d *DB) writable(n int64) error {
+	if err := d.health.err(); err != nil {
+		return err
+	}
+	return d.space.need(n)
 }
 
 var errClosed = errors.New("pebble store: closed")
@@ -393,7 +454,7 @@ func (d *DB) live(fn func() error) error {
 	if d.closed {
 		return errClosed
 	}
-	return fn()
+	return d.guard(fn)
 }
 
 // seen reports whether a dedupe record for id with an event hour at or after
@@ -423,20 +484,24 @@ func (d *DB) seen(id *idKey, hour, fromHour uint32) (bool, error) {
 }
 
 // recorded reports whether id has a record at day with an hour >= fromHour.
-func (d *DB) recorded(id *idKey, day uint16, fromHour uint32) (bool, error) {
-	var kbuf [dedupeLen]byte
-	v, closer, err := d.db.Get(dedupeKey(kbuf[:0], id, day))
-	if errors.Is(err, pebbledb.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer closer.Close()
-	if len(v) != 1 {
-		return false, errCorrupt
-	}
-	return uint32(day)*24+uint32(v[0]) >= fromHour, nil
+func (d *DB) recorded(id *idKey, day uint16, fromHour uint32) (found bool, err error) {
+	err = d.guard(func() error {
+		var kbuf [dedupeLen]byte
+		v, closer, err := d.db.Get(dedupeKey(kbuf[:0], id, day))
+		if errors.Is(err, pebbledb.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		if len(v) != 1 {
+			return errCorrupt
+		}
+		found = uint32(day)*24+uint32(v[0]) >= fromHour
+		return nil
+	})
+	return found, err
 }
 
 // ExpireDedupe implements store.Events. Records are kept per day, so it
@@ -465,15 +530,25 @@ func (d *DB) ExpireDedupe(ctx context.Context, before time.Time) error {
 			return err
 		}
 	}
-	if err := b.Commit(pebbledb.Sync); err != nil {
+	if err := d.guard(func() error { return b.Commit(pebbledb.Sync) }); err != nil {
 		return err
 	}
 	d.log.Info("expired dedupe records", "before", time.Unix(int64(day)*86400, 0).UTC().Format(time.DateOnly))
-	return d.rebuildFilter(d.filter.cap)
+	return d.guard(func() error { return d.rebuildFilter(d.filter.cap) })
 }
 
-// DiskUsage returns the bytes the store occupies on disk.
-func (d *DB) DiskUsage() uint64 { return d.db.Metrics().DiskSpaceUsage() }
+// DiskUsage returns the bytes the store occupies on disk. Once the store has
+// failed it returns the last value read: Pebble's metrics take a lock that
+// a failed engine may hold forever.
+func (d *DB) DiskUsage() uint64 {
+	if d.health.err() == nil {
+		d.guard(func() error {
+			d.diskUsage.Store(d.db.Metrics().DiskSpaceUsage())
+			return nil
+		})
+	}
+	return d.diskUsage.Load()
+}
 
 // Flush writes the memtable to disk; benchmarks call it before measuring size.
 func (d *DB) Flush() error { return d.db.Flush() }
@@ -483,8 +558,35 @@ func (d *DB) Compact() error {
 	return d.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true)
 }
 
-// Close implements store.Store. Appends in progress finish first.
+// Close implements store.Store. Appends in progress finish first. Closing a
+// store that has failed, or fails while closing, gives up after
+// failedCloseTimeout: its engine may wait
+// forever on a lock held by the goroutine that failed, and the files are
+// released when the process exits, which is what follows a failure.
 func (d *DB) Close() error {
+	defer d.plog.flush()
+	done := make(chan error, 1)
+	go func() { done <- d.guard(d.close) }()
+	// A healthy close waits as long as it takes (the memtable flush and the
+	// compactions in progress); one that fails before or while closing gives
+	// up after failedCloseTimeout.
+	select {
+	case err := <-done:
+		return err
+	case <-d.health.done:
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(failedCloseTimeout):
+		return fmt.Errorf("pebble store: failed, and did not close within %s; its files are released when the process exits", failedCloseTimeout)
+	}
+}
+
+// failedCloseTimeout bounds Close of a failed store.
+const failedCloseTimeout = 2 * time.Second
+
+func (d *DB) close() error {
 	d.life.Lock()
 	defer d.life.Unlock()
 	d.mu.Lock()
@@ -494,17 +596,6 @@ func (d *DB) Close() error {
 	}
 	d.closed = true
 	d.filter.release()
+	d.flushOnClose()
 	return d.db.Close()
-}
-
-// pebbleLogger routes Pebble's own log lines through slog.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) { p.l.Debug(fmt.Sprintf(format, args...)) }
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...))
-}
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...))
-	panic(fmt.Sprintf(format, args...))
 }

@@ -22,11 +22,11 @@ import (
 // keys.go).
 //
 // Execution methods do not take mu: they never touch the dedupe state or the
-// dictionary, so they neither wait for Appends nor refuse to run in the failed
-// state, which exists to keep appends from building on a batch or dictionary
-// entry that may not be durable. Like the registry's methods they only need
-// Pebble itself; unlike those, they go through live, so that after Close they
-// return an error instead of reaching the closed Pebble, which panics.
+// dictionary, so they do not wait for Appends. Like the registry's methods
+// they only need Pebble itself, through live, so that after Close they
+// return an error instead of reaching the closed Pebble, which panics. Their
+// writes are refused once the store has failed (see health.go): the engine
+// may then block forever.
 
 // rowsPerChunk is the number of rows stored under one 'r' key; only the last
 // chunk of an execution may hold fewer. It is part of the on-disk format:
@@ -358,6 +358,15 @@ func (d *DB) PutExecution(ctx context.Context, e usage.Execution) error {
 	if err != nil {
 		return err
 	}
+	// Only a new submission is refused below the disk reserve: later
+	// updates finish or cancel work already accepted.
+	need := int64(0)
+	if e.Status == usage.ExecutionQueued {
+		need = int64(len(rec))
+	}
+	if err := d.writable(need); err != nil {
+		return err
+	}
 	return d.live(func() error { return d.db.Set(execKey(e.ID), rec, pebbledb.Sync) })
 }
 
@@ -380,6 +389,9 @@ func (d *DB) FinishExecution(ctx context.Context, e usage.Execution, rows []usag
 	}
 	rec, err := encodeExec(&e)
 	if err != nil {
+		return err
+	}
+	if err := d.health.err(); err != nil {
 		return err
 	}
 	return d.live(func() error {
@@ -564,6 +576,9 @@ func (d *DB) DeleteExecution(ctx context.Context, id string) error {
 		return err
 	}
 	if err := checkExecID(id); err != nil {
+		return err
+	}
+	if err := d.health.err(); err != nil {
 		return err
 	}
 	return d.live(func() error {

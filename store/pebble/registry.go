@@ -14,11 +14,15 @@ import (
 
 // The registry is small and read mostly at startup, so records are JSON.
 // Every access goes through live, so that calls after Close fail instead of
-// reaching a closed Pebble.
+// reaching a closed Pebble. Writes are refused once the store has failed,
+// and puts below the disk reserve (see writable).
 
 func (d *DB) put(key []byte, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
+		return err
+	}
+	if err := d.writable(int64(len(key) + len(b))); err != nil {
 		return err
 	}
 	return d.live(func() error { return d.db.Set(key, b, pebbledb.Sync) })
@@ -107,6 +111,9 @@ func (d *DB) DeleteClient(ctx context.Context, orgID, id string) error {
 	}
 	if c.OrganizationID != orgID {
 		return usage.ErrNotFound
+	}
+	if err := d.health.err(); err != nil {
+		return err
 	}
 	return d.live(func() error { return d.db.Delete(clientKey(id), pebbledb.Sync) })
 }

@@ -115,6 +115,9 @@ func (d *DB) APIKeys(context.Context) ([]usage.APIKey, error) {
 // DeleteAPIKey implements store.Services.
 func (d *DB) DeleteAPIKey(_ context.Context, digest [32]byte) error {
 	key := regKey(regAPIKey, digest[:])
+	if err := d.health.err(); err != nil {
+		return err
+	}
 	return d.live(func() error {
 		_, closer, err := d.db.Get(key)
 		if errors.Is(err, pebbledb.ErrNotFound) {
@@ -245,9 +248,12 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := d.writable(int64(len(events)) * eventBytes); err != nil {
+		return nil, err
+	}
 	outs := make([]usage.Outcome, len(events))
 	b := d.db.NewBatch()
-	defer b.Close()
+	defer d.guard(b.Close)
 	fromHour := hourOf(dedupeFrom)
 
 	d.mu.Lock()
@@ -279,9 +285,9 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 		hour := hourOf(ev.Time)
 		dup, err := d.seen(&id, hour, fromHour)
 		if err != nil {
-			d.fail(err)
+			err = d.fail(err)
 			d.mu.Unlock()
-			return nil, d.failed
+			return nil, err
 		}
 		if dup {
 			outs[i] = usage.Duplicate
@@ -366,9 +372,9 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 		key := serviceDayKey(service, day)
 		var old dayVec
 		if err := d.getVec(key, old[:]); err != nil {
-			d.fail(err)
+			err = d.fail(err)
 			d.mu.Unlock()
-			return nil, d.failed
+			return nil, err
 		}
 		for i := range old {
 			old[i] += v[i]
@@ -391,9 +397,9 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 		key := userDayKey(service, k.user, k.day)
 		var old userVec
 		if err := d.getVec(key, old[:]); err != nil {
-			d.fail(err)
+			err = d.fail(err)
 			d.mu.Unlock()
-			return nil, d.failed
+			return nil, err
 		}
 		old.add(users[k])
 		b.Set(key, encodeVec(nil, old[:]), nil)
@@ -412,15 +418,17 @@ type userDay struct {
 
 // getVec reads the vector at key into v, leaving v zero when there is none.
 func (d *DB) getVec(key []byte, v []uint64) error {
-	val, closer, err := d.db.Get(key)
-	if errors.Is(err, pebbledb.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
-	return decodeVec(val, v)
+	return d.guard(func() error {
+		val, closer, err := d.db.Get(key)
+		if errors.Is(err, pebbledb.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
+		return decodeVec(val, v)
+	})
 }
 
 // ServiceTotals implements store.Services.

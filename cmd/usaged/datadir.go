@@ -1,0 +1,44 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/usaged/usaged/store/pebble"
+)
+
+// checkDataDir refuses a data directory that has been used (it holds the
+// token signing key or the admin token, written on first start) but has lost
+// its store: starting would create an empty store and serve it as if nothing
+// had ever been recorded, with the old tokens still valid.
+func checkDataDir(data string) error {
+	if _, err := os.Stat(filepath.Join(data, storeDir)); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil // present, or unreadable: opening the store reports it
+	}
+	var found []string
+	for _, name := range []string{signingKeyFile, adminTokenFile} {
+		if _, err := os.Stat(filepath.Join(data, name)); err == nil {
+			found = append(found, name)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return fmt.Errorf("data directory %s holds %s from an earlier start but no %s directory: the store is missing. "+
+		"Restore it from a backup; to start over with an empty store, remove %s as well",
+		data, strings.Join(found, " and "), storeDir, strings.Join(found, " and "))
+}
+
+// storeOpenError says what to do about a store that cannot be opened.
+func storeOpenError(err error) error {
+	var damage *pebble.WALDamageError
+	if errors.As(err, &damage) {
+		return fmt.Errorf("opening the store: %w. Restore the data directory from a backup, "+
+			"or start once with --accept-wal-loss to drop those writes (a copy of each dropped log is kept beside it)", err)
+	}
+	return fmt.Errorf("opening the store: %w", err)
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ingestAcked creates an organization and sends batches of events one after
+// another, each acknowledged before the next; it returns the organization and
+// how many events were acknowledged.
+func ingestAcked(t *testing.T, srv *serverProc, token string, batches, perBatch int, now time.Time) (string, int) {
+	t.Helper()
+	code, body, err := post(srv.base, token, "/api/v2/admin/organizations", "application/json", []byte(`{"name":"wal"}`))
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create organization: %d %s %v", code, body, err)
+	}
+	var org struct{ ID string }
+	json.Unmarshal(body, &org)
+	for b := range batches {
+		var buf bytes.Buffer
+		for i := range perBatch {
+			seq := b*perBatch + i
+			fmt.Fprintf(&buf, `{"id":"wal-%d","time":%q,"organizationId":%q,"clientId":"c%d","clientName":"Client","templateUri":"api/v2/items/{id}","httpMethod":"GET","status":200}`+"\n",
+				seq, now.Add(-time.Duration(seq%3000)*time.Second).Format(time.RFC3339), org.ID, seq%5)
+		}
+		code, body, err := post(srv.base, token, "/api/v2/usage/events", "application/x-ndjson", buf.Bytes())
+		if err != nil || code != http.StatusOK {
+			t.Fatalf("ingest: %d %s %v", code, body, err)
+		}
+	}
+	return org.ID, batches * perBatch
+}
+
+func countEvents(t *testing.T, srv *serverProc, token, org string, now time.Time) int64 {
+	t.Helper()
+	q := fmt.Sprintf(`{"organizationId":%q,"interval":"%s/%s"}`, org,
+		now.Add(-2*time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
+	code, body, err := post(srv.base, token, "/api/v2/usage/aggregate", "application/json", []byte(q))
+	if err != nil || code != 200 {
+		t.Fatalf("aggregate: %d %s %v", code, body, err)
+	}
+	var res struct{ Results []struct{ Requests int64 } }
+	json.Unmarshal(body, &res)
+	var n int64
+	for _, r := range res.Results {
+		n += r.Requests
+	}
+	return n
+}
+
+// serveFails runs usaged serve, which must exit non-zero before listening,
+// and returns what it wrote.
+func serveFails(t *testing.T, args ...string) string {
+	t.Helper()
+	bin, err := buildUsaged()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	out := &listenWatch{cancel: cancel}
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	if out.listened() {
+		t.Fatalf("usaged serve %v started:\n%s", args, out.String())
+	}
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("usaged serve %v did not fail: %v\n%s", args, err, out.String())
+	}
+	return out.String()
+}
+
+// listenWatch collects a process's output and cancels it once it listens.
+type listenWatch struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	cancel func()
+}
+
+func (w *listenWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), "listening on") {
+		w.cancel()
+	}
+	return len(p), nil
+}
+
+func (w *listenWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func (w *listenWatch) listened() bool { return strings.Contains(w.String(), "listening on") }
+
+// newestWAL returns the store's newest write-ahead log.
+func newestWAL(t *testing.T, data string) string {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(data, storeDir, "*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no write-ahead log in the store")
+	}
+	return logs[len(logs)-1] // names are zero-padded numbers
+}
+
+func kill(t *testing.T, srv *serverProc) {
+	t.Helper()
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	srv.cmd.Wait()
+}
+
+// A write-ahead log damaged in its middle stops the start, naming the file
+// and the offset, until the operator accepts the loss; a torn tail, as a
+// crash leaves, is recovered silently with every acknowledged event.
+func TestServeWALDamage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a real server")
+	}
+	const token = "wal-test-admin-token"
+	now := time.Now().UTC()
+
+	t.Run("torn tail", func(t *testing.T) {
+		data := t.TempDir()
+		srv := startServe(t, data, token)
+		org, acked := ingestAcked(t, srv, token, 20, 300, now)
+		kill(t, srv)
+		wal := newestWAL(t, data)
+		f, err := os.OpenFile(wal, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(bytes.Repeat([]byte("half-written record "), 500))
+		f.Close()
+		srv = startServe(t, data, token)
+		if got := countEvents(t, srv, token, org, now); got != int64(acked) {
+			t.Fatalf("after a torn tail usaged counts %d events; %d were acknowledged", got, acked)
+		}
+	})
+
+	t.Run("flipped byte", func(t *testing.T) {
+		data := t.TempDir()
+		srv := startServe(t, data, token)
+		org, acked := ingestAcked(t, srv, token, 20, 300, now)
+		kill(t, srv)
+		wal := newestWAL(t, data)
+		b, err := os.ReadFile(wal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 64<<10 {
+			t.Fatalf("the newest log %s has only %d bytes", wal, len(b))
+		}
+		b[len(b)/2] ^= 0x10
+		if err := os.WriteFile(wal, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := serveFails(t, "--data", data, "--admin-token", token)
+		if !strings.Contains(out, wal) || !strings.Contains(out, "damaged at offset ") || !strings.Contains(out, "--accept-wal-loss") {
+			t.Fatalf("the refusal names neither the log, the offset nor the flag:\n%s", out)
+		}
+		srv = startServe(t, data, token, "--accept-wal-loss")
+		if got := countEvents(t, srv, token, org, now); got >= int64(acked) || got == 0 {
+			t.Fatalf("with the loss accepted usaged counts %d events of %d acknowledged: want those before the damage", got, acked)
+		}
+	})
+}
+
+func TestServeRefusesDataDirWithoutStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a real server")
+	}
+	const token = "datadir-test-admin-token"
+	data := t.TempDir()
+	srv := startServe(t, data, token)
+	kill(t, srv)
+	if err := os.RemoveAll(filepath.Join(data, storeDir)); err != nil {
+		t.Fatal(err)
+	}
+	out := serveFails(t, "--data", data, "--admin-token", token)
+	if !strings.Contains(out, signingKeyFile) || !strings.Contains(out, "store is missing") {
+		t.Fatalf("the refusal does not say the store is missing:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(data, storeDir)); err == nil {
+		t.Fatal("an empty store was created")
+	}
+}
+
+func TestServeDataModes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a real server")
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	srv := startServe(t, data, "modes-test-admin-token")
+	ingestAcked(t, srv, "modes-test-admin-token", 2, 100, time.Now().UTC())
+	files := 0
+	err := filepath.WalkDir(data, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if e.IsDir() {
+			want = 0o700
+		} else {
+			files++
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", p, fi.Mode().Perm(), want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 5 {
+		t.Fatalf("only %d files in the data directory", files)
+	}
+}
