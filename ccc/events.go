@@ -24,7 +24,7 @@ func (s *Server) postEvents(r *http.Request, c *caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	b, err := ingest.DecodeActivity(body, f)
+	b, err := ingest.DecodeActivity(body, f, s.cfg.Ingest.Limits())
 	if err != nil {
 		return 0, nil, err
 	}

@@ -404,6 +404,8 @@ type eventsResult struct {
 	Duplicates int          `json:"duplicates"`
 	Rejected   int          `json:"rejected"`
 	Errors     []eventError `json:"errors"`
+	// ErrorsOmitted counts the rejected events beyond those listed.
+	ErrorsOmitted int `json:"errorsOmitted"`
 }
 
 type eventError struct {
@@ -634,6 +636,21 @@ func TestEventsEndpoint(t *testing.T) {
 	notJSON("this is not JSON")
 	notJSON(`{"events":`)
 	notJSON(`"a string"`)
+
+	// More events than the limit: refused whole, before they are parsed,
+	// however small the body (here 1 KB of gzip).
+	f("too many events", h.serviceKey, "application/json", "["+strings.Repeat("1,", 100_000)+"1]", true,
+		http.StatusRequestEntityTooLarge, responseStatus{ErrorCode: "RequestTooLarge",
+			Message: "body holds more than 100000 events, the limit per request (--max-events of usaged serve): send them in batches of at most 100000"})
+	// Many bad events: the first 1,000 listed, the rest counted.
+	status, rh, body = e.postEvents(t, svc, h.serviceKey, "application/json", []byte("["+strings.Repeat("1,", 4_999)+"1]"), true)
+	var many eventsResult
+	decodeJSON(t, rh, body, &many)
+	if status != http.StatusOK || many.Rejected != 5_000 || len(many.Errors) != 1_000 || many.ErrorsOmitted != 4_000 ||
+		many.Errors[0].Index != 0 || many.Errors[999].Index != 999 {
+		t.Errorf("5,000 bad events: %d, rejected %d, %d errors listed, %d omitted; want 200, 5000, 1000, 4000",
+			status, many.Rejected, len(many.Errors), many.ErrorsOmitted)
+	}
 	status, rh, body = e.send(t, request{method: "POST", path: "/api/services/" + svc + "/events", key: h.serviceKey, body: []byte("not gzip"),
 		header: http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}})
 	if status != http.StatusBadRequest || !bytes.Contains(body, []byte(`"errorCode":"ArgumentException"`)) || !bytes.Contains(body, []byte("gzip")) {

@@ -255,7 +255,7 @@ func TestNDJSONRoundTrip(t *testing.T) {
 	for i := range evs {
 		body = AppendOne(body, &evs[i])
 	}
-	b, err := ingest.Decode(body, ingest.FormatNDJSON)
+	b, err := ingest.Decode(body, ingest.FormatNDJSON, ingest.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -387,7 +387,7 @@ func TestAppendActivityNDJSON(t *testing.T) {
 		for j := range want {
 			body = ingest.AppendActivityNDJSON(body, &want[j])
 		}
-		b, err := ingest.DecodeActivity(body, ingest.FormatNDJSON)
+		b, err := ingest.DecodeActivity(body, ingest.FormatNDJSON, ingest.Limits{})
 		if err != nil {
 			t.Fatal(err)
 		}

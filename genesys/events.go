@@ -37,7 +37,7 @@ func (s *Server) postEvents(r *http.Request, p *auth.Principal) (response, error
 	if err != nil {
 		return response{}, err
 	}
-	b, err := ingest.Decode(body, f)
+	b, err := ingest.Decode(body, f, s.cfg.Ingest.Limits())
 	if err != nil {
 		return response{}, err
 	}

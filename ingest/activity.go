@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,26 +46,36 @@ var _ ActivityStore = store.Services(nil)
 type ActivityBatch struct {
 	Activities []usage.Activity
 	Index      []int        // Index[i] is the position of Activities[i] in the body
-	Errors     []EventError // elements that are not valid activity events
+	Errors     []EventError // the first elements that are not valid activity events, at most Limits.MaxErrors
+	// ErrorsOmitted counts the elements that are not valid activity events
+	// beyond those in Errors.
+	ErrorsOmitted int
+	maxErrors     int // the Limits.MaxErrors the body was decoded with
 }
 
 // Len returns the number of elements the body held.
-func (b *ActivityBatch) Len() int { return len(b.Activities) + len(b.Errors) }
+func (b *ActivityBatch) Len() int { return len(b.Activities) + len(b.Errors) + b.ErrorsOmitted }
 
-// DecodeActivity decodes body in format f, in the shapes Decode accepts. It
-// fails, with a usage.KindInvalid error, only when the body as a whole is not
-// a JSON array, an {"events":[…]} object or NDJSON. Every element is checked
+// DecodeActivity decodes body in format f, in the shapes and within the
+// limits of Decode. It fails, with a usage.KindInvalid error, when the body as
+// a whole is not a JSON array, an {"events":[…]} object or NDJSON, and with a
+// usage.KindTooLarge error when it holds more than lim.MaxEvents elements.
+// Every element is checked
 // against the rules of its type here, since none needs more than the element
 // itself; only the event time's place in the dedupe window is left to
 // IngestActivity, which knows the clock. Elements that fail are reported in
-// the batch's Errors, one per element, for its first problem. Properties the
-// type does not define are ignored, as Decode ignores them, so that clients
-// may send fields a later version will read.
-func DecodeActivity(body []byte, f Format) (*ActivityBatch, error) {
+// the batch's Errors, one per element, for its first problem, up to
+// lim.MaxErrors of them. Properties the type does not define are ignored, as
+// Decode ignores them, so that clients may send fields a later version will
+// read.
+func DecodeActivity(body []byte, f Format, lim Limits) (*ActivityBatch, error) {
+	lim = lim.withDefaults()
 	var d activityDecoder
-	if err := walk(body, f, &d); err != nil {
+	d.errs.max = lim.MaxErrors
+	if err := walk(body, f, lim.MaxEvents, &d); err != nil {
 		return nil, err
 	}
+	d.b.Errors, d.b.ErrorsOmitted, d.b.maxErrors = d.errs.list, d.errs.omitted, lim.MaxErrors
 	return &d.b, nil
 }
 
@@ -84,18 +95,18 @@ func (p *Pipeline) IngestActivity(ctx context.Context, service usage.GUID, b *Ac
 	}
 	now := p.cfg.Now()
 	from := now.Add(-p.cfg.DedupeWindow)
-	res := Result{Errors: append([]EventError(nil), b.Errors...)}
+	bad := errorList{max: cmp.Or(b.maxErrors, DefaultMaxErrors)}
 	valid := make([]usage.Activity, 0, len(b.Activities))
 	for i := range b.Activities {
 		a := &b.Activities[i]
 		if e, ok := inWindow(a.ID, a.Time, now, from); !ok {
 			e.Index = b.Index[i]
-			res.Errors = append(res.Errors, e)
+			bad.add(e)
 			continue
 		}
 		valid = append(valid, *a)
 	}
-	res.Rejected = len(res.Errors)
+	res := result(b.Errors, b.ErrorsOmitted, &bad)
 	if len(valid) > 0 {
 		outs, err := p.cfg.Services.AppendActivity(ctx, service, valid, from)
 		if err != nil {
@@ -114,15 +125,12 @@ func (p *Pipeline) IngestActivity(ctx context.Context, service usage.GUID, b *Ac
 			}
 		}
 	}
-	sortErrors(res.Errors)
-	if res.Errors == nil {
-		res.Errors = []EventError{}
-	}
 	return res, nil
 }
 
 type activityDecoder struct {
-	b ActivityBatch
+	b    ActivityBatch
+	errs errorList
 }
 
 func (d *activityDecoder) grow(n int) {
@@ -130,9 +138,7 @@ func (d *activityDecoder) grow(n int) {
 	d.b.Index = make([]int, 0, n)
 }
 
-func (d *activityDecoder) fail(i int, id, code, msg string) {
-	d.b.Errors = append(d.b.Errors, EventError{Index: i, ID: id, Code: code, Message: msg})
-}
+func (d *activityDecoder) errors() *errorList { return &d.errs }
 
 // activityProps holds the properties of one element by name. They are
 // gathered first because the type, which says which of them matter, may come
@@ -198,11 +204,15 @@ func (d *activityDecoder) add(i int, o *fastjson.Object) {
 			p.event = v
 		}
 	})
-	var r activityReader
+	r := activityReader{fieldReader{quiet: d.errs.full()}}
 	a := r.activity(&p)
 	if r.bad != nil {
-		r.bad.Index, r.bad.ID = i, a.ID
-		d.b.Errors = append(d.b.Errors, *r.bad)
+		if d.errs.full() {
+			d.errs.omit()
+		} else {
+			r.bad.Index, r.bad.ID = i, a.ID
+			d.errs.add(*r.bad)
+		}
 		return
 	}
 	d.b.Activities = append(d.b.Activities, a)

@@ -36,7 +36,7 @@ func FuzzDecodeActivity(f *testing.F) {
 	f.Add([]byte("{not json\n\n[]\n" + act("feature", "feature", `"securelargefiles"`)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, format := range []ingest.Format{ingest.FormatJSON, ingest.FormatNDJSON} {
-			b, err := ingest.DecodeActivity(body, format)
+			b, err := ingest.DecodeActivity(body, format, ingest.Limits{})
 			if err != nil {
 				if usage.KindOf(err) != usage.KindInvalid {
 					t.Fatalf("DecodeActivity error of kind %v: %v", usage.KindOf(err), err)

@@ -73,7 +73,7 @@ func mustActivityPipeline(tb testing.TB) (*ingest.Pipeline, *fakeActivities) {
 // mustDecodeActivity decodes body or fails the test.
 func mustDecodeActivity(tb testing.TB, body string, f ingest.Format) *ingest.ActivityBatch {
 	tb.Helper()
-	b, err := ingest.DecodeActivity([]byte(body), f)
+	b, err := ingest.DecodeActivity([]byte(body), f, ingest.Limits{})
 	if err != nil {
 		tb.Fatalf("DecodeActivity(%q): %v", body, err)
 	}
@@ -413,7 +413,7 @@ func TestDecodeActivityForms(t *testing.T) {
 
 	bad := func(body string, format ingest.Format) {
 		t.Helper()
-		if _, err := ingest.DecodeActivity([]byte(body), format); usage.KindOf(err) != usage.KindInvalid {
+		if _, err := ingest.DecodeActivity([]byte(body), format, ingest.Limits{}); usage.KindOf(err) != usage.KindInvalid {
 			t.Fatalf("DecodeActivity(%q) = %v, want an invalid-body error", body, err)
 		}
 	}
@@ -493,7 +493,7 @@ func TestIngestActivityResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j, _ := json.Marshal(res); string(j) != `{"accepted":0,"duplicates":0,"rejected":0,"errors":[]}` {
+	if j, _ := json.Marshal(res); string(j) != `{"accepted":0,"duplicates":0,"rejected":0,"errors":[],"errorsOmitted":0}` {
 		t.Fatalf("empty result marshals as %s", j)
 	}
 
@@ -532,7 +532,7 @@ func BenchmarkDecodeActivity(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ingest.DecodeActivity(body, ingest.FormatNDJSON); err != nil {
+		if _, err := ingest.DecodeActivity(body, ingest.FormatNDJSON, ingest.Limits{}); err != nil {
 			b.Fatal(err)
 		}
 	}

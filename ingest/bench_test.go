@@ -86,7 +86,7 @@ func BenchmarkPipeline(b *testing.B) {
 					bb := bodies[w]
 					for next.Add(1) <= int64(b.N) {
 						bb.stamp(seq.Add(1))
-						dec, err := ingest.Decode(bb.buf, ingest.FormatNDJSON)
+						dec, err := ingest.Decode(bb.buf, ingest.FormatNDJSON, ingest.Limits{})
 						if err != nil {
 							b.Error(err)
 							return
@@ -111,7 +111,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.SetBytes(int64(len(bb.buf)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := ingest.Decode(bb.buf, ingest.FormatNDJSON); err != nil {
+		if _, err := ingest.Decode(bb.buf, ingest.FormatNDJSON, ingest.Limits{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -18,15 +18,19 @@ import (
 const DefaultMaxBody = 16 << 20
 
 // Batch is a decoded request body: the events that decoded, each with its
-// position in the body, and an error for each element that did not.
+// position in the body, and an error for the first elements that did not.
 type Batch struct {
 	Events []usage.Event
 	Index  []int        // Index[i] is the position of Events[i] in the body
-	Errors []EventError // elements that could not be decoded into an event
+	Errors []EventError // the first elements that could not be decoded into an event, at most Limits.MaxErrors
+	// ErrorsOmitted counts the elements that could not be decoded beyond
+	// those in Errors.
+	ErrorsOmitted int
+	maxErrors     int // the Limits.MaxErrors the body was decoded with
 }
 
 // Len returns the number of elements the body held.
-func (b *Batch) Len() int { return len(b.Events) + len(b.Errors) }
+func (b *Batch) Len() int { return len(b.Events) + len(b.Errors) + b.ErrorsOmitted }
 
 // Format is an accepted body format.
 type Format int
@@ -86,14 +90,19 @@ func tooLarge(max int64) error {
 
 var parsers fastjson.ParserPool
 
-// Decode decodes body in format f. It fails only when the body as a whole
-// cannot be parsed; elements that are not valid events are reported in the
-// Batch's Errors.
-func Decode(body []byte, f Format) (*Batch, error) {
+// Decode decodes body in format f within lim. It fails when the body as a
+// whole cannot be parsed, and with a usage.KindTooLarge error when it holds
+// more than lim.MaxEvents elements; elements that are not valid events are
+// reported in the Batch's Errors, the first lim.MaxErrors of them, and
+// counted in its ErrorsOmitted beyond that.
+func Decode(body []byte, f Format, lim Limits) (*Batch, error) {
+	lim = lim.withDefaults()
 	d := decoder{strs: make(map[string]string)}
-	if err := walk(body, f, &d); err != nil {
+	d.errs.max = lim.MaxErrors
+	if err := walk(body, f, lim.MaxEvents, &d); err != nil {
 		return nil, err
 	}
+	d.b.Errors, d.b.ErrorsOmitted, d.b.maxErrors = d.errs.list, d.errs.omitted, lim.MaxErrors
 	return &d.b, nil
 }
 
@@ -101,20 +110,26 @@ func Decode(body []byte, f Format) (*Batch, error) {
 // body share walk, so that they accept the same shapes and report malformed
 // elements alike.
 type elementSink interface {
-	grow(n int)                       // about n elements follow
-	add(i int, o *fastjson.Object)    // element i is an object; o is valid only during the call
-	fail(i int, id, code, msg string) // element i is rejected
+	grow(n int)                    // at most n elements follow
+	add(i int, o *fastjson.Object) // element i is an object; o is valid only during the call
+	errors() *errorList            // where rejected elements go
 }
 
 // walk splits body into its elements and hands each to s: a JSON array or
 // {"events":[…]} in FormatJSON, one value per non-blank line in FormatNDJSON.
 // An element that is not a JSON object is reported as malformed. walk fails
-// only when the body as a whole is not one of these shapes.
-func walk(body []byte, f Format, s elementSink) error {
+// when the body as a whole is not one of these shapes, and before parsing
+// element maxEvents+1 when there is one.
+func walk(body []byte, f Format, maxEvents int, s elementSink) error {
 	p := parsers.Get()
 	defer parsers.Put(p)
 	if f == FormatNDJSON {
-		return walkNDJSON(p, body, s)
+		return walkNDJSON(p, body, maxEvents, s)
+	}
+	// Counted before parsing: the parsed tree of a small body of tiny
+	// elements ([1,1,…]) is many times its size.
+	if countJSONEvents(body, maxEvents) > maxEvents {
+		return tooManyEvents(maxEvents)
 	}
 	v, err := p.ParseBytes(body)
 	if err != nil {
@@ -133,6 +148,9 @@ func walk(body []byte, f Format, s elementSink) error {
 	default:
 		return usage.Errorf(usage.KindInvalid, "body", `body must be a JSON array of events or an object {"events":[…]}, not %s`, v.Type())
 	}
+	if len(arr) > maxEvents { // the count above is of the same elements; this is a backstop
+		return tooManyEvents(maxEvents)
+	}
 	s.grow(len(arr))
 	for i, e := range arr {
 		element(s, i, e)
@@ -140,8 +158,12 @@ func walk(body []byte, f Format, s elementSink) error {
 	return nil
 }
 
-func walkNDJSON(p *fastjson.Parser, body []byte, s elementSink) error {
-	s.grow(bytes.Count(body, []byte{'\n'}) + 1)
+func walkNDJSON(p *fastjson.Parser, body []byte, maxEvents int, s elementSink) error {
+	lines := bytes.Count(body, []byte{'\n'}) + 1
+	if lines > maxEvents && countLines(body, maxEvents) > maxEvents {
+		return tooManyEvents(maxEvents) // before parsing any, as for JSON
+	}
+	s.grow(min(lines, maxEvents))
 	i := 0
 	for len(body) > 0 {
 		line := body
@@ -154,9 +176,16 @@ func walkNDJSON(p *fastjson.Parser, body []byte, s elementSink) error {
 		if len(line) == 0 {
 			continue // blank lines separate nothing
 		}
+		if i == maxEvents {
+			return tooManyEvents(maxEvents)
+		}
 		v, err := p.ParseBytes(line)
 		if err != nil {
-			s.fail(i, "", CodeMalformed, fmt.Sprintf("line %d is not valid JSON: %v", i+1, err))
+			if errs := s.errors(); errs.full() {
+				errs.omit()
+			} else {
+				errs.add(EventError{Index: i, Code: CodeMalformed, Message: fmt.Sprintf("line %d is not valid JSON: %v", i+1, err)})
+			}
 		} else {
 			element(s, i, v)
 		}
@@ -171,7 +200,11 @@ func walkNDJSON(p *fastjson.Parser, body []byte, s elementSink) error {
 func element(s elementSink, i int, v *fastjson.Value) {
 	o, err := v.Object()
 	if err != nil {
-		s.fail(i, "", CodeMalformed, fmt.Sprintf("event %d is %s, not a JSON object", i, v.Type()))
+		if errs := s.errors(); errs.full() {
+			errs.omit()
+		} else {
+			errs.add(EventError{Index: i, Code: CodeMalformed, Message: fmt.Sprintf("event %d is %s, not a JSON object", i, v.Type())})
+		}
 		return
 	}
 	s.add(i, o)
@@ -183,15 +216,28 @@ func element(s elementSink, i int, v *fastjson.Value) {
 // mean the same.
 type fieldReader struct {
 	bad *EventError
+	// quiet leaves the message out: the error will only be counted, so
+	// formatting it would be work for nothing.
+	quiet bool
+	err   EventError // what bad points to
 }
 
 func (r *fieldReader) failf(code, format string, args ...any) {
-	if r.bad == nil {
-		r.bad = &EventError{Code: code, Message: fmt.Sprintf(format, args...)}
+	if r.bad != nil {
+		return
 	}
+	r.err.Code = code
+	if !r.quiet {
+		r.err.Message = fmt.Sprintf(format, args...)
+	}
+	r.bad = &r.err
 }
 
 func (r *fieldReader) wrong(name, want string, f *fastjson.Value) {
+	if r.bad != nil || r.quiet {
+		r.failf(CodeInvalidField, "")
+		return
+	}
 	r.failf(CodeInvalidField, "%s must be %s, got %s", name, want, truncate(f.String()))
 }
 
@@ -228,6 +274,7 @@ func (r *fieldReader) int(name string, f *fastjson.Value) int64 {
 
 type decoder struct {
 	b    Batch
+	errs errorList
 	strs map[string]string // interns repeated values (clients, templates) within one body
 }
 
@@ -236,9 +283,7 @@ func (d *decoder) grow(n int) {
 	d.b.Index = make([]int, 0, n)
 }
 
-func (d *decoder) fail(i int, id, code, msg string) {
-	d.b.Errors = append(d.b.Errors, EventError{Index: i, ID: id, Code: code, Message: msg})
-}
+func (d *decoder) errors() *errorList { return &d.errs }
 
 // add decodes element i. Type errors are reported per event; range checks
 // are left to validation. Fields are read in one pass over the object.
@@ -246,7 +291,7 @@ func (d *decoder) add(i int, o *fastjson.Object) {
 	var ev usage.Event
 	var ts string
 	var status int64
-	var r fieldReader
+	r := fieldReader{quiet: d.errs.full()}
 	str := func(name string, f *fastjson.Value, intern bool) string {
 		b := r.str(name, f)
 		if b == nil {
@@ -302,8 +347,12 @@ func (d *decoder) add(i int, o *fastjson.Object) {
 		ev.Time = t
 	}
 	if r.bad != nil {
-		r.bad.Index, r.bad.ID = i, ev.ID
-		d.b.Errors = append(d.b.Errors, *r.bad)
+		if d.errs.full() {
+			d.errs.omit()
+		} else {
+			r.bad.Index, r.bad.ID = i, ev.ID
+			d.errs.add(*r.bad)
+		}
 		return
 	}
 	if status > 1_000_000 {

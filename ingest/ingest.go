@@ -7,6 +7,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -41,12 +42,17 @@ type EventError struct {
 	Message string `json:"message"`
 }
 
-// Result is the outcome of one ingest call.
+// Result is the outcome of one ingest call. The counts are exact; Errors
+// holds the first rejected events by position, at most Limits.MaxErrors of
+// them, so that an answer stays small whatever the body held.
 type Result struct {
 	Accepted   int          `json:"accepted"`
 	Duplicates int          `json:"duplicates"`
 	Rejected   int          `json:"rejected"`
 	Errors     []EventError `json:"errors"`
+	// ErrorsOmitted is how many rejected events have no entry in Errors:
+	// Rejected - len(Errors).
+	ErrorsOmitted int `json:"errorsOmitted"`
 }
 
 // Scope is whose events a caller may send. An empty OrganizationID means any
@@ -71,6 +77,9 @@ type Config struct {
 	// request events (Ingest, not IngestActivity) with the result and the
 	// time the store took to commit.
 	Observe func(r Result, commit time.Duration)
+	// Limits bound what one body may cost; see Pipeline.Limits. Zero
+	// fields take their defaults.
+	Limits Limits
 }
 
 // Validate reports every problem with the configuration.
@@ -81,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	if c.DedupeWindow < 0 {
 		errs = append(errs, errors.New("ingest: DedupeWindow must not be negative"))
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -105,11 +117,16 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	return &Pipeline{cfg: cfg}, nil
 }
 
 // DedupeWindow returns the configured window.
 func (p *Pipeline) DedupeWindow() time.Duration { return p.cfg.DedupeWindow }
+
+// Limits returns the limits bodies for this pipeline are to be decoded with
+// (Decode, DecodeActivity), with every default filled in.
+func (p *Pipeline) Limits() Limits { return p.cfg.Limits }
 
 // Ingest validates the batch's events for scope, appends the valid ones and
 // reports per-event outcomes. A non-nil error means nothing of the batch may
@@ -117,18 +134,18 @@ func (p *Pipeline) DedupeWindow() time.Duration { return p.cfg.DedupeWindow }
 func (p *Pipeline) Ingest(ctx context.Context, b *Batch, scope Scope) (Result, error) {
 	now := p.cfg.Now()
 	from := now.Add(-p.cfg.DedupeWindow)
-	res := Result{Errors: append([]EventError(nil), b.Errors...)}
+	bad := errorList{max: cmp.Or(b.maxErrors, DefaultMaxErrors)}
 	valid := make([]usage.Event, 0, len(b.Events))
 	for i := range b.Events {
 		ev := &b.Events[i]
 		if e, ok := p.check(ev, scope, now, from); !ok {
 			e.Index = b.Index[i]
-			res.Errors = append(res.Errors, e)
+			bad.add(e)
 			continue
 		}
 		valid = append(valid, *ev)
 	}
-	res.Rejected = len(res.Errors)
+	res := result(b.Errors, b.ErrorsOmitted, &bad)
 	if len(valid) > 0 {
 		start := time.Now()
 		outs, err := p.cfg.Store.Append(ctx, valid, from)
@@ -147,10 +164,6 @@ func (p *Pipeline) Ingest(ctx context.Context, b *Batch, scope Scope) (Result, e
 		}
 	} else if p.cfg.Observe != nil {
 		p.cfg.Observe(res, 0)
-	}
-	sortErrors(res.Errors)
-	if res.Errors == nil {
-		res.Errors = []EventError{}
 	}
 	return res, nil
 }

@@ -56,7 +56,14 @@ type serveConfig struct {
 	ingestRateLimit  int
 	diskReserve      reserveSize
 	acceptWALLoss    bool
+	maxEvents        int
+	memoryLimit      memoryLimit
+	maxConnections   int
 }
+
+// defaultMaxConnections is the default of --max-connections: far more than
+// the clients of one server, far fewer than the descriptors a server has.
+const defaultMaxConnections = 10_000
 
 func (c *cli) serveCommand() *command {
 	cmd := c.newCommand("serve", "run the usaged server",
@@ -77,6 +84,7 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 		maxBody:      ingest.DefaultMaxBody,
 		logFormat:    oneOf{value: "auto", allowed: []string{"auto", "text", "json"}},
 		diskReserve:  pebble.DefaultDiskReserve,
+		memoryLimit:  memoryLimit{auto: true},
 	}
 	f := cmd.fs
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on; port 0 picks a free port")
@@ -92,6 +100,9 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.IntVar(&cfg.rateLimit, "rate-limit", genesys.DefaultRateLimit, "requests per minute per bearer token on every route but event ingest (per IP address without a valid token); -1: unlimited")
 	f.IntVar(&cfg.ingestRateLimit, "ingest-rate-limit", genesys.DefaultIngestRateLimit, "requests per minute per bearer token to POST /api/v2/usage/events; -1: unlimited")
 	f.Var(&cfg.diskReserve, "disk-reserve", "free space to keep on the data directory's filesystem, at most 5% of it: below it, event ingest, registry changes and new query executions are refused with 503 (a `size`, e.g. 256MiB; 0: no reserve)")
+	f.IntVar(&cfg.maxEvents, "max-events", ingest.DefaultMaxEvents, "limit on the events of one ingest request (API request events and service activity); a request with more is refused with 413")
+	f.Var(&cfg.memoryLimit, "memory-limit", "soft limit on the Go heap, past which the collector works harder (a `size` such as 4GiB); auto: 3/4 of the cgroup's memory limit or of the machine's memory, unless GOMEMLIMIT is set; off: none")
+	f.IntVar(&cfg.maxConnections, "max-connections", defaultMaxConnections, "connections served at once, lowered to leave file descriptors for the store; at the limit the longest idle keep-alive connection is closed to admit a new one")
 	f.BoolVar(&cfg.demo, "demo", false, "seed a demo organization and demo services with 30 days of traffic and activity on first start and print credentials to query them")
 	f.IntVar(&cfg.demoEventsPerDay, "demo-events-per-day", 10_000, "with --demo, average events per day to seed")
 	f.BoolVar(&cfg.acceptWALLoss, "accept-wal-loss", false, "start even if the store's write-ahead log is damaged in its middle, dropping the acknowledged writes from the damage on (logged at ERROR); without it such a store refuses to start")
@@ -100,15 +111,37 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 }
 
 func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
-	if os.Getenv("GOGC") == "" {
-		// The heap is mostly short-lived request bodies; the large long-lived
-		// state (the dedupe filter, the block cache) lives outside it. A higher
-		// target trades a little memory for much less collector work on ingest.
-		debug.SetGCPercent(400)
-	}
 	log, err := newLogger(c.stderr, cfg.logFormat.value, cfg.logLevel)
 	if err != nil {
 		return err
+	}
+	if cfg.maxEvents < 1 {
+		return usageError{err: fmt.Errorf("--max-events must be at least 1, got %d", cfg.maxEvents)}
+	}
+	if cfg.maxConnections < 1 {
+		return usageError{err: fmt.Errorf("--max-connections must be at least 1, got %d", cfg.maxConnections)}
+	}
+	if os.Getenv("GOGC") == "" {
+		// The heap is mostly short-lived request bodies; the large long-lived
+		// state (the dedupe filter, the block cache) lives outside it. A higher
+		// target trades a little memory for much less collector work on
+		// ingest (a median 1.45x the events/s of GOGC=100, BENCHMARKS.md).
+		// The memory limit below bounds what the higher target may cost:
+		// near it the collector runs as often as it must, whatever GOGC says.
+		debug.SetGCPercent(400)
+	}
+	applyMemoryLimit(log, cfg.memoryLimit)
+	maxConns := cfg.maxConnections
+	if fdLimit, err := raiseFileLimit(); err != nil {
+		log.Warn("the limit on open files could not be read or raised", "err", err)
+	} else {
+		n, lowered := connectionBudget(maxConns, fdLimit)
+		log.Info("open files limit", "limit", fdLimit, "maxConnections", n, "reservedForStore", storeFileReserve(fdLimit))
+		if lowered {
+			log.Info("--max-connections lowered to leave file descriptors for the store; raise the hard limit on open files (ulimit -Hn, LimitNOFILE=) to allow more",
+				"maxConnections", cfg.maxConnections, "lowered", n, "openFilesLimit", fdLimit)
+			maxConns = n
+		}
 	}
 	if cfg.demo && (cfg.demoEventsPerDay < 1 || cfg.demoEventsPerDay > 1_000_000) {
 		return usageError{err: fmt.Errorf("--demo-events-per-day must be from 1 to 1000000, got %d", cfg.demoEventsPerDay)}
@@ -190,6 +223,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		KnownOrganization: authSvc.KnownOrganization,
 		Logger:            log.With("component", "ingest"),
 		Observe:           metrics.ObserveIngest,
+		Limits:            ingest.Limits{MaxEvents: cfg.maxEvents},
 	})
 	if err != nil {
 		return err
@@ -256,17 +290,29 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	mux.HandleFunc("GET /healthz", healthz(&ready, db))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
-	ln, err := net.Listen("tcp", cfg.addr)
+	tcp, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.addr, err)
 	}
+	ln := newConnLimiter(tcp, maxConns, log.With("component", "http"))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "usaged_http_connections",
+		Help: "HTTP connections open.",
+	}, func() float64 { return float64(ln.Open()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "usaged_http_idle_connections_closed_total",
+		Help: "Idle keep-alive connections closed to admit new ones at --max-connections.",
+	}, func() float64 { return float64(ln.idleClosed.Load()) }))
 	srv := &http.Server{
 		Handler:           mux,
+		ConnState:         ln.ConnState,
 		ReadHeaderTimeout: 10 * time.Second,
 		// Event bodies are up to --max-body, possibly over slow links.
-		ReadTimeout:    2 * time.Minute,
-		WriteTimeout:   2 * time.Minute,
-		IdleTimeout:    2 * time.Minute,
+		ReadTimeout:  2 * time.Minute,
+		WriteTimeout: 2 * time.Minute,
+		// Long enough for a client sending steadily to reuse its connection,
+		// short enough that abandoned ones do not pile up; at the connection
+		// limit idle ones are closed anyway.
+		IdleTimeout:    30 * time.Second,
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -63,7 +63,7 @@ func (f *fakeUsaged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	b, err := ingest.Decode(body, ingest.FormatNDJSON)
+	b, err := ingest.Decode(body, ingest.FormatNDJSON, ingest.Limits{})
 	if err != nil || len(b.Errors) > 0 {
 		f.t.Errorf("decoding the body: %v %v", err, b.Errors)
 		http.Error(w, "bad body", http.StatusBadRequest)
