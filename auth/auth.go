@@ -70,6 +70,32 @@ type Config struct {
 	// BcryptCost is the cost of client secret hashes; 0 means
 	// bcrypt.DefaultCost. Tests use bcrypt.MinCost.
 	BcryptCost int
+
+	// FailedLoginLimit is how many failed logins (a wrong secret, or an
+	// unknown id) one client id may have per minute, from any address.
+	// Beyond it, IssueToken refuses that id with a *LoginRefusedError until
+	// the minute ends, unless the secret is one it remembers as good. 0
+	// means DefaultFailedLoginLimit; negative, no limit.
+	FailedLoginLimit int
+	// FailedLoginAddressLimit is the same per remote address, as passed to
+	// IssueTokenFrom. 0 means DefaultFailedLoginAddressLimit; negative, no
+	// limit.
+	FailedLoginAddressLimit int
+	// SecretChecks bounds the bcrypt comparisons of IssueToken running at
+	// once; 0 means half of GOMAXPROCS, at least 1, so that a flood of
+	// logins leaves CPUs to every other request (and to logins that the
+	// verified cache answers without bcrypt).
+	SecretChecks int
+	// SecretCheckWait is how long a login waits for a free comparison
+	// before it is refused as busy; 0 means DefaultSecretCheckWait.
+	SecretCheckWait time.Duration
+	// VerifiedTTL is how long a client id and secret that passed a check
+	// are remembered, so that logging in again needs no bcrypt; 0 means
+	// DefaultVerifiedTTL, negative nothing is remembered. Rotating the
+	// secret, updating or deleting the client forgets it at once.
+	VerifiedTTL time.Duration
+	// VerifiedMax bounds the remembered checks; 0 means DefaultVerifiedMax.
+	VerifiedMax int
 }
 
 // Validate reports every problem with the configuration.
@@ -87,6 +113,7 @@ func (c Config) Validate() error {
 	if c.BcryptCost != 0 && (c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost) {
 		errs = append(errs, fmt.Errorf("auth: BcryptCost must be 0 or from %d to %d, got %d", bcrypt.MinCost, bcrypt.MaxCost, c.BcryptCost))
 	}
+	errs = append(errs, c.validateLogin()...)
 	return errors.Join(errs...)
 }
 
@@ -97,6 +124,7 @@ type Service struct {
 	// dummyHash is compared against when a client id is unknown, so that an
 	// unknown id takes as long to refuse as a wrong secret.
 	dummyHash []byte
+	login     *loginGuard
 
 	// mu guards the cache. Writers hold it across the store call too, so the
 	// cache and the store change in the same order.
@@ -139,6 +167,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("no client has this secret"), cfg.BcryptCost)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if s.login, err = newLoginGuard(cfg); err != nil {
+		return nil, err
 	}
 	cfg.Logger.Debug("auth loaded", "organizations", len(s.orgs), "clients", len(s.clients))
 	return s, nil
@@ -356,7 +387,13 @@ func (s *Service) Client(_ context.Context, orgID, id string) (usage.Client, err
 // permissions apply to them at once, since every request reads the current
 // record. A missing client, or one of another organization, is an error of
 // kind usage.KindNotFound.
+//
+// It acts as the operator; UpdateClientAs acts on behalf of a principal.
 func (s *Service) UpdateClient(ctx context.Context, orgID, id string, spec ClientSpec) (usage.Client, error) {
+	return s.updateClient(ctx, operator, orgID, id, spec)
+}
+
+func (s *Service) updateClient(ctx context.Context, by *Principal, orgID, id string, spec ClientSpec) (usage.Client, error) {
 	if err := spec.check(); err != nil {
 		return usage.Client{}, err
 	}
@@ -366,6 +403,14 @@ func (s *Service) UpdateClient(ctx context.Context, orgID, id string, spec Clien
 	if !ok || c.OrganizationID != orgID {
 		return usage.Client{}, clientNotFound(id)
 	}
+	// Checked under the lock, against the permissions the client holds at
+	// the moment it changes.
+	if err := mayManage(by, c); err != nil {
+		return usage.Client{}, err
+	}
+	if err := mayGrant(by, spec.Permissions); err != nil {
+		return usage.Client{}, err
+	}
 	c.Name = spec.Name
 	c.Description = spec.Description
 	c.Permissions = spec.Permissions
@@ -374,29 +419,50 @@ func (s *Service) UpdateClient(ctx context.Context, orgID, id string, spec Clien
 		return usage.Client{}, fmt.Errorf("auth: storing client: %w", err)
 	}
 	s.clients[id] = c
+	s.forgetClient(id)
 	return public(c), nil
 }
 
 // DeleteClient deletes client id of organization orgID. Its tokens stop
 // working at once. A missing client is an error of kind usage.KindNotFound.
+// It acts as the operator; DeleteClientAs acts on behalf of a principal.
 func (s *Service) DeleteClient(ctx context.Context, orgID, id string) error {
+	return s.deleteClient(ctx, operator, orgID, id)
+}
+
+func (s *Service) deleteClient(ctx context.Context, by *Principal, orgID, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.clients[id]
 	if !ok || c.OrganizationID != orgID {
 		return clientNotFound(id)
 	}
+	if err := mayManage(by, c); err != nil {
+		return err
+	}
 	if err := s.cfg.Registry.DeleteClient(ctx, orgID, id); err != nil && usage.KindOf(err) != usage.KindNotFound {
 		return fmt.Errorf("auth: deleting client: %w", err)
 	}
 	delete(s.clients, id)
+	s.forgetClient(id)
 	return nil
 }
 
 // RotateSecret gives client id of organization orgID a new secret and returns
 // it. The old secret and every token issued with it stop working at once.
+// It acts as the operator; RotateSecretAs acts on behalf of a principal.
 func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (string, error) {
-	if _, err := s.Client(ctx, orgID, id); err != nil {
+	return s.rotateSecret(ctx, operator, orgID, id)
+}
+
+func (s *Service) rotateSecret(ctx context.Context, by *Principal, orgID, id string) (string, error) {
+	// Checked before hashing, so that a refusal costs no bcrypt, and again
+	// under the lock, in case the client changed in between.
+	c, err := s.Client(ctx, orgID, id)
+	if err != nil {
+		return "", err
+	}
+	if err := mayManage(by, c); err != nil {
 		return "", err
 	}
 	secret, hash, err := s.newSecret()
@@ -409,10 +475,14 @@ func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (string, e
 	if !ok || c.OrganizationID != orgID {
 		return "", clientNotFound(id) // deleted while the hash was computed
 	}
+	if err := mayManage(by, c); err != nil {
+		return "", err
+	}
 	c.SecretHash = hash
 	if err := s.cfg.Registry.PutClient(ctx, c); err != nil {
 		return "", fmt.Errorf("auth: storing client: %w", err)
 	}
 	s.clients[id] = c
+	s.forgetClient(id)
 	return secret, nil
 }

@@ -149,7 +149,15 @@ func (d Decision) ResetSeconds() int {
 // limit. Callers choose keys so that different subjects cannot collide,
 // for example by prefixing each kind of key with a byte the other kinds
 // never contain.
-func (l *Limiter) Take(key string) Decision {
+func (l *Limiter) Take(key string) Decision { return l.count(key, true) }
+
+// Peek returns the Decision Take would return for key, without counting
+// anything: whether one more request would be within the limit. Callers
+// that count only some outcomes, such as failed logins, Peek before acting
+// and Take after a failure.
+func (l *Limiter) Peek(key string) Decision { return l.count(key, false) }
+
+func (l *Limiter) count(key string, take bool) Decision {
 	h := maphash.String(l.seed, key)
 	now := l.now().UnixNano()
 	epoch := now / l.window
@@ -171,10 +179,14 @@ func (l *Limiter) Take(key string) Decision {
 	var n uint32
 	if c, ok := sh.counts[h]; ok || len(sh.counts) < l.maxPerShard {
 		n = saturatingInc(c)
-		sh.counts[h] = n
+		if take {
+			sh.counts[h] = n
+		}
 	} else {
-		sh.overflow = saturatingInc(sh.overflow)
-		n = sh.overflow
+		n = saturatingInc(sh.overflow)
+		if take {
+			sh.overflow = n
+		}
 	}
 	sh.mu.Unlock()
 	reset := min(time.Duration((epoch+1)*l.window-now), time.Duration(l.window))

@@ -180,3 +180,27 @@ func BenchmarkLimiter(b *testing.B) {
 		})
 	}
 }
+
+func TestLimiterPeek(t *testing.T) {
+	clk := newLimiterClock(minute)
+	l := mustLimiter(t, auth.LimiterConfig{Limit: 2, MaxKeys: 64, Now: clk.Now})
+	f := func(d auth.Decision, allowed bool, count int) {
+		t.Helper()
+		if d.Allowed != allowed || d.Count != count || d.Limit != 2 {
+			t.Fatalf("decision %+v, want allowed %v, count %d", d, allowed, count)
+		}
+	}
+	// Peek tells what Take would, and counts nothing.
+	f(l.Peek("a"), true, 1)
+	f(l.Peek("a"), true, 1)
+	f(l.Take("a"), true, 1)
+	f(l.Peek("a"), true, 2)
+	f(l.Take("a"), true, 2)
+	f(l.Peek("a"), false, 3)
+	f(l.Peek("a"), false, 3)
+	if n := l.Keys(); n != 1 {
+		t.Fatalf("Keys() = %d after peeking, want 1", n)
+	}
+	clk.Add(time.Minute)
+	f(l.Peek("a"), true, 1)
+}

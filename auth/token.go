@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/usaged/usaged/usage"
 )
 
@@ -44,20 +42,23 @@ func (s *Service) sign(payload []byte) []byte {
 	return m.Sum(nil)
 }
 
-// IssueToken checks a client's credentials and returns an access token for
-// it, valid for the client's AccessTokenValidity. An unknown client and a
-// wrong secret both return ErrInvalidClient, in about the same time.
-func (s *Service) IssueToken(_ context.Context, clientID, secret string) (string, time.Duration, error) {
-	s.mu.RLock()
-	c, ok := s.clients[clientID]
-	s.mu.RUnlock()
-	hash := c.SecretHash
-	if !ok {
-		hash = s.dummyHash
-	}
-	// bcrypt compares in constant time.
-	if err := bcrypt.CompareHashAndPassword(hash, []byte(secret)); err != nil || !ok {
-		return "", 0, ErrInvalidClient
+// IssueToken is IssueTokenFrom without an address: failed logins count
+// against the client id only.
+func (s *Service) IssueToken(ctx context.Context, clientID, secret string) (string, time.Duration, error) {
+	return s.IssueTokenFrom(ctx, "", clientID, secret)
+}
+
+// IssueTokenFrom checks a client's credentials, sent from remote address
+// addr, and returns an access token for it, valid for the client's
+// AccessTokenValidity. An unknown client and a wrong secret both return
+// ErrInvalidClient, in about the same time, and count as a failed login of
+// the id and of addr. Past the failed-login limits (see Config), or when no
+// secret check is free in time, the secret is not checked and the error is
+// a *LoginRefusedError saying when to retry.
+func (s *Service) IssueTokenFrom(ctx context.Context, addr, clientID, secret string) (string, time.Duration, error) {
+	c, err := s.checkSecret(ctx, addr, clientID, secret)
+	if err != nil {
+		return "", 0, err
 	}
 	payload, err := json.Marshal(claims{
 		ClientID: c.ID,
@@ -130,7 +131,9 @@ func (s *Service) Authenticate(_ context.Context, bearer string) (*Principal, er
 	if !ok {
 		return nil, invalid
 	}
-	enc := base64.RawURLEncoding
+	// Strict: the unused low bits of the last character must be zero, so
+	// that each token has one spelling and not four.
+	enc := base64.RawURLEncoding.Strict()
 	payload, err1 := enc.DecodeString(p64)
 	mac, err2 := enc.DecodeString(m64)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, s.sign(payload)) {

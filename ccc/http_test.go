@@ -64,8 +64,10 @@ type env struct {
 }
 
 // MustEnv starts a CCC server on 127.0.0.1 over a Pebble store under
-// t.TempDir, its clock at epoch, the admin token adminToken.
-func MustEnv(t *testing.T) *env {
+// t.TempDir, its clock at epoch, the admin token adminToken, its
+// configuration adjusted by tune. Rate limits are off unless tune sets
+// them: the tests make hundreds of requests within one minute of the clock.
+func MustEnv(t *testing.T, tune ...func(*ccc.Config)) *env {
 	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	db, err := pebble.Open(pebble.Config{Dir: t.TempDir(), Logger: quiet, CacheBytes: 8 << 20})
@@ -82,10 +84,15 @@ func MustEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ccc.New(ccc.Config{
+	cfg := ccc.Config{
 		Registry: reg, Ingest: p, Reports: db, Now: clk.Now, Logger: quiet,
-		Admin: func(token string) bool { return token == adminToken },
-	})
+		Admin:     func(token string) bool { return token == adminToken },
+		RateLimit: -1, IngestRateLimit: -1,
+	}
+	for _, fn := range tune {
+		fn(&cfg)
+	}
+	s, err := ccc.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

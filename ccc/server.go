@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/ratelimit"
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
@@ -24,8 +25,18 @@ type Config struct {
 	// and change everything. Nil: no admin.
 	Admin   func(token string) bool
 	MaxBody int64            // bound on an events body after decompression; default ingest.DefaultMaxBody
-	Now     func() time.Time // the clock of "today" and "yesterday"; default time.Now
+	Now     func() time.Time // the clock of "today" and "yesterday", and of rate limit windows; default time.Now
 	Logger  *slog.Logger     // default slog.Default()
+	// RateLimit is how many requests per minute one API key, or the admin,
+	// may make on every operation but activity events. Requests without a
+	// valid key count against their remote IP address instead. Windows are
+	// fixed minutes of Now's clock. 0 means DefaultRateLimit; negative
+	// means unlimited.
+	RateLimit int
+	// IngestRateLimit is the same for POST /api/services/{ServiceGuid}/events,
+	// whose requests count only against this budget of their own: 0 means
+	// DefaultIngestRateLimit; negative means unlimited.
+	IngestRateLimit int
 }
 
 // Validate reports every problem with the configuration.
@@ -43,15 +54,22 @@ func (c Config) Validate() error {
 	if c.MaxBody < 0 {
 		errs = append(errs, errors.New("ccc: MaxBody must not be negative"))
 	}
+	if c.RateLimit > ratelimit.MaxLimit {
+		errs = append(errs, fmt.Errorf("ccc: RateLimit must be at most %d, got %d", ratelimit.MaxLimit, c.RateLimit))
+	}
+	if c.IngestRateLimit > ratelimit.MaxLimit {
+		errs = append(errs, fmt.Errorf("ccc: IngestRateLimit must be at most %d, got %d", ratelimit.MaxLimit, c.IngestRateLimit))
+	}
 	return errors.Join(errs...)
 }
 
 // Server serves the CCC routes under /api (but not /api/v2, which is the
 // Genesys face's). It is safe for concurrent use.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	reg *tenancy.Registry
+	cfg    Config
+	log    *slog.Logger
+	reg    *tenancy.Registry
+	limits rateLimits
 }
 
 // New returns a Server for cfg.
@@ -68,7 +86,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = ingest.DefaultMaxBody
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
+	var err error
+	if s.limits, err = s.newRateLimits(); err != nil {
+		return nil, fmt.Errorf("ccc: %w", err)
+	}
+	return s, nil
 }
 
 // Register adds the routes to mux. Routes are matched after a format suffix
@@ -123,8 +146,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 
 // caller is who made a request: the operator, or the holder of a scoped key.
 type caller struct {
-	admin bool
-	scope usage.Scope
+	admin  bool
+	scope  usage.Scope
+	digest [32]byte // of the caller's API key; zero for the admin
 }
 
 // covers reports whether the caller may see service s.
@@ -151,8 +175,9 @@ type handler func(r *http.Request, c *caller) (int, any, error)
 
 var errNotAuthenticated = &usage.Error{Kind: usage.KindUnauthorized, Message: "Not Authenticated"}
 
-// op wraps h: it authenticates the bearer key, recovers from panics, and
-// writes the answer or the error in the negotiated format.
+// op wraps h: it authenticates the bearer key, applies the rate limit,
+// recovers from panics, and writes the answer or the error in the
+// negotiated format.
 func (s *Server) op(name string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -162,6 +187,11 @@ func (s *Server) op(name string, h handler) http.Handler {
 			}
 		}()
 		c, err := s.authenticate(r)
+		// Counted before a refused key is answered: failing
+		// authentication costs a budget too.
+		if !s.limit(name, c, w, r) {
+			return
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="usaged"`)
 			respondError(w, r, name, err, s.log)
@@ -197,7 +227,7 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 	if !ok {
 		return nil, errNotAuthenticated
 	}
-	return &caller{scope: k.Scope}, nil
+	return &caller{scope: k.Scope, digest: k.Digest}, nil
 }
 
 // service returns the service named by the ServiceGuid parameter, if the

@@ -3,6 +3,7 @@ package genesys
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -317,8 +318,25 @@ func (s *Server) getOAuthClient(r *http.Request, p *auth.Principal) (response, e
 	return ok(oauthClientOf(c)), nil
 }
 
+// permissionsError reports an *auth.PermissionsError as Genesys reports
+// missing permissions of a role assignment: missing.permissions, with the
+// list in messageParams. Other errors pass unchanged.
+func permissionsError(err error) error {
+	pe, ok := errors.AsType[*auth.PermissionsError](err)
+	if !ok {
+		return err
+	}
+	return &apiError{
+		err:    err,
+		code:   "missing.permissions",
+		params: map[string]string{"permissions": strings.Join(pe.Missing, ", ")},
+	}
+}
+
 // updateOAuthClient replaces the client's name, description, token
 // validity and permissions; absent ones take their defaults, as on create.
+// The caller must hold every permission the client holds now (see
+// auth.Service.UpdateClientAs), as well as every one it is given.
 func (s *Server) updateOAuthClient(r *http.Request, p *auth.Principal) (response, error) {
 	id := r.PathValue("clientId")
 	// A missing client is 404 before the body is looked at.
@@ -329,28 +347,31 @@ func (s *Server) updateOAuthClient(r *http.Request, p *auth.Principal) (response
 	if err != nil {
 		return response{}, err
 	}
-	c, err := s.cfg.Auth.UpdateClient(r.Context(), p.OrganizationID, id, spec)
+	c, err := s.cfg.Auth.UpdateClientAs(r.Context(), p, p.OrganizationID, id, spec)
 	if err != nil {
-		return response{}, err
+		return response{}, permissionsError(err)
 	}
 	return ok(oauthClientOf(c)), nil
 }
 
 // deleteOAuthClient deletes the client; its tokens stop working at once.
+// The caller must hold every permission the client holds.
 func (s *Server) deleteOAuthClient(r *http.Request, p *auth.Principal) (response, error) {
-	if err := s.cfg.Auth.DeleteClient(r.Context(), p.OrganizationID, r.PathValue("clientId")); err != nil {
-		return response{}, err
+	if err := s.cfg.Auth.DeleteClientAs(r.Context(), p, p.OrganizationID, r.PathValue("clientId")); err != nil {
+		return response{}, permissionsError(err)
 	}
 	return noContent, nil
 }
 
 // regenerateOAuthClientSecret gives the client a new secret and answers it.
-// The old secret and every token issued with it stop working at once.
+// The old secret and every token issued with it stop working at once. The
+// caller must hold every permission the client holds: the new secret is
+// worth all of them.
 func (s *Server) regenerateOAuthClientSecret(r *http.Request, p *auth.Principal) (response, error) {
 	id := r.PathValue("clientId")
-	secret, err := s.cfg.Auth.RotateSecret(r.Context(), p.OrganizationID, id)
+	secret, err := s.cfg.Auth.RotateSecretAs(r.Context(), p, p.OrganizationID, id)
 	if err != nil {
-		return response{}, err
+		return response{}, permissionsError(err)
 	}
 	c, err := s.cfg.Auth.Client(r.Context(), p.OrganizationID, id)
 	if err != nil {

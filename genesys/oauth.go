@@ -5,12 +5,26 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/ratelimit"
 )
 
 // maxTokenForm bounds a token request body; a client-credentials form is tiny.
 const maxTokenForm = 64 << 10
+
+// Error codes of the token endpoint beyond RFC 6749's own section 5.2 list,
+// both from the IANA OAuth Extensions Error Registry.
+const (
+	// codeSlowDown answers 429: too many requests or failed logins (RFC
+	// 8628's code for a client that must wait before asking again).
+	codeSlowDown = "slow_down"
+	// codeTemporarilyUnavailable answers 503: the server is too busy
+	// checking secrets (RFC 6749's code for an overloaded server).
+	codeTemporarilyUnavailable = "temporarily_unavailable"
+)
 
 // tokenResponse is the RFC 6749 access token response.
 type tokenResponse struct {
@@ -27,6 +41,7 @@ type oauthError struct {
 	Description string `json:"error_description"`
 	Genesys     string `json:"description"`
 	basic       bool   // the client authenticated with HTTP Basic
+	retryAfter  int    // seconds, for 429 and 503; 0: no Retry-After
 }
 
 func oauthFail(status int, code, desc string) *oauthError {
@@ -40,6 +55,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if oe != nil {
 		if oe.basic && oe.status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="usaged"`)
+		}
+		if oe.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(oe.retryAfter))
 		}
 		s.writeOAuth(w, oe.status, oe)
 		return
@@ -79,10 +97,19 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 		oe.basic = true // point the client at Basic when it sent nothing
 		return nil, oe
 	}
-	tok, exp, err := s.cfg.Auth.IssueToken(r.Context(), id, secret)
+	tok, exp, err := s.cfg.Auth.IssueTokenFrom(r.Context(), ratelimit.RemoteIP(r), id, secret)
 	if errors.Is(err, auth.ErrInvalidClient) {
 		oe := oauthFail(http.StatusUnauthorized, "invalid_client", "client id or secret is not valid")
 		oe.basic = basic
+		return nil, oe
+	}
+	if le, ok := errors.AsType[*auth.LoginRefusedError](err); ok {
+		status, code := http.StatusTooManyRequests, codeSlowDown
+		if le.Busy {
+			status, code = http.StatusServiceUnavailable, codeTemporarilyUnavailable
+		}
+		oe := oauthFail(status, code, le.Error())
+		oe.retryAfter = max(1, int((le.RetryAfter+time.Second-1)/time.Second))
 		return nil, oe
 	}
 	if err != nil {

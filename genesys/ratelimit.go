@@ -2,29 +2,29 @@ package genesys
 
 import (
 	"context"
-	"math"
-	"net"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/ratelimit"
 	"github.com/usaged/usaged/usage"
 )
 
-// Default rate limits, in requests per minute per bearer token.
+// Default rate limits, in requests per minute per client (or per address).
 const (
 	DefaultRateLimit = 300
+	// DefaultTokenRateLimit is the budget of POST /oauth/token per remote
+	// address, apart from every other route's: a token lasts a day by
+	// default, so a client needs few.
+	DefaultTokenRateLimit = 300
 	// DefaultIngestRateLimit is the budget of event ingest, which a busy
 	// platform calls many times a second with one token.
 	DefaultIngestRateLimit = 60_000
 	// MaxRateLimit is the largest limit a Config may set.
-	MaxRateLimit = math.MaxInt32
+	MaxRateLimit = ratelimit.MaxLimit
 )
-
-// rateWindow is the length of a rate limit window; the limits are per minute.
-const rateWindow = time.Minute
 
 // The rate limit headers of the Genesys conventions.
 const (
@@ -37,42 +37,71 @@ const (
 // ingestRoute is the route with a budget of its own.
 const ingestRoute = "POST /api/v2/usage/events"
 
-// tokenRoute is the token endpoint, always limited by remote address.
+// tokenRoute is the token endpoint, always limited by remote address, with
+// a budget of its own.
 const tokenRoute = "POST /oauth/token"
 
-// rateLimits are a Server's limiters; a nil one means unlimited.
+// rateLimits are a Server's budgets; a nil one is unlimited.
 type rateLimits struct {
-	general *auth.Limiter // every route but ingest
-	ingest  *auth.Limiter // ingestRoute
+	general *ratelimit.Budget // every route but ingest and the token endpoint
+	ingest  *ratelimit.Budget // ingestRoute
+	token   *ratelimit.Budget // tokenRoute, per remote address
 }
 
-// newRateLimits builds the limiters cfg asks for. cfg has its defaults.
-func newRateLimits(cfg Config) (rateLimits, error) {
+// newRateLimits builds the budgets s.cfg asks for. s.cfg has its defaults.
+func (s *Server) newRateLimits() (rateLimits, error) {
 	var rl rateLimits
 	var err error
-	if rl.general, err = newLimiter(cfg.RateLimit, DefaultRateLimit, cfg.Now); err != nil {
-		return rl, err
+	budget := func(limit, def int, refuse func(http.ResponseWriter, *http.Request, auth.Decision)) *ratelimit.Budget {
+		if err != nil {
+			return nil
+		}
+		var b *ratelimit.Budget
+		b, err = ratelimit.New(ratelimit.Config{Limit: limit, Default: def, Now: s.cfg.Now, Headers: rateHeaders, Refuse: refuse})
+		return b
 	}
-	rl.ingest, err = newLimiter(cfg.IngestRateLimit, DefaultIngestRateLimit, cfg.Now)
+	rl.general = budget(s.cfg.RateLimit, DefaultRateLimit, s.refuseAPI)
+	rl.ingest = budget(s.cfg.IngestRateLimit, DefaultIngestRateLimit, s.refuseAPI)
+	rl.token = budget(s.cfg.TokenRateLimit, DefaultTokenRateLimit, s.refuseToken)
 	return rl, err
 }
 
-func newLimiter(limit, def int, now func() time.Time) (*auth.Limiter, error) {
-	switch {
-	case limit < 0:
-		return nil, nil
-	case limit == 0:
-		limit = def
-	}
-	return auth.NewLimiter(auth.LimiterConfig{Limit: limit, Window: rateWindow, Now: now})
-}
-
-// limiterFor returns the limiter of route, or nil if it is unlimited.
-func (rl rateLimits) limiterFor(route string) *auth.Limiter {
-	if route == ingestRoute {
+// budgetFor returns the budget of route, or nil if it is unlimited.
+func (rl rateLimits) budgetFor(route string) *ratelimit.Budget {
+	switch route {
+	case ingestRoute:
 		return rl.ingest
+	case tokenRoute:
+		return rl.token
 	}
 	return rl.general
+}
+
+// rateHeaders sets the Genesys rate limit headers.
+func rateHeaders(h http.Header, d auth.Decision) {
+	h.Set(headerRateAllowed, strconv.Itoa(d.Limit))
+	h.Set(headerRateCount, strconv.Itoa(d.Count))
+	h.Set(headerRateReset, strconv.Itoa(d.ResetSeconds()))
+}
+
+// refuseAPI answers a request over its budget with a Genesys ErrorBody.
+func (s *Server) refuseAPI(w http.ResponseWriter, r *http.Request, d auth.Decision) {
+	retry := strconv.Itoa(d.ResetSeconds())
+	s.writeError(w, r, &apiError{
+		// The kind only decides logging: a refusal of the client's doing.
+		// The status is outside the kind table, as for 405.
+		err:    usage.Errorf(usage.KindInvalid, "", "Rate limit exceeded the maximum. Retry the request in [%s] seconds", retry),
+		code:   codeTooManyRequests,
+		status: http.StatusTooManyRequests,
+		params: map[string]string{"retryAfter": retry},
+	})
+}
+
+// refuseToken answers a token request over its address's budget in the
+// RFC 6749 error shape, as the token endpoint answers every error.
+func (s *Server) refuseToken(w http.ResponseWriter, _ *http.Request, d auth.Decision) {
+	s.writeOAuth(w, http.StatusTooManyRequests, oauthFail(http.StatusTooManyRequests, codeSlowDown,
+		fmt.Sprintf("too many token requests from this address: the limit is %d a minute; retry in %d seconds", d.Limit, d.ResetSeconds())))
 }
 
 const authResultKey ctxKey = 1
@@ -91,45 +120,32 @@ func authenticated(r *http.Request) (authResult, bool) {
 	return res, ok
 }
 
-// limit counts r against l and sets the rate limit headers. It returns
-// r, carrying the authentication outcome when it authenticated the token,
-// and whether r may proceed; if not, it has answered 429.
+// limit counts r against b. It returns r, carrying the authentication
+// outcome when it authenticated the token, and whether r may proceed; if
+// not, it has answered 429.
 //
-// Requests with a valid bearer token count against that token. Requests to
-// the token endpoint, and those without a valid token, count against their
+// Requests with a valid bearer token count against its principal: the
+// client, whichever of its tokens is used, or the admin. Requests to the
+// token endpoint, and those without a valid token, count against their
 // remote IP address: failing authentication costs a budget too.
-func (s *Server) limit(l *auth.Limiter, route string, w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
-	var key string
-	if tok, ok := bearerToken(r); ok && route != tokenRoute {
+func (s *Server) limit(b *ratelimit.Budget, route string, w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	key := ratelimit.AddressKey(r)
+	if _, ok := bearerToken(r); ok && route != tokenRoute {
 		p, err := s.authenticate(r)
 		r = r.WithContext(context.WithValue(r.Context(), authResultKey, authResult{p: p, err: err}))
 		if err == nil {
-			key = tok
+			key = principalKey(p)
 		}
 	}
-	if key == "" {
-		// No header value holds a NUL byte, so these keys never equal a token.
-		key = "\x00ip " + remoteIP(r)
+	return r, b.Allow(w, r, key)
+}
+
+// principalKey is the rate limit key of an authenticated principal.
+func principalKey(p *auth.Principal) ratelimit.Key {
+	if p.Admin {
+		return ratelimit.AdminKey
 	}
-	d := l.Take(key)
-	h := w.Header()
-	h.Set(headerRateAllowed, strconv.Itoa(d.Limit))
-	h.Set(headerRateCount, strconv.Itoa(d.Count))
-	h.Set(headerRateReset, strconv.Itoa(d.ResetSeconds()))
-	if d.Allowed {
-		return r, true
-	}
-	retry := strconv.Itoa(d.ResetSeconds())
-	h.Set("Retry-After", retry)
-	s.writeError(w, r, &apiError{
-		// The kind only decides logging: a refusal of the client's doing.
-		// The status is outside the kind table, as for 405.
-		err:    usage.Errorf(usage.KindInvalid, "", "Rate limit exceeded the maximum. Retry the request in [%s] seconds", retry),
-		code:   codeTooManyRequests,
-		status: http.StatusTooManyRequests,
-		params: map[string]string{"retryAfter": retry},
-	})
-	return r, false
+	return ratelimit.ClientKey(p.ClientID)
 }
 
 // bearerToken returns the token of a "Bearer" Authorization header.
@@ -137,15 +153,4 @@ func bearerToken(r *http.Request) (string, bool) {
 	scheme, tok, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	tok = strings.TrimSpace(tok)
 	return tok, strings.EqualFold(scheme, "Bearer") && tok != ""
-}
-
-// remoteIP is the address of the connection's peer. Forwarding headers are
-// not trusted: any client could set them to spread its requests over many
-// budgets.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -64,17 +64,23 @@ type Config struct {
 	// registers it on Registerer, if that is non-nil.
 	Metrics    *Metrics
 	Registerer prometheus.Registerer
-	// RateLimit is how many requests per minute one bearer token may make
-	// on every route but event ingest. Requests to /oauth/token, and those
-	// without a valid bearer token, count against their remote IP address
-	// instead. Windows are fixed minutes of Now's clock. 0 means
-	// DefaultRateLimit; negative means unlimited, and then those responses
-	// carry no inin-ratelimit headers.
+	// RateLimit is how many requests per minute one principal may make on
+	// every route but event ingest and the token endpoint: one OAuth client,
+	// whichever of its tokens it uses, or the admin. Requests without a
+	// valid bearer token count against their remote IP address instead.
+	// Windows are fixed minutes of Now's clock. 0 means DefaultRateLimit;
+	// negative means unlimited, and then those responses carry no
+	// inin-ratelimit headers.
 	RateLimit int
 	// IngestRateLimit is the same for POST /api/v2/usage/events, whose
 	// requests count only against this budget of its own: 0 means
 	// DefaultIngestRateLimit; negative means unlimited.
 	IngestRateLimit int
+	// TokenRateLimit is the same for POST /oauth/token, per remote IP
+	// address, in a budget of its own, so that requests with bad tokens
+	// elsewhere cannot lock logins out: 0 means DefaultTokenRateLimit;
+	// negative means unlimited. Failed logins are limited by Auth besides.
+	TokenRateLimit int
 }
 
 // Validate reports every problem with the configuration.
@@ -100,6 +106,9 @@ func (c Config) Validate() error {
 	}
 	if c.IngestRateLimit > MaxRateLimit {
 		errs = append(errs, fmt.Errorf("genesys: IngestRateLimit must be at most %d, got %d", MaxRateLimit, c.IngestRateLimit))
+	}
+	if c.TokenRateLimit > MaxRateLimit {
+		errs = append(errs, fmt.Errorf("genesys: TokenRateLimit must be at most %d, got %d", MaxRateLimit, c.TokenRateLimit))
 	}
 	return errors.Join(errs...)
 }
@@ -136,11 +145,12 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("genesys: registering metrics: %w", err)
 		}
 	}
-	limits, err := newRateLimits(cfg)
-	if err != nil {
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m}
+	var err error
+	if s.limits, err = s.newRateLimits(); err != nil {
 		return nil, fmt.Errorf("genesys: %w", err)
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, metrics: m, limits: limits}, nil
+	return s, nil
 }
 
 // ObserveIngest records the outcome of one ingest call in the server's
@@ -250,7 +260,7 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // applies route's rate limit, counts and times it under route, and turns a
 // panic into a 500.
 func (s *Server) instrument(route string, h http.Handler) http.Handler {
-	limiter := s.limits.limiterFor(route)
+	budget := s.limits.budgetFor(route)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := uuid.NewString()
@@ -273,9 +283,9 @@ func (s *Server) instrument(route string, h http.Handler) http.Handler {
 			}
 			s.metrics.observeRequest(route, rec.status, time.Since(start))
 		}()
-		if limiter != nil {
+		if budget != nil {
 			var allowed bool
-			if r, allowed = s.limit(limiter, route, rec, r); !allowed {
+			if r, allowed = s.limit(budget, route, rec, r); !allowed {
 				return
 			}
 		}

@@ -66,14 +66,25 @@ type envTuning func(db *pebble.DB, gc *genesys.Config, qc *query.Config)
 // configured as tune says.
 func MustEnv(t *testing.T, tune ...envTuning) *env {
 	t.Helper()
+	return mustEnvAuth(t, nil, tune...)
+}
+
+// mustEnvAuth is MustEnv with the auth configuration adjusted by tuneAuth,
+// if it is not nil.
+func mustEnvAuth(t *testing.T, tuneAuth func(*auth.Config), tune ...envTuning) *env {
+	t.Helper()
 	db, err := pebble.Open(pebble.Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	clk := &clock{t: start}
-	as, err := auth.New(t.Context(), auth.Config{Registry: db, AdminToken: adminToken,
-		SigningKey: []byte(strings.Repeat("k", 32)), Now: clk.Now, BcryptCost: bcrypt.MinCost})
+	ac := auth.Config{Registry: db, AdminToken: adminToken,
+		SigningKey: []byte(strings.Repeat("k", 32)), Now: clk.Now, BcryptCost: bcrypt.MinCost}
+	if tuneAuth != nil {
+		tuneAuth(&ac)
+	}
+	as, err := auth.New(t.Context(), ac)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,8 +38,8 @@ Reports executions/s and the POST-to-Complete latency: up to the moment the
 Complete document has been received, and up to when the client has parsed
 it (its status and row count). Every execution must return as many rows as the first; one that does
 not, fails, or is refused counts as a failure (after a refusal such as 429 the
-loop pauses 100 ms). All loops share one token: a server that limits requests
-per token must allow them, e.g. usaged serve --rate-limit.
+loop pauses 100 ms). All loops share one client: a server that limits requests
+per client must allow them, e.g. usaged serve --rate-limit.
 
 It needs the admin token: it creates a client "`+benchQueryViewer+`" with
 usage:organization:view in --org for the run, queries with that client's

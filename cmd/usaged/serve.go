@@ -40,25 +40,28 @@ const (
 )
 
 type serveConfig struct {
-	addr             string
-	data             string
-	adminToken       string
-	dedupeWindow     dayDuration
-	maxBody          byteSize
-	logFormat        oneOf
-	logLevel         string
-	shutdownTimeout  time.Duration
-	demo             bool
-	demoEventsPerDay int
-	resultsTTL       time.Duration
-	queryWorkers     int
-	rateLimit        int
-	ingestRateLimit  int
-	diskReserve      reserveSize
-	acceptWALLoss    bool
-	maxEvents        int
-	memoryLimit      memoryLimit
-	maxConnections   int
+	addr                    string
+	data                    string
+	adminToken              string
+	dedupeWindow            dayDuration
+	maxBody                 byteSize
+	logFormat               oneOf
+	logLevel                string
+	shutdownTimeout         time.Duration
+	demo                    bool
+	demoEventsPerDay        int
+	resultsTTL              time.Duration
+	queryWorkers            int
+	rateLimit               int
+	ingestRateLimit         int
+	diskReserve             reserveSize
+	acceptWALLoss           bool
+	maxEvents               int
+	memoryLimit             memoryLimit
+	maxConnections          int
+	tokenRateLimit          int
+	failedLoginLimit        int
+	failedLoginAddressLimit int
 }
 
 // defaultMaxConnections is the default of --max-connections: far more than
@@ -97,8 +100,11 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGINT or SIGTERM, how long requests in flight may take to finish")
 	f.DurationVar(&cfg.resultsTTL, "results-ttl", query.DefaultTTL, "how long query executions and their results are kept after they start")
 	f.IntVar(&cfg.queryWorkers, "query-workers", 0, "query executions answered at once; 0: one per CPU")
-	f.IntVar(&cfg.rateLimit, "rate-limit", genesys.DefaultRateLimit, "requests per minute per bearer token on every route but event ingest (per IP address without a valid token); -1: unlimited")
-	f.IntVar(&cfg.ingestRateLimit, "ingest-rate-limit", genesys.DefaultIngestRateLimit, "requests per minute per bearer token to POST /api/v2/usage/events; -1: unlimited")
+	f.IntVar(&cfg.rateLimit, "rate-limit", genesys.DefaultRateLimit, "requests per minute per OAuth client, API key or the admin token on every route but event ingest and /oauth/token (per IP address without a valid credential); -1: unlimited")
+	f.IntVar(&cfg.ingestRateLimit, "ingest-rate-limit", genesys.DefaultIngestRateLimit, "requests per minute per OAuth client, API key or the admin token to POST /api/v2/usage/events and POST /api/services/{guid}/events; -1: unlimited")
+	f.IntVar(&cfg.tokenRateLimit, "token-rate-limit", genesys.DefaultTokenRateLimit, "requests per minute per IP address to POST /oauth/token, a budget of its own; -1: unlimited")
+	f.IntVar(&cfg.failedLoginLimit, "failed-login-limit", auth.DefaultFailedLoginLimit, "failed logins per minute per client id, from any address, before its logins are refused until the minute ends; -1: unlimited")
+	f.IntVar(&cfg.failedLoginAddressLimit, "failed-login-address-limit", auth.DefaultFailedLoginAddressLimit, "failed logins per minute per IP address, whatever the client ids, before its logins are refused until the minute ends; -1: unlimited")
 	f.Var(&cfg.diskReserve, "disk-reserve", "free space to keep on the data directory's filesystem, at most 5% of it: below it, event ingest, registry changes and new query executions are refused with 503 (a `size`, e.g. 256MiB; 0: no reserve)")
 	f.IntVar(&cfg.maxEvents, "max-events", ingest.DefaultMaxEvents, "limit on the events of one ingest request (API request events and service activity); a request with more is refused with 413")
 	f.Var(&cfg.memoryLimit, "memory-limit", "soft limit on the Go heap, past which the collector works harder (a `size` such as 4GiB); auto: 3/4 of the cgroup's memory limit or of the machine's memory, unless GOMEMLIMIT is set; off: none")
@@ -155,7 +161,10 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	for _, l := range []struct {
 		flag string
 		v    int
-	}{{"rate-limit", cfg.rateLimit}, {"ingest-rate-limit", cfg.ingestRateLimit}} {
+	}{
+		{"rate-limit", cfg.rateLimit}, {"ingest-rate-limit", cfg.ingestRateLimit},
+		{"token-rate-limit", cfg.tokenRateLimit}, {"failed-login-limit", cfg.failedLoginLimit}, {"failed-login-address-limit", cfg.failedLoginAddressLimit},
+	} {
 		if l.v == 0 || l.v > genesys.MaxRateLimit {
 			return usageError{err: fmt.Errorf("--%s must be from 1 to %d, or negative for no limit, got %d", l.flag, genesys.MaxRateLimit, l.v)}
 		}
@@ -198,7 +207,12 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		}
 	}()
 
-	authSvc, err := auth.New(ctx, auth.Config{Registry: db, AdminToken: adminToken, SigningKey: key, Logger: log.With("component", "auth")})
+	authSvc, err := auth.New(ctx, auth.Config{
+		Registry: db, AdminToken: adminToken, SigningKey: key, Logger: log.With("component", "auth"),
+		// Never 0 here, which would mean the default.
+		FailedLoginLimit:        cfg.failedLoginLimit,
+		FailedLoginAddressLimit: cfg.failedLoginAddressLimit,
+	})
 	if err != nil {
 		return err
 	}
@@ -253,6 +267,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		// Never 0 here, which would mean the default.
 		RateLimit:       cfg.rateLimit,
 		IngestRateLimit: cfg.ingestRateLimit,
+		TokenRateLimit:  cfg.tokenRateLimit,
 	})
 	if err != nil {
 		return err
@@ -270,8 +285,10 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 			p, err := authSvc.Authenticate(ctx, token)
 			return err == nil && p.Admin
 		},
-		MaxBody: int64(cfg.maxBody),
-		Logger:  log.With("component", "ccc"),
+		MaxBody:         int64(cfg.maxBody),
+		Logger:          log.With("component", "ccc"),
+		RateLimit:       cfg.rateLimit,
+		IngestRateLimit: cfg.ingestRateLimit,
 	})
 	if err != nil {
 		return err
