@@ -325,7 +325,9 @@ func TestDiskFull(t *testing.T) {
 	}
 	filler := fill(t, mnt)
 	filled := time.Now()
+	mu.Lock()
 	t.Logf("disk filled after %d acknowledged batches", len(acked))
+	mu.Unlock()
 
 	select {
 	case <-srv.exited:
