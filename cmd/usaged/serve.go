@@ -54,6 +54,11 @@ type serveConfig struct {
 	queryWorkers     int
 	rateLimit        int
 	ingestRateLimit  int
+
+	// Per-organization limits of the query service (query.Config).
+	maxPendingPerOrg     int
+	maxExecutionsPerOrg  int
+	maxResultBytesPerOrg byteSize
 }
 
 func (c *cli) serveCommand() *command {
@@ -86,6 +91,10 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGINT or SIGTERM, how long requests in flight may take to finish")
 	f.DurationVar(&cfg.resultsTTL, "results-ttl", query.DefaultTTL, "how long query executions and their results are kept after they start")
 	f.IntVar(&cfg.queryWorkers, "query-workers", 0, "query executions answered at once; 0: one per CPU")
+	f.IntVar(&cfg.maxPendingPerOrg, "max-pending-executions-per-org", query.DefaultMaxPendingPerOrg, "query executions one organization may have queued or running; more are answered 429; -1: unlimited")
+	f.IntVar(&cfg.maxExecutionsPerOrg, "max-executions-per-org", query.DefaultMaxExecutionsPerOrg, "query executions one organization may have stored until they expire (see --results-ttl); more are answered 429; -1: unlimited")
+	cfg.maxResultBytesPerOrg = query.DefaultMaxResultBytesPerOrg
+	f.Var(&cfg.maxResultBytesPerOrg, "max-result-bytes-per-org", "stored query results one organization may hold until they expire, counted as their strings plus 8 bytes per number; beyond it new executions are answered 429 (a `size`, e.g. 256MiB)")
 	f.IntVar(&cfg.rateLimit, "rate-limit", genesys.DefaultRateLimit, "requests per minute per bearer token on every route but event ingest (per IP address without a valid token); -1: unlimited")
 	f.IntVar(&cfg.ingestRateLimit, "ingest-rate-limit", genesys.DefaultIngestRateLimit, "requests per minute per bearer token to POST /api/v2/usage/events; -1: unlimited")
 	f.BoolVar(&cfg.demo, "demo", false, "seed a demo organization and demo services with 30 days of traffic and activity on first start and print credentials to query them")
@@ -113,6 +122,14 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	if cfg.queryWorkers < 0 {
 		return usageError{err: fmt.Errorf("--query-workers must not be negative, got %d", cfg.queryWorkers)}
+	}
+	for _, l := range []struct {
+		flag string
+		v    int
+	}{{"max-pending-executions-per-org", cfg.maxPendingPerOrg}, {"max-executions-per-org", cfg.maxExecutionsPerOrg}} {
+		if l.v == 0 {
+			return usageError{err: fmt.Errorf("--%s must be positive, or negative for no limit, got 0", l.flag)}
+		}
 	}
 	for _, l := range []struct {
 		flag string
@@ -186,6 +203,11 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		TTL:        cfg.resultsTTL,
 		Logger:     log.With("component", "query"),
 		Observe:    metrics.ObserveQuery,
+
+		// Never 0 here, which would mean the default.
+		MaxPendingPerOrg:     cfg.maxPendingPerOrg,
+		MaxExecutionsPerOrg:  cfg.maxExecutionsPerOrg,
+		MaxResultBytesPerOrg: int64(cfg.maxResultBytesPerOrg),
 	})
 	if err != nil {
 		return err
