@@ -1,6 +1,9 @@
 package genesys
 
 import (
+	"bufio"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -39,13 +42,48 @@ type aggregateRow struct {
 	Platform string `json:"platform"`
 }
 
+// aggregateResponse is the answer, {"interval","results":[aggregateRow…]},
+// written a row at a time: up to maxQueryRows rows would take tens of
+// megabytes as one JSON document.
 type aggregateResponse struct {
-	Interval string         `json:"interval"` // the interval answered, widened to whole hours
-	Results  []aggregateRow `json:"results"`
+	interval string // the interval answered, widened to whole hours
+	rows     []usage.Row
+	q        *usage.Query
+}
+
+// aggregateBuffer is how much of the answer is held before it is written.
+const aggregateBuffer = 32 << 10
+
+func (a *aggregateResponse) stream(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, aggregateBuffer)
+	iv, err := json.Marshal(a.interval)
+	if err != nil {
+		return err
+	}
+	bw.WriteString(`{"interval":`)
+	bw.Write(iv)
+	bw.WriteString(`,"results":[`)
+	for i := range a.rows {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		b, err := json.Marshal(aggregateRow{usageRow: rowOf(&a.rows[i], a.q), Platform: a.rows[i].Platform})
+		if err != nil {
+			return err
+		}
+		if _, err := bw.Write(b); err != nil {
+			return err // the client has gone
+		}
+	}
+	bw.WriteString("]}")
+	return bw.Flush()
 }
 
 // postAggregate answers an aggregate query. Metrics not asked for are
-// reported as zero, so that every row has the same shape.
+// reported as zero, so that every row has the same shape. Like the legacy
+// usage query it answers at most maxQueryRows rows: a query with more groups
+// fails with the store's error naming the limit, before any of the answer is
+// written.
 func (s *Server) postAggregate(r *http.Request, p *auth.Principal) (response, error) {
 	if err := requireAny(p, usage.PermOrganizationView); err != nil {
 		return response{}, err
@@ -64,18 +102,14 @@ func (s *Server) postAggregate(r *http.Request, p *auth.Principal) (response, er
 	if err != nil {
 		return response{}, err
 	}
-	out := aggregateResponse{Interval: q.Interval.String(), Results: make([]aggregateRow, 0, len(rows))}
-	for i := range rows {
-		out.Results = append(out.Results, aggregateRow{usageRow: rowOf(&rows[i], &q), Platform: rows[i].Platform})
-	}
-	return ok(out), nil
+	return ok(&aggregateResponse{interval: q.Interval.String(), rows: rows, q: &q}), nil
 }
 
 // aggregateQuery parses req into a normalized query for principal p. An
 // organization p may not see is reported as missing, like one that does
 // not exist.
 func (s *Server) aggregateQuery(p *auth.Principal, req *aggregateRequest) (usage.Query, error) {
-	var q usage.Query
+	q := usage.Query{MaxRows: maxQueryRows}
 	org := req.OrganizationID
 	switch {
 	case org == "" && p.Admin:

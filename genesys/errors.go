@@ -113,7 +113,9 @@ func errorResponse(err error, contextID string) (body errorBody, internal bool) 
 	if body.Message == "" {
 		body.Message = defaultMessage(kind)
 	}
-	return body, kind == usage.KindInternal || kind == usage.KindUnavailable
+	// A refusal answered 4xx, such as an organization's limit, is not the
+	// server failing.
+	return body, kind == usage.KindInternal || (kind == usage.KindUnavailable && body.Status >= 500)
 }
 
 // defaultMessage is shown for errors that carry no message fit for clients.

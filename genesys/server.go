@@ -19,7 +19,6 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
@@ -352,9 +351,24 @@ func requireAny(p *auth.Principal, perms ...string) error {
 	return missingPermissions(perms...)
 }
 
+// streamer is a response body encoded as it is written, for answers too
+// large to build whole in memory. An error it returns is the connection's:
+// the status has been sent.
+type streamer interface {
+	stream(w io.Writer) error
+}
+
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, body any) {
 	if body == nil {
 		w.WriteHeader(status)
+		return
+	}
+	if st, ok := body.(streamer); ok {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		if err := st.stream(w); err != nil {
+			s.log.Debug("response cut off", "contextId", correlationID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 		return
 	}
 	b, err := json.Marshal(body)
@@ -380,10 +394,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	b, _ := json.Marshal(body) // plain strings and ints: cannot fail
 	w.Header().Set("Content-Type", "application/json")
-	if d := usage.RetryAfterOf(err); d > 0 {
-		// Whole seconds, rounded up: a client retrying sooner is refused again.
-		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
-	}
+	setRetryAfter(w.Header(), err)
 	w.WriteHeader(body.Status)
 	w.Write(b)
 }

@@ -52,11 +52,12 @@ func (c *clock) Add(d time.Duration) {
 
 // env is a running server over a fresh store.
 type env struct {
-	t    *testing.T
-	url  string
-	clk  *clock
-	auth *auth.Service
-	reg  *prometheus.Registry
+	t       *testing.T
+	url     string
+	handler http.Handler // the server's mux, for tests that watch how it writes
+	clk     *clock
+	auth    *auth.Service
+	reg     *prometheus.Registry
 }
 
 // envTuning adjusts the configuration of a test server before it starts.
@@ -116,7 +117,7 @@ func mustEnvAuth(t *testing.T, tuneAuth func(*auth.Config), tune ...envTuning) *
 	s.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, clk: clk, auth: as, reg: reg}
+	return &env{t: t, url: srv.URL, handler: mux, clk: clk, auth: as, reg: reg}
 }
 
 // reply is a response read whole.

@@ -59,7 +59,8 @@ const (
 // Limits of the legacy operations.
 const (
 	// maxQueryRows bounds the rows of an organization or client query,
-	// which Genesys answers in one unpaged document.
+	// which Genesys answers in one unpaged document, and of usaged's
+	// synchronous aggregate (aggregate.go).
 	maxQueryRows = 100_000
 	// maxSimpleSearchRows is Genesys' documented simplesearch limit: the
 	// records past it are dropped, in the result's order.
@@ -249,7 +250,7 @@ func usageQuery(org string, req *usageQueryRequest, groupBy []string) (usage.Que
 func (s *Server) start(r *http.Request, e usage.Execution, answer func(usage.Execution) any) (response, error) {
 	e, err := s.cfg.Queries.Submit(r.Context(), e)
 	if err != nil {
-		return response{}, err
+		return response{}, executionLimit(err)
 	}
 	if s.cfg.SubmitWait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SubmitWait)

@@ -5,6 +5,11 @@
 // Executions are durable: the record is stored before Submit returns and the
 // rows are stored with the final record in one atomic write, so a restart
 // loses neither. Executions a restart interrupted are queued again by New.
+//
+// One organization cannot starve or fill the service for the others: the
+// workers serve the organizations' queues in turn (see schedule.go), and
+// each organization has limits on its executions queued or running, on its
+// stored executions and on the bytes of its stored results (see limits.go).
 package query
 
 import (
@@ -39,9 +44,25 @@ type Config struct {
 	// Workers is the number of executions answered at once; default
 	// runtime.GOMAXPROCS(0).
 	Workers int
-	// QueueLimit bounds the executions waiting for a worker; Submit beyond
-	// it fails with usage.KindUnavailable. Default DefaultQueueLimit.
+	// QueueLimit bounds the executions waiting for a worker, across
+	// organizations; Submit beyond it fails with usage.KindUnavailable.
+	// Default DefaultQueueLimit.
 	QueueLimit int
+	// MaxPendingPerOrg bounds one organization's executions queued or
+	// running; Submit beyond it fails with a *LimitError. 0 means
+	// DefaultMaxPendingPerOrg; negative, no limit.
+	MaxPendingPerOrg int
+	// MaxExecutionsPerOrg bounds one organization's stored executions,
+	// whatever their status, until they expire; Submit beyond it fails with
+	// a *LimitError. 0 means DefaultMaxExecutionsPerOrg; negative, no limit.
+	MaxExecutionsPerOrg int
+	// MaxResultBytesPerOrg bounds the ResultBytes of one organization's
+	// stored results until they expire. Submit fails with a *LimitError
+	// once they reach it, and an execution whose rows would take them past
+	// it fails: with usage.KindTooLarge if its rows alone are larger, else
+	// with usage.KindUnavailable. 0 means DefaultMaxResultBytesPerOrg;
+	// negative, no limit.
+	MaxResultBytesPerOrg int64
 	// TTL is how long an execution and its rows are kept after submission;
 	// default DefaultTTL.
 	TTL    time.Duration
@@ -83,9 +104,10 @@ type Service struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	cond   *sync.Cond      // signalled when queue grows or the service closes
-	queue  []string        // ids waiting for a worker, oldest first
-	active map[string]*job // queued or running executions, by id
+	cond   *sync.Cond           // signalled when queue grows or the service closes
+	queue  queues               // ids waiting for a worker
+	active map[string]*job      // queued or running executions, by id
+	orgs   map[string]*orgUsage // what each organization holds against its limits
 	closed bool
 }
 
@@ -93,6 +115,7 @@ type Service struct {
 // running status is kept here rather than stored: a restart queues it again
 // anyway, and skipping that write keeps a fast query fast.
 type job struct {
+	org       string
 	running   bool
 	cancelled bool
 	stop      context.CancelFunc // cancels the running query
@@ -112,6 +135,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.QueueLimit == 0 {
 		cfg.QueueLimit = DefaultQueueLimit
 	}
+	if cfg.MaxPendingPerOrg == 0 {
+		cfg.MaxPendingPerOrg = DefaultMaxPendingPerOrg
+	}
+	if cfg.MaxExecutionsPerOrg == 0 {
+		cfg.MaxExecutionsPerOrg = DefaultMaxExecutionsPerOrg
+	}
+	if cfg.MaxResultBytesPerOrg == 0 {
+		cfg.MaxResultBytesPerOrg = DefaultMaxResultBytesPerOrg
+	}
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
@@ -121,12 +153,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, active: make(map[string]*job)}
+	s := &Service{cfg: cfg, log: cfg.Logger, active: make(map[string]*job), orgs: make(map[string]*orgUsage)}
 	s.cond = sync.NewCond(&s.mu)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	var pending []usage.Execution
 	err := cfg.Executions.ExecutionsBy(ctx, func(e usage.Execution) bool {
+		s.usageOf(e.OrganizationID).store(e.ID, e.Expires, e.ResultBytes)
 		if !e.Status.Done() {
 			pending = append(pending, e)
 		}
@@ -137,8 +170,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	slices.SortFunc(pending, func(a, b usage.Execution) int { return a.Created.Compare(b.Created) })
 	for _, e := range pending {
-		s.active[e.ID] = &job{done: make(chan struct{})}
-		s.queue = append(s.queue, e.ID)
+		s.active[e.ID] = &job{org: e.OrganizationID, done: make(chan struct{})}
+		s.usageOf(e.OrganizationID).pending++
+		s.queue.push(e.OrganizationID, e.ID)
 	}
 	if len(pending) > 0 {
 		s.log.Info("resuming unfinished query executions", "count", len(pending))
@@ -174,37 +208,56 @@ var errClosed = usage.Errorf(usage.KindUnavailable, "", "the query service is sh
 
 // Submit stores e as a new queued execution and queues it. It sets e's ID,
 // Status, Created and Expires and returns the stored record. e.Query must be
-// normalized. When the queue is full it fails with usage.KindUnavailable.
+// normalized. When e's organization has reached one of its limits it fails
+// with a *LimitError; when the queue is full, with usage.KindUnavailable.
 func (s *Service) Submit(ctx context.Context, e usage.Execution) (usage.Execution, error) {
 	if e.OrganizationID == "" || e.Query.OrganizationID != e.OrganizationID {
 		return e, errors.New("query: an execution must count its own organization's events")
 	}
-	s.mu.Lock()
-	full := len(s.queue) >= s.cfg.QueueLimit
-	closed := s.closed
-	s.mu.Unlock()
-	switch {
-	case closed:
-		return e, errClosed
-	case full:
-		return e, usage.Errorf(usage.KindUnavailable, "", "%d query executions are waiting already; retry later", s.cfg.QueueLimit)
-	}
 	now := s.cfg.Now().UTC()
 	e.ID = uuid.NewString()
 	e.Status = usage.ExecutionQueued
-	e.Error, e.RowCount, e.Truncated = nil, 0, false
+	e.Error, e.RowCount, e.ResultBytes, e.Truncated = nil, 0, 0, false
 	e.Created, e.Finished, e.Expires = now, time.Time{}, now.Add(s.cfg.TTL)
+	org := e.OrganizationID
+
+	// The execution counts against its organization's limits from here, so
+	// that concurrent submissions cannot pass them together.
+	s.mu.Lock()
+	var err error
+	switch {
+	case s.closed:
+		err = errClosed
+	case s.queue.len() >= s.cfg.QueueLimit:
+		err = usage.Errorf(usage.KindUnavailable, "", "%d query executions are waiting already; retry later", s.cfg.QueueLimit)
+	default:
+		err = s.admit(org, now)
+	}
+	if err != nil {
+		s.mu.Unlock()
+		return e, err
+	}
+	u := s.usageOf(org)
+	u.pending++
+	u.store(e.ID, e.Expires, 0)
+	s.mu.Unlock()
+
 	if err := s.cfg.Executions.PutExecution(ctx, e); err != nil {
+		s.mu.Lock()
+		s.usageOf(org).pending--
+		s.forget(org, e.ID)
+		s.mu.Unlock()
 		return e, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		// Stored but not queued: the next start resumes it.
+		s.usageOf(org).pending--
 		return e, nil
 	}
-	s.active[e.ID] = &job{done: make(chan struct{})}
-	s.queue = append(s.queue, e.ID)
+	s.active[e.ID] = &job{org: org, done: make(chan struct{})}
+	s.queue.push(org, e.ID)
 	s.cond.Signal()
 	return e, nil
 }
@@ -283,6 +336,7 @@ func (s *Service) finish(id string, j *job) {
 	defer s.mu.Unlock()
 	if s.active[id] == j {
 		delete(s.active, id)
+		s.usageOf(j.org).pending--
 		close(j.done)
 	}
 }
@@ -292,15 +346,14 @@ func (s *Service) work() {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		for len(s.queue) == 0 && !s.closed {
+		for s.queue.len() == 0 && !s.closed {
 			s.cond.Wait()
 		}
 		if s.closed {
 			s.mu.Unlock()
 			return
 		}
-		id := s.queue[0]
-		s.queue = s.queue[1:]
+		id, _ := s.queue.pop()
 		j := s.active[id]
 		if j == nil || j.cancelled {
 			s.mu.Unlock()
@@ -349,10 +402,21 @@ func (s *Service) run(ctx context.Context, id string, j *job) {
 		rows = Arrange(rows, e.Sort, e.Limit, &e.Truncated)
 		e.Status = usage.ExecutionComplete
 		e.RowCount = len(rows)
+		e.ResultBytes = ResultBytes(rows)
+		s.mu.Lock()
+		lerr := s.reserveResult(e.OrganizationID, id, e.Expires, e.ResultBytes, e.Finished)
+		s.mu.Unlock()
+		if lerr != nil {
+			e.Status, e.Error = usage.ExecutionFailed, lerr
+			e.RowCount, e.ResultBytes, e.Truncated, rows = 0, 0, false, nil
+		}
 	}
 	if err := s.cfg.Executions.FinishExecution(context.WithoutCancel(ctx), e, rows); err != nil {
 		// The record stays queued; the next start answers it again.
 		s.log.Error("storing a query execution's result", "executionId", id, "err", err)
+		s.mu.Lock()
+		s.usageOf(e.OrganizationID).store(id, e.Expires, 0)
+		s.mu.Unlock()
 		return
 	}
 	s.finish(id, j)
@@ -429,17 +493,18 @@ func (s *Service) sweep() {
 // Expire deletes every execution past its expiry time, with its rows.
 func (s *Service) Expire(ctx context.Context) error {
 	now := s.cfg.Now()
-	var expired []string
+	var expired []usage.Execution
 	err := s.cfg.Executions.ExecutionsBy(ctx, func(e usage.Execution) bool {
 		if !e.Expires.After(now) {
-			expired = append(expired, e.ID)
+			expired = append(expired, e)
 		}
 		return true
 	})
 	if err != nil {
 		return err
 	}
-	for _, id := range expired {
+	for _, e := range expired {
+		id := e.ID
 		// An execution nobody can read any more need not finish.
 		s.mu.Lock()
 		j := s.active[id]
@@ -456,6 +521,9 @@ func (s *Service) Expire(ctx context.Context) error {
 		if err := s.cfg.Executions.DeleteExecution(ctx, id); err != nil {
 			return err
 		}
+		s.mu.Lock()
+		s.forget(e.OrganizationID, id)
+		s.mu.Unlock()
 	}
 	return nil
 }

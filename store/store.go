@@ -77,7 +77,11 @@ type Events interface {
 
 // Executions keeps asynchronous query executions and their result rows
 // durably: what PutExecution or FinishExecution stored survives a crash once
-// they return.
+// they return. A record reads back as it was stored, every field of
+// usage.Execution included (ResultBytes too: the query service rebuilds each
+// organization's usage of its limits from the records when it starts),
+// except that times are in UTC to the millisecond at least and Error.Err,
+// the cause meant for logs, is not kept.
 type Executions interface {
 	// PutExecution creates or replaces the record of e by e.ID, leaving any
 	// stored rows of e untouched.

@@ -53,6 +53,9 @@ type Execution struct {
 	Status   ExecutionStatus
 	Error    *Error // when Failed: what the caller is told
 	RowCount int    // rows stored, when Complete
+	// ResultBytes is the size of the rows stored, when Complete, as the
+	// query service counts it against its organization's limit.
+	ResultBytes int64
 	// Truncated reports that the answer had more rows than Limit.
 	Truncated bool
 

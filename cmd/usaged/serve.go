@@ -62,6 +62,11 @@ type serveConfig struct {
 	tokenRateLimit          int
 	failedLoginLimit        int
 	failedLoginAddressLimit int
+
+	// Per-organization limits of the query service (query.Config).
+	maxPendingPerOrg     int
+	maxExecutionsPerOrg  int
+	maxResultBytesPerOrg byteSize
 }
 
 // defaultMaxConnections is the default of --max-connections: far more than
@@ -109,6 +114,10 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.IntVar(&cfg.maxEvents, "max-events", ingest.DefaultMaxEvents, "limit on the events of one ingest request (API request events and service activity); a request with more is refused with 413")
 	f.Var(&cfg.memoryLimit, "memory-limit", "soft limit on the Go heap, past which the collector works harder (a `size` such as 4GiB); auto: 3/4 of the cgroup's memory limit or of the machine's memory, unless GOMEMLIMIT is set; off: none")
 	f.IntVar(&cfg.maxConnections, "max-connections", defaultMaxConnections, "connections served at once, lowered to leave file descriptors for the store; at the limit the longest idle keep-alive connection is closed to admit a new one")
+	f.IntVar(&cfg.maxPendingPerOrg, "max-pending-executions-per-org", query.DefaultMaxPendingPerOrg, "query executions one organization may have queued or running; more are answered 429; -1: unlimited")
+	f.IntVar(&cfg.maxExecutionsPerOrg, "max-executions-per-org", query.DefaultMaxExecutionsPerOrg, "query executions one organization may have stored until they expire (see --results-ttl); more are answered 429; -1: unlimited")
+	cfg.maxResultBytesPerOrg = query.DefaultMaxResultBytesPerOrg
+	f.Var(&cfg.maxResultBytesPerOrg, "max-result-bytes-per-org", "stored query results one organization may hold until they expire, counted as their strings plus 8 bytes per number; beyond it new executions are answered 429 (a `size`, e.g. 256MiB)")
 	f.BoolVar(&cfg.demo, "demo", false, "seed a demo organization and demo services with 30 days of traffic and activity on first start and print credentials to query them")
 	f.IntVar(&cfg.demoEventsPerDay, "demo-events-per-day", 10_000, "with --demo, average events per day to seed")
 	f.BoolVar(&cfg.acceptWALLoss, "accept-wal-loss", false, "start even if the store's write-ahead log is damaged in its middle, dropping the acknowledged writes from the damage on (logged at ERROR); without it such a store refuses to start")
@@ -157,6 +166,14 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	if cfg.queryWorkers < 0 {
 		return usageError{err: fmt.Errorf("--query-workers must not be negative, got %d", cfg.queryWorkers)}
+	}
+	for _, l := range []struct {
+		flag string
+		v    int
+	}{{"max-pending-executions-per-org", cfg.maxPendingPerOrg}, {"max-executions-per-org", cfg.maxExecutionsPerOrg}} {
+		if l.v == 0 {
+			return usageError{err: fmt.Errorf("--%s must be positive, or negative for no limit, got 0", l.flag)}
+		}
 	}
 	for _, l := range []struct {
 		flag string
@@ -249,6 +266,11 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		TTL:        cfg.resultsTTL,
 		Logger:     log.With("component", "query"),
 		Observe:    metrics.ObserveQuery,
+
+		// Never 0 here, which would mean the default.
+		MaxPendingPerOrg:     cfg.maxPendingPerOrg,
+		MaxExecutionsPerOrg:  cfg.maxExecutionsPerOrg,
+		MaxResultBytesPerOrg: int64(cfg.maxResultBytesPerOrg),
 	})
 	if err != nil {
 		return err

@@ -76,6 +76,7 @@ type execRecord struct {
 	Status         int          `json:"status"`
 	Error          *errorRecord `json:"error"`
 	RowCount       int          `json:"rowCount"`
+	ResultBytes    int64        `json:"resultBytes,omitempty"` // absent from records written before it existed
 	Truncated      bool         `json:"truncated"`
 	Created        time.Time    `json:"created"`
 	Finished       time.Time    `json:"finished"`
@@ -147,14 +148,15 @@ func encodeExec(e *usage.Execution) ([]byte, error) {
 			Filter:         filterRecord(q.Filter),
 			MaxRows:        q.MaxRows,
 		},
-		Sort:      convert(e.Sort, func(k usage.SortKey) sortRecord { return sortRecord(k) }),
-		Limit:     e.Limit,
-		Status:    int(e.Status),
-		RowCount:  e.RowCount,
-		Truncated: e.Truncated,
-		Created:   e.Created.UTC(),
-		Finished:  e.Finished.UTC(),
-		Expires:   e.Expires.UTC(),
+		Sort:        convert(e.Sort, func(k usage.SortKey) sortRecord { return sortRecord(k) }),
+		Limit:       e.Limit,
+		Status:      int(e.Status),
+		RowCount:    e.RowCount,
+		ResultBytes: e.ResultBytes,
+		Truncated:   e.Truncated,
+		Created:     e.Created.UTC(),
+		Finished:    e.Finished.UTC(),
+		Expires:     e.Expires.UTC(),
 	}
 	if e.Error != nil {
 		r.Error = &errorRecord{Kind: int(e.Error.Kind), Field: e.Error.Field, Message: e.Error.Message}
@@ -189,14 +191,15 @@ func decodeExec(b []byte) (usage.Execution, error) {
 			Filter:         usage.Filter(r.Query.Filter),
 			MaxRows:        r.Query.MaxRows,
 		},
-		Sort:      convert(r.Sort, func(k sortRecord) usage.SortKey { return usage.SortKey(k) }),
-		Limit:     r.Limit,
-		Status:    usage.ExecutionStatus(r.Status),
-		RowCount:  r.RowCount,
-		Truncated: r.Truncated,
-		Created:   r.Created,
-		Finished:  r.Finished,
-		Expires:   r.Expires,
+		Sort:        convert(r.Sort, func(k sortRecord) usage.SortKey { return usage.SortKey(k) }),
+		Limit:       r.Limit,
+		Status:      usage.ExecutionStatus(r.Status),
+		RowCount:    r.RowCount,
+		ResultBytes: r.ResultBytes,
+		Truncated:   r.Truncated,
+		Created:     r.Created,
+		Finished:    r.Finished,
+		Expires:     r.Expires,
 	}
 	if r.Error != nil {
 		e.Error = &usage.Error{Kind: usage.Kind(r.Error.Kind), Field: r.Error.Field, Message: r.Error.Message}
