@@ -32,7 +32,7 @@ func wantLimit(t *testing.T, err error, limit string, retry time.Duration, inMes
 	if !errors.As(err, &le) {
 		t.Fatalf("got %v, want a LimitError of %s", err, limit)
 	}
-	if le.Limit != limit || le.RetryAfter() != retry || usage.KindOf(err) != usage.KindUnavailable || !strings.Contains(err.Error(), inMessage) {
+	if le.Limit != limit || le.After != retry || usage.KindOf(err) != usage.KindUnavailable || !strings.Contains(err.Error(), inMessage) {
 		t.Fatalf("got %+v (%v, kind %v), want limit %q, retry %s, message with %q", le, err, usage.KindOf(err), limit, retry, inMessage)
 	}
 }

@@ -3,36 +3,12 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// clientToken gets a token for a client through /oauth/token.
-func clientToken(t *testing.T, base string, c clientBody) string {
-	t.Helper()
-	req, err := http.NewRequest("POST", base+"/oauth/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth(c.ID, c.Secret)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != 200 || tok.AccessToken == "" {
-		t.Fatalf("token: %d, %v", resp.StatusCode, err)
-	}
-	return tok.AccessToken
-}
 
 // startQuery POSTs an organization usage query and returns the response.
 func startQuery(t *testing.T, base, token string) (*http.Response, map[string]any) {
@@ -72,7 +48,7 @@ func TestExecutionLimitFlags(t *testing.T) {
 		org := mustJSON[orgBody](t, runCLI(t, env, "org", "create", "--name", name, "--format", "json"))
 		c := mustJSON[clientBody](t, runCLI(t, env, "client", "create", "--org", org.ID, "--name", name,
 			"--permissions", "usage:organization:view", "--format", "json"))
-		tokens = append(tokens, clientToken(t, srv.base, c))
+		tokens = append(tokens, clientToken(t, srv.base, c.ID, c.Secret))
 	}
 	noisy, quiet := tokens[0], tokens[1]
 	for range 2 {
