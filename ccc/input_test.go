@@ -1,6 +1,8 @@
 package ccc_test
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -40,6 +42,74 @@ func TestCSVFormulaNames(t *testing.T) {
 		"Name '@SUM(A1)", "Name '=1+1", "ReferenceId '  =1+1", "Name -12", "ReferenceId -12", "Name Service", "Name Sibling"} {
 		if !got[want] {
 			t.Errorf("no %s in %q", want, rows)
+		}
+	}
+}
+
+// Every top-level route takes the format suffixes as the routes below it
+// do: in any case, the same answer as ?format=, and an unknown extension is
+// a ServiceStack 404 rather than the plain one of a path nobody serves.
+func TestTopLevelSuffixes(t *testing.T) {
+	e := MustEnv(t)
+	h := mustHierarchy(t, e)
+	formats := []struct{ suffix, format, contentType string }{
+		{"", "json", "application/json; charset=utf-8"},
+		{".json", "json", "application/json; charset=utf-8"},
+		{".csv", "csv", "text/csv; charset=utf-8"},
+		{".xml", "xml", "application/xml; charset=utf-8"},
+		{".JSON", "json", "application/json; charset=utf-8"},
+		{".Csv", "csv", "text/csv; charset=utf-8"},
+		{".XML", "xml", "application/xml; charset=utf-8"},
+	}
+	n := 0
+	routes := []struct {
+		method, path, key string
+		body              func() string // for POST: a new entity each time
+	}{
+		{"GET", "/api/services", h.partnerKey, nil},
+		{"POST", "/api/services", h.partnerKey, func() string {
+			return fmt.Sprintf(`{"name":"S%d","resellerGuid":%q,"primaryDomain":"s%d.example.com"}`, n, h.reseller.ResellerGuid, n)
+		}},
+		{"GET", "/api/collections", h.partnerKey, nil},
+		{"POST", "/api/collections", h.partnerKey, func() string { return fmt.Sprintf(`{"name":"C%d"}`, n) }},
+		{"GET", "/api/partners", adminToken, nil},
+		{"POST", "/api/partners", adminToken, func() string { return fmt.Sprintf(`{"name":"P%d"}`, n) }},
+		{"GET", "/api/apikeys", adminToken, nil},
+		{"POST", "/api/apikeys", adminToken, func() string {
+			return fmt.Sprintf(`{"name":"K%d","scope":"partner","scopeGuid":%q}`, n, h.partner.PartnerGuid)
+		}},
+	}
+	for _, rt := range routes {
+		for _, f := range formats {
+			n++
+			what := rt.method + " " + rt.path + f.suffix
+			rq := request{method: rt.method, path: rt.path + f.suffix, key: rt.key}
+			if rt.body != nil {
+				rq.body, rq.header = []byte(rt.body()), http.Header{"Content-Type": {"application/json"}}
+			}
+			status, hdr, body := e.send(t, rq)
+			if status != http.StatusOK || hdr.Get("Content-Type") != f.contentType {
+				t.Errorf("%s: %d %q, want 200 %q: %.200s", what, status, hdr.Get("Content-Type"), f.contentType, body)
+				continue
+			}
+			if rt.body != nil {
+				continue
+			}
+			// A GET answers exactly what ?format= does.
+			_, _, viaQuery := e.get(t, rt.path+"?format="+f.format, rt.key)
+			if !bytes.Equal(body, viaQuery) {
+				t.Errorf("%s answers\n%s\nbut ?format=%s\n%s", what, body, f.format, viaQuery)
+			}
+		}
+	}
+	for _, path := range []string{"/api/services.jsv", "/api/partners.html", "/api/resellers.json"} {
+		status, hdr, body := e.get(t, path, adminToken)
+		wantError(t, path, status, hdr, body, http.StatusNotFound, responseStatus{ErrorCode: "NotFound", Message: "no such route"})
+	}
+	// Paths that are no CCC route are left to the mux, as before.
+	for _, path := range []string{"/api/servicesx.csv", "/api/other", "/api/v3.json"} {
+		if status, hdr, _ := e.get(t, path, adminToken); status != http.StatusNotFound || hdr.Get("Content-Type") != "text/plain; charset=utf-8" {
+			t.Errorf("%s: %d %q, want the mux's plain 404", path, status, hdr.Get("Content-Type"))
 		}
 	}
 }
