@@ -259,11 +259,22 @@ func (s *Server) createService(r *http.Request, c *caller) (int, any, error) {
 			return 0, nil, usage.Errorf(usage.KindNotFound, "ResellerGuid", "Reseller %s not found", svc.ResellerGUID)
 		}
 	}
-	svc, err = s.reg.CreateService(r.Context(), svc)
+	created, err := s.reg.CreateService(r.Context(), svc)
+	if usage.KindOf(err) == usage.KindConflict {
+		// The Guid is taken. A caller who may see that service learns it
+		// exists (409); any other gets what a read of it answers, 404, and
+		// nothing of it. Guids are global, so the 404 still tells a caller
+		// who already knows this Guid that it cannot have it, but not whose
+		// it is: the one answer that neither creates a duplicate nor
+		// describes another partner's service.
+		if other, ok := s.reg.Service(svc.GUID); ok && !c.covers(&other) {
+			return 0, nil, serviceNotFound(svc.GUID)
+		}
+	}
 	if err != nil {
 		return 0, nil, err
 	}
-	return 0, s.serviceDTO(&svc), nil
+	return 0, s.serviceDTO(&created), nil
 }
 
 func (s *Server) serviceDTO(svc *usage.Service) Service {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -111,5 +112,53 @@ func TestTopLevelSuffixes(t *testing.T) {
 		if status, hdr, _ := e.get(t, path, adminToken); status != http.StatusNotFound || hdr.Get("Content-Type") != "text/plain; charset=utf-8" {
 			t.Errorf("%s: %d %q, want the mux's plain 404", path, status, hdr.Get("Content-Type"))
 		}
+	}
+}
+
+// Creating a service with the Guid of one the key may not see answers what
+// reading that service does — 404, the same body — and creates nothing; a
+// key that sees the service, and the operator, get the 409.
+func TestCreateServiceForeignGuid(t *testing.T) {
+	e := MustEnv(t)
+	h := mustHierarchy(t, e)
+	svc := h.svc.ServiceGuid
+	create := func(key, guid, reseller string) (int, http.Header, []byte) {
+		t.Helper()
+		body := fmt.Sprintf(`{"serviceGuid":%q,"name":"Taken","primaryDomain":"taken.example.com","resellerGuid":%q}`, guid, reseller)
+		return e.send(t, request{method: "POST", path: "/api/services", key: key, body: []byte(body),
+			header: http.Header{"Content-Type": {"application/json"}}})
+	}
+	for _, c := range []struct {
+		what, key, reseller string
+	}{
+		{"other partner's key", h.otherPartnerKey, h.otherReseller.ResellerGuid},
+		{"other reseller's key", h.otherResellerKey, h.otherReseller.ResellerGuid},
+		{"other reseller's key, its reseller implied", h.otherResellerKey, ""},
+	} {
+		for _, guid := range []string{svc, strings.ToUpper(dashed(svc)), "{" + dashed(svc) + "}"} {
+			status, hdr, body := create(c.key, guid, c.reseller)
+			wantError(t, c.what+" "+guid, status, hdr, body, http.StatusNotFound, notFound(svc))
+			_, _, read := e.get(t, "/api/services/"+guid, c.key)
+			if !bytes.Equal(body, read) {
+				t.Errorf("%s: POST answers %s, a read of the service %s", c.what, body, read)
+			}
+		}
+	}
+	// Still one service with that Guid, as it was.
+	var got serviceDTO
+	e.getJSON(t, "/api/services/"+svc, adminToken, &got)
+	if got.Name != h.svc.Name || got.ResellerGuid != h.reseller.ResellerGuid {
+		t.Errorf("the service changed: %+v", got)
+	}
+	var all page[serviceDTO]
+	e.getJSON(t, "/api/services?PageSize=1000", adminToken, &all)
+	if all.TotalItems != 3 {
+		t.Errorf("%d services, want the 3 of the hierarchy: %+v", all.TotalItems, all.Results)
+	}
+	// Who may see it is told it exists.
+	conflict := responseStatus{ErrorCode: "Conflict", Message: "service " + svc + " already exists"}
+	for _, key := range []string{adminToken, h.partnerKey, h.resellerKey} {
+		status, hdr, body := create(key, svc, h.reseller.ResellerGuid)
+		wantError(t, "a key that sees it", status, hdr, body, http.StatusConflict, conflict)
 	}
 }

@@ -239,9 +239,15 @@ func (s *Server) service(p *params, c *caller) (usage.Service, error) {
 	}
 	svc, ok := s.reg.Service(g)
 	if !ok || !c.covers(&svc) {
-		return usage.Service{}, usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service %s not found", g)
+		return usage.Service{}, serviceNotFound(g)
 	}
 	return svc, nil
+}
+
+// serviceNotFound is the answer for a service that does not exist or that
+// the caller may not see, which must not be told apart.
+func serviceNotFound(g usage.GUID) error {
+	return usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service %s not found", g)
 }
 
 func (s *Server) collectionName(g usage.GUID) string {
