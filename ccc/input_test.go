@@ -162,3 +162,74 @@ func TestCreateServiceForeignGuid(t *testing.T) {
 		wantError(t, "a key that sees it", status, hdr, body, http.StatusConflict, conflict)
 	}
 }
+
+// A name that is not printable text is refused as FluentValidation would
+// refuse it, naming the field, on every route that names something; other
+// text of a service and a collection is held to the same characters.
+func TestNamesArePrintableText(t *testing.T) {
+	e := MustEnv(t)
+	h := mustHierarchy(t, e)
+	type route struct {
+		path string
+		body func(name string) string // name as a JSON string literal
+	}
+	routes := []route{
+		{"/api/partners", func(n string) string { return `{"name":` + n + `}` }},
+		{"/api/partners/" + h.partner.PartnerGuid + "/resellers", func(n string) string { return `{"name":` + n + `}` }},
+		{"/api/collections", func(n string) string { return `{"name":` + n + `,"partnerGuid":"` + h.partner.PartnerGuid + `"}` }},
+		{"/api/services", func(n string) string {
+			return `{"name":` + n + `,"resellerGuid":"` + h.reseller.ResellerGuid + `","primaryDomain":"n.example.com"}`
+		}},
+		{"/api/apikeys", func(n string) string {
+			return `{"name":` + n + `,"scope":"partner","scopeGuid":"` + h.partner.PartnerGuid + `"}`
+		}},
+	}
+	predicate := func(field, display, why string) responseStatus {
+		m := "'" + display + "' holds " + why + ": send printable text in UTF-8."
+		return responseStatus{ErrorCode: "Predicate", Message: m, Errors: []fieldError{{ErrorCode: "Predicate", FieldName: field, Message: m}}}
+	}
+	post := func(path, body string) (int, http.Header, []byte) {
+		t.Helper()
+		return e.send(t, request{method: "POST", path: path, key: adminToken, body: []byte(body),
+			header: http.Header{"Content-Type": {"application/json"}}})
+	}
+	f := func(name, why string) {
+		t.Helper()
+		for _, rt := range routes {
+			status, hdr, body := post(rt.path, rt.body(name))
+			wantError(t, rt.path+" "+name, status, hdr, body, http.StatusBadRequest, predicate("Name", "Name", why))
+		}
+	}
+	f(`"a\u0000b"`, "the control character U+0000 at character 2")
+	f(`"line\nbreak"`, "the control character U+000A at character 5")
+	f(`"c1\u009b"`, "the control character U+009B at character 3")
+	f("\"bad\xffbyte\"", "U+FFFD, the replacement character that stands for invalid UTF-8, at character 4")
+	f(`"lone \ud800 surrogate"`, "U+FFFD, the replacement character that stands for invalid UTF-8, at character 6")
+	f(`"invoice\u202efdp.exe"`, "the invisible formatting character U+202E at character 8")
+
+	// The other text fields, each named in PascalCase.
+	svc := func(extra string) string {
+		return `{"name":"N","resellerGuid":"` + h.reseller.ResellerGuid + `","primaryDomain":"n.example.com",` + extra + `}`
+	}
+	for _, c := range []struct{ body, field, display string }{
+		{svc(`"referenceId":"r\u0007"`), "ReferenceId", "Reference Id"},
+		{svc(`"serviceCode":"c\u0007"`), "ServiceCode", "Service Code"},
+		{svc(`"contact":{"name":"c\u0007"}`), "Contact.Name", "Contact Name"},
+		{svc(`"company":{"address":"c\u0007"}`), "Company.Address", "Company Address"},
+		{`{"name":"C","siteName":"s\u0007","partnerGuid":"` + h.partner.PartnerGuid + `"}`, "SiteName", "Site Name"},
+	} {
+		path := "/api/services"
+		if c.field == "SiteName" {
+			path = "/api/collections"
+		}
+		status, hdr, body := post(path, c.body)
+		wantError(t, c.field, status, hdr, body, http.StatusBadRequest, predicate(c.field, c.display, "the control character U+0007 at character 2"))
+	}
+
+	// What is refused was not stored.
+	var partners []partnerDTO
+	e.getJSON(t, "/api/partners", adminToken, &partners)
+	if len(partners) != 2 {
+		t.Errorf("partners %+v", partners)
+	}
+}
