@@ -32,10 +32,10 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
-// Limits on what callers may set, in bytes or time.
+// Limits on what callers may set, in characters, bytes or time.
 const (
-	MaxNameLen        = 256  // organization and client names
-	MaxDescriptionLen = 1024 // client descriptions
+	MaxNameLen        = usage.MaxNameLen // organization and client names, in characters
+	MaxDescriptionLen = 1024             // client descriptions
 
 	DefaultTokenValidity = 86400 * time.Second
 	MinTokenValidity     = 300 * time.Second    // Genesys' lower bound
@@ -175,25 +175,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// checkName validates a required name of at most MaxNameLen bytes.
-func checkName(field, name string) error {
-	switch {
-	case name == "":
-		return usage.Errorf(usage.KindInvalid, field, "%s is required", field)
-	case len(name) > MaxNameLen:
-		return usage.Errorf(usage.KindInvalid, field, "%s is %d bytes long; the limit is %d", field, len(name), MaxNameLen)
-	case !printable(name):
-		return usage.Errorf(usage.KindInvalid, field, "%s %q holds control characters or invalid UTF-8", field, name)
-	}
-	return nil
-}
-
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) })
-}
+// checkName validates a required name by the rule of every name in usaged.
+func checkName(field, name string) error { return usage.CheckName(field, name) }
 
 // CreateOrganization creates an organization with a new id.
 func (s *Service) CreateOrganization(ctx context.Context, name string) (usage.Organization, error) {
@@ -250,7 +233,7 @@ func clientNotFound(id string) error {
 
 // ClientSpec is what a caller chooses about a new client.
 type ClientSpec struct {
-	Name        string // required, at most MaxNameLen bytes
+	Name        string // required, at most MaxNameLen characters, printable (usage.CheckName)
 	Description string // optional, at most MaxDescriptionLen bytes
 	// Permissions must each be one of usage.Permissions; repeats are dropped.
 	Permissions []string

@@ -270,7 +270,11 @@ func TestCreateClientValidation(t *testing.T) {
 	}
 	f(auth.ClientSpec{}, "name", "name is required")
 	f(auth.ClientSpec{Name: strings.Repeat("n", 257)}, "name", "limit is 256")
-	f(auth.ClientSpec{Name: "a\x00b"}, "name", "control characters")
+	f(auth.ClientSpec{Name: "a\x00b"}, "name", "name holds the control character U+0000 at character 2")
+	f(auth.ClientSpec{Name: "   "}, "name", "name is required")
+	f(auth.ClientSpec{Name: "bad\xffutf8"}, "name", "name holds invalid UTF-8 (byte 0xff) at character 4")
+	f(auth.ClientSpec{Name: "bad\uFFFD"}, "name", "name holds U+FFFD")
+	f(auth.ClientSpec{Name: "a\u202eb"}, "name", "name holds the invisible formatting character U+202E")
 	f(auth.ClientSpec{Name: "CRM", Permissions: []string{usage.PermEventAdd, "usage:everything"}}, "permissions", `"usage:everything" is not one of usage:event:add, `)
 	f(auth.ClientSpec{Name: "CRM", AccessTokenValidity: 299 * time.Second}, "accessTokenValiditySeconds", "from 300 to 172800")
 	f(auth.ClientSpec{Name: "CRM", AccessTokenValidity: 172801 * time.Second}, "accessTokenValiditySeconds", "from 300 to 172800")
@@ -287,10 +291,12 @@ func TestCreateClientValidation(t *testing.T) {
 
 func TestOrganizations(t *testing.T) {
 	s, _, _ := MustService(t)
-	_, err := s.CreateOrganization(t.Context(), "")
-	var e *usage.Error
-	if !errors.As(err, &e) || e.Kind != usage.KindInvalid || e.Field != "name" {
-		t.Fatalf("empty name: %v", err)
+	for _, name := range []string{"", " ", "a\x00", "\xff", "\uFFFD", "x\u2029"} {
+		_, err := s.CreateOrganization(t.Context(), name)
+		var e *usage.Error
+		if !errors.As(err, &e) || e.Kind != usage.KindInvalid || e.Field != "name" {
+			t.Fatalf("name %q: %v", name, err)
+		}
 	}
 	a := mustOrg(t, s)
 	b := mustOrg(t, s)

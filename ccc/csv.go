@@ -17,6 +17,10 @@ import (
 // responseStatus. An error DTO is the row ErrorCode,Message: its field
 // errors do not fit a table, and the status says it failed.
 //
+// A text cell that a spreadsheet would run as a formula is defused with a
+// leading ' (defuseFormula), as the dashboard's CSV does; numbers are
+// written as they are.
+//
 // Records (structs) get a header row of their PascalCase field names,
 // written even when there are no rows, so that an empty page still says
 // what its columns are; lists of plain values have no header. Rows end in
@@ -27,7 +31,7 @@ import (
 func encodeCSV(b *bytes.Buffer, v any) error {
 	if e, ok := v.(errorResponse); ok {
 		writeCSVRow(b, []string{"ErrorCode", "Message"})
-		writeCSVRow(b, []string{e.ResponseStatus.ErrorCode, e.ResponseStatus.Message})
+		writeCSVRow(b, []string{defuseFormula(e.ResponseStatus.ErrorCode), defuseFormula(e.ResponseStatus.Message)})
 		return nil
 	}
 	rv := indirect(reflect.ValueOf(v))
@@ -135,14 +139,18 @@ func writeCSVRecord(b *bytes.Buffer, v reflect.Value, fields []wireField) error 
 }
 
 // csvCell is the text of one field: plain text for text and scalars, JSV
-// for records, lists and maps.
+// for records, lists and maps. Text is defused (defuseFormula); numbers and
+// booleans are not text, and a record or a list starts with a bracket.
 func csvCell(v reflect.Value) (string, error) {
 	v = indirect(v)
 	if !v.IsValid() {
 		return "", nil
 	}
 	if s, ok, err := marshalText(v); ok || err != nil {
-		return s, err
+		return defuseFormula(s), err
+	}
+	if v.Kind() == reflect.String {
+		return defuseFormula(v.String()), nil
 	}
 	if s, ok, err := scalarText(v); ok || err != nil {
 		return s, err
@@ -150,6 +158,31 @@ func csvCell(v reflect.Value) (string, error) {
 	var sb strings.Builder
 	err := writeJSV(&sb, v)
 	return sb.String(), err
+}
+
+// defuseFormula returns text s with a leading ' when a spreadsheet opening
+// the CSV would run it as a formula: when it starts with =, +, -, @, a tab
+// or CR, after any leading spaces (which spreadsheets skip). A plain
+// decimal number such as -12 or -0.5 is left alone: it reads as the number
+// it is. The rule is the dashboard's, which marks its CSV the same way.
+//
+// ServiceStack's CsvSerializer writes text as it is; this is usaged's one
+// change to its CSV, made because names in it come from API keys' holders.
+func defuseFormula(s string) string {
+	t := strings.TrimLeft(s, " ")
+	if t == "" || !strings.ContainsRune("=+-@\t\r", rune(t[0])) || isDecimal(t) {
+		return s
+	}
+	return "'" + s
+}
+
+// isDecimal reports whether s is an optional minus sign, digits, and
+// optionally a point and more digits: -12, 3.5.
+func isDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, hasPoint := strings.Cut(s, ".")
+	digits := func(d string) bool { return d != "" && strings.Trim(d, "0123456789") == "" }
+	return digits(whole) && (!hasPoint || digits(frac))
 }
 
 // writeCSVRow writes one row with CRLF, quoting as ServiceStack does.

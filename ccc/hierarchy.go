@@ -11,7 +11,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -125,6 +124,38 @@ type createServiceRequest struct {
 	Company        Company `json:"company"`
 }
 
+// nameRule checks a required name, field in PascalCase, by usage.CheckName
+// and words a failure as FluentValidation does: NotEmpty, MaximumLength, or
+// Predicate for characters that are not printable text.
+func nameRule(field, v string) (FieldError, bool) {
+	err := usage.CheckName(field, v)
+	switch {
+	case err == nil:
+		return FieldError{}, false
+	case errors.Is(err, usage.ErrNameEmpty):
+		return notEmpty(field), true
+	case errors.Is(err, usage.ErrNameTooLong):
+		return maxLength(field, v, usage.MaxNameLen)
+	}
+	return textRule(field, v, usage.MaxNameLen)
+}
+
+// textRule checks optional text of at most n characters by
+// usage.CheckText: MaximumLength, or Predicate naming the character.
+func textRule(field, v string, n int) (FieldError, bool) {
+	if e, bad := maxLength(field, v, n); bad {
+		return e, true
+	}
+	// The domain's message starts with the name it is given: FluentValidation
+	// starts with the quoted display name.
+	if err := usage.CheckText("'"+displayName(field)+"'", v); err != nil {
+		var ue *usage.Error
+		errors.As(err, &ue)
+		return FieldError{ErrorCode: "Predicate", FieldName: field, Message: ue.Message + "."}, true
+	}
+	return FieldError{}, false
+}
+
 // maxLength is FluentValidation's MaximumLength rule.
 func maxLength(field, v string, n int) (FieldError, bool) {
 	if l := utf8.RuneCountInString(v); l > n {
@@ -175,9 +206,7 @@ func (req *createServiceRequest) toService(op string) (usage.Service, error) {
 	s.Contact, s.Company = usage.Contact(req.Contact), usage.Company(req.Company)
 
 	var errs []FieldError
-	if s.Name == "" {
-		errs = append(errs, notEmpty("Name"))
-	} else if e, bad := maxLength("Name", s.Name, tenancy.MaxNameLen); bad {
+	if e, bad := nameRule("Name", s.Name); bad {
 		errs = append(errs, e)
 	}
 	if s.PrimaryDomain == "" {
@@ -186,10 +215,10 @@ func (req *createServiceRequest) toService(op string) (usage.Service, error) {
 		errs = append(errs, FieldError{ErrorCode: "Predicate", FieldName: "PrimaryDomain",
 			Message: fmt.Sprintf("'Primary Domain' is not a domain name: %q.", truncate(s.PrimaryDomain, 64))})
 	}
-	if e, bad := maxLength("ReferenceId", s.ReferenceID, usage.MaxReferenceIDLen); bad {
+	if e, bad := textRule("ReferenceId", s.ReferenceID, usage.MaxReferenceIDLen); bad {
 		errs = append(errs, e)
 	}
-	if e, bad := maxLength("ServiceCode", s.ServiceCode, 64); bad {
+	if e, bad := textRule("ServiceCode", s.ServiceCode, 64); bad {
 		errs = append(errs, e)
 	}
 	if s.InitialTerm < 0 {
@@ -202,7 +231,7 @@ func (req *createServiceRequest) toService(op string) (usage.Service, error) {
 		{"Company.StateProvince", s.Company.StateProvince}, {"Company.PostalCode", s.Company.PostalCode},
 		{"Company.Country", s.Company.Country}, {"Company.Website", s.Company.Website},
 	} {
-		if e, bad := maxLength(f.name, f.v, tenancy.MaxNameLen); bad {
+		if e, bad := textRule(f.name, f.v, usage.MaxNameLen); bad {
 			errs = append(errs, e)
 		}
 	}
@@ -259,11 +288,22 @@ func (s *Server) createService(r *http.Request, c *caller) (int, any, error) {
 			return 0, nil, usage.Errorf(usage.KindNotFound, "ResellerGuid", "Reseller %s not found", svc.ResellerGUID)
 		}
 	}
-	svc, err = s.reg.CreateService(r.Context(), svc)
+	created, err := s.reg.CreateService(r.Context(), svc)
+	if usage.KindOf(err) == usage.KindConflict {
+		// The Guid is taken. A caller who may see that service learns it
+		// exists (409); any other gets what a read of it answers, 404, and
+		// nothing of it. Guids are global, so the 404 still tells a caller
+		// who already knows this Guid that it cannot have it, but not whose
+		// it is: the one answer that neither creates a duplicate nor
+		// describes another partner's service.
+		if other, ok := s.reg.Service(svc.GUID); ok && !c.covers(&other) {
+			return 0, nil, serviceNotFound(svc.GUID)
+		}
+	}
 	if err != nil {
 		return 0, nil, err
 	}
-	return 0, s.serviceDTO(&svc), nil
+	return 0, s.serviceDTO(&created), nil
 }
 
 func (s *Server) serviceDTO(svc *usage.Service) Service {
@@ -414,12 +454,10 @@ func (s *Server) createCollection(r *http.Request, c *caller) (int, any, error) 
 		col.PartnerGUID = c.scope.GUID
 	}
 	var errs []FieldError
-	if col.Name == "" {
-		errs = append(errs, notEmpty("Name"))
-	} else if e, bad := maxLength("Name", col.Name, tenancy.MaxNameLen); bad {
+	if e, bad := nameRule("Name", col.Name); bad {
 		errs = append(errs, e)
 	}
-	if e, bad := maxLength("SiteName", col.SiteName, tenancy.MaxNameLen); bad {
+	if e, bad := textRule("SiteName", col.SiteName, usage.MaxNameLen); bad {
 		errs = append(errs, e)
 	}
 	if col.PartnerGUID.IsZero() {
@@ -491,12 +529,9 @@ func (s *Server) createReseller(r *http.Request, c *caller) (int, any, error) {
 	return 0, resellerDTO(&x), nil
 }
 
+// checkName validates the Name of a partner, a reseller or an API key.
 func checkName(name string) error {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return validationError(notEmpty("Name"))
-	}
-	if e, bad := maxLength("Name", name, tenancy.MaxNameLen); bad {
+	if e, bad := nameRule("Name", strings.TrimSpace(name)); bad {
 		return validationError(e)
 	}
 	return nil

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,10 +140,37 @@ func (s *Server) Register(mux *http.ServeMux) {
 		inner.Handle(m+" /api/services/users", notFound)
 	}
 	h := withSuffixes(inner)
-	for _, prefix := range []string{"/api/services", "/api/collections", "/api/partners", "/api/resellers", "/api/apikeys"} {
+	for _, prefix := range topLevel {
 		mux.Handle(prefix, h)
 		mux.Handle(prefix+"/", h)
 	}
+	// A top-level route with a format suffix (/api/services.csv) is under
+	// none of these prefixes; one pattern for every path of one segment
+	// under /api catches it.
+	mux.Handle("/api/{segment}", suffixedTopLevel(mux, h))
+}
+
+// topLevel are the paths under which every route of the CCC face lies.
+var topLevel = []string{"/api/services", "/api/collections", "/api/partners", "/api/resellers", "/api/apikeys"}
+
+// suffixedTopLevel serves with h a path that is one of topLevel with an
+// extension (/api/partners.xml, /api/services.jsv), and any other path of
+// one segment under /api as mux would without the pattern it is registered
+// for: a redirect to the path with a slash where that is a subtree of mux
+// (/api/v2 → /api/v2/), else the plain 404.
+func suffixedTopLevel(mux *http.ServeMux, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if base, _, ok := strings.Cut(r.URL.Path, "."); ok && slices.Contains(topLevel, base) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		u := &url.URL{Path: r.URL.Path + "/", RawQuery: r.URL.RawQuery}
+		if _, pattern := mux.Handler(&http.Request{Method: r.Method, Host: r.Host, URL: u}); strings.HasSuffix(pattern, " "+u.Path) || pattern == u.Path {
+			http.Redirect(w, r, u.String(), http.StatusMovedPermanently)
+			return
+		}
+		http.NotFound(w, r)
+	})
 }
 
 // caller is who made a request: the operator, or the holder of a scoped key.
@@ -240,9 +269,15 @@ func (s *Server) service(p *params, c *caller) (usage.Service, error) {
 	}
 	svc, ok := s.reg.Service(g)
 	if !ok || !c.covers(&svc) {
-		return usage.Service{}, usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service %s not found", g)
+		return usage.Service{}, serviceNotFound(g)
 	}
 	return svc, nil
+}
+
+// serviceNotFound is the answer for a service that does not exist or that
+// the caller may not see, which must not be told apart.
+func serviceNotFound(g usage.GUID) error {
+	return usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service %s not found", g)
 }
 
 func (s *Server) collectionName(g usage.GUID) string {

@@ -191,6 +191,8 @@ func TestActivityOutcomes(t *testing.T) {
 	f(act("message", "time", `"2026-06-15T11:00:00"`), invalid, `time "2026-06-15T11:00:00" is not an RFC 3339`)
 	f(act("message", "time", `1781521200`), invalid, "time must be a string, got 1781521200")
 	f(act("message", "time", `"2026-06-15T13:00:00.5+02:00"`), "", "")
+	f(act("message", "time", `"2026-06-15T11:00:00+24:00"`), invalid, `time "2026-06-15T11:00:00+24:00" is not an RFC 3339 date-time`)
+	f(act("message", "time", `"2026-06-15T11:00:00-23:60"`), invalid, `time "2026-06-15T11:00:00-23:60" is not an RFC 3339 date-time`)
 	f(act("message", "time", `"2026-05-01T00:00:00Z"`), ingest.CodeOutsideWindow, "time 2026-05-01T00:00:00Z is before the dedupe window, which starts at 2026-05-11T12:00:00Z")
 	f(act("message", "time", `"2026-06-15T12:06:00Z"`), ingest.CodeInFuture, "time 2026-06-15T12:06:00Z is more than 5m0s ahead")
 	f(act("message", "time", `"2026-06-15T12:04:00Z"`), "", "")

@@ -364,12 +364,13 @@ func (d *decoder) add(i int, o *fastjson.Object) {
 }
 
 // parseTime parses an RFC 3339 date-time. A missing offset is not accepted:
-// an event time must be unambiguous.
+// an event time must be unambiguous; nor is an offset RFC 3339 does not
+// allow, such as +24:00.
 func parseTime(s string) (time.Time, error) {
 	if t, ok := parseTimeUTC(s); ok {
 		return t, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := usage.ParseTime(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, err
 	}

@@ -85,6 +85,12 @@ func TestEventOutcomes(t *testing.T) {
 	f("", with("time", ""), ingest.CodeMissingField, "time")
 	f("", with("time", `"yesterday"`), ingest.CodeInvalidField, `time "yesterday"`)
 	f("", with("time", `"2026-06-15T11:00:00"`), ingest.CodeInvalidField, "RFC 3339")
+	// Offsets run to 23:59: time.Parse alone would take 24:00 and a 60th minute.
+	f("", with("time", `"2026-06-15T11:00:00+23:59"`), "", "")
+	f("", with("time", `"2026-06-15T11:00:00+24:00"`), ingest.CodeInvalidField, `time "2026-06-15T11:00:00+24:00" is not an RFC 3339 date-time`)
+	f("", with("time", `"2026-06-15T11:00:00-24:00"`), ingest.CodeInvalidField, `time "2026-06-15T11:00:00-24:00" is not an RFC 3339 date-time`)
+	f("", with("time", `"2026-06-15T11:00:00+23:60"`), ingest.CodeInvalidField, `time "2026-06-15T11:00:00+23:60" is not an RFC 3339 date-time`)
+	f("", with("time", `"2026-06-15T11:00:00+00:60"`), ingest.CodeInvalidField, `time "2026-06-15T11:00:00+00:60" is not an RFC 3339 date-time`)
 	f("", with("time", `"2026-01-01T00:00:00Z"`), ingest.CodeOutsideWindow, "time 2026-01-01T00:00:00Z")
 	f("", with("time", `"2026-06-15T12:06:00Z"`), ingest.CodeInFuture, "time 2026-06-15T12:06:00Z")
 	f("", with("time", `"2026-06-15T12:04:00Z"`), "", "")

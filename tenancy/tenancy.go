@@ -206,6 +206,9 @@ func (r *Registry) CreateCollection(ctx context.Context, c usage.Collection) (us
 	if err := checkName("name", c.Name); err != nil {
 		return usage.Collection{}, err
 	}
+	if err := usage.CheckText("siteName", c.SiteName); err != nil {
+		return usage.Collection{}, err
+	}
 	if c.GUID.IsZero() {
 		c.GUID = usage.NewGUID()
 	}
@@ -253,8 +256,11 @@ func (r *Registry) Collections(keep func(*usage.Collection) bool) []usage.Collec
 // CreateService adds a service to an existing reseller, whose partner it
 // takes; its collection, if set, must exist and belong to that partner. A
 // zero GUID is assigned, a zero CreatedOn is now. The caller has validated
-// the fields themselves.
+// the other fields; the name is checked here as every name is.
 func (r *Registry) CreateService(ctx context.Context, s usage.Service) (usage.Service, error) {
+	if err := checkName("name", s.Name); err != nil {
+		return usage.Service{}, err
+	}
 	if s.GUID.IsZero() {
 		s.GUID = usage.NewGUID()
 	}
@@ -402,15 +408,8 @@ func (r *Registry) DeleteAPIKey(ctx context.Context, digest [32]byte) error {
 }
 
 // MaxNameLen is the longest partner, reseller, collection, service or key
-// name, in bytes.
-const MaxNameLen = 256
+// name, in characters.
+const MaxNameLen = usage.MaxNameLen
 
-func checkName(field, name string) error {
-	switch {
-	case strings.TrimSpace(name) == "":
-		return usage.Errorf(usage.KindInvalid, field, "%s must not be empty", field)
-	case len(name) > MaxNameLen:
-		return usage.Errorf(usage.KindInvalid, field, "%s is %d bytes long; the limit is %d", field, len(name), MaxNameLen)
-	}
-	return nil
-}
+// checkName validates a name by the rule of every name in usaged.
+func checkName(field, name string) error { return usage.CheckName(field, name) }

@@ -121,6 +121,21 @@ func TestRejects(t *testing.T) {
 	wantKind(t, err, usage.KindInvalid)
 	_, err = r.CreatePartner(ctx, strings.Repeat("x", tenancy.MaxNameLen+1))
 	wantKind(t, err, usage.KindInvalid)
+	// Every name is held to usage.CheckName, however it comes in.
+	for _, bad := range []string{"a\x00b", "bad\xff", "\uFFFD", "a\u202eb"} {
+		_, err = r.CreatePartner(ctx, bad)
+		wantKind(t, err, usage.KindInvalid)
+		_, err = r.CreateReseller(ctx, p.GUID, bad)
+		wantKind(t, err, usage.KindInvalid)
+		_, err = r.CreateCollection(ctx, usage.Collection{Name: bad, PartnerGUID: p.GUID})
+		wantKind(t, err, usage.KindInvalid)
+		_, err = r.CreateCollection(ctx, usage.Collection{Name: "C", SiteName: bad, PartnerGUID: p.GUID})
+		wantKind(t, err, usage.KindInvalid)
+		_, err = r.CreateService(ctx, usage.Service{Name: bad, ResellerGUID: x.GUID})
+		wantKind(t, err, usage.KindInvalid)
+		_, _, err = r.CreateAPIKey(ctx, bad, usage.Scope{Kind: usage.ScopePartner, GUID: p.GUID})
+		wantKind(t, err, usage.KindInvalid)
+	}
 	_, err = r.CreateReseller(ctx, usage.NewGUID(), "R")
 	wantKind(t, err, usage.KindNotFound)
 	_, err = r.CreateService(ctx, usage.Service{Name: "S", ResellerGUID: usage.NewGUID()})

@@ -12,11 +12,18 @@ type Interval struct {
 	Start, End time.Time
 }
 
-// Validate reports whether the interval is usable: both bounds set, End after Start.
+// Validate reports whether the interval is usable: set, End after Start.
+// Only the zero Interval is unset: a zero Start alone is 0001-01-01T00:00Z,
+// a start before any event, which counts from the first.
 func (iv Interval) Validate() error {
-	if iv.Start.IsZero() || iv.End.IsZero() {
+	if iv.Start.IsZero() && iv.End.IsZero() {
 		return Errorf(KindInvalid, "interval", "interval needs a start and an end")
 	}
+	return iv.checkOrder()
+}
+
+// checkOrder reports an interval whose end is not after its start.
+func (iv Interval) checkOrder() error {
 	if !iv.End.After(iv.Start) {
 		return Errorf(KindInvalid, "interval", "interval end must be after start: got %s", iv)
 	}
@@ -100,7 +107,9 @@ func ParseInterval(s string) (Interval, error) {
 		}
 		iv = Interval{Start: start, End: end}
 	}
-	if err := iv.Validate(); err != nil {
+	// Both bounds were given, whatever their value: only their order can
+	// be wrong.
+	if err := iv.checkOrder(); err != nil {
 		return Interval{}, err
 	}
 	return iv, nil
@@ -124,7 +133,7 @@ func parseBound(s string, isEnd bool) (time.Time, error) {
 	}
 	if strings.Contains(s, "T") {
 		for _, l := range dateTimeLayouts {
-			if t, err := time.Parse(l, s); err == nil {
+			if t, err := ParseTime(l, s); err == nil {
 				return t.UTC(), nil
 			}
 		}

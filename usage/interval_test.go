@@ -30,6 +30,11 @@ func TestParseInterval(t *testing.T) {
 	f("2026-01-01T00:00:00Z/PT36H", "2026-01-01T00:00:00Z", "2026-01-02T12:00:00Z")
 	f("2026-01-01T00:00:00Z/P1W", "2026-01-01T00:00:00Z", "2026-01-08T00:00:00Z")
 	f("2026-01-01T00:00:00Z/P1Y2M3DT4H5M6S", "2026-01-01T00:00:00Z", "2027-03-04T04:05:06Z")
+	f("2026-01-01T00:00:00+23:59/2026-01-02T00:00:00-2359", "2025-12-31T00:01:00Z", "2026-01-02T23:59:00Z")
+	// A start at the zero time is a start before every event, not a missing one.
+	f("0001-01-01/2026-01-01", "0001-01-01T00:00:00Z", "2026-01-02T00:00:00Z")
+	f("0001-01-01T00:00:00Z/0001-01-01T01:00:00Z", "0001-01-01T00:00:00Z", "0001-01-01T01:00:00Z")
+	f("0001-01/P1D", "0001-01-01T00:00:00Z", "0001-01-02T00:00:00Z")
 }
 
 func TestParseIntervalErrors(t *testing.T) {
@@ -61,6 +66,29 @@ func TestParseIntervalErrors(t *testing.T) {
 	f("2026-01-01/P1D1D", "repeated")
 	f("2026-01-01/P999999999D", "above")
 	f("/2026-01-01", "empty")
+	// Offsets RFC 3339 and ISO 8601 do not allow, which time.Parse takes.
+	f("2026-01-01T00:00:00+24:00/2026-01-02", "not an ISO-8601 date-time")
+	f("2026-01-01/2026-01-02T00:00:00-24:00", "not an ISO-8601 date-time")
+	f("2026-01-01T00:00:00+23:60/2026-01-02", "not an ISO-8601 date-time")
+	f("2026-01-01T00:00:00+2400/2026-01-02", "not an ISO-8601 date-time")
+	f("2026-01-01T00:00+24:00/2026-01-02", "not an ISO-8601 date-time")
+	f("P1D/2026-01-01T00:00:00+00:60", "not an ISO-8601 date-time")
+	// Bounds at the zero time are bounds: the message says what is wrong.
+	f("0001-01-01T00:00:00Z/0001-01-01T00:00:00Z", "end must be after start")
+	f("2026-01-01/0001-01-01", "end must be after start")
+}
+
+func TestValidateInterval(t *testing.T) {
+	if err := (Interval{}).Validate(); err == nil || !strings.Contains(err.Error(), "needs a start and an end") {
+		t.Errorf("the zero Interval: %v", err)
+	}
+	end := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := (Interval{End: end}).Validate(); err != nil {
+		t.Errorf("a start at the zero time: %v", err)
+	}
+	if err := (Interval{Start: end}).Validate(); err == nil || !strings.Contains(err.Error(), "end must be after start") {
+		t.Errorf("an end at the zero time: %v", err)
+	}
 }
 
 func asError(err error, target **Error) bool {

@@ -26,7 +26,8 @@ type remoteFlags struct {
 func addRemoteFlags(fs *flag.FlagSet, tokenHelp string) *remoteFlags {
 	r := &remoteFlags{}
 	fs.StringVar(&r.server, "server", "http://127.0.0.1:8080", "base URL of the usaged server")
-	fs.StringVar(&r.token, "token", "", tokenHelp)
+	fs.StringVar(&r.token, "token", "", tokenHelp+"; ps shows it to every user: prefer --token-file")
+	fs.String("token-file", "", "file holding the token (whitespace trimmed), instead of --token")
 	fs.DurationVar(&r.timeout, "timeout", time.Minute, "limit on each HTTP request")
 	return r
 }
@@ -39,7 +40,7 @@ func (r *remoteFlags) client(needToken bool, maxConns int) (*apiClient, error) {
 		return nil, usageError{err: fmt.Errorf("--server %q is not an http or https URL such as http://127.0.0.1:8080", r.server)}
 	}
 	if needToken && r.token == "" {
-		return nil, usageError{err: errors.New("--token is required: the admin token (also from $USAGED_TOKEN or $USAGED_ADMIN_TOKEN)")}
+		return nil, usageError{err: errors.New("--token or --token-file is required: the admin token (also from $USAGED_TOKEN, $USAGED_TOKEN_FILE, $USAGED_ADMIN_TOKEN or $USAGED_ADMIN_TOKEN_FILE)")}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Every worker keeps its own connection alive between batches.

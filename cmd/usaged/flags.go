@@ -11,12 +11,16 @@ import (
 
 // envNames returns the environment variables that back flag name, in order
 // of precedence: USAGED_ and the name in upper snake case. A --token flag
-// also falls back to USAGED_ADMIN_TOKEN, so that the variable a server was
-// started with serves every client command too.
+// also falls back to USAGED_ADMIN_TOKEN, and --token-file to
+// USAGED_ADMIN_TOKEN_FILE, so that the variable a server was started with
+// serves every client command too.
 func envNames(name string) []string {
 	n := "USAGED_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	if name == "token" {
+	switch name {
+	case "token":
 		return []string{n, "USAGED_ADMIN_TOKEN"}
+	case "token-file":
+		return []string{n, "USAGED_ADMIN_TOKEN_FILE"}
 	}
 	return []string{n}
 }
@@ -33,18 +37,36 @@ func documentEnv(fs *flag.FlagSet) {
 // applyEnv sets every flag not given on the command line from its
 // environment variable, if one is set. It runs after fs.Parse, so the
 // command line always wins.
+//
+// A secret and its file flag (secretFiles) are one setting: either given on
+// the command line leaves both alone, the variable of higher precedence
+// wins (USAGED_TOKEN_FILE over USAGED_ADMIN_TOKEN), and both set at the
+// same precedence (USAGED_TOKEN and USAGED_TOKEN_FILE) is an error.
 func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 	given := make(map[string]bool)
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] {
+		partner := secretPartner(fs, f.Name)
+		if given[f.Name] || partner != "" && given[partner] {
 			return
 		}
-		for _, env := range envNames(f.Name) {
+		for level, env := range envNames(f.Name) {
 			v, ok := lookup(env)
 			if !ok {
 				continue
+			}
+			if partner != "" {
+				other := envNames(partner)
+				for l := 0; l <= level && l < len(other); l++ {
+					if _, set := lookup(other[l]); !set {
+						continue
+					}
+					if l == level && secretFiles[partner] == f.Name { // reported once, by the inline secret
+						errs = append(errs, fmt.Errorf("$%s and $%s are both set: set one", env, other[l]))
+					}
+					return
+				}
 			}
 			if err := fs.Set(f.Name, v); err != nil {
 				errs = append(errs, fmt.Errorf("invalid value %q for $%s (--%s): %v", v, env, f.Name, err))

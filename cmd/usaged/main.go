@@ -198,7 +198,13 @@ func (c *cli) parse(cmd *command, args []string) error {
 	if cmd.fs.NArg() > 0 && cmd.args == "" {
 		return usageError{err: fmt.Errorf("%s takes no arguments, got %q; flags go before any argument", cmd.name, cmd.fs.Args())}
 	}
+	if err := checkSecretFlags(cmd.fs); err != nil {
+		return usageError{err: err}
+	}
 	if err := applyEnv(cmd.fs, c.lookup); err != nil {
+		return usageError{err: err}
+	}
+	if err := readSecretFiles(cmd.fs); err != nil {
 		return usageError{err: err}
 	}
 	return nil

@@ -66,7 +66,8 @@ its id, so nothing is counted twice.`)
 	f.StringVar(&cfg.upstream, "upstream", "", "base URL of the API to forward to, e.g. http://127.0.0.1:9000 (required)")
 	cfg.routes = addTemplateFlags(f)
 	f.StringVar(&cfg.server, "server", "http://127.0.0.1:8080", "base URL of the usaged server events are shipped to")
-	f.StringVar(&cfg.token, "token", "", "bearer token events are shipped with (required)")
+	f.StringVar(&cfg.token, "token", "", "bearer token events are shipped with (this or --token-file is required); ps shows it to every user: prefer --token-file")
+	f.String("token-file", "", "file holding the token events are shipped with (whitespace trimmed), instead of --token")
 	f.StringVar(&cfg.spoolDir, "spool", "./usaged-spool", "directory of the durable event spool")
 	f.Var(&cfg.spoolMax, "spool-max-bytes", "bound on the spool on disk; beyond it events are dropped and counted (a `size`, e.g. 1GiB)")
 	f.IntVar(&cfg.batch, "batch", 5000, "events per shipment")
@@ -140,7 +141,7 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 		return usageError{err: fmt.Errorf("--upstream %q is not an http or https URL such as http://127.0.0.1:9000", cfg.upstream)}
 	}
 	if cfg.token == "" {
-		return usageError{err: errors.New("--token is required: events are shipped to --server with it")}
+		return usageError{err: errors.New("--token or --token-file is required: events are shipped to --server with it")}
 	}
 	if cfg.batch < 1 || cfg.batch > 100_000 {
 		return usageError{err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}

@@ -97,7 +97,8 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f := cmd.fs
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on; port 0 picks a free port")
 	f.StringVar(&cfg.data, "data", "./usaged-data", "data directory, created if missing")
-	f.StringVar(&cfg.adminToken, "admin-token", "", "admin bearer token, at least 16 bytes; default: the one kept in the data directory, generated on first start")
+	f.StringVar(&cfg.adminToken, "admin-token", "", "admin bearer token, at least 16 bytes; default: the one kept in the data directory, generated on first start; ps shows it to every user: prefer --admin-token-file")
+	f.String("admin-token-file", "", "file holding the admin token (whitespace trimmed), instead of --admin-token")
 	f.Var(&cfg.dedupeWindow, "dedupe-window", "how far back in event time duplicate ids are detected; older events are rejected (a `duration`: Go syntax or days, e.g. 35d)")
 	f.Var(&cfg.maxBody, "max-body", "limit on an event request body after decompression (a `size`, e.g. 16MiB)")
 	f.Var(&cfg.logFormat, "log-format", "log `format`: text, json, or auto (text on a terminal, else json)")
@@ -418,7 +419,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 func (c *cli) adminToken(cfg *serveConfig) (string, error) {
 	if cfg.adminToken != "" {
 		if len(cfg.adminToken) < auth.MinAdminTokenLen {
-			return "", usageError{err: fmt.Errorf("--admin-token must be at least %d bytes long", auth.MinAdminTokenLen)}
+			return "", usageError{err: fmt.Errorf("--admin-token (or the file of --admin-token-file) must be at least %d bytes long", auth.MinAdminTokenLen)}
 		}
 		return cfg.adminToken, nil
 	}

@@ -4,7 +4,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/usaged/usaged/usage"
 )
 
 // timeLayout is $time_local of nginx and %t of Apache, without brackets.
@@ -31,7 +32,7 @@ func parseCombined(line []byte) (Line, *ParseError) {
 	if end < 0 {
 		return l, parseErr("[time] has no closing ]")
 	}
-	t, err := time.Parse(timeLayout, s[:end])
+	t, err := usage.ParseTime(timeLayout, s[:end])
 	if err != nil {
 		return l, parseErr("time %q is not dd/Mon/yyyy:hh:mm:ss ±zzzz", truncate(s[:end]))
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/usaged/usaged/usage"
 )
 
 // dialect is where one program's JSON access log keeps each value; the
@@ -209,7 +211,7 @@ var unixUnits = []struct {
 // parseTime reads a textual time, or a Unix time whose unit its size tells.
 func parseTime(s string) (time.Time, error) {
 	for _, layout := range timeLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
+		if t, err := usage.ParseTime(layout, s); err == nil {
 			return t, nil
 		}
 	}
