@@ -192,7 +192,9 @@ func respondError(w http.ResponseWriter, r *http.Request, op string, err error, 
 		attrs := []any{"op", op, "method", r.Method, "path", r.URL.Path, "status", ae.status, "err", err}
 		switch {
 		case ae.status == http.StatusServiceUnavailable:
-			log.Warn("request failed", attrs...)
+			// Logged where it arises (the store's failure, its reserve),
+			// once; not once per refused request.
+			log.Debug("request refused: unavailable", attrs...)
 		case ae.status >= 500:
 			log.Error("request failed", attrs...)
 		default:

@@ -387,9 +387,15 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, b
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	id := correlationID(r.Context())
 	body, internal := errorResponse(err, id)
-	if internal {
+	switch {
+	case internal && usage.KindOf(err) == usage.KindUnavailable:
+		// The store's failure, its reserve and the query queue are logged
+		// where they arise, once; a line per refused request would grow the
+		// log by the request rate while they last.
+		s.log.Debug("request refused: unavailable", "contextId", id, "method", r.Method, "path", r.URL.Path, "status", body.Status, "err", err)
+	case internal:
 		s.log.Error("request failed", "contextId", id, "method", r.Method, "path", r.URL.Path, "status", body.Status, "err", err)
-	} else {
+	default:
 		s.log.Debug("request refused", "contextId", id, "method", r.Method, "path", r.URL.Path, "status", body.Status, "err", err)
 	}
 	b, _ := json.Marshal(body) // plain strings and ints: cannot fail

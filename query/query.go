@@ -109,6 +109,9 @@ type Service struct {
 	active map[string]*job      // queued or running executions, by id
 	orgs   map[string]*orgUsage // what each organization holds against its limits
 	closed bool
+	// fullLogged is when a full queue was last logged: once a minute at
+	// most, not once per refused submission.
+	fullLogged time.Time
 }
 
 // job is the in-memory state of an execution that is not final yet. Its
@@ -230,6 +233,10 @@ func (s *Service) Submit(ctx context.Context, e usage.Execution) (usage.Executio
 		err = errClosed
 	case s.queue.len() >= s.cfg.QueueLimit:
 		err = usage.Errorf(usage.KindUnavailable, "", "%d query executions are waiting already; retry later", s.cfg.QueueLimit)
+		if now.Sub(s.fullLogged) >= time.Minute {
+			s.fullLogged = now
+			s.log.Warn("the execution queue is full: new executions are refused with 503", "waiting", s.cfg.QueueLimit)
+		}
 	default:
 		err = s.admit(org, now)
 	}

@@ -167,7 +167,7 @@ func Open(cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble store: open %s: %w", cfg.Dir, err)
 	}
-	d := &DB{db: pdb, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve)}
+	d := &DB{db: pdb, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger)}
 	if err := d.init(cfg.FilterCapacity); err != nil {
 		pdb.Close()
 		return nil, err

@@ -157,3 +157,31 @@ func TestHeadroom(t *testing.T) {
 		t.Errorf("no reserve: %v", err)
 	}
 }
+
+// TestHeadroomLogsTransitions: crossing the reserve is logged once each way,
+// however many writes are refused meanwhile.
+func TestHeadroomLogsTransitions(t *testing.T) {
+	free := int64(10 << 20)
+	defer func(f func(string) (uint64, uint64, error)) { statfsFunc = f }(statfsFunc)
+	statfsFunc = func(string) (uint64, uint64, error) { return uint64(free), 1 << 40, nil }
+	now := time.Unix(0, 0)
+	var buf bytes.Buffer
+	h := &headroom{reserve: 256 << 20, now: func() time.Time { return now }, log: slog.New(slog.NewTextHandler(&buf, nil))}
+	for range 100 {
+		if err := h.need(1); err == nil {
+			t.Fatal("10 MiB free under a 256 MiB reserve: not refused")
+		}
+		now = now.Add(spaceRefresh)
+	}
+	free = 1 << 30
+	for range 100 {
+		if err := h.need(1); err != nil {
+			t.Fatalf("1 GiB free: %v", err)
+		}
+		now = now.Add(spaceRefresh)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[1], "level=INFO") {
+		t.Fatalf("want one WARN below the reserve and one INFO back above, got %d lines:\n%s", len(lines), buf.String())
+	}
+}

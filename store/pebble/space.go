@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -42,6 +43,10 @@ type headroom struct {
 	dir     string
 	reserve int64 // as configured; 0 disables the check
 	now     func() time.Time
+	// log receives one line when free space falls below the reserve and one
+	// when it is back above, rather than one per refused request; nil logs
+	// nothing.
+	log *slog.Logger
 
 	mu      sync.Mutex
 	read    time.Time // of the last statfs, zero before the first
@@ -49,6 +54,7 @@ type headroom struct {
 	written int64     // since the last statfs
 	total   int64
 	err     error // of the last statfs; the check is skipped while it fails
+	below   bool  // the last check refused
 }
 
 // statfsFunc reads a filesystem's free (for unprivileged users) and total
@@ -89,6 +95,11 @@ func (h *headroom) need(n int64) error {
 	}
 	reserve := h.effective()
 	if h.free-h.written-n < reserve {
+		if !h.below && h.log != nil {
+			h.log.Warn("free disk space is below the reserve: writes that add data are refused until space is freed",
+				"free", fmtBytes(max(h.free-h.written, 0)), "reserve", fmtBytes(reserve), "dir", h.dir)
+		}
+		h.below = true
 		return &usage.Error{
 			Kind: usage.KindUnavailable,
 			Message: fmt.Sprintf("the store's disk has %s free, less than its reserve of %s: writes that add data are refused until space is freed; retry later",
@@ -96,6 +107,10 @@ func (h *headroom) need(n int64) error {
 			RetryAfter: reserveRetryAfter,
 		}
 	}
+	if h.below && h.log != nil {
+		h.log.Info("free disk space is above the reserve again: writes resume", "free", fmtBytes(h.free-h.written), "reserve", fmtBytes(reserve))
+	}
+	h.below = false
 	h.written += n
 	return nil
 }
@@ -127,14 +142,14 @@ func fmtBytes(n int64) string {
 
 // newHeadroom returns the check of reserve bytes for dir (see
 // Config.DiskReserve).
-func newHeadroom(dir string, reserve int64) *headroom {
+func newHeadroom(dir string, reserve int64, log *slog.Logger) *headroom {
 	switch {
 	case reserve < 0:
 		reserve = 0 // disabled; free space is still reported
 	case reserve == 0:
 		reserve = DefaultDiskReserve
 	}
-	return &headroom{dir: dir, reserve: reserve, now: time.Now}
+	return &headroom{dir: dir, reserve: reserve, now: time.Now, log: log}
 }
 
 // FreeDiskBytes returns the free space of the store's filesystem as last
