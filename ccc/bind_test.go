@@ -205,7 +205,8 @@ func TestRespondErrorLogs(t *testing.T) {
 		}
 	}
 	f(errors.New("disk on fire"), "ERROR")
-	f(usage.Errorf(usage.KindUnavailable, "", "shutting down"), "WARN")
+	// Logged once where it arises (the store, the reserve), not per request.
+	f(usage.Errorf(usage.KindUnavailable, "", "shutting down"), "DEBUG")
 	f(usage.Errorf(usage.KindNotFound, "", "nope"), "DEBUG")
 }
 

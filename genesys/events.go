@@ -1,8 +1,6 @@
 package genesys
 
 import (
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/usaged/usaged/auth"
@@ -27,13 +25,7 @@ func (s *Server) postEvents(r *http.Request, p *auth.Principal) (response, error
 	if err != nil {
 		return response{}, err
 	}
-	// ReadBody bounds the decompressed size; wire bounds the compressed size,
-	// which gzip does not bound (empty gzip members decompress to nothing).
-	wire := &cappedReader{r: r.Body, left: s.cfg.MaxBody}
-	body, err := ingest.ReadBody(wire, r.Header.Get("Content-Encoding"), s.cfg.MaxBody)
-	if wire.over {
-		return response{}, usage.Errorf(usage.KindTooLarge, "body", "body is larger than the limit of %d bytes", s.cfg.MaxBody)
-	}
+	body, err := ingest.ReadBody(r.Body, r.Header.Get("Content-Encoding"), s.cfg.MaxBody)
 	if err != nil {
 		return response{}, err
 	}
@@ -50,33 +42,4 @@ func (s *Server) postEvents(r *http.Request, p *auth.Principal) (response, error
 		return response{}, err
 	}
 	return ok(res), nil
-}
-
-// errOverLimit is what cappedReader returns once its limit is passed.
-var errOverLimit = errors.New("body over limit")
-
-// cappedReader reads at most left bytes of r and records an attempt to read more.
-type cappedReader struct {
-	r    io.Reader
-	left int64
-	over bool
-}
-
-func (c *cappedReader) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		// Probe for one more byte: a body of exactly the limit is fine.
-		var one [1]byte
-		n, err := c.r.Read(one[:])
-		if n > 0 {
-			c.over = true
-			return 0, errOverLimit
-		}
-		return 0, err
-	}
-	if int64(len(p)) > c.left {
-		p = p[:c.left]
-	}
-	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	return n, err
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -59,8 +60,13 @@ func FormatOf(contentType string) (Format, error) {
 }
 
 // ReadBody reads r, gunzipping it when contentEncoding is gzip, and fails with
-// a KindTooLarge error once more than max bytes (after decompression) arrive.
+// a KindTooLarge error once more than max bytes arrive, on the wire or after
+// decompression. Both bounds matter: gzip bounds neither (a small body can
+// inflate a thousandfold, and empty gzip members inflate to nothing, so a
+// client could stream them for as long as its connection lasts).
 func ReadBody(r io.Reader, contentEncoding string, max int64) ([]byte, error) {
+	wire := &cappedReader{r: r, left: max}
+	r = wire
 	switch strings.ToLower(strings.TrimSpace(contentEncoding)) {
 	case "", "identity":
 	case "gzip", "x-gzip":
@@ -75,13 +81,43 @@ func ReadBody(r io.Reader, contentEncoding string, max int64) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if wire.over || n > max {
+		return nil, tooLarge(max)
+	}
 	if err != nil {
 		return nil, usage.Errorf(usage.KindInvalid, "body", "body could not be read: %v", err)
 	}
-	if n > max {
-		return nil, tooLarge(max)
-	}
 	return buf.Bytes(), nil
+}
+
+// errOverLimit is what cappedReader returns once its limit is passed.
+var errOverLimit = errors.New("body over limit")
+
+// cappedReader reads at most left bytes of r and records an attempt to read
+// more.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		// Probe for one more byte: a body of exactly the limit is fine.
+		var one [1]byte
+		n, err := c.r.Read(one[:])
+		if n > 0 {
+			c.over = true
+			return 0, errOverLimit
+		}
+		return 0, err
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
 }
 
 func tooLarge(max int64) error {
