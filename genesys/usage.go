@@ -123,9 +123,11 @@ type usageRow struct {
 }
 
 // queryResult is ApiUsageQueryResult. ErrorBody is usaged's addition: why
-// a Failed execution failed.
+// a Failed execution failed. Results is absent while Running, as in
+// Genesys, and present once Complete, as [] when there are no rows: the
+// SDKs type it as an array.
 type queryResult struct {
-	Results     []usageRow `json:"results,omitempty"`
+	Results     []usageRow `json:"results,omitzero"`
 	QueryStatus string     `json:"queryStatus"`
 	Cursors     *cursors   `json:"cursors,omitempty"`
 	ErrorBody   *errorBody `json:"errorBody,omitempty"`
