@@ -125,7 +125,7 @@ func (s *Server) aggregateQuery(p *auth.Principal, req *aggregateRequest) (usage
 	}
 	iv, err := usage.ParseInterval(req.Interval)
 	if err != nil {
-		return q, withCode(err, codeInvalidDate)
+		return q, invalidDate("interval", err)
 	}
 	q.Interval = iv
 	if q.Granularity, err = usage.ParseGranularity(req.Granularity); err != nil {

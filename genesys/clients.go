@@ -187,13 +187,9 @@ func decodeClientRequest(r *http.Request, p *auth.Principal) (auth.ClientSpec, e
 		}
 	}
 	if len(missing) > 0 {
-		list := strings.Join(missing, ", ")
-		return auth.ClientSpec{}, &apiError{
-			err: usage.Errorf(usage.KindForbidden, "permissions",
-				"A client can grant only permissions it holds itself. You must have all of the following permissions assigned: %s", list),
-			code:   "missing.permissions",
-			params: map[string]string{"permissions": list},
-		}
+		return auth.ClientSpec{}, paramError(usage.KindForbidden, "permissions", "missing.permissions",
+			forbiddenPrefix+"A client can grant only permissions it holds itself. You must have all of the following permissions assigned: {permissions}",
+			map[string]string{"permissions": strings.Join(missing, ", ")})
 	}
 	return spec, nil
 }
@@ -326,10 +322,17 @@ func permissionsError(err error) error {
 	if !ok {
 		return err
 	}
+	// auth's message ends with the list of missing permissions.
+	list := strings.Join(pe.Missing, ", ")
+	msg := err.Error()
+	if ue, ok := errors.AsType[*usage.Error](err); ok {
+		msg = ue.Message
+	}
 	return &apiError{
-		err:    err,
-		code:   "missing.permissions",
-		params: map[string]string{"permissions": strings.Join(pe.Missing, ", ")},
+		err:      err,
+		code:     "missing.permissions",
+		params:   map[string]string{"permissions": list},
+		template: forbiddenPrefix + strings.TrimSuffix(msg, list) + "{permissions}",
 	}
 }
 

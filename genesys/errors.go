@@ -47,7 +47,11 @@ type apiError struct {
 	err    error
 	code   string
 	params map[string]string
-	status int // set only for statuses outside the kind table, such as 405
+	// template, when set, is the message with {name} placeholders for
+	// params, as Genesys sends it in messageWithParams; the message is
+	// then the template filled in.
+	template string
+	status   int // set only for statuses outside the kind table, such as 405
 }
 
 func (e *apiError) Error() string { return e.err.Error() }
@@ -70,13 +74,14 @@ type errorDetail struct {
 
 // errorBody is the Genesys ErrorBody.
 type errorBody struct {
-	Message       string            `json:"message"`
-	Code          string            `json:"code"`
-	Status        int               `json:"status"`
-	MessageParams map[string]string `json:"messageParams,omitempty"`
-	ContextID     string            `json:"contextId"`
-	Details       []errorDetail     `json:"details"`
-	Errors        []errorBody       `json:"errors"`
+	Message           string            `json:"message"`
+	Code              string            `json:"code"`
+	Status            int               `json:"status"`
+	MessageWithParams string            `json:"messageWithParams,omitempty"`
+	MessageParams     map[string]string `json:"messageParams,omitempty"`
+	ContextID         string            `json:"contextId"`
+	Details           []errorDetail     `json:"details"`
+	Errors            []errorBody       `json:"errors"`
 }
 
 // errorResponse returns the status and body that report err. internal is
@@ -110,6 +115,10 @@ func errorResponse(err error, contextID string) (body errorBody, internal bool) 
 			body.Details = append(body.Details, errorDetail{ErrorCode: body.Code, FieldName: ue.Field})
 		}
 	}
+	if ae != nil && ae.template != "" {
+		body.MessageWithParams = ae.template
+		body.Message = fill(ae.template, ae.params)
+	}
 	if body.Message == "" {
 		body.Message = defaultMessage(kind)
 	}
@@ -141,13 +150,34 @@ func defaultMessage(k usage.Kind) string {
 	return internalMessage
 }
 
+// paramError returns an error of kind about field, reported with code and
+// with message template filled in with params.
+func paramError(kind usage.Kind, field, code, template string, params map[string]string) error {
+	return &apiError{
+		err:      usage.Errorf(kind, field, "%s", fill(template, params)),
+		code:     code,
+		params:   params,
+		template: template,
+	}
+}
+
+// fill replaces each {name} of template with params[name].
+func fill(template string, params map[string]string) string {
+	pairs := make([]string, 0, 2*len(params))
+	for k, v := range params {
+		pairs = append(pairs, "{"+k+"}", v)
+	}
+	return strings.NewReplacer(pairs...).Replace(template)
+}
+
+// forbiddenPrefix opens Genesys' messages for missing permissions.
+const forbiddenPrefix = "Unable to perform the requested action. "
+
 // missingPermissions is the error for a principal holding none of perms.
 func missingPermissions(perms ...string) error {
-	list := strings.Join(perms, ", ")
-	return &apiError{
-		err:    usage.Errorf(usage.KindForbidden, "", "You must have at least one of the following permissions assigned: %s", list),
-		params: map[string]string{"permissions": list},
-	}
+	return paramError(usage.KindForbidden, "", "",
+		forbiddenPrefix+"You must have at least one of the following permissions assigned: {permissions}",
+		map[string]string{"permissions": strings.Join(perms, ", ")})
 }
 
 // errAdminOnly answers a client token on an operator route.

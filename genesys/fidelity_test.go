@@ -53,3 +53,50 @@ func TestEmptyResultsArePresent(t *testing.T) {
 		}
 	}
 }
+
+// ErrorBody as Genesys fills it: messageWithParams is the message with a
+// {name} placeholder for each of messageParams; a 403 for missing
+// permissions opens with "Unable to perform the requested action."; a
+// malformed date says what Genesys says, then what is wrong.
+func TestErrorBodyAsGenesys(t *testing.T) {
+	e := MustEnv(t)
+	a := e.mustOrg("A")
+	nobody := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd))
+	viewer := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
+
+	filled := func(eb errorBody) string {
+		m := eb.MessageWithParams
+		for k, v := range eb.MessageParams {
+			m = strings.ReplaceAll(m, "{"+k+"}", v)
+		}
+		return m
+	}
+	check := func(what string, eb errorBody, template string) {
+		t.Helper()
+		if eb.MessageWithParams != template || filled(eb) != eb.Message {
+			t.Errorf("%s: messageWithParams %q, params %v, message %q; want template %q filling to the message",
+				what, eb.MessageWithParams, eb.MessageParams, eb.Message, template)
+		}
+	}
+
+	eb := wantError(t, e.do("POST", "/api/v2/usage/query", nobody, map[string]any{"interval": "2026-06-10/2026-06-11"}),
+		403, "missing.any.permissions", "Unable to perform the requested action. You must have at least one of the following permissions assigned: ")
+	check("403", eb, "Unable to perform the requested action. You must have at least one of the following permissions assigned: {permissions}")
+
+	eb = wantError(t, e.do("POST", "/api/v2/usage/query", viewer, map[string]any{"interval": "2026-06-10/2026-06-11", "granularity": "Fortnight"}),
+		400, "invalid.value", "Value [Fortnight] is not valid for field type [granularity]")
+	check("invalid.value", eb, "Value [{value}] is not valid for field type [{field}]. Allowable values are: {allowableValues}")
+
+	for _, path := range []string{"/api/v2/usage/query", jobsPath, "/api/v2/usage/aggregate"} {
+		eb = wantError(t, e.do("POST", path, viewer, map[string]any{"interval": "yesterday"}), 400, "invalid.date",
+			"Dates must be specified as ISO-8601 strings. For example: yyyy-MM-ddTHH:mm:ss.SSSZ. ")
+		if !strings.HasPrefix(eb.Message, "Dates must") || !strings.Contains(eb.Message, `"yesterday"`) || eb.MessageWithParams != "" {
+			t.Errorf("%s: invalid.date message %q (messageWithParams %q)", path, eb.Message, eb.MessageWithParams)
+		}
+	}
+	// Well-formed dates in the wrong order are not a format error.
+	eb = wantError(t, e.do("POST", "/api/v2/usage/query", viewer, map[string]any{"interval": "2026-02-01/2026-01-01"}), 400, "invalid.date", "end must be after start")
+	if strings.Contains(eb.Message, "ISO-8601") {
+		t.Errorf("order error %q", eb.Message)
+	}
+}

@@ -87,13 +87,16 @@ func rateHeaders(h http.Header, d auth.Decision) {
 // refuseAPI answers a request over its budget with a Genesys ErrorBody.
 func (s *Server) refuseAPI(w http.ResponseWriter, r *http.Request, d auth.Decision) {
 	retry := strconv.Itoa(d.ResetSeconds())
+	params := map[string]string{"retryAfter": retry}
+	const template = "Rate limit exceeded the maximum. Retry the request in [{retryAfter}] seconds"
 	s.writeError(w, r, &apiError{
 		// The kind only decides logging: a refusal of the client's doing.
 		// The status is outside the kind table, as for 405.
-		err:    usage.Errorf(usage.KindInvalid, "", "Rate limit exceeded the maximum. Retry the request in [%s] seconds", retry),
-		code:   codeTooManyRequests,
-		status: http.StatusTooManyRequests,
-		params: map[string]string{"retryAfter": retry},
+		err:      usage.Errorf(usage.KindInvalid, "", "%s", fill(template, params)),
+		code:     codeTooManyRequests,
+		status:   http.StatusTooManyRequests,
+		params:   params,
+		template: template,
 	})
 }
 

@@ -129,12 +129,13 @@ type reply struct {
 
 // errorBody is the Genesys error shape as a client sees it.
 type errorBody struct {
-	Message       string            `json:"message"`
-	Code          string            `json:"code"`
-	Status        int               `json:"status"`
-	ContextID     string            `json:"contextId"`
-	MessageParams map[string]string `json:"messageParams"`
-	Details       []struct {
+	Message           string            `json:"message"`
+	Code              string            `json:"code"`
+	Status            int               `json:"status"`
+	ContextID         string            `json:"contextId"`
+	MessageWithParams string            `json:"messageWithParams"`
+	MessageParams     map[string]string `json:"messageParams"`
+	Details           []struct {
 		ErrorCode string `json:"errorCode"`
 		FieldName string `json:"fieldName"`
 	} `json:"details"`

@@ -3,6 +3,7 @@ package genesys
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -170,13 +171,9 @@ func rowOf(row *usage.Row, q *usage.Query) usageRow {
 // invalidValue reports value as not one of allowed for field, in Genesys'
 // invalid.value shape.
 func invalidValue(field, value string, allowed []string) error {
-	list := strings.Join(allowed, ", ")
-	return &apiError{
-		err: usage.Errorf(usage.KindInvalid, field,
-			"Value [%s] is not valid for field type [%s]. Allowable values are: %s", value, field, list),
-		code:   codeInvalidValue,
-		params: map[string]string{"value": value, "field": field, "allowableValues": list},
-	}
+	return paramError(usage.KindInvalid, field, codeInvalidValue,
+		"Value [{value}] is not valid for field type [{field}]. Allowable values are: {allowableValues}",
+		map[string]string{"value": value, "field": field, "allowableValues": strings.Join(allowed, ", ")})
 }
 
 // oneOf returns the canonical spelling of v in allowed, compared without
@@ -190,6 +187,24 @@ func oneOf(field, v string, allowed []string) (string, error) {
 	return "", invalidValue(field, v, allowed)
 }
 
+// isoDateMessage is Genesys' message for invalid.date.
+const isoDateMessage = "Dates must be specified as ISO-8601 strings. For example: yyyy-MM-ddTHH:mm:ss.SSSZ"
+
+// invalidDate reports an interval error of field as invalid.date: a
+// malformed one with Genesys' message followed by what is wrong; one whose
+// end is not after its start with that alone, since its dates are well
+// formed. A nil err stays nil.
+func invalidDate(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	ue, ok := errors.AsType[*usage.Error](err)
+	if !ok || errors.Is(err, usage.ErrIntervalOrder) {
+		return withCode(err, codeInvalidDate)
+	}
+	return withCode(usage.Errorf(usage.KindInvalid, field, "%s. %s", isoDateMessage, ue.Message), codeInvalidDate)
+}
+
 // parseIntervalField parses a required interval field.
 func parseIntervalField(field string, v *string) (usage.Interval, error) {
 	if v == nil || strings.TrimSpace(*v) == "" {
@@ -197,10 +212,7 @@ func parseIntervalField(field string, v *string) (usage.Interval, error) {
 			"%s is required: an ISO-8601 interval such as 2026-01-01T00:00:00Z/2026-02-01T00:00:00Z", field), codeConstraintValidation)
 	}
 	iv, err := usage.ParseInterval(*v)
-	if err != nil {
-		return iv, withCode(err, codeInvalidDate)
-	}
-	return iv, nil
+	return iv, invalidDate(field, err)
 }
 
 // usageQuery parses an organization or client query body for org.

@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -22,10 +23,17 @@ func (iv Interval) Validate() error {
 	return iv.checkOrder()
 }
 
+// ErrIntervalOrder is the cause of the error for an interval whose end is
+// not after its start, so that a face can tell a well-formed interval in
+// the wrong order from a malformed one.
+var ErrIntervalOrder = errors.New("interval end not after start")
+
 // checkOrder reports an interval whose end is not after its start.
 func (iv Interval) checkOrder() error {
 	if !iv.End.After(iv.Start) {
-		return Errorf(KindInvalid, "interval", "interval end must be after start: got %s", iv)
+		err := Errorf(KindInvalid, "interval", "interval end must be after start: got %s", iv)
+		err.Err = ErrIntervalOrder
+		return err
 	}
 	return nil
 }
