@@ -2,6 +2,7 @@ package genesys_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -98,5 +99,60 @@ func TestErrorBodyAsGenesys(t *testing.T) {
 	eb = wantError(t, e.do("POST", "/api/v2/usage/query", viewer, map[string]any{"interval": "2026-02-01/2026-01-01"}), 400, "invalid.date", "end must be after start")
 	if strings.Contains(eb.Message, "ISO-8601") {
 		t.Errorf("order error %q", eb.Message)
+	}
+}
+
+// A job's date-time end is inclusive: it reads as the whole UTC hour that
+// contains it, so the events at that instant count, and so does the Day
+// bucket of its day. The test counts the events it sent by its own rule.
+func TestJobIntervalEndIsInclusive(t *testing.T) {
+	e := MustEnv(t)
+	a := e.mustOrg("A")
+	ingest := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd))
+	viewer := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
+	sent := e.mustJobEvents(ingest, 1500, 21)
+	// Events on and around the boundaries, as a client would send them.
+	edges := []string{
+		"2026-06-12T00:00:00Z", "2026-06-12T00:00:00Z", "2026-06-11T23:59:59Z",
+		"2026-06-14T00:00:00Z", "2026-06-14T00:00:00Z", "2026-06-14T00:00:00Z",
+		"2026-06-14T00:30:00Z", "2026-06-14T00:59:59Z", "2026-06-14T01:00:00Z", "2026-06-14T10:00:00Z",
+	}
+	var batch []any
+	for i, at := range edges {
+		tm, _ := time.Parse(time.RFC3339, at)
+		sent = append(sent, jobEvent{client: "jc-1", name: "One", template: "api/v2/edge", method: "GET", status: 200, at: tm})
+		batch = append(batch, event(fmt.Sprintf("edge-%d", i), "time", at, "clientId", "jc-1", "clientName", "One",
+			"templateUri", "api/v2/edge", "httpMethod", "GET", "status", 200))
+	}
+	if res := decode[result](t, e.do("POST", "/api/v2/usage/events", ingest, batch), 200); res.Rejected != 0 {
+		t.Fatalf("rejected: %+v", res)
+	}
+
+	for _, c := range []struct {
+		interval   string
+		start, end time.Time // the test's reading: [start, end)
+	}{
+		// On the hour: the hour that starts at the end counts.
+		{"2026-06-12T00:00:00/2026-06-14T00:00:00", time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 14, 1, 0, 0, 0, time.UTC)},
+		{"2026-06-12T00:00:00Z/2026-06-14T00:00:00.000Z", time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 14, 1, 0, 0, 0, time.UTC)},
+		// Off the hour: the hour containing the end.
+		{"2026-06-12T00:00:00Z/2026-06-14T00:30:00+00:00", time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 14, 1, 0, 0, 0, time.UTC)},
+		{"2026-06-12T00:00:00Z/2026-06-14T09:59:59Z", time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 14, 10, 0, 0, 0, time.UTC)},
+		// A date end: its whole day. A duration end: exclusive.
+		{"2026-06-12/2026-06-13", time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 14, 0, 0, 0, 0, time.UTC)},
+		{"2026-06-12T00:00:00Z/P2D", time.Date(2026, 6, 12, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 14, 0, 0, 0, 0, time.UTC)},
+	} {
+		got := e.mustJobEntities(viewer, jobsPath, map[string]any{"interval": c.interval, "granularity": "Day"}, 0)
+		want := count(sent, func(ev jobEvent) string {
+			if ev.at.Before(c.start) || !ev.at.Before(c.end) {
+				return ""
+			}
+			return ev.at.UTC().Format(time.DateOnly)
+		})
+		delete(want, "")
+		if c.end.Hour() != 0 && want["2026-06-14"] == nil {
+			t.Fatalf("%s: the test sent no events on 2026-06-14", c.interval)
+		}
+		checkJobEntities(t, got, want, nil, func(en jobEntityJSON) string { return jobPtr(en.Date) })
 	}
 }

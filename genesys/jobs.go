@@ -235,7 +235,7 @@ func clientJobPath(clientID string) func(string) string {
 func (s *Server) jobQuery(org string, req *jobQueryRequest, api *jobAPI) (usage.Query, []usage.SortKey, error) {
 	q := usage.Query{OrganizationID: org, MaxRows: maxJobRows}
 	var err error
-	if q.Interval, err = parseIntervalField("interval", req.Interval); err != nil {
+	if q.Interval, err = parseJobInterval("interval", req.Interval); err != nil {
 		return q, nil, err
 	}
 	if err := checkJobInterval(q.Interval, s.cfg.Now()); err != nil {
@@ -299,6 +299,28 @@ func (s *Server) jobQuery(org string, req *jobQueryRequest, api *jobAPI) (usage.
 		sort = append(sort, usage.SortKey{Field: jobSortKeys[field], Desc: order == "Desc"})
 	}
 	return q, sort, nil
+}
+
+// parseJobInterval parses a job's interval, whose end is inclusive: "Start
+// and end are inclusive", the model says. A date or month end is inclusive
+// in every interval usaged reads. A date-time end T is read as the whole
+// UTC hour containing T, so that the events at T count: usaged stores
+// counts per hour, so "up to and including the instant T" could be
+// answered exactly only at the last instant of an hour, while the hour
+// containing T always can. Off the hour this is what every query does
+// (the end is rounded up to the next hour); on the hour it adds that hour.
+// A duration end stays exclusive: PT12H is twelve hours.
+func parseJobInterval(field string, v *string) (usage.Interval, error) {
+	iv, err := parseIntervalField(field, v)
+	if err != nil {
+		return iv, err
+	}
+	_, end, _ := strings.Cut(*v, "/")
+	end = strings.TrimSpace(end)
+	if strings.Contains(end, "T") && !strings.HasPrefix(end, "P") && !strings.HasPrefix(end, "p") {
+		iv.End = iv.End.Truncate(time.Hour).Add(time.Hour)
+	}
+	return iv, nil
 }
 
 // checkJobInterval enforces the documented bounds of a job's interval,

@@ -604,7 +604,7 @@ func TestJobsErrors(t *testing.T) {
 	}
 	// The test clock is 2026-06-15T12:00Z: a start may be as early as
 	// 2025-06-15, and an interval may end on the 90th day after its start.
-	for _, iv := range []string{"2025-06-15/2025-09-13", "2025-06-15T00:00:00Z/2025-09-14T00:00:00Z", "2026-03-17/P90D", "2026-06-01/2026-08-30", "2026-04/2026-06"} {
+	for _, iv := range []string{"2025-06-15/2025-09-13", "2025-06-15T00:00:00Z/2025-09-13T23:59:59Z", "2026-03-17/P90D", "2026-06-01/2026-08-30", "2026-04/2026-06"} {
 		e.mustStartJob(org, jobsPath, map[string]any{"interval": iv})
 	}
 	for _, p := range []struct{ path, tok string }{{jobsPath, org}, {clientJobsPath(cliClient.ID), cli}} {
@@ -616,6 +616,8 @@ func TestJobsErrors(t *testing.T) {
 		f(p.path, p.tok, `{"interval":"2025-06-15/2025-09-14"}`, "constraint.validation", "interval", "more than 90 days after its start")
 		f(p.path, p.tok, `{"interval":"2026-03-01T00:00:00Z/2026-06-01T00:00:00Z"}`, "constraint.validation", "interval", "more than 90 days")
 		f(p.path, p.tok, `{"interval":"2026-06-01/P91DT1H"}`, "constraint.validation", "interval", "more than 90 days")
+		// An inclusive date-time end on the 91st day's midnight includes an hour of it.
+		f(p.path, p.tok, `{"interval":"2025-06-15T00:00:00Z/2025-09-14T00:00:00Z"}`, "constraint.validation", "interval", "the last day is 2025-09-13")
 		f(p.path, p.tok, `{"interval":"`+day+`","granularity":"Hour"}`, "invalid.value", "granularity",
 			"Value [Hour] is not valid for field type [granularity]. Allowable values are: Day, Week, Month")
 		f(p.path, p.tok, `{"interval":"`+day+`","metrics":["Requests","Status600"]}`, "invalid.value", "metrics",
