@@ -240,6 +240,33 @@ type ClientSpec struct {
 	// AccessTokenValidity is the lifetime of the client's tokens, from
 	// MinTokenValidity to MaxTokenValidity; 0 means DefaultTokenValidity.
 	AccessTokenValidity time.Duration
+	// RoleIDs, RoleDivisions and Scope are Genesys' and stored as given,
+	// repeats dropped: at most MaxRoles of each, each id a name
+	// (usage.CheckName). They grant nothing.
+	RoleIDs       []string
+	RoleDivisions []usage.RoleDivision
+	Scope         []string
+}
+
+// MaxRoles bounds each of a client's role ids, role divisions and scopes,
+// which are stored but grant nothing.
+const MaxRoles = 100
+
+// checkIDs checks and deduplicates a list of Genesys ids of field.
+func checkIDs(field string, ids []string) ([]string, error) {
+	if len(ids) > MaxRoles {
+		return nil, usage.Errorf(usage.KindInvalid, field, "%s has %d entries; the limit is %d", field, len(ids), MaxRoles)
+	}
+	var out []string
+	for _, id := range ids {
+		if err := checkName(field, id); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 func (spec *ClientSpec) check() error {
@@ -265,6 +292,29 @@ func (spec *ClientSpec) check() error {
 		perms = []string{}
 	}
 	spec.Permissions = perms
+	var err error
+	if spec.RoleIDs, err = checkIDs("roleIds", spec.RoleIDs); err != nil {
+		return err
+	}
+	if spec.Scope, err = checkIDs("scope", spec.Scope); err != nil {
+		return err
+	}
+	if len(spec.RoleDivisions) > MaxRoles {
+		return usage.Errorf(usage.KindInvalid, "roleDivisions", "roleDivisions has %d entries; the limit is %d", len(spec.RoleDivisions), MaxRoles)
+	}
+	var rds []usage.RoleDivision
+	for _, rd := range spec.RoleDivisions {
+		if err := checkName("roleDivisions.roleId", rd.RoleID); err != nil {
+			return err
+		}
+		if err := checkName("roleDivisions.divisionId", rd.DivisionID); err != nil {
+			return err
+		}
+		if !slices.Contains(rds, rd) {
+			rds = append(rds, rd)
+		}
+	}
+	spec.RoleDivisions = rds
 	if spec.AccessTokenValidity == 0 {
 		spec.AccessTokenValidity = DefaultTokenValidity
 	}
@@ -310,6 +360,9 @@ func (s *Service) CreateClient(ctx context.Context, orgID string, spec ClientSpe
 		Permissions:         spec.Permissions,
 		AccessTokenValidity: spec.AccessTokenValidity,
 		CreatedAt:           s.cfg.Now().UTC().Truncate(time.Second),
+		RoleIDs:             spec.RoleIDs,
+		RoleDivisions:       spec.RoleDivisions,
+		Scope:               spec.Scope,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -328,6 +381,9 @@ func (s *Service) CreateClient(ctx context.Context, orgID string, spec ClientSpe
 func public(c usage.Client) usage.Client {
 	c.SecretHash = nil
 	c.Permissions = slices.Clone(c.Permissions)
+	c.RoleIDs = slices.Clone(c.RoleIDs)
+	c.RoleDivisions = slices.Clone(c.RoleDivisions)
+	c.Scope = slices.Clone(c.Scope)
 	return c
 }
 
@@ -363,8 +419,8 @@ func (s *Service) Client(_ context.Context, orgID, id string) (usage.Client, err
 	return public(c), nil
 }
 
-// UpdateClient replaces the name, description, permissions and access token
-// validity of client id of organization orgID with those of spec, checked as
+// UpdateClient replaces the name, description, permissions, access token
+// validity, roles and scope of client id of organization orgID with those of spec, checked as
 // CreateClient checks them, and returns the client. Its id, secret and
 // creation time stay. Tokens already issued keep their expiry; the new
 // permissions apply to them at once, since every request reads the current
@@ -398,6 +454,7 @@ func (s *Service) updateClient(ctx context.Context, by *Principal, orgID, id str
 	c.Description = spec.Description
 	c.Permissions = spec.Permissions
 	c.AccessTokenValidity = spec.AccessTokenValidity
+	c.RoleIDs, c.RoleDivisions, c.Scope = spec.RoleIDs, spec.RoleDivisions, spec.Scope
 	if err := s.cfg.Registry.PutClient(ctx, c); err != nil {
 		return usage.Client{}, fmt.Errorf("auth: storing client: %w", err)
 	}

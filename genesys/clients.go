@@ -2,7 +2,6 @@ package genesys
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -54,9 +53,10 @@ func ownClients(perm string, h handlerFunc) handlerFunc {
 // oauthClientBody is Genesys' OAuthClient, and its OAuthClientListing in
 // lists, as far as it applies to usaged's clients: they all use the
 // client-credentials grant, are active until deleted, and hold usaged
-// permissions directly (Genesys assigns permissions through roles, which
-// usaged does not have). Genesys' createdBy, modifiedBy and dateModified are
-// not kept.
+// permissions directly. Genesys assigns permissions through roles, whose
+// ids usaged cannot resolve: it keeps roleIds, roleDivisions and scope as
+// given and answers them back, but they grant nothing. Genesys' createdBy,
+// modifiedBy and dateModified are not kept.
 type oauthClientBody struct {
 	ID                         string `json:"id"`
 	Name                       string `json:"name"`
@@ -69,14 +69,28 @@ type oauthClientBody struct {
 	State               string `json:"state"`
 	DateCreated         string `json:"dateCreated"`
 	// Permissions is usaged's extension: what the client's tokens may do.
-	Permissions []string `json:"permissions"`
-	SelfURI     string   `json:"selfUri"`
+	Permissions   []string       `json:"permissions"`
+	RoleIDs       []string       `json:"roleIds,omitempty"`
+	RoleDivisions []roleDivision `json:"roleDivisions,omitempty"`
+	Scope         []string       `json:"scope,omitempty"`
+	SelfURI       string         `json:"selfUri"`
+}
+
+// roleDivision is Genesys' RoleDivision, which requires both ids (auth
+// checks them).
+type roleDivision struct {
+	RoleID     string `json:"roleId"`
+	DivisionID string `json:"divisionId"`
 }
 
 func oauthClientOf(c usage.Client) oauthClientBody {
 	perms := c.Permissions
 	if perms == nil {
 		perms = []string{}
+	}
+	var rds []roleDivision
+	for _, rd := range c.RoleDivisions {
+		rds = append(rds, roleDivision(rd))
 	}
 	return oauthClientBody{
 		ID:                         c.ID,
@@ -87,15 +101,20 @@ func oauthClientOf(c usage.Client) oauthClientBody {
 		State:                      "active",
 		DateCreated:                formatTime(c.CreatedAt),
 		Permissions:                perms,
+		RoleIDs:                    c.RoleIDs,
+		RoleDivisions:              rds,
+		Scope:                      c.Scope,
 		SelfURI:                    clientsPath + "/" + url.PathEscape(c.ID),
 	}
 }
 
-// oauthClientRequest is Genesys' OAuthClientRequest. Fields that do not
-// apply to client-credentials clients without roles (registeredRedirectUri,
-// roleIds, roleDivisions, scope, dateToDelete) are accepted so that requests
-// written for Genesys decode, but only when empty; otherwise they are an
-// error naming the field, rather than silently ignored.
+// oauthClientRequest is Genesys' OAuthClientRequest. roleIds,
+// roleDivisions and scope, which Genesys' admin scripts send, are stored
+// and answered back but grant nothing (see oauthClientBody). Fields that
+// do not apply to client-credentials clients (registeredRedirectUri,
+// dateToDelete) are accepted so that requests written for Genesys decode,
+// but only when empty; otherwise they are an error naming the field,
+// rather than silently ignored.
 type oauthClientRequest struct {
 	Name                       string  `json:"name"`
 	Description                string  `json:"description"`
@@ -105,11 +124,12 @@ type oauthClientRequest struct {
 	// Permissions is usaged's extension, each one of usage.Permissions.
 	Permissions []string `json:"permissions"`
 
-	RegisteredRedirectURI []string          `json:"registeredRedirectUri"`
-	RoleIDs               []string          `json:"roleIds"`
-	RoleDivisions         []json.RawMessage `json:"roleDivisions"`
-	Scope                 []string          `json:"scope"`
-	DateToDelete          *string           `json:"dateToDelete"`
+	RoleIDs       []string       `json:"roleIds"`
+	RoleDivisions []roleDivision `json:"roleDivisions"`
+	Scope         []string       `json:"scope"`
+
+	RegisteredRedirectURI []string `json:"registeredRedirectUri"`
+	DateToDelete          *string  `json:"dateToDelete"`
 }
 
 // allowedGrantTypes are the values of authorizedGrantType usaged accepts: of
@@ -133,9 +153,6 @@ func (req *oauthClientRequest) spec() (auth.ClientSpec, error) {
 		why   string
 	}{
 		{"registeredRedirectUri", len(req.RegisteredRedirectURI) == 0, "redirects apply only to grants usaged does not support"},
-		{"roleIds", len(req.RoleIDs) == 0, "usaged has no roles: list the client's permissions in permissions"},
-		{"roleDivisions", len(req.RoleDivisions) == 0, "usaged has no roles or divisions: list the client's permissions in permissions"},
-		{"scope", len(req.Scope) == 0, "scopes do not apply to the client-credentials grant"},
 		{"dateToDelete", req.DateToDelete == nil || *req.DateToDelete == "", "usaged deletes a client only when asked to"},
 	} {
 		if !f.empty {
@@ -159,11 +176,18 @@ func (req *oauthClientRequest) spec() (auth.ClientSpec, error) {
 		}
 		validity = time.Duration(*v) * time.Second
 	}
+	var rds []usage.RoleDivision
+	for _, rd := range req.RoleDivisions {
+		rds = append(rds, usage.RoleDivision(rd))
+	}
 	return auth.ClientSpec{
 		Name:                req.Name,
 		Description:         req.Description,
 		Permissions:         req.Permissions,
 		AccessTokenValidity: validity,
+		RoleIDs:             req.RoleIDs,
+		RoleDivisions:       rds,
+		Scope:               req.Scope,
 	}, nil
 }
 

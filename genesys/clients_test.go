@@ -239,9 +239,10 @@ func TestOAuthClientsValidation(t *testing.T) {
 	f(mgr, `{"name":"x","state":"disabled"}`, 400, "invalid.value", "state", "Allowable values are: active")
 	f(mgr, `{"name":"x","permissions":["usage:all"]}`, 400, "invalid.value", "permissions",
 		"Value [usage:all] is not valid for field type [permissions]. Allowable values are: "+strings.Join(usage.Permissions, ", "))
-	f(mgr, `{"name":"x","roleIds":["admin"]}`, 400, "bad.request", "roleIds", "roleIds must be empty")
-	f(mgr, `{"name":"x","roleDivisions":[{"roleId":"r","divisionId":"d"}]}`, 400, "bad.request", "roleDivisions", "must be empty")
-	f(mgr, `{"name":"x","scope":["openid"]}`, 400, "bad.request", "scope", "must be empty")
+	f(mgr, `{"name":"x","roleIds":[""]}`, 400, "bad.request", "roleIds", "roleIds is required")
+	f(mgr, `{"name":"x","roleIds":["`+strings.Repeat(`r","`, 100)+`r"]}`, 400, "bad.request", "roleIds", "101 entries; the limit is 100")
+	f(mgr, `{"name":"x","roleDivisions":[{"roleId":"r"}]}`, 400, "bad.request", "roleDivisions.divisionId", "roleDivisions.divisionId is required")
+	f(mgr, `{"name":"x","scope":["a\u0000b"]}`, 400, "bad.request", "scope", "scope")
 	f(mgr, `{"name":"x","registeredRedirectUri":["https://a.example/cb"]}`, 400, "bad.request", "registeredRedirectUri", "must be empty")
 	f(mgr, `{"name":"x","dateToDelete":"2027-01-01T00:00:00Z"}`, 400, "bad.request", "dateToDelete", "must be empty")
 	f(mgr, `{"name":"x","secret":"mine"}`, 400, "bad.request", "secret", `unknown field "secret"`)

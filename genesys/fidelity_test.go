@@ -156,3 +156,69 @@ func TestJobIntervalEndIsInclusive(t *testing.T) {
 		checkJobEntities(t, got, want, nil, func(en jobEntityJSON) string { return jobPtr(en.Date) })
 	}
 }
+
+// Genesys admin scripts create clients with roles: roleIds, roleDivisions
+// and scope are accepted, stored and answered back by every route, and
+// replaced by PUT; they grant nothing, permissions do.
+func TestOAuthClientRoles(t *testing.T) {
+	e := MustEnv(t)
+	a := e.mustOrg("A")
+	_, mgr := e.oauthManager(a.ID)
+	type roles struct {
+		RoleIDs       []string            `json:"roleIds"`
+		RoleDivisions []map[string]string `json:"roleDivisions"`
+		Scope         []string            `json:"scope"`
+		Permissions   []string            `json:"permissions"`
+	}
+	rolesOf := func(r reply) roles {
+		t.Helper()
+		return decode[roles](t, r, 200)
+	}
+	const role, division = "2f3c9a1e-7d7a-4c0e-9d36-6a7e1c7a0b11", "8b1f0c2d-3e4a-4b5c-9d6e-7f8091a2b3c4"
+	body := map[string]any{
+		"name": "Admin script", "authorizedGrantType": "CLIENT-CREDENTIALS",
+		"roleIds":       []string{role, role},
+		"roleDivisions": []map[string]string{{"roleId": role, "divisionId": division}},
+		"scope":         []string{"analytics"},
+		"permissions":   []string{usage.PermOrganizationView},
+	}
+	want := `{"roleIds":["` + role + `"],"roleDivisions":[{"divisionId":"` + division + `","roleId":"` + role + `"}],"scope":["analytics"],"permissions":["usage:organization:view"]}`
+	created := e.do("POST", clientsPath, mgr, body)
+	c := decode[oauthClient](t, created, 200)
+	for what, r := range map[string]reply{"POST": created, "GET": e.do("GET", clientsPath+"/"+c.ID, mgr, nil)} {
+		if got := mustJSON(rolesOf(r)); got != want {
+			t.Errorf("%s: %s, want %s", what, got, want)
+		}
+	}
+	list := decode[struct{ Entities []json.RawMessage }](t, e.do("GET", clientsPath, mgr, nil), 200)
+	found := false
+	for _, en := range list.Entities {
+		var x struct{ ID string }
+		json.Unmarshal(en, &x)
+		if x.ID == c.ID {
+			found = true
+			var r roles
+			json.Unmarshal(en, &r)
+			if got := mustJSON(r); got != want {
+				t.Errorf("list: %s, want %s", got, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("client %s not listed", c.ID)
+	}
+	// The roles grant nothing: the token holds its permissions only.
+	tok := e.mustToken(client{ID: c.ID, Secret: c.Secret})
+	wantError(t, e.do("POST", "/api/v2/usage/events", tok, []any{}), 403, "missing.any.permissions", usage.PermEventAdd)
+
+	// PUT replaces them, as it replaces every field; absent means none.
+	body["roleIds"], body["scope"] = []string{"other-role"}, nil
+	delete(body, "roleDivisions")
+	updated := rolesOf(e.do("PUT", clientsPath+"/"+c.ID, mgr, body))
+	if got := mustJSON(updated); got != `{"roleIds":["other-role"],"roleDivisions":null,"scope":null,"permissions":["usage:organization:view"]}` {
+		t.Errorf("PUT: %s", got)
+	}
+	if got := mustJSON(rolesOf(e.do("GET", clientsPath+"/"+c.ID, mgr, nil))); got != mustJSON(updated) {
+		t.Errorf("GET after PUT: %s, want %s", got, mustJSON(updated))
+	}
+}

@@ -51,6 +51,19 @@ type Client struct {
 	Permissions         []Permission
 	AccessTokenValidity time.Duration
 	CreatedAt           time.Time
+	// RoleIDs, RoleDivisions and Scope are kept as a Genesys client was
+	// created with them, and answered back: clients written for Genesys
+	// send them. They grant nothing; Permissions does. Records stored
+	// before they existed read as without them.
+	RoleIDs       []string       `json:",omitempty"`
+	RoleDivisions []RoleDivision `json:",omitempty"`
+	Scope         []string       `json:",omitempty"`
+}
+
+// RoleDivision is a Genesys role granted in a division.
+type RoleDivision struct {
+	RoleID     string
+	DivisionID string
 }
 
 // Has reports whether the client holds permission p.

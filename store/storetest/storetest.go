@@ -560,7 +560,8 @@ func testRegistry(t *testing.T, b Backend) {
 	if err != nil || len(orgs) != 2 || orgs[0].ID != "o1" || !orgs[0].CreatedAt.Equal(now) {
 		t.Fatalf("Organizations = %v, %v", orgs, err)
 	}
-	cl := usage.Client{ID: "k1", OrganizationID: "o1", Name: "n", SecretHash: []byte{1, 2, 3}, Permissions: []string{usage.PermEventAdd}, AccessTokenValidity: time.Hour, CreatedAt: now}
+	cl := usage.Client{ID: "k1", OrganizationID: "o1", Name: "n", SecretHash: []byte{1, 2, 3}, Permissions: []string{usage.PermEventAdd}, AccessTokenValidity: time.Hour, CreatedAt: now,
+		RoleIDs: []string{"r1", "r2"}, RoleDivisions: []usage.RoleDivision{{RoleID: "r1", DivisionID: "d1"}}, Scope: []string{"s"}}
 	if err := s.PutClient(c, cl); err != nil {
 		t.Fatal(err)
 	}
@@ -568,7 +569,8 @@ func testRegistry(t *testing.T, b Backend) {
 		t.Fatal(err)
 	}
 	got, err := s.Client(c, "k1")
-	if err != nil || got.Name != "n" || string(got.SecretHash) != "\x01\x02\x03" || !got.Has(usage.PermEventAdd) || got.AccessTokenValidity != time.Hour {
+	if err != nil || got.Name != "n" || string(got.SecretHash) != "\x01\x02\x03" || !got.Has(usage.PermEventAdd) || got.AccessTokenValidity != time.Hour ||
+		!slices.Equal(got.RoleIDs, cl.RoleIDs) || !slices.Equal(got.RoleDivisions, cl.RoleDivisions) || !slices.Equal(got.Scope, cl.Scope) {
 		t.Fatalf("Client = %+v, %v", got, err)
 	}
 	list, err := s.Clients(c, "o1")
