@@ -240,9 +240,10 @@ func (s *Server) getServiceUserUsage(r *http.Request, c *caller) (int, any, erro
 		return 0, nil, err
 	}
 	if len(users) == 0 {
-		// A user is listed only for a period in which they were named, so
-		// the period is part of the answer: without it, the default
-		// (yesterday) reads as "no such user".
+		// A user is reported once an event has named them before the
+		// period's end, so the period is part of the answer: a user first
+		// seen today is not found for the default, yesterday, and a 404
+		// that did not say so would read as "no such user".
 		when, unit := "on "+per.Start.Format(time.DateOnly), "day"
 		if per.Type == usage.Monthly {
 			when, unit = "in "+per.Start.Format("2006-01"), "month"
