@@ -25,8 +25,8 @@ type queryPairs []queryPair
 
 // parseQuery splits a raw query string as url.ParseQuery does, but keeps
 // the order. Like it, it skips pairs that do not unescape. Pairs holding a
-// raw ';' are kept but marked: other servers split on ';', so get passes
-// them over, that a proxy and usaged never bind different parameters; only
+// raw ';' are kept but marked: other servers split on ';', and get passes
+// them over, so that a proxy and usaged never bind different parameters; only
 // a JSONP callback reads them (callback).
 func parseQuery(raw string) queryPairs {
 	var q queryPairs
