@@ -1,6 +1,7 @@
 package ccc
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,30 +11,39 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
+// queryPair is one parameter of a query string. semicolon marks a pair
+// holding a raw ';'.
+type queryPair struct {
+	key, value string
+	semicolon  bool
+}
+
 // queryPairs is a query string's parameters in the order the client sent
 // them, which url.Values forgets: with keys matched ignoring case, order
 // decides between pageSize=1&PageSize=2.
-type queryPairs []struct{ key, value string }
+type queryPairs []queryPair
 
 // parseQuery splits a raw query string as url.ParseQuery does, but keeps
-// the order. Like it, it skips pairs that do not unescape and pairs holding
-// a raw ';', which other servers split on: a proxy and usaged must not see
-// different parameters.
+// the order. Like it, it skips pairs that do not unescape. Pairs holding a
+// raw ';' are kept but marked: other servers split on ';', and get passes
+// them over, so that a proxy and usaged never bind different parameters; only
+// a JSONP callback reads them (callback).
 func parseQuery(raw string) queryPairs {
 	var q queryPairs
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
-		if pair == "" || strings.Contains(pair, ";") {
+		if pair == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(pair, "=")
+		semicolon := strings.Contains(pair, ";")
 		k, err1 := url.QueryUnescape(k)
 		v, err2 := url.QueryUnescape(v)
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		q = append(q, struct{ key, value string }{k, v})
+		q = append(q, queryPair{k, v, semicolon})
 	}
 	return q
 }
@@ -41,10 +51,26 @@ func parseQuery(raw string) queryPairs {
 // get returns the first non-empty value of the parameter name, its key
 // matched ignoring case (pageSize = PageSize = PAGESIZE), as ServiceStack
 // binds. An empty value counts as absent, so that ?PageSize= keeps the
-// default rather than failing.
+// default rather than failing. Pairs holding a raw ';' are passed over.
 func (q queryPairs) get(name string) string {
 	for _, p := range q {
-		if p.value != "" && strings.EqualFold(p.key, name) {
+		if p.value != "" && !p.semicolon && strings.EqualFold(p.key, name) {
+			return p.value
+		}
+	}
+	return ""
+}
+
+// callback returns the JSONP callback name as sent, "" when absent. Unlike
+// get, it takes a value holding a raw ';' (callback=cb;alert(1)), as
+// ASP.NET, which does not split on ';', hands it to ServiceStack:
+// sanitizeCallback then replaces the ';' as it replaces every character a
+// name may not hold, rather than the request silently losing its callback.
+// A ';' in the key (x;callback=cb) still hides the pair: a server splitting
+// on ';' would read a different key.
+func (q queryPairs) callback() string {
+	for _, p := range q {
+		if p.value != "" && strings.EqualFold(p.key, "callback") {
 			return p.value
 		}
 	}
@@ -78,10 +104,16 @@ func (p *params) value(name string) string {
 }
 
 // fail records that value could not be bound to name, unless an earlier
-// parameter failed already.
-func (p *params) fail(name, value string) {
+// parameter failed already. hint, when not empty, says what the parameter
+// takes (use one of Daily, Monthly), after ServiceStack's own message.
+func (p *params) fail(name, value, hint string) {
+	p.failWith(bindErrorHint(p.op, name, value, hint))
+}
+
+// failWith records err, unless an earlier parameter failed already.
+func (p *params) failWith(err error) {
 	if p.first == nil {
-		p.first = bindError(p.op, name, value)
+		p.first = err
 	}
 }
 
@@ -91,7 +123,7 @@ func (p *params) guid(name string) usage.GUID {
 	v := p.value(name)
 	g, err := usage.ParseGUID(v)
 	if err != nil {
-		p.fail(name, v)
+		p.fail(name, v, "")
 	}
 	return g
 }
@@ -105,20 +137,33 @@ func (p *params) optGUID(name string) usage.GUID {
 	return p.guid(name)
 }
 
-// integer binds a decimal integer in [min, max]: def when absent; one that
-// is not an integer, or out of range, fails and returns def.
+// integer binds a decimal integer in [min, max]: def when absent. One that
+// is not an integer fails to bind, naming the range; one out of range fails
+// validation as FluentValidation's GreaterThanOrEqual or LessThanOrEqual
+// rule would, naming the limit. Either returns def.
 func (p *params) integer(name string, def, min, max int) int {
 	v := p.value(name)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < min || n > max {
-		p.fail(name, v)
-		return def
+	switch {
+	case err != nil:
+		p.fail(name, v, fmt.Sprintf("use a whole number from %d to %d", min, max))
+	case n < min:
+		p.failWith(validationError(FieldError{ErrorCode: "GreaterThanOrEqual", FieldName: name,
+			Message: fmt.Sprintf("'%s' must be greater than or equal to '%d'; got %d.", displayName(name), min, n)}))
+	case n > max:
+		p.failWith(validationError(FieldError{ErrorCode: "LessThanOrEqual", FieldName: name,
+			Message: fmt.Sprintf("'%s' must be less than or equal to '%d'; got %d.", displayName(name), max, n)}))
+	default:
+		return n
 	}
-	return n
+	return def
 }
+
+// dateHint is what a date parameter takes, for its bind error.
+const dateHint = "use yyyy-MM-dd, ISO-8601 such as 2026-03-04T05:06:07Z, or /Date(ms)/, from 0001-01-01 to 9999-12-31"
 
 // date binds a date in any form parseDate accepts, in UTC. ok is false when
 // the parameter is absent or fails.
@@ -129,7 +174,7 @@ func (p *params) date(name string) (t time.Time, ok bool) {
 	}
 	t, err := parseDate(v)
 	if err != nil {
-		p.fail(name, v)
+		p.fail(name, v, dateHint)
 		return time.Time{}, false
 	}
 	return t, true
@@ -143,9 +188,10 @@ func (p *params) str(name string) string { return p.value(name) }
 func (p *params) err() error { return p.first }
 
 // optEnum binds an optional enum with its parse function from usage
-// (usage.ParsePeriodType…, which ignore case, as ServiceStack does). ok is
+// (usage.ParsePeriodType…, which ignore case, as ServiceStack does), whose
+// values are allowed, for the message of a value that is not one. ok is
 // false when the parameter is absent or fails; then the zero E is returned.
-func optEnum[E any](p *params, name string, parse func(string) (E, error)) (E, bool) {
+func optEnum[E fmt.Stringer](p *params, name string, parse func(string) (E, error), allowed ...E) (E, bool) {
 	var zero E
 	v := p.value(name)
 	if v == "" {
@@ -153,7 +199,11 @@ func optEnum[E any](p *params, name string, parse func(string) (E, error)) (E, b
 	}
 	e, err := parse(v)
 	if err != nil {
-		p.fail(name, v)
+		names := make([]string, len(allowed))
+		for i, a := range allowed {
+			names[i] = a.String()
+		}
+		p.fail(name, v, "use one of "+strings.Join(names, ", "))
 		return zero, false
 	}
 	return e, true

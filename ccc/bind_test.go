@@ -57,7 +57,7 @@ func TestParams(t *testing.T) {
 	if pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType); !ok || pt != usage.Monthly {
 		t.Errorf("PeriodType %v %v", pt, ok)
 	}
-	if _, ok := optEnum(p, "UserStatus", usage.ParseUserStatus); ok {
+	if _, ok := optEnum(p, "UserStatus", usage.ParseUserStatus, usage.UserActive, usage.UserDisabledStatus); ok {
 		t.Errorf("absent enum bound")
 	}
 	if d, ok := p.date("Period"); !ok || !d.Equal(time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)) {
@@ -75,7 +75,7 @@ func TestParams(t *testing.T) {
 }
 
 func TestParamsFail(t *testing.T) {
-	f := func(target string, bind func(p *params), wantField, wantValue string) {
+	f := func(target string, bind func(p *params), want FieldError) {
 		t.Helper()
 		p := bindRequest(t, "GET /api/services/{ServiceGuid}/usage", target)
 		bind(p)
@@ -83,30 +83,52 @@ func TestParamsFail(t *testing.T) {
 		if !ok || ae.status != http.StatusBadRequest || len(ae.rs.Errors) != 1 {
 			t.Fatalf("%s: err %v", target, p.err())
 		}
-		want := FieldError{"SerializationException", wantField, fmt.Sprintf("'%s' is an Invalid value for '%s'", wantValue, wantField)}
 		if ae.rs.Errors[0] != want {
-			t.Errorf("%s: %+v, want %+v", target, ae.rs.Errors[0], want)
+			t.Errorf("%s:\n got %+v\nwant %+v", target, ae.rs.Errors[0], want)
+		}
+		if ae.rs.ErrorCode != want.ErrorCode {
+			t.Errorf("%s: errorCode %s, want the entry's %s", target, ae.rs.ErrorCode, want.ErrorCode)
 		}
 	}
+	// bind is ServiceStack's own message, and what the field takes after it.
+	bind := func(field, value, hint string) FieldError {
+		msg := fmt.Sprintf("'%s' is an Invalid value for '%s'", value, field)
+		if hint != "" {
+			msg += ": " + hint
+		}
+		return FieldError{"SerializationException", field, msg}
+	}
 	guid := func(p *params) { p.guid("ServiceGuid") }
-	f("/api/services/abc/usage", guid, "ServiceGuid", "abc")
-	f("/api/services/0123456789abcdef0123456789abcdeg/usage", guid, "ServiceGuid", "0123456789abcdef0123456789abcdeg")
-	f("/api/services/x/usage?PartnerGuid=nope", func(p *params) { p.optGUID("PartnerGuid") }, "PartnerGuid", "nope")
-	f("/api/services/x/usage", func(p *params) { p.guid("UserGuid") }, "UserGuid", "")
+	f("/api/services/abc/usage", guid, bind("ServiceGuid", "abc", ""))
+	f("/api/services/0123456789abcdef0123456789abcdeg/usage", guid, bind("ServiceGuid", "0123456789abcdef0123456789abcdeg", ""))
+	f("/api/services/x/usage?PartnerGuid=nope", func(p *params) { p.optGUID("PartnerGuid") }, bind("PartnerGuid", "nope", ""))
+	f("/api/services/x/usage", func(p *params) { p.guid("UserGuid") }, bind("UserGuid", "", ""))
+	// PageSize names its limits: not a number fails to bind, out of range
+	// fails validation, as FluentValidation words it.
 	pageSize := func(p *params) { p.integer("PageSize", 25, 1, 1000) }
-	f("/api/services/x/usage?pageSize=ten", pageSize, "PageSize", "ten")
-	f("/api/services/x/usage?pageSize=0", pageSize, "PageSize", "0")
-	f("/api/services/x/usage?pageSize=1001", pageSize, "PageSize", "1001")
-	f("/api/services/x/usage?pageSize=1.5", pageSize, "PageSize", "1.5")
-	f("/api/services/x/usage?pageSize=99999999999999999999", pageSize, "PageSize", "99999999999999999999")
-	f("/api/services/x/usage?Period=yesterday", func(p *params) { p.date("Period") }, "Period", "yesterday")
-	f("/api/services/x/usage?PeriodType=Weekly", func(p *params) { optEnum(p, "PeriodType", usage.ParsePeriodType) }, "PeriodType", "Weekly")
+	whole := "use a whole number from 1 to 1000"
+	f("/api/services/x/usage?pageSize=ten", pageSize, bind("PageSize", "ten", whole))
+	f("/api/services/x/usage?pageSize=0", pageSize,
+		FieldError{"GreaterThanOrEqual", "PageSize", "'Page Size' must be greater than or equal to '1'; got 0."})
+	f("/api/services/x/usage?pageSize=1001", pageSize,
+		FieldError{"LessThanOrEqual", "PageSize", "'Page Size' must be less than or equal to '1000'; got 1001."})
+	f("/api/services/x/usage?pageSize=1.5", pageSize, bind("PageSize", "1.5", whole))
+	f("/api/services/x/usage?pageSize=99999999999999999999", pageSize, bind("PageSize", "99999999999999999999", whole))
+	// Period names the forms it takes, PeriodType its values.
+	f("/api/services/x/usage?Period=yesterday", func(p *params) { p.date("Period") },
+		bind("Period", "yesterday", "use yyyy-MM-dd, ISO-8601 such as 2026-03-04T05:06:07Z, or /Date(ms)/, from 0001-01-01 to 9999-12-31"))
+	f("/api/services/x/usage?PeriodType=Weekly", func(p *params) { optEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly) },
+		bind("PeriodType", "Weekly", "use one of Daily, Monthly"))
 	// The first failure is kept.
 	f("/api/services/x/usage?Page=z&PageSize=y", func(p *params) {
 		p.integer("Page", 1, 1, 10)
 		p.integer("PageSize", 1, 1, 10)
 		p.guid("ServiceGuid")
-	}, "Page", "z")
+	}, bind("Page", "z", "use a whole number from 1 to 10"))
+	f("/api/services/x/usage?Page=0&PageSize=y", func(p *params) {
+		p.integer("Page", 1, 1, 10)
+		p.integer("PageSize", 1, 1, 10)
+	}, FieldError{"GreaterThanOrEqual", "Page", "'Page' must be greater than or equal to '1'; got 0."})
 }
 
 // TestBindErrorBody pins the reference's example body for a non-Guid
@@ -135,6 +157,9 @@ func TestBindErrorBody(t *testing.T) {
 		`{"responseStatus":{"errorCode":"SerializationException","message":"Unable to bind to request 'GetServiceUsage'","errors":[{"errorCode":"SerializationException","fieldName":"ServiceGuid","message":"'<b>\"' is an Invalid value for 'ServiceGuid'"}]}}`)
 }
 
+// TestErrorBodies pins error bodies byte for byte: "errors" is always
+// there, [] when no field is at fault, as ServiceStack's
+// CreateResponseStatus always sets it.
 func TestErrorBodies(t *testing.T) {
 	f := func(err error, wantStatus int, want string) {
 		t.Helper()
@@ -146,15 +171,15 @@ func TestErrorBodies(t *testing.T) {
 	}
 	f(validationError(notEmpty("Name"), notEmpty("PrimaryDomain")), 400,
 		`{"responseStatus":{"errorCode":"NotEmpty","message":"'Name' must not be empty.","errors":[{"errorCode":"NotEmpty","fieldName":"Name","message":"'Name' must not be empty."},{"errorCode":"NotEmpty","fieldName":"PrimaryDomain","message":"'Primary Domain' must not be empty."}]}}`)
-	f(validationError(), 400, `{"responseStatus":{"errorCode":"ValidationException","message":"Validation failed"}}`)
-	f(bindError("CreateService", "", "{"), 400, `{"responseStatus":{"errorCode":"SerializationException","message":"Unable to bind to request 'CreateService'"}}`)
+	f(validationError(), 400, `{"responseStatus":{"errorCode":"ValidationException","message":"Validation failed","errors":[]}}`)
+	f(bindError("CreateService", "", "{"), 400, `{"responseStatus":{"errorCode":"SerializationException","message":"Unable to bind to request 'CreateService'","errors":[]}}`)
 	f(statusConflict("Service 0123 is Blocked: usage reports are not available for Blocked or Provisioning services"), 409,
-		`{"responseStatus":{"errorCode":"ServiceStatusConflict","message":"Service 0123 is Blocked: usage reports are not available for Blocked or Provisioning services"}}`)
-	f(fmt.Errorf("handler: %w", statusConflict("wrapped")), 409, `{"responseStatus":{"errorCode":"ServiceStatusConflict","message":"wrapped"}}`)
-	f(&usage.Error{Kind: usage.KindUnauthorized}, 401, `{"responseStatus":{"errorCode":"Unauthorized","message":"Not Authenticated"}}`)
+		`{"responseStatus":{"errorCode":"ServiceStatusConflict","message":"Service 0123 is Blocked: usage reports are not available for Blocked or Provisioning services","errors":[]}}`)
+	f(fmt.Errorf("handler: %w", statusConflict("wrapped")), 409, `{"responseStatus":{"errorCode":"ServiceStatusConflict","message":"wrapped","errors":[]}}`)
+	f(&usage.Error{Kind: usage.KindUnauthorized}, 401, `{"responseStatus":{"errorCode":"Unauthorized","message":"Not Authenticated","errors":[]}}`)
 	f(usage.Errorf(usage.KindInvalid, "period", "period must be a day"), 400,
 		`{"responseStatus":{"errorCode":"ArgumentException","message":"period must be a day","errors":[{"errorCode":"ArgumentException","fieldName":"Period","message":"period must be a day"}]}}`)
-	f(errors.New("disk on fire at /var/lib"), 500, `{"responseStatus":{"errorCode":"InternalServerError","message":"The server encountered an internal error. It has been logged."}}`)
+	f(errors.New("disk on fire at /var/lib"), 500, `{"responseStatus":{"errorCode":"InternalServerError","message":"The server encountered an internal error. It has been logged.","errors":[]}}`)
 }
 
 func TestToAPIError(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 // encodeCSV writes v as ServiceStack's CsvSerializer does. The rows are the
 // elements of a list: v itself when it is one (GET /api/collections), the
 // `results` of a paged DTO, or else the DTO alone as one row, without its
-// responseStatus. An error DTO is the row ErrorCode,Message: its field
-// errors do not fit a table, and the status says it failed.
+// responseStatus. An error DTO is the row ErrorCode,Message,Errors, its
+// field errors in JSV ([] when there are none, as JSON's "errors": []).
 //
 // A text cell that a spreadsheet would run as a formula is defused with a
 // leading ' (defuseFormula), as the dashboard's CSV does; numbers are
@@ -30,8 +30,12 @@ import (
 // is written in JSV, ServiceStack's own notation: {Name:Ann,Email:a@b.c}.
 func encodeCSV(b *bytes.Buffer, v any) error {
 	if e, ok := v.(errorResponse); ok {
-		writeCSVRow(b, []string{"ErrorCode", "Message"})
-		writeCSVRow(b, []string{defuseFormula(e.ResponseStatus.ErrorCode), defuseFormula(e.ResponseStatus.Message)})
+		var errs strings.Builder
+		if err := writeJSV(&errs, reflect.ValueOf(e.ResponseStatus.Errors)); err != nil {
+			return err
+		}
+		writeCSVRow(b, []string{"ErrorCode", "Message", "Errors"})
+		writeCSVRow(b, []string{defuseFormula(e.ResponseStatus.ErrorCode), defuseFormula(e.ResponseStatus.Message), errs.String()})
 		return nil
 	}
 	rv := indirect(reflect.ValueOf(v))

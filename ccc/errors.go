@@ -14,11 +14,13 @@ import (
 )
 
 // ResponseStatus is ServiceStack's ResponseStatus: what every failed
-// operation answers, inside its response DTO.
+// operation answers, inside its response DTO. Errors is always written,
+// [] when no field is at fault, as ServiceStack's CreateResponseStatus
+// always sets it: clients iterate it without a null check.
 type ResponseStatus struct {
 	ErrorCode string       `json:"errorCode"`
 	Message   string       `json:"message,omitzero"`
-	Errors    []FieldError `json:"errors,omitzero"`
+	Errors    []FieldError `json:"errors"`
 }
 
 // xmlDeclarationOrder keeps ResponseStatus's XML members in declaration
@@ -67,17 +69,23 @@ func (e *apiError) Error() string {
 // operation op as ServiceStack does: 400 SerializationException,
 // "Unable to bind to request '<op>'", and one entry naming field and value.
 // An empty field (a body that is not JSON at all) leaves the entry out.
-func bindError(op, field, value string) error {
+func bindError(op, field, value string) error { return bindErrorHint(op, field, value, "") }
+
+// bindErrorHint is bindError with what the field takes added to its entry's
+// message after a colon: "'Weekly' is an Invalid value for 'PeriodType':
+// use one of Daily, Monthly". ServiceStack's own text comes first, so that
+// clients matching it still do.
+func bindErrorHint(op, field, value, hint string) error {
 	e := &apiError{status: http.StatusBadRequest, rs: ResponseStatus{
 		ErrorCode: "SerializationException",
 		Message:   fmt.Sprintf("Unable to bind to request '%s'", op),
 	}}
 	if field != "" {
-		e.rs.Errors = []FieldError{{
-			ErrorCode: "SerializationException",
-			FieldName: field,
-			Message:   fmt.Sprintf("'%s' is an Invalid value for '%s'", value, field),
-		}}
+		msg := fmt.Sprintf("'%s' is an Invalid value for '%s'", value, field)
+		if hint != "" {
+			msg += ": " + hint
+		}
+		e.rs.Errors = []FieldError{{ErrorCode: "SerializationException", FieldName: field, Message: msg}}
 	}
 	return e
 }
@@ -205,5 +213,9 @@ func respondError(w http.ResponseWriter, r *http.Request, op string, err error, 
 		// Whole seconds, rounded up: a client retrying sooner is refused again.
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10))
 	}
-	respond(w, r, op, ae.status, errorResponse{ResponseStatus: ae.rs})
+	rs := ae.rs // a copy: ae may be shared
+	if rs.Errors == nil {
+		rs.Errors = []FieldError{}
+	}
+	respond(w, r, op, ae.status, errorResponse{ResponseStatus: rs})
 }

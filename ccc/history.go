@@ -25,7 +25,7 @@ func (s *Server) getServiceUsageHistory(r *http.Request, c *caller) (int, any, e
 	if err != nil {
 		return 0, nil, err
 	}
-	pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType)
+	pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly)
 	if !ok {
 		pt = usage.Daily
 	}

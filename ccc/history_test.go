@@ -194,11 +194,11 @@ func TestServiceUsageHistory(t *testing.T) {
 				le("From", "'From' to 'To' must span at most 366 Daily periods; got 435."),
 				le("To", "'To' must be on or before today (2026-03-10 UTC); got 2026-03-11."))},
 			// Values that cannot be bound, the first of them.
-			{"From=yesterday", bindFailure(op, "From", "yesterday")},
-			{"To=2026-02-30", bindFailure(op, "To", "2026-02-30")},
-			{"from=10000-01-01", bindFailure(op, "From", "10000-01-01")},
-			{"To=bad&From=worse", bindFailure(op, "From", "worse")},
-			{"PeriodType=Weekly&From=bad", bindFailure(op, "PeriodType", "Weekly")},
+			{"From=yesterday", bindFailureHint(op, "From", "yesterday", dateHint)},
+			{"To=2026-02-30", bindFailureHint(op, "To", "2026-02-30", dateHint)},
+			{"from=10000-01-01", bindFailureHint(op, "From", "10000-01-01", dateHint)},
+			{"To=bad&From=worse", bindFailureHint(op, "From", "worse", dateHint)},
+			{"PeriodType=Weekly&From=bad", bindFailureHint(op, "PeriodType", "Weekly", periodTypeHint)},
 		} {
 			s, h, body := e.get(t, history(0, c.query), sc.partnerKeys[0])
 			wantError(t, c.query, s, h, body, http.StatusBadRequest, c.want)
@@ -332,7 +332,7 @@ func TestServiceUsageHistory(t *testing.T) {
 				}
 				for k, x := range root.Items {
 					j := js[k]
-					if x.XMLName.Local != "ServiceUsage" || x.ServiceGuid != j.ServiceGuid || x.Name != j.Name || x.PeriodType != j.PeriodType ||
+					if x.XMLName.Local != "ServiceUsage" || x.ServiceGuid != dashed(j.ServiceGuid) || x.Name != j.Name || x.PeriodType != j.PeriodType ||
 						x.Period != j.Period || x.TotalMessageCount != j.TotalMessageCount || x.TotalUserCount != j.TotalUserCount ||
 						x.AttachmentStorageUsage != j.AttachmentStorageUsage {
 						t.Errorf("%s: item %d %+v, JSON %+v", path, k, x, j)

@@ -260,6 +260,19 @@ func wantError(t *testing.T, what string, status int, h http.Header, body []byte
 		t.Errorf("%s: error body %s: %v", what, body, err)
 		return
 	}
+	// "errors" is always an array, [] when no field is at fault, as
+	// ServiceStack's CreateResponseStatus sets it; want leaves it nil then.
+	var raw struct {
+		ResponseStatus struct {
+			Errors json.RawMessage `json:"errors"`
+		} `json:"responseStatus"`
+	}
+	if json.Unmarshal(body, &raw) != nil || !bytes.HasPrefix(raw.ResponseStatus.Errors, []byte("[")) {
+		t.Errorf("%s: responseStatus.errors is not an array: %s", what, body)
+	}
+	if len(got.ResponseStatus.Errors) == 0 {
+		got.ResponseStatus.Errors = nil
+	}
 	if !reflect.DeepEqual(got.ResponseStatus, want) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got.ResponseStatus, want)
 	}
@@ -278,6 +291,25 @@ func bindFailure(op, field, value string) responseStatus {
 	return responseStatus{ErrorCode: "SerializationException", Message: "Unable to bind to request '" + op + "'",
 		Errors: []fieldError{{ErrorCode: "SerializationException", FieldName: field,
 			Message: "'" + value + "' is an Invalid value for '" + field + "'"}}}
+}
+
+// bindFailureHint is bindFailure whose message goes on to say what the
+// parameter takes.
+func bindFailureHint(op, field, value, hint string) responseStatus {
+	rs := bindFailure(op, field, value)
+	rs.Errors[0].Message += ": " + hint
+	return rs
+}
+
+// What the query parameters take, as their bind failures say it.
+const (
+	dateHint       = "use yyyy-MM-dd, ISO-8601 such as 2026-03-04T05:06:07Z, or /Date(ms)/, from 0001-01-01 to 9999-12-31"
+	periodTypeHint = "use one of Daily, Monthly"
+)
+
+// rangeFailure is FluentValidation's answer for a number out of its range.
+func rangeFailure(code, field, message string) responseStatus {
+	return responseStatus{ErrorCode: code, Message: message, Errors: []fieldError{{ErrorCode: code, FieldName: field, Message: message}}}
 }
 
 // The registry as the API answers it.
@@ -329,12 +361,12 @@ type serviceHeader struct {
 	ReferenceId    string      `json:"referenceId,omitempty"`
 	PrimaryDomain  string      `json:"primaryDomain,omitempty"`
 	CreatedOn      string      `json:"createdOn"`
-	TrialEndDate   string      `json:"trialEndDate,omitempty"`
-	EffectiveDate  string      `json:"effectiveDate,omitempty"`
+	TrialEndDate   string      `json:"trialEndDate"`
+	EffectiveDate  string      `json:"effectiveDate"`
 	InitialTerm    int         `json:"initialTerm"`
-	CollectionGuid string      `json:"collectionGuid,omitempty"`
+	CollectionGuid string      `json:"collectionGuid"`
 	CollectionName string      `json:"collectionName,omitempty"`
-	ClientGuid     string      `json:"clientGuid,omitempty"`
+	ClientGuid     string      `json:"clientGuid"`
 	Contact        *contactDTO `json:"contact,omitempty"`
 	Company        *companyDTO `json:"company,omitempty"`
 }

@@ -26,7 +26,10 @@ type Company struct {
 }
 
 // ServiceHeader is the description of a service that every service and
-// service-usage response starts with.
+// service-usage response starts with. Its dates and Guids are .NET value
+// types, never null: unset, they are written as 0001-01-01T00:00:00Z and
+// the zero Guid, as the vendor's samples show, and not left out. Its
+// strings and records are nullable and are left out when empty.
 type ServiceHeader struct {
 	ServiceGuid    Guid    `json:"serviceGuid"`
 	Name           string  `json:"name"`
@@ -35,12 +38,12 @@ type ServiceHeader struct {
 	ReferenceId    string  `json:"referenceId,omitzero"`
 	PrimaryDomain  string  `json:"primaryDomain,omitzero"`
 	CreatedOn      Time    `json:"createdOn"`
-	TrialEndDate   Time    `json:"trialEndDate,omitzero"`
-	EffectiveDate  Time    `json:"effectiveDate,omitzero"`
+	TrialEndDate   Time    `json:"trialEndDate"`
+	EffectiveDate  Time    `json:"effectiveDate"`
 	InitialTerm    int     `json:"initialTerm"`
-	CollectionGuid Guid    `json:"collectionGuid,omitzero"`
+	CollectionGuid Guid    `json:"collectionGuid"`
 	CollectionName string  `json:"collectionName,omitzero"`
-	ClientGuid     Guid    `json:"clientGuid,omitzero"`
+	ClientGuid     Guid    `json:"clientGuid"`
 	Contact        Contact `json:"contact,omitzero"`
 	Company        Company `json:"company,omitzero"`
 }

@@ -23,7 +23,7 @@ func page(p *params) (page, size int) {
 // containing def; its time of day is ignored). A period that has not begun
 // yet is a validation error: it has no usage to report.
 func (s *Server) period(p *params, def time.Time) (usage.Period, error) {
-	pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType)
+	pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly)
 	if !ok {
 		pt = usage.Daily
 	}
@@ -194,8 +194,8 @@ func (s *Server) getServiceUsersUsage(r *http.Request, c *caller) (int, any, err
 	}
 	pg, size := page(p)
 	var f usersFilter
-	f.status, _ = optEnum(p, "UserStatus", usage.ParseUserStatus)
-	f.groupType, _ = optEnum(p, "UserGroupType", usage.ParseUserGroupType)
+	f.status, _ = optEnum(p, "UserStatus", usage.ParseUserStatus, usage.UserActive, usage.UserDisabledStatus)
+	f.groupType, _ = optEnum(p, "UserGroupType", usage.ParseUserGroupType, usage.GroupProfessional, usage.GroupGuest)
 	f.group = p.optGUID("UserGroupGuid")
 	per, err := s.period(p, s.yesterday())
 	if err != nil {
@@ -240,7 +240,19 @@ func (s *Server) getServiceUserUsage(r *http.Request, c *caller) (int, any, erro
 		return 0, nil, err
 	}
 	if len(users) == 0 {
-		return 0, nil, usage.Errorf(usage.KindNotFound, "UserGuid", "User %s not found in service %s", user, svc.GUID)
+		// A user is reported once an event has named them before the
+		// period's end, so the period is part of the answer: a user first
+		// seen today is not found for the default, yesterday, and a 404
+		// that did not say so would read as "no such user".
+		when, unit := "on "+per.Start.Format(time.DateOnly), "day"
+		if per.Type == usage.Monthly {
+			when, unit = "in "+per.Start.Format("2006-01"), "month"
+		}
+		msg := fmt.Sprintf("User %s not found in service %s %s (UTC)", user, svc.GUID, when)
+		if p.value("Period") == "" {
+			msg += fmt.Sprintf(", the default Period (yesterday): pass Period=yyyy-MM-dd for another %s", unit)
+		}
+		return 0, nil, usage.Errorf(usage.KindNotFound, "UserGuid", "%s.", msg)
 	}
 	return 0, ServiceUserUsage{
 		ServiceGuid: Guid(svc.GUID), PeriodType: per.Type.String(), Period: Time(per.Start),

@@ -125,6 +125,12 @@ func (p period) query() string {
 
 func (p period) String() string { return p.typ() + " " + p.start.Format(time.DateOnly) }
 
+// zeroTime and zeroGuid are how an unset date and Guid are written.
+const (
+	zeroTime = "0001-01-01T00:00:00Z"
+	zeroGuid = "00000000000000000000000000000000"
+)
+
 // wireTimeOf is a time as the API writes it ("" for none); the tests' times
 // are whole seconds.
 func wireTimeOf(t time.Time) string {
@@ -452,8 +458,10 @@ func mustScenario(t *testing.T) *scenario {
 			body["company"] = map[string]string{"name": "Contoso, Inc.", "city": "Springfield", "country": "US"}
 		}
 		svc := e.createService(t, body)
+		// Unset dates and Guids are .NET value types: written as zero, not left out.
 		want := serviceHeader{ServiceGuid: svc.ServiceGuid, Name: s.name, Status: s.status, ServiceCode: s.code, PrimaryDomain: s.domain,
-			CreatedOn: wireTimeOf(e.clk.Now()), InitialTerm: 12}
+			CreatedOn: wireTimeOf(e.clk.Now()), InitialTerm: 12, TrialEndDate: zeroTime, EffectiveDate: zeroTime,
+			CollectionGuid: zeroGuid, ClientGuid: zeroGuid}
 		if s.collection >= 0 {
 			want.CollectionGuid, want.CollectionName = sc.collections[s.collection].CollectionGuid, sc.collections[s.collection].Name
 		}
@@ -1018,15 +1026,18 @@ func TestReports(t *testing.T) {
 		// The user shared by the first two services is reported by each for itself.
 		shared := sc.people[0][0].guid
 		f(1, shared, feb.query(), sc.serviceKeys[1], feb)
-		// A user unknown to the service, or known only later, is not found.
+		// A user unknown to the service, or known only later, is not found,
+		// and the answer says for which period; without Period, that it was
+		// the default, yesterday.
 		svc := sc.services[0].ServiceGuid
-		for _, c := range []struct{ user, query string }{
-			{sc.people[2][3].guid, ""},
-			{sc.people[0][1].guid, "Period=2026-01-01"},
+		for _, c := range []struct{ user, query, when string }{
+			{sc.people[2][3].guid, "", " on " + yesterday.start.Format(time.DateOnly) + " (UTC), the default Period (yesterday): pass Period=yyyy-MM-dd for another day."},
+			{sc.people[2][3].guid, "PeriodType=Monthly", " in " + yesterday.start.Format("2006-01") + " (UTC), the default Period (yesterday): pass Period=yyyy-MM-dd for another month."},
+			{sc.people[0][1].guid, "Period=2026-01-01", " on 2026-01-01 (UTC)."},
 		} {
 			status, h, body := e.get(t, "/api/services/"+svc+"/users/"+c.user+"/usage?"+c.query, adminToken)
 			wantError(t, "unknown user", status, h, body, http.StatusNotFound,
-				responseStatus{ErrorCode: "NotFound", Message: "User " + c.user + " not found in service " + svc})
+				responseStatus{ErrorCode: "NotFound", Message: "User " + c.user + " not found in service " + svc + c.when})
 		}
 	})
 
@@ -1255,7 +1266,7 @@ func TestReports(t *testing.T) {
 		// An error under JSONP is a 200 whose argument holds the ResponseStatus.
 		missing := "00000000000000000000000000000001"
 		status, h, body := e.get(t, "/api/services/"+missing+"/serviceusage?callback=alert(1)", adminToken)
-		want := `alert_1_({"responseStatus":{"errorCode":"NotFound","message":"Service ` + missing + ` not found"}})`
+		want := `alert_1_({"responseStatus":{"errorCode":"NotFound","message":"Service ` + missing + ` not found","errors":[]}})`
 		if status != http.StatusOK || string(body) != want || h.Get("Content-Type") != "application/javascript; charset=utf-8" {
 			t.Errorf("JSONP error: %d %s %s", status, h.Get("Content-Type"), body)
 		}
@@ -1264,7 +1275,7 @@ func TestReports(t *testing.T) {
 			t.Errorf("JSONP bind error: %d %s", status, body)
 		}
 		status, _, body = e.get(t, sc.usagePath(0)+"?callback=cb", "")
-		if status != http.StatusOK || string(body) != `cb({"responseStatus":{"errorCode":"Unauthorized","message":"Not Authenticated"}})` {
+		if status != http.StatusOK || string(body) != `cb({"responseStatus":{"errorCode":"Unauthorized","message":"Not Authenticated","errors":[]}})` {
 			t.Errorf("JSONP unauthenticated: %d %s", status, body)
 		}
 	})
@@ -1277,18 +1288,18 @@ func TestReports(t *testing.T) {
 		}
 		s0 := sc.services[0].ServiceGuid
 		u := "/api/services/" + s0 + "/users/usage"
-		f("/api/services/usage?PeriodType=Weekly", adminToken, 400, bindFailure("GetServicesUsage", "PeriodType", "Weekly"))
-		f(sc.usagePath(0)+"?periodType=hourly", adminToken, 400, bindFailure("GetServiceUsage", "PeriodType", "hourly"))
-		f(u+"?PeriodType=Yearly", adminToken, 400, bindFailure("GetServiceUsersUsage", "PeriodType", "Yearly"))
-		f(sc.usagePath(0)+"?Period=2026-02-30", adminToken, 400, bindFailure("GetServiceUsage", "Period", "2026-02-30"))
-		f(sc.usagePath(0)+"?Period=yesterday", adminToken, 400, bindFailure("GetServiceUsage", "Period", "yesterday"))
-		f("/api/services/usage?Page=0", adminToken, 400, bindFailure("GetServicesUsage", "Page", "0"))
-		f("/api/services/usage?PageSize=1001", adminToken, 400, bindFailure("GetServicesUsage", "PageSize", "1001"))
-		f("/api/services/usage?pagesize=ten", adminToken, 400, bindFailure("GetServicesUsage", "PageSize", "ten"))
+		f("/api/services/usage?PeriodType=Weekly", adminToken, 400, bindFailureHint("GetServicesUsage", "PeriodType", "Weekly", periodTypeHint))
+		f(sc.usagePath(0)+"?periodType=hourly", adminToken, 400, bindFailureHint("GetServiceUsage", "PeriodType", "hourly", periodTypeHint))
+		f(u+"?PeriodType=Yearly", adminToken, 400, bindFailureHint("GetServiceUsersUsage", "PeriodType", "Yearly", periodTypeHint))
+		f(sc.usagePath(0)+"?Period=2026-02-30", adminToken, 400, bindFailureHint("GetServiceUsage", "Period", "2026-02-30", dateHint))
+		f(sc.usagePath(0)+"?Period=yesterday", adminToken, 400, bindFailureHint("GetServiceUsage", "Period", "yesterday", dateHint))
+		f("/api/services/usage?Page=0", adminToken, 400, rangeFailure("GreaterThanOrEqual", "Page", "'Page' must be greater than or equal to '1'; got 0."))
+		f("/api/services/usage?PageSize=1001", adminToken, 400, rangeFailure("LessThanOrEqual", "PageSize", "'Page Size' must be less than or equal to '1000'; got 1001."))
+		f("/api/services/usage?pagesize=ten", adminToken, 400, bindFailureHint("GetServicesUsage", "PageSize", "ten", "use a whole number from 1 to 1000"))
 		f("/api/services/usage?PartnerGuid=acme", adminToken, 400, bindFailure("GetServicesUsage", "PartnerGuid", "acme"))
-		f("/api/services/usage?CreatedAfterDateTime=last+week", adminToken, 400, bindFailure("GetServicesUsage", "CreatedAfterDateTime", "last week"))
-		f(u+"?UserStatus=Deleted", adminToken, 400, bindFailure("GetServiceUsersUsage", "UserStatus", "Deleted"))
-		f(u+"?UserGroupType=Admin", adminToken, 400, bindFailure("GetServiceUsersUsage", "UserGroupType", "Admin"))
+		f("/api/services/usage?CreatedAfterDateTime=last+week", adminToken, 400, bindFailureHint("GetServicesUsage", "CreatedAfterDateTime", "last week", dateHint))
+		f(u+"?UserStatus=Deleted", adminToken, 400, bindFailureHint("GetServiceUsersUsage", "UserStatus", "Deleted", "use one of Active, Disabled"))
+		f(u+"?UserGroupType=Admin", adminToken, 400, bindFailureHint("GetServiceUsersUsage", "UserGroupType", "Admin", "use one of Professional, Guest"))
 		f(u+"?UserGroupGuid=staff", adminToken, 400, bindFailure("GetServiceUsersUsage", "UserGroupGuid", "staff"))
 		f("/api/services/"+s0+"/users/xyz/usage", adminToken, 400, bindFailure("GetServiceUserUsage", "UserGuid", "xyz"))
 		f("/api/resellers/abc/serviceusagelist", adminToken, 400, bindFailure("GetResellerServiceUsage", "ResellerGuid", "abc"))
@@ -1328,7 +1339,7 @@ func TestReports(t *testing.T) {
 			}
 			// Under JSONP the conflict is a 200 too.
 			s, _, body := e.get(t, sc.usagePath(i)+"?callback=cb", adminToken)
-			if want, _ := json.Marshal(errorBody{conflict}); s != http.StatusOK || string(body) != "cb("+string(want)+")" {
+			if want := `cb({"responseStatus":{"errorCode":"ServiceStatusConflict","message":"` + conflict.Message + `","errors":[]}})`; s != http.StatusOK || string(body) != want {
 				t.Errorf("JSONP conflict: %d %s", s, body)
 			}
 			// The lists leave it out; the service itself is still there.

@@ -221,6 +221,12 @@ func (s *Server) op(name string, h handler) http.Handler {
 		if !s.limit(name, c, w, r) {
 			return
 		}
+		// Before authentication: a format the request cannot get is a
+		// mistake in the request itself, whoever sends it.
+		if ferr := formatError(r); ferr != nil {
+			respondError(w, r, name, ferr, s.log)
+			return
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="usaged"`)
 			respondError(w, r, name, err, s.log)

@@ -293,9 +293,8 @@ func formatNamed(name string) (format, bool) {
 //  1. a non-empty ?callback= asks for JSONP, which is JSON whatever else the
 //     request says; the returned callback is already sanitised;
 //  2. a non-empty ?format=json|csv|xml, ignoring case. Any other value
-//     (ServiceStack's jsv or html, a typo) answers JSON: the client did name
-//     a format, so looking further at the suffix or Accept would second-guess
-//     it, and a 400 for a presentation detail would be harsh;
+//     (ServiceStack's jsv or html, a typo) is refused before the operation
+//     runs (formatError), and its 400 is JSON;
 //  3. the route suffix .json, .csv or .xml that withSuffixes took off;
 //  4. the Accept header: the supported media type with the highest q,
 //     the earliest among equals. application/json, text/csv, application/xml
@@ -307,11 +306,11 @@ func formatNamed(name string) (format, bool) {
 // Query keys match ignoring case, as every ServiceStack parameter does.
 func negotiate(r *http.Request) (f format, callback string) {
 	q := parseQuery(r.URL.RawQuery)
-	if cb := q.get("callback"); cb != "" {
+	if cb := q.callback(); cb != "" {
 		return formatJSON, sanitizeCallback(cb)
 	}
 	if name := q.get("format"); name != "" {
-		f, _ := formatNamed(name)
+		f, _ := formatNamed(name) // JSON for an unknown name: formatError's answer
 		return f, ""
 	}
 	if f, ok := r.Context().Value(suffixKey{}).(format); ok {
@@ -321,6 +320,22 @@ func negotiate(r *http.Request) (f format, callback string) {
 		return f, ""
 	}
 	return formatJSON, ""
+}
+
+// formatError reports a ?format= that names no format usaged writes, as a
+// 400 ArgumentException naming the formats it does, so that a client asking
+// for jsv or a typo learns so rather than parsing JSON as something else.
+// Under JSONP, ?format= is not looked at, as negotiate does not.
+func formatError(r *http.Request) error {
+	q := parseQuery(r.URL.RawQuery)
+	if q.callback() != "" {
+		return nil
+	}
+	name := q.get("format")
+	if _, ok := formatNamed(name); ok || name == "" {
+		return nil
+	}
+	return usage.Errorf(usage.KindInvalid, "Format", "Format '%s' is not supported: use json, csv or xml (or a .json, .csv or .xml suffix, or an Accept header).", name)
 }
 
 // acceptFormat picks the format of the preferred supported media range of

@@ -112,9 +112,14 @@ func TestNegotiate(t *testing.T) {
 	f("/x?callback=&format=csv", "", formatCSV, "")
 	f("/x.xml?format=", "", formatXML, "")
 	f("/x?format=&format=csv", "", formatCSV, "")
-	// A pair with a raw ';' is skipped, as net/url skips it.
-	f("/x?callback=a;b&format=xml", "", formatXML, "")
-	// An unknown ?format= answers JSON, whatever follows it.
+	// A raw ';' in a callback is sanitised like any other character, not
+	// dropped; in any other pair, or in the key, it hides the pair, as
+	// net/url skips it.
+	f("/x?callback=a;b&format=xml", "", formatJSON, "a_b")
+	f("/x?callback=cb;alert(1)", "", formatJSON, "cb_alert_1_")
+	f("/x?x;callback=a&format=xml", "", formatXML, "")
+	f("/x?format=csv;x", "", formatJSON, "")
+	// An unknown ?format= is refused by formatError; its 400 is JSON.
 	f("/x.csv?format=jsv", "text/csv", formatJSON, "")
 	f("/x?format=html", "", formatJSON, "")
 
@@ -270,7 +275,7 @@ func TestJSONP(t *testing.T) {
 	w = serve("/x?callback=cb", "", func(w http.ResponseWriter, r *http.Request) {
 		respondError(w, r, "GetServiceUsage", usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service x not found"), nil)
 	})
-	if want := `cb({"responseStatus":{"errorCode":"NotFound","message":"Service x not found"}})`; w.Code != http.StatusOK || w.Body.String() != want {
+	if want := `cb({"responseStatus":{"errorCode":"NotFound","message":"Service x not found","errors":[]}})`; w.Code != http.StatusOK || w.Body.String() != want {
 		t.Errorf("got %d %s, want 200 %s", w.Code, w.Body, want)
 	}
 }
@@ -391,11 +396,21 @@ func TestCSVError(t *testing.T) {
 	w := serve("/x?format=csv", "", func(w http.ResponseWriter, r *http.Request) {
 		respondError(w, r, "CreateService", validationError(notEmpty("Name"), notEmpty("PrimaryDomain")), nil)
 	})
-	if w.Code != http.StatusBadRequest || w.Body.String() != "ErrorCode,Message\r\nNotEmpty,'Name' must not be empty.\r\n" {
+	// The field errors are one JSV cell, as ServiceStack writes a list in CSV.
+	if w.Code != http.StatusBadRequest || w.Body.String() != "ErrorCode,Message,Errors\r\nNotEmpty,'Name' must not be empty.,"+
+		"\"[{ErrorCode:NotEmpty,FieldName:Name,Message:'Name' must not be empty.},{ErrorCode:NotEmpty,FieldName:PrimaryDomain,Message:'Primary Domain' must not be empty.}]\"\r\n" {
 		t.Errorf("got %d %q", w.Code, w.Body)
 	}
 	if cd := w.Header().Get("Content-Disposition"); cd != `attachment;filename="CreateService.csv"` {
 		t.Errorf("Content-Disposition %q", cd)
+	}
+
+	// Without field errors, the cell is [], as JSON's "errors": [].
+	w = serve("/x?format=csv", "", func(w http.ResponseWriter, r *http.Request) {
+		respondError(w, r, "GetServiceUsage", usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service x not found"), nil)
+	})
+	if got, want := w.Body.String(), "ErrorCode,Message,Errors\r\nNotFound,Service x not found,[]\r\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
@@ -481,25 +496,44 @@ func TestXML(t *testing.T) {
 	if root.Name != (xml.Name{Space: xmlnsServiceStack, Local: "GetServicesUsageResponse"}) {
 		t.Errorf("root %v", root.Name)
 	}
-	if got := root.childNames(); !slices.Equal(got, []string{"PageSize", "Results"}) {
+	// Every member is written, a null one as i:nil, as DataContractSerializer does.
+	if got := root.childNames(); !slices.Equal(got, []string{"PageSize", "ResponseStatus", "Results"}) {
 		t.Errorf("root members %v", got)
+	}
+	if rs := root.child("ResponseStatus"); !isNil(rs) || len(rs.Children) != 0 || rs.Text != "" {
+		t.Errorf("null ResponseStatus: %+v", rs)
 	}
 	results := root.child("Results")
 	if got := results.childNames(); !slices.Equal(got, []string{"sampleUsage", "sampleUsage"}) {
 		t.Errorf("items %v", got)
 	}
 	first := results.Children[0]
-	want := []string{"Contact", "CreatedOn", "IsAlias", "MessageCount", "Name", "ServiceGuid"}
+	want := []string{"Contact", "CreatedOn", "IsAlias", "MessageCount", "Name", "ResponseStatus", "ServiceGuid", "TrialEndDate"}
 	if got := first.childNames(); !slices.Equal(got, want) {
 		t.Errorf("members %v, want alphabetical %v", got, want)
 	}
-	if got := first.child("Contact").childNames(); !slices.Equal(got, []string{"Email", "Name"}) {
+	if got := first.child("Contact").childNames(); !slices.Equal(got, []string{"Email", "Name", "PhoneNumber"}) {
 		t.Errorf("nested members %v", got)
+	}
+	for name, c := range map[string]*xmlElement{"TrialEndDate": first.child("TrialEndDate"),
+		"Contact.PhoneNumber": first.child("Contact").child("PhoneNumber"), "second Contact": results.Children[1].child("Contact")} {
+		if !isNil(c) {
+			t.Errorf("%s: want i:nil, got %+v", name, c)
+		}
+	}
+	for _, name := range []string{"Name", "Contact", "CreatedOn"} {
+		if isNil(first.child(name)) {
+			t.Errorf("%s is i:nil", name)
+		}
+	}
+	if !strings.Contains(body, `<TrialEndDate i:nil="true"/>`) {
+		t.Errorf("i:nil not written as DataContractSerializer does: %s", body)
 	}
 	if got := first.child("Name").Text; got != "<a & b>" {
 		t.Errorf("escaped text reads back as %q", got)
 	}
-	if got := first.child("ServiceGuid").Text; got != "0123456789abcdef0123456789abcdef" {
+	// A Guid is dashed, as .NET writes it; JSON and CSV keep ServiceStack's 32 digits.
+	if got := first.child("ServiceGuid").Text; got != "01234567-89ab-cdef-0123-456789abcdef" {
 		t.Errorf("Guid %q", got)
 	}
 	if got := first.child("CreatedOn").Text; got != "2026-03-04T05:06:07Z" {
@@ -517,6 +551,19 @@ func TestXML(t *testing.T) {
 	if !strings.Contains(w.Body.String(), `<sampleContact i:nil="true"/>`) {
 		t.Errorf("nil item: %s", w.Body)
 	}
+}
+
+// isNil reports whether e is an element with i:nil="true".
+func isNil(e *xmlElement) bool {
+	if e == nil {
+		return false
+	}
+	for _, a := range e.Attr {
+		if a.Name.Space == xmlnsInstance && a.Name.Local == "nil" && a.Value == "true" {
+			return true
+		}
+	}
+	return false
 }
 
 func TestXMLError(t *testing.T) {
@@ -541,6 +588,18 @@ func TestXMLError(t *testing.T) {
 	}
 	if got := item.child("Message").Text; got != "'<abc>' is an Invalid value for 'ServiceGuid'" {
 		t.Errorf("message %q", got)
+	}
+
+	// Without field errors, Errors is there and empty: not left out, not nil.
+	w = serve("/x?format=xml", "", func(w http.ResponseWriter, r *http.Request) {
+		respondError(w, r, "GetServiceUsage", usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service x not found"), nil)
+	})
+	rs = decodeXML(t, w.Body.String()).child("ResponseStatus")
+	if errs := rs.child("Errors"); errs == nil || isNil(errs) || len(errs.Children) != 0 {
+		t.Errorf("empty errors: %s", w.Body)
+	}
+	if !strings.Contains(w.Body.String(), "<Errors></Errors>") {
+		t.Errorf("empty errors: %s", w.Body)
 	}
 }
 

@@ -38,9 +38,9 @@ var (
 // (ArrayOf<Item> for a bare list, as DataContract names a List<Item>);
 // members as elements named by their PascalCase JSON names, in ordinal
 // alphabetical order as DataContract orders members without an explicit
-// order; the members JSON omits left out; lists as a wrapper element with
-// one element per item named after the item's type; records nested as
-// elements. Guid and Time are written as in JSON.
+// order; lists as a wrapper element with one element per item named after
+// the item's type; records nested as elements; members JSON leaves out as
+// i:nil. Guids are dashed, as .NET writes them; Time as in JSON.
 func encodeXML(b *bytes.Buffer, op string, v any) error {
 	rv := indirect(reflect.ValueOf(v))
 	root := op + "Response"
@@ -77,8 +77,15 @@ func writeXMLElement(b *bytes.Buffer, name string, v reflect.Value) error {
 	return nil
 }
 
+// guidType is Guid's reflect type: XML writes it in its own form.
+var guidType = reflect.TypeFor[Guid]()
+
 // writeXMLContent writes what goes inside v's element.
 func writeXMLContent(b *bytes.Buffer, v reflect.Value) error {
+	if v.Type() == guidType && v.CanInterface() {
+		b.WriteString(dashedGUID(v.Interface().(Guid)))
+		return nil
+	}
 	if s, ok, err := marshalText(v); ok || err != nil {
 		xml.EscapeText(b, []byte(s))
 		return err
@@ -108,11 +115,14 @@ func writeXMLContent(b *bytes.Buffer, v reflect.Value) error {
 	return fmt.Errorf("unsupported type %s", v.Type())
 }
 
-// writeXMLMembers writes the fields of struct v that JSON would write.
+// writeXMLMembers writes every field of struct v. A field JSON leaves out
+// is null, written as <Name i:nil="true"/>: DataContractSerializer writes
+// every member, nulls included.
 func writeXMLMembers(b *bytes.Buffer, v reflect.Value) error {
 	for _, f := range xmlFields(v.Type()) {
 		fv, ok := fieldByIndex(v, f.index)
 		if !ok || f.omitted(fv) {
+			fmt.Fprintf(b, `<%s i:nil="true"/>`, f.wire)
 			continue
 		}
 		if err := writeXMLElement(b, f.wire, fv); err != nil {
@@ -120,6 +130,13 @@ func writeXMLMembers(b *bytes.Buffer, v reflect.Value) error {
 		}
 	}
 	return nil
+}
+
+// dashedGUID writes g as DataContractSerializer writes a Guid: lowercase,
+// dashed, 8-4-4-4-12.
+func dashedGUID(g Guid) string {
+	h := g.String()
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // xmlFieldCache maps a struct type to its fields in XML order.
