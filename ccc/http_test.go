@@ -617,6 +617,25 @@ func TestEventsEndpoint(t *testing.T) {
 		t.Errorf("errors\n got %v\nwant %v", got, want)
 	}
 
+	// A misnamed field rejects its event, naming the field meant, so that
+	// the corrected event is accepted rather than refused as a duplicate of
+	// one stored without the field.
+	bad := `{"id":"x1","time":"` + ts(-time.Hour) + `","type":"message","userGuid":"` + user + `","Attachments":2}`
+	status, rh, body = e.postEvents(t, svc, h.serviceKey, "application/x-ndjson", []byte(bad), false)
+	res = eventsResult{}
+	decodeJSON(t, rh, body, &res)
+	if status != http.StatusOK || res.Accepted != 0 || res.Rejected != 1 || len(res.Errors) != 1 ||
+		res.Errors[0] != (eventError{Index: 0, ID: "x1", Code: "unknown_field", Message: "Attachments is not a field of message events: did you mean attachments?"}) {
+		t.Fatalf("unknown field: %d %s", status, body)
+	}
+	fixed := strings.Replace(bad, "Attachments", "attachments", 1)
+	status, rh, body = e.postEvents(t, svc, h.serviceKey, "application/x-ndjson", []byte(fixed), false)
+	res = eventsResult{}
+	decodeJSON(t, rh, body, &res)
+	if status != http.StatusOK || res.Accepted != 1 || res.Duplicates != 0 || res.Rejected != 0 {
+		t.Fatalf("corrected event: %d %s", status, body)
+	}
+
 	// NDJSON, gzipped, as each key that sees the service; what is already
 	// recorded is a duplicate whoever sends it.
 	nd := msg("m1", ts(-time.Hour)) + "\n" + msg("n1", ts(-time.Minute)) + "\n"
@@ -641,11 +660,11 @@ func TestEventsEndpoint(t *testing.T) {
 		t.Errorf("events object: %d %s", status, body)
 	}
 
-	// What was accepted is counted: m1, m3, n1, e1 today.
+	// What was accepted is counted: m1, m3, x1, n1, e1 today.
 	var u serviceUsage
 	e.getJSON(t, "/api/services/"+svc+"/serviceusage", h.serviceKey, &u)
-	if u.TotalMessageCount != 4 || u.TotalAttachmentCount != 3 {
-		t.Errorf("today: %d messages, %d attachments; want 4, 3", u.TotalMessageCount, u.TotalAttachmentCount)
+	if u.TotalMessageCount != 5 || u.TotalAttachmentCount != 5 {
+		t.Errorf("today: %d messages, %d attachments; want 5, 5", u.TotalMessageCount, u.TotalAttachmentCount)
 	}
 
 	// Failures of the body as a whole.

@@ -506,6 +506,31 @@ func TestIngestOutcomes(t *testing.T) {
 	}
 }
 
+// TestIngestUnknownField checks that a misnamed field rejects its event,
+// naming the field meant, and that the corrected event is then accepted: were
+// the field ignored, the event would be stored without it and the correction
+// refused as a duplicate.
+func TestIngestUnknownField(t *testing.T) {
+	e := MustEnv(t)
+	a := e.mustOrg("A")
+	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
+	res := decode[result](t, e.do("POST", "/api/v2/usage/events", tok, []any{event("u1", "userID", "alice"), event("u2")}), 200)
+	if res.Accepted != 1 || res.Rejected != 1 || len(res.Errors) != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	want := ingest.EventError{Index: 0, ID: "u1", Code: "unknown_field", Message: "userID is not a field of API request events: did you mean userId?"}
+	if res.Errors[0] != want {
+		t.Fatalf("error %+v, want %+v", res.Errors[0], want)
+	}
+	res = decode[result](t, e.do("POST", "/api/v2/usage/events", tok, []any{event("u1", "userId", "alice")}), 200)
+	if res.Accepted != 1 || res.Duplicates != 0 || res.Rejected != 0 {
+		t.Fatalf("corrected event: %+v", res)
+	}
+	if rows := e.aggregate(tok, map[string]any{"interval": day}).Results; len(rows) != 1 || *rows[0].Requests != 2 {
+		t.Fatalf("rows %+v", rows)
+	}
+}
+
 func TestBodyErrors(t *testing.T) {
 	e := MustEnv(t)
 	a := e.mustOrg("A")

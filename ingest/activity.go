@@ -65,9 +65,9 @@ func (b *ActivityBatch) Len() int { return len(b.Activities) + len(b.Errors) + b
 // itself; only the event time's place in the dedupe window is left to
 // IngestActivity, which knows the clock. Elements that fail are reported in
 // the batch's Errors, one per element, for its first problem, up to
-// lim.MaxErrors of them. Properties the type does not define are ignored, as
-// Decode ignores them, so that clients may send fields a later version will
-// read.
+// lim.MaxErrors of them. A property that the element's type does not define
+// is such a problem (CodeUnknownField), as it is for Decode, so that no
+// misspelt field is dropped unnoticed.
 func DecodeActivity(body []byte, f Format, lim Limits) (*ActivityBatch, error) {
 	lim = lim.withDefaults()
 	var d activityDecoder
@@ -154,6 +154,8 @@ type activityProps struct {
 
 func (d *activityDecoder) add(i int, o *fastjson.Object) {
 	var p activityProps
+	var unknown []byte // the first property that is no type's field, valid while o is
+	hasUnknown := false
 	o.Visit(func(k []byte, v *fastjson.Value) {
 		switch string(k) {
 		case "id":
@@ -202,10 +204,34 @@ func (d *activityDecoder) add(i int, o *fastjson.Object) {
 			p.invitedBy = v
 		case "event":
 			p.event = v
+		default:
+			if !hasUnknown {
+				unknown, hasUnknown = k, true
+			}
 		}
 	})
 	r := activityReader{fieldReader{quiet: d.errs.full()}}
-	a := r.activity(&p)
+	var a usage.Activity
+	if hasUnknown {
+		// Against the fields of the event's type when it has a valid one,
+		// so that the suggestion or the list is one the event can use.
+		what, known := "activity events", activityFields
+		if p.typ != nil {
+			if b, err := p.typ.StringBytes(); err == nil && len(b) < 16 {
+				if k, err := usage.ParseActivityKind(string(b)); err == nil {
+					what, known = kindEvents[k], kindFields[k]
+				}
+			}
+		}
+		r.unknownField(unknown, what, known)
+		if p.id != nil { // to name the event in the error, if it can
+			if b, err := p.id.StringBytes(); err == nil && len(b) <= usage.MaxEventIDLen {
+				a.ID = string(b)
+			}
+		}
+	} else {
+		a = r.activity(&p)
+	}
 	if r.bad != nil {
 		if d.errs.full() {
 			d.errs.omit()
@@ -262,6 +288,7 @@ func (r *activityReader) activity(p *activityProps) usage.Activity {
 	if r.bad != nil {
 		return a
 	}
+	r.foreign(p, a.Kind)
 	switch a.Kind {
 	case usage.ActivityMessage:
 		a.User = r.guid("userGuid", p.userGUID, true)
@@ -294,6 +321,109 @@ func (r *activityReader) activity(p *activityProps) usage.Activity {
 		a.InvitedBy = r.guid("invitedBy", p.invitedBy, false)
 	}
 	return a
+}
+
+// typeFields are the properties of each type of activity event beyond id,
+// time and type; activityProps.typeField(i) holds the value of typeFields[i].
+var typeFields = []struct {
+	name  string
+	kinds []usage.ActivityKind
+}{
+	{"userGuid", []usage.ActivityKind{usage.ActivityMessage, usage.ActivityFeature, usage.ActivityUser}},
+	{"recipients", []usage.ActivityKind{usage.ActivityMessage}},
+	{"attachments", []usage.ActivityKind{usage.ActivityMessage}},
+	{"attachmentBytes", []usage.ActivityKind{usage.ActivityMessage}},
+	{"feature", []usage.ActivityKind{usage.ActivityFeature}},
+	{"total", []usage.ActivityKind{usage.ActivityUsers}},
+	{"pro", []usage.ActivityKind{usage.ActivityUsers}},
+	{"guest", []usage.ActivityKind{usage.ActivityUsers}},
+	{"disabled", []usage.ActivityKind{usage.ActivityUsers}},
+	{"unregistered", []usage.ActivityKind{usage.ActivityUsers}},
+	{"bytes", []usage.ActivityKind{usage.ActivityStorage}},
+	{"event", []usage.ActivityKind{usage.ActivityUser}},
+	{"email", []usage.ActivityKind{usage.ActivityUser}},
+	{"firstName", []usage.ActivityKind{usage.ActivityUser}},
+	{"lastName", []usage.ActivityKind{usage.ActivityUser}},
+	{"groupName", []usage.ActivityKind{usage.ActivityUser}},
+	{"status", []usage.ActivityKind{usage.ActivityUser}},
+	{"groupType", []usage.ActivityKind{usage.ActivityUser}},
+	{"groupGuid", []usage.ActivityKind{usage.ActivityUser}},
+	{"invitedBy", []usage.ActivityKind{usage.ActivityUser}},
+}
+
+// typeField returns the property typeFields[i] names. A switch rather than
+// a table of functions: an indirect call would move p to the heap.
+func (p *activityProps) typeField(i int) *fastjson.Value {
+	switch i {
+	case 0:
+		return p.userGUID
+	case 1:
+		return p.recipients
+	case 2:
+		return p.attachments
+	case 3:
+		return p.attachBytes
+	case 4:
+		return p.feature
+	case 5:
+		return p.total
+	case 6:
+		return p.pro
+	case 7:
+		return p.guest
+	case 8:
+		return p.disabled
+	case 9:
+		return p.unregistered
+	case 10:
+		return p.bytes
+	case 11:
+		return p.event
+	case 12:
+		return p.email
+	case 13:
+		return p.firstName
+	case 14:
+		return p.lastName
+	case 15:
+		return p.groupName
+	case 16:
+		return p.status
+	case 17:
+		return p.groupType
+	case 18:
+		return p.groupGUID
+	case 19:
+		return p.invitedBy
+	}
+	return nil
+}
+
+// kindFields[k] names the properties of activity type k, and kindEvents[k]
+// how messages name its events.
+var kindFields, kindEvents = func() (fields [usage.ActivityUser + 1][]string, events [usage.ActivityUser + 1]string) {
+	for k := usage.ActivityMessage; k <= usage.ActivityUser; k++ {
+		fields[k] = []string{"id", "time", "type"}
+		for _, f := range typeFields {
+			if slices.Contains(f.kinds, k) {
+				fields[k] = append(fields[k], f.name)
+			}
+		}
+		events[k] = k.String() + " events"
+	}
+	return
+}()
+
+// foreign rejects a property of another type than k, such as bytes on a
+// message: it would be ignored, and what the client meant by it lost. A null
+// one is as good as none.
+func (r *activityReader) foreign(p *activityProps, k usage.ActivityKind) {
+	for i, f := range typeFields {
+		if v := p.typeField(i); !absent(v) && !slices.Contains(f.kinds, k) {
+			r.unknownField([]byte(f.name), kindEvents[k], kindFields[k])
+			return
+		}
+	}
 }
 
 // absent reports whether property f was left out; null counts as left out.

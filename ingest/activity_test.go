@@ -204,9 +204,29 @@ func TestActivityOutcomes(t *testing.T) {
 	f(act("message", "type", long(300)), invalid, `type "xxxx`)
 	f(act("message", "type", `"MESSAGE"`), "", "")
 	f(act("storage", "type", `"Storage"`), "", "")
-	// Unknown properties, and those of other types, are ignored.
-	f(act("message", "colour", `"blue"`), "", "")
-	f(act("storage", "userGuid", `"not a guid"`, "feature", `"Foo"`), "", "")
+	// A property the type does not have is rejected, naming the field the
+	// client most likely meant, since it would otherwise be dropped unseen.
+	unknown := ingest.CodeUnknownField
+	f(act("message", "colour", `"blue"`), unknown, "colour is not a field of message events: use id, time, type, userGuid, recipients, attachments, attachmentBytes")
+	f(act("message", "userGUID", `"a11ce000-0000-4000-8000-000000000002"`), unknown, "userGUID is not a field of message events: did you mean userGuid?")
+	f(act("message", "attachmentbyte", `5`), unknown, "did you mean attachmentBytes?")
+	f(act("message", "recipient", `[]`), unknown, "did you mean recipients?")
+	f(act("feature", "Feature", `"SecureForms"`), unknown, "did you mean feature?")
+	f(act("users", "guests", `1`), unknown, "guests is not a field of users events: did you mean guest?")
+	f(act("user", "first_name", `"Ann"`), unknown, "did you mean firstName?")
+	f(act("user", "ID", `"a1"`), unknown, "ID is not a field of user events: did you mean id?")
+	f(act("storage", "byte", `100`), unknown, "did you mean bytes?")
+	f(act("message", "Time", `"2026-06-15T11:00:00Z"`), unknown, "did you mean time?")
+	// Without a valid type, against the fields of every type.
+	f(act("x", "emial", `"a@b.c"`), unknown, "emial is not a field of activity events: did you mean email?")
+	// An unknown property is reported before the problems it explains.
+	f(act("message", "userGuid", "", "userID", `"a11ce000-0000-4000-8000-000000000002"`), unknown, "did you mean userGuid?")
+	f(act("message", "id", "", "Id", `"a1"`), unknown, "did you mean id?")
+	// A field of another type is as unknown to this one, unless null.
+	f(act("storage", "userGuid", `"a11ce000-0000-4000-8000-000000000002"`), unknown, "userGuid is not a field of storage events: use id, time, type, bytes")
+	f(act("message", "bytes", `100`), unknown, "bytes is not a field of message events")
+	f(act("user", "feature", `"SecureForms"`), unknown, "feature is not a field of user events")
+	f(act("storage", "userGuid", `null`), "", "")
 
 	// message
 	f(act("message", "userGuid", ""), missing, "userGuid is required")
@@ -406,7 +426,7 @@ func TestDecodeActivityForms(t *testing.T) {
 	f(`[1,`+good+`,"x",{"events":[]},null,`+other+`]`, ingest.FormatJSON, []int{1, 5},
 		elementError{0, ingest.CodeMalformed, "event 0 is number, not a JSON object"},
 		elementError{2, ingest.CodeMalformed, "event 2 is string"},
-		elementError{3, ingest.CodeMissingField, "id is required"},
+		elementError{3, ingest.CodeUnknownField, "events is not a field of activity events: did you mean event?"},
 		elementError{4, ingest.CodeMalformed, "event 4 is null"})
 	f(good+"\n{not json\n\n[]\n"+other+"\n"+`{"id":"a3"}`, ingest.FormatNDJSON, []int{0, 3},
 		elementError{1, ingest.CodeMalformed, "line 2 is not valid JSON"},

@@ -128,8 +128,9 @@ var parsers fastjson.ParserPool
 
 // Decode decodes body in format f within lim. It fails when the body as a
 // whole cannot be parsed, and with a usage.KindTooLarge error when it holds
-// more than lim.MaxEvents elements; elements that are not valid events are
-// reported in the Batch's Errors, the first lim.MaxErrors of them, and
+// more than lim.MaxEvents elements; elements that are not valid events,
+// among them those with a property that is no event field
+// (CodeUnknownField), are reported in the Batch's Errors, the first lim.MaxErrors of them, and
 // counted in its ErrorsOmitted beyond that.
 func Decode(body []byte, f Format, lim Limits) (*Batch, error) {
 	lim = lim.withDefaults()
@@ -327,6 +328,8 @@ func (d *decoder) add(i int, o *fastjson.Object) {
 	var ev usage.Event
 	var ts string
 	var status int64
+	var unknown []byte // the first property that is not a field, valid while o is
+	hasUnknown := false
 	r := fieldReader{quiet: d.errs.full()}
 	str := func(name string, f *fastjson.Value, intern bool) string {
 		b := r.str(name, f)
@@ -373,8 +376,15 @@ func (d *decoder) add(i int, o *fastjson.Object) {
 			ev.RequestBytes = r.int("requestBytes", f)
 		case "responseBytes":
 			ev.ResponseBytes = r.int("responseBytes", f)
+		default:
+			if !hasUnknown {
+				unknown, hasUnknown = k, true
+			}
 		}
 	})
+	if hasUnknown {
+		r.unknownField(unknown, "API request events", eventFields)
+	}
 	if r.bad == nil && ts != "" {
 		t, err := parseTime(ts)
 		if err != nil {

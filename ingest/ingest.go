@@ -25,6 +25,7 @@ const (
 	CodeInFuture              = "in_future"
 	CodeForbiddenOrganization = "forbidden_organization"
 	CodeMalformed             = "malformed_event" // an NDJSON line or array element that is not a JSON object
+	CodeUnknownField          = "unknown_field"   // a property no field of the event has, such as "userID" for userId
 )
 
 // DefaultDedupeWindow is how far back in event time duplicates are detected;

@@ -112,6 +112,22 @@ func TestEventOutcomes(t *testing.T) {
 	f("", with("status", `2.5`), ingest.CodeInvalidField, "status must be an integer")
 	f("", with("status", `-1`), ingest.CodeInvalidField, "status -1")
 	f("", `[1]`, ingest.CodeMalformed, "not a JSON object")
+	// A property that is no field is rejected, naming the field the client
+	// most likely meant: ignored, it would be lost, and the corrected event
+	// refused as a duplicate.
+	unknown := ingest.CodeUnknownField
+	plus := func(kv string) string { return good[:len(good)-1] + "," + kv + "}" }
+	f("", plus(`"userID":"alice"`), unknown, "userID is not a field of API request events: did you mean userId?")
+	f("", plus(`"ClientName":"CRM"`), unknown, "did you mean clientName?")
+	f("", plus(`"duration":5`), unknown, "did you mean durationMs?")
+	f("", plus(`"responseByte":5`), unknown, "did you mean responseBytes?")
+	f("", plus(`"template_uri":"x"`), unknown, "did you mean templateUri?")
+	f("", plus(`"method":"GET"`), unknown, "method is not a field of API request events: use id, time, organizationId, clientId, clientName, templateUri, httpMethod, status, userId, platform, durationMs, requestBytes, responseBytes")
+	f("", plus(`"":1`), unknown, " is not a field of API request events: use id")
+	f("o1", plus(`"userID":null`), unknown, "did you mean userId?")
+	// Reported before the problems it explains, wherever it stands.
+	f("", `{"Status":200,`+with("status", "")[1:], unknown, "Status is not a field of API request events: did you mean status?")
+	f("", with("status", `"x"`)[:len(with("status", `"x"`))-1]+`,"userID":"u"}`, unknown, "did you mean userId?")
 }
 
 // TestTimeBeforeEpoch checks that a window reaching back past 1970 does not
@@ -254,4 +270,30 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("element indexes overlap: %d distinct for %d elements", len(seen), b.Len())
 		}
 	})
+}
+
+// TestUnknownFieldErrorCap checks that events rejected for an unknown field
+// are listed up to the cap and counted beyond it, as every rejection is.
+func TestUnknownFieldErrorCap(t *testing.T) {
+	bad := good[:len(good)-1] + `,"userID":"alice"}`
+	body := "[" + strings.Repeat(bad+",", 4) + good + "]"
+	b, err := ingest.Decode([]byte(body), ingest.FormatJSON, ingest.Limits{MaxErrors: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Events) != 1 || len(b.Errors) != 3 || b.ErrorsOmitted != 1 || b.Len() != 5 {
+		t.Fatalf("%d events, %d errors, %d omitted", len(b.Events), len(b.Errors), b.ErrorsOmitted)
+	}
+	for i, e := range b.Errors {
+		if e.Index != i || e.Code != ingest.CodeUnknownField || e.ID != "e1" || !strings.Contains(e.Message, "did you mean userId?") {
+			t.Fatalf("error %d: %+v", i, e)
+		}
+	}
+	ab, err := ingest.DecodeActivity([]byte(strings.Repeat(act("storage", "Bytes", "1")+"\n", 4)), ingest.FormatNDJSON, ingest.Limits{MaxErrors: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ab.Errors) != 3 || ab.ErrorsOmitted != 1 || ab.Errors[2].Code != ingest.CodeUnknownField {
+		t.Fatalf("activity: %+v, %d omitted", ab.Errors, ab.ErrorsOmitted)
+	}
 }

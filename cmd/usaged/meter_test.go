@@ -385,3 +385,42 @@ func TestImportTwiceCountsOnce(t *testing.T) {
 		t.Fatalf("after importing twice\ngot  %v\nwant %v", got, want)
 	}
 }
+
+// TestImportYAMLTemplates checks that the importer reads a YAML OpenAPI
+// document as it reads the same one in JSON, as most API specs are YAML.
+func TestImportYAMLTemplates(t *testing.T) {
+	const admin = "import-yaml-admin-token-0123456789"
+	s := mustServe(t, "--data", t.TempDir(), "--admin-token", admin)
+	orgID, _ := mustOrgClient(t, s.base, admin)
+	dir := t.TempDir()
+	templates := filepath.Join(dir, "openapi.yaml")
+	const spec = `openapi: 3.0.1
+servers:
+  - url: https://api.example.com/api/v2
+paths:
+  /users/me:
+    get: {}
+  /users/{userId}:
+    get: {}
+    delete: {}
+  /users/{userId}/presences/{sourceId}:
+    get: {}
+`
+	if err := os.WriteFile(templates, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	now := time.Now().UTC().Add(-time.Hour)
+	for i, path := range []string{"/api/v2/users/u1", "/api/v2/users/me", "/api/v2/users/u2/presences/p", "/api/v2/users/u3", "/other"} {
+		fmt.Fprintf(&b, "203.0.113.7 - - [%s] \"GET %s HTTP/1.1\" 200 10 \"-\" \"curl/8\"\n", now.Add(time.Duration(i)*time.Second).Format("02/Jan/2006:15:04:05 -0700"), path)
+	}
+	logFile := filepath.Join(dir, "access.log")
+	if err := os.WriteFile(logFile, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"USAGED_SERVER": s.base, "USAGED_TOKEN": admin}
+	runCLI(t, env, "import", "--format", "combined", "--templates", templates, "--org", orgID, "--client", "web-logs", logFile)
+	waitForCounts(t, s.base, admin, orgID, map[string]int64{
+		"api/v2/users/{userId}": 2, "api/v2/users/me": 1, "api/v2/users/{userId}/presences/{sourceId}": 1, "unmatched": 1,
+	})
+}

@@ -48,8 +48,8 @@ func (c *cli) proxyCommand() *command {
 	cmd := c.newCommand("proxy", "meter an API without code changes: a reverse proxy that records every request",
 		`Forwards every request to --upstream (bodies stream both ways; server-sent
 events and websockets pass through) and records one usage event per request:
-method, route template (from --templates, an OpenAPI 3 or Swagger 2 document or
-a list of templates; unmatched paths count under --catch-all), status, duration
+method, route template (from --templates, an OpenAPI 3 or Swagger 2 document in
+JSON or YAML, or a list of templates; unmatched paths count under --catch-all), status, duration
 and bytes, attributed to the organization, OAuth client and user of the
 request's credentials: tokens issued by usaged (asked of --server), JWTs of
 another identity provider (--jwks-url), or headers set by a trusted gateway.
@@ -230,7 +230,7 @@ type templateFlags struct{ file, catchAll string }
 
 func addTemplateFlags(fs *flag.FlagSet) *templateFlags {
 	t := &templateFlags{}
-	fs.StringVar(&t.file, "templates", "", "route templates: an OpenAPI 3 or Swagger 2 JSON document, or a file of one template per line (required)")
+	fs.StringVar(&t.file, "templates", "", "route templates: an OpenAPI 3 or Swagger 2 document in JSON or YAML, or a file of one template per line (required)")
 	fs.StringVar(&t.catchAll, "catch-all", route.DefaultCatchAll, "template under which paths no template matches are recorded")
 	return t
 }

@@ -64,6 +64,8 @@ func FuzzTemplates(f *testing.F) {
 	f.Add(`{"swagger":"2.0","basePath":"/x","paths":{"/y":{},"/":{}}}`)
 	f.Add("/a\n# c\n/b/{c}\n\n{t}/d\r\n")
 	f.Add("openapi: 3.0.0\npaths: {}\n")
+	f.Add("openapi: 3.0.0\nservers:\n  - url: /v1\npaths:\n  /a/{b}: &p {get: {}}\n  /a/me: *p\n")
+	f.Add("swagger: 2.0\nbasePath: /x\npaths:\n  /y: {}\n  200: {}\n  x-z: [1, .inf, null, true, !!binary aGk=]\n")
 	f.Add(`{"openapi":"3.0.0","paths":{"/a":{}`)
 	f.Fuzz(func(t *testing.T, doc string) {
 		ts, err := route.Templates(strings.NewReader(doc))

@@ -21,16 +21,19 @@ const maxDocument = 64 << 20
 const maxErrors = 20
 
 // Load reads the route templates in the file at path (see Templates); its
-// errors name the file.
-func Load(path string) ([]string, error) {
-	f, err := os.Open(path)
+// errors name the file. A file named *.yaml or *.yml is read as a YAML
+// OpenAPI or Swagger document, whatever its content looks like, so that a
+// YAML file that is not one is told so rather than read as a list.
+func Load(name string) ([]string, error) {
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	ts, err := Templates(f)
+	ext := strings.ToLower(path.Ext(name))
+	ts, err := templates(f, ext == ".yaml" || ext == ".yml")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return ts, nil
 }
@@ -38,22 +41,27 @@ func Load(path string) ([]string, error) {
 // Templates reads route templates, in the order the document gives them,
 // from one of:
 //
-//   - an OpenAPI 3 document in JSON, whose paths are prefixed with the path
+//   - an OpenAPI 3 document in JSON or YAML, whose paths are prefixed with the path
 //     of the first server URL ("https://api.example.com/api/v2" and
 //     "/api/v2" both give "/api/v2"; server variables take their defaults),
 //     or of a path's own first server where it has one;
-//   - a Swagger 2 document in JSON, whose paths are prefixed with its
+//   - a Swagger 2 document in JSON or YAML, whose paths are prefixed with its
 //     basePath;
 //   - a plain list, one template per line, where blank lines and lines
 //     starting with # are ignored.
 //
-// The format is told from the content: a document is a JSON object. YAML
-// documents are refused with an error that says so, as usaged depends on
-// no YAML parser; convert them to JSON first. Every template is checked as
+// The format is told from the content: a JSON document is an object, a
+// YAML one has its openapi or swagger key on a line of its own. YAML is
+// converted to the JSON that states the same, in the same order, and read
+// as JSON is, so both forms give the same templates. Every template is checked as
 // New checks it, so the errors name the line or the OpenAPI path at fault;
 // templates read without error compile, unless one of them is the
 // catch-all.
-func Templates(r io.Reader) ([]string, error) {
+func Templates(r io.Reader) ([]string, error) { return templates(r, false) }
+
+// templates is Templates, reading any document that is not JSON as YAML
+// when isYAML is set.
+func templates(r io.Reader, isYAML bool) ([]string, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxDocument+1))
 	if err != nil {
 		return nil, err
@@ -65,8 +73,12 @@ func Templates(r io.Reader) ([]string, error) {
 	switch {
 	case isJSONObject(b):
 		return openAPI(b)
-	case isYAMLDocument(b):
-		return nil, errors.New("route document is YAML OpenAPI, which is not supported: convert it to JSON (for example with yq -o json)")
+	case isYAML || isYAMLDocument(b):
+		j, err := yamlToJSON(b)
+		if err != nil {
+			return nil, err
+		}
+		return openAPI(j)
 	}
 	return list(b)
 }

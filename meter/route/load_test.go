@@ -1,7 +1,9 @@
 package route_test
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,6 +39,23 @@ func TestLoad(t *testing.T) {
 		"/health/status")
 	f("swagger2.json", "/api/v2/conversations", "/api/v2/conversations/{conversationId}", "/api/v2/")
 	f("templates.txt", "/api/v2/users/{userId}", "api/v2/users", "/api/v2/users/me/", "/")
+
+	// YAML states the same as JSON, and gives the same templates in the
+	// same order.
+	for yml, js := range map[string]string{"openapi3.yaml": "openapi3.json", "openapi3-relative.yaml": "openapi3-relative.json", "swagger2.yml": "swagger2.json"} {
+		want, err := route.Load(filepath.Join("testdata", js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(yml, want...)
+		b, err := os.ReadFile(filepath.Join("testdata", yml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := route.Templates(bytes.NewReader(b)); err != nil || !slices.Equal(got, want) {
+			t.Errorf("Templates(%s): %q, %v; want %q", yml, got, err, want)
+		}
+	}
 
 	// Of the OpenAPI paths that differ only in parameter names, the first
 	// in the document names the route.
@@ -83,13 +102,21 @@ func TestTemplates(t *testing.T) {
 	f("/a\r\n/b\r\n", "/a", "/b")
 	f("/a\n# /b\n\n  /c  \n/d", "/a", "/c", "/d")
 	f("/", "/")
+	// YAML, told by its version key.
+	f("openapi: 3.0.0\npaths:\n  /a: {}\n  /b/{id}:\n    get: {}\n", "/a", "/b/{id}")
+	f("---\n\"openapi\" : 3.1.0\nservers: [{url: /v1}]\npaths: {/a: {}}\n", "/v1/a")
+	f("swagger: '2.0'\nbasePath: /v2\npaths:\n  /z: {}\n  /a: {}\n", "/v2/z", "/v2/a") // the document's order
+	f("swagger: 2.0\npaths: {/a: {}}\n", "/a")                                         // an unquoted version is a YAML number, taken as written
+	f("# a comment first\nopenapi: 3.0.0\npaths:\n  /a:\n    x: &x {y: 1}\n  /b:\n    x: *x\n", "/a", "/b")
+	f("\uFEFFopenapi: 3.0.0\r\npaths:\r\n  /a: {}\r\n", "/a")
 }
 
 // TestTemplatesRejects reads the malformed documents of testdata/bad: each
 // error must say what is wrong and where.
 func TestTemplatesRejects(t *testing.T) {
 	want := map[string][]string{
-		"yaml.yaml":            {"YAML", "convert it to JSON"},
+		"not-openapi.yaml":     {"neither OpenAPI 3", `"openapi": "3.x"`},
+		"yaml-syntax.yaml":     {"not valid YAML", "yaml: line"},
 		"truncated.json":       {"not valid JSON", "ends early"},
 		"syntax.json":          {"not valid JSON", "line 5"},
 		"version.json":         {`OpenAPI "2.0"`, "only OpenAPI 3.x and Swagger 2.0"},
@@ -151,8 +178,18 @@ func TestTemplatesRejects(t *testing.T) {
 	f(`{"openapi":"3.1.0","paths":{"/a":{"servers":[{"url":"/{v}"}]}}}`, `paths["/a"].servers[0].url`)
 	f(`{"openapi":"3.1.0","paths":{"/a":null}}`, "must be an object")
 	f(`{"openapi":"3.1.0","paths":{"/a/{x...}":{}}}`, "greedy")
-	f("swagger: '2.0'\nbasePath: /v2\n", "YAML")
-	f("---\n\"openapi\" : 3.1.0\n", "YAML")
+	f("swagger: '2.0'\nbasePath: /v2\n", `no paths: it needs a "paths" object`)
+	f("---\n\"openapi\" : 3.1.0\n", `no paths: it needs a "paths" object`)
+	f("openapi: 3.0.0\npaths:\n  <<: {/a: {}}\n", "merge keys")
+	f("openapi: 3.0.0\npaths:\n  ? [a]\n  : {}\n", "not a scalar")
+	f("openapi: 2.0\npaths: {/a: {}}\n", `OpenAPI "2.0"`)
+	f("openapi: 3.0.0\npaths:\n  /a/{x...}: {}\n", "greedy")
+	// Aliases expand within the size limit.
+	laughs := "openapi: 3.0.0\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+	for i := 1; i < 10; i++ {
+		laughs += fmt.Sprintf("a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	f(laughs+"paths: {/a: {}}\n", "expand beyond any real document")
 	f("/a\n/b/{c\n", "line 2: route template \"/b/{c\": unbalanced brace")
 	f(strings.Repeat("/a b\n", 100), "and 80 more problems")
 	f(strings.Repeat("x", 64<<20+1), "larger than")
