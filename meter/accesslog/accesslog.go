@@ -296,7 +296,7 @@ func trimEOL(b []byte) []byte {
 // second) counts twice.
 //
 // EventIDs is not safe for concurrent use. It remembers each distinct
-// line, about 44 bytes of memory a line.
+// line of the import: 30 to 45 bytes of memory a line.
 type EventIDs struct {
 	source string
 	seen   map[[16]byte]uint32
