@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/meter/accesslog"
@@ -18,6 +17,7 @@ type importConfig struct {
 	remote                      *remoteFlags
 	format                      oneOf
 	routes                      *templateFlags
+	source                      string
 	org, client, clientName     string
 	fieldOrg, fieldClient       string
 	fieldClientName, fieldUser  string
@@ -31,8 +31,12 @@ func (c *cli) importCommand() *command {
 generic time/method/path/status objects), gzipped or not, and sends one usage
 event per request line to --server: its time, method, route template (from
 --templates; unmatched paths count under --catch-all), status, bytes and
-duration. Each event's id is derived from the file's name, the line's number
-and its bytes, so importing a file again counts nothing twice.
+duration. Each event's id is derived from --source, the line's bytes and how
+many identical lines came before it in this import, never from the file's name
+or the line's number: importing a log again, renamed, rotated, compressed or
+appended to, counts nothing twice. Name every file that may hold lines of the
+same second together (access.log.1 with access.log), and give each log that is
+not the same host's one log its own --source.
 
 Requests are attributed to --org and --client, or, in JSON logs, to the values
 of --field-org, --field-client, --field-client-name and --field-user (dotted
@@ -44,6 +48,7 @@ end if any line was bad (unless --keep-going).`)
 	f := cmd.fs
 	f.Var(&cfg.format, "format", "log `format`: combined or json")
 	cfg.routes = addTemplateFlags(f)
+	f.StringVar(&cfg.source, "source", "", "`label` of the host (or log) that wrote the files, part of every event id (default: this host's name)")
 	f.StringVar(&cfg.org, "org", "", "organization of every request (with the admin token; a client token's own by default)")
 	f.StringVar(&cfg.client, "client", "", "OAuth client id of every request")
 	f.StringVar(&cfg.clientName, "client-name", "", "client name of every request (default: the client id)")
@@ -86,18 +91,35 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	if err != nil {
 		return err
 	}
+	if cfg.source == "" {
+		if cfg.source, err = os.Hostname(); err != nil {
+			return usageError{err: fmt.Errorf("--source is needed: this host's name cannot be read: %w", err)}
+		} else if cfg.source == "" {
+			return usageError{err: errors.New("--source is needed: this host has no name")}
+		}
+	}
 	var total int64
-	for _, name := range files {
+	stats := make([]os.FileInfo, 0, len(files))
+	for i, name := range files {
 		st, err := os.Stat(name)
 		if err != nil {
 			return err
 		}
+		// A file named twice would have its identical lines numbered as
+		// further occurrences, and every line counted twice.
+		for j, prev := range stats {
+			if os.SameFile(prev, st) {
+				return usageError{err: fmt.Errorf("%s and %s are the same file: name each file once", files[j], files[i])}
+			}
+		}
+		stats = append(stats, st)
 		total += st.Size()
 	}
+	ids := accesslog.NewEventIDs(cfg.source)
 	prog := startProgress(c.stderr, "importing bytes", int(total))
 	var st importStats
 	for _, name := range files {
-		if err := c.importFile(ctx, cfg, api, matcher, format, name, prog, &st); err != nil {
+		if err := c.importFile(ctx, cfg, api, matcher, format, ids, name, prog, &st); err != nil {
 			prog.finish()
 			return err
 		}
@@ -123,7 +145,7 @@ func (c countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient, matcher *route.Matcher, format accesslog.Format, name string, prog *progress, st *importStats) error {
+func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient, matcher *route.Matcher, format accesslog.Format, ids *accesslog.EventIDs, name string, prog *progress, st *importStats) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return err
@@ -133,7 +155,6 @@ func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient,
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	source := filepath.Base(name)
 	var body []byte
 	n := 0
 	flush := func() error {
@@ -154,7 +175,7 @@ func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient,
 		return nil
 	}
 	for {
-		line, no, raw, err := rd.Next()
+		line, _, raw, err := rd.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -170,7 +191,7 @@ func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient,
 		}
 		st.lines++
 		ev := usage.Event{
-			ID: accesslog.EventID(source, no, raw), Time: line.Time, TemplateURI: matcher.Match(line.Path),
+			ID: ids.Next(raw), Time: line.Time, TemplateURI: matcher.Match(line.Path),
 			HTTPMethod: line.Method, Status: line.Status, OrganizationID: cfg.org, ClientID: cfg.client, ClientName: cfg.clientName,
 			DurationMs: line.DurationMs, RequestBytes: line.RequestBytes, ResponseBytes: line.Bytes, Platform: "import",
 		}

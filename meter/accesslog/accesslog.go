@@ -6,8 +6,9 @@
 // each with a Parser into a Line: what the log says about one request. A
 // line that cannot be read is a *ParseError carrying its line number, for
 // the caller to report: nothing is skipped silently except blank lines,
-// which say nothing about any request. EventID derives a usage event id
-// from where a line came from, so that importing a log twice counts it once.
+// which say nothing about any request. EventIDs derives usage event ids
+// from a line's source and content, so that importing a log twice, renamed,
+// rotated or appended to, counts each request once.
 //
 // # Combined and common logs
 //
@@ -269,30 +270,72 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
-// EventID derives the usage event id of a log line from the name of its
-// source (the caller's choice, normally the file's base name), its line
-// number and its raw bytes (without the line ending).
+// EventIDs derives the usage event ids of the lines of one import: an id
+// is a hash of the source, the line's bytes and the line's occurrence — how
+// many lines with the same bytes came before it in this import. It depends
+// neither on the file's name nor on the line's number, so a log that was
+// renamed, rotated (access.log → access.log.1 → access.log.2.gz),
+// compressed or appended to yields the same ids again, and usaged counts
+// none of its lines twice.
 //
-// Importing the same file again yields the same ids, so usaged counts
-// nothing twice — also after the file was rotated and compressed, as long
-// as its base name is kept. The line number is part of the id because two
-// identical lines in one file are two requests: the same client repeating
-// the same call within the log's one-second time resolution writes the
-// same bytes twice. The source is part of it so that the same line in two
-// files (two servers behind one balancer) counts twice.
+// The occurrence keeps identical lines apart: the same client repeating the
+// same call within a log's one-second time resolution writes the same bytes
+// twice, and those are two requests. Identical bytes carry the same time,
+// so the count is in effect per second. It is counted over every file of
+// the import, so that when a rotation falls inside such a second, the copy
+// that went to access.log.1 and the one that went to access.log get
+// different ids when both files are imported together. An import that sees
+// n copies of a line sends ids 0…n-1: importing again, with more files or
+// after appends, sends the same ids for the copies already counted and new
+// ones only for new copies. The limit: copies imported in separate runs
+// that never met in one run get the same id, so all but one are taken for
+// duplicates — an undercount, never an overcount.
 //
-// The id is "log-" and 24 base64url characters (144 bits of SHA-256 over
-// the length-prefixed source, the line number and the bytes): far shorter
-// than usage.MaxEventIDLen, and a collision is less likely than between
-// random UUIDs. It must never change: a changed id would count every
-// re-imported line again.
-func EventID(source string, lineNo int, raw []byte) string {
+// The source is part of the id so that the same line written by two
+// servers (behind one balancer, logging the same health check in the same
+// second) counts twice.
+//
+// EventIDs is not safe for concurrent use. It remembers each distinct
+// line of the import: 30 to 45 bytes of memory a line.
+type EventIDs struct {
+	source string
+	seen   map[[16]byte]uint32
+}
+
+// NewEventIDs returns the ids of an import of source: a label naming where
+// the logs were written, such as the host's name.
+func NewEventIDs(source string) *EventIDs {
+	return &EventIDs{source: source, seen: map[[16]byte]uint32{}}
+}
+
+// Next returns the id of the next line read, given its bytes without the
+// line ending (as Reader.Next returns them).
+func (e *EventIDs) Next(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	key := [16]byte(sum[:16])
+	n := e.seen[key]
+	e.seen[key] = n + 1
+	return EventID(e.source, int(n), raw)
+}
+
+// EventID is the id of the line raw (without its line ending) that is the
+// occurrence-th (from 0) with these bytes in an import of source; see
+// EventIDs.
+//
+// The id is "log-" and 24 base64url characters (144 bits of SHA-256 over a
+// version tag, the length-prefixed source, the occurrence and the bytes):
+// far shorter than usage.MaxEventIDLen, and a collision is less likely than
+// between random UUIDs. It must never change: a changed id would count every
+// re-imported line again. The version tag keeps these ids apart from those
+// of the earlier scheme, which hashed the file's name and the line's number.
+func EventID(source string, occurrence int, raw []byte) string {
 	h := sha256.New()
+	h.Write([]byte("usaged access log line v2\x00"))
 	var n [8]byte
 	binary.BigEndian.PutUint64(n[:], uint64(len(source)))
 	h.Write(n[:])
 	h.Write([]byte(source))
-	binary.BigEndian.PutUint64(n[:], uint64(lineNo))
+	binary.BigEndian.PutUint64(n[:], uint64(occurrence))
 	h.Write(n[:])
 	h.Write(raw)
 	return "log-" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -444,10 +445,10 @@ func TestParseFormat(t *testing.T) {
 
 func TestEventID(t *testing.T) {
 	line := []byte(`203.0.113.7 - - [10/Nov/2026:13:55:36 +0100] "GET /api/v2/users HTTP/1.1" 200 2326 "-" "curl/8.5.0"`)
-	id := accesslog.EventID("access.log", 1, line)
+	id := accesslog.EventID("web1", 0, line)
 	// Pinned: ids already sent to usaged must come out the same from every
 	// later build, or importing a file again would count it twice.
-	if want := "log-NzomJ4bsG2Xvv75CEq18k_l8"; id != want {
+	if want := "log-0-9rKh-ZL_rwo_5VcA3WgZNS"; id != want {
 		t.Errorf("EventID = %q, want %q: the id of a line must never change", id, want)
 	}
 	if len(id) > 128 {
@@ -462,10 +463,70 @@ func TestEventID(t *testing.T) {
 		}
 		seen[other] = what
 	}
-	f("the next line", "access.log", 2, line)
-	f("another file", "access.log.1", 1, line)
-	f("another line", "access.log", 1, append(bytes.Clone(line), ' '))
-	f("a shifted boundary", "access.lo", 1, append([]byte("g"), line...))
-	f("an empty source", "", 1, line)
-	f("a large line number", "access.log", 1<<40+1, line)
+	f("the next occurrence", "web1", 1, line)
+	f("another source", "web2", 0, line)
+	f("another line", "web1", 0, append(bytes.Clone(line), ' '))
+	f("a shifted boundary", "web", 0, append([]byte("1"), line...))
+	f("an empty source", "", 0, line)
+	f("a large occurrence", "web1", 1<<40+1, line)
+	// The earlier scheme hashed the file's name and the line's number in
+	// the same layout; its ids must not come back for other lines.
+	f("the earlier scheme's source and number", "access.log", 1, line)
+	if old := "log-NzomJ4bsG2Xvv75CEq18k_l8"; seen[old] != "" {
+		t.Errorf("EventID of %s is the earlier scheme's id of line 1 of access.log", seen[old])
+	}
+}
+
+// EventIDs gives the lines of a log the same ids however its files are
+// named, split, ordered and compressed, and identical lines different ones.
+func TestEventIDs(t *testing.T) {
+	const (
+		a = `203.0.113.7 - - [10/Nov/2026:13:55:36 +0100] "GET /health HTTP/1.1" 200 2 "-" "check/1"`
+		b = `203.0.113.7 - - [10/Nov/2026:13:55:37 +0100] "GET /health HTTP/1.1" 200 2 "-" "check/1"`
+	)
+	ids := func(source string, files ...[]string) []string {
+		e := accesslog.NewEventIDs(source)
+		var out []string
+		for _, f := range files {
+			for _, l := range f {
+				out = append(out, e.Next([]byte(l)))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	whole := ids("web1", []string{a, a, b, a})
+	if n := len(slices.Compact(slices.Clone(whole))); n != 4 {
+		t.Errorf("4 lines, 3 of them identical, have %d distinct ids: %v", n, whole)
+	}
+	// Rotated inside second a, imported newest first: the same ids.
+	if got := ids("web1", []string{a, b}, []string{a, a}); !slices.Equal(got, whole) {
+		t.Errorf("the log split in two files and read in another order has ids\n%v, want\n%v", got, whole)
+	}
+	// Before appends, a subset of the ids: nothing counts twice.
+	for _, id := range ids("web1", []string{a, a}) {
+		if _, ok := slices.BinarySearch(whole, id); !ok {
+			t.Errorf("id %s of the log before appends is not among those after", id)
+		}
+	}
+	// Another host's same lines count separately.
+	for _, id := range ids("web2", []string{a, a, b, a}) {
+		if _, ok := slices.BinarySearch(whole, id); ok {
+			t.Errorf("id %s of web2 is also web1's", id)
+		}
+	}
+}
+
+// A byte order mark is no part of the line's content: a file written with
+// one yields the ids of the same lines written without.
+func TestReaderDropsBOMFromRaw(t *testing.T) {
+	const line = `203.0.113.7 - - [10/Nov/2026:13:55:36 +0100] "GET /health HTTP/1.1" 200 2 "-" "check/1"`
+	r, err := accesslog.NewReader(strings.NewReader("\xef\xbb\xbf"+line+"\r\n"), accesslog.Combined)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, raw, err := r.Next()
+	if err != nil || string(raw) != line {
+		t.Errorf("Next = %q, %v; want %q", raw, err, line)
+	}
 }

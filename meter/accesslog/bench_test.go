@@ -63,15 +63,16 @@ func BenchmarkReader(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
+					ids := accesslog.NewEventIDs("web1")
 					for {
-						_, no, raw, err := r.Next()
+						_, _, raw, err := r.Next()
 						if err == io.EOF {
 							break
 						}
 						if err != nil {
 							b.Fatal(err)
 						}
-						_ = accesslog.EventID("access.log", no, raw)
+						_ = ids.Next(raw)
 					}
 				}
 				b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "lines/s")

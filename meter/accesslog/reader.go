@@ -52,7 +52,9 @@ func NewReader(r io.Reader, f Format) (*Reader, error) {
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // Next returns the next line parsed, its number (from 1) and its raw bytes
-// without the line ending (valid until the next call); or a *ParseError,
+// without the line ending and, on line 1, without a UTF-8 byte order mark
+// (valid until the next call), so that the bytes are the line's content
+// however the file was written; or a *ParseError,
 // its Line set, for a line that cannot be read — the caller reports it and
 // calls Next again; or io.EOF at the end; or another error when the stream
 // cannot be read (a truncated gzip file), after which the Reader is done.
@@ -88,14 +90,13 @@ func (r *Reader) Next() (Line, int, []byte, error) {
 		if len(raw) > MaxLineLen {
 			return Line{}, r.n, nil, r.tooLong()
 		}
-		text := raw
 		if r.n == 1 {
-			text = bytes.TrimPrefix(text, utf8BOM)
+			raw = bytes.TrimPrefix(raw, utf8BOM)
 		}
-		if len(bytes.TrimSpace(text)) == 0 {
+		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
-		l, err := r.p.Parse(text)
+		l, err := r.p.Parse(raw)
 		if err != nil {
 			var pe *ParseError
 			if errors.As(err, &pe) {
