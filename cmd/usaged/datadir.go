@@ -33,8 +33,20 @@ func checkDataDir(data string) error {
 		data, strings.Join(found, " and "), storeDir, strings.Join(found, " and "))
 }
 
-// storeOpenError says what to do about a store that cannot be opened.
-func storeOpenError(err error) error {
+// storeOpenError says what to do about the store of data directory data
+// that cannot be opened.
+func storeOpenError(data string, err error) error {
+	if inProcess := strings.Contains(err.Error(), "lock held by current process"); inProcess || isLocked(err) {
+		pid := os.Getpid()
+		if !inProcess {
+			pid = lockHolder(filepath.Join(data, storeDir, "LOCK"))
+		}
+		holder := "another usaged holds " + data
+		if pid > 0 {
+			holder += fmt.Sprintf(" (pid %d)", pid)
+		}
+		return fmt.Errorf("%s: stop it first, or give this server another --data", holder)
+	}
 	var damage *pebble.WALDamageError
 	if errors.As(err, &damage) {
 		return fmt.Errorf("opening the store: %w. Restore the data directory from a backup, "+

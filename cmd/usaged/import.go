@@ -125,10 +125,10 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 		}
 	}
 	prog.finish()
-	fmt.Fprintf(c.stdout, "%d lines in %d files: %d sent (%d accepted, %d duplicates, %d rejected by usaged), %d could not be read\n",
-		st.lines, len(files), st.lines-st.bad, st.sent.Accepted, st.sent.Duplicates, st.sent.Rejected, st.bad)
+	fmt.Fprintf(c.stdout, "%s in %s: %d sent (%d accepted, %s, %d rejected by usaged), %d could not be read\n",
+		plural(st.lines, "line"), plural(len(files), "file"), st.lines-st.bad, st.sent.Accepted, plural(st.sent.Duplicates, "duplicate"), st.sent.Rejected, st.bad)
 	if st.bad > 0 && !cfg.keepGoing {
-		return fmt.Errorf("%d lines could not be read (listed above); pass --keep-going to accept that", st.bad)
+		return fmt.Errorf("%s could not be read (listed above); pass --keep-going to accept that", plural(st.bad, "line"))
 	}
 	return nil
 }

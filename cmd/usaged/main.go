@@ -2,9 +2,13 @@
 // it serves the API, seeds demo traffic, queries counts, manages
 // organizations and clients, and measures ingest throughput.
 //
-// Run `usaged help` for every command and flag. Every flag can also be set
-// through an environment variable named USAGED_ and the flag's name in upper
-// snake case (--dedupe-window: USAGED_DEDUPE_WINDOW); the command line wins.
+// Run `usaged help` for the commands and `usaged help CMD` for one command's
+// flags. Every flag can also be set through an environment variable
+// (envNames): serve's flags and the flags shared by every command that has
+// them read USAGED_ and the flag's name in upper snake case
+// (--dedupe-window: USAGED_DEDUPE_WINDOW), other commands' own flags add
+// the command (--format of query: USAGED_QUERY_FORMAT); the command line
+// wins.
 package main
 
 import (
@@ -120,7 +124,9 @@ type command struct {
 func (c *cli) newCommand(name, summary, details string) *command {
 	cmd := &command{name: name, summary: summary, details: details, fs: flag.NewFlagSet("usaged "+name, flag.ContinueOnError)}
 	cmd.fs.SetOutput(c.stderr)
-	cmd.fs.Usage = func() { cmd.printUsage(cmd.fs.Output()) }
+	// parse prints the usage: to stdout when asked for with -h, to stderr
+	// after an error.
+	cmd.fs.Usage = func() {}
 	return cmd
 }
 
@@ -191,8 +197,10 @@ func (c *cli) find(args []string) (*command, []string, error) {
 func (c *cli) parse(cmd *command, args []string) error {
 	if err := cmd.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			cmd.printUsage(c.stdout)
 			return err
 		}
+		cmd.printUsage(c.stderr)
 		return usageError{err: err, reported: true}
 	}
 	if cmd.fs.NArg() > 0 && cmd.args == "" {
@@ -210,12 +218,20 @@ func (c *cli) parse(cmd *command, args []string) error {
 	return nil
 }
 
+// printUsage explains the command and every flag, with its variable.
+// usaged help CMD and usaged CMD -h print it to stdout.
 func (cmd *command) printUsage(w io.Writer) {
-	fmt.Fprintf(w, "usage: usaged %s [flags]%s\n\n%s\n", cmd.name, cmd.args, cmd.summary)
+	synopsis := "usaged " + cmd.name + " [flags]"
+	if cmd.args != "" {
+		synopsis += " " + cmd.args
+	}
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", synopsis, cmd.summary)
 	if cmd.details != "" {
 		fmt.Fprintf(w, "\n%s\n", cmd.details)
 	}
 	fmt.Fprintf(w, "\nflags:\n")
+	out := cmd.fs.Output()
+	defer cmd.fs.SetOutput(out)
 	cmd.fs.SetOutput(w)
 	cmd.fs.PrintDefaults()
 }
@@ -225,11 +241,23 @@ func (c *cli) printOverview(w io.Writer) {
 	for _, cmd := range c.commands() {
 		fmt.Fprintf(w, "  %-16s %s\n", cmd.name, cmd.summary)
 	}
-	fmt.Fprintf(w, "  %-16s %s\n", "help [command]", "explain a command and its flags, or every command")
-	fmt.Fprintf(w, "\nEvery flag falls back to an environment variable, $USAGED_ and the flag name in\nupper snake case, e.g. --dedupe-window is $USAGED_DEDUPE_WINDOW. Flags on the\ncommand line win. Run usaged <command> -h for one command's flags.\n")
+	fmt.Fprintf(w, "  %-16s %s\n", "help [command]", "explain a command and its flags; without one, this list")
+	fmt.Fprintf(w, `
+Run usaged help <command> (or usaged <command> -h) for a command's flags.
+Every flag falls back to an environment variable, which its help names:
+serve's flags and --server, --token, --token-file, --timeout, --log-format,
+--log-level and --shutdown-timeout read $USAGED_ and the flag name in upper
+snake case (--dedupe-window: $USAGED_DEDUPE_WINDOW); other commands' own
+flags add the command (--format of query: $USAGED_QUERY_FORMAT). Flags on
+the command line win.
+
+The README (github.com/usaged/usaged) has a five-minute tour, the
+configuration table and the API reference.
+`)
 }
 
-// help explains one command, or every command when none is named.
+// help explains one command, as its -h does, or lists the commands when
+// none is named.
 func (c *cli) help(w io.Writer, args []string) error {
 	if len(args) > 0 {
 		cmd, _, err := c.find(args)
@@ -240,10 +268,6 @@ func (c *cli) help(w io.Writer, args []string) error {
 		return nil
 	}
 	c.printOverview(w)
-	for _, cmd := range c.commands() {
-		fmt.Fprintf(w, "\n%s\n\n", strings.Repeat("─", 72))
-		cmd.printUsage(w)
-	}
 	return nil
 }
 

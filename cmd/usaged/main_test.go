@@ -18,7 +18,7 @@ import (
 
 func TestEnvFallback(t *testing.T) {
 	newFlags := func() (*flag.FlagSet, *string, *dayDuration, *listValue, *string, *int) {
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs := flag.NewFlagSet("usaged serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		addr := fs.String("addr", "default", "listen address")
 		win := dayDuration(time.Hour)
@@ -69,6 +69,51 @@ func TestEnvFallback(t *testing.T) {
 	err := applyEnv(fs, lookup(map[string]string{"USAGED_BATCH": "many", "USAGED_DEDUPE_WINDOW": "soon"}))
 	if err == nil || !strings.Contains(err.Error(), "$USAGED_BATCH") || !strings.Contains(err.Error(), "$USAGED_DEDUPE_WINDOW") {
 		t.Fatalf("applyEnv = %v, want errors naming both variables", err)
+	}
+}
+
+// Flags of the same name mean different things in different commands, so
+// only serve's and the shared ones read USAGED_<FLAG>; the others add the
+// command. A bad value names its variable and what the flag wants.
+func TestEnvPerCommand(t *testing.T) {
+	f := func(cmd []string, want ...string) {
+		t.Helper()
+		out := runCLI(t, nil, append([]string{"help"}, cmd...)...)
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("usaged help %s does not name %s", strings.Join(cmd, " "), w)
+			}
+		}
+	}
+	f([]string{"query"}, "$USAGED_QUERY_FORMAT]", "$USAGED_QUERY_INTERVAL]", "$USAGED_SERVER]", "[$USAGED_TOKEN, $USAGED_ADMIN_TOKEN]")
+	f([]string{"org", "list"}, "$USAGED_ORG_LIST_FORMAT]", "$USAGED_TIMEOUT]")
+	f([]string{"import"}, "$USAGED_IMPORT_FORMAT]", "$USAGED_IMPORT_ORG]")
+	f([]string{"serve"}, "$USAGED_DEDUPE_WINDOW]", "$USAGED_LOG_FORMAT]", "$USAGED_ADMIN_TOKEN]")
+	f([]string{"proxy"}, "$USAGED_LOG_FORMAT]", "$USAGED_SHUTDOWN_TIMEOUT]")
+
+	// query's table format is no longer forced on org list, whose formats
+	// are text and json: org list reads its own variable.
+	env := map[string]string{"USAGED_FORMAT": "table", "USAGED_QUERY_FORMAT": "xml"}
+	_, err := tryCLI(t, env, "query", "--interval", "2026-01-01/2026-01-31")
+	if err == nil || !strings.Contains(err.Error(), "$USAGED_QUERY_FORMAT") {
+		t.Fatalf("query with $USAGED_QUERY_FORMAT=xml: %v", err)
+	}
+	_, err = tryCLI(t, env, "org", "list", "--server", "http://127.0.0.1:1", "--token", "t")
+	if err == nil || strings.Contains(err.Error(), "FORMAT") {
+		t.Fatalf("org list with $USAGED_FORMAT=table: %v, want a connection error, not one about a variable", err)
+	}
+
+	for env, want := range map[string]string{
+		"USAGED_MAX_EVENTS":       `$USAGED_MAX_EVENTS="many" is not an integer (--max-events of usaged serve)`,
+		"USAGED_SHUTDOWN_TIMEOUT": `$USAGED_SHUTDOWN_TIMEOUT="many" is not a duration such as 500ms, 30s, 5m or 2h (--shutdown-timeout of usaged serve)`,
+		"USAGED_DEMO":             `$USAGED_DEMO="many" is not a boolean`,
+		"USAGED_DEDUPE_WINDOW":    `$USAGED_DEDUPE_WINDOW (--dedupe-window of usaged serve): "many" is not a duration: want e.g. 35d`,
+	} {
+		_, err := tryCLI(t, map[string]string{env: "many"}, "serve", "--data", t.TempDir())
+		var ue usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
+			t.Errorf("serve with $%s=many: %v\nwant a usage error saying %s", env, err, want)
+		}
 	}
 }
 
@@ -139,35 +184,80 @@ func TestParseRSS(t *testing.T) {
 	}
 }
 
-// Every flag of every command is explained, with its variable, by usaged help.
+// usaged help lists every command on one line; usaged help CMD and
+// usaged CMD -h print the same to stdout, explaining every flag with its
+// variable.
 func TestHelpCoversEveryFlag(t *testing.T) {
-	var out bytes.Buffer
-	if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"help"}, &out, io.Discard); err != nil {
+	var overview bytes.Buffer
+	if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"help"}, &overview, io.Discard); err != nil {
 		t.Fatal(err)
+	}
+	if n := strings.Count(overview.String(), "\n"); n > 50 {
+		t.Errorf("usaged help is %d lines, want a short overview:\n%s", n, overview.String())
+	}
+	if !strings.Contains(overview.String(), "README") {
+		t.Errorf("usaged help does not say where to read more:\n%s", overview.String())
 	}
 	c := &cli{stdout: io.Discard, stderr: io.Discard, lookup: noEnv}
 	for _, cmd := range c.commands() {
-		if !strings.Contains(out.String(), "usage: usaged "+cmd.name+" [flags]") {
-			t.Errorf("help does not show command %s", cmd.name)
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(cmd.name) + ` +\S`).MatchString(overview.String()) {
+			t.Errorf("usaged help does not list %s", cmd.name)
+		}
+		args := strings.Fields(cmd.name)
+		var help, dashH, dashHErr bytes.Buffer
+		if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), append([]string{"help"}, args...), &help, io.Discard); err != nil {
+			t.Fatalf("help %s: %v", cmd.name, err)
+		}
+		if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), append(args, "-h"), &dashH, &dashHErr); err != nil {
+			t.Fatalf("%s -h: %v", cmd.name, err)
+		}
+		if help.String() != dashH.String() || dashHErr.Len() > 0 {
+			t.Errorf("usaged %s -h printed\n%s\nand on stderr %q; want what usaged help %s prints, on stdout:\n%s", cmd.name, dashH.String(), dashHErr.String(), cmd.name, help.String())
+		}
+		synopsis := "usage: usaged " + cmd.name + " [flags]\n"
+		if cmd.args != "" {
+			synopsis = "usage: usaged " + cmd.name + " [flags] " + cmd.args + "\n"
+		}
+		if !strings.HasPrefix(help.String(), synopsis) {
+			t.Errorf("help %s does not start with %q:\n%s", cmd.name, synopsis, help.String())
 		}
 		cmd.fs.VisitAll(func(f *flag.Flag) {
-			shown := regexp.MustCompile(`\n  -` + regexp.QuoteMeta(f.Name) + `[ \n]`).MatchString(out.String())
-			if !shown || !strings.Contains(out.String(), "$"+envNames(f.Name)[0]) {
-				t.Errorf("help does not explain --%s of %s with its variable", f.Name, cmd.name)
+			shown := regexp.MustCompile(`\n  -` + regexp.QuoteMeta(f.Name) + `[ \n]`).MatchString(help.String())
+			if !shown || !strings.Contains(help.String(), "$"+envNames(cmd.name, f.Name)[0]) {
+				t.Errorf("help %s does not explain --%s with its variable", cmd.name, f.Name)
 			}
 		})
 	}
-	var errOut bytes.Buffer
-	if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"client", "create", "-h"}, &out, &errOut); err != nil {
-		t.Fatalf("-h: %v", err)
-	}
-	if !strings.Contains(errOut.String(), "$USAGED_PERMISSIONS") {
-		t.Fatalf("client create -h printed %q", errOut.String())
-	}
-	err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"frobnicate"}, io.Discard, io.Discard)
+	// A flag error still goes to stderr with the usage, and exits 2.
+	var out, errOut bytes.Buffer
+	err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"org", "list", "--no-such-flag"}, &out, &errOut)
 	var ue usageError
+	if !errors.As(err, &ue) || out.Len() > 0 || !strings.Contains(errOut.String(), "no-such-flag") || !strings.Contains(errOut.String(), "usage: usaged org list") {
+		t.Fatalf("org list --no-such-flag: %v, stdout %q, stderr %q", err, out.String(), errOut.String())
+	}
+	err = (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"frobnicate"}, io.Discard, io.Discard)
 	if !errors.As(err, &ue) {
 		t.Fatalf("unknown command: %v, want a usage error", err)
+	}
+}
+
+// The table's footer counts rows in the singular for one and shows the span
+// the server counted, not just the --interval given.
+func TestQueryFooter(t *testing.T) {
+	var out bytes.Buffer
+	cols := []column{{"CLIENT", "clientId", false}, {"REQUESTS", "requests", true}}
+	rows := []map[string]any{{"clientId": "c1", "requests": json.Number("3")}}
+	if err := writeTable(&out, cols, rows, "2026-01-01/2026-01-31"); err != nil {
+		t.Fatal(err)
+	}
+	want := "1 row, interval 2026-01-01T00:00:00Z to 2026-02-01T00:00:00Z, end excluded (--interval 2026-01-01/2026-01-31)\n"
+	if !strings.HasSuffix(out.String(), want) {
+		t.Fatalf("footer:\n%s\nwant it to end in %q", out.String(), want)
+	}
+	out.Reset()
+	writeTable(&out, cols, nil, "2026-03-01T10:30:00Z/PT1H")
+	if want := "0 rows, interval 2026-03-01T10:00:00Z to 2026-03-01T12:00:00Z, end excluded (--interval 2026-03-01T10:30:00Z/PT1H)\n"; !strings.HasSuffix(out.String(), want) {
+		t.Fatalf("footer:\n%s\nwant it to end in %q", out.String(), want)
 	}
 }
 

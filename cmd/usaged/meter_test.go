@@ -378,7 +378,7 @@ func TestImportTwiceCountsOnce(t *testing.T) {
 	}
 	waitForCounts(t, s.base, admin, orgID, want)
 	out := runCLI(t, env, append(args[:1:1], append([]string{"--keep-going"}, args[1:]...)...)...)
-	if !strings.Contains(out, "0 accepted, 60 duplicates") {
+	if !strings.Contains(out, "62 lines in 1 file: 60 sent (0 accepted, 60 duplicates") {
 		t.Fatalf("second import: %s", out)
 	}
 	if got := usagedCounts(t, s.base, admin, orgID); !maps.Equal(got, want) {

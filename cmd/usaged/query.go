@@ -302,6 +302,19 @@ func writeTable(w io.Writer, cols []column, rows []map[string]any, interval stri
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d rows, interval %s\n", len(rows), interval)
+	_, err := fmt.Fprintf(w, "%s, %s\n", plural(len(rows), "row"), servedInterval(interval))
 	return err
+}
+
+// servedInterval says which span the server counted for the --interval
+// given: the server reads it with usage.ParseInterval (a date as the end
+// includes that day) and widens it to whole UTC hours (usage.Query
+// Normalize), so the footer shows the exact start and exclusive end.
+func servedInterval(given string) string {
+	iv, err := usage.ParseInterval(given)
+	if err != nil { // the server accepted it, so this does not happen
+		return "interval " + given
+	}
+	return fmt.Sprintf("interval %s to %s, end excluded (--interval %s)",
+		iv.Hours().Start.Format(time.RFC3339), iv.Hours().End.Format(time.RFC3339), given)
 }

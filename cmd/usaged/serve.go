@@ -197,7 +197,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	if err != nil {
 		return fmt.Errorf("token signing key: %w", err)
 	}
-	adminToken, err := c.adminToken(cfg)
+	adminToken, announceToken, err := c.adminToken(cfg)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		AcceptWALLoss: cfg.acceptWALLoss,
 	})
 	if err != nil {
-		return storeOpenError(err)
+		return storeOpenError(cfg.data, err)
 	}
 	steps := &shutdownSteps{db: db, log: log}
 	// The store closes last, after the server and the maintenance loop have
@@ -332,7 +332,11 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 
 	tcp, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w", cfg.addr, err)
+		return fmt.Errorf("cannot listen on --addr %s (give another, or port 0 for a free one): %w", cfg.addr, err)
+	}
+	if err := announceToken(); err != nil {
+		tcp.Close()
+		return err
 	}
 	ln := newConnLimiter(tcp, maxConns, log.With("component", "http"))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -415,31 +419,39 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 }
 
 // adminToken returns the admin token: from the flag, else from the data
-// directory, else newly generated, kept there and printed this once.
-func (c *cli) adminToken(cfg *serveConfig) (string, error) {
+// directory, else newly generated. A new token is kept in the data
+// directory and printed, once, by announce, which serve calls when it
+// listens: a start that fails before (port in use, store locked) neither
+// prints a token nor keeps one nobody saw, and the next start generates and
+// shows its own. announce does nothing for a token that was not new.
+func (c *cli) adminToken(cfg *serveConfig) (tok string, announce func() error, err error) {
+	none := func() error { return nil }
 	if cfg.adminToken != "" {
 		if len(cfg.adminToken) < auth.MinAdminTokenLen {
-			return "", usageError{err: fmt.Errorf("--admin-token (or the file of --admin-token-file) must be at least %d bytes long", auth.MinAdminTokenLen)}
+			return "", nil, usageError{err: fmt.Errorf("--admin-token (or the file of --admin-token-file) must be at least %d bytes long", auth.MinAdminTokenLen)}
 		}
-		return cfg.adminToken, nil
+		return cfg.adminToken, none, nil
 	}
 	path := filepath.Join(cfg.data, adminTokenFile)
-	created := false
-	b, err := loadOrCreate(path, func() ([]byte, error) {
-		created = true
-		return []byte(base64.RawURLEncoding.EncodeToString(randomBytes(32)) + "\n"), nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("admin token: %w", err)
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		tok = base64.RawURLEncoding.EncodeToString(randomBytes(32))
+		return tok, func() error {
+			if err := writeFileAtomic(path, []byte(tok+"\n")); err != nil {
+				return fmt.Errorf("admin token: %w", err)
+			}
+			fmt.Fprintf(c.stdout, "admin token (generated now, shown only this once, kept in %s):\n    %s\n", path, tok)
+			return nil
+		}, nil
+	case err != nil:
+		return "", nil, fmt.Errorf("admin token: %w", err)
 	}
-	tok := strings.TrimSpace(string(b))
+	tok = strings.TrimSpace(string(b))
 	if len(tok) < auth.MinAdminTokenLen {
-		return "", fmt.Errorf("admin token in %s is shorter than %d bytes: replace it or pass --admin-token", path, auth.MinAdminTokenLen)
+		return "", nil, fmt.Errorf("admin token in %s is shorter than %d bytes: replace it or pass --admin-token", path, auth.MinAdminTokenLen)
 	}
-	if created {
-		fmt.Fprintf(c.stdout, "admin token (generated now, shown only this once, kept in %s):\n    %s\n", path, tok)
-	}
-	return tok, nil
+	return tok, none, nil
 }
 
 // loadOrCreate returns the contents of the secret file at path, creating it

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A second server on a data directory in use names the directory and the
+// process holding it, not the lock's errno.
+func TestServeLockedDataDir(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real servers")
+	}
+	const token = "locked-data-dir-admin-token"
+	data := t.TempDir()
+	first := startServe(t, data, token)
+	out := serveFails(t, "--data", data, "--admin-token", token)
+	want := fmt.Sprintf("another usaged holds %s (pid %d)", data, first.cmd.Process.Pid)
+	if !strings.Contains(out, want) || strings.Contains(out, "temporarily unavailable") {
+		t.Fatalf("second serve on %s printed:\n%s\nwant %q", data, out, want)
+	}
+}
+
+// serveUntilListening starts usaged serve and returns its output once it
+// listens (and is stopped), or once it has failed.
+func serveUntilListening(t *testing.T, args ...string) (string, bool) {
+	t.Helper()
+	bin, err := buildUsaged()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	out := &listenWatch{cancel: cancel}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Run()
+	if !out.listened() && ctx.Err() != nil {
+		t.Fatalf("usaged serve %v neither listened nor failed:\n%s", args, out.String())
+	}
+	return out.String(), out.listened()
+}
+
+var tokenRE = regexp.MustCompile(`admin token \(generated now, shown only this once, kept in \S+\):\n\s+(\S+)\n`)
+
+// The generated admin token is shown once, by the start that listens: a
+// first start that fails on a port in use prints none, and the next start
+// prints the token it keeps, once.
+func TestServeShowsAdminTokenOnceListening(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real servers")
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	data := t.TempDir()
+	out := serveFails(t, "--data", data, "--addr", busy.Addr().String())
+	if !strings.Contains(out, "address already in use") || strings.Contains(out, "admin token") {
+		t.Fatalf("serve on a port in use printed:\n%s\nwant the listen error and no admin token", out)
+	}
+
+	out, listened := serveUntilListening(t, "--data", data)
+	m := tokenRE.FindStringSubmatch(out)
+	if !listened || m == nil {
+		t.Fatalf("the start after the failed one printed:\n%s\nwant the admin token", out)
+	}
+	kept, err := os.ReadFile(filepath.Join(data, adminTokenFile))
+	if err != nil || strings.TrimSpace(string(kept)) != m[1] {
+		t.Fatalf("the data directory keeps %q (%v), the start printed %q", kept, err, m[1])
+	}
+
+	// Later starts use it, silently.
+	srv := startServe(t, data, m[1])
+	kill(t, srv)
+	if out, _ := serveUntilListening(t, "--data", data); strings.Contains(out, "admin token") {
+		t.Fatalf("a later start printed:\n%s", out)
+	}
+}
