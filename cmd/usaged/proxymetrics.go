@@ -34,7 +34,7 @@ func proxyMetrics(m *meter.Meter, sp *spool.Spool, sh *spool.Shipper) http.Handl
 	counter("usaged_proxy_attribution_errors_total", "Attribution attempts that failed (--server unreachable, or lookups deferred); the requests are retried.",
 		func() float64 { return float64(m.Stats().AttribErrors) })
 	gauge("usaged_proxy_requests_waiting", "Requests waiting for attribution.",
-		func() float64 { return float64(sp.Stats().Waiting) })
+		func() float64 { return float64(m.Stats().Retrying) })
 	gauge("usaged_proxy_requests_waiting_durable", "Requests waiting for attribution that are on disk in the spool, safe from a crash of the proxy.",
 		func() float64 { return float64(sp.Stats().WaitingDurable) })
 	gauge("usaged_proxy_spool_pending_events", "Events in the spool not yet delivered to --server.",
