@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/usaged/usaged/meter/attrib"
 	"github.com/usaged/usaged/meter/route"
+	"github.com/usaged/usaged/meter/spool"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -113,8 +115,30 @@ type Config struct {
 	RetryEvery       time.Duration
 	MaxRetrying      int
 	MaxRetryingBytes int64
-	Now              func() time.Time // default time.Now
-	Logger           *slog.Logger     // default slog.Default()
+	// Journal, if set, keeps the requests waiting for a retry durable
+	// (normally the spool, which keeps them on disk): they are then
+	// neither lost when the process stops or crashes nor recorded as
+	// unidentified at Close, but handed back by Journal.Waiting at the next
+	// New and attributed then. A request is kept in it from its first
+	// failed attempt, with the headers named in KeepHeaders, which must be
+	// every header the Attributor reads; default Authorization.
+	Journal     Journal
+	KeepHeaders []string
+	Now         func() time.Time // default time.Now
+	Logger      *slog.Logger     // default slog.Default()
+}
+
+// Journal keeps requests waiting for attribution across restarts;
+// *spool.Spool implements it.
+type Journal interface {
+	// Keep records a waiting request's event and headers; false when it
+	// cannot (the request then waits in memory only).
+	Keep(ev usage.Event, h http.Header) (key uint64, ok bool)
+	// Done records that the request kept under key waits no more; its
+	// event, if any, was handed to the Sink first.
+	Done(key uint64)
+	// Waiting returns the requests an earlier process left waiting.
+	Waiting() []spool.Waiting
 }
 
 // Defaults of Config.
@@ -155,7 +179,7 @@ type Meter struct {
 	prefix  string // random per process: with seq, ids never repeat across restarts
 	seq     atomic.Uint64
 	work    chan pending
-	stats   struct{ recorded, anonymous, unidentified, attribErrors, overflow atomic.Uint64 }
+	stats   struct{ recorded, anonymous, unidentified, attribErrors, overflow, journaled atomic.Uint64 }
 	once    sync.Once
 	wg      sync.WaitGroup // the attribution workers
 	retryWG sync.WaitGroup // the retry loop
@@ -171,13 +195,21 @@ type Meter struct {
 
 	lastGiveUpLog atomic.Int64 // unix nanoseconds of the last warning about a request given up on
 	giveUps       atomic.Uint64
+
+	// unattributed counts the requests without an identity since the last
+	// warning about them, which lastUnattributedLog (unix nanoseconds of
+	// Config.Now) spaces.
+	unattributed        atomic.Uint64
+	lastUnattributedLog atomic.Int64
 }
 
 // pending is a served request waiting for attribution.
 type pending struct {
-	req  *http.Request
-	ev   usage.Event
-	size int64 // an estimate of the memory it holds, once waiting
+	req       *http.Request
+	ev        usage.Event
+	size      int64  // an estimate of the memory it holds, once waiting
+	key       uint64 // its key in the Journal, if journaled
+	journaled bool   // whether the Journal holds it
 }
 
 // pendingOverhead estimates a waiting request's memory besides its
@@ -221,6 +253,9 @@ func New(cfg Config) (*Meter, error) {
 	if cfg.MaxRetryingBytes == 0 {
 		cfg.MaxRetryingBytes = DefaultMaxRetryingBytes
 	}
+	if cfg.KeepHeaders == nil {
+		cfg.KeepHeaders = []string{"Authorization"}
+	}
 	var b [8]byte
 	rand.Read(b[:])
 	m := &Meter{cfg: cfg, prefix: hex.EncodeToString(b[:]) + "-", work: make(chan pending, 4096)}
@@ -233,9 +268,34 @@ func New(cfg Config) (*Meter, error) {
 			}
 		})
 	}
+	if cfg.Journal != nil {
+		// What an earlier process left waiting is retried first, within
+		// the same bounds; what does not fit counts as unidentified.
+		for _, w := range cfg.Journal.Waiting() {
+			p := pending{req: &http.Request{Method: w.Event.HTTPMethod, URL: &url.URL{}, Header: w.Header}, ev: w.Event, key: w.Key, journaled: true}
+			if !m.retry(p) {
+				m.stats.overflow.Add(1)
+				m.record(p, attrib.Identity{}, false, fmt.Errorf("left waiting by an earlier process; not kept for a retry: limits of %d requests, %d bytes reached", cfg.MaxRetrying, cfg.MaxRetryingBytes))
+			}
+		}
+	}
 	m.stopRetry = make(chan struct{})
 	m.retryWG.Go(m.retryLoop)
 	return m, nil
+}
+
+// keep puts p in the Journal, if there is one and p is not there yet.
+func (m *Meter) keep(p *pending) {
+	if m.cfg.Journal == nil || p.journaled {
+		return
+	}
+	h := make(http.Header, len(m.cfg.KeepHeaders))
+	for _, name := range m.cfg.KeepHeaders {
+		if vs := p.req.Header.Values(name); len(vs) > 0 {
+			h[http.CanonicalHeaderKey(name)] = vs
+		}
+	}
+	p.key, p.journaled = m.cfg.Journal.Keep(p.ev, h)
 }
 
 // retry keeps p, a request first failing attribution, for another
@@ -247,6 +307,7 @@ func (m *Meter) retry(p pending) bool {
 	if m.batchLen+len(m.retrying) >= m.cfg.MaxRetrying || m.batchBytes+m.retryingBytes+p.size > m.cfg.MaxRetryingBytes {
 		return false
 	}
+	m.keep(&p)
 	m.retrying = append(m.retrying, p)
 	m.retryingBytes += p.size
 	return true
@@ -292,7 +353,8 @@ func (m *Meter) retryLoop() {
 }
 
 // Close finishes the requests waiting for attribution (those waiting for a
-// retry get one last attempt) and stops the workers. Requests recorded
+// retry get one last attempt; with a Journal, those still failing stay in
+// it for the next start) and stops the workers. Requests recorded
 // after Close are attributed on their own goroutine, without retries.
 func (m *Meter) Close() error {
 	m.once.Do(func() {
@@ -319,6 +381,9 @@ type Stats struct {
 	// MaxRetrying or MaxRetryingBytes was reached: they were not kept for a
 	// retry, and count in Anonymous or Unidentified.
 	Overflow uint64
+	// LeftWaiting counts the requests Close left in the Journal, still
+	// failing attribution, for the next start.
+	LeftWaiting uint64
 	// Retrying and RetryingBytes are the requests waiting for another
 	// attempt now, and the memory they hold (estimated).
 	Retrying      int
@@ -331,7 +396,7 @@ func (m *Meter) Stats() Stats {
 	n, b := m.batchLen+len(m.retrying), m.batchBytes+m.retryingBytes
 	m.retryMu.Unlock()
 	return Stats{m.stats.recorded.Load(), m.stats.anonymous.Load(), m.stats.unidentified.Load(), m.stats.attribErrors.Load(),
-		m.stats.overflow.Load(), n, b}
+		m.stats.overflow.Load(), m.stats.journaled.Load(), n, b}
 }
 
 // nextID returns an id unique to this request: it is assigned before the
@@ -391,8 +456,14 @@ func (m *Meter) finish(p pending, last bool) {
 // forbids one).
 func (m *Meter) attempt(p pending, last bool) bool {
 	id, ok, err := m.attribute(p)
-	if err != nil && !ok && !last && m.cfg.Now().Sub(p.ev.Time) < m.cfg.RetryFor {
-		return true
+	if err != nil && !ok && m.cfg.Now().Sub(p.ev.Time) < m.cfg.RetryFor {
+		if !last {
+			return true
+		}
+		if p.journaled {
+			m.stats.journaled.Add(1)
+			return false // the next start attributes it
+		}
 	}
 	m.record(p, id, ok, err)
 	return false
@@ -425,18 +496,50 @@ func (m *Meter) record(p pending, id attrib.Identity, ok bool, err error) {
 		}
 	}
 	ev := p.ev
+	identified := ok && id.OrganizationID != "" && id.ClientID != ""
 	switch {
-	case ok && id.OrganizationID != "" && id.ClientID != "":
+	case identified:
 		ev.OrganizationID, ev.ClientID, ev.ClientName, ev.UserID = id.OrganizationID, id.ClientID, id.ClientName, id.UserID
 	case m.cfg.Anonymous != "":
 		ev.OrganizationID, ev.ClientID, ev.ClientName = m.cfg.AnonymousOrganization, m.cfg.Anonymous, m.cfg.Anonymous
 		m.stats.anonymous.Add(1)
 	default:
 		m.stats.unidentified.Add(1)
+	}
+	if identified || m.cfg.Anonymous != "" {
+		m.stats.recorded.Add(1)
+		m.cfg.Sink.Add(ev)
+	}
+	if p.journaled {
+		m.cfg.Journal.Done(p.key) // after the Sink has the event
+	}
+	if !identified {
+		m.noteUnattributed()
+	}
+}
+
+// unattributedLogEvery spaces the warnings about requests nobody could be
+// identified for: they may be most requests, and must not flood the log.
+const unattributedLogEvery = 10 * time.Second
+
+// noteUnattributed counts a request without an identity — no credentials,
+// credentials refused, or attribution given up on — and says so in the log
+// at most every unattributedLogEvery, with the count since the last time.
+func (m *Meter) noteUnattributed() {
+	m.unattributed.Add(1)
+	now := m.cfg.Now().UnixNano()
+	last := m.lastUnattributedLog.Load()
+	if now-last < int64(unattributedLogEvery) || !m.lastUnattributedLog.CompareAndSwap(last, now) {
 		return
 	}
-	m.stats.recorded.Add(1)
-	m.cfg.Sink.Add(ev)
+	n := m.unattributed.Swap(0)
+	if m.cfg.Anonymous != "" {
+		m.cfg.Logger.Info("requests without credentials that identify a client (none, or refused) were recorded under the anonymous client",
+			"count", n, "client", m.cfg.Anonymous, "organization", m.cfg.AnonymousOrganization)
+		return
+	}
+	m.cfg.Logger.Warn("requests without credentials that identify a client (none, or refused) were not recorded; name an anonymous client to record them",
+		"count", n)
 }
 
 // Response is what a served request came to.

@@ -42,6 +42,7 @@ type proxyConfig struct {
 	logFormat                        oneOf
 	logLevel                         string
 	shutdownTimeout                  time.Duration
+	metricsAddr                      string
 }
 
 func (c *cli) proxyCommand() *command {
@@ -72,7 +73,7 @@ its id, so nothing is counted twice.`)
 	f.Var(&cfg.spoolMax, "spool-max-bytes", "bound on the spool on disk; beyond it events are dropped and counted (a `size`, e.g. 1GiB)")
 	f.IntVar(&cfg.batch, "batch", 5000, "events per shipment")
 	f.BoolVar(&cfg.preserveHost, "preserve-host", false, "send the client's Host header upstream instead of the upstream's")
-	f.StringVar(&cfg.anonymous, "anonymous-client", "", "record requests nobody could be identified for under this client id (with --anonymous-org); default: do not record them")
+	f.StringVar(&cfg.anonymous, "anonymous-client", "", "record requests nobody could be identified for (no token, or a refused one) under this client id (with --anonymous-org); default: do not record them, only count them (--metrics-addr) and log the count every 10 s")
 	f.StringVar(&cfg.anonymousOrg, "anonymous-org", "", "organization of --anonymous-client")
 	f.BoolVar(&cfg.usagedTokens, "usaged-tokens", true, "attribute bearer tokens issued by --server's /oauth/token (asked once per token, cached)")
 	f.Float64Var(&cfg.lookupRate, "token-lookup-rate", attrib.DefaultLookupRate, "lookups a second of unknown bearer tokens toward --server, in bursts of up to --token-lookup-burst; beyond, requests wait for attribution; negative: unbounded")
@@ -93,6 +94,7 @@ its id, so nothing is counted twice.`)
 	f.StringVar(&cfg.headerUser, "header-user", "", "trusted header naming the user")
 	f.Var(&cfg.logFormat, "log-format", "log `format`: text, json, or auto")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "least severe level logged: debug, info, warn or error")
+	f.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve the proxy's counters (requests recorded, unidentified, waiting for attribution; spool and shipping) at /metrics in the Prometheus format on this address, e.g. 127.0.0.1:9091; default: none")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGINT or SIGTERM, how long requests in flight may take to finish")
 	cmd.run = func(ctx context.Context) error { return c.proxy(ctx, cfg) }
 	return cmd
@@ -168,6 +170,9 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 		Anonymous: cfg.anonymous, AnonymousOrganization: cfg.anonymousOrg,
 		Platform: "proxy", Logger: log.With("component", "meter"),
 		MaxRetrying: cfg.maxPending, MaxRetryingBytes: int64(cfg.maxPendingBytes),
+		// Requests waiting for attribution are kept in the spool, with the
+		// headers attribution reads, so that no stop or crash loses them.
+		Journal: sp, KeepHeaders: cfg.keepHeaders(),
 	})
 	if err != nil {
 		sp.Close()
@@ -183,6 +188,19 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 	if err != nil {
 		sp.Close()
 		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
+	}
+	var metricsSrv *http.Server
+	if cfg.metricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			ln.Close()
+			sp.Close()
+			return fmt.Errorf("--metrics-addr: listening on %s: %w", cfg.metricsAddr, err)
+		}
+		metricsSrv = &http.Server{Handler: proxyMetrics(m, sp, shipper), ReadHeaderTimeout: 10 * time.Second}
+		go metricsSrv.Serve(mln)
+		defer metricsSrv.Close()
+		log.Info("serving metrics", "addr", mln.Addr().String()+"/metrics")
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	shipCtx, stopShipping := context.WithCancel(context.Background())
@@ -215,7 +233,7 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 	stopShipping()
 	wg.Wait()
 	st, ms := sp.Stats(), m.Stats()
-	log.Info("proxy stopped", "recorded", ms.Recorded, "unidentified", ms.Unidentified, "overflow", ms.Overflow, "shipped", st.Shipped, "pending", st.PendingEvents, "dropped", st.Dropped)
+	log.Info("proxy stopped", "recorded", ms.Recorded, "anonymous", ms.Anonymous, "unidentified", ms.Unidentified, "overflow", ms.Overflow, "left_waiting", st.Waiting, "shipped", st.Shipped, "pending", st.PendingEvents, "dropped", st.Dropped)
 	if cerr := sp.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -223,6 +241,18 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 		err = nil
 	}
 	return err
+}
+
+// keepHeaders are the headers attribution reads, kept on disk with a
+// request waiting for it: the bearer token's, and the trusted headers.
+func (cfg *proxyConfig) keepHeaders() []string {
+	h := []string{"Authorization"}
+	for _, name := range []string{cfg.headerOrg, cfg.headerClient, cfg.headerClientName, cfg.headerUser} {
+		if name != "" {
+			h = append(h, name)
+		}
+	}
+	return h
 }
 
 // templateFlags are the route-table flags of the metering commands.

@@ -47,6 +47,27 @@ var errTorn = errors.New("torn or corrupt record")
 func appendRecord(b []byte, ev *usage.Event) ([]byte, bool) {
 	start := len(b)
 	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, recordVersion)
+	b = appendEvent(b, ev)
+	return finishRecord(b, start)
+}
+
+// finishRecord fills in the length and checksum of the record that starts at
+// start of b; false, leaving b as it was before the record, when the payload
+// is too large.
+func finishRecord(b []byte, start int) ([]byte, bool) {
+	n := len(b) - start - recordHeader
+	if n > maxPayload {
+		return b[:start], false
+	}
+	binary.LittleEndian.PutUint32(b[start:], uint32(n))
+	crc := crc32.Update(0, castagnoli, b[start:start+4])
+	crc = crc32.Update(crc, castagnoli, b[start+recordHeader:])
+	binary.LittleEndian.PutUint32(b[start+4:], crc)
+	return b, true
+}
+
+// appendEvent appends the fields of ev.
+func appendEvent(b []byte, ev *usage.Event) []byte {
 	b = appendString(b, ev.ID)
 	b = binary.AppendVarint(b, ev.Time.Unix())
 	b = binary.AppendUvarint(b, uint64(ev.Time.Nanosecond()))
@@ -60,16 +81,7 @@ func appendRecord(b []byte, ev *usage.Event) ([]byte, bool) {
 	b = appendString(b, ev.Platform)
 	b = binary.AppendVarint(b, ev.DurationMs)
 	b = binary.AppendVarint(b, ev.RequestBytes)
-	b = binary.AppendVarint(b, ev.ResponseBytes)
-	n := len(b) - start - recordHeader
-	if n > maxPayload {
-		return b[:start], false
-	}
-	binary.LittleEndian.PutUint32(b[start:], uint32(n))
-	crc := crc32.Update(0, castagnoli, b[start:start+4])
-	crc = crc32.Update(crc, castagnoli, b[start+recordHeader:])
-	binary.LittleEndian.PutUint32(b[start+4:], crc)
-	return b, true
+	return binary.AppendVarint(b, ev.ResponseBytes)
 }
 
 // appendString appends s, length first.
@@ -86,6 +98,18 @@ func decodePayload(p []byte) (usage.Event, error) {
 	if v := d.byte(); v != recordVersion {
 		return usage.Event{}, fmt.Errorf("record version %d is not supported (this build reads version %d)", v, recordVersion)
 	}
+	ev := d.event()
+	if d.err == nil && len(d.p) != 0 {
+		d.err = fmt.Errorf("%d bytes left over after the event", len(d.p))
+	}
+	if d.err != nil {
+		return usage.Event{}, fmt.Errorf("decoding a record: %w", d.err)
+	}
+	return ev, nil
+}
+
+// event reads the fields appendEvent wrote.
+func (d *payloadDecoder) event() usage.Event {
 	var ev usage.Event
 	ev.ID = d.string()
 	sec := d.varint()
@@ -105,13 +129,7 @@ func decodePayload(p []byte) (usage.Event, error) {
 	ev.DurationMs = d.varint()
 	ev.RequestBytes = d.varint()
 	ev.ResponseBytes = d.varint()
-	if d.err == nil && len(d.p) != 0 {
-		d.err = fmt.Errorf("%d bytes left over after the event", len(d.p))
-	}
-	if d.err != nil {
-		return usage.Event{}, fmt.Errorf("decoding a record: %w", d.err)
-	}
-	return ev, nil
+	return ev
 }
 
 // payloadDecoder reads the fields of a payload and keeps the first error.

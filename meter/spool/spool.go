@@ -27,8 +27,10 @@
 // The directory holds segment files named by a 16-digit hexadecimal sequence
 // number with the suffix .seg, each a sequence of records (length,
 // CRC-32C, versioned binary payload; see appendRecord); a file ack holding the
-// acknowledged position (segment, offset) with its own checksum; and a file
-// LOCK that keeps a second process out of the directory. Every Open starts a
+// acknowledged position (segment, offset) with its own checksum; a file
+// LOCK that keeps a second process out of the directory; and a file pending, of
+// mode 0600, holding the requests waiting for attribution with the headers
+// that attribute them (see Keep). Every Open starts a
 // new segment, so a segment is only ever appended to by the process that
 // created it.
 package spool
@@ -172,6 +174,11 @@ type Spool struct {
 	rfID  uint64
 	rr    recordReader // its buffers are reused from batch to batch
 
+	// pmu guards pend, the requests waiting for attribution (pending.go).
+	pmu     sync.Mutex
+	pend    pendingState
+	pclosed bool
+
 	diskBytes atomic.Int64
 	spooled   atomic.Uint64
 	shipped   atomic.Uint64
@@ -257,6 +264,10 @@ func Open(cfg Config) (*Spool, error) {
 	}
 	s.lock = lock
 	if err := s.replay(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	if err := s.replayPending(); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
@@ -534,7 +545,18 @@ func (s *Spool) Flush() error {
 	if s.wclosed {
 		return ErrClosed
 	}
-	return s.flushLocked()
+	return s.flushAllLocked()
+}
+
+// flushAllLocked makes the events durable, then the waiting requests, so
+// that a request's Done is never durable before its event.
+func (s *Spool) flushAllLocked() error {
+	w := s.takePending()
+	if err := s.flushLocked(); err != nil {
+		s.putBack(w)
+		return err
+	}
+	return s.writePending(w)
 }
 
 func (s *Spool) flushLocked() error {
@@ -640,6 +662,10 @@ type Stats struct {
 	// buffered or on disk, including what an earlier process left.
 	PendingBytes  int64
 	PendingEvents int
+	// Waiting are the requests kept waiting for attribution (Keep, not yet
+	// Done), WaitingDurable those of them on disk.
+	Waiting        int
+	WaitingDurable int
 }
 
 // Stats returns the counters so far.
@@ -658,6 +684,9 @@ func (s *Spool) Stats() Stats {
 	st.PendingBytes += s.pendingBytes
 	st.PendingEvents += s.pendingEvents
 	s.smu.Unlock()
+	s.pmu.Lock()
+	st.Waiting, st.WaitingDurable = len(s.pend.live), s.pend.durable
+	s.pmu.Unlock()
 	return st
 }
 
@@ -671,7 +700,10 @@ func (s *Spool) Close() error {
 		close(s.stop)
 		<-s.done
 		s.wmu.Lock()
-		err := s.flushLocked()
+		err := s.flushAllLocked()
+		s.pmu.Lock()
+		s.pclosed = true
+		s.pmu.Unlock()
 		s.wclosed = true
 		s.wmu.Unlock()
 		s.reportDrops()
@@ -693,6 +725,10 @@ func (s *Spool) closeFiles() {
 	if s.active != nil {
 		s.active.Close()
 		s.active = nil
+	}
+	if s.pend.file != nil {
+		s.pend.file.Close()
+		s.pend.file = nil
 	}
 	if s.lock != nil {
 		unlockDir(s.lock)
