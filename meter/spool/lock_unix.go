@@ -15,7 +15,7 @@ import (
 // each other's events. The kernel releases the lock when the process dies,
 // SIGKILL included, so a crash never leaves the spool locked.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("spool: opening the lock file: %w", err)
 	}

@@ -208,7 +208,7 @@ func writeAck(dir string, p pos) error {
 	binary.LittleEndian.PutUint64(b[8:], uint64(p.off))
 	binary.LittleEndian.PutUint32(b[16:], crc32.Checksum(b[:16], castagnoli))
 	tmp := filepath.Join(dir, ackFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}

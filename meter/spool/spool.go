@@ -255,7 +255,7 @@ func Open(cfg Config) (*Spool, error) {
 		closedCh:    make(chan struct{}),
 	}
 	s.kickBytes = min(1<<20, s.bufferBytes/4)
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: creating the directory: %w", err)
 	}
 	lock, err := lockDir(cfg.Dir)
@@ -434,7 +434,7 @@ func (s *Spool) roll() error {
 		s.active = nil
 	}
 	id := s.activeID + 1
-	f, err := os.OpenFile(s.segPath(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(s.segPath(id), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("creating segment %s: %w", segName(id), err)
 	}
