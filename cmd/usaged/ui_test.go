@@ -487,6 +487,20 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("partial days of the last 7: %q", got)
 	}
 	b.checkFits(t, "API usage, 7 days", true)
+	// The page's column narrows without the window changing (as when a
+	// scrollbar appears): every chart follows its box.
+	evalJS[bool](t, b, `document.querySelector("main").style.maxWidth = "760px", true`)
+	b.checkFits(t, "API usage in a narrower column", false)
+	evalJS[bool](t, b, `document.querySelector("main").style.maxWidth = "", true`)
+	b.checkFits(t, "API usage, 7 days, the column widened again", true)
+	// Today's tooltip says it is partial too: hover its bar, the last of seven.
+	evalJS[bool](t, b, `(() => {
+		const c = document.querySelector('.chart[data-chart=requests]'), r = c.getBoundingClientRect();
+		const at = {clientX: r.right - 16 - (r.width - 60) / 14, clientY: r.top + r.height / 2, bubbles: true};
+		c.querySelector("canvas").dispatchEvent(new MouseEvent("mousemove", at));
+		return true;
+	})()`)
+	b.poll(t, `document.querySelector('.chart[data-chart=requests]').innerText.includes("partial (in progress)")`)
 	b.screenshot(t, "02-api-usage-7d")
 	b.checkAccessibility(t, "API usage")
 
@@ -756,7 +770,10 @@ func (b *uiBrowser) checkFits(tb testing.TB, what string, wide bool) {
 				if (wide && wrap.scrollWidth > wrap.clientWidth + 1) bad.push("table " + t + " scrolls sideways: " + wrap.scrollWidth + " px in " + wrap.clientWidth);
 			}
 		}
-		if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1) bad.push("the page scrolls sideways");
+		if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1) {
+			const wider = [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1);
+			bad.push("the page scrolls sideways: " + wider.slice(0, 3).map(e => e.tagName + "." + e.className).join(", "));
+		}
 		return bad;
 	})()`, wide))
 	for _, m := range bad {
