@@ -77,7 +77,7 @@ func newBrowser(tb testing.TB) *uiBrowser {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(tb)),
 		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.WindowSize(1366, 900),
+		chromedp.WindowSize(1400, 900),
 		// As root, and with the network closed: no sandbox, no GPU, and
 		// none of the browser's own connections.
 		chromedp.NoSandbox,
@@ -243,6 +243,16 @@ func (b *uiBrowser) table(tb testing.TB, name string) []uiRow {
 		cols: Object.fromEntries([...tr.querySelectorAll('td[data-col]')].map(td => [td.dataset.col, td.dataset.value ?? td.textContent]))}))`, name))
 }
 
+// partial lists the Partial column of a table, row by row.
+func (b *uiBrowser) partial(tb testing.TB, name string) []string {
+	tb.Helper()
+	var out []string
+	for _, r := range b.table(tb, name) {
+		out = append(out, r.Cols["partial"])
+	}
+	return out
+}
+
 // uiCounts are the counts of one row of an API usage table.
 type uiCounts struct{ requests, s2, s3, s4, s429, s5 int64 }
 
@@ -283,7 +293,10 @@ func checkTable(tb testing.TB, what string, got []uiRow, want map[string]*uiCoun
 		if !ok {
 			tb.Fatalf("%s: unexpected row %q", what, r.Key)
 		}
-		for col, n := range map[string]int64{"requests": w.requests, "status200": w.s2, "status300": w.s3, "status400": w.s4, "status429": w.s429, "status500": w.s5} {
+		// The columns are the chart's status classes, which do not overlap:
+		// 4xx without its 429s, and what no class covers (1xx).
+		other := w.requests - w.s2 - w.s3 - w.s4 - w.s5
+		for col, n := range map[string]int64{"requests": w.requests, "status200": w.s2, "status300": w.s3, "other400": w.s4 - w.s429, "status429": w.s429, "status500": w.s5, "other": other} {
 			if r.Cols[col] != strconv.FormatInt(n, 10) {
 				tb.Errorf("%s: row %s column %s = %q, want %d", what, r.Key, col, r.Cols[col], n)
 			}
@@ -370,11 +383,14 @@ func seedOrg(tb testing.TB, base, uiAdmin, name string, clients []string, n int,
 	adminJSON(tb, base, uiAdmin, "/api/v2/admin/organizations/"+o.id+"/clients",
 		map[string]any{"name": name + " viewer", "permissions": []string{"usage:organization:view", "oauth:client:view"}}, 201, &viewer)
 	o.viewer, o.secret = viewer.ID, viewer.Secret
-	templates := []string{"api/v2/users", "api/v2/users/{userId}", "api/v2/conversations", "api/v2/analytics/query", "api/v2/users/{userId}/presences/{sourceId}"}
+	// Client ids are GUIDs and some names and templates are long, as real
+	// ones are: the tables must still show their numbers.
+	templates := []string{"api/v2/users", "api/v2/users/{userId}", "api/v2/conversations", "api/v2/analytics/query", "api/v2/users/{userId}/presences/{sourceId}",
+		"api/v2/analytics/conversations/details/jobs/{jobId}/results"}
 	methods := []string{"GET", "GET", "GET", "POST", "PUT", "DELETE"}
 	statuses := []int{200, 200, 200, 201, 204, 304, 400, 404, 429, 429, 500, 503, 101}
 	for _, c := range clients {
-		o.clients = append(o.clients, strings.ToLower(strings.ReplaceAll(c, " ", "-")))
+		o.clients = append(o.clients, fmt.Sprintf("%08x-%04x-4%03x-a%03x-%012x", rng.Uint32(), rng.IntN(1<<16), rng.IntN(1<<12), rng.IntN(1<<12), rng.Uint64()>>16))
 		o.names = append(o.names, c)
 	}
 	today := now.Truncate(24 * time.Hour)
@@ -436,7 +452,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b, base := browserAndServer(t)
 	now := time.Now().UTC()
 	rng := rand.New(rand.NewPCG(7, 11))
-	a := seedOrg(t, base, uiAdmin, "Acme Corp", []string{"Acme CRM", "Acme ETL", "Acme Mobile", "Acme Wallboard"}, 700, rng, now)
+	a := seedOrg(t, base, uiAdmin, "Acme Corp", []string{"Acme CRM", "Acme ETL", "Acme Mobile", "Acme Wallboard and Workforce Management Integration (EU)"}, 700, rng, now)
 	other := seedOrg(t, base, uiAdmin, "Bravo Inc", []string{"Bravo Secret Sync", "Bravo Hidden Agent"}, 150, rng, now)
 
 	// Sign in through the form.
@@ -458,6 +474,33 @@ func TestDashboardInBrowser(t *testing.T) {
 	if buckets := evalJS[int](t, b, `document.querySelectorAll('table[data-table=requests] tbody tr[data-key]').length`); buckets != 7 {
 		t.Errorf("requests over time has %d day rows, want 7", buckets)
 	}
+	// The stacked chart's legend and the table name each status class alike.
+	legend := evalJS[[]string](t, b, `JSON.parse(document.querySelector('.chart[data-chart=requests]').dataset.series)`)
+	heads := evalJS[[]string](t, b, `[...document.querySelectorAll('table[data-table=requests] thead th')].map(th => th.textContent)`)
+	for _, name := range legend {
+		if !slices.Contains(heads, name) {
+			t.Errorf("the legend's %q is no column of the table %v", name, heads)
+		}
+	}
+	// Today, still counting, is the one partial day of the last 7.
+	if got := b.partial(t, "requests"); !slices.Equal(got, []string{"", "", "", "", "", "", "in progress"}) {
+		t.Errorf("partial days of the last 7: %q", got)
+	}
+	b.checkFits(t, "API usage, 7 days", true)
+	// The page's column narrows without the window changing (as when a
+	// scrollbar appears): every chart follows its box.
+	evalJS[bool](t, b, `document.querySelector("main").style.maxWidth = "760px", true`)
+	b.checkFits(t, "API usage in a narrower column", false)
+	evalJS[bool](t, b, `document.querySelector("main").style.maxWidth = "", true`)
+	b.checkFits(t, "API usage, 7 days, the column widened again", true)
+	// Today's tooltip says it is partial too: hover its bar, the last of seven.
+	evalJS[bool](t, b, `(() => {
+		const c = document.querySelector('.chart[data-chart=requests]'), r = c.getBoundingClientRect();
+		const at = {clientX: r.right - 16 - (r.width - 60) / 14, clientY: r.top + r.height / 2, bubbles: true};
+		c.querySelector("canvas").dispatchEvent(new MouseEvent("mousemove", at));
+		return true;
+	})()`)
+	b.poll(t, `document.querySelector('.chart[data-chart=requests]').innerText.includes("partial (in progress)")`)
 	b.screenshot(t, "02-api-usage-7d")
 	b.checkAccessibility(t, "API usage")
 
@@ -530,6 +573,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	checkTable(t, "clients of "+tpl, b.table(t, "clients"), a.oracle.count(since30, isTpl, byClient))
 	checkTable(t, "methods of "+tpl, b.table(t, "methods"), a.oracle.count(since30, isTpl, byMethod))
+	b.checkFits(t, "a template's drill-down", true)
 	b.screenshot(t, "05-template-drill-down")
 
 	// A custom range, end day included, by day; then by week, grouped by client.
@@ -546,6 +590,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	if n := len(b.table(t, "requests")); n != 9 {
 		t.Errorf("custom range of 9 days: %d rows", n)
 	}
+	if got := b.partial(t, "requests"); slices.ContainsFunc(got, func(p string) bool { return p != "" }) {
+		t.Errorf("whole past days marked partial: %q", got)
+	}
 	b.act(t, "api", choose("granularity", "Week"))
 	b.act(t, "api", choose("group-by", "client"))
 	weekly := map[string]int64{} // "week|client" → requests
@@ -554,6 +601,17 @@ func TestDashboardInBrowser(t *testing.T) {
 			day := e.at.Truncate(24 * time.Hour)
 			monday := day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
 			weekly[monday.Format("2006-01-02T15:04:05Z")+"|"+e.ClientID]++
+		}
+	}
+	// Weeks the range cuts are partial; a week the range covers is whole.
+	for _, r := range b.table(t, "requests") {
+		monday, _ := time.Parse(time.RFC3339, strings.Split(r.Key, "|")[0])
+		want := ""
+		if monday.Before(from) || monday.AddDate(0, 0, 7).After(to.AddDate(0, 0, 1)) {
+			want = "partly outside the range"
+		}
+		if r.Cols["partial"] != want {
+			t.Errorf("week %s: partial %q, want %q", r.Key, r.Cols["partial"], want)
 		}
 	}
 	rows := b.table(t, "requests")
@@ -565,6 +623,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("weekly by client %s: %s requests, want %d", r.Key, r.Cols["requests"], weekly[r.Key])
 		}
 	}
+	b.checkFits(t, "weekly by client", true)
 	b.screenshot(t, "06-custom-range-weekly-by-client")
 
 	// Live: events sent now show up without a reload, and the freshness
@@ -615,9 +674,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if evalJS[bool](t, b, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 		t.Error("the phone layout scrolls sideways")
 	}
+	b.checkFits(t, "API usage on a phone", false)
 	b.screenshot(t, "08-api-usage-phone")
 	b.checkAccessibility(t, "API usage on a phone")
-	b.do(t, chromedp.EmulateViewport(1366, 900))
+	b.do(t, chromedp.EmulateViewport(1400, 900))
 
 	// Sign out: the session is gone; the other organization's viewer sees
 	// only its own clients.
@@ -678,6 +738,49 @@ func (b *uiBrowser) checkAccessibility(tb testing.TB, what string) {
 	}
 }
 
+// checkFits checks, at the viewport's width, that every shown chart and
+// table stays inside its card: a chart's canvas is as wide as its box, and
+// a table's box ends inside the card. Where wide is set (a desktop), a table
+// also shows every column without scrolling sideways, so that no number
+// hides behind its names. The tables behind charts are opened first.
+func (b *uiBrowser) checkFits(tb testing.TB, what string, wide bool) {
+	tb.Helper()
+	evalJS[bool](tb, b, `document.querySelectorAll("details.behind").forEach(d => d.open = true), true`)
+	// The page's layout settles (a scrollbar, charts resized) before it is measured.
+	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`, chromedp.EvalAwaitPromise)); err != nil {
+		tb.Fatalf("browser: %v", err)
+	}
+	bad := evalJS[[]string](tb, b, fmt.Sprintf(`(() => {
+		const wide = %t, bad = [];
+		const out = (r, c) => r.left < c.left - 0.5 || r.right > c.right + 0.5;
+		for (const card of document.querySelectorAll(".panel")) {
+			if (card.offsetParent === null) continue;
+			const c = card.getBoundingClientRect();
+			const name = card.querySelector("h2")?.textContent;
+			for (const ch of card.querySelectorAll(".chart")) {
+				const r = ch.getBoundingClientRect(), cv = ch.querySelector("canvas");
+				if (out(r, c)) bad.push(name + ": chart " + Math.round(r.width) + " px wide overflows its card of " + Math.round(c.width));
+				if (!cv) { bad.push(name + ": chart not drawn"); continue; }
+				const w = cv.getBoundingClientRect().width;
+				if (Math.abs(w - ch.clientWidth) > 1) bad.push(name + ": chart canvas " + Math.round(w) + " px in a box of " + ch.clientWidth);
+			}
+			for (const wrap of card.querySelectorAll(".table-wrap")) {
+				const t = wrap.querySelector("table").dataset.table, r = wrap.getBoundingClientRect();
+				if (out(r, c)) bad.push("table " + t + " overflows its card: " + Math.round(r.right) + " > " + Math.round(c.right));
+				if (wide && wrap.scrollWidth > wrap.clientWidth + 1) bad.push("table " + t + " scrolls sideways: " + wrap.scrollWidth + " px in " + wrap.clientWidth);
+			}
+		}
+		if (document.documentElement.scrollWidth > document.documentElement.clientWidth + 1) {
+			const wider = [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1);
+			bad.push("the page scrolls sideways: " + wider.slice(0, 3).map(e => e.tagName + "." + e.className).join(", "));
+		}
+		return bad;
+	})()`, wide))
+	for _, m := range bad {
+		tb.Errorf("%s at %d px: %s", what, evalJS[int](tb, b, `window.innerWidth`), m)
+	}
+}
+
 // checkCharts checks that each named chart was drawn.
 func checkCharts(tb testing.TB, b *uiBrowser, names ...string) {
 	tb.Helper()
@@ -718,7 +821,7 @@ func csvCounts(tb testing.TB, body []byte, keyCol string) map[string]uiCounts {
 		}
 		return i
 	}
-	key, cols := col(keyCol), []int{col("Requests"), col("2xx"), col("3xx"), col("4xx (incl. 429)"), col("429"), col("5xx")}
+	key, cols := col(keyCol), []int{col("Requests"), col("2xx"), col("3xx"), col("4xx except 429"), col("429"), col("5xx")}
 	out := map[string]uiCounts{}
 	for _, r := range recs[1:] {
 		var n [6]int64
@@ -729,7 +832,7 @@ func csvCounts(tb testing.TB, body []byte, keyCol string) map[string]uiCounts {
 			}
 			n[i] = v
 		}
-		out[r[key]] = uiCounts{n[0], n[1], n[2], n[3], n[4], n[5]}
+		out[r[key]] = uiCounts{n[0], n[1], n[2], n[3] + n[4], n[4], n[5]}
 	}
 	return out
 }
@@ -863,6 +966,7 @@ func TestDashboardServiceUsage(t *testing.T) {
 	}
 	checkCharts(t, b, "services")
 	b.assertAbsent(t, hidden.Name, hidden.ServiceGuid)
+	b.checkFits(t, "services", true)
 	b.screenshot(t, "10-services")
 	b.checkAccessibility(t, "services")
 
@@ -895,11 +999,38 @@ func TestDashboardServiceUsage(t *testing.T) {
 		}
 	}
 	checkCharts(t, b, "messages", "attachments", "storage", "users")
+	// Every size in the table is in the one unit its header names.
+	head := evalJS[string](t, b, `document.querySelector('table[data-table=service-daily] th:has(button[data-sort=attachmentStorageUsage])').textContent`)
+	units := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+	unit, ok := strings.CutPrefix(head, "Storage (")
+	unit = strings.TrimSuffix(unit, ")")
+	if size := units[unit]; !ok || size == 0 {
+		t.Errorf("storage column %q names no unit", head)
+	} else {
+		shown := evalJS[[]string](t, b, `[...document.querySelectorAll('table[data-table=service-daily] td[data-col=attachmentStorageUsage]')].map(td => td.dataset.value + " " + td.textContent)`)
+		for _, c := range shown {
+			var raw, text float64
+			fmt.Sscanf(c, "%g %g", &raw, &text)
+			if math.Abs(raw/size-text) > 0.5 {
+				t.Errorf("storage %s: shown as %g %s", c, text, unit)
+			}
+		}
+	}
+	if got := b.partial(t, "service-daily"); got[len(got)-1] != "in progress" || slices.Contains(got[:len(got)-1], "in progress") {
+		t.Errorf("partial days of a service: %q", got)
+	}
 	if title := evalJS[string](t, b, `document.getElementById("drill-title").textContent`); !strings.Contains(title, s.Name) {
 		t.Errorf("#drill-title = %q", title)
 	}
+	b.checkFits(t, "a service's days", true)
 	b.screenshot(t, "11-service-days")
 	b.checkAccessibility(t, "a service's days")
+	b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait))
+	b.checkFits(t, "a service's days on a phone", false)
+	b.screenshot(t, "12-service-days-phone")
+	b.act(t, "services", click("#nav-services"))
+	b.checkFits(t, "services on a phone", false)
+	b.do(t, chromedp.EmulateViewport(1400, 900))
 
 	// Another partner's service, asked for by its id, is not found.
 	b.do(t, chromedp.Navigate(base+"/?view=service&service="+hidden.ServiceGuid))

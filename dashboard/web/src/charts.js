@@ -1,5 +1,6 @@
 // Charts, drawn by Apache ECharts (only the parts used are bundled).
 import * as echarts from 'echarts/core';
+import { format } from 'echarts/core';
 import { BarChart, LineChart, PieChart } from 'echarts/charts';
 import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
@@ -7,30 +8,40 @@ import { count } from './format.js';
 
 echarts.use([BarChart, LineChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
-// Status classes keep their colors in every chart. Each has at least 4.5:1
-// contrast against white, so that bars and legend read without color
-// vision too (the tables carry the same numbers).
-export const STATUS = [
-  { key: 'status200', label: '2xx', color: '#1b7f3b' },
-  { key: 'status300', label: '3xx', color: '#1f5fb4' },
-  { key: 'other400', label: '4xx (not 429)', color: '#a35200' },
-  { key: 'status429', label: '429', color: '#7b2fa8' },
-  { key: 'status500', label: '5xx', color: '#c0262d' },
-  { key: 'other', label: '1xx', color: '#5f6b76' },
-];
+// Status classes keep their colors and names in every chart (status.js).
+export { STATUS } from './status.js';
 // A palette for dimensions (clients, templates, methods), also ≥ 4.5:1.
 export const PALETTE = ['#1f5fb4', '#a35200', '#1b7f3b', '#7b2fa8', '#c0262d', '#00707a', '#8a5a00', '#5f6b76', '#b0317a', '#3c4fa0'];
 
 const charts = new Map(); // element → ECharts instance
 let firstMarked = false;
 
+// Each chart follows its own box, not only the window: a scrollbar that
+// appears, a panel that opens or a phone's narrow column changes the box
+// without resizing the window. A chart whose layout depends on its width
+// (label room, labels shown) is laid out again for the new width.
 const resize = new ResizeObserver((entries) => {
-  for (const e of entries) charts.get(e.target)?.resize();
+  for (const e of entries) {
+    const c = charts.get(e.target);
+    if (!c) continue;
+    c.resize();
+    if (c.layout) set(c, c.layout(e.target.clientWidth));
+  }
 });
 
-// draw sets a chart's option, creating it on first use. The element gets
-// data-rendered once drawn; the first chart of a page load sets the
-// performance mark "usaged:first-chart".
+// set replaces a chart's option.
+function set(c, option) {
+  // ECharts' own aria description would replace the element's label with
+  // a listing of raw data points; the label names the chart and the table
+  // beside it carries the numbers.
+  c.setOption({ animation: false, textStyle: { fontFamily: 'inherit' }, ...option }, true);
+}
+
+// draw sets a chart's option, creating it on first use; option may be a
+// function of the chart's width, called again when the width changes. The
+// element gets data-rendered once drawn, and data-series the names its
+// legend shows; the first chart of a page load sets the performance mark
+// "usaged:first-chart".
 function draw(el, option, onClick) {
   let c = charts.get(el);
   if (!c) {
@@ -47,10 +58,10 @@ function draw(el, option, onClick) {
     });
   }
   c.onClick = onClick;
-  // ECharts' own aria description would replace the element's label with
-  // a listing of raw data points; the label names the chart and the table
-  // beside it carries the numbers.
-  c.setOption({ animation: false, textStyle: { fontFamily: 'inherit' }, ...option }, true);
+  c.layout = typeof option === 'function' ? option : null;
+  const o = c.layout ? c.layout(el.clientWidth) : option;
+  if (o.legend) el.dataset.series = JSON.stringify(o.series.length === 1 && o.series[0].type === 'pie' ? o.series[0].data.map((d) => d.name) : o.series.map((x) => x.name));
+  set(c, o);
 }
 
 // dispose forgets the charts inside root, before root leaves the page.
@@ -67,15 +78,30 @@ export function dispose(root) {
 const axisLabel = { color: '#3d4650' };
 const grid = { left: 8, right: 16, top: 36, bottom: 8, containLabel: true };
 
+// A partial bucket's bar is lighter and hatched.
+const PARTIAL = {
+  opacity: 0.55,
+  decal: { symbol: 'rect', symbolSize: 1, dashArrayX: [1, 0], dashArrayY: [3, 5], rotation: -Math.PI / 4, color: 'rgba(255, 255, 255, 0.7)' },
+};
+
 // timeChart draws series over time: stacked bars (counts) or lines
-// (stack: false, a unit for the y axis).
-export function timeChart(el, { labels, series, stack = true, unit = '' }) {
+// (stack: false, a unit for the y axis). partial, per label, says why a
+// bucket is not whole ("" when it is, see state.partial): its bars are
+// lighter and hatched, and its tooltip says "partial" and why.
+export function timeChart(el, { labels, series, stack = true, unit = '', partial = [] }) {
+  const value = (v) => (v == null ? '–' : unit ? `${v} ${unit}` : count(v));
   draw(el, {
     grid,
     legend: { top: 0, type: 'scroll', textStyle: axisLabel },
     tooltip: {
       trigger: 'axis',
-      valueFormatter: (v) => (v == null ? '–' : unit ? `${v} ${unit}` : count(v)),
+      formatter: (ps) => {
+        const list = Array.isArray(ps) ? ps : [ps];
+        if (!list.length) return '';
+        const i = list[0].dataIndex;
+        const head = format.encodeHTML(list[0].axisValueLabel) + (partial[i] ? ` <b>partial</b> (${partial[i]})` : '');
+        return [head, ...list.map((p) => `${p.marker}${format.encodeHTML(p.seriesName)}: <b>${value(Array.isArray(p.value) ? p.value[1] : p.value)}</b>`)].join('<br>');
+      },
     },
     xAxis: { type: 'category', data: labels, axisLabel },
     yAxis: {
@@ -87,7 +113,7 @@ export function timeChart(el, { labels, series, stack = true, unit = '' }) {
       name: s.name,
       type: stack ? 'bar' : 'line',
       stack: stack ? 'total' : undefined,
-      data: s.data,
+      data: s.data.map((v, i) => (partial[i] ? { value: v, itemStyle: PARTIAL } : v)),
       color: s.color,
       showSymbol: !stack && labels.length < 60,
       barMaxWidth: 48,
@@ -101,7 +127,7 @@ export function timeChart(el, { labels, series, stack = true, unit = '' }) {
 export function barList(el, { labels, values, name, onPick, color = PALETTE[0] }) {
   draw(
     el,
-    {
+    (width) => ({
       grid: { ...grid, top: 8 },
       tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: count },
       xAxis: { type: 'value', axisLabel: { ...axisLabel, formatter: (v) => compact(v) } },
@@ -109,17 +135,20 @@ export function barList(el, { labels, values, name, onPick, color = PALETTE[0] }
         type: 'category',
         inverse: true,
         data: labels,
-        axisLabel: { ...axisLabel, width: 180, overflow: 'truncate' },
+        // Names take at most a third of a narrow chart, so that the bars keep room.
+        axisLabel: { ...axisLabel, width: Math.max(60, Math.min(180, Math.round(width / 3))), overflow: 'truncate' },
       },
       series: [{ name, type: 'bar', data: values, color, barMaxWidth: 28, cursor: onPick ? 'pointer' : 'default' }],
-    },
+    }),
     onPick && ((p) => onPick(p.dataIndex)),
   );
 }
 
 // donut draws parts of a whole.
 export function donut(el, { items, name }) {
-  draw(el, {
+  // Outside a narrow chart there is no room for labels: the legend names
+  // the slices and the table gives their numbers.
+  draw(el, (width) => ({
     tooltip: { trigger: 'item', valueFormatter: count },
     legend: { bottom: 0, type: 'scroll', textStyle: axisLabel },
     series: [
@@ -129,11 +158,11 @@ export function donut(el, { items, name }) {
         radius: ['45%', '70%'],
         center: ['50%', '45%'],
         data: items.map((it, i) => ({ name: it.name, value: it.value, itemStyle: { color: PALETTE[i % PALETTE.length] } })),
-        label: { formatter: '{b}: {d}%', color: '#1d2329' },
+        label: { show: width >= 480, formatter: '{b}: {d}%', color: '#1d2329' },
         minShowLabelAngle: 12, // thin slices are named by the legend and the table
       },
     ],
-  });
+  }));
 }
 
 function compact(v) {

@@ -14,14 +14,30 @@ export function rate(part, whole) {
 export const percent = (r) => (r == null ? '–' : `${r.toFixed(1)} %`);
 
 const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-export function bytes(n) {
+
+// byteUnit chooses the one unit a chart or table shows its sizes in, from
+// the largest of them, so that every row and every point of a view reads
+// in the same unit: {unit, size} (bytes per unit) and digits, the decimals
+// that keep about three significant figures of the largest value.
+export function byteUnit(max) {
   let i = 0;
-  let v = n;
-  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+  let v = Math.abs(max || 0);
+  while (v >= 1024 && i < units.length - 1) {
     v /= 1024;
     i += 1;
   }
-  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+  return { unit: units[i], size: 1024 ** i, digits: i === 0 ? 0 : v < 10 ? 2 : v < 100 ? 1 : 0 };
+}
+
+// inUnit is n bytes in unit u as a number, rounded to u's digits.
+export function inUnit(n, u) {
+  const k = 10 ** u.digits;
+  return Math.round((n / u.size) * k) / k;
+}
+
+// bytes writes n bytes in unit u (default: the unit n itself calls for).
+export function bytes(n, u = byteUnit(n)) {
+  return `${inUnit(n, u).toFixed(u.digits)} ${u.unit}`;
 }
 
 const pad = (n) => String(n).padStart(2, '0');

@@ -119,3 +119,26 @@ export function buckets(iv, g) {
   }
   return out;
 }
+
+// bucketEnd is where the bucket of granularity g starting at d ends.
+export function bucketEnd(d, g) {
+  const e = new Date(d);
+  if (g === 'Hour') e.setUTCHours(e.getUTCHours() + 1);
+  else if (g === 'Week') e.setUTCDate(e.getUTCDate() + 7);
+  else if (g === 'Month') e.setUTCMonth(e.getUTCMonth() + 1);
+  else e.setUTCDate(e.getUTCDate() + 1);
+  return e;
+}
+
+// partial says, per bucket start, why its count is not a whole bucket's:
+// "in progress" for the bucket that holds now (still counting), "partly
+// outside the range" for one that starts before the interval or ends after
+// it (a week or month cut by the range), and "" for a whole bucket.
+export function partial(starts, g, iv, now = Date.now()) {
+  return starts.map((d) => {
+    const end = bucketEnd(d, g);
+    if (d <= now && now < end) return 'in progress';
+    if (d < iv.start || end > iv.end) return 'partly outside the range';
+    return '';
+  });
+}

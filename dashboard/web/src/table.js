@@ -23,7 +23,7 @@ export function table({ name, caption, columns, rows, keyOf, empty = 'No usage i
     const head = columns.map((c) =>
       h(
         'th',
-        { scope: 'col', class: c.numeric ? 'num' : null, 'aria-sort': col === c ? (sort.desc ? 'descending' : 'ascending') : null },
+        { scope: 'col', class: c.numeric ? 'num' : 'text', 'aria-sort': col === c ? (sort.desc ? 'descending' : 'ascending') : null },
         h(
           'button',
           {
@@ -50,7 +50,7 @@ export function table({ name, caption, columns, rows, keyOf, empty = 'No usage i
           const text = v == null ? '–' : c.text ? c.text(v) : String(v);
           return h(
             'td',
-            { 'data-col': c.key, 'data-value': c.numeric && v != null ? v : null, class: c.numeric ? 'num' : null },
+            { 'data-col': c.key, 'data-value': c.numeric && v != null ? v : null, class: c.numeric ? 'num' : 'text' },
             c.cell ? c.cell(r, text) : text,
           );
         }),

@@ -1,7 +1,7 @@
 // Unit tests of the view state, intervals and buckets (node --test).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buckets, href, interval, isoInterval, read } from '../src/state.js';
+import { bucketEnd, buckets, href, interval, isoInterval, partial, read } from '../src/state.js';
 
 const at = (s) => Date.parse(s);
 
@@ -67,4 +67,25 @@ test('buckets start where the API labels its rows', () => {
   // Leap day and a month end.
   const feb = { start: new Date('2028-02-28T00:00:00Z'), end: new Date('2028-03-02T00:00:00Z') };
   assert.deepEqual(buckets(feb, 'Day').map((d) => d.toISOString().slice(0, 10)), ['2028-02-28', '2028-02-29', '2028-03-01']);
+});
+
+test('partial buckets: the current one, and those the range cuts', () => {
+  const now = at('2026-03-10T13:45:10Z');
+  const iv = interval(read('?range=7d'), now);
+  assert.deepEqual(partial(buckets(iv, 'Day'), 'Day', iv, now), ['', '', '', '', '', '', 'in progress']);
+  // 2026-03-04 is a Wednesday: its week starts before the range; the week
+  // of the 9th holds now.
+  assert.deepEqual(partial(buckets(iv, 'Week'), 'Week', iv, now), ['partly outside the range', 'in progress']);
+  const past = interval(read('?range=custom&from=2026-02-02&to=2026-02-15'), now);
+  assert.deepEqual(partial(buckets(past, 'Week'), 'Week', past, now), ['', ''], 'two whole ISO weeks');
+  assert.deepEqual(partial(buckets(past, 'Month'), 'Month', past, now), ['partly outside the range']);
+  const day = interval(read('?range=24h'), now);
+  const hours = partial(buckets(day, 'Hour'), 'Hour', day, now);
+  assert.equal(hours.length, 24);
+  assert.deepEqual(hours.slice(-2), ['', 'in progress']);
+  // By day, the 24 hours cut the first day and end in today, still counting.
+  assert.deepEqual(partial(buckets(day, 'Day'), 'Day', day, now), ['partly outside the range', 'in progress']);
+  // A bucket ends where the next starts, months and leap days included.
+  assert.equal(bucketEnd(new Date('2028-02-01T00:00:00Z'), 'Month').toISOString(), '2028-03-01T00:00:00.000Z');
+  assert.equal(bucketEnd(new Date('2028-02-28T00:00:00Z'), 'Day').toISOString(), '2028-02-29T00:00:00.000Z');
 });

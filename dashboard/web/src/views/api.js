@@ -3,25 +3,23 @@
 // drill-downs into one client ("OAuth Client Requests") or one template
 // ("URL Requests"), which are this view with a filter set.
 import { aggregate } from '../api.js';
-import { barList, donut, PALETTE, STATUS, timeChart } from '../charts.js';
+import { barList, donut, PALETTE, timeChart } from '../charts.js';
 import { h, uid } from '../dom.js';
 import { bucketLabel, count, percent, rate } from '../format.js';
-import { buckets, GRANULARITIES, GROUPS, hoursFit, interval, isoInterval, RANGES } from '../state.js';
+import { buckets, GRANULARITIES, GROUPS, hoursFit, interval, isoInterval, partial, RANGES } from '../state.js';
+import { STATUS } from '../status.js';
 import { table } from '../table.js';
 
 const METRICS = ['Requests', 'Status200', 'Status300', 'Status400', 'Status500', 'Status429'];
 const TOP = 10; // bars in a ranked chart; its table lists every row
 const STACK = 8; // series when grouping over time; the rest are "Other"
 
-// Count columns every API table ends with.
+// Count columns every API table ends with: the requests, then each status
+// class as the stacked chart's legend names it.
 const COUNTS = [
-  ['requests', 'Requests'],
-  ['status200', '2xx'],
-  ['status300', '3xx'],
-  ['status400', '4xx (incl. 429)'],
-  ['status429', '429'],
-  ['status500', '5xx'],
-].map(([key, label]) => ({ key, label, numeric: true, value: (r) => r[key], text: count }));
+  { key: 'requests', label: 'Requests', numeric: true, value: (r) => r.requests, text: count },
+  ...STATUS.map((st) => ({ key: st.key, label: st.label, numeric: true, value: st.value, text: count })),
+];
 const ERROR_RATE = {
   key: 'errorRate',
   label: 'Error rate (%)',
@@ -59,8 +57,9 @@ export function apiView(ctx) {
       panel('requests', 'Requests over time', 'Requests over time, stacked', true),
       panel('error-rate', 'Error rate', 'Share of requests answered 4xx or 5xx, over time', false, 'Requests answered 4xx or 5xx; the table of requests over time lists each bucket’s rate.'),
       panel('methods', 'HTTP methods', 'Requests per HTTP method'),
-      panel('clients', 'Top OAuth clients', 'Requests per OAuth client'),
-      panel('templates', 'Most active requests', 'Requests per route template'),
+      // Full width: their tables have long names and ids beside every count.
+      panel('clients', 'Top OAuth clients', 'Requests per OAuth client', true),
+      panel('templates', 'Most active requests', 'Requests per route template', true),
     ),
   );
 
@@ -184,8 +183,8 @@ export function apiView(ctx) {
       series = STATUS.map((st) => ({
         name: st.label,
         color: st.color,
-        data: totals.map((t) => classOf(t, st.key)),
-      })).filter((x) => x.data.some((v) => v > 0) || x.name !== '1xx');
+        data: totals.map(st.value),
+      })).filter((x, i) => x.data.some((v) => v > 0) || STATUS[i].key !== 'other');
     } else {
       // The biggest STACK values of the dimension over the range, the rest as Other.
       const keyOf = dimKey(group.value);
@@ -203,9 +202,11 @@ export function apiView(ctx) {
       if (other.some((v) => v > 0)) series.push({ name: 'Other', color: '#5f6b76', data: other });
     }
     const p = panels.requests;
-    timeChart(p.chart, { labels, series });
+    const partly = partial(starts, s.granularity, iv);
+    timeChart(p.chart, { labels, series, partial: partly });
     timeChart(panels['error-rate'].chart, {
       labels,
+      partial: partly,
       stack: false,
       unit: '%',
       series: [{ name: 'Error rate', color: '#c0262d', data: totals.map((t) => rate(t.status400 + t.status500, t.requests)) }],
@@ -214,16 +215,17 @@ export function apiView(ctx) {
     // The table behind both charts: one row per bucket, or per bucket and
     // group when grouped.
     const dateCol = { key: 'date', label: s.granularity === 'Hour' ? 'Hour (UTC)' : `${s.granularity} (UTC)`, value: (r) => r.label };
+    const partCol = { key: 'partial', label: 'Partial', value: (r) => partly[index.get(r.date)] };
     let tableRows;
     let columns;
     if (!group.dimension) {
-      tableRows = totals.map((t, i) => ({ ...t, label: labels[i], date: starts[i].toISOString() }));
-      columns = [dateCol, ...COUNTS, ERROR_RATE];
+      tableRows = totals.map((t, i) => ({ ...t, label: labels[i], date: starts[i].toISOString().replace('.000Z', 'Z') }));
+      columns = [dateCol, ...COUNTS, ERROR_RATE, partCol];
     } else {
       tableRows = rows
         .filter((r) => index.has(r.date))
         .map((r) => ({ ...r, label: labels[index.get(r.date)] }));
-      columns = [dateCol, ...dimColumns(group.value), ...COUNTS, ERROR_RATE];
+      columns = [dateCol, ...dimColumns(group.value), ...COUNTS, ERROR_RATE, partCol];
     }
     const details = h(
       'details',
@@ -239,7 +241,10 @@ export function apiView(ctx) {
     );
     const open = p.tables.querySelector('details')?.open;
     if (open) details.open = true;
-    p.tables.replaceChildren(details);
+    const note = partly.some(Boolean)
+      ? h('p', { class: 'note', 'data-note': 'partial' }, 'Lighter, hatched bars are partial buckets: the current one, still counting, or one the range cuts. Their tooltips and table rows say so.')
+      : null;
+    p.tables.replaceChildren(...[note, details].filter(Boolean));
   }
 
   function renderKpis(sum) {
@@ -346,18 +351,6 @@ function zero() {
 function add(t, r) {
   for (const k of Object.keys(t)) t[k] += r[k];
   return t;
-}
-// classOf splits a bucket's counts into the stacked status classes: 4xx
-// without 429, 429 on its own, and whatever no class covers (1xx).
-function classOf(t, key) {
-  switch (key) {
-    case 'other400':
-      return t.status400 - t.status429;
-    case 'other':
-      return t.requests - t.status200 - t.status300 - t.status400 - t.status500;
-    default:
-      return t[key];
-  }
 }
 function byRequests(rows) {
   rows.sort((a, b) => b.requests - a.requests || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));

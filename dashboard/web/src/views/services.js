@@ -4,12 +4,18 @@
 import { reports, reportsAll } from '../api.js';
 import { barList, PALETTE, timeChart } from '../charts.js';
 import { h } from '../dom.js';
-import { bytes, count, isoDay } from '../format.js';
-import { interval, RANGES } from '../state.js';
+import { byteUnit, bytes, count, inUnit, isoDay } from '../format.js';
+import { interval, partial, RANGES } from '../state.js';
 import { table } from '../table.js';
 
 const DAY = 86400000;
 const num = (key, label, text = count) => ({ key, label, numeric: true, value: (r) => r[key], text });
+// size is a column of byte counts shown, and exported, in unit u (see
+// byteUnit), which its header names; data-value keeps the bytes.
+const size = (key, label, u) => {
+  const text = (v) => inUnit(v, u).toFixed(u.digits);
+  return { key, label: `${label} (${u.unit})`, numeric: true, value: (r) => r[key], text, csv: text };
+};
 
 export function servicesView(ctx) {
   const root = h('div', { class: 'view' });
@@ -65,11 +71,13 @@ export function servicesView(ctx) {
     const month = today.slice(0, 7);
     note.textContent = `Yesterday is ${yesterday}; this month is ${month} so far (UTC). Blocked and Provisioning services have no reports.`;
     const total = (k) => rows.reduce((a, r) => a + (r[k] || 0), 0);
+    // One unit for every size of the view, chosen by the largest: the total.
+    const unit = byteUnit(total('storage'));
     kpis.replaceChildren(
       h('div', { class: 'kpi' }, h('dt', {}, 'Services'), h('dd', {}, count(rows.length))),
       h('div', { class: 'kpi' }, h('dt', {}, 'Users yesterday'), h('dd', {}, count(total('users')))),
       h('div', { class: 'kpi' }, h('dt', {}, 'Messages this month'), h('dd', {}, count(total('messagesMonth')))),
-      h('div', { class: 'kpi' }, h('dt', {}, 'Storage'), h('dd', {}, bytes(total('storage')))),
+      h('div', { class: 'kpi' }, h('dt', {}, 'Storage'), h('dd', {}, bytes(total('storage'), unit))),
     );
     const top = rows.filter((r) => r.messagesMonth != null).slice(0, 10);
     barList(chart, {
@@ -98,7 +106,7 @@ export function servicesView(ctx) {
           num('attachmentsYesterday', 'Attachments (yesterday)'),
           num('messagesMonth', 'Messages (this month)'),
           num('attachmentsMonth', 'Attachments (this month)'),
-          num('storage', 'Storage bytes (this month)'),
+          size('storage', 'Storage this month', unit),
         ],
       }),
     );
@@ -144,17 +152,22 @@ export function serviceView(ctx) {
     const last = days[days.length - 1];
     title.textContent = last ? `Service: ${last.name} (${last.status})` : 'Service';
     const labels = days.map((d) => d.period.slice(0, 10));
+    // Today's figures are so far; a gauge of a past day is its last report.
+    const partly = partial(days.map((d) => new Date(`${d.period.slice(0, 10)}T00:00:00Z`)), 'Day', iv);
+    const unit = byteUnit(Math.max(0, ...days.map((d) => d.attachmentStorageUsage)));
     const series = (name, key, color) => ({ name, color, data: days.map((d) => d[key]) });
-    timeChart(charts.messages, { labels, series: [series('Messages', 'totalMessageCount', PALETTE[0])] });
-    timeChart(charts.attachments, { labels, series: [series('Attachments', 'totalAttachmentCount', PALETTE[1])] });
+    timeChart(charts.messages, { labels, partial: partly, series: [series('Messages', 'totalMessageCount', PALETTE[0])] });
+    timeChart(charts.attachments, { labels, partial: partly, series: [series('Attachments', 'totalAttachmentCount', PALETTE[1])] });
     timeChart(charts.storage, {
       labels,
+      partial: partly,
       stack: false,
-      unit: 'MiB',
-      series: [{ name: 'Storage', color: PALETTE[2], data: days.map((d) => Math.round((d.attachmentStorageUsage / 1048576) * 10) / 10) }],
+      unit: unit.unit,
+      series: [{ name: 'Storage', color: PALETTE[2], data: days.map((d) => inUnit(d.attachmentStorageUsage, unit)) }],
     });
     timeChart(charts.users, {
       labels,
+      partial: partly,
       series: [
         series('Pro', 'proUserCount', PALETTE[0]),
         series('Guest', 'guestUserCount', PALETTE[1]),
@@ -162,7 +175,7 @@ export function serviceView(ctx) {
         series('Disabled', 'disabledUserCount', PALETTE[7]),
       ],
     });
-    const rows = days.map((d) => ({ ...d, day: d.period.slice(0, 10) }));
+    const rows = days.map((d, i) => ({ ...d, day: d.period.slice(0, 10), partial: partly[i] }));
     tables.replaceChildren(
       tables.firstChild,
       table({
@@ -174,7 +187,7 @@ export function serviceView(ctx) {
           { key: 'day', label: 'Day (UTC)', value: (r) => r.day },
           num('totalMessageCount', 'Messages'),
           num('totalAttachmentCount', 'Attachments'),
-          num('attachmentStorageUsage', 'Storage bytes'),
+          size('attachmentStorageUsage', 'Storage', unit),
           num('totalUserCount', 'Users'),
           num('proUserCount', 'Pro'),
           num('guestUserCount', 'Guest'),
@@ -185,6 +198,7 @@ export function serviceView(ctx) {
           num('featureUsageDataLeakPrevention', 'DLP'),
           num('featureUsageSecureLargeFiles', 'Large files'),
           num('featureUsageSecureForms', 'Forms'),
+          { key: 'partial', label: 'Partial', value: (r) => r.partial },
         ],
       }),
     );
