@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -262,9 +263,10 @@ func checkPrintedServiceDemo(t *testing.T, out, base string) (key string) {
 // with requests that work; a restart shows the same key without seeding.
 func TestServeDemoServices(t *testing.T) {
 	data := t.TempDir()
-	srv := mustServe(t, "--data", data, "--demo", "--demo-events-per-day", "100")
+	const token = "serve-demo-services-admin-token"
+	srv := mustServe(t, "--data", data, "--demo", "--demo-events-per-day", "100", "--admin-token", token)
 	out := srv.stdout.String()
-	if !strings.Contains(out, "activity events of 12 demo services") {
+	if !strings.Contains(out, "activity events of 12 demo services") || !strings.Contains(out, "Service usage: 12 services under 2 partners") {
 		t.Fatalf("serve --demo printed:\n%s", out)
 	}
 	key := checkPrintedServiceDemo(t, out, srv.base)
@@ -290,14 +292,32 @@ func TestServeDemoServices(t *testing.T) {
 	if users == 0 {
 		t.Errorf("no users in the partner's services on %s: %s", day, body)
 	}
+	// A service the partner gains after the seed.
+	partner := regexp.MustCompile(`The API key of partner "[^"]+" \((\S+)\)`).FindStringSubmatch(out)
+	admin, err := (&remoteFlags{server: srv.base, token: token, timeout: time.Minute}).client(true, 1)
+	if err != nil || partner == nil {
+		t.Fatalf("%v; serve --demo printed:\n%s", err, out)
+	}
+	xs, err := admin.listResellers(t.Context(), partner[1])
+	if err != nil || len(xs) == 0 {
+		t.Fatalf("resellers of %s: %v %v", partner[1], xs, err)
+	}
+	if _, err := admin.createService(t.Context(), serviceBody{Name: "Late Legal", PrimaryDomain: "latelegal.com", ResellerGuid: xs[0].ResellerGuid}); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}
 
-	again := mustServe(t, "--data", data, "--demo")
+	// The restart shows the same key, and the services there are now.
+	again := mustServe(t, "--data", data, "--demo", "--admin-token", token)
 	out = again.stdout.String()
 	if strings.Contains(out, "seeding") || checkPrintedServiceDemo(t, out, again.base) != key {
 		t.Fatalf("restart printed:\n%s", out)
+	}
+	if want := "Service usage: 13 services under 2 partners"; !strings.Contains(out, want) ||
+		!strings.Contains(out, fmt.Sprintf("sees its %d services:", keyServices+1)) {
+		t.Fatalf("after a service was added, the restart printed (want %q and %d services of the key):\n%s", want, keyServices+1, out)
 	}
 }
 
