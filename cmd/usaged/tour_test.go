@@ -45,9 +45,10 @@ func tourBlocks(t *testing.T) []string {
 	return blocks
 }
 
-// The README's tour, run verbatim as a reader would right after cloning:
-// its sh blocks in order in one bash, from a directory holding only the
-// usaged binary, against the tour's own server (on a free port through
+// The README's tour, run verbatim as a reader would right after the first
+// command of a fresh clone: its sh blocks in order in one bash, from a
+// directory holding the usaged binary and a running server's data
+// directory, against the tour's own server (on a free port through
 // TOUR_ADDR, which the tour reads). Every command must succeed (set -e),
 // and the answers must be the ones the README shows.
 func TestReadmeTour(t *testing.T) {
@@ -69,6 +70,15 @@ func TestReadmeTour(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.Symlink(bin, filepath.Join(dir, "usaged")); err != nil {
 		t.Fatal(err)
+	}
+	// Right after the first command: a server holds ./usaged-data, the
+	// default data directory, as serve --demo would, and 8080 is the
+	// demo's. The tour must use neither.
+	startServe(t, filepath.Join(dir, "usaged-data"), "first-command-admin-token")
+	for i, b := range blocks {
+		if strings.Contains(b, ":8080") {
+			t.Errorf("tour block %d uses the demo's port 8080:\n%s", i+1, b)
+		}
 	}
 	var script strings.Builder
 	script.WriteString("set -e -o pipefail\n")
