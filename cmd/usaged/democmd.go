@@ -49,7 +49,7 @@ command again within the hour sends only duplicates.
 Unless --services=false, it also seeds the service-usage reports: it finds or
 creates demo partners, their resellers and collections and the customer
 services they sell (in several statuses, Blocked and Provisioning included
-from four services on), posts the same --days of each service's activity
+from four services on; services it finds keep the status they have), posts the same --days of each service's activity
 (users, messages, attachments, features) as gzip NDJSON, and creates an API key
 scoped to the first partner, which it prints with requests to try. The activity
 is a function of --seed too: a re-run within the hour sends only duplicates,

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -485,16 +487,39 @@ func TestServeDemo(t *testing.T) {
 	if got := totalRequests(t, q); events == "0" || got == 0 || strings.TrimSpace(events) != jsonNumber(got) {
 		t.Fatalf("demo organization counts %d requests; serve said %s events", got, events)
 	}
+	// Events the demo organization receives after its seed.
+	api, err := (&remoteFlags{server: srv.base, token: clientToken(t, srv.base, id, secret), timeout: time.Minute}).client(true, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Format(time.RFC3339)
+	var more []byte
+	for i := range 3 {
+		more = fmt.Appendf(more, `{"id":"after-seed-%d","time":%q,"clientId":"late","clientName":"Late","templateUri":"api/v2/users","httpMethod":"GET","status":200}`+"\n", i, at)
+	}
+	if res, err := api.postEvents(t.Context(), more, false); err != nil || res.Accepted != 3 {
+		t.Fatalf("posting 3 events: %+v %v", res, err)
+	}
 	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}
 
 	// A restart reuses the organization and shows the same credentials,
-	// without seeding again or printing the admin token.
+	// without seeding again or printing the admin token, and the counts the
+	// store holds now.
 	again := mustServe(t, "--data", data, "--demo")
 	out = again.stdout.String()
 	if !strings.Contains(out, id) || strings.Contains(out, "seeding") || strings.Contains(out, "admin token") {
 		t.Fatalf("restart printed:\n%s", out)
+	}
+	m = re.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("restart printed:\n%s", out)
+	}
+	q = runCLI(t, map[string]string{"USAGED_SERVER": again.base}, "query", "--client-id", id, "--client-secret", secret, "--interval", m[2], "--format", "json")
+	now, _ := strconv.ParseInt(strings.ReplaceAll(m[1], ",", ""), 10, 64)
+	if seeded, _ := strconv.ParseInt(events, 10, 64); now != seeded+3 || totalRequests(t, q) != now {
+		t.Fatalf("after 3 more events the restart says %s events (the seed's: %s); the query counts %d", m[1], events, totalRequests(t, q))
 	}
 }
 

@@ -376,6 +376,9 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 			srv.Close()
 			return err
 		}
+		if err := demoInfo.refreshCounts(ctx, db, registry); err != nil {
+			log.Warn("the demo's banner shows the counts of its seed", "err", err)
+		}
 	}
 	ready.Store(true)
 	log.Info("listening", "addr", ln.Addr().String(), "data", cfg.data, "dedupeWindow", cfg.dedupeWindow.String())

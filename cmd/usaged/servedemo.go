@@ -386,3 +386,47 @@ or:
 		printServiceDemo(w, base, d.ServiceUsage)
 	}
 }
+
+// eventCounter is the part of the store that counts an organization's
+// events.
+type eventCounter interface {
+	Query(ctx context.Context, q usage.Query) ([]usage.Row, error)
+}
+
+// refreshCounts sets the counts the banner shows to what the store and the
+// registry hold now: on a restart, events and services added since the seed
+// count too, and the numbers match what the printed requests answer.
+func (d *demoCredentials) refreshCounts(ctx context.Context, events eventCounter, reg *tenancy.Registry) error {
+	// The banner's interval is whole days, its end day included.
+	iv := usage.Interval{Start: d.Start.UTC().Truncate(24 * time.Hour), End: d.End.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)}
+	q, err := usage.Query{OrganizationID: d.OrganizationID, Interval: iv}.Normalize()
+	if err != nil {
+		return err
+	}
+	rows, err := events.Query(ctx, q)
+	if err != nil {
+		return fmt.Errorf("counting the demo organization's events: %w", err)
+	}
+	var n int64
+	for _, r := range rows {
+		n += r.Requests
+	}
+	d.Events = int(n)
+	if s := d.ServiceUsage; s != nil && len(s.Partners) > 0 {
+		partners := make(map[string]bool, len(s.Partners))
+		for _, p := range s.Partners {
+			partners[p.GUID] = true
+		}
+		s.Services, s.KeyServices = 0, 0
+		reg.Services(func(svc *usage.Service) bool {
+			if g := svc.PartnerGUID.String(); partners[g] {
+				s.Services++
+				if g == s.Partners[0].GUID {
+					s.KeyServices++
+				}
+			}
+			return true
+		})
+	}
+	return nil
+}

@@ -466,7 +466,7 @@ func initialStatus(st usage.ServiceStatus) usage.ServiceStatus {
 }
 
 // placeServiceDemo finds or makes every partner, reseller, collection and
-// service of d in h, and gives each service its planned status.
+// service of d in h, and gives each service it creates its planned status.
 func placeServiceDemo(ctx context.Context, h serviceHierarchy, d *demo.ServiceDemo) (placedDemo, error) {
 	var pd placedDemo
 	type partnerGUIDs struct {
@@ -519,7 +519,7 @@ func placeServiceDemo(ctx context.Context, h serviceHierarchy, d *demo.ServiceDe
 		s.PartnerGUID = pd.partners[sp.Partner]
 		s.ResellerGUID = placed[sp.Partner].resellers[sp.Reseller]
 		s.CollectionGUID = placed[sp.Partner].collections[sp.Collection]
-		st, ok, err := h.serviceStatus(ctx, s.GUID)
+		_, ok, err := h.serviceStatus(ctx, s.GUID)
 		if err != nil {
 			return pd, fmt.Errorf("looking up service %s: %w", s.GUID, err)
 		}
@@ -529,12 +529,14 @@ func placeServiceDemo(ctx context.Context, h serviceHierarchy, d *demo.ServiceDe
 			if err := h.createService(ctx, s); err != nil {
 				return pd, fmt.Errorf("creating service %q: %w", s.Name, err)
 			}
-			st = s.Status
 			pd.created++
-		}
-		if st != sp.Service.Status {
-			if err := h.setServiceStatus(ctx, s.GUID, sp.Service.Status); err != nil {
-				return pd, fmt.Errorf("setting the status of service %s: %w", s.GUID, err)
+			// Only a service made now is moved to its planned status: one
+			// found already has the status its owner gave it since, which a
+			// demo run must not silently undo.
+			if s.Status != want {
+				if err := h.setServiceStatus(ctx, s.GUID, want); err != nil {
+					return pd, fmt.Errorf("setting the status of service %s: %w", s.GUID, err)
+				}
 			}
 		}
 	}
@@ -841,15 +843,30 @@ func postActivityGzip(api *apiClient) activitySender {
 // printServiceDemo shows how to read a service-usage demo with its key.
 func printServiceDemo(w io.Writer, base string, s *serviceDemoSummary) {
 	p := s.Partners[0]
+	// Without a Period the reports answer the current UTC day so far, which
+	// holds little or nothing (the demo's activity ends when it was seeded,
+	// at the start of the hour for usaged demo): ask for the window's last
+	// whole day, yesterday when just seeded.
+	day := lastWholeDay(s.Interval)
 	fmt.Fprintf(w, `
-Service usage: %s under %s hold %s activity events over %s.
+Service usage: %s under %s were seeded with %s activity events over %s.
 The API key of partner %q (%s) sees its %s:
   API key  %s
 
-Try it:
-  curl -s -H 'Authorization: Bearer %s' %s/api/services/usage
-  curl -s -H 'Authorization: Bearer %s' %s/api/services/%s/serviceusage.csv
+Try it (%s, the demo's last whole day; without Period the reports answer today so far):
+  curl -s -H 'Authorization: Bearer %s' '%s/api/services/usage?Period=%s'
+  curl -s -H 'Authorization: Bearer %s' '%s/api/services/%s/serviceusage.csv?Period=%s'
 `, plural(s.Services, "service"), plural(len(s.Partners), "partner"), group(int64(s.Events)), s.Interval,
 		p.Name, p.GUID, plural(s.KeyServices, "service"), s.APIKey,
-		s.APIKey, base, s.APIKey, base, s.SampleService)
+		day, s.APIKey, base, day, s.APIKey, base, s.SampleService, day)
+}
+
+// lastWholeDay is the last UTC day that ends inside the interval iv, as
+// yyyy-MM-dd.
+func lastWholeDay(iv string) string {
+	i, err := usage.ParseInterval(iv)
+	if err != nil {
+		return time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	return i.End.UTC().Truncate(24*time.Hour).AddDate(0, 0, -1).Format(time.DateOnly)
 }

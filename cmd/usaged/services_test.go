@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -39,6 +40,7 @@ type servicesPage struct {
 	TotalItems int `json:"totalItems"`
 	Results    []struct {
 		ServiceGuid       string `json:"serviceGuid"`
+		Period            string `json:"period"`
 		Status            string `json:"status"`
 		TotalUserCount    int64  `json:"totalUserCount"`
 		TotalMessageCount int64  `json:"totalMessageCount"`
@@ -226,19 +228,33 @@ func TestDemoServices(t *testing.T) {
 }
 
 // checkPrintedServiceDemo runs the curl lines a demo printed and checks
-// they answer.
+// they answer, and with data: a whole day's (yesterday's, just after
+// seeding), not the current day's so far.
 func checkPrintedServiceDemo(t *testing.T, out, base string) (key string) {
 	t.Helper()
-	re := regexp.MustCompile(`curl -s -H 'Authorization: Bearer (usk_\S+)' (\S+)`)
+	re := regexp.MustCompile(`curl -s -H 'Authorization: Bearer (usk_\S+)' '?([^'\s]+)'?`)
 	lines := re.FindAllStringSubmatch(out, -1)
 	if len(lines) != 2 || !strings.Contains(out, "API key  "+lines[0][1]) ||
-		lines[0][2] != base+"/api/services/usage" || !strings.HasSuffix(lines[1][2], "/serviceusage.csv") {
+		!strings.HasPrefix(lines[0][2], base+"/api/services/usage") || !strings.Contains(lines[1][2], "/serviceusage.csv") {
 		t.Fatalf("the demo printed:\n%s", out)
 	}
 	for _, l := range lines {
 		if status, _, body := getWithKey(t, l[2], l[1]); status != 200 {
 			t.Fatalf("%s answered %d: %s", l[0], status, body)
 		}
+	}
+	_, _, body := getWithKey(t, lines[0][2], lines[0][1])
+	page := mustJSON[servicesPage](t, body)
+	yesterday := time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	var users int64
+	for _, r := range page.Results {
+		users += r.TotalUserCount
+		if !strings.HasPrefix(r.Period, yesterday) {
+			t.Errorf("%s answered the period %s, want yesterday's (%s), whole and not empty", lines[0][0], r.Period, yesterday)
+		}
+	}
+	if len(page.Results) == 0 || users == 0 {
+		t.Errorf("%s answered no users: %s", lines[0][0], body)
 	}
 	return lines[0][1]
 }
@@ -247,9 +263,10 @@ func checkPrintedServiceDemo(t *testing.T, out, base string) (key string) {
 // with requests that work; a restart shows the same key without seeding.
 func TestServeDemoServices(t *testing.T) {
 	data := t.TempDir()
-	srv := mustServe(t, "--data", data, "--demo", "--demo-events-per-day", "100")
+	const token = "serve-demo-services-admin-token"
+	srv := mustServe(t, "--data", data, "--demo", "--demo-events-per-day", "100", "--admin-token", token)
 	out := srv.stdout.String()
-	if !strings.Contains(out, "activity events of 12 demo services") {
+	if !strings.Contains(out, "activity events of 12 demo services") || !strings.Contains(out, "Service usage: 12 services under 2 partners") {
 		t.Fatalf("serve --demo printed:\n%s", out)
 	}
 	key := checkPrintedServiceDemo(t, out, srv.base)
@@ -275,13 +292,79 @@ func TestServeDemoServices(t *testing.T) {
 	if users == 0 {
 		t.Errorf("no users in the partner's services on %s: %s", day, body)
 	}
+	// A service the partner gains after the seed.
+	partner := regexp.MustCompile(`The API key of partner "[^"]+" \((\S+)\)`).FindStringSubmatch(out)
+	admin, err := (&remoteFlags{server: srv.base, token: token, timeout: time.Minute}).client(true, 1)
+	if err != nil || partner == nil {
+		t.Fatalf("%v; serve --demo printed:\n%s", err, out)
+	}
+	xs, err := admin.listResellers(t.Context(), partner[1])
+	if err != nil || len(xs) == 0 {
+		t.Fatalf("resellers of %s: %v %v", partner[1], xs, err)
+	}
+	if _, err := admin.createService(t.Context(), serviceBody{Name: "Late Legal", PrimaryDomain: "latelegal.com", ResellerGuid: xs[0].ResellerGuid}); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}
 
-	again := mustServe(t, "--data", data, "--demo")
+	// The restart shows the same key, and the services there are now.
+	again := mustServe(t, "--data", data, "--demo", "--admin-token", token)
 	out = again.stdout.String()
 	if strings.Contains(out, "seeding") || checkPrintedServiceDemo(t, out, again.base) != key {
 		t.Fatalf("restart printed:\n%s", out)
+	}
+	if want := "Service usage: 13 services under 2 partners"; !strings.Contains(out, want) ||
+		!strings.Contains(out, fmt.Sprintf("sees its %d services:", keyServices+1)) {
+		t.Fatalf("after a service was added, the restart printed (want %q and %d services of the key):\n%s", want, keyServices+1, out)
+	}
+}
+
+// A demo run against an existing demo finds its services and leaves their
+// statuses as their owner set them since.
+func TestDemoKeepsServiceStatuses(t *testing.T) {
+	const token = "demo-statuses-admin-token"
+	srv := mustServe(t, "--data", t.TempDir(), "--admin-token", token)
+	env := map[string]string{"USAGED_SERVER": srv.base, "USAGED_ADMIN_TOKEN": token}
+	args := []string{"demo", "--clients", "1", "--users", "2", "--templates", "5", "--days", "2", "--events-per-day", "20",
+		"--partners", "1", "--resellers-per-partner", "1", "--services-per-reseller", "4", "--users-per-service", "5", "--format", "json"}
+	first := mustJSON[demoSummary](t, runCLI(t, env, args...)).ServiceUsage
+	svc := first.SampleService
+	status := func() string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.base+"/api/services/"+svc, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return mustJSON[serviceBody](t, string(b)).Status
+	}
+	planned := status()
+	set := "AccountSuspended"
+	if planned == set {
+		set = "CertifiedSecure"
+	}
+	req, _ := http.NewRequest("PUT", srv.base+"/api/services/"+svc+"/status", strings.NewReader(`{"status":"`+set+`"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || status() != set {
+		t.Fatalf("PUT status %s: %d, status now %s", set, resp.StatusCode, status())
+	}
+
+	again := mustJSON[demoSummary](t, runCLI(t, env, args...)).ServiceUsage
+	if again.Created != 0 {
+		t.Fatalf("the second run created %d services", again.Created)
+	}
+	if got := status(); got != set {
+		t.Fatalf("service %s was %s (planned %s); after a second demo run it is %s", svc, set, planned, got)
 	}
 }
