@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/internal/ownertest"
 )
 
 // ingestAcked creates an organization and sends batches of events one after
@@ -209,30 +210,5 @@ func TestServeDataModes(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	srv := startServe(t, data, "modes-test-admin-token")
 	ingestAcked(t, srv, "modes-test-admin-token", 2, 100, time.Now().UTC())
-	files := 0
-	err := filepath.WalkDir(data, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return err
-		}
-		want := fs.FileMode(0o600)
-		if e.IsDir() {
-			want = 0o700
-		} else {
-			files++
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s has mode %v, want %v", p, fi.Mode().Perm(), want)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files < 5 {
-		t.Fatalf("only %d files in the data directory", files)
-	}
+	ownertest.Check(t, data, 5)
 }

@@ -1,9 +1,10 @@
 package spool
 
 import (
-	"io/fs"
 	"path/filepath"
 	"testing"
+
+	"github.com/usaged/usaged/internal/ownertest"
 )
 
 // TestFilesOwnerOnly: the spool holds tenants' usage and, for requests
@@ -19,30 +20,5 @@ func TestFilesOwnerOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	drain(t, s, 5, 5) // writes the acknowledgement file too
-	files := 0
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return err
-		}
-		want := fs.FileMode(0o600)
-		if e.IsDir() {
-			want = 0o700
-		} else {
-			files++
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s has mode %v, want %v", p, fi.Mode().Perm(), want)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files < 2 {
-		t.Fatalf("only %d files in the spool", files)
-	}
+	ownertest.Check(t, dir, 2)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/ownertest"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -262,11 +263,11 @@ func TestStoreFileModes(t *testing.T) {
 	if err := d.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	checkModes(t, dir)
+	ownertest.Check(t, dir, 5)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	checkModes(t, dir)
+	ownertest.Check(t, dir, 5)
 
 	// A store from before the modes were enforced is narrowed at open.
 	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
@@ -279,38 +280,8 @@ func TestStoreFileModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkModes(t, dir)
+	ownertest.Check(t, dir, 5)
 	d.Close()
-}
-
-func checkModes(t *testing.T, dir string) {
-	t.Helper()
-	files := 0
-	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return err
-		}
-		want := fs.FileMode(0o600)
-		if e.IsDir() {
-			want = 0o700
-		} else {
-			files++
-		}
-		if fi.Mode().Perm() != want {
-			t.Errorf("%s has mode %v, want %v", p, fi.Mode().Perm(), want)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files < 5 {
-		t.Fatalf("only %d files in the store", files)
-	}
 }
 
 // The scan reads intact logs of every shape to their end: records from a
