@@ -233,12 +233,8 @@ func (d *activityDecoder) add(i int, o *fastjson.Object) {
 		a = r.activity(&p)
 	}
 	if r.bad != nil {
-		if d.errs.full() {
-			d.errs.omit()
-		} else {
-			r.bad.Index, r.bad.ID = i, a.ID
-			d.errs.add(*r.bad)
-		}
+		r.bad.Index, r.bad.ID = i, a.ID
+		d.errs.add(*r.bad)
 		return
 	}
 	d.b.Activities = append(d.b.Activities, a)

@@ -218,11 +218,7 @@ func walkNDJSON(p *fastjson.Parser, body []byte, maxEvents int, s elementSink) e
 		}
 		v, err := p.ParseBytes(line)
 		if err != nil {
-			if errs := s.errors(); errs.full() {
-				errs.omit()
-			} else {
-				errs.add(EventError{Index: i, Code: CodeMalformed, Message: fmt.Sprintf("line %d is not valid JSON: %v", i+1, err)})
-			}
+			s.errors().addf(i, CodeMalformed, "line %d is not valid JSON: %v", i+1, err)
 		} else {
 			element(s, i, v)
 		}
@@ -237,11 +233,7 @@ func walkNDJSON(p *fastjson.Parser, body []byte, maxEvents int, s elementSink) e
 func element(s elementSink, i int, v *fastjson.Value) {
 	o, err := v.Object()
 	if err != nil {
-		if errs := s.errors(); errs.full() {
-			errs.omit()
-		} else {
-			errs.add(EventError{Index: i, Code: CodeMalformed, Message: fmt.Sprintf("event %d is %s, not a JSON object", i, v.Type())})
-		}
+		s.errors().addf(i, CodeMalformed, "event %d is %s, not a JSON object", i, v.Type())
 		return
 	}
 	s.add(i, o)
@@ -393,12 +385,8 @@ func (d *decoder) add(i int, o *fastjson.Object) {
 		ev.Time = t
 	}
 	if r.bad != nil {
-		if d.errs.full() {
-			d.errs.omit()
-		} else {
-			r.bad.Index, r.bad.ID = i, ev.ID
-			d.errs.add(*r.bad)
-		}
+		r.bad.Index, r.bad.ID = i, ev.ID
+		d.errs.add(*r.bad)
 		return
 	}
 	if status > 1_000_000 {

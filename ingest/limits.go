@@ -88,7 +88,15 @@ func (l *errorList) add(e EventError) {
 	l.list = append(l.list, e)
 }
 
-func (l *errorList) omit() { l.omitted++ }
+// addf adds the error of element i, formatting its message only if it is
+// kept.
+func (l *errorList) addf(i int, code, format string, args ...any) {
+	if l.full() {
+		l.omitted++
+		return
+	}
+	l.list = append(l.list, EventError{Index: i, Code: code, Message: fmt.Sprintf(format, args...)})
+}
 
 // result starts the Result of a batch from the errors of its decoding (the
 // first of them and the count of the others) and those of its validation.

@@ -211,22 +211,7 @@ func TestCrashLosesNothing(t *testing.T) {
 			ackedIDs[id] = true
 		}
 	}
-	total := func() int64 {
-		t.Helper()
-		q := fmt.Sprintf(`{"organizationId":%q,"interval":"%s/%s"}`, org.ID,
-			now.Add(-3*time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
-		code, body, err := post(srv.base, token, "/api/v2/usage/aggregate", "application/json", []byte(q))
-		if err != nil || code != 200 {
-			t.Fatalf("aggregate: %d %s %v", code, body, err)
-		}
-		var res struct{ Results []struct{ Requests int64 } }
-		json.Unmarshal(body, &res)
-		var n int64
-		for _, r := range res.Results {
-			n += r.Requests
-		}
-		return n
-	}
+	total := func() int64 { return countEvents(t, srv.base, token, org.ID, now) }
 	if got := total(); got < int64(len(ackedIDs)) {
 		t.Fatalf("after the crash usaged counts %d events, fewer than the %d it acknowledged", got, len(ackedIDs))
 	}

@@ -44,11 +44,13 @@ func ingestAcked(t *testing.T, srv *serverProc, token string, batches, perBatch 
 	return org.ID, batches * perBatch
 }
 
-func countEvents(t *testing.T, srv *serverProc, token, org string, now time.Time) int64 {
+// countEvents is what usaged counts for org from two hours before now to an
+// hour after: every event the tests send is within the hour before now.
+func countEvents(t *testing.T, base, token, org string, now time.Time) int64 {
 	t.Helper()
 	q := fmt.Sprintf(`{"organizationId":%q,"interval":"%s/%s"}`, org,
 		now.Add(-2*time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
-	code, body, err := post(srv.base, token, "/api/v2/usage/aggregate", "application/json", []byte(q))
+	code, body, err := post(base, token, "/api/v2/usage/aggregate", "application/json", []byte(q))
 	if err != nil || code != 200 {
 		t.Fatalf("aggregate: %d %s %v", code, body, err)
 	}
@@ -150,7 +152,7 @@ func TestServeWALDamage(t *testing.T) {
 		f.Write(bytes.Repeat([]byte("half-written record "), 500))
 		f.Close()
 		srv = startServe(t, data, token)
-		if got := countEvents(t, srv, token, org, now); got != int64(acked) {
+		if got := countEvents(t, srv.base, token, org, now); got != int64(acked) {
 			t.Fatalf("after a torn tail usaged counts %d events; %d were acknowledged", got, acked)
 		}
 	})
@@ -177,7 +179,7 @@ func TestServeWALDamage(t *testing.T) {
 			t.Fatalf("the refusal names neither the log, the offset nor the flag:\n%s", out)
 		}
 		srv = startServe(t, data, token, "--accept-wal-loss")
-		if got := countEvents(t, srv, token, org, now); got >= int64(acked) || got == 0 {
+		if got := countEvents(t, srv.base, token, org, now); got >= int64(acked) || got == 0 {
 			t.Fatalf("with the loss accepted usaged counts %d events of %d acknowledged: want those before the damage", got, acked)
 		}
 	})

@@ -394,22 +394,7 @@ func TestDiskFull(t *testing.T) {
 			allIDs[id] = true
 		}
 	}
-	total := func() int64 {
-		t.Helper()
-		q := fmt.Sprintf(`{"organizationId":%q,"interval":"%s/%s"}`, fx.org,
-			now.Add(-3*time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339))
-		code, _, body := do("POST", srv.base+"/api/v2/usage/aggregate", token, "application/json", []byte(q))
-		if code != 200 {
-			t.Fatalf("aggregate: %d %s", code, body)
-		}
-		var res struct{ Results []struct{ Requests int64 } }
-		json.Unmarshal(body, &res)
-		var n int64
-		for _, r := range res.Results {
-			n += r.Requests
-		}
-		return n
-	}
+	total := func() int64 { return countEvents(t, srv.base, token, fx.org, now) }
 	if got := total(); got < int64(len(ackedIDs)) || got > int64(len(allIDs)) {
 		t.Fatalf("after the restart usaged counts %d events: want at least the %d acknowledged, at most the %d sent", got, len(ackedIDs), len(allIDs))
 	}
