@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/usaged/usaged/meter/retryafter"
 )
 
 // Defaults of UsagedConfig.
@@ -352,7 +354,7 @@ func (u *Usaged) ask(ctx context.Context, tok string) (answer, error) {
 	case resp.StatusCode == http.StatusUnauthorized:
 		return answer{refused: true}, nil
 	case resp.StatusCode != http.StatusOK:
-		return answer{retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), u.cfg.Now())},
+		return answer{retryAfter: retryafter.Parse(resp.Header.Get("Retry-After"), u.cfg.Now(), maxRetryAfter)},
 			fmt.Errorf("attrib: usaged answered GET %s with %s: %.200s", tokensMePath, resp.Status, body)
 	case err != nil:
 		return answer{}, fmt.Errorf("attrib: reading usaged's answer about a token: %w", err)
@@ -371,25 +373,6 @@ func (u *Usaged) ask(ctx context.Context, tok string) (answer, error) {
 	a.id = Identity{OrganizationID: ti.Organization.ID, ClientID: ti.OAuthClient.ID, ClientName: ti.OAuthClient.Name}
 	a.ok = a.id.complete()
 	return a, nil
-}
-
-// parseRetryAfter reads a Retry-After header, in seconds or an HTTP date;
-// zero when absent or unreadable.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // tokenExpiry returns when a token says it expires, without verifying it:

@@ -12,12 +12,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/meter/retryafter"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -278,26 +278,7 @@ func (sh *Shipper) post(ctx context.Context, body []byte) (answer, int, time.Dur
 	}
 	a.raw, _ = io.ReadAll(io.LimitReader(resp.Body, 2048))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // lets the connection be reused
-	return a, resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), nil
-}
-
-// parseRetryAfter reads a Retry-After header: seconds or an HTTP date. It
-// returns 0 when there is none or it cannot be read.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		d = time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
+	return a, resp.StatusCode, retryafter.Parse(resp.Header.Get("Retry-After"), time.Now(), maxRetryAfter), nil
 }
 
 // backoff is the wait after attempt failures in a row: "full jitter", a

@@ -355,25 +355,6 @@ func TestShipperRejectedEventsAreAcknowledged(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	f := func(v string, want time.Duration) {
-		t.Helper()
-		if got := parseRetryAfter(v, now); got != want {
-			t.Fatalf("parseRetryAfter(%q) = %s, want %s", v, got, want)
-		}
-	}
-	f("", 0)
-	f("0", 0)
-	f("-3", 0)
-	f("40", 40*time.Second)
-	f(" 7 ", 7*time.Second)
-	f("999999999999", maxRetryAfter)
-	f("Sun, 01 Mar 2026 12:00:30 GMT", 30*time.Second)
-	f("Sun, 01 Mar 2026 11:00:00 GMT", 0)
-	f("soon", 0)
-}
-
 func TestShipperConfigValidate(t *testing.T) {
 	s := MustOpen(t, Config{Dir: t.TempDir()})
 	f := func(c ShipperConfig, want string) {
