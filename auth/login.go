@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -102,24 +103,16 @@ func newLoginGuard(cfg Config) (*loginGuard, error) {
 		return nil, err
 	}
 	if cfg.VerifiedTTL >= 0 {
-		g.verified = newVerifiedCache(cmpOr(cfg.VerifiedTTL, DefaultVerifiedTTL), cmpOr(cfg.VerifiedMax, DefaultVerifiedMax), cfg.Now)
+		g.verified = newVerifiedCache(cmp.Or(cfg.VerifiedTTL, DefaultVerifiedTTL), cmp.Or(cfg.VerifiedMax, DefaultVerifiedMax), cfg.Now)
 	}
 	return g, nil
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 func failureLimiter(limit, def int, now func() time.Time) (*Limiter, error) {
 	if limit < 0 {
 		return nil, nil
 	}
-	return NewLimiter(LimiterConfig{Limit: cmpOr(limit, def), Window: failedLoginWindow, MaxKeys: failedLoginKeys, Now: now})
+	return NewLimiter(LimiterConfig{Limit: cmp.Or(limit, def), Window: failedLoginWindow, MaxKeys: failedLoginKeys, Now: now})
 }
 
 // validateLogin reports the problems of cfg's login protection fields.
