@@ -642,7 +642,7 @@ func TestJobsErrors(t *testing.T) {
 // gatedJobEvents holds every query until gate is closed, and fails queries
 // with fail when it is set.
 type gatedJobEvents struct {
-	store.Events
+	store.EventQuerier
 	gate chan struct{}
 	fail atomic.Pointer[usage.Error]
 }
@@ -656,7 +656,7 @@ func (g *gatedJobEvents) Query(ctx context.Context, q usage.Query) ([]usage.Row,
 	if err := g.fail.Load(); err != nil {
 		return nil, err
 	}
-	return g.Events.Query(ctx, q)
+	return g.EventQuerier.Query(ctx, q)
 }
 
 // mustGatedJobEnv is MustEnv with one query worker over g, and POSTs that do
@@ -664,7 +664,7 @@ func (g *gatedJobEvents) Query(ctx context.Context, q usage.Query) ([]usage.Row,
 func mustGatedJobEnv(t *testing.T, g *gatedJobEvents) *env {
 	t.Helper()
 	return MustEnv(t, func(db *pebble.DB, gc *genesys.Config, qc *query.Config) {
-		g.Events = db
+		g.EventQuerier = db
 		qc.Events, qc.Workers = g, 1
 		gc.SubmitWait = -1
 	})

@@ -62,57 +62,57 @@ func listReg[T any](d *DB, kind byte) ([]T, error) {
 	return out, err
 }
 
-// PutPartner implements store.Services.
+// PutPartner implements store.ServiceRegistry.
 func (d *DB) PutPartner(_ context.Context, p usage.Partner) error {
 	return putReg(d, regPartner, p.GUID[:], p)
 }
 
-// Partners implements store.Services.
+// Partners implements store.ServiceRegistry.
 func (d *DB) Partners(context.Context) ([]usage.Partner, error) {
 	return listReg[usage.Partner](d, regPartner)
 }
 
-// PutReseller implements store.Services.
+// PutReseller implements store.ServiceRegistry.
 func (d *DB) PutReseller(_ context.Context, r usage.Reseller) error {
 	return putReg(d, regReseller, r.GUID[:], r)
 }
 
-// Resellers implements store.Services.
+// Resellers implements store.ServiceRegistry.
 func (d *DB) Resellers(context.Context) ([]usage.Reseller, error) {
 	return listReg[usage.Reseller](d, regReseller)
 }
 
-// PutCollection implements store.Services.
+// PutCollection implements store.ServiceRegistry.
 func (d *DB) PutCollection(_ context.Context, c usage.Collection) error {
 	return putReg(d, regCollection, c.GUID[:], c)
 }
 
-// Collections implements store.Services.
+// Collections implements store.ServiceRegistry.
 func (d *DB) Collections(context.Context) ([]usage.Collection, error) {
 	return listReg[usage.Collection](d, regCollection)
 }
 
-// PutService implements store.Services.
+// PutService implements store.ServiceRegistry.
 func (d *DB) PutService(_ context.Context, s usage.Service) error {
 	return putReg(d, regService, s.GUID[:], s)
 }
 
-// Services implements store.Services.
+// Services implements store.ServiceRegistry.
 func (d *DB) Services(context.Context) ([]usage.Service, error) {
 	return listReg[usage.Service](d, regService)
 }
 
-// PutAPIKey implements store.Services.
+// PutAPIKey implements store.ServiceRegistry.
 func (d *DB) PutAPIKey(_ context.Context, k usage.APIKey) error {
 	return putReg(d, regAPIKey, k.Digest[:], k)
 }
 
-// APIKeys implements store.Services.
+// APIKeys implements store.ServiceRegistry.
 func (d *DB) APIKeys(context.Context) ([]usage.APIKey, error) {
 	return listReg[usage.APIKey](d, regAPIKey)
 }
 
-// DeleteAPIKey implements store.Services.
+// DeleteAPIKey implements store.ServiceRegistry.
 func (d *DB) DeleteAPIKey(_ context.Context, digest [32]byte) error {
 	key := regKey(regAPIKey, digest[:])
 	if err := d.health.err(); err != nil {
@@ -243,7 +243,7 @@ type userEventRecord struct {
 	InvitedBy usage.GUID          `json:"i,omitzero"`
 }
 
-// AppendActivity implements store.Services.
+// AppendActivity implements store.ActivityAppender.
 func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []usage.Activity, dedupeFrom time.Time) ([]usage.Outcome, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -431,7 +431,7 @@ func (d *DB) getVec(key []byte, v []uint64) error {
 	})
 }
 
-// ServiceTotals implements store.Services.
+// ServiceTotals implements store.Reports.
 func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error) {
 	var tot usage.ServiceTotals
 	err := d.live(func() error {
@@ -489,7 +489,7 @@ func (d *DB) lastGauge(ctx context.Context, service usage.GUID, kind byte, to ti
 	return it.Close()
 }
 
-// ServiceUsers implements store.Services.
+// ServiceUsers implements store.Reports.
 func (d *DB) ServiceUsers(ctx context.Context, service usage.GUID, from, to time.Time, only usage.GUID) ([]usage.UserUsage, error) {
 	var out []usage.UserUsage
 	err := d.live(func() error {

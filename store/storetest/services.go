@@ -17,7 +17,8 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
-// The tests of store.Services: the registry of the service-usage reports
+// The tests of store.ServiceRegistry and of the activity half of
+// store.Usage: the registry of the service-usage reports
 // round trips, and the reports over services' activity match an oracle that
 // folds the generated activity by hand, from the contract's text.
 
@@ -282,7 +283,7 @@ func (g *ActivityGen) userEvent(c *ServiceCast, day int, a *usage.Activity) {
 }
 
 // ActivityOracle keeps the activity a store must have accepted, as decided
-// by the contract of store.Services.AppendActivity, and answers ServiceTotals
+// by the contract of store.ActivityAppender, and answers ServiceTotals
 // and ServiceUsers by brute force over it. It shares no code with any
 // backend, nor with usage.UserUsage.ApplyAccount.
 type ActivityOracle struct {
@@ -569,7 +570,7 @@ func reportSpans(g *ActivityGen) []span {
 // appendActivity appends batches of g's activity, of random sizes and
 // services, until n events are generated, checking every outcome against
 // the oracle. It returns the calls made and their outcomes.
-func appendActivity(t *testing.T, s store.Store, o *ActivityOracle, g *ActivityGen, n int) ([]activityCall, [][]usage.Outcome) {
+func appendActivity(t *testing.T, s store.Usage, o *ActivityOracle, g *ActivityGen, n int) ([]activityCall, [][]usage.Outcome) {
 	t.Helper()
 	var (
 		calls []activityCall
@@ -593,7 +594,7 @@ type activityCall struct {
 
 // appendCall makes one AppendActivity call, checking every outcome against
 // the oracle.
-func appendCall(t *testing.T, s store.Store, o *ActivityOracle, c activityCall, dedupeFrom time.Time) []usage.Outcome {
+func appendCall(t *testing.T, s store.Usage, o *ActivityOracle, c activityCall, dedupeFrom time.Time) []usage.Outcome {
 	t.Helper()
 	want := o.Append(c.service, c.batch, dedupeFrom)
 	got, err := s.AppendActivity(t.Context(), c.service, c.batch, dedupeFrom)
@@ -633,7 +634,7 @@ func outcomeNames(outs []usage.Outcome) []string {
 // reportSpans. ServiceUsers is asked for every user and, in turn over the
 // spans, for single users of the service, of other services, outsiders and
 // strangers.
-func checkReports(t *testing.T, s store.Store, o *ActivityOracle, g *ActivityGen) {
+func checkReports(t *testing.T, s store.Usage, o *ActivityOracle, g *ActivityGen) {
 	t.Helper()
 	services := []usage.GUID{usage.GUID{0xee, 1}} // no activity
 	onlies := []usage.GUID{usage.GUID{0xee, 2}}   // nobody anywhere
@@ -653,7 +654,7 @@ func checkReports(t *testing.T, s store.Store, o *ActivityOracle, g *ActivityGen
 	}
 }
 
-func checkTotals(t *testing.T, s store.Store, o *ActivityOracle, service usage.GUID, sp span) {
+func checkTotals(t *testing.T, s store.Usage, o *ActivityOracle, service usage.GUID, sp span) {
 	t.Helper()
 	got, err := s.ServiceTotals(t.Context(), service, sp.from, sp.to)
 	if err != nil {
@@ -664,7 +665,7 @@ func checkTotals(t *testing.T, s store.Store, o *ActivityOracle, service usage.G
 	}
 }
 
-func checkUsers(t *testing.T, s store.Store, o *ActivityOracle, service usage.GUID, sp span, only usage.GUID) {
+func checkUsers(t *testing.T, s store.Usage, o *ActivityOracle, service usage.GUID, sp span, only usage.GUID) {
 	t.Helper()
 	got, err := s.ServiceUsers(t.Context(), service, sp.from, sp.to, only)
 	if err != nil {
@@ -804,7 +805,7 @@ func (c *activityCoverage) check(t *testing.T) {
 	}
 }
 
-func testActivityOracle(t *testing.T, b Backend) {
+func testActivityOracle(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	g := NewActivityGen(1)
@@ -896,7 +897,7 @@ func sampleRegistry(g *ActivityGen) serviceRegistry {
 }
 
 // put stores every record of reg.
-func (reg *serviceRegistry) put(t *testing.T, s store.Store) {
+func (reg *serviceRegistry) put(t *testing.T, s store.ServiceRegistry) {
 	t.Helper()
 	c := t.Context()
 	for _, p := range reg.partners {
@@ -925,7 +926,7 @@ func must(t *testing.T, what string, err error) {
 
 // check compares every list of the store's registry with reg. The contract
 // gives the lists no order, so both sides are sorted first.
-func (reg *serviceRegistry) check(t *testing.T, s store.Store) {
+func (reg *serviceRegistry) check(t *testing.T, s store.ServiceRegistry) {
 	t.Helper()
 	c := t.Context()
 	guid := func(g usage.GUID) string { return g.String() }
@@ -964,7 +965,7 @@ func checkList[T any](t *testing.T, what string, got []T, err error, want []T, k
 
 // change replaces a record of each kind by GUID (by digest for keys), every
 // field but the identifier changed, and deletes one key.
-func (reg *serviceRegistry) change(t *testing.T, s store.Store, g *ActivityGen) {
+func (reg *serviceRegistry) change(t *testing.T, s store.ServiceRegistry, g *ActivityGen) {
 	t.Helper()
 	c := t.Context()
 	later := time.Date(2026, 1, 5, 0, 0, 0, 1, time.UTC)
@@ -997,7 +998,7 @@ func (reg *serviceRegistry) change(t *testing.T, s store.Store, g *ActivityGen) 
 	}
 }
 
-func testServiceRegistry(t *testing.T, b Backend) {
+func testServiceRegistry(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	g := NewActivityGen(2)
@@ -1015,7 +1016,7 @@ func testServiceRegistry(t *testing.T, b Backend) {
 	reg.check(t, s)
 }
 
-func testServiceRegistryReopen(t *testing.T, b Backend) {
+func testServiceRegistryReopen(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	g := NewActivityGen(3)
 	reg := sampleRegistry(g)
@@ -1039,7 +1040,7 @@ func message(id string, t time.Time, from usage.GUID, to ...usage.GUID) usage.Ac
 // T, and accepted and counted again when the window starts after T. Window
 // starts are hours away from T: as with API events, a backend may keep the
 // times of its dedupe records to the hour.
-func testActivityDedupeWindow(t *testing.T, b Backend) {
+func testActivityDedupeWindow(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	svc, u := usage.GUID{1}, usage.GUID{2}
@@ -1090,7 +1091,7 @@ func testActivityDedupeWindow(t *testing.T, b Backend) {
 // testServicesIsolated checks that one service's activity never shows in
 // another's reports or dedupe, and that activity and API events share no
 // dedupe records even where an organization id spells the service's GUID.
-func testServicesIsolated(t *testing.T, b Backend) {
+func testServicesIsolated(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	c := t.Context()
@@ -1149,7 +1150,7 @@ func testServicesIsolated(t *testing.T, b Backend) {
 
 // testConcurrentActivity appends overlapping calls from several goroutines
 // and checks that each id is accepted exactly once and counted once.
-func testConcurrentActivity(t *testing.T, b Backend) {
+func testConcurrentActivity(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	g := NewActivityGen(4)
@@ -1212,7 +1213,7 @@ func testConcurrentActivity(t *testing.T, b Backend) {
 
 // testActivityReopen checks that activity, its reports and its dedupe
 // records survive a reopen.
-func testActivityReopen(t *testing.T, b Backend) {
+func testActivityReopen(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	g := NewActivityGen(5)
 	o := NewActivityOracle()
