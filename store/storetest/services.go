@@ -285,7 +285,8 @@ func (g *ActivityGen) userEvent(c *ServiceCast, day int, a *usage.Activity) {
 // ActivityOracle keeps the activity a store must have accepted, as decided
 // by the contract of store.ActivityAppender, and answers ServiceTotals
 // and ServiceUsers by brute force over it. It shares no code with any
-// backend, nor with usage.UserUsage.ApplyAccount.
+// backend, nor with the counting rules of package usage (usage.Activity.Tally,
+// usage.UserUsage.ApplyAccount and the others).
 type ActivityOracle struct {
 	recorded map[serviceID]time.Time // the latest event time recorded with each id
 	accepted map[usage.GUID][]usage.Activity
@@ -417,6 +418,7 @@ func (o *ActivityOracle) gaugeTied(service usage.GUID, kind usage.ActivityKind, 
 func (o *ActivityOracle) Users(service usage.GUID, from, to time.Time, only usage.GUID) []usage.UserUsage {
 	acc := map[usage.GUID]*usage.UserUsage{}
 	named := map[usage.GUID]bool{}
+	userEvents := map[usage.GUID][]usage.Activity{} // in (Time, ID) order
 	user := func(g usage.GUID) *usage.UserUsage {
 		u := acc[g]
 		if u == nil {
@@ -459,7 +461,7 @@ func (o *ActivityOracle) Users(service usage.GUID, from, to time.Time, only usag
 		case usage.ActivityUser:
 			named[a.User] = true
 			u := user(a.User)
-			foldAccount(u, &a)
+			userEvents[a.User] = append(userEvents[a.User], a)
 			if a.UserEvent == usage.UserLogin || a.UserEvent == usage.UserRegistered {
 				latest(&u.LastActivity, a.Time)
 			}
@@ -479,10 +481,10 @@ func (o *ActivityOracle) Users(service usage.GUID, from, to time.Time, only usag
 			continue
 		}
 		u := *acc[g]
-		if u.Status == 0 {
-			u.Status = usage.UserActive
-		}
-		if inviter := acc[u.InvitedBy]; !u.InvitedBy.IsZero() && inviter != nil {
+		setAccount(&u, userEvents[g])
+		if !u.InvitedBy.IsZero() {
+			var inviter usage.UserUsage
+			setAccount(&inviter, userEvents[u.InvitedBy])
 			u.InvitedByEmail = inviter.Email
 		}
 		out = append(out, u)
@@ -491,47 +493,69 @@ func (o *ActivityOracle) Users(service usage.GUID, from, to time.Time, only usag
 	return out
 }
 
-// foldAccount applies one user event, the next in (Time, ID) order, to the
-// account details of u.
-func foldAccount(u *usage.UserUsage, a *usage.Activity) {
-	for _, f := range []struct {
-		dst *string
-		v   string
-	}{
-		{&u.Email, a.Email}, {&u.FirstName, a.FirstName}, {&u.LastName, a.LastName}, {&u.GroupName, a.GroupName},
-	} {
-		if f.v != "" {
-			*f.dst = f.v
+// setAccount sets the account details of u from its user events evs, in
+// (Time, ID) order, each detail by its own rule rather than by folding the
+// events one by one: a text or GUID detail, or the group type, is the one of
+// the latest event that carries it; the status is set by the latest event
+// that sets one (a disabled or enabled event sets its own, whatever status
+// it carries), Active when none does; CreatedOn and RegisteredOn are the
+// times of the first created and registered events, LastLogin the time of
+// the latest login, InvitedBy the inviter of the latest invited event that
+// names one. The hand-computed cases of testAccounts pin these rules
+// independently of this oracle.
+func setAccount(u *usage.UserUsage, evs []usage.Activity) {
+	latest := func(has func(a *usage.Activity) bool) *usage.Activity {
+		for i := len(evs) - 1; i >= 0; i-- {
+			if has(&evs[i]) {
+				return &evs[i]
+			}
 		}
+		return nil
 	}
-	if a.Status != 0 {
-		u.Status = a.Status
+	first := func(e usage.UserEvent) time.Time {
+		for _, a := range evs {
+			if a.UserEvent == e {
+				return a.Time
+			}
+		}
+		return time.Time{}
 	}
-	if a.GroupType != 0 {
+	text := func(field func(a *usage.Activity) string) string {
+		if a := latest(func(a *usage.Activity) bool { return field(a) != "" }); a != nil {
+			return field(a)
+		}
+		return ""
+	}
+	u.Email = text(func(a *usage.Activity) string { return a.Email })
+	u.FirstName = text(func(a *usage.Activity) string { return a.FirstName })
+	u.LastName = text(func(a *usage.Activity) string { return a.LastName })
+	u.GroupName = text(func(a *usage.Activity) string { return a.GroupName })
+	if a := latest(func(a *usage.Activity) bool { return a.GroupType != 0 }); a != nil {
 		u.GroupType = a.GroupType
 	}
-	if !a.GroupGUID.IsZero() {
+	if a := latest(func(a *usage.Activity) bool { return !a.GroupGUID.IsZero() }); a != nil {
 		u.GroupGUID = a.GroupGUID
 	}
-	switch a.UserEvent {
-	case usage.UserCreated:
-		if u.CreatedOn.IsZero() {
-			u.CreatedOn = a.Time
+	u.Status = usage.UserActive
+	if a := latest(func(a *usage.Activity) bool {
+		return a.Status != 0 || a.UserEvent == usage.UserDisabled || a.UserEvent == usage.UserEnabled
+	}); a != nil {
+		switch a.UserEvent {
+		case usage.UserDisabled:
+			u.Status = usage.UserDisabledStatus
+		case usage.UserEnabled:
+			u.Status = usage.UserActive
+		default:
+			u.Status = a.Status
 		}
-	case usage.UserRegistered:
-		if u.RegisteredOn.IsZero() {
-			u.RegisteredOn = a.Time
-		}
-	case usage.UserLogin:
-		u.LastLogin = a.Time // events come in time order: this is the latest so far
-	case usage.UserDisabled:
-		u.Status = usage.UserDisabledStatus
-	case usage.UserEnabled:
-		u.Status = usage.UserActive
-	case usage.UserInvited:
-		if !a.InvitedBy.IsZero() {
-			u.InvitedBy = a.InvitedBy
-		}
+	}
+	u.CreatedOn = first(usage.UserCreated)
+	u.RegisteredOn = first(usage.UserRegistered)
+	if a := latest(func(a *usage.Activity) bool { return a.UserEvent == usage.UserLogin }); a != nil {
+		u.LastLogin = a.Time
+	}
+	if a := latest(func(a *usage.Activity) bool { return a.UserEvent == usage.UserInvited && !a.InvitedBy.IsZero() }); a != nil {
+		u.InvitedBy = a.InvitedBy
 	}
 }
 

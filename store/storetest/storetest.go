@@ -50,6 +50,7 @@ func RunUsage(t *testing.T, b UsageBackend) {
 	t.Run("OrganizationsAreIsolated", func(t *testing.T) { testIsolation(t, b) })
 	t.Run("ClientNamesMatchOracle", func(t *testing.T) { testClientNames(t, b) })
 	t.Run("ActivityMatchesOracle", func(t *testing.T) { testActivityOracle(t, b) })
+	t.Run("AccountsByHand", func(t *testing.T) { testAccounts(t, b) })
 	t.Run("ActivityDedupeWindow", func(t *testing.T) { testActivityDedupeWindow(t, b) })
 	t.Run("ServicesAreIsolated", func(t *testing.T) { testServicesIsolated(t, b) })
 	t.Run("ConcurrentActivityCountsOnce", func(t *testing.T) { testConcurrentActivity(t, b) })
