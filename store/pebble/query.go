@@ -157,7 +157,7 @@ func add(groups map[groupKey]*usage.Counts, k groupKey, value []byte, limit int)
 	c := groups[k]
 	if c == nil {
 		if len(groups) >= limit {
-			return usage.Errorf(usage.KindInvalid, "", "the query has more than %d rows: narrow the interval, coarsen the granularity, group by fewer dimensions or filter", limit)
+			return usage.TooManyRows(limit)
 		}
 		c = &usage.Counts{}
 		groups[k] = c
