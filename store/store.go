@@ -16,7 +16,7 @@
 // assertion.
 //
 // Backends live in subpackages named after their engine (store/pebble,
-// store/memory) and register an opener by scheme for Open. Every backend
+// store/memory); store/open opens the one a location names. Every backend
 // passes the conformance suites in store/storetest (RunUsage, RunMetadata)
 // for the contracts it implements. No backend type or encoding crosses these
 // interfaces: they speak only the usage domain, and the counting rules of
@@ -64,9 +64,9 @@ import (
 //     Accepted and the other Duplicate; never both Accepted. A Duplicate may
 //     be answered before the call that reports Accepted has returned or
 //     committed, so a Duplicate means "another call has this key", not "this
-//     key is durable": a client that got Duplicate and needs the event on
-//     stable storage retries until a call returns it without error (a retry
-//     of a key whose first call failed is then Accepted, see below);
+//     key is durable": the key is durable once that call returns without
+//     error, and should that call fail instead, a later call with the key
+//     may be Accepted (see below);
 //   - an acknowledged call (nil error): every Accepted event, its key and
 //     its counts are on stable storage, and a crash loses none of them; they
 //     are visible to Query, ClientNames and the reports once the call
@@ -74,7 +74,9 @@ import (
 //   - a failed call (non-nil error): nothing of it may be assumed recorded
 //     or not recorded, and the caller acknowledges none of its events. A
 //     retry with the same keys is safe: each event counts once in all, and
-//     the retry reports as Duplicate only those the failed call did record.
+//     the retry reports as Duplicate only those the failed call did record
+//     (a key is never kept without its counts: a backend that reserves keys
+//     before writing counts either completes the write or releases them).
 //
 // The embedded backend (store/pebble) gives more, which other backends need
 // not: one call's effects are atomic, a crash leaving all or none of them;
