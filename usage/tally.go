@@ -9,7 +9,7 @@ import (
 // store backend counts alike: which accepted activity adds to which
 // counter of its service and of which user (Tally), how a report sums them
 // (ServiceTotals.AddTally, UserUsage.AddTally), which gauge report stands
-// (Supersedes, ServiceTotals.ApplyGauge) and how user events fold into an
+// (Gauge, Supersedes, ServiceTotals.ApplyGauge) and how user events fold into an
 // account (UserUsage.ApplyAccount).
 
 // ServiceTally is what one accepted activity adds to its service's counters.
@@ -118,6 +118,11 @@ func (t *ServiceTotals) ApplyGauge(a *Activity) {
 		t.StorageBytes = a.StorageBytes
 	}
 }
+
+// Gauge reports whether a is a gauge report (ActivityUsers or
+// ActivityStorage): of a gauge's reports, the latest stands (Supersedes)
+// rather than each adding to a counter.
+func (a *Activity) Gauge() bool { return a.Kind == ActivityUsers || a.Kind == ActivityStorage }
 
 // Supersedes reports whether the gauge report a stands over b, a report of
 // the same gauge: a is later, or at the same time with the greater ID.

@@ -59,6 +59,15 @@ func TestSupersedes(t *testing.T) {
 	f("a", at, "a", at, false)
 }
 
+func TestGauge(t *testing.T) {
+	for k := ActivityMessage; k <= ActivityUser; k++ {
+		a := Activity{Kind: k}
+		if want := k == ActivityUsers || k == ActivityStorage; a.Gauge() != want {
+			t.Errorf("%v: Gauge() = %v, want %v", k, a.Gauge(), want)
+		}
+	}
+}
+
 func TestUserUsageAddTally(t *testing.T) {
 	early, late := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	var u UserUsage

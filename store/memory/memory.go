@@ -288,7 +288,7 @@ func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to tim
 		if !a.Time.Before(to) {
 			continue
 		}
-		if g, ok := gauges[a.Kind]; !ok || a.Supersedes(g) {
+		if g, ok := gauges[a.Kind]; a.Gauge() && (!ok || a.Supersedes(g)) {
 			gauges[a.Kind] = a
 		}
 		if !a.Time.Before(from) {
