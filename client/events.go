@@ -58,6 +58,10 @@ type Retry struct {
 	Attempts int
 }
 
+// Brief is the policy of a command a person waits for: four tries in a
+// few seconds, for a server that is overloaded or restarting.
+var Brief = Retry{MinBackoff: 500 * time.Millisecond, MaxBackoff: 4 * time.Second, Attempts: 4}
+
 // Defaults of Retry.
 const (
 	DefaultMinBackoff = 200 * time.Millisecond

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -30,7 +31,7 @@ func (c *cli) orgCreateCommand() *command {
 		if err != nil {
 			return err
 		}
-		o, err := api.createOrg(ctx, *name)
+		o, err := api.CreateOrganization(ctx, *name)
 		if err != nil {
 			return err
 		}
@@ -52,12 +53,12 @@ func (c *cli) orgListCommand() *command {
 		if err != nil {
 			return err
 		}
-		orgs, err := api.listOrgs(ctx)
+		orgs, err := api.Organizations(ctx)
 		if err != nil {
 			return err
 		}
 		if format.value == "json" {
-			return writeJSON(c.stdout, entities[orgBody]{Entities: orgs})
+			return writeJSON(c.stdout, wire.Entities[wire.Organization]{Entities: orgs})
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tCREATED\t")
@@ -93,7 +94,7 @@ func (c *cli) clientCreateCommand() *command {
 		if err != nil {
 			return err
 		}
-		cl, err := api.createClient(ctx, *org, createClientRequest{Name: *name, Description: *desc, Permissions: append([]string{}, perms...), AccessTokenValiditySeconds: int64(*validity)})
+		cl, err := api.CreateClient(ctx, *org, wire.CreateClientRequest{Name: *name, Description: *desc, Permissions: append([]string{}, perms...), AccessTokenValiditySeconds: int64(*validity)})
 		if err != nil {
 			return err
 		}
@@ -128,12 +129,12 @@ func (c *cli) clientListCommand() *command {
 		if err != nil {
 			return err
 		}
-		cls, err := api.listClients(ctx, *org)
+		cls, err := api.Clients(ctx, *org)
 		if err != nil {
 			return err
 		}
 		if format.value == "json" {
-			return writeJSON(c.stdout, entities[clientBody]{Entities: cls})
+			return writeJSON(c.stdout, wire.Entities[wire.Client]{Entities: cls})
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tPERMISSIONS\tTOKEN VALIDITY\tCREATED\t")
@@ -158,7 +159,7 @@ func (c *cli) clientDeleteCommand() *command {
 		if err != nil {
 			return err
 		}
-		if err := api.deleteClient(ctx, *org, *id); err != nil {
+		if err := api.DeleteClient(ctx, *org, *id); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "deleted client %s of organization %s\n", *id, *org)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/meter/accesslog"
 	"github.com/usaged/usaged/meter/route"
@@ -141,11 +142,11 @@ type countingReader struct {
 
 func (c countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.p.add(n)
+	c.p.Add(n)
 	return n, err
 }
 
-func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient, matcher *route.Matcher, format accesslog.Format, ids *accesslog.EventIDs, name string, prog *progress, st *importStats) error {
+func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *client.Client, matcher *route.Matcher, format accesslog.Format, ids *accesslog.EventIDs, name string, prog *progress, st *importStats) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return err
@@ -155,13 +156,12 @@ func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient,
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	var body []byte
-	n := 0
+	var evs []usage.Event
 	flush := func() error {
-		if n == 0 {
+		if len(evs) == 0 {
 			return nil
 		}
-		res, err := withRetry(ctx, func() (ingest.Result, error) { return api.postEvents(ctx, body, false) })
+		res, err := api.SendEvents(ctx, evs, client.Brief)
 		if err != nil {
 			return fmt.Errorf("sending events of %s: %w", name, err)
 		}
@@ -171,7 +171,7 @@ func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient,
 		st.sent.Accepted += res.Accepted
 		st.sent.Duplicates += res.Duplicates
 		st.sent.Rejected += res.Rejected
-		body, n = body[:0], 0
+		evs = evs[:0]
 		return nil
 	}
 	for {
@@ -211,8 +211,7 @@ func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient,
 		if ev.ClientName == "" {
 			ev.ClientName = ev.ClientID
 		}
-		body = ingest.AppendNDJSON(body, &ev)
-		if n++; n == cfg.batch {
+		if evs = append(evs, ev); len(evs) == cfg.batch {
 			if err := flush(); err != nil {
 				return err
 			}

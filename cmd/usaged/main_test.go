@@ -497,7 +497,7 @@ func TestServeDemo(t *testing.T) {
 	for i := range 3 {
 		more = fmt.Appendf(more, `{"id":"after-seed-%d","time":%q,"clientId":"late","clientName":"Late","templateUri":"api/v2/users","httpMethod":"GET","status":200}`+"\n", i, at)
 	}
-	if res, err := api.postEvents(t.Context(), more, false); err != nil || res.Accepted != 3 {
+	if res, err := api.PostEvents(t.Context(), more, false); err != nil || res.Accepted != 3 {
 		t.Fatalf("posting 3 events: %+v %v", res, err)
 	}
 	if err := srv.stop(); err != nil {

@@ -44,8 +44,8 @@ func startProgress(w io.Writer, label string, total int) *progress {
 	return p
 }
 
-// add records n more units done. Safe for concurrent use.
-func (p *progress) add(n int) { p.done.Add(int64(n)) }
+// Add records n more units done. Safe for concurrent use.
+func (p *progress) Add(n int) { p.done.Add(int64(n)) }
 
 // finish stops the reporting and draws the final state.
 func (p *progress) finish() {
