@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,6 +12,21 @@ import (
 	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/usage"
 )
+
+// jsonOr returns err, or writes v as indented JSON.
+func (c *cli) jsonOr(err error, v any) error {
+	if err != nil {
+		return err
+	}
+	return writeJSON(c.stdout, v)
+}
+
+// newTable starts a table of tab-separated columns under header.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
+}
 
 func formatFlag(cmd *command) *oneOf {
 	f := &oneOf{value: "text", allowed: []string{"text", "json"}}
@@ -32,11 +48,8 @@ func (c *cli) orgCreateCommand() *command {
 			return err
 		}
 		o, err := api.CreateOrganization(ctx, *name)
-		if err != nil {
-			return err
-		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, o)
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, o)
 		}
 		fmt.Fprintf(c.stdout, "created organization %q\n  id  %s\n", o.Name, o.ID)
 		return nil
@@ -54,14 +67,10 @@ func (c *cli) orgListCommand() *command {
 			return err
 		}
 		orgs, err := api.Organizations(ctx)
-		if err != nil {
-			return err
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, wire.Entities[wire.Organization]{Entities: orgs})
 		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, wire.Entities[wire.Organization]{Entities: orgs})
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tCREATED\t")
+		tw := newTable(c.stdout, "ID\tNAME\tCREATED\t")
 		for _, o := range orgs {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", o.ID, o.Name, o.DateCreated)
 		}
@@ -95,11 +104,8 @@ func (c *cli) clientCreateCommand() *command {
 			return err
 		}
 		cl, err := api.CreateClient(ctx, *org, wire.CreateClientRequest{Name: *name, Description: *desc, Permissions: append([]string{}, perms...), AccessTokenValiditySeconds: int64(*validity)})
-		if err != nil {
-			return err
-		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, cl)
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, cl)
 		}
 		fmt.Fprintf(c.stdout, `created client %q in organization %s
   id           %s
@@ -130,14 +136,10 @@ func (c *cli) clientListCommand() *command {
 			return err
 		}
 		cls, err := api.Clients(ctx, *org)
-		if err != nil {
-			return err
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, wire.Entities[wire.Client]{Entities: cls})
 		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, wire.Entities[wire.Client]{Entities: cls})
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tPERMISSIONS\tTOKEN VALIDITY\tCREATED\t")
+		tw := newTable(c.stdout, "ID\tNAME\tPERMISSIONS\tTOKEN VALIDITY\tCREATED\t")
 		for _, cl := range cls {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%s\t\n", cl.ID, cl.Name, strings.Join(cl.Permissions, ","), cl.AccessTokenValiditySeconds, cl.DateCreated)
 		}

@@ -174,7 +174,7 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	began := time.Now()
 	prog := startProgress(info, "demo", g.Total())
 	sent, err := demo.SendEvents(ctx, api, g, f.batch, f.concurrency, prog)
-	prog.finish()
+	prog.Finish()
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func demoServices(ctx context.Context, api *client.Client, f *demoFlags, start, 
 		return prog
 	})
 	if prog != nil {
-		prog.finish()
+		prog.Finish()
 	}
 	return sum, err
 }

@@ -138,12 +138,12 @@ func (c *cli) seedTraffic(ctx context.Context, log *slog.Logger, cfg *serveConfi
 	var sum ingest.Result
 	for n := g.Next(buf); n > 0; n = g.Next(buf) {
 		if err := ctx.Err(); err != nil {
-			prog.finish()
+			prog.Finish()
 			return fmt.Errorf("seeding interrupted; the next start with --demo resumes it: %w", err)
 		}
 		res, err := p.Ingest(ctx, &ingest.Batch{Events: buf[:n], Index: index[:n]}, ingest.Scope{})
 		if err != nil {
-			prog.finish()
+			prog.Finish()
 			return fmt.Errorf("seeding demo traffic: %w", err)
 		}
 		sum.Accepted += res.Accepted
@@ -154,7 +154,7 @@ func (c *cli) seedTraffic(ctx context.Context, log *slog.Logger, cfg *serveConfi
 		}
 		prog.Add(n)
 	}
-	prog.finish()
+	prog.Finish()
 	log.Info("demo traffic seeded", "accepted", sum.Accepted, "duplicates", sum.Duplicates, "rejected", sum.Rejected)
 	d.Seeded, d.Events, d.Start, d.End = true, sum.Accepted+sum.Duplicates, start, end
 	return writeDemoMarker(path, d)
@@ -213,7 +213,7 @@ func (c *cli) seedServices(ctx context.Context, log *slog.Logger, p *ingest.Pipe
 	}
 	prog := startProgress(c.stdout, "seeding", sum.Events)
 	err = demo.SendActivity(ctx, sd, send, batch, 2, prog, sum)
-	prog.finish()
+	prog.Finish()
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("seeding interrupted; the next start with --demo resumes it: %w", err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/usaged/usaged/demo"
@@ -40,11 +39,8 @@ func (c *cli) partnerCreateCommand() *command {
 			return err
 		}
 		p, err := api.CreatePartner(ctx, *name)
-		if err != nil {
-			return err
-		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, p)
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, p)
 		}
 		fmt.Fprintf(c.stdout, "created partner %q\n  guid  %s\n", p.Name, p.PartnerGuid)
 		return nil
@@ -63,14 +59,10 @@ func (c *cli) partnerListCommand() *command {
 			return err
 		}
 		ps, err := api.Partners(ctx)
-		if err != nil {
-			return err
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, ps)
 		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, ps)
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "GUID\tNAME\tCREATED\t")
+		tw := newTable(c.stdout, "GUID\tNAME\tCREATED\t")
 		for _, p := range ps {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", p.PartnerGuid, p.Name, p.CreatedOn)
 		}
@@ -99,11 +91,8 @@ func (c *cli) resellerCreateCommand() *command {
 			return err
 		}
 		x, err := api.CreateReseller(ctx, p, *name)
-		if err != nil {
-			return err
-		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, x)
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, x)
 		}
 		fmt.Fprintf(c.stdout, "created reseller %q of partner %s\n  guid  %s\n", x.Name, x.PartnerGuid, x.ResellerGuid)
 		return nil
@@ -130,14 +119,10 @@ func (c *cli) resellerListCommand() *command {
 			return err
 		}
 		xs, err := api.Resellers(ctx, p)
-		if err != nil {
-			return err
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, xs)
 		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, xs)
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "GUID\tNAME\tCREATED\t")
+		tw := newTable(c.stdout, "GUID\tNAME\tCREATED\t")
 		for _, x := range xs {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", x.ResellerGuid, x.Name, x.CreatedOn)
 		}
@@ -185,11 +170,8 @@ the server keeps just a hash of it. Send it as Authorization: Bearer <key>.`)
 			return err
 		}
 		k, err := api.CreateAPIKey(ctx, *name, scope)
-		if err != nil {
-			return err
-		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, k)
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, k)
 		}
 		fmt.Fprintf(c.stdout, `created API key %q for %s %s
   id   %s
@@ -224,14 +206,10 @@ func (c *cli) apikeyListCommand() *command {
 			return err
 		}
 		ks, err := api.APIKeys(ctx)
-		if err != nil {
-			return err
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, ks)
 		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, ks)
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tSCOPE GUID\tCREATED\t")
+		tw := newTable(c.stdout, "ID\tNAME\tSCOPE\tSCOPE GUID\tCREATED\t")
 		for _, k := range ks {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", k.Id, k.Name, k.Scope, k.ScopeGuid, k.CreatedOn)
 		}
@@ -260,14 +238,6 @@ func (c *cli) apikeyDeleteCommand() *command {
 		return nil
 	}
 	return cmd
-}
-
-// plural writes n things, in the singular for one.
-func plural(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // printServiceDemo shows how to read a service-usage demo with its key.

@@ -50,8 +50,6 @@ type (
 
 const benchQueryViewer = bench.ViewerName
 
-var parseRSS = bench.ParseRSS
-
 // createService creates a service named name with domain under the
 // reseller with GUID reseller.
 func createService(ctx context.Context, api *client.Client, s serviceBody, domain string) (serviceBody, error) {
