@@ -150,10 +150,7 @@ func Ingest(ctx context.Context, api *client.Client, cfg IngestConfig) (IngestRe
 	}
 	rep.Seconds = elapsed.Seconds()
 	rep.EventsPerSecond = float64(rep.Accepted) / max(rep.Seconds, 1e-3)
-	slices.Sort(latencies)
-	rep.BatchP50Ms = ms(Percentile(latencies, 0.50))
-	rep.BatchP99Ms = ms(Percentile(latencies, 0.99))
-	rep.BatchMaxMs = ms(Percentile(latencies, 1))
+	rep.BatchP50Ms, rep.BatchP99Ms, rep.BatchMaxMs = percentilesMs(latencies)
 	rep.ServerRSSBytes, rep.ServerMaxRSSBytes = rss.last.Load(), rss.max.Load()
 	return rep, nil
 }
@@ -209,6 +206,13 @@ func putHex16(dst []byte, v uint64) {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// percentilesMs sorts ds and returns its median, 99th percentile and
+// maximum in milliseconds.
+func percentilesMs(ds []time.Duration) (p50, p99, maxMs float64) {
+	slices.Sort(ds)
+	return ms(Percentile(ds, 0.50)), ms(Percentile(ds, 0.99)), ms(Percentile(ds, 1))
+}
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
@@ -427,14 +431,8 @@ func Query(ctx context.Context, admin *client.Client, cfg QueryConfig) (QueryRep
 	}
 	rep.Seconds = elapsed.Seconds()
 	rep.ExecutionsPerSecond = float64(rep.Executions) / max(rep.Seconds, 1e-3)
-	slices.Sort(received)
-	slices.Sort(decoded)
-	rep.ReceivedP50Ms = ms(Percentile(received, 0.50))
-	rep.ReceivedP99Ms = ms(Percentile(received, 0.99))
-	rep.ReceivedMaxMs = ms(Percentile(received, 1))
-	rep.DecodedP50Ms = ms(Percentile(decoded, 0.50))
-	rep.DecodedP99Ms = ms(Percentile(decoded, 0.99))
-	rep.DecodedMaxMs = ms(Percentile(decoded, 1))
+	rep.ReceivedP50Ms, rep.ReceivedP99Ms, rep.ReceivedMaxMs = percentilesMs(received)
+	rep.DecodedP50Ms, rep.DecodedP99Ms, rep.DecodedMaxMs = percentilesMs(decoded)
 	rep.ServerRSSBytes, rep.ServerMaxRSSBytes = rss.last.Load(), rss.max.Load()
 	return rep, nil
 }

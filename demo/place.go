@@ -131,18 +131,15 @@ func Place(ctx context.Context, h Hierarchy, d *ServiceDemo) (Placed, error) {
 
 // ServiceSummary is what seeding a service-usage demo did.
 type ServiceSummary struct {
-	Interval      string              `json:"interval"`
-	Partners      []SummaryPartner    `json:"partners"`
-	Services      int                 `json:"services"`
-	Created       int                 `json:"servicesCreated"`
-	Events        int                 `json:"events"`
-	Accepted      int                 `json:"accepted"`
-	Duplicates    int                 `json:"duplicates"`
-	Rejected      int                 `json:"rejected"`
-	Errors        []ingest.EventError `json:"errors"`         // a sample of the rejections
-	APIKey        string              `json:"apiKey"`         // scoped to the first partner
-	KeyServices   int                 `json:"apiKeyServices"` // the services the key sees
-	SampleService string              `json:"sampleService"`  // one of them whose reports are available
+	Interval      string           `json:"interval"`
+	Partners      []SummaryPartner `json:"partners"`
+	Services      int              `json:"services"`
+	Created       int              `json:"servicesCreated"`
+	Events        int              `json:"events"`
+	Outcome                        // what the server answered to the activity
+	APIKey        string           `json:"apiKey"`         // scoped to the first partner
+	KeyServices   int              `json:"apiKeyServices"` // the services the key sees
+	SampleService string           `json:"sampleService"`  // one of them whose reports are available
 }
 
 // KeyName names the API keys the demos create.
@@ -154,7 +151,7 @@ func NewServiceSummary(d *ServiceDemo, pd Placed) *ServiceSummary {
 	s := &ServiceSummary{
 		Interval: usage.Interval{Start: cfg.Start, End: cfg.End}.String(),
 		Services: len(d.Services()), Created: pd.Created, Events: countActivity(d),
-		SampleService: sampleService(d, 0).String(), Errors: []ingest.EventError{},
+		SampleService: sampleService(d, 0).String(), Outcome: Outcome{Errors: []ingest.EventError{}},
 	}
 	for i, p := range d.Partners() {
 		s.Partners = append(s.Partners, SummaryPartner{GUID: pd.Partners[i].String(), Name: p.Name})
@@ -207,14 +204,7 @@ func SendActivity(ctx context.Context, d *ServiceDemo, send ActivitySender, batc
 					return false
 				}
 				mu.Lock()
-				sum.Accepted += res.Accepted
-				sum.Duplicates += res.Duplicates
-				sum.Rejected += res.Rejected
-				for _, e := range res.Errors {
-					if len(sum.Errors) < 5 {
-						sum.Errors = append(sum.Errors, e)
-					}
-				}
+				sum.add(res)
 				mu.Unlock()
 				prog.Add(len(buf))
 				buf = buf[:0]
