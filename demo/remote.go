@@ -15,6 +15,46 @@ import (
 
 // The seeding of a running server over HTTP, as usaged demo does it.
 
+// OrgName names the first demo organization; the next ones are
+// "Demo Org 2", "Demo Org 3", ….
+const OrgName = "Demo Org"
+
+// Organizations finds or creates the organizations traffic is sent for,
+// each with the integration clients of ClientNames(clients): the
+// organizations ids when given, else n demo organizations by name. found,
+// if set, is told of each in turn.
+func Organizations(ctx context.Context, api *client.Client, ids []string, n, clients int, found func(OrgSummary)) ([]OrgSummary, error) {
+	var out []OrgSummary
+	names := ClientNames(clients)
+	if len(ids) > 0 {
+		n = len(ids)
+	}
+	for i := range n {
+		var o wire.Organization
+		if len(ids) > 0 {
+			o.ID = ids[i]
+		} else {
+			name := OrgName
+			if i > 0 {
+				name = fmt.Sprintf("%s %d", OrgName, i+1)
+			}
+			var err error
+			if o, _, err = api.OrganizationNamed(ctx, name); err != nil {
+				return out, fmt.Errorf("finding or creating organization %q: %w", name, err)
+			}
+		}
+		sum, err := EnsureClients(ctx, api, o, names)
+		if err != nil {
+			return out, err
+		}
+		if found != nil {
+			found(sum)
+		}
+		out = append(out, sum)
+	}
+	return out, nil
+}
+
 // OrgSummary is a demo organization as found or made, with its clients.
 type OrgSummary struct {
 	ID      string   `json:"id"`

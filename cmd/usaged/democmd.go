@@ -10,7 +10,6 @@ import (
 
 	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/demo"
-	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/usage"
 )
@@ -129,33 +128,15 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	}
 
 	var sum demoSummary
+	sum.Organizations, err = demo.Organizations(ctx, api, f.org, f.orgs, f.clients, func(o demo.OrgSummary) {
+		fmt.Fprintf(info, "organization %s %s: %d clients (%d created)\n", o.ID, quoteName(o.Name), len(o.Clients), o.Created)
+	})
+	if err != nil {
+		return err
+	}
 	var orgs []demo.Org
-	names := demo.ClientNames(f.clients)
-	for i := range max(f.orgs, len(f.org)) {
-		var o wire.Organization
-		switch {
-		case len(f.org) > 0 && i >= len(f.org):
-		case len(f.org) > 0:
-			o = wire.Organization{ID: f.org[i]}
-		default:
-			name := demoOrgName
-			if i > 0 {
-				name = fmt.Sprintf("%s %d", demoOrgName, i+1)
-			}
-			if o, _, err = api.OrganizationNamed(ctx, name); err != nil {
-				return fmt.Errorf("finding or creating organization %q: %w", name, err)
-			}
-		}
-		if o.ID == "" {
-			continue
-		}
-		orgSum, err := demo.EnsureClients(ctx, api, o, names)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(info, "organization %s %s: %d clients (%d created)\n", o.ID, quoteName(o.Name), len(orgSum.Clients), orgSum.Created)
-		sum.Organizations = append(sum.Organizations, orgSum)
-		orgs = append(orgs, demo.Org{ID: o.ID, Clients: orgSum.Clients})
+	for _, o := range sum.Organizations {
+		orgs = append(orgs, demo.Org{ID: o.ID, Clients: o.Clients})
 	}
 
 	end := time.Now().UTC().Truncate(time.Hour)

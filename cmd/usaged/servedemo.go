@@ -23,7 +23,7 @@ import (
 
 const (
 	demoMarkerFile = "demo.json"
-	demoOrgName    = "Demo Org"
+	demoOrgName    = demo.OrgName
 	demoViewerName = "Demo viewer"
 	demoDays       = 30
 	demoClients    = 8
