@@ -1,6 +1,7 @@
 // Package openapi holds the OpenAPI 3 document of usaged's HTTP API,
 // openapi.yaml, and serves it. The document is the contract: the tests of
-// package openapi check that it is well formed, and usaged's end-to-end
+// package openapi check that it is well formed and that its bodies have
+// the fields of the wire types the server uses, and usaged's end-to-end
 // tests that every operation it lists is served and every route served is
 // listed.
 package openapi
