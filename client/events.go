@@ -6,6 +6,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/usaged/usaged/ingest"
@@ -122,16 +123,21 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 // does, following r: retried when the server may get over the failure,
 // and sent in halves when it refuses the batch as too large.
 func (c *Client) SendEvents(ctx context.Context, evs []usage.Event, r Retry) (ingest.Result, error) {
-	enc := NewEncoder()
+	enc := encoders.Get().(*Encoder)
+	defer encoders.Put(enc)
 	return sendHalving(ctx, evs, r, enc.Events, func(body []byte) (ingest.Result, error) { return c.PostEvents(ctx, body, true) })
 }
 
 // SendActivity sends the activity events of service as SendEvents sends
 // events.
 func (c *Client) SendActivity(ctx context.Context, service usage.GUID, evs []usage.Activity, r Retry) (ingest.Result, error) {
-	enc := NewEncoder()
+	enc := encoders.Get().(*Encoder)
+	defer encoders.Put(enc)
 	return sendHalving(ctx, evs, r, enc.Activity, func(body []byte) (ingest.Result, error) { return c.PostActivity(ctx, service, body, true) })
 }
+
+// encoders are reused across batches: a gzip writer is costly to make.
+var encoders = sync.Pool{New: func() any { return NewEncoder() }}
 
 // sendHalving sends items encoded, splitting them in halves for as long
 // as the server answers 413.

@@ -107,8 +107,7 @@ func (c *Client) Query(ctx context.Context, path string, req wire.UsageQueryRequ
 // errorOfBody is the *Error a Genesys error body reports.
 func errorOfBody(b *wire.ErrorBody) *Error {
 	raw, _ := json.Marshal(b)
-	e := newError(b.Status, nil, raw)
-	return e
+	return newError(b.Status, nil, raw)
 }
 
 // Aggregate runs usaged's synchronous aggregate query (POST
