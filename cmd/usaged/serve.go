@@ -27,6 +27,7 @@ import (
 	"github.com/usaged/usaged/dashboard"
 	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/openapi"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/tenancy"
@@ -329,6 +330,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	mux.HandleFunc("GET /healthz", healthz(&ready, db))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	openapi.Register(mux)
 
 	tcp, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
