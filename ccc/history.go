@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/usaged/usaged/servicestack"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -20,18 +21,18 @@ const (
 // oldest first — what GetServiceUsage answers for each of those periods,
 // in one request. It is what a chart of a service's days needs.
 func (s *Server) getServiceUsageHistory(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetServiceUsageHistory")
+	p := servicestack.Bind(r, "GetServiceUsageHistory")
 	svc, err := s.service(p, c)
 	if err != nil {
 		return 0, nil, err
 	}
-	pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly)
+	pt, ok := servicestack.OptEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly)
 	if !ok {
 		pt = usage.Daily
 	}
-	from, hasFrom := p.date("From")
-	to, hasTo := p.date("To")
-	if err := p.err(); err != nil {
+	from, hasFrom := p.Date("From")
+	to, hasTo := p.Date("To")
+	if err := p.Err(); err != nil {
 		return 0, nil, err
 	}
 	if !hasTo {
@@ -53,22 +54,22 @@ func (s *Server) getServiceUsageHistory(r *http.Request, c *caller) (int, any, e
 	first := usage.PeriodOf(pt, from)
 	// One entry per field, in the order of the fields, as FluentValidation
 	// reports them.
-	var errs []FieldError
+	var errs []servicestack.FieldError
 	n := periods(first, last)
 	switch {
 	case first.Start.After(last.Start):
-		errs = append(errs, FieldError{ErrorCode: "LessThanOrEqual", FieldName: "From",
+		errs = append(errs, servicestack.FieldError{ErrorCode: "LessThanOrEqual", FieldName: "From",
 			Message: fmt.Sprintf("'From' must be on or before 'To' (%s); got %s.", last.Start.Format(time.DateOnly), first.Start.Format(time.DateOnly))})
 	case n > limit:
-		errs = append(errs, FieldError{ErrorCode: "LessThanOrEqual", FieldName: "From",
+		errs = append(errs, servicestack.FieldError{ErrorCode: "LessThanOrEqual", FieldName: "From",
 			Message: fmt.Sprintf("'From' to 'To' must span at most %d %s periods; got %d.", limit, pt, n)})
 	}
 	if last.Start.After(s.today()) {
-		errs = append(errs, FieldError{ErrorCode: "LessThanOrEqual", FieldName: "To",
+		errs = append(errs, servicestack.FieldError{ErrorCode: "LessThanOrEqual", FieldName: "To",
 			Message: fmt.Sprintf("'To' must be on or before today (%s UTC); got %s.", s.today().Format(time.DateOnly), last.Start.Format(time.DateOnly))})
 	}
 	if len(errs) > 0 {
-		return 0, nil, validationError(errs...)
+		return 0, nil, servicestack.ValidationError(errs...)
 	}
 	if err := reportable(&svc); err != nil {
 		return 0, nil, err

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/usaged/usaged/servicestack"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -15,28 +16,28 @@ const (
 )
 
 // page binds Page and PageSize.
-func page(p *params) (page, size int) {
-	return p.integer("Page", 1, 1, 1<<30), p.integer("PageSize", defaultPageSize, 1, maxPageSize)
+func page(p *servicestack.Params) (page, size int) {
+	return p.Int("Page", 1, 1, 1<<30), p.Int("PageSize", defaultPageSize, 1, maxPageSize)
 }
 
 // period binds PeriodType (default Daily) and Period (default the day
 // containing def; its time of day is ignored). A period that has not begun
 // yet is a validation error: it has no usage to report.
-func (s *Server) period(p *params, def time.Time) (usage.Period, error) {
-	pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly)
+func (s *Server) period(p *servicestack.Params, def time.Time) (usage.Period, error) {
+	pt, ok := servicestack.OptEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly)
 	if !ok {
 		pt = usage.Daily
 	}
-	day, ok := p.date("Period")
+	day, ok := p.Date("Period")
 	if !ok {
 		day = def
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return usage.Period{}, err
 	}
 	per := usage.PeriodOf(pt, day)
 	if per.Start.After(s.today()) {
-		return usage.Period{}, validationError(FieldError{
+		return usage.Period{}, servicestack.ValidationError(servicestack.FieldError{
 			ErrorCode: "LessThanOrEqual", FieldName: "Period",
 			Message: fmt.Sprintf("'Period' must be on or before today (%s UTC); got %s.", s.today().Format(time.DateOnly), per.Start.Format(time.DateOnly)),
 		})
@@ -63,7 +64,7 @@ func (s *Server) usageOf(r *http.Request, svc *usage.Service, per usage.Period) 
 // getServiceUsage answers GET /api/services/{ServiceGuid}/serviceusage: the
 // current UTC day so far, or (usaged's extension) the period asked for.
 func (s *Server) getServiceUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetServiceUsage")
+	p := servicestack.Bind(r, "GetServiceUsage")
 	svc, err := s.service(p, c)
 	if err != nil {
 		return 0, nil, err
@@ -104,19 +105,19 @@ func (f *servicesFilter) keep(s *usage.Service) bool {
 // getServicesUsage answers GET /api/services/usage: a page of the usage of
 // every reportable service the caller sees, in creation order.
 func (s *Server) getServicesUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetServicesUsage")
-	f := servicesFilter{partner: p.optGUID("PartnerGuid"), reseller: p.optGUID("ResellerGuid"), service: p.optGUID("ServiceGuid")}
-	f.after, f.hasAfter = p.date("CreatedAfterDateTime")
-	f.before, f.hasBefore = p.date("CreatedBeforeDateTime")
+	p := servicestack.Bind(r, "GetServicesUsage")
+	f := servicesFilter{partner: p.OptGUID("PartnerGuid"), reseller: p.OptGUID("ResellerGuid"), service: p.OptGUID("ServiceGuid")}
+	f.after, f.hasAfter = p.Date("CreatedAfterDateTime")
+	f.before, f.hasBefore = p.Date("CreatedBeforeDateTime")
 	return s.servicesUsage(r, p, c, f)
 }
 
 // getResellerServiceUsage answers the deprecated
 // GET /api/resellers/{ResellerGuid}/serviceusagelist.
 func (s *Server) getResellerServiceUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetResellerServiceUsage")
-	f := servicesFilter{reseller: p.guid("ResellerGuid")}
-	if err := p.err(); err != nil {
+	p := servicestack.Bind(r, "GetResellerServiceUsage")
+	f := servicesFilter{reseller: p.GUID("ResellerGuid")}
+	if err := p.Err(); err != nil {
 		return 0, nil, err
 	}
 	if x, ok := s.reg.Reseller(f.reseller); !ok || !c.admin && !s.seesReseller(c, &x) {
@@ -137,7 +138,7 @@ func (s *Server) seesReseller(c *caller, x *usage.Reseller) bool {
 	return false
 }
 
-func (s *Server) servicesUsage(r *http.Request, p *params, c *caller, f servicesFilter) (int, any, error) {
+func (s *Server) servicesUsage(r *http.Request, p *servicestack.Params, c *caller, f servicesFilter) (int, any, error) {
 	pg, size := page(p)
 	per, err := s.period(p, s.today())
 	if err != nil {
@@ -187,16 +188,16 @@ func (s *Server) yesterday() time.Time { return s.today().AddDate(0, 0, -1) }
 
 // getServiceUsersUsage answers GET /api/services/{ServiceGuid}/users/usage.
 func (s *Server) getServiceUsersUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetServiceUsersUsage")
+	p := servicestack.Bind(r, "GetServiceUsersUsage")
 	svc, err := s.service(p, c)
 	if err != nil {
 		return 0, nil, err
 	}
 	pg, size := page(p)
 	var f usersFilter
-	f.status, _ = optEnum(p, "UserStatus", usage.ParseUserStatus, usage.UserActive, usage.UserDisabledStatus)
-	f.groupType, _ = optEnum(p, "UserGroupType", usage.ParseUserGroupType, usage.GroupProfessional, usage.GroupGuest)
-	f.group = p.optGUID("UserGroupGuid")
+	f.status, _ = servicestack.OptEnum(p, "UserStatus", usage.ParseUserStatus, usage.UserActive, usage.UserDisabledStatus)
+	f.groupType, _ = servicestack.OptEnum(p, "UserGroupType", usage.ParseUserGroupType, usage.GroupProfessional, usage.GroupGuest)
+	f.group = p.OptGUID("UserGroupGuid")
 	per, err := s.period(p, s.yesterday())
 	if err != nil {
 		return 0, nil, err
@@ -215,19 +216,19 @@ func (s *Server) getServiceUsersUsage(r *http.Request, c *caller) (int, any, err
 		}
 	}
 	return 0, ServiceUsersUsage{
-		ServiceGuid: Guid(svc.GUID), PeriodType: per.Type.String(), Period: Time(per.Start),
+		ServiceGuid: servicestack.Guid(svc.GUID), PeriodType: per.Type.String(), Period: servicestack.Time(per.Start),
 		Paged: paged(kept, pg, size),
 	}, nil
 }
 
 // getServiceUserUsage answers GET /api/services/{ServiceGuid}/users/{UserGuid}/usage.
 func (s *Server) getServiceUserUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetServiceUserUsage")
+	p := servicestack.Bind(r, "GetServiceUserUsage")
 	svc, err := s.service(p, c)
 	if err != nil {
 		return 0, nil, err
 	}
-	user := p.guid("UserGuid")
+	user := p.GUID("UserGuid")
 	per, err := s.period(p, s.yesterday())
 	if err != nil {
 		return 0, nil, err
@@ -249,13 +250,19 @@ func (s *Server) getServiceUserUsage(r *http.Request, c *caller) (int, any, erro
 			when, unit = "in "+per.Start.Format("2006-01"), "month"
 		}
 		msg := fmt.Sprintf("User %s not found in service %s %s (UTC)", user, svc.GUID, when)
-		if p.value("Period") == "" {
+		if p.Value("Period") == "" {
 			msg += fmt.Sprintf(", the default Period (yesterday): pass Period=yyyy-MM-dd for another %s", unit)
 		}
 		return 0, nil, usage.Errorf(usage.KindNotFound, "UserGuid", "%s.", msg)
 	}
 	return 0, ServiceUserUsage{
-		ServiceGuid: Guid(svc.GUID), PeriodType: per.Type.String(), Period: Time(per.Start),
+		ServiceGuid: servicestack.Guid(svc.GUID), PeriodType: per.Type.String(), Period: servicestack.Time(per.Start),
 		Usage: userUsage(&users[0]),
 	}, nil
+}
+
+// statusConflict reports that the state of an entity forbids the operation,
+// such as a usage report of a Blocked service: 409 ServiceStatusConflict.
+func statusConflict(message string) error {
+	return servicestack.NewError(http.StatusConflict, "ServiceStatusConflict", message)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/ratelimit"
+	"github.com/usaged/usaged/servicestack"
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
@@ -139,7 +140,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 		inner.Handle(m+" /api/services/status", notFound)
 		inner.Handle(m+" /api/services/users", notFound)
 	}
-	h := withSuffixes(inner)
+	h := servicestack.WithSuffixes(inner)
 	for _, prefix := range topLevel {
 		mux.Handle(prefix, h)
 		mux.Handle(prefix+"/", h)
@@ -212,7 +213,7 @@ func (s *Server) op(name string, h handler) http.Handler {
 		defer func() {
 			if v := recover(); v != nil {
 				s.log.Error("panic serving request", "op", name, "panic", v, "stack", string(debug.Stack()))
-				respondError(w, r, name, fmt.Errorf("panic: %v", v), s.log)
+				servicestack.RespondError(w, r, name, fmt.Errorf("panic: %v", v), s.log)
 			}
 		}()
 		c, err := s.authenticate(r)
@@ -223,18 +224,18 @@ func (s *Server) op(name string, h handler) http.Handler {
 		}
 		// Before authentication: a format the request cannot get is a
 		// mistake in the request itself, whoever sends it.
-		if ferr := formatError(r); ferr != nil {
-			respondError(w, r, name, ferr, s.log)
+		if ferr := servicestack.FormatError(r); ferr != nil {
+			servicestack.RespondError(w, r, name, ferr, s.log)
 			return
 		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="usaged"`)
-			respondError(w, r, name, err, s.log)
+			servicestack.RespondError(w, r, name, err, s.log)
 			return
 		}
 		status, v, err := h(r, c)
 		if err != nil {
-			respondError(w, r, name, err, s.log)
+			servicestack.RespondError(w, r, name, err, s.log)
 			return
 		}
 		if status == 0 {
@@ -244,7 +245,7 @@ func (s *Server) op(name string, h handler) http.Handler {
 			w.WriteHeader(status)
 			return
 		}
-		respond(w, r, name, status, v)
+		servicestack.Respond(w, r, name, status, v)
 	})
 }
 
@@ -268,9 +269,9 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 // service returns the service named by the ServiceGuid parameter, if the
 // caller may see it; a service outside the caller's scope is not found, so
 // that keys cannot probe which services exist.
-func (s *Server) service(p *params, c *caller) (usage.Service, error) {
-	g := p.guid("ServiceGuid")
-	if err := p.err(); err != nil {
+func (s *Server) service(p *servicestack.Params, c *caller) (usage.Service, error) {
+	g := p.GUID("ServiceGuid")
+	if err := p.Err(); err != nil {
 		return usage.Service{}, err
 	}
 	svc, ok := s.reg.Service(g)

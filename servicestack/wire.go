@@ -1,4 +1,4 @@
-package ccc
+package servicestack
 
 import (
 	"bytes"
@@ -52,7 +52,7 @@ func (g *Guid) UnmarshalText(b []byte) error {
 // Time is a time on the wire: written as ISO-8601 in UTC,
 // 2006-01-02T15:04:05Z, with a fraction of a second only when there is one
 // (…:05.123Z). The fraction stops at 100 ns, the tick of a .NET DateTime, so
-// that .NET clients parse every value we write. It reads any form parseDate
+// that .NET clients parse every value we write. It reads any form ParseDate
 // accepts, and "" as the zero Time; IsZero lets `json:",omitzero"` leave the
 // zero Time out. Written, the zero Time is 0001-01-01T00:00:00Z, as the
 // vendor's samples show it.
@@ -73,13 +73,13 @@ func (t Time) MarshalText() ([]byte, error) {
 	return time.Time(t).UTC().AppendFormat(nil, timeLayout), nil
 }
 
-// UnmarshalText reads any form parseDate accepts, or "" as the zero Time.
+// UnmarshalText reads any form ParseDate accepts, or "" as the zero Time.
 func (t *Time) UnmarshalText(b []byte) error {
 	if len(b) == 0 {
 		*t = Time{}
 		return nil
 	}
-	v, err := parseDate(string(b))
+	v, err := ParseDate(string(b))
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ var (
 	_ encoding.TextUnmarshaler = (*Time)(nil)
 )
 
-// parseDate reads a date or time in the forms ServiceStack accepts:
+// ParseDate reads a date or time in the forms ServiceStack accepts:
 // yyyy-MM-dd (midnight UTC); ISO-8601 / RFC 3339 date-times with a T (or t,
 // or a space, so "yyyy-MM-dd HH:mm:ss" too), with or without seconds and a
 // fraction of up to 9 digits, and with an offset (Z, ±hh:mm, ±hhmm, ±hh) or
@@ -103,7 +103,7 @@ var (
 // where ms counts milliseconds since the Unix epoch (negative before it) and
 // the offset only says which zone the writer was in. The result is UTC and
 // within the years 1 to 9999 that a .NET DateTime can hold.
-func parseDate(s string) (time.Time, error) {
+func ParseDate(s string) (time.Time, error) {
 	var t time.Time
 	var ok bool
 	if strings.HasPrefix(s, "/Date(") && strings.HasSuffix(s, ")/") {
@@ -294,8 +294,8 @@ func formatNamed(name string) (format, bool) {
 //     request says; the returned callback is already sanitised;
 //  2. a non-empty ?format=json|csv|xml, ignoring case. Any other value
 //     (ServiceStack's jsv or html, a typo) is refused before the operation
-//     runs (formatError), and its 400 is JSON;
-//  3. the route suffix .json, .csv or .xml that withSuffixes took off;
+//     runs (FormatError), and its 400 is JSON;
+//  3. the route suffix .json, .csv or .xml that WithSuffixes took off;
 //  4. the Accept header: the supported media type with the highest q,
 //     the earliest among equals. application/json, text/csv, application/xml
 //     and text/xml name themselves; */*, application/* and text/html answer
@@ -310,7 +310,7 @@ func negotiate(r *http.Request) (f format, callback string) {
 		return formatJSON, sanitizeCallback(cb)
 	}
 	if name := q.get("format"); name != "" {
-		f, _ := formatNamed(name) // JSON for an unknown name: formatError's answer
+		f, _ := formatNamed(name) // JSON for an unknown name: FormatError's answer
 		return f, ""
 	}
 	if f, ok := r.Context().Value(suffixKey{}).(format); ok {
@@ -322,11 +322,11 @@ func negotiate(r *http.Request) (f format, callback string) {
 	return formatJSON, ""
 }
 
-// formatError reports a ?format= that names no format usaged writes, as a
+// FormatError reports a ?format= that names no format usaged writes, as a
 // 400 ArgumentException naming the formats it does, so that a client asking
 // for jsv or a typo learns so rather than parsing JSON as something else.
 // Under JSONP, ?format= is not looked at, as negotiate does not.
-func formatError(r *http.Request) error {
+func FormatError(r *http.Request) error {
 	q := parseQuery(r.URL.RawQuery)
 	if q.callback() != "" {
 		return nil
@@ -401,18 +401,18 @@ func sanitizeCallback(cb string) string {
 // suffixKey keys the format of a route suffix in a request's context.
 type suffixKey struct{}
 
-// routeSuffixes are the suffixes withSuffixes takes off, with their formats.
+// routeSuffixes are the suffixes WithSuffixes takes off, with their formats.
 var routeSuffixes = [...]struct {
 	ext string
 	f   format
 }{{".json", formatJSON}, {".csv", formatCSV}, {".xml", formatXML}}
 
-// withSuffixes lets clients ask for a format with a route suffix,
+// WithSuffixes lets clients ask for a format with a route suffix,
 // /api/services/x/serviceusage.csv, while routes are registered without it:
 // for a request whose last path segment ends in .json, .csv or .xml (in any
 // case, after at least one other character), it remembers the format for
 // negotiate and calls h with the suffix taken off r.URL.Path and RawPath.
-func withSuffixes(h http.Handler) http.Handler {
+func WithSuffixes(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, n := pathSuffix(r.URL.Path)
 		if n == 0 {
@@ -446,16 +446,16 @@ func pathSuffix(p string) (format, int) {
 	return formatJSON, 0
 }
 
-// respond writes the response DTO v, a struct or a list of them with json
+// Respond writes the response DTO v, a struct or a list of them with json
 // tags, in the format negotiated for r with HTTP status, which JSONP always
 // replaces with 200 because a script tag cannot see a status. op, the
 // operation's name (GetServiceUsage), names the CSV attachment and the XML
 // root element.
 //
 // The body is encoded before anything is written. A v that cannot be encoded
-// (a channel, a NaN) is a bug in the caller: respond then panics without
+// (a channel, a NaN) is a bug in the caller: Respond then panics without
 // writing, so that the handler wrapper's recovery logs it and answers 500.
-func respond(w http.ResponseWriter, r *http.Request, op string, status int, v any) {
+func Respond(w http.ResponseWriter, r *http.Request, op string, status int, v any) {
 	f, cb := negotiate(r)
 	var body bytes.Buffer
 	var err error
