@@ -448,11 +448,7 @@ func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to tim
 				it.Close()
 				return err
 			}
-			tot.Messages += int64(v[dayMessages])
-			tot.Attachments += int64(v[dayAttachments])
-			for f := range usage.NumFeatures {
-				tot.Features[f] += int64(v[dayFeatures+f])
-			}
+			v.addTo(&tot)
 		}
 		if err := it.Close(); err != nil {
 			return err
@@ -461,7 +457,7 @@ func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to tim
 		if err := d.lastGauge(ctx, service, gaugeUsers, to, users[:]); err != nil {
 			return err
 		}
-		tot.Users = usage.UserCounts{Total: int64(users[0]), Pro: int64(users[1]), Guest: int64(users[2]), Disabled: int64(users[3]), Unregistered: int64(users[4])}
+		tot.Users = userCounts(users)
 		var storage [1]uint64
 		if err := d.lastGauge(ctx, service, gaugeStorage, to, storage[:]); err != nil {
 			return err
@@ -470,6 +466,117 @@ func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to tim
 		return nil
 	})
 	return tot, err
+}
+
+// addTo adds the counters of a day to tot.
+func (v *dayVec) addTo(tot *usage.ServiceTotals) {
+	tot.Messages += int64(v[dayMessages])
+	tot.Attachments += int64(v[dayAttachments])
+	for f := range usage.NumFeatures {
+		tot.Features[f] += int64(v[dayFeatures+f])
+	}
+}
+
+// userCounts is the value of a gaugeUsers report.
+func userCounts(v [5]uint64) usage.UserCounts {
+	return usage.UserCounts{Total: int64(v[0]), Pro: int64(v[1]), Guest: int64(v[2]), Disabled: int64(v[3]), Unregistered: int64(v[4])}
+}
+
+// ServiceSeries implements store.Services: one scan of the service's days
+// over the range and one of each gauge, rather than one ServiceTotals per
+// period.
+func (d *DB) ServiceSeries(ctx context.Context, service usage.GUID, from, to time.Time, step usage.PeriodType) ([]usage.ServiceTotals, error) {
+	if step != usage.Daily && step != usage.Monthly {
+		return nil, usage.Errorf(usage.KindInvalid, "step", "step must be Daily or Monthly, got %d", step)
+	}
+	if p := usage.PeriodOf(step, from); !p.Start.Equal(from) || to.Before(from) || !usage.PeriodOf(step, to).Start.Equal(to) {
+		return nil, usage.Errorf(usage.KindInvalid, "from", "a %s series runs from the start of a period to the start of a later one: got %s to %s", step, from, to)
+	}
+	first := usage.PeriodOf(step, from)
+	// index returns the period of the series that holds t.
+	index := func(t time.Time) int {
+		if step == usage.Monthly {
+			y0, m0, _ := first.Start.Date()
+			y, m, _ := t.UTC().Date()
+			return (y-y0)*12 + int(m-m0)
+		}
+		return int((t.Unix() - first.Start.Unix()) / (24 * 60 * 60))
+	}
+	out := make([]usage.ServiceTotals, index(to))
+	err := d.live(func() error {
+		it, err := d.db.NewIterWithContext(ctx, &pebbledb.IterOptions{
+			LowerBound: serviceDayKey(service, dayNumber(from)),
+			UpperBound: serviceDayKey(service, dayNumber(to)),
+		})
+		if err != nil {
+			return err
+		}
+		var v dayVec
+		for it.First(); it.Valid(); it.Next() {
+			k := it.Key()
+			if len(k) != 1+16+4 {
+				it.Close()
+				return errCorrupt
+			}
+			if err := decodeVec(it.Value(), v[:]); err != nil {
+				it.Close()
+				return err
+			}
+			day := time.Unix(int64(binary.BigEndian.Uint32(k[17:]))*24*60*60, 0)
+			v.addTo(&out[index(day)])
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
+		var users [5]uint64
+		if err := d.gaugeSeries(ctx, service, gaugeUsers, from, to, index, users[:], func(i int) { out[i].Users = userCounts(users) }); err != nil {
+			return err
+		}
+		var storage [1]uint64
+		return d.gaugeSeries(ctx, service, gaugeStorage, from, to, index, storage[:], func(i int) { out[i].StorageBytes = int64(storage[0]) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// gaugeSeries reads a gauge for every period of a series over [from, to):
+// the latest report before from, then every report in the range in key
+// order, which is time and then id. Into v it reads the value as of each
+// period's end, and calls set with the period's index, for every period
+// of the n that index(to) counts.
+func (d *DB) gaugeSeries(ctx context.Context, service usage.GUID, kind byte, from, to time.Time, index func(time.Time) int, v []uint64, set func(int)) error {
+	if err := d.lastGauge(ctx, service, kind, from, v); err != nil {
+		return err
+	}
+	it, err := d.db.NewIterWithContext(ctx, &pebbledb.IterOptions{
+		LowerBound: gaugeKey(service, kind, from, ""),
+		UpperBound: gaugeKey(service, kind, to, ""),
+	})
+	if err != nil {
+		return err
+	}
+	next, n := 0, index(to) // the first period not yet set
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) < 1+16+1+8 {
+			it.Close()
+			return errCorrupt
+		}
+		i := index(time.Unix(0, int64(binary.BigEndian.Uint64(k[18:26]))))
+		for ; next < i; next++ { // the periods before the report's hold the value before it
+			set(next)
+		}
+		if err := decodeVec(it.Value(), v); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	for ; next < n; next++ {
+		set(next)
+	}
+	return it.Close()
 }
 
 // lastGauge reads into v the latest report of a gauge before to: the
