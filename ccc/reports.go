@@ -1,10 +1,12 @@
 package ccc
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/usaged/usaged/reports"
 	"github.com/usaged/usaged/servicestack"
 	"github.com/usaged/usaged/usage"
 )
@@ -21,8 +23,8 @@ func page(p *servicestack.Params) (page, size int) {
 }
 
 // period binds PeriodType (default Daily) and Period (default the day
-// containing def; its time of day is ignored). A period that has not begun
-// yet is a validation error: it has no usage to report.
+// containing def; its time of day is ignored), and has the reports service
+// check it.
 func (s *Server) period(p *servicestack.Params, def time.Time) (usage.Period, error) {
 	pt, ok := servicestack.OptEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly)
 	if !ok {
@@ -35,28 +37,34 @@ func (s *Server) period(p *servicestack.Params, def time.Time) (usage.Period, er
 	if err := p.Err(); err != nil {
 		return usage.Period{}, err
 	}
-	per := usage.PeriodOf(pt, day)
-	if per.Start.After(s.today()) {
-		return usage.Period{}, servicestack.ValidationError(servicestack.FieldError{
-			ErrorCode: "LessThanOrEqual", FieldName: "Period",
-			Message: fmt.Sprintf("'Period' must be on or before today (%s UTC); got %s.", s.today().Format(time.DateOnly), per.Start.Format(time.DateOnly)),
-		})
-	}
-	return per, nil
+	per, err := s.rep.Period(pt, day)
+	return per, reportError(err)
 }
 
-// reportable fails with 409 for a service whose status has no reports.
-func reportable(svc *usage.Service) error {
-	if svc.Status.Reportable() {
-		return nil
+// reportError words an error of the reports service as ServiceStack would:
+// fields past their bounds as FluentValidation's LessThanOrEqual rule, a
+// service without reports as 409 ServiceStatusConflict. Others, nil
+// included, are returned as they are.
+func reportError(err error) error {
+	if b, ok := errors.AsType[reports.Bounds](err); ok {
+		errs := make([]servicestack.FieldError, len(b))
+		for i := range b {
+			errs[i] = servicestack.FieldError{ErrorCode: "LessThanOrEqual", FieldName: b[i].Field, Message: b[i].Message}
+		}
+		return servicestack.ValidationError(errs...)
 	}
-	return statusConflict(fmt.Sprintf("Service %s is %s: usage reports are not available for Blocked or Provisioning services", svc.GUID, svc.Status))
+	if errors.Is(err, reports.ErrNotReportable) {
+		ue, _ := errors.AsType[*usage.Error](err)
+		return servicestack.NewError(http.StatusConflict, "ServiceStatusConflict", ue.Message)
+	}
+	return err
 }
 
+// usageOf answers the usage of svc in per.
 func (s *Server) usageOf(r *http.Request, svc *usage.Service, per usage.Period) (ServiceUsage, error) {
-	t, err := s.cfg.Reports.ServiceTotals(r.Context(), svc.GUID, per.Start, per.End())
+	t, err := s.rep.Totals(r.Context(), svc, per)
 	if err != nil {
-		return ServiceUsage{}, err
+		return ServiceUsage{}, reportError(err)
 	}
 	return serviceUsage(header(svc, s.collectionName(svc.CollectionGUID)), per, &t), nil
 }
@@ -69,11 +77,8 @@ func (s *Server) getServiceUsage(r *http.Request, c *caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	per, err := s.period(p, s.today())
+	per, err := s.period(p, s.rep.Today())
 	if err != nil {
-		return 0, nil, err
-	}
-	if err := reportable(&svc); err != nil {
 		return 0, nil, err
 	}
 	u, err := s.usageOf(r, &svc, per)
@@ -89,7 +94,7 @@ type servicesFilter struct {
 
 func (f *servicesFilter) keep(s *usage.Service) bool {
 	switch {
-	case !s.Status.Reportable():
+	case !reports.Reportable(s):
 		return false
 	case !f.partner.IsZero() && s.PartnerGUID != f.partner,
 		!f.reseller.IsZero() && s.ResellerGUID != f.reseller,
@@ -140,7 +145,7 @@ func (s *Server) seesReseller(c *caller, x *usage.Reseller) bool {
 
 func (s *Server) servicesUsage(r *http.Request, p *servicestack.Params, c *caller, f servicesFilter) (int, any, error) {
 	pg, size := page(p)
-	per, err := s.period(p, s.today())
+	per, err := s.period(p, s.rep.Today())
 	if err != nil {
 		return 0, nil, err
 	}
@@ -184,8 +189,6 @@ func (f *usersFilter) keep(u *usage.UserUsage) bool {
 		(f.group.IsZero() || u.GroupGUID == f.group)
 }
 
-func (s *Server) yesterday() time.Time { return s.today().AddDate(0, 0, -1) }
-
 // getServiceUsersUsage answers GET /api/services/{ServiceGuid}/users/usage.
 func (s *Server) getServiceUsersUsage(r *http.Request, c *caller) (int, any, error) {
 	p := servicestack.Bind(r, "GetServiceUsersUsage")
@@ -198,16 +201,13 @@ func (s *Server) getServiceUsersUsage(r *http.Request, c *caller) (int, any, err
 	f.status, _ = servicestack.OptEnum(p, "UserStatus", usage.ParseUserStatus, usage.UserActive, usage.UserDisabledStatus)
 	f.groupType, _ = servicestack.OptEnum(p, "UserGroupType", usage.ParseUserGroupType, usage.GroupProfessional, usage.GroupGuest)
 	f.group = p.OptGUID("UserGroupGuid")
-	per, err := s.period(p, s.yesterday())
+	per, err := s.period(p, s.rep.Yesterday())
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := reportable(&svc); err != nil {
-		return 0, nil, err
-	}
-	users, err := s.cfg.Reports.ServiceUsers(r.Context(), svc.GUID, per.Start, per.End(), usage.GUID{})
+	users, err := s.rep.Users(r.Context(), &svc, per, usage.GUID{})
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, reportError(err)
 	}
 	var kept []UserUsage
 	for i := range users {
@@ -229,16 +229,13 @@ func (s *Server) getServiceUserUsage(r *http.Request, c *caller) (int, any, erro
 		return 0, nil, err
 	}
 	user := p.GUID("UserGuid")
-	per, err := s.period(p, s.yesterday())
+	per, err := s.period(p, s.rep.Yesterday())
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := reportable(&svc); err != nil {
-		return 0, nil, err
-	}
-	users, err := s.cfg.Reports.ServiceUsers(r.Context(), svc.GUID, per.Start, per.End(), user)
+	users, err := s.rep.Users(r.Context(), &svc, per, user)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, reportError(err)
 	}
 	if len(users) == 0 {
 		// A user is reported once an event has named them before the
@@ -259,10 +256,4 @@ func (s *Server) getServiceUserUsage(r *http.Request, c *caller) (int, any, erro
 		ServiceGuid: servicestack.Guid(svc.GUID), PeriodType: per.Type.String(), Period: servicestack.Time(per.Start),
 		Usage: userUsage(&users[0]),
 	}, nil
-}
-
-// statusConflict reports that the state of an entity forbids the operation,
-// such as a usage report of a Blocked service: 409 ServiceStatusConflict.
-func statusConflict(message string) error {
-	return servicestack.NewError(http.StatusConflict, "ServiceStatusConflict", message)
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/ratelimit"
+	"github.com/usaged/usaged/reports"
 	"github.com/usaged/usaged/servicestack"
-	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
 )
@@ -23,7 +23,7 @@ import (
 type Config struct {
 	Registry *tenancy.Registry // required
 	Ingest   *ingest.Pipeline  // records activity events; required
-	Reports  store.Services    // answers the usage reports; required
+	Reports  reports.Usage     // answers the usage reports; required
 	// Admin reports whether a bearer token is the operator's, who may see
 	// and change everything. Nil: no admin.
 	Admin   func(token string) bool
@@ -72,6 +72,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	reg    *tenancy.Registry
+	rep    *reports.Service
 	limits rateLimits
 }
 
@@ -91,6 +92,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
 	var err error
+	if s.rep, err = reports.New(reports.Config{Usage: cfg.Reports, Now: cfg.Now}); err != nil {
+		return nil, fmt.Errorf("ccc: %w", err)
+	}
 	if s.limits, err = s.newRateLimits(); err != nil {
 		return nil, fmt.Errorf("ccc: %w", err)
 	}
@@ -294,5 +298,3 @@ func (s *Server) collectionName(g usage.GUID) string {
 	c, _ := s.reg.Collection(g)
 	return c.Name
 }
-
-func (s *Server) today() time.Time { return s.cfg.Now().UTC() }

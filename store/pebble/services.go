@@ -483,8 +483,8 @@ func userCounts(v [5]uint64) usage.UserCounts {
 }
 
 // ServiceSeries implements store.Services: one scan of the service's days
-// over the range and one of each gauge, rather than one ServiceTotals per
-// period.
+// over the range and one iterator for each gauge, rather than one
+// ServiceTotals, and three iterators, per period.
 func (d *DB) ServiceSeries(ctx context.Context, service usage.GUID, from, to time.Time, step usage.PeriodType) ([]usage.ServiceTotals, error) {
 	if step != usage.Daily && step != usage.Monthly {
 		return nil, usage.Errorf(usage.KindInvalid, "step", "step must be Daily or Monthly, got %d", step)
@@ -529,11 +529,11 @@ func (d *DB) ServiceSeries(ctx context.Context, service usage.GUID, from, to tim
 			return err
 		}
 		var users [5]uint64
-		if err := d.gaugeSeries(ctx, service, gaugeUsers, from, to, index, users[:], func(i int) { out[i].Users = userCounts(users) }); err != nil {
+		if err := d.gaugeSeries(ctx, service, gaugeUsers, first, len(out), users[:], func(i int) { out[i].Users = userCounts(users) }); err != nil {
 			return err
 		}
 		var storage [1]uint64
-		return d.gaugeSeries(ctx, service, gaugeStorage, from, to, index, storage[:], func(i int) { out[i].StorageBytes = int64(storage[0]) })
+		return d.gaugeSeries(ctx, service, gaugeStorage, first, len(out), storage[:], func(i int) { out[i].StorageBytes = int64(storage[0]) })
 	})
 	if err != nil {
 		return nil, err
@@ -541,40 +541,36 @@ func (d *DB) ServiceSeries(ctx context.Context, service usage.GUID, from, to tim
 	return out, nil
 }
 
-// gaugeSeries reads a gauge for every period of a series over [from, to):
-// the latest report before from, then every report in the range in key
-// order, which is time and then id. Into v it reads the value as of each
-// period's end, and calls set with the period's index, for every period
-// of the n that index(to) counts.
-func (d *DB) gaugeSeries(ctx context.Context, service usage.GUID, kind byte, from, to time.Time, index func(time.Time) int, v []uint64, set func(int)) error {
-	if err := d.lastGauge(ctx, service, kind, from, v); err != nil {
-		return err
+// gaugeSeries reads a gauge as of the end of every period of a series
+// that starts at first and has n periods: for each, it reads into v the
+// latest report before the period's end, as lastGauge does, and calls set
+// with the period's index. One iterator seeks from end to end, rather than
+// reading every report between them, which may be many a day.
+func (d *DB) gaugeSeries(ctx context.Context, service usage.GUID, kind byte, first usage.Period, n int, v []uint64, set func(int)) error {
+	end := first.Start
+	for range n {
+		end = usage.PeriodOf(first.Type, end).End()
 	}
 	it, err := d.db.NewIterWithContext(ctx, &pebbledb.IterOptions{
-		LowerBound: gaugeKey(service, kind, from, ""),
-		UpperBound: gaugeKey(service, kind, to, ""),
+		LowerBound: append(svcKey(famGauge, service), kind),
+		UpperBound: gaugeKey(service, kind, end, ""),
 	})
 	if err != nil {
 		return err
 	}
-	next, n := 0, index(to) // the first period not yet set
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		if len(k) < 1+16+1+8 {
-			it.Close()
-			return errCorrupt
+	per, key := first, append(svcKey(famGauge, service), kind)
+	prefix := len(key)
+	for i := range n {
+		clear(v)
+		key = binary.BigEndian.AppendUint64(key[:prefix], nanos(per.End())) // gaugeKey without an id
+		if it.SeekLT(key) {
+			if err := decodeVec(it.Value(), v); err != nil {
+				it.Close()
+				return err
+			}
 		}
-		i := index(time.Unix(0, int64(binary.BigEndian.Uint64(k[18:26]))))
-		for ; next < i; next++ { // the periods before the report's hold the value before it
-			set(next)
-		}
-		if err := decodeVec(it.Value(), v); err != nil {
-			it.Close()
-			return err
-		}
-	}
-	for ; next < n; next++ {
-		set(next)
+		set(i)
+		per = usage.PeriodOf(per.Type, per.End())
 	}
 	return it.Close()
 }
