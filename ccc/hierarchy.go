@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/usaged/usaged/servicestack"
+	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -157,13 +158,17 @@ func isDomain(s string) bool {
 	return true
 }
 
-var errForbidden = &usage.Error{Kind: usage.KindForbidden, Message: "this API key may not do that"}
+// as returns the registry as the caller may see and change it.
+func (s *Server) as(c *caller) tenancy.Scoped {
+	return s.reg.As(tenancy.Caller{Admin: c.admin, Scope: c.scope})
+}
 
 // createService answers POST /api/services.
 func (s *Server) createService(r *http.Request, c *caller) (int, any, error) {
 	const op = "CreateService"
-	if !c.admin && c.scope.Kind == usage.ScopeService {
-		return 0, nil, errForbidden
+	reg := s.as(c)
+	if err := reg.MayChangeServices(); err != nil {
+		return 0, nil, err
 	}
 	var req createServiceRequest
 	if err := servicestack.DecodeJSON(r, op, &req); err != nil {
@@ -179,24 +184,7 @@ func (s *Server) createService(r *http.Request, c *caller) (int, any, error) {
 	if svc.ResellerGUID.IsZero() {
 		return 0, nil, servicestack.ValidationError(servicestack.NotEmpty("ResellerGuid"))
 	}
-	if !c.admin {
-		x, ok := s.reg.Reseller(svc.ResellerGUID)
-		if !ok || !s.seesReseller(c, &x) {
-			return 0, nil, usage.Errorf(usage.KindNotFound, "ResellerGuid", "Reseller %s not found", svc.ResellerGUID)
-		}
-	}
-	created, err := s.reg.CreateService(r.Context(), svc)
-	if usage.KindOf(err) == usage.KindConflict {
-		// The Guid is taken. A caller who may see that service learns it
-		// exists (409); any other gets what a read of it answers, 404, and
-		// nothing of it. Guids are global, so the 404 still tells a caller
-		// who already knows this Guid that it cannot have it, but not whose
-		// it is: the one answer that neither creates a duplicate nor
-		// describes another partner's service.
-		if other, ok := s.reg.Service(svc.GUID); ok && !c.covers(&other) {
-			return 0, nil, serviceNotFound(svc.GUID)
-		}
-	}
+	created, err := reg.CreateService(r.Context(), svc)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -230,8 +218,8 @@ func (s *Server) searchServices(r *http.Request, c *caller) (int, any, error) {
 	any := domain != "" || name != "" || code != ""
 	match := func(v, term string) bool { return term != "" && strings.Contains(strings.ToLower(v), term) }
 	var found []Service
-	s.reg.Services(func(svc *usage.Service) bool {
-		if c.covers(svc) && (!any || match(svc.PrimaryDomain, domain) || match(svc.Name, name) || match(svc.ServiceCode, code)) {
+	s.as(c).Services(func(svc *usage.Service) bool {
+		if !any || match(svc.PrimaryDomain, domain) || match(svc.Name, name) || match(svc.ServiceCode, code) {
 			found = append(found, Service{ServiceHeader: header(svc, ""), PartnerGuid: servicestack.Guid(svc.PartnerGUID), ResellerGuid: servicestack.Guid(svc.ResellerGUID)})
 		}
 		return true
@@ -252,8 +240,9 @@ func (s *Server) updateServiceStatus(r *http.Request, c *caller) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	if !c.admin && c.scope.Kind == usage.ScopeService {
-		return 0, nil, errForbidden
+	reg := s.as(c)
+	if err := reg.MayChangeServices(); err != nil {
+		return 0, nil, err
 	}
 	var req struct {
 		Status string `json:"status"`
@@ -271,7 +260,7 @@ func (s *Server) updateServiceStatus(r *http.Request, c *caller) (int, any, erro
 	if err != nil {
 		return 0, nil, servicestack.BindError(op, "Status", req.Status)
 	}
-	svc, err = s.reg.SetServiceStatus(r.Context(), svc.GUID, st)
+	svc, err = reg.SetServiceStatus(r.Context(), svc.GUID, st)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -283,24 +272,10 @@ func collectionDTO(c *usage.Collection) Collection {
 		PartnerGuid: servicestack.Guid(c.PartnerGUID), CreatedOn: servicestack.Time(c.Created)}
 }
 
-// seesCollection: the operator sees all; a partner's or reseller's key its
-// partner's collections; a service key only its service's collection.
-func (s *Server) seesCollection(c *caller, col *usage.Collection) bool {
-	if c.admin {
-		return true
-	}
-	if c.scope.Kind == usage.ScopeService {
-		svc, ok := s.reg.Service(c.scope.GUID)
-		return ok && svc.CollectionGUID == col.GUID
-	}
-	partner, ok := s.partnerOf(c)
-	return ok && col.PartnerGUID == partner
-}
-
 // getCollections answers GET /api/collections with a bare array.
 func (s *Server) getCollections(r *http.Request, c *caller) (int, any, error) {
 	out := []Collection{}
-	for _, col := range s.reg.Collections(func(col *usage.Collection) bool { return s.seesCollection(c, col) }) {
+	for _, col := range s.as(c).Collections() {
 		out = append(out, collectionDTO(&col))
 	}
 	return 0, out, nil
@@ -313,9 +288,9 @@ func (s *Server) getCollection(r *http.Request, c *caller) (int, any, error) {
 	if err := p.Err(); err != nil {
 		return 0, nil, err
 	}
-	col, ok := s.reg.Collection(g)
-	if !ok || !s.seesCollection(c, &col) {
-		return 0, nil, usage.Errorf(usage.KindNotFound, "CollectionGuid", "Collection %s not found", g)
+	col, err := s.as(c).Collection(g)
+	if err != nil {
+		return 0, nil, err
 	}
 	return 0, collectionDTO(&col), nil
 }
@@ -333,8 +308,9 @@ func (s *Server) createCollection(r *http.Request, c *caller) (int, any, error) 
 	if err := servicestack.DecodeJSON(r, op, &req); err != nil {
 		return 0, nil, err
 	}
-	if !c.admin && c.scope.Kind != usage.ScopePartner {
-		return 0, nil, errForbidden
+	reg := s.as(c)
+	if err := reg.MayCreateCollections(); err != nil {
+		return 0, nil, err
 	}
 	col := usage.Collection{Name: strings.TrimSpace(req.Name), SiteName: req.SiteName}
 	var err error
@@ -344,11 +320,8 @@ func (s *Server) createCollection(r *http.Request, c *caller) (int, any, error) 
 	if col.PartnerGUID, err = servicestack.BindGUID(op, "PartnerGuid", req.PartnerGuid); err != nil {
 		return 0, nil, err
 	}
-	if !c.admin {
-		if !col.PartnerGUID.IsZero() && col.PartnerGUID != c.scope.GUID {
-			return 0, nil, usage.Errorf(usage.KindNotFound, "PartnerGuid", "Partner %s not found", col.PartnerGUID)
-		}
-		col.PartnerGUID = c.scope.GUID
+	if col.PartnerGUID, err = reg.CollectionPartner(col.PartnerGUID); err != nil {
+		return 0, nil, err
 	}
 	var errs []servicestack.FieldError
 	if e, bad := nameRule("Name", col.Name); bad {
@@ -363,7 +336,7 @@ func (s *Server) createCollection(r *http.Request, c *caller) (int, any, error) 
 	if len(errs) > 0 {
 		return 0, nil, servicestack.ValidationError(errs...)
 	}
-	col, err = s.reg.CreateCollection(r.Context(), col)
+	col, err = reg.CreateCollection(r.Context(), col)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -377,13 +350,8 @@ func (s *Server) partnerParam(p *servicestack.Params, c *caller) (usage.GUID, er
 	if err := p.Err(); err != nil {
 		return g, err
 	}
-	if !c.admin && c.scope.Kind != usage.ScopePartner {
-		return g, errForbidden
-	}
-	if _, ok := s.reg.Partner(g); !ok || !c.admin && c.scope.GUID != g {
-		return g, usage.Errorf(usage.KindNotFound, "PartnerGuid", "Partner %s not found", g)
-	}
-	return g, nil
+	_, err := s.as(c).Partner(g)
+	return g, err
 }
 
 func resellerDTO(x *usage.Reseller) Reseller {
@@ -396,8 +364,12 @@ func (s *Server) getResellers(r *http.Request, c *caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	resellers, err := s.as(c).Resellers(g)
+	if err != nil {
+		return 0, nil, err
+	}
 	out := []Reseller{}
-	for _, x := range s.reg.Resellers(g) {
+	for _, x := range resellers {
 		out = append(out, resellerDTO(&x))
 	}
 	return 0, out, nil
@@ -419,7 +391,7 @@ func (s *Server) createReseller(r *http.Request, c *caller) (int, any, error) {
 	if err := checkName(req.Name); err != nil {
 		return 0, nil, err
 	}
-	x, err := s.reg.CreateReseller(r.Context(), g, strings.TrimSpace(req.Name))
+	x, err := s.as(c).CreateReseller(r.Context(), g, strings.TrimSpace(req.Name))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -434,20 +406,17 @@ func checkName(name string) error {
 	return nil
 }
 
-func adminOnly(c *caller) error {
-	if !c.admin {
-		return errForbidden
-	}
-	return nil
-}
-
 // getPartners answers GET /api/partners (operator only) with a bare array.
 func (s *Server) getPartners(r *http.Request, c *caller) (int, any, error) {
-	if err := adminOnly(c); err != nil {
+	if err := s.as(c).MayAdminister(); err != nil {
+		return 0, nil, err
+	}
+	partners, err := s.as(c).Partners()
+	if err != nil {
 		return 0, nil, err
 	}
 	out := []Partner{}
-	for _, p := range s.reg.Partners() {
+	for _, p := range partners {
 		out = append(out, Partner{PartnerGuid: servicestack.Guid(p.GUID), Name: p.Name, CreatedOn: servicestack.Time(p.Created)})
 	}
 	return 0, out, nil
@@ -455,7 +424,7 @@ func (s *Server) getPartners(r *http.Request, c *caller) (int, any, error) {
 
 // createPartner answers POST /api/partners (operator only).
 func (s *Server) createPartner(r *http.Request, c *caller) (int, any, error) {
-	if err := adminOnly(c); err != nil {
+	if err := s.as(c).MayAdminister(); err != nil {
 		return 0, nil, err
 	}
 	var req struct {
@@ -467,7 +436,7 @@ func (s *Server) createPartner(r *http.Request, c *caller) (int, any, error) {
 	if err := checkName(req.Name); err != nil {
 		return 0, nil, err
 	}
-	p, err := s.reg.CreatePartner(r.Context(), strings.TrimSpace(req.Name))
+	p, err := s.as(c).CreatePartner(r.Context(), strings.TrimSpace(req.Name))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -481,11 +450,15 @@ func keyDTO(k *usage.APIKey, secret string) APIKey {
 
 // getAPIKeys answers GET /api/apikeys (operator only).
 func (s *Server) getAPIKeys(r *http.Request, c *caller) (int, any, error) {
-	if err := adminOnly(c); err != nil {
+	if err := s.as(c).MayAdminister(); err != nil {
+		return 0, nil, err
+	}
+	keys, err := s.as(c).APIKeys()
+	if err != nil {
 		return 0, nil, err
 	}
 	out := []APIKey{}
-	for _, k := range s.reg.APIKeys() {
+	for _, k := range keys {
 		out = append(out, keyDTO(&k, ""))
 	}
 	return 0, out, nil
@@ -496,7 +469,7 @@ func (s *Server) getAPIKeys(r *http.Request, c *caller) (int, any, error) {
 // only in this answer.
 func (s *Server) createAPIKey(r *http.Request, c *caller) (int, any, error) {
 	const op = "CreateApiKey"
-	if err := adminOnly(c); err != nil {
+	if err := s.as(c).MayAdminister(); err != nil {
 		return 0, nil, err
 	}
 	var req struct {
@@ -528,7 +501,7 @@ func (s *Server) createAPIKey(r *http.Request, c *caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	k, secret, err := s.reg.CreateAPIKey(r.Context(), strings.TrimSpace(req.Name), usage.Scope{Kind: kind, GUID: g})
+	k, secret, err := s.as(c).CreateAPIKey(r.Context(), strings.TrimSpace(req.Name), usage.Scope{Kind: kind, GUID: g})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -538,7 +511,7 @@ func (s *Server) createAPIKey(r *http.Request, c *caller) (int, any, error) {
 // deleteAPIKey answers DELETE /api/apikeys/{Id} (operator only) with 204.
 func (s *Server) deleteAPIKey(r *http.Request, c *caller) (int, any, error) {
 	const op = "DeleteApiKey"
-	if err := adminOnly(c); err != nil {
+	if err := s.as(c).MayAdminister(); err != nil {
 		return 0, nil, err
 	}
 	id := r.PathValue("Id")
@@ -548,7 +521,7 @@ func (s *Server) deleteAPIKey(r *http.Request, c *caller) (int, any, error) {
 	} else {
 		copy(digest[:], b)
 	}
-	if err := s.reg.DeleteAPIKey(r.Context(), digest); err != nil {
+	if err := s.as(c).DeleteAPIKey(r.Context(), digest); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil

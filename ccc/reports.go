@@ -125,22 +125,10 @@ func (s *Server) getResellerServiceUsage(r *http.Request, c *caller) (int, any, 
 	if err := p.Err(); err != nil {
 		return 0, nil, err
 	}
-	if x, ok := s.reg.Reseller(f.reseller); !ok || !c.admin && !s.seesReseller(c, &x) {
-		return 0, nil, usage.Errorf(usage.KindNotFound, "ResellerGuid", "Reseller %s not found", f.reseller)
+	if _, err := s.as(c).Reseller(f.reseller); err != nil {
+		return 0, nil, err
 	}
 	return s.servicesUsage(r, p, c, f)
-}
-
-// seesReseller reports whether a key may see a reseller: its partner's key
-// or its own.
-func (s *Server) seesReseller(c *caller, x *usage.Reseller) bool {
-	switch c.scope.Kind {
-	case usage.ScopePartner:
-		return x.PartnerGUID == c.scope.GUID
-	case usage.ScopeReseller:
-		return x.GUID == c.scope.GUID
-	}
-	return false
 }
 
 func (s *Server) servicesUsage(r *http.Request, p *servicestack.Params, c *caller, f servicesFilter) (int, any, error) {
@@ -155,8 +143,8 @@ func (s *Server) servicesUsage(r *http.Request, p *servicestack.Params, c *calle
 		lo    = (pg - 1) * size
 		sel   []usage.Service
 	)
-	s.reg.Services(func(svc *usage.Service) bool {
-		if !c.covers(svc) || !f.keep(svc) {
+	s.as(c).Services(func(svc *usage.Service) bool {
+		if !f.keep(svc) {
 			return true
 		}
 		if total >= lo && total < lo+size {

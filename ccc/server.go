@@ -185,24 +185,6 @@ type caller struct {
 	digest [32]byte // of the caller's API key; zero for the admin
 }
 
-// covers reports whether the caller may see service s.
-func (c *caller) covers(s *usage.Service) bool { return c.admin || c.scope.Covers(s) }
-
-// partnerOf returns the partner the caller belongs to, if any.
-func (s *Server) partnerOf(c *caller) (usage.GUID, bool) {
-	switch c.scope.Kind {
-	case usage.ScopePartner:
-		return c.scope.GUID, true
-	case usage.ScopeReseller:
-		x, ok := s.reg.Reseller(c.scope.GUID)
-		return x.PartnerGUID, ok
-	case usage.ScopeService:
-		x, ok := s.reg.Service(c.scope.GUID)
-		return x.PartnerGUID, ok
-	}
-	return usage.GUID{}, false
-}
-
 // handler answers one operation with a status (0 means 200) and a response
 // DTO, or an error.
 type handler func(r *http.Request, c *caller) (int, any, error)
@@ -278,17 +260,7 @@ func (s *Server) service(p *servicestack.Params, c *caller) (usage.Service, erro
 	if err := p.Err(); err != nil {
 		return usage.Service{}, err
 	}
-	svc, ok := s.reg.Service(g)
-	if !ok || !c.covers(&svc) {
-		return usage.Service{}, serviceNotFound(g)
-	}
-	return svc, nil
-}
-
-// serviceNotFound is the answer for a service that does not exist or that
-// the caller may not see, which must not be told apart.
-func serviceNotFound(g usage.GUID) error {
-	return usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service %s not found", g)
+	return s.as(c).Service(g)
 }
 
 func (s *Server) collectionName(g usage.GUID) string {
