@@ -32,25 +32,9 @@ func BenchmarkServicesUsage(b *testing.B) {
 		pageSize = 100
 	)
 	ctx := context.Background()
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	db, err := pebble.Open(pebble.Config{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	reg, err := tenancy.New(ctx, tenancy.Config{Store: db, Now: func() time.Time { return now }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := reg.CreatePartner(ctx, "Bench Partner")
-	if err != nil {
-		b.Fatal(err)
-	}
-	x, err := reg.CreateReseller(ctx, p.GUID, "Bench Reseller")
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, reg, x := mustBenchRegistry(b)
 	r := rand.New(rand.NewPCG(1, 2))
+	now := benchNow
 	start := now.AddDate(0, 0, -days)
 	users := make([]usage.GUID, 20)
 	for i := range users {
@@ -84,22 +68,7 @@ func BenchmarkServicesUsage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	pipeline, err := ingest.New(ingest.Config{Store: db, Services: db, Now: func() time.Time { return now }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := ccc.New(ccc.Config{Registry: reg, Ingest: pipeline, Reports: db, Now: func() time.Time { return now }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, key, err := reg.CreateAPIKey(ctx, "bench", usage.Scope{Kind: usage.ScopePartner, GUID: p.GUID})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
+	hs, key := mustBenchServer(b, db, reg, x.PartnerGUID)
 
 	for _, period := range []struct{ name, query string }{
 		{"Daily", "PeriodType=Daily&Period=" + now.AddDate(0, 0, -1).Format(time.DateOnly)},
@@ -143,24 +112,8 @@ func BenchmarkServiceUsageHistory(b *testing.B) {
 		perDay = 6
 	)
 	ctx := context.Background()
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	db, err := pebble.Open(pebble.Config{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	reg, err := tenancy.New(ctx, tenancy.Config{Store: db, Now: func() time.Time { return now }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := reg.CreatePartner(ctx, "Bench Partner")
-	if err != nil {
-		b.Fatal(err)
-	}
-	x, err := reg.CreateReseller(ctx, p.GUID, "Bench Reseller")
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, reg, x := mustBenchRegistry(b)
+	now := benchNow
 	start := now.AddDate(0, 0, -days)
 	svc, err := reg.CreateService(ctx, usage.Service{
 		Name: "History", ResellerGUID: x.GUID, Status: usage.StatusCertifiedSecure,
@@ -192,22 +145,7 @@ func BenchmarkServiceUsageHistory(b *testing.B) {
 	if _, err := db.AppendActivity(ctx, svc.GUID, batch, start.Add(-time.Hour)); err != nil {
 		b.Fatal(err)
 	}
-	pipeline, err := ingest.New(ingest.Config{Store: db, Services: db, Now: func() time.Time { return now }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := ccc.New(ccc.Config{Registry: reg, Ingest: pipeline, Reports: db, Now: func() time.Time { return now }, RateLimit: -1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, key, err := reg.CreateAPIKey(ctx, "bench", usage.Scope{Kind: usage.ScopePartner, GUID: p.GUID})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.Register(mux)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
+	hs, key := mustBenchServer(b, db, reg, x.PartnerGUID)
 
 	for _, h := range []struct{ name, query string }{
 		{"Daily366", "PeriodType=Daily&From=" + now.AddDate(0, 0, -365).Format(time.DateOnly)},
@@ -230,4 +168,56 @@ func BenchmarkServiceUsageHistory(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchNow is the clock of the benchmarks.
+var benchNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// mustBenchRegistry opens a store and a registry holding one partner and its
+// reseller, which it returns.
+func mustBenchRegistry(b *testing.B) (*pebble.DB, *tenancy.Registry, usage.Reseller) {
+	b.Helper()
+	ctx := context.Background()
+	db, err := pebble.Open(pebble.Config{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	reg, err := tenancy.New(ctx, tenancy.Config{Store: db, Now: func() time.Time { return benchNow }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := reg.CreatePartner(ctx, "Bench Partner")
+	if err != nil {
+		b.Fatal(err)
+	}
+	x, err := reg.CreateReseller(ctx, p.GUID, "Bench Reseller")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db, reg, x
+}
+
+// mustBenchServer serves the CCC routes over db and reg without a rate
+// limit, and returns the server and a key of partner.
+func mustBenchServer(b *testing.B, db *pebble.DB, reg *tenancy.Registry, partner usage.GUID) (*httptest.Server, string) {
+	b.Helper()
+	now := func() time.Time { return benchNow }
+	pipeline, err := ingest.New(ingest.Config{Store: db, Services: db, Now: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := ccc.New(ccc.Config{Registry: reg, Ingest: pipeline, Reports: db, Now: now, RateLimit: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, key, err := reg.CreateAPIKey(context.Background(), "bench", usage.Scope{Kind: usage.ScopePartner, GUID: partner})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv.Register(mux)
+	hs := httptest.NewServer(mux)
+	b.Cleanup(hs.Close)
+	return hs, key
 }

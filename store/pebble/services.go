@@ -435,22 +435,7 @@ func (d *DB) getVec(key []byte, v []uint64) error {
 func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error) {
 	var tot usage.ServiceTotals
 	err := d.live(func() error {
-		it, err := d.db.NewIterWithContext(ctx, &pebbledb.IterOptions{
-			LowerBound: serviceDayKey(service, dayNumber(from)),
-			UpperBound: serviceDayKey(service, dayNumber(to)),
-		})
-		if err != nil {
-			return err
-		}
-		var v dayVec
-		for it.First(); it.Valid(); it.Next() {
-			if err := decodeVec(it.Value(), v[:]); err != nil {
-				it.Close()
-				return err
-			}
-			v.addTo(&tot)
-		}
-		if err := it.Close(); err != nil {
+		if err := d.scanDays(ctx, service, from, to, func(_ uint32, v *dayVec) { v.addTo(&tot) }); err != nil {
 			return err
 		}
 		var users [5]uint64
@@ -466,6 +451,32 @@ func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to tim
 		return nil
 	})
 	return tot, err
+}
+
+// scanDays calls fn with the number and the counters of every day of
+// service's in [from, to) that has any, in order.
+func (d *DB) scanDays(ctx context.Context, service usage.GUID, from, to time.Time, fn func(day uint32, v *dayVec)) error {
+	it, err := d.db.NewIterWithContext(ctx, &pebbledb.IterOptions{
+		LowerBound: serviceDayKey(service, dayNumber(from)),
+		UpperBound: serviceDayKey(service, dayNumber(to)),
+	})
+	if err != nil {
+		return err
+	}
+	var v dayVec
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) != 1+16+4 {
+			it.Close()
+			return errCorrupt
+		}
+		if err := decodeVec(it.Value(), v[:]); err != nil {
+			it.Close()
+			return err
+		}
+		fn(binary.BigEndian.Uint32(k[17:]), &v)
+	}
+	return it.Close()
 }
 
 // addTo adds the counters of a day to tot.
@@ -504,28 +515,8 @@ func (d *DB) ServiceSeries(ctx context.Context, service usage.GUID, from, to tim
 	}
 	out := make([]usage.ServiceTotals, index(to))
 	err := d.live(func() error {
-		it, err := d.db.NewIterWithContext(ctx, &pebbledb.IterOptions{
-			LowerBound: serviceDayKey(service, dayNumber(from)),
-			UpperBound: serviceDayKey(service, dayNumber(to)),
-		})
-		if err != nil {
-			return err
-		}
-		var v dayVec
-		for it.First(); it.Valid(); it.Next() {
-			k := it.Key()
-			if len(k) != 1+16+4 {
-				it.Close()
-				return errCorrupt
-			}
-			if err := decodeVec(it.Value(), v[:]); err != nil {
-				it.Close()
-				return err
-			}
-			day := time.Unix(int64(binary.BigEndian.Uint32(k[17:]))*24*60*60, 0)
-			v.addTo(&out[index(day)])
-		}
-		if err := it.Close(); err != nil {
+		add := func(day uint32, v *dayVec) { v.addTo(&out[index(time.Unix(int64(day)*24*60*60, 0))]) }
+		if err := d.scanDays(ctx, service, from, to, add); err != nil {
 			return err
 		}
 		var users [5]uint64
