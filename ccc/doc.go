@@ -3,9 +3,8 @@
 // and resellers), reproduced with the conventions of ServiceStack, the
 // framework the original is built on.
 //
-// Every operation answers in the format the request negotiates (JSONP,
-// ?format=, a .json/.csv/.xml route suffix, then Accept; JSON by default),
-// binds its path and query parameters case-insensitively, and reports a
-// failure as its response DTO holding only a ServiceStack ResponseStatus.
-// Error kinds map to HTTP statuses through one table, kindResponse.
+// The conventions themselves (negotiation, suffix routing, binding, the
+// CSV and XML writers, ResponseStatus errors) are package servicestack's;
+// this package holds the routes, the request binding of each operation and
+// the response DTOs.
 package ccc

@@ -1,16 +1,10 @@
 package ccc
 
-import (
-	"time"
-
-	"github.com/usaged/usaged/ccc/dto"
-)
+import "github.com/usaged/usaged/ccc/dto"
 
 // The wire models live in package dto, which clients import without the
 // server; these names keep the face's code as it reads.
 type (
-	Guid              = dto.Guid
-	Time              = dto.Time
 	Contact           = dto.Contact
 	Company           = dto.Company
 	ServiceHeader     = dto.ServiceHeader
@@ -25,6 +19,3 @@ type (
 	Collection        = dto.Collection
 	APIKey            = dto.APIKey
 )
-
-// parseDate reads a date in any form ServiceStack accepts (dto.ParseDate).
-func parseDate(s string) (time.Time, error) { return dto.ParseDate(s) }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/servicestack"
 )
 
 // postEvents answers POST /api/services/{ServiceGuid}/events: a JSON array
@@ -11,7 +12,7 @@ import (
 // answer is per event, as for API request events: accepted, duplicates and
 // rejected with their reasons. A 200 means every accepted event is durable.
 func (s *Server) postEvents(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "PostServiceEvents")
+	p := servicestack.Bind(r, "PostServiceEvents")
 	svc, err := s.service(p, c)
 	if err != nil {
 		return 0, nil, err

@@ -1,22 +1,23 @@
 package ccc
 
 import (
+	"github.com/usaged/usaged/servicestack"
 	"github.com/usaged/usaged/usage"
 )
 
 func header(s *usage.Service, collectionName string) ServiceHeader {
 	return ServiceHeader{
-		ServiceGuid: Guid(s.GUID), Name: s.Name, Status: s.Status.String(), ServiceCode: s.ServiceCode,
-		ReferenceId: s.ReferenceID, PrimaryDomain: s.PrimaryDomain, CreatedOn: Time(s.CreatedOn),
-		TrialEndDate: Time(s.TrialEndDate), EffectiveDate: Time(s.EffectiveDate), InitialTerm: s.InitialTerm,
-		CollectionGuid: Guid(s.CollectionGUID), CollectionName: collectionName, ClientGuid: Guid(s.ClientGUID),
+		ServiceGuid: servicestack.Guid(s.GUID), Name: s.Name, Status: s.Status.String(), ServiceCode: s.ServiceCode,
+		ReferenceId: s.ReferenceID, PrimaryDomain: s.PrimaryDomain, CreatedOn: servicestack.Time(s.CreatedOn),
+		TrialEndDate: servicestack.Time(s.TrialEndDate), EffectiveDate: servicestack.Time(s.EffectiveDate), InitialTerm: s.InitialTerm,
+		CollectionGuid: servicestack.Guid(s.CollectionGUID), CollectionName: collectionName, ClientGuid: servicestack.Guid(s.ClientGUID),
 		Contact: Contact(s.Contact), Company: Company(s.Company),
 	}
 }
 
 func serviceUsage(h ServiceHeader, p usage.Period, t *usage.ServiceTotals) ServiceUsage {
 	return ServiceUsage{
-		ServiceHeader: h, PeriodType: p.Type.String(), Period: Time(p.Start),
+		ServiceHeader: h, PeriodType: p.Type.String(), Period: servicestack.Time(p.Start),
 		TotalUserCount: t.Users.Total, ProUserCount: t.Users.Pro, GuestUserCount: t.Users.Guest,
 		DisabledUserCount: t.Users.Disabled, UnregisteredUserCount: t.Users.Unregistered,
 		FeatureUsageSecureMessagingGateway: t.Features[usage.FeatureSecureMessagingGateway-1],
@@ -31,14 +32,14 @@ func serviceUsage(h ServiceHeader, p usage.Period, t *usage.ServiceTotals) Servi
 
 func userUsage(u *usage.UserUsage) UserUsage {
 	out := UserUsage{
-		UserGuid: Guid(u.User), EmailAddress: u.Email, FirstName: u.FirstName, LastName: u.LastName,
-		Status: u.Status.String(), CreatedOn: Time(u.CreatedOn), RegisteredOn: Time(u.RegisteredOn),
-		LastLogin: Time(u.LastLogin), GroupName: u.GroupName, GroupGuid: Guid(u.GroupGUID),
+		UserGuid: servicestack.Guid(u.User), EmailAddress: u.Email, FirstName: u.FirstName, LastName: u.LastName,
+		Status: u.Status.String(), CreatedOn: servicestack.Time(u.CreatedOn), RegisteredOn: servicestack.Time(u.RegisteredOn),
+		LastLogin: servicestack.Time(u.LastLogin), GroupName: u.GroupName, GroupGuid: servicestack.Guid(u.GroupGUID),
 		TotalMessagesSent: u.MessagesSent, TotalMessagesReceived: u.MessagesReceived,
 		TotalAttachmentsCount: u.AttachmentsCount, TotalAttachmentsSize: u.AttachmentsSize,
 		TotalInvitationsSent: u.InvitationsSent, TotalInvitationsAccepted: u.InvitationsAccepted,
-		InvitedByEmailAddress: u.InvitedByEmail, LastMsgSent: Time(u.LastMsgSent),
-		LastMsgRetrieved: Time(u.LastMsgRetrieved), LastActivity: Time(u.LastActivity),
+		InvitedByEmailAddress: u.InvitedByEmail, LastMsgSent: servicestack.Time(u.LastMsgSent),
+		LastMsgRetrieved: servicestack.Time(u.LastMsgRetrieved), LastActivity: servicestack.Time(u.LastActivity),
 	}
 	if u.GroupType != 0 {
 		out.GroupType = u.GroupType.String()

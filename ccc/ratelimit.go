@@ -7,6 +7,7 @@ import (
 
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/ratelimit"
+	"github.com/usaged/usaged/servicestack"
 )
 
 // Default rate limits, in requests per minute per key (or per address).
@@ -66,8 +67,6 @@ func (s *Server) limit(op string, c *caller, w http.ResponseWriter, r *http.Requ
 // refuse answers a request over its budget: 429 TooManyRequests.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, d auth.Decision) {
 	op, _ := r.Context().Value(opKey{}).(string)
-	respondError(w, r, op, &apiError{status: http.StatusTooManyRequests, rs: ResponseStatus{
-		ErrorCode: "TooManyRequests",
-		Message:   fmt.Sprintf("Rate limit of %d requests a minute exceeded; retry in %d seconds", d.Limit, d.ResetSeconds()),
-	}}, s.log)
+	servicestack.RespondError(w, r, op, servicestack.NewError(http.StatusTooManyRequests, "TooManyRequests",
+		fmt.Sprintf("Rate limit of %d requests a minute exceeded; retry in %d seconds", d.Limit, d.ResetSeconds())), s.log)
 }

@@ -1,10 +1,13 @@
 package ccc
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/usaged/usaged/reports"
+	"github.com/usaged/usaged/servicestack"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -15,47 +18,53 @@ const (
 )
 
 // page binds Page and PageSize.
-func page(p *params) (page, size int) {
-	return p.integer("Page", 1, 1, 1<<30), p.integer("PageSize", defaultPageSize, 1, maxPageSize)
+func page(p *servicestack.Params) (page, size int) {
+	return p.Int("Page", 1, 1, 1<<30), p.Int("PageSize", defaultPageSize, 1, maxPageSize)
 }
 
 // period binds PeriodType (default Daily) and Period (default the day
-// containing def; its time of day is ignored). A period that has not begun
-// yet is a validation error: it has no usage to report.
-func (s *Server) period(p *params, def time.Time) (usage.Period, error) {
-	pt, ok := optEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly)
+// containing def; its time of day is ignored), and has the reports service
+// check it.
+func (s *Server) period(p *servicestack.Params, def time.Time) (usage.Period, error) {
+	pt, ok := servicestack.OptEnum(p, "PeriodType", usage.ParsePeriodType, usage.Daily, usage.Monthly)
 	if !ok {
 		pt = usage.Daily
 	}
-	day, ok := p.date("Period")
+	day, ok := p.Date("Period")
 	if !ok {
 		day = def
 	}
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return usage.Period{}, err
 	}
-	per := usage.PeriodOf(pt, day)
-	if per.Start.After(s.today()) {
-		return usage.Period{}, validationError(FieldError{
-			ErrorCode: "LessThanOrEqual", FieldName: "Period",
-			Message: fmt.Sprintf("'Period' must be on or before today (%s UTC); got %s.", s.today().Format(time.DateOnly), per.Start.Format(time.DateOnly)),
-		})
-	}
-	return per, nil
+	per, err := s.rep.Period(pt, day)
+	return per, reportError(err)
 }
 
-// reportable fails with 409 for a service whose status has no reports.
-func reportable(svc *usage.Service) error {
-	if svc.Status.Reportable() {
-		return nil
+// reportError words an error of the reports service as ServiceStack would:
+// fields past their bounds as FluentValidation's LessThanOrEqual rule, a
+// service without reports as 409 ServiceStatusConflict. Others, nil
+// included, are returned as they are.
+func reportError(err error) error {
+	if b, ok := errors.AsType[reports.Bounds](err); ok {
+		errs := make([]servicestack.FieldError, len(b))
+		for i := range b {
+			errs[i] = servicestack.FieldError{ErrorCode: "LessThanOrEqual", FieldName: b[i].Field, Message: b[i].Message}
+		}
+		return servicestack.ValidationError(errs...)
 	}
-	return statusConflict(fmt.Sprintf("Service %s is %s: usage reports are not available for Blocked or Provisioning services", svc.GUID, svc.Status))
+	if errors.Is(err, reports.ErrNotReportable) {
+		ue, _ := errors.AsType[*usage.Error](err)
+		return servicestack.NewError(http.StatusConflict, "ServiceStatusConflict", ue.Message)
+	}
+	return err
 }
 
+// usageOf answers the usage of svc in per.
 func (s *Server) usageOf(r *http.Request, svc *usage.Service, per usage.Period) (ServiceUsage, error) {
-	t, err := s.cfg.Reports.ServiceTotals(r.Context(), svc.GUID, per.Start, per.End())
+	t, err := s.rep.Totals(r.Context(), svc, per)
 	if err != nil {
-		return ServiceUsage{}, err
+		return ServiceUsage{}, reportError(err)
 	}
 	return serviceUsage(header(svc, s.collectionName(svc.CollectionGUID)), per, &t), nil
 }
@@ -63,16 +72,13 @@ func (s *Server) usageOf(r *http.Request, svc *usage.Service, per usage.Period) 
 // getServiceUsage answers GET /api/services/{ServiceGuid}/serviceusage: the
 // current UTC day so far, or (usaged's extension) the period asked for.
 func (s *Server) getServiceUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetServiceUsage")
+	p := servicestack.Bind(r, "GetServiceUsage")
 	svc, err := s.service(p, c)
 	if err != nil {
 		return 0, nil, err
 	}
-	per, err := s.period(p, s.today())
+	per, err := s.period(p, s.rep.Today())
 	if err != nil {
-		return 0, nil, err
-	}
-	if err := reportable(&svc); err != nil {
 		return 0, nil, err
 	}
 	u, err := s.usageOf(r, &svc, per)
@@ -88,7 +94,7 @@ type servicesFilter struct {
 
 func (f *servicesFilter) keep(s *usage.Service) bool {
 	switch {
-	case !s.Status.Reportable():
+	case !reports.Reportable(s):
 		return false
 	case !f.partner.IsZero() && s.PartnerGUID != f.partner,
 		!f.reseller.IsZero() && s.ResellerGUID != f.reseller,
@@ -104,42 +110,30 @@ func (f *servicesFilter) keep(s *usage.Service) bool {
 // getServicesUsage answers GET /api/services/usage: a page of the usage of
 // every reportable service the caller sees, in creation order.
 func (s *Server) getServicesUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetServicesUsage")
-	f := servicesFilter{partner: p.optGUID("PartnerGuid"), reseller: p.optGUID("ResellerGuid"), service: p.optGUID("ServiceGuid")}
-	f.after, f.hasAfter = p.date("CreatedAfterDateTime")
-	f.before, f.hasBefore = p.date("CreatedBeforeDateTime")
+	p := servicestack.Bind(r, "GetServicesUsage")
+	f := servicesFilter{partner: p.OptGUID("PartnerGuid"), reseller: p.OptGUID("ResellerGuid"), service: p.OptGUID("ServiceGuid")}
+	f.after, f.hasAfter = p.Date("CreatedAfterDateTime")
+	f.before, f.hasBefore = p.Date("CreatedBeforeDateTime")
 	return s.servicesUsage(r, p, c, f)
 }
 
 // getResellerServiceUsage answers the deprecated
 // GET /api/resellers/{ResellerGuid}/serviceusagelist.
 func (s *Server) getResellerServiceUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetResellerServiceUsage")
-	f := servicesFilter{reseller: p.guid("ResellerGuid")}
-	if err := p.err(); err != nil {
+	p := servicestack.Bind(r, "GetResellerServiceUsage")
+	f := servicesFilter{reseller: p.GUID("ResellerGuid")}
+	if err := p.Err(); err != nil {
 		return 0, nil, err
 	}
-	if x, ok := s.reg.Reseller(f.reseller); !ok || !c.admin && !s.seesReseller(c, &x) {
-		return 0, nil, usage.Errorf(usage.KindNotFound, "ResellerGuid", "Reseller %s not found", f.reseller)
+	if _, err := s.as(c).Reseller(f.reseller); err != nil {
+		return 0, nil, err
 	}
 	return s.servicesUsage(r, p, c, f)
 }
 
-// seesReseller reports whether a key may see a reseller: its partner's key
-// or its own.
-func (s *Server) seesReseller(c *caller, x *usage.Reseller) bool {
-	switch c.scope.Kind {
-	case usage.ScopePartner:
-		return x.PartnerGUID == c.scope.GUID
-	case usage.ScopeReseller:
-		return x.GUID == c.scope.GUID
-	}
-	return false
-}
-
-func (s *Server) servicesUsage(r *http.Request, p *params, c *caller, f servicesFilter) (int, any, error) {
+func (s *Server) servicesUsage(r *http.Request, p *servicestack.Params, c *caller, f servicesFilter) (int, any, error) {
 	pg, size := page(p)
-	per, err := s.period(p, s.today())
+	per, err := s.period(p, s.rep.Today())
 	if err != nil {
 		return 0, nil, err
 	}
@@ -149,8 +143,8 @@ func (s *Server) servicesUsage(r *http.Request, p *params, c *caller, f services
 		lo    = (pg - 1) * size
 		sel   []usage.Service
 	)
-	s.reg.Services(func(svc *usage.Service) bool {
-		if !c.covers(svc) || !f.keep(svc) {
+	s.as(c).Services(func(svc *usage.Service) bool {
+		if !f.keep(svc) {
 			return true
 		}
 		if total >= lo && total < lo+size {
@@ -183,30 +177,25 @@ func (f *usersFilter) keep(u *usage.UserUsage) bool {
 		(f.group.IsZero() || u.GroupGUID == f.group)
 }
 
-func (s *Server) yesterday() time.Time { return s.today().AddDate(0, 0, -1) }
-
 // getServiceUsersUsage answers GET /api/services/{ServiceGuid}/users/usage.
 func (s *Server) getServiceUsersUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetServiceUsersUsage")
+	p := servicestack.Bind(r, "GetServiceUsersUsage")
 	svc, err := s.service(p, c)
 	if err != nil {
 		return 0, nil, err
 	}
 	pg, size := page(p)
 	var f usersFilter
-	f.status, _ = optEnum(p, "UserStatus", usage.ParseUserStatus, usage.UserActive, usage.UserDisabledStatus)
-	f.groupType, _ = optEnum(p, "UserGroupType", usage.ParseUserGroupType, usage.GroupProfessional, usage.GroupGuest)
-	f.group = p.optGUID("UserGroupGuid")
-	per, err := s.period(p, s.yesterday())
+	f.status, _ = servicestack.OptEnum(p, "UserStatus", usage.ParseUserStatus, usage.UserActive, usage.UserDisabledStatus)
+	f.groupType, _ = servicestack.OptEnum(p, "UserGroupType", usage.ParseUserGroupType, usage.GroupProfessional, usage.GroupGuest)
+	f.group = p.OptGUID("UserGroupGuid")
+	per, err := s.period(p, s.rep.Yesterday())
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := reportable(&svc); err != nil {
-		return 0, nil, err
-	}
-	users, err := s.cfg.Reports.ServiceUsers(r.Context(), svc.GUID, per.Start, per.End(), usage.GUID{})
+	users, err := s.rep.Users(r.Context(), &svc, per, usage.GUID{})
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, reportError(err)
 	}
 	var kept []UserUsage
 	for i := range users {
@@ -215,29 +204,26 @@ func (s *Server) getServiceUsersUsage(r *http.Request, c *caller) (int, any, err
 		}
 	}
 	return 0, ServiceUsersUsage{
-		ServiceGuid: Guid(svc.GUID), PeriodType: per.Type.String(), Period: Time(per.Start),
+		ServiceGuid: servicestack.Guid(svc.GUID), PeriodType: per.Type.String(), Period: servicestack.Time(per.Start),
 		Paged: paged(kept, pg, size),
 	}, nil
 }
 
 // getServiceUserUsage answers GET /api/services/{ServiceGuid}/users/{UserGuid}/usage.
 func (s *Server) getServiceUserUsage(r *http.Request, c *caller) (int, any, error) {
-	p := bindParams(r, "GetServiceUserUsage")
+	p := servicestack.Bind(r, "GetServiceUserUsage")
 	svc, err := s.service(p, c)
 	if err != nil {
 		return 0, nil, err
 	}
-	user := p.guid("UserGuid")
-	per, err := s.period(p, s.yesterday())
+	user := p.GUID("UserGuid")
+	per, err := s.period(p, s.rep.Yesterday())
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := reportable(&svc); err != nil {
-		return 0, nil, err
-	}
-	users, err := s.cfg.Reports.ServiceUsers(r.Context(), svc.GUID, per.Start, per.End(), user)
+	users, err := s.rep.Users(r.Context(), &svc, per, user)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, reportError(err)
 	}
 	if len(users) == 0 {
 		// A user is reported once an event has named them before the
@@ -249,13 +235,13 @@ func (s *Server) getServiceUserUsage(r *http.Request, c *caller) (int, any, erro
 			when, unit = "in "+per.Start.Format("2006-01"), "month"
 		}
 		msg := fmt.Sprintf("User %s not found in service %s %s (UTC)", user, svc.GUID, when)
-		if p.value("Period") == "" {
+		if p.Value("Period") == "" {
 			msg += fmt.Sprintf(", the default Period (yesterday): pass Period=yyyy-MM-dd for another %s", unit)
 		}
 		return 0, nil, usage.Errorf(usage.KindNotFound, "UserGuid", "%s.", msg)
 	}
 	return 0, ServiceUserUsage{
-		ServiceGuid: Guid(svc.GUID), PeriodType: per.Type.String(), Period: Time(per.Start),
+		ServiceGuid: servicestack.Guid(svc.GUID), PeriodType: per.Type.String(), Period: servicestack.Time(per.Start),
 		Usage: userUsage(&users[0]),
 	}, nil
 }

@@ -13,7 +13,8 @@ import (
 
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/ratelimit"
-	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/reports"
+	"github.com/usaged/usaged/servicestack"
 	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
 )
@@ -22,7 +23,7 @@ import (
 type Config struct {
 	Registry *tenancy.Registry // required
 	Ingest   *ingest.Pipeline  // records activity events; required
-	Reports  store.Reports     // answers the usage reports; required
+	Reports  reports.Usage     // answers the usage reports; required
 	// Admin reports whether a bearer token is the operator's, who may see
 	// and change everything. Nil: no admin.
 	Admin   func(token string) bool
@@ -71,6 +72,7 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	reg    *tenancy.Registry
+	rep    *reports.Service
 	limits rateLimits
 }
 
@@ -90,6 +92,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
 	var err error
+	if s.rep, err = reports.New(reports.Config{Usage: cfg.Reports, Now: cfg.Now}); err != nil {
+		return nil, fmt.Errorf("ccc: %w", err)
+	}
 	if s.limits, err = s.newRateLimits(); err != nil {
 		return nil, fmt.Errorf("ccc: %w", err)
 	}
@@ -139,7 +144,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 		inner.Handle(m+" /api/services/status", notFound)
 		inner.Handle(m+" /api/services/users", notFound)
 	}
-	h := withSuffixes(inner)
+	h := servicestack.WithSuffixes(inner)
 	for _, prefix := range topLevel {
 		mux.Handle(prefix, h)
 		mux.Handle(prefix+"/", h)
@@ -180,24 +185,6 @@ type caller struct {
 	digest [32]byte // of the caller's API key; zero for the admin
 }
 
-// covers reports whether the caller may see service s.
-func (c *caller) covers(s *usage.Service) bool { return c.admin || c.scope.Covers(s) }
-
-// partnerOf returns the partner the caller belongs to, if any.
-func (s *Server) partnerOf(c *caller) (usage.GUID, bool) {
-	switch c.scope.Kind {
-	case usage.ScopePartner:
-		return c.scope.GUID, true
-	case usage.ScopeReseller:
-		x, ok := s.reg.Reseller(c.scope.GUID)
-		return x.PartnerGUID, ok
-	case usage.ScopeService:
-		x, ok := s.reg.Service(c.scope.GUID)
-		return x.PartnerGUID, ok
-	}
-	return usage.GUID{}, false
-}
-
 // handler answers one operation with a status (0 means 200) and a response
 // DTO, or an error.
 type handler func(r *http.Request, c *caller) (int, any, error)
@@ -212,7 +199,7 @@ func (s *Server) op(name string, h handler) http.Handler {
 		defer func() {
 			if v := recover(); v != nil {
 				s.log.Error("panic serving request", "op", name, "panic", v, "stack", string(debug.Stack()))
-				respondError(w, r, name, fmt.Errorf("panic: %v", v), s.log)
+				servicestack.RespondError(w, r, name, fmt.Errorf("panic: %v", v), s.log)
 			}
 		}()
 		c, err := s.authenticate(r)
@@ -223,18 +210,18 @@ func (s *Server) op(name string, h handler) http.Handler {
 		}
 		// Before authentication: a format the request cannot get is a
 		// mistake in the request itself, whoever sends it.
-		if ferr := formatError(r); ferr != nil {
-			respondError(w, r, name, ferr, s.log)
+		if ferr := servicestack.FormatError(r); ferr != nil {
+			servicestack.RespondError(w, r, name, ferr, s.log)
 			return
 		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="usaged"`)
-			respondError(w, r, name, err, s.log)
+			servicestack.RespondError(w, r, name, err, s.log)
 			return
 		}
 		status, v, err := h(r, c)
 		if err != nil {
-			respondError(w, r, name, err, s.log)
+			servicestack.RespondError(w, r, name, err, s.log)
 			return
 		}
 		if status == 0 {
@@ -244,7 +231,7 @@ func (s *Server) op(name string, h handler) http.Handler {
 			w.WriteHeader(status)
 			return
 		}
-		respond(w, r, name, status, v)
+		servicestack.Respond(w, r, name, status, v)
 	})
 }
 
@@ -268,22 +255,12 @@ func (s *Server) authenticate(r *http.Request) (*caller, error) {
 // service returns the service named by the ServiceGuid parameter, if the
 // caller may see it; a service outside the caller's scope is not found, so
 // that keys cannot probe which services exist.
-func (s *Server) service(p *params, c *caller) (usage.Service, error) {
-	g := p.guid("ServiceGuid")
-	if err := p.err(); err != nil {
+func (s *Server) service(p *servicestack.Params, c *caller) (usage.Service, error) {
+	g := p.GUID("ServiceGuid")
+	if err := p.Err(); err != nil {
 		return usage.Service{}, err
 	}
-	svc, ok := s.reg.Service(g)
-	if !ok || !c.covers(&svc) {
-		return usage.Service{}, serviceNotFound(g)
-	}
-	return svc, nil
-}
-
-// serviceNotFound is the answer for a service that does not exist or that
-// the caller may not see, which must not be told apart.
-func serviceNotFound(g usage.GUID) error {
-	return usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service %s not found", g)
+	return s.as(c).Service(g)
 }
 
 func (s *Server) collectionName(g usage.GUID) string {
@@ -293,5 +270,3 @@ func (s *Server) collectionName(g usage.GUID) string {
 	c, _ := s.reg.Collection(g)
 	return c.Name
 }
-
-func (s *Server) today() time.Time { return s.cfg.Now().UTC() }

@@ -10,6 +10,7 @@ import (
 	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/servicestack"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -174,7 +175,7 @@ var _ Hierarchy = HTTPHierarchy{}
 
 // byName maps the name of each item keep accepts (all when nil) to its
 // GUID.
-func byName[T any](items []T, name func(*T) string, guid func(*T) dto.Guid, keep func(*T) bool) map[string]usage.GUID {
+func byName[T any](items []T, name func(*T) string, guid func(*T) servicestack.Guid, keep func(*T) bool) map[string]usage.GUID {
 	out := make(map[string]usage.GUID, len(items))
 	for i := range items {
 		if keep == nil || keep(&items[i]) {
@@ -187,7 +188,7 @@ func byName[T any](items []T, name func(*T) string, guid func(*T) dto.Guid, keep
 // Partners lists every partner by name.
 func (h HTTPHierarchy) Partners(ctx context.Context) (map[string]usage.GUID, error) {
 	ps, err := h.API.Partners(ctx)
-	return byName(ps, func(p *dto.Partner) string { return p.Name }, func(p *dto.Partner) dto.Guid { return p.PartnerGuid }, nil), err
+	return byName(ps, func(p *dto.Partner) string { return p.Name }, func(p *dto.Partner) servicestack.Guid { return p.PartnerGuid }, nil), err
 }
 
 // CreatePartner creates a partner.
@@ -199,7 +200,7 @@ func (h HTTPHierarchy) CreatePartner(ctx context.Context, name string) (usage.GU
 // Resellers lists a partner's resellers by name.
 func (h HTTPHierarchy) Resellers(ctx context.Context, partner usage.GUID) (map[string]usage.GUID, error) {
 	xs, err := h.API.Resellers(ctx, partner)
-	return byName(xs, func(x *dto.Reseller) string { return x.Name }, func(x *dto.Reseller) dto.Guid { return x.ResellerGuid }, nil), err
+	return byName(xs, func(x *dto.Reseller) string { return x.Name }, func(x *dto.Reseller) servicestack.Guid { return x.ResellerGuid }, nil), err
 }
 
 // CreateReseller creates a reseller of partner.
@@ -211,7 +212,7 @@ func (h HTTPHierarchy) CreateReseller(ctx context.Context, partner usage.GUID, n
 // Collections lists a partner's collections by name.
 func (h HTTPHierarchy) Collections(ctx context.Context, partner usage.GUID) (map[string]usage.GUID, error) {
 	cs, err := h.API.Collections(ctx)
-	return byName(cs, func(c *dto.Collection) string { return c.Name }, func(c *dto.Collection) dto.Guid { return c.CollectionGuid },
+	return byName(cs, func(c *dto.Collection) string { return c.Name }, func(c *dto.Collection) servicestack.Guid { return c.CollectionGuid },
 		func(c *dto.Collection) bool { return usage.GUID(c.PartnerGuid) == partner }), err
 }
 

@@ -144,6 +144,15 @@ type Reports interface {
 	// service without activity has zero totals.
 	ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error)
 
+	// ServiceSeries reports service's usage in each period of type step
+	// (usage.Daily or usage.Monthly) from from, included, to to, excluded,
+	// oldest first: for each, what ServiceTotals reports over the period.
+	// from and to must each start a period of that type (midnight UTC; for
+	// Monthly the first of a month), to not before from; otherwise it fails
+	// with usage.KindInvalid. It reads the range once, so a year of days
+	// costs about what one ServiceTotals over the year does.
+	ServiceSeries(ctx context.Context, service usage.GUID, from, to time.Time, step usage.PeriodType) ([]usage.ServiceTotals, error)
+
 	// ServiceUsers reports the users of service known before to
 	// (usage.Activity.Names), ordered by GUID, each with its account as of to
 	// (Status Active, then usage.UserUsage.ApplyAccount over its user events

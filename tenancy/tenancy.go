@@ -6,6 +6,11 @@
 // in step with every change made through it: reports list and filter
 // thousands of services per request, and authenticating a key must not touch
 // the store. Changes are written to the store before they become visible.
+//
+// What a caller may see and change is decided here too: Registry.As returns
+// the registry as one caller (the operator, or a key's scope) sees it, and
+// every face answers its callers through that view. The Registry's own
+// methods are unchecked, for the operator's tools and for loading.
 package tenancy
 
 import (

@@ -296,6 +296,24 @@ func (p Period) End() time.Time {
 	return p.Start.AddDate(0, 0, 1)
 }
 
+// Periods returns the periods of type pt from from to to, excluded, oldest
+// first: the periods of a series (store.Reports.ServiceSeries). from and to
+// must each start a period of type pt, to not before from; otherwise it
+// fails with a KindInvalid error.
+func Periods(pt PeriodType, from, to time.Time) ([]Period, error) {
+	if pt != Daily && pt != Monthly {
+		return nil, Errorf(KindInvalid, "step", "a series is Daily or Monthly, got %d", pt)
+	}
+	if !PeriodOf(pt, from).Start.Equal(from) || to.Before(from) || !PeriodOf(pt, to).Start.Equal(to) {
+		return nil, Errorf(KindInvalid, "from", "a %s series runs from the start of a period to the start of a later one: got %s to %s", pt, from, to)
+	}
+	var ps []Period
+	for p := PeriodOf(pt, from); p.Start.Before(to); p = PeriodOf(pt, p.End()) {
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
 func (p Period) String() string {
 	return fmt.Sprintf("%s %s", p.Type, p.Start.Format(time.DateOnly))
 }

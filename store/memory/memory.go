@@ -271,6 +271,21 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 	return outs, nil
 }
 
+// ServiceSeries implements store.Reports, one ServiceTotals a period.
+func (d *DB) ServiceSeries(ctx context.Context, service usage.GUID, from, to time.Time, step usage.PeriodType) ([]usage.ServiceTotals, error) {
+	periods, err := usage.Periods(step, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]usage.ServiceTotals, len(periods))
+	for i, p := range periods {
+		if out[i], err = d.ServiceTotals(ctx, service, p.Start, p.End()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // ServiceTotals implements store.Reports.
 func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error) {
 	var tot usage.ServiceTotals

@@ -460,29 +460,14 @@ func (d *DB) getVec(key []byte, v []uint64) error {
 func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error) {
 	var tot usage.ServiceTotals
 	err := d.live(func() error {
-		it, err := d.db.NewIterWithContext(ctx, &pebbledb.IterOptions{
-			LowerBound: serviceDayKey(service, dayNumber(from)),
-			UpperBound: serviceDayKey(service, dayNumber(to)),
-		})
-		if err != nil {
-			return err
-		}
-		var v dayVec
-		for it.First(); it.Valid(); it.Next() {
-			if err := decodeVec(it.Value(), v[:]); err != nil {
-				it.Close()
-				return err
-			}
-			tot.AddTally(v.tally())
-		}
-		if err := it.Close(); err != nil {
+		if err := d.scanDays(ctx, service, from, to, func(_ uint32, v *dayVec) { tot.AddTally(v.tally()) }); err != nil {
 			return err
 		}
 		var users [5]uint64
 		if err := d.lastGauge(ctx, service, gaugeUsers, to, users[:]); err != nil {
 			return err
 		}
-		tot.Users = usage.UserCounts{Total: int64(users[0]), Pro: int64(users[1]), Guest: int64(users[2]), Disabled: int64(users[3]), Unregistered: int64(users[4])}
+		tot.Users = userCounts(users)
 		var storage [1]uint64
 		if err := d.lastGauge(ctx, service, gaugeStorage, to, storage[:]); err != nil {
 			return err
@@ -491,6 +476,108 @@ func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to tim
 		return nil
 	})
 	return tot, err
+}
+
+// scanDays calls fn with the number and the counters of every day of
+// service's in [from, to) that has any, in order.
+func (d *DB) scanDays(ctx context.Context, service usage.GUID, from, to time.Time, fn func(day uint32, v *dayVec)) error {
+	it, err := d.db.NewIterWithContext(ctx, &pebbledb.IterOptions{
+		LowerBound: serviceDayKey(service, dayNumber(from)),
+		UpperBound: serviceDayKey(service, dayNumber(to)),
+	})
+	if err != nil {
+		return err
+	}
+	var v dayVec
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) != 1+16+4 {
+			it.Close()
+			return errCorrupt
+		}
+		if err := decodeVec(it.Value(), v[:]); err != nil {
+			it.Close()
+			return err
+		}
+		fn(binary.BigEndian.Uint32(k[17:]), &v)
+	}
+	return it.Close()
+}
+
+// userCounts is the value of a gaugeUsers report.
+func userCounts(v [5]uint64) usage.UserCounts {
+	return usage.UserCounts{Total: int64(v[0]), Pro: int64(v[1]), Guest: int64(v[2]), Disabled: int64(v[3]), Unregistered: int64(v[4])}
+}
+
+// ServiceSeries implements store.Services: one scan of the service's days
+// over the range and one iterator for each gauge, rather than one
+// ServiceTotals, and three iterators, per period.
+func (d *DB) ServiceSeries(ctx context.Context, service usage.GUID, from, to time.Time, step usage.PeriodType) ([]usage.ServiceTotals, error) {
+	periods, err := usage.Periods(step, from, to)
+	if err != nil {
+		return nil, err
+	}
+	first := usage.PeriodOf(step, from)
+	// index returns the period of the series that holds t.
+	index := func(t time.Time) int {
+		if step == usage.Monthly {
+			y0, m0, _ := first.Start.Date()
+			y, m, _ := t.UTC().Date()
+			return (y-y0)*12 + int(m-m0)
+		}
+		return int((t.Unix() - first.Start.Unix()) / (24 * 60 * 60))
+	}
+	out := make([]usage.ServiceTotals, len(periods))
+	err = d.live(func() error {
+		add := func(day uint32, v *dayVec) { out[index(time.Unix(int64(day)*24*60*60, 0))].AddTally(v.tally()) }
+		if err := d.scanDays(ctx, service, from, to, add); err != nil {
+			return err
+		}
+		var users [5]uint64
+		if err := d.gaugeSeries(ctx, service, gaugeUsers, first, len(out), users[:], func(i int) { out[i].Users = userCounts(users) }); err != nil {
+			return err
+		}
+		var storage [1]uint64
+		return d.gaugeSeries(ctx, service, gaugeStorage, first, len(out), storage[:], func(i int) { out[i].StorageBytes = int64(storage[0]) })
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// gaugeSeries reads a gauge as of the end of every period of a series
+// that starts at first and has n periods: for each, it reads into v the
+// latest report before the period's end, as lastGauge does, and calls set
+// with the period's index. One iterator seeks from end to end, rather than
+// reading every report between them, which may be many a day.
+func (d *DB) gaugeSeries(ctx context.Context, service usage.GUID, kind byte, first usage.Period, n int, v []uint64, set func(int)) error {
+	end := first.Start
+	for range n {
+		end = usage.PeriodOf(first.Type, end).End()
+	}
+	it, err := d.db.NewIterWithContext(ctx, &pebbledb.IterOptions{
+		LowerBound: append(svcKey(famGauge, service), kind),
+		UpperBound: gaugeKey(service, kind, end, ""),
+	})
+	if err != nil {
+		return err
+	}
+	per, key := first, append(svcKey(famGauge, service), kind)
+	prefix := len(key)
+	for i := range n {
+		clear(v)
+		key = binary.BigEndian.AppendUint64(key[:prefix], nanos(per.End())) // gaugeKey without an id
+		if it.SeekLT(key) {
+			if err := decodeVec(it.Value(), v); err != nil {
+				it.Close()
+				return err
+			}
+		}
+		set(i)
+		per = usage.PeriodOf(per.Type, per.End())
+	}
+	return it.Close()
 }
 
 // lastGauge reads into v the latest report of a gauge before to: the

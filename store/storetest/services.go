@@ -669,6 +669,7 @@ func checkReports(t *testing.T, s store.Usage, o *ActivityOracle, g *ActivityGen
 	}
 	spans := reportSpans(g)
 	for _, svc := range services {
+		checkSeries(t, s, o, g, svc)
 		for i, sp := range spans {
 			checkTotals(t, s, o, svc, sp)
 			checkUsers(t, s, o, svc, sp, usage.GUID{})
@@ -686,6 +687,52 @@ func checkTotals(t *testing.T, s store.Usage, o *ActivityOracle, service usage.G
 	}
 	if d := firstDiff(got, o.Totals(service, sp.from, sp.to)); d != "" {
 		t.Fatalf("ServiceTotals(%s, %v): %s", service, sp, d)
+	}
+}
+
+// checkSeries compares ServiceSeries of service with the oracle's Totals of
+// each of its periods: the days from two before g's activity to two after
+// it, the months from the one before it to the one after it, the second
+// half of its days and its last month (whose gauges start from reports
+// before them), and an empty series; and that ranges that do not start
+// and end periods are refused.
+func checkSeries(t *testing.T, s store.Usage, o *ActivityOracle, g *ActivityGen, service usage.GUID) {
+	t.Helper()
+	last := g.Start.AddDate(0, 0, g.Days)
+	for _, c := range []struct {
+		step     usage.PeriodType
+		from, to time.Time
+	}{
+		{usage.Daily, g.Start.AddDate(0, 0, -2), last.AddDate(0, 0, 2)},
+		{usage.Monthly, usage.PeriodOf(usage.Monthly, g.Start).Start.AddDate(0, -1, 0), usage.PeriodOf(usage.Monthly, last).Start.AddDate(0, 2, 0)},
+		{usage.Daily, g.Start.AddDate(0, 0, g.Days/2), last},
+		{usage.Monthly, usage.PeriodOf(usage.Monthly, last).Start, usage.PeriodOf(usage.Monthly, last).Start.AddDate(0, 1, 0)},
+		{usage.Daily, g.Start, g.Start},
+	} {
+		got, err := s.ServiceSeries(t.Context(), service, c.from, c.to, c.step)
+		if err != nil {
+			t.Fatalf("ServiceSeries(%s, %s, %s, %s): %v", service, showTime(c.from), showTime(c.to), c.step, err)
+		}
+		var want []usage.ServiceTotals
+		for p := usage.PeriodOf(c.step, c.from); p.Start.Before(c.to); p = usage.PeriodOf(c.step, p.End()) {
+			want = append(want, o.Totals(service, p.Start, p.End()))
+		}
+		if len(got) != len(want) {
+			t.Fatalf("ServiceSeries(%s, %s, %s, %s) = %d periods, want %d", service, showTime(c.from), showTime(c.to), c.step, len(got), len(want))
+		}
+		for i := range got {
+			if d := firstDiff(got[i], want[i]); d != "" {
+				t.Fatalf("ServiceSeries(%s, %s, %s, %s): period %d: %s", service, showTime(c.from), showTime(c.to), c.step, i, d)
+			}
+		}
+	}
+	for _, bad := range []struct{ from, to time.Time }{
+		{g.Start.Add(time.Hour), last},
+		{last, g.Start},
+	} {
+		if _, err := s.ServiceSeries(t.Context(), service, bad.from, bad.to, usage.Daily); usage.KindOf(err) != usage.KindInvalid {
+			t.Fatalf("ServiceSeries(%s, %s, %s, Daily) = %v, want an invalid-argument error", service, showTime(bad.from), showTime(bad.to), err)
+		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package ccc
+package servicestack
 
 import (
 	"errors"
@@ -65,17 +65,17 @@ func (e *apiError) Error() string {
 	return b.String()
 }
 
-// bindError reports a parameter value that cannot be bound to field of
+// BindError reports a parameter value that cannot be bound to field of
 // operation op as ServiceStack does: 400 SerializationException,
 // "Unable to bind to request '<op>'", and one entry naming field and value.
 // An empty field (a body that is not JSON at all) leaves the entry out.
-func bindError(op, field, value string) error { return bindErrorHint(op, field, value, "") }
+func BindError(op, field, value string) error { return BindErrorHint(op, field, value, "") }
 
-// bindErrorHint is bindError with what the field takes added to its entry's
+// BindErrorHint is BindError with what the field takes added to its entry's
 // message after a colon: "'Weekly' is an Invalid value for 'PeriodType':
 // use one of Daily, Monthly". ServiceStack's own text comes first, so that
 // clients matching it still do.
-func bindErrorHint(op, field, value, hint string) error {
+func BindErrorHint(op, field, value, hint string) error {
 	e := &apiError{status: http.StatusBadRequest, rs: ResponseStatus{
 		ErrorCode: "SerializationException",
 		Message:   fmt.Sprintf("Unable to bind to request '%s'", op),
@@ -90,11 +90,11 @@ func bindErrorHint(op, field, value, hint string) error {
 	return e
 }
 
-// validationError reports failed validation rules as ServiceStack's
+// ValidationError reports failed validation rules as ServiceStack's
 // validation feature does: 400, one entry per problem, and the first
 // entry's code and message for the whole. Without entries (a caller's bug)
 // it is a bare ValidationException.
-func validationError(errs ...FieldError) error {
+func ValidationError(errs ...FieldError) error {
 	e := &apiError{status: http.StatusBadRequest, rs: ResponseStatus{ErrorCode: "ValidationException", Message: "Validation failed"}}
 	if len(errs) > 0 {
 		e.rs = ResponseStatus{ErrorCode: errs[0].ErrorCode, Message: errs[0].Message, Errors: errs}
@@ -102,18 +102,18 @@ func validationError(errs ...FieldError) error {
 	return e
 }
 
-// notEmpty is FluentValidation's NotEmpty rule failing for the PascalCase
+// NotEmpty is FluentValidation's NotEmpty rule failing for the PascalCase
 // field: 'Primary Domain' must not be empty.
-func notEmpty(field string) FieldError {
-	return FieldError{ErrorCode: "NotEmpty", FieldName: field, Message: fmt.Sprintf("'%s' must not be empty.", displayName(field))}
+func NotEmpty(field string) FieldError {
+	return FieldError{ErrorCode: "NotEmpty", FieldName: field, Message: fmt.Sprintf("'%s' must not be empty.", DisplayName(field))}
 }
 
-// displayName is the name FluentValidation shows for a property in its
+// DisplayName is the name FluentValidation shows for a property in its
 // messages, its SplitPascalCase: a space before each word's capital
 // (PrimaryDomain → Primary Domain), acronyms kept together (URLName → URL
 // Name), and the dot of a nested property dropped (Contact.Name → Contact
 // Name).
-func displayName(field string) string {
+func DisplayName(field string) string {
 	rs := []rune(field)
 	var b strings.Builder
 	for i, c := range rs {
@@ -127,10 +127,11 @@ func displayName(field string) string {
 	return strings.TrimSpace(b.String())
 }
 
-// statusConflict reports that the state of an entity forbids the operation,
-// such as a usage report of a Blocked service: 409 ServiceStatusConflict.
-func statusConflict(message string) error {
-	return &apiError{status: http.StatusConflict, rs: ResponseStatus{ErrorCode: "ServiceStatusConflict", Message: message}}
+// NewError returns the error of a failure that no error kind describes,
+// answered with status and a ResponseStatus of code and message: a 409
+// whose code names the conflict, a 429.
+func NewError(status int, code, message string) error {
+	return &apiError{status: status, rs: ResponseStatus{ErrorCode: code, Message: message}}
 }
 
 // kindResponse is the one table from error kind to HTTP status, error code
@@ -189,12 +190,12 @@ func toAPIError(err error) *apiError {
 	return ae
 }
 
-// respondError writes err as the response DTO of op with only its
+// RespondError writes err as the response DTO of op with only its
 // responseStatus, in the negotiated format, with the status toAPIError maps
 // it to (200 under JSONP). Server errors are logged with the request's
 // method and path, the cause included; the client's own mistakes only at
 // debug level. A nil log logs nothing.
-func respondError(w http.ResponseWriter, r *http.Request, op string, err error, log *slog.Logger) {
+func RespondError(w http.ResponseWriter, r *http.Request, op string, err error, log *slog.Logger) {
 	ae := toAPIError(err)
 	if log != nil {
 		attrs := []any{"op", op, "method", r.Method, "path", r.URL.Path, "status", ae.status, "err", err}
@@ -217,5 +218,5 @@ func respondError(w http.ResponseWriter, r *http.Request, op string, err error, 
 	if rs.Errors == nil {
 		rs.Errors = []FieldError{}
 	}
-	respond(w, r, op, ae.status, errorResponse{ResponseStatus: rs})
+	Respond(w, r, op, ae.status, errorResponse{ResponseStatus: rs})
 }

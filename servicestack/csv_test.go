@@ -1,4 +1,4 @@
-package ccc
+package servicestack
 
 import (
 	"bytes"
@@ -57,7 +57,7 @@ func TestCSVDefusesText(t *testing.T) {
 	}
 	f := func(v any, want string) {
 		t.Helper()
-		w := serve("/x.csv", "", func(w http.ResponseWriter, r *http.Request) { respond(w, r, "Op", http.StatusOK, v) })
+		w := serve("/x.csv", "", func(w http.ResponseWriter, r *http.Request) { Respond(w, r, "Op", http.StatusOK, v) })
 		if got := w.Body.String(); got != want {
 			t.Errorf("%T: got %q\nwant %q", v, got, want)
 		}
@@ -74,7 +74,7 @@ func TestCSVDefusesText(t *testing.T) {
 	f([]int{-1, 2}, "-1\r\n2\r\n")
 
 	w := serve("/x?format=csv", "", func(w http.ResponseWriter, r *http.Request) {
-		respondError(w, r, "Op", validationError(FieldError{ErrorCode: "Predicate", FieldName: "Name", Message: "=bad"}), nil)
+		RespondError(w, r, "Op", ValidationError(FieldError{ErrorCode: "Predicate", FieldName: "Name", Message: "=bad"}), nil)
 	})
 	// The Errors cell is JSV, which starts with a bracket: no spreadsheet runs it.
 	if got, want := w.Body.String(), "ErrorCode,Message,Errors\r\nPredicate,'=bad,\"[{ErrorCode:Predicate,FieldName:Name,Message:=bad}]\"\r\n"; got != want {

@@ -1,4 +1,4 @@
-package ccc
+package servicestack
 
 import (
 	"fmt"
@@ -77,85 +77,85 @@ func (q queryPairs) callback() string {
 	return ""
 }
 
-// params binds the path and query parameters of a request to operation op.
+// Params binds the path and query parameters of a request to operation op.
 // A parameter is found by name among the path values of the route
 // ({ServiceGuid}) and then among the query keys, ignoring case. The first
-// value that cannot be bound is kept, and err reports it as a bindError, so
+// value that cannot be bound is kept, and Err reports it as a BindError, so
 // that a handler binds everything and checks once. Not safe for concurrent
 // use.
-type params struct {
+type Params struct {
 	r     *http.Request
 	op    string
 	query queryPairs
 	first error
 }
 
-// bindParams returns the parameters of r for operation op.
-func bindParams(r *http.Request, op string) *params {
-	return &params{r: r, op: op, query: parseQuery(r.URL.RawQuery)}
+// Bind returns the parameters of r for operation op.
+func Bind(r *http.Request, op string) *Params {
+	return &Params{r: r, op: op, query: parseQuery(r.URL.RawQuery)}
 }
 
-// value returns the parameter name's value, "" when absent.
-func (p *params) value(name string) string {
+// Value returns the parameter name's value, "" when absent.
+func (p *Params) Value(name string) string {
 	if v := p.r.PathValue(name); v != "" {
 		return v
 	}
 	return p.query.get(name)
 }
 
-// fail records that value could not be bound to name, unless an earlier
+// Fail records that value could not be bound to name, unless an earlier
 // parameter failed already. hint, when not empty, says what the parameter
 // takes (use one of Daily, Monthly), after ServiceStack's own message.
-func (p *params) fail(name, value, hint string) {
-	p.failWith(bindErrorHint(p.op, name, value, hint))
+func (p *Params) Fail(name, value, hint string) {
+	p.failWith(BindErrorHint(p.op, name, value, hint))
 }
 
 // failWith records err, unless an earlier parameter failed already.
-func (p *params) failWith(err error) {
+func (p *Params) failWith(err error) {
 	if p.first == nil {
 		p.first = err
 	}
 }
 
-// guid binds a required GUID in any form usage.ParseGUID accepts; a missing
+// GUID binds a required GUID in any form usage.ParseGUID accepts; a missing
 // or invalid one fails, and returns the zero GUID.
-func (p *params) guid(name string) usage.GUID {
-	v := p.value(name)
+func (p *Params) GUID(name string) usage.GUID {
+	v := p.Value(name)
 	g, err := usage.ParseGUID(v)
 	if err != nil {
-		p.fail(name, v, "")
+		p.Fail(name, v, "")
 	}
 	return g
 }
 
-// optGUID binds an optional GUID: the zero GUID when absent; an invalid one
+// OptGUID binds an optional GUID: the zero GUID when absent; an invalid one
 // fails.
-func (p *params) optGUID(name string) usage.GUID {
-	if p.value(name) == "" {
+func (p *Params) OptGUID(name string) usage.GUID {
+	if p.Value(name) == "" {
 		return usage.GUID{}
 	}
-	return p.guid(name)
+	return p.GUID(name)
 }
 
-// integer binds a decimal integer in [min, max]: def when absent. One that
+// Int binds a decimal integer in [min, max]: def when absent. One that
 // is not an integer fails to bind, naming the range; one out of range fails
 // validation as FluentValidation's GreaterThanOrEqual or LessThanOrEqual
 // rule would, naming the limit. Either returns def.
-func (p *params) integer(name string, def, min, max int) int {
-	v := p.value(name)
+func (p *Params) Int(name string, def, min, max int) int {
+	v := p.Value(name)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
 	switch {
 	case err != nil:
-		p.fail(name, v, fmt.Sprintf("use a whole number from %d to %d", min, max))
+		p.Fail(name, v, fmt.Sprintf("use a whole number from %d to %d", min, max))
 	case n < min:
-		p.failWith(validationError(FieldError{ErrorCode: "GreaterThanOrEqual", FieldName: name,
-			Message: fmt.Sprintf("'%s' must be greater than or equal to '%d'; got %d.", displayName(name), min, n)}))
+		p.failWith(ValidationError(FieldError{ErrorCode: "GreaterThanOrEqual", FieldName: name,
+			Message: fmt.Sprintf("'%s' must be greater than or equal to '%d'; got %d.", DisplayName(name), min, n)}))
 	case n > max:
-		p.failWith(validationError(FieldError{ErrorCode: "LessThanOrEqual", FieldName: name,
-			Message: fmt.Sprintf("'%s' must be less than or equal to '%d'; got %d.", displayName(name), max, n)}))
+		p.failWith(ValidationError(FieldError{ErrorCode: "LessThanOrEqual", FieldName: name,
+			Message: fmt.Sprintf("'%s' must be less than or equal to '%d'; got %d.", DisplayName(name), max, n)}))
 	default:
 		return n
 	}
@@ -165,35 +165,32 @@ func (p *params) integer(name string, def, min, max int) int {
 // dateHint is what a date parameter takes, for its bind error.
 const dateHint = "use yyyy-MM-dd, ISO-8601 such as 2026-03-04T05:06:07Z, or /Date(ms)/, from 0001-01-01 to 9999-12-31"
 
-// date binds a date in any form parseDate accepts, in UTC. ok is false when
+// Date binds a date in any form ParseDate accepts, in UTC. ok is false when
 // the parameter is absent or fails.
-func (p *params) date(name string) (t time.Time, ok bool) {
-	v := p.value(name)
+func (p *Params) Date(name string) (t time.Time, ok bool) {
+	v := p.Value(name)
 	if v == "" {
 		return time.Time{}, false
 	}
-	t, err := parseDate(v)
+	t, err := ParseDate(v)
 	if err != nil {
-		p.fail(name, v, dateHint)
+		p.Fail(name, v, dateHint)
 		return time.Time{}, false
 	}
 	return t, true
 }
 
-// str returns the parameter name as sent, "" when absent.
-func (p *params) str(name string) string { return p.value(name) }
-
-// err returns the first parameter that could not be bound, as a bindError,
+// Err returns the first parameter that could not be bound, as a BindError,
 // or nil.
-func (p *params) err() error { return p.first }
+func (p *Params) Err() error { return p.first }
 
-// optEnum binds an optional enum with its parse function from usage
+// OptEnum binds an optional enum with its parse function from usage
 // (usage.ParsePeriodType…, which ignore case, as ServiceStack does), whose
 // values are allowed, for the message of a value that is not one. ok is
 // false when the parameter is absent or fails; then the zero E is returned.
-func optEnum[E fmt.Stringer](p *params, name string, parse func(string) (E, error), allowed ...E) (E, bool) {
+func OptEnum[E fmt.Stringer](p *Params, name string, parse func(string) (E, error), allowed ...E) (E, bool) {
 	var zero E
-	v := p.value(name)
+	v := p.Value(name)
 	if v == "" {
 		return zero, false
 	}
@@ -203,7 +200,7 @@ func optEnum[E fmt.Stringer](p *params, name string, parse func(string) (E, erro
 		for i, a := range allowed {
 			names[i] = a.String()
 		}
-		p.fail(name, v, "use one of "+strings.Join(names, ", "))
+		p.Fail(name, v, "use one of "+strings.Join(names, ", "))
 		return zero, false
 	}
 	return e, true

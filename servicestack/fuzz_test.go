@@ -1,4 +1,4 @@
-package ccc
+package servicestack
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// FuzzParseDate: parseDate never panics, and what it accepts is UTC, within
+// FuzzParseDate: ParseDate never panics, and what it accepts is UTC, within
 // a .NET DateTime's years, and reads back unchanged from its wire form but
 // for the 100 ns the wire keeps.
 func FuzzParseDate(f *testing.F) {
@@ -24,17 +24,17 @@ func FuzzParseDate(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := parseDate(s)
+		got, err := ParseDate(s)
 		if err != nil {
 			return
 		}
 		if got.Location() != time.UTC || got.Year() < 1 || got.Year() > 9999 {
-			t.Fatalf("parseDate(%q) = %v: not UTC or out of range", s, got)
+			t.Fatalf("ParseDate(%q) = %v: not UTC or out of range", s, got)
 		}
 		wire := Time(got).String()
-		back, err := parseDate(wire)
+		back, err := ParseDate(wire)
 		if err != nil || !back.Equal(got.Truncate(100*time.Nanosecond)) {
-			t.Fatalf("parseDate(%q) = %v, written %s, read back as %v, %v", s, got, wire, back, err)
+			t.Fatalf("ParseDate(%q) = %v, written %s, read back as %v, %v", s, got, wire, back, err)
 		}
 	})
 }
@@ -54,9 +54,9 @@ func FuzzNegotiate(f *testing.F) {
 		w := httptest.NewRecorder()
 		var got format
 		var cb string
-		withSuffixes(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WithSuffixes(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got, cb = negotiate(r)
-			respond(w, r, "Op", http.StatusTeapot, sampleContact{Name: path})
+			Respond(w, r, "Op", http.StatusTeapot, sampleContact{Name: path})
 		})).ServeHTTP(w, r)
 		if got != formatJSON && got != formatCSV && got != formatXML {
 			t.Fatalf("unknown format %d", got)

@@ -1,4 +1,4 @@
-package ccc
+package servicestack
 
 import (
 	"bytes"

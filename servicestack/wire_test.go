@@ -1,4 +1,4 @@
-package ccc
+package servicestack
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ func sample(name string) sampleUsage {
 	return sampleUsage{sampleHeader: sampleHeader{ServiceGuid: Guid(sampleGUID), Name: name, CreatedOn: Time(sampleTime)}, MessageCount: 7}
 }
 
-// serve runs h behind withSuffixes for a GET of target with the given
+// serve runs h behind WithSuffixes for a GET of target with the given
 // Accept header (none when empty).
 func serve(target, accept string, h http.HandlerFunc) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodGet, target, nil)
@@ -66,7 +66,7 @@ func serve(target, accept string, h http.HandlerFunc) *httptest.ResponseRecorder
 		r.Header.Set("Accept", accept)
 	}
 	w := httptest.NewRecorder()
-	withSuffixes(h).ServeHTTP(w, r)
+	WithSuffixes(h).ServeHTTP(w, r)
 	return w
 }
 
@@ -119,7 +119,7 @@ func TestNegotiate(t *testing.T) {
 	f("/x?callback=cb;alert(1)", "", formatJSON, "cb_alert_1_")
 	f("/x?x;callback=a&format=xml", "", formatXML, "")
 	f("/x?format=csv;x", "", formatJSON, "")
-	// An unknown ?format= is refused by formatError; its 400 is JSON.
+	// An unknown ?format= is refused by FormatError; its 400 is JSON.
 	f("/x.csv?format=jsv", "text/csv", formatJSON, "")
 	f("/x?format=html", "", formatJSON, "")
 
@@ -152,7 +152,7 @@ func TestWithSuffixes(t *testing.T) {
 		r := httptest.NewRequest(http.MethodGet, target, nil)
 		before := *r.URL
 		var got *http.Request
-		withSuffixes(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r })).ServeHTTP(httptest.NewRecorder(), r)
+		WithSuffixes(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r })).ServeHTTP(httptest.NewRecorder(), r)
 		if got.URL.Path != wantPath || got.URL.RawPath != wantRawPath {
 			t.Errorf("%s: path %q raw %q, want %q raw %q", target, got.URL.Path, got.URL.RawPath, wantPath, wantRawPath)
 		}
@@ -178,10 +178,10 @@ func TestWithSuffixes(t *testing.T) {
 	var guid string
 	mux.HandleFunc("GET /api/services/{ServiceGuid}/serviceusage", func(w http.ResponseWriter, r *http.Request) {
 		guid = r.PathValue("ServiceGuid")
-		respond(w, r, "GetServiceUsage", http.StatusOK, sample("a"))
+		Respond(w, r, "GetServiceUsage", http.StatusOK, sample("a"))
 	})
 	w := httptest.NewRecorder()
-	withSuffixes(mux).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/services/0123/serviceusage.csv", nil))
+	WithSuffixes(mux).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/services/0123/serviceusage.csv", nil))
 	if w.Code != http.StatusOK || guid != "0123" || w.Header().Get("Content-Type") != "text/csv; charset=utf-8" {
 		t.Errorf("routed suffix: %d %q guid %q", w.Code, w.Header().Get("Content-Type"), guid)
 	}
@@ -209,7 +209,7 @@ func TestSanitizeCallback(t *testing.T) {
 func TestRespondJSON(t *testing.T) {
 	v := sample(`<a&b> "q"`)
 	v.Contact = sampleContact{Name: "Ann"}
-	w := serve("/x", "", func(w http.ResponseWriter, r *http.Request) { respond(w, r, "GetServiceUsage", http.StatusCreated, v) })
+	w := serve("/x", "", func(w http.ResponseWriter, r *http.Request) { Respond(w, r, "GetServiceUsage", http.StatusCreated, v) })
 	want := `{"serviceGuid":"0123456789abcdef0123456789abcdef","name":"<a&b> \"q\"","createdOn":"2026-03-04T05:06:07Z","contact":{"name":"Ann"},"isAlias":false,"messageCount":7}`
 	if w.Code != http.StatusCreated || w.Body.String() != want {
 		t.Errorf("got %d %s\nwant %s", w.Code, w.Body, want)
@@ -222,14 +222,14 @@ func TestRespondJSON(t *testing.T) {
 	// Vary is added to what a middleware set, once.
 	w = httptest.NewRecorder()
 	w.Header().Set("Vary", "Accept-Encoding")
-	respond(w, httptest.NewRequest(http.MethodGet, "/x", nil), "Op", http.StatusOK, v)
+	Respond(w, httptest.NewRequest(http.MethodGet, "/x", nil), "Op", http.StatusOK, v)
 	if got := w.Header().Values("Vary"); !slices.Equal(got, []string{"Accept-Encoding", "Accept"}) {
 		t.Errorf("Vary: %q", got)
 	}
 
 	// Lists are JSON arrays, nil is null.
 	w = serve("/x", "", func(w http.ResponseWriter, r *http.Request) {
-		respond(w, r, "Op", http.StatusOK, []sampleContact{{Email: "a@b.c"}})
+		Respond(w, r, "Op", http.StatusOK, []sampleContact{{Email: "a@b.c"}})
 	})
 	if w.Body.String() != `[{"email":"a@b.c"}]` {
 		t.Errorf("list: %s", w.Body)
@@ -247,7 +247,7 @@ func TestRespondUnencodable(t *testing.T) {
 					t.Errorf("%s: no panic for a channel", accept)
 				}
 			}()
-			respond(w, r, "Op", http.StatusOK, struct {
+			Respond(w, r, "Op", http.StatusOK, struct {
 				C chan int `json:"c"`
 			}{make(chan int)})
 		}()
@@ -259,7 +259,7 @@ func TestRespondUnencodable(t *testing.T) {
 
 func TestJSONP(t *testing.T) {
 	w := serve("/x.csv?callback="+url.QueryEscape("alert(1);//<script>"), "text/csv", func(w http.ResponseWriter, r *http.Request) {
-		respond(w, r, "Op", http.StatusAccepted, sampleContact{Name: "x"})
+		Respond(w, r, "Op", http.StatusAccepted, sampleContact{Name: "x"})
 	})
 	if w.Code != http.StatusOK || w.Body.String() != `alert_1_____script_({"name":"x"})` {
 		t.Errorf("got %d %s", w.Code, w.Body)
@@ -273,7 +273,7 @@ func TestJSONP(t *testing.T) {
 
 	// Errors under JSONP are 200, with the error DTO as the argument.
 	w = serve("/x?callback=cb", "", func(w http.ResponseWriter, r *http.Request) {
-		respondError(w, r, "GetServiceUsage", usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service x not found"), nil)
+		RespondError(w, r, "GetServiceUsage", usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service x not found"), nil)
 	})
 	if want := `cb({"responseStatus":{"errorCode":"NotFound","message":"Service x not found","errors":[]}})`; w.Code != http.StatusOK || w.Body.String() != want {
 		t.Errorf("got %d %s, want 200 %s", w.Code, w.Body, want)
@@ -302,7 +302,7 @@ func TestCSVPaged(t *testing.T) {
 	page.Results[4].IsAlias = true
 
 	w := serve("/api/services/usage?format=csv", "", func(w http.ResponseWriter, r *http.Request) {
-		respond(w, r, "GetServicesUsage", http.StatusOK, &page)
+		Respond(w, r, "GetServicesUsage", http.StatusOK, &page)
 	})
 	if ct, cd := w.Header().Get("Content-Type"), w.Header().Get("Content-Disposition"); ct != "text/csv; charset=utf-8" || cd != `attachment;filename="GetServicesUsage.csv"` {
 		t.Errorf("headers %q %q", ct, cd)
@@ -366,7 +366,7 @@ func TestCSVPaged(t *testing.T) {
 func TestCSVShapes(t *testing.T) {
 	f := func(v any, want string) {
 		t.Helper()
-		w := serve("/x.csv", "", func(w http.ResponseWriter, r *http.Request) { respond(w, r, "Op", http.StatusOK, v) })
+		w := serve("/x.csv", "", func(w http.ResponseWriter, r *http.Request) { Respond(w, r, "Op", http.StatusOK, v) })
 		if got := w.Body.String(); got != want {
 			t.Errorf("%T: got %q\nwant %q", v, got, want)
 		}
@@ -394,7 +394,7 @@ func TestCSVShapes(t *testing.T) {
 
 func TestCSVError(t *testing.T) {
 	w := serve("/x?format=csv", "", func(w http.ResponseWriter, r *http.Request) {
-		respondError(w, r, "CreateService", validationError(notEmpty("Name"), notEmpty("PrimaryDomain")), nil)
+		RespondError(w, r, "CreateService", ValidationError(NotEmpty("Name"), NotEmpty("PrimaryDomain")), nil)
 	})
 	// The field errors are one JSV cell, as ServiceStack writes a list in CSV.
 	if w.Code != http.StatusBadRequest || w.Body.String() != "ErrorCode,Message,Errors\r\nNotEmpty,'Name' must not be empty.,"+
@@ -407,7 +407,7 @@ func TestCSVError(t *testing.T) {
 
 	// Without field errors, the cell is [], as JSON's "errors": [].
 	w = serve("/x?format=csv", "", func(w http.ResponseWriter, r *http.Request) {
-		respondError(w, r, "GetServiceUsage", usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service x not found"), nil)
+		RespondError(w, r, "GetServiceUsage", usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service x not found"), nil)
 	})
 	if got, want := w.Body.String(), "ErrorCode,Message,Errors\r\nNotFound,Service x not found,[]\r\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
@@ -483,7 +483,7 @@ func TestXML(t *testing.T) {
 	page := samplePage{PageSize: 25, Results: []sampleUsage{sample("<a & b>"), sample("\x00bad")}}
 	page.Results[0].Contact = sampleContact{Name: "Ann", Email: "a@b.c"}
 	w := serve("/x", "application/xml", func(w http.ResponseWriter, r *http.Request) {
-		respond(w, r, "GetServicesUsage", http.StatusOK, page)
+		Respond(w, r, "GetServicesUsage", http.StatusOK, page)
 	})
 	if ct := w.Header().Get("Content-Type"); ct != "application/xml; charset=utf-8" {
 		t.Errorf("Content-Type %q", ct)
@@ -542,7 +542,7 @@ func TestXML(t *testing.T) {
 
 	// A bare list is an ArrayOf its items; a nil item is i:nil.
 	w = serve("/x.xml", "", func(w http.ResponseWriter, r *http.Request) {
-		respond(w, r, "GetCollections", http.StatusOK, []*sampleContact{{Name: "a"}, nil})
+		Respond(w, r, "GetCollections", http.StatusOK, []*sampleContact{{Name: "a"}, nil})
 	})
 	root = decodeXML(t, w.Body.String())
 	if root.Name.Local != "ArrayOfsampleContact" || !slices.Equal(root.childNames(), []string{"sampleContact", "sampleContact"}) {
@@ -568,7 +568,7 @@ func isNil(e *xmlElement) bool {
 
 func TestXMLError(t *testing.T) {
 	w := serve("/x?format=xml", "", func(w http.ResponseWriter, r *http.Request) {
-		respondError(w, r, "GetServiceUsage", bindError("GetServiceUsage", "ServiceGuid", "<abc>"), nil)
+		RespondError(w, r, "GetServiceUsage", BindError("GetServiceUsage", "ServiceGuid", "<abc>"), nil)
 	})
 	if w.Code != http.StatusBadRequest {
 		t.Errorf("status %d", w.Code)
@@ -592,7 +592,7 @@ func TestXMLError(t *testing.T) {
 
 	// Without field errors, Errors is there and empty: not left out, not nil.
 	w = serve("/x?format=xml", "", func(w http.ResponseWriter, r *http.Request) {
-		respondError(w, r, "GetServiceUsage", usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service x not found"), nil)
+		RespondError(w, r, "GetServiceUsage", usage.Errorf(usage.KindNotFound, "ServiceGuid", "Service x not found"), nil)
 	})
 	rs = decodeXML(t, w.Body.String()).child("ResponseStatus")
 	if errs := rs.child("Errors"); errs == nil || isNil(errs) || len(errs.Children) != 0 {
@@ -684,9 +684,9 @@ func TestTime(t *testing.T) {
 func TestParseDate(t *testing.T) {
 	ok := func(in string, want time.Time) {
 		t.Helper()
-		got, err := parseDate(in)
+		got, err := ParseDate(in)
 		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
-			t.Errorf("parseDate(%q) = %v, %v; want %v UTC", in, got, err, want)
+			t.Errorf("ParseDate(%q) = %v, %v; want %v UTC", in, got, err, want)
 		}
 	}
 	d := func(y int, m time.Month, day, h, min, s, ns int) time.Time {
@@ -720,8 +720,8 @@ func TestParseDate(t *testing.T) {
 
 	bad := func(in string) {
 		t.Helper()
-		if got, err := parseDate(in); err == nil {
-			t.Errorf("parseDate(%q) = %v, want an error", in, got)
+		if got, err := ParseDate(in); err == nil {
+			t.Errorf("ParseDate(%q) = %v, want an error", in, got)
 		}
 	}
 	bad("")
@@ -775,7 +775,7 @@ func BenchmarkRespond(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					w := httptest.NewRecorder()
-					respond(w, r, "GetServicesUsage", http.StatusOK, &page)
+					Respond(w, r, "GetServicesUsage", http.StatusOK, &page)
 					b.SetBytes(int64(w.Body.Len()))
 				}
 			})
