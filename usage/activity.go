@@ -1,7 +1,6 @@
 package usage
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -294,8 +293,4 @@ func (p Period) End() time.Time {
 		return p.Start.AddDate(0, 1, 0)
 	}
 	return p.Start.AddDate(0, 0, 1)
-}
-
-func (p Period) String() string {
-	return fmt.Sprintf("%s %s", p.Type, p.Start.Format(time.DateOnly))
 }

@@ -297,12 +297,6 @@ func (h registryHierarchy) setServiceStatus(ctx context.Context, guid usage.GUID
 	return err
 }
 
-// createAPIKey creates a key and returns its secret.
-func (h registryHierarchy) createAPIKey(ctx context.Context, name string, scope usage.Scope) (string, error) {
-	_, secret, err := h.reg.CreateAPIKey(ctx, name, scope)
-	return secret, err
-}
-
 func createDemoOrg(ctx context.Context, authSvc *auth.Service) (demoCredentials, error) {
 	org, err := authSvc.CreateOrganization(ctx, demoOrgName)
 	if err != nil {

@@ -445,7 +445,6 @@ type serviceHierarchy interface {
 	serviceStatus(ctx context.Context, guid usage.GUID) (usage.ServiceStatus, bool, error)
 	createService(ctx context.Context, s usage.Service) error
 	setServiceStatus(ctx context.Context, guid usage.GUID, st usage.ServiceStatus) error
-	createAPIKey(ctx context.Context, name string, scope usage.Scope) (secret string, err error)
 }
 
 // placedDemo is a demo's hierarchy as made: the GUIDs the registry assigned.
@@ -669,12 +668,6 @@ func (h httpHierarchy) createService(ctx context.Context, s usage.Service) error
 // setServiceStatus sends PUT /api/services/{guid}/status.
 func (h httpHierarchy) setServiceStatus(ctx context.Context, guid usage.GUID, st usage.ServiceStatus) error {
 	return h.api.setServiceStatus(ctx, guid.String(), st.String())
-}
-
-// createAPIKey creates a key and returns its secret.
-func (h httpHierarchy) createAPIKey(ctx context.Context, name string, scope usage.Scope) (string, error) {
-	k, err := h.api.createAPIKey(ctx, name, scope)
-	return k.Key, err
 }
 
 // serviceDemoSummary is what seeding a service-usage demo did.
