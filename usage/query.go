@@ -44,6 +44,37 @@ func (g Granularity) Truncate(t time.Time) time.Time {
 	return t
 }
 
+// Next returns the start of the bucket after the one starting at t, which
+// Truncate returned. For GranularityNone, whose one bucket has no end, it
+// returns t unchanged.
+func (g Granularity) Next(t time.Time) time.Time {
+	switch g {
+	case GranularityHour:
+		return t.Add(time.Hour)
+	case GranularityDay:
+		return t.AddDate(0, 0, 1)
+	case GranularityWeek:
+		return t.AddDate(0, 0, 7)
+	case GranularityMonth:
+		return t.AddDate(0, 1, 0)
+	}
+	return t
+}
+
+// Buckets returns the starts of the buckets of granularity g that overlap
+// iv, in order: the first is iv.Start truncated, so it may start before iv.
+// For GranularityNone it returns one zero time, the Date of its rows.
+func (g Granularity) Buckets(iv Interval) []time.Time {
+	if g == GranularityNone {
+		return []time.Time{{}}
+	}
+	var out []time.Time
+	for t := g.Truncate(iv.Start); t.Before(iv.End); t = g.Next(t) {
+		out = append(out, t)
+	}
+	return out
+}
+
 // Dimension is something rows can be grouped by.
 type Dimension int
 
