@@ -1,30 +1,6 @@
-// The public APIs the dashboard reads, and the credentials it reads them
-// with. Credentials live in sessionStorage (gone with the tab) and in
-// Authorization headers only, never in a URL.
-
-const KEY = 'usaged.session';
-
-// session: {token, expires (ms), org, client} for the Genesys-compatible
-// API and {apiKey} for the service-usage reports; either may be absent.
-export function loadSession() {
-  try {
-    const s = JSON.parse(sessionStorage.getItem(KEY)) || {};
-    if (s.token && s.expires && s.expires < Date.now()) {
-      delete s.token;
-    }
-    return s;
-  } catch {
-    return {};
-  }
-}
-
-export function saveSession(s) {
-  sessionStorage.setItem(KEY, JSON.stringify(s));
-}
-
-export function clearSession() {
-  sessionStorage.removeItem(KEY);
-}
+// The public APIs the dashboard reads. The credentials they are read with
+// are the session's (session.js); they go in Authorization headers only,
+// never in a URL.
 
 // APIError carries the status and the message of an error body, in either
 // API's shape (Genesys ErrorBody, ServiceStack ResponseStatus, RFC 6749).

@@ -89,37 +89,6 @@ export function interval(s, now = Date.now()) {
 export const isoInterval = (iv) => `${iso(iv.start)}/${iso(iv.end)}`;
 const iso = (d) => d.toISOString().replace('.000Z', 'Z');
 
-// buckets lists the starts of the buckets of granularity g that overlap
-// [start, end): hours, days, ISO weeks (Mondays) or months, all UTC, as
-// usaged's aggregate query labels its rows.
-export function buckets(iv, g) {
-  const out = [];
-  const d = new Date(iv.start);
-  switch (g) {
-    case 'Hour':
-      d.setUTCMinutes(0, 0, 0);
-      break;
-    case 'Week':
-      d.setUTCHours(0, 0, 0, 0);
-      d.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7));
-      break;
-    case 'Month':
-      d.setUTCHours(0, 0, 0, 0);
-      d.setUTCDate(1);
-      break;
-    default:
-      d.setUTCHours(0, 0, 0, 0);
-  }
-  while (d < iv.end && out.length < 10000) {
-    out.push(new Date(d));
-    if (g === 'Hour') d.setUTCHours(d.getUTCHours() + 1);
-    else if (g === 'Week') d.setUTCDate(d.getUTCDate() + 7);
-    else if (g === 'Month') d.setUTCMonth(d.getUTCMonth() + 1);
-    else d.setUTCDate(d.getUTCDate() + 1);
-  }
-  return out;
-}
-
 // bucketEnd is where the bucket of granularity g starting at d ends.
 export function bucketEnd(d, g) {
   const e = new Date(d);
