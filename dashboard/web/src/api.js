@@ -5,18 +5,25 @@
 // APIError carries the status and the message of an error body, in either
 // API's shape (Genesys ErrorBody, ServiceStack ResponseStatus, RFC 6749).
 export class APIError extends Error {
+  /** @param {number} status @param {string} message */
   constructor(status, message) {
     super(message);
     this.status = status;
   }
 }
 
+/**
+ * request calls usaged and returns its JSON answer, or throws an APIError.
+ * @param {string} path
+ * @param {{method?: string, headers?: Record<string, string>, body?: string}} [init]
+ * @returns {Promise<any>}
+ */
 async function request(path, { method = 'GET', headers = {}, body } = {}) {
   let res;
   try {
     res = await fetch(path, { method, headers: { Accept: 'application/json', ...headers }, body, cache: 'no-store' });
   } catch (e) {
-    throw new APIError(0, `usaged is unreachable (${e.message})`);
+    throw new APIError(0, `usaged is unreachable (${e instanceof Error ? e.message : e})`);
   }
   const text = await res.text();
   let data = null;

@@ -3,7 +3,7 @@
 import './style.css';
 import { APIError, checkKey, demoSession, signIn } from './api.js';
 import { dispose } from './charts.js';
-import { h, preserving } from './dom.js';
+import { byId, h, preserving } from './dom.js';
 import { ago, clock } from './format.js';
 import { createSession } from './session.js';
 import { href, read } from './state.js';
@@ -12,12 +12,12 @@ import { serviceView, servicesView } from './views/services.js';
 
 const REFRESH_MS = 15000; // how often a view whose range reaches now reloads
 
-const main = document.getElementById('main');
-const freshness = document.getElementById('freshness');
-const liveButton = document.getElementById('live');
+const main = byId('main');
+const freshness = byId('freshness');
+const liveButton = byId('live');
 // The indicator's text changes every second, too often for a live region;
 // screen readers hear only when updates start failing or recover.
-const announce = document.getElementById('announce');
+const announce = byId('announce');
 
 const session = createSession({ signIn, checkKey, demoSession }, sessionStorage);
 let current = null; // {view, state, updated, failed, busy, generation}
@@ -29,7 +29,7 @@ const loadError = h('p', { id: 'load-error', class: 'error', role: 'alert', hidd
 
 async function start() {
   await session.start();
-  document.getElementById('signout').addEventListener('click', signOut);
+  byId('signout').addEventListener('click', signOut);
   liveButton.addEventListener('click', () => {
     live = !live;
     liveButton.setAttribute('aria-pressed', String(live));
@@ -173,12 +173,13 @@ function signOut() {
 }
 
 function showChrome(signedIn) {
-  for (const id of ['nav', 'signout', 'freshness']) document.getElementById(id).hidden = !signedIn;
+  for (const id of ['nav', 'signout', 'freshness']) byId(id).hidden = !signedIn;
   liveButton.hidden = !signedIn;
-  const who = document.getElementById('org-name');
+  const who = byId('org-name');
   who.textContent = signedIn ? session.who() : '';
   for (const a of document.querySelectorAll('#nav a')) {
-    const view = new URLSearchParams(a.getAttribute('href')).get('view');
+    if (!(a instanceof HTMLAnchorElement)) continue;
+    const view = new URLSearchParams(a.getAttribute('href') || '').get('view') || '';
     const active = read().view === view || (view === 'services' && read().view === 'service');
     if (active) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');

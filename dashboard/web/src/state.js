@@ -29,7 +29,7 @@ export function read(search = location.search) {
   if (!['api', 'services', 'service'].includes(s.view)) s.view = 'api';
   if (!RANGES.some((r) => r.value === s.range)) s.range = s.view === 'api' ? '7d' : '30d';
   if (s.range === 'custom' && !(validDay(s.from) && validDay(s.to) && s.from <= s.to)) s.range = '7d';
-  if (!GRANULARITIES.includes(s.granularity)) s.granularity = RANGES.find((r) => r.value === s.range).granularity;
+  if (!GRANULARITIES.includes(s.granularity)) s.granularity = (RANGES.find((r) => r.value === s.range) || RANGES[1]).granularity;
   // Hours over more than a month would be thousands of bars per series.
   if (s.granularity === 'Hour' && !hoursFit(s)) s.granularity = 'Day';
   if (!GROUPS.some((g) => g.value === s.groupBy)) s.groupBy = 'status';
@@ -53,7 +53,7 @@ export function href(s) {
 // hoursFit reports whether state s spans few enough days to show by hour.
 export function hoursFit(s) {
   const iv = interval(s);
-  return iv.end - iv.start <= MAX_HOURLY_DAYS * DAY;
+  return iv.end.getTime() - iv.start.getTime() <= MAX_HOURLY_DAYS * DAY;
 }
 const MAX_HOURLY_DAYS = 31;
 
@@ -106,7 +106,7 @@ export function bucketEnd(d, g) {
 export function partial(starts, g, iv, now = Date.now()) {
   return starts.map((d) => {
     const end = bucketEnd(d, g);
-    if (d <= now && now < end) return 'in progress';
+    if (d.getTime() <= now && now < end.getTime()) return 'in progress';
     if (d < iv.start || end > iv.end) return 'partly outside the range';
     return '';
   });

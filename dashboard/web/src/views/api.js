@@ -35,6 +35,7 @@ export function apiView(ctx) {
   const iv = interval(s);
   const panels = {};
   const names = new Map(); // client id → name, from the clients query
+  /** @type {{clients: string[], templates: string[], methods: string[]}} */
   let options = { clients: [], templates: [], methods: [] };
   let controlsKey = '';
 
@@ -83,7 +84,7 @@ export function apiView(ctx) {
     const custom = s.range === 'custom';
     const day = (d) => d.toISOString().slice(0, 10);
     const from = h('input', { id: 'from', type: 'date', value: s.from || day(iv.start), disabled: !custom });
-    const to = h('input', { id: 'to', type: 'date', value: s.to || day(new Date(iv.end - 1)), disabled: !custom });
+    const to = h('input', { id: 'to', type: 'date', value: s.to || day(new Date(iv.end.getTime() - 1)), disabled: !custom });
     const applyDates = () => {
       if (from.value && to.value && from.value <= to.value) ctx.go({ range: 'custom', from: from.value, to: to.value });
     };
@@ -93,7 +94,7 @@ export function apiView(ctx) {
       field(
         'Range',
         select('range', s.range, RANGES, (v) => {
-          const d = v === 'custom' ? { from: day(iv.start), to: day(new Date(iv.end - 1)) } : {};
+          const d = v === 'custom' ? { from: day(iv.start), to: day(new Date(iv.end.getTime() - 1)) } : {};
           ctx.go({ range: v, granularity: '', ...d });
         }),
       ),
@@ -132,7 +133,7 @@ export function apiView(ctx) {
       (r) => r.results,
     );
 
-  const group = GROUPS.find((g) => g.value === s.groupBy);
+  const group = GROUPS.find((g) => g.value === s.groupBy) || GROUPS[0];
 
   async function load() {
     // Each ranked table ignores its own filter, as facets do, so that its
@@ -151,13 +152,13 @@ export function apiView(ctx) {
 
   function render({ series, grouped, clients: c, templates: t, methods: m }) {
     for (const r of c) names.set(r.clientId, r.clientName || r.clientId);
-    const clients = ranked(c, (r) => r.clientId);
-    const templates = ranked(t, (r) => r.templateUri);
-    const methods = ranked(m, (r) => r.httpMethod);
+    const clients = ranked(c, (r) => r.clientId || '');
+    const templates = ranked(t, (r) => r.templateUri || '');
+    const methods = ranked(m, (r) => r.httpMethod || '');
     const next = {
-      clients: clients.map((r) => r.clientId),
-      templates: templates.map((r) => r.templateUri).sort(),
-      methods: methods.map((r) => r.httpMethod).sort(),
+      clients: clients.map((r) => r.clientId || ''),
+      templates: templates.map((r) => r.templateUri || '').sort(),
+      methods: methods.map((r) => r.httpMethod || '').sort(),
     };
     // Rebuild the controls only when their options change: a live update
     // must not close a list the user has open.
@@ -203,7 +204,7 @@ export function apiView(ctx) {
     // The table behind both charts: one row per bucket, or per bucket and
     // group when grouped.
     const dateCol = { key: 'date', label: s.granularity === 'Hour' ? 'Hour (UTC)' : `${s.granularity} (UTC)`, value: (r) => r.label };
-    const partCol = { key: 'partial', label: 'Partial', value: (r) => partly[index.get(r.date)] };
+    const partCol = { key: 'partial', label: 'Partial', value: (r) => partly[/** @type {number} */ (index.get(r.date))] };
     const columns = grouped ? [dateCol, ...dimColumns(group.value), ...COUNTS, ERROR_RATE, partCol] : [dateCol, ...COUNTS, ERROR_RATE, partCol];
     const details = h(
       'details',

@@ -145,7 +145,7 @@ export function serviceView(ctx) {
     reports(ctx.credentials.apiKey, `/services/${encodeURIComponent(s.service)}/serviceusage/history`, {
       PeriodType: 'Daily',
       From: isoDay(iv.start),
-      To: isoDay(new Date(Math.min(iv.end - DAY, Date.now()))),
+      To: isoDay(new Date(Math.min(iv.end.getTime() - DAY, Date.now()))),
     });
 
   function render(days) {
