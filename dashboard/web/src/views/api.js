@@ -128,20 +128,19 @@ export function apiView(ctx) {
     if (s.template && omit !== 'template') f.templateUris = [s.template];
     return f;
   };
-  const query = (groupBy, omit, granularity) =>
-    aggregate(ctx.credentials.token, { interval: isoInterval(iv), granularity, groupBy, metrics: METRICS, filter: filter(omit), fillEmpty: Boolean(granularity) }).then(
-      (r) => r.results,
-    );
+  const query = (groupBy, omit, granularity, fillEmpty = false) =>
+    aggregate(ctx.credentials.token, { interval: isoInterval(iv), granularity, groupBy, metrics: METRICS, filter: filter(omit), fillEmpty }).then((r) => r.results);
 
   const group = GROUPS.find((g) => g.value === s.groupBy) || GROUPS[0];
 
   async function load() {
     // Each ranked table ignores its own filter, as facets do, so that its
     // options stay listed; the totals and the time series use every filter.
-    // The server fills every bucket: the totals' answer names them all, and
-    // a grouped answer has them for each group.
+    // The totals' answer has every bucket of the range (the server fills
+    // them), which places each grouped row; filling every group's buckets
+    // too would multiply the answer by the buckets without events.
     const [series, grouped, clients, templates, methods] = await Promise.all([
-      query([], null, s.granularity),
+      query([], null, s.granularity, true),
       group.dimension ? query([group.dimension], null, s.granularity) : null,
       query(['OAuthClientId'], 'client'),
       query(['TemplateUri'], 'template'),
