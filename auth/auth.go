@@ -175,12 +175,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// checkName validates a required name by the rule of every name in usaged.
-func checkName(field, name string) error { return usage.CheckName(field, name) }
-
 // CreateOrganization creates an organization with a new id.
 func (s *Service) CreateOrganization(ctx context.Context, name string) (usage.Organization, error) {
-	if err := checkName("name", name); err != nil {
+	if err := usage.CheckName("name", name); err != nil {
 		return usage.Organization{}, err
 	}
 	o := usage.Organization{ID: uuid.NewString(), Name: name, CreatedAt: s.cfg.Now().UTC().Truncate(time.Second)}
@@ -259,7 +256,7 @@ func checkIDs(field string, ids []string) ([]string, error) {
 	}
 	var out []string
 	for _, id := range ids {
-		if err := checkName(field, id); err != nil {
+		if err := usage.CheckName(field, id); err != nil {
 			return nil, err
 		}
 		if !slices.Contains(out, id) {
@@ -270,7 +267,7 @@ func checkIDs(field string, ids []string) ([]string, error) {
 }
 
 func (spec *ClientSpec) check() error {
-	if err := checkName("name", spec.Name); err != nil {
+	if err := usage.CheckName("name", spec.Name); err != nil {
 		return err
 	}
 	if len(spec.Description) > MaxDescriptionLen {
@@ -304,10 +301,10 @@ func (spec *ClientSpec) check() error {
 	}
 	var rds []usage.RoleDivision
 	for _, rd := range spec.RoleDivisions {
-		if err := checkName("roleDivisions.roleId", rd.RoleID); err != nil {
+		if err := usage.CheckName("roleDivisions.roleId", rd.RoleID); err != nil {
 			return err
 		}
-		if err := checkName("roleDivisions.divisionId", rd.DivisionID); err != nil {
+		if err := usage.CheckName("roleDivisions.divisionId", rd.DivisionID); err != nil {
 			return err
 		}
 		if !slices.Contains(rds, rd) {

@@ -22,7 +22,6 @@ func newLimiterClock(t time.Time) *limiterClock {
 
 func (c *limiterClock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *limiterClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
-func (c *limiterClock) Set(t time.Time)     { c.ns.Store(t.UnixNano()) }
 func mustLimiter(tb testing.TB, cfg auth.LimiterConfig) *auth.Limiter {
 	tb.Helper()
 	l, err := auth.NewLimiter(cfg)

@@ -709,7 +709,7 @@ func TestEventsEndpoint(t *testing.T) {
 		t.Errorf("5,000 bad events: %d, rejected %d, %d errors listed, %d omitted; want 200, 5000, 1000, 4000",
 			status, many.Rejected, len(many.Errors), many.ErrorsOmitted)
 	}
-	status, rh, body = e.send(t, request{method: "POST", path: "/api/services/" + svc + "/events", key: h.serviceKey, body: []byte("not gzip"),
+	status, _, body = e.send(t, request{method: "POST", path: "/api/services/" + svc + "/events", key: h.serviceKey, body: []byte("not gzip"),
 		header: http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}})
 	if status != http.StatusBadRequest || !bytes.Contains(body, []byte(`"errorCode":"ArgumentException"`)) || !bytes.Contains(body, []byte("gzip")) {
 		t.Errorf("bad gzip: %d %s", status, body)

@@ -316,25 +316,6 @@ func orgScale(key uint64) float64 {
 // Total returns the number of events the generator produces.
 func (g *Generator) Total() int { return g.total }
 
-// Organizations returns the ids of the organizations, in Config order.
-func (g *Generator) Organizations() []string {
-	ids := make([]string, len(g.orgs))
-	for i := range g.orgs {
-		ids[i] = g.orgs[i].id
-	}
-	return ids
-}
-
-// Clients returns the clients of organization i (in Config order) that
-// appear in its events, busiest first.
-func (g *Generator) Clients(i int) []Client {
-	cs := make([]Client, len(g.orgs[i].clients))
-	for j, c := range g.orgs[i].clients {
-		cs[j] = Client{ID: c.id, Name: c.name}
-	}
-	return cs
-}
-
 type cursor struct {
 	chunk int
 	j     int // events of the chunk already produced

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,8 +19,6 @@ import (
 func (s *Server) registerAggregate(r *router) {
 	r.api("POST /api/v2/usage/aggregate", s.postAggregate)
 }
-
-type aggregateFilter = wire.AggregateFilter
 
 type aggregateRequest = wire.AggregateRequest
 
@@ -86,6 +85,11 @@ func (s *Server) postAggregate(r *http.Request, p *auth.Principal) (response, er
 	if err != nil {
 		return response{}, err
 	}
+	if req.FillEmpty {
+		if rows, err = fillEmpty(rows, &q); err != nil {
+			return response{}, err
+		}
+	}
 	return ok(&aggregateResponse{interval: q.Interval.String(), rows: rows, q: &q}), nil
 }
 
@@ -140,4 +144,67 @@ func (s *Server) aggregateQuery(p *auth.Principal, req *aggregateRequest) (usage
 		}
 	}
 	return q.Normalize()
+}
+
+// fillEmpty returns rows, which are in usage.CompareRows order, with a zero
+// row added for every bucket of q's interval that a group has none for. The
+// groups are those of rows, or the one group of every event without GroupBy.
+// Filled, the answer stays within q.MaxRows or fails as the store does.
+func fillEmpty(rows []usage.Row, q *usage.Query) ([]usage.Row, error) {
+	type group struct{ clientID, organizationID, userID, templateURI, httpMethod, platform string }
+	keyOf := func(r *usage.Row) group {
+		return group{r.ClientID, r.OrganizationID, r.UserID, r.TemplateURI, r.HTTPMethod, r.Platform}
+	}
+	type bucketGroup struct {
+		date time.Time
+		group
+	}
+	have := make(map[bucketGroup]*usage.Row, len(rows))
+	first := map[group]*usage.Row{} // a row of each group, for its dimensions and client name
+	var groups []*usage.Row
+	for i := range rows {
+		r := &rows[i]
+		k := keyOf(r)
+		have[bucketGroup{r.Date, k}] = r
+		if first[k] == nil {
+			first[k] = r
+			groups = append(groups, r)
+		}
+	}
+	if len(q.GroupBy) == 0 && len(groups) == 0 {
+		groups = append(groups, &usage.Row{})
+	}
+	slices.SortFunc(groups, func(a, b *usage.Row) int {
+		for _, d := range usage.Dimensions {
+			if c := strings.Compare(a.Dim(d), b.Dim(d)); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	// The store labels rows with the same buckets; a row of another date
+	// would be a bug there, and is kept rather than lost.
+	buckets := q.Granularity.Buckets(q.Interval)
+	for i := range rows {
+		if _, found := slices.BinarySearchFunc(buckets, rows[i].Date, time.Time.Compare); !found {
+			buckets = append(buckets, rows[i].Date)
+			slices.SortFunc(buckets, time.Time.Compare)
+		}
+	}
+	if n := len(buckets) * len(groups); n > q.MaxRows {
+		return nil, usage.Errorf(usage.KindInvalid, "fillEmpty", "the query has more than %d rows with every bucket filled (%d): narrow the interval, coarsen the granularity, group by fewer dimensions or filter", q.MaxRows, n)
+	}
+	out := make([]usage.Row, 0, len(buckets)*len(groups))
+	for _, d := range buckets {
+		for _, g := range groups {
+			if r := have[bucketGroup{d, keyOf(g)}]; r != nil {
+				out = append(out, *r)
+				continue
+			}
+			z := *g
+			z.Date, z.Counts = d, usage.Counts{}
+			out = append(out, z)
+		}
+	}
+	return out, nil
 }

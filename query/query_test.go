@@ -19,7 +19,6 @@ var now = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 // can hold an execution in the Running state.
 type gate struct {
 	*pebble.DB
-	mu      sync.Mutex
 	entered chan string
 	release chan struct{}
 }

@@ -132,7 +132,7 @@ func (r *Registry) now() time.Time { return r.cfg.Now().UTC().Truncate(time.Seco
 
 // CreatePartner adds a partner.
 func (r *Registry) CreatePartner(ctx context.Context, name string) (usage.Partner, error) {
-	if err := checkName("name", name); err != nil {
+	if err := usage.CheckName("name", name); err != nil {
 		return usage.Partner{}, err
 	}
 	p := usage.Partner{GUID: usage.NewGUID(), Name: name, Created: r.now()}
@@ -167,7 +167,7 @@ func (r *Registry) Partners() []usage.Partner {
 
 // CreateReseller adds a reseller to an existing partner.
 func (r *Registry) CreateReseller(ctx context.Context, partner usage.GUID, name string) (usage.Reseller, error) {
-	if err := checkName("name", name); err != nil {
+	if err := usage.CheckName("name", name); err != nil {
 		return usage.Reseller{}, err
 	}
 	x := usage.Reseller{GUID: usage.NewGUID(), PartnerGUID: partner, Name: name, Created: r.now()}
@@ -208,7 +208,7 @@ func (r *Registry) Resellers(partner usage.GUID) []usage.Reseller {
 // CreateCollection adds a collection of an existing partner. A zero GUID is
 // assigned; a zero SiteGUID gets one too (a collection is always in a site).
 func (r *Registry) CreateCollection(ctx context.Context, c usage.Collection) (usage.Collection, error) {
-	if err := checkName("name", c.Name); err != nil {
+	if err := usage.CheckName("name", c.Name); err != nil {
 		return usage.Collection{}, err
 	}
 	if err := usage.CheckText("siteName", c.SiteName); err != nil {
@@ -263,7 +263,7 @@ func (r *Registry) Collections(keep func(*usage.Collection) bool) []usage.Collec
 // zero GUID is assigned, a zero CreatedOn is now. The caller has validated
 // the other fields; the name is checked here as every name is.
 func (r *Registry) CreateService(ctx context.Context, s usage.Service) (usage.Service, error) {
-	if err := checkName("name", s.Name); err != nil {
+	if err := usage.CheckName("name", s.Name); err != nil {
 		return usage.Service{}, err
 	}
 	if s.GUID.IsZero() {
@@ -341,7 +341,7 @@ func (r *Registry) Services(fn func(*usage.Service) bool) {
 // CreateAPIKey makes a key for scope, whose partner, reseller or service
 // must exist. The key is returned only here.
 func (r *Registry) CreateAPIKey(ctx context.Context, name string, scope usage.Scope) (usage.APIKey, string, error) {
-	if err := checkName("name", name); err != nil {
+	if err := usage.CheckName("name", name); err != nil {
 		return usage.APIKey{}, "", err
 	}
 	var raw [32]byte
@@ -415,6 +415,3 @@ func (r *Registry) DeleteAPIKey(ctx context.Context, digest [32]byte) error {
 // MaxNameLen is the longest partner, reseller, collection, service or key
 // name, in characters.
 const MaxNameLen = usage.MaxNameLen
-
-// checkName validates a name by the rule of every name in usaged.
-func checkName(field, name string) error { return usage.CheckName(field, name) }

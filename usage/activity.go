@@ -1,7 +1,6 @@
 package usage
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -16,14 +15,13 @@ const (
 	ActivityUser                            // something happened to one user's account
 )
 
-var activityKindNames = []string{"", "message", "feature", "users", "storage", "user"}
+var activityKinds = enum[ActivityKind]{what: "an activity type", field: "type", first: ActivityMessage,
+	names: []string{"message", "feature", "users", "storage", "user"}}
 
-func (k ActivityKind) String() string { return enumName(activityKindNames, int(k)) }
+func (k ActivityKind) String() string { return activityKinds.name(k) }
 
 // ParseActivityKind parses an activity kind name, ignoring case.
-func ParseActivityKind(s string) (ActivityKind, error) {
-	return parseEnum[ActivityKind](activityKindNames, "activity type", s)
-}
+func ParseActivityKind(s string) (ActivityKind, error) { return activityKinds.parse(s) }
 
 // Feature is a billable feature of the platform.
 type Feature int
@@ -39,12 +37,13 @@ const (
 // NumFeatures is the number of features; Feature values run from 1 to it.
 const NumFeatures = 5
 
-var featureNames = []string{"", "SecureMessagingGateway", "SecureMessagingPlus", "DataLeakPrevention", "SecureLargeFiles", "SecureForms"}
+var features = enum[Feature]{what: "a feature", field: "feature", first: FeatureSecureMessagingGateway,
+	names: []string{"SecureMessagingGateway", "SecureMessagingPlus", "DataLeakPrevention", "SecureLargeFiles", "SecureForms"}}
 
-func (f Feature) String() string { return enumName(featureNames, int(f)) }
+func (f Feature) String() string { return features.name(f) }
 
 // ParseFeature parses a feature name, ignoring case.
-func ParseFeature(s string) (Feature, error) { return parseEnum[Feature](featureNames, "feature", s) }
+func ParseFeature(s string) (Feature, error) { return features.parse(s) }
 
 // UserEvent is what happened to a user's account.
 type UserEvent int
@@ -58,14 +57,13 @@ const (
 	UserInvited
 )
 
-var userEventNames = []string{"", "created", "registered", "login", "disabled", "enabled", "invited"}
+var userEvents = enum[UserEvent]{what: "a user event", field: "event", first: UserCreated,
+	names: []string{"created", "registered", "login", "disabled", "enabled", "invited"}}
 
-func (e UserEvent) String() string { return enumName(userEventNames, int(e)) }
+func (e UserEvent) String() string { return userEvents.name(e) }
 
 // ParseUserEvent parses a user event name, ignoring case.
-func ParseUserEvent(s string) (UserEvent, error) {
-	return parseEnum[UserEvent](userEventNames, "user event", s)
-}
+func ParseUserEvent(s string) (UserEvent, error) { return userEvents.parse(s) }
 
 // UserStatus is whether a user's account is enabled. Users are disabled,
 // never deleted.
@@ -76,14 +74,12 @@ const (
 	UserDisabledStatus
 )
 
-var userStatusNames = []string{"", "Active", "Disabled"}
+var userStatuses = enum[UserStatus]{what: "a user status", field: "status", first: UserActive, names: []string{"Active", "Disabled"}}
 
-func (s UserStatus) String() string { return enumName(userStatusNames, int(s)) }
+func (s UserStatus) String() string { return userStatuses.name(s) }
 
 // ParseUserStatus parses Active or Disabled, ignoring case.
-func ParseUserStatus(s string) (UserStatus, error) {
-	return parseEnum[UserStatus](userStatusNames, "user status", s)
-}
+func ParseUserStatus(s string) (UserStatus, error) { return userStatuses.parse(s) }
 
 // UserGroupType is the kind of a user: only enabled professional users are
 // billable; guests are free.
@@ -94,14 +90,13 @@ const (
 	GroupGuest
 )
 
-var groupTypeNames = []string{"", "Professional", "Guest"}
+var groupTypes = enum[UserGroupType]{what: "a user group type", field: "groupType", first: GroupProfessional,
+	names: []string{"Professional", "Guest"}}
 
-func (g UserGroupType) String() string { return enumName(groupTypeNames, int(g)) }
+func (g UserGroupType) String() string { return groupTypes.name(g) }
 
 // ParseUserGroupType parses Professional or Guest, ignoring case.
-func ParseUserGroupType(s string) (UserGroupType, error) {
-	return parseEnum[UserGroupType](groupTypeNames, "user group type", s)
-}
+func ParseUserGroupType(s string) (UserGroupType, error) { return groupTypes.parse(s) }
 
 // UserCounts are a service's user numbers by kind, reported together as a
 // gauge.
@@ -262,14 +257,12 @@ const (
 	Monthly
 )
 
-var periodTypeNames = []string{"", "Daily", "Monthly"}
+var periodTypes = enum[PeriodType]{what: "a period type", field: "periodType", first: Daily, names: []string{"Daily", "Monthly"}}
 
-func (p PeriodType) String() string { return enumName(periodTypeNames, int(p)) }
+func (p PeriodType) String() string { return periodTypes.name(p) }
 
 // ParsePeriodType parses Daily or Monthly, ignoring case.
-func ParsePeriodType(s string) (PeriodType, error) {
-	return parseEnum[PeriodType](periodTypeNames, "period type", s)
-}
+func ParsePeriodType(s string) (PeriodType, error) { return periodTypes.parse(s) }
 
 // Period is a UTC day or calendar month.
 type Period struct {
@@ -312,8 +305,4 @@ func Periods(pt PeriodType, from, to time.Time) ([]Period, error) {
 		ps = append(ps, p)
 	}
 	return ps, nil
-}
-
-func (p Period) String() string {
-	return fmt.Sprintf("%s %s", p.Type, p.Start.Format(time.DateOnly))
 }

@@ -13,14 +13,10 @@ const (
 	ExecutionCancelled                        // cancelled by its owner before it finished
 )
 
-var executionStatusNames = [...]string{"Queued", "Running", "Complete", "Failed", "Cancelled"}
+var executionStatuses = enum[ExecutionStatus]{what: "an execution status", field: "state",
+	names: []string{"Queued", "Running", "Complete", "Failed", "Cancelled"}}
 
-func (s ExecutionStatus) String() string {
-	if int(s) >= 0 && int(s) < len(executionStatusNames) {
-		return executionStatusNames[s]
-	}
-	return "Unknown"
-}
+func (s ExecutionStatus) String() string { return executionStatuses.name(s) }
 
 // Done reports whether s is final: the execution will not change again.
 func (s ExecutionStatus) Done() bool { return s >= ExecutionComplete }

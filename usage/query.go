@@ -18,24 +18,12 @@ const (
 	GranularityMonth                    // calendar months
 )
 
-var granularityNames = [...]string{"", "Hour", "Day", "Week", "Month"}
+var granularities = enum[Granularity]{what: "a granularity", field: "granularity", names: []string{"", "Hour", "Day", "Week", "Month"}}
 
-func (g Granularity) String() string {
-	if g >= 0 && int(g) < len(granularityNames) {
-		return granularityNames[g]
-	}
-	return "Granularity(?)"
-}
+func (g Granularity) String() string { return granularities.name(g) }
 
 // ParseGranularity parses Hour, Day, Week or Month (any case); "" is GranularityNone.
-func ParseGranularity(s string) (Granularity, error) {
-	for i, n := range granularityNames {
-		if strings.EqualFold(s, n) {
-			return Granularity(i), nil
-		}
-	}
-	return 0, Errorf(KindInvalid, "granularity", "granularity %q is not one of Hour, Day, Week, Month", s)
-}
+func ParseGranularity(s string) (Granularity, error) { return granularities.parse(s) }
 
 // Truncate returns the start of the bucket holding t. For GranularityNone it
 // returns t unchanged.
@@ -56,6 +44,37 @@ func (g Granularity) Truncate(t time.Time) time.Time {
 	return t
 }
 
+// Next returns the start of the bucket after the one starting at t, which
+// Truncate returned. For GranularityNone, whose one bucket has no end, it
+// returns t unchanged.
+func (g Granularity) Next(t time.Time) time.Time {
+	switch g {
+	case GranularityHour:
+		return t.Add(time.Hour)
+	case GranularityDay:
+		return t.AddDate(0, 0, 1)
+	case GranularityWeek:
+		return t.AddDate(0, 0, 7)
+	case GranularityMonth:
+		return t.AddDate(0, 1, 0)
+	}
+	return t
+}
+
+// Buckets returns the starts of the buckets of granularity g that overlap
+// iv, in order: the first is iv.Start truncated, so it may start before iv.
+// For GranularityNone it returns one zero time, the Date of its rows.
+func (g Granularity) Buckets(iv Interval) []time.Time {
+	if g == GranularityNone {
+		return []time.Time{{}}
+	}
+	var out []time.Time
+	for t := g.Truncate(iv.Start); t.Before(iv.End); t = g.Next(t) {
+		out = append(out, t)
+	}
+	return out
+}
+
 // Dimension is something rows can be grouped by.
 type Dimension int
 
@@ -71,24 +90,13 @@ const (
 // Dimensions lists every dimension in its canonical order.
 var Dimensions = []Dimension{DimClientID, DimOrganizationID, DimUserID, DimTemplateURI, DimHTTPMethod, DimPlatform}
 
-var dimensionNames = [...]string{"OAuthClientId", "OrganizationId", "UserId", "TemplateUri", "HttpMethod", "Platform"}
+var dimensions = enum[Dimension]{what: "a groupBy dimension", field: "groupBy",
+	names: []string{"OAuthClientId", "OrganizationId", "UserId", "TemplateUri", "HttpMethod", "Platform"}}
 
-func (d Dimension) String() string {
-	if d >= 0 && int(d) < len(dimensionNames) {
-		return dimensionNames[d]
-	}
-	return "Dimension(?)"
-}
+func (d Dimension) String() string { return dimensions.name(d) }
 
 // ParseDimension parses a dimension name (any case), e.g. "OAuthClientId".
-func ParseDimension(s string) (Dimension, error) {
-	for i, n := range dimensionNames {
-		if strings.EqualFold(s, n) {
-			return Dimension(i), nil
-		}
-	}
-	return 0, Errorf(KindInvalid, "groupBy", "groupBy %q is not one of %s", s, strings.Join(dimensionNames[:], ", "))
-}
+func ParseDimension(s string) (Dimension, error) { return dimensions.parse(s) }
 
 // Metric is a counter kept for every group of events.
 type Metric int
@@ -105,24 +113,13 @@ const (
 // Metrics lists every metric in its canonical order.
 var Metrics = []Metric{MetricRequests, MetricStatus200, MetricStatus300, MetricStatus400, MetricStatus500, MetricStatus429}
 
-var metricNames = [...]string{"Requests", "Status200", "Status300", "Status400", "Status500", "Status429"}
+var metrics = enum[Metric]{what: "a metric", field: "metrics",
+	names: []string{"Requests", "Status200", "Status300", "Status400", "Status500", "Status429"}}
 
-func (m Metric) String() string {
-	if m >= 0 && int(m) < len(metricNames) {
-		return metricNames[m]
-	}
-	return "Metric(?)"
-}
+func (m Metric) String() string { return metrics.name(m) }
 
 // ParseMetric parses a metric name (any case), e.g. "Status429".
-func ParseMetric(s string) (Metric, error) {
-	for i, n := range metricNames {
-		if strings.EqualFold(s, n) {
-			return Metric(i), nil
-		}
-	}
-	return 0, Errorf(KindInvalid, "metrics", "metric %q is not one of %s", s, strings.Join(metricNames[:], ", "))
-}
+func ParseMetric(s string) (Metric, error) { return metrics.parse(s) }
 
 // Filter restricts a query to events matching every non-empty list (each list
 // is an IN). Client names match the latest name recorded for a client id.

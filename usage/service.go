@@ -3,8 +3,6 @@ package usage
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"strings"
 	"time"
 )
 
@@ -48,17 +46,21 @@ func ParseGUID(s string) (GUID, error) {
 	}
 	if len(t) == 36 {
 		if t[8] != '-' || t[13] != '-' || t[18] != '-' || t[23] != '-' {
-			return g, fmt.Errorf("%q is not a GUID", s)
+			return g, notGUID(s)
 		}
 		t = t[:8] + t[9:13] + t[14:18] + t[19:23] + t[24:]
 	}
 	if len(t) != 32 {
-		return g, fmt.Errorf("%q is not a GUID", s)
+		return g, notGUID(s)
 	}
 	if _, err := hex.Decode(g[:], []byte(t)); err != nil {
-		return GUID{}, fmt.Errorf("%q is not a GUID", s)
+		return GUID{}, notGUID(s)
 	}
 	return g, nil
+}
+
+func notGUID(s string) error {
+	return Errorf(KindInvalid, "", "%q is not a GUID", s)
 }
 
 // ServiceStatus is the lifecycle state of a service.
@@ -77,17 +79,16 @@ const (
 	StatusCertifiedSecure
 )
 
-var serviceStatusNames = []string{"", "Blocked", "AccountCancelled", "AccountSuspended", "Provisioning", "TrialExpired", "TrialActive", "DemoAccount", "CertifiedSecure"}
+var serviceStatuses = enum[ServiceStatus]{what: "a service status", field: "status", first: StatusBlocked,
+	names: []string{"Blocked", "AccountCancelled", "AccountSuspended", "Provisioning", "TrialExpired", "TrialActive", "DemoAccount", "CertifiedSecure"}}
 
 // ServiceStatuses lists every status, in declaration order.
 var ServiceStatuses = []ServiceStatus{StatusBlocked, StatusAccountCancelled, StatusAccountSuspended, StatusProvisioning, StatusTrialExpired, StatusTrialActive, StatusDemoAccount, StatusCertifiedSecure}
 
-func (s ServiceStatus) String() string { return enumName(serviceStatusNames, int(s)) }
+func (s ServiceStatus) String() string { return serviceStatuses.name(s) }
 
 // ParseServiceStatus parses a status name, ignoring case.
-func ParseServiceStatus(s string) (ServiceStatus, error) {
-	return parseEnum[ServiceStatus](serviceStatusNames, "service status", s)
-}
+func ParseServiceStatus(s string) (ServiceStatus, error) { return serviceStatuses.parse(s) }
 
 // Reportable reports whether usage reports may be produced for a service in
 // this status: Blocked and Provisioning services have none.
@@ -162,14 +163,12 @@ const (
 	ScopeService                       // one service
 )
 
-var scopeKindNames = []string{"", "partner", "reseller", "service"}
+var scopeKinds = enum[ScopeKind]{what: "a scope", field: "scope", first: ScopePartner, names: []string{"partner", "reseller", "service"}}
 
-func (k ScopeKind) String() string { return enumName(scopeKindNames, int(k)) }
+func (k ScopeKind) String() string { return scopeKinds.name(k) }
 
 // ParseScopeKind parses partner, reseller or service, ignoring case.
-func ParseScopeKind(s string) (ScopeKind, error) {
-	return parseEnum[ScopeKind](scopeKindNames, "scope", s)
-}
+func ParseScopeKind(s string) (ScopeKind, error) { return scopeKinds.parse(s) }
 
 // Scope is the part of the service hierarchy an API key may see.
 type Scope struct {
@@ -199,20 +198,4 @@ type APIKey struct {
 	Name    string
 	Scope   Scope
 	Created time.Time
-}
-
-func enumName(names []string, i int) string {
-	if i > 0 && i < len(names) {
-		return names[i]
-	}
-	return fmt.Sprintf("unknown(%d)", i)
-}
-
-func parseEnum[E ~int](names []string, what, s string) (E, error) {
-	for i, n := range names {
-		if i > 0 && strings.EqualFold(n, s) {
-			return E(i), nil
-		}
-	}
-	return 0, fmt.Errorf("%q is not a %s: use one of %s", s, what, strings.Join(names[1:], ", "))
 }

@@ -1,7 +1,6 @@
 package usage
 
 import (
-	"fmt"
 	"strings"
 	"time"
 )
@@ -10,11 +9,12 @@ import (
 // offset that time.Parse lets through although RFC 3339 and ISO 8601 do not
 // allow it: an hour above 23 (+24:00) or a minute above 59 (+23:60,
 // +00:60). Every parser of untrusted times with an offset goes through it,
-// so that one instant has one spelling.
+// so that one instant has one spelling. The error is a KindInvalid *Error;
+// time.Parse's *time.ParseError is in its chain.
 func ParseTime(layout, s string) (time.Time, error) {
 	t, err := time.Parse(layout, s)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, &Error{Kind: KindInvalid, Err: err}
 	}
 	if err := checkOffset(t, s); err != nil {
 		return time.Time{}, err
@@ -35,7 +35,7 @@ func checkOffset(t time.Time, s string) error {
 	if i := strings.LastIndexAny(s, "+-"); i >= 0 {
 		zone = s[i:]
 	}
-	bad := fmt.Errorf("time zone offset %s is out of range: hours run to 23 and minutes to 59", zone)
+	bad := Errorf(KindInvalid, "", "time zone offset %s is out of range: hours run to 23 and minutes to 59", zone)
 	if off <= -24*60*60 || off >= 24*60*60 {
 		return bad
 	}

@@ -40,8 +40,8 @@ func (c *cli) orgCreateCommand() *command {
 	name := cmd.fs.String("name", "", "name of the organization, required")
 	format := formatFlag(cmd)
 	cmd.run = func(ctx context.Context) error {
-		if *name == "" {
-			return usageError{err: errors.New("--name is required")}
+		if err := usage.CheckName("--name", *name); err != nil {
+			return usageError{err: err}
 		}
 		api, err := remote.client(true, 1)
 		if err != nil {

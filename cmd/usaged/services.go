@@ -31,8 +31,8 @@ func (c *cli) partnerCreateCommand() *command {
 	name := cmd.fs.String("name", "", "name of the partner, required")
 	format := formatFlag(cmd)
 	cmd.run = func(ctx context.Context) error {
-		if strings.TrimSpace(*name) == "" {
-			return usageError{err: errors.New("--name is required")}
+		if err := usage.CheckName("--name", *name); err != nil {
+			return usageError{err: err}
 		}
 		api, err := remote.client(true, 1)
 		if err != nil {
@@ -144,8 +144,8 @@ the server keeps just a hash of it. Send it as Authorization: Bearer <key>.`)
 	service := cmd.fs.String("service", "", "scope the key to the service with this `GUID`")
 	format := formatFlag(cmd)
 	cmd.run = func(ctx context.Context) error {
-		if strings.TrimSpace(*name) == "" {
-			return usageError{err: errors.New("--name is required")}
+		if err := usage.CheckName("--name", *name); err != nil {
+			return usageError{err: err}
 		}
 		var scope usage.Scope
 		var set int

@@ -162,6 +162,10 @@ type AggregateRequest struct {
 	GroupBy        []string         `json:"groupBy"`
 	Metrics        []string         `json:"metrics"`
 	Filter         *AggregateFilter `json:"filter"`
+	// FillEmpty asks for a row for every bucket of the interval, with zero
+	// counts where there were no events: once per group of the answer, or
+	// once in all without groupBy.
+	FillEmpty bool `json:"fillEmpty"`
 }
 
 // AggregateRow is a Genesys ApiUsageRow with usaged's platform dimension.

@@ -53,7 +53,7 @@ func Default(dataDir string) Location {
 func Parse(s string) (Location, error) {
 	scheme, path, ok := strings.Cut(s, ":")
 	if !ok || !slices.Contains(schemes, scheme) {
-		return Location{}, fmt.Errorf("store location %q names no backend: want one of %s, as pebble:./usaged-data/store or memory:",
+		return Location{}, fmt.Errorf("store location %q names no backend: want one of %s (as in pebble:./usaged-data/store)",
 			s, strings.Join(schemes, ":, ")+":")
 	}
 	l := Location{Scheme: scheme, Path: path}

@@ -116,9 +116,7 @@ func checkWAL(dir string, accept bool, log *slog.Logger) error {
 			continue
 		}
 		derr := &WALDamageError{File: p, Offset: s.good, Size: int64(len(b)), Evidence: s.evidence}
-		for _, q := range paths[i+1:] {
-			derr.Later = append(derr.Later, q)
-		}
+		derr.Later = append(derr.Later, paths[i+1:]...)
 		if !accept {
 			return derr
 		}

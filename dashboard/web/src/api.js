@@ -1,46 +1,29 @@
-// The public APIs the dashboard reads, and the credentials it reads them
-// with. Credentials live in sessionStorage (gone with the tab) and in
-// Authorization headers only, never in a URL.
-
-const KEY = 'usaged.session';
-
-// session: {token, expires (ms), org, client} for the Genesys-compatible
-// API and {apiKey} for the service-usage reports; either may be absent.
-export function loadSession() {
-  try {
-    const s = JSON.parse(sessionStorage.getItem(KEY)) || {};
-    if (s.token && s.expires && s.expires < Date.now()) {
-      delete s.token;
-    }
-    return s;
-  } catch {
-    return {};
-  }
-}
-
-export function saveSession(s) {
-  sessionStorage.setItem(KEY, JSON.stringify(s));
-}
-
-export function clearSession() {
-  sessionStorage.removeItem(KEY);
-}
+// The public APIs the dashboard reads. The credentials they are read with
+// are the session's (session.js); they go in Authorization headers only,
+// never in a URL.
 
 // APIError carries the status and the message of an error body, in either
 // API's shape (Genesys ErrorBody, ServiceStack ResponseStatus, RFC 6749).
 export class APIError extends Error {
+  /** @param {number} status @param {string} message */
   constructor(status, message) {
     super(message);
     this.status = status;
   }
 }
 
+/**
+ * request calls usaged and returns its JSON answer, or throws an APIError.
+ * @param {string} path
+ * @param {{method?: string, headers?: Record<string, string>, body?: string}} [init]
+ * @returns {Promise<any>}
+ */
 async function request(path, { method = 'GET', headers = {}, body } = {}) {
   let res;
   try {
     res = await fetch(path, { method, headers: { Accept: 'application/json', ...headers }, body, cache: 'no-store' });
   } catch (e) {
-    throw new APIError(0, `usaged is unreachable (${e.message})`);
+    throw new APIError(0, `usaged is unreachable (${e instanceof Error ? e.message : e})`);
   }
   const text = await res.text();
   let data = null;

@@ -51,3 +51,14 @@ export function preserving(root, render) {
   }
   if (focus && !root.contains(document.activeElement)) root.querySelector(focus)?.focus({ preventScroll: true });
 }
+
+/**
+ * byId returns the page's element with id, which index.html has.
+ * @param {string} id
+ * @returns {HTMLElement}
+ */
+export function byId(id) {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`the page has no #${id}`);
+  return el;
+}

@@ -1,25 +1,25 @@
 // The usaged dashboard: signs in, keeps the view's state in the URL,
 // draws the view and keeps it fresh.
 import './style.css';
-import { APIError, checkKey, clearSession, demoSession, loadSession, saveSession, signIn } from './api.js';
+import { APIError, checkKey, demoSession, signIn } from './api.js';
 import { dispose } from './charts.js';
-import { h, preserving } from './dom.js';
+import { byId, h, preserving } from './dom.js';
 import { ago, clock } from './format.js';
+import { createSession } from './session.js';
 import { href, read } from './state.js';
 import { apiView } from './views/api.js';
 import { serviceView, servicesView } from './views/services.js';
 
 const REFRESH_MS = 15000; // how often a view whose range reaches now reloads
 
-const main = document.getElementById('main');
-const freshness = document.getElementById('freshness');
-const liveButton = document.getElementById('live');
+const main = byId('main');
+const freshness = byId('freshness');
+const liveButton = byId('live');
 // The indicator's text changes every second, too often for a live region;
 // screen readers hear only when updates start failing or recover.
-const announce = document.getElementById('announce');
+const announce = byId('announce');
 
-let session = loadSession();
-let demo = null; // the demo credentials, when the server runs --demo
+const session = createSession({ signIn, checkKey, demoSession }, sessionStorage);
 let current = null; // {view, state, updated, failed, busy, generation}
 let live = true;
 let generation = 0;
@@ -28,11 +28,8 @@ let navigated = false; // false until the first view is drawn
 const loadError = h('p', { id: 'load-error', class: 'error', role: 'alert', hidden: true });
 
 async function start() {
-  if (!session.token && !session.apiKey) {
-    demo = await demoSession();
-    if (demo) await signInDemo();
-  }
-  document.getElementById('signout').addEventListener('click', signOut);
+  await session.start();
+  byId('signout').addEventListener('click', signOut);
   liveButton.addEventListener('click', () => {
     live = !live;
     liveButton.setAttribute('aria-pressed', String(live));
@@ -47,16 +44,6 @@ async function start() {
     showFreshness();
   }, 1000);
   route();
-}
-
-async function signInDemo() {
-  try {
-    const s = await signIn(demo.clientId, demo.clientSecret);
-    session = { ...s, apiKey: demo.apiKey };
-  } catch {
-    session = { apiKey: demo.apiKey };
-  }
-  saveSession(session);
 }
 
 // go moves to the state patched by patch, as a new history entry.
@@ -83,8 +70,8 @@ function route() {
   document.body.dataset.ready = 'false';
   document.body.dataset.view = state.view;
   const needs = state.view === 'api' ? 'token' : 'apiKey';
-  if (!session[needs]) {
-    if (!session.token && !session.apiKey) return showSignIn('');
+  if (!session.has(needs)) {
+    if (!session.signedIn()) return showSignIn('');
     // A key holder opening the page lands on service usage; asking for
     // API usage by name shows its sign-in.
     if (needs === 'token' && !new URLSearchParams(location.search).has('view')) {
@@ -96,7 +83,7 @@ function route() {
   showChrome(true);
   const ctx = {
     state,
-    session,
+    credentials: session.get(),
     go,
     // link is an <a> to the state patched by patch that a plain click
     // follows in place (new tabs and windows still work).
@@ -175,32 +162,24 @@ function showFreshness() {
 }
 
 async function expired() {
-  // A demo page reloaded with its session kept has not asked yet.
-  demo = demo || (await demoSession());
-  if (demo) {
-    await signInDemo();
-    return route();
-  }
-  delete session.token;
-  saveSession(session);
+  if (await session.expired()) return route();
   showSignIn('Your session has ended; sign in again.');
 }
 
 function signOut() {
-  clearSession();
-  session = {};
-  demo = null;
+  session.signOut();
   history.pushState(null, '', '?');
   route();
 }
 
 function showChrome(signedIn) {
-  for (const id of ['nav', 'signout', 'freshness']) document.getElementById(id).hidden = !signedIn;
+  for (const id of ['nav', 'signout', 'freshness']) byId(id).hidden = !signedIn;
   liveButton.hidden = !signedIn;
-  const who = document.getElementById('org-name');
-  who.textContent = signedIn ? [session.org, session.apiKey && !session.org ? 'API key' : ''].filter(Boolean).join(' · ') : '';
+  const who = byId('org-name');
+  who.textContent = signedIn ? session.who() : '';
   for (const a of document.querySelectorAll('#nav a')) {
-    const view = new URLSearchParams(a.getAttribute('href')).get('view');
+    if (!(a instanceof HTMLAnchorElement)) continue;
+    const view = new URLSearchParams(a.getAttribute('href') || '').get('view') || '';
     const active = read().view === view || (view === 'services' && read().view === 'service');
     if (active) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -209,7 +188,7 @@ function showChrome(signedIn) {
 }
 
 function showSignIn(message) {
-  showChrome(Boolean(session.token || session.apiKey));
+  showChrome(session.signedIn());
   const err = h('p', { id: 'signin-error', role: 'alert', class: message ? 'error' : null }, message);
   const busy = async (form, fn) => {
     const button = form.querySelector('button');
@@ -234,9 +213,7 @@ function showSignIn(message) {
       onsubmit: (e) => {
         e.preventDefault();
         busy(oauth, async () => {
-          const s = await signIn(oauth.elements['client-id'].value.trim(), oauth.elements['client-secret'].value);
-          session = { ...session, ...s };
-          saveSession(session);
+          await session.signInClient(oauth.elements['client-id'].value.trim(), oauth.elements['client-secret'].value);
           if (read().view !== 'api') history.replaceState(null, '', href({ ...read(), view: 'api' }));
         });
       },
@@ -257,10 +234,7 @@ function showSignIn(message) {
       onsubmit: (e) => {
         e.preventDefault();
         busy(key, async () => {
-          const k = key.elements['api-key'].value.trim();
-          await checkKey(k);
-          session = { ...session, apiKey: k };
-          saveSession(session);
+          await session.signInKey(key.elements['api-key'].value.trim());
           if (read().view === 'api') history.replaceState(null, '', href({ ...read(), view: 'services' }));
         });
       },
@@ -283,7 +257,7 @@ function showSignIn(message) {
   );
   document.body.dataset.ready = 'true';
   document.body.dataset.view = 'signin';
-  (session.token ? key : oauth).querySelector('input').focus();
+  (session.has('token') ? key : oauth).querySelector('input').focus();
 }
 
 start();

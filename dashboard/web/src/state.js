@@ -29,7 +29,7 @@ export function read(search = location.search) {
   if (!['api', 'services', 'service'].includes(s.view)) s.view = 'api';
   if (!RANGES.some((r) => r.value === s.range)) s.range = s.view === 'api' ? '7d' : '30d';
   if (s.range === 'custom' && !(validDay(s.from) && validDay(s.to) && s.from <= s.to)) s.range = '7d';
-  if (!GRANULARITIES.includes(s.granularity)) s.granularity = RANGES.find((r) => r.value === s.range).granularity;
+  if (!GRANULARITIES.includes(s.granularity)) s.granularity = (RANGES.find((r) => r.value === s.range) || RANGES[1]).granularity;
   // Hours over more than a month would be thousands of bars per series.
   if (s.granularity === 'Hour' && !hoursFit(s)) s.granularity = 'Day';
   if (!GROUPS.some((g) => g.value === s.groupBy)) s.groupBy = 'status';
@@ -53,7 +53,7 @@ export function href(s) {
 // hoursFit reports whether state s spans few enough days to show by hour.
 export function hoursFit(s) {
   const iv = interval(s);
-  return iv.end - iv.start <= MAX_HOURLY_DAYS * DAY;
+  return iv.end.getTime() - iv.start.getTime() <= MAX_HOURLY_DAYS * DAY;
 }
 const MAX_HOURLY_DAYS = 31;
 
@@ -89,37 +89,6 @@ export function interval(s, now = Date.now()) {
 export const isoInterval = (iv) => `${iso(iv.start)}/${iso(iv.end)}`;
 const iso = (d) => d.toISOString().replace('.000Z', 'Z');
 
-// buckets lists the starts of the buckets of granularity g that overlap
-// [start, end): hours, days, ISO weeks (Mondays) or months, all UTC, as
-// usaged's aggregate query labels its rows.
-export function buckets(iv, g) {
-  const out = [];
-  const d = new Date(iv.start);
-  switch (g) {
-    case 'Hour':
-      d.setUTCMinutes(0, 0, 0);
-      break;
-    case 'Week':
-      d.setUTCHours(0, 0, 0, 0);
-      d.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7));
-      break;
-    case 'Month':
-      d.setUTCHours(0, 0, 0, 0);
-      d.setUTCDate(1);
-      break;
-    default:
-      d.setUTCHours(0, 0, 0, 0);
-  }
-  while (d < iv.end && out.length < 10000) {
-    out.push(new Date(d));
-    if (g === 'Hour') d.setUTCHours(d.getUTCHours() + 1);
-    else if (g === 'Week') d.setUTCDate(d.getUTCDate() + 7);
-    else if (g === 'Month') d.setUTCMonth(d.getUTCMonth() + 1);
-    else d.setUTCDate(d.getUTCDate() + 1);
-  }
-  return out;
-}
-
 // bucketEnd is where the bucket of granularity g starting at d ends.
 export function bucketEnd(d, g) {
   const e = new Date(d);
@@ -137,7 +106,7 @@ export function bucketEnd(d, g) {
 export function partial(starts, g, iv, now = Date.now()) {
   return starts.map((d) => {
     const end = bucketEnd(d, g);
-    if (d <= now && now < end) return 'in progress';
+    if (d.getTime() <= now && now < end.getTime()) return 'in progress';
     if (d < iv.start || end > iv.end) return 'partly outside the range';
     return '';
   });

@@ -6,7 +6,8 @@ import { aggregate } from '../api.js';
 import { barList, donut, PALETTE, timeChart } from '../charts.js';
 import { h, uid } from '../dom.js';
 import { bucketLabel, count, percent, rate } from '../format.js';
-import { buckets, GRANULARITIES, GROUPS, hoursFit, interval, isoInterval, partial, RANGES } from '../state.js';
+import { dates, ranked, stack, statusSeries, sum, tableRows, totals } from '../series.js';
+import { GRANULARITIES, GROUPS, hoursFit, interval, isoInterval, partial, RANGES } from '../state.js';
 import { STATUS } from '../status.js';
 import { table } from '../table.js';
 
@@ -34,6 +35,7 @@ export function apiView(ctx) {
   const iv = interval(s);
   const panels = {};
   const names = new Map(); // client id → name, from the clients query
+  /** @type {{clients: string[], templates: string[], methods: string[]}} */
   let options = { clients: [], templates: [], methods: [] };
   let controlsKey = '';
 
@@ -82,7 +84,7 @@ export function apiView(ctx) {
     const custom = s.range === 'custom';
     const day = (d) => d.toISOString().slice(0, 10);
     const from = h('input', { id: 'from', type: 'date', value: s.from || day(iv.start), disabled: !custom });
-    const to = h('input', { id: 'to', type: 'date', value: s.to || day(new Date(iv.end - 1)), disabled: !custom });
+    const to = h('input', { id: 'to', type: 'date', value: s.to || day(new Date(iv.end.getTime() - 1)), disabled: !custom });
     const applyDates = () => {
       if (from.value && to.value && from.value <= to.value) ctx.go({ range: 'custom', from: from.value, to: to.value });
     };
@@ -92,7 +94,7 @@ export function apiView(ctx) {
       field(
         'Range',
         select('range', s.range, RANGES, (v) => {
-          const d = v === 'custom' ? { from: day(iv.start), to: day(new Date(iv.end - 1)) } : {};
+          const d = v === 'custom' ? { from: day(iv.start), to: day(new Date(iv.end.getTime() - 1)) } : {};
           ctx.go({ range: v, granularity: '', ...d });
         }),
       ),
@@ -126,32 +128,36 @@ export function apiView(ctx) {
     if (s.template && omit !== 'template') f.templateUris = [s.template];
     return f;
   };
-  const query = (groupBy, omit, granularity) =>
-    aggregate(ctx.session.token, { interval: isoInterval(iv), granularity, groupBy, metrics: METRICS, filter: filter(omit) }).then((r) => r.results);
+  const query = (groupBy, omit, granularity, fillEmpty = false) =>
+    aggregate(ctx.credentials.token, { interval: isoInterval(iv), granularity, groupBy, metrics: METRICS, filter: filter(omit), fillEmpty }).then((r) => r.results);
 
-  const group = GROUPS.find((g) => g.value === s.groupBy);
+  const group = GROUPS.find((g) => g.value === s.groupBy) || GROUPS[0];
 
   async function load() {
     // Each ranked table ignores its own filter, as facets do, so that its
     // options stay listed; the totals and the time series use every filter.
-    const [series, clients, templates, methods] = await Promise.all([
-      query(group.dimension ? [group.dimension] : [], null, s.granularity),
+    // The totals' answer has every bucket of the range (the server fills
+    // them), which places each grouped row; filling every group's buckets
+    // too would multiply the answer by the buckets without events.
+    const [series, grouped, clients, templates, methods] = await Promise.all([
+      query([], null, s.granularity, true),
+      group.dimension ? query([group.dimension], null, s.granularity) : null,
       query(['OAuthClientId'], 'client'),
       query(['TemplateUri'], 'template'),
       query(['HttpMethod'], 'method'),
     ]);
-    return { series, clients, templates, methods };
+    return { series, grouped, clients, templates, methods };
   }
 
-  function render({ series, clients, templates, methods }) {
-    for (const r of clients) names.set(r.clientId, r.clientName || r.clientId);
-    byRequests(clients);
-    byRequests(templates);
-    byRequests(methods);
+  function render({ series, grouped, clients: c, templates: t, methods: m }) {
+    for (const r of c) names.set(r.clientId, r.clientName || r.clientId);
+    const clients = ranked(c, (r) => r.clientId || '');
+    const templates = ranked(t, (r) => r.templateUri || '');
+    const methods = ranked(m, (r) => r.httpMethod || '');
     const next = {
-      clients: clients.map((r) => r.clientId),
-      templates: templates.map((r) => r.templateUri).sort(),
-      methods: methods.map((r) => r.httpMethod).sort(),
+      clients: clients.map((r) => r.clientId || ''),
+      templates: templates.map((r) => r.templateUri || '').sort(),
+      methods: methods.map((r) => r.httpMethod || '').sort(),
     };
     // Rebuild the controls only when their options change: a live update
     // must not close a list the user has open.
@@ -162,43 +168,25 @@ export function apiView(ctx) {
       renderControls();
     }
     renderTitle();
-    renderSeries(series, group);
+    renderSeries(series, grouped);
     renderRanked(clients, templates, methods);
   }
 
-  function renderSeries(rows, group) {
-    const starts = buckets(iv, s.granularity);
+  function renderSeries(rows, grouped) {
+    const days = dates(rows);
+    const starts = days.map((d) => new Date(d));
     const labels = starts.map((d) => bucketLabel(d, s.granularity));
-    const index = new Map(starts.map((d, i) => [d.toISOString().replace('.000Z', 'Z'), i]));
-    const totals = starts.map(() => zero());
-    for (const r of rows) {
-      const i = index.get(r.date);
-      if (i !== undefined) add(totals[i], r);
-    }
-    const sum = totals.reduce((a, t) => add(a, t), zero());
-    renderKpis(sum);
+    const index = new Map(days.map((d, i) => [d, i]));
+    const counts = totals(rows, days);
+    renderKpis(sum(counts));
 
     let series;
-    if (!group.dimension) {
-      series = STATUS.map((st) => ({
-        name: st.label,
-        color: st.color,
-        data: totals.map(st.value),
-      })).filter((x, i) => x.data.some((v) => v > 0) || STATUS[i].key !== 'other');
+    if (!grouped) {
+      series = statusSeries(counts);
     } else {
       // The biggest STACK values of the dimension over the range, the rest as Other.
-      const keyOf = dimKey(group.value);
-      const size = new Map();
-      for (const r of rows) size.set(keyOf(r), (size.get(keyOf(r)) || 0) + r.requests);
-      const top = [...size].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, STACK).map((e) => e[0]);
-      const data = new Map(top.map((k) => [k, starts.map(() => 0)]));
-      const other = starts.map(() => 0);
-      for (const r of rows) {
-        const i = index.get(r.date);
-        if (i === undefined) continue;
-        (data.get(keyOf(r)) || other)[i] += r.requests;
-      }
-      series = top.map((k, n) => ({ name: dimLabel(group.value, k), color: PALETTE[n % PALETTE.length], data: data.get(k) }));
+      const { top, other } = stack(grouped, days, dimKey(group.value), STACK);
+      series = top.map((x, n) => ({ name: dimLabel(group.value, x.key), color: PALETTE[n % PALETTE.length], data: x.data }));
       if (other.some((v) => v > 0)) series.push({ name: 'Other', color: '#5f6b76', data: other });
     }
     const p = panels.requests;
@@ -209,24 +197,14 @@ export function apiView(ctx) {
       partial: partly,
       stack: false,
       unit: '%',
-      series: [{ name: 'Error rate', color: '#c0262d', data: totals.map((t) => rate(t.status400 + t.status500, t.requests)) }],
+      series: [{ name: 'Error rate', color: '#c0262d', data: counts.map((t) => rate(t.status400 + t.status500, t.requests)) }],
     });
 
     // The table behind both charts: one row per bucket, or per bucket and
     // group when grouped.
     const dateCol = { key: 'date', label: s.granularity === 'Hour' ? 'Hour (UTC)' : `${s.granularity} (UTC)`, value: (r) => r.label };
-    const partCol = { key: 'partial', label: 'Partial', value: (r) => partly[index.get(r.date)] };
-    let tableRows;
-    let columns;
-    if (!group.dimension) {
-      tableRows = totals.map((t, i) => ({ ...t, label: labels[i], date: starts[i].toISOString().replace('.000Z', 'Z') }));
-      columns = [dateCol, ...COUNTS, ERROR_RATE, partCol];
-    } else {
-      tableRows = rows
-        .filter((r) => index.has(r.date))
-        .map((r) => ({ ...r, label: labels[index.get(r.date)] }));
-      columns = [dateCol, ...dimColumns(group.value), ...COUNTS, ERROR_RATE, partCol];
-    }
+    const partCol = { key: 'partial', label: 'Partial', value: (r) => partly[/** @type {number} */ (index.get(r.date))] };
+    const columns = grouped ? [dateCol, ...dimColumns(group.value), ...COUNTS, ERROR_RATE, partCol] : [dateCol, ...COUNTS, ERROR_RATE, partCol];
     const details = h(
       'details',
       { class: 'behind' },
@@ -235,7 +213,7 @@ export function apiView(ctx) {
         name: 'requests',
         caption: `Requests per ${s.granularity.toLowerCase()}${group.dimension ? ` and ${group.label.toLowerCase()}` : ''}`,
         columns,
-        rows: tableRows,
+        rows: tableRows({ dates: days, labels, totals: counts, grouped }),
         keyOf: (r) => (group.dimension ? `${r.date}|${dimKey(group.value)(r)}` : r.date),
       }),
     );
@@ -344,15 +322,3 @@ export function apiView(ctx) {
     return [{ key: 'httpMethod', label: 'Method', value: (r) => r.httpMethod }];
   }
 }
-
-function zero() {
-  return { requests: 0, status200: 0, status300: 0, status400: 0, status429: 0, status500: 0 };
-}
-function add(t, r) {
-  for (const k of Object.keys(t)) t[k] += r[k];
-  return t;
-}
-function byRequests(rows) {
-  rows.sort((a, b) => b.requests - a.requests || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
-}
-const key = (r) => r.clientId || r.templateUri || r.httpMethod;

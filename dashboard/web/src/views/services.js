@@ -41,9 +41,9 @@ export function servicesView(ctx) {
     const today = isoDay(new Date(now));
     const yesterday = isoDay(new Date(now - DAY));
     const [services, daily, monthly] = await Promise.all([
-      reportsAll(ctx.session.apiKey, '/services'),
-      reportsAll(ctx.session.apiKey, '/services/usage', { PeriodType: 'Daily', Period: yesterday }),
-      reportsAll(ctx.session.apiKey, '/services/usage', { PeriodType: 'Monthly', Period: today }),
+      reportsAll(ctx.credentials.apiKey, '/services'),
+      reportsAll(ctx.credentials.apiKey, '/services/usage', { PeriodType: 'Daily', Period: yesterday }),
+      reportsAll(ctx.credentials.apiKey, '/services/usage', { PeriodType: 'Monthly', Period: today }),
     ]);
     return { today, yesterday, services, daily, monthly };
   }
@@ -142,10 +142,10 @@ export function serviceView(ctx) {
   );
 
   const load = () =>
-    reports(ctx.session.apiKey, `/services/${encodeURIComponent(s.service)}/serviceusage/history`, {
+    reports(ctx.credentials.apiKey, `/services/${encodeURIComponent(s.service)}/serviceusage/history`, {
       PeriodType: 'Daily',
       From: isoDay(iv.start),
-      To: isoDay(new Date(Math.min(iv.end - DAY, Date.now()))),
+      To: isoDay(new Date(Math.min(iv.end.getTime() - DAY, Date.now()))),
     });
 
   function render(days) {

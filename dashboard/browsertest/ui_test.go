@@ -1,4 +1,4 @@
-package main
+package browsertest
 
 // The dashboard in a real headless Chromium against a real usaged: what the
 // page shows, exports and hides is checked against counts the test makes
@@ -711,7 +711,7 @@ func TestDashboardInBrowser(t *testing.T) {
 // the browser tests are required (CI installs it first).
 func (b *uiBrowser) checkAccessibility(tb testing.TB, what string) {
 	tb.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "dashboard", "web", "node_modules", "axe-core", "axe.min.js"))
+	src, err := os.ReadFile(filepath.Join("..", "web", "node_modules", "axe-core", "axe.min.js"))
 	if err != nil {
 		if os.Getenv("USAGED_REQUIRE_BROWSER") != "" {
 			tb.Fatalf("axe-core: %v (run npm ci in dashboard/web)", err)
@@ -1040,6 +1040,13 @@ func TestDashboardServiceUsage(t *testing.T) {
 
 // TestDashboardDemoOpensSignedIn: under serve --demo the page signs itself
 // in as the demo viewer, with the demo partner's key for service usage.
+// What usaged serve --demo seeds (cmd/usaged/servedemo.go): its
+// organization's name and how many of its clients send traffic.
+const (
+	demoOrgName = "Demo Org"
+	demoClients = 8
+)
+
 func TestDashboardDemoOpensSignedIn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser against a usaged process")

@@ -1,4 +1,4 @@
-package main
+package browsertest
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // day), 30 days by day, and 30 days by hour stacked by route template (the
 // heaviest: 720 buckets of up to 180 templates).
 //
-//	go test -run XXX -bench DashboardFirstChart -benchtime 20x ./cmd/usaged
+//	cd dashboard/browsertest && go test -run XXX -bench DashboardFirstChart -benchtime 20x
 func BenchmarkDashboardFirstChart(b *testing.B) {
 	br := newBrowser(b)
 	srv := startServe(b, b.TempDir(), "dashboard-bench-admin-token-0123", "--demo")

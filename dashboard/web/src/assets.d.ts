@@ -1,0 +1,2 @@
+// The stylesheet main.js imports, which esbuild bundles.
+declare module '*.css';
