@@ -7,7 +7,6 @@
 package ingest
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -129,24 +128,27 @@ func (p *Pipeline) DedupeWindow() time.Duration { return p.cfg.DedupeWindow }
 // (Decode, DecodeActivity), with every default filled in.
 func (p *Pipeline) Limits() Limits { return p.cfg.Limits }
 
-// Ingest validates the batch's events for scope, appends the valid ones and
-// reports per-event outcomes. A non-nil error means nothing of the batch may
-// be assumed recorded (the store failed) and the caller must not acknowledge it.
-func (p *Pipeline) Ingest(ctx context.Context, b *Batch, scope Scope) (Result, error) {
+// Ingest validates events for scope, appends the valid ones and reports
+// per-event outcomes: the Index of each error is the event's position in
+// events. A non-nil error means nothing of the batch may be assumed recorded
+// (the store failed) and the caller must not acknowledge it. A face that
+// decoded events from a body reports Batch.Merge of the result, which
+// speaks of positions in the body.
+func (p *Pipeline) Ingest(ctx context.Context, events []usage.Event, scope Scope) (Result, error) {
 	now := p.cfg.Now()
 	from := now.Add(-p.cfg.DedupeWindow)
-	bad := errorList{max: cmp.Or(b.maxErrors, DefaultMaxErrors)}
-	valid := make([]usage.Event, 0, len(b.Events))
-	for i := range b.Events {
-		ev := &b.Events[i]
+	bad := errorList{max: p.cfg.Limits.MaxErrors}
+	valid := make([]usage.Event, 0, len(events))
+	for i := range events {
+		ev := &events[i]
 		if e, ok := p.check(ev, scope, now, from); !ok {
-			e.Index = b.Index[i]
+			e.Index = i
 			bad.add(e)
 			continue
 		}
 		valid = append(valid, *ev)
 	}
-	res := result(b.Errors, b.ErrorsOmitted, &bad)
+	res := result(nil, 0, &bad)
 	if len(valid) > 0 {
 		start := time.Now()
 		outs, err := p.cfg.Store.Append(ctx, valid, from)

@@ -131,17 +131,13 @@ func (c *cli) seedTraffic(ctx context.Context, log *slog.Logger, cfg *serveConfi
 	prog := startProgress(c.stdout, "seeding", g.Total())
 	const batch = 10_000
 	buf := make([]usage.Event, batch)
-	index := make([]int, batch)
-	for i := range index {
-		index[i] = i
-	}
 	var sum ingest.Result
 	for n := g.Next(buf); n > 0; n = g.Next(buf) {
 		if err := ctx.Err(); err != nil {
 			prog.finish()
 			return fmt.Errorf("seeding interrupted; the next start with --demo resumes it: %w", err)
 		}
-		res, err := p.Ingest(ctx, &ingest.Batch{Events: buf[:n], Index: index[:n]}, ingest.Scope{})
+		res, err := p.Ingest(ctx, buf[:n], ingest.Scope{})
 		if err != nil {
 			prog.finish()
 			return fmt.Errorf("seeding demo traffic: %w", err)
@@ -204,13 +200,7 @@ func (c *cli) seedServices(ctx context.Context, log *slog.Logger, p *ingest.Pipe
 	fmt.Fprintf(c.stdout, "seeding %s activity events of %d demo services (%s to %s)\n", group(int64(sum.Events)), sum.Services,
 		d.ServicesStart.Format(time.DateOnly), d.ServicesEnd.Format(time.DateOnly))
 	const batch = 5000
-	index := make([]int, batch)
-	for i := range index {
-		index[i] = i
-	}
-	send := func(ctx context.Context, service usage.GUID, events []usage.Activity) (ingest.Result, error) {
-		return p.IngestActivity(ctx, service, &ingest.ActivityBatch{Activities: events, Index: index[:len(events)]})
-	}
+	send := p.IngestActivity
 	prog := startProgress(c.stdout, "seeding", sum.Events)
 	err = sendServiceActivity(ctx, sd, send, batch, 2, prog, sum)
 	prog.finish()
