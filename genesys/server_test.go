@@ -19,6 +19,7 @@ import (
 
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/genesys"
+	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store/pebble"
@@ -90,16 +91,16 @@ func mustEnvAuth(t *testing.T, tuneAuth func(*auth.Config), tune ...envTuning) *
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	m, err := genesys.NewMetrics(reg)
+	stack, err := httpmw.New(httpmw.Config{Registerer: reg, Failed: db.Failed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := ingest.New(ingest.Config{Store: db, KnownOrganization: as.KnownOrganization, Now: clk.Now, Observe: m.ObserveIngest})
+	p, err := ingest.New(ingest.Config{Store: db, KnownOrganization: as.KnownOrganization, Now: clk.Now, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	qc := query.Config{Events: db, Executions: db, Now: clk.Now}
-	gc := genesys.Config{Auth: as, Ingest: p, Events: db, Now: clk.Now, MaxBody: testMaxBody, Metrics: m}
+	qc := query.Config{Events: db, Executions: db, Now: clk.Now, Registerer: reg}
+	gc := genesys.Config{Auth: as, Ingest: p, Events: db, Now: clk.Now, MaxBody: testMaxBody, Stack: stack}
 	for _, fn := range tune {
 		fn(db, &gc, &qc)
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/usaged/usaged/auth"
@@ -58,7 +57,7 @@ func mustTokenServer(t *testing.T, rateLimit int) *tokenServer {
 	}
 	t.Cleanup(func() { qs.Close() })
 	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, Queries: qs,
-		Registerer: prometheus.NewRegistry(), RateLimit: rateLimit})
+		RateLimit: rateLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
@@ -68,8 +70,9 @@ type Config struct {
 	TTL    time.Duration
 	Now    func() time.Time // default time.Now
 	Logger *slog.Logger     // default slog.Default()
-	// Observe, if set, is called with the duration of every store query.
-	Observe func(time.Duration)
+	// Registerer receives the service's metrics (usaged_query_seconds);
+	// nil: measured, not exported.
+	Registerer prometheus.Registerer
 }
 
 // Validate reports every problem with the configuration.
@@ -96,8 +99,9 @@ func (c Config) Validate() error {
 // Service accepts executions and answers them in the background. It is safe
 // for concurrent use.
 type Service struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	seconds prometheus.Histogram // the time of each store query
 
 	ctx    context.Context // cancelled by Close: stops workers and running queries
 	cancel context.CancelFunc
@@ -156,7 +160,17 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, active: make(map[string]*job), orgs: make(map[string]*orgUsage)}
+	s := &Service{cfg: cfg, log: cfg.Logger, active: make(map[string]*job), orgs: make(map[string]*orgUsage),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "usaged_query_seconds",
+			Help:    "Time the store took to answer one usage query.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(s.seconds); err != nil {
+			return nil, fmt.Errorf("query: registering metrics: %w", err)
+		}
+	}
 	s.cond = sync.NewCond(&s.mu)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
@@ -187,6 +201,21 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.wg.Add(1)
 	go s.sweep()
 	return s, nil
+}
+
+// Query answers q at once from the store, with the store's contract of
+// Events.Query: a synchronous query, which holds no execution and counts
+// against no limit of the organization's.
+func (s *Service) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
+	return s.query(ctx, q)
+}
+
+// query runs q on the store, timed.
+func (s *Service) query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
+	start := time.Now()
+	rows, err := s.cfg.Events.Query(ctx, q)
+	s.seconds.Observe(time.Since(start).Seconds())
+	return rows, err
 }
 
 // Close stops the workers and the sweep, cancelling running queries, and
@@ -386,11 +415,7 @@ func (s *Service) run(ctx context.Context, id string, j *job) {
 		}
 		return
 	}
-	start := time.Now()
-	rows, qerr := s.cfg.Events.Query(ctx, e.Query)
-	if s.cfg.Observe != nil {
-		s.cfg.Observe(time.Since(start))
-	}
+	rows, qerr := s.query(ctx, e.Query)
 	s.mu.Lock()
 	cancelled := j.cancelled
 	s.mu.Unlock()

@@ -26,6 +26,7 @@ import (
 	"github.com/usaged/usaged/ccc"
 	"github.com/usaged/usaged/dashboard"
 	"github.com/usaged/usaged/genesys"
+	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store/pebble"
@@ -244,7 +245,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		}, func() float64 { return float64(db.DiskUsage()) }),
 	)
 	reg.MustRegister(storeCollectors(db)...)
-	metrics, err := genesys.NewMetrics(reg)
+	stack, err := httpmw.New(httpmw.Config{Logger: log.With("component", "http"), Registerer: reg, Failed: db.Failed})
 	if err != nil {
 		return err
 	}
@@ -254,7 +255,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		DedupeWindow:      time.Duration(cfg.dedupeWindow),
 		KnownOrganization: authSvc.KnownOrganization,
 		Logger:            log.With("component", "ingest"),
-		Observe:           metrics.ObserveIngest,
+		Registerer:        reg,
 		Limits:            ingest.Limits{MaxEvents: cfg.maxEvents},
 	})
 	if err != nil {
@@ -266,7 +267,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		Workers:    cfg.queryWorkers,
 		TTL:        cfg.resultsTTL,
 		Logger:     log.With("component", "query"),
-		Observe:    metrics.ObserveQuery,
+		Registerer: reg,
 
 		// Never 0 here, which would mean the default.
 		MaxPendingPerOrg:     cfg.maxPendingPerOrg,
@@ -286,7 +287,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		Queries: queries,
 		Logger:  log.With("component", "http"),
 		MaxBody: int64(cfg.maxBody),
-		Metrics: metrics,
+		Stack:   stack,
 		// Never 0 here, which would mean the default.
 		RateLimit:       cfg.rateLimit,
 		IngestRateLimit: cfg.ingestRateLimit,
@@ -312,6 +313,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 		Logger:          log.With("component", "ccc"),
 		RateLimit:       cfg.rateLimit,
 		IngestRateLimit: cfg.ingestRateLimit,
+		Stack:           stack,
 	})
 	if err != nil {
 		return err

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/usaged/usaged/auth"
@@ -88,7 +87,7 @@ func mustUsagedLimited(t *testing.T, rateLimit int) *usagedEnv {
 	}
 	t.Cleanup(func() { qs.Close() })
 	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, Queries: qs, Now: clk.Now,
-		Registerer: prometheus.NewRegistry(), RateLimit: rateLimit})
+		RateLimit: rateLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
