@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/internal/ownertest"
+	"github.com/usaged/usaged/server"
 )
 
 // ingestAcked creates an organization and sends batches of events one after
@@ -114,7 +115,7 @@ func (w *listenWatch) listened() bool { return strings.Contains(w.String(), "lis
 // newestWAL returns the store's newest write-ahead log.
 func newestWAL(t *testing.T, data string) string {
 	t.Helper()
-	logs, _ := filepath.Glob(filepath.Join(data, storeDir, "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(data, server.StoreDir, "*.log"))
 	if len(logs) == 0 {
 		t.Fatal("no write-ahead log in the store")
 	}
@@ -193,14 +194,14 @@ func TestServeRefusesDataDirWithoutStore(t *testing.T) {
 	data := t.TempDir()
 	srv := startServe(t, data, token)
 	kill(t, srv)
-	if err := os.RemoveAll(filepath.Join(data, storeDir)); err != nil {
+	if err := os.RemoveAll(filepath.Join(data, server.StoreDir)); err != nil {
 		t.Fatal(err)
 	}
 	out := serveFails(t, "--data", data, "--admin-token", token)
-	if !strings.Contains(out, signingKeyFile) || !strings.Contains(out, "store is missing") {
+	if !strings.Contains(out, server.SigningKeyFile) || !strings.Contains(out, "store is missing") {
 		t.Fatalf("the refusal does not say the store is missing:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(data, storeDir)); err == nil {
+	if _, err := os.Stat(filepath.Join(data, server.StoreDir)); err == nil {
 		t.Fatal("an empty store was created")
 	}
 }

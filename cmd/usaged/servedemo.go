@@ -17,6 +17,8 @@ import (
 	"github.com/usaged/usaged/dashboard"
 	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/internal/secretfile"
+	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
 )
@@ -60,10 +62,25 @@ type demoCredentials struct {
 	ServiceUsage   *serviceDemoSummary `json:"serviceUsage,omitempty"`
 }
 
-// seedDemo creates the demo organization and its clients and seeds their
-// traffic through the ingest pipeline, then the service-usage demo through
-// the registry and the pipeline, or reuses what an earlier start made.
-func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, authSvc *auth.Service, p *ingest.Pipeline, reg *tenancy.Registry) (*demoCredentials, error) {
+// seedDemo seeds the demo through s's components, or reuses what an earlier
+// start made, and returns what serve shows of it: the dashboard's session
+// and the banner, with the counts the store holds now.
+func (c *cli) seedDemo(ctx context.Context, s *server.Server, cfg *serveConfig) (server.Demo, error) {
+	d, err := c.seedDemoData(ctx, s.Logger(), cfg, s.Auth(), s.Ingest(), s.Registry())
+	if err != nil {
+		return server.Demo{}, err
+	}
+	if err := d.refreshCounts(ctx, s.Queries(), s.Registry()); err != nil {
+		s.Logger().Warn("the demo's banner shows the counts of its seed", "err", err)
+	}
+	return server.Demo{Session: d.dashboardSession(), Banner: d.print}, nil
+}
+
+// seedDemoData creates the demo organization and its clients and seeds
+// their traffic through the ingest pipeline, then the service-usage demo
+// through the registry and the pipeline, or reuses what an earlier start
+// made.
+func (c *cli) seedDemoData(ctx context.Context, log *slog.Logger, cfg *serveConfig, authSvc *auth.Service, p *ingest.Pipeline, reg *tenancy.Registry) (*demoCredentials, error) {
 	path := filepath.Join(cfg.data, demoMarkerFile)
 	var d demoCredentials
 	b, err := os.ReadFile(path)
@@ -334,7 +351,7 @@ func writeDemoMarker(path string, d *demoCredentials) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return secretfile.WriteAtomic(path, append(b, '\n'))
 }
 
 // dashboardSession is what the dashboard signs in with in a demo: the

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/server"
 )
 
 // A second server on a data directory in use names the directory and the
@@ -74,7 +76,7 @@ func TestServeShowsAdminTokenOnceListening(t *testing.T) {
 	if !listened || m == nil {
 		t.Fatalf("the start after the failed one printed:\n%s\nwant the admin token", out)
 	}
-	kept, err := os.ReadFile(filepath.Join(data, adminTokenFile))
+	kept, err := os.ReadFile(filepath.Join(data, server.AdminTokenFile))
 	if err != nil || strings.TrimSpace(string(kept)) != m[1] {
 		t.Fatalf("the data directory keeps %q (%v), the start printed %q", kept, err, m[1])
 	}
