@@ -9,12 +9,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/internal/apptest"
 )
 
 // startServeWith starts usaged serve like startServe, through wrap (a
@@ -22,30 +23,12 @@ import (
 // its log written to stderr.
 func startServeWith(t *testing.T, wrap []string, stderr io.Writer, data, token string, extra ...string) *serverProc {
 	t.Helper()
-	bin, err := buildUsaged()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append(append(append([]string(nil), wrap...), bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--admin-token", token, "--log-format", "json"), extra...)
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if _, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
-			go io.Copy(io.Discard, stdout)
-			return &serverProc{cmd: cmd, base: strings.TrimSpace(addr)}
-		}
-	}
-	t.Fatal("usaged serve exited before listening")
-	return nil
+	s := apptest.Start(t, apptest.Options{
+		Wrap:   wrap,
+		Stderr: stderr,
+		Args:   append([]string{"--data", data, "--admin-token", token, "--log-format", "json"}, extra...),
+	})
+	return &serverProc{cmd: proc{Cmd: s.Cmd, app: s}, base: s.URL, app: s}
 }
 
 // mustIngestAndQuery creates an organization, records one event for it and
