@@ -298,9 +298,38 @@ func (s *Service) Submit(ctx context.Context, e usage.Execution) (usage.Executio
 	return e, nil
 }
 
-// Execution returns execution id with its current status, or an error of
-// kind usage.KindNotFound if it does not exist or has expired.
-func (s *Service) Execution(ctx context.Context, id string) (usage.Execution, error) {
+// Scope is whose executions a caller may reach. Every method that reads or
+// changes an execution takes the caller's and answers an execution outside
+// it as one that does not exist (usage.KindNotFound), so that no face can
+// show one organization's executions to another, and ids reveal nothing.
+type Scope struct {
+	OrganizationID string // the caller's organization
+	// Operation is the API the caller uses: an execution started through
+	// another is not the caller's, even in its organization.
+	Operation string
+	// ClientID is the OAuth client whose API the caller uses, where the API
+	// is per client; empty for an organization's.
+	ClientID string
+}
+
+// ScopeOf returns the scope e was started in, the only one that reaches it.
+func ScopeOf(e usage.Execution) Scope {
+	return Scope{OrganizationID: e.OrganizationID, Operation: e.Operation, ClientID: e.ClientID}
+}
+
+// Execution returns execution id of the caller's scope with its current
+// status, or an error of kind usage.KindNotFound if it does not exist, has
+// expired or is not the caller's.
+func (s *Service) Execution(ctx context.Context, scope Scope, id string) (usage.Execution, error) {
+	e, err := s.execution(ctx, id)
+	if err == nil && ScopeOf(e) != scope {
+		return usage.Execution{}, usage.ErrNotFound
+	}
+	return e, err
+}
+
+// execution returns execution id, whoever started it.
+func (s *Service) execution(ctx context.Context, id string) (usage.Execution, error) {
 	e, err := s.cfg.Executions.Execution(ctx, id)
 	if err != nil {
 		return e, err
@@ -318,15 +347,22 @@ func (s *Service) Execution(ctx context.Context, id string) (usage.Execution, er
 	return e, nil
 }
 
-// Rows returns up to limit rows of a complete execution, from offset.
-func (s *Service) Rows(ctx context.Context, id string, offset, limit int) ([]usage.Row, error) {
+// Rows returns up to limit rows of a complete execution of the caller's
+// scope, from offset.
+func (s *Service) Rows(ctx context.Context, scope Scope, id string, offset, limit int) ([]usage.Row, error) {
+	if _, err := s.Execution(ctx, scope, id); err != nil {
+		return nil, err
+	}
 	return s.cfg.Executions.ExecutionRows(ctx, id, offset, limit)
 }
 
-// Wait blocks until execution id reaches a final status or ctx is done,
-// and returns it as Execution does. Waiting on a final or unknown execution
-// returns at once.
-func (s *Service) Wait(ctx context.Context, id string) (usage.Execution, error) {
+// Wait blocks until execution id of the caller's scope reaches a final
+// status or ctx is done, and returns it as Execution does. Waiting on a
+// final or unknown execution returns at once.
+func (s *Service) Wait(ctx context.Context, scope Scope, id string) (usage.Execution, error) {
+	if _, err := s.Execution(ctx, scope, id); err != nil {
+		return usage.Execution{}, err
+	}
 	s.mu.Lock()
 	j := s.active[id]
 	s.mu.Unlock()
@@ -336,13 +372,13 @@ func (s *Service) Wait(ctx context.Context, id string) (usage.Execution, error) 
 		case <-ctx.Done():
 		}
 	}
-	return s.Execution(context.WithoutCancel(ctx), id)
+	return s.Execution(context.WithoutCancel(ctx), scope, id)
 }
 
-// Cancel stops execution id if it has not finished and records it as
-// Cancelled; a final execution is returned unchanged.
-func (s *Service) Cancel(ctx context.Context, id string) (usage.Execution, error) {
-	e, err := s.Execution(ctx, id)
+// Cancel stops execution id of the caller's scope if it has not finished
+// and records it as Cancelled; a final execution is returned unchanged.
+func (s *Service) Cancel(ctx context.Context, scope Scope, id string) (usage.Execution, error) {
+	e, err := s.Execution(ctx, scope, id)
 	if err != nil || e.Status.Done() {
 		return e, err
 	}
@@ -350,7 +386,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (usage.Execution, error
 	j := s.active[id]
 	if j == nil || j.cancelled {
 		s.mu.Unlock()
-		return s.Execution(ctx, id)
+		return s.execution(ctx, id)
 	}
 	j.cancelled = true
 	if j.stop != nil {
