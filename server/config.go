@@ -31,6 +31,9 @@ type Config struct {
 	Limits LimitsConfig
 	Demo   DemoConfig
 	Log    LogConfig
+	// Now is the clock of every component: token lifetimes, event times,
+	// executions' expiry, rate limit windows. Default time.Now.
+	Now func() time.Time
 }
 
 // DefaultMaxConnections is the default of HTTPConfig.MaxConnections: far
@@ -135,6 +138,8 @@ type DataConfig struct {
 	// AcceptWALLoss opens a store whose write-ahead log is damaged in its
 	// middle, dropping the acknowledged writes from the damage on.
 	AcceptWALLoss bool
+	// CacheBytes is the store's block cache; 0: the store's default.
+	CacheBytes int64
 }
 
 // Validate reports every problem with the section. The directory itself is
@@ -154,6 +159,8 @@ type AuthConfig struct {
 	// FailedLoginLimit and FailedLoginAddressLimit are the failed logins
 	// per minute per client id and per address; negative: unlimited.
 	FailedLoginLimit, FailedLoginAddressLimit int
+	// BcryptCost is the cost of hashing client secrets; 0: auth's default.
+	BcryptCost int
 }
 
 // Validate reports every problem with the section.

@@ -92,6 +92,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.Log.Stdout == nil {
 		cfg.Log.Stdout = io.Discard
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	log := cfg.Log.Logger
 	if cfg.Limits.Memory != nil {
 		applyMemoryLimit(log, *cfg.Limits.Memory)
@@ -129,6 +132,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Logger:        log.With("component", "store"),
 		DiskReserve:   storeReserve(cfg.Data.DiskReserve),
 		AcceptWALLoss: cfg.Data.AcceptWALLoss,
+		CacheBytes:    cfg.Data.CacheBytes,
 	})
 	if err != nil {
 		return nil, storeOpenError(data, err)
@@ -158,6 +162,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	var err error
 	s.auth, err = auth.New(ctx, auth.Config{
 		Registry: db, AdminToken: adminToken, SigningKey: key, Logger: log.With("component", "auth"),
+		Now: cfg.Now, BcryptCost: cfg.Auth.BcryptCost,
 		// Never 0 here, which would mean the default.
 		FailedLoginLimit:        cfg.Auth.FailedLoginLimit,
 		FailedLoginAddressLimit: cfg.Auth.FailedLoginAddressLimit,
@@ -184,6 +189,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		Services:          db,
 		DedupeWindow:      cfg.Ingest.DedupeWindow,
 		KnownOrganization: s.auth.KnownOrganization,
+		Now:               cfg.Now,
 		Logger:            log.With("component", "ingest"),
 		Registerer:        reg,
 		Limits:            ingest.Limits{MaxEvents: cfg.Ingest.MaxEvents},
@@ -196,6 +202,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		Executions: db,
 		Workers:    cfg.Query.Workers,
 		TTL:        cfg.Query.ResultsTTL,
+		Now:        cfg.Now,
 		Logger:     log.With("component", "query"),
 		Registerer: reg,
 
@@ -212,6 +219,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		Ingest:  s.ingest,
 		Events:  db,
 		Queries: s.queries,
+		Now:     cfg.Now,
 		Logger:  log.With("component", "http"),
 		MaxBody: cfg.Ingest.MaxBody,
 		Stack:   s.stack,
@@ -223,7 +231,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	if err != nil {
 		return err
 	}
-	if s.registry, err = tenancy.New(ctx, tenancy.Config{Store: db, Logger: log.With("component", "tenancy")}); err != nil {
+	if s.registry, err = tenancy.New(ctx, tenancy.Config{Store: db, Now: cfg.Now, Logger: log.With("component", "tenancy")}); err != nil {
 		return err
 	}
 	reports, err := ccc.New(ccc.Config{
@@ -235,6 +243,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 			return err == nil && p.Admin
 		},
 		MaxBody:         cfg.Ingest.MaxBody,
+		Now:             cfg.Now,
 		Logger:          log.With("component", "ccc"),
 		RateLimit:       cfg.Limits.RateLimit,
 		IngestRateLimit: cfg.Limits.IngestRateLimit,

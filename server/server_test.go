@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 func TestServeAndShutdown(t *testing.T) {
 	cfg := server.DefaultConfig(t.TempDir())
 	cfg.Log.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	var out strings.Builder
-	cfg.Log.Stdout = &out
+	out := &syncBuffer{}
+	cfg.Log.Stdout = out
 	s, err := server.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -27,18 +28,19 @@ func TestServeAndShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(s.URL() + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
+	for !strings.Contains(out.String(), "listening on") {
 		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", err)
+			t.Fatalf("not listening; printed %q", out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get(s.URL() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz answers %d once listening", resp.StatusCode)
 	}
 	if !strings.Contains(out.String(), "admin token (generated now") || !strings.Contains(out.String(), "listening on "+s.URL()) {
 		t.Fatalf("printed %q", out.String())
@@ -76,4 +78,22 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := server.New(t.Context(), cfg); err == nil {
 		t.Fatal("New accepted an invalid configuration")
 	}
+}
+
+// syncBuffer is a buffer the server prints to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
