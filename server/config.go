@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/ccc"
 	"github.com/usaged/usaged/dashboard"
 	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
@@ -34,6 +35,28 @@ type Config struct {
 	// Now is the clock of every component: token lifetimes, event times,
 	// executions' expiry, rate limit windows. Default time.Now.
 	Now func() time.Time
+	// Hooks adjust the components' configurations, for tests.
+	Hooks Hooks
+}
+
+// Hooks adjust each component's configuration once New has made it from
+// the sections, before the component is built: for tests that need what
+// usaged serve offers no setting for (a store that holds queries back, the
+// bound on concurrent secret checks). A nil hook changes nothing.
+type Hooks struct {
+	Auth    func(*auth.Config)
+	Ingest  func(*ingest.Config)
+	Query   func(*query.Config)
+	Genesys func(*genesys.Config)
+	CCC     func(*ccc.Config)
+}
+
+// apply calls hook with c, if hook is set.
+func apply[C any](hook func(*C), c *C) *C {
+	if hook != nil {
+		hook(c)
+	}
+	return c
 }
 
 // DefaultMaxConnections is the default of HTTPConfig.MaxConnections: far

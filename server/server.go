@@ -160,13 +160,13 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 func (s *Server) build(ctx context.Context, key []byte, adminToken string) error {
 	cfg, log, db := &s.cfg, s.log, s.db
 	var err error
-	s.auth, err = auth.New(ctx, auth.Config{
+	s.auth, err = auth.New(ctx, *apply(cfg.Hooks.Auth, &auth.Config{
 		Registry: db, AdminToken: adminToken, SigningKey: key, Logger: log.With("component", "auth"),
 		Now: cfg.Now, BcryptCost: cfg.Auth.BcryptCost,
 		// Never 0 here, which would mean the default.
 		FailedLoginLimit:        cfg.Auth.FailedLoginLimit,
 		FailedLoginAddressLimit: cfg.Auth.FailedLoginAddressLimit,
-	})
+	}))
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	if s.stack, err = httpmw.New(httpmw.Config{Logger: log.With("component", "http"), Registerer: reg, Failed: db.Failed}); err != nil {
 		return err
 	}
-	s.ingest, err = ingest.New(ingest.Config{
+	s.ingest, err = ingest.New(*apply(cfg.Hooks.Ingest, &ingest.Config{
 		Store:             db,
 		Services:          db,
 		DedupeWindow:      cfg.Ingest.DedupeWindow,
@@ -193,11 +193,11 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		Logger:            log.With("component", "ingest"),
 		Registerer:        reg,
 		Limits:            ingest.Limits{MaxEvents: cfg.Ingest.MaxEvents},
-	})
+	}))
 	if err != nil {
 		return err
 	}
-	s.queries, err = query.New(ctx, query.Config{
+	s.queries, err = query.New(ctx, *apply(cfg.Hooks.Query, &query.Config{
 		Events:     db,
 		Executions: db,
 		Workers:    cfg.Query.Workers,
@@ -210,11 +210,11 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		MaxPendingPerOrg:     cfg.Query.MaxPendingPerOrg,
 		MaxExecutionsPerOrg:  cfg.Query.MaxExecutionsPerOrg,
 		MaxResultBytesPerOrg: cfg.Query.MaxResultBytesPerOrg,
-	})
+	}))
 	if err != nil {
 		return err
 	}
-	api, err := genesys.New(genesys.Config{
+	api, err := genesys.New(*apply(cfg.Hooks.Genesys, &genesys.Config{
 		Auth:    s.auth,
 		Ingest:  s.ingest,
 		Events:  db,
@@ -227,14 +227,14 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		RateLimit:       cfg.Limits.RateLimit,
 		IngestRateLimit: cfg.Limits.IngestRateLimit,
 		TokenRateLimit:  cfg.Limits.TokenRateLimit,
-	})
+	}))
 	if err != nil {
 		return err
 	}
 	if s.registry, err = tenancy.New(ctx, tenancy.Config{Store: db, Now: cfg.Now, Logger: log.With("component", "tenancy")}); err != nil {
 		return err
 	}
-	reports, err := ccc.New(ccc.Config{
+	reports, err := ccc.New(*apply(cfg.Hooks.CCC, &ccc.Config{
 		Registry: s.registry,
 		Ingest:   s.ingest,
 		Reports:  db,
@@ -248,7 +248,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		RateLimit:       cfg.Limits.RateLimit,
 		IngestRateLimit: cfg.Limits.IngestRateLimit,
 		Stack:           s.stack,
-	})
+	}))
 	if err != nil {
 		return err
 	}
