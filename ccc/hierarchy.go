@@ -11,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/usaged/usaged/ccc/dto"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -105,24 +106,8 @@ func bodyGUID(op, field, s string) (usage.GUID, error) {
 	return g, nil
 }
 
-// createServiceRequest is the body of POST /api/services. GUIDs and dates are
-// strings so that a bad one is reported with its field.
-type createServiceRequest struct {
-	ServiceGuid    string  `json:"serviceGuid"`
-	Name           string  `json:"name"`
-	ResellerGuid   string  `json:"resellerGuid"`
-	CollectionGuid string  `json:"collectionGuid"`
-	Status         string  `json:"status"`
-	ServiceCode    string  `json:"serviceCode"`
-	ReferenceId    string  `json:"referenceId"`
-	PrimaryDomain  string  `json:"primaryDomain"`
-	TrialEndDate   string  `json:"trialEndDate"`
-	EffectiveDate  string  `json:"effectiveDate"`
-	InitialTerm    int     `json:"initialTerm"`
-	ClientGuid     string  `json:"clientGuid"`
-	Contact        Contact `json:"contact"`
-	Company        Company `json:"company"`
-}
+// createServiceRequest is the body of POST /api/services.
+type createServiceRequest = dto.CreateServiceRequest
 
 // nameRule checks a required name, field in PascalCase, by usage.CheckName
 // and words a failure as FluentValidation does: NotEmpty, MaximumLength, or
@@ -167,7 +152,7 @@ func maxLength(field, v string, n int) (FieldError, bool) {
 
 // toService binds and validates the request; every field problem is
 // reported at once, as ServiceStack's validation feature does.
-func (req *createServiceRequest) toService(op string) (usage.Service, error) {
+func toService(req *createServiceRequest, op string) (usage.Service, error) {
 	var s usage.Service
 	var err error
 	guids := []struct {
@@ -275,7 +260,7 @@ func (s *Server) createService(r *http.Request, c *caller) (int, any, error) {
 	if c.scope.Kind == usage.ScopeReseller && req.ResellerGuid == "" {
 		req.ResellerGuid = c.scope.GUID.String()
 	}
-	svc, err := req.toService(op)
+	svc, err := toService(&req, op)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -358,9 +343,7 @@ func (s *Server) updateServiceStatus(r *http.Request, c *caller) (int, any, erro
 	if !c.admin && c.scope.Kind == usage.ScopeService {
 		return 0, nil, errForbidden
 	}
-	var req struct {
-		Status string `json:"status"`
-	}
+	var req dto.UpdateServiceStatusRequest
 	if err := decodeBody(r, op, &req); err != nil {
 		return 0, nil, err
 	}
@@ -427,12 +410,7 @@ func (s *Server) getCollection(r *http.Request, c *caller) (int, any, error) {
 // operator names the partner, a partner's key creates in its own.
 func (s *Server) createCollection(r *http.Request, c *caller) (int, any, error) {
 	const op = "CreateCollection"
-	var req struct {
-		Name        string `json:"name"`
-		SiteGuid    string `json:"siteGuid"`
-		SiteName    string `json:"siteName"`
-		PartnerGuid string `json:"partnerGuid"`
-	}
+	var req dto.CreateCollectionRequest
 	if err := decodeBody(r, op, &req); err != nil {
 		return 0, nil, err
 	}
@@ -513,9 +491,7 @@ func (s *Server) createReseller(r *http.Request, c *caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	var req struct {
-		Name string `json:"name"`
-	}
+	var req dto.NameRequest
 	if err := decodeBody(r, op, &req); err != nil {
 		return 0, nil, err
 	}
@@ -561,9 +537,7 @@ func (s *Server) createPartner(r *http.Request, c *caller) (int, any, error) {
 	if err := adminOnly(c); err != nil {
 		return 0, nil, err
 	}
-	var req struct {
-		Name string `json:"name"`
-	}
+	var req dto.NameRequest
 	if err := decodeBody(r, "CreatePartner", &req); err != nil {
 		return 0, nil, err
 	}
@@ -602,11 +576,7 @@ func (s *Server) createAPIKey(r *http.Request, c *caller) (int, any, error) {
 	if err := adminOnly(c); err != nil {
 		return 0, nil, err
 	}
-	var req struct {
-		Name      string `json:"name"`
-		Scope     string `json:"scope"`
-		ScopeGuid string `json:"scopeGuid"`
-	}
+	var req dto.CreateAPIKeyRequest
 	if err := decodeBody(r, op, &req); err != nil {
 		return 0, nil, err
 	}

@@ -22,7 +22,7 @@ import (
 type Config struct {
 	Registry *tenancy.Registry // required
 	Ingest   *ingest.Pipeline  // records activity events; required
-	Reports  store.Services    // answers the usage reports; required
+	Reports  store.Reports     // answers the usage reports; required
 	// Admin reports whether a bearer token is the operator's, who may see
 	// and change everything. Nil: no admin.
 	Admin   func(token string) bool

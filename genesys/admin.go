@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -31,23 +32,15 @@ func (s *Server) admin(h handlerFunc) handlerFunc {
 }
 
 // entities is the Genesys list envelope.
-type entities[T any] struct {
-	Entities []T `json:"entities"`
-}
+type entities[T any] = wire.Entities[T]
 
-type organizationBody struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	DateCreated string `json:"dateCreated"`
-}
+type organizationBody = wire.Organization
 
 func organizationOf(o usage.Organization) organizationBody {
 	return organizationBody{ID: o.ID, Name: o.Name, DateCreated: formatTime(o.CreatedAt)}
 }
 
-type createOrganizationRequest struct {
-	Name string `json:"name"`
-}
+type createOrganizationRequest = wire.CreateOrganizationRequest
 
 func (s *Server) createOrganization(r *http.Request, _ *auth.Principal) (response, error) {
 	var req createOrganizationRequest
@@ -81,16 +74,7 @@ func (s *Server) getOrganization(r *http.Request, _ *auth.Principal) (response, 
 	return ok(organizationOf(o)), nil
 }
 
-type clientBody struct {
-	ID                         string   `json:"id"`
-	Name                       string   `json:"name"`
-	Description                string   `json:"description"`
-	Secret                     string   `json:"secret,omitempty"` // only when just created
-	Permissions                []string `json:"permissions"`
-	AccessTokenValiditySeconds int64    `json:"accessTokenValiditySeconds"`
-	OrganizationID             string   `json:"organizationId"`
-	DateCreated                string   `json:"dateCreated"`
-}
+type clientBody = wire.Client
 
 func clientOf(c usage.Client) clientBody {
 	perms := c.Permissions
@@ -108,12 +92,7 @@ func clientOf(c usage.Client) clientBody {
 	}
 }
 
-type createClientRequest struct {
-	Name                       string   `json:"name"`
-	Description                string   `json:"description"`
-	Permissions                []string `json:"permissions"`
-	AccessTokenValiditySeconds int64    `json:"accessTokenValiditySeconds"` // 0 or absent: the default
-}
+type createClientRequest = wire.CreateClientRequest
 
 func (s *Server) createClient(r *http.Request, _ *auth.Principal) (response, error) {
 	var req createClientRequest

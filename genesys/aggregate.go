@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -17,29 +18,12 @@ func (s *Server) registerAggregate(r *router) {
 	r.api("POST /api/v2/usage/aggregate", s.postAggregate)
 }
 
-type aggregateFilter struct {
-	ClientIDs    []string `json:"clientIds"`
-	ClientNames  []string `json:"clientNames"`
-	UserIDs      []string `json:"userIds"`
-	TemplateURIs []string `json:"templateUris"`
-	HTTPMethods  []string `json:"httpMethods"`
-	Platforms    []string `json:"platforms"`
-}
+type aggregateFilter = wire.AggregateFilter
 
-type aggregateRequest struct {
-	OrganizationID string           `json:"organizationId"`
-	Interval       string           `json:"interval"`
-	Granularity    string           `json:"granularity"`
-	GroupBy        []string         `json:"groupBy"`
-	Metrics        []string         `json:"metrics"`
-	Filter         *aggregateFilter `json:"filter"`
-}
+type aggregateRequest = wire.AggregateRequest
 
 // aggregateRow is a Genesys ApiUsageRow with usaged's platform dimension.
-type aggregateRow struct {
-	usageRow
-	Platform string `json:"platform"`
-}
+type aggregateRow = wire.AggregateRow
 
 // aggregateResponse is the answer, {"interval","results":[aggregateRow…]},
 // written a row at a time: up to maxQueryRows rows would take tens of
@@ -66,7 +50,7 @@ func (a *aggregateResponse) stream(w io.Writer) error {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		b, err := json.Marshal(aggregateRow{usageRow: rowOf(&a.rows[i], a.q), Platform: a.rows[i].Platform})
+		b, err := json.Marshal(aggregateRow{UsageRow: rowOf(&a.rows[i], a.q), Platform: a.rows[i].Platform})
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -67,22 +68,10 @@ func withCode(err error, code string) error {
 }
 
 // errorDetail is one entry of ErrorBody.details.
-type errorDetail struct {
-	ErrorCode string `json:"errorCode"`
-	FieldName string `json:"fieldName,omitempty"`
-}
+type errorDetail = wire.ErrorDetail
 
 // errorBody is the Genesys ErrorBody.
-type errorBody struct {
-	Message           string            `json:"message"`
-	Code              string            `json:"code"`
-	Status            int               `json:"status"`
-	MessageWithParams string            `json:"messageWithParams,omitempty"`
-	MessageParams     map[string]string `json:"messageParams,omitempty"`
-	ContextID         string            `json:"contextId"`
-	Details           []errorDetail     `json:"details"`
-	Errors            []errorBody       `json:"errors"`
-}
+type errorBody = wire.ErrorBody
 
 // errorResponse returns the status and body that report err. internal is
 // true when err is not the client's doing and must be logged.

@@ -642,7 +642,7 @@ func TestJobsErrors(t *testing.T) {
 // gatedJobEvents holds every query until gate is closed, and fails queries
 // with fail when it is set.
 type gatedJobEvents struct {
-	store.Events
+	store.EventQuerier
 	gate chan struct{}
 	fail atomic.Pointer[usage.Error]
 }
@@ -656,7 +656,7 @@ func (g *gatedJobEvents) Query(ctx context.Context, q usage.Query) ([]usage.Row,
 	if err := g.fail.Load(); err != nil {
 		return nil, err
 	}
-	return g.Events.Query(ctx, q)
+	return g.EventQuerier.Query(ctx, q)
 }
 
 // mustGatedJobEnv is MustEnv with one query worker over g, and POSTs that do
@@ -665,7 +665,7 @@ func mustGatedJobEnv(t *testing.T, g *gatedJobEvents) *env {
 	t.Helper()
 	return MustEnv(t, func(c *server.Config) {
 		c.Hooks.Query = func(qc *query.Config) {
-			g.Events = qc.Events
+			g.EventQuerier = qc.Events
 			qc.Events, qc.Workers = g, 1
 		}
 		c.Hooks.Genesys = func(gc *genesys.Config) { gc.SubmitWait = -1 }

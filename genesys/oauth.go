@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/ratelimit"
 )
 
@@ -27,11 +28,7 @@ const (
 )
 
 // tokenResponse is the RFC 6749 access token response.
-type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-}
+type tokenResponse = wire.TokenResponse
 
 // oauthError is the RFC 6749 error response. Genesys repeats the description
 // under "description", and its SDK reads that one.

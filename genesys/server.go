@@ -40,9 +40,9 @@ const maxJSONBody = 1 << 20
 
 // Config configures a Server.
 type Config struct {
-	Auth   *auth.Service    // required
-	Ingest *ingest.Pipeline // required
-	Events store.Events     // answers aggregate queries; required
+	Auth   *auth.Service      // required
+	Ingest *ingest.Pipeline   // required
+	Events store.EventQuerier // answers aggregate queries; required
 	// Queries runs the asynchronous usage queries and jobs; required.
 	Queries *query.Service
 	// SubmitWait is how long a POST that starts an execution waits for it

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -19,33 +20,18 @@ func (s *Server) registerTokens(r *router) {
 
 // namedEntity is Genesys' NamedEntity. Unlike most Genesys references it
 // has no selfUri.
-type namedEntity struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
-}
+type namedEntity = wire.NamedEntity
 
 // tokenOAuthClient is Genesys' OrgOAuthClient, as far as it applies to
 // usaged's clients (see oauthClientBody): no roles, scopes or audit users.
-type tokenOAuthClient struct {
-	ID                  string       `json:"id"`
-	Name                string       `json:"name"`
-	DateCreated         string       `json:"dateCreated"`
-	AuthorizedGrantType string       `json:"authorizedGrantType"`
-	State               string       `json:"state"`
-	Organization        *namedEntity `json:"organization"`
-}
+type tokenOAuthClient = wire.TokenOAuthClient
 
 // tokenInfo is Genesys' TokenInfo. usaged has no trustee organizations, so
 // organization and homeOrganization are always the same and clonedUser is
 // never set. The admin token belongs to no organization and no client: it
 // answers with neither, and with every permission as its scope, which is
 // how a caller tells it from a client token.
-type tokenInfo struct {
-	Organization     *namedEntity      `json:"organization,omitempty"`
-	HomeOrganization *namedEntity      `json:"homeOrganization,omitempty"`
-	AuthorizedScope  []string          `json:"authorizedScope"`
-	OAuthClient      *tokenOAuthClient `json:"OAuthClient,omitempty"`
-}
+type tokenInfo = wire.TokenInfo
 
 // tokenMe is GET /api/v2/tokens/me: what the bearer token stands for.
 // Genesys' preserveIdleTTL parameter is accepted and has no effect, since

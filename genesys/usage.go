@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/usage"
 )
@@ -84,12 +85,7 @@ var (
 )
 
 // usageQueryRequest is ApiUsageOrganizationQuery and ApiUsageClientQuery.
-type usageQueryRequest struct {
-	Interval    *string  `json:"interval"`
-	Granularity *string  `json:"granularity"`
-	Metrics     []string `json:"metrics"`
-	GroupBy     []string `json:"groupBy"`
-}
+type usageQueryRequest = wire.UsageQueryRequest
 
 // simpleSearchRequest is ApiUsageSimpleSearch.
 type simpleSearchRequest struct {
@@ -101,44 +97,19 @@ type simpleSearchRequest struct {
 }
 
 // executionResult is UsageExecutionResult.
-type executionResult struct {
-	ExecutionID string `json:"executionId"`
-	ResultsURI  string `json:"resultsUri"`
-}
+type executionResult = wire.ExecutionResult
 
 // usageRow is ApiUsageRow: dimensions not grouped by are empty strings,
 // every count is present and metrics not asked for are zero.
-type usageRow struct {
-	ClientID       string `json:"clientId"`
-	ClientName     string `json:"clientName"`
-	OrganizationID string `json:"organizationId"`
-	UserID         string `json:"userId"`
-	TemplateURI    string `json:"templateUri"`
-	HTTPMethod     string `json:"httpMethod"`
-	Status200      int64  `json:"status200"`
-	Status300      int64  `json:"status300"`
-	Status400      int64  `json:"status400"`
-	Status500      int64  `json:"status500"`
-	Status429      int64  `json:"status429"`
-	Requests       int64  `json:"requests"`
-	Date           string `json:"date,omitempty"` // only with a granularity
-}
+type usageRow = wire.UsageRow
 
 // queryResult is ApiUsageQueryResult. ErrorBody is usaged's addition: why
 // a Failed execution failed. Results is absent while Running, as in
 // Genesys, and present once Complete, as [] when there are no rows: the
 // SDKs type it as an array.
-type queryResult struct {
-	Results     []usageRow `json:"results,omitzero"`
-	QueryStatus string     `json:"queryStatus"`
-	Cursors     *cursors   `json:"cursors,omitempty"`
-	ErrorBody   *errorBody `json:"errorBody,omitempty"`
-}
+type queryResult = wire.QueryResult
 
-type cursors struct {
-	Before string `json:"before,omitempty"`
-	After  string `json:"after,omitempty"`
-}
+type cursors = wire.Cursors
 
 // rowOf converts a result row for query q: the counts of metrics q does not
 // ask for are reported as zero.

@@ -24,20 +24,21 @@ const (
 	maxEmailLen        = 320 // the longest address RFC 5321 allows
 )
 
-// ActivityStore records the activity events of services. store.Services
+// ActivityStore records the activity events of services. store.ActivityAppender
 // satisfies it; ingest asks for no more than it uses, so that its tests and
 // other callers need not implement the whole registry.
 type ActivityStore interface {
 	// AppendActivity records events of service and returns one outcome per
-	// event, in order, with the contract of store.Services.AppendActivity:
+	// event, in order, with the contract of store.ActivityAppender:
 	// an ID already recorded for the service at or after dedupeFrom, or
 	// earlier in events, is a Duplicate; on a non-nil error nothing of the
 	// call may be assumed recorded.
 	AppendActivity(ctx context.Context, service usage.GUID, events []usage.Activity, dedupeFrom time.Time) ([]usage.Outcome, error)
 }
 
-// Every store backend is an ActivityStore, since it implements store.Services.
-var _ ActivityStore = store.Services(nil)
+// Every usage backend is an ActivityStore, since it implements
+// store.ActivityAppender.
+var _ ActivityStore = store.Usage(nil)
 
 // ActivityBatch is a decoded body of service activity events: the events
 // that decoded, each with its position in the body, and an error for each

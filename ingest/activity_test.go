@@ -20,10 +20,10 @@ import (
 )
 
 // fakeActivities records activity with the dedupe semantics of
-// store.Services.AppendActivity and nothing else: the real stores are held
+// store.ActivityAppender.AppendActivity and nothing else: the real stores are held
 // to the whole contract by the conformance suite.
 type fakeActivities struct {
-	store.Events // unused by activity ingest; nil, so that a use fails loudly
+	store.EventAppender // unused by activity ingest; nil, so that a use fails loudly
 
 	mu   sync.Mutex
 	ids  map[usage.GUID]map[string]time.Time // event times by service and id

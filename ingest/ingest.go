@@ -66,7 +66,7 @@ type Scope struct {
 
 // Config configures a Pipeline.
 type Config struct {
-	Store        store.Events
+	Store        store.EventAppender
 	DedupeWindow time.Duration // default DefaultDedupeWindow
 	// Services records the activity events of services (IngestActivity).
 	// Nil leaves activity unsupported: IngestActivity then fails.

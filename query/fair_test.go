@@ -12,7 +12,7 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
-// held is a store.Events whose queries of organization slow each wait for
+// held is a store.EventQuerier whose queries of organization slow each wait for
 // one value on release, and which records the organization of every query
 // in the order they start.
 type held struct {

@@ -41,8 +41,8 @@ const (
 
 // Config configures a Service.
 type Config struct {
-	Events     store.Events     // answers the queries; required
-	Executions store.Executions // keeps executions and their rows; required
+	Events     store.EventQuerier // answers the queries; required
+	Executions store.Executions   // keeps executions and their rows; required
 	// Workers is the number of executions answered at once; default
 	// runtime.GOMAXPROCS(0).
 	Workers int

@@ -15,7 +15,7 @@ import (
 
 var now = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
-// gate is a store.Events whose queries wait until released, so that tests
+// gate is a store.EventQuerier whose queries wait until released, so that tests
 // can hold an execution in the Running state.
 type gate struct {
 	*pebble.DB

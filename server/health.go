@@ -11,11 +11,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/store"
 )
 
 // storeCollectors reports the store's health on /metrics.
-func storeCollectors(db *pebble.DB) []prometheus.Collector {
+func storeCollectors(db interface {
+	store.Health
+	store.DiskUser
+}) []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "usaged_store_failed",
@@ -41,7 +44,7 @@ func storeCollectors(db *pebble.DB) []prometheus.Collector {
 
 // healthz answers GET /healthz: 503 while starting or once the store has
 // failed, with the reason, else 200 "ok".
-func healthz(ready *atomic.Bool, db *pebble.DB) http.HandlerFunc {
+func healthz(ready *atomic.Bool, db store.Health) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err := db.Failed(); err != nil {
@@ -67,7 +70,7 @@ func healthz(ready *atomic.Bool, db *pebble.DB) http.HandlerFunc {
 // process exits next and that releases everything. With a working store
 // every step runs to its end, as it always did.
 type shutdownSteps struct {
-	db  *pebble.DB
+	db  store.Health
 	log *slog.Logger
 	by  atomic.Pointer[time.Time] // the deadline, set when shutdown starts
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/internal/secretfile"
+	"github.com/usaged/usaged/openapi"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/tenancy"
@@ -261,6 +262,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		return err
 	}
 	plain.HandleFunc("GET /healthz", healthz(&s.ready, db))
+	openapi.Register(plain)
 	plain.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.srv = &http.Server{
 		Handler:           mux,

@@ -1,11 +1,36 @@
-// Package store defines what usaged needs from a storage backend: durable,
-// deduplicated recording of usage events with their counts, aggregate queries
-// over those counts, the registry of organizations and OAuth clients, and the
-// services of the service-usage reports with their activity.
+// Package store defines what usaged needs from storage, as two contracts
+// with lifecycles of their own, so that a backend may implement one without
+// the other:
 //
-// Backends live in subpackages named after their engine (store/pebble). Every
-// backend passes the conformance suite in store/storetest. No backend type or
-// encoding crosses this interface: it speaks only the usage domain.
+//   - Usage: deduplicated recording of API request events and of services'
+//     activity, with the counts and reports derived from them. It grows with
+//     traffic and is written on every ingest.
+//   - Metadata: organizations and OAuth clients, the service-usage registry
+//     (partners, resellers, collections, services, API keys) and
+//     asynchronous query executions with their rows. It is small and written
+//     rarely.
+//
+// Each contract is made of small interfaces, and each consumer declares the
+// narrowest one it uses. What only some engines can offer (disk usage, a
+// failed state, dedupe expiry) is an optional interface below, found by type
+// assertion.
+//
+// Backends live in subpackages named after their engine (store/pebble,
+// store/memory); store/open opens the one a location names. Every backend
+// passes the conformance suites in store/storetest (RunUsage, RunMetadata)
+// for the contracts it implements. No backend type or encoding crosses these
+// interfaces: they speak only the usage domain, and the counting rules of
+// activity are the usage package's (usage.Activity.Tally).
+//
+// All methods of every interface here are safe for concurrent use.
+//
+// A backend that can no longer write safely (a full disk, a failed WAL or
+// log write) fails every later write with an error of kind
+// usage.KindUnavailable until it is reopened, rather than panic or block.
+// A backend may also keep a reserve of disk space: below it, the writes that
+// add data (Append, AppendActivity, the Put methods, PutExecution of a queued
+// execution) fail with usage.KindUnavailable, while deletions, dedupe expiry
+// and the updates that finish or cancel an execution proceed.
 package store
 
 import (
@@ -15,47 +40,75 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
-// Store is a complete storage backend. All methods are safe for concurrent use.
+// Usage is the usage half of a backend: events and activity, recorded
+// exactly once, and the counts and reports over them.
 //
-// A backend that can no longer write safely (a full disk, a failed WAL or
-// log write) fails every later write with an error of kind
-// usage.KindUnavailable until it is reopened, rather than panic or block.
-// A backend may also keep a reserve of disk space: below it, the writes that
-// add data (Append, AppendActivity, the Put methods of Registry and
-// Services, PutExecution of a queued execution) fail with
-// usage.KindUnavailable, while deletions, ExpireDedupe and the updates that
-// finish or cancel an execution proceed.
-type Store interface {
-	Events
-	Registry
-	Executions
-	Services
-	// Close flushes and releases the backend. Calls after Close return errors.
+// # Exactly once
+//
+// Append and AppendActivity deduplicate by an idempotency key:
+//
+//   - the key is the event ID within its organization (usage.Event.ID and
+//     OrganizationID) for Append, and the activity ID within its service
+//     (usage.Activity.ID and the service GUID) for AppendActivity; the same
+//     ID in two organizations, or two services, is two events;
+//   - the window: an event is a Duplicate when an event with its key was
+//     recorded with an event time at or after dedupeFrom, or occurs earlier
+//     in the same call; otherwise it is Accepted. A backend may compare
+//     whole UTC hours (both times truncated to the hour), never coarser. A
+//     key recorded only before dedupeFrom is forgotten for that call: the
+//     event is Accepted and counted again. The caller chooses dedupeFrom
+//     (ingest: now minus its dedupe window); a backend may forget records
+//     older than every window in use (see DedupeExpirer);
+//   - concurrent calls: of two calls carrying the same key, at the same time
+//     and to any node of a distributed backend, exactly one reports the event
+//     Accepted and the other Duplicate; never both Accepted. A Duplicate may
+//     be answered before the call that reports Accepted has returned or
+//     committed, so a Duplicate means "another call has this key", not "this
+//     key is durable": the key is durable once that call returns without
+//     error, and should that call fail instead, a later call with the key
+//     may be Accepted (see below);
+//   - an acknowledged call (nil error): every Accepted event, its key and
+//     its counts are on stable storage, and a crash loses none of them; they
+//     are visible to Query, ClientNames and the reports once the call
+//     returns;
+//   - a failed call (non-nil error): nothing of it may be assumed recorded
+//     or not recorded, and the caller acknowledges none of its events. A
+//     retry with the same keys is safe: each event counts once in all, and
+//     the retry reports as Duplicate only those the failed call did record
+//     (a key is never kept without its counts: a backend that reserves keys
+//     before writing counts either completes the write or releases them).
+//
+// The embedded backend (store/pebble) gives more, which other backends need
+// not: one call's effects are atomic, a crash leaving all or none of them;
+// calls are serialized, so a Duplicate is answered only for a key that an
+// earlier call has applied, though possibly before that call's sync to disk
+// has finished (a sync that fails puts the store in its failed state, see
+// Health).
+type Usage interface {
+	EventAppender
+	EventQuerier
+	ActivityAppender
+	Reports
+	// Close flushes and releases the backend. Calls after Close return
+	// errors.
 	Close() error
 }
 
-// Events records usage events and answers queries over their counts.
-type Events interface {
-	// Append records events and returns one outcome per event, in order.
-	//
-	// An event is a Duplicate when an event with the same ID was already
-	// recorded for the same OrganizationID and that record's event time is at
-	// or after dedupeFrom; an ID repeated within events counts as recorded at
-	// its first occurrence. Every other event is Accepted: it is recorded and
-	// its counts (usage.CountsFor(Status)) are added to the group of its
-	// organization, UTC hour, client, user, template, method and platform.
+// EventAppender records API request events.
+type EventAppender interface {
+	// Append records events and returns one outcome per event, in order,
+	// deduplicated as the Usage contract says ("Exactly once"). An Accepted
+	// event's counts (usage.CountsFor(Status)) are added to the group of its
+	// organization, UTC hour, client, user, template, method and platform,
+	// and its client name becomes the client's latest.
 	//
 	// Events must already be valid (see the ingest package): Append does not
 	// check fields, times or organization access.
-	//
-	// Atomicity and durability: when Append returns a nil error, every Accepted
-	// event, its dedupe record and its counts are on stable storage together;
-	// a crash at any moment leaves either all or none of one call's effects.
-	// On a non-nil error nothing of the call may be assumed recorded, and the
-	// caller must not acknowledge any of its events. Accepted events are
-	// visible to Query as soon as Append returns.
 	Append(ctx context.Context, events []usage.Event, dedupeFrom time.Time) ([]usage.Outcome, error)
+}
 
+// EventQuerier answers queries over the counts of API request events.
+type EventQuerier interface {
 	// Query answers q, which must be normalized (usage.Query.Normalize): the
 	// interval is whole hours, start inclusive, end exclusive. Rows are the
 	// groups with at least one request, ordered by usage.CompareRows. When q
@@ -64,15 +117,56 @@ type Events interface {
 	// error naming the limit; it is never silently truncated.
 	Query(ctx context.Context, q usage.Query) ([]usage.Row, error)
 
-	// ExpireDedupe forgets dedupe records whose event time is before t. It
-	// never changes counts. Backends may also expire records on their own.
-	ExpireDedupe(ctx context.Context, before time.Time) error
-
 	// ClientNames returns every client ID with at least one recorded event
 	// in the organization, mapped to the latest client name recorded with
 	// its events ("" when none was). An organization without events has an
 	// empty map.
 	ClientNames(ctx context.Context, orgID string) (map[string]string, error)
+}
+
+// ActivityAppender records the activity of services.
+type ActivityAppender interface {
+	// AppendActivity records activity events of service and returns one
+	// outcome per event, in order, deduplicated as the Usage contract says
+	// ("Exactly once"). Accepted events count as usage.Activity.Tally says
+	// for the reports. Events must already be valid (see the ingest
+	// package).
+	AppendActivity(ctx context.Context, service usage.GUID, events []usage.Activity, dedupeFrom time.Time) ([]usage.Outcome, error)
+}
+
+// Reports answers the service-usage reports over recorded activity.
+type Reports interface {
+	// ServiceTotals reports service's usage in [from, to), both midnight UTC:
+	// the counters (usage.ServiceTally) summed over the accepted events with
+	// times in the range; each gauge (the user counts, the storage) as
+	// carried by the latest event before to, ties in time going to the
+	// greatest ID (usage.Activity.Supersedes); zero when there is none. A
+	// service without activity has zero totals.
+	ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error)
+
+	// ServiceUsers reports the users of service known before to
+	// (usage.Activity.Names), ordered by GUID, each with its account as of to
+	// (Status Active, then usage.UserUsage.ApplyAccount over its user events
+	// before to, in (Time, ID) order; InvitedByEmail the inviter's email as
+	// of to) and its usage (usage.UserUsage.AddTally of every accepted
+	// event's usage.UserTally before to, the sums only of those in [from,
+	// to)): messages sent with their attachments and bytes by the sender,
+	// received by each recipient, invitations sent and accepted by the
+	// inviter (invited and registered events naming InvitedBy), and the
+	// latest message sent, received and activity before to. When only is
+	// not zero, just that user is reported (none if unknown).
+	ServiceUsers(ctx context.Context, service usage.GUID, from, to time.Time, only usage.GUID) ([]usage.UserUsage, error)
+}
+
+// Metadata is the metadata half of a backend: the registries and the query
+// executions. Every write is durable when it returns.
+type Metadata interface {
+	Registry
+	ServiceRegistry
+	Executions
+	// Close flushes and releases the backend. Calls after Close return
+	// errors.
+	Close() error
 }
 
 // Executions keeps asynchronous query executions and their result rows
@@ -128,12 +222,12 @@ type Registry interface {
 	DeleteClient(ctx context.Context, orgID, id string) error
 }
 
-// Services keeps the registry of the service-usage reports (partners,
-// resellers, collections, services and API keys) and the activity of
-// services. The registry is small: callers load it whole and keep it in
-// memory, so it has only Put and list methods. Put methods create or replace
-// by GUID (by Digest for keys) and are durable when they return.
-type Services interface {
+// ServiceRegistry keeps the registry of the service-usage reports: partners,
+// resellers, collections, services and API keys. It is small: callers load
+// it whole and keep it in memory, so it has only Put and list methods. Put
+// methods create or replace by GUID (by Digest for keys); lists are in no
+// particular order.
+type ServiceRegistry interface {
 	PutPartner(ctx context.Context, p usage.Partner) error
 	Partners(ctx context.Context) ([]usage.Partner, error)
 	PutReseller(ctx context.Context, r usage.Reseller) error
@@ -147,34 +241,36 @@ type Services interface {
 	// DeleteAPIKey removes a key; a missing key is an error of kind
 	// usage.KindNotFound.
 	DeleteAPIKey(ctx context.Context, digest [32]byte) error
+}
 
-	// AppendActivity records activity events of service and returns one
-	// outcome per event, in order. An event is a Duplicate when an event with
-	// the same ID was already recorded for the same service with an event
-	// time at or after dedupeFrom (backends may compare whole hours, as
-	// Append does), or occurs earlier in events; otherwise it
-	// is Accepted and recorded. Events must already be valid (see the ingest
-	// package). Atomicity and durability are those of Events.Append: on a nil
-	// error every accepted event is on stable storage, together, and visible
-	// to the reports below.
-	AppendActivity(ctx context.Context, service usage.GUID, events []usage.Activity, dedupeFrom time.Time) ([]usage.Outcome, error)
+// DedupeExpirer is implemented by a Usage backend whose dedupe records are
+// expired by its caller rather than by the engine itself (a TTL). Callers
+// find it by type assertion; a backend without it expires on its own or
+// keeps every record.
+type DedupeExpirer interface {
+	// ExpireDedupe forgets dedupe records, of events and of activity,
+	// whose event time is before before. It never changes counts.
+	ExpireDedupe(ctx context.Context, before time.Time) error
+}
 
-	// ServiceTotals reports service's usage in [from, to), both midnight UTC:
-	// the counters summed over the accepted events with times in the range;
-	// each gauge (the user counts, the storage) as carried by the latest
-	// event before to, ties in time going to the greatest ID; zero when there
-	// is none. A service without activity has zero totals.
-	ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error)
+// Health is implemented by a backend that can fail while running (a full
+// disk, a failed log write) and then refuse writes until reopened; a server
+// reports it on its health check and restarts.
+type Health interface {
+	// Failed returns nil while the backend accepts writes, and once it has
+	// failed an error of kind usage.KindUnavailable whose cause
+	// (errors.Unwrap) says why. A failed backend stays failed until it is
+	// opened again.
+	Failed() error
+	// FailedC returns a channel that is closed when the backend fails.
+	FailedC() <-chan struct{}
+}
 
-	// ServiceUsers reports the users of service known before to
-	// (usage.Activity.Names), ordered by GUID, each with its account as of to
-	// (Status Active, then usage.UserUsage.ApplyAccount over its user events
-	// before to, in (Time, ID) order; InvitedByEmail the inviter's email as
-	// of to) and its
-	// usage in [from, to): messages sent with their attachments and bytes by
-	// the sender, received by each recipient, invitations sent and accepted
-	// by the inviter (invited and registered events naming InvitedBy), and
-	// the latest message sent, received and activity before to. When only is
-	// not zero, just that user is reported (none if unknown).
-	ServiceUsers(ctx context.Context, service usage.GUID, from, to time.Time, only usage.GUID) ([]usage.UserUsage, error)
+// DiskUser is implemented by a backend that keeps its data on a local disk.
+type DiskUser interface {
+	// DiskUsage returns the bytes the backend occupies on disk.
+	DiskUsage() uint64
+	// FreeDiskBytes returns the free space of the filesystem holding the
+	// data, and false when it is not known.
+	FreeDiskBytes() (int64, bool)
 }

@@ -31,7 +31,7 @@ const KeyPrefix = "usk_"
 
 // Config configures a Registry.
 type Config struct {
-	Store  store.Services
+	Store  store.ServiceRegistry
 	Now    func() time.Time // default time.Now
 	Logger *slog.Logger     // default slog.Default()
 }

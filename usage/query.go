@@ -173,6 +173,12 @@ type Query struct {
 // DefaultMaxRows is the largest answer a query may have unless it says otherwise.
 const DefaultMaxRows = 1_000_000
 
+// TooManyRows is the error of a query whose answer has more than limit
+// rows, its MaxRows: it fails rather than answer part of its rows.
+func TooManyRows(limit int) error {
+	return Errorf(KindInvalid, "", "the query has more than %d rows: narrow the interval, coarsen the granularity, group by fewer dimensions or filter", limit)
+}
+
 // Normalize validates q and returns it in canonical form: interval bounds on
 // whole hours (start rounded down, end rounded up, so that every event of the
 // requested span is covered), group-by dimensions deduplicated in canonical

@@ -4,12 +4,29 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/usage"
 )
+
+// jsonOr returns err, or writes v as indented JSON.
+func (c *cli) jsonOr(err error, v any) error {
+	if err != nil {
+		return err
+	}
+	return writeJSON(c.stdout, v)
+}
+
+// newTable starts a table of tab-separated columns under header.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
+}
 
 func formatFlag(cmd *command) *oneOf {
 	f := &oneOf{value: "text", allowed: []string{"text", "json"}}
@@ -30,12 +47,9 @@ func (c *cli) orgCreateCommand() *command {
 		if err != nil {
 			return err
 		}
-		o, err := api.createOrg(ctx, *name)
-		if err != nil {
-			return err
-		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, o)
+		o, err := api.CreateOrganization(ctx, *name)
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, o)
 		}
 		fmt.Fprintf(c.stdout, "created organization %q\n  id  %s\n", o.Name, o.ID)
 		return nil
@@ -52,15 +66,11 @@ func (c *cli) orgListCommand() *command {
 		if err != nil {
 			return err
 		}
-		orgs, err := api.listOrgs(ctx)
-		if err != nil {
-			return err
+		orgs, err := api.Organizations(ctx)
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, wire.Entities[wire.Organization]{Entities: orgs})
 		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, entities[orgBody]{Entities: orgs})
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tCREATED\t")
+		tw := newTable(c.stdout, "ID\tNAME\tCREATED\t")
 		for _, o := range orgs {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", o.ID, o.Name, o.DateCreated)
 		}
@@ -93,12 +103,9 @@ func (c *cli) clientCreateCommand() *command {
 		if err != nil {
 			return err
 		}
-		cl, err := api.createClient(ctx, *org, createClientRequest{Name: *name, Description: *desc, Permissions: append([]string{}, perms...), AccessTokenValiditySeconds: int64(*validity)})
-		if err != nil {
-			return err
-		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, cl)
+		cl, err := api.CreateClient(ctx, *org, wire.CreateClientRequest{Name: *name, Description: *desc, Permissions: append([]string{}, perms...), AccessTokenValiditySeconds: int64(*validity)})
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, cl)
 		}
 		fmt.Fprintf(c.stdout, `created client %q in organization %s
   id           %s
@@ -128,15 +135,11 @@ func (c *cli) clientListCommand() *command {
 		if err != nil {
 			return err
 		}
-		cls, err := api.listClients(ctx, *org)
-		if err != nil {
-			return err
+		cls, err := api.Clients(ctx, *org)
+		if err != nil || format.value == "json" {
+			return c.jsonOr(err, wire.Entities[wire.Client]{Entities: cls})
 		}
-		if format.value == "json" {
-			return writeJSON(c.stdout, entities[clientBody]{Entities: cls})
-		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tPERMISSIONS\tTOKEN VALIDITY\tCREATED\t")
+		tw := newTable(c.stdout, "ID\tNAME\tPERMISSIONS\tTOKEN VALIDITY\tCREATED\t")
 		for _, cl := range cls {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%s\t\n", cl.ID, cl.Name, strings.Join(cl.Permissions, ","), cl.AccessTokenValiditySeconds, cl.DateCreated)
 		}
@@ -158,7 +161,7 @@ func (c *cli) clientDeleteCommand() *command {
 		if err != nil {
 			return err
 		}
-		if err := api.deleteClient(ctx, *org, *id); err != nil {
+		if err := api.DeleteClient(ctx, *org, *id); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.stdout, "deleted client %s of organization %s\n", *id, *org)

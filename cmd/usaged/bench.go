@@ -1,26 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/usaged/usaged/bench"
 	"github.com/usaged/usaged/demo"
-	"github.com/usaged/usaged/ingest"
-	"github.com/usaged/usaged/usage"
 )
 
 type benchIngestFlags struct {
@@ -67,35 +55,6 @@ missing).`)
 	return cmd
 }
 
-// benchTemplate is a pre-encoded batch whose event ids end in a counter
-// rewritten in place before each send.
-type benchTemplate struct {
-	body    []byte
-	offsets []int // where each event's 16 counter digits start
-}
-
-// benchReport is what bench ingest measured.
-type benchReport struct {
-	Server            string  `json:"server"`
-	Seconds           float64 `json:"seconds"`
-	Batch             int     `json:"batch"`
-	Concurrency       int     `json:"concurrency"`
-	Gzip              bool    `json:"gzip"`
-	Batches           int     `json:"batches"`
-	FailedBatches     int     `json:"failedBatches"`
-	Events            int64   `json:"events"`
-	Accepted          int64   `json:"accepted"`
-	Duplicates        int64   `json:"duplicates"`
-	Rejected          int64   `json:"rejected"`
-	EventsPerSecond   float64 `json:"eventsPerSecond"`
-	BatchP50Ms        float64 `json:"batchP50Ms"`
-	BatchP99Ms        float64 `json:"batchP99Ms"`
-	BatchMaxMs        float64 `json:"batchMaxMs"`
-	ServerRSSBytes    uint64  `json:"serverRssBytes"`
-	ServerMaxRSSBytes uint64  `json:"serverMaxRssBytes"`
-	FirstError        string  `json:"firstError,omitempty"`
-}
-
 func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	for _, v := range []struct {
 		name     string
@@ -126,7 +85,7 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 			if i > 0 {
 				name = fmt.Sprintf("Bench Org %d", i+1)
 			}
-			o, created, err := api.orgNamed(ctx, name)
+			o, created, err := api.OrganizationNamed(ctx, name)
 			if err != nil {
 				return fmt.Errorf("finding or creating organization %q (needs the admin token; or pass --org): %w", name, err)
 			}
@@ -136,96 +95,12 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 			orgs = append(orgs, demo.Org{ID: o.ID})
 		}
 	}
-	tmpls, err := benchTemplates(f, orgs)
+	fmt.Fprintf(info, "sending batches of %s events from %d workers for %s…\n", group(int64(f.batch)), f.concurrency, f.duration)
+	rep, err := bench.Ingest(ctx, api, bench.IngestConfig{Orgs: orgs, Duration: f.duration, Batch: f.batch, Concurrency: f.concurrency,
+		Clients: f.clients, Users: f.users, Templates: f.templates, Seed: f.seed, Variety: f.variety, Gzip: f.gzip})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(info, "sending batches of %s events from %d workers for %s…\n", group(int64(f.batch)), f.concurrency, f.duration)
-
-	rep := benchReport{Server: api.base, Batch: f.batch, Concurrency: f.concurrency, Gzip: f.gzip}
-	var rss rssWatch
-	stopRSS := rss.start(api.base + "/metrics")
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		counter   atomic.Uint64
-		next      atomic.Uint64
-		wg        sync.WaitGroup
-	)
-	begin := time.Now()
-	deadline := begin.Add(f.duration)
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	for range f.concurrency {
-		wg.Go(func() {
-			var buf []byte
-			var zbuf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
-			var mine []time.Duration
-			var r benchReport
-			for time.Now().Before(deadline) && runCtx.Err() == nil {
-				t := &tmpls[(next.Add(1)-1)%uint64(len(tmpls))]
-				buf = append(buf[:0], t.body...)
-				n := uint64(len(t.offsets))
-				base := counter.Add(n) - n
-				for i, off := range t.offsets {
-					putHex16(buf[off:off+16], base+uint64(i))
-				}
-				body := buf
-				if f.gzip {
-					zbuf.Reset()
-					zw.Reset(&zbuf)
-					zw.Write(buf)
-					zw.Close()
-					body = zbuf.Bytes()
-				}
-				t0 := time.Now()
-				res, err := api.postEvents(runCtx, body, f.gzip)
-				lat := time.Since(t0)
-				r.Batches++
-				if err != nil {
-					r.FailedBatches++
-					if r.FirstError == "" && runCtx.Err() == nil {
-						r.FirstError = err.Error()
-					}
-					if !retryable(err) {
-						cancel(err) // a refused token or a bad request will not get better
-					}
-					continue
-				}
-				mine = append(mine, lat)
-				r.Events += int64(n)
-				r.Accepted += int64(res.Accepted)
-				r.Duplicates += int64(res.Duplicates)
-				r.Rejected += int64(res.Rejected)
-			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			rep.Batches += r.Batches
-			rep.FailedBatches += r.FailedBatches
-			rep.Events += r.Events
-			rep.Accepted += r.Accepted
-			rep.Duplicates += r.Duplicates
-			rep.Rejected += r.Rejected
-			if rep.FirstError == "" {
-				rep.FirstError = r.FirstError
-			}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(begin)
-	stopRSS()
-	if err := context.Cause(runCtx); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("bench ingest stopped: %w", err)
-	}
-	rep.Seconds = elapsed.Seconds()
-	rep.EventsPerSecond = float64(rep.Accepted) / max(rep.Seconds, 1e-3)
-	slices.Sort(latencies)
-	rep.BatchP50Ms = ms(bench.Percentile(latencies, 0.50))
-	rep.BatchP99Ms = ms(bench.Percentile(latencies, 0.99))
-	rep.BatchMaxMs = ms(bench.Percentile(latencies, 1))
-	rep.ServerRSSBytes, rep.ServerMaxRSSBytes = rss.last.Load(), rss.max.Load()
 	if f.format.value == "json" {
 		return writeJSON(c.stdout, rep)
 	}
@@ -250,125 +125,6 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 		fmt.Fprintf(c.stdout, "  first error %s\n", rep.FirstError)
 	}
 	return nil
-}
-
-// benchTemplates encodes the batches the workers cycle through. Each event's
-// id is a prefix unique to this run and 16 hex digits of counter; the
-// generator is thus run once up front and never becomes the bottleneck.
-func benchTemplates(f *benchIngestFlags, orgs []demo.Org) ([]benchTemplate, error) {
-	end := time.Now().UTC().Truncate(time.Hour)
-	need := f.variety * f.batch
-	g, err := demo.New(demo.Config{
-		Seed: f.seed, Organizations: orgs, ClientsPerOrg: f.clients, UsersPerOrg: f.users, Templates: f.templates,
-		Start: end.Add(-24 * time.Hour), End: end,
-		EventsPerDay: min(demo.MaxEventsPerDay, need/len(orgs)+need/len(orgs)/5+1),
-	})
-	if err != nil {
-		return nil, err
-	}
-	prefix := "bench-" + hex.EncodeToString(randomBytes(6)) + "-"
-	placeholder := prefix + strings.Repeat("0", 16)
-	if len(placeholder) > usage.MaxEventIDLen {
-		return nil, errors.New("bench event ids would be too long") // a programming error
-	}
-	head := len(`{"id":"`) + len(prefix)
-	tmpls := make([]benchTemplate, f.variety)
-	buf := make([]usage.Event, f.batch)
-	for i := range tmpls {
-		for filled := 0; filled < f.batch; {
-			n := g.Next(buf[filled:])
-			if n == 0 {
-				g.Reset()
-				continue
-			}
-			filled += n
-		}
-		t := &tmpls[i]
-		for j := range buf {
-			buf[j].ID = placeholder
-			t.offsets = append(t.offsets, len(t.body)+head)
-			t.body = ingest.AppendNDJSON(t.body, &buf[j])
-		}
-	}
-	return tmpls, nil
-}
-
-func putHex16(dst []byte, v uint64) {
-	for i := 15; i >= 0; i-- {
-		dst[i] = hexDigits[v&0xf]
-		v >>= 4
-	}
-}
-
-const hexDigits = "0123456789abcdef"
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// rssWatch samples a server's resident memory from its Prometheus metrics.
-type rssWatch struct {
-	last, max atomic.Uint64
-}
-
-// start samples url every second until the returned function is called,
-// which takes one last sample.
-func (w *rssWatch) start(url string) (stop func()) {
-	hc := &http.Client{Timeout: 5 * time.Second}
-	sample := func() {
-		if v, ok := scrapeRSS(hc, url); ok {
-			w.last.Store(v)
-			if v > w.max.Load() {
-				w.max.Store(v)
-			}
-		}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			sample()
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() {
-		close(done)
-		wg.Wait()
-		sample()
-	}
-}
-
-// scrapeRSS reads process_resident_memory_bytes from a Prometheus text
-// exposition.
-func scrapeRSS(hc *http.Client, url string) (uint64, bool) {
-	resp, err := hc.Get(url)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, false
-	}
-	return parseRSS(bufio.NewScanner(resp.Body))
-}
-
-func parseRSS(sc *bufio.Scanner) (uint64, bool) {
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
-		if err != nil {
-			return 0, false
-		}
-		return uint64(v), true
-	}
-	return 0, false
 }
 
 func (c *cli) benchStoreCommand() *command {

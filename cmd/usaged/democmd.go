@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/usage"
@@ -79,7 +77,7 @@ but creates a new key each time.`)
 // demoSummary is the result of a demo run, as printed with --format json.
 type demoSummary struct {
 	Interval        string              `json:"interval"`
-	Organizations   []demoOrgSummary    `json:"organizations"`
+	Organizations   []demo.OrgSummary   `json:"organizations"`
 	Events          int                 `json:"events"`
 	Accepted        int                 `json:"accepted"`
 	Duplicates      int                 `json:"duplicates"`
@@ -89,14 +87,7 @@ type demoSummary struct {
 	Errors          []ingest.EventError `json:"errors"` // a sample of the rejections
 	// ServiceUsage is what seeding the service-usage reports did; absent
 	// with --services=false.
-	ServiceUsage *serviceDemoSummary `json:"serviceUsage,omitempty"`
-}
-
-type demoOrgSummary struct {
-	ID      string        `json:"id"`
-	Name    string        `json:"name"`
-	Clients []demo.Client `json:"clients"`
-	Created int           `json:"clientsCreated"`
+	ServiceUsage *demo.ServiceSummary `json:"serviceUsage,omitempty"`
 }
 
 func (c *cli) demo(ctx context.Context, f *demoFlags) error {
@@ -137,33 +128,15 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	}
 
 	var sum demoSummary
+	sum.Organizations, err = demo.Organizations(ctx, api, f.org, f.orgs, f.clients, func(o demo.OrgSummary) {
+		fmt.Fprintf(info, "organization %s %s: %d clients (%d created)\n", o.ID, quoteName(o.Name), len(o.Clients), o.Created)
+	})
+	if err != nil {
+		return err
+	}
 	var orgs []demo.Org
-	names := demo.ClientNames(f.clients)
-	for i := range max(f.orgs, len(f.org)) {
-		var o orgBody
-		switch {
-		case len(f.org) > 0 && i >= len(f.org):
-		case len(f.org) > 0:
-			o = orgBody{ID: f.org[i]}
-		default:
-			name := demoOrgName
-			if i > 0 {
-				name = fmt.Sprintf("%s %d", demoOrgName, i+1)
-			}
-			if o, _, err = api.orgNamed(ctx, name); err != nil {
-				return fmt.Errorf("finding or creating organization %q: %w", name, err)
-			}
-		}
-		if o.ID == "" {
-			continue
-		}
-		orgSum, err := ensureClients(ctx, api, o, names)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(info, "organization %s %s: %d clients (%d created)\n", o.ID, quoteName(o.Name), len(orgSum.Clients), orgSum.Created)
-		sum.Organizations = append(sum.Organizations, orgSum)
-		orgs = append(orgs, demo.Org{ID: o.ID, Clients: orgSum.Clients})
+	for _, o := range sum.Organizations {
+		orgs = append(orgs, demo.Org{ID: o.ID, Clients: o.Clients})
 	}
 
 	end := time.Now().UTC().Truncate(time.Hour)
@@ -181,11 +154,12 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 
 	began := time.Now()
 	prog := startProgress(info, "demo", g.Total())
-	err = sendGenerated(ctx, api, g, f.batch, f.concurrency, prog, &sum)
-	prog.finish()
+	sent, err := demo.SendEvents(ctx, api, g, f.batch, f.concurrency, prog)
+	prog.Finish()
 	if err != nil {
 		return err
 	}
+	sum.Accepted, sum.Duplicates, sum.Rejected, sum.Errors = sent.Accepted, sent.Duplicates, sent.Rejected, sent.Errors
 	sum.Seconds = time.Since(began).Seconds()
 	sum.EventsPerSecond = float64(sum.Events) / max(sum.Seconds, 1e-3)
 	if sum.Errors == nil {
@@ -219,7 +193,7 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 
 // demoServices seeds the service-usage reports over HTTP: the hierarchy,
 // the activity of [start, end) and a key of the first partner.
-func demoServices(ctx context.Context, api *apiClient, f *demoFlags, start, end time.Time, info io.Writer) (*serviceDemoSummary, error) {
+func demoServices(ctx context.Context, api *client.Client, f *demoFlags, start, end time.Time, info io.Writer) (*demo.ServiceSummary, error) {
 	d, err := demo.NewServiceDemo(demo.ServicesConfig{
 		Seed: uint64(f.seed), Partners: f.partners, ResellersPerPartner: f.resellersPerPartner,
 		ServicesPerReseller: f.servicesPerReseller, UsersPerService: f.usersPerService, Start: start, End: end,
@@ -227,140 +201,17 @@ func demoServices(ctx context.Context, api *apiClient, f *demoFlags, start, end 
 	if err != nil {
 		return nil, err
 	}
-	pd, err := placeServiceDemo(ctx, httpHierarchy{api}, d)
-	if err != nil {
-		return nil, err
+	var prog *progress
+	sum, err := demo.SeedServices(ctx, api, d, f.batch, f.concurrency, func(sum *demo.ServiceSummary) demo.Progress {
+		fmt.Fprintf(info, "service usage: %s, %s (%d created); sending %s activity events\n",
+			plural(len(sum.Partners), "partner"), plural(sum.Services, "service"), sum.Created, group(int64(sum.Events)))
+		prog = startProgress(info, "services", sum.Events)
+		return prog
+	})
+	if prog != nil {
+		prog.Finish()
 	}
-	sum := newServiceDemoSummary(d, pd)
-	fmt.Fprintf(info, "service usage: %s, %s (%d created); sending %s activity events\n",
-		plural(len(sum.Partners), "partner"), plural(sum.Services, "service"), sum.Created, group(int64(sum.Events)))
-	prog := startProgress(info, "services", sum.Events)
-	err = sendServiceActivity(ctx, d, postActivityGzip(api), f.batch, f.concurrency, prog, sum)
-	prog.finish()
-	if err != nil {
-		return nil, err
-	}
-	// The secret of an earlier run's key cannot be shown again, so every
-	// run makes a key of its own.
-	k, err := api.createAPIKey(ctx, demoKeyName, usage.Scope{Kind: usage.ScopePartner, GUID: pd.partners[0]})
-	if err != nil {
-		return nil, fmt.Errorf("creating the partner's API key: %w", err)
-	}
-	sum.APIKey = k.Key
-	return sum, nil
-}
-
-// ensureClients returns the clients named names in organization o, creating
-// those that are missing.
-func ensureClients(ctx context.Context, api *apiClient, o orgBody, names []string) (demoOrgSummary, error) {
-	orgSum := demoOrgSummary{ID: o.ID, Name: o.Name}
-	have, err := api.listClients(ctx, o.ID)
-	if err != nil {
-		return orgSum, fmt.Errorf("listing the clients of organization %s: %w", o.ID, err)
-	}
-	byName := make(map[string]string, len(have))
-	for _, cl := range have {
-		byName[cl.Name] = cl.ID
-	}
-	for _, name := range names {
-		id, ok := byName[name]
-		if !ok {
-			cl, err := api.createClient(ctx, o.ID, createClientRequest{Name: name, Description: "Demo integration.", Permissions: []string{usage.PermEventAdd}})
-			if err != nil {
-				return orgSum, fmt.Errorf("creating client %q in organization %s: %w", name, o.ID, err)
-			}
-			id = cl.ID
-			orgSum.Created++
-		}
-		orgSum.Clients = append(orgSum.Clients, demo.Client{ID: id, Name: name})
-	}
-	return orgSum, nil
-}
-
-// sendGenerated posts every event of g as gzip NDJSON batches from workers
-// concurrent requests, adding the outcomes to sum.
-func sendGenerated(ctx context.Context, api *apiClient, g *demo.Generator, batch, workers int, prog *progress, sum *demoSummary) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	type job struct {
-		body []byte
-		n    int
-	}
-	jobs := make(chan job, workers)
-	go func() {
-		defer close(jobs)
-		buf := make([]usage.Event, batch)
-		for n := g.Next(buf); n > 0; n = g.Next(buf) {
-			var body []byte
-			for i := range n {
-				body = ingest.AppendNDJSON(body, &buf[i])
-			}
-			select {
-			case jobs <- job{body, n}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			var zbuf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
-			for j := range jobs {
-				zbuf.Reset()
-				zw.Reset(&zbuf)
-				zw.Write(j.body)
-				zw.Close()
-				res, err := postWithRetry(ctx, api, zbuf.Bytes(), true)
-				if err != nil {
-					cancel(err)
-					return
-				}
-				mu.Lock()
-				sum.Accepted += res.Accepted
-				sum.Duplicates += res.Duplicates
-				sum.Rejected += res.Rejected
-				for _, e := range res.Errors {
-					if len(sum.Errors) < 5 {
-						sum.Errors = append(sum.Errors, e)
-					}
-				}
-				mu.Unlock()
-				prog.add(j.n)
-			}
-		})
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return fmt.Errorf("sending events: %w", err)
-	}
-	return nil
-}
-
-// postWithRetry posts a batch, retrying a few times when the server is
-// overloaded or restarting.
-func postWithRetry(ctx context.Context, api *apiClient, body []byte, gzipped bool) (ingest.Result, error) {
-	return withRetry(ctx, func() (ingest.Result, error) { return api.postEvents(ctx, body, gzipped) })
-}
-
-// withRetry calls post, and again a few times when the server is overloaded
-// or restarting. Retrying is safe: event ids make posting idempotent.
-func withRetry(ctx context.Context, post func() (ingest.Result, error)) (ingest.Result, error) {
-	backoff := 500 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		res, err := post()
-		if err == nil || attempt == 4 || !retryable(err) || ctx.Err() != nil {
-			return res, err
-		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return res, err
-		}
-		backoff *= 2
-	}
+	return sum, err
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/meter/accesslog"
-	"github.com/usaged/usaged/meter/route"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -116,15 +116,18 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 		total += st.Size()
 	}
 	ids := accesslog.NewEventIDs(cfg.source)
+	attr := &accesslog.Attribution{Template: matcher.Match, Org: cfg.org, Client: cfg.client, ClientName: cfg.clientName,
+		FieldOrg: cfg.fieldOrg, FieldClient: cfg.fieldClient, FieldClientName: cfg.fieldClientName, FieldUser: cfg.fieldUser,
+		RemoteUserIsUser: cfg.remoteUserIsUser, Platform: "import"}
 	prog := startProgress(c.stderr, "importing bytes", int(total))
 	var st importStats
 	for _, name := range files {
-		if err := c.importFile(ctx, cfg, api, matcher, format, ids, name, prog, &st); err != nil {
-			prog.finish()
+		if err := c.importFile(ctx, cfg, api, attr, format, ids, name, prog, &st); err != nil {
+			prog.Finish()
 			return err
 		}
 	}
-	prog.finish()
+	prog.Finish()
 	fmt.Fprintf(c.stdout, "%s in %s: %d sent (%d accepted, %s, %d rejected by usaged), %d could not be read\n",
 		plural(st.lines, "line"), plural(len(files), "file"), st.lines-st.bad, st.sent.Accepted, plural(st.sent.Duplicates, "duplicate"), st.sent.Rejected, st.bad)
 	if st.bad > 0 && !cfg.keepGoing {
@@ -141,29 +144,22 @@ type countingReader struct {
 
 func (c countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.p.add(n)
+	c.p.Add(n)
 	return n, err
 }
 
-func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient, matcher *route.Matcher, format accesslog.Format, ids *accesslog.EventIDs, name string, prog *progress, st *importStats) error {
+func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *client.Client, attr *accesslog.Attribution, format accesslog.Format, ids *accesslog.EventIDs, name string, prog *progress, st *importStats) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rd, err := accesslog.NewReader(countingReader{f, prog}, format)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	var body []byte
-	n := 0
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		res, err := withRetry(ctx, func() (ingest.Result, error) { return api.postEvents(ctx, body, false) })
+	var sendErr error
+	send := func(evs []usage.Event) error {
+		res, err := api.SendEvents(ctx, evs, client.Brief)
 		if err != nil {
-			return fmt.Errorf("sending events of %s: %w", name, err)
+			sendErr = fmt.Errorf("sending events of %s: %w", name, err)
+			return sendErr
 		}
 		for _, e := range res.Errors {
 			fmt.Fprintf(c.stderr, "%s: usaged rejected event %s: %s: %s\n", name, e.ID, e.Code, e.Message)
@@ -171,52 +167,16 @@ func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *apiClient,
 		st.sent.Accepted += res.Accepted
 		st.sent.Duplicates += res.Duplicates
 		st.sent.Rejected += res.Rejected
-		body, n = body[:0], 0
 		return nil
 	}
-	for {
-		line, _, raw, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var pe *accesslog.ParseError
-		if errors.As(err, &pe) {
-			st.lines++
-			st.bad++
-			fmt.Fprintf(c.stderr, "%s:%d: %s\n", name, pe.Line, pe.Reason)
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		st.lines++
-		ev := usage.Event{
-			ID: ids.Next(raw), Time: line.Time, TemplateURI: matcher.Match(line.Path),
-			HTTPMethod: line.Method, Status: line.Status, OrganizationID: cfg.org, ClientID: cfg.client, ClientName: cfg.clientName,
-			DurationMs: line.DurationMs, RequestBytes: line.RequestBytes, ResponseBytes: line.Bytes, Platform: "import",
-		}
-		if cfg.remoteUserIsUser {
-			ev.UserID = line.RemoteUser
-		}
-		for _, fv := range []struct {
-			field string
-			dst   *string
-		}{{cfg.fieldOrg, &ev.OrganizationID}, {cfg.fieldClient, &ev.ClientID}, {cfg.fieldClientName, &ev.ClientName}, {cfg.fieldUser, &ev.UserID}} {
-			if fv.field != "" {
-				if v := line.Fields[fv.field]; v != "" {
-					*fv.dst = v
-				}
-			}
-		}
-		if ev.ClientName == "" {
-			ev.ClientName = ev.ClientID
-		}
-		body = ingest.AppendNDJSON(body, &ev)
-		if n++; n == cfg.batch {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
+	bad := func(pe *accesslog.ParseError) {
+		st.bad++
+		fmt.Fprintf(c.stderr, "%s:%d: %s\n", name, pe.Line, pe.Reason)
 	}
-	return flush()
+	n, err := accesslog.ReadEvents(countingReader{f, prog}, format, ids, attr, cfg.batch, send, bad)
+	st.lines += n
+	if err != nil && err != sendErr {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return err
 }

@@ -301,17 +301,6 @@ func (c *cli) versionCommand() *command {
 	return cmd
 }
 
-// isTerminal reports whether w is a terminal, for choosing between
-// interactive and plain output.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
 // newLogger returns the logger for format: text for a person at a
 // terminal, JSON for a log collector; auto picks by whether w is a terminal.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

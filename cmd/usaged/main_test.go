@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -116,73 +115,6 @@ func TestEnvPerCommand(t *testing.T) {
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
 			t.Errorf("serve with $%s=many: %v\nwant a usage error saying %s", env, err, want)
 		}
-	}
-}
-
-func TestDayDuration(t *testing.T) {
-	f := func(in string, want time.Duration) {
-		t.Helper()
-		got, err := parseDayDuration(in)
-		if err != nil || got != want {
-			t.Fatalf("parseDayDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-		d := dayDuration(got)
-		if back, err := parseDayDuration(d.String()); err != nil || back != got {
-			t.Fatalf("%q does not round-trip through String: %q", in, d.String())
-		}
-	}
-	f("35d", 35*24*time.Hour)
-	f("1d12h", 36*time.Hour)
-	f("840h", 35*24*time.Hour)
-	f("90m", 90*time.Minute)
-	f("0d", 0)
-	bad := func(in string) {
-		t.Helper()
-		if _, err := parseDayDuration(in); err == nil {
-			t.Fatalf("parseDayDuration(%q) succeeded", in)
-		}
-	}
-	bad("")
-	bad("d")
-	bad("3x")
-	bad("-1d")
-	bad("-5h")
-	bad("1d2")
-}
-
-func TestByteSize(t *testing.T) {
-	f := func(in string, want int64) {
-		t.Helper()
-		var b byteSize
-		if err := b.Set(in); err != nil || int64(b) != want {
-			t.Fatalf("Set(%q) = %d, %v; want %d", in, b, err, want)
-		}
-	}
-	f("16MiB", 16<<20)
-	f("16M", 16<<20)
-	f("512 KiB", 512<<10)
-	f("1g", 1<<30)
-	f("1048576", 1<<20)
-	f("100B", 100)
-	for _, in := range []string{"", "MiB", "-1", "0", "1.5MiB", "2TiB"} {
-		var b byteSize
-		if err := b.Set(in); err == nil {
-			t.Fatalf("Set(%q) succeeded with %d", in, b)
-		}
-	}
-	if s := byteSize(16 << 20); s.String() != "16MiB" {
-		t.Fatalf("String() = %q", s.String())
-	}
-}
-
-func TestParseRSS(t *testing.T) {
-	text := "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 8.2935808e+07\nprocess_start_time_seconds 1.7e+09\n"
-	v, ok := parseRSS(bufio.NewScanner(strings.NewReader(text)))
-	if !ok || v != 82935808 {
-		t.Fatalf("parseRSS = %d, %v", v, ok)
-	}
-	if _, ok := parseRSS(bufio.NewScanner(strings.NewReader("go_goroutines 7\n"))); ok {
-		t.Fatal("parseRSS found RSS where there is none")
 	}
 }
 
@@ -497,7 +429,7 @@ func TestServeDemo(t *testing.T) {
 	for i := range 3 {
 		more = fmt.Appendf(more, `{"id":"after-seed-%d","time":%q,"clientId":"late","clientName":"Late","templateUri":"api/v2/users","httpMethod":"GET","status":200}`+"\n", i, at)
 	}
-	if res, err := api.postEvents(t.Context(), more, false); err != nil || res.Accepted != 3 {
+	if res, err := api.PostEvents(t.Context(), more, false); err != nil || res.Accepted != 3 {
 		t.Fatalf("posting 3 events: %+v %v", res, err)
 	}
 	if err := srv.stop(); err != nil {

@@ -5,18 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/usaged/usaged/meter"
 	"github.com/usaged/usaged/meter/attrib"
+	"github.com/usaged/usaged/meter/proxyd"
 	"github.com/usaged/usaged/meter/route"
-	"github.com/usaged/usaged/meter/spool"
 )
 
 type proxyConfig struct {
@@ -156,91 +153,20 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 	if err != nil {
 		return err
 	}
-	sp, err := spool.Open(spool.Config{Dir: cfg.spoolDir, MaxBytes: int64(cfg.spoolMax), Logger: log.With("component", "spool")})
-	if err != nil {
+	p, err := proxyd.New(proxyd.Config{
+		Listen: cfg.listen, Upstream: up, PreserveHost: cfg.preserveHost, Templates: matcher, Attributor: who,
+		Server: cfg.server, Token: cfg.token, SpoolDir: cfg.spoolDir, SpoolMaxBytes: int64(cfg.spoolMax), Batch: cfg.batch,
+		Anonymous: cfg.anonymous, AnonymousOrg: cfg.anonymousOrg, MaxPending: cfg.maxPending, MaxPendingBytes: int64(cfg.maxPendingBytes),
+		KeepHeaders: cfg.keepHeaders(), MetricsAddr: cfg.metricsAddr, ShutdownTimeout: cfg.shutdownTimeout, Logger: log,
+	})
+	if errors.Is(err, proxyd.ErrConfig) {
+		return usageError{err: err}
+	} else if err != nil {
 		return err
 	}
-	shipper, err := spool.NewShipper(spool.ShipperConfig{Spool: sp, Server: cfg.server, Token: cfg.token, BatchSize: cfg.batch, Logger: log.With("component", "shipper")})
-	if err != nil {
-		sp.Close()
-		return usageError{err: err}
-	}
-	m, err := meter.New(meter.Config{
-		Templates: meter.Paths(matcher), Attributor: who, Sink: sp,
-		Anonymous: cfg.anonymous, AnonymousOrganization: cfg.anonymousOrg,
-		Platform: "proxy", Logger: log.With("component", "meter"),
-		MaxRetrying: cfg.maxPending, MaxRetryingBytes: int64(cfg.maxPendingBytes),
-		// Requests waiting for attribution are kept in the spool, with the
-		// headers attribution reads, so that no stop or crash loses them.
-		Journal: sp, KeepHeaders: cfg.keepHeaders(),
+	return p.Run(ctx, func(addr net.Addr) {
+		fmt.Fprintf(c.stdout, "proxying http://%s → %s, recording to %s\n", addr, strings.TrimRight(up.String(), "/"), cfg.server)
 	})
-	if err != nil {
-		sp.Close()
-		return usageError{err: err}
-	}
-	h, err := meter.NewProxy(m, meter.ProxyConfig{Upstream: up, PreserveHost: cfg.preserveHost, Logger: log.With("component", "proxy")})
-	if err != nil {
-		sp.Close()
-		return usageError{err: err}
-	}
-
-	ln, err := net.Listen("tcp", cfg.listen)
-	if err != nil {
-		sp.Close()
-		return fmt.Errorf("listening on %s: %w", cfg.listen, err)
-	}
-	var metricsSrv *http.Server
-	if cfg.metricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.metricsAddr)
-		if err != nil {
-			ln.Close()
-			sp.Close()
-			return fmt.Errorf("--metrics-addr: listening on %s: %w", cfg.metricsAddr, err)
-		}
-		metricsSrv = &http.Server{Handler: proxyMetrics(m, sp, shipper), ReadHeaderTimeout: 10 * time.Second}
-		go metricsSrv.Serve(mln)
-		defer metricsSrv.Close()
-		log.Info("serving metrics", "addr", mln.Addr().String()+"/metrics")
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	shipCtx, stopShipping := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { shipper.Run(shipCtx) })
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("proxying", "listen", ln.Addr().String(), "upstream", up.String(), "templates", matcher.Len(), "server", cfg.server, "spool", cfg.spoolDir)
-	fmt.Fprintf(c.stdout, "proxying http://%s → %s, recording to %s\n", ln.Addr(), strings.TrimRight(up.String(), "/"), cfg.server)
-
-	select {
-	case err = <-serveErr:
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
-		err = srv.Shutdown(sctx)
-		cancel()
-	}
-	// Requests are done: attribute what is pending, make it durable, and
-	// give the shipper a moment to deliver; what it cannot deliver stays in
-	// the spool for the next start.
-	m.Close()
-	if ferr := sp.Flush(); ferr != nil {
-		err = errors.Join(err, ferr)
-	}
-	drain, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	for sp.Stats().PendingEvents > 0 && drain.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-	}
-	cancel()
-	stopShipping()
-	wg.Wait()
-	st, ms := sp.Stats(), m.Stats()
-	log.Info("proxy stopped", "recorded", ms.Recorded, "anonymous", ms.Anonymous, "unidentified", ms.Unidentified, "overflow", ms.Overflow, "left_waiting", st.Waiting, "shipped", st.Shipped, "pending", st.PendingEvents, "dropped", st.Dropped)
-	if cerr := sp.Close(); cerr != nil {
-		err = errors.Join(err, cerr)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
 }
 
 // keepHeaders are the headers attribution reads, kept on disk with a

@@ -8,14 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/valyala/fastjson"
-
+	"github.com/usaged/usaged/client"
+	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -61,14 +60,6 @@ results document as the server sent it.`)
 	return cmd
 }
 
-// usageQueryRequest is ApiUsageOrganizationQuery and ApiUsageClientQuery.
-type usageQueryRequest struct {
-	Interval    string   `json:"interval"`
-	Granularity string   `json:"granularity,omitempty"`
-	GroupBy     []string `json:"groupBy,omitempty"`
-	Metrics     []string `json:"metrics,omitempty"`
-}
-
 // usageQueryResult is the rows of a complete ApiUsageQueryResult, kept as
 // decoded JSON.
 type usageQueryResult struct {
@@ -106,7 +97,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 		return usageError{err: errors.New("--poll and --wait must be positive")}
 	}
 	// The server validates every name; the client only needs the columns.
-	req := usageQueryRequest{Interval: f.interval, Granularity: f.granularity, GroupBy: f.groupBy, Metrics: f.metrics}
+	req := queryRequest(f.interval, f.granularity, f.groupBy, f.metrics)
 	var cols []column
 	if f.granularity != "" {
 		cols = append(cols, column{"DATE", "date", false})
@@ -142,23 +133,25 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 		if f.clientSecret == "" {
 			return usageError{err: errors.New("--client-id needs --client-secret")}
 		}
-		if api.token, err = api.accessToken(ctx, f.clientID, f.clientSecret); err != nil {
+		tok, err := api.AccessToken(ctx, f.clientID, f.clientSecret)
+		if err != nil {
 			return err
 		}
-	case api.token == "":
+		api = api.WithToken(tok.AccessToken)
+	case f.remote.token == "":
 		return usageError{err: errors.New("query needs --token (or $USAGED_TOKEN), or --client-id and --client-secret")}
 	}
-	path := "/api/v2/usage/query"
+	path := client.OrganizationQueryPath
 	if f.client != "" {
-		path = "/api/v2/oauth/clients/" + url.PathEscape(f.client) + "/usage/query"
+		path = client.ClientQueryPath(f.client)
 	}
-	ex, err := pollExecution(ctx, api, path, req, f.poll, f.wait)
+	ex, err := api.Query(ctx, path, req, client.Poll{Interval: f.poll, Timeout: f.wait})
 	if err != nil {
 		return err
 	}
 	if f.format.value == "json" {
 		var buf bytes.Buffer
-		if err := json.Indent(&buf, ex.raw, "", "  "); err != nil {
+		if err := json.Indent(&buf, ex.Raw, "", "  "); err != nil {
 			return fmt.Errorf("the server's answer is not JSON: %w", err)
 		}
 		buf.WriteByte('\n')
@@ -166,7 +159,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 		return err
 	}
 	var res usageQueryResult
-	dec := json.NewDecoder(bytes.NewReader(ex.raw))
+	dec := json.NewDecoder(bytes.NewReader(ex.Raw))
 	dec.UseNumber() // counts stay exact however large
 	if err := dec.Decode(&res); err != nil {
 		return fmt.Errorf("the server's results are not the JSON expected: %w", err)
@@ -177,66 +170,13 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	return writeTable(c.stdout, cols, res.Results, f.interval)
 }
 
-// resultParsers are reused: a fresh parser allocates its value tree anew,
-// which costs several times the parse of a large results document.
-var resultParsers fastjson.ParserPool
-
-// execution is a finished execution's results document: raw, with its row
-// count.
-type execution struct {
-	raw  []byte
-	rows int
-}
-
-// pollExecution starts an execution with a POST to path and polls its
-// results URI, backing off from poll up to 2 s, until it is no longer
-// Running. It returns the final results document; a Failed execution is an
-// error carrying the server's reason. It reads only the status and the
-// number of rows, so that a caller that needs no rows pays for none.
-func pollExecution(ctx context.Context, api *apiClient, path string, req any, poll, timeout time.Duration) (execution, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var exec struct {
-		ExecutionID string `json:"executionId"`
-		ResultsURI  string `json:"resultsUri"`
+// queryRequest is the body of a usage query; empty values are left out.
+func queryRequest(interval, granularity string, groupBy, metrics []string) wire.UsageQueryRequest {
+	req := wire.UsageQueryRequest{Interval: &interval, GroupBy: groupBy, Metrics: metrics}
+	if granularity != "" {
+		req.Granularity = &granularity
 	}
-	if err := api.do(ctx, "POST", path, req, &exec); err != nil {
-		return execution{}, err
-	}
-	if exec.ResultsURI == "" {
-		return execution{}, fmt.Errorf("the server started execution %q without a resultsUri", exec.ExecutionID)
-	}
-	p := resultParsers.Get()
-	defer resultParsers.Put(p)
-	for {
-		var raw []byte
-		if err := api.do(ctx, "GET", exec.ResultsURI, nil, &raw); err != nil {
-			return execution{}, err
-		}
-		v, err := p.ParseBytes(raw)
-		if err != nil {
-			return execution{}, fmt.Errorf("the results of execution %s are not JSON: %w", exec.ExecutionID, err)
-		}
-		switch status := string(v.GetStringBytes("queryStatus")); status {
-		case "Running":
-		case "Complete":
-			return execution{raw: raw, rows: len(v.GetArray("results"))}, nil
-		default:
-			if eb := v.Get("errorBody"); eb != nil {
-				ae := &apiError{}
-				if json.Unmarshal(eb.MarshalTo(nil), ae) == nil {
-					return execution{}, fmt.Errorf("execution %s %s: %w", exec.ExecutionID, status, ae)
-				}
-			}
-			return execution{}, fmt.Errorf("execution %s ended with status %q", exec.ExecutionID, status)
-		}
-		select {
-		case <-ctx.Done():
-			return execution{}, fmt.Errorf("execution %s did not complete within %s", exec.ExecutionID, timeout)
-		case <-time.After(poll):
-		}
-		poll = min(2*poll, 2*time.Second)
-	}
+	return req
 }
 
 func cell(row map[string]any, field string) string {

@@ -25,7 +25,7 @@ import (
 
 const (
 	demoMarkerFile = "demo.json"
-	demoOrgName    = "Demo Org"
+	demoOrgName    = demo.OrgName
 	demoViewerName = "Demo viewer"
 	demoDays       = 30
 	demoClients    = 8
@@ -56,10 +56,10 @@ type demoCredentials struct {
 	// The service-usage demo. Its window is chosen once and kept, so that
 	// a resumed seed sends the same events again; ServiceUsage keeps the
 	// partner's API key, to show it again on every start.
-	ServicesStart  time.Time           `json:"servicesStart"`
-	ServicesEnd    time.Time           `json:"servicesEnd"`
-	ServicesSeeded bool                `json:"servicesSeeded"` // false while seeding, so an interrupted seed resumes
-	ServiceUsage   *serviceDemoSummary `json:"serviceUsage,omitempty"`
+	ServicesStart  time.Time            `json:"servicesStart"`
+	ServicesEnd    time.Time            `json:"servicesEnd"`
+	ServicesSeeded bool                 `json:"servicesSeeded"` // false while seeding, so an interrupted seed resumes
+	ServiceUsage   *demo.ServiceSummary `json:"serviceUsage,omitempty"`
 }
 
 // seedDemo seeds the demo through s's components, or reuses what an earlier
@@ -151,12 +151,12 @@ func (c *cli) seedTraffic(ctx context.Context, log *slog.Logger, cfg *serveConfi
 	var sum ingest.Result
 	for n := g.Next(buf); n > 0; n = g.Next(buf) {
 		if err := ctx.Err(); err != nil {
-			prog.finish()
+			prog.Finish()
 			return fmt.Errorf("seeding interrupted; the next start with --demo resumes it: %w", err)
 		}
 		res, err := p.Ingest(ctx, buf[:n], ingest.Scope{})
 		if err != nil {
-			prog.finish()
+			prog.Finish()
 			return fmt.Errorf("seeding demo traffic: %w", err)
 		}
 		sum.Accepted += res.Accepted
@@ -165,16 +165,16 @@ func (c *cli) seedTraffic(ctx context.Context, log *slog.Logger, cfg *serveConfi
 		if res.Rejected > 0 && sum.Rejected == res.Rejected {
 			log.Warn("demo events rejected", "count", res.Rejected, "first", res.Errors[0].Message)
 		}
-		prog.add(n)
+		prog.Add(n)
 	}
-	prog.finish()
+	prog.Finish()
 	log.Info("demo traffic seeded", "accepted", sum.Accepted, "duplicates", sum.Duplicates, "rejected", sum.Rejected)
 	d.Seeded, d.Events, d.Start, d.End = true, sum.Accepted+sum.Duplicates, start, end
 	return writeDemoMarker(path, d)
 }
 
 // seedServices creates the service-usage demo's partners, resellers,
-// collections and services in the registry, a key of the first partner,
+// Collections and services in the registry, a key of the first partner,
 // and ingests each service's activity.
 func (c *cli) seedServices(ctx context.Context, log *slog.Logger, p *ingest.Pipeline, reg *tenancy.Registry, d *demoCredentials, path string) error {
 	if d.ServicesStart.IsZero() {
@@ -193,18 +193,18 @@ func (c *cli) seedServices(ctx context.Context, log *slog.Logger, p *ingest.Pipe
 	if err != nil {
 		return err
 	}
-	pd, err := placeServiceDemo(ctx, registryHierarchy{reg}, sd)
+	pd, err := demo.Place(ctx, registryHierarchy{reg}, sd)
 	if err != nil {
 		return fmt.Errorf("creating the demo services: %w", err)
 	}
-	sum := newServiceDemoSummary(sd, pd)
+	sum := demo.NewServiceSummary(sd, pd)
 	if prev := d.ServiceUsage; prev != nil {
 		if _, ok := reg.Authenticate(prev.APIKey); ok {
 			sum.APIKey = prev.APIKey
 		}
 	}
 	if sum.APIKey == "" {
-		if _, sum.APIKey, err = reg.CreateAPIKey(ctx, demoKeyName, usage.Scope{Kind: usage.ScopePartner, GUID: pd.partners[0]}); err != nil {
+		if _, sum.APIKey, err = reg.CreateAPIKey(ctx, demo.KeyName, usage.Scope{Kind: usage.ScopePartner, GUID: pd.Partners[0]}); err != nil {
 			return fmt.Errorf("creating the demo partner's API key: %w", err)
 		}
 	}
@@ -219,8 +219,8 @@ func (c *cli) seedServices(ctx context.Context, log *slog.Logger, p *ingest.Pipe
 	const batch = 5000
 	send := p.IngestActivity
 	prog := startProgress(c.stdout, "seeding", sum.Events)
-	err = sendServiceActivity(ctx, sd, send, batch, 2, prog, sum)
-	prog.finish()
+	err = demo.SendActivity(ctx, sd, send, batch, 2, prog, sum)
+	prog.Finish()
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("seeding interrupted; the next start with --demo resumes it: %w", err)
@@ -239,10 +239,10 @@ func (c *cli) seedServices(ctx context.Context, log *slog.Logger, p *ingest.Pipe
 // registry.
 type registryHierarchy struct{ reg *tenancy.Registry }
 
-var _ serviceHierarchy = registryHierarchy{}
+var _ demo.Hierarchy = registryHierarchy{}
 
-// partners lists every partner by name.
-func (h registryHierarchy) partners(context.Context) (map[string]usage.GUID, error) {
+// Partners lists every partner by name.
+func (h registryHierarchy) Partners(context.Context) (map[string]usage.GUID, error) {
 	m := map[string]usage.GUID{}
 	for _, p := range h.reg.Partners() {
 		m[p.Name] = p.GUID
@@ -250,14 +250,14 @@ func (h registryHierarchy) partners(context.Context) (map[string]usage.GUID, err
 	return m, nil
 }
 
-// createPartner creates a partner.
-func (h registryHierarchy) createPartner(ctx context.Context, name string) (usage.GUID, error) {
+// CreatePartner creates a partner.
+func (h registryHierarchy) CreatePartner(ctx context.Context, name string) (usage.GUID, error) {
 	p, err := h.reg.CreatePartner(ctx, name)
 	return p.GUID, err
 }
 
-// resellers lists a partner's resellers by name.
-func (h registryHierarchy) resellers(_ context.Context, partner usage.GUID) (map[string]usage.GUID, error) {
+// Resellers lists a partner's resellers by name.
+func (h registryHierarchy) Resellers(_ context.Context, partner usage.GUID) (map[string]usage.GUID, error) {
 	m := map[string]usage.GUID{}
 	for _, x := range h.reg.Resellers(partner) {
 		m[x.Name] = x.GUID
@@ -265,14 +265,14 @@ func (h registryHierarchy) resellers(_ context.Context, partner usage.GUID) (map
 	return m, nil
 }
 
-// createReseller creates a reseller of partner.
-func (h registryHierarchy) createReseller(ctx context.Context, partner usage.GUID, name string) (usage.GUID, error) {
+// CreateReseller creates a reseller of partner.
+func (h registryHierarchy) CreateReseller(ctx context.Context, partner usage.GUID, name string) (usage.GUID, error) {
 	x, err := h.reg.CreateReseller(ctx, partner, name)
 	return x.GUID, err
 }
 
-// collections lists a partner's collections by name.
-func (h registryHierarchy) collections(_ context.Context, partner usage.GUID) (map[string]usage.GUID, error) {
+// Collections lists a partner's collections by name.
+func (h registryHierarchy) Collections(_ context.Context, partner usage.GUID) (map[string]usage.GUID, error) {
 	m := map[string]usage.GUID{}
 	for _, c := range h.reg.Collections(func(c *usage.Collection) bool { return c.PartnerGUID == partner }) {
 		m[c.Name] = c.GUID
@@ -280,32 +280,32 @@ func (h registryHierarchy) collections(_ context.Context, partner usage.GUID) (m
 	return m, nil
 }
 
-// createCollection creates c, keeping its site GUID.
-func (h registryHierarchy) createCollection(ctx context.Context, c usage.Collection) (usage.GUID, error) {
+// CreateCollection creates c, keeping its site GUID.
+func (h registryHierarchy) CreateCollection(ctx context.Context, c usage.Collection) (usage.GUID, error) {
 	c, err := h.reg.CreateCollection(ctx, c)
 	return c.GUID, err
 }
 
-// serviceStatus reads a service's status from the registry.
-func (h registryHierarchy) serviceStatus(_ context.Context, guid usage.GUID) (usage.ServiceStatus, bool, error) {
+// ServiceStatus reads a service's status from the registry.
+func (h registryHierarchy) ServiceStatus(_ context.Context, guid usage.GUID) (usage.ServiceStatus, bool, error) {
 	s, ok := h.reg.Service(guid)
 	return s.Status, ok, nil
 }
 
-// createService creates s with its GUID and creation time.
-func (h registryHierarchy) createService(ctx context.Context, s usage.Service) error {
+// CreateService creates s with its GUID and creation time.
+func (h registryHierarchy) CreateService(ctx context.Context, s usage.Service) error {
 	_, err := h.reg.CreateService(ctx, s)
 	return err
 }
 
-// setServiceStatus changes a service's status.
-func (h registryHierarchy) setServiceStatus(ctx context.Context, guid usage.GUID, st usage.ServiceStatus) error {
+// SetServiceStatus changes a service's status.
+func (h registryHierarchy) SetServiceStatus(ctx context.Context, guid usage.GUID, st usage.ServiceStatus) error {
 	_, err := h.reg.SetServiceStatus(ctx, guid, st)
 	return err
 }
 
-// createAPIKey creates a key and returns its secret.
-func (h registryHierarchy) createAPIKey(ctx context.Context, name string, scope usage.Scope) (string, error) {
+// CreateAPIKey creates a key and returns its secret.
+func (h registryHierarchy) CreateAPIKey(ctx context.Context, name string, scope usage.Scope) (string, error) {
 	_, secret, err := h.reg.CreateAPIKey(ctx, name, scope)
 	return secret, err
 }

@@ -75,7 +75,7 @@ func TestServicesCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := admin.createService(t.Context(), serviceBody{Name: "Harbor Legal", PrimaryDomain: "harborlaw.com", ResellerGuid: x.ResellerGuid})
+	svc, err := createService(t.Context(), admin, serviceBody{Name: "Harbor Legal", ResellerGuid: x.ResellerGuid}, "harborlaw.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestServicesCLI(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 404 || ae.Code != "NotFound" || ae.Message == "" {
 		t.Fatalf("reseller of a missing partner: %v", err)
 	}
-	_, err = admin.createService(t.Context(), serviceBody{ResellerGuid: x.ResellerGuid})
+	_, err = createService(t.Context(), admin, serviceBody{ResellerGuid: x.ResellerGuid}, "")
 	if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "NotEmpty" || !strings.Contains(err.Error(), "PrimaryDomain") {
 		t.Fatalf("a service without a name or domain: %v", err)
 	}
@@ -298,11 +298,11 @@ func TestServeDemoServices(t *testing.T) {
 	if err != nil || partner == nil {
 		t.Fatalf("%v; serve --demo printed:\n%s", err, out)
 	}
-	xs, err := admin.listResellers(t.Context(), partner[1])
+	xs, err := listResellers(t.Context(), admin, partner[1])
 	if err != nil || len(xs) == 0 {
 		t.Fatalf("resellers of %s: %v %v", partner[1], xs, err)
 	}
-	if _, err := admin.createService(t.Context(), serviceBody{Name: "Late Legal", PrimaryDomain: "latelegal.com", ResellerGuid: xs[0].ResellerGuid}); err != nil {
+	if _, err := createService(t.Context(), admin, serviceBody{Name: "Late Legal", ResellerGuid: xs[0].ResellerGuid}, "latelegal.com"); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.stop(); err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/ingest/ingesthttp"
-	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -21,7 +20,6 @@ var now = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 // events is a store whose Append fails with err when it is set, and
 // accepts everything otherwise.
 type events struct {
-	store.Events
 	err error
 }
 

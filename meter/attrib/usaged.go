@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -18,7 +17,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/usaged/usaged/meter/retryafter"
+	"github.com/usaged/usaged/client"
 )
 
 // Defaults of UsagedConfig.
@@ -51,8 +50,6 @@ const (
 	// lookupTimeout bounds one question to usaged, whatever the Client, so
 	// that a hung usaged delays requests by at most this.
 	lookupTimeout = 10 * time.Second
-	// maxTokenInfo bounds the answer read; a TokenInfo is a few hundred bytes.
-	maxTokenInfo = 1 << 20
 	// maxUsagedToken is the longest token worth asking about. usaged's own
 	// are about 200 bytes; anything much longer is someone else's, or junk
 	// that should not be forwarded.
@@ -143,9 +140,9 @@ func (c UsagedConfig) Validate() error {
 // request. Lookups are bounded by LookupRate, and concurrent lookups of
 // one token share one request. Tokens are kept only as SHA-256 digests.
 type Usaged struct {
-	cfg      UsagedConfig
-	endpoint string
-	limiter  *rate.Limiter // nil: unbounded
+	cfg     UsagedConfig
+	api     *client.Client // asks with each token in turn
+	limiter *rate.Limiter  // nil: unbounded
 
 	mu      sync.Mutex
 	cache   *tokenCache
@@ -199,12 +196,16 @@ func NewUsaged(cfg UsagedConfig) (*Usaged, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	api, err := client.New(client.Config{Server: cfg.Server, HTTPClient: cfg.Client, UserAgent: "usaged-attrib"})
+	if err != nil {
+		return nil, err
+	}
 	u := &Usaged{
-		cfg:      cfg,
-		endpoint: strings.TrimRight(cfg.Server, "/") + tokensMePath,
-		cache:    newTokenCache(cfg.MaxEntries),
-		refused:  newRefusedCache(cfg.MaxRefused),
-		calls:    make(map[tokenKey]*call),
+		cfg:     cfg,
+		api:     api,
+		cache:   newTokenCache(cfg.MaxEntries),
+		refused: newRefusedCache(cfg.MaxRefused),
+		calls:   make(map[tokenKey]*call),
 	}
 	if cfg.LookupRate > 0 {
 		// The limiter reads the time it is given, cfg.Now's, so that tests
@@ -315,17 +316,6 @@ func (u *Usaged) failedWhat() string {
 	return strconv.Itoa(u.failures) + " failed lookups in a row"
 }
 
-// tokenInfoAnswer is the part of Genesys' TokenInfo that attributes a token.
-type tokenInfoAnswer struct {
-	Organization *struct {
-		ID string `json:"id"`
-	} `json:"organization"`
-	OAuthClient *struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	} `json:"OAuthClient"`
-}
-
 // answer is what usaged said about a token.
 type answer struct {
 	id      Identity
@@ -338,30 +328,16 @@ type answer struct {
 
 // ask asks usaged about tok.
 func (u *Usaged) ask(ctx context.Context, tok string) (answer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.endpoint, nil)
-	if err != nil {
-		return answer{}, fmt.Errorf("attrib: asking usaged about a token: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Accept", "application/json")
-	resp, err := u.cfg.Client.Do(req)
-	if err != nil {
-		return answer{}, fmt.Errorf("attrib: asking usaged about a token: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenInfo))
+	ti, err := u.api.WithToken(tok).TokenMe(ctx)
+	var ce *client.Error
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
+	case errors.As(err, &ce) && ce.Status == http.StatusUnauthorized:
 		return answer{refused: true}, nil
-	case resp.StatusCode != http.StatusOK:
-		return answer{retryAfter: retryafter.Parse(resp.Header.Get("Retry-After"), u.cfg.Now(), maxRetryAfter)},
-			fmt.Errorf("attrib: usaged answered GET %s with %s: %.200s", tokensMePath, resp.Status, body)
+	case errors.As(err, &ce):
+		return answer{retryAfter: min(ce.RetryAfter, maxRetryAfter)},
+			fmt.Errorf("attrib: usaged answered GET %s with %d %s: %.200s", tokensMePath, ce.Status, http.StatusText(ce.Status), ce.Body)
 	case err != nil:
-		return answer{}, fmt.Errorf("attrib: reading usaged's answer about a token: %w", err)
-	}
-	var ti tokenInfoAnswer
-	if err := json.Unmarshal(body, &ti); err != nil {
-		return answer{}, fmt.Errorf("attrib: usaged's answer about a token is not a TokenInfo: %w", err)
+		return answer{}, fmt.Errorf("attrib: asking usaged about a token: %w", err)
 	}
 	a := answer{ttl: u.cfg.TTL}
 	if exp, ok := tokenExpiry(tok); ok {

@@ -1,23 +1,18 @@
 package spool
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/ingest"
-	"github.com/usaged/usaged/meter/retryafter"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -34,9 +29,6 @@ const (
 	// proxy in between cannot park the shipper for hours.
 	maxRetryAfter = 10 * time.Minute
 )
-
-// eventsPath is usaged's ingest route.
-const eventsPath = "/api/v2/usage/events"
 
 // ShipperConfig configures NewShipper.
 type ShipperConfig struct {
@@ -81,15 +73,14 @@ func (c ShipperConfig) Validate() error {
 // while it runs.
 type Shipper struct {
 	cfg ShipperConfig
-	url string
 	log *slog.Logger
 
 	mu    sync.Mutex
 	stats ShipperStats
 
-	buf  bytes.Buffer
-	zw   *gzip.Writer
-	line []byte // one encoded event
+	api   *client.Client
+	enc   *client.Encoder
+	retry client.Retry // the backoff between failures
 }
 
 // ShipperStats are a Shipper's counters.
@@ -123,8 +114,12 @@ func NewShipper(cfg ShipperConfig) (*Shipper, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed) // the proxy's CPU is for requests
-	return &Shipper{cfg: cfg, url: strings.TrimRight(cfg.Server, "/") + eventsPath, log: cfg.Logger, zw: zw}, nil
+	api, err := client.New(client.Config{Server: cfg.Server, Token: cfg.Token, HTTPClient: cfg.Client, UserAgent: "usaged-shipper"})
+	if err != nil {
+		return nil, err
+	}
+	return &Shipper{cfg: cfg, log: cfg.Logger, api: api, enc: client.NewEncoder(),
+		retry: client.Retry{MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff}}, nil
 }
 
 // Stats returns the counters so far.
@@ -164,7 +159,7 @@ func (sh *Shipper) Run(ctx context.Context) error {
 				}
 				sh.failed(err)
 				sh.log.Error("shipper: reading the spool failed", "err", err)
-				if !sleep(ctx, sh.cfg.MaxBackoff) {
+				if !client.Sleep(ctx, sh.cfg.MaxBackoff) {
 					return nil
 				}
 				continue
@@ -173,7 +168,7 @@ func (sh *Shipper) Run(ctx context.Context) error {
 		}
 		if body == nil {
 			sent = min(len(evs), limit)
-			body = sh.encode(evs[:sent])
+			body = sh.enc.Events(evs[:sent])
 		}
 		res, status, retryAfter, err := sh.post(ctx, body)
 		if ctx.Err() != nil {
@@ -183,7 +178,7 @@ func (sh *Shipper) Run(ctx context.Context) error {
 		switch {
 		case err != nil:
 			sh.failed(err)
-			wait = sh.backoff(attempt)
+			wait = sh.retry.Backoff(attempt)
 			sh.log.Warn("shipper: sending events failed; retrying", "err", err, "events", sent, "retryIn", wait)
 		case status == http.StatusOK:
 			sh.delivered(res, sent)
@@ -198,12 +193,12 @@ func (sh *Shipper) Run(ctx context.Context) error {
 			sh.failed(fmt.Errorf("usaged answered %d", status))
 			wait = retryAfter
 			if wait <= 0 {
-				wait = sh.backoff(attempt)
+				wait = sh.retry.Backoff(attempt)
 			}
 			sh.log.Warn("shipper: usaged is rate limiting; waiting", "retryIn", wait)
 		case status >= 500:
 			sh.failed(fmt.Errorf("usaged answered %d", status))
-			wait = sh.backoff(attempt)
+			wait = sh.retry.Backoff(attempt)
 			sh.log.Warn("shipper: usaged is unavailable; retrying", "status", status, "retryIn", wait)
 		case status == http.StatusRequestEntityTooLarge && sent > 1:
 			// The server's body limit is below this batch: halve batches
@@ -226,7 +221,7 @@ func (sh *Shipper) Run(ctx context.Context) error {
 		}
 		sh.retried()
 		attempt++
-		if !sleep(ctx, wait) {
+		if !client.Sleep(ctx, wait) {
 			return nil
 		}
 	}
@@ -244,80 +239,24 @@ func errBody(a answer) string {
 	return strings.TrimSpace(string(a.raw))
 }
 
-// post sends one encoded batch.
+// post sends one encoded batch. A status usaged answered is returned with
+// a nil error, whatever it is; the error is for batches usaged may not
+// have seen, or whose answer was lost.
 func (sh *Shipper) post(ctx context.Context, body []byte) (answer, int, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sh.url, bytes.NewReader(body))
-	if err != nil {
-		return answer{}, 0, 0, err
+	res, err := sh.api.PostEvents(ctx, body, true)
+	var ce *client.Error
+	switch {
+	case err == nil:
+		return answer{result: &res}, http.StatusOK, 0, nil
+	case errors.Is(err, client.ErrUnexpectedAnswer):
+		sh.log.Warn("shipper: usaged's answer is not a result; the batch counts as delivered", "err", err)
+		return answer{}, http.StatusOK, 0, nil
+	case errors.As(err, &ce):
+		return answer{raw: ce.Body}, ce.Status, min(ce.RetryAfter, maxRetryAfter), nil
 	}
-	req.Header.Set("Authorization", "Bearer "+sh.cfg.Token)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	req.Header.Set("Content-Encoding", "gzip")
-	req.Header.Set("User-Agent", "usaged-shipper")
-	resp, err := sh.cfg.Client.Do(req)
-	if err != nil {
-		return answer{}, 0, 0, err
-	}
-	defer resp.Body.Close()
-	var a answer
-	if resp.StatusCode == http.StatusOK {
-		// Per-event errors make the answer grow with the batch.
-		raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		if err != nil {
-			// usaged has recorded the batch, but without its answer this
-			// cannot know: send it again, usaged counts it once.
-			return answer{}, 0, 0, fmt.Errorf("reading usaged's answer: %w", err)
-		}
-		var r ingest.Result
-		if err := json.Unmarshal(raw, &r); err != nil {
-			sh.log.Warn("shipper: usaged's answer is not a result; the batch counts as delivered", "err", err)
-		} else {
-			a.result = &r
-		}
-		return a, resp.StatusCode, 0, nil
-	}
-	a.raw, _ = io.ReadAll(io.LimitReader(resp.Body, 2048))
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // lets the connection be reused
-	return a, resp.StatusCode, retryafter.Parse(resp.Header.Get("Retry-After"), time.Now(), maxRetryAfter), nil
-}
-
-// backoff is the wait after attempt failures in a row: "full jitter", a
-// uniform draw below an exponentially growing cap, so that many proxies
-// coming back after an outage do not retry in step.
-func (sh *Shipper) backoff(attempt int) time.Duration {
-	ceil := sh.cfg.MaxBackoff
-	if attempt < 30 {
-		ceil = min(ceil, sh.cfg.MinBackoff<<attempt)
-	}
-	if ceil <= 0 {
-		return 0
-	}
-	return rand.N(ceil) + 1
-}
-
-// sleep waits d unless ctx ends first; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// encode returns evs as gzip NDJSON. The returned bytes are valid until the
-// next call.
-func (sh *Shipper) encode(evs []usage.Event) []byte {
-	sh.buf.Reset()
-	sh.zw.Reset(&sh.buf)
-	for i := range evs {
-		sh.line = ingest.AppendNDJSON(sh.line[:0], &evs[i])
-		sh.zw.Write(sh.line)
-	}
-	sh.zw.Close()
-	return sh.buf.Bytes()
+	// usaged may have recorded the batch, but without its answer this
+	// cannot know: send it again, usaged counts it once.
+	return answer{}, 0, 0, err
 }
 
 // delivered counts a batch usaged answered 200 and logs what it rejected.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/usage"
 )
@@ -43,7 +44,7 @@ func newFakeUsaged(t testing.TB) *fakeUsaged {
 }
 
 func (f *fakeUsaged) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != eventsPath {
+	if r.Method != http.MethodPost || r.URL.Path != client.EventsPath {
 		http.NotFound(w, r)
 		return
 	}

@@ -30,7 +30,15 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
-var _ store.Store = (*DB)(nil)
+// DB is both halves of a backend and every optional interface of package
+// store.
+var (
+	_ store.Usage         = (*DB)(nil)
+	_ store.Metadata      = (*DB)(nil)
+	_ store.DedupeExpirer = (*DB)(nil)
+	_ store.Health        = (*DB)(nil)
+	_ store.DiskUser      = (*DB)(nil)
+)
 
 // Config configures Open.
 type Config struct {
@@ -266,7 +274,7 @@ func compareFull(a, b fullKey) int {
 // cover nothing more).
 func hourOf(t time.Time) uint32 { return uint32(max(t.Unix(), 0) / 3600) }
 
-// Append implements store.Events.
+// Append implements store.EventAppender.
 func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.Time) ([]usage.Outcome, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -504,7 +512,7 @@ func (d *DB) recorded(id *idKey, day uint16, fromHour uint32) (found bool, err e
 	return found, err
 }
 
-// ExpireDedupe implements store.Events. Records are kept per day, so it
+// ExpireDedupe implements store.DedupeExpirer. Records are kept per day, so it
 // deletes the whole days before the day of before, with one range deletion
 // per organization; records of that day itself stay until the next day's
 // expiry (Append ignores those outside the window anyway). It rebuilds the
@@ -558,7 +566,7 @@ func (d *DB) Compact() error {
 	return d.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true)
 }
 
-// Close implements store.Store. Appends in progress finish first. Closing a
+// Close implements store.Usage and store.Metadata. Appends in progress finish first. Closing a
 // store that has failed, or fails while closing, gives up after
 // failedCloseTimeout: its engine may wait
 // forever on a lock held by the goroutine that failed, and the files are

@@ -8,23 +8,38 @@ import (
 	"github.com/usaged/usaged/store/storetest"
 )
 
-func TestConformance(t *testing.T) {
-	dirs := map[store.Store]string{}
-	open := func(t *testing.T, dir string) store.Store {
-		db, err := pebble.Open(pebble.Config{Dir: dir, FilterCapacity: 1024})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dirs[db] = dir
-		return db
+// dirs opens pebble stores in directories of their own and reopens them on
+// the same directory.
+type dirs map[*pebble.DB]string
+
+func (d dirs) open(t *testing.T, dir string) *pebble.DB {
+	db, err := pebble.Open(pebble.Config{Dir: dir, FilterCapacity: 1024})
+	if err != nil {
+		t.Fatal(err)
 	}
-	storetest.Run(t, storetest.Backend{
-		Open: func(t *testing.T) store.Store { return open(t, t.TempDir()) },
-		Reopen: func(t *testing.T, s store.Store) store.Store {
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			return open(t, dirs[s])
-		},
+	d[db] = dir
+	return db
+}
+
+func (d dirs) reopen(t *testing.T, db *pebble.DB) *pebble.DB {
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return d.open(t, d[db])
+}
+
+func TestUsageConformance(t *testing.T) {
+	d := dirs{}
+	storetest.RunUsage(t, storetest.UsageBackend{
+		Open:   func(t *testing.T) store.Usage { return d.open(t, t.TempDir()) },
+		Reopen: func(t *testing.T, s store.Usage) store.Usage { return d.reopen(t, s.(*pebble.DB)) },
+	})
+}
+
+func TestMetadataConformance(t *testing.T) {
+	d := dirs{}
+	storetest.RunMetadata(t, storetest.MetadataBackend{
+		Open:   func(t *testing.T) store.Metadata { return d.open(t, t.TempDir()) },
+		Reopen: func(t *testing.T, s store.Metadata) store.Metadata { return d.reopen(t, s.(*pebble.DB)) },
 	})
 }

@@ -26,7 +26,7 @@ type groupKey struct {
 	client, user, template, method, platform uint32
 }
 
-// Query implements store.Events. It reads the smallest counter family that
+// Query implements store.EventQuerier. It reads the smallest counter family that
 // holds every dimension the query groups or filters by: when that is at most
 // the client, whole days come from the per-day rollup and the hours at either
 // edge from the per-hour rollup; otherwise it scans the full per-hour family.
@@ -157,7 +157,7 @@ func add(groups map[groupKey]*usage.Counts, k groupKey, value []byte, limit int)
 	c := groups[k]
 	if c == nil {
 		if len(groups) >= limit {
-			return usage.Errorf(usage.KindInvalid, "", "the query has more than %d rows: narrow the interval, coarsen the granularity, group by fewer dimensions or filter", limit)
+			return usage.TooManyRows(limit)
 		}
 		c = &usage.Counts{}
 		groups[k] = c
@@ -284,7 +284,7 @@ func (d *DB) rows(p *plan, groups map[groupKey]*usage.Counts) []usage.Row {
 	return rows
 }
 
-// ClientNames implements store.Events from the dictionary's names, which
+// ClientNames implements store.EventQuerier from the dictionary's names, which
 // hold every (organization, client) pair with an event. A name is recorded
 // in memory just before its batch commits, so a client may show a moment
 // before its first event is visible to Query. Clients of stores written

@@ -62,57 +62,57 @@ func listReg[T any](d *DB, kind byte) ([]T, error) {
 	return out, err
 }
 
-// PutPartner implements store.Services.
+// PutPartner implements store.ServiceRegistry.
 func (d *DB) PutPartner(_ context.Context, p usage.Partner) error {
 	return putReg(d, regPartner, p.GUID[:], p)
 }
 
-// Partners implements store.Services.
+// Partners implements store.ServiceRegistry.
 func (d *DB) Partners(context.Context) ([]usage.Partner, error) {
 	return listReg[usage.Partner](d, regPartner)
 }
 
-// PutReseller implements store.Services.
+// PutReseller implements store.ServiceRegistry.
 func (d *DB) PutReseller(_ context.Context, r usage.Reseller) error {
 	return putReg(d, regReseller, r.GUID[:], r)
 }
 
-// Resellers implements store.Services.
+// Resellers implements store.ServiceRegistry.
 func (d *DB) Resellers(context.Context) ([]usage.Reseller, error) {
 	return listReg[usage.Reseller](d, regReseller)
 }
 
-// PutCollection implements store.Services.
+// PutCollection implements store.ServiceRegistry.
 func (d *DB) PutCollection(_ context.Context, c usage.Collection) error {
 	return putReg(d, regCollection, c.GUID[:], c)
 }
 
-// Collections implements store.Services.
+// Collections implements store.ServiceRegistry.
 func (d *DB) Collections(context.Context) ([]usage.Collection, error) {
 	return listReg[usage.Collection](d, regCollection)
 }
 
-// PutService implements store.Services.
+// PutService implements store.ServiceRegistry.
 func (d *DB) PutService(_ context.Context, s usage.Service) error {
 	return putReg(d, regService, s.GUID[:], s)
 }
 
-// Services implements store.Services.
+// Services implements store.ServiceRegistry.
 func (d *DB) Services(context.Context) ([]usage.Service, error) {
 	return listReg[usage.Service](d, regService)
 }
 
-// PutAPIKey implements store.Services.
+// PutAPIKey implements store.ServiceRegistry.
 func (d *DB) PutAPIKey(_ context.Context, k usage.APIKey) error {
 	return putReg(d, regAPIKey, k.Digest[:], k)
 }
 
-// APIKeys implements store.Services.
+// APIKeys implements store.ServiceRegistry.
 func (d *DB) APIKeys(context.Context) ([]usage.APIKey, error) {
 	return listReg[usage.APIKey](d, regAPIKey)
 }
 
-// DeleteAPIKey implements store.Services.
+// DeleteAPIKey implements store.ServiceRegistry.
 func (d *DB) DeleteAPIKey(_ context.Context, digest [32]byte) error {
 	key := regKey(regAPIKey, digest[:])
 	if err := d.health.err(); err != nil {
@@ -175,6 +175,50 @@ func (v *userVec) add(o *userVec) {
 	}
 }
 
+// addTally adds an activity's tally for the user of the vector.
+func (v *userVec) addTally(t *usage.UserTally) {
+	if t.Named {
+		v[uNamed]++
+	}
+	v[uSent] += uint64(t.Sent)
+	v[uReceived] += uint64(t.Received)
+	v[uAttachments] += uint64(t.Attachments)
+	v[uAttachmentBytes] += uint64(t.AttachmentBytes)
+	v[uInvitesSent] += uint64(t.InvitationsSent)
+	v[uInvitesAccepted] += uint64(t.InvitationsAccepted)
+	v[uLastSent] = max(v[uLastSent], nanosOrZero(t.LastSent))
+	v[uLastReceived] = max(v[uLastReceived], nanosOrZero(t.LastReceived))
+	v[uLastActive] = max(v[uLastActive], nanosOrZero(t.LastActive))
+}
+
+// tally returns the vector as the sum of the tallies of a user's day.
+func (v *userVec) tally() usage.UserTally {
+	return usage.UserTally{
+		Sent: int64(v[uSent]), Received: int64(v[uReceived]),
+		Attachments: int64(v[uAttachments]), AttachmentBytes: int64(v[uAttachmentBytes]),
+		InvitationsSent: int64(v[uInvitesSent]), InvitationsAccepted: int64(v[uInvitesAccepted]),
+		LastSent: fromNanos(v[uLastSent]), LastReceived: fromNanos(v[uLastReceived]), LastActive: fromNanos(v[uLastActive]),
+	}
+}
+
+// add adds an activity's service counters.
+func (v *dayVec) add(t *usage.ServiceTally) {
+	v[dayMessages] += uint64(t.Messages)
+	v[dayAttachments] += uint64(t.Attachments)
+	for f, n := range t.Features {
+		v[dayFeatures+f] += uint64(n)
+	}
+}
+
+// tally returns the vector as the sum of the tallies of a service's day.
+func (v *dayVec) tally() usage.ServiceTally {
+	t := usage.ServiceTally{Messages: int64(v[dayMessages]), Attachments: int64(v[dayAttachments])}
+	for f := range usage.NumFeatures {
+		t.Features[f] = int64(v[dayFeatures+f])
+	}
+	return t
+}
+
 func encodeVec(dst []byte, v []uint64) []byte {
 	for _, x := range v {
 		dst = binary.AppendUvarint(dst, x)
@@ -195,6 +239,15 @@ func decodeVec(b []byte, v []uint64) error {
 }
 
 func nanos(t time.Time) uint64 { return uint64(max(t.UnixNano(), 0)) }
+
+// nanosOrZero is nanos, and 0 for the zero time, which a tally carries for
+// a time it does not set.
+func nanosOrZero(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return nanos(t)
+}
 
 func dayNumber(t time.Time) uint32 { return uint32(max(t.Unix(), 0) / 86400) }
 
@@ -243,7 +296,7 @@ type userEventRecord struct {
 	InvitedBy usage.GUID          `json:"i,omitzero"`
 }
 
-// AppendActivity implements store.Services.
+// AppendActivity implements store.ActivityAppender.
 func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []usage.Activity, dedupeFrom time.Time) ([]usage.Outcome, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -274,7 +327,10 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 		}
 		return v
 	}
-	var kbuf [dedupeLen]byte
+	var (
+		kbuf    [dedupeLen]byte
+		tallies []usage.UserTally
+	)
 	for i := range events {
 		ev := &events[i]
 		id := d.eventID(scope, ev.ID)
@@ -304,31 +360,13 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 			dv = new(dayVec)
 			days[dayNumber(ev.Time)] = dv
 		}
-		t := nanos(ev.Time)
-		if ev.Names() {
-			userOf(ev.User, ev.Time)[uNamed]++
+		var st usage.ServiceTally
+		tallies, st = ev.Tally(tallies[:0])
+		dv.add(&st)
+		for j := range tallies {
+			userOf(tallies[j].User, ev.Time).addTally(&tallies[j])
 		}
 		switch ev.Kind {
-		case usage.ActivityMessage:
-			dv[dayMessages]++
-			dv[dayAttachments] += uint64(ev.Attachments)
-			u := userOf(ev.User, ev.Time)
-			u[uSent]++
-			u[uAttachments] += uint64(ev.Attachments)
-			u[uAttachmentBytes] += uint64(ev.AttachmentBytes)
-			u[uLastSent] = max(u[uLastSent], t)
-			u[uLastActive] = max(u[uLastActive], t)
-			for _, r := range ev.Recipients {
-				rv := userOf(r, ev.Time)
-				rv[uReceived]++
-				rv[uLastReceived] = max(rv[uLastReceived], t)
-			}
-		case usage.ActivityFeature:
-			if ev.Feature >= 1 && ev.Feature <= usage.NumFeatures {
-				dv[dayFeatures+int(ev.Feature)-1]++
-			}
-			u := userOf(ev.User, ev.Time)
-			u[uLastActive] = max(u[uLastActive], t)
 		case usage.ActivityUsers:
 			c := ev.Users
 			b.Set(gaugeKey(service, gaugeUsers, ev.Time, ev.ID), encodeVec(nil, []uint64{uint64(c.Total), uint64(c.Pro), uint64(c.Guest), uint64(c.Disabled), uint64(c.Unregistered)}), nil)
@@ -344,19 +382,6 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 				return nil, err
 			}
 			b.Set(userEventKey(service, ev.User, ev.Time, ev.ID), rec, nil)
-			switch ev.UserEvent {
-			case usage.UserLogin, usage.UserRegistered:
-				u := userOf(ev.User, ev.Time)
-				u[uLastActive] = max(u[uLastActive], t)
-			}
-			if !ev.InvitedBy.IsZero() {
-				switch ev.UserEvent {
-				case usage.UserInvited:
-					userOf(ev.InvitedBy, ev.Time)[uInvitesSent]++
-				case usage.UserRegistered:
-					userOf(ev.InvitedBy, ev.Time)[uInvitesAccepted]++
-				}
-			}
 		}
 	}
 
@@ -431,7 +456,7 @@ func (d *DB) getVec(key []byte, v []uint64) error {
 	})
 }
 
-// ServiceTotals implements store.Services.
+// ServiceTotals implements store.Reports.
 func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error) {
 	var tot usage.ServiceTotals
 	err := d.live(func() error {
@@ -448,11 +473,7 @@ func (d *DB) ServiceTotals(ctx context.Context, service usage.GUID, from, to tim
 				it.Close()
 				return err
 			}
-			tot.Messages += int64(v[dayMessages])
-			tot.Attachments += int64(v[dayAttachments])
-			for f := range usage.NumFeatures {
-				tot.Features[f] += int64(v[dayFeatures+f])
-			}
+			tot.AddTally(v.tally())
 		}
 		if err := it.Close(); err != nil {
 			return err
@@ -489,7 +510,7 @@ func (d *DB) lastGauge(ctx context.Context, service usage.GUID, kind byte, to ti
 	return it.Close()
 }
 
-// ServiceUsers implements store.Services.
+// ServiceUsers implements store.Reports.
 func (d *DB) ServiceUsers(ctx context.Context, service usage.GUID, from, to time.Time, only usage.GUID) ([]usage.UserUsage, error) {
 	var out []usage.UserUsage
 	err := d.live(func() error {
@@ -535,17 +556,8 @@ func (d *DB) ServiceUsers(ctx context.Context, service usage.GUID, from, to time
 				return err
 			}
 			named += v[uNamed]
-			cur.LastMsgSent = usage.Later(cur.LastMsgSent, fromNanos(v[uLastSent]))
-			cur.LastMsgRetrieved = usage.Later(cur.LastMsgRetrieved, fromNanos(v[uLastReceived]))
-			cur.LastActivity = usage.Later(cur.LastActivity, fromNanos(v[uLastActive]))
-			if day >= fromDay {
-				cur.MessagesSent += int64(v[uSent])
-				cur.MessagesReceived += int64(v[uReceived])
-				cur.AttachmentsCount += int64(v[uAttachments])
-				cur.AttachmentsSize += int64(v[uAttachmentBytes])
-				cur.InvitationsSent += int64(v[uInvitesSent])
-				cur.InvitationsAccepted += int64(v[uInvitesAccepted])
-			}
+			t := v.tally()
+			cur.AddTally(&t, day >= fromDay)
 		}
 		flush()
 		if err := it.Close(); err != nil {

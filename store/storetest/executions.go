@@ -111,7 +111,7 @@ func normExecution(e usage.Execution) usage.Execution {
 	return e
 }
 
-func checkExecution(t *testing.T, s store.Store, want usage.Execution) {
+func checkExecution(t *testing.T, s store.Executions, want usage.Execution) {
 	t.Helper()
 	got, err := s.Execution(ctx(t), want.ID)
 	if err != nil {
@@ -166,7 +166,7 @@ func sameRows(got, want []usage.Row) string {
 	return ""
 }
 
-func checkRows(t *testing.T, s store.Store, id string, offset, limit int, want []usage.Row) {
+func checkRows(t *testing.T, s store.Executions, id string, offset, limit int, want []usage.Row) {
 	t.Helper()
 	got, err := s.ExecutionRows(ctx(t), id, offset, limit)
 	if err != nil {
@@ -177,7 +177,7 @@ func checkRows(t *testing.T, s store.Store, id string, offset, limit int, want [
 	}
 }
 
-func testExecutionRecords(t *testing.T, b Backend) {
+func testExecutionRecords(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	c := ctx(t)
@@ -208,7 +208,7 @@ func testExecutionRecords(t *testing.T, b Backend) {
 	checkRows(t, s, full.ID, 0, 10, nil)
 }
 
-func testExecutionRows(t *testing.T, b Backend) {
+func testExecutionRows(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	c := ctx(t)
@@ -277,7 +277,7 @@ func testExecutionRows(t *testing.T, b Backend) {
 	checkRows(t, s, "rows-1001", 0, 5000, MakeRows(1001))
 }
 
-func testDeleteExecution(t *testing.T, b Backend) {
+func testDeleteExecution(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	c := ctx(t)
@@ -318,7 +318,7 @@ func testDeleteExecution(t *testing.T, b Backend) {
 	checkRows(t, s, "p", 0, 10, nil)
 }
 
-func testExecutionsBy(t *testing.T, b Backend) {
+func testExecutionsBy(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	c := ctx(t)
@@ -369,7 +369,7 @@ func testExecutionsBy(t *testing.T, b Backend) {
 
 // testFinishAtomic reads the rows while they are stored: a reader sees none
 // or all of them.
-func testFinishAtomic(t *testing.T, b Backend) {
+func testFinishAtomic(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	c := ctx(t)
@@ -415,7 +415,7 @@ func testFinishAtomic(t *testing.T, b Backend) {
 	}
 }
 
-func testExecutionsReopen(t *testing.T, b Backend) {
+func testExecutionsReopen(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	c := ctx(t)
 	queued := SampleExecution("queued")

@@ -17,7 +17,8 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
-// The tests of store.Services: the registry of the service-usage reports
+// The tests of store.ServiceRegistry and of the activity half of
+// store.Usage: the registry of the service-usage reports
 // round trips, and the reports over services' activity match an oracle that
 // folds the generated activity by hand, from the contract's text.
 
@@ -282,9 +283,10 @@ func (g *ActivityGen) userEvent(c *ServiceCast, day int, a *usage.Activity) {
 }
 
 // ActivityOracle keeps the activity a store must have accepted, as decided
-// by the contract of store.Services.AppendActivity, and answers ServiceTotals
+// by the contract of store.ActivityAppender, and answers ServiceTotals
 // and ServiceUsers by brute force over it. It shares no code with any
-// backend, nor with usage.UserUsage.ApplyAccount.
+// backend, nor with the counting rules of package usage (usage.Activity.Tally,
+// usage.UserUsage.ApplyAccount and the others).
 type ActivityOracle struct {
 	recorded map[serviceID]time.Time // the latest event time recorded with each id
 	accepted map[usage.GUID][]usage.Activity
@@ -416,6 +418,7 @@ func (o *ActivityOracle) gaugeTied(service usage.GUID, kind usage.ActivityKind, 
 func (o *ActivityOracle) Users(service usage.GUID, from, to time.Time, only usage.GUID) []usage.UserUsage {
 	acc := map[usage.GUID]*usage.UserUsage{}
 	named := map[usage.GUID]bool{}
+	userEvents := map[usage.GUID][]usage.Activity{} // in (Time, ID) order
 	user := func(g usage.GUID) *usage.UserUsage {
 		u := acc[g]
 		if u == nil {
@@ -458,7 +461,7 @@ func (o *ActivityOracle) Users(service usage.GUID, from, to time.Time, only usag
 		case usage.ActivityUser:
 			named[a.User] = true
 			u := user(a.User)
-			foldAccount(u, &a)
+			userEvents[a.User] = append(userEvents[a.User], a)
 			if a.UserEvent == usage.UserLogin || a.UserEvent == usage.UserRegistered {
 				latest(&u.LastActivity, a.Time)
 			}
@@ -478,10 +481,10 @@ func (o *ActivityOracle) Users(service usage.GUID, from, to time.Time, only usag
 			continue
 		}
 		u := *acc[g]
-		if u.Status == 0 {
-			u.Status = usage.UserActive
-		}
-		if inviter := acc[u.InvitedBy]; !u.InvitedBy.IsZero() && inviter != nil {
+		setAccount(&u, userEvents[g])
+		if !u.InvitedBy.IsZero() {
+			var inviter usage.UserUsage
+			setAccount(&inviter, userEvents[u.InvitedBy])
 			u.InvitedByEmail = inviter.Email
 		}
 		out = append(out, u)
@@ -490,47 +493,69 @@ func (o *ActivityOracle) Users(service usage.GUID, from, to time.Time, only usag
 	return out
 }
 
-// foldAccount applies one user event, the next in (Time, ID) order, to the
-// account details of u.
-func foldAccount(u *usage.UserUsage, a *usage.Activity) {
-	for _, f := range []struct {
-		dst *string
-		v   string
-	}{
-		{&u.Email, a.Email}, {&u.FirstName, a.FirstName}, {&u.LastName, a.LastName}, {&u.GroupName, a.GroupName},
-	} {
-		if f.v != "" {
-			*f.dst = f.v
+// setAccount sets the account details of u from its user events evs, in
+// (Time, ID) order, each detail by its own rule rather than by folding the
+// events one by one: a text or GUID detail, or the group type, is the one of
+// the latest event that carries it; the status is set by the latest event
+// that sets one (a disabled or enabled event sets its own, whatever status
+// it carries), Active when none does; CreatedOn and RegisteredOn are the
+// times of the first created and registered events, LastLogin the time of
+// the latest login, InvitedBy the inviter of the latest invited event that
+// names one. The hand-computed cases of testAccounts pin these rules
+// independently of this oracle.
+func setAccount(u *usage.UserUsage, evs []usage.Activity) {
+	latest := func(has func(a *usage.Activity) bool) *usage.Activity {
+		for i := len(evs) - 1; i >= 0; i-- {
+			if has(&evs[i]) {
+				return &evs[i]
+			}
 		}
+		return nil
 	}
-	if a.Status != 0 {
-		u.Status = a.Status
+	first := func(e usage.UserEvent) time.Time {
+		for _, a := range evs {
+			if a.UserEvent == e {
+				return a.Time
+			}
+		}
+		return time.Time{}
 	}
-	if a.GroupType != 0 {
+	text := func(field func(a *usage.Activity) string) string {
+		if a := latest(func(a *usage.Activity) bool { return field(a) != "" }); a != nil {
+			return field(a)
+		}
+		return ""
+	}
+	u.Email = text(func(a *usage.Activity) string { return a.Email })
+	u.FirstName = text(func(a *usage.Activity) string { return a.FirstName })
+	u.LastName = text(func(a *usage.Activity) string { return a.LastName })
+	u.GroupName = text(func(a *usage.Activity) string { return a.GroupName })
+	if a := latest(func(a *usage.Activity) bool { return a.GroupType != 0 }); a != nil {
 		u.GroupType = a.GroupType
 	}
-	if !a.GroupGUID.IsZero() {
+	if a := latest(func(a *usage.Activity) bool { return !a.GroupGUID.IsZero() }); a != nil {
 		u.GroupGUID = a.GroupGUID
 	}
-	switch a.UserEvent {
-	case usage.UserCreated:
-		if u.CreatedOn.IsZero() {
-			u.CreatedOn = a.Time
+	u.Status = usage.UserActive
+	if a := latest(func(a *usage.Activity) bool {
+		return a.Status != 0 || a.UserEvent == usage.UserDisabled || a.UserEvent == usage.UserEnabled
+	}); a != nil {
+		switch a.UserEvent {
+		case usage.UserDisabled:
+			u.Status = usage.UserDisabledStatus
+		case usage.UserEnabled:
+			u.Status = usage.UserActive
+		default:
+			u.Status = a.Status
 		}
-	case usage.UserRegistered:
-		if u.RegisteredOn.IsZero() {
-			u.RegisteredOn = a.Time
-		}
-	case usage.UserLogin:
-		u.LastLogin = a.Time // events come in time order: this is the latest so far
-	case usage.UserDisabled:
-		u.Status = usage.UserDisabledStatus
-	case usage.UserEnabled:
-		u.Status = usage.UserActive
-	case usage.UserInvited:
-		if !a.InvitedBy.IsZero() {
-			u.InvitedBy = a.InvitedBy
-		}
+	}
+	u.CreatedOn = first(usage.UserCreated)
+	u.RegisteredOn = first(usage.UserRegistered)
+	if a := latest(func(a *usage.Activity) bool { return a.UserEvent == usage.UserLogin }); a != nil {
+		u.LastLogin = a.Time
+	}
+	if a := latest(func(a *usage.Activity) bool { return a.UserEvent == usage.UserInvited && !a.InvitedBy.IsZero() }); a != nil {
+		u.InvitedBy = a.InvitedBy
 	}
 }
 
@@ -569,7 +594,7 @@ func reportSpans(g *ActivityGen) []span {
 // appendActivity appends batches of g's activity, of random sizes and
 // services, until n events are generated, checking every outcome against
 // the oracle. It returns the calls made and their outcomes.
-func appendActivity(t *testing.T, s store.Store, o *ActivityOracle, g *ActivityGen, n int) ([]activityCall, [][]usage.Outcome) {
+func appendActivity(t *testing.T, s store.Usage, o *ActivityOracle, g *ActivityGen, n int) ([]activityCall, [][]usage.Outcome) {
 	t.Helper()
 	var (
 		calls []activityCall
@@ -593,7 +618,7 @@ type activityCall struct {
 
 // appendCall makes one AppendActivity call, checking every outcome against
 // the oracle.
-func appendCall(t *testing.T, s store.Store, o *ActivityOracle, c activityCall, dedupeFrom time.Time) []usage.Outcome {
+func appendCall(t *testing.T, s store.Usage, o *ActivityOracle, c activityCall, dedupeFrom time.Time) []usage.Outcome {
 	t.Helper()
 	want := o.Append(c.service, c.batch, dedupeFrom)
 	got, err := s.AppendActivity(t.Context(), c.service, c.batch, dedupeFrom)
@@ -633,7 +658,7 @@ func outcomeNames(outs []usage.Outcome) []string {
 // reportSpans. ServiceUsers is asked for every user and, in turn over the
 // spans, for single users of the service, of other services, outsiders and
 // strangers.
-func checkReports(t *testing.T, s store.Store, o *ActivityOracle, g *ActivityGen) {
+func checkReports(t *testing.T, s store.Usage, o *ActivityOracle, g *ActivityGen) {
 	t.Helper()
 	services := []usage.GUID{usage.GUID{0xee, 1}} // no activity
 	onlies := []usage.GUID{usage.GUID{0xee, 2}}   // nobody anywhere
@@ -653,7 +678,7 @@ func checkReports(t *testing.T, s store.Store, o *ActivityOracle, g *ActivityGen
 	}
 }
 
-func checkTotals(t *testing.T, s store.Store, o *ActivityOracle, service usage.GUID, sp span) {
+func checkTotals(t *testing.T, s store.Usage, o *ActivityOracle, service usage.GUID, sp span) {
 	t.Helper()
 	got, err := s.ServiceTotals(t.Context(), service, sp.from, sp.to)
 	if err != nil {
@@ -664,7 +689,7 @@ func checkTotals(t *testing.T, s store.Store, o *ActivityOracle, service usage.G
 	}
 }
 
-func checkUsers(t *testing.T, s store.Store, o *ActivityOracle, service usage.GUID, sp span, only usage.GUID) {
+func checkUsers(t *testing.T, s store.Usage, o *ActivityOracle, service usage.GUID, sp span, only usage.GUID) {
 	t.Helper()
 	got, err := s.ServiceUsers(t.Context(), service, sp.from, sp.to, only)
 	if err != nil {
@@ -804,7 +829,7 @@ func (c *activityCoverage) check(t *testing.T) {
 	}
 }
 
-func testActivityOracle(t *testing.T, b Backend) {
+func testActivityOracle(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	g := NewActivityGen(1)
@@ -896,7 +921,7 @@ func sampleRegistry(g *ActivityGen) serviceRegistry {
 }
 
 // put stores every record of reg.
-func (reg *serviceRegistry) put(t *testing.T, s store.Store) {
+func (reg *serviceRegistry) put(t *testing.T, s store.ServiceRegistry) {
 	t.Helper()
 	c := t.Context()
 	for _, p := range reg.partners {
@@ -925,7 +950,7 @@ func must(t *testing.T, what string, err error) {
 
 // check compares every list of the store's registry with reg. The contract
 // gives the lists no order, so both sides are sorted first.
-func (reg *serviceRegistry) check(t *testing.T, s store.Store) {
+func (reg *serviceRegistry) check(t *testing.T, s store.ServiceRegistry) {
 	t.Helper()
 	c := t.Context()
 	guid := func(g usage.GUID) string { return g.String() }
@@ -964,7 +989,7 @@ func checkList[T any](t *testing.T, what string, got []T, err error, want []T, k
 
 // change replaces a record of each kind by GUID (by digest for keys), every
 // field but the identifier changed, and deletes one key.
-func (reg *serviceRegistry) change(t *testing.T, s store.Store, g *ActivityGen) {
+func (reg *serviceRegistry) change(t *testing.T, s store.ServiceRegistry, g *ActivityGen) {
 	t.Helper()
 	c := t.Context()
 	later := time.Date(2026, 1, 5, 0, 0, 0, 1, time.UTC)
@@ -997,7 +1022,7 @@ func (reg *serviceRegistry) change(t *testing.T, s store.Store, g *ActivityGen) 
 	}
 }
 
-func testServiceRegistry(t *testing.T, b Backend) {
+func testServiceRegistry(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	g := NewActivityGen(2)
@@ -1015,7 +1040,7 @@ func testServiceRegistry(t *testing.T, b Backend) {
 	reg.check(t, s)
 }
 
-func testServiceRegistryReopen(t *testing.T, b Backend) {
+func testServiceRegistryReopen(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	g := NewActivityGen(3)
 	reg := sampleRegistry(g)
@@ -1039,7 +1064,7 @@ func message(id string, t time.Time, from usage.GUID, to ...usage.GUID) usage.Ac
 // T, and accepted and counted again when the window starts after T. Window
 // starts are hours away from T: as with API events, a backend may keep the
 // times of its dedupe records to the hour.
-func testActivityDedupeWindow(t *testing.T, b Backend) {
+func testActivityDedupeWindow(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	svc, u := usage.GUID{1}, usage.GUID{2}
@@ -1090,7 +1115,7 @@ func testActivityDedupeWindow(t *testing.T, b Backend) {
 // testServicesIsolated checks that one service's activity never shows in
 // another's reports or dedupe, and that activity and API events share no
 // dedupe records even where an organization id spells the service's GUID.
-func testServicesIsolated(t *testing.T, b Backend) {
+func testServicesIsolated(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	c := t.Context()
@@ -1149,7 +1174,7 @@ func testServicesIsolated(t *testing.T, b Backend) {
 
 // testConcurrentActivity appends overlapping calls from several goroutines
 // and checks that each id is accepted exactly once and counted once.
-func testConcurrentActivity(t *testing.T, b Backend) {
+func testConcurrentActivity(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	g := NewActivityGen(4)
@@ -1212,7 +1237,7 @@ func testConcurrentActivity(t *testing.T, b Backend) {
 
 // testActivityReopen checks that activity, its reports and its dedupe
 // records survive a reopen.
-func testActivityReopen(t *testing.T, b Backend) {
+func testActivityReopen(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	g := NewActivityGen(5)
 	o := NewActivityOracle()

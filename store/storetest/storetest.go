@@ -1,6 +1,9 @@
-// Package storetest is the conformance suite every store.Store backend runs.
-// Counts are checked against an oracle that counts the generated events by
-// hand, never against the backend's own output.
+// Package storetest is the conformance suite of store backends, one suite
+// per contract: RunUsage for store.Usage, RunMetadata for store.Metadata, so
+// that a backend implementing one contract runs just its suite. Counts are
+// checked against oracles that count the generated events by hand, never
+// against the backend's own output nor with the counting rules of package
+// usage that backends use.
 package storetest
 
 import (
@@ -18,23 +21,48 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
-// Backend opens stores for the suite.
-type Backend struct {
+// UsageBackend opens usage stores for RunUsage.
+type UsageBackend struct {
 	// Open returns a new, empty store; the suite closes it.
-	Open func(t *testing.T) store.Store
+	Open func(t *testing.T) store.Usage
 	// Reopen closes s and opens it again on the same data. Nil skips the
 	// persistence tests.
-	Reopen func(t *testing.T, s store.Store) store.Store
+	Reopen func(t *testing.T, s store.Usage) store.Usage
 }
 
-// Run runs the whole suite.
-func Run(t *testing.T, b Backend) {
+// MetadataBackend opens metadata stores for RunMetadata.
+type MetadataBackend struct {
+	// Open returns a new, empty store; the suite closes it.
+	Open func(t *testing.T) store.Metadata
+	// Reopen closes s and opens it again on the same data. Nil skips the
+	// persistence tests.
+	Reopen func(t *testing.T, s store.Metadata) store.Metadata
+}
+
+// RunUsage runs the suite of store.Usage: events and activity, their
+// deduplication, counts and reports. The dedupe expiry test runs when the
+// store is a store.DedupeExpirer.
+func RunUsage(t *testing.T, b UsageBackend) {
 	t.Run("CountsMatchOracle", func(t *testing.T) { testOracle(t, b) })
 	t.Run("DedupeWindow", func(t *testing.T) { testDedupeWindow(t, b) })
 	t.Run("ExpireDedupe", func(t *testing.T) { testExpire(t, b) })
 	t.Run("ConcurrentAppendsCountOnce", func(t *testing.T) { testConcurrent(t, b) })
 	t.Run("OrganizationsAreIsolated", func(t *testing.T) { testIsolation(t, b) })
 	t.Run("ClientNamesMatchOracle", func(t *testing.T) { testClientNames(t, b) })
+	t.Run("ActivityMatchesOracle", func(t *testing.T) { testActivityOracle(t, b) })
+	t.Run("AccountsByHand", func(t *testing.T) { testAccounts(t, b) })
+	t.Run("ActivityDedupeWindow", func(t *testing.T) { testActivityDedupeWindow(t, b) })
+	t.Run("ServicesAreIsolated", func(t *testing.T) { testServicesIsolated(t, b) })
+	t.Run("ConcurrentActivityCountsOnce", func(t *testing.T) { testConcurrentActivity(t, b) })
+	if b.Reopen != nil {
+		t.Run("SurvivesReopen", func(t *testing.T) { testReopen(t, b) })
+		t.Run("ActivitySurvivesReopen", func(t *testing.T) { testActivityReopen(t, b) })
+	}
+}
+
+// RunMetadata runs the suite of store.Metadata: the registries and the
+// query executions.
+func RunMetadata(t *testing.T, b MetadataBackend) {
 	t.Run("Registry", func(t *testing.T) { testRegistry(t, b) })
 	t.Run("ExecutionRecords", func(t *testing.T) { testExecutionRecords(t, b) })
 	t.Run("ExecutionRows", func(t *testing.T) { testExecutionRows(t, b) })
@@ -42,15 +70,9 @@ func Run(t *testing.T, b Backend) {
 	t.Run("ExecutionsBy", func(t *testing.T) { testExecutionsBy(t, b) })
 	t.Run("FinishExecutionIsAtomic", func(t *testing.T) { testFinishAtomic(t, b) })
 	t.Run("ServiceRegistry", func(t *testing.T) { testServiceRegistry(t, b) })
-	t.Run("ActivityMatchesOracle", func(t *testing.T) { testActivityOracle(t, b) })
-	t.Run("ActivityDedupeWindow", func(t *testing.T) { testActivityDedupeWindow(t, b) })
-	t.Run("ServicesAreIsolated", func(t *testing.T) { testServicesIsolated(t, b) })
-	t.Run("ConcurrentActivityCountsOnce", func(t *testing.T) { testConcurrentActivity(t, b) })
 	if b.Reopen != nil {
-		t.Run("SurvivesReopen", func(t *testing.T) { testReopen(t, b) })
 		t.Run("ExecutionsSurviveReopen", func(t *testing.T) { testExecutionsReopen(t, b) })
 		t.Run("ServiceRegistrySurvivesReopen", func(t *testing.T) { testServiceRegistryReopen(t, b) })
-		t.Run("ActivitySurvivesReopen", func(t *testing.T) { testActivityReopen(t, b) })
 	}
 }
 
@@ -268,7 +290,7 @@ func ctx(t testing.TB) context.Context { return t.Context() }
 
 // appendAll appends events in random batch sizes, checking every outcome
 // against the oracle.
-func appendAll(t *testing.T, s store.Store, o *Oracle, g *Gen, events []usage.Event) {
+func appendAll(t *testing.T, s store.Usage, o *Oracle, g *Gen, events []usage.Event) {
 	t.Helper()
 	for len(events) > 0 {
 		n := min(len(events), 1+g.R.IntN(300))
@@ -279,7 +301,7 @@ func appendAll(t *testing.T, s store.Store, o *Oracle, g *Gen, events []usage.Ev
 
 // appendBatch appends events in one call, checking every outcome against the
 // oracle.
-func appendBatch(t *testing.T, s store.Store, o *Oracle, batch []usage.Event) {
+func appendBatch(t *testing.T, s store.Usage, o *Oracle, batch []usage.Event) {
 	t.Helper()
 	var want []usage.Outcome
 	for _, ev := range batch {
@@ -294,7 +316,7 @@ func appendBatch(t *testing.T, s store.Store, o *Oracle, batch []usage.Event) {
 	}
 }
 
-func checkQueries(t *testing.T, s store.Store, o *Oracle, g *Gen, n int) {
+func checkQueries(t *testing.T, s store.Usage, o *Oracle, g *Gen, n int) {
 	t.Helper()
 	for range n {
 		q := g.RandomQuery(t)
@@ -311,7 +333,7 @@ func checkQueries(t *testing.T, s store.Store, o *Oracle, g *Gen, n int) {
 
 func head(rows []usage.Row) []usage.Row { return rows[:min(len(rows), 5)] }
 
-func testOracle(t *testing.T, b Backend) {
+func testOracle(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	g := NewGen(1)
@@ -343,7 +365,7 @@ func testOracle(t *testing.T, b Backend) {
 	}
 }
 
-func testDedupeWindow(t *testing.T, b Backend) {
+func testDedupeWindow(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	ev := usage.Event{ID: "x", Time: base, OrganizationID: "o", ClientID: "c", ClientName: "n", TemplateURI: "t", HTTPMethod: "GET", Status: 200}
@@ -374,7 +396,7 @@ func testDedupeWindow(t *testing.T, b Backend) {
 	}
 }
 
-func testExpire(t *testing.T, b Backend) {
+func testExpire(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	old := usage.Event{ID: "old", Time: base, OrganizationID: "o", ClientID: "c", ClientName: "n", TemplateURI: "t", HTTPMethod: "GET", Status: 200}
@@ -384,7 +406,11 @@ func testExpire(t *testing.T, b Backend) {
 	if _, err := s.Append(ctx(t), []usage.Event{old, recent}, from); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ExpireDedupe(ctx(t), base.Add(24*time.Hour)); err != nil {
+	exp, ok := s.(store.DedupeExpirer)
+	if !ok {
+		t.Skip("the store expires dedupe records on its own")
+	}
+	if err := exp.ExpireDedupe(ctx(t), base.Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.Append(ctx(t), []usage.Event{old, recent}, from)
@@ -396,7 +422,7 @@ func testExpire(t *testing.T, b Backend) {
 	}
 }
 
-func testConcurrent(t *testing.T, b Backend) {
+func testConcurrent(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	const workers, perWorker, distinct = 8, 2000, 3000
@@ -451,7 +477,7 @@ func testConcurrent(t *testing.T, b Backend) {
 	}
 }
 
-func testIsolation(t *testing.T, b Backend) {
+func testIsolation(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	a := usage.Event{ID: "same", Time: base, OrganizationID: "A", ClientID: "c", ClientName: "n", TemplateURI: "t", HTTPMethod: "GET", Status: 200}
@@ -490,7 +516,7 @@ func testIsolation(t *testing.T, b Backend) {
 
 // checkClientNames compares ClientNames with the oracle for every
 // organization of g and one without events.
-func checkClientNames(t *testing.T, s store.Store, o *Oracle, g *Gen) {
+func checkClientNames(t *testing.T, s store.Usage, o *Oracle, g *Gen) {
 	t.Helper()
 	for _, org := range append(slices.Clone(g.Orgs), "nobody") {
 		got, err := s.ClientNames(ctx(t), org)
@@ -503,7 +529,7 @@ func checkClientNames(t *testing.T, s store.Store, o *Oracle, g *Gen) {
 	}
 }
 
-func testClientNames(t *testing.T, b Backend) {
+func testClientNames(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	g := NewGen(3)
@@ -543,7 +569,7 @@ func testClientNames(t *testing.T, b Backend) {
 	}
 }
 
-func testRegistry(t *testing.T, b Backend) {
+func testRegistry(t *testing.T, b MetadataBackend) {
 	s := b.Open(t)
 	defer s.Close()
 	c := ctx(t)
@@ -588,7 +614,7 @@ func testRegistry(t *testing.T, b Backend) {
 	}
 }
 
-func testReopen(t *testing.T, b Backend) {
+func testReopen(t *testing.T, b UsageBackend) {
 	s := b.Open(t)
 	g := NewGen(2)
 	o := NewOracle()

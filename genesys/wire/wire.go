@@ -1,0 +1,197 @@
+// Package wire holds the JSON bodies of usaged's Genesys-compatible HTTP
+// API: the server in package genesys writes and reads them, and package
+// client sends and decodes them, so that each shape is written once. It
+// imports only the standard library, so that a client does not pull in the
+// server.
+//
+// Field order and tags are the wire format: changing one changes what
+// every client sees.
+package wire
+
+// Entities is the Genesys list envelope.
+type Entities[T any] struct {
+	Entities []T `json:"entities"`
+}
+
+// Organization is an organization of usaged's admin API.
+type Organization struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	DateCreated string `json:"dateCreated"`
+}
+
+// CreateOrganizationRequest is the body of POST /api/v2/admin/organizations.
+type CreateOrganizationRequest struct {
+	Name string `json:"name"`
+}
+
+// Client is an OAuth client of usaged's admin API. Secret is set only in
+// the answer that creates the client.
+type Client struct {
+	ID                         string   `json:"id"`
+	Name                       string   `json:"name"`
+	Description                string   `json:"description"`
+	Secret                     string   `json:"secret,omitempty"` // only when just created
+	Permissions                []string `json:"permissions"`
+	AccessTokenValiditySeconds int64    `json:"accessTokenValiditySeconds"`
+	OrganizationID             string   `json:"organizationId"`
+	DateCreated                string   `json:"dateCreated"`
+}
+
+// CreateClientRequest is the body of POST
+// /api/v2/admin/organizations/{orgId}/clients.
+type CreateClientRequest struct {
+	Name                       string   `json:"name"`
+	Description                string   `json:"description"`
+	Permissions                []string `json:"permissions"`
+	AccessTokenValiditySeconds int64    `json:"accessTokenValiditySeconds"` // 0 or absent: the default
+}
+
+// TokenResponse is the RFC 6749 access token response of POST /oauth/token.
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+// NamedEntity is Genesys' NamedEntity. Unlike most Genesys references it
+// has no selfUri.
+type NamedEntity struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// TokenOAuthClient is Genesys' OrgOAuthClient, as far as it applies to
+// usaged's clients: no roles, scopes or audit users.
+type TokenOAuthClient struct {
+	ID                  string       `json:"id"`
+	Name                string       `json:"name"`
+	DateCreated         string       `json:"dateCreated"`
+	AuthorizedGrantType string       `json:"authorizedGrantType"`
+	State               string       `json:"state"`
+	Organization        *NamedEntity `json:"organization"`
+}
+
+// TokenInfo is Genesys' TokenInfo, the answer of GET /api/v2/tokens/me.
+// usaged has no trustee organizations, so Organization and
+// HomeOrganization are always the same. The admin token belongs to no
+// organization and no client: it answers with neither, and with every
+// permission as its scope.
+type TokenInfo struct {
+	Organization     *NamedEntity      `json:"organization,omitempty"`
+	HomeOrganization *NamedEntity      `json:"homeOrganization,omitempty"`
+	AuthorizedScope  []string          `json:"authorizedScope"`
+	OAuthClient      *TokenOAuthClient `json:"OAuthClient,omitempty"`
+}
+
+// UsageQueryRequest is ApiUsageOrganizationQuery and ApiUsageClientQuery,
+// the body of POST /api/v2/usage/query and of POST
+// /api/v2/oauth/clients/{clientId}/usage/query. A nil field is absent.
+type UsageQueryRequest struct {
+	Interval    *string  `json:"interval"`
+	Granularity *string  `json:"granularity"`
+	Metrics     []string `json:"metrics"`
+	GroupBy     []string `json:"groupBy"`
+}
+
+// ExecutionResult is UsageExecutionResult: the answer that starts a query.
+type ExecutionResult struct {
+	ExecutionID string `json:"executionId"`
+	ResultsURI  string `json:"resultsUri"`
+}
+
+// UsageRow is ApiUsageRow: dimensions not grouped by are empty strings,
+// every count is present and metrics not asked for are zero.
+type UsageRow struct {
+	ClientID       string `json:"clientId"`
+	ClientName     string `json:"clientName"`
+	OrganizationID string `json:"organizationId"`
+	UserID         string `json:"userId"`
+	TemplateURI    string `json:"templateUri"`
+	HTTPMethod     string `json:"httpMethod"`
+	Status200      int64  `json:"status200"`
+	Status300      int64  `json:"status300"`
+	Status400      int64  `json:"status400"`
+	Status500      int64  `json:"status500"`
+	Status429      int64  `json:"status429"`
+	Requests       int64  `json:"requests"`
+	Date           string `json:"date,omitempty"` // only with a granularity
+}
+
+// Query statuses of QueryResult.
+const (
+	QueryRunning  = "Running"
+	QueryComplete = "Complete"
+	QueryFailed   = "Failed"
+)
+
+// QueryResult is ApiUsageQueryResult. ErrorBody is usaged's addition: why
+// a Failed execution failed. Results is absent while Running, as in
+// Genesys, and present once Complete, as [] when there are no rows: the
+// SDKs type it as an array.
+type QueryResult struct {
+	Results     []UsageRow `json:"results,omitzero"`
+	QueryStatus string     `json:"queryStatus"`
+	Cursors     *Cursors   `json:"cursors,omitempty"`
+	ErrorBody   *ErrorBody `json:"errorBody,omitempty"`
+}
+
+// Cursors are the paging cursors of a QueryResult.
+type Cursors struct {
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+}
+
+// AggregateFilter narrows an AggregateRequest; empty lists do not filter.
+type AggregateFilter struct {
+	ClientIDs    []string `json:"clientIds"`
+	ClientNames  []string `json:"clientNames"`
+	UserIDs      []string `json:"userIds"`
+	TemplateURIs []string `json:"templateUris"`
+	HTTPMethods  []string `json:"httpMethods"`
+	Platforms    []string `json:"platforms"`
+}
+
+// AggregateRequest is the body of POST /api/v2/usage/aggregate, usaged's
+// synchronous query. OrganizationID is for the admin token; a client
+// token queries its own organization.
+type AggregateRequest struct {
+	OrganizationID string           `json:"organizationId"`
+	Interval       string           `json:"interval"`
+	Granularity    string           `json:"granularity"`
+	GroupBy        []string         `json:"groupBy"`
+	Metrics        []string         `json:"metrics"`
+	Filter         *AggregateFilter `json:"filter"`
+}
+
+// AggregateRow is a Genesys ApiUsageRow with usaged's platform dimension.
+type AggregateRow struct {
+	UsageRow
+	Platform string `json:"platform"`
+}
+
+// AggregateResponse is the answer of POST /api/v2/usage/aggregate: the
+// interval answered, widened to whole hours, and the rows.
+type AggregateResponse struct {
+	Interval string         `json:"interval"`
+	Results  []AggregateRow `json:"results"`
+}
+
+// ErrorDetail is one entry of ErrorBody.Details.
+type ErrorDetail struct {
+	ErrorCode string `json:"errorCode"`
+	FieldName string `json:"fieldName,omitempty"`
+}
+
+// ErrorBody is the Genesys ErrorBody that every failed /api/v2 request
+// answers.
+type ErrorBody struct {
+	Message           string            `json:"message"`
+	Code              string            `json:"code"`
+	Status            int               `json:"status"`
+	MessageWithParams string            `json:"messageWithParams,omitempty"`
+	MessageParams     map[string]string `json:"messageParams,omitempty"`
+	ContextID         string            `json:"contextId"`
+	Details           []ErrorDetail     `json:"details"`
+	Errors            []ErrorBody       `json:"errors"`
+}

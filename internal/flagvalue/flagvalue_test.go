@@ -1,0 +1,62 @@
+package flagvalue
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDayDuration(t *testing.T) {
+	f := func(in string, want time.Duration) {
+		t.Helper()
+		got, err := ParseDayDuration(in)
+		if err != nil || got != want {
+			t.Fatalf("ParseDayDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		d := DayDuration(got)
+		if back, err := ParseDayDuration(d.String()); err != nil || back != got {
+			t.Fatalf("%q does not round-trip through String: %q", in, d.String())
+		}
+	}
+	f("35d", 35*24*time.Hour)
+	f("1d12h", 36*time.Hour)
+	f("840h", 35*24*time.Hour)
+	f("90m", 90*time.Minute)
+	f("0d", 0)
+	bad := func(in string) {
+		t.Helper()
+		if _, err := ParseDayDuration(in); err == nil {
+			t.Fatalf("ParseDayDuration(%q) succeeded", in)
+		}
+	}
+	bad("")
+	bad("d")
+	bad("3x")
+	bad("-1d")
+	bad("-5h")
+	bad("1d2")
+}
+
+func TestByteSize(t *testing.T) {
+	f := func(in string, want int64) {
+		t.Helper()
+		var b ByteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Fatalf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	f("16MiB", 16<<20)
+	f("16M", 16<<20)
+	f("512 KiB", 512<<10)
+	f("1g", 1<<30)
+	f("1048576", 1<<20)
+	f("100B", 100)
+	for _, in := range []string{"", "MiB", "-1", "0", "1.5MiB", "2TiB"} {
+		var b ByteSize
+		if err := b.Set(in); err == nil {
+			t.Fatalf("Set(%q) succeeded with %d", in, b)
+		}
+	}
+	if s := ByteSize(16 << 20); s.String() != "16MiB" {
+		t.Fatalf("String() = %q", s.String())
+	}
+}
