@@ -250,7 +250,7 @@ func (s *Stack) Wrap(f *Face, rt Route, h http.Handler) http.Handler {
 		id := uuid.NewString()
 		w.Header().Set(HeaderCorrelationID, id)
 		for k, v := range f.Header {
-			w.Header()[k] = v
+			w.Header()[k] = slices.Clone(v) // the handler may add to it
 		}
 		ctx := context.WithValue(context.WithValue(r.Context(), correlationKey{}, id), routeKey{}, rt)
 		r = r.WithContext(ctx)
