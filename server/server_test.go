@@ -46,7 +46,7 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Fatalf("printed %q", out.String())
 	}
 	routes := s.Routes()
-	for _, want := range []string{"POST /oauth/token", "POST /api/v2/usage/events", "POST /api/services/{ServiceGuid}/events", "GET /{$}", "GET /healthz", "GET /metrics"} {
+	for _, want := range []string{"POST /oauth/token", "POST /api/v2/usage/events", "POST /api/services/{ServiceGuid}/events", "GET /{$}", "GET /healthz", "GET /openapi.json", "GET /metrics"} {
 		if !slices.Contains(routes, want) {
 			t.Errorf("Routes() lacks %q: %q", want, routes)
 		}
