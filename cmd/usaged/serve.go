@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
@@ -126,6 +127,26 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	}
 	defer func() { err = errors.Join(err, srv.Close()) }()
 	return srv.Run(ctx)
+}
+
+// seedDemo seeds the demo into s's components, or reuses what an earlier
+// start made, and returns what serve shows of it: the dashboard's session
+// and the banner, with the counts the store holds now.
+func (c *cli) seedDemo(ctx context.Context, s *server.Server, cfg *serveConfig) (server.Demo, error) {
+	l := &demo.Local{
+		Dir: cfg.data, EventsPerDay: cfg.demoEventsPerDay, Stdout: c.stdout, Logger: s.Logger(),
+		Auth: s.Auth(), Ingest: s.Ingest(), Registry: s.Registry(), Events: s.Queries(),
+	}
+	d, err := l.Seed(ctx)
+	if err != nil {
+		return server.Demo{}, err
+	}
+	return server.Demo{Session: d.DashboardSession(), Banner: func(w io.Writer, base string) {
+		d.Print(w, base)
+		if d.ServiceUsage != nil && d.ServicesSeeded {
+			printServiceDemo(w, base, d.ServiceUsage)
+		}
+	}}, nil
 }
 
 // server is the server's configuration for the flags.
