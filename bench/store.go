@@ -121,21 +121,18 @@ func Store(ctx context.Context, cfg StoreConfig) (StoreReport, error) {
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(cfg.Seed, uint64(w)))
-			b := &ingest.Batch{Events: make([]usage.Event, cfg.Batch), Index: make([]int, cfg.Batch)}
-			for i := range b.Index {
-				b.Index[i] = i
-			}
+			buf := make([]usage.Event, cfg.Batch)
 			for ctx.Err() == nil {
 				first := int(next.Add(int64(cfg.Batch))) - cfg.Batch
 				if first >= cfg.Events {
 					return
 				}
 				n := min(cfg.Batch, cfg.Events-first)
-				b.Events, b.Index = b.Events[:n], b.Index[:n]
-				for i := range b.Events {
-					g.Event(r, first+i, &b.Events[i])
+				events := buf[:n]
+				for i := range events {
+					g.Event(r, first+i, &events[i])
 				}
-				res, err := p.Ingest(ctx, b, ingest.Scope{})
+				res, err := p.Ingest(ctx, events, ingest.Scope{})
 				if err != nil {
 					errc <- err
 					return

@@ -3,7 +3,7 @@ package ccc
 import (
 	"net/http"
 
-	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/ingest/ingesthttp"
 	"github.com/usaged/usaged/servicestack"
 )
 
@@ -17,19 +17,7 @@ func (s *Server) postEvents(r *http.Request, c *caller) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	f, err := ingest.FormatOf(r.Header.Get("Content-Type"))
-	if err != nil {
-		return 0, nil, err
-	}
-	body, err := ingest.ReadBody(r.Body, r.Header.Get("Content-Encoding"), s.cfg.MaxBody)
-	if err != nil {
-		return 0, nil, err
-	}
-	b, err := ingest.DecodeActivity(body, f, s.cfg.Ingest.Limits())
-	if err != nil {
-		return 0, nil, err
-	}
-	res, err := s.cfg.Ingest.IngestActivity(r.Context(), svc.GUID, b)
+	res, err := ingesthttp.Activity(r, s.cfg.Ingest, s.cfg.MaxBody, svc.GUID)
 	if err != nil {
 		return 0, nil, err
 	}

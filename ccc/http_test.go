@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"regexp"
 	"slices"
@@ -17,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usaged/usaged/ccc"
-	"github.com/usaged/usaged/ingest"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/internal/servertest"
+	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/tenancy"
 )
 
@@ -63,44 +60,23 @@ type env struct {
 	client *http.Client
 }
 
-// MustEnv starts a CCC server on 127.0.0.1 over a Pebble store under
-// t.TempDir, its clock at epoch, the admin token adminToken, its
-// configuration adjusted by tune. Rate limits are off unless tune sets
-// them: the tests make hundreds of requests within one minute of the clock.
-func MustEnv(t *testing.T, tune ...func(*ccc.Config)) *env {
+// MustEnv starts usaged's server on 127.0.0.1 over a Pebble store under
+// t.TempDir, as usaged serve builds it, its clock at epoch, the admin token
+// adminToken, its configuration adjusted by tune. Rate limits are off unless
+// tune sets them: the tests make hundreds of requests within one minute of
+// the clock.
+func MustEnv(t *testing.T, tune ...func(*server.Config)) *env {
 	t.Helper()
-	quiet := slog.New(slog.DiscardHandler)
-	db, err := pebble.Open(pebble.Config{Dir: t.TempDir(), Logger: quiet, CacheBytes: 8 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	clk := &clock{t: epoch}
-	reg, err := tenancy.New(t.Context(), tenancy.Config{Store: db, Now: clk.Now, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ingest.New(ingest.Config{Store: db, Services: db, Now: clk.Now, DedupeWindow: dedupeWindow, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := ccc.Config{
-		Registry: reg, Ingest: p, Reports: db, Now: clk.Now, Logger: quiet,
-		Admin:     func(token string) bool { return token == adminToken },
-		RateLimit: -1, IngestRateLimit: -1,
-	}
-	for _, fn := range tune {
-		fn(&cfg)
-	}
-	s, err := ccc.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	s.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &env{url: srv.URL, clk: clk, client: srv.Client()}
+	s := servertest.Start(t, append([]func(*server.Config){func(c *server.Config) {
+		c.Now = clk.Now
+		c.Auth.AdminToken = adminToken
+		c.Ingest.DedupeWindow = dedupeWindow
+		c.Limits.RateLimit, c.Limits.IngestRateLimit = -1, -1
+	}}, tune...)...)
+	client := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(client.CloseIdleConnections)
+	return &env{url: s.URL(), clk: clk, client: client}
 }
 
 // request is what send sends; only method and path are required.

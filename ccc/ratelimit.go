@@ -6,67 +6,56 @@ import (
 	"net/http"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/ratelimit"
 	"github.com/usaged/usaged/servicestack"
 )
 
 // Default rate limits, in requests per minute per key (or per address).
 const (
-	DefaultRateLimit = 300
+	DefaultRateLimit = httpmw.DefaultAPILimit
 	// DefaultIngestRateLimit is the budget of activity events, which a
 	// platform sends many times a minute with one key.
-	DefaultIngestRateLimit = 60_000
+	DefaultIngestRateLimit = httpmw.DefaultIngestLimit
 )
 
 // ingestOp is the operation with a budget of its own.
 const ingestOp = "PostServiceEvents"
 
-// rateLimits are a Server's budgets; a nil one is unlimited.
-type rateLimits struct {
-	general *ratelimit.Budget // every operation but ingestOp
-	ingest  *ratelimit.Budget // ingestOp
+// authResult is the outcome of authenticating a request's key, kept in its
+// context so that it is done once for rate limiting and for the operation.
+type authResult struct {
+	c   *caller
+	err error
 }
 
-func (s *Server) newRateLimits() (rateLimits, error) {
-	var rl rateLimits
-	var err error
-	if rl.general, err = ratelimit.New(ratelimit.Config{Limit: s.cfg.RateLimit, Default: DefaultRateLimit, Now: s.cfg.Now, Refuse: s.refuse}); err != nil {
-		return rl, err
-	}
-	rl.ingest, err = ratelimit.New(ratelimit.Config{Limit: s.cfg.IngestRateLimit, Default: DefaultIngestRateLimit, Now: s.cfg.Now, Refuse: s.refuse})
-	return rl, err
+type authKey struct{}
+
+// authenticated returns the outcome rateKey recorded for r, if any.
+func authenticated(r *http.Request) (authResult, bool) {
+	a, ok := r.Context().Value(authKey{}).(authResult)
+	return a, ok
 }
 
-// opKey is the context key of the operation a request was routed to, which
-// names the root of an XML answer and the file of a CSV one.
-type opKey struct{}
-
-// limit counts r, routed to operation op, against its budget: that of the
-// caller's key (by its digest, never the key itself), of the admin, or of
-// the remote address when the request has no valid key. It reports whether
-// r may proceed; if not, it has answered 429.
-func (s *Server) limit(op string, c *caller, w http.ResponseWriter, r *http.Request) bool {
-	b := s.limits.general
-	if op == ingestOp {
-		b = s.limits.ingest
-	}
-	if b == nil {
-		return true
-	}
-	key := ratelimit.AddressKey(r)
+// rateKey returns what r counts against: the caller's key (by its digest,
+// never the key itself), the admin, or the remote address when the request
+// has no valid key, since failing authentication costs a budget too. The
+// request it returns carries the outcome of authenticating it.
+func (s *Server) rateKey(r *http.Request) (*http.Request, ratelimit.Key) {
+	c, err := s.authenticate(r)
+	r = r.WithContext(context.WithValue(r.Context(), authKey{}, authResult{c: c, err: err}))
 	switch {
 	case c == nil:
+		return r, ratelimit.AddressKey(r)
 	case c.admin:
-		key = ratelimit.AdminKey
-	default:
-		key = ratelimit.DigestKey("apikey", c.digest)
+		return r, ratelimit.AdminKey
 	}
-	return b.Allow(w, r.WithContext(context.WithValue(r.Context(), opKey{}, op)), key)
+	return r, ratelimit.DigestKey("apikey", c.digest)
 }
 
-// refuse answers a request over its budget: 429 TooManyRequests.
+// refuse answers a request over its budget: 429 TooManyRequests, as the
+// DTO of the operation it was routed to.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, d auth.Decision) {
-	op, _ := r.Context().Value(opKey{}).(string)
-	servicestack.RespondError(w, r, op, servicestack.NewError(http.StatusTooManyRequests, "TooManyRequests",
+	servicestack.RespondError(w, r, httpmw.RouteOf(r.Context()).Name, servicestack.NewError(http.StatusTooManyRequests, "TooManyRequests",
 		fmt.Sprintf("Rate limit of %d requests a minute exceeded; retry in %d seconds", d.Limit, d.ResetSeconds())), s.log)
 }

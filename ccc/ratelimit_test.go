@@ -6,13 +6,16 @@ import (
 	"testing"
 
 	"github.com/usaged/usaged/ccc"
+	"github.com/usaged/usaged/server"
 )
 
 // Requests with an unknown key count against their address: a flood of
 // them is refused once the address's budget is spent, in the ResponseStatus
 // shape with Retry-After, and a valid key is not held back by it.
 func TestRateLimitByAddress(t *testing.T) {
-	e := MustEnv(t, func(c *ccc.Config) { c.RateLimit, c.IngestRateLimit = 0, 0 }) // the defaults: 300 a minute
+	e := MustEnv(t, func(c *server.Config) {
+		c.Limits.RateLimit, c.Limits.IngestRateLimit = ccc.DefaultRateLimit, ccc.DefaultIngestRateLimit
+	}) // the defaults: 300 a minute
 	partner := e.createPartner(t, "Acme")
 	key := e.createKey(t, "partner", partner.PartnerGuid)
 	for i := range 300 {
@@ -35,7 +38,7 @@ func TestRateLimitByAddress(t *testing.T) {
 // Each key, and the admin token, has a budget of its own; activity events
 // have a separate one.
 func TestRateLimitByKey(t *testing.T) {
-	e := MustEnv(t, func(c *ccc.Config) { c.RateLimit, c.IngestRateLimit = 3, 2 })
+	e := MustEnv(t, func(c *server.Config) { c.Limits.RateLimit, c.Limits.IngestRateLimit = 3, 2 })
 	partner := e.createPartner(t, "Acme") // the admin's first request
 	reseller := e.createReseller(t, partner.PartnerGuid, "Resale")
 	svc := e.createService(t, map[string]any{"name": "Contoso", "resellerGuid": reseller.ResellerGuid, "primaryDomain": "contoso.com"})

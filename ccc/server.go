@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/ratelimit"
 	"github.com/usaged/usaged/reports"
@@ -40,6 +40,11 @@ type Config struct {
 	// whose requests count only against this budget of their own: 0 means
 	// DefaultIngestRateLimit; negative means unlimited.
 	IngestRateLimit int
+	// Stack is the middleware the routes run behind (correlation ids,
+	// request metrics, rate limits, recovery, access log), shared with the
+	// server's other faces. Nil: a stack of the face's own, whose metrics
+	// are not exported.
+	Stack *httpmw.Stack
 }
 
 // Validate reports every problem with the configuration.
@@ -69,11 +74,11 @@ func (c Config) Validate() error {
 // Server serves the CCC routes under /api (but not /api/v2, which is the
 // Genesys face's). It is safe for concurrent use.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	reg    *tenancy.Registry
-	rep    *reports.Service
-	limits rateLimits
+	cfg  Config
+	log  *slog.Logger
+	reg  *tenancy.Registry
+	rep  *reports.Service
+	face httpmw.Face
 }
 
 // New returns a Server for cfg.
@@ -90,13 +95,31 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = ingest.DefaultMaxBody
 	}
+	if cfg.Stack == nil {
+		var err error
+		if cfg.Stack, err = httpmw.New(httpmw.Config{Logger: cfg.Logger}); err != nil {
+			return nil, fmt.Errorf("ccc: %w", err)
+		}
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, reg: cfg.Registry}
 	var err error
 	if s.rep, err = reports.New(reports.Config{Usage: cfg.Reports, Now: cfg.Now}); err != nil {
 		return nil, fmt.Errorf("ccc: %w", err)
 	}
-	if s.limits, err = s.newRateLimits(); err != nil {
+	budgets, err := httpmw.NewBudgets(httpmw.BudgetsConfig{
+		Limits: httpmw.Limits{API: cfg.RateLimit, Ingest: cfg.IngestRateLimit, Token: -1},
+		Now:    cfg.Now,
+		Refuse: s.refuse,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("ccc: %w", err)
+	}
+	s.face = httpmw.Face{
+		Budgets: budgets,
+		Key:     s.rateKey,
+		Error: func(w http.ResponseWriter, r *http.Request, err error) {
+			servicestack.RespondError(w, r, httpmw.RouteOf(r.Context()).Name, err, s.log)
+		},
 	}
 	return s, nil
 }
@@ -106,7 +129,13 @@ func New(cfg Config) (*Server, error) {
 // {ServiceGuid}, as in ServiceStack.
 func (s *Server) Register(mux *http.ServeMux) {
 	inner := http.NewServeMux()
-	route := func(pattern, op string, h handler) { inner.Handle(pattern, s.op(op, h)) }
+	route := func(pattern, op string, h handler) {
+		rt := httpmw.Route{Pattern: pattern, Name: op, Class: httpmw.ClassAPI}
+		if op == ingestOp {
+			rt.Class = httpmw.ClassIngest
+		}
+		inner.Handle(pattern, s.cfg.Stack.Wrap(&s.face, rt, s.op(op, h)))
+	}
 
 	route("GET /api/services/{ServiceGuid}/serviceusage", "GetServiceUsage", s.getServiceUsage)
 	route("GET /api/services/{ServiceGuid}/serviceusage/history", "GetServiceUsageHistory", s.getServiceUsageHistory)
@@ -133,9 +162,10 @@ func (s *Server) Register(mux *http.ServeMux) {
 	route("POST /api/services/{ServiceGuid}/events", "PostServiceEvents", s.postEvents)
 
 	// Anything else under the CCC prefixes is a ServiceStack-shaped 404.
-	notFound := s.op("NotFound", func(*http.Request, *caller) (int, any, error) {
-		return 0, nil, usage.Errorf(usage.KindNotFound, "", "no such route")
-	})
+	notFound := s.cfg.Stack.Wrap(&s.face, httpmw.Route{Pattern: "unmatched", Name: "NotFound", Class: httpmw.ClassAPI, Unlisted: true},
+		s.op("NotFound", func(*http.Request, *caller) (int, any, error) {
+			return 0, nil, usage.Errorf(usage.KindNotFound, "", "no such route")
+		}))
 	inner.Handle("/api/", notFound)
 	// ServiceStack's literal routes win over {ServiceGuid}; these are
 	// operations usaged does not offer, so they are missing routes rather
@@ -191,23 +221,16 @@ type handler func(r *http.Request, c *caller) (int, any, error)
 
 var errNotAuthenticated = &usage.Error{Kind: usage.KindUnauthorized, Message: "Not Authenticated"}
 
-// op wraps h: it authenticates the bearer key, applies the rate limit,
-// recovers from panics, and writes the answer or the error in the
-// negotiated format.
+// op wraps h, which runs behind the stack (its rate limit and recovery):
+// it authenticates the bearer key, unless the rate limit did already, and
+// writes the answer or the error in the negotiated format.
 func (s *Server) op(name string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				s.log.Error("panic serving request", "op", name, "panic", v, "stack", string(debug.Stack()))
-				servicestack.RespondError(w, r, name, fmt.Errorf("panic: %v", v), s.log)
-			}
-		}()
-		c, err := s.authenticate(r)
-		// Counted before a refused key is answered: failing
-		// authentication costs a budget too.
-		if !s.limit(name, c, w, r) {
-			return
+		a, done := authenticated(r)
+		if !done {
+			a.c, a.err = s.authenticate(r)
 		}
+		c, err := a.c, a.err
 		// Before authentication: a format the request cannot get is a
 		// mistake in the request itself, whoever sends it.
 		if ferr := servicestack.FormatError(r); ferr != nil {

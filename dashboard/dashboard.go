@@ -51,9 +51,15 @@ type asset struct {
 	etag        string
 }
 
+// Mux is where Register adds the routes: an *http.ServeMux, or a server's
+// router that puts them behind its middleware.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register adds the dashboard's routes to mux: the page at /, its files
 // under /assets/, and GET /ui/session.
-func Register(mux *http.ServeMux, cfg Config) error {
+func Register(mux Mux, cfg Config) error {
 	files := map[string]*asset{}
 	err := fs.WalkDir(assets, "assets", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

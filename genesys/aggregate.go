@@ -79,9 +79,7 @@ func (s *Server) postAggregate(r *http.Request, p *auth.Principal) (response, er
 	if err != nil {
 		return response{}, err
 	}
-	start := time.Now()
-	rows, err := s.cfg.Events.Query(r.Context(), q)
-	s.metrics.ObserveQuery(time.Since(start))
+	rows, err := s.cfg.Queries.Query(r.Context(), q)
 	if err != nil {
 		return response{}, err
 	}

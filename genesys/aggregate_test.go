@@ -6,17 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usaged/usaged/genesys"
-	"github.com/usaged/usaged/query"
-	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
 )
 
 // fillEmpty answers every bucket of the interval, per group, with zero rows
 // where there were no events; the expected answers are worked out by hand.
 func TestAggregateFillEmpty(t *testing.T) {
-	var db *pebble.DB
-	e := MustEnv(t, func(d *pebble.DB, _ *genesys.Config, _ *query.Config) { db = d })
+	e := MustEnv(t)
+	db := e.db
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
 	at := func(s string) time.Time { return time.Date(2026, 6, 15, 0, 0, 0, 0, time.UTC).Add(mustDuration(t, s)) }

@@ -5,10 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
-	"github.com/usaged/usaged/query"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -16,13 +14,8 @@ import (
 // MaxEvents is a 413 that records nothing, and an answer lists the first
 // MaxErrors rejected events with the others counted in errorsOmitted.
 func TestEventLimits(t *testing.T) {
-	e := MustEnv(t, func(db *pebble.DB, gc *genesys.Config, _ *query.Config) {
-		p, err := ingest.New(ingest.Config{Store: db, KnownOrganization: gc.Auth.KnownOrganization, Now: gc.Now,
-			Limits: ingest.Limits{MaxEvents: 10, MaxErrors: 3}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		gc.Ingest = p
+	e := MustEnv(t, func(c *server.Config) {
+		c.Hooks.Ingest = func(ic *ingest.Config) { ic.Limits = ingest.Limits{MaxEvents: 10, MaxErrors: 3} }
 	})
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))

@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usaged/usaged/genesys"
-	"github.com/usaged/usaged/query"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -18,9 +16,9 @@ import (
 // Retry-After and a message naming the limit, on every route that starts an
 // execution; other organizations are not affected.
 func TestExecutionLimitsAnswer429(t *testing.T) {
-	e := MustEnv(t, func(_ *pebble.DB, _ *genesys.Config, qc *query.Config) {
-		qc.TTL = time.Hour
-		qc.MaxExecutionsPerOrg = 2
+	e := MustEnv(t, func(c *server.Config) {
+		c.Query.ResultsTTL = time.Hour
+		c.Query.MaxExecutionsPerOrg = 2
 	})
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	perms := []string{usage.PermOrganizationView, usage.PermClientView, usage.PermSimpleSearchView}
@@ -73,8 +71,7 @@ func TestAggregateRowLimitAndStreaming(t *testing.T) {
 	if testing.Short() {
 		t.Skip("records 110,000 events")
 	}
-	var db *pebble.DB
-	e := MustEnv(t, func(d *pebble.DB, _ *genesys.Config, _ *query.Config) { db = d })
+	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
 
@@ -92,7 +89,7 @@ func TestAggregateRowLimitAndStreaming(t *testing.T) {
 	if len(want) != limit {
 		t.Fatalf("the oracle has %d users", len(want))
 	}
-	if _, err := db.Append(t.Context(), events, time.Time{}); err != nil {
+	if _, err := e.db.Append(t.Context(), events, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	// The answer is written in pieces no larger than a buffer, though it
@@ -119,7 +116,7 @@ func TestAggregateRowLimitAndStreaming(t *testing.T) {
 
 	// One more user is one row too many: the request fails before any row
 	// is written, naming the limit, as a legacy query's execution does.
-	if _, err := db.Append(t.Context(), []usage.Event{{ID: "one-more", OrganizationID: a.ID, ClientID: "c", Time: start,
+	if _, err := e.db.Append(t.Context(), []usage.Event{{ID: "one-more", OrganizationID: a.ID, ClientID: "c", Time: start,
 		TemplateURI: "api/v2/x", HTTPMethod: "GET", Status: 200, UserID: "one-more"}}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,21 +14,32 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
 )
 
-func TestPanicAnswers500(t *testing.T) {
-	m, err := NewMetrics(nil)
+// panicking serves h behind a stack whose store reports failed, as the
+// face's route "test".
+func panicking(t *testing.T, failed func() error) *httptest.ResponseRecorder {
+	t.Helper()
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := httpmw.New(httpmw.Config{Logger: discard, Failed: failed})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: m}
-	h := s.instrument("test", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	s := &Server{log: discard}
+	s.face = httpmw.Face{Error: s.writeError}
+	h := st.Wrap(&s.face, httpmw.Route{Pattern: "test"}, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("secret detail")
 	}))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v2/x", nil))
+	return w
+}
+
+func TestPanicAnswers500(t *testing.T) {
+	w := panicking(t, func() error { return nil })
 	var body errorBody
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
 		t.Fatal(err)
@@ -36,6 +47,21 @@ func TestPanicAnswers500(t *testing.T) {
 	if w.Code != 500 || body.Code != "internal.server.error" || body.ContextID != w.Header().Get(HeaderCorrelationID) ||
 		strings.Contains(w.Body.String(), "secret detail") {
 		t.Fatalf("got %d %s", w.Code, w.Body)
+	}
+}
+
+// A panic while the store has failed is answered as the failure: 503 with
+// Retry-After, which a client retries, not a 500 that hides it.
+func TestPanicWhileStoreFailedAnswers503(t *testing.T) {
+	failed := &usage.Error{Kind: usage.KindUnavailable, Message: "the store stopped writing", RetryAfter: 10 * time.Second}
+	w := panicking(t, func() error { return failed })
+	var body errorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if w.Code != 503 || body.Code != "service.unavailable" || w.Header().Get("Retry-After") != "10" ||
+		body.ContextID != w.Header().Get(HeaderCorrelationID) || strings.Contains(w.Body.String(), "secret detail") {
+		t.Fatalf("got %d %v %s", w.Code, w.Header(), w.Body)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -460,7 +461,7 @@ func (s *Server) getJob(r *http.Request, org string, api *jobAPI, clientID strin
 		res.QueryStatus, res.ErrorBody = "Failed", &body
 		return ok(res), nil
 	}
-	rows, err := s.cfg.Queries.Rows(r.Context(), e.ID, offset, pageSize)
+	rows, err := s.cfg.Queries.Rows(r.Context(), query.ScopeOf(e), e.ID, offset, pageSize)
 	if err != nil {
 		return response{}, err
 	}
@@ -485,7 +486,7 @@ func (s *Server) deleteJob(r *http.Request, org string, api *jobAPI, clientID st
 		return response{}, err
 	}
 	if !e.Status.Done() {
-		if _, err := s.cfg.Queries.Cancel(r.Context(), e.ID); err != nil {
+		if _, err := s.cfg.Queries.Cancel(r.Context(), query.ScopeOf(e), e.ID); err != nil {
 			if usage.KindOf(err) == usage.KindNotFound {
 				_, err = s.job(r.Context(), org, id, api, clientID)
 			}

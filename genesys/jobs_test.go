@@ -15,8 +15,8 @@ import (
 
 	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/query"
+	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/store"
-	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -663,10 +663,12 @@ func (g *gatedJobEvents) Query(ctx context.Context, q usage.Query) ([]usage.Row,
 // not wait for their job.
 func mustGatedJobEnv(t *testing.T, g *gatedJobEvents) *env {
 	t.Helper()
-	return MustEnv(t, func(db *pebble.DB, gc *genesys.Config, qc *query.Config) {
-		g.EventQuerier = db
-		qc.Events, qc.Workers = g, 1
-		gc.SubmitWait = -1
+	return MustEnv(t, func(c *server.Config) {
+		c.Hooks.Query = func(qc *query.Config) {
+			g.EventQuerier = qc.Events
+			qc.Events, qc.Workers = g, 1
+		}
+		c.Hooks.Genesys = func(gc *genesys.Config) { gc.SubmitWait = -1 }
 	})
 }
 

@@ -15,8 +15,7 @@ import (
 
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/genesys"
-	"github.com/usaged/usaged/query"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -101,7 +100,7 @@ func TestTokenEndpointOwnBudget(t *testing.T) {
 // A token request over the address's budget is refused in the token
 // endpoint's own error shape.
 func TestTokenEndpoint429Shape(t *testing.T) {
-	e := MustEnv(t, func(_ *pebble.DB, gc *genesys.Config, _ *query.Config) { gc.TokenRateLimit = 2 })
+	e := MustEnv(t, func(c *server.Config) { c.Limits.TokenRateLimit = 2 })
 	c := e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd)
 	e.clk.Add(15 * time.Second)
 	wantLogin(t, e.login(http.DefaultClient, c.ID, c.Secret), 200, "", "", "")

@@ -8,20 +8,21 @@ import (
 	"strings"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/ratelimit"
 	"github.com/usaged/usaged/usage"
 )
 
 // Default rate limits, in requests per minute per client (or per address).
 const (
-	DefaultRateLimit = 300
+	DefaultRateLimit = httpmw.DefaultAPILimit
 	// DefaultTokenRateLimit is the budget of POST /oauth/token per remote
 	// address, apart from every other route's: a token lasts a day by
 	// default, so a client needs few.
-	DefaultTokenRateLimit = 300
+	DefaultTokenRateLimit = httpmw.DefaultTokenLimit
 	// DefaultIngestRateLimit is the budget of event ingest, which a busy
 	// platform calls many times a second with one token.
-	DefaultIngestRateLimit = 60_000
+	DefaultIngestRateLimit = httpmw.DefaultIngestLimit
 	// MaxRateLimit is the largest limit a Config may set.
 	MaxRateLimit = ratelimit.MaxLimit
 )
@@ -41,40 +42,16 @@ const ingestRoute = "POST /api/v2/usage/events"
 // a budget of its own.
 const tokenRoute = "POST /oauth/token"
 
-// rateLimits are a Server's budgets; a nil one is unlimited.
-type rateLimits struct {
-	general *ratelimit.Budget // every route but ingest and the token endpoint
-	ingest  *ratelimit.Budget // ingestRoute
-	token   *ratelimit.Budget // tokenRoute, per remote address
-}
-
-// newRateLimits builds the budgets s.cfg asks for. s.cfg has its defaults.
-func (s *Server) newRateLimits() (rateLimits, error) {
-	var rl rateLimits
-	var err error
-	budget := func(limit, def int, refuse func(http.ResponseWriter, *http.Request, auth.Decision)) *ratelimit.Budget {
-		if err != nil {
-			return nil
-		}
-		var b *ratelimit.Budget
-		b, err = ratelimit.New(ratelimit.Config{Limit: limit, Default: def, Now: s.cfg.Now, Headers: rateHeaders, Refuse: refuse})
-		return b
-	}
-	rl.general = budget(s.cfg.RateLimit, DefaultRateLimit, s.refuseAPI)
-	rl.ingest = budget(s.cfg.IngestRateLimit, DefaultIngestRateLimit, s.refuseAPI)
-	rl.token = budget(s.cfg.TokenRateLimit, DefaultTokenRateLimit, s.refuseToken)
-	return rl, err
-}
-
-// budgetFor returns the budget of route, or nil if it is unlimited.
-func (rl rateLimits) budgetFor(route string) *ratelimit.Budget {
+// classOf returns the rate limit class of route: event ingest and the
+// token endpoint have budgets of their own.
+func classOf(route string) httpmw.Class {
 	switch route {
 	case ingestRoute:
-		return rl.ingest
+		return httpmw.ClassIngest
 	case tokenRoute:
-		return rl.token
+		return httpmw.ClassToken
 	}
-	return rl.general
+	return httpmw.ClassAPI
 }
 
 // rateHeaders sets the Genesys rate limit headers.
@@ -82,6 +59,16 @@ func rateHeaders(h http.Header, d auth.Decision) {
 	h.Set(headerRateAllowed, strconv.Itoa(d.Limit))
 	h.Set(headerRateCount, strconv.Itoa(d.Count))
 	h.Set(headerRateReset, strconv.Itoa(d.ResetSeconds()))
+}
+
+// refuse answers a request over its budget: in the RFC 6749 shape on the
+// token endpoint, else with a Genesys ErrorBody.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, d auth.Decision) {
+	if httpmw.RouteOf(r.Context()).Class == httpmw.ClassToken {
+		s.refuseToken(w, r, d)
+		return
+	}
+	s.refuseAPI(w, r, d)
 }
 
 // refuseAPI answers a request over its budget with a Genesys ErrorBody.
@@ -117,30 +104,29 @@ type authResult struct {
 	err error
 }
 
-// authenticated returns the outcome instrument recorded for r, if any.
+// authenticated returns the outcome rateKey recorded for r, if any.
 func authenticated(r *http.Request) (authResult, bool) {
 	res, ok := r.Context().Value(authResultKey).(authResult)
 	return res, ok
 }
 
-// limit counts r against b. It returns r, carrying the authentication
-// outcome when it authenticated the token, and whether r may proceed; if
-// not, it has answered 429.
+// rateKey returns what r counts against, and r carrying the authentication
+// outcome when it authenticated the token.
 //
 // Requests with a valid bearer token count against its principal: the
 // client, whichever of its tokens is used, or the admin. Requests to the
 // token endpoint, and those without a valid token, count against their
 // remote IP address: failing authentication costs a budget too.
-func (s *Server) limit(b *ratelimit.Budget, route string, w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+func (s *Server) rateKey(r *http.Request) (*http.Request, ratelimit.Key) {
 	key := ratelimit.AddressKey(r)
-	if _, ok := bearerToken(r); ok && route != tokenRoute {
+	if _, ok := bearerToken(r); ok && httpmw.RouteOf(r.Context()).Class != httpmw.ClassToken {
 		p, err := s.authenticate(r)
 		r = r.WithContext(context.WithValue(r.Context(), authResultKey, authResult{p: p, err: err}))
 		if err == nil {
 			key = principalKey(p)
 		}
 	}
-	return r, b.Allow(w, r, key)
+	return r, key
 }
 
 // principalKey is the rate limit key of an authenticated principal.

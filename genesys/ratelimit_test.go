@@ -1,6 +1,7 @@
 package genesys_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -8,16 +9,17 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/genesys"
-	"github.com/usaged/usaged/query"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/usage"
 )
 
 // mustLimitedEnv is MustEnv with the rate limits given.
 func mustLimitedEnv(t *testing.T, rateLimit, ingestRateLimit int) *env {
 	t.Helper()
-	return MustEnv(t, func(_ *pebble.DB, gc *genesys.Config, _ *query.Config) {
-		gc.RateLimit, gc.IngestRateLimit = rateLimit, ingestRateLimit
+	return MustEnv(t, func(c *server.Config) {
+		// 0: the defaults, as the flags' are.
+		c.Limits.RateLimit = cmp.Or(rateLimit, genesys.DefaultRateLimit)
+		c.Limits.IngestRateLimit = cmp.Or(ingestRateLimit, genesys.DefaultIngestRateLimit)
 	})
 }
 
@@ -177,8 +179,8 @@ func TestIngestRateLimit(t *testing.T) {
 }
 
 func TestRateLimitUnlimited(t *testing.T) {
-	e := MustEnv(t, func(_ *pebble.DB, gc *genesys.Config, _ *query.Config) {
-		gc.RateLimit, gc.IngestRateLimit, gc.TokenRateLimit = -1, -1, -1
+	e := MustEnv(t, func(c *server.Config) {
+		c.Limits.RateLimit, c.Limits.IngestRateLimit, c.Limits.TokenRateLimit = -1, -1, -1
 	})
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd))

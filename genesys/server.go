@@ -18,14 +18,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store"
@@ -34,7 +31,7 @@ import (
 
 // Header names of the Genesys conventions.
 const (
-	HeaderCorrelationID = "ININ-Correlation-Id"
+	HeaderCorrelationID = httpmw.HeaderCorrelationID
 	cacheControl        = "no-cache, no-store, must-revalidate"
 )
 
@@ -58,11 +55,11 @@ type Config struct {
 	// MaxBody bounds an event request body after decompression; default
 	// ingest.DefaultMaxBody.
 	MaxBody int64
-	// Metrics, when set, receives the request and query metrics; see
-	// Metrics for wiring it to ingest too. When nil, New builds one and
-	// registers it on Registerer, if that is non-nil.
-	Metrics    *Metrics
-	Registerer prometheus.Registerer
+	// Stack is the middleware the routes run behind (correlation ids,
+	// request metrics, rate limits, recovery, access log), shared with the
+	// server's other faces. Nil: a stack of the face's own, whose metrics
+	// are not exported.
+	Stack *httpmw.Stack
 	// RateLimit is how many requests per minute one principal may make on
 	// every route but event ingest and the token endpoint: one OAuth client,
 	// whichever of its tokens it uses, or the admin. Requests without a
@@ -114,10 +111,9 @@ func (c Config) Validate() error {
 
 // Server serves the /api/v2 and /oauth routes. It is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	metrics *Metrics
-	limits  rateLimits
+	cfg  Config
+	log  *slog.Logger
+	face httpmw.Face
 }
 
 // New returns a Server for cfg.
@@ -137,26 +133,29 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SubmitWait == 0 {
 		cfg.SubmitWait = 250 * time.Millisecond
 	}
-	m := cfg.Metrics
-	if m == nil {
+	if cfg.Stack == nil {
 		var err error
-		if m, err = NewMetrics(cfg.Registerer); err != nil {
-			return nil, fmt.Errorf("genesys: registering metrics: %w", err)
+		if cfg.Stack, err = httpmw.New(httpmw.Config{Logger: cfg.Logger}); err != nil {
+			return nil, fmt.Errorf("genesys: %w", err)
 		}
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: m}
-	var err error
-	if s.limits, err = s.newRateLimits(); err != nil {
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	budgets, err := httpmw.NewBudgets(httpmw.BudgetsConfig{
+		Limits:  httpmw.Limits{API: cfg.RateLimit, Ingest: cfg.IngestRateLimit, Token: cfg.TokenRateLimit},
+		Now:     cfg.Now,
+		Headers: rateHeaders,
+		Refuse:  s.refuse,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("genesys: %w", err)
 	}
+	s.face = httpmw.Face{
+		Budgets: budgets,
+		Key:     s.rateKey,
+		Error:   s.writeError,
+		Header:  http.Header{"Cache-Control": {cacheControl}},
+	}
 	return s, nil
-}
-
-// ObserveIngest records the outcome of one ingest call in the server's
-// metrics; its signature is that of ingest.Config.Observe. Prefer passing
-// Metrics.ObserveIngest when the Metrics are built before the pipeline.
-func (s *Server) ObserveIngest(r ingest.Result, commit time.Duration) {
-	s.metrics.ObserveIngest(r, commit)
 }
 
 // Register adds the server's routes to mux: POST /oauth/token, usaged's
@@ -190,14 +189,23 @@ type router struct {
 	paths   []string            // in registration order, for a stable mux setup
 }
 
-// handle registers h for pattern, "METHOD /path", with the common middleware.
+// handle registers h for pattern, "METHOD /path", behind the stack.
 func (r *router) handle(pattern string, h http.Handler) {
 	method, path, _ := strings.Cut(pattern, " ")
 	if _, ok := r.methods[path]; !ok {
 		r.paths = append(r.paths, path)
 	}
 	r.methods[path] = append(r.methods[path], method)
-	r.mux.Handle(pattern, r.s.instrument(pattern, h))
+	r.mux.Handle(pattern, r.s.route(httpmw.Route{Pattern: pattern, Class: classOf(pattern)}, h))
+}
+
+// unmatched is the route of the answers to paths and methods no route
+// takes: one metrics series for all of them.
+var unmatched = httpmw.Route{Pattern: "unmatched", Class: httpmw.ClassAPI, Unlisted: true}
+
+// route returns h behind the stack as route rt of this face.
+func (s *Server) route(rt httpmw.Route, h http.Handler) http.Handler {
+	return s.cfg.Stack.Wrap(&s.face, rt, h)
 }
 
 // api registers an API handler for pattern.
@@ -211,86 +219,20 @@ func (r *router) finish() {
 			code:   codeMethodNotAllowed,
 			status: http.StatusMethodNotAllowed,
 		}
-		r.mux.Handle(path, r.s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mux.Handle(path, r.s.route(unmatched, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			w.Header().Set("Allow", allow)
 			r.s.writeError(w, req, err)
 		})))
 	}
-	r.mux.Handle("/api/v2/", r.s.instrument("unmatched", http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.mux.Handle("/api/v2/", r.s.route(unmatched, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.s.writeError(w, req, usage.Errorf(usage.KindNotFound, "", "No resource found for %s %s.", req.Method, req.URL.Path))
 	})))
 }
 
 type ctxKey int
 
-const correlationKey ctxKey = 0
-
-// correlationID returns the id instrument gave the request.
-func correlationID(ctx context.Context) string {
-	id, _ := ctx.Value(correlationKey).(string)
-	return id
-}
-
-// recorder remembers the status written, for metrics and for knowing whether
-// a panic can still be answered.
-type recorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// instrument gives every response its correlation id and cache headers,
-// applies route's rate limit, counts and times it under route, and turns a
-// panic into a 500.
-func (s *Server) instrument(route string, h http.Handler) http.Handler {
-	budget := s.limits.budgetFor(route)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := uuid.NewString()
-		w.Header().Set(HeaderCorrelationID, id)
-		w.Header().Set("Cache-Control", cacheControl)
-		r = r.WithContext(context.WithValue(r.Context(), correlationKey, id))
-		rec := &recorder{ResponseWriter: w}
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("panic serving request", "contextId", id, "route", route, "panic", v, "stack", string(debug.Stack()))
-				if rec.status == 0 {
-					s.writeError(rec, r, fmt.Errorf("panic: %v", v))
-				}
-			}
-			if rec.status == 0 {
-				rec.status = http.StatusOK
-			}
-			s.metrics.observeRequest(route, rec.status, time.Since(start))
-		}()
-		if budget != nil {
-			var allowed bool
-			if r, allowed = s.limit(budget, route, rec, r); !allowed {
-				return
-			}
-		}
-		h.ServeHTTP(rec, r)
-	})
-}
+// correlationID returns the id the stack gave the request.
+func correlationID(ctx context.Context) string { return httpmw.CorrelationID(ctx) }
 
 // response is what a handler answers on success.
 type response struct {
@@ -307,7 +249,7 @@ var noContent = response{status: http.StatusNoContent}
 // returns a response or an error, and never writes itself.
 type handlerFunc func(r *http.Request, p *auth.Principal) (response, error)
 
-// wrap authenticates the request, unless instrument did already, calls h
+// wrap authenticates the request, unless its rate limit did already, calls h
 // and writes its response or error.
 func (s *Server) wrap(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -15,12 +14,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/usaged/usaged/auth"
-	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
-	"github.com/usaged/usaged/query"
+	"github.com/usaged/usaged/internal/servertest"
+	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
 )
@@ -57,14 +55,15 @@ type env struct {
 	handler http.Handler // the server's mux, for tests that watch how it writes
 	clk     *clock
 	auth    *auth.Service
-	reg     *prometheus.Registry
+	reg     prometheus.Gatherer
+	db      *pebble.DB // the server's store, for tests that record events past ingest
 }
 
 // envTuning adjusts the configuration of a test server before it starts.
-type envTuning func(db *pebble.DB, gc *genesys.Config, qc *query.Config)
+type envTuning = func(*server.Config)
 
-// MustEnv starts a server on 127.0.0.1 with a Pebble store under t.TempDir,
-// configured as tune says.
+// MustEnv starts usaged's server on 127.0.0.1 with a Pebble store under
+// t.TempDir, as usaged serve builds it, configured as tune says.
 func MustEnv(t *testing.T, tune ...envTuning) *env {
 	t.Helper()
 	return mustEnvAuth(t, nil, tune...)
@@ -74,50 +73,14 @@ func MustEnv(t *testing.T, tune ...envTuning) *env {
 // if it is not nil.
 func mustEnvAuth(t *testing.T, tuneAuth func(*auth.Config), tune ...envTuning) *env {
 	t.Helper()
-	db, err := pebble.Open(pebble.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	clk := &clock{t: start}
-	ac := auth.Config{Registry: db, AdminToken: adminToken,
-		SigningKey: []byte(strings.Repeat("k", 32)), Now: clk.Now, BcryptCost: bcrypt.MinCost}
-	if tuneAuth != nil {
-		tuneAuth(&ac)
-	}
-	as, err := auth.New(t.Context(), ac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	m, err := genesys.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ingest.New(ingest.Config{Store: db, KnownOrganization: as.KnownOrganization, Now: clk.Now, Observe: m.ObserveIngest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qc := query.Config{Events: db, Executions: db, Now: clk.Now}
-	gc := genesys.Config{Auth: as, Ingest: p, Events: db, Now: clk.Now, MaxBody: testMaxBody, Metrics: m}
-	for _, fn := range tune {
-		fn(db, &gc, &qc)
-	}
-	qs, err := query.New(t.Context(), qc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { qs.Close() })
-	gc.Queries = qs
-	s, err := genesys.New(gc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	s.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &env{t: t, url: srv.URL, handler: mux, clk: clk, auth: as, reg: reg}
+	s := servertest.Start(t, append([]envTuning{func(c *server.Config) {
+		c.Now = clk.Now
+		c.Auth.AdminToken = adminToken
+		c.Ingest.MaxBody = testMaxBody
+		c.Hooks.Auth = tuneAuth
+	}}, tune...)...)
+	return &env{t: t, url: s.URL(), handler: s.Handler(), clk: clk, auth: s.Auth(), reg: s.Metrics(), db: s.Store()}
 }
 
 // reply is a response read whole.

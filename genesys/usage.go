@@ -13,6 +13,7 @@ import (
 
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/genesys/wire"
+	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -239,7 +240,7 @@ func (s *Server) start(r *http.Request, e usage.Execution, answer func(usage.Exe
 	}
 	if s.cfg.SubmitWait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.SubmitWait)
-		s.cfg.Queries.Wait(ctx, e.ID)
+		s.cfg.Queries.Wait(ctx, query.ScopeOf(e), e.ID)
 		cancel()
 	}
 	return response{status: http.StatusAccepted, body: answer(e)}, nil
@@ -252,11 +253,11 @@ func resultsAt(uri func(id string) string) func(usage.Execution) any {
 }
 
 // execution returns the execution id if the caller's organization started
-// it through operation op (for clientID's path, if any). Any other
-// execution is reported missing, so that ids reveal nothing.
+// it through operation op (for clientID's path, if any); the query service
+// reports any other execution missing, so that ids reveal nothing.
 func (s *Server) execution(ctx context.Context, org, id, op, clientID string) (usage.Execution, error) {
-	e, err := s.cfg.Queries.Execution(ctx, id)
-	if usage.KindOf(err) == usage.KindNotFound || (err == nil && (e.OrganizationID != org || e.Operation != op || e.ClientID != clientID)) {
+	e, err := s.cfg.Queries.Execution(ctx, query.Scope{OrganizationID: org, Operation: op, ClientID: clientID}, id)
+	if usage.KindOf(err) == usage.KindNotFound {
 		return e, usage.Errorf(usage.KindNotFound, "executionId", "Execution %s was not found. Executions are kept for a limited time after they are started.", quote(id))
 	}
 	return e, err
@@ -277,7 +278,7 @@ func (s *Server) queryResultOf(r *http.Request, e usage.Execution, offset, limit
 	if limit == 0 {
 		limit = e.RowCount
 	}
-	rows, err := s.cfg.Queries.Rows(r.Context(), e.ID, offset, limit)
+	rows, err := s.cfg.Queries.Rows(r.Context(), query.ScopeOf(e), e.ID, offset, limit)
 	if err != nil {
 		return queryResult{}, err
 	}

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,12 +79,18 @@ func DecodeActivity(body []byte, f Format, lim Limits) (*ActivityBatch, error) {
 	return &d.b, nil
 }
 
-// IngestActivity checks the times of b's activities against the dedupe
-// window and the clock, appends the others for service, and reports
-// per-event outcomes as Ingest does: errors sorted by index, never nil. A
-// non-nil error means nothing of the batch may be assumed recorded and the
-// caller must not acknowledge it.
-func (p *Pipeline) IngestActivity(ctx context.Context, service usage.GUID, b *ActivityBatch) (Result, error) {
+// Merge returns r, the outcome of Pipeline.IngestActivity of b.Activities,
+// as the outcome of the body b was decoded from, as Batch.Merge does.
+func (b *ActivityBatch) Merge(r Result) Result {
+	return merge(b.Errors, b.ErrorsOmitted, b.Index, b.maxErrors, r)
+}
+
+// IngestActivity checks the times of activities against the dedupe window
+// and the clock, appends the others for service, and reports per-event
+// outcomes as Ingest does: errors sorted by their position in activities,
+// never nil. A non-nil error means nothing of the batch may be assumed
+// recorded and the caller must not acknowledge it.
+func (p *Pipeline) IngestActivity(ctx context.Context, service usage.GUID, activities []usage.Activity) (Result, error) {
 	if p.cfg.Services == nil {
 		return Result{}, errors.New("ingest: no activity store is configured (Config.Services)")
 	}
@@ -96,18 +101,18 @@ func (p *Pipeline) IngestActivity(ctx context.Context, service usage.GUID, b *Ac
 	}
 	now := p.cfg.Now()
 	from := now.Add(-p.cfg.DedupeWindow)
-	bad := errorList{max: cmp.Or(b.maxErrors, DefaultMaxErrors)}
-	valid := make([]usage.Activity, 0, len(b.Activities))
-	for i := range b.Activities {
-		a := &b.Activities[i]
+	bad := errorList{max: p.cfg.Limits.MaxErrors}
+	valid := make([]usage.Activity, 0, len(activities))
+	for i := range activities {
+		a := &activities[i]
 		if e, ok := inWindow(a.ID, a.Time, now, from); !ok {
-			e.Index = b.Index[i]
+			e.Index = i
 			bad.add(e)
 			continue
 		}
 		valid = append(valid, *a)
 	}
-	res := result(b.Errors, b.ErrorsOmitted, &bad)
+	res := result(nil, 0, &bad)
 	if len(valid) > 0 {
 		outs, err := p.cfg.Services.AppendActivity(ctx, service, valid, from)
 		if err != nil {

@@ -140,7 +140,7 @@ func TestActivityOutcomes(t *testing.T) {
 	f := func(event, code, inMessage string) {
 		t.Helper()
 		p, fake := mustActivityPipeline(t)
-		res, err := p.IngestActivity(t.Context(), service, mustDecodeActivity(t, "["+event+"]", ingest.FormatJSON))
+		res, err := ingestActivity(t.Context(), p, service, mustDecodeActivity(t, "["+event+"]", ingest.FormatJSON))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -463,7 +463,7 @@ func TestIngestActivityGzip(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, fake := mustActivityPipeline(t)
-	res, err := p.IngestActivity(t.Context(), service, mustDecodeActivity(t, string(body), ingest.FormatNDJSON))
+	res, err := ingestActivity(t.Context(), p, service, mustDecodeActivity(t, string(body), ingest.FormatNDJSON))
 	if err != nil || res.Accepted != 10 || res.Rejected != 0 || len(fake.kept) != 10 {
 		t.Fatalf("gzip body: %+v, %v", res, err)
 	}
@@ -474,7 +474,7 @@ func TestIngestActivityDuplicates(t *testing.T) {
 	body := act("feature") + "\n" + act("feature") + "\n" + act("storage", "id", `"a2"`)
 	ingestBody := func(svc usage.GUID) ingest.Result {
 		t.Helper()
-		res, err := p.IngestActivity(t.Context(), svc, mustDecodeActivity(t, body, ingest.FormatNDJSON))
+		res, err := ingestActivity(t.Context(), p, svc, mustDecodeActivity(t, body, ingest.FormatNDJSON))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -500,7 +500,7 @@ func TestIngestActivityResult(t *testing.T) {
 	// Decode errors come first in the batch, window errors later: the
 	// result lists them by index.
 	body := "[" + act("storage", "time", `"2020-01-01T00:00:00Z"`) + `,{"type":"storage"},` + act("storage", "id", `"a3"`) + "]"
-	res, err := p.IngestActivity(t.Context(), service, mustDecodeActivity(t, body, ingest.FormatJSON))
+	res, err := ingestActivity(t.Context(), p, service, mustDecodeActivity(t, body, ingest.FormatJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +511,7 @@ func TestIngestActivityResult(t *testing.T) {
 	}
 
 	// All good: errors is an empty list, not null, for clients that iterate it.
-	res, err = p.IngestActivity(t.Context(), service, mustDecodeActivity(t, "[]", ingest.FormatJSON))
+	res, err = ingestActivity(t.Context(), p, service, mustDecodeActivity(t, "[]", ingest.FormatJSON))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +522,7 @@ func TestIngestActivityResult(t *testing.T) {
 	// A store failure acknowledges nothing.
 	fake.err = errors.New("disk on fire")
 	b := mustDecodeActivity(t, "["+act("users", "id", `"a4"`)+"]", ingest.FormatJSON)
-	if res, err := p.IngestActivity(t.Context(), service, b); !errors.Is(err, fake.err) || res.Accepted != 0 || res.Errors != nil {
+	if res, err := ingestActivity(t.Context(), p, service, b); !errors.Is(err, fake.err) || res.Accepted != 0 || res.Errors != nil {
 		t.Fatalf("store failure: %+v, %v", res, err)
 	}
 }
@@ -534,11 +534,11 @@ func TestIngestActivityMisconfigured(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := mustDecodeActivity(t, "["+act("storage")+"]", ingest.FormatJSON)
-	if _, err := p.IngestActivity(t.Context(), service, b); err == nil {
+	if _, err := ingestActivity(t.Context(), p, service, b); err == nil {
 		t.Fatal("IngestActivity without an activity store succeeded")
 	}
 	p, _ = mustActivityPipeline(t)
-	if _, err := p.IngestActivity(t.Context(), usage.GUID{}, b); err == nil {
+	if _, err := ingestActivity(t.Context(), p, usage.GUID{}, b); err == nil {
 		t.Fatal("IngestActivity for the zero service succeeded")
 	}
 }

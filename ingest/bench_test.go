@@ -91,7 +91,7 @@ func BenchmarkPipeline(b *testing.B) {
 							b.Error(err)
 							return
 						}
-						res, err := p.Ingest(b.Context(), dec, ingest.Scope{})
+						res, err := p.Ingest(b.Context(), dec.Events, ingest.Scope{})
 						if err != nil || res.Accepted != batch {
 							b.Errorf("ingest: %+v %v", res.Errors[:min(3, len(res.Errors))], err)
 							return

@@ -33,6 +33,13 @@ type Batch struct {
 // Len returns the number of elements the body held.
 func (b *Batch) Len() int { return len(b.Events) + len(b.Errors) + b.ErrorsOmitted }
 
+// Merge returns r, the outcome of Pipeline.Ingest of b.Events, as the
+// outcome of the body b was decoded from: error indexes are positions in the
+// body, and the elements that did not decode are among the rejected.
+func (b *Batch) Merge(r Result) Result {
+	return merge(b.Errors, b.ErrorsOmitted, b.Index, b.maxErrors, r)
+}
+
 // Format is an accepted body format.
 type Format int
 

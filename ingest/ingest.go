@@ -7,11 +7,13 @@
 package ingest
 
 import (
-	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
@@ -74,10 +76,11 @@ type Config struct {
 	KnownOrganization func(id string) bool
 	Now               func() time.Time // default time.Now
 	Logger            *slog.Logger     // default slog.Default()
-	// Observe, if set, is called after every successful append of API
-	// request events (Ingest, not IngestActivity) with the result and the
-	// time the store took to commit.
-	Observe func(r Result, commit time.Duration)
+	// Registerer receives the pipeline's metrics: the outcomes of the API
+	// request events offered to Ingest (usaged_ingest_events_total) and the
+	// time the store took to commit them (usaged_ingest_commit_seconds).
+	// Nil: measured, not exported.
+	Registerer prometheus.Registerer
 	// Limits bound what one body may cost; see Pipeline.Limits. Zero
 	// fields take their defaults.
 	Limits Limits
@@ -101,7 +104,52 @@ func (c Config) Validate() error {
 // Pipeline validates and appends decoded batches. It is safe for concurrent
 // use; concurrent calls share fsyncs through the store's group commit.
 type Pipeline struct {
-	cfg Config
+	cfg     Config
+	metrics metrics
+}
+
+// metrics are a Pipeline's Prometheus metrics.
+type metrics struct {
+	events                         *prometheus.CounterVec
+	accepted, duplicates, rejected prometheus.Counter // the series of events, resolved once: Ingest is the hot path
+	commit                         prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
+	m := metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "usaged_ingest_events_total",
+			Help: "Events offered for ingest, by outcome.",
+		}, []string{"outcome"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "usaged_ingest_commit_seconds",
+			Help: "Time the store took to commit one ingested batch durably.",
+			// Group commit makes most commits one fsync: sub-millisecond to tens of milliseconds.
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+	}
+	m.accepted = m.events.WithLabelValues("accepted")
+	m.duplicates = m.events.WithLabelValues("duplicate")
+	m.rejected = m.events.WithLabelValues("rejected")
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.events, m.commit} {
+			if err := reg.Register(c); err != nil {
+				return m, fmt.Errorf("ingest: registering metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// observe counts the outcomes of one Ingest call and the time its commit
+// took; zero when nothing was appended, so nothing was committed.
+func (m *metrics) observe(r Result, commit time.Duration) {
+	m.accepted.Add(float64(r.Accepted))
+	m.duplicates.Add(float64(r.Duplicates))
+	m.rejected.Add(float64(r.Rejected))
+	if commit > 0 {
+		m.commit.Observe(commit.Seconds())
+	}
 }
 
 // New returns a Pipeline for cfg.
@@ -119,7 +167,11 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	return &Pipeline{cfg: cfg}, nil
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{cfg: cfg, metrics: m}, nil
 }
 
 // DedupeWindow returns the configured window.
@@ -129,24 +181,27 @@ func (p *Pipeline) DedupeWindow() time.Duration { return p.cfg.DedupeWindow }
 // (Decode, DecodeActivity), with every default filled in.
 func (p *Pipeline) Limits() Limits { return p.cfg.Limits }
 
-// Ingest validates the batch's events for scope, appends the valid ones and
-// reports per-event outcomes. A non-nil error means nothing of the batch may
-// be assumed recorded (the store failed) and the caller must not acknowledge it.
-func (p *Pipeline) Ingest(ctx context.Context, b *Batch, scope Scope) (Result, error) {
+// Ingest validates events for scope, appends the valid ones and reports
+// per-event outcomes: the Index of each error is the event's position in
+// events. A non-nil error means nothing of the batch may be assumed recorded
+// (the store failed) and the caller must not acknowledge it. A face that
+// decoded events from a body reports Batch.Merge of the result, which
+// speaks of positions in the body.
+func (p *Pipeline) Ingest(ctx context.Context, events []usage.Event, scope Scope) (Result, error) {
 	now := p.cfg.Now()
 	from := now.Add(-p.cfg.DedupeWindow)
-	bad := errorList{max: cmp.Or(b.maxErrors, DefaultMaxErrors)}
-	valid := make([]usage.Event, 0, len(b.Events))
-	for i := range b.Events {
-		ev := &b.Events[i]
+	bad := errorList{max: p.cfg.Limits.MaxErrors}
+	valid := make([]usage.Event, 0, len(events))
+	for i := range events {
+		ev := &events[i]
 		if e, ok := p.check(ev, scope, now, from); !ok {
-			e.Index = b.Index[i]
+			e.Index = i
 			bad.add(e)
 			continue
 		}
 		valid = append(valid, *ev)
 	}
-	res := result(b.Errors, b.ErrorsOmitted, &bad)
+	res := result(nil, 0, &bad)
 	if len(valid) > 0 {
 		start := time.Now()
 		outs, err := p.cfg.Store.Append(ctx, valid, from)
@@ -160,11 +215,9 @@ func (p *Pipeline) Ingest(ctx context.Context, b *Batch, scope Scope) (Result, e
 				res.Accepted++
 			}
 		}
-		if p.cfg.Observe != nil {
-			p.cfg.Observe(res, time.Since(start))
-		}
-	} else if p.cfg.Observe != nil {
-		p.cfg.Observe(res, 0)
+		p.metrics.observe(res, time.Since(start))
+	} else {
+		p.metrics.observe(res, 0)
 	}
 	return res, nil
 }

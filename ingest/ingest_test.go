@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -64,7 +65,7 @@ func TestEventOutcomes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Decode(%s): %v", event, err)
 		}
-		res, err := p.Ingest(t.Context(), b, ingest.Scope{OrganizationID: scope})
+		res, err := ingestBatch(t.Context(), p, b, ingest.Scope{OrganizationID: scope})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +147,7 @@ func TestTimeBeforeEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := p.Ingest(t.Context(), b, ingest.Scope{})
+	res, err := ingestBatch(t.Context(), p, b, ingest.Scope{})
 	if err != nil || res.Rejected != 1 || res.Errors[0].Code != ingest.CodeInvalidField || !strings.Contains(res.Errors[0].Message, "before 1970") {
 		t.Fatalf("1969 event: %+v, %v", res, err)
 	}
@@ -226,7 +227,7 @@ func TestDuplicatesWithinAndAcrossBatches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := p.Ingest(t.Context(), b, ingest.Scope{})
+		res, err := ingestBatch(t.Context(), p, b, ingest.Scope{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,5 +296,46 @@ func TestUnknownFieldErrorCap(t *testing.T) {
 	}
 	if len(ab.Errors) != 3 || ab.ErrorsOmitted != 1 || ab.Errors[2].Code != ingest.CodeUnknownField {
 		t.Fatalf("activity: %+v, %d omitted", ab.Errors, ab.ErrorsOmitted)
+	}
+}
+
+// ingestBatch ingests the events of b and reports the outcome of its body,
+// as a face does.
+func ingestBatch(ctx context.Context, p *ingest.Pipeline, b *ingest.Batch, scope ingest.Scope) (ingest.Result, error) {
+	res, err := p.Ingest(ctx, b.Events, scope)
+	if err != nil {
+		return ingest.Result{}, err
+	}
+	return b.Merge(res), nil
+}
+
+// ingestActivity is ingestBatch for activity events.
+func ingestActivity(ctx context.Context, p *ingest.Pipeline, service usage.GUID, b *ingest.ActivityBatch) (ingest.Result, error) {
+	res, err := p.IngestActivity(ctx, service, b.Activities)
+	if err != nil {
+		return ingest.Result{}, err
+	}
+	return b.Merge(res), nil
+}
+
+// Ingest speaks of positions in the events it is given; Merge moves them to
+// the body's and adds the elements that did not decode.
+func TestIngestPositions(t *testing.T) {
+	p := mustPipeline(t)
+	late := with("time", `"1969-12-31T23:00:00Z"`)
+	b, err := ingest.Decode([]byte("[1,"+good+","+late+"]"), ingest.FormatJSON, ingest.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Ingest(t.Context(), b.Events, ingest.Scope{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 1 || res.Rejected != 1 || len(res.Errors) != 1 || res.Errors[0].Index != 1 {
+		t.Fatalf("Ingest = %+v, want the second event rejected", res)
+	}
+	res = b.Merge(res)
+	if res.Accepted != 1 || res.Rejected != 2 || len(res.Errors) != 2 || res.Errors[0].Index != 0 || res.Errors[1].Index != 2 {
+		t.Fatalf("Merge = %+v, want elements 0 and 2 rejected", res)
 	}
 }

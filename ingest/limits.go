@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -109,6 +110,22 @@ func result(decoded []EventError, decodedOmitted int, checked *errorList) Result
 	res.Rejected = len(decoded) + decodedOmitted + len(checked.list) + checked.omitted
 	res.Errors = res.Errors[:min(len(res.Errors), checked.max)]
 	res.ErrorsOmitted = res.Rejected - len(res.Errors)
+	return res
+}
+
+// merge returns r, the outcome of ingesting the decoded elements of a body,
+// as the outcome of the body: the index of each of r's errors, a position in
+// the decoded elements, becomes the element's position in the body (index),
+// and the errors of decoding (the first of them and the count of the others)
+// join them, the first max of all listed.
+func merge(decoded []EventError, decodedOmitted int, index []int, max int, r Result) Result {
+	checked := errorList{max: cmp.Or(max, DefaultMaxErrors), list: make([]EventError, len(r.Errors)), omitted: r.ErrorsOmitted}
+	for i, e := range r.Errors {
+		e.Index = index[e.Index]
+		checked.list[i] = e
+	}
+	res := result(decoded, decodedOmitted, &checked)
+	res.Accepted, res.Duplicates = r.Accepted, r.Duplicates
 	return res
 }
 

@@ -65,7 +65,7 @@ func TestErrorEntriesCapped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := p.Ingest(t.Context(), b, ingest.Scope{})
+			res, err := ingestBatch(t.Context(), p, b, ingest.Scope{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestActivityErrorEntriesCapped(t *testing.T) {
 		}
 		b.WriteString("\n")
 	}
-	res, err := p.IngestActivity(t.Context(), service, mustDecodeActivity(t, b.String(), ingest.FormatNDJSON))
+	res, err := ingestActivity(t.Context(), p, service, mustDecodeActivity(t, b.String(), ingest.FormatNDJSON))
 	if err != nil {
 		t.Fatal(err)
 	}

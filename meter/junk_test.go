@@ -12,16 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/genesys"
-	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/meter"
 	"github.com/usaged/usaged/meter/attrib"
-	"github.com/usaged/usaged/query"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/server"
 )
 
 // tokenServer is a real usaged Genesys face on 127.0.0.1, with its default
@@ -38,32 +34,12 @@ type tokenServer struct {
 
 func mustTokenServer(t *testing.T, rateLimit int) *tokenServer {
 	t.Helper()
-	db, err := pebble.Open(pebble.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	as, err := auth.New(t.Context(), auth.Config{Registry: db, AdminToken: "admin-token-for-tests",
-		SigningKey: []byte(strings.Repeat("k", 32)), BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ingest.New(ingest.Config{Store: db, KnownOrganization: as.KnownOrganization})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs, err := query.New(t.Context(), query.Config{Events: db, Executions: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { qs.Close() })
-	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, Queries: qs,
-		Registerer: prometheus.NewRegistry(), RateLimit: rateLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	s.Register(mux)
+	s := servertest.Start(t, func(c *server.Config) {
+		c.Auth.AdminToken = "admin-token-for-tests"
+		c.Limits.RateLimit = rateLimit
+	})
+	mux := s.Handler()
+	as := s.Auth()
 	ts := &tokenServer{auth: as, answered: map[[32]byte]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/api/v2/tokens/me" {
@@ -152,7 +128,7 @@ func get(t *testing.T, proxy *httptest.Server, tok string, header ...string) {
 // stop asking while usaged answers 429, and leave the valid clients'
 // requests counted exactly.
 func TestProxyJunkTokens(t *testing.T) {
-	ts := mustTokenServer(t, 0)
+	ts := mustTokenServer(t, genesys.DefaultRateLimit)
 	upstream := quietServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), nil)
 	who, err := attrib.NewUsaged(attrib.UsagedConfig{Server: ts.url})
 	if err != nil {

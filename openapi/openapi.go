@@ -42,8 +42,14 @@ func JSON() ([]byte, error) {
 	return jsonDoc, jsonErr
 }
 
+// Mux is where Register adds the routes: an *http.ServeMux, or a server's
+// router that puts them behind its middleware.
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register serves the document at GET /openapi.json and GET /openapi.yaml.
-func Register(mux *http.ServeMux) {
+func Register(mux Mux) {
 	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		w.Write(document)

@@ -86,7 +86,7 @@ func TestNoisyTenantDoesNotStarveAnother(t *testing.T) {
 	}
 	done := make(chan usage.Execution, 1)
 	go func() {
-		e, _ := s.Wait(context.Background(), quiet.ID)
+		e, _ := s.Wait(context.Background(), query.ScopeOf(quiet), quiet.ID)
 		done <- e
 	}()
 	// Let the noisy executions finish one at a time until the quiet one has.

@@ -42,6 +42,9 @@ func submit(t *testing.T, s *query.Service, org string) (usage.Execution, error)
 	return s.Submit(t.Context(), usage.Execution{OrganizationID: org, Query: mustQuery(t, org)})
 }
 
+// o1 is the scope of organization o1's executions of no operation.
+var o1 = query.Scope{OrganizationID: "o1"}
+
 func mustSubmit(t *testing.T, s *query.Service, org string) usage.Execution {
 	t.Helper()
 	e, err := submit(t, s, org)
@@ -51,9 +54,10 @@ func mustSubmit(t *testing.T, s *query.Service, org string) usage.Execution {
 	return e
 }
 
-func mustWait(t *testing.T, s *query.Service, id string) usage.Execution {
+func mustWait(t *testing.T, s *query.Service, submitted usage.Execution) usage.Execution {
 	t.Helper()
-	e, err := s.Wait(t.Context(), id)
+	id := submitted.ID
+	e, err := s.Wait(t.Context(), query.ScopeOf(submitted), id)
 	if err != nil || !e.Status.Done() {
 		t.Fatalf("wait %s: %+v, %v", id, e, err)
 	}
@@ -79,12 +83,12 @@ func TestPendingLimitPerOrganization(t *testing.T) {
 	mustSubmit(t, s, "o2")
 	// A finished execution frees its place.
 	h.release <- struct{}{}
-	mustWait(t, s, first.ID)
+	mustWait(t, s, first)
 	queued := mustSubmit(t, s, "o1")
 	_, err = submit(t, s, "o1")
 	wantLimit(t, err, "pending executions", 5*time.Second, "retry when one has finished")
 	// So does a cancelled one.
-	if _, err := s.Cancel(t.Context(), queued.ID); err != nil {
+	if _, err := s.Cancel(t.Context(), query.ScopeOf(queued), queued.ID); err != nil {
 		t.Fatal(err)
 	}
 	mustSubmit(t, s, "o1")
@@ -102,9 +106,9 @@ func TestStoredExecutionsLimitPerOrganization(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustWait(t, s, mustSubmit(t, s, "o1").ID)
+	mustWait(t, s, mustSubmit(t, s, "o1"))
 	clk.Add(10 * time.Minute)
-	cancelled, err := s.Cancel(t.Context(), mustSubmit(t, s, "o1").ID)
+	cancelled, err := s.Cancel(t.Context(), o1, mustSubmit(t, s, "o1").ID)
 	if err != nil || cancelled.Status != usage.ExecutionCancelled {
 		t.Fatalf("cancel: %+v, %v", cancelled, err)
 	}
@@ -112,7 +116,7 @@ func TestStoredExecutionsLimitPerOrganization(t *testing.T) {
 	// first one in 50 minutes.
 	_, err = submit(t, s, "o1")
 	wantLimit(t, err, "stored executions", 50*time.Minute, "keeps 2 query executions, its limit")
-	mustWait(t, s, mustSubmit(t, s, "o2").ID)
+	mustWait(t, s, mustSubmit(t, s, "o2"))
 
 	// The count survives a restart: it is rebuilt from the stored records.
 	s.Close()
@@ -130,7 +134,7 @@ func TestStoredExecutionsLimitPerOrganization(t *testing.T) {
 	// Once the first has expired there is room again, before the sweep
 	// deletes it.
 	clk.Add(30 * time.Minute)
-	e := mustWait(t, s, mustSubmit(t, s, "o1").ID)
+	e := mustWait(t, s, mustSubmit(t, s, "o1"))
 	if e.Status != usage.ExecutionComplete {
 		t.Fatalf("after expiry %+v", e)
 	}
@@ -162,7 +166,7 @@ func TestResultBytesLimitPerOrganization(t *testing.T) {
 	t.Run("reached", func(t *testing.T) {
 		dir, clk := setup(t), &testClock{t: now}
 		s, closeAll := open(t, dir, resultBytes, clk)
-		e := mustWait(t, s, mustSubmit(t, s, "o1").ID)
+		e := mustWait(t, s, mustSubmit(t, s, "o1"))
 		if e.Status != usage.ExecutionComplete || e.ResultBytes != resultBytes {
 			t.Fatalf("first %+v, want complete with %d result bytes", e, resultBytes)
 		}
@@ -180,8 +184,8 @@ func TestResultBytesLimitPerOrganization(t *testing.T) {
 	t.Run("would exceed", func(t *testing.T) {
 		s, closeAll := open(t, setup(t), resultBytes+100, &testClock{t: now})
 		defer closeAll()
-		mustWait(t, s, mustSubmit(t, s, "o1").ID)
-		e := mustWait(t, s, mustSubmit(t, s, "o1").ID)
+		mustWait(t, s, mustSubmit(t, s, "o1"))
+		e := mustWait(t, s, mustSubmit(t, s, "o1"))
 		if e.Status != usage.ExecutionFailed || e.Error == nil || e.Error.Kind != usage.KindUnavailable ||
 			!strings.Contains(e.Error.Message, "already take 174 of its limit of 274 bytes") || e.RowCount != 0 {
 			t.Fatalf("second %+v (%+v), want failed for the limit", e, e.Error)
@@ -192,7 +196,7 @@ func TestResultBytesLimitPerOrganization(t *testing.T) {
 	t.Run("alone too large", func(t *testing.T) {
 		s, closeAll := open(t, setup(t), resultBytes-1, &testClock{t: now})
 		defer closeAll()
-		e := mustWait(t, s, mustSubmit(t, s, "o1").ID)
+		e := mustWait(t, s, mustSubmit(t, s, "o1"))
 		if e.Status != usage.ExecutionFailed || e.Error == nil || e.Error.Kind != usage.KindTooLarge ||
 			!strings.Contains(e.Error.Message, "takes 174 bytes, more than the limit of 173 bytes") {
 			t.Fatalf("%+v (%+v), want failed as too large", e, e.Error)

@@ -16,6 +16,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
@@ -68,8 +70,9 @@ type Config struct {
 	TTL    time.Duration
 	Now    func() time.Time // default time.Now
 	Logger *slog.Logger     // default slog.Default()
-	// Observe, if set, is called with the duration of every store query.
-	Observe func(time.Duration)
+	// Registerer receives the service's metrics (usaged_query_seconds);
+	// nil: measured, not exported.
+	Registerer prometheus.Registerer
 }
 
 // Validate reports every problem with the configuration.
@@ -96,8 +99,9 @@ func (c Config) Validate() error {
 // Service accepts executions and answers them in the background. It is safe
 // for concurrent use.
 type Service struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	seconds prometheus.Histogram // the time of each store query
 
 	ctx    context.Context // cancelled by Close: stops workers and running queries
 	cancel context.CancelFunc
@@ -156,7 +160,17 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, active: make(map[string]*job), orgs: make(map[string]*orgUsage)}
+	s := &Service{cfg: cfg, log: cfg.Logger, active: make(map[string]*job), orgs: make(map[string]*orgUsage),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "usaged_query_seconds",
+			Help:    "Time the store took to answer one usage query.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		})}
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(s.seconds); err != nil {
+			return nil, fmt.Errorf("query: registering metrics: %w", err)
+		}
+	}
 	s.cond = sync.NewCond(&s.mu)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
@@ -187,6 +201,21 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.wg.Add(1)
 	go s.sweep()
 	return s, nil
+}
+
+// Query answers q at once from the store, with the store's contract of
+// Events.Query: a synchronous query, which holds no execution and counts
+// against no limit of the organization's.
+func (s *Service) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
+	return s.query(ctx, q)
+}
+
+// query runs q on the store, timed.
+func (s *Service) query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
+	start := time.Now()
+	rows, err := s.cfg.Events.Query(ctx, q)
+	s.seconds.Observe(time.Since(start).Seconds())
+	return rows, err
 }
 
 // Close stops the workers and the sweep, cancelling running queries, and
@@ -269,9 +298,38 @@ func (s *Service) Submit(ctx context.Context, e usage.Execution) (usage.Executio
 	return e, nil
 }
 
-// Execution returns execution id with its current status, or an error of
-// kind usage.KindNotFound if it does not exist or has expired.
-func (s *Service) Execution(ctx context.Context, id string) (usage.Execution, error) {
+// Scope is whose executions a caller may reach. Every method that reads or
+// changes an execution takes the caller's and answers an execution outside
+// it as one that does not exist (usage.KindNotFound), so that no face can
+// show one organization's executions to another, and ids reveal nothing.
+type Scope struct {
+	OrganizationID string // the caller's organization
+	// Operation is the API the caller uses: an execution started through
+	// another is not the caller's, even in its organization.
+	Operation string
+	// ClientID is the OAuth client whose API the caller uses, where the API
+	// is per client; empty for an organization's.
+	ClientID string
+}
+
+// ScopeOf returns the scope e was started in, the only one that reaches it.
+func ScopeOf(e usage.Execution) Scope {
+	return Scope{OrganizationID: e.OrganizationID, Operation: e.Operation, ClientID: e.ClientID}
+}
+
+// Execution returns execution id of the caller's scope with its current
+// status, or an error of kind usage.KindNotFound if it does not exist, has
+// expired or is not the caller's.
+func (s *Service) Execution(ctx context.Context, scope Scope, id string) (usage.Execution, error) {
+	e, err := s.execution(ctx, id)
+	if err == nil && ScopeOf(e) != scope {
+		return usage.Execution{}, usage.ErrNotFound
+	}
+	return e, err
+}
+
+// execution returns execution id, whoever started it.
+func (s *Service) execution(ctx context.Context, id string) (usage.Execution, error) {
 	e, err := s.cfg.Executions.Execution(ctx, id)
 	if err != nil {
 		return e, err
@@ -289,15 +347,22 @@ func (s *Service) Execution(ctx context.Context, id string) (usage.Execution, er
 	return e, nil
 }
 
-// Rows returns up to limit rows of a complete execution, from offset.
-func (s *Service) Rows(ctx context.Context, id string, offset, limit int) ([]usage.Row, error) {
+// Rows returns up to limit rows of a complete execution of the caller's
+// scope, from offset.
+func (s *Service) Rows(ctx context.Context, scope Scope, id string, offset, limit int) ([]usage.Row, error) {
+	if _, err := s.Execution(ctx, scope, id); err != nil {
+		return nil, err
+	}
 	return s.cfg.Executions.ExecutionRows(ctx, id, offset, limit)
 }
 
-// Wait blocks until execution id reaches a final status or ctx is done,
-// and returns it as Execution does. Waiting on a final or unknown execution
-// returns at once.
-func (s *Service) Wait(ctx context.Context, id string) (usage.Execution, error) {
+// Wait blocks until execution id of the caller's scope reaches a final
+// status or ctx is done, and returns it as Execution does. Waiting on a
+// final or unknown execution returns at once.
+func (s *Service) Wait(ctx context.Context, scope Scope, id string) (usage.Execution, error) {
+	if _, err := s.Execution(ctx, scope, id); err != nil {
+		return usage.Execution{}, err
+	}
 	s.mu.Lock()
 	j := s.active[id]
 	s.mu.Unlock()
@@ -307,13 +372,13 @@ func (s *Service) Wait(ctx context.Context, id string) (usage.Execution, error) 
 		case <-ctx.Done():
 		}
 	}
-	return s.Execution(context.WithoutCancel(ctx), id)
+	return s.Execution(context.WithoutCancel(ctx), scope, id)
 }
 
-// Cancel stops execution id if it has not finished and records it as
-// Cancelled; a final execution is returned unchanged.
-func (s *Service) Cancel(ctx context.Context, id string) (usage.Execution, error) {
-	e, err := s.Execution(ctx, id)
+// Cancel stops execution id of the caller's scope if it has not finished
+// and records it as Cancelled; a final execution is returned unchanged.
+func (s *Service) Cancel(ctx context.Context, scope Scope, id string) (usage.Execution, error) {
+	e, err := s.Execution(ctx, scope, id)
 	if err != nil || e.Status.Done() {
 		return e, err
 	}
@@ -321,7 +386,7 @@ func (s *Service) Cancel(ctx context.Context, id string) (usage.Execution, error
 	j := s.active[id]
 	if j == nil || j.cancelled {
 		s.mu.Unlock()
-		return s.Execution(ctx, id)
+		return s.execution(ctx, id)
 	}
 	j.cancelled = true
 	if j.stop != nil {
@@ -386,11 +451,7 @@ func (s *Service) run(ctx context.Context, id string, j *job) {
 		}
 		return
 	}
-	start := time.Now()
-	rows, qerr := s.cfg.Events.Query(ctx, e.Query)
-	if s.cfg.Observe != nil {
-		s.cfg.Observe(time.Since(start))
-	}
+	rows, qerr := s.query(ctx, e.Query)
 	s.mu.Lock()
 	cancelled := j.cancelled
 	s.mu.Unlock()

@@ -82,17 +82,37 @@ func TestSubmitAnswersAndStores(t *testing.T) {
 	if e.Status != usage.ExecutionQueued || !e.Expires.Equal(now.Add(query.DefaultTTL)) {
 		t.Fatalf("submitted %+v", e)
 	}
-	e, err = s.Wait(t.Context(), e.ID)
+	e, err = s.Wait(t.Context(), query.ScopeOf(e), e.ID)
 	if err != nil || e.Status != usage.ExecutionComplete || e.RowCount != 2 || !e.Truncated {
 		t.Fatalf("finished %+v, %v", e, err)
 	}
-	rows, err := s.Rows(t.Context(), e.ID, 0, 10)
+	rows, err := s.Rows(t.Context(), query.ScopeOf(e), e.ID, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// 30 events over c0, c1, c2: 10 each; ties broken by client id descending.
 	if len(rows) != 2 || rows[0].ClientID != "c2" || rows[1].ClientID != "c1" || rows[0].Requests != 10 {
 		t.Fatalf("rows %+v", rows)
+	}
+	// Only the scope that started an execution reaches it: another
+	// organization, another operation or a client's API finds nothing.
+	for _, other := range []query.Scope{
+		{OrganizationID: "o2", Operation: "op"},
+		{OrganizationID: "o1"},
+		{OrganizationID: "o1", Operation: "op", ClientID: "c1"},
+	} {
+		if _, err := s.Execution(t.Context(), other, e.ID); usage.KindOf(err) != usage.KindNotFound {
+			t.Errorf("Execution in %+v: %v, want not found", other, err)
+		}
+		if _, err := s.Rows(t.Context(), other, e.ID, 0, 10); usage.KindOf(err) != usage.KindNotFound {
+			t.Errorf("Rows in %+v: %v, want not found", other, err)
+		}
+		if _, err := s.Wait(t.Context(), other, e.ID); usage.KindOf(err) != usage.KindNotFound {
+			t.Errorf("Wait in %+v: %v, want not found", other, err)
+		}
+		if _, err := s.Cancel(t.Context(), other, e.ID); usage.KindOf(err) != usage.KindNotFound {
+			t.Errorf("Cancel in %+v: %v, want not found", other, err)
+		}
 	}
 	// An execution counts the events of the organization that owns it.
 	if _, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o2")}); err == nil {
@@ -115,7 +135,7 @@ func TestFailedExecution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err = s.Wait(t.Context(), e.ID)
+	e, err = s.Wait(t.Context(), query.ScopeOf(e), e.ID)
 	if err != nil || e.Status != usage.ExecutionFailed || e.Error == nil || e.Error.Kind != usage.KindInvalid {
 		t.Fatalf("finished %+v, %v", e, err)
 	}
@@ -135,14 +155,14 @@ func TestResumeAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-g.entered
-	if e, _ := s.Execution(t.Context(), running.ID); e.Status != usage.ExecutionRunning {
+	if e, _ := s.Execution(t.Context(), query.ScopeOf(running), running.ID); e.Status != usage.ExecutionRunning {
 		t.Fatalf("status %v, want Running", e.Status)
 	}
 	queued, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o1")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := s.Execution(t.Context(), queued.ID); e.Status != usage.ExecutionQueued {
+	if e, _ := s.Execution(t.Context(), query.ScopeOf(queued), queued.ID); e.Status != usage.ExecutionQueued {
 		t.Fatalf("status %v, want Queued", e.Status)
 	}
 	// Stopping interrupts the running execution; both survive a reopen of
@@ -157,7 +177,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	}
 	defer s.Close()
 	for _, id := range []string{running.ID, queued.ID} {
-		e, err := s.Wait(t.Context(), id)
+		e, err := s.Wait(t.Context(), o1, id)
 		if err != nil || e.Status != usage.ExecutionComplete || e.RowCount != 3 {
 			t.Fatalf("after restart %+v, %v", e, err)
 		}
@@ -185,11 +205,11 @@ func TestCancelAndExpire(t *testing.T) {
 		t.Fatalf("over the queue limit: %v", err)
 	}
 	for _, id := range []string{running.ID, queued.ID} {
-		e, err := s.Cancel(t.Context(), id)
+		e, err := s.Cancel(t.Context(), o1, id)
 		if err != nil || e.Status != usage.ExecutionCancelled {
 			t.Fatalf("cancel: %+v, %v", e, err)
 		}
-		if e, _ := s.Wait(t.Context(), id); e.Status != usage.ExecutionCancelled {
+		if e, _ := s.Wait(t.Context(), o1, id); e.Status != usage.ExecutionCancelled {
 			t.Fatalf("after cancel: %v", e.Status)
 		}
 	}
@@ -199,14 +219,14 @@ func TestCancelAndExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := s.Wait(t.Context(), next.ID); e.Status != usage.ExecutionComplete {
+	if e, _ := s.Wait(t.Context(), query.ScopeOf(next), next.ID); e.Status != usage.ExecutionComplete {
 		t.Fatalf("status %v", e.Status)
 	}
 	// Expired executions are gone at once for readers and deleted by Expire.
 	mu.Lock()
 	clock = clock.Add(time.Hour)
 	mu.Unlock()
-	if _, err := s.Execution(t.Context(), next.ID); usage.KindOf(err) != usage.KindNotFound {
+	if _, err := s.Execution(t.Context(), query.ScopeOf(next), next.ID); usage.KindOf(err) != usage.KindNotFound {
 		t.Fatalf("expired: %v", err)
 	}
 	if err := s.Expire(t.Context()); err != nil {

@@ -1,80 +1,47 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/internal/apptest"
 )
 
-// buildUsaged compiles the usaged binary once per test binary run.
-var buildUsaged = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "usaged-bin")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "usaged")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// buildUsaged returns the usaged binary, built once per test binary run.
+func buildUsaged() (string, error) { return apptest.Binary() }
 
 // serverProc is a running `usaged serve` process.
 type serverProc struct {
-	cmd  *exec.Cmd
+	cmd  proc
 	base string
+	app  *apptest.Server
 }
 
+// proc is the process of a serverProc; its Wait waits for the exit that
+// the harness observes, whoever calls it.
+type proc struct {
+	*exec.Cmd
+	app *apptest.Server
+}
+
+func (p proc) Wait() error { return p.app.Err() }
+
+// startServe starts usaged serve on data with the admin token and extra
+// flags, its log in JSON.
 func startServe(t testing.TB, data, token string, extra ...string) *serverProc {
 	t.Helper()
-	bin, err := buildUsaged()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--admin-token", token, "--log-format", "json"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = io.Discard
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
-				lines <- strings.TrimSpace(addr)
-			}
-		}
-		close(lines)
-	}()
-	select {
-	case base, ok := <-lines:
-		if !ok {
-			t.Fatal("usaged serve exited before listening")
-		}
-		go io.Copy(io.Discard, stdout)
-		return &serverProc{cmd: cmd, base: base}
-	case <-time.After(5 * time.Minute): // --demo seeds before it listens
-		t.Fatal("usaged serve did not report its address")
-	}
-	return nil
+	s := apptest.Start(t, apptest.Options{
+		Args: append([]string{"--data", data, "--admin-token", token, "--log-format", "json"}, extra...),
+		Wait: 5 * time.Minute, // --demo seeds before it listens
+	})
+	return &serverProc{cmd: proc{Cmd: s.Cmd, app: s}, base: s.URL, app: s}
 }
 
 func post(base, token, path, contentType string, body []byte) (int, []byte, error) {
@@ -197,10 +164,7 @@ func TestCrashLosesNothing(t *testing.T) {
 			break
 		}
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	srv.cmd.Wait()
+	srv.app.Kill()
 	close(stop)
 	wg.Wait()
 

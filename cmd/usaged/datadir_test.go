@@ -2,20 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/apptest"
 	"github.com/usaged/usaged/internal/ownertest"
+	"github.com/usaged/usaged/server"
 )
 
 // ingestAcked creates an organization and sends batches of events one after
@@ -67,54 +65,20 @@ func countEvents(t *testing.T, base, token, org string, now time.Time) int64 {
 // and returns what it wrote.
 func serveFails(t *testing.T, args ...string) string {
 	t.Helper()
-	bin, err := buildUsaged()
-	if err != nil {
-		t.Fatal(err)
+	out, listened, err := apptest.Run(t, 2*time.Minute, args...)
+	if listened {
+		t.Fatalf("usaged serve %v started:\n%s", args, out)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	out := &listenWatch{cancel: cancel}
-	cmd.Stdout, cmd.Stderr = out, out
-	err = cmd.Run()
-	if out.listened() {
-		t.Fatalf("usaged serve %v started:\n%s", args, out.String())
+	if err == nil {
+		t.Fatalf("usaged serve %v did not fail: %v\n%s", args, err, out)
 	}
-	if err == nil || ctx.Err() != nil {
-		t.Fatalf("usaged serve %v did not fail: %v\n%s", args, err, out.String())
-	}
-	return out.String()
+	return out
 }
-
-// listenWatch collects a process's output and cancels it once it listens.
-type listenWatch struct {
-	mu     sync.Mutex
-	buf    bytes.Buffer
-	cancel func()
-}
-
-func (w *listenWatch) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	if strings.Contains(w.buf.String(), "listening on") {
-		w.cancel()
-	}
-	return len(p), nil
-}
-
-func (w *listenWatch) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-func (w *listenWatch) listened() bool { return strings.Contains(w.String(), "listening on") }
 
 // newestWAL returns the store's newest write-ahead log.
 func newestWAL(t *testing.T, data string) string {
 	t.Helper()
-	logs, _ := filepath.Glob(filepath.Join(data, storeDir, "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(data, server.StoreDir, "*.log"))
 	if len(logs) == 0 {
 		t.Fatal("no write-ahead log in the store")
 	}
@@ -123,10 +87,7 @@ func newestWAL(t *testing.T, data string) string {
 
 func kill(t *testing.T, srv *serverProc) {
 	t.Helper()
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	srv.cmd.Wait()
+	srv.app.Kill()
 }
 
 // A write-ahead log damaged in its middle stops the start, naming the file
@@ -193,14 +154,14 @@ func TestServeRefusesDataDirWithoutStore(t *testing.T) {
 	data := t.TempDir()
 	srv := startServe(t, data, token)
 	kill(t, srv)
-	if err := os.RemoveAll(filepath.Join(data, storeDir)); err != nil {
+	if err := os.RemoveAll(filepath.Join(data, server.StoreDir)); err != nil {
 		t.Fatal(err)
 	}
 	out := serveFails(t, "--data", data, "--admin-token", token)
-	if !strings.Contains(out, signingKeyFile) || !strings.Contains(out, "store is missing") {
+	if !strings.Contains(out, server.SigningKeyFile) || !strings.Contains(out, "store is missing") {
 		t.Fatalf("the refusal does not say the store is missing:\n%s", out)
 	}
-	if _, err := os.Stat(filepath.Join(data, storeDir)); err == nil {
+	if _, err := os.Stat(filepath.Join(data, server.StoreDir)); err == nil {
 		t.Fatal("an empty store was created")
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/internal/apptest"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes for the test and returns its path.
@@ -41,60 +42,25 @@ func mountTmpfs(t *testing.T, size int64) string {
 	return dir
 }
 
-// loggedServer is a usaged serve process whose log is kept in a file.
+// loggedServer is a usaged serve process whose log is kept.
 type loggedServer struct {
-	cmd    *exec.Cmd
 	base   string
-	log    string
-	exited chan struct{}
-	err    error // of Wait, once exited is closed
+	exited <-chan struct{}
+	app    *apptest.Server
 }
 
 func startLogged(t *testing.T, data, token string, extra ...string) *loggedServer {
 	t.Helper()
-	bin, err := buildUsaged()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.CreateTemp(t.TempDir(), "usaged-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--admin-token", token, "--log-format", "json"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = logf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &loggedServer{cmd: cmd, log: logf.Name(), exited: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if _, a, ok := strings.Cut(sc.Text(), "listening on "); ok {
-				addr <- strings.TrimSpace(a)
-			}
-		}
-		s.err = cmd.Wait()
-		logf.Close()
-		close(s.exited)
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); <-s.exited })
-	select {
-	case s.base = <-addr:
-	case <-s.exited:
-		t.Fatalf("usaged serve exited before listening: %v; log:\n%s", s.err, s.logText())
-	case <-time.After(2 * time.Minute):
-		t.Fatal("usaged serve did not report its address")
-	}
-	return s
+	s := apptest.Start(t, apptest.Options{
+		Args: append([]string{"--data", data, "--admin-token", token, "--log-format", "json"}, extra...),
+	})
+	return &loggedServer{base: s.URL, exited: s.Exited(), app: s}
 }
 
-func (s *loggedServer) logText() string { b, _ := os.ReadFile(s.log); return string(b) }
+// err is how the process exited, once exited is closed.
+func (s *loggedServer) err() error { return s.app.Err() }
+
+func (s *loggedServer) logText() string { return s.app.Stderr() }
 
 // do sends a request and returns its status, Retry-After header and body;
 // status 0 when the server did not answer.
@@ -339,11 +305,11 @@ func TestDiskFull(t *testing.T) {
 	wg.Wait()
 	watch.Wait()
 	logText := srv.logText()
-	t.Logf("exited %s after the disk filled: %v; statuses: %v; /healthz: %q", took.Round(time.Millisecond), srv.err, codes.n, healthBody)
+	t.Logf("exited %s after the disk filled: %v; statuses: %v; /healthz: %q", took.Round(time.Millisecond), srv.err(), codes.n, healthBody)
 
 	var exitErr *exec.ExitError
-	if !errors.As(srv.err, &exitErr) || exitErr.ExitCode() != 1 {
-		t.Errorf("usaged exited with %v, want exit status 1; log tail:\n%s", srv.err, tail(logText, 30))
+	if !errors.As(srv.err(), &exitErr) || exitErr.ExitCode() != 1 {
+		t.Errorf("usaged exited with %v, want exit status 1; log tail:\n%s", srv.err(), tail(logText, 30))
 	}
 	for what, byCode := range codes.n {
 		for code, n := range byCode {

@@ -7,15 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/internal/apptest"
 )
 
 // startServeWith starts usaged serve like startServe, through wrap (a
@@ -23,30 +23,12 @@ import (
 // its log written to stderr.
 func startServeWith(t *testing.T, wrap []string, stderr io.Writer, data, token string, extra ...string) *serverProc {
 	t.Helper()
-	bin, err := buildUsaged()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append(append(append([]string(nil), wrap...), bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--admin-token", token, "--log-format", "json"), extra...)
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if _, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
-			go io.Copy(io.Discard, stdout)
-			return &serverProc{cmd: cmd, base: strings.TrimSpace(addr)}
-		}
-	}
-	t.Fatal("usaged serve exited before listening")
-	return nil
+	s := apptest.Start(t, apptest.Options{
+		Wrap:   wrap,
+		Stderr: stderr,
+		Args:   append([]string{"--data", data, "--admin-token", token, "--log-format", "json"}, extra...),
+	})
+	return &serverProc{cmd: proc{Cmd: s.Cmd, app: s}, base: s.URL, app: s}
 }
 
 // mustIngestAndQuery creates an organization, records one event for it and
@@ -298,97 +280,5 @@ func TestMemoryLimitFlag(t *testing.T) {
 		if err := m.Set(bad); err == nil || !strings.Contains(err.Error(), "auto, off, or a size") {
 			t.Fatalf("Set(%q) = %v, want an error saying what is accepted", bad, err)
 		}
-	}
-	if total, from := machineMemory(); total == 0 || from == "" {
-		t.Fatalf("machineMemory() = %d, %q", total, from)
-	}
-}
-
-func TestConnectionBudget(t *testing.T) {
-	f := func(want int, fdLimit uint64, n int, lowered bool) {
-		t.Helper()
-		if gotN, gotLowered := connectionBudget(want, fdLimit); gotN != n || gotLowered != lowered {
-			t.Fatalf("connectionBudget(%d, %d) = %d, %v; want %d, %v", want, fdLimit, gotN, gotLowered, n, lowered)
-		}
-	}
-	f(10_000, 1<<20, 10_000, false)
-	f(10_000, 20_000, 10_000, false)
-	f(10_000, 10_000, 10_000-1024, true)
-	f(10_000, 1024, 512, true)
-	f(10_000, 512, 256, true)
-	f(100, 512, 100, false)
-	f(10, 1, 1, true)
-}
-
-// TestConnLimiter drives a connLimiter of two connections with a real
-// http.Server: idle connections make room for new ones at once, and busy
-// ones make a new connection wait until one of them ends.
-func TestConnLimiter(t *testing.T) {
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := newConnLimiter(tcp, 2, slog.New(slog.DiscardHandler))
-	release := make(chan struct{})
-	var busy atomic.Int64
-	srv := &http.Server{ConnState: ln.ConnState, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			busy.Add(1)
-			<-release
-		}
-		io.WriteString(w, "ok")
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
-	addr := tcp.Addr().String()
-
-	// get sends one request on a new connection, which stays open.
-	get := func(path string, timeout time.Duration) (net.Conn, error) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		t.Cleanup(func() { c.Close() })
-		c.SetDeadline(time.Now().Add(timeout))
-		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			return c, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return c, nil
-	}
-	for i := range 10 {
-		if _, err := get("/", 10*time.Second); err != nil {
-			t.Fatalf("connection %d, the others idle: %v", i, err)
-		}
-	}
-	if n := ln.Open(); n > 2 {
-		t.Fatalf("%d connections open, limit 2", n)
-	}
-	if ln.idleClosed.Load() < 8 {
-		t.Fatalf("%d idle connections closed to admit 10", ln.idleClosed.Load())
-	}
-
-	// Two busy connections: a third waits until one ends.
-	slow := make(chan error, 2)
-	for range 2 {
-		go func() { _, err := get("/slow", time.Minute); slow <- err }()
-	}
-	for busy.Load() < 2 {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if _, err := get("/", 300*time.Millisecond); err == nil {
-		t.Fatal("a third connection was served while two were busy at a limit of 2")
-	}
-	close(release)
-	for range 2 {
-		if err := <-slow; err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := get("/", 10*time.Second); err != nil {
-		t.Fatalf("after the busy connections ended: %v", err)
 	}
 }

@@ -1,16 +1,17 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/internal/apptest"
+	"github.com/usaged/usaged/server"
 )
 
 // A second server on a data directory in use names the directory and the
@@ -33,20 +34,8 @@ func TestServeLockedDataDir(t *testing.T) {
 // listens (and is stopped), or once it has failed.
 func serveUntilListening(t *testing.T, args ...string) (string, bool) {
 	t.Helper()
-	bin, err := buildUsaged()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
-	out := &listenWatch{cancel: cancel}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.Run()
-	if !out.listened() && ctx.Err() != nil {
-		t.Fatalf("usaged serve %v neither listened nor failed:\n%s", args, out.String())
-	}
-	return out.String(), out.listened()
+	out, listened, _ := apptest.Run(t, 2*time.Minute, append([]string{"--log-format", "json"}, args...)...)
+	return out, listened
 }
 
 var tokenRE = regexp.MustCompile(`admin token \(generated now, shown only this once, kept in \S+\):\n\s+(\S+)\n`)
@@ -74,7 +63,7 @@ func TestServeShowsAdminTokenOnceListening(t *testing.T) {
 	if !listened || m == nil {
 		t.Fatalf("the start after the failed one printed:\n%s\nwant the admin token", out)
 	}
-	kept, err := os.ReadFile(filepath.Join(data, adminTokenFile))
+	kept, err := os.ReadFile(filepath.Join(data, server.AdminTokenFile))
 	if err != nil || strings.TrimSpace(string(kept)) != m[1] {
 		t.Fatalf("the data directory keeps %q (%v), the start printed %q", kept, err, m[1])
 	}

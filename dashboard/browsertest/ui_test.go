@@ -25,6 +25,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/usaged/usaged/demo"
 )
 
 // uiBrowser is one headless Chromium with one tab.
@@ -1055,11 +1056,11 @@ func TestDashboardDemoOpensSignedIn(t *testing.T) {
 	base := startServe(t, t.TempDir(), uiAdmin, "--demo", "--demo-events-per-day", "500").base
 	b.do(t, chromedp.Navigate(base+"/"))
 	b.waitReady(t, "api")
-	if org := evalJS[string](t, b, `document.getElementById("org-name").textContent`); org != demoOrgName {
-		t.Errorf("#org-name = %q, want %q", org, demoOrgName)
+	if org := evalJS[string](t, b, `document.getElementById("org-name").textContent`); org != demo.OrgName {
+		t.Errorf("#org-name = %q, want %q", org, demo.OrgName)
 	}
-	if n := len(b.table(t, "clients")); n != demoClients {
-		t.Errorf("%d clients, want the demo's %d", n, demoClients)
+	if n := len(b.table(t, "clients")); n != demo.LocalClients {
+		t.Errorf("%d clients, want the demo's %d", n, demo.LocalClients)
 	}
 	checkCharts(t, b, "requests", "clients")
 	b.act(t, "services", click("#nav-services"))

@@ -11,15 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/usaged/usaged/auth"
-	"github.com/usaged/usaged/genesys"
-	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/meter/attrib"
-	"github.com/usaged/usaged/query"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/server"
 )
 
 const adminToken = "admin-token-for-tests"
@@ -67,34 +62,14 @@ func MustUsaged(t *testing.T) *usagedEnv { return mustUsagedLimited(t, -1) }
 // per minute, per token or, for invalid tokens, per address.
 func mustUsagedLimited(t *testing.T, rateLimit int) *usagedEnv {
 	t.Helper()
-	db, err := pebble.Open(pebble.Config{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	clk := &clock{t: time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)}
-	as, err := auth.New(t.Context(), auth.Config{Registry: db, AdminToken: adminToken,
-		SigningKey: []byte(strings.Repeat("k", 32)), Now: clk.Now, BcryptCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := ingest.New(ingest.Config{Store: db, KnownOrganization: as.KnownOrganization, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	qs, err := query.New(t.Context(), query.Config{Events: db, Executions: db, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { qs.Close() })
-	s, err := genesys.New(genesys.Config{Auth: as, Ingest: p, Events: db, Queries: qs, Now: clk.Now,
-		Registerer: prometheus.NewRegistry(), RateLimit: rateLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	s.Register(mux)
-	e := &usagedEnv{t: t, clk: clk, auth: as}
+	s := servertest.Start(t, func(c *server.Config) {
+		c.Now = clk.Now
+		c.Auth.AdminToken = adminToken
+		c.Limits.RateLimit = rateLimit
+	})
+	mux := s.Handler()
+	e := &usagedEnv{t: t, clk: clk, auth: s.Auth()}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/v2/tokens/me" {
 			e.calls.Add(1)

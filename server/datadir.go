@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"errors"
@@ -16,11 +16,11 @@ import (
 // its store: starting would create an empty store and serve it as if nothing
 // had ever been recorded, with the old tokens still valid.
 func checkDataDir(data string) error {
-	if _, err := os.Stat(filepath.Join(data, storeDir)); err == nil || !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(data, StoreDir)); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return nil // present, or unreadable: opening the store reports it
 	}
 	var found []string
-	for _, name := range []string{signingKeyFile, adminTokenFile} {
+	for _, name := range []string{SigningKeyFile, AdminTokenFile} {
 		if _, err := os.Stat(filepath.Join(data, name)); err == nil {
 			found = append(found, name)
 		}
@@ -30,7 +30,7 @@ func checkDataDir(data string) error {
 	}
 	return fmt.Errorf("data directory %s holds %s from an earlier start but no %s directory: the store is missing. "+
 		"Restore it from a backup; to start over with an empty store, remove %s as well",
-		data, strings.Join(found, " and "), storeDir, strings.Join(found, " and "))
+		data, strings.Join(found, " and "), StoreDir, strings.Join(found, " and "))
 }
 
 // storeOpenError says what to do about the store of data directory data
@@ -39,7 +39,7 @@ func storeOpenError(data string, err error) error {
 	if inProcess := strings.Contains(err.Error(), "lock held by current process"); inProcess || isLocked(err) {
 		pid := os.Getpid()
 		if !inProcess {
-			pid = lockHolder(filepath.Join(data, storeDir, "LOCK"))
+			pid = lockHolder(filepath.Join(data, StoreDir, "LOCK"))
 		}
 		holder := "another usaged holds " + data
 		if pid > 0 {

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -15,57 +15,97 @@ import (
 
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/dashboard"
-	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/internal/secretfile"
+	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
 )
 
+// The demo a server seeds into its own components at start.
 const (
-	demoMarkerFile = "demo.json"
-	demoOrgName    = demo.OrgName
-	demoViewerName = "Demo viewer"
-	demoDays       = 30
-	demoClients    = 8
-	demoSeed       = 1
+	// MarkerFile, in the data directory, keeps what was seeded.
+	MarkerFile = "demo.json"
+	viewerName = "Demo viewer"
+	localDays  = 30
+	// LocalClients is the number of integrations whose traffic is seeded.
+	LocalClients = 8
+	localSeed    = 1
 
 	// The service-usage demo: twelve services, enough for every status the
 	// reports treat differently, each with a team of twenty.
-	demoPartners            = 2
-	demoResellersPerPartner = 2
-	demoServicesPerReseller = 3
-	demoUsersPerService     = 20
+	localPartners            = 2
+	localResellersPerPartner = 2
+	localServicesPerReseller = 3
+	localUsersPerService     = 20
 )
 
-// demoCredentials is what serve --demo created, kept in the data directory
+// Credentials is what a Local seeding created, kept in the data directory
 // (mode 0600, next to the admin token) so that a restart reuses the
 // organization and can show the viewer's credentials again.
-type demoCredentials struct {
-	OrganizationID   string        `json:"organizationId"`
-	OrganizationName string        `json:"organizationName"`
-	ClientID         string        `json:"clientId"`
-	ClientSecret     string        `json:"clientSecret"`
-	TrafficClients   []demo.Client `json:"trafficClients"`
-	Seeded           bool          `json:"seeded"` // false while seeding, so an interrupted seed resumes
-	Events           int           `json:"events"`
-	Start            time.Time     `json:"start"`
-	End              time.Time     `json:"end"`
+type Credentials struct {
+	OrganizationID   string    `json:"organizationId"`
+	OrganizationName string    `json:"organizationName"`
+	ClientID         string    `json:"clientId"`
+	ClientSecret     string    `json:"clientSecret"`
+	TrafficClients   []Client  `json:"trafficClients"`
+	Seeded           bool      `json:"seeded"` // false while seeding, so an interrupted seed resumes
+	Events           int       `json:"events"`
+	Start            time.Time `json:"start"`
+	End              time.Time `json:"end"`
 
 	// The service-usage demo. Its window is chosen once and kept, so that
 	// a resumed seed sends the same events again; ServiceUsage keeps the
 	// partner's API key, to show it again on every start.
-	ServicesStart  time.Time            `json:"servicesStart"`
-	ServicesEnd    time.Time            `json:"servicesEnd"`
-	ServicesSeeded bool                 `json:"servicesSeeded"` // false while seeding, so an interrupted seed resumes
-	ServiceUsage   *demo.ServiceSummary `json:"serviceUsage,omitempty"`
+	ServicesStart  time.Time       `json:"servicesStart"`
+	ServicesEnd    time.Time       `json:"servicesEnd"`
+	ServicesSeeded bool            `json:"servicesSeeded"` // false while seeding, so an interrupted seed resumes
+	ServiceUsage   *ServiceSummary `json:"serviceUsage,omitempty"`
 }
 
-// seedDemo creates the demo organization and its clients and seeds their
+// Local seeds the demo into a server's own components as it starts (usaged
+// serve --demo): an organization with its clients and their API traffic,
+// then partners, resellers and services with their activity, all through
+// the ingest pipeline and the registries. What it created is kept in the
+// data directory, so that a later start reuses it and an interrupted one
+// resumes.
+type Local struct {
+	Dir          string // the data directory, which holds MarkerFile
+	EventsPerDay int    // the average events per day of traffic to seed
+	Stdout       io.Writer
+	Logger       *slog.Logger
+	Auth         *auth.Service
+	Ingest       *ingest.Pipeline
+	Registry     *tenancy.Registry
+	// Events counts the organization's events for the banner.
+	Events EventCounter
+}
+
+// EventCounter answers a query at once, as the query service's Query does.
+type EventCounter interface {
+	Query(ctx context.Context, q usage.Query) ([]usage.Row, error)
+}
+
+// Seed seeds the demo, or reuses what an earlier start made, and returns
+// its credentials with the counts the store holds now.
+func (l *Local) Seed(ctx context.Context) (*Credentials, error) {
+	d, err := l.seed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.refreshCounts(ctx, l.Events, l.Registry); err != nil {
+		l.Logger.Warn("the demo's banner shows the counts of its seed", "err", err)
+	}
+	return d, nil
+}
+
+// seed creates the demo organization and its clients and seeds their
 // traffic through the ingest pipeline, then the service-usage demo through
 // the registry and the pipeline, or reuses what an earlier start made.
-func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, authSvc *auth.Service, p *ingest.Pipeline, reg *tenancy.Registry) (*demoCredentials, error) {
-	path := filepath.Join(cfg.data, demoMarkerFile)
-	var d demoCredentials
+func (l *Local) seed(ctx context.Context) (*Credentials, error) {
+	log, authSvc, reg := l.Logger, l.Auth, l.Registry
+	path := filepath.Join(l.Dir, MarkerFile)
+	var d Credentials
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -86,24 +126,24 @@ func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, 
 			return nil, err
 		}
 		if n := len(reg.Partners()); len(orgs) > 0 || n > 0 {
-			return nil, fmt.Errorf("--demo needs a fresh data directory, but %s already holds %d organizations and %d partners: start without --demo, or use another --data", cfg.data, len(orgs), n)
+			return nil, fmt.Errorf("--demo needs a fresh data directory, but %s already holds %d organizations and %d partners: start without --demo, or use another --data", l.Dir, len(orgs), n)
 		}
 		if d, err = createDemoOrg(ctx, authSvc); err != nil {
 			return nil, err
 		}
-		if err := writeDemoMarker(path, &d); err != nil {
+		if err := writeMarker(path, &d); err != nil {
 			return nil, err
 		}
 	default:
 		return nil, err
 	}
 	if !d.Seeded {
-		if err := c.seedTraffic(ctx, log, cfg, p, &d, path); err != nil {
+		if err := l.seedTraffic(ctx, &d, path); err != nil {
 			return nil, err
 		}
 	}
 	if !d.ServicesSeeded {
-		if err := c.seedServices(ctx, log, p, reg, &d, path); err != nil {
+		if err := l.seedServices(ctx, &d, path); err != nil {
 			return nil, err
 		}
 	}
@@ -111,37 +151,34 @@ func (c *cli) seedDemo(ctx context.Context, log *slog.Logger, cfg *serveConfig, 
 }
 
 // seedTraffic seeds the demo organization's API traffic.
-func (c *cli) seedTraffic(ctx context.Context, log *slog.Logger, cfg *serveConfig, p *ingest.Pipeline, d *demoCredentials, path string) error {
+func (l *Local) seedTraffic(ctx context.Context, d *Credentials, path string) error {
+	log, p := l.Logger, l.Ingest
 	end := time.Now().UTC()
 	// Stay inside the dedupe window, or the oldest events would be refused.
-	start := end.Add(-min(demoDays*24*time.Hour, p.DedupeWindow()-time.Hour))
-	g, err := demo.New(demo.Config{
-		Seed:          demoSeed,
-		Organizations: []demo.Org{{ID: d.OrganizationID, Clients: d.TrafficClients}},
+	start := end.Add(-min(localDays*24*time.Hour, p.DedupeWindow()-time.Hour))
+	g, err := New(Config{
+		Seed:          localSeed,
+		Organizations: []Org{{ID: d.OrganizationID, Clients: d.TrafficClients}},
 		UsersPerOrg:   60,
-		Templates:     min(180, demo.TemplateCount),
+		Templates:     min(180, TemplateCount),
 		Start:         start,
 		End:           end,
-		EventsPerDay:  cfg.demoEventsPerDay,
+		EventsPerDay:  l.EventsPerDay,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "seeding %s events of demo traffic (%s to %s)\n", group(int64(g.Total())), start.Format(time.DateOnly), end.Format(time.DateOnly))
-	prog := startProgress(c.stdout, "seeding", g.Total())
+	fmt.Fprintf(l.Stdout, "seeding %s events of demo traffic (%s to %s)\n", termout.Group(int64(g.Total())), start.Format(time.DateOnly), end.Format(time.DateOnly))
+	prog := termout.StartProgress(l.Stdout, "seeding", g.Total())
 	const batch = 10_000
 	buf := make([]usage.Event, batch)
-	index := make([]int, batch)
-	for i := range index {
-		index[i] = i
-	}
 	var sum ingest.Result
 	for n := g.Next(buf); n > 0; n = g.Next(buf) {
 		if err := ctx.Err(); err != nil {
 			prog.Finish()
 			return fmt.Errorf("seeding interrupted; the next start with --demo resumes it: %w", err)
 		}
-		res, err := p.Ingest(ctx, &ingest.Batch{Events: buf[:n], Index: index[:n]}, ingest.Scope{})
+		res, err := p.Ingest(ctx, buf[:n], ingest.Scope{})
 		if err != nil {
 			prog.Finish()
 			return fmt.Errorf("seeding demo traffic: %w", err)
@@ -157,62 +194,57 @@ func (c *cli) seedTraffic(ctx context.Context, log *slog.Logger, cfg *serveConfi
 	prog.Finish()
 	log.Info("demo traffic seeded", "accepted", sum.Accepted, "duplicates", sum.Duplicates, "rejected", sum.Rejected)
 	d.Seeded, d.Events, d.Start, d.End = true, sum.Accepted+sum.Duplicates, start, end
-	return writeDemoMarker(path, d)
+	return writeMarker(path, d)
 }
 
 // seedServices creates the service-usage demo's partners, resellers,
 // Collections and services in the registry, a key of the first partner,
 // and ingests each service's activity.
-func (c *cli) seedServices(ctx context.Context, log *slog.Logger, p *ingest.Pipeline, reg *tenancy.Registry, d *demoCredentials, path string) error {
+func (l *Local) seedServices(ctx context.Context, d *Credentials, path string) error {
+	log, p, reg := l.Logger, l.Ingest, l.Registry
 	if d.ServicesStart.IsZero() {
 		d.ServicesEnd = time.Now().UTC().Truncate(time.Millisecond)
 		// Stay inside the dedupe window, or the oldest events would be refused.
-		d.ServicesStart = d.ServicesEnd.Add(-min(demoDays*24*time.Hour, p.DedupeWindow()-time.Hour))
-		if err := writeDemoMarker(path, d); err != nil {
+		d.ServicesStart = d.ServicesEnd.Add(-min(localDays*24*time.Hour, p.DedupeWindow()-time.Hour))
+		if err := writeMarker(path, d); err != nil {
 			return err
 		}
 	}
-	sd, err := demo.NewServiceDemo(demo.ServicesConfig{
-		Seed: demoSeed, Partners: demoPartners, ResellersPerPartner: demoResellersPerPartner,
-		ServicesPerReseller: demoServicesPerReseller, UsersPerService: demoUsersPerService,
+	sd, err := NewServiceDemo(ServicesConfig{
+		Seed: localSeed, Partners: localPartners, ResellersPerPartner: localResellersPerPartner,
+		ServicesPerReseller: localServicesPerReseller, UsersPerService: localUsersPerService,
 		Start: d.ServicesStart, End: d.ServicesEnd,
 	})
 	if err != nil {
 		return err
 	}
-	pd, err := demo.Place(ctx, registryHierarchy{reg}, sd)
+	pd, err := Place(ctx, registryHierarchy{reg}, sd)
 	if err != nil {
 		return fmt.Errorf("creating the demo services: %w", err)
 	}
-	sum := demo.NewServiceSummary(sd, pd)
+	sum := NewServiceSummary(sd, pd)
 	if prev := d.ServiceUsage; prev != nil {
 		if _, ok := reg.Authenticate(prev.APIKey); ok {
 			sum.APIKey = prev.APIKey
 		}
 	}
 	if sum.APIKey == "" {
-		if _, sum.APIKey, err = reg.CreateAPIKey(ctx, demo.KeyName, usage.Scope{Kind: usage.ScopePartner, GUID: pd.Partners[0]}); err != nil {
+		if _, sum.APIKey, err = reg.CreateAPIKey(ctx, KeyName, usage.Scope{Kind: usage.ScopePartner, GUID: pd.Partners[0]}); err != nil {
 			return fmt.Errorf("creating the demo partner's API key: %w", err)
 		}
 	}
 	// Kept before the long part, so that a resumed seed shows the same key.
 	d.ServiceUsage = sum
-	if err := writeDemoMarker(path, d); err != nil {
+	if err := writeMarker(path, d); err != nil {
 		return err
 	}
 
-	fmt.Fprintf(c.stdout, "seeding %s activity events of %d demo services (%s to %s)\n", group(int64(sum.Events)), sum.Services,
+	fmt.Fprintf(l.Stdout, "seeding %s activity events of %d demo services (%s to %s)\n", termout.Group(int64(sum.Events)), sum.Services,
 		d.ServicesStart.Format(time.DateOnly), d.ServicesEnd.Format(time.DateOnly))
 	const batch = 5000
-	index := make([]int, batch)
-	for i := range index {
-		index[i] = i
-	}
-	send := func(ctx context.Context, service usage.GUID, events []usage.Activity) (ingest.Result, error) {
-		return p.IngestActivity(ctx, service, &ingest.ActivityBatch{Activities: events, Index: index[:len(events)]})
-	}
-	prog := startProgress(c.stdout, "seeding", sum.Events)
-	err = demo.SendActivity(ctx, sd, send, batch, 2, prog, sum)
+	send := p.IngestActivity
+	prog := termout.StartProgress(l.Stdout, "seeding", sum.Events)
+	err = SendActivity(ctx, sd, send, batch, 2, prog, sum)
 	prog.Finish()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -225,14 +257,14 @@ func (c *cli) seedServices(ctx context.Context, log *slog.Logger, p *ingest.Pipe
 	}
 	log.Info("demo service activity seeded", "accepted", sum.Accepted, "duplicates", sum.Duplicates, "rejected", sum.Rejected)
 	d.ServicesSeeded = true
-	return writeDemoMarker(path, d)
+	return writeMarker(path, d)
 }
 
 // registryHierarchy makes a demo's hierarchy in the serving process's
 // registry.
 type registryHierarchy struct{ reg *tenancy.Registry }
 
-var _ demo.Hierarchy = registryHierarchy{}
+var _ Hierarchy = registryHierarchy{}
 
 // Partners lists every partner by name.
 func (h registryHierarchy) Partners(context.Context) (map[string]usage.GUID, error) {
@@ -303,10 +335,10 @@ func (h registryHierarchy) CreateAPIKey(ctx context.Context, name string, scope 
 	return secret, err
 }
 
-func createDemoOrg(ctx context.Context, authSvc *auth.Service) (demoCredentials, error) {
-	org, err := authSvc.CreateOrganization(ctx, demoOrgName)
+func createDemoOrg(ctx context.Context, authSvc *auth.Service) (Credentials, error) {
+	org, err := authSvc.CreateOrganization(ctx, OrgName)
 	if err != nil {
-		return demoCredentials{}, err
+		return Credentials{}, err
 	}
 	perms := []string{usage.PermOAuthClientView}
 	for _, p := range usage.Permissions {
@@ -315,41 +347,41 @@ func createDemoOrg(ctx context.Context, authSvc *auth.Service) (demoCredentials,
 		}
 	}
 	viewer, secret, err := authSvc.CreateClient(ctx, org.ID, auth.ClientSpec{
-		Name:        demoViewerName,
+		Name:        viewerName,
 		Description: "Reads the demo organization's usage.",
 		Permissions: perms,
 	})
 	if err != nil {
-		return demoCredentials{}, err
+		return Credentials{}, err
 	}
-	d := demoCredentials{OrganizationID: org.ID, OrganizationName: org.Name, ClientID: viewer.ID, ClientSecret: secret}
+	d := Credentials{OrganizationID: org.ID, OrganizationName: org.Name, ClientID: viewer.ID, ClientSecret: secret}
 	// The integrations whose traffic is seeded are real clients, so that
 	// their names and ids line up with the registry.
-	for _, name := range demo.ClientNames(demoClients) {
+	for _, name := range ClientNames(LocalClients) {
 		cl, _, err := authSvc.CreateClient(ctx, org.ID, auth.ClientSpec{
 			Name:        name,
 			Description: "Demo integration.",
 			Permissions: []string{usage.PermEventAdd},
 		})
 		if err != nil {
-			return demoCredentials{}, err
+			return Credentials{}, err
 		}
-		d.TrafficClients = append(d.TrafficClients, demo.Client{ID: cl.ID, Name: cl.Name})
+		d.TrafficClients = append(d.TrafficClients, Client{ID: cl.ID, Name: cl.Name})
 	}
 	return d, nil
 }
 
-func writeDemoMarker(path string, d *demoCredentials) error {
+func writeMarker(path string, d *Credentials) error {
 	b, err := json.MarshalIndent(d, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'))
+	return secretfile.WriteAtomic(path, append(b, '\n'))
 }
 
-// dashboardSession is what the dashboard signs in with in a demo: the
+// DashboardSession is what the dashboard signs in with in a demo: the
 // viewer's credentials and the partner's key that the demo prints anyway.
-func (d *demoCredentials) dashboardSession() *dashboard.Session {
+func (d *Credentials) DashboardSession() *dashboard.Session {
 	s := &dashboard.Session{OrganizationName: d.OrganizationName, ClientID: d.ClientID, ClientSecret: d.ClientSecret}
 	if d.ServiceUsage != nil {
 		s.APIKey = d.ServiceUsage.APIKey
@@ -357,9 +389,9 @@ func (d *demoCredentials) dashboardSession() *dashboard.Session {
 	return s
 }
 
-// print shows how to query the demo organization and, once seeded, the
-// demo services.
-func (d *demoCredentials) print(w io.Writer, base string) {
+// Print shows how to query the demo organization at base; the service-usage
+// demo, once seeded (ServicesSeeded), is for the caller to show.
+func (d *Credentials) Print(w io.Writer, base string) {
 	iv := d.Start.Format(time.DateOnly) + "/" + d.End.Format(time.DateOnly)
 	fmt.Fprintf(w, `
 Demo organization %q (%s) holds %s events from %s.
@@ -377,26 +409,17 @@ Try it:
 
 or:
   usaged query --server %s --client-id %s --client-secret '%s' --interval %s --group-by OAuthClientId
-`, d.OrganizationName, d.OrganizationID, group(int64(d.Events)), iv,
+`, d.OrganizationName, d.OrganizationID, termout.Group(int64(d.Events)), iv,
 		base, base, d.ClientID, d.ClientSecret,
 		d.ClientID, d.ClientSecret, base,
 		iv, base, base,
 		base, d.ClientID, d.ClientSecret, iv)
-	if d.ServiceUsage != nil && d.ServicesSeeded {
-		printServiceDemo(w, base, d.ServiceUsage)
-	}
-}
-
-// eventCounter is the part of the store that counts an organization's
-// events.
-type eventCounter interface {
-	Query(ctx context.Context, q usage.Query) ([]usage.Row, error)
 }
 
 // refreshCounts sets the counts the banner shows to what the store and the
 // registry hold now: on a restart, events and services added since the seed
 // count too, and the numbers match what the printed requests answer.
-func (d *demoCredentials) refreshCounts(ctx context.Context, events eventCounter, reg *tenancy.Registry) error {
+func (d *Credentials) refreshCounts(ctx context.Context, events EventCounter, reg *tenancy.Registry) error {
 	// The banner's interval is whole days, its end day included.
 	iv := usage.Interval{Start: d.Start.UTC().Truncate(24 * time.Hour), End: d.End.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)}
 	q, err := usage.Query{OrganizationID: d.OrganizationID, Interval: iv}.Normalize()

@@ -1,0 +1,504 @@
+// Package server is the composition root of usaged serve: from one Config it
+// opens the store in the data directory, builds every component (auth,
+// ingest, query, the service registry), puts the Genesys face, the
+// service-usage face, the dashboard, /healthz and /metrics behind one
+// middleware stack, and serves them until its context is done or the store
+// fails. Tests build their server with it too, so that what they test is
+// wired as usaged serve wires it.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/ccc"
+	"github.com/usaged/usaged/dashboard"
+	"github.com/usaged/usaged/genesys"
+	"github.com/usaged/usaged/httpmw"
+	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/internal/secretfile"
+	"github.com/usaged/usaged/openapi"
+	"github.com/usaged/usaged/query"
+	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/tenancy"
+)
+
+// Files kept in the data directory next to the store.
+const (
+	SigningKeyFile = "token-signing-key"
+	AdminTokenFile = "admin-token"
+	StoreDir       = "store"
+)
+
+// Server is usaged serve's server: its store, components and listener. New
+// builds it, Run serves, Close releases what New opened.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	db       *pebble.DB
+	auth     *auth.Service
+	ingest   *ingest.Pipeline
+	queries  *query.Service
+	registry *tenancy.Registry
+	stack    *httpmw.Stack
+	metrics  *prometheus.Registry
+
+	ln  *connLimiter
+	srv *http.Server
+
+	ready       atomic.Bool
+	demoSession atomic.Pointer[dashboard.Session]
+
+	steps        *shutdownSteps
+	background   sync.WaitGroup
+	maintainCtx  context.Context
+	stopMaintain context.CancelFunc
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+// New validates cfg, prepares the data directory (its signing key and admin
+// token), opens the store, builds every component and listens on
+// cfg.HTTP.Addr. A newly generated admin token is printed on
+// cfg.Log.Stdout once the server listens, so that a start that fails before
+// shows none that nobody will see again. The caller must Close the Server.
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Log.Logger == nil {
+		cfg.Log.Logger = slog.Default()
+	}
+	if cfg.Log.Stdout == nil {
+		cfg.Log.Stdout = io.Discard
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Log.Logger
+	if cfg.Limits.Memory != nil {
+		applyMemoryLimit(log, *cfg.Limits.Memory)
+	}
+	maxConns := cfg.HTTP.MaxConnections
+	if fdLimit, err := raiseFileLimit(); err != nil {
+		log.Warn("the limit on open files could not be read or raised", "err", err)
+	} else {
+		n, lowered := connectionBudget(maxConns, fdLimit)
+		log.Info("open files limit", "limit", fdLimit, "maxConnections", n, "reservedForStore", storeFileReserve(fdLimit))
+		if lowered {
+			log.Info("--max-connections lowered to leave file descriptors for the store; raise the hard limit on open files (ulimit -Hn, LimitNOFILE=) to allow more",
+				"maxConnections", cfg.HTTP.MaxConnections, "lowered", n, "openFilesLimit", fdLimit)
+			maxConns = n
+		}
+	}
+	data := cfg.Data.Dir
+	if err := checkDataDir(data); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	key, err := secretfile.LoadOrCreate(filepath.Join(data, SigningKeyFile), func() ([]byte, error) { return randomBytes(32), nil })
+	if err != nil {
+		return nil, fmt.Errorf("token signing key: %w", err)
+	}
+	adminToken, announceToken, err := loadAdminToken(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	db, err := pebble.Open(pebble.Config{
+		Dir:           filepath.Join(data, StoreDir),
+		Logger:        log.With("component", "store"),
+		DiskReserve:   storeReserve(cfg.Data.DiskReserve),
+		AcceptWALLoss: cfg.Data.AcceptWALLoss,
+		CacheBytes:    cfg.Data.CacheBytes,
+	})
+	if err != nil {
+		return nil, storeOpenError(data, err)
+	}
+	s := &Server{cfg: cfg, log: log, db: db, steps: &shutdownSteps{db: db, log: log}}
+	s.maintainCtx, s.stopMaintain = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := s.build(ctx, key, adminToken); err != nil {
+		return nil, err
+	}
+	if err := s.listen(maxConns); err != nil {
+		return nil, err
+	}
+	if err := announceToken(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// build makes the components and the routes.
+func (s *Server) build(ctx context.Context, key []byte, adminToken string) error {
+	cfg, log, db := &s.cfg, s.log, s.db
+	var err error
+	s.auth, err = auth.New(ctx, *apply(cfg.Hooks.Auth, &auth.Config{
+		Registry: db, AdminToken: adminToken, SigningKey: key, Logger: log.With("component", "auth"),
+		Now: cfg.Now, BcryptCost: cfg.Auth.BcryptCost,
+		// Never 0 here, which would mean the default.
+		FailedLoginLimit:        cfg.Auth.FailedLoginLimit,
+		FailedLoginAddressLimit: cfg.Auth.FailedLoginAddressLimit,
+	}))
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	s.metrics = reg
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "usaged_store_disk_bytes",
+			Help: "Disk space used by the store, in bytes.",
+		}, func() float64 { return float64(db.DiskUsage()) }),
+	)
+	reg.MustRegister(storeCollectors(db)...)
+	if s.stack, err = httpmw.New(httpmw.Config{Logger: log.With("component", "http"), Registerer: reg, Failed: db.Failed}); err != nil {
+		return err
+	}
+	s.ingest, err = ingest.New(*apply(cfg.Hooks.Ingest, &ingest.Config{
+		Store:             db,
+		Services:          db,
+		DedupeWindow:      cfg.Ingest.DedupeWindow,
+		KnownOrganization: s.auth.KnownOrganization,
+		Now:               cfg.Now,
+		Logger:            log.With("component", "ingest"),
+		Registerer:        reg,
+		Limits:            ingest.Limits{MaxEvents: cfg.Ingest.MaxEvents},
+	}))
+	if err != nil {
+		return err
+	}
+	s.queries, err = query.New(ctx, *apply(cfg.Hooks.Query, &query.Config{
+		Events:     db,
+		Executions: db,
+		Workers:    cfg.Query.Workers,
+		TTL:        cfg.Query.ResultsTTL,
+		Now:        cfg.Now,
+		Logger:     log.With("component", "query"),
+		Registerer: reg,
+
+		// Never 0 here, which would mean the default.
+		MaxPendingPerOrg:     cfg.Query.MaxPendingPerOrg,
+		MaxExecutionsPerOrg:  cfg.Query.MaxExecutionsPerOrg,
+		MaxResultBytesPerOrg: cfg.Query.MaxResultBytesPerOrg,
+	}))
+	if err != nil {
+		return err
+	}
+	api, err := genesys.New(*apply(cfg.Hooks.Genesys, &genesys.Config{
+		Auth:    s.auth,
+		Ingest:  s.ingest,
+		Events:  db,
+		Queries: s.queries,
+		Now:     cfg.Now,
+		Logger:  log.With("component", "http"),
+		MaxBody: cfg.Ingest.MaxBody,
+		Stack:   s.stack,
+		// Never 0 here, which would mean the default.
+		RateLimit:       cfg.Limits.RateLimit,
+		IngestRateLimit: cfg.Limits.IngestRateLimit,
+		TokenRateLimit:  cfg.Limits.TokenRateLimit,
+	}))
+	if err != nil {
+		return err
+	}
+	if s.registry, err = tenancy.New(ctx, tenancy.Config{Store: db, Now: cfg.Now, Logger: log.With("component", "tenancy")}); err != nil {
+		return err
+	}
+	reports, err := ccc.New(*apply(cfg.Hooks.CCC, &ccc.Config{
+		Registry: s.registry,
+		Ingest:   s.ingest,
+		Reports:  db,
+		Admin: func(token string) bool {
+			p, err := s.auth.Authenticate(ctx, token)
+			return err == nil && p.Admin
+		},
+		MaxBody:         cfg.Ingest.MaxBody,
+		Now:             cfg.Now,
+		Logger:          log.With("component", "ccc"),
+		RateLimit:       cfg.Limits.RateLimit,
+		IngestRateLimit: cfg.Limits.IngestRateLimit,
+		Stack:           s.stack,
+	}))
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	api.Register(mux)
+	reports.Register(mux)
+	plain := &routes{mux: mux, stack: s.stack}
+	if err := dashboard.Register(plain, dashboard.Config{Demo: s.demoSession.Load}); err != nil {
+		return err
+	}
+	plain.HandleFunc("GET /healthz", healthz(&s.ready, db))
+	openapi.Register(plain)
+	plain.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Event bodies are up to --max-body, possibly over slow links.
+		ReadTimeout:  2 * time.Minute,
+		WriteTimeout: 2 * time.Minute,
+		// Long enough for a client sending steadily to reuse its connection,
+		// short enough that abandoned ones do not pile up; at the connection
+		// limit idle ones are closed anyway.
+		IdleTimeout:    30 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// routes registers the routes of the server's own pages (the dashboard,
+// /healthz, /metrics) behind the stack, with no rate limit and plain-text
+// errors.
+type routes struct {
+	mux   *http.ServeMux
+	stack *httpmw.Stack
+	face  httpmw.Face
+}
+
+func (r *routes) Handle(pattern string, h http.Handler) {
+	r.mux.Handle(pattern, r.stack.Wrap(&r.face, httpmw.Route{Pattern: pattern}, h))
+}
+
+func (r *routes) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	r.Handle(pattern, http.HandlerFunc(h))
+}
+
+// listen opens the listener, limited to maxConns connections.
+func (s *Server) listen(maxConns int) error {
+	tcp, err := net.Listen("tcp", s.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on --addr %s (give another, or port 0 for a free one): %w", s.cfg.HTTP.Addr, err)
+	}
+	s.ln = newConnLimiter(tcp, maxConns, s.log.With("component", "http"))
+	s.srv.ConnState = s.ln.ConnState
+	s.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "usaged_http_connections",
+		Help: "HTTP connections open.",
+	}, func() float64 { return float64(s.ln.Open()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "usaged_http_idle_connections_closed_total",
+		Help: "Idle keep-alive connections closed to admit new ones at --max-connections.",
+	}, func() float64 { return float64(s.ln.idleClosed.Load()) }))
+	return nil
+}
+
+// Run serves until ctx is done or the store fails, then shuts the HTTP
+// server down within cfg.HTTP.ShutdownTimeout: it stops accepting
+// connections and lets requests in flight finish. With cfg.Demo.Enabled it
+// seeds the demo first, while /healthz still answers "starting". It returns
+// nil after a shutdown asked for by ctx, and an error when serving failed
+// or the store failed: a supervisor restarts the server, which recovers the
+// store. Run is called once; Close follows it.
+func (s *Server) Run(ctx context.Context) error {
+	log, cfg := s.log, &s.cfg
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.srv.Serve(s.ln) }()
+	s.background.Go(func() { s.ingest.Maintain(s.maintainCtx, time.Hour) })
+
+	base := s.URL()
+	var demo *Demo
+	if cfg.Demo.Enabled {
+		d, err := cfg.Demo.Seed(ctx, s)
+		if err != nil {
+			s.stopMaintain()
+			s.srv.Close()
+			return err
+		}
+		demo = &d
+	}
+	s.ready.Store(true)
+	log.Info("listening", "addr", s.ln.Addr().String(), "data", cfg.Data.Dir, "dedupeWindow", days(s.ingest.DedupeWindow()))
+	fmt.Fprintf(cfg.Log.Stdout, "listening on %s\n", base)
+	if demo != nil {
+		s.demoSession.Store(demo.Session)
+		if demo.Banner != nil {
+			demo.Banner(cfg.Log.Stdout, base)
+		}
+	}
+
+	// A failed store stops the server as a signal would, and the exit status
+	// tells a supervisor to restart it: the restart recovers the store. The
+	// whole shutdown, drain included, takes at most the shutdown timeout.
+	timeout := cfg.HTTP.ShutdownTimeout
+	var failed error
+	select {
+	case err := <-serveErr:
+		s.stopMaintain()
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", timeout.String())
+	case <-s.db.FailedC():
+		failed = fmt.Errorf("the store failed, restart usaged to recover it: %w", errors.Unwrap(s.db.Failed()))
+		log.Error("shutting down: the store failed and refuses writes; exiting for a restart", "err", errors.Unwrap(s.db.Failed()), "timeout", timeout.String())
+	}
+	shutdownBy := time.Now().Add(timeout)
+	s.steps.start(shutdownBy)
+	s.ready.Store(false)
+	s.stopMaintain()
+	if failed != nil {
+		drainFailed(ctx, timeout)
+	}
+	sctx, cancel := context.WithDeadline(context.Background(), shutdownBy)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still in flight at the shutdown timeout were cut off", "err", err)
+		s.srv.Close()
+	}
+	if err := s.db.Failed(); err != nil && failed == nil {
+		failed = fmt.Errorf("the store failed, restart usaged to recover it: %w", errors.Unwrap(err))
+	}
+	return failed
+}
+
+// Close stops the query service (executions it interrupts stay queued in
+// the store and resume on the next start) and the store's maintenance, and
+// closes the listener and then the store, last, once nothing uses it. After
+// a store failure a step blocked on it is abandoned at the shutdown
+// deadline. Calls after the first return the first's error.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.srv != nil {
+			s.srv.Close() // without Run: the listener; after it: nothing left
+		} else if s.ln != nil {
+			s.ln.Close()
+		}
+		if s.queries != nil {
+			s.steps.run("closing the query service", func() { s.queries.Close() })
+		}
+		s.stopMaintain()
+		s.steps.run("stopping store maintenance", s.background.Wait)
+		if err := s.db.Close(); err != nil {
+			s.log.Error("closing the store", "err", err)
+			s.closeErr = err
+		} else {
+			s.log.Info("store closed")
+		}
+	})
+	return s.closeErr
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL returns the server's base URL, http://host:port.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Routes returns the patterns of the routes registered behind the
+// middleware stack, in the order they were registered: every route of the
+// faces, the dashboard, /healthz and /metrics, without the catch-alls that
+// answer 404 and 405.
+func (s *Server) Routes() []string { return s.stack.Routes() }
+
+// Handler returns the server's routes, for serving them elsewhere (a test's
+// own listener).
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
+// Logger returns the server's logger.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Auth returns the organizations, clients and tokens service.
+func (s *Server) Auth() *auth.Service { return s.auth }
+
+// Ingest returns the ingest pipeline.
+func (s *Server) Ingest() *ingest.Pipeline { return s.ingest }
+
+// Queries returns the query service.
+func (s *Server) Queries() *query.Service { return s.queries }
+
+// Registry returns the registry of partners, resellers and services.
+func (s *Server) Registry() *tenancy.Registry { return s.registry }
+
+// Metrics returns the registry /metrics answers from.
+func (s *Server) Metrics() prometheus.Gatherer { return s.metrics }
+
+// Store returns the store. A failed store (Failed) stops Run.
+func (s *Server) Store() *pebble.DB { return s.db }
+
+// loadAdminToken returns the admin token: from cfg, else from the data
+// directory, else newly generated. A new token is kept in the data
+// directory and printed, once, by announce, which New calls when it
+// listens: a start that fails before (port in use, store locked) neither
+// prints a token nor keeps one nobody saw, and the next start generates and
+// shows its own. announce does nothing for a token that was not new.
+func loadAdminToken(cfg Config) (tok string, announce func() error, err error) {
+	none := func() error { return nil }
+	if cfg.Auth.AdminToken != "" {
+		return cfg.Auth.AdminToken, none, nil // its length is checked by Validate
+	}
+	path := filepath.Join(cfg.Data.Dir, AdminTokenFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		tok = base64.RawURLEncoding.EncodeToString(randomBytes(32))
+		return tok, func() error {
+			if err := secretfile.WriteAtomic(path, []byte(tok+"\n")); err != nil {
+				return fmt.Errorf("admin token: %w", err)
+			}
+			fmt.Fprintf(cfg.Log.Stdout, "admin token (generated now, shown only this once, kept in %s):\n    %s\n", path, tok)
+			return nil
+		}, nil
+	case err != nil:
+		return "", nil, fmt.Errorf("admin token: %w", err)
+	}
+	tok = strings.TrimSpace(string(b))
+	if len(tok) < auth.MinAdminTokenLen {
+		return "", nil, fmt.Errorf("admin token in %s is shorter than %d bytes: replace it or pass --admin-token", path, auth.MinAdminTokenLen)
+	}
+	return tok, none, nil
+}
+
+// storeReserve is the pebble.Config.DiskReserve for a DataConfig's.
+func storeReserve(r int64) int64 {
+	if r == 0 {
+		return -1 // no reserve
+	}
+	return r
+}
+
+// days formats d as usaged serve's --dedupe-window takes it: whole days as
+// "35d", anything else as a Go duration.
+func days(d time.Duration) string {
+	if d != 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b) // never fails: crypto/rand panics rather than return short
+	return b
+}
