@@ -15,6 +15,7 @@ import (
 	"github.com/usaged/usaged/ratelimit"
 	"github.com/usaged/usaged/reports"
 	"github.com/usaged/usaged/servicestack"
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/tenancy"
 	"github.com/usaged/usaged/usage"
 )
@@ -23,7 +24,7 @@ import (
 type Config struct {
 	Registry *tenancy.Registry // required
 	Ingest   *ingest.Pipeline  // records activity events; required
-	Reports  reports.Usage     // answers the usage reports; required
+	Reports  store.Reports     // answers the usage reports; required
 	// Admin reports whether a bearer token is the operator's, who may see
 	// and change everything. Nil: no admin.
 	Admin   func(token string) bool

@@ -12,23 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
 )
-
-// Usage is what the reports read of the store: the contract of
-// store.Services's methods of the same names.
-type Usage interface {
-	// ServiceTotals reports service's usage in [from, to), both midnight
-	// UTC: counters summed, gauges as of to.
-	ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error)
-	// ServiceUsers reports the users of service known before to, with
-	// their usage in [from, to); only, when not zero, selects one user.
-	ServiceUsers(ctx context.Context, service usage.GUID, from, to time.Time, only usage.GUID) ([]usage.UserUsage, error)
-	// ServiceSeries reports what ServiceTotals would for each period of
-	// type step in [from, to), both starts of such periods, oldest first,
-	// in one call.
-	ServiceSeries(ctx context.Context, service usage.GUID, from, to time.Time, step usage.PeriodType) ([]usage.ServiceTotals, error)
-}
 
 // The longest history one request answers.
 const (
@@ -38,7 +24,7 @@ const (
 
 // Config configures a Service.
 type Config struct {
-	Usage Usage            // required
+	Usage store.Reports    // required
 	Now   func() time.Time // the clock of "today"; default time.Now
 }
 
@@ -52,7 +38,7 @@ func (c Config) Validate() error {
 
 // Service answers usage reports. It is safe for concurrent use.
 type Service struct {
-	usage Usage
+	usage store.Reports
 	now   func() time.Time
 }
 

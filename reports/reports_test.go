@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/reports"
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -39,7 +40,7 @@ func (f *fakeUsage) ServiceSeries(_ context.Context, _ usage.GUID, from, to time
 
 func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
 
-func mustService(t *testing.T, u reports.Usage) *reports.Service {
+func mustService(t *testing.T, u store.Reports) *reports.Service {
 	t.Helper()
 	now := date(2026, 3, 10).Add(15 * time.Hour)
 	s, err := reports.New(reports.Config{Usage: u, Now: func() time.Time { return now }})

@@ -509,7 +509,7 @@ func userCounts(v [5]uint64) usage.UserCounts {
 	return usage.UserCounts{Total: int64(v[0]), Pro: int64(v[1]), Guest: int64(v[2]), Disabled: int64(v[3]), Unregistered: int64(v[4])}
 }
 
-// ServiceSeries implements store.Services: one scan of the service's days
+// ServiceSeries implements store.Reports: one scan of the service's days
 // over the range and one iterator for each gauge, rather than one
 // ServiceTotals, and three iterators, per period.
 func (d *DB) ServiceSeries(ctx context.Context, service usage.GUID, from, to time.Time, step usage.PeriodType) ([]usage.ServiceTotals, error) {
