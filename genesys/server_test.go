@@ -19,7 +19,7 @@ import (
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/server"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -56,7 +56,7 @@ type env struct {
 	clk     *clock
 	auth    *auth.Service
 	reg     prometheus.Gatherer
-	db      *pebble.DB // the server's store, for tests that record events past ingest
+	db      store.Usage // the server's store, for tests that record events past ingest
 }
 
 // envTuning adjusts the configuration of a test server before it starts.
@@ -80,7 +80,7 @@ func mustEnvAuth(t *testing.T, tuneAuth func(*auth.Config), tune ...envTuning) *
 		c.Ingest.MaxBody = testMaxBody
 		c.Hooks.Auth = tuneAuth
 	}}, tune...)...)
-	return &env{t: t, url: s.URL(), handler: s.Handler(), clk: clk, auth: s.Auth(), reg: s.Metrics(), db: s.Store()}
+	return &env{t: t, url: s.URL(), handler: s.Handler(), clk: clk, auth: s.Auth(), reg: s.Metrics(), db: s.Stores().Usage}
 }
 
 // reply is a response read whole.
