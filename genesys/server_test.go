@@ -62,8 +62,8 @@ type env struct {
 // envTuning adjusts the configuration of a test server before it starts.
 type envTuning = func(*server.Config)
 
-// MustEnv starts usaged's server on 127.0.0.1 with a Pebble store under
-// t.TempDir, as usaged serve builds it, configured as tune says.
+// MustEnv starts usaged's server on 127.0.0.1 with its store in memory, as
+// usaged serve builds it, configured as tune says.
 func MustEnv(t *testing.T, tune ...envTuning) *env {
 	t.Helper()
 	return mustEnvAuth(t, nil, tune...)
@@ -74,7 +74,7 @@ func MustEnv(t *testing.T, tune ...envTuning) *env {
 func mustEnvAuth(t *testing.T, tuneAuth func(*auth.Config), tune ...envTuning) *env {
 	t.Helper()
 	clk := &clock{t: start}
-	s := servertest.Start(t, append([]envTuning{func(c *server.Config) {
+	s := servertest.Start(t, append([]envTuning{servertest.Memory, func(c *server.Config) {
 		c.Now = clk.Now
 		c.Auth.AdminToken = adminToken
 		c.Ingest.MaxBody = testMaxBody

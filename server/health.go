@@ -85,7 +85,7 @@ func storeCollectors(health storeHealth, disks []store.DiskUser) []prometheus.Co
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "usaged_store_free_bytes",
-			Help: "Free space of the data directory's filesystem, in bytes, read at most a second ago; -1 when unknown.",
+			Help: "Free space of the store's filesystem, in bytes, read at most a second ago; -1 when unknown.",
 		}, func() float64 {
 			free := int64(-1) // the least of the filesystems the store is on
 			for _, d := range disks {

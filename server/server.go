@@ -1,6 +1,6 @@
 // Package server is the composition root of usaged serve: from one Config it
-// opens the store its location names (store/open), builds every component (auth,
-// ingest, query, the service registry), puts the Genesys face, the
+// opens the store its location names (store/open), builds every component
+// (auth, ingest, query, the service registry), puts the Genesys face, the
 // service-usage face, the dashboard, /healthz and /metrics behind one
 // middleware stack, and serves them until its context is done or the store
 // fails. Tests build their server with it too, so that what they test is
