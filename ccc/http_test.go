@@ -60,15 +60,15 @@ type env struct {
 	client *http.Client
 }
 
-// MustEnv starts usaged's server on 127.0.0.1 over a Pebble store under
-// t.TempDir, as usaged serve builds it, its clock at epoch, the admin token
+// MustEnv starts usaged's server on 127.0.0.1 with its store in memory, as
+// usaged serve builds it, its clock at epoch, the admin token
 // adminToken, its configuration adjusted by tune. Rate limits are off unless
 // tune sets them: the tests make hundreds of requests within one minute of
 // the clock.
 func MustEnv(t *testing.T, tune ...func(*server.Config)) *env {
 	t.Helper()
 	clk := &clock{t: epoch}
-	s := servertest.Start(t, append([]func(*server.Config){func(c *server.Config) {
+	s := servertest.Start(t, append([]func(*server.Config){servertest.Memory, func(c *server.Config) {
 		c.Now = clk.Now
 		c.Auth.AdminToken = adminToken
 		c.Ingest.DedupeWindow = dedupeWindow

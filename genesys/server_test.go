@@ -19,7 +19,7 @@ import (
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/server"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -56,14 +56,14 @@ type env struct {
 	clk     *clock
 	auth    *auth.Service
 	reg     prometheus.Gatherer
-	db      *pebble.DB // the server's store, for tests that record events past ingest
+	db      store.Usage // the server's store, for tests that record events past ingest
 }
 
 // envTuning adjusts the configuration of a test server before it starts.
 type envTuning = func(*server.Config)
 
-// MustEnv starts usaged's server on 127.0.0.1 with a Pebble store under
-// t.TempDir, as usaged serve builds it, configured as tune says.
+// MustEnv starts usaged's server on 127.0.0.1 with its store in memory, as
+// usaged serve builds it, configured as tune says.
 func MustEnv(t *testing.T, tune ...envTuning) *env {
 	t.Helper()
 	return mustEnvAuth(t, nil, tune...)
@@ -74,13 +74,13 @@ func MustEnv(t *testing.T, tune ...envTuning) *env {
 func mustEnvAuth(t *testing.T, tuneAuth func(*auth.Config), tune ...envTuning) *env {
 	t.Helper()
 	clk := &clock{t: start}
-	s := servertest.Start(t, append([]envTuning{func(c *server.Config) {
+	s := servertest.Start(t, append([]envTuning{servertest.Memory, func(c *server.Config) {
 		c.Now = clk.Now
 		c.Auth.AdminToken = adminToken
 		c.Ingest.MaxBody = testMaxBody
 		c.Hooks.Auth = tuneAuth
 	}}, tune...)...)
-	return &env{t: t, url: s.URL(), handler: s.Handler(), clk: clk, auth: s.Auth(), reg: s.Metrics(), db: s.Store()}
+	return &env{t: t, url: s.URL(), handler: s.Handler(), clk: clk, auth: s.Auth(), reg: s.Metrics(), db: s.Stores().Usage}
 }
 
 // reply is a response read whole.

@@ -34,7 +34,7 @@ type tokenServer struct {
 
 func mustTokenServer(t *testing.T, rateLimit int) *tokenServer {
 	t.Helper()
-	s := servertest.Start(t, func(c *server.Config) {
+	s := servertest.Start(t, servertest.Memory, func(c *server.Config) {
 		c.Auth.AdminToken = "admin-token-for-tests"
 		c.Limits.RateLimit = rateLimit
 	})

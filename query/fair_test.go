@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/query"
-	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/store/memory"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -16,7 +17,7 @@ import (
 // one value on release, and which records the organization of every query
 // in the order they start.
 type held struct {
-	*pebble.DB
+	store.EventQuerier
 	slow    string
 	release chan struct{}
 
@@ -40,7 +41,7 @@ func (h *held) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 			return nil, ctx.Err()
 		}
 	}
-	return h.DB.Query(ctx, q)
+	return h.EventQuerier.Query(ctx, q)
 }
 
 func (h *held) started() []string {
@@ -55,11 +56,11 @@ func (h *held) started() []string {
 // measured in executions started, never in time.
 func TestNoisyTenantDoesNotStarveAnother(t *testing.T) {
 	const workers, noisy = 2, 30
-	db := mustDB(t, t.TempDir())
+	db := memory.New()
 	defer db.Close()
 	mustEvents(t, db, "noisy", 30)
 	mustEvents(t, db, "quiet", 1)
-	h := &held{DB: db, slow: "noisy", release: make(chan struct{}), moved: make(chan struct{}, 1)}
+	h := &held{EventQuerier: db, slow: "noisy", release: make(chan struct{}), moved: make(chan struct{}, 1)}
 	s, err := query.New(t.Context(), query.Config{Events: h, Executions: db, Workers: workers})
 	if err != nil {
 		t.Fatal(err)

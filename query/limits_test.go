@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/query"
+	"github.com/usaged/usaged/store/memory"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -65,10 +66,10 @@ func mustWait(t *testing.T, s *query.Service, submitted usage.Execution) usage.E
 }
 
 func TestPendingLimitPerOrganization(t *testing.T) {
-	db := mustDB(t, t.TempDir())
+	db := memory.New()
 	defer db.Close()
 	mustEvents(t, db, "o1", 30)
-	h := &held{DB: db, slow: "o1", release: make(chan struct{}), moved: make(chan struct{}, 1)}
+	h := &held{EventQuerier: db, slow: "o1", release: make(chan struct{}), moved: make(chan struct{}, 1)}
 	s, err := query.New(t.Context(), query.Config{Events: h, Executions: db, Workers: 1, MaxPendingPerOrg: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +99,7 @@ func TestPendingLimitPerOrganization(t *testing.T) {
 
 func TestStoredExecutionsLimitPerOrganization(t *testing.T) {
 	dir := t.TempDir()
-	db := mustDB(t, dir)
+	db := mustPebble(t, dir)
 	mustEvents(t, db, "o1", 30)
 	clk := &testClock{t: now}
 	cfg := query.Config{Events: db, Executions: db, TTL: time.Hour, MaxExecutionsPerOrg: 2, Now: clk.Now}
@@ -121,7 +122,7 @@ func TestStoredExecutionsLimitPerOrganization(t *testing.T) {
 	// The count survives a restart: it is rebuilt from the stored records.
 	s.Close()
 	db.Close()
-	db = mustDB(t, dir)
+	db = mustPebble(t, dir)
 	defer db.Close()
 	cfg.Events, cfg.Executions = db, db
 	if s, err = query.New(t.Context(), cfg); err != nil {
@@ -148,7 +149,7 @@ func TestResultBytesLimitPerOrganization(t *testing.T) {
 	const resultBytes = 3 * (2 + 7*8)
 	open := func(t *testing.T, dir string, limit int64, clk *testClock) (*query.Service, func()) {
 		t.Helper()
-		db := mustDB(t, dir)
+		db := mustPebble(t, dir)
 		s, err := query.New(t.Context(), query.Config{Events: db, Executions: db, TTL: time.Hour, MaxResultBytesPerOrg: limit, Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
@@ -157,7 +158,7 @@ func TestResultBytesLimitPerOrganization(t *testing.T) {
 	}
 	setup := func(t *testing.T) string {
 		dir := t.TempDir()
-		db := mustDB(t, dir)
+		db := mustPebble(t, dir)
 		mustEvents(t, db, "o1", 30)
 		db.Close()
 		return dir

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/query"
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/store/memory"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
 )
@@ -18,7 +20,7 @@ var now = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 // gate is a store.EventQuerier whose queries wait until released, so that tests
 // can hold an execution in the Running state.
 type gate struct {
-	*pebble.DB
+	store.EventQuerier
 	entered chan string
 	release chan struct{}
 }
@@ -30,10 +32,13 @@ func (g *gate) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return g.DB.Query(ctx, q)
+	return g.EventQuerier.Query(ctx, q)
 }
 
-func mustDB(t *testing.T, dir string) *pebble.DB {
+// mustPebble opens the pebble store in dir, for the tests that close it
+// and open it again; the others keep their events and executions in
+// memory.
+func mustPebble(t *testing.T, dir string) *pebble.DB {
 	t.Helper()
 	db, err := pebble.Open(pebble.Config{Dir: dir})
 	if err != nil {
@@ -43,7 +48,7 @@ func mustDB(t *testing.T, dir string) *pebble.DB {
 }
 
 // mustEvents records n events of client "c1" at distinct times on 2026-06-15.
-func mustEvents(t *testing.T, db *pebble.DB, org string, n int) {
+func mustEvents(t *testing.T, db store.EventAppender, org string, n int) {
 	t.Helper()
 	var evs []usage.Event
 	for i := range n {
@@ -66,7 +71,7 @@ func mustQuery(t *testing.T, org string) usage.Query {
 }
 
 func TestSubmitAnswersAndStores(t *testing.T) {
-	db := mustDB(t, t.TempDir())
+	db := memory.New()
 	defer db.Close()
 	mustEvents(t, db, "o1", 30)
 	s, err := query.New(t.Context(), query.Config{Events: db, Executions: db, Now: func() time.Time { return now }})
@@ -121,7 +126,7 @@ func TestSubmitAnswersAndStores(t *testing.T) {
 }
 
 func TestFailedExecution(t *testing.T) {
-	db := mustDB(t, t.TempDir())
+	db := memory.New()
 	defer db.Close()
 	mustEvents(t, db, "o1", 30)
 	s, err := query.New(t.Context(), query.Config{Events: db, Executions: db})
@@ -143,9 +148,9 @@ func TestFailedExecution(t *testing.T) {
 
 func TestResumeAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	db := mustDB(t, dir)
+	db := mustPebble(t, dir)
 	mustEvents(t, db, "o1", 30)
-	g := &gate{DB: db, entered: make(chan string, 10), release: make(chan struct{})}
+	g := &gate{EventQuerier: db, entered: make(chan string, 10), release: make(chan struct{})}
 	s, err := query.New(t.Context(), query.Config{Events: g, Executions: db, Workers: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +174,7 @@ func TestResumeAfterRestart(t *testing.T) {
 	// the store and are answered by the next service.
 	s.Close()
 	db.Close()
-	db = mustDB(t, dir)
+	db = mustPebble(t, dir)
 	defer db.Close()
 	s, err = query.New(t.Context(), query.Config{Events: db, Executions: db})
 	if err != nil {
@@ -185,10 +190,10 @@ func TestResumeAfterRestart(t *testing.T) {
 }
 
 func TestCancelAndExpire(t *testing.T) {
-	db := mustDB(t, t.TempDir())
+	db := memory.New()
 	defer db.Close()
 	mustEvents(t, db, "o1", 30)
-	g := &gate{DB: db, entered: make(chan string, 10), release: make(chan struct{})}
+	g := &gate{EventQuerier: db, entered: make(chan string, 10), release: make(chan struct{})}
 	var mu sync.Mutex
 	clock := now
 	s, err := query.New(t.Context(), query.Config{Events: g, Executions: db, Workers: 1, QueueLimit: 1, TTL: time.Hour,
@@ -213,9 +218,17 @@ func TestCancelAndExpire(t *testing.T) {
 			t.Fatalf("after cancel: %v", e.Status)
 		}
 	}
-	// A cancelled query never runs: the next one does.
+	// A cancelled query never runs: the next one does. The queued one keeps
+	// its place in the queue until the worker drops it, so the next is
+	// refused until then, as "retry later" says.
 	close(g.release)
-	next, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o1")})
+	var next usage.Execution
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		next, err = s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Query: mustQuery(t, "o1")})
+		if usage.KindOf(err) != usage.KindUnavailable || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/ratelimit"
+	"github.com/usaged/usaged/store/open"
 	"github.com/usaged/usaged/store/pebble"
 )
 
@@ -70,7 +71,7 @@ const DefaultMaxConnections = 10_000
 func DefaultConfig(dir string) Config {
 	return Config{
 		HTTP: HTTPConfig{Addr: "127.0.0.1:0", MaxConnections: DefaultMaxConnections, ShutdownTimeout: 15 * time.Second},
-		Data: DataConfig{Dir: dir, DiskReserve: pebble.DefaultDiskReserve},
+		Data: DataConfig{Dir: dir, Store: open.Default(dir), DiskReserve: pebble.DefaultDiskReserve},
 		Auth: AuthConfig{FailedLoginLimit: auth.DefaultFailedLoginLimit, FailedLoginAddressLimit: auth.DefaultFailedLoginAddressLimit},
 		Ingest: IngestConfig{
 			DedupeWindow: ingest.DefaultDedupeWindow, MaxBody: ingest.DefaultMaxBody, MaxEvents: ingest.DefaultMaxEvents,
@@ -152,26 +153,34 @@ func (c HTTPConfig) Validate() error {
 	return nil
 }
 
-// DataConfig is the data directory and its store.
+// DataConfig is the data directory and the store.
 type DataConfig struct {
-	Dir string // created if missing; holds the store, the signing key and the admin token
-	// DiskReserve is the free space to keep on the data directory's
-	// filesystem; 0: no reserve.
+	Dir string // created if missing; holds the signing key and the admin token
+	// Store is where the store is and which backend keeps it; usaged
+	// serve's default is open.Default(Dir), the embedded backend in the
+	// data directory.
+	Store open.Location
+	// DiskReserve is the free space to keep on the filesystem of a pebble
+	// store; 0: no reserve.
 	DiskReserve int64
-	// AcceptWALLoss opens a store whose write-ahead log is damaged in its
-	// middle, dropping the acknowledged writes from the damage on.
+	// AcceptWALLoss opens a pebble store whose write-ahead log is damaged
+	// in its middle, dropping the acknowledged writes from the damage on.
 	AcceptWALLoss bool
-	// CacheBytes is the store's block cache; 0: the store's default.
+	// CacheBytes is a pebble store's block cache; 0: pebble's default.
 	CacheBytes int64
 }
 
 // Validate reports every problem with the section. The directory itself is
 // checked by New, which may create it.
 func (c DataConfig) Validate() error {
-	if c.DiskReserve < 0 {
-		return fmt.Errorf("--disk-reserve must not be negative, got %d", c.DiskReserve)
+	var errs []error
+	if _, err := open.Parse(c.Store.String()); err != nil {
+		errs = append(errs, fmt.Errorf("--store: %w", err))
 	}
-	return nil
+	if c.DiskReserve < 0 {
+		errs = append(errs, fmt.Errorf("--disk-reserve must not be negative, got %d", c.DiskReserve))
+	}
+	return errors.Join(errs...)
 }
 
 // AuthConfig is the admin token and the limits on failed logins.

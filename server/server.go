@@ -1,6 +1,6 @@
 // Package server is the composition root of usaged serve: from one Config it
-// opens the store in the data directory, builds every component (auth,
-// ingest, query, the service registry), puts the Genesys face, the
+// opens the store its location names (store/open), builds every component
+// (auth, ingest, query, the service registry), puts the Genesys face, the
 // service-usage face, the dashboard, /healthz and /metrics behind one
 // middleware stack, and serves them until its context is done or the store
 // fails. Tests build their server with it too, so that what they test is
@@ -39,15 +39,18 @@ import (
 	"github.com/usaged/usaged/internal/secretfile"
 	"github.com/usaged/usaged/openapi"
 	"github.com/usaged/usaged/query"
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/store/open"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/tenancy"
 )
 
-// Files kept in the data directory next to the store.
+// Files kept in the data directory, and the directory of its default
+// store.
 const (
 	SigningKeyFile = "token-signing-key"
 	AdminTokenFile = "admin-token"
-	StoreDir       = "store"
+	StoreDir       = open.DefaultDir
 )
 
 // Server is usaged serve's server: its store, components and listener. New
@@ -56,7 +59,8 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	db       *pebble.DB
+	stores   open.Stores
+	health   storeHealth // of the halves that can fail; empty for memory:
 	auth     *auth.Service
 	ingest   *ingest.Pipeline
 	queries  *query.Service
@@ -112,9 +116,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			maxConns = n
 		}
 	}
-	data := cfg.Data.Dir
-	if err := checkDataDir(data); err != nil {
-		return nil, err
+	data, loc := cfg.Data.Dir, cfg.Data.Store
+	if loc.Scheme == open.SchemePebble {
+		if err := checkDataDir(data, loc.Path); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
@@ -128,17 +134,23 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	db, err := pebble.Open(pebble.Config{
-		Dir:           filepath.Join(data, StoreDir),
+	stores, err := open.Open(ctx, loc, open.Config{Pebble: pebble.Config{
 		Logger:        log.With("component", "store"),
 		DiskReserve:   storeReserve(cfg.Data.DiskReserve),
 		AcceptWALLoss: cfg.Data.AcceptWALLoss,
 		CacheBytes:    cfg.Data.CacheBytes,
-	})
+	}})
 	if err != nil {
-		return nil, storeOpenError(data, err)
+		if loc.Scheme == open.SchemePebble {
+			return nil, storeOpenError(data, loc.Path, err)
+		}
+		return nil, fmt.Errorf("opening the store %s: %w", loc, err)
 	}
-	s := &Server{cfg: cfg, log: log, db: db, steps: &shutdownSteps{db: db, log: log}}
+	if loc.Scheme == open.SchemeMemory {
+		log.Warn("the store is in memory (--store memory:): everything recorded is lost when usaged exits")
+	}
+	health := storeHealth(halves[store.Health](stores))
+	s := &Server{cfg: cfg, log: log, stores: stores, health: health, steps: &shutdownSteps{db: health, log: log}}
 	s.maintainCtx, s.stopMaintain = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -159,10 +171,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 // build makes the components and the routes.
 func (s *Server) build(ctx context.Context, key []byte, adminToken string) error {
-	cfg, log, db := &s.cfg, s.log, s.db
+	cfg, log := &s.cfg, s.log
+	usageDB, meta := s.stores.Usage, s.stores.Metadata
 	var err error
 	s.auth, err = auth.New(ctx, *apply(cfg.Hooks.Auth, &auth.Config{
-		Registry: db, AdminToken: adminToken, SigningKey: key, Logger: log.With("component", "auth"),
+		Registry: meta, AdminToken: adminToken, SigningKey: key, Logger: log.With("component", "auth"),
 		Now: cfg.Now, BcryptCost: cfg.Auth.BcryptCost,
 		// Never 0 here, which would mean the default.
 		FailedLoginLimit:        cfg.Auth.FailedLoginLimit,
@@ -176,18 +189,14 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "usaged_store_disk_bytes",
-			Help: "Disk space used by the store, in bytes.",
-		}, func() float64 { return float64(db.DiskUsage()) }),
 	)
-	reg.MustRegister(storeCollectors(db)...)
-	if s.stack, err = httpmw.New(httpmw.Config{Logger: log.With("component", "http"), Registerer: reg, Failed: db.Failed}); err != nil {
+	reg.MustRegister(storeCollectors(s.health, halves[store.DiskUser](s.stores))...)
+	if s.stack, err = httpmw.New(httpmw.Config{Logger: log.With("component", "http"), Registerer: reg, Failed: s.health.Failed}); err != nil {
 		return err
 	}
 	s.ingest, err = ingest.New(*apply(cfg.Hooks.Ingest, &ingest.Config{
-		Store:             db,
-		Services:          db,
+		Store:             usageDB,
+		Services:          usageDB,
 		DedupeWindow:      cfg.Ingest.DedupeWindow,
 		KnownOrganization: s.auth.KnownOrganization,
 		Now:               cfg.Now,
@@ -199,8 +208,8 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		return err
 	}
 	s.queries, err = query.New(ctx, *apply(cfg.Hooks.Query, &query.Config{
-		Events:     db,
-		Executions: db,
+		Events:     usageDB,
+		Executions: meta,
 		Workers:    cfg.Query.Workers,
 		TTL:        cfg.Query.ResultsTTL,
 		Now:        cfg.Now,
@@ -218,7 +227,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	api, err := genesys.New(*apply(cfg.Hooks.Genesys, &genesys.Config{
 		Auth:    s.auth,
 		Ingest:  s.ingest,
-		Events:  db,
+		Events:  usageDB,
 		Queries: s.queries,
 		Now:     cfg.Now,
 		Logger:  log.With("component", "http"),
@@ -232,13 +241,13 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	if err != nil {
 		return err
 	}
-	if s.registry, err = tenancy.New(ctx, tenancy.Config{Store: db, Now: cfg.Now, Logger: log.With("component", "tenancy")}); err != nil {
+	if s.registry, err = tenancy.New(ctx, tenancy.Config{Store: meta, Now: cfg.Now, Logger: log.With("component", "tenancy")}); err != nil {
 		return err
 	}
 	reports, err := ccc.New(*apply(cfg.Hooks.CCC, &ccc.Config{
 		Registry: s.registry,
 		Ingest:   s.ingest,
-		Reports:  db,
+		Reports:  usageDB,
 		Admin: func(token string) bool {
 			p, err := s.auth.Authenticate(ctx, token)
 			return err == nil && p.Admin
@@ -261,7 +270,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	if err := dashboard.Register(plain, dashboard.Config{Demo: s.demoSession.Load}); err != nil {
 		return err
 	}
-	plain.HandleFunc("GET /healthz", healthz(&s.ready, db))
+	plain.HandleFunc("GET /healthz", healthz(&s.ready, s.health))
 	openapi.Register(plain)
 	plain.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.srv = &http.Server{
@@ -340,7 +349,7 @@ func (s *Server) Run(ctx context.Context) error {
 		demo = &d
 	}
 	s.ready.Store(true)
-	log.Info("listening", "addr", s.ln.Addr().String(), "data", cfg.Data.Dir, "dedupeWindow", days(s.ingest.DedupeWindow()))
+	log.Info("listening", "addr", s.ln.Addr().String(), "data", cfg.Data.Dir, "store", cfg.Data.Store.String(), "dedupeWindow", days(s.ingest.DedupeWindow()))
 	fmt.Fprintf(cfg.Log.Stdout, "listening on %s\n", base)
 	if demo != nil {
 		s.demoSession.Store(demo.Session)
@@ -354,15 +363,20 @@ func (s *Server) Run(ctx context.Context) error {
 	// whole shutdown, drain included, takes at most the shutdown timeout.
 	timeout := cfg.HTTP.ShutdownTimeout
 	var failed error
+	storeFailed := func() {
+		failed = fmt.Errorf("the store failed, restart usaged to recover it: %w", errors.Unwrap(s.health.Failed()))
+		log.Error("shutting down: the store failed and refuses writes; exiting for a restart", "err", errors.Unwrap(s.health.Failed()), "timeout", timeout.String())
+	}
 	select {
 	case err := <-serveErr:
 		s.stopMaintain()
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 		log.Info("shutting down", "timeout", timeout.String())
-	case <-s.db.FailedC():
-		failed = fmt.Errorf("the store failed, restart usaged to recover it: %w", errors.Unwrap(s.db.Failed()))
-		log.Error("shutting down: the store failed and refuses writes; exiting for a restart", "err", errors.Unwrap(s.db.Failed()), "timeout", timeout.String())
+	case <-s.health.failedC(0): // nil, never ready, for a backend that cannot fail
+		storeFailed()
+	case <-s.health.failedC(1): // for a store whose halves are two backends
+		storeFailed()
 	}
 	shutdownBy := time.Now().Add(timeout)
 	s.steps.start(shutdownBy)
@@ -377,7 +391,7 @@ func (s *Server) Run(ctx context.Context) error {
 		log.Warn("requests still in flight at the shutdown timeout were cut off", "err", err)
 		s.srv.Close()
 	}
-	if err := s.db.Failed(); err != nil && failed == nil {
+	if err := s.health.Failed(); err != nil && failed == nil {
 		failed = fmt.Errorf("the store failed, restart usaged to recover it: %w", errors.Unwrap(err))
 	}
 	return failed
@@ -400,7 +414,7 @@ func (s *Server) Close() error {
 		}
 		s.stopMaintain()
 		s.steps.run("stopping store maintenance", s.background.Wait)
-		if err := s.db.Close(); err != nil {
+		if err := s.stores.Close(); err != nil {
 			s.log.Error("closing the store", "err", err)
 			s.closeErr = err
 		} else {
@@ -444,8 +458,10 @@ func (s *Server) Registry() *tenancy.Registry { return s.registry }
 // Metrics returns the registry /metrics answers from.
 func (s *Server) Metrics() prometheus.Gatherer { return s.metrics }
 
-// Store returns the store. A failed store (Failed) stops Run.
-func (s *Server) Store() *pebble.DB { return s.db }
+// Stores returns the store's halves, for recording past the components (a
+// test's fixtures). Whether a half can fail, or uses a disk, is found by
+// type assertion (store.Health, store.DiskUser); a failed one stops Run.
+func (s *Server) Stores() open.Stores { return s.stores }
 
 // loadAdminToken returns the admin token: from cfg, else from the data
 // directory, else newly generated. A new token is kept in the data

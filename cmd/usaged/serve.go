@@ -15,12 +15,14 @@ import (
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/server"
+	"github.com/usaged/usaged/store/open"
 	"github.com/usaged/usaged/store/pebble"
 )
 
 type serveConfig struct {
 	addr                    string
 	data                    string
+	store                   storeLocation
 	adminToken              string
 	dedupeWindow            dayDuration
 	maxBody                 byteSize
@@ -52,10 +54,10 @@ func (c *cli) serveCommand() *command {
 	cmd := c.newCommand("serve", "run the usaged server",
 		`Serves the Genesys-compatible API (/oauth/token, /api/v2/...), the service-usage
 reports (/api/services/...), the dashboard at /, GET /healthz and GET /metrics
-(Prometheus). The data directory holds the store, the token signing
-key and, unless --admin-token is given, the admin token, which is generated on
-first start and printed once. SIGINT or SIGTERM stop accepting connections,
-let requests in flight finish and close the store.
+(Prometheus). The data directory holds the token signing key, the admin
+token unless --admin-token is given (generated on first start and printed
+once) and, unless --store says otherwise, the store. SIGINT or SIGTERM stop
+accepting connections, let requests in flight finish and close the store.
 
 With --demo, the first start seeds an organization "Demo Org" with 30 days of
 synthetic traffic and prints a client id and secret to query it with, then
@@ -72,6 +74,8 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f := cmd.fs
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on; port 0 picks a free port")
 	f.StringVar(&cfg.data, "data", "./usaged-data", "data directory, created if missing")
+	f.Var(&cfg.store, "store", "where the store is kept, a `location`: pebble:DIR for the embedded store in directory DIR, or memory: to keep it in memory, where everything recorded is lost when usaged exits")
+	f.Lookup("store").DefValue = "pebble:<data>/store" // known once --data is
 	f.StringVar(&cfg.adminToken, "admin-token", "", "admin bearer token, at least 16 bytes; default: the one kept in the data directory, generated on first start; ps shows it to every user: prefer --admin-token-file")
 	f.String("admin-token-file", "", "file holding the admin token (whitespace trimmed), instead of --admin-token")
 	f.Var(&cfg.dedupeWindow, "dedupe-window", "how far back in event time duplicate ids are detected; older events are rejected (a `duration`: Go syntax or days, e.g. 35d)")
@@ -152,7 +156,7 @@ func (c *cli) seedDemo(ctx context.Context, s *server.Server, cfg *serveConfig) 
 func (cfg *serveConfig) server(log *slog.Logger, stdout io.Writer) server.Config {
 	return server.Config{
 		HTTP: server.HTTPConfig{Addr: cfg.addr, MaxConnections: cfg.maxConnections, ShutdownTimeout: cfg.shutdownTimeout},
-		Data: server.DataConfig{Dir: cfg.data, DiskReserve: int64(cfg.diskReserve), AcceptWALLoss: cfg.acceptWALLoss},
+		Data: server.DataConfig{Dir: cfg.data, Store: cfg.store.or(cfg.data), DiskReserve: int64(cfg.diskReserve), AcceptWALLoss: cfg.acceptWALLoss},
 		Auth: server.AuthConfig{
 			AdminToken:       cfg.adminToken,
 			FailedLoginLimit: cfg.failedLoginLimit, FailedLoginAddressLimit: cfg.failedLoginAddressLimit,
@@ -170,4 +174,34 @@ func (cfg *serveConfig) server(log *slog.Logger, stdout io.Writer) server.Config
 		Demo: server.DemoConfig{Enabled: cfg.demo, EventsPerDay: cfg.demoEventsPerDay},
 		Log:  server.LogConfig{Logger: log, Stdout: stdout},
 	}
+}
+
+// storeLocation is the --store flag, a location as open.Parse takes it.
+// Unset it is the zero Location, and the default store of --data, which is
+// known only once every flag is.
+type storeLocation open.Location
+
+func (l *storeLocation) String() string {
+	if l.Scheme == "" {
+		return ""
+	}
+	return open.Location(*l).String()
+}
+
+func (l *storeLocation) Set(s string) error {
+	loc, err := open.Parse(s)
+	if err != nil {
+		return err
+	}
+	*l = storeLocation(loc)
+	return nil
+}
+
+// or returns the location, or when unset the default store of the data
+// directory data.
+func (l storeLocation) or(data string) open.Location {
+	if l.Scheme == "" {
+		return open.Default(data)
+	}
+	return open.Location(l)
 }

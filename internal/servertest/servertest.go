@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/usaged/usaged/server"
+	"github.com/usaged/usaged/store/open"
 )
 
 // Config returns the configuration Start begins from: usaged serve's
@@ -24,6 +25,17 @@ func Config(tb testing.TB) server.Config {
 	cfg.Data.CacheBytes = 8 << 20
 	return cfg
 }
+
+// Memory keeps the server's store in memory (--store memory:), for tests of
+// what the server answers rather than of how it stores: they start and run
+// faster than over Pebble. A test of durability, of a failed store or of
+// disk space runs on Pebble instead.
+func Memory(c *server.Config) { c.Data.Store = open.Location{Scheme: open.SchemeMemory} }
+
+// Pebble keeps the server's store in Pebble in the data directory, as
+// usaged serve does by default: Config's choice, for a test that needs it
+// after a tuning that chose Memory.
+func Pebble(c *server.Config) { c.Data.Store = open.Default(c.Data.Dir) }
 
 // Start builds a server from Config adjusted by tune, serves it, and stops
 // and closes it when tb ends.

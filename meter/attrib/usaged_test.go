@@ -54,8 +54,7 @@ type usagedEnv struct {
 	limited    atomic.Int64
 }
 
-// MustUsaged starts usaged over a Pebble store under t.TempDir, without
-// rate limits.
+// MustUsaged starts usaged with its store in memory, without rate limits.
 func MustUsaged(t *testing.T) *usagedEnv { return mustUsagedLimited(t, -1) }
 
 // mustUsagedLimited starts usaged with its rate limit of rateLimit requests
@@ -63,7 +62,7 @@ func MustUsaged(t *testing.T) *usagedEnv { return mustUsagedLimited(t, -1) }
 func mustUsagedLimited(t *testing.T, rateLimit int) *usagedEnv {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)}
-	s := servertest.Start(t, func(c *server.Config) {
+	s := servertest.Start(t, servertest.Memory, func(c *server.Config) {
 		c.Now = clk.Now
 		c.Auth.AdminToken = adminToken
 		c.Limits.RateLimit = rateLimit
