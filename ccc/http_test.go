@@ -11,10 +11,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/tenancy"
@@ -35,28 +35,10 @@ var epoch = time.Date(2026, 3, 10, 15, 4, 5, 0, time.UTC)
 // refused as too old (the default window is 35 days).
 const dedupeWindow = 90 * 24 * time.Hour
 
-// clock is the settable clock of every component of a test server.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // env is a running CCC server over a fresh store.
 type env struct {
 	url    string
-	clk    *clock
+	clk    *fakeclock.Clock
 	client *http.Client
 }
 
@@ -67,7 +49,7 @@ type env struct {
 // the clock.
 func MustEnv(t *testing.T, tune ...func(*server.Config)) *env {
 	t.Helper()
-	clk := &clock{t: epoch}
+	clk := fakeclock.New(epoch)
 	s := servertest.Start(t, append([]func(*server.Config){func(c *server.Config) {
 		c.Now = clk.Now
 		c.Auth.AdminToken = adminToken

@@ -28,7 +28,7 @@ func TestExecutionLimitsAnswer429(t *testing.T) {
 	for range 2 {
 		decode[map[string]any](t, e.do("POST", "/api/v2/usage/query", ta, body), 202)
 	}
-	e.clk.Add(10 * time.Minute)
+	e.clk.Advance(10 * time.Minute)
 	for _, route := range []string{
 		"/api/v2/usage/query",
 		"/api/v2/usage/simplesearch",
@@ -48,7 +48,7 @@ func TestExecutionLimitsAnswer429(t *testing.T) {
 	wantError(t, r, http.StatusTooManyRequests, "too.many.requests.retry.after", "keeps 2")
 	decode[map[string]any](t, e.do("POST", "/api/v2/usage/query", tb, body), 202)
 	// Reads are not refused, and the limit lifts when the first expires.
-	e.clk.Add(50 * time.Minute)
+	e.clk.Advance(50 * time.Minute)
 	decode[map[string]any](t, e.do("POST", "/api/v2/usage/query", ta, body), 202)
 }
 

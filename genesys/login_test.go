@@ -102,7 +102,7 @@ func TestTokenEndpointOwnBudget(t *testing.T) {
 func TestTokenEndpoint429Shape(t *testing.T) {
 	e := MustEnv(t, func(c *server.Config) { c.Limits.TokenRateLimit = 2 })
 	c := e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd)
-	e.clk.Add(15 * time.Second)
+	e.clk.Advance(15 * time.Second)
 	wantLogin(t, e.login(http.DefaultClient, c.ID, c.Secret), 200, "", "", "")
 	wantLogin(t, e.login(http.DefaultClient, c.ID, "wrong"), 401, "invalid_client", "not valid", "")
 	r := e.login(http.DefaultClient, c.ID, c.Secret)
@@ -116,7 +116,7 @@ func TestFailedLoginsPerClientID(t *testing.T) {
 	e := mustEnvAuth(t, func(ac *auth.Config) { ac.FailedLoginLimit, ac.FailedLoginAddressLimit = 3, -1 })
 	a := e.mustOrg("A")
 	x, y := e.mustClient(a.ID, 0, usage.PermEventAdd), e.mustClient(a.ID, 0, usage.PermEventAdd)
-	e.clk.Add(30 * time.Second)
+	e.clk.Advance(30 * time.Second)
 	from2, from3 := fromAddr(t, "127.0.0.2"), fromAddr(t, "127.0.0.3")
 	for range 3 {
 		wantLogin(t, e.login(from2, x.ID, "guess"), 401, "invalid_client", "not valid", "")
@@ -134,7 +134,7 @@ func TestFailedLoginsPerClientID(t *testing.T) {
 	}
 	wantLogin(t, e.login(from3, "no-such-client", "guess"), 429, "slow_down", "client id", "30")
 	// The next minute starts afresh.
-	e.clk.Add(30 * time.Second)
+	e.clk.Advance(30 * time.Second)
 	wantLogin(t, e.login(from3, x.ID, x.Secret), 200, "", "", "")
 }
 
@@ -192,15 +192,15 @@ func TestVerifiedLoginsRemembered(t *testing.T) {
 	wantLogin(t, e.login(hc, w.ID, w.Secret), 401, "invalid_client", "not valid", "")
 
 	// The next minute: the rotated secret works; the old one does not.
-	e.clk.Add(time.Minute)
+	e.clk.Advance(time.Minute)
 	wantLogin(t, e.login(hc, x.ID, x.Secret), 401, "invalid_client", "not valid", "")
 	wantLogin(t, e.login(hc, x.ID, rotated.Secret), 200, "", "", "")
 
 	// Remembered for 5 minutes (auth.DefaultVerifiedTTL) from the check.
-	e.clk.Add(4*time.Minute + 30*time.Second) // 12:05:30; checked at 12:01:00
+	e.clk.Advance(4*time.Minute + 30*time.Second) // 12:05:30; checked at 12:01:00
 	lock(x.ID)
 	wantLogin(t, e.login(hc, x.ID, rotated.Secret), 200, "", "", "")
-	e.clk.Add(40 * time.Second) // 12:06:10, a new minute
+	e.clk.Advance(40 * time.Second) // 12:06:10, a new minute
 	lock(x.ID)
 	wantLogin(t, e.login(hc, x.ID, rotated.Secret), 429, "slow_down", "client id", "50")
 }
@@ -253,7 +253,7 @@ func TestRateLimitPerClient(t *testing.T) {
 	c := e.mustClient(a.ID, 0, usage.PermOrganizationView)
 	other := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
 	tok1 := e.mustToken(c)
-	e.clk.Add(time.Second)
+	e.clk.Advance(time.Second)
 	tok2 := e.mustToken(c)
 	if tok1 == tok2 {
 		t.Fatal("tokens minted a second apart are equal")

@@ -61,7 +61,7 @@ func TestRateLimitHeaders(t *testing.T) {
 	wantRate(t, e.aggregate200(tok), 300, 2, 60)
 	wantRate(t, e.do("GET", "/api/v2/nothing/here", tok, nil), 300, 3, 60)
 	wantRate(t, e.do("GET", "/api/v2/usage/aggregate", tok, nil), 300, 4, 60)
-	e.clk.Add(15*time.Second + 500*time.Millisecond)
+	e.clk.Advance(15*time.Second + 500*time.Millisecond)
 	wantRate(t, e.aggregate200(tok), 300, 5, 45) // whole seconds, rounded up
 
 	// Without a valid token the remote address is counted.
@@ -93,7 +93,7 @@ func TestRateLimitExceeded(t *testing.T) {
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
 	other := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
-	e.clk.Add(20 * time.Second)
+	e.clk.Advance(20 * time.Second)
 
 	for i := range 300 {
 		r := e.do("GET", "/api/v2/nothing", tok, nil)
@@ -108,7 +108,7 @@ func TestRateLimitExceeded(t *testing.T) {
 	}
 	wantRate(t, r, 300, 301, 40)
 	// Refused requests are counted and refused alike.
-	e.clk.Add(39 * time.Second)
+	e.clk.Advance(39 * time.Second)
 	r = e.do("GET", "/api/v2/nothing", tok, nil)
 	wantError(t, r, 429, "too.many.requests.retry.after", "[1] seconds")
 	wantRate(t, r, 300, 302, 1)
@@ -116,7 +116,7 @@ func TestRateLimitExceeded(t *testing.T) {
 	wantRate(t, e.aggregate200(other), 300, 1, 1)
 
 	// The next window starts afresh.
-	e.clk.Add(time.Second)
+	e.clk.Advance(time.Second)
 	wantRate(t, e.aggregate200(tok), 300, 1, 60)
 }
 

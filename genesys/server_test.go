@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/store/pebble"
@@ -30,30 +30,12 @@ const testMaxBody = 64 << 10
 
 var start = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable clock shared by the server's components.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a running server over a fresh store.
 type env struct {
 	t       *testing.T
 	url     string
 	handler http.Handler // the server's mux, for tests that watch how it writes
-	clk     *clock
+	clk     *fakeclock.Clock
 	auth    *auth.Service
 	reg     prometheus.Gatherer
 	db      *pebble.DB // the server's store, for tests that record events past ingest
@@ -73,7 +55,7 @@ func MustEnv(t *testing.T, tune ...envTuning) *env {
 // if it is not nil.
 func mustEnvAuth(t *testing.T, tuneAuth func(*auth.Config), tune ...envTuning) *env {
 	t.Helper()
-	clk := &clock{t: start}
+	clk := fakeclock.New(start)
 	s := servertest.Start(t, append([]envTuning{func(c *server.Config) {
 		c.Now = clk.Now
 		c.Auth.AdminToken = adminToken
@@ -112,6 +94,13 @@ func (r reply) errorBody(t *testing.T) errorBody {
 		t.Fatalf("error body %s: %v", r.body, err)
 	}
 	return e
+}
+
+// on returns e for the subtest t, whose failures its helpers then report.
+func (e *env) on(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
 }
 
 // do sends a request; body may be a string, []byte or a value to encode as JSON.
@@ -375,7 +364,7 @@ func TestAuthMatrix(t *testing.T) {
 	// Operator routes refuse client tokens.
 	wantError(t, e.do("GET", "/api/v2/admin/organizations", allTok, nil), 403, "not.authorized", "admin token")
 
-	e.clk.Add(300 * time.Second)
+	e.clk.Advance(300 * time.Second)
 	for _, rt := range routes {
 		wantError(t, e.do("POST", rt.path, allTok, rt.body), 401, "bad.credentials", "token expired")
 	}

@@ -112,6 +112,6 @@ func TestTokensMeRefused(t *testing.T) {
 	wantError(t, e.do("GET", "/api/v2/tokens/me", "", nil, "Authorization", "Basic Zm9vOmJhcg=="), 401, "authentication.required", "Bearer")
 	wantError(t, e.do("GET", "/api/v2/tokens/me", "garbage", nil), 401, "bad.credentials", "token is not valid")
 	wantError(t, e.do("GET", "/api/v2/tokens/me", goneTok, nil), 401, "bad.credentials", "client of this token was deleted")
-	e.clk.Add(301 * time.Second)
+	e.clk.Advance(301 * time.Second)
 	wantError(t, e.do("GET", "/api/v2/tokens/me", old, nil), 401, "bad.credentials", "token expired")
 }

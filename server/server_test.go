@@ -8,17 +8,17 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/syncbuf"
 	"github.com/usaged/usaged/server"
 )
 
 func TestServeAndShutdown(t *testing.T) {
 	cfg := server.DefaultConfig(t.TempDir())
 	cfg.Log.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cfg.Log.Stdout = out
 	s, err := server.New(t.Context(), cfg)
 	if err != nil {
@@ -78,22 +78,4 @@ func TestConfigValidate(t *testing.T) {
 	if _, err := server.New(t.Context(), cfg); err == nil {
 		t.Fatal("New accepted an invalid configuration")
 	}
-}
-
-// syncBuffer is a buffer the server prints to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

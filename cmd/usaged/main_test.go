@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/internal/syncbuf"
 )
 
 func TestEnvFallback(t *testing.T) {
@@ -197,29 +199,10 @@ func TestQueryFooter(t *testing.T) {
 
 func noEnv(string) (string, bool) { return "", false }
 
-// syncBuffer is a bytes.Buffer safe to write from a running command while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // inProcessServer is `usaged serve` running in a goroutine of the test.
 type inProcessServer struct {
 	base   string
-	stdout *syncBuffer
+	stdout *syncbuf.Buffer
 	stop   func() error // cancels the server and returns what Run returned
 }
 
@@ -228,7 +211,7 @@ var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 func mustServe(t *testing.T, args ...string) *inProcessServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &inProcessServer{stdout: &syncBuffer{}}
+	s := &inProcessServer{stdout: &syncbuf.Buffer{}}
 	done := make(chan error, 1)
 	go func() {
 		done <- (&Main{LookupEnv: noEnv}).Run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "warn"}, args...), s.stdout, io.Discard)
