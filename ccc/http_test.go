@@ -460,6 +460,7 @@ func mustHierarchy(t *testing.T, e *env) *hierarchy {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	path := "/api/services/" + h.svc.ServiceGuid + "/serviceusage"
@@ -527,6 +528,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestEventsEndpoint(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	svc := h.svc.ServiceGuid

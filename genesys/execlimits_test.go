@@ -16,6 +16,7 @@ import (
 // Retry-After and a message naming the limit, on every route that starts an
 // execution; other organizations are not affected.
 func TestExecutionLimitsAnswer429(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t, func(c *server.Config) {
 		c.Query.ResultsTTL = time.Hour
 		c.Query.MaxExecutionsPerOrg = 2
@@ -68,6 +69,7 @@ func (w *maxWriter) Write(b []byte) (int, error) {
 // an oracle independent of the store expects, and writes its answer in
 // pieces rather than as one document built in memory.
 func TestAggregateRowLimitAndStreaming(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("records 110,000 events")
 	}

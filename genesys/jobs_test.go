@@ -293,6 +293,7 @@ func jobUserOf(en jobEntityJSON) string {
 }
 
 func TestJobsOrganization(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	sent := e.mustJobEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 3000, 1)
@@ -456,6 +457,7 @@ func TestJobsOrganization(t *testing.T) {
 }
 
 func TestJobsClient(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	sent := e.mustJobEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 2000, 3)
@@ -529,6 +531,7 @@ func TestJobsClient(t *testing.T) {
 }
 
 func TestJobsAccess(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	e.mustJobEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 200, 5)
@@ -595,6 +598,7 @@ func TestJobsAccess(t *testing.T) {
 }
 
 func TestJobsErrors(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	e.mustJobEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 10, 7)
@@ -694,6 +698,7 @@ func (e *env) waitJobStatus(token, uri, status string) jobResultsJSON {
 }
 
 func TestJobsCancel(t *testing.T) {
+	t.Parallel()
 	g := &gatedJobEvents{gate: make(chan struct{})}
 	e := mustGatedJobEnv(t, g)
 	a := e.mustOrg("A")

@@ -84,6 +84,7 @@ func wantLogin(t *testing.T, r reply, status int, code, inDesc, retry string) {
 // Requests with bad tokens on other routes use up the address's budget for
 // those routes, not its logins.
 func TestTokenEndpointOwnBudget(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t) // the default limits
 	c := e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd)
 	for i := range genesys.DefaultRateLimit {
@@ -100,6 +101,7 @@ func TestTokenEndpointOwnBudget(t *testing.T) {
 // A token request over the address's budget is refused in the token
 // endpoint's own error shape.
 func TestTokenEndpoint429Shape(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t, func(c *server.Config) { c.Limits.TokenRateLimit = 2 })
 	c := e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd)
 	e.clk.Advance(15 * time.Second)
@@ -113,6 +115,7 @@ func TestTokenEndpoint429Shape(t *testing.T) {
 // Failed logins are counted per client id, whatever the address: a brute
 // force on one id is stopped, and other ids are not.
 func TestFailedLoginsPerClientID(t *testing.T) {
+	t.Parallel()
 	e := mustEnvAuth(t, func(ac *auth.Config) { ac.FailedLoginLimit, ac.FailedLoginAddressLimit = 3, -1 })
 	a := e.mustOrg("A")
 	x, y := e.mustClient(a.ID, 0, usage.PermEventAdd), e.mustClient(a.ID, 0, usage.PermEventAdd)
@@ -140,6 +143,7 @@ func TestFailedLoginsPerClientID(t *testing.T) {
 
 // Failed logins are counted per address too, whatever the client ids.
 func TestFailedLoginsPerAddress(t *testing.T) {
+	t.Parallel()
 	e := mustEnvAuth(t, func(ac *auth.Config) { ac.FailedLoginLimit, ac.FailedLoginAddressLimit = -1, 3 })
 	a := e.mustOrg("A")
 	y := e.mustClient(a.ID, 0, usage.PermEventAdd)
@@ -156,6 +160,7 @@ func TestFailedLoginsPerAddress(t *testing.T) {
 // it proves it has no need of. Rotating the secret, updating or deleting
 // the client forgets it.
 func TestVerifiedLoginsRemembered(t *testing.T) {
+	t.Parallel()
 	e := mustEnvAuth(t, func(ac *auth.Config) { ac.FailedLoginLimit, ac.FailedLoginAddressLimit = 2, -1 })
 	a := e.mustOrg("A")
 	_, mgr := e.oauthManager(a.ID)
@@ -208,6 +213,7 @@ func TestVerifiedLoginsRemembered(t *testing.T) {
 // At most SecretChecks bcrypt comparisons run at once; a login that finds
 // none free within the wait is answered 503 with Retry-After.
 func TestSecretChecksBounded(t *testing.T) {
+	t.Parallel()
 	e := mustEnvAuth(t, func(ac *auth.Config) {
 		ac.BcryptCost = bcrypt.DefaultCost // tens of milliseconds a check
 		ac.SecretChecks, ac.SecretCheckWait = 1, 5*time.Millisecond
@@ -248,6 +254,7 @@ func TestSecretChecksBounded(t *testing.T) {
 // Every token of a client counts against one budget: minting new tokens
 // gains nothing.
 func TestRateLimitPerClient(t *testing.T) {
+	t.Parallel()
 	e := mustLimitedEnv(t, 5, -1)
 	a := e.mustOrg("A")
 	c := e.mustClient(a.ID, 0, usage.PermOrganizationView)
@@ -270,6 +277,7 @@ func TestRateLimitPerClient(t *testing.T) {
 // A token has one spelling: the unused low bits of the last base64
 // character of each part must be zero.
 func TestTokenStrictBase64(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	tok := e.mustToken(e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd))
 	decode[tokenInfo](t, e.do("GET", "/api/v2/tokens/me", tok, nil), 200)

@@ -50,6 +50,7 @@ func wantRate(t *testing.T, r reply, allowed, count, reset int) {
 }
 
 func TestRateLimitHeaders(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t) // the default limits
 	a := e.mustOrg("A")
 	c := e.mustClient(a.ID, 0, usage.PermOrganizationView)
@@ -89,6 +90,7 @@ func (e *env) aggregate200(token string) reply {
 }
 
 func TestRateLimitExceeded(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
@@ -121,6 +123,7 @@ func TestRateLimitExceeded(t *testing.T) {
 }
 
 func TestRateLimitByAddress(t *testing.T) {
+	t.Parallel()
 	e := mustLimitedEnv(t, 5, -1)
 	// The admin token's requests (one organization, one client) are its own.
 	a := e.mustOrg("A")
@@ -156,6 +159,7 @@ func TestRateLimitByAddress(t *testing.T) {
 }
 
 func TestIngestRateLimit(t *testing.T) {
+	t.Parallel()
 	e := mustLimitedEnv(t, 4, 3)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -179,6 +183,7 @@ func TestIngestRateLimit(t *testing.T) {
 }
 
 func TestRateLimitUnlimited(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t, func(c *server.Config) {
 		c.Limits.RateLimit, c.Limits.IngestRateLimit, c.Limits.TokenRateLimit = -1, -1, -1
 	})
@@ -194,6 +199,7 @@ func TestRateLimitUnlimited(t *testing.T) {
 }
 
 func TestRateLimitConfig(t *testing.T) {
+	t.Parallel()
 	e := mustLimitedEnv(t, 0, 0) // the defaults
 	tok := e.mustToken(e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd))
 	wantRate(t, e.do("POST", "/api/v2/usage/events", tok, []any{event("e1")}), genesys.DefaultIngestRateLimit, 1, 60)

@@ -310,6 +310,7 @@ func (e *env) aggregate(token string, req map[string]any) aggregate {
 const day = "2026-06-15T00:00:00Z/2026-06-16T00:00:00Z"
 
 func TestAuthMatrix(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	all := e.mustClient(a.ID, 300, usage.PermEventAdd, usage.PermOrganizationView)
@@ -371,6 +372,7 @@ func TestAuthMatrix(t *testing.T) {
 }
 
 func TestOAuthToken(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	o := e.mustOrg("A")
 	c := e.mustClient(o.ID, 3600, usage.PermEventAdd)
@@ -412,6 +414,7 @@ func TestOAuthToken(t *testing.T) {
 }
 
 func TestIngestOutcomes(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd))
@@ -463,6 +466,7 @@ func TestIngestOutcomes(t *testing.T) {
 // the field ignored, the event would be stored without it and the correction
 // refused as a duplicate.
 func TestIngestUnknownField(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -484,6 +488,7 @@ func TestIngestUnknownField(t *testing.T) {
 }
 
 func TestBodyErrors(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -524,6 +529,7 @@ func gzipped(t *testing.T, s string) []byte {
 }
 
 func TestGzipNDJSON(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -546,6 +552,7 @@ func TestGzipNDJSON(t *testing.T) {
 }
 
 func TestDuplicatesCountedOnce(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -610,6 +617,7 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 }
 
 func TestAggregate(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -666,6 +674,7 @@ func mustJSON(v any) string {
 }
 
 func TestAdmin(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	if a.ID == "" || a.Name != "A" || !strings.HasSuffix(a.DateCreated, "Z") {
@@ -709,6 +718,7 @@ func TestAdmin(t *testing.T) {
 }
 
 func TestRoutingAndCorrelation(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	r := e.do("GET", "/api/v2/nothing/here", adminToken, nil)
 	wantError(t, r, 404, "not.found", "/api/v2/nothing/here")
@@ -730,6 +740,7 @@ func TestRoutingAndCorrelation(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))

@@ -30,6 +30,7 @@ type namedEntity struct {
 }
 
 func TestTokensMe(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	org := e.mustOrg("Acme")
 	c := e.mustClient(org.ID, 300, usage.PermOrganizationView, usage.PermEventAdd)
@@ -68,6 +69,7 @@ func TestTokensMe(t *testing.T) {
 // TestTokensMeNoPermissions: any valid token may ask about itself, and a
 // client holding nothing has an empty scope, not a null one.
 func TestTokensMeNoPermissions(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	org := e.mustOrg("Acme")
 	tok := e.mustToken(e.mustClient(org.ID, 300))
@@ -84,6 +86,7 @@ func TestTokensMeNoPermissions(t *testing.T) {
 // TestTokensMeAdmin: the admin token is valid but belongs to no
 // organization and no client, which the answer shows by leaving them out.
 func TestTokensMeAdmin(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	r := e.do("GET", "/api/v2/tokens/me", adminToken, nil)
 	var raw map[string]json.RawMessage
@@ -101,6 +104,7 @@ func TestTokensMeAdmin(t *testing.T) {
 }
 
 func TestTokensMeRefused(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	org := e.mustOrg("Acme")
 	gone := e.mustClient(org.ID, 300)

@@ -190,6 +190,7 @@ func str(p *string) string {
 }
 
 func TestOrganizationQuery(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	ingestTok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd))
@@ -252,6 +253,7 @@ func TestOrganizationQuery(t *testing.T) {
 }
 
 func TestSimpleSearch(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	sent := e.mustUsageEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 3000, 3)
@@ -328,6 +330,7 @@ func TestSimpleSearch(t *testing.T) {
 }
 
 func TestClientQueryAndSummary(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	sent := e.mustUsageEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 2000, 4)
@@ -373,6 +376,7 @@ func TestClientQueryAndSummary(t *testing.T) {
 }
 
 func TestExecutionAccess(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	e.mustUsageEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 100, 5)
@@ -417,6 +421,7 @@ func TestExecutionAccess(t *testing.T) {
 }
 
 func TestUsageQueryErrors(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermOAuthClientView))
