@@ -80,6 +80,7 @@ func writeItemEvent(buf *bytes.Buffer, prefix string, seq int, now time.Time, or
 // restarts it, and checks that every acknowledged event is counted exactly
 // once and that retried batches add nothing twice.
 func TestCrashLosesNothing(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills a real server")
 	}

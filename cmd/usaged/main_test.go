@@ -20,6 +20,7 @@ import (
 )
 
 func TestEnvFallback(t *testing.T) {
+	t.Parallel()
 	newFlags := func() (*flag.FlagSet, *string, *dayDuration, *listValue, *string, *int) {
 		fs := flag.NewFlagSet("usaged serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -79,6 +80,7 @@ func TestEnvFallback(t *testing.T) {
 // only serve's and the shared ones read USAGED_<FLAG>; the others add the
 // command. A bad value names its variable and what the flag wants.
 func TestEnvPerCommand(t *testing.T) {
+	t.Parallel()
 	f := func(cmd []string, want ...string) {
 		t.Helper()
 		out := runCLI(t, nil, append([]string{"help"}, cmd...)...)
@@ -124,6 +126,7 @@ func TestEnvPerCommand(t *testing.T) {
 // usaged CMD -h print the same to stdout, explaining every flag with its
 // variable.
 func TestHelpCoversEveryFlag(t *testing.T) {
+	t.Parallel()
 	var overview bytes.Buffer
 	if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"help"}, &overview, io.Discard); err != nil {
 		t.Fatal(err)
@@ -180,6 +183,7 @@ func TestHelpCoversEveryFlag(t *testing.T) {
 // The table's footer counts rows in the singular for one and shows the span
 // the server counted, not just the --interval given.
 func TestQueryFooter(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	cols := []column{{"CLIENT", "clientId", false}, {"REQUESTS", "requests", true}}
 	rows := []map[string]any{{"clientId": "c1", "requests": json.Number("3")}}
@@ -295,6 +299,7 @@ func totalRequests(t *testing.T, queryJSON string) int64 {
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	const token = "end-to-end-admin-token"
 	data := t.TempDir()
 	srv := mustServe(t, "--data", data, "--admin-token", token)
@@ -389,6 +394,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestServeDemo(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	srv := mustServe(t, "--data", data, "--demo", "--demo-events-per-day", "300")
 	out := srv.stdout.String()
