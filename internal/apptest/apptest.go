@@ -23,13 +23,24 @@ import (
 // Package is the import path of the usaged command.
 const Package = "github.com/usaged/usaged/cmd/usaged"
 
+// module is the path of the module Package is in.
+const module = "github.com/usaged/usaged"
+
 var build = sync.OnceValues(func() (string, error) {
+	// The binary is built in usaged's own module, with its go.mod and
+	// go.sum, also for tests of a module that requires it by a replace.
+	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %v", module, err)
+	}
 	dir, err := os.MkdirTemp("", "usaged-bin")
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "usaged")
-	out, err := exec.Command("go", "build", "-o", bin, Package).CombinedOutput()
+	cmd := exec.Command("go", "build", "-o", bin, Package)
+	cmd.Dir = strings.TrimSpace(string(root))
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
