@@ -9,27 +9,23 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
 )
 
 const adminToken = "admin-token-for-tests"
 
-// clock is a settable test clock.
-type clock struct{ t time.Time }
-
-func (c *clock) Now() time.Time { return c.t }
-
 // MustService returns a Service over a fresh Pebble store in tb.TempDir, and
 // its clock.
-func MustService(tb testing.TB) (*auth.Service, *clock, *pebble.DB) {
+func MustService(tb testing.TB) (*auth.Service, *fakeclock.Clock, *pebble.DB) {
 	tb.Helper()
 	db, err := pebble.Open(pebble.Config{Dir: tb.TempDir()})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	clk := &clock{t: time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))
 	s, err := auth.New(tb.Context(), auth.Config{
 		Registry:   db,
 		AdminToken: adminToken,
@@ -140,11 +136,11 @@ func TestExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.t = clk.t.Add(299 * time.Second)
+	clk.Advance(299 * time.Second)
 	if _, err := s.Authenticate(t.Context(), tok); err != nil {
 		t.Fatalf("before expiry: %v", err)
 	}
-	clk.t = clk.t.Add(time.Second)
+	clk.Advance(time.Second)
 	_, err = s.Authenticate(t.Context(), tok)
 	wantKind(t, err, usage.KindUnauthorized, "token expired")
 }

@@ -9,19 +9,9 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/internal/fakeclock"
 )
 
-// limiterClock is a settable clock safe for concurrent use.
-type limiterClock struct{ ns atomic.Int64 }
-
-func newLimiterClock(t time.Time) *limiterClock {
-	c := &limiterClock{}
-	c.ns.Store(t.UnixNano())
-	return c
-}
-
-func (c *limiterClock) Now() time.Time      { return time.Unix(0, c.ns.Load()) }
-func (c *limiterClock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 func mustLimiter(tb testing.TB, cfg auth.LimiterConfig) *auth.Limiter {
 	tb.Helper()
 	l, err := auth.NewLimiter(cfg)
@@ -49,7 +39,7 @@ func TestLimiterConfigValidate(t *testing.T) {
 }
 
 func TestLimiterWindow(t *testing.T) {
-	clk := newLimiterClock(minute.Add(15 * time.Second))
+	clk := fakeclock.New(minute.Add(15 * time.Second))
 	l := mustLimiter(t, auth.LimiterConfig{Limit: 3, Now: clk.Now})
 	f := func(key string, allowed bool, count int, reset time.Duration) {
 		t.Helper()
@@ -62,16 +52,16 @@ func TestLimiterWindow(t *testing.T) {
 	// Windows are aligned to the minute: 45 s remain of this one.
 	f("a", true, 1, 45*time.Second)
 	f("a", true, 2, 45*time.Second)
-	clk.Add(44*time.Second + 500*time.Millisecond)
+	clk.Advance(44*time.Second + 500*time.Millisecond)
 	f("a", true, 3, 500*time.Millisecond)
 	f("a", false, 4, 500*time.Millisecond) // refused requests are counted too
 	f("b", true, 1, 500*time.Millisecond)  // another key has its own budget
-	clk.Add(500 * time.Millisecond)
+	clk.Advance(500 * time.Millisecond)
 	f("a", true, 1, time.Minute) // a new window
 	f("b", true, 1, time.Minute)
 
 	// A clock that steps back does not open a fresh budget.
-	clk.Add(-30 * time.Second)
+	clk.Advance(-30 * time.Second)
 	f("a", true, 2, time.Minute)
 }
 
@@ -90,7 +80,7 @@ func TestDecisionResetSeconds(t *testing.T) {
 }
 
 func TestLimiterSweepsEndedWindows(t *testing.T) {
-	clk := newLimiterClock(minute)
+	clk := fakeclock.New(minute)
 	l := mustLimiter(t, auth.LimiterConfig{Limit: 10, Now: clk.Now})
 	for i := range 5000 {
 		l.Take(fmt.Sprint("key-", i))
@@ -98,7 +88,7 @@ func TestLimiterSweepsEndedWindows(t *testing.T) {
 	if n := l.Keys(); n != 5000 {
 		t.Fatalf("%d keys, want 5000", n)
 	}
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	// Any request to a shard drops that shard's ended window; enough keys
 	// reach every shard.
 	for i := range 5000 {
@@ -110,7 +100,7 @@ func TestLimiterSweepsEndedWindows(t *testing.T) {
 }
 
 func TestLimiterMaxKeys(t *testing.T) {
-	clk := newLimiterClock(minute)
+	clk := fakeclock.New(minute)
 	// 64 shards of one key each.
 	l := mustLimiter(t, auth.LimiterConfig{Limit: 1000, MaxKeys: 64, Now: clk.Now})
 	for i := range 100_000 {
@@ -132,7 +122,7 @@ func TestLimiterMaxKeys(t *testing.T) {
 }
 
 func TestLimiterConcurrent(t *testing.T) {
-	clk := newLimiterClock(minute)
+	clk := fakeclock.New(minute)
 	const limit, workers, each = 500, 8, 200
 	l := mustLimiter(t, auth.LimiterConfig{Limit: limit, Now: clk.Now})
 	var allowed atomic.Int64
@@ -181,7 +171,7 @@ func BenchmarkLimiter(b *testing.B) {
 }
 
 func TestLimiterPeek(t *testing.T) {
-	clk := newLimiterClock(minute)
+	clk := fakeclock.New(minute)
 	l := mustLimiter(t, auth.LimiterConfig{Limit: 2, MaxKeys: 64, Now: clk.Now})
 	f := func(d auth.Decision, allowed bool, count int) {
 		t.Helper()
@@ -200,6 +190,6 @@ func TestLimiterPeek(t *testing.T) {
 	if n := l.Keys(); n != 1 {
 		t.Fatalf("Keys() = %d after peeking, want 1", n)
 	}
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	f(l.Peek("a"), true, 1)
 }

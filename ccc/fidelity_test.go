@@ -14,6 +14,7 @@ import (
 // date and the zero Guid — in every format; only nullable fields (strings,
 // records) are left out, or i:nil in XML.
 func TestServiceUsageNonNullable(t *testing.T) {
+	t.Parallel()
 	sc := mustScenario(t)
 	e := sc.e
 	const i = 3 // Tailspin: none of the optional fields set
@@ -88,6 +89,7 @@ func TestServiceUsageNonNullable(t *testing.T) {
 // An unknown ?format= is a 400 naming the formats there are, not JSON
 // passed off as what was asked for; JSONP still ignores ?format=.
 func TestUnknownFormat(t *testing.T) {
+	t.Parallel()
 	sc := mustScenario(t)
 	e := sc.e
 	for _, f := range []string{"jsv", "html", "yaml"} {
@@ -115,6 +117,7 @@ func TestUnknownFormat(t *testing.T) {
 // A raw ';' in a callback is replaced like any other character a callback
 // may not hold: the answer is still JSONP, and the name cannot end the call.
 func TestJSONPSemicolon(t *testing.T) {
+	t.Parallel()
 	sc := mustScenario(t)
 	e := sc.e
 	status, h, body := e.get(t, sc.usagePath(0)+"?callback=cb;alert(1)", adminToken)

@@ -17,6 +17,7 @@ import (
 // GetServiceUsageHistory answers, period by period, what the oracle counts
 // and, byte for byte, what GetServiceUsage answers for each period.
 func TestServiceUsageHistory(t *testing.T) {
+	t.Parallel()
 	sc := mustScenario(t)
 	e := sc.e
 	lastDay := firstDay.AddDate(0, 0, days-1)

@@ -11,10 +11,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/tenancy"
@@ -35,28 +35,10 @@ var epoch = time.Date(2026, 3, 10, 15, 4, 5, 0, time.UTC)
 // refused as too old (the default window is 35 days).
 const dedupeWindow = 90 * 24 * time.Hour
 
-// clock is the settable clock of every component of a test server.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // env is a running CCC server over a fresh store.
 type env struct {
 	url    string
-	clk    *clock
+	clk    *fakeclock.Clock
 	client *http.Client
 }
 
@@ -67,7 +49,7 @@ type env struct {
 // the clock.
 func MustEnv(t *testing.T, tune ...func(*server.Config)) *env {
 	t.Helper()
-	clk := &clock{t: epoch}
+	clk := fakeclock.New(epoch)
 	s := servertest.Start(t, append([]func(*server.Config){servertest.Memory, func(c *server.Config) {
 		c.Now = clk.Now
 		c.Auth.AdminToken = adminToken
@@ -478,6 +460,7 @@ func mustHierarchy(t *testing.T, e *env) *hierarchy {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	path := "/api/services/" + h.svc.ServiceGuid + "/serviceusage"
@@ -545,6 +528,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestEventsEndpoint(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	svc := h.svc.ServiceGuid
@@ -554,147 +538,157 @@ func TestEventsEndpoint(t *testing.T) {
 		return fmt.Sprintf(`{"id":%q,"time":%q,"type":"message","userGuid":%q,"attachments":1}`, id, at, user)
 	}
 
-	// Per-event outcomes, in one JSON array.
-	batch := "[" + strings.Join([]string{
-		msg("m1", ts(-time.Hour)),   // 0 accepted
-		msg("m1", ts(-2*time.Hour)), // 1 duplicate: the same id
-		`{"time":"` + ts(-time.Hour) + `","type":"message","userGuid":"` + user + `"}`, // 2 no id
-		`{"id":"t1","time":"` + ts(-time.Hour) + `","type":"weekly"}`,                  // 3 unknown type
-		`{"id":"m2","time":"` + ts(-time.Hour) + `","type":"message"}`,                 // 4 no sender
-		msg("old", epoch.Add(-dedupeWindow-time.Hour).Format(time.RFC3339)),            // 5 before the window
-		msg("future", ts(time.Hour)),                                                   // 6 ahead of the clock
-		`42`,                                                                           // 7 not an object
-		`{"id":"g1","time":"` + ts(-time.Hour) + `","type":"users","total":3}`,         // 8 gauge without its counts
-		`{"id":"m3","time":"2026-03-10T14:00:00+02:00","type":"MESSAGE","userGuid":"{01234567-89AB-CDEF-0123-456789ABCDEF}","recipients":["ann@example.com","0123456789abcdef0123456789abcdef"]}`, // 9 accepted
-	}, ",") + "]"
-	status, rh, body := e.postEvents(t, svc, h.serviceKey, "application/json", []byte(batch), false)
-	if status != http.StatusOK {
-		t.Fatalf("events: %d %s", status, body)
-	}
-	var res eventsResult
-	decodeJSON(t, rh, body, &res)
-	if res.Accepted != 2 || res.Duplicates != 1 || res.Rejected != 7 {
-		t.Errorf("accepted %d, duplicates %d, rejected %d; want 2, 1, 7: %s", res.Accepted, res.Duplicates, res.Rejected, body)
-	}
-	type outcome struct {
-		index    int
-		id, code string
-	}
-	var got []outcome
-	for _, x := range res.Errors {
-		got = append(got, outcome{x.Index, x.ID, x.Code})
-		if x.Message == "" {
-			t.Errorf("error %d has no message", x.Index)
-		}
-	}
-	want := []outcome{{2, "", "missing_field"}, {3, "t1", "invalid_field"}, {4, "m2", "missing_field"},
-		{5, "old", "outside_window"}, {6, "future", "in_future"}, {7, "", "malformed_event"}, {8, "g1", "missing_field"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("errors\n got %v\nwant %v", got, want)
-	}
-
-	// A misnamed field rejects its event, naming the field meant, so that
-	// the corrected event is accepted rather than refused as a duplicate of
-	// one stored without the field.
-	bad := `{"id":"x1","time":"` + ts(-time.Hour) + `","type":"message","userGuid":"` + user + `","Attachments":2}`
-	status, rh, body = e.postEvents(t, svc, h.serviceKey, "application/x-ndjson", []byte(bad), false)
-	res = eventsResult{}
-	decodeJSON(t, rh, body, &res)
-	if status != http.StatusOK || res.Accepted != 0 || res.Rejected != 1 || len(res.Errors) != 1 ||
-		res.Errors[0] != (eventError{Index: 0, ID: "x1", Code: "unknown_field", Message: "Attachments is not a field of message events: did you mean attachments?"}) {
-		t.Fatalf("unknown field: %d %s", status, body)
-	}
-	fixed := strings.Replace(bad, "Attachments", "attachments", 1)
-	status, rh, body = e.postEvents(t, svc, h.serviceKey, "application/x-ndjson", []byte(fixed), false)
-	res = eventsResult{}
-	decodeJSON(t, rh, body, &res)
-	if status != http.StatusOK || res.Accepted != 1 || res.Duplicates != 0 || res.Rejected != 0 {
-		t.Fatalf("corrected event: %d %s", status, body)
-	}
-
-	// NDJSON, gzipped, as each key that sees the service; what is already
-	// recorded is a duplicate whoever sends it.
-	nd := msg("m1", ts(-time.Hour)) + "\n" + msg("n1", ts(-time.Minute)) + "\n"
-	for i, key := range []string{adminToken, h.partnerKey, h.resellerKey} {
-		status, rh, body := e.postEvents(t, svc, key, "application/x-ndjson", []byte(nd), i != 1)
+	t.Run("PerEventOutcomes", func(t *testing.T) {
+		// Per-event outcomes, in one JSON array.
+		batch := "[" + strings.Join([]string{
+			msg("m1", ts(-time.Hour)),   // 0 accepted
+			msg("m1", ts(-2*time.Hour)), // 1 duplicate: the same id
+			`{"time":"` + ts(-time.Hour) + `","type":"message","userGuid":"` + user + `"}`, // 2 no id
+			`{"id":"t1","time":"` + ts(-time.Hour) + `","type":"weekly"}`,                  // 3 unknown type
+			`{"id":"m2","time":"` + ts(-time.Hour) + `","type":"message"}`,                 // 4 no sender
+			msg("old", epoch.Add(-dedupeWindow-time.Hour).Format(time.RFC3339)),            // 5 before the window
+			msg("future", ts(time.Hour)),                                                   // 6 ahead of the clock
+			`42`,                                                                           // 7 not an object
+			`{"id":"g1","time":"` + ts(-time.Hour) + `","type":"users","total":3}`,         // 8 gauge without its counts
+			`{"id":"m3","time":"2026-03-10T14:00:00+02:00","type":"MESSAGE","userGuid":"{01234567-89AB-CDEF-0123-456789ABCDEF}","recipients":["ann@example.com","0123456789abcdef0123456789abcdef"]}`, // 9 accepted
+		}, ",") + "]"
+		status, rh, body := e.postEvents(t, svc, h.serviceKey, "application/json", []byte(batch), false)
 		if status != http.StatusOK {
-			t.Fatalf("ndjson: %d %s", status, body)
+			t.Fatalf("events: %d %s", status, body)
 		}
 		var res eventsResult
 		decodeJSON(t, rh, body, &res)
-		wantAccepted := 0
-		if i == 0 {
-			wantAccepted = 1
+		if res.Accepted != 2 || res.Duplicates != 1 || res.Rejected != 7 {
+			t.Errorf("accepted %d, duplicates %d, rejected %d; want 2, 1, 7: %s", res.Accepted, res.Duplicates, res.Rejected, body)
 		}
-		if res.Accepted != wantAccepted || res.Duplicates != 2-wantAccepted || res.Rejected != 0 || len(res.Errors) != 0 {
-			t.Errorf("ndjson #%d: %+v", i, res)
+		type outcome struct {
+			index    int
+			id, code string
 		}
-	}
-	// {"events":[…]} is a body too.
-	status, _, body = e.postEvents(t, svc, h.serviceKey, "application/json; charset=utf-8", []byte(`{"events":[`+msg("e1", ts(-time.Minute))+`]}`), false)
-	if status != http.StatusOK || !bytes.Contains(body, []byte(`"accepted":1`)) {
-		t.Errorf("events object: %d %s", status, body)
-	}
-
-	// What was accepted is counted: m1, m3, x1, n1, e1 today.
-	var u serviceUsage
-	e.getJSON(t, "/api/services/"+svc+"/serviceusage", h.serviceKey, &u)
-	if u.TotalMessageCount != 5 || u.TotalAttachmentCount != 5 {
-		t.Errorf("today: %d messages, %d attachments; want 5, 5", u.TotalMessageCount, u.TotalAttachmentCount)
-	}
-
-	// Failures of the body as a whole.
-	f := func(what string, key, contentType string, body string, gz bool, wantStatus int, want responseStatus) {
-		t.Helper()
-		status, rh, rb := e.postEvents(t, svc, key, contentType, []byte(body), gz)
-		wantError(t, what, status, rh, rb, wantStatus, want)
-	}
-	f("text/plain", h.serviceKey, "text/plain", msg("x", ts(0)), false, http.StatusUnsupportedMediaType,
-		responseStatus{ErrorCode: "UnsupportedMediaType", Message: `Content-Type "text/plain" is not supported: use application/json or application/x-ndjson`})
-	f("form", h.serviceKey, "application/x-www-form-urlencoded", "a=b", false, http.StatusUnsupportedMediaType,
-		responseStatus{ErrorCode: "UnsupportedMediaType", Message: `Content-Type "application/x-www-form-urlencoded" is not supported: use application/json or application/x-ndjson`})
-	notJSON := func(body string) {
-		t.Helper()
-		status, rh, rb := e.postEvents(t, svc, h.serviceKey, "application/json", []byte(body), false)
-		var got errorBody
-		if status != http.StatusBadRequest {
-			t.Errorf("body %q: %d %s", body, status, rb)
-			return
+		var got []outcome
+		for _, x := range res.Errors {
+			got = append(got, outcome{x.Index, x.ID, x.Code})
+			if x.Message == "" {
+				t.Errorf("error %d has no message", x.Index)
+			}
 		}
-		decodeJSON(t, rh, rb, &got)
-		if rs := got.ResponseStatus; rs.ErrorCode != "ArgumentException" || !strings.HasPrefix(rs.Message, "body ") ||
-			len(rs.Errors) != 1 || rs.Errors[0].FieldName != "Body" || rs.Errors[0].Message != rs.Message {
-			t.Errorf("body %q: %+v", body, rs)
+		want := []outcome{{2, "", "missing_field"}, {3, "t1", "invalid_field"}, {4, "m2", "missing_field"},
+			{5, "old", "outside_window"}, {6, "future", "in_future"}, {7, "", "malformed_event"}, {8, "g1", "missing_field"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("errors\n got %v\nwant %v", got, want)
 		}
-	}
-	notJSON("this is not JSON")
-	notJSON(`{"events":`)
-	notJSON(`"a string"`)
+	})
+	t.Run("MisnamedField", func(t *testing.T) {
+		// A misnamed field rejects its event, naming the field meant, so that
+		// the corrected event is accepted rather than refused as a duplicate of
+		// one stored without the field.
+		bad := `{"id":"x1","time":"` + ts(-time.Hour) + `","type":"message","userGuid":"` + user + `","Attachments":2}`
+		status, rh, body := e.postEvents(t, svc, h.serviceKey, "application/x-ndjson", []byte(bad), false)
+		res := eventsResult{}
+		decodeJSON(t, rh, body, &res)
+		if status != http.StatusOK || res.Accepted != 0 || res.Rejected != 1 || len(res.Errors) != 1 ||
+			res.Errors[0] != (eventError{Index: 0, ID: "x1", Code: "unknown_field", Message: "Attachments is not a field of message events: did you mean attachments?"}) {
+			t.Fatalf("unknown field: %d %s", status, body)
+		}
+		fixed := strings.Replace(bad, "Attachments", "attachments", 1)
+		status, rh, body = e.postEvents(t, svc, h.serviceKey, "application/x-ndjson", []byte(fixed), false)
+		res = eventsResult{}
+		decodeJSON(t, rh, body, &res)
+		if status != http.StatusOK || res.Accepted != 1 || res.Duplicates != 0 || res.Rejected != 0 {
+			t.Fatalf("corrected event: %d %s", status, body)
+		}
+	})
+	t.Run("NDJSONFromEveryKey", func(t *testing.T) {
+		// NDJSON, gzipped, as each key that sees the service; what is already
+		// recorded is a duplicate whoever sends it.
+		nd := msg("m1", ts(-time.Hour)) + "\n" + msg("n1", ts(-time.Minute)) + "\n"
+		for i, key := range []string{adminToken, h.partnerKey, h.resellerKey} {
+			status, rh, body := e.postEvents(t, svc, key, "application/x-ndjson", []byte(nd), i != 1)
+			if status != http.StatusOK {
+				t.Fatalf("ndjson: %d %s", status, body)
+			}
+			var res eventsResult
+			decodeJSON(t, rh, body, &res)
+			wantAccepted := 0
+			if i == 0 {
+				wantAccepted = 1
+			}
+			if res.Accepted != wantAccepted || res.Duplicates != 2-wantAccepted || res.Rejected != 0 || len(res.Errors) != 0 {
+				t.Errorf("ndjson #%d: %+v", i, res)
+			}
+		}
+	})
+	t.Run("EventsObject", func(t *testing.T) {
+		// {"events":[…]} is a body too.
+		status, _, body := e.postEvents(t, svc, h.serviceKey, "application/json; charset=utf-8", []byte(`{"events":[`+msg("e1", ts(-time.Minute))+`]}`), false)
+		if status != http.StatusOK || !bytes.Contains(body, []byte(`"accepted":1`)) {
+			t.Errorf("events object: %d %s", status, body)
+		}
+	})
+	t.Run("Counted", func(t *testing.T) {
+		// What was accepted is counted: m1, m3, x1, n1, e1 today.
+		var u serviceUsage
+		e.getJSON(t, "/api/services/"+svc+"/serviceusage", h.serviceKey, &u)
+		if u.TotalMessageCount != 5 || u.TotalAttachmentCount != 5 {
+			t.Errorf("today: %d messages, %d attachments; want 5, 5", u.TotalMessageCount, u.TotalAttachmentCount)
+		}
+	})
+	t.Run("BodyFailures", func(t *testing.T) {
+		// Failures of the body as a whole.
+		f := func(what string, key, contentType string, body string, gz bool, wantStatus int, want responseStatus) {
+			t.Helper()
+			status, rh, rb := e.postEvents(t, svc, key, contentType, []byte(body), gz)
+			wantError(t, what, status, rh, rb, wantStatus, want)
+		}
+		f("text/plain", h.serviceKey, "text/plain", msg("x", ts(0)), false, http.StatusUnsupportedMediaType,
+			responseStatus{ErrorCode: "UnsupportedMediaType", Message: `Content-Type "text/plain" is not supported: use application/json or application/x-ndjson`})
+		f("form", h.serviceKey, "application/x-www-form-urlencoded", "a=b", false, http.StatusUnsupportedMediaType,
+			responseStatus{ErrorCode: "UnsupportedMediaType", Message: `Content-Type "application/x-www-form-urlencoded" is not supported: use application/json or application/x-ndjson`})
+		notJSON := func(body string) {
+			t.Helper()
+			status, rh, rb := e.postEvents(t, svc, h.serviceKey, "application/json", []byte(body), false)
+			var got errorBody
+			if status != http.StatusBadRequest {
+				t.Errorf("body %q: %d %s", body, status, rb)
+				return
+			}
+			decodeJSON(t, rh, rb, &got)
+			if rs := got.ResponseStatus; rs.ErrorCode != "ArgumentException" || !strings.HasPrefix(rs.Message, "body ") ||
+				len(rs.Errors) != 1 || rs.Errors[0].FieldName != "Body" || rs.Errors[0].Message != rs.Message {
+				t.Errorf("body %q: %+v", body, rs)
+			}
+		}
+		notJSON("this is not JSON")
+		notJSON(`{"events":`)
+		notJSON(`"a string"`)
 
-	// More events than the limit: refused whole, before they are parsed,
-	// however small the body (here 1 KB of gzip).
-	f("too many events", h.serviceKey, "application/json", "["+strings.Repeat("1,", 100_000)+"1]", true,
-		http.StatusRequestEntityTooLarge, responseStatus{ErrorCode: "RequestTooLarge",
-			Message: "body holds more than 100000 events, the limit per request (--max-events of usaged serve): send them in batches of at most 100000"})
-	// Many bad events: the first 1,000 listed, the rest counted.
-	status, rh, body = e.postEvents(t, svc, h.serviceKey, "application/json", []byte("["+strings.Repeat("1,", 4_999)+"1]"), true)
-	var many eventsResult
-	decodeJSON(t, rh, body, &many)
-	if status != http.StatusOK || many.Rejected != 5_000 || len(many.Errors) != 1_000 || many.ErrorsOmitted != 4_000 ||
-		many.Errors[0].Index != 0 || many.Errors[999].Index != 999 {
-		t.Errorf("5,000 bad events: %d, rejected %d, %d errors listed, %d omitted; want 200, 5000, 1000, 4000",
-			status, many.Rejected, len(many.Errors), many.ErrorsOmitted)
-	}
-	status, _, body = e.send(t, request{method: "POST", path: "/api/services/" + svc + "/events", key: h.serviceKey, body: []byte("not gzip"),
-		header: http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}})
-	if status != http.StatusBadRequest || !bytes.Contains(body, []byte(`"errorCode":"ArgumentException"`)) || !bytes.Contains(body, []byte("gzip")) {
-		t.Errorf("bad gzip: %d %s", status, body)
-	}
-
-	// Keys that do not see the service cannot post to it, nor learn it exists.
-	for _, key := range []string{h.otherPartnerKey, h.otherResellerKey, h.otherServiceKey} {
-		f("foreign key", key, "application/json", "["+msg("x", ts(0))+"]", false, http.StatusNotFound, notFound(svc))
-	}
-	status, rh, body = e.postEvents(t, h.sibling.ServiceGuid, h.serviceKey, "application/json", []byte("["+msg("x", ts(0))+"]"), false)
-	wantError(t, "another service's key", status, rh, body, http.StatusNotFound, notFound(h.sibling.ServiceGuid))
+		// More events than the limit: refused whole, before they are parsed,
+		// however small the body (here 1 KB of gzip).
+		f("too many events", h.serviceKey, "application/json", "["+strings.Repeat("1,", 100_000)+"1]", true,
+			http.StatusRequestEntityTooLarge, responseStatus{ErrorCode: "RequestTooLarge",
+				Message: "body holds more than 100000 events, the limit per request (--max-events of usaged serve): send them in batches of at most 100000"})
+		// Many bad events: the first 1,000 listed, the rest counted.
+		status, rh, body := e.postEvents(t, svc, h.serviceKey, "application/json", []byte("["+strings.Repeat("1,", 4_999)+"1]"), true)
+		var many eventsResult
+		decodeJSON(t, rh, body, &many)
+		if status != http.StatusOK || many.Rejected != 5_000 || len(many.Errors) != 1_000 || many.ErrorsOmitted != 4_000 ||
+			many.Errors[0].Index != 0 || many.Errors[999].Index != 999 {
+			t.Errorf("5,000 bad events: %d, rejected %d, %d errors listed, %d omitted; want 200, 5000, 1000, 4000",
+				status, many.Rejected, len(many.Errors), many.ErrorsOmitted)
+		}
+		status, _, body = e.send(t, request{method: "POST", path: "/api/services/" + svc + "/events", key: h.serviceKey, body: []byte("not gzip"),
+			header: http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}})
+		if status != http.StatusBadRequest || !bytes.Contains(body, []byte(`"errorCode":"ArgumentException"`)) || !bytes.Contains(body, []byte("gzip")) {
+			t.Errorf("bad gzip: %d %s", status, body)
+		}
+	})
+	t.Run("OtherKeys", func(t *testing.T) {
+		// Keys that do not see the service cannot post to it, nor learn it exists.
+		for _, key := range []string{h.otherPartnerKey, h.otherResellerKey, h.otherServiceKey} {
+			status, rh, rb := e.postEvents(t, svc, key, "application/json", []byte("["+msg("x", ts(0))+"]"), false)
+			wantError(t, "foreign key", status, rh, rb, http.StatusNotFound, notFound(svc))
+		}
+		status, rh, body := e.postEvents(t, h.sibling.ServiceGuid, h.serviceKey, "application/json", []byte("["+msg("x", ts(0))+"]"), false)
+		wantError(t, "another service's key", status, rh, body, http.StatusNotFound, notFound(h.sibling.ServiceGuid))
+	})
 }

@@ -14,6 +14,7 @@ import (
 // does not own.
 
 func TestCSVFormulaNames(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	hostile := []string{`=HYPERLINK("http://evil.example","open")`, "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "  =1+1", "-12"}
@@ -51,6 +52,7 @@ func TestCSVFormulaNames(t *testing.T) {
 // do: in any case, the same answer as ?format=, and an unknown extension is
 // a ServiceStack 404 rather than the plain one of a path nobody serves.
 func TestTopLevelSuffixes(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	formats := []struct{ suffix, format, contentType string }{
@@ -119,6 +121,7 @@ func TestTopLevelSuffixes(t *testing.T) {
 // reading that service does — 404, the same body — and creates nothing; a
 // key that sees the service, and the operator, get the 409.
 func TestCreateServiceForeignGuid(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	svc := h.svc.ServiceGuid
@@ -167,6 +170,7 @@ func TestCreateServiceForeignGuid(t *testing.T) {
 // refuse it, naming the field, on every route that names something; other
 // text of a service and a collection is held to the same characters.
 func TestNamesArePrintableText(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	type route struct {

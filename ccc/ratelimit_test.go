@@ -13,6 +13,7 @@ import (
 // them is refused once the address's budget is spent, in the ResponseStatus
 // shape with Retry-After, and a valid key is not held back by it.
 func TestRateLimitByAddress(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t, func(c *server.Config) {
 		c.Limits.RateLimit, c.Limits.IngestRateLimit = ccc.DefaultRateLimit, ccc.DefaultIngestRateLimit
 	}) // the defaults: 300 a minute
@@ -38,6 +39,7 @@ func TestRateLimitByAddress(t *testing.T) {
 // Each key, and the admin token, has a budget of its own; activity events
 // have a separate one.
 func TestRateLimitByKey(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t, func(c *server.Config) { c.Limits.RateLimit, c.Limits.IngestRateLimit = 3, 2 })
 	partner := e.createPartner(t, "Acme") // the admin's first request
 	reseller := e.createReseller(t, partner.PartnerGuid, "Resale")

@@ -14,6 +14,7 @@ import (
 // scoped across them.
 
 func TestServiceRouteErrors(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	user := "0123456789abcdef0123456789abcdef"
@@ -60,6 +61,7 @@ func TestServiceRouteErrors(t *testing.T) {
 }
 
 func TestCreateService(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	x := h.reseller.ResellerGuid
@@ -124,6 +126,7 @@ func TestCreateService(t *testing.T) {
 }
 
 func TestScoping(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.createPartner(t, "Partner A"), e.createPartner(t, "Partner B")
 	a2 := e.createReseller(t, a.PartnerGuid, "Beta Reseller") // listed by name, so after Alpha
@@ -351,6 +354,7 @@ func TestScoping(t *testing.T) {
 // TestBodyBinding pins how the registry's JSON bodies bind: names ignore
 // case, unknown properties are ignored, wrong types name their field.
 func TestBodyBinding(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	h := mustHierarchy(t, e)
 	var svc serviceDTO

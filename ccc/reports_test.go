@@ -801,6 +801,7 @@ func (sc *scenario) checkPage(t *testing.T, what string, got page[serviceUsage],
 }
 
 func TestReports(t *testing.T) {
+	t.Parallel()
 	sc := mustScenario(t)
 	e := sc.e
 	today, yesterday := daily(epoch), daily(epoch.AddDate(0, 0, -1))

@@ -10,6 +10,7 @@ import (
 // of one segment under /api; those are answered as the mux would without
 // it.
 func TestSuffixedTopLevel(t *testing.T) {
+	t.Parallel()
 	mux := http.NewServeMux()
 	ccc := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ccc " + r.URL.Path)) })
 	mux.Handle("/api/v2/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("v2")) }))

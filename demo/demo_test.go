@@ -43,6 +43,7 @@ func collect(g *demo.Generator) []usage.Event {
 }
 
 func TestDeterministic(t *testing.T) {
+	t.Parallel()
 	a := collect(mustGenerator(t, testConfig()))
 	b := collect(mustGenerator(t, testConfig()))
 	if len(a) == 0 || len(a) != len(b) {
@@ -86,6 +87,7 @@ func TestDeterministic(t *testing.T) {
 // Runs whose intervals overlap produce the same events for the overlap, so
 // that re-running a seed later sends nothing new for the hours already sent.
 func TestOverlapIdentical(t *testing.T) {
+	t.Parallel()
 	early := testConfig()
 	late := testConfig()
 	late.Start = late.Start.Add(30 * time.Hour)
@@ -114,6 +116,7 @@ func TestOverlapIdentical(t *testing.T) {
 }
 
 func TestShape(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig()
 	g := mustGenerator(t, cfg)
 	evs := collect(g)
@@ -186,6 +189,7 @@ func TestShape(t *testing.T) {
 
 // The 429s come in bursts from the noisy client rather than evenly.
 func TestThrottleBursts(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig()
 	perHour := make(map[time.Time]int)
 	noisy := demo.ClientNames(2)[1]
@@ -208,6 +212,7 @@ func TestThrottleBursts(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	f := func(mod func(*demo.Config), want string) {
 		t.Helper()
 		cfg := testConfig()
@@ -241,6 +246,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestNDJSONRoundTrip(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig()
 	cfg.Start = cfg.End.Add(-36 * time.Hour)
 	evs := collect(mustGenerator(t, cfg))

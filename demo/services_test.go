@@ -27,6 +27,7 @@ func mustServiceDemo(tb testing.TB, cfg ServicesConfig) *ServiceDemo {
 }
 
 func TestServicesConfigValidate(t *testing.T) {
+	t.Parallel()
 	bad := func(mutate func(*ServicesConfig), want ...string) {
 		t.Helper()
 		cfg := servicesConfig(1)
@@ -54,6 +55,7 @@ func TestServicesConfigValidate(t *testing.T) {
 // The same seed gives the same hierarchy and the same events; another seed
 // gives others.
 func TestServiceDemoDeterministic(t *testing.T) {
+	t.Parallel()
 	a, b := mustServiceDemo(t, servicesConfig(7)), mustServiceDemo(t, servicesConfig(7))
 	if !reflect.DeepEqual(a.Partners(), b.Partners()) || !reflect.DeepEqual(a.Services(), b.Services()) {
 		t.Fatal("the same seed planned different hierarchies")
@@ -78,6 +80,7 @@ func TestServiceDemoDeterministic(t *testing.T) {
 // Extending End keeps every event of the days the earlier End completed, so
 // that a later run resends them as duplicates.
 func TestServiceDemoLaterEndKeepsEarlierDays(t *testing.T) {
+	t.Parallel()
 	cfg := servicesConfig(3)
 	short := mustServiceDemo(t, cfg)
 	cfg.End = cfg.End.Add(20 * time.Hour)
@@ -102,6 +105,7 @@ func TestServiceDemoLaterEndKeepsEarlierDays(t *testing.T) {
 }
 
 func TestServiceDemoHierarchy(t *testing.T) {
+	t.Parallel()
 	cfg := servicesConfig(1)
 	d := mustServiceDemo(t, cfg)
 	if len(d.Partners()) != 2 || len(d.Services()) != 12 {
@@ -179,6 +183,7 @@ type simUserState struct {
 // with the user events before it; the storage gauge is the attachment
 // bytes sent so far.
 func TestServiceDemoEvents(t *testing.T) {
+	t.Parallel()
 	cfg := servicesConfig(11)
 	d := mustServiceDemo(t, cfg)
 	var total int
@@ -347,6 +352,7 @@ func containsFeature(fs []usage.Feature, f usage.Feature) bool {
 
 // Activity stops when the consumer does.
 func TestServiceDemoActivityStops(t *testing.T) {
+	t.Parallel()
 	d := mustServiceDemo(t, servicesConfig(1))
 	n := 0
 	for range d.Activity(0) {
@@ -377,6 +383,7 @@ func BenchmarkServiceDemoActivity(b *testing.B) {
 // The NDJSON the demo sends decodes, through the server's own decoder, to
 // the events it was written from.
 func TestAppendActivityNDJSON(t *testing.T) {
+	t.Parallel()
 	d := mustServiceDemo(t, servicesConfig(5))
 	for i := range d.Services() {
 		want := d.AllActivity(i)

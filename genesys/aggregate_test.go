@@ -12,6 +12,7 @@ import (
 // fillEmpty answers every bucket of the interval, per group, with zero rows
 // where there were no events; the expected answers are worked out by hand.
 func TestAggregateFillEmpty(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	db := e.db
 	a := e.mustOrg("A")

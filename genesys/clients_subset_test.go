@@ -11,6 +11,7 @@ import (
 // secret to, or delete only clients whose permissions it holds itself, and
 // that a refused operation changes nothing.
 func TestOAuthClientsSubsetRule(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	callerPerms := []string{usage.PermOAuthClientView, usage.PermOAuthClientEdit, usage.PermOAuthClientDel, usage.PermEventAdd}

@@ -63,6 +63,7 @@ func (e *env) tokenStatus(id, secret string) int {
 }
 
 func TestOAuthClientsLifecycle(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	_, mgr := e.oauthManager(a.ID)
@@ -149,6 +150,7 @@ func TestOAuthClientsLifecycle(t *testing.T) {
 }
 
 func TestOAuthClientsPermissions(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	_, mgr := e.oauthManager(a.ID)
@@ -214,6 +216,7 @@ func TestOAuthClientsPermissions(t *testing.T) {
 }
 
 func TestOAuthClientsValidation(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	_, mgr := e.oauthManager(a.ID)

@@ -14,6 +14,7 @@ import (
 // MaxEvents is a 413 that records nothing, and an answer lists the first
 // MaxErrors rejected events with the others counted in errorsOmitted.
 func TestEventLimits(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t, func(c *server.Config) {
 		c.Hooks.Ingest = func(ic *ingest.Config) { ic.Limits = ingest.Limits{MaxEvents: 10, MaxErrors: 3} }
 	})

@@ -16,6 +16,7 @@ import (
 // Retry-After and a message naming the limit, on every route that starts an
 // execution; other organizations are not affected.
 func TestExecutionLimitsAnswer429(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t, func(c *server.Config) {
 		c.Query.ResultsTTL = time.Hour
 		c.Query.MaxExecutionsPerOrg = 2
@@ -28,7 +29,7 @@ func TestExecutionLimitsAnswer429(t *testing.T) {
 	for range 2 {
 		decode[map[string]any](t, e.do("POST", "/api/v2/usage/query", ta, body), 202)
 	}
-	e.clk.Add(10 * time.Minute)
+	e.clk.Advance(10 * time.Minute)
 	for _, route := range []string{
 		"/api/v2/usage/query",
 		"/api/v2/usage/simplesearch",
@@ -48,7 +49,7 @@ func TestExecutionLimitsAnswer429(t *testing.T) {
 	wantError(t, r, http.StatusTooManyRequests, "too.many.requests.retry.after", "keeps 2")
 	decode[map[string]any](t, e.do("POST", "/api/v2/usage/query", tb, body), 202)
 	// Reads are not refused, and the limit lifts when the first expires.
-	e.clk.Add(50 * time.Minute)
+	e.clk.Advance(50 * time.Minute)
 	decode[map[string]any](t, e.do("POST", "/api/v2/usage/query", ta, body), 202)
 }
 
@@ -68,6 +69,7 @@ func (w *maxWriter) Write(b []byte) (int, error) {
 // an oracle independent of the store expects, and writes its answer in
 // pieces rather than as one document built in memory.
 func TestAggregateRowLimitAndStreaming(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("records 110,000 events")
 	}

@@ -29,6 +29,7 @@ func (e *env) pollRaw(token, method, path string, body any) reply {
 // An execution without rows answers "results": [], not an absent field:
 // the SDKs type ApiUsageQueryResult.results as an array.
 func TestEmptyResultsArePresent(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	quiet := e.mustClient(a.ID, 0)
@@ -60,6 +61,7 @@ func TestEmptyResultsArePresent(t *testing.T) {
 // permissions opens with "Unable to perform the requested action."; a
 // malformed date says what Genesys says, then what is wrong.
 func TestErrorBodyAsGenesys(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	nobody := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd))
@@ -106,6 +108,7 @@ func TestErrorBodyAsGenesys(t *testing.T) {
 // contains it, so the events at that instant count, and so does the Day
 // bucket of its day. The test counts the events it sent by its own rule.
 func TestJobIntervalEndIsInclusive(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	ingest := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd))
@@ -161,6 +164,7 @@ func TestJobIntervalEndIsInclusive(t *testing.T) {
 // and scope are accepted, stored and answered back by every route, and
 // replaced by PUT; they grant nothing, permissions do.
 func TestOAuthClientRoles(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	_, mgr := e.oauthManager(a.ID)

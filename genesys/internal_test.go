@@ -39,6 +39,7 @@ func panicking(t *testing.T, failed func() error) *httptest.ResponseRecorder {
 }
 
 func TestPanicAnswers500(t *testing.T) {
+	t.Parallel()
 	w := panicking(t, func() error { return nil })
 	var body errorBody
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {
@@ -53,6 +54,7 @@ func TestPanicAnswers500(t *testing.T) {
 // A panic while the store has failed is answered as the failure: 503 with
 // Retry-After, which a client retries, not a 500 that hides it.
 func TestPanicWhileStoreFailedAnswers503(t *testing.T) {
+	t.Parallel()
 	failed := &usage.Error{Kind: usage.KindUnavailable, Message: "the store stopped writing", RetryAfter: 10 * time.Second}
 	w := panicking(t, func() error { return failed })
 	var body errorBody
@@ -66,6 +68,7 @@ func TestPanicWhileStoreFailedAnswers503(t *testing.T) {
 }
 
 func TestKindTable(t *testing.T) {
+	t.Parallel()
 	for k, e := range kindStatus {
 		if e.status == 0 || e.code == "" {
 			t.Errorf("kind %d has no status or code", k)

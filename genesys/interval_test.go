@@ -9,6 +9,7 @@ import (
 // An interval from the zero time counts every event up to its end, and one
 // with an offset RFC 3339 does not allow is refused naming the interval.
 func TestIntervalBounds(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))

@@ -69,14 +69,8 @@ func (e *env) mustJobEvents(token string, n int, seed uint64) []jobEvent {
 			kv = append(kv, "platform", ev.platform)
 		}
 		batch = append(batch, event(fmt.Sprintf("job-%d-%d", seed, i), kv...))
-		if len(batch) == 200 || i == n-1 {
-			res := decode[result](e.t, e.do("POST", "/api/v2/usage/events", token, batch), 200)
-			if res.Rejected != 0 {
-				e.t.Fatalf("rejected: %+v", res)
-			}
-			batch = nil
-		}
 	}
+	e.mustIngest(token, batch)
 	return sent
 }
 
@@ -299,6 +293,7 @@ func jobUserOf(en jobEntityJSON) string {
 }
 
 func TestJobsOrganization(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	sent := e.mustJobEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 3000, 1)
@@ -306,150 +301,163 @@ func TestJobsOrganization(t *testing.T) {
 	// Another organization's events never show.
 	b := e.mustOrg("B")
 	e.mustJobEvents(e.mustToken(e.mustClient(b.ID, 0, usage.PermEventAdd)), 300, 2)
-
-	// By day, client name, template, method and user, in pages of 70.
-	body := map[string]any{
-		"interval": "2026-06-10/2026-06-15", "granularity": "day",
-		"groupBy": []string{"OauthClientName", "templateUri", "HttpMethod", "UserId"},
-	}
-	want := count(sent, func(ev jobEvent) string {
-		return ev.at.Format(time.DateOnly) + "|" + ev.client + "|" + ev.template + "|" + ev.method + "|" + ev.user
-	})
-	if len(want) < 300 {
-		t.Fatalf("only %d groups: the paging test needs more", len(want))
-	}
-	got := e.mustJobEntities(viewer, jobsPath, body, 70)
-	checkJobEntities(t, got, want, nil, func(en jobEntityJSON) string {
-		if en.Platform != nil || en.OrganizationID != nil || en.Date == nil || en.TemplateURI == nil || en.HTTPMethod == nil {
-			t.Fatalf("entity %s", mustJSON(en))
+	t.Run("Paging", func(t *testing.T) {
+		e := e.on(t)
+		// By day, client name, template, method and user, in pages of 70.
+		body := map[string]any{
+			"interval": "2026-06-10/2026-06-15", "granularity": "day",
+			"groupBy": []string{"OauthClientName", "templateUri", "HttpMethod", "UserId"},
 		}
-		return *en.Date + "|" + jobClientOf(en) + "|" + *en.TemplateURI + "|" + *en.HTTPMethod + "|" + jobUserOf(en)
-	})
-	// The default page is 100 entities, as is pageSize=0.
-	j := e.mustStartJob(viewer, jobsPath, body)
-	e.pollJob(viewer, j.ResultsURI)
-	for _, q := range []string{"", "?pageSize=0"} {
-		page := decodeJobStrict[jobResultsJSON](t, e.do("GET", j.ResultsURI+q, viewer, nil), 200)
-		if len(*page.Entities) != 100 || !strings.Contains(page.NextURI, "pageSize=100") {
-			t.Fatalf("default page: %d entities, nextUri %q", len(*page.Entities), page.NextURI)
+		want := count(sent, func(ev jobEvent) string {
+			return ev.at.Format(time.DateOnly) + "|" + ev.client + "|" + ev.template + "|" + ev.method + "|" + ev.user
+		})
+		if len(want) < 300 {
+			t.Fatalf("only %d groups: the paging test needs more", len(want))
 		}
-	}
-	// The largest page holds them all.
-	page := decodeJobStrict[jobResultsJSON](t, e.do("GET", j.ResultsURI+"?pageSize=1000", viewer, nil), 200)
-	if len(*page.Entities) != min(len(want), 1000) || (len(want) <= 1000) != (page.NextURI == "") {
-		t.Fatalf("page of 1000: %d entities of %d, nextUri %q", len(*page.Entities), len(want), page.NextURI)
-	}
-	// Paging parameters are checked; a cursor of another job is refused.
-	wantError(t, e.do("GET", j.ResultsURI+"?pageSize=1001", viewer, nil), 400, "invalid.query.param.value", "pageSize")
-	wantError(t, e.do("GET", j.ResultsURI+"?pageSize=-1", viewer, nil), 400, "invalid.query.param.value", "pageSize")
-	wantError(t, e.do("GET", j.ResultsURI+"?after=xyz", viewer, nil), 400, "invalid.query.param.value", "after")
-	first := decodeJobStrict[jobResultsJSON](t, e.do("GET", j.ResultsURI, viewer, nil), 200)
-	after := jobMust(url.Parse(first.NextURI)).Query().Get("after")
-	j2 := e.mustStartJob(viewer, jobsPath, body)
-	e.pollJob(viewer, j2.ResultsURI)
-	wantError(t, e.do("GET", j2.ResultsURI+"?after="+after, viewer, nil), 400, "invalid.query.param.value", "after")
-
-	// Some metrics only, by platform, over the whole interval: no date, the
-	// other counts absent, requests without a platform grouped as "".
-	metrics := []string{"Status429", "Requests"}
-	got = e.mustJobEntities(viewer, jobsPath, map[string]any{
-		"interval": "2026-06-10T00:00:00Z/2026-06-16T00:00:00Z", "groupBy": []string{"Platform"}, "metrics": []string{"status429", "REQUESTS", "Requests"},
-	}, 0)
-	checkJobEntities(t, got, count(sent, func(ev jobEvent) string { return "p:" + ev.platform }), metrics, func(en jobEntityJSON) string {
-		if en.Date != nil || en.OAuthClient != nil || en.User != nil || en.HTTPMethod != nil || en.Platform == nil {
-			t.Fatalf("entity %s", mustJSON(en))
-		}
-		return "p:" + *en.Platform
-	})
-
-	// Without groupBy: one entity per bucket. Weeks start on Monday
-	// (2026-06-15 is one); months on their first day.
-	got = e.mustJobEntities(viewer, jobsPath, map[string]any{"interval": "2026-06-01/2026-06-15", "granularity": "Week"}, 0)
-	checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
-		if ev.at.Before(time.Date(2026, 6, 15, 0, 0, 0, 0, time.UTC)) {
-			return "2026-06-08"
-		}
-		return "2026-06-15"
-	}), nil, func(en jobEntityJSON) string {
-		if en.OAuthClient != nil || en.User != nil || en.TemplateURI != nil || en.HTTPMethod != nil || en.Platform != nil {
-			t.Fatalf("entity %s", mustJSON(en))
-		}
-		return jobPtr(en.Date)
-	})
-	got = e.mustJobEntities(viewer, jobsPath, map[string]any{"interval": "P1M/2026-06-16T00:00:00Z", "granularity": "MONTH", "groupBy": []string{"OauthClientId"}}, 0)
-	checkJobEntities(t, got, count(sent, func(ev jobEvent) string { return "2026-06-01|" + ev.client }), nil, func(en jobEntityJSON) string {
-		return jobPtr(en.Date) + "|" + jobClientOf(en)
-	})
-
-	// Filters: each list is an IN, all of them must hold.
-	inList := func(v string, list ...string) bool {
-		for _, x := range list {
-			if v == x {
-				return true
+		got := e.mustJobEntities(viewer, jobsPath, body, 70)
+		checkJobEntities(t, got, want, nil, func(en jobEntityJSON) string {
+			if en.Platform != nil || en.OrganizationID != nil || en.Date == nil || en.TemplateURI == nil || en.HTTPMethod == nil {
+				t.Fatalf("entity %s", mustJSON(en))
+			}
+			return *en.Date + "|" + jobClientOf(en) + "|" + *en.TemplateURI + "|" + *en.HTTPMethod + "|" + jobUserOf(en)
+		})
+		// The default page is 100 entities, as is pageSize=0.
+		j := e.mustStartJob(viewer, jobsPath, body)
+		e.pollJob(viewer, j.ResultsURI)
+		for _, q := range []string{"", "?pageSize=0"} {
+			page := decodeJobStrict[jobResultsJSON](t, e.do("GET", j.ResultsURI+q, viewer, nil), 200)
+			if len(*page.Entities) != 100 || !strings.Contains(page.NextURI, "pageSize=100") {
+				t.Fatalf("default page: %d entities, nextUri %q", len(*page.Entities), page.NextURI)
 			}
 		}
-		return false
-	}
-	got = e.mustJobEntities(viewer, jobsPath, map[string]any{
-		"interval": "2026-06-10/2026-06-15", "groupBy": []string{"OauthClientId", "HttpMethod", "UserId"},
-		"userIds": []string{"u2", "u3"}, "oauthClientIds": []string{"jc-1", "jc-3", "jc-9"}, "httpMethods": []string{"get", "POST"},
-		"templateUris": []string{"/api/v2/users/{userId}", "api/v2/analytics/query"}, "platforms": []string{"Web", "PureCloud"},
-	}, 0)
-	checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
-		if !inList(ev.user, "u2", "u3") || !inList(ev.client, "jc-1", "jc-3") || !inList(ev.method, "GET", "POST") ||
-			!inList(ev.template, "api/v2/users/{userId}", "api/v2/analytics/query") || !inList(ev.platform, "Web", "PureCloud") {
-			return ""
+		// The largest page holds them all.
+		page := decodeJobStrict[jobResultsJSON](t, e.do("GET", j.ResultsURI+"?pageSize=1000", viewer, nil), 200)
+		if len(*page.Entities) != min(len(want), 1000) || (len(want) <= 1000) != (page.NextURI == "") {
+			t.Fatalf("page of 1000: %d entities of %d, nextUri %q", len(*page.Entities), len(want), page.NextURI)
 		}
-		return ev.client + "|" + ev.method + "|" + ev.user
-	}), nil, func(en jobEntityJSON) string {
-		return jobClientOf(en) + "|" + jobPtr(en.HTTPMethod) + "|" + jobUserOf(en)
+		// Paging parameters are checked; a cursor of another job is refused.
+		wantError(t, e.do("GET", j.ResultsURI+"?pageSize=1001", viewer, nil), 400, "invalid.query.param.value", "pageSize")
+		wantError(t, e.do("GET", j.ResultsURI+"?pageSize=-1", viewer, nil), 400, "invalid.query.param.value", "pageSize")
+		wantError(t, e.do("GET", j.ResultsURI+"?after=xyz", viewer, nil), 400, "invalid.query.param.value", "after")
+		first := decodeJobStrict[jobResultsJSON](t, e.do("GET", j.ResultsURI, viewer, nil), 200)
+		after := jobMust(url.Parse(first.NextURI)).Query().Get("after")
+		j2 := e.mustStartJob(viewer, jobsPath, body)
+		e.pollJob(viewer, j2.ResultsURI)
+		wantError(t, e.do("GET", j2.ResultsURI+"?after="+after, viewer, nil), 400, "invalid.query.param.value", "after")
 	})
-
-	// sortBy: requests descending across every page.
-	got = e.mustJobEntities(viewer, jobsPath, map[string]any{
-		"interval": "2026-06-10/2026-06-15", "granularity": "Day", "groupBy": []string{"TemplateUri", "HttpMethod"},
-		"sortBy": []map[string]string{{"fieldName": "Requests", "order": "desc"}},
-	}, 30)
-	checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
-		return ev.at.Format(time.DateOnly) + "|" + ev.template + "|" + ev.method
-	}), nil, func(en jobEntityJSON) string {
-		return jobPtr(en.Date) + "|" + jobPtr(en.TemplateURI) + "|" + jobPtr(en.HTTPMethod)
+	t.Run("Metrics", func(t *testing.T) {
+		e := e.on(t)
+		// Some metrics only, by platform, over the whole interval: no date, the
+		// other counts absent, requests without a platform grouped as "".
+		metrics := []string{"Status429", "Requests"}
+		got := e.mustJobEntities(viewer, jobsPath, map[string]any{
+			"interval": "2026-06-10T00:00:00Z/2026-06-16T00:00:00Z", "groupBy": []string{"Platform"}, "metrics": []string{"status429", "REQUESTS", "Requests"},
+		}, 0)
+		checkJobEntities(t, got, count(sent, func(ev jobEvent) string { return "p:" + ev.platform }), metrics, func(en jobEntityJSON) string {
+			if en.Date != nil || en.OAuthClient != nil || en.User != nil || en.HTTPMethod != nil || en.Platform == nil {
+				t.Fatalf("entity %s", mustJSON(en))
+			}
+			return "p:" + *en.Platform
+		})
 	})
-	for i := 1; i < len(got); i++ {
-		if *got[i-1].RequestCount < *got[i].RequestCount {
-			t.Fatalf("entities %d and %d out of order: %d then %d", i-1, i, *got[i-1].RequestCount, *got[i].RequestCount)
+	t.Run("Buckets", func(t *testing.T) {
+		e := e.on(t)
+		// Without groupBy: one entity per bucket. Weeks start on Monday
+		// (2026-06-15 is one); months on their first day.
+		got := e.mustJobEntities(viewer, jobsPath, map[string]any{"interval": "2026-06-01/2026-06-15", "granularity": "Week"}, 0)
+		checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
+			if ev.at.Before(time.Date(2026, 6, 15, 0, 0, 0, 0, time.UTC)) {
+				return "2026-06-08"
+			}
+			return "2026-06-15"
+		}), nil, func(en jobEntityJSON) string {
+			if en.OAuthClient != nil || en.User != nil || en.TemplateURI != nil || en.HTTPMethod != nil || en.Platform != nil {
+				t.Fatalf("entity %s", mustJSON(en))
+			}
+			return jobPtr(en.Date)
+		})
+		got = e.mustJobEntities(viewer, jobsPath, map[string]any{"interval": "P1M/2026-06-16T00:00:00Z", "granularity": "MONTH", "groupBy": []string{"OauthClientId"}}, 0)
+		checkJobEntities(t, got, count(sent, func(ev jobEvent) string { return "2026-06-01|" + ev.client }), nil, func(en jobEntityJSON) string {
+			return jobPtr(en.Date) + "|" + jobClientOf(en)
+		})
+	})
+	t.Run("Filters", func(t *testing.T) {
+		e := e.on(t)
+		// Filters: each list is an IN, all of them must hold.
+		inList := func(v string, list ...string) bool {
+			for _, x := range list {
+				if v == x {
+					return true
+				}
+			}
+			return false
 		}
-	}
-	// Several keys: method ascending (the default order), then 2xx descending.
-	got = e.mustJobEntities(viewer, jobsPath, map[string]any{
-		"interval": "2026-06-10/2026-06-15", "groupBy": []string{"OauthClientId", "HttpMethod", "TemplateUri"},
-		"sortBy": []map[string]string{{"fieldName": "httpmethod"}, {"fieldName": "Status200", "order": "Desc"}},
-	}, 7)
-	if len(got) != len(jobClients)*len(jobMethods)*len(jobTemplates) {
-		t.Fatalf("%d entities", len(got))
-	}
-	for i := 1; i < len(got); i++ {
-		p, c := got[i-1], got[i]
-		if *p.HTTPMethod > *c.HTTPMethod || (*p.HTTPMethod == *c.HTTPMethod && *p.Status200 < *c.Status200) {
-			t.Fatalf("entities %d and %d out of order: %s then %s", i-1, i, mustJSON(p), mustJSON(c))
+		got := e.mustJobEntities(viewer, jobsPath, map[string]any{
+			"interval": "2026-06-10/2026-06-15", "groupBy": []string{"OauthClientId", "HttpMethod", "UserId"},
+			"userIds": []string{"u2", "u3"}, "oauthClientIds": []string{"jc-1", "jc-3", "jc-9"}, "httpMethods": []string{"get", "POST"},
+			"templateUris": []string{"/api/v2/users/{userId}", "api/v2/analytics/query"}, "platforms": []string{"Web", "PureCloud"},
+		}, 0)
+		checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
+			if !inList(ev.user, "u2", "u3") || !inList(ev.client, "jc-1", "jc-3") || !inList(ev.method, "GET", "POST") ||
+				!inList(ev.template, "api/v2/users/{userId}", "api/v2/analytics/query") || !inList(ev.platform, "Web", "PureCloud") {
+				return ""
+			}
+			return ev.client + "|" + ev.method + "|" + ev.user
+		}), nil, func(en jobEntityJSON) string {
+			return jobClientOf(en) + "|" + jobPtr(en.HTTPMethod) + "|" + jobUserOf(en)
+		})
+	})
+	t.Run("SortBy", func(t *testing.T) {
+		e := e.on(t)
+		// sortBy: requests descending across every page.
+		got := e.mustJobEntities(viewer, jobsPath, map[string]any{
+			"interval": "2026-06-10/2026-06-15", "granularity": "Day", "groupBy": []string{"TemplateUri", "HttpMethod"},
+			"sortBy": []map[string]string{{"fieldName": "Requests", "order": "desc"}},
+		}, 30)
+		checkJobEntities(t, got, count(sent, func(ev jobEvent) string {
+			return ev.at.Format(time.DateOnly) + "|" + ev.template + "|" + ev.method
+		}), nil, func(en jobEntityJSON) string {
+			return jobPtr(en.Date) + "|" + jobPtr(en.TemplateURI) + "|" + jobPtr(en.HTTPMethod)
+		})
+		for i := 1; i < len(got); i++ {
+			if *got[i-1].RequestCount < *got[i].RequestCount {
+				t.Fatalf("entities %d and %d out of order: %d then %d", i-1, i, *got[i-1].RequestCount, *got[i].RequestCount)
+			}
 		}
-	}
-	// Date descending.
-	got = e.mustJobEntities(viewer, jobsPath, map[string]any{
-		"interval": "2026-06-10/2026-06-15", "granularity": "Day", "sortBy": []map[string]string{{"fieldName": "Date", "order": "Desc"}},
-	}, 0)
-	if len(got) != 6 || *got[0].Date != "2026-06-15" || *got[5].Date != "2026-06-10" {
-		t.Fatalf("entities %s", mustJSON(got))
-	}
-
-	// An interval with no usage succeeds with no entities.
-	res := e.pollJob(viewer, e.mustStartJob(viewer, jobsPath, map[string]any{"interval": "2026-01-01/2026-01-31"}).ResultsURI)
-	if res.QueryStatus != "Succeeded" || res.Entities == nil || len(*res.Entities) != 0 || res.NextURI != "" {
-		t.Fatalf("empty job %s", mustJSON(res))
-	}
+		// Several keys: method ascending (the default order), then 2xx descending.
+		got = e.mustJobEntities(viewer, jobsPath, map[string]any{
+			"interval": "2026-06-10/2026-06-15", "groupBy": []string{"OauthClientId", "HttpMethod", "TemplateUri"},
+			"sortBy": []map[string]string{{"fieldName": "httpmethod"}, {"fieldName": "Status200", "order": "Desc"}},
+		}, 7)
+		if len(got) != len(jobClients)*len(jobMethods)*len(jobTemplates) {
+			t.Fatalf("%d entities", len(got))
+		}
+		for i := 1; i < len(got); i++ {
+			p, c := got[i-1], got[i]
+			if *p.HTTPMethod > *c.HTTPMethod || (*p.HTTPMethod == *c.HTTPMethod && *p.Status200 < *c.Status200) {
+				t.Fatalf("entities %d and %d out of order: %s then %s", i-1, i, mustJSON(p), mustJSON(c))
+			}
+		}
+		// Date descending.
+		got = e.mustJobEntities(viewer, jobsPath, map[string]any{
+			"interval": "2026-06-10/2026-06-15", "granularity": "Day", "sortBy": []map[string]string{{"fieldName": "Date", "order": "Desc"}},
+		}, 0)
+		if len(got) != 6 || *got[0].Date != "2026-06-15" || *got[5].Date != "2026-06-10" {
+			t.Fatalf("entities %s", mustJSON(got))
+		}
+	})
+	t.Run("EmptyInterval", func(t *testing.T) {
+		e := e.on(t)
+		// An interval with no usage succeeds with no entities.
+		res := e.pollJob(viewer, e.mustStartJob(viewer, jobsPath, map[string]any{"interval": "2026-01-01/2026-01-31"}).ResultsURI)
+		if res.QueryStatus != "Succeeded" || res.Entities == nil || len(*res.Entities) != 0 || res.NextURI != "" {
+			t.Fatalf("empty job %s", mustJSON(res))
+		}
+	})
 }
 
 func TestJobsClient(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	sent := e.mustJobEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 2000, 3)
@@ -523,6 +531,7 @@ func TestJobsClient(t *testing.T) {
 }
 
 func TestJobsAccess(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	e.mustJobEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 200, 5)
@@ -582,13 +591,14 @@ func TestJobsAccess(t *testing.T) {
 	wantError(t, e.do("PUT", oj.SelfURI, orgA, body), 405, "method.not.allowed", "DELETE")
 
 	// Jobs expire with the results TTL.
-	e.clk.Add(25 * time.Hour)
+	e.clk.Advance(25 * time.Hour)
 	orgA, cliA = e.mustToken(orgAClient), e.mustToken(cliAClient)
 	wantError(t, e.do("GET", oj.SelfURI, orgA, nil), 404, "not.found", oj.ID)
 	wantError(t, e.do("GET", cj.SelfURI, cliA, nil), 404, "not.found", cj.ID)
 }
 
 func TestJobsErrors(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	e.mustJobEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 10, 7)
@@ -688,6 +698,7 @@ func (e *env) waitJobStatus(token, uri, status string) jobResultsJSON {
 }
 
 func TestJobsCancel(t *testing.T) {
+	t.Parallel()
 	g := &gatedJobEvents{gate: make(chan struct{})}
 	e := mustGatedJobEnv(t, g)
 	a := e.mustOrg("A")

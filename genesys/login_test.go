@@ -84,6 +84,7 @@ func wantLogin(t *testing.T, r reply, status int, code, inDesc, retry string) {
 // Requests with bad tokens on other routes use up the address's budget for
 // those routes, not its logins.
 func TestTokenEndpointOwnBudget(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t) // the default limits
 	c := e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd)
 	for i := range genesys.DefaultRateLimit {
@@ -100,9 +101,10 @@ func TestTokenEndpointOwnBudget(t *testing.T) {
 // A token request over the address's budget is refused in the token
 // endpoint's own error shape.
 func TestTokenEndpoint429Shape(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t, func(c *server.Config) { c.Limits.TokenRateLimit = 2 })
 	c := e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd)
-	e.clk.Add(15 * time.Second)
+	e.clk.Advance(15 * time.Second)
 	wantLogin(t, e.login(http.DefaultClient, c.ID, c.Secret), 200, "", "", "")
 	wantLogin(t, e.login(http.DefaultClient, c.ID, "wrong"), 401, "invalid_client", "not valid", "")
 	r := e.login(http.DefaultClient, c.ID, c.Secret)
@@ -113,10 +115,11 @@ func TestTokenEndpoint429Shape(t *testing.T) {
 // Failed logins are counted per client id, whatever the address: a brute
 // force on one id is stopped, and other ids are not.
 func TestFailedLoginsPerClientID(t *testing.T) {
+	t.Parallel()
 	e := mustEnvAuth(t, func(ac *auth.Config) { ac.FailedLoginLimit, ac.FailedLoginAddressLimit = 3, -1 })
 	a := e.mustOrg("A")
 	x, y := e.mustClient(a.ID, 0, usage.PermEventAdd), e.mustClient(a.ID, 0, usage.PermEventAdd)
-	e.clk.Add(30 * time.Second)
+	e.clk.Advance(30 * time.Second)
 	from2, from3 := fromAddr(t, "127.0.0.2"), fromAddr(t, "127.0.0.3")
 	for range 3 {
 		wantLogin(t, e.login(from2, x.ID, "guess"), 401, "invalid_client", "not valid", "")
@@ -134,12 +137,13 @@ func TestFailedLoginsPerClientID(t *testing.T) {
 	}
 	wantLogin(t, e.login(from3, "no-such-client", "guess"), 429, "slow_down", "client id", "30")
 	// The next minute starts afresh.
-	e.clk.Add(30 * time.Second)
+	e.clk.Advance(30 * time.Second)
 	wantLogin(t, e.login(from3, x.ID, x.Secret), 200, "", "", "")
 }
 
 // Failed logins are counted per address too, whatever the client ids.
 func TestFailedLoginsPerAddress(t *testing.T) {
+	t.Parallel()
 	e := mustEnvAuth(t, func(ac *auth.Config) { ac.FailedLoginLimit, ac.FailedLoginAddressLimit = -1, 3 })
 	a := e.mustOrg("A")
 	y := e.mustClient(a.ID, 0, usage.PermEventAdd)
@@ -156,6 +160,7 @@ func TestFailedLoginsPerAddress(t *testing.T) {
 // it proves it has no need of. Rotating the secret, updating or deleting
 // the client forgets it.
 func TestVerifiedLoginsRemembered(t *testing.T) {
+	t.Parallel()
 	e := mustEnvAuth(t, func(ac *auth.Config) { ac.FailedLoginLimit, ac.FailedLoginAddressLimit = 2, -1 })
 	a := e.mustOrg("A")
 	_, mgr := e.oauthManager(a.ID)
@@ -192,15 +197,15 @@ func TestVerifiedLoginsRemembered(t *testing.T) {
 	wantLogin(t, e.login(hc, w.ID, w.Secret), 401, "invalid_client", "not valid", "")
 
 	// The next minute: the rotated secret works; the old one does not.
-	e.clk.Add(time.Minute)
+	e.clk.Advance(time.Minute)
 	wantLogin(t, e.login(hc, x.ID, x.Secret), 401, "invalid_client", "not valid", "")
 	wantLogin(t, e.login(hc, x.ID, rotated.Secret), 200, "", "", "")
 
 	// Remembered for 5 minutes (auth.DefaultVerifiedTTL) from the check.
-	e.clk.Add(4*time.Minute + 30*time.Second) // 12:05:30; checked at 12:01:00
+	e.clk.Advance(4*time.Minute + 30*time.Second) // 12:05:30; checked at 12:01:00
 	lock(x.ID)
 	wantLogin(t, e.login(hc, x.ID, rotated.Secret), 200, "", "", "")
-	e.clk.Add(40 * time.Second) // 12:06:10, a new minute
+	e.clk.Advance(40 * time.Second) // 12:06:10, a new minute
 	lock(x.ID)
 	wantLogin(t, e.login(hc, x.ID, rotated.Secret), 429, "slow_down", "client id", "50")
 }
@@ -208,6 +213,7 @@ func TestVerifiedLoginsRemembered(t *testing.T) {
 // At most SecretChecks bcrypt comparisons run at once; a login that finds
 // none free within the wait is answered 503 with Retry-After.
 func TestSecretChecksBounded(t *testing.T) {
+	t.Parallel()
 	e := mustEnvAuth(t, func(ac *auth.Config) {
 		ac.BcryptCost = bcrypt.DefaultCost // tens of milliseconds a check
 		ac.SecretChecks, ac.SecretCheckWait = 1, 5*time.Millisecond
@@ -248,12 +254,13 @@ func TestSecretChecksBounded(t *testing.T) {
 // Every token of a client counts against one budget: minting new tokens
 // gains nothing.
 func TestRateLimitPerClient(t *testing.T) {
+	t.Parallel()
 	e := mustLimitedEnv(t, 5, -1)
 	a := e.mustOrg("A")
 	c := e.mustClient(a.ID, 0, usage.PermOrganizationView)
 	other := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
 	tok1 := e.mustToken(c)
-	e.clk.Add(time.Second)
+	e.clk.Advance(time.Second)
 	tok2 := e.mustToken(c)
 	if tok1 == tok2 {
 		t.Fatal("tokens minted a second apart are equal")
@@ -270,6 +277,7 @@ func TestRateLimitPerClient(t *testing.T) {
 // A token has one spelling: the unused low bits of the last base64
 // character of each part must be zero.
 func TestTokenStrictBase64(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	tok := e.mustToken(e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd))
 	decode[tokenInfo](t, e.do("GET", "/api/v2/tokens/me", tok, nil), 200)

@@ -10,6 +10,7 @@ import (
 // makes it display as something else — is refused with the Genesys error
 // naming the field, on every route that names something.
 func TestNamesArePrintableText(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	org := e.mustOrg("Acme")
 	manager, token := e.oauthManager(org.ID)

@@ -50,6 +50,7 @@ func wantRate(t *testing.T, r reply, allowed, count, reset int) {
 }
 
 func TestRateLimitHeaders(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t) // the default limits
 	a := e.mustOrg("A")
 	c := e.mustClient(a.ID, 0, usage.PermOrganizationView)
@@ -61,7 +62,7 @@ func TestRateLimitHeaders(t *testing.T) {
 	wantRate(t, e.aggregate200(tok), 300, 2, 60)
 	wantRate(t, e.do("GET", "/api/v2/nothing/here", tok, nil), 300, 3, 60)
 	wantRate(t, e.do("GET", "/api/v2/usage/aggregate", tok, nil), 300, 4, 60)
-	e.clk.Add(15*time.Second + 500*time.Millisecond)
+	e.clk.Advance(15*time.Second + 500*time.Millisecond)
 	wantRate(t, e.aggregate200(tok), 300, 5, 45) // whole seconds, rounded up
 
 	// Without a valid token the remote address is counted.
@@ -89,11 +90,12 @@ func (e *env) aggregate200(token string) reply {
 }
 
 func TestRateLimitExceeded(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
 	other := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
-	e.clk.Add(20 * time.Second)
+	e.clk.Advance(20 * time.Second)
 
 	for i := range 300 {
 		r := e.do("GET", "/api/v2/nothing", tok, nil)
@@ -108,7 +110,7 @@ func TestRateLimitExceeded(t *testing.T) {
 	}
 	wantRate(t, r, 300, 301, 40)
 	// Refused requests are counted and refused alike.
-	e.clk.Add(39 * time.Second)
+	e.clk.Advance(39 * time.Second)
 	r = e.do("GET", "/api/v2/nothing", tok, nil)
 	wantError(t, r, 429, "too.many.requests.retry.after", "[1] seconds")
 	wantRate(t, r, 300, 302, 1)
@@ -116,11 +118,12 @@ func TestRateLimitExceeded(t *testing.T) {
 	wantRate(t, e.aggregate200(other), 300, 1, 1)
 
 	// The next window starts afresh.
-	e.clk.Add(time.Second)
+	e.clk.Advance(time.Second)
 	wantRate(t, e.aggregate200(tok), 300, 1, 60)
 }
 
 func TestRateLimitByAddress(t *testing.T) {
+	t.Parallel()
 	e := mustLimitedEnv(t, 5, -1)
 	// The admin token's requests (one organization, one client) are its own.
 	a := e.mustOrg("A")
@@ -156,6 +159,7 @@ func TestRateLimitByAddress(t *testing.T) {
 }
 
 func TestIngestRateLimit(t *testing.T) {
+	t.Parallel()
 	e := mustLimitedEnv(t, 4, 3)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -179,6 +183,7 @@ func TestIngestRateLimit(t *testing.T) {
 }
 
 func TestRateLimitUnlimited(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t, func(c *server.Config) {
 		c.Limits.RateLimit, c.Limits.IngestRateLimit, c.Limits.TokenRateLimit = -1, -1, -1
 	})
@@ -194,6 +199,7 @@ func TestRateLimitUnlimited(t *testing.T) {
 }
 
 func TestRateLimitConfig(t *testing.T) {
+	t.Parallel()
 	e := mustLimitedEnv(t, 0, 0) // the defaults
 	tok := e.mustToken(e.mustClient(e.mustOrg("A").ID, 0, usage.PermEventAdd))
 	wantRate(t, e.do("POST", "/api/v2/usage/events", tok, []any{event("e1")}), genesys.DefaultIngestRateLimit, 1, 60)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/usaged/usaged/auth"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/store"
@@ -30,30 +30,12 @@ const testMaxBody = 64 << 10
 
 var start = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable clock shared by the server's components.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a running server over a fresh store.
 type env struct {
 	t       *testing.T
 	url     string
 	handler http.Handler // the server's mux, for tests that watch how it writes
-	clk     *clock
+	clk     *fakeclock.Clock
 	auth    *auth.Service
 	reg     prometheus.Gatherer
 	db      store.Usage // the server's store, for tests that record events past ingest
@@ -73,7 +55,7 @@ func MustEnv(t *testing.T, tune ...envTuning) *env {
 // if it is not nil.
 func mustEnvAuth(t *testing.T, tuneAuth func(*auth.Config), tune ...envTuning) *env {
 	t.Helper()
-	clk := &clock{t: start}
+	clk := fakeclock.New(start)
 	s := servertest.Start(t, append([]envTuning{servertest.Memory, func(c *server.Config) {
 		c.Now = clk.Now
 		c.Auth.AdminToken = adminToken
@@ -112,6 +94,13 @@ func (r reply) errorBody(t *testing.T) errorBody {
 		t.Fatalf("error body %s: %v", r.body, err)
 	}
 	return e
+}
+
+// on returns e for the subtest t, whose failures its helpers then report.
+func (e *env) on(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
 }
 
 // do sends a request; body may be a string, []byte or a value to encode as JSON.
@@ -321,6 +310,7 @@ func (e *env) aggregate(token string, req map[string]any) aggregate {
 const day = "2026-06-15T00:00:00Z/2026-06-16T00:00:00Z"
 
 func TestAuthMatrix(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	all := e.mustClient(a.ID, 300, usage.PermEventAdd, usage.PermOrganizationView)
@@ -375,13 +365,14 @@ func TestAuthMatrix(t *testing.T) {
 	// Operator routes refuse client tokens.
 	wantError(t, e.do("GET", "/api/v2/admin/organizations", allTok, nil), 403, "not.authorized", "admin token")
 
-	e.clk.Add(300 * time.Second)
+	e.clk.Advance(300 * time.Second)
 	for _, rt := range routes {
 		wantError(t, e.do("POST", rt.path, allTok, rt.body), 401, "bad.credentials", "token expired")
 	}
 }
 
 func TestOAuthToken(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	o := e.mustOrg("A")
 	c := e.mustClient(o.ID, 3600, usage.PermEventAdd)
@@ -423,6 +414,7 @@ func TestOAuthToken(t *testing.T) {
 }
 
 func TestIngestOutcomes(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd))
@@ -474,6 +466,7 @@ func TestIngestOutcomes(t *testing.T) {
 // the field ignored, the event would be stored without it and the correction
 // refused as a duplicate.
 func TestIngestUnknownField(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -495,6 +488,7 @@ func TestIngestUnknownField(t *testing.T) {
 }
 
 func TestBodyErrors(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -535,6 +529,7 @@ func gzipped(t *testing.T, s string) []byte {
 }
 
 func TestGzipNDJSON(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -557,6 +552,7 @@ func TestGzipNDJSON(t *testing.T) {
 }
 
 func TestDuplicatesCountedOnce(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -621,6 +617,7 @@ func TestDuplicatesCountedOnce(t *testing.T) {
 }
 
 func TestAggregate(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))
@@ -677,6 +674,7 @@ func mustJSON(v any) string {
 }
 
 func TestAdmin(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	if a.ID == "" || a.Name != "A" || !strings.HasSuffix(a.DateCreated, "Z") {
@@ -720,6 +718,7 @@ func TestAdmin(t *testing.T) {
 }
 
 func TestRoutingAndCorrelation(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	r := e.do("GET", "/api/v2/nothing/here", adminToken, nil)
 	wantError(t, r, 404, "not.found", "/api/v2/nothing/here")
@@ -741,6 +740,7 @@ func TestRoutingAndCorrelation(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd, usage.PermOrganizationView))

@@ -30,6 +30,7 @@ type namedEntity struct {
 }
 
 func TestTokensMe(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	org := e.mustOrg("Acme")
 	c := e.mustClient(org.ID, 300, usage.PermOrganizationView, usage.PermEventAdd)
@@ -68,6 +69,7 @@ func TestTokensMe(t *testing.T) {
 // TestTokensMeNoPermissions: any valid token may ask about itself, and a
 // client holding nothing has an empty scope, not a null one.
 func TestTokensMeNoPermissions(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	org := e.mustOrg("Acme")
 	tok := e.mustToken(e.mustClient(org.ID, 300))
@@ -84,6 +86,7 @@ func TestTokensMeNoPermissions(t *testing.T) {
 // TestTokensMeAdmin: the admin token is valid but belongs to no
 // organization and no client, which the answer shows by leaving them out.
 func TestTokensMeAdmin(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	r := e.do("GET", "/api/v2/tokens/me", adminToken, nil)
 	var raw map[string]json.RawMessage
@@ -101,6 +104,7 @@ func TestTokensMeAdmin(t *testing.T) {
 }
 
 func TestTokensMeRefused(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	org := e.mustOrg("Acme")
 	gone := e.mustClient(org.ID, 300)
@@ -112,6 +116,6 @@ func TestTokensMeRefused(t *testing.T) {
 	wantError(t, e.do("GET", "/api/v2/tokens/me", "", nil, "Authorization", "Basic Zm9vOmJhcg=="), 401, "authentication.required", "Bearer")
 	wantError(t, e.do("GET", "/api/v2/tokens/me", "garbage", nil), 401, "bad.credentials", "token is not valid")
 	wantError(t, e.do("GET", "/api/v2/tokens/me", goneTok, nil), 401, "bad.credentials", "client of this token was deleted")
-	e.clk.Add(301 * time.Second)
+	e.clk.Advance(301 * time.Second)
 	wantError(t, e.do("GET", "/api/v2/tokens/me", old, nil), 401, "bad.credentials", "token expired")
 }

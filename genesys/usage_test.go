@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,18 @@ var (
 	usageStatuses  = []int{101, 200, 200, 201, 204, 302, 400, 404, 429, 500, 503}
 )
 
+// mustIngest posts events in batches of 200, each of which must be accepted
+// whole.
+func (e *env) mustIngest(token string, events []any) {
+	e.t.Helper()
+	for batch := range slices.Chunk(events, 200) {
+		res := decode[result](e.t, e.do("POST", "/api/v2/usage/events", token, batch), 200)
+		if res.Rejected != 0 {
+			e.t.Fatalf("rejected: %+v", res)
+		}
+	}
+}
+
 // mustUsageEvents ingests n random events of the five days before the test
 // clock into the organization of token and returns them.
 func (e *env) mustUsageEvents(token string, n int, seed uint64) []sentEvent {
@@ -71,14 +84,8 @@ func (e *env) mustUsageEvents(token string, n int, seed uint64) []sentEvent {
 		}
 		batch = append(batch, event(ev.id, "time", ev.at.Format(time.RFC3339), "clientId", ev.client, "clientName", ev.name,
 			"templateUri", template, "httpMethod", ev.method, "status", ev.status, "userId", "u1"))
-		if len(batch) == 200 || i == n-1 {
-			res := decode[result](e.t, e.do("POST", "/api/v2/usage/events", token, batch), 200)
-			if res.Rejected != 0 {
-				e.t.Fatalf("rejected: %+v", res)
-			}
-			batch = nil
-		}
 	}
+	e.mustIngest(token, batch)
 	return sent
 }
 
@@ -183,6 +190,7 @@ func str(p *string) string {
 }
 
 func TestOrganizationQuery(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	ingestTok := e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd))
@@ -245,6 +253,7 @@ func TestOrganizationQuery(t *testing.T) {
 }
 
 func TestSimpleSearch(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	sent := e.mustUsageEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 3000, 3)
@@ -321,6 +330,7 @@ func TestSimpleSearch(t *testing.T) {
 }
 
 func TestClientQueryAndSummary(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	sent := e.mustUsageEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 2000, 4)
@@ -366,6 +376,7 @@ func TestClientQueryAndSummary(t *testing.T) {
 }
 
 func TestExecutionAccess(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a, b := e.mustOrg("A"), e.mustOrg("B")
 	e.mustUsageEvents(e.mustToken(e.mustClient(a.ID, 0, usage.PermEventAdd)), 100, 5)
@@ -405,11 +416,12 @@ func TestExecutionAccess(t *testing.T) {
 	wantError(t, e.do("POST", "/api/v2/usage/query", adminToken, map[string]any{"interval": day}), 403, "not.authorized", "no organization")
 
 	// Executions expire after the results TTL.
-	e.clk.Add(25 * time.Hour)
+	e.clk.Advance(25 * time.Hour)
 	wantError(t, e.do("GET", ex.ResultsURI, e.mustToken(viewerClient), nil), 404, "not.found", id)
 }
 
 func TestUsageQueryErrors(t *testing.T) {
+	t.Parallel()
 	e := MustEnv(t)
 	a := e.mustOrg("A")
 	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermOAuthClientView))

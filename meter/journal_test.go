@@ -9,10 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/fakeclock"
+	"github.com/usaged/usaged/internal/syncbuf"
 	"github.com/usaged/usaged/meter"
 	"github.com/usaged/usaged/meter/spool"
 )
@@ -90,11 +91,10 @@ func TestWaitingRequestsSurviveRestart(t *testing.T) {
 // Requests nobody can be identified for are logged as a count at most every
 // ten seconds, however many there are.
 func TestUnattributedLoggedAtABoundedRate(t *testing.T) {
-	var now atomic.Int64
-	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	var logs syncBuffer
+	clk := fakeclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	var logs syncbuf.Buffer
 	m, _ := mustMeter(t, func(c *meter.Config) {
-		c.Now = func() time.Time { return base.Add(time.Duration(now.Load())) }
+		c.Now = clk.Now
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	})
 	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
@@ -120,7 +120,7 @@ func TestUnattributedLoggedAtABoundedRate(t *testing.T) {
 	if cs := counts(); len(cs) != 1 || cs[0] != 1 {
 		t.Fatalf("after 100 unattributable requests in one instant, warnings with counts %v, want one, of the first", cs)
 	}
-	now.Store(int64(10 * time.Second))
+	clk.Advance(10 * time.Second)
 	serve(1)
 	waitFor(t, "101 unidentified", func() bool { return m.Stats().Unidentified == 101 })
 	if cs := counts(); len(cs) != 2 || cs[1] != 100 {

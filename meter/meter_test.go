@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/syncbuf"
 	"github.com/usaged/usaged/meter"
 	"github.com/usaged/usaged/meter/attrib"
 	"github.com/usaged/usaged/meter/route"
@@ -241,27 +242,9 @@ func TestReadFromReachesTheWrappedWriter(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestPanicRecordedAs500AndPassedOn(t *testing.T) {
 	m, sink := mustMeter(t, nil)
-	var serverLog syncBuffer
+	var serverLog syncbuf.Buffer
 	srv := quietServer(t, m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic("boom")
 	})), &serverLog)

@@ -3,27 +3,14 @@ package query_test
 import (
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store/memory"
 	"github.com/usaged/usaged/usage"
 )
-
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // wantLimit fails unless err is a *query.LimitError of limit, of kind
 // unavailable, with retry and a message holding inMessage.
@@ -101,14 +88,14 @@ func TestStoredExecutionsLimitPerOrganization(t *testing.T) {
 	dir := t.TempDir()
 	db := mustPebble(t, dir)
 	mustEvents(t, db, "o1", 30)
-	clk := &testClock{t: now}
+	clk := fakeclock.New(now)
 	cfg := query.Config{Events: db, Executions: db, TTL: time.Hour, MaxExecutionsPerOrg: 2, Now: clk.Now}
 	s, err := query.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustWait(t, s, mustSubmit(t, s, "o1"))
-	clk.Add(10 * time.Minute)
+	clk.Advance(10 * time.Minute)
 	cancelled, err := s.Cancel(t.Context(), o1, mustSubmit(t, s, "o1").ID)
 	if err != nil || cancelled.Status != usage.ExecutionCancelled {
 		t.Fatalf("cancel: %+v, %v", cancelled, err)
@@ -129,12 +116,12 @@ func TestStoredExecutionsLimitPerOrganization(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	clk.Add(20 * time.Minute)
+	clk.Advance(20 * time.Minute)
 	_, err = submit(t, s, "o1")
 	wantLimit(t, err, "stored executions", 30*time.Minute, "Retry in 1800 seconds")
 	// Once the first has expired there is room again, before the sweep
 	// deletes it.
-	clk.Add(30 * time.Minute)
+	clk.Advance(30 * time.Minute)
 	e := mustWait(t, s, mustSubmit(t, s, "o1"))
 	if e.Status != usage.ExecutionComplete {
 		t.Fatalf("after expiry %+v", e)
@@ -147,7 +134,7 @@ func TestResultBytesLimitPerOrganization(t *testing.T) {
 	// The three rows of mustEvents grouped by client: each counts its
 	// client id (2 bytes) and 7 numbers of 8 bytes.
 	const resultBytes = 3 * (2 + 7*8)
-	open := func(t *testing.T, dir string, limit int64, clk *testClock) (*query.Service, func()) {
+	open := func(t *testing.T, dir string, limit int64, clk *fakeclock.Clock) (*query.Service, func()) {
 		t.Helper()
 		db := mustPebble(t, dir)
 		s, err := query.New(t.Context(), query.Config{Events: db, Executions: db, TTL: time.Hour, MaxResultBytesPerOrg: limit, Now: clk.Now})
@@ -165,7 +152,7 @@ func TestResultBytesLimitPerOrganization(t *testing.T) {
 	}
 
 	t.Run("reached", func(t *testing.T) {
-		dir, clk := setup(t), &testClock{t: now}
+		dir, clk := setup(t), fakeclock.New(now)
 		s, closeAll := open(t, dir, resultBytes, clk)
 		e := mustWait(t, s, mustSubmit(t, s, "o1"))
 		if e.Status != usage.ExecutionComplete || e.ResultBytes != resultBytes {
@@ -178,12 +165,12 @@ func TestResultBytesLimitPerOrganization(t *testing.T) {
 		closeAll()
 		s, closeAll = open(t, dir, resultBytes, clk)
 		defer closeAll()
-		clk.Add(time.Minute)
+		clk.Advance(time.Minute)
 		_, err = submit(t, s, "o1")
 		wantLimit(t, err, "stored result bytes", 59*time.Minute, "Retry in 3540 seconds")
 	})
 	t.Run("would exceed", func(t *testing.T) {
-		s, closeAll := open(t, setup(t), resultBytes+100, &testClock{t: now})
+		s, closeAll := open(t, setup(t), resultBytes+100, fakeclock.New(now))
 		defer closeAll()
 		mustWait(t, s, mustSubmit(t, s, "o1"))
 		e := mustWait(t, s, mustSubmit(t, s, "o1"))
@@ -195,7 +182,7 @@ func TestResultBytesLimitPerOrganization(t *testing.T) {
 		mustSubmit(t, s, "o1")
 	})
 	t.Run("alone too large", func(t *testing.T) {
-		s, closeAll := open(t, setup(t), resultBytes-1, &testClock{t: now})
+		s, closeAll := open(t, setup(t), resultBytes-1, fakeclock.New(now))
 		defer closeAll()
 		e := mustWait(t, s, mustSubmit(t, s, "o1"))
 		if e.Status != usage.ExecutionFailed || e.Error == nil || e.Error.Kind != usage.KindTooLarge ||

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/store/memory"
@@ -194,10 +194,9 @@ func TestCancelAndExpire(t *testing.T) {
 	defer db.Close()
 	mustEvents(t, db, "o1", 30)
 	g := &gate{EventQuerier: db, entered: make(chan string, 10), release: make(chan struct{})}
-	var mu sync.Mutex
-	clock := now
+	clk := fakeclock.New(now)
 	s, err := query.New(t.Context(), query.Config{Events: g, Executions: db, Workers: 1, QueueLimit: 1, TTL: time.Hour,
-		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+		Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,9 +235,7 @@ func TestCancelAndExpire(t *testing.T) {
 		t.Fatalf("status %v", e.Status)
 	}
 	// Expired executions are gone at once for readers and deleted by Expire.
-	mu.Lock()
-	clock = clock.Add(time.Hour)
-	mu.Unlock()
+	clk.Advance(time.Hour)
 	if _, err := s.Execution(t.Context(), query.ScopeOf(next), next.ID); usage.KindOf(err) != usage.KindNotFound {
 		t.Fatalf("expired: %v", err)
 	}

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/internal/syncbuf"
 	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/store/open"
 )
@@ -21,7 +21,7 @@ import (
 func TestServeAndShutdown(t *testing.T) {
 	cfg := server.DefaultConfig(t.TempDir())
 	cfg.Log.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cfg.Log.Stdout = out
 	s, err := server.New(t.Context(), cfg)
 	if err != nil {
@@ -61,7 +61,7 @@ func TestServeAndShutdown(t *testing.T) {
 func TestServeInMemory(t *testing.T) {
 	cfg := server.DefaultConfig(t.TempDir())
 	cfg.Data.Store = open.Location{Scheme: open.SchemeMemory}
-	logs, out := &syncBuffer{}, &syncBuffer{}
+	logs, out := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	cfg.Log = server.LogConfig{Logger: slog.New(slog.NewTextHandler(logs, nil)), Stdout: out}
 	s, err := server.New(t.Context(), cfg)
 	if err != nil {
@@ -93,7 +93,7 @@ func TestServeInMemory(t *testing.T) {
 
 // runUntilListening runs s until the returned stop is called, which
 // returns Run's error; it returns once s printed on out that it listens.
-func runUntilListening(t *testing.T, s *server.Server, out *syncBuffer) (stop func() error) {
+func runUntilListening(t *testing.T, s *server.Server, out *syncbuf.Buffer) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -148,22 +148,4 @@ func TestConfigValidateStore(t *testing.T) {
 	if got := server.FirstProblem(cfg.Validate()); got == nil || !strings.HasPrefix(got.Error(), "--store: store location \"sqlite:x\" names no backend") {
 		t.Fatalf("FirstProblem = %v", got)
 	}
-}
-
-// syncBuffer is a buffer the server prints to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -8,6 +8,7 @@ import (
 // bench query runs against a small server, agrees with itself on the row
 // count and removes the client it made.
 func TestBenchQuery(t *testing.T) {
+	t.Parallel()
 	const token = "bench-query-admin-token"
 	// The loops share one token, which the default rate limit would stop.
 	srv := mustServe(t, "--data", t.TempDir(), "--admin-token", token, "--rate-limit", "1000000")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os/exec"
 	"sync"
@@ -44,21 +43,8 @@ func startServe(t testing.TB, data, token string, extra ...string) *serverProc {
 	return &serverProc{cmd: proc{Cmd: s.Cmd, app: s}, base: s.URL, app: s}
 }
 
-func post(base, token, path, contentType string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequest("POST", base+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", contentType)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
+// post sends body to base+path with the bearer token.
+var post = apptest.Post
 
 type ingestResult struct {
 	Accepted, Duplicates, Rejected int
@@ -75,10 +61,26 @@ func statusOf(seq int) int {
 	return []int{200, 200, 201, 304, 404, 429, 500, 200}[seq%8]
 }
 
+// writeItemEvent writes the NDJSON line of event seq of org to buf and
+// returns its id, prefix-seq: one of five clients, a status of statusOf,
+// a time within the hour before now, and user as its userId unless it is
+// empty.
+func writeItemEvent(buf *bytes.Buffer, prefix string, seq int, now time.Time, org, user string) string {
+	id := fmt.Sprintf("%s-%d", prefix, seq)
+	var userField string
+	if user != "" {
+		userField = fmt.Sprintf(`"userId":%q,`, user)
+	}
+	fmt.Fprintf(buf, `{"id":%q,"time":%q,"organizationId":%q,"clientId":"c%d","clientName":"Client %d",%s"templateUri":"api/v2/items/{id}","httpMethod":"GET","status":%d}`+"\n",
+		id, now.Add(-time.Duration(seq%3600)*time.Second).Format(time.RFC3339), org, seq%5, seq%5, userField, statusOf(seq))
+	return id
+}
+
 // TestCrashLosesNothing SIGKILLs a real usaged serve during concurrent ingest,
 // restarts it, and checks that every acknowledged event is counted exactly
 // once and that retried batches add nothing twice.
 func TestCrashLosesNothing(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills a real server")
 	}
@@ -107,12 +109,8 @@ func TestCrashLosesNothing(t *testing.T) {
 		var b crashBatch
 		var buf bytes.Buffer
 		for range 400 {
-			seq := nextSeq
+			b.ids = append(b.ids, writeItemEvent(&buf, "crash", nextSeq, now, org.ID, ""))
 			nextSeq++
-			id := fmt.Sprintf("crash-%d", seq)
-			b.ids = append(b.ids, id)
-			fmt.Fprintf(&buf, `{"id":%q,"time":%q,"organizationId":%q,"clientId":"c%d","clientName":"Client %d","templateUri":"api/v2/items/{id}","httpMethod":"GET","status":%d}`+"\n",
-				id, now.Add(-time.Duration(seq%3600)*time.Second).Format(time.RFC3339), org.ID, seq%5, seq%5, statusOf(seq))
 		}
 		// A third of batches repeat the previous batch's last events, as a
 		// client retrying after a timeout would.

@@ -94,6 +94,7 @@ func kill(t *testing.T, srv *serverProc) {
 // and the offset, until the operator accepts the loss; a torn tail, as a
 // crash leaves, is recovered silently with every acknowledged event.
 func TestServeWALDamage(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills a real server")
 	}
@@ -147,6 +148,7 @@ func TestServeWALDamage(t *testing.T) {
 }
 
 func TestServeRefusesDataDirWithoutStore(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a real server")
 	}
@@ -167,6 +169,7 @@ func TestServeRefusesDataDirWithoutStore(t *testing.T) {
 }
 
 func TestServeDataModes(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a real server")
 	}

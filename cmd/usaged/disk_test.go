@@ -204,12 +204,8 @@ func TestDiskFull(t *testing.T) {
 		var b crashBatch
 		var buf bytes.Buffer
 		for range 200 {
-			seq := nextSeq
+			b.ids = append(b.ids, writeItemEvent(&buf, "disk", nextSeq, now, fx.org, fmt.Sprintf("u%d", nextSeq)))
 			nextSeq++
-			id := fmt.Sprintf("disk-%d", seq)
-			b.ids = append(b.ids, id)
-			fmt.Fprintf(&buf, `{"id":%q,"time":%q,"organizationId":%q,"clientId":"c%d","clientName":"Client %d","userId":"u%d","templateUri":"api/v2/items/{id}","httpMethod":"GET","status":%d}`+"\n",
-				id, now.Add(-time.Duration(seq%3600)*time.Second).Format(time.RFC3339), fx.org, seq%5, seq%5, seq, statusOf(seq))
 		}
 		b.body = buf.Bytes()
 		sent = append(sent, b)

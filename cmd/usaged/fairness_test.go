@@ -35,6 +35,7 @@ func startQuery(t *testing.T, base, token string) (*http.Response, map[string]an
 // past it is answered 429 with Retry-After, the others are not, and the
 // count survives a restart.
 func TestExecutionLimitFlags(t *testing.T) {
+	t.Parallel()
 	if _, err := tryCLI(t, nil, "serve", "--max-executions-per-org", "0"); err == nil || !strings.Contains(err.Error(), "--max-executions-per-org must be positive") {
 		t.Fatalf("--max-executions-per-org 0: %v", err)
 	}

@@ -91,6 +91,7 @@ func importSetup(t *testing.T) (env map[string]string, base, admin, orgID, templ
 // again, every file each time, counts each request once — identical lines
 // in one second too, also when a rotation falls inside that second.
 func TestImportRotatedCountsOnce(t *testing.T) {
+	t.Parallel()
 	env, base, admin, orgID, templates, dir := importSetup(t)
 	log := newImportLog()
 	imp := func(files ...string) string {
@@ -138,6 +139,7 @@ func TestImportRotatedCountsOnce(t *testing.T) {
 // The same lines from two hosts are two hosts' requests; identical lines of
 // one host in one second are separate requests.
 func TestImportSourcesAndIdenticalLines(t *testing.T) {
+	t.Parallel()
 	env, base, admin, orgID, templates, dir := importSetup(t)
 	log := newImportLog()
 	content := log.line(3, "health") + log.line(3, "health") + log.line(3, "health")

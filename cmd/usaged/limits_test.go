@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/internal/apptest"
+	"github.com/usaged/usaged/internal/syncbuf"
 )
 
 // startServeWith starts usaged serve like startServe, through wrap (a
@@ -194,7 +195,7 @@ func TestConnectionFlood(t *testing.T) {
 		t.Skip("builds and runs a real server")
 	}
 	const token = "limits-test-admin-token"
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	// ulimit -n sets the hard limit too, so the server cannot raise it.
 	srv := startServeWith(t, []string{"sh", "-c", `ulimit -n 512 && exec "$0" "$@"`}, &logs, t.TempDir(), token)
 	addr := strings.TrimPrefix(srv.base, "http://")

@@ -15,9 +15,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/internal/syncbuf"
 )
 
 func TestEnvFallback(t *testing.T) {
+	t.Parallel()
 	newFlags := func() (*flag.FlagSet, *string, *dayDuration, *listValue, *string, *int) {
 		fs := flag.NewFlagSet("usaged serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -77,6 +80,7 @@ func TestEnvFallback(t *testing.T) {
 // only serve's and the shared ones read USAGED_<FLAG>; the others add the
 // command. A bad value names its variable and what the flag wants.
 func TestEnvPerCommand(t *testing.T) {
+	t.Parallel()
 	f := func(cmd []string, want ...string) {
 		t.Helper()
 		out := runCLI(t, nil, append([]string{"help"}, cmd...)...)
@@ -122,6 +126,7 @@ func TestEnvPerCommand(t *testing.T) {
 // usaged CMD -h print the same to stdout, explaining every flag with its
 // variable.
 func TestHelpCoversEveryFlag(t *testing.T) {
+	t.Parallel()
 	var overview bytes.Buffer
 	if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"help"}, &overview, io.Discard); err != nil {
 		t.Fatal(err)
@@ -178,6 +183,7 @@ func TestHelpCoversEveryFlag(t *testing.T) {
 // The table's footer counts rows in the singular for one and shows the span
 // the server counted, not just the --interval given.
 func TestQueryFooter(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	cols := []column{{"CLIENT", "clientId", false}, {"REQUESTS", "requests", true}}
 	rows := []map[string]any{{"clientId": "c1", "requests": json.Number("3")}}
@@ -197,29 +203,10 @@ func TestQueryFooter(t *testing.T) {
 
 func noEnv(string) (string, bool) { return "", false }
 
-// syncBuffer is a bytes.Buffer safe to write from a running command while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // inProcessServer is `usaged serve` running in a goroutine of the test.
 type inProcessServer struct {
 	base   string
-	stdout *syncBuffer
+	stdout *syncbuf.Buffer
 	stop   func() error // cancels the server and returns what Run returned
 }
 
@@ -228,7 +215,7 @@ var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 func mustServe(t *testing.T, args ...string) *inProcessServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &inProcessServer{stdout: &syncBuffer{}}
+	s := &inProcessServer{stdout: &syncbuf.Buffer{}}
 	done := make(chan error, 1)
 	go func() {
 		done <- (&Main{LookupEnv: noEnv}).Run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "warn"}, args...), s.stdout, io.Discard)
@@ -312,6 +299,7 @@ func totalRequests(t *testing.T, queryJSON string) int64 {
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	const token = "end-to-end-admin-token"
 	data := t.TempDir()
 	srv := mustServe(t, "--data", data, "--admin-token", token)
@@ -406,6 +394,7 @@ func TestEndToEnd(t *testing.T) {
 }
 
 func TestServeDemo(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	srv := mustServe(t, "--data", data, "--demo", "--demo-events-per-day", "300")
 	out := srv.stdout.String()

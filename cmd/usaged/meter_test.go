@@ -418,6 +418,7 @@ func waitForMetric(t *testing.T, addr, name string, want float64) {
 }
 
 func TestImportTwiceCountsOnce(t *testing.T) {
+	t.Parallel()
 	const admin = "import-test-admin-token-0123456789"
 	s := mustServe(t, "--data", t.TempDir(), "--admin-token", admin)
 	orgID, _ := mustOrgClient(t, s.base, admin)
@@ -467,6 +468,7 @@ func TestImportTwiceCountsOnce(t *testing.T) {
 // TestImportYAMLTemplates checks that the importer reads a YAML OpenAPI
 // document as it reads the same one in JSON, as most API specs are YAML.
 func TestImportYAMLTemplates(t *testing.T) {
+	t.Parallel()
 	const admin = "import-yaml-admin-token-0123456789"
 	s := mustServe(t, "--data", t.TempDir(), "--admin-token", admin)
 	orgID, _ := mustOrgClient(t, s.base, admin)

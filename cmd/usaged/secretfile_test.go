@@ -24,6 +24,7 @@ func writeSecret(t *testing.T, name, content string) string {
 // the command line or the environment; the two forms of one secret never
 // silently contradict each other.
 func TestSecretFiles(t *testing.T) {
+	t.Parallel()
 	tok := writeSecret(t, "token", "  from-file-token\n")
 	adm := writeSecret(t, "admin", "admin-token-from-file-0123\n")
 	empty := writeSecret(t, "empty", " \n")
@@ -108,6 +109,7 @@ func TestSecretFiles(t *testing.T) {
 // command line: the client runs as a real process whose arguments any user
 // could read.
 func TestSecretFilesEndToEnd(t *testing.T) {
+	t.Parallel()
 	const admin = "admin-token-kept-in-a-file"
 	adm := writeSecret(t, "admin", admin+"\n")
 	s := mustServe(t, "--data", t.TempDir(), "--admin-token-file", adm)

@@ -21,6 +21,7 @@ import (
 // A second server on a data directory in use names the directory and the
 // process holding it, not the lock's errno.
 func TestServeLockedDataDir(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts real servers")
 	}
@@ -48,6 +49,7 @@ var tokenRE = regexp.MustCompile(`admin token \(generated now, shown only this o
 // first start that fails on a port in use prints none, and the next start
 // prints the token it keeps, once.
 func TestServeShowsAdminTokenOnceListening(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts real servers")
 	}

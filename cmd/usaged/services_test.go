@@ -48,6 +48,7 @@ type servicesPage struct {
 }
 
 func TestServicesCLI(t *testing.T) {
+	t.Parallel()
 	const token = "services-cli-admin-token"
 	srv := mustServe(t, "--data", t.TempDir(), "--admin-token", token)
 	env := map[string]string{"USAGED_SERVER": srv.base, "USAGED_ADMIN_TOKEN": token}
@@ -169,6 +170,7 @@ func TestServicesCLI(t *testing.T) {
 // usaged demo seeds the service-usage reports too, idempotently, and its
 // partner key reads them.
 func TestDemoServices(t *testing.T) {
+	t.Parallel()
 	const token = "demo-services-admin-token"
 	srv := mustServe(t, "--data", t.TempDir(), "--admin-token", token)
 	env := map[string]string{"USAGED_SERVER": srv.base, "USAGED_ADMIN_TOKEN": token}
@@ -262,6 +264,7 @@ func checkPrintedServiceDemo(t *testing.T, out, base string) (key string) {
 // serve --demo seeds the service-usage reports and prints a partner key
 // with requests that work; a restart shows the same key without seeding.
 func TestServeDemoServices(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	const token = "serve-demo-services-admin-token"
 	srv := mustServe(t, "--data", data, "--demo", "--demo-events-per-day", "100", "--admin-token", token)
@@ -324,6 +327,7 @@ func TestServeDemoServices(t *testing.T) {
 // A demo run against an existing demo finds its services and leaves their
 // statuses as their owner set them since.
 func TestDemoKeepsServiceStatuses(t *testing.T) {
+	t.Parallel()
 	const token = "demo-statuses-admin-token"
 	srv := mustServe(t, "--data", t.TempDir(), "--admin-token", token)
 	env := map[string]string{"USAGED_SERVER": srv.base, "USAGED_ADMIN_TOKEN": token}

@@ -23,13 +23,24 @@ import (
 // Package is the import path of the usaged command.
 const Package = "github.com/usaged/usaged/cmd/usaged"
 
+// module is the path of the module Package is in.
+const module = "github.com/usaged/usaged"
+
 var build = sync.OnceValues(func() (string, error) {
+	// The binary is built in usaged's own module, with its go.mod and
+	// go.sum, also for tests of a module that requires it by a replace.
+	root, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module).Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %v", module, err)
+	}
 	dir, err := os.MkdirTemp("", "usaged-bin")
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "usaged")
-	out, err := exec.Command("go", "build", "-o", bin, Package).CombinedOutput()
+	cmd := exec.Command("go", "build", "-o", bin, Package)
+	cmd.Dir = strings.TrimSpace(string(root))
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -87,7 +98,10 @@ func Start(tb testing.TB, opts Options) *Server {
 	args := append(append(append(append([]string(nil), opts.Wrap...), bin), serveArgs...), opts.Args...)
 	cmd := exec.Command(args[0], args[1:]...)
 	s := &Server{Cmd: cmd, exited: make(chan struct{})}
-	s.stdout.listening = make(chan string, 1)
+	// The output clears its field once it has reported the address: wait
+	// on the channel itself.
+	listening := make(chan string, 1)
+	s.stdout.listening = listening
 	cmd.Stdout = &s.stdout
 	cmd.Stderr = &s.stderr
 	if opts.Stderr != nil {
@@ -106,7 +120,7 @@ func Start(tb testing.TB, opts Options) *Server {
 		wait = 2 * time.Minute
 	}
 	select {
-	case s.URL = <-s.stdout.listening:
+	case s.URL = <-listening:
 	case <-s.exited:
 		tb.Fatalf("usaged serve exited before listening: %v; stderr:\n%s", s.err, s.Stderr())
 	case <-time.After(wait):
@@ -166,6 +180,24 @@ func (s *Server) Stop(sig os.Signal) error {
 
 // Kill kills the process, as a crash would, and waits for it.
 func (s *Server) Kill() { s.Stop(syscall.SIGKILL) }
+
+// Post sends body to base+path with token as its bearer token and returns
+// the status and the body of the answer.
+func Post(base, token, path, contentType string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", contentType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
 
 // Run runs usaged serve with args until it listens, when it is stopped, or
 // until it exits, within timeout. It returns everything the process wrote,

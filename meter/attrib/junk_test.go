@@ -27,7 +27,7 @@ func TestUsagedRefusalIsFinal(t *testing.T) {
 
 	e.want(u, tok, id, true, 1)
 	e.want(u, "junk", none, false, 2)
-	e.clk.Add(4 * time.Minute)
+	e.clk.Advance(4 * time.Minute)
 	e.want(u, "junk", none, false, 2) // still refused, without asking
 
 	// Many more refused tokens than MaxEntries: the valid one stays known.
@@ -38,7 +38,7 @@ func TestUsagedRefusalIsFinal(t *testing.T) {
 	e.want(u, "junk-0", none, false, 52)
 
 	// Past the negative TTL a refusal is forgotten.
-	e.clk.Add(attrib.DefaultNegativeTTL)
+	e.clk.Advance(attrib.DefaultNegativeTTL)
 	e.want(u, "junk", none, false, 53)
 }
 
@@ -65,7 +65,7 @@ func TestUsagedLookupRate(t *testing.T) {
 		t.Fatalf("1000 unknown tokens at once: %d lookups, %d deferred; want at most 100 lookups, the others deferred", n, deferred)
 	}
 	// A second later, the bucket holds 50 more lookups.
-	e.clk.Add(time.Second)
+	e.clk.Advance(time.Second)
 	before := e.calls.Load()
 	for i := range 1000 {
 		u.Attribute(t.Context(), bearer(fmt.Sprint("junk-", i)))
@@ -96,7 +96,7 @@ func TestUsagedRetryAfter(t *testing.T) {
 	// Until Retry-After has passed, usaged is not asked about any token.
 	var waited time.Duration
 	for _, at := range []time.Duration{0, retryAfter / 2, retryAfter - time.Second} {
-		e.clk.Add(at - waited)
+		e.clk.Advance(at - waited)
 		waited = at
 		if _, ok, err := u.Attribute(t.Context(), bearer("junk-4")); ok || err == nil {
 			t.Fatalf("%s into Retry-After %s: %v, %v; want an error", at, retryAfter, ok, err)
@@ -106,7 +106,7 @@ func TestUsagedRetryAfter(t *testing.T) {
 		}
 	}
 	// Past it, and past the jitter (at most a quarter more), lookups resume.
-	e.clk.Add(retryAfter - waited + retryAfter/4 + time.Second)
+	e.clk.Advance(retryAfter - waited + retryAfter/4 + time.Second)
 	e.want(u, "junk-4", none, false, 5)
 	e.want(u, "junk-3", none, false, 6)
 }
@@ -133,7 +133,7 @@ func TestUsagedBackoff(t *testing.T) {
 		if _, ok, err := u.Attribute(t.Context(), bearer(fmt.Sprint("tok-", i))); ok || err == nil {
 			t.Fatalf("usaged failing: %v, %v", ok, err)
 		}
-		e.clk.Add(time.Second)
+		e.clk.Advance(time.Second)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/meter/attrib"
 )
 
@@ -33,7 +34,7 @@ type idp struct {
 	ec      *ecdsa.PrivateKey
 	other   *rsa.PrivateKey // signs forgeries; not in the JWKS
 	url     string
-	now     time.Time
+	clk     *fakeclock.Clock
 	fetches atomic.Int64
 	down    atomic.Bool
 }
@@ -41,7 +42,7 @@ type idp struct {
 // mustIdP generates keys and serves their JWKS.
 func mustIdP(t testing.TB) *idp {
 	t.Helper()
-	p := &idp{now: time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)}
+	p := &idp{clk: fakeclock.New(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))}
 	var err error
 	if p.rsa, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 		t.Fatal(err)
@@ -84,7 +85,7 @@ func mustIdP(t testing.TB) *idp {
 // claims returns valid claims, fresh for each token.
 func (p *idp) claims() jwt.MapClaims {
 	return jwt.MapClaims{
-		"iss": issuer, "aud": audience, "iat": p.now.Unix(), "exp": p.now.Add(time.Hour).Unix(),
+		"iss": issuer, "aud": audience, "iat": p.clk.Now().Unix(), "exp": p.clk.Now().Add(time.Hour).Unix(),
 		"org_id": "org-1", "client_id": "client-1", "client_name": "CRM", "sub": "user-1",
 	}
 }
@@ -128,7 +129,7 @@ func (p *idp) mustJWT(t testing.TB, cfg attrib.JWTConfig) *attrib.JWT {
 		cfg.Audience = audience
 	}
 	if cfg.Now == nil {
-		cfg.Now = func() time.Time { return p.now }
+		cfg.Now = p.clk.Now
 	}
 	j, err := attrib.NewJWT(t.Context(), cfg)
 	if err != nil {
@@ -162,15 +163,15 @@ func TestJWT(t *testing.T) {
 	f("optional claims absent", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "client_name", nil, "sub", nil)),
 		attrib.Identity{OrganizationID: "org-1", ClientID: "client-1"}, true)
 	f("aud among several", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "aud", []string{"other", audience})), want, true)
-	f("expired within the clock skew", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "exp", p.now.Add(-10*time.Second).Unix())), want, true)
+	f("expired within the clock skew", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "exp", p.clk.Now().Add(-10*time.Second).Unix())), want, true)
 
 	f("wrong issuer", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "iss", "https://evil.example.com/")), none, false)
 	f("no issuer", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "iss", nil)), none, false)
 	f("wrong audience", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "aud", "another-api")), none, false)
 	f("no audience", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "aud", nil)), none, false)
-	f("expired", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "exp", p.now.Add(-time.Hour).Unix())), none, false)
+	f("expired", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "exp", p.clk.Now().Add(-time.Hour).Unix())), none, false)
 	f("no exp", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "exp", nil)), none, false)
-	f("not yet valid", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "nbf", p.now.Add(time.Hour).Unix())), none, false)
+	f("not yet valid", p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "nbf", p.clk.Now().Add(time.Hour).Unix())), none, false)
 	f("bad signature", p.sign(t, p.other, "rsa-1", "RS256", p.claims()), none, false)
 	f("key of another type", p.sign(t, p.rsa, "ec-1", "RS256", p.claims()), none, false)
 	f("alg none", p.sign(t, jwt.UnsafeAllowNoneSignatureType, "rsa-1", "none", p.claims()), none, false)
@@ -204,7 +205,7 @@ func pemPublic(t *testing.T, pub *rsa.PublicKey) []byte {
 func TestJWTClaimNames(t *testing.T) {
 	p := mustIdP(t)
 	j := p.mustJWT(t, attrib.JWTConfig{OrgClaim: "tenant", ClientClaim: "cid", ClientNameClaim: "cname", UserClaim: "uid"})
-	c := jwt.MapClaims{"iss": issuer, "aud": audience, "exp": p.now.Add(time.Hour).Unix(),
+	c := jwt.MapClaims{"iss": issuer, "aud": audience, "exp": p.clk.Now().Add(time.Hour).Unix(),
 		"tenant": "t-9", "cid": 1001, "cname": "Billing", "uid": "u-3", "sub": "ignored"}
 	id, ok, err := j.Attribute(t.Context(), bearer(p.sign(t, p.ec, "ec-1", "ES256", c)))
 	if want := (attrib.Identity{OrganizationID: "t-9", ClientID: "1001", ClientName: "Billing", UserID: "u-3"}); id != want || !ok || err != nil {
@@ -322,7 +323,7 @@ func BenchmarkJWT(b *testing.B) {
 func TestJWTCache(t *testing.T) {
 	p := mustIdP(t)
 	j := p.mustJWT(t, attrib.JWTConfig{TTL: 5 * time.Minute, MaxEntries: 2})
-	start := p.now
+	start := p.clk.Now()
 	long := p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "exp", start.Add(time.Hour).Unix()))
 	short := p.sign(t, p.rsa, "rsa-1", "RS256", with(p.claims(), "exp", start.Add(2*time.Minute).Unix()))
 	forged := p.sign(t, p.other, "rsa-1", "RS256", p.claims())
@@ -340,7 +341,7 @@ func TestJWTCache(t *testing.T) {
 	}
 	// Past its exp (and the clock skew) the short token is verified again,
 	// and refused.
-	p.now = start.Add(3 * time.Minute)
+	p.clk.Set(start.Add(3 * time.Minute))
 	if _, ok, _ := j.Attribute(t.Context(), bearer(short)); ok {
 		t.Error("an expired token is still taken")
 	}
@@ -348,11 +349,11 @@ func TestJWTCache(t *testing.T) {
 		t.Error("the long token is refused")
 	}
 	// Past TTL the long token is verified again: trusted for another TTL.
-	p.now = start.Add(6 * time.Minute)
+	p.clk.Set(start.Add(6 * time.Minute))
 	if _, ok, _ := j.Attribute(t.Context(), bearer(long)); !ok {
 		t.Error("the long token is refused after TTL")
 	}
-	if until, _ := j.CachedUntil(long); !until.Equal(p.now.Add(5 * time.Minute)) {
+	if until, _ := j.CachedUntil(long); !until.Equal(p.clk.Now().Add(5 * time.Minute)) {
 		t.Errorf("after TTL the long token is trusted until %v", until)
 	}
 	// Two at most: a third verified token pushes out the oldest.

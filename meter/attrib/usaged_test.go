@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/auth"
+	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/meter/attrib"
 	"github.com/usaged/usaged/server"
@@ -19,30 +20,12 @@ import (
 
 const adminToken = "admin-token-for-tests"
 
-// clock is a settable clock shared by usaged and the attributor.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // usagedEnv is a real usaged Genesys face on 127.0.0.1 that counts the
 // token lookups it answers and can hold them.
 type usagedEnv struct {
 	t     *testing.T
 	url   string
-	clk   *clock
+	clk   *fakeclock.Clock
 	auth  *auth.Service
 	calls atomic.Int64
 	// hold, when set, is waited on by each token lookup before it is
@@ -61,7 +44,7 @@ func MustUsaged(t *testing.T) *usagedEnv { return mustUsagedLimited(t, -1) }
 // per minute, per token or, for invalid tokens, per address.
 func mustUsagedLimited(t *testing.T, rateLimit int) *usagedEnv {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))
 	s := servertest.Start(t, servertest.Memory, func(c *server.Config) {
 		c.Now = clk.Now
 		c.Auth.AdminToken = adminToken
@@ -174,18 +157,18 @@ func TestUsagedExpiry(t *testing.T) {
 	e.want(u, short, shortID, true, 2)
 	e.want(u, "garbage", attrib.Identity{}, false, 3)
 
-	e.clk.Add(31 * time.Second)
+	e.clk.Advance(31 * time.Second)
 	e.want(u, long, longID, true, 3)
 	e.want(u, "garbage", attrib.Identity{}, false, 4) // refusal forgotten: asked again
 
 	// Past the short token's expiry, its identity is forgotten before the
 	// TTL, and usaged now refuses it.
-	e.clk.Add(5 * time.Minute)
+	e.clk.Advance(5 * time.Minute)
 	e.want(u, long, longID, true, 4)
 	e.want(u, short, attrib.Identity{}, false, 5)
 
 	// Past the TTL the long token is asked about again.
-	e.clk.Add(5 * time.Minute)
+	e.clk.Advance(5 * time.Minute)
 	e.want(u, long, longID, true, 6)
 }
 
@@ -200,7 +183,7 @@ func TestUsagedRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.want(u, tok, id, true, 1)
-	e.clk.Add(time.Minute)
+	e.clk.Advance(time.Minute)
 	e.want(u, tok, attrib.Identity{}, false, 2)
 }
 
@@ -319,7 +302,7 @@ func TestUsagedDown(t *testing.T) {
 	if _, ok, err := u.Attribute(t.Context(), bearer(tok)); ok || !errors.Is(err, attrib.ErrDeferred) {
 		t.Fatalf("right after a failure: %v, %v; want ErrDeferred", ok, err)
 	}
-	e.clk.Add(2 * time.Second)
+	e.clk.Advance(2 * time.Second)
 	if got, ok, err := u.Attribute(t.Context(), bearer(tok)); got != id || !ok || err != nil {
 		t.Fatalf("usaged back: %+v, %v, %v", got, ok, err)
 	}

@@ -43,6 +43,7 @@ func count(t *testing.T, d *DB, fam byte) int {
 // The conformance suite allows a millisecond and nil for empty slices; this
 // backend keeps times to the nanosecond and slices as they were.
 func TestExecutionRecordIsExact(t *testing.T) {
+	t.Parallel()
 	d := openTest(t)
 	defer d.Close()
 	e := storetest.SampleExecution("exact")
@@ -64,6 +65,7 @@ func TestExecutionRecordIsExact(t *testing.T) {
 }
 
 func TestExecutionArguments(t *testing.T) {
+	t.Parallel()
 	d := openTest(t)
 	defer d.Close()
 	c := t.Context()
@@ -98,6 +100,7 @@ func TestExecutionArguments(t *testing.T) {
 }
 
 func TestExecutionChunks(t *testing.T) {
+	t.Parallel()
 	d := openTest(t)
 	defer d.Close()
 	c := t.Context()
@@ -123,6 +126,7 @@ func TestExecutionChunks(t *testing.T) {
 }
 
 func TestRowsEncoding(t *testing.T) {
+	t.Parallel()
 	rows := storetest.MakeRows(rowsPerChunk)
 	// Dates before the previous row's and before 1970, nanoseconds, negative
 	// counts and bytes that are not UTF-8 all survive.
@@ -165,6 +169,7 @@ func TestRowsEncoding(t *testing.T) {
 
 // ExecutionsBy runs fn with no iterator or lock held, so that fn may delete.
 func TestExecutionsByMayDelete(t *testing.T) {
+	t.Parallel()
 	d := openTest(t)
 	defer d.Close()
 	c := t.Context()
@@ -190,6 +195,7 @@ func TestExecutionsByMayDelete(t *testing.T) {
 // Every method returns an error after Close rather than reach a closed Pebble,
 // which panics.
 func TestMethodsAfterClose(t *testing.T) {
+	t.Parallel()
 	d := openTest(t)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
@@ -221,6 +227,7 @@ func TestMethodsAfterClose(t *testing.T) {
 // The first event of each client writes its name key, even an empty name,
 // and later events only when the name changes.
 func TestNameKeys(t *testing.T) {
+	t.Parallel()
 	d := openTest(t)
 	defer d.Close()
 	ev := usage.Event{ID: "1", Time: time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC), OrganizationID: "o", ClientID: "nameless", TemplateURI: "t", HTTPMethod: "GET", Status: 200}

@@ -15,6 +15,7 @@ import (
 // TestRepeatedLogLines: an identical line (up to its digits) is logged once
 // per window, its repeats counted and reported in one summary line.
 func TestRepeatedLogLines(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	p := pebbleLogger{l: slog.New(slog.NewTextHandler(&buf, nil)), health: newHealth(slog.Default()), rep: newRepeats(time.Minute, func() time.Time { return now })}
@@ -58,6 +59,7 @@ func TestRepeatedLogLines(t *testing.T) {
 // becomes the failed state's error, and every write is then refused with
 // it.
 func TestFatalUnwindsToGuard(t *testing.T) {
+	t.Parallel()
 	d, err := Open(Config{Dir: t.TempDir(), FilterCapacity: 1024})
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +113,7 @@ func TestFatalUnwindsToGuard(t *testing.T) {
 
 // TestPanicInGuard: a plain panic of the engine is recovered too.
 func TestPanicInGuard(t *testing.T) {
+	t.Parallel()
 	d, err := Open(Config{Dir: t.TempDir(), FilterCapacity: 1024})
 	if err != nil {
 		t.Fatal(err)

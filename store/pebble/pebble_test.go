@@ -29,6 +29,7 @@ func (d dirs) reopen(t *testing.T, db *pebble.DB) *pebble.DB {
 }
 
 func TestUsageConformance(t *testing.T) {
+	t.Parallel()
 	d := dirs{}
 	storetest.RunUsage(t, storetest.UsageBackend{
 		Open:   func(t *testing.T) store.Usage { return d.open(t, t.TempDir()) },
@@ -37,6 +38,7 @@ func TestUsageConformance(t *testing.T) {
 }
 
 func TestMetadataConformance(t *testing.T) {
+	t.Parallel()
 	d := dirs{}
 	storetest.RunMetadata(t, storetest.MetadataBackend{
 		Open:   func(t *testing.T) store.Metadata { return d.open(t, t.TempDir()) },

@@ -9,6 +9,7 @@ import (
 
 // A client stored before clients had roles reads as a client without them.
 func TestClientRecordWithoutRoles(t *testing.T) {
+	t.Parallel()
 	d, err := Open(Config{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

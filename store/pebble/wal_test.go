@@ -104,6 +104,7 @@ func edit(t *testing.T, path string, f func([]byte) []byte) {
 }
 
 func TestWALDamageStopsOpen(t *testing.T) {
+	t.Parallel()
 	f := func(name string, damage func([]byte) []byte) {
 		t.Run(name, func(t *testing.T) {
 			dir := crashImage(t)
@@ -141,6 +142,7 @@ func TestWALDamageStopsOpen(t *testing.T) {
 }
 
 func TestWALDamageAccepted(t *testing.T) {
+	t.Parallel()
 	dir := crashImage(t)
 	wal := walFile(t, dir)
 	edit(t, wal, func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b })
@@ -168,6 +170,7 @@ func TestWALDamageAccepted(t *testing.T) {
 // A torn tail is what a crash leaves after the last sync: it ends the log,
 // silently, and no acknowledged append is lost.
 func TestWALTornTailRecovered(t *testing.T) {
+	t.Parallel()
 	f := func(name string, tear func([]byte) []byte, want int) {
 		t.Run(name, func(t *testing.T) {
 			dir := crashImage(t)
@@ -222,6 +225,7 @@ func lastRecord(t *testing.T, b []byte) int {
 // After a clean shutdown no log holds anything the store needs: cutting or
 // deleting it loses nothing.
 func TestWALAfterCleanClose(t *testing.T) {
+	t.Parallel()
 	f := func(name string, damage func(path string)) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -254,6 +258,7 @@ func TestWALAfterCleanClose(t *testing.T) {
 }
 
 func TestStoreFileModes(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "store")
 	d, err := Open(Config{Dir: dir, FilterCapacity: 1024})
 	if err != nil {
@@ -287,6 +292,7 @@ func TestStoreFileModes(t *testing.T) {
 // The scan reads intact logs of every shape to their end: records from a
 // few bytes to several blocks, spanning blocks, ending anywhere.
 func TestScanLogIntact(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d, err := Open(Config{Dir: dir, FilterCapacity: 1024})
 	if err != nil {
