@@ -30,18 +30,18 @@ func newTable(w io.Writer, header string) *tabwriter.Writer {
 
 func formatFlag(cmd *command) *oneOf {
 	f := &oneOf{value: "text", allowed: []string{"text", "json"}}
-	cmd.fs.Var(f, "format", "output `format`: text or json")
+	cmd.Flags.Var(f, "format", "output `format`: text or json")
 	return f
 }
 
 func (c *cli) orgCreateCommand() *command {
 	cmd := c.newCommand("org create", "create an organization (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
-	name := cmd.fs.String("name", "", "name of the organization, required")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
+	name := cmd.Flags.String("name", "", "name of the organization, required")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		if err := usage.CheckName("--name", *name); err != nil {
-			return usageError{err: err}
+			return usageError{Err: err}
 		}
 		api, err := remote.client(true, 1)
 		if err != nil {
@@ -59,9 +59,9 @@ func (c *cli) orgCreateCommand() *command {
 
 func (c *cli) orgListCommand() *command {
 	cmd := c.newCommand("org list", "list organizations (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		api, err := remote.client(true, 1)
 		if err != nil {
 			return err
@@ -82,21 +82,21 @@ func (c *cli) orgListCommand() *command {
 func (c *cli) clientCreateCommand() *command {
 	cmd := c.newCommand("client create", "create an OAuth client of an organization and print its secret (admin)",
 		"Permissions: "+strings.Join(usage.Permissions, ", ")+".")
-	remote := addRemoteFlags(cmd.fs, "admin token")
-	org := cmd.fs.String("org", "", "organization id, required")
-	name := cmd.fs.String("name", "", "client name, required")
-	desc := cmd.fs.String("description", "", "client description")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
+	org := cmd.Flags.String("org", "", "organization id, required")
+	name := cmd.Flags.String("name", "", "client name, required")
+	desc := cmd.Flags.String("description", "", "client description")
 	perms := listValue{}
-	cmd.fs.Var(&perms, "permissions", "comma-separated `permissions`, e.g. usage:event:add,usage:organization:view")
-	validity := cmd.fs.Int("validity", 86400, "lifetime of the client's access tokens, in seconds (300 to 172800)")
+	cmd.Flags.Var(&perms, "permissions", "comma-separated `permissions`, e.g. usage:event:add,usage:organization:view")
+	validity := cmd.Flags.Int("validity", 86400, "lifetime of the client's access tokens, in seconds (300 to 172800)")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		if *org == "" || *name == "" {
-			return usageError{err: errors.New("--org and --name are required")}
+			return usageError{Err: errors.New("--org and --name are required")}
 		}
 		for _, p := range perms {
 			if !usage.KnownPermission(p) {
-				return usageError{err: fmt.Errorf("--permissions: %q is not one of %s", p, strings.Join(usage.Permissions, ", "))}
+				return usageError{Err: fmt.Errorf("--permissions: %q is not one of %s", p, strings.Join(usage.Permissions, ", "))}
 			}
 		}
 		api, err := remote.client(true, 1)
@@ -124,12 +124,12 @@ The secret is shown only now; usaged keeps just a hash of it. Get a token with:
 
 func (c *cli) clientListCommand() *command {
 	cmd := c.newCommand("client list", "list the OAuth clients of an organization (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
-	org := cmd.fs.String("org", "", "organization id, required")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
+	org := cmd.Flags.String("org", "", "organization id, required")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		if *org == "" {
-			return usageError{err: errors.New("--org is required")}
+			return usageError{Err: errors.New("--org is required")}
 		}
 		api, err := remote.client(true, 1)
 		if err != nil {
@@ -150,12 +150,12 @@ func (c *cli) clientListCommand() *command {
 
 func (c *cli) clientDeleteCommand() *command {
 	cmd := c.newCommand("client delete", "delete an OAuth client; its tokens stop working (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
-	org := cmd.fs.String("org", "", "organization id, required")
-	id := cmd.fs.String("id", "", "client id, required")
-	cmd.run = func(ctx context.Context) error {
+	remote := addRemoteFlags(cmd.Flags, "admin token")
+	org := cmd.Flags.String("org", "", "organization id, required")
+	id := cmd.Flags.String("id", "", "client id, required")
+	cmd.Run = func(ctx context.Context) error {
 		if *org == "" || *id == "" {
-			return usageError{err: errors.New("--org and --id are required")}
+			return usageError{Err: errors.New("--org and --id are required")}
 		}
 		api, err := remote.client(true, 1)
 		if err != nil {

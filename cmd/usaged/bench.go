@@ -37,8 +37,8 @@ its /metrics every second. Run it against a server you may load: it writes real
 events into the organizations it uses (by default "Bench Org", created if
 missing).`)
 	f := &benchIngestFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
-	f.remote = addRemoteFlags(cmd.fs, "admin token, or a client token with usage:event:add together with --org")
-	fs := cmd.fs
+	f.remote = addRemoteFlags(cmd.Flags, "admin token, or a client token with usage:event:add together with --org")
+	fs := cmd.Flags
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "how long to send batches")
 	fs.IntVar(&f.batch, "batch", 5000, "events per request")
 	fs.IntVar(&f.concurrency, "concurrency", 4, "requests in flight")
@@ -51,7 +51,7 @@ missing).`)
 	fs.IntVar(&f.variety, "variety", 8, "distinct pre-encoded batches cycled through")
 	fs.BoolVar(&f.gzip, "gzip", false, "gzip each request body (costs client CPU, which competes with the server on one machine)")
 	fs.Var(&f.format, "format", "report `format`: text or json")
-	cmd.run = func(ctx context.Context) error { return c.benchIngest(ctx, f) }
+	cmd.Run = func(ctx context.Context) error { return c.benchIngest(ctx, f) }
 	return cmd
 }
 
@@ -62,11 +62,11 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	}{{"batch", f.batch, 1_000_000}, {"concurrency", f.concurrency, 1024}, {"orgs", f.orgs, 1000}, {"clients", f.clients, demo.MaxClients},
 		{"templates", f.templates, demo.TemplateCount}, {"variety", f.variety, 1000}} {
 		if v.val < 1 || v.val > v.max {
-			return usageError{err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
+			return usageError{Err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
 		}
 	}
 	if f.duration <= 0 {
-		return usageError{err: errors.New("--duration must be positive")}
+		return usageError{Err: errors.New("--duration must be positive")}
 	}
 	api, err := f.remote.client(true, f.concurrency)
 	if err != nil {
@@ -141,7 +141,7 @@ organizations and creates clients in them, e.g. for usaged bench query.`)
 	cfg := bench.StoreConfig{}
 	format := oneOf{value: "text", allowed: []string{"text", "json"}}
 	var seed int64
-	fs := cmd.fs
+	fs := cmd.Flags
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the store; must not hold one already (default: a temporary directory)")
 	fs.IntVar(&cfg.Events, "events", 1_000_000, "events to load")
 	fs.IntVar(&cfg.Orgs, "orgs", 10, "organizations")
@@ -154,7 +154,7 @@ organizations and creates clients in them, e.g. for usaged bench query.`)
 	fs.IntVar(&cfg.Queries, "queries", 20, "times the query is run")
 	fs.Int64Var(&seed, "seed", 1, "seed of the generated events")
 	fs.Var(&format, "format", "report `format`: text or json")
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		cfg.Seed = uint64(seed)
 		cfg.Progress = c.stdout
 		if format.value == "json" {

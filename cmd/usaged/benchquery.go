@@ -39,8 +39,8 @@ token, and deletes the client at the end. Without --org it queries the first
 organization the server lists. To time a large store, build it with
 usaged bench store --dir DATA/store and serve DATA (see bench store -h).`)
 	f := &benchQueryFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
-	f.remote = addRemoteFlags(cmd.fs, "admin token")
-	fs := cmd.fs
+	f.remote = addRemoteFlags(cmd.Flags, "admin token")
+	fs := cmd.Flags
 	fs.StringVar(&f.org, "org", "", "organization `id` to query; default: the first organization the server lists")
 	fs.StringVar(&f.interval, "interval", "", "ISO-8601 interval to query; default: the 90 days ending at the next whole hour")
 	fs.StringVar(&f.granularity, "granularity", "Day", "time buckets: Hour, Day, Week or Month; empty for none")
@@ -48,16 +48,16 @@ usaged bench store --dir DATA/store and serve DATA (see bench store -h).`)
 	fs.IntVar(&f.concurrency, "concurrency", 1, "query loops running at once")
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "how long to start executions")
 	fs.Var(&f.format, "format", "report `format`: text or json")
-	cmd.run = func(ctx context.Context) error { return c.benchQuery(ctx, f) }
+	cmd.Run = func(ctx context.Context) error { return c.benchQuery(ctx, f) }
 	return cmd
 }
 
 func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 	if f.concurrency < 1 || f.concurrency > 1024 {
-		return usageError{err: fmt.Errorf("--concurrency must be from 1 to 1024, got %d", f.concurrency)}
+		return usageError{Err: fmt.Errorf("--concurrency must be from 1 to 1024, got %d", f.concurrency)}
 	}
 	if f.duration <= 0 || f.duration > 12*time.Hour {
-		return usageError{err: errors.New("--duration must be positive and at most 12h")}
+		return usageError{Err: errors.New("--duration must be positive and at most 12h")}
 	}
 	admin, err := f.remote.client(true, f.concurrency)
 	if err != nil {

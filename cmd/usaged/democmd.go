@@ -53,24 +53,24 @@ scoped to the first partner, which it prints with requests to try. The activity
 is a function of --seed too: a re-run within the hour sends only duplicates,
 but creates a new key each time.`)
 	f := &demoFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
-	f.remote = addRemoteFlags(cmd.fs, "admin token")
-	cmd.fs.Int64Var(&f.seed, "seed", 1, "seed of the generated traffic; the same seed yields the same events")
-	cmd.fs.IntVar(&f.orgs, "orgs", 1, "number of demo organizations to find or create (ignored with --org)")
-	cmd.fs.Var(&f.org, "org", "comma-separated `ids` of existing organizations to send traffic for, instead of demo ones")
-	cmd.fs.IntVar(&f.clients, "clients", 8, "integration clients per organization")
-	cmd.fs.IntVar(&f.users, "users", 50, "distinct users per organization")
-	cmd.fs.IntVar(&f.templates, "templates", 150, fmt.Sprintf("distinct route templates, at most %d", demo.TemplateCount))
-	cmd.fs.IntVar(&f.days, "days", 30, "days of traffic, ending at the start of the current hour")
-	cmd.fs.IntVar(&f.eventsPerDay, "events-per-day", 10_000, "average events per organization per day")
-	cmd.fs.IntVar(&f.batch, "batch", 5000, "events per request")
-	cmd.fs.IntVar(&f.concurrency, "concurrency", 2, "requests in flight")
-	cmd.fs.Var(&f.format, "format", "summary `format`: text or json (progress then goes to stderr)")
-	cmd.fs.BoolVar(&f.services, "services", true, "also seed the service-usage reports: partners, resellers, services, their activity and a partner API key")
-	cmd.fs.IntVar(&f.partners, "partners", 1, "demo partners of the service-usage reports")
-	cmd.fs.IntVar(&f.resellersPerPartner, "resellers-per-partner", 2, "resellers of each demo partner")
-	cmd.fs.IntVar(&f.servicesPerReseller, "services-per-reseller", 3, "customer services of each demo reseller")
-	cmd.fs.IntVar(&f.usersPerService, "users-per-service", 15, fmt.Sprintf("people using each demo service, from %d", demo.MinUsersPerService))
-	cmd.run = func(ctx context.Context) error { return c.demo(ctx, f) }
+	f.remote = addRemoteFlags(cmd.Flags, "admin token")
+	cmd.Flags.Int64Var(&f.seed, "seed", 1, "seed of the generated traffic; the same seed yields the same events")
+	cmd.Flags.IntVar(&f.orgs, "orgs", 1, "number of demo organizations to find or create (ignored with --org)")
+	cmd.Flags.Var(&f.org, "org", "comma-separated `ids` of existing organizations to send traffic for, instead of demo ones")
+	cmd.Flags.IntVar(&f.clients, "clients", 8, "integration clients per organization")
+	cmd.Flags.IntVar(&f.users, "users", 50, "distinct users per organization")
+	cmd.Flags.IntVar(&f.templates, "templates", 150, fmt.Sprintf("distinct route templates, at most %d", demo.TemplateCount))
+	cmd.Flags.IntVar(&f.days, "days", 30, "days of traffic, ending at the start of the current hour")
+	cmd.Flags.IntVar(&f.eventsPerDay, "events-per-day", 10_000, "average events per organization per day")
+	cmd.Flags.IntVar(&f.batch, "batch", 5000, "events per request")
+	cmd.Flags.IntVar(&f.concurrency, "concurrency", 2, "requests in flight")
+	cmd.Flags.Var(&f.format, "format", "summary `format`: text or json (progress then goes to stderr)")
+	cmd.Flags.BoolVar(&f.services, "services", true, "also seed the service-usage reports: partners, resellers, services, their activity and a partner API key")
+	cmd.Flags.IntVar(&f.partners, "partners", 1, "demo partners of the service-usage reports")
+	cmd.Flags.IntVar(&f.resellersPerPartner, "resellers-per-partner", 2, "resellers of each demo partner")
+	cmd.Flags.IntVar(&f.servicesPerReseller, "services-per-reseller", 3, "customer services of each demo reseller")
+	cmd.Flags.IntVar(&f.usersPerService, "users-per-service", 15, fmt.Sprintf("people using each demo service, from %d", demo.MinUsersPerService))
+	cmd.Run = func(ctx context.Context) error { return c.demo(ctx, f) }
 	return cmd
 }
 
@@ -97,11 +97,11 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	}{{"orgs", f.orgs, demo.MaxOrgs}, {"clients", f.clients, demo.MaxClients}, {"templates", f.templates, demo.TemplateCount},
 		{"days", f.days, 5 * 365}, {"events-per-day", f.eventsPerDay, demo.MaxEventsPerDay}, {"batch", f.batch, 1_000_000}, {"concurrency", f.concurrency, 256}} {
 		if v.val < 1 || v.val > v.max {
-			return usageError{err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
+			return usageError{Err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
 		}
 	}
 	if f.users < 0 || f.users > demo.MaxUsers {
-		return usageError{err: fmt.Errorf("--users must be from 0 to %d, got %d", demo.MaxUsers, f.users)}
+		return usageError{Err: fmt.Errorf("--users must be from 0 to %d, got %d", demo.MaxUsers, f.users)}
 	}
 	if f.services {
 		for _, v := range []struct {
@@ -111,11 +111,11 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 			{"services-per-reseller", f.servicesPerReseller, 1, demo.MaxServicesPerReseller},
 			{"users-per-service", f.usersPerService, demo.MinUsersPerService, demo.MaxUsersPerService}} {
 			if v.val < v.min || v.val > v.max {
-				return usageError{err: fmt.Errorf("--%s must be from %d to %d, got %d", v.name, v.min, v.max, v.val)}
+				return usageError{Err: fmt.Errorf("--%s must be from %d to %d, got %d", v.name, v.min, v.max, v.val)}
 			}
 		}
 		if f.days > demo.MaxServiceDays {
-			return usageError{err: fmt.Errorf("--days must be at most %d with --services, got %d", demo.MaxServiceDays, f.days)}
+			return usageError{Err: fmt.Errorf("--days must be at most %d with --services, got %d", demo.MaxServiceDays, f.days)}
 		}
 	}
 	api, err := f.remote.client(true, f.concurrency)

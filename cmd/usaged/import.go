@@ -44,8 +44,8 @@ paths such as request.headers.X-Org-Id). Lines that cannot be read are reported
 with their file and line number; the import goes on, and exits non-zero at the
 end if any line was bad (unless --keep-going).`)
 	cfg := &importConfig{format: oneOf{value: "combined", allowed: []string{"combined", "json"}}}
-	cfg.remote = addRemoteFlags(cmd.fs, "bearer token: the admin token, or a client token with usage:event:add")
-	f := cmd.fs
+	cfg.remote = addRemoteFlags(cmd.Flags, "bearer token: the admin token, or a client token with usage:event:add")
+	f := cmd.Flags
 	f.Var(&cfg.format, "format", "log `format`: combined or json")
 	cfg.routes = addTemplateFlags(f)
 	f.StringVar(&cfg.source, "source", "", "`label` of the host (or log) that wrote the files, part of every event id (default: this host's name)")
@@ -59,8 +59,8 @@ end if any line was bad (unless --keep-going).`)
 	f.BoolVar(&cfg.remoteUserIsUser, "remote-user", true, "combined logs: record the authenticated remote user (%u) as the user")
 	f.BoolVar(&cfg.keepGoing, "keep-going", false, "exit zero even when some lines could not be read")
 	f.IntVar(&cfg.batch, "batch", 5000, "events per request")
-	cmd.args = "FILE..."
-	cmd.run = func(ctx context.Context) error { return c.importLogs(ctx, cfg, cmd.fs.Args()) }
+	cmd.Args = "FILE..."
+	cmd.Run = func(ctx context.Context) error { return c.importLogs(ctx, cfg, cmd.Flags.Args()) }
 	return cmd
 }
 
@@ -73,15 +73,15 @@ type importStats struct {
 func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string) error {
 	switch {
 	case len(files) == 0:
-		return usageError{err: errors.New("name at least one log FILE")}
+		return usageError{Err: errors.New("name at least one log FILE")}
 	case cfg.client == "" && cfg.fieldClient == "":
-		return usageError{err: errors.New("--client or --field-client is required: every event belongs to an OAuth client")}
+		return usageError{Err: errors.New("--client or --field-client is required: every event belongs to an OAuth client")}
 	case cfg.batch < 1 || cfg.batch > 100_000:
-		return usageError{err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
+		return usageError{Err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
 	}
 	format, err := accesslog.ParseFormat(cfg.format.value)
 	if err != nil {
-		return usageError{err: err}
+		return usageError{Err: err}
 	}
 	matcher, err := cfg.routes.matcher()
 	if err != nil {
@@ -93,9 +93,9 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	}
 	if cfg.source == "" {
 		if cfg.source, err = os.Hostname(); err != nil {
-			return usageError{err: fmt.Errorf("--source is needed: this host's name cannot be read: %w", err)}
+			return usageError{Err: fmt.Errorf("--source is needed: this host's name cannot be read: %w", err)}
 		} else if cfg.source == "" {
-			return usageError{err: errors.New("--source is needed: this host has no name")}
+			return usageError{Err: errors.New("--source is needed: this host has no name")}
 		}
 	}
 	var total int64
@@ -109,7 +109,7 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 		// further occurrences, and every line counted twice.
 		for j, prev := range stats {
 			if os.SameFile(prev, st) {
-				return usageError{err: fmt.Errorf("%s and %s are the same file: name each file once", files[j], files[i])}
+				return usageError{Err: fmt.Errorf("%s and %s are the same file: name each file once", files[j], files[i])}
 			}
 		}
 		stats = append(stats, st)

@@ -44,8 +44,8 @@ The table shows the date (with a granularity), the grouped dimensions and the
 chosen metrics, and a total; csv shows the same columns; json prints the
 results document as the server sent it.`)
 	f := &queryFlags{format: oneOf{value: "table", allowed: []string{"table", "csv", "json"}}}
-	f.remote = addRemoteFlags(cmd.fs, "bearer token: a client access token")
-	fs := cmd.fs
+	f.remote = addRemoteFlags(cmd.Flags, "bearer token: a client access token")
+	fs := cmd.Flags
 	fs.StringVar(&f.clientID, "client-id", "", "OAuth client id, to get a token with the client-credentials grant")
 	fs.StringVar(&f.clientSecret, "client-secret", "", "OAuth client secret, with --client-id")
 	fs.StringVar(&f.client, "client", "", "the OAuth client `id` whose usage to query, instead of the whole organization's")
@@ -56,7 +56,7 @@ results document as the server sent it.`)
 	fs.Var(&f.format, "format", "output `format`: table, csv or json")
 	fs.DurationVar(&f.poll, "poll", 100*time.Millisecond, "first interval between polls of the results; it doubles up to 2s")
 	fs.DurationVar(&f.wait, "wait", 5*time.Minute, "how long to wait for the query to complete")
-	cmd.run = func(ctx context.Context) error { return c.query(ctx, f) }
+	cmd.Run = func(ctx context.Context) error { return c.query(ctx, f) }
 	return cmd
 }
 
@@ -91,10 +91,10 @@ var metricColumns = map[usage.Metric]column{
 
 func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	if f.interval == "" {
-		return usageError{err: errors.New("--interval is required, e.g. --interval 2026-01-01/2026-01-31")}
+		return usageError{Err: errors.New("--interval is required, e.g. --interval 2026-01-01/2026-01-31")}
 	}
 	if f.poll <= 0 || f.wait <= 0 {
-		return usageError{err: errors.New("--poll and --wait must be positive")}
+		return usageError{Err: errors.New("--poll and --wait must be positive")}
 	}
 	// The server validates every name; the client only needs the columns.
 	req := queryRequest(f.interval, f.granularity, f.groupBy, f.metrics)
@@ -131,7 +131,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	switch {
 	case f.clientID != "":
 		if f.clientSecret == "" {
-			return usageError{err: errors.New("--client-id needs --client-secret")}
+			return usageError{Err: errors.New("--client-id needs --client-secret")}
 		}
 		tok, err := api.AccessToken(ctx, f.clientID, f.clientSecret)
 		if err != nil {
@@ -139,7 +139,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 		}
 		api = api.WithToken(tok.AccessToken)
 	case f.remote.token == "":
-		return usageError{err: errors.New("query needs --token (or $USAGED_TOKEN), or --client-id and --client-secret")}
+		return usageError{Err: errors.New("query needs --token (or $USAGED_TOKEN), or --client-id and --client-secret")}
 	}
 	path := client.OrganizationQueryPath
 	if f.client != "" {

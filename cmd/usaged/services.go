@@ -19,7 +19,7 @@ func guidFlag(name, v string) (usage.GUID, error) {
 	}
 	g, err := usage.ParseGUID(v)
 	if err != nil {
-		return g, usageError{err: fmt.Errorf("--%s %q is not a GUID: use 32 hex digits, optionally dashed as 8-4-4-4-12", name, v)}
+		return g, usageError{Err: fmt.Errorf("--%s %q is not a GUID: use 32 hex digits, optionally dashed as 8-4-4-4-12", name, v)}
 	}
 	return g, nil
 }
@@ -27,12 +27,12 @@ func guidFlag(name, v string) (usage.GUID, error) {
 // partnerCreateCommand is usaged partner create.
 func (c *cli) partnerCreateCommand() *command {
 	cmd := c.newCommand("partner create", "create a partner of the service-usage reports (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
-	name := cmd.fs.String("name", "", "name of the partner, required")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
+	name := cmd.Flags.String("name", "", "name of the partner, required")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		if err := usage.CheckName("--name", *name); err != nil {
-			return usageError{err: err}
+			return usageError{Err: err}
 		}
 		api, err := remote.client(true, 1)
 		if err != nil {
@@ -51,9 +51,9 @@ func (c *cli) partnerCreateCommand() *command {
 // partnerListCommand is usaged partner list.
 func (c *cli) partnerListCommand() *command {
 	cmd := c.newCommand("partner list", "list the partners (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		api, err := remote.client(true, 1)
 		if err != nil {
 			return err
@@ -74,13 +74,13 @@ func (c *cli) partnerListCommand() *command {
 // resellerCreateCommand is usaged reseller create.
 func (c *cli) resellerCreateCommand() *command {
 	cmd := c.newCommand("reseller create", "create a reseller of a partner (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
-	partner := cmd.fs.String("partner", "", "GUID of the partner, required")
-	name := cmd.fs.String("name", "", "name of the reseller, required")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
+	partner := cmd.Flags.String("partner", "", "GUID of the partner, required")
+	name := cmd.Flags.String("name", "", "name of the reseller, required")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		if *partner == "" || strings.TrimSpace(*name) == "" {
-			return usageError{err: errors.New("--partner and --name are required")}
+			return usageError{Err: errors.New("--partner and --name are required")}
 		}
 		p, err := guidFlag("partner", *partner)
 		if err != nil {
@@ -103,12 +103,12 @@ func (c *cli) resellerCreateCommand() *command {
 // resellerListCommand is usaged reseller list.
 func (c *cli) resellerListCommand() *command {
 	cmd := c.newCommand("reseller list", "list the resellers of a partner (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
-	partner := cmd.fs.String("partner", "", "GUID of the partner, required")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
+	partner := cmd.Flags.String("partner", "", "GUID of the partner, required")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		if *partner == "" {
-			return usageError{err: errors.New("--partner is required")}
+			return usageError{Err: errors.New("--partner is required")}
 		}
 		p, err := guidFlag("partner", *partner)
 		if err != nil {
@@ -137,15 +137,15 @@ func (c *cli) apikeyCreateCommand() *command {
 		`A key is scoped to exactly one of a partner (every service of its resellers),
 a reseller (its services) or one service. The key is shown only in this answer;
 the server keeps just a hash of it. Send it as Authorization: Bearer <key>.`)
-	remote := addRemoteFlags(cmd.fs, "admin token")
-	name := cmd.fs.String("name", "", "name of the key, required")
-	partner := cmd.fs.String("partner", "", "scope the key to the partner with this `GUID`")
-	reseller := cmd.fs.String("reseller", "", "scope the key to the reseller with this `GUID`")
-	service := cmd.fs.String("service", "", "scope the key to the service with this `GUID`")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
+	name := cmd.Flags.String("name", "", "name of the key, required")
+	partner := cmd.Flags.String("partner", "", "scope the key to the partner with this `GUID`")
+	reseller := cmd.Flags.String("reseller", "", "scope the key to the reseller with this `GUID`")
+	service := cmd.Flags.String("service", "", "scope the key to the service with this `GUID`")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		if err := usage.CheckName("--name", *name); err != nil {
-			return usageError{err: err}
+			return usageError{Err: err}
 		}
 		var scope usage.Scope
 		var set int
@@ -163,7 +163,7 @@ the server keeps just a hash of it. Send it as Authorization: Bearer <key>.`)
 			scope, set = usage.Scope{Kind: s.kind, GUID: g}, set+1
 		}
 		if set != 1 {
-			return usageError{err: fmt.Errorf("give exactly one of --partner, --reseller or --service, got %d", set)}
+			return usageError{Err: fmt.Errorf("give exactly one of --partner, --reseller or --service, got %d", set)}
 		}
 		api, err := remote.client(true, 1)
 		if err != nil {
@@ -198,9 +198,9 @@ func curlExample(server, key string, scope usage.Scope) string {
 // apikeyListCommand is usaged apikey list.
 func (c *cli) apikeyListCommand() *command {
 	cmd := c.newCommand("apikey list", "list the API keys of the service-usage reports, without their secrets (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
+	remote := addRemoteFlags(cmd.Flags, "admin token")
 	format := formatFlag(cmd)
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		api, err := remote.client(true, 1)
 		if err != nil {
 			return err
@@ -221,11 +221,11 @@ func (c *cli) apikeyListCommand() *command {
 // apikeyDeleteCommand is usaged apikey delete.
 func (c *cli) apikeyDeleteCommand() *command {
 	cmd := c.newCommand("apikey delete", "revoke an API key at once (admin)", "")
-	remote := addRemoteFlags(cmd.fs, "admin token")
-	id := cmd.fs.String("id", "", "id of the key as apikey list shows it (64 hex digits), required")
-	cmd.run = func(ctx context.Context) error {
+	remote := addRemoteFlags(cmd.Flags, "admin token")
+	id := cmd.Flags.String("id", "", "id of the key as apikey list shows it (64 hex digits), required")
+	cmd.Run = func(ctx context.Context) error {
 		if *id == "" {
-			return usageError{err: errors.New("--id is required")}
+			return usageError{Err: errors.New("--id is required")}
 		}
 		api, err := remote.client(true, 1)
 		if err != nil {
