@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/genesys/wire"
+	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -52,27 +52,6 @@ func (a admin[T]) run(c *cli, remote *remoteFlags, format *oneOf) func(context.C
 			return writeJSON(c.stdout, v)
 		}
 		return a.text(c.stdout, v)
-	}
-}
-
-// table prints rows under a header of tab-separated columns, each row
-// with format.
-func table[R any](header, format string, fields func(R) []any) func(io.Writer, []R) error {
-	return func(w io.Writer, rows []R) error {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, header)
-		for _, r := range rows {
-			fmt.Fprintf(tw, format, fields(r)...)
-		}
-		return tw.Flush()
-	}
-}
-
-// printed prints v with format, its fields given by fields.
-func printed[T any](format string, fields func(T) []any) func(io.Writer, T) error {
-	return func(w io.Writer, v T) error {
-		fmt.Fprintf(w, format, fields(v)...)
-		return nil
 	}
 }
 
@@ -120,12 +99,12 @@ func (c *cli) orgCreateCommand() *command {
 		func(ctx context.Context, api *client.Client, name string) (wire.Organization, error) {
 			return api.CreateOrganization(ctx, name)
 		},
-		printed("created organization %q\n  id  %s\n", func(o wire.Organization) []any { return []any{o.Name, o.ID} }))
+		termout.Printed("created organization %q\n  id  %s\n", func(o wire.Organization) []any { return []any{o.Name, o.ID} }))
 }
 
 func (c *cli) orgListCommand() *command {
 	cmd, remote := c.newAdminCommand("org list", "list organizations (admin)", "")
-	rows := table("ID\tNAME\tCREATED\t", "%s\t%s\t%s\t\n", func(o wire.Organization) []any { return []any{o.ID, o.Name, o.DateCreated} })
+	rows := termout.Table("ID\tNAME\tCREATED\t", "%s\t%s\t%s\t\n", func(o wire.Organization) []any { return []any{o.ID, o.Name, o.DateCreated} })
 	cmd.Run = admin[wire.Entities[wire.Organization]]{
 		call: func(ctx context.Context, api *client.Client) (wire.Entities[wire.Organization], error) {
 			orgs, err := api.Organizations(ctx)
@@ -180,7 +159,7 @@ The secret is shown only now; usaged keeps just a hash of it. Get a token with:
 func (c *cli) clientListCommand() *command {
 	cmd, remote := c.newAdminCommand("client list", "list the OAuth clients of an organization (admin)", "")
 	org := cmd.Flags.String("org", "", "organization id, required")
-	rows := table("ID\tNAME\tPERMISSIONS\tTOKEN VALIDITY\tCREATED\t", "%s\t%s\t%s\t%ds\t%s\t\n", func(cl wire.Client) []any {
+	rows := termout.Table("ID\tNAME\tPERMISSIONS\tTOKEN VALIDITY\tCREATED\t", "%s\t%s\t%s\t%ds\t%s\t\n", func(cl wire.Client) []any {
 		return []any{cl.ID, cl.Name, strings.Join(cl.Permissions, ","), cl.AccessTokenValiditySeconds, cl.DateCreated}
 	})
 	cmd.Run = admin[wire.Entities[wire.Client]]{
@@ -203,7 +182,7 @@ func (c *cli) clientDeleteCommand() *command {
 		call: func(ctx context.Context, api *client.Client) (struct{}, error) {
 			return struct{}{}, api.DeleteClient(ctx, *org, *id)
 		},
-		text: printed("deleted client %s of organization %s\n", func(_ struct{}) []any { return []any{*id, *org} }),
+		text: termout.Printed("deleted client %s of organization %s\n", func(_ struct{}) []any { return []any{*id, *org} }),
 	}.run(c, remote, nil)
 	return cmd
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -212,12 +211,6 @@ func demoServices(ctx context.Context, api *client.Client, f *demoFlags, start, 
 		prog.Finish()
 	}
 	return sum, err
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func quoteName(s string) string {

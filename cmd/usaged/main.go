@@ -13,17 +13,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/usaged/usaged/internal/cmdline"
+	"github.com/usaged/usaged/internal/termout"
 )
 
 // version is the release, set at build time with
@@ -121,48 +118,17 @@ func (c *cli) versionCommand() *command {
 	cmd := c.newCommand("version", "print the version, the Go version and the module build information", "")
 	verbose := cmd.Flags.Bool("verbose", false, "also list every dependency module and the build settings")
 	cmd.Run = func(context.Context) error {
-		w := c.stdout
-		fmt.Fprintf(w, "usaged %s\n", version)
-		fmt.Fprintf(w, "go     %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-		bi, ok := debug.ReadBuildInfo()
-		if !ok {
-			return nil
-		}
-		fmt.Fprintf(w, "module %s %s\n", bi.Main.Path, bi.Main.Version)
-		for _, s := range bi.Settings {
-			switch {
-			case *verbose:
-				fmt.Fprintf(w, "build  %s=%s\n", s.Key, s.Value)
-			case s.Key == "vcs.revision" || s.Key == "vcs.time" || s.Key == "vcs.modified":
-				fmt.Fprintf(w, "%-6s %s\n", strings.TrimPrefix(s.Key, "vcs."), s.Value)
-			}
-		}
-		if *verbose {
-			for _, d := range bi.Deps {
-				fmt.Fprintf(w, "dep    %s %s\n", d.Path, d.Version)
-			}
-		}
+		cmdline.PrintVersion(c.stdout, "usaged", version, *verbose)
 		return nil
 	}
 	return cmd
 }
 
-// newLogger returns the logger for format: text for a person at a
-// terminal, JSON for a log collector; auto picks by whether w is a terminal.
+// newLogger returns the logger of --log-format and --log-level.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{Err: fmt.Errorf("--log-level %q is not one of debug, info, warn, error", level)}
+	log, err := termout.NewLogger(w, format, level)
+	if err != nil {
+		return nil, usageError{Err: err}
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "auto" {
-		format = "json"
-		if isTerminal(w) {
-			format = "text"
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
+	return log, nil
 }

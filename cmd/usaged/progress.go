@@ -9,5 +9,5 @@ var (
 	startProgress = termout.StartProgress
 	group         = termout.Group
 	plural        = termout.Plural
-	isTerminal    = termout.IsTerminal
+	writeJSON     = termout.WriteJSON
 )

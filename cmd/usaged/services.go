@@ -10,6 +10,7 @@ import (
 	"github.com/usaged/usaged/ccc/dto"
 	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -31,7 +32,7 @@ func (c *cli) partnerCreateCommand() *command {
 		func(ctx context.Context, api *client.Client, name string) (dto.Partner, error) {
 			return api.CreatePartner(ctx, name)
 		},
-		printed("created partner %q\n  guid  %s\n", func(p dto.Partner) []any { return []any{p.Name, p.PartnerGuid} }))
+		termout.Printed("created partner %q\n  guid  %s\n", func(p dto.Partner) []any { return []any{p.Name, p.PartnerGuid} }))
 }
 
 // partnerListCommand is usaged partner list.
@@ -39,7 +40,7 @@ func (c *cli) partnerListCommand() *command {
 	cmd, remote := c.newAdminCommand("partner list", "list the partners (admin)", "")
 	cmd.Run = admin[[]dto.Partner]{
 		call: func(ctx context.Context, api *client.Client) ([]dto.Partner, error) { return api.Partners(ctx) },
-		text: table("GUID\tNAME\tCREATED\t", "%s\t%s\t%s\t\n", func(p dto.Partner) []any { return []any{p.PartnerGuid, p.Name, p.CreatedOn} }),
+		text: termout.Table("GUID\tNAME\tCREATED\t", "%s\t%s\t%s\t\n", func(p dto.Partner) []any { return []any{p.PartnerGuid, p.Name, p.CreatedOn} }),
 	}.run(c, remote, formatFlag(cmd))
 	return cmd
 }
@@ -61,7 +62,7 @@ func (c *cli) resellerCreateCommand() *command {
 		call: func(ctx context.Context, api *client.Client) (dto.Reseller, error) {
 			return api.CreateReseller(ctx, p, *name)
 		},
-		text: printed("created reseller %q of partner %s\n  guid  %s\n", func(x dto.Reseller) []any { return []any{x.Name, x.PartnerGuid, x.ResellerGuid} }),
+		text: termout.Printed("created reseller %q of partner %s\n  guid  %s\n", func(x dto.Reseller) []any { return []any{x.Name, x.PartnerGuid, x.ResellerGuid} }),
 	}.run(c, remote, formatFlag(cmd))
 	return cmd
 }
@@ -80,7 +81,7 @@ func (c *cli) resellerListCommand() *command {
 			return err
 		},
 		call: func(ctx context.Context, api *client.Client) ([]dto.Reseller, error) { return api.Resellers(ctx, p) },
-		text: table("GUID\tNAME\tCREATED\t", "%s\t%s\t%s\t\n", func(x dto.Reseller) []any { return []any{x.ResellerGuid, x.Name, x.CreatedOn} }),
+		text: termout.Table("GUID\tNAME\tCREATED\t", "%s\t%s\t%s\t\n", func(x dto.Reseller) []any { return []any{x.ResellerGuid, x.Name, x.CreatedOn} }),
 	}.run(c, remote, formatFlag(cmd))
 	return cmd
 }
@@ -152,7 +153,7 @@ func (c *cli) apikeyListCommand() *command {
 	cmd, remote := c.newAdminCommand("apikey list", "list the API keys of the service-usage reports, without their secrets (admin)", "")
 	cmd.Run = admin[[]dto.APIKey]{
 		call: func(ctx context.Context, api *client.Client) ([]dto.APIKey, error) { return api.APIKeys(ctx) },
-		text: table("ID\tNAME\tSCOPE\tSCOPE GUID\tCREATED\t", "%s\t%s\t%s\t%s\t%s\t\n", func(k dto.APIKey) []any {
+		text: termout.Table("ID\tNAME\tSCOPE\tSCOPE GUID\tCREATED\t", "%s\t%s\t%s\t%s\t%s\t\n", func(k dto.APIKey) []any {
 			return []any{k.Id, k.Name, k.Scope, k.ScopeGuid, k.CreatedOn}
 		}),
 	}.run(c, remote, formatFlag(cmd))
@@ -168,7 +169,7 @@ func (c *cli) apikeyDeleteCommand() *command {
 		call: func(ctx context.Context, api *client.Client) (struct{}, error) {
 			return struct{}{}, api.DeleteAPIKey(ctx, *id)
 		},
-		text: printed("deleted API key %s\n", func(_ struct{}) []any { return []any{*id} }),
+		text: termout.Printed("deleted API key %s\n", func(_ struct{}) []any { return []any{*id} }),
 	}.run(c, remote, nil)
 	return cmd
 }
