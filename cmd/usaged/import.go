@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/usaged/usaged/client"
@@ -98,22 +97,11 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 			return usageError{Err: errors.New("--source is needed: this host has no name")}
 		}
 	}
-	var total int64
-	stats := make([]os.FileInfo, 0, len(files))
-	for i, name := range files {
-		st, err := os.Stat(name)
-		if err != nil {
-			return err
-		}
-		// A file named twice would have its identical lines numbered as
-		// further occurrences, and every line counted twice.
-		for j, prev := range stats {
-			if os.SameFile(prev, st) {
-				return usageError{Err: fmt.Errorf("%s and %s are the same file: name each file once", files[j], files[i])}
-			}
-		}
-		stats = append(stats, st)
-		total += st.Size()
+	total, err := accesslog.Size(files)
+	if errors.Is(err, accesslog.ErrSameFile) {
+		return usageError{Err: err}
+	} else if err != nil {
+		return err
 	}
 	ids := accesslog.NewEventIDs(cfg.source)
 	attr := &accesslog.Attribution{Template: matcher.Match, Org: cfg.org, Client: cfg.client, ClientName: cfg.clientName,
@@ -136,30 +124,11 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	return nil
 }
 
-// countingReader reports the bytes read to the progress bar.
-type countingReader struct {
-	r io.Reader
-	p *progress
-}
-
-func (c countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.p.Add(n)
-	return n, err
-}
-
 func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *client.Client, attr *accesslog.Attribution, format accesslog.Format, ids *accesslog.EventIDs, name string, prog *progress, st *importStats) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var sendErr error
 	send := func(evs []usage.Event) error {
 		res, err := api.SendEvents(ctx, evs, client.Brief)
 		if err != nil {
-			sendErr = fmt.Errorf("sending events of %s: %w", name, err)
-			return sendErr
+			return err
 		}
 		for _, e := range res.Errors {
 			fmt.Fprintf(c.stderr, "%s: usaged rejected event %s: %s: %s\n", name, e.ID, e.Code, e.Message)
@@ -173,10 +142,7 @@ func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *client.Cli
 		st.bad++
 		fmt.Fprintf(c.stderr, "%s:%d: %s\n", name, pe.Line, pe.Reason)
 	}
-	n, err := accesslog.ReadEvents(countingReader{f, prog}, format, ids, attr, cfg.batch, send, bad)
+	n, err := accesslog.ReadFile(name, format, ids, attr, cfg.batch, prog.Add, send, bad)
 	st.lines += n
-	if err != nil && err != sendErr {
-		return fmt.Errorf("%s: %w", name, err)
-	}
 	return err
 }
