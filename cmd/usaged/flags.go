@@ -41,6 +41,7 @@ type (
 	listValue   = flagvalue.List
 	dayDuration = flagvalue.DayDuration
 	byteSize    = flagvalue.ByteSize
+	reserveSize = flagvalue.Reserve // --disk-reserve
 )
 
 // oneOf is a string flag restricted to a few values.
