@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
-	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/demo"
-	"github.com/usaged/usaged/ingest"
-	"github.com/usaged/usaged/usage"
 )
 
 type demoFlags struct {
@@ -73,22 +69,6 @@ but creates a new key each time.`)
 	return cmd
 }
 
-// demoSummary is the result of a demo run, as printed with --format json.
-type demoSummary struct {
-	Interval        string              `json:"interval"`
-	Organizations   []demo.OrgSummary   `json:"organizations"`
-	Events          int                 `json:"events"`
-	Accepted        int                 `json:"accepted"`
-	Duplicates      int                 `json:"duplicates"`
-	Rejected        int                 `json:"rejected"`
-	Seconds         float64             `json:"seconds"`
-	EventsPerSecond float64             `json:"eventsPerSecond"`
-	Errors          []ingest.EventError `json:"errors"` // a sample of the rejections
-	// ServiceUsage is what seeding the service-usage reports did; absent
-	// with --services=false.
-	ServiceUsage *demo.ServiceSummary `json:"serviceUsage,omitempty"`
-}
-
 func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	for _, v := range []struct {
 		name     string
@@ -125,44 +105,11 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	if f.format.value == "json" {
 		info = c.stderr
 	}
-
-	var sum demoSummary
-	sum.Organizations, err = demo.Organizations(ctx, api, f.org, f.orgs, f.clients, func(o demo.OrgSummary) {
-		fmt.Fprintf(info, "organization %s %s: %d clients (%d created)\n", o.ID, quoteName(o.Name), len(o.Clients), o.Created)
-	})
+	r := &demo.Remote{API: api, Seed: f.seed, OrgIDs: f.org, Orgs: f.orgs, Clients: f.clients, UsersPerOrg: f.users, Templates: f.templates,
+		Days: f.days, End: time.Now().UTC().Truncate(time.Hour), EventsPerDay: f.eventsPerDay, Batch: f.batch, Concurrency: f.concurrency, Info: info}
+	sum, err := r.SeedEvents(ctx)
 	if err != nil {
 		return err
-	}
-	var orgs []demo.Org
-	for _, o := range sum.Organizations {
-		orgs = append(orgs, demo.Org{ID: o.ID, Clients: o.Clients})
-	}
-
-	end := time.Now().UTC().Truncate(time.Hour)
-	start := end.AddDate(0, 0, -f.days)
-	g, err := demo.New(demo.Config{
-		Seed: f.seed, Organizations: orgs, UsersPerOrg: f.users, Templates: f.templates,
-		Start: start, End: end, EventsPerDay: f.eventsPerDay,
-	})
-	if err != nil {
-		return err
-	}
-	sum.Interval = usage.Interval{Start: start, End: end}.String()
-	sum.Events = g.Total()
-	fmt.Fprintf(info, "sending %s events over %s in batches of %s, %d at a time\n", group(int64(sum.Events)), sum.Interval, group(int64(f.batch)), f.concurrency)
-
-	began := time.Now()
-	prog := startProgress(info, "demo", g.Total())
-	sent, err := demo.SendEvents(ctx, api, g, f.batch, f.concurrency, prog)
-	prog.Finish()
-	if err != nil {
-		return err
-	}
-	sum.Accepted, sum.Duplicates, sum.Rejected, sum.Errors = sent.Accepted, sent.Duplicates, sent.Rejected, sent.Errors
-	sum.Seconds = time.Since(began).Seconds()
-	sum.EventsPerSecond = float64(sum.Events) / max(sum.Seconds, 1e-3)
-	if sum.Errors == nil {
-		sum.Errors = []ingest.EventError{}
 	}
 	if f.format.value != "json" {
 		fmt.Fprintf(out, "done: %s events in %.1fs (%s events/s): %s accepted, %s duplicates, %s rejected\n",
@@ -172,7 +119,9 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 		}
 	}
 	if f.services {
-		if sum.ServiceUsage, err = demoServices(ctx, api, f, start, end, info); err != nil {
+		sum.ServiceUsage, err = r.SeedServices(ctx, demo.ServicesConfig{Seed: uint64(f.seed), Partners: f.partners,
+			ResellersPerPartner: f.resellersPerPartner, ServicesPerReseller: f.servicesPerReseller, UsersPerService: f.usersPerService})
+		if err != nil {
 			return err
 		}
 	}
@@ -188,34 +137,4 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 		printServiceDemo(out, strings.TrimRight(f.remote.server, "/"), s)
 	}
 	return nil
-}
-
-// demoServices seeds the service-usage reports over HTTP: the hierarchy,
-// the activity of [start, end) and a key of the first partner.
-func demoServices(ctx context.Context, api *client.Client, f *demoFlags, start, end time.Time, info io.Writer) (*demo.ServiceSummary, error) {
-	d, err := demo.NewServiceDemo(demo.ServicesConfig{
-		Seed: uint64(f.seed), Partners: f.partners, ResellersPerPartner: f.resellersPerPartner,
-		ServicesPerReseller: f.servicesPerReseller, UsersPerService: f.usersPerService, Start: start, End: end,
-	})
-	if err != nil {
-		return nil, err
-	}
-	var prog *progress
-	sum, err := demo.SeedServices(ctx, api, d, f.batch, f.concurrency, func(sum *demo.ServiceSummary) demo.Progress {
-		fmt.Fprintf(info, "service usage: %s, %s (%d created); sending %s activity events\n",
-			plural(len(sum.Partners), "partner"), plural(sum.Services, "service"), sum.Created, group(int64(sum.Events)))
-		prog = startProgress(info, "services", sum.Events)
-		return prog
-	})
-	if prog != nil {
-		prog.Finish()
-	}
-	return sum, err
-}
-
-func quoteName(s string) string {
-	if s == "" {
-		return ""
-	}
-	return fmt.Sprintf("%q", s)
 }

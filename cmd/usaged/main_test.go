@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/demo"
 )
 
 func TestEnvFallback(t *testing.T) {
@@ -312,13 +314,13 @@ func TestEndToEnd(t *testing.T) {
 
 	demoArgs := []string{"demo", "--org", org.ID, "--clients", "3", "--users", "5", "--templates", "20", "--days", "2",
 		"--events-per-day", "400", "--batch", "150", "--concurrency", "2", "--format", "json"}
-	first := mustJSON[demoSummary](t, runCLI(t, env, demoArgs...))
+	first := mustJSON[demo.Summary](t, runCLI(t, env, demoArgs...))
 	if first.Events == 0 || first.Accepted != first.Events || first.Rejected != 0 {
 		t.Fatalf("demo: %+v", first)
 	}
 	// The same seed, sent again, is all duplicates (unless the hour turned
 	// between the runs and moved the interval).
-	second := mustJSON[demoSummary](t, runCLI(t, env, demoArgs...))
+	second := mustJSON[demo.Summary](t, runCLI(t, env, demoArgs...))
 	if second.Interval == first.Interval && (second.Accepted != 0 || second.Duplicates != first.Events) {
 		t.Fatalf("second demo run: %+v, want only duplicates of the first's %d events", second, first.Events)
 	}
