@@ -413,3 +413,35 @@ func quoteName(s string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+// PrintServices shows how to read the service-usage demo s of the server
+// at base with its key.
+func PrintServices(w io.Writer, base string, s *ServiceSummary) {
+	p := s.Partners[0]
+	// Without a Period the reports answer the current UTC day so far, which
+	// holds little or nothing (the demo's activity ends when it was seeded,
+	// at the start of the hour for usaged demo): ask for the window's last
+	// whole day, yesterday when just seeded.
+	day := lastWholeDay(s.Interval)
+	fmt.Fprintf(w, `
+Service usage: %s under %s were seeded with %s activity events over %s.
+The API key of partner %q (%s) sees its %s:
+  API key  %s
+
+Try it (%s, the demo's last whole day; without Period the reports answer today so far):
+  curl -s -H 'Authorization: Bearer %s' '%s/api/services/usage?Period=%s'
+  curl -s -H 'Authorization: Bearer %s' '%s/api/services/%s/serviceusage.csv?Period=%s'
+`, termout.Plural(s.Services, "service"), termout.Plural(len(s.Partners), "partner"), termout.Group(int64(s.Events)), s.Interval,
+		p.Name, p.GUID, termout.Plural(s.KeyServices, "service"), s.APIKey,
+		day, s.APIKey, base, day, s.APIKey, base, s.SampleService, day)
+}
+
+// lastWholeDay is the last UTC day that ends inside the interval iv, as
+// yyyy-MM-dd.
+func lastWholeDay(iv string) string {
+	i, err := usage.ParseInterval(iv)
+	if err != nil {
+		return time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	return i.End.UTC().Truncate(24*time.Hour).AddDate(0, 0, -1).Format(time.DateOnly)
+}

@@ -1,8 +1,11 @@
 package main
 
-import "github.com/usaged/usaged/internal/termout"
+import (
+	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/internal/termout"
+)
 
-// What the commands show a person, from package termout.
+// What the commands show a person, from packages termout and demo.
 type progress = termout.Progress
 
 var (
@@ -10,4 +13,7 @@ var (
 	group         = termout.Group
 	plural        = termout.Plural
 	writeJSON     = termout.WriteJSON
+
+	// printServiceDemo shows how to read a service-usage demo with its key.
+	printServiceDemo = demo.PrintServices
 )

@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/usaged/usaged/ccc/dto"
 	"github.com/usaged/usaged/client"
-	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/usage"
 )
@@ -172,35 +170,4 @@ func (c *cli) apikeyDeleteCommand() *command {
 		text: termout.Printed("deleted API key %s\n", func(_ struct{}) []any { return []any{*id} }),
 	}.run(c, remote, nil)
 	return cmd
-}
-
-// printServiceDemo shows how to read a service-usage demo with its key.
-func printServiceDemo(w io.Writer, base string, s *demo.ServiceSummary) {
-	p := s.Partners[0]
-	// Without a Period the reports answer the current UTC day so far, which
-	// holds little or nothing (the demo's activity ends when it was seeded,
-	// at the start of the hour for usaged demo): ask for the window's last
-	// whole day, yesterday when just seeded.
-	day := lastWholeDay(s.Interval)
-	fmt.Fprintf(w, `
-Service usage: %s under %s were seeded with %s activity events over %s.
-The API key of partner %q (%s) sees its %s:
-  API key  %s
-
-Try it (%s, the demo's last whole day; without Period the reports answer today so far):
-  curl -s -H 'Authorization: Bearer %s' '%s/api/services/usage?Period=%s'
-  curl -s -H 'Authorization: Bearer %s' '%s/api/services/%s/serviceusage.csv?Period=%s'
-`, plural(s.Services, "service"), plural(len(s.Partners), "partner"), group(int64(s.Events)), s.Interval,
-		p.Name, p.GUID, plural(s.KeyServices, "service"), s.APIKey,
-		day, s.APIKey, base, day, s.APIKey, base, s.SampleService, day)
-}
-
-// lastWholeDay is the last UTC day that ends inside the interval iv, as
-// yyyy-MM-dd.
-func lastWholeDay(iv string) string {
-	i, err := usage.ParseInterval(iv)
-	if err != nil {
-		return time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
-	}
-	return i.End.UTC().Truncate(24*time.Hour).AddDate(0, 0, -1).Format(time.DateOnly)
 }
