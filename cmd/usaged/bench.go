@@ -9,6 +9,7 @@ import (
 
 	"github.com/usaged/usaged/bench"
 	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/genesys/wire"
 )
 
 type benchIngestFlags struct {
@@ -76,23 +77,13 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	if f.format.value == "json" {
 		info = c.stderr
 	}
-	var orgs []demo.Org
-	if f.org != "" {
-		orgs = []demo.Org{{ID: f.org}}
-	} else {
-		for i := range f.orgs {
-			name := "Bench Org"
-			if i > 0 {
-				name = fmt.Sprintf("Bench Org %d", i+1)
-			}
-			o, created, err := api.OrganizationNamed(ctx, name)
-			if err != nil {
-				return fmt.Errorf("finding or creating organization %q (needs the admin token; or pass --org): %w", name, err)
-			}
-			if created {
-				fmt.Fprintf(info, "created organization %q (%s)\n", name, o.ID)
-			}
-			orgs = append(orgs, demo.Org{ID: o.ID})
+	orgs := []demo.Org{{ID: f.org}}
+	if f.org == "" {
+		orgs, err = bench.Orgs(ctx, api, f.orgs, func(o wire.Organization) {
+			fmt.Fprintf(info, "created organization %q (%s)\n", o.Name, o.ID)
+		})
+		if err != nil {
+			return err
 		}
 	}
 	fmt.Fprintf(info, "sending batches of %s events from %d workers for %s…\n", group(int64(f.batch)), f.concurrency, f.duration)
