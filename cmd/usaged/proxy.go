@@ -97,37 +97,26 @@ its id, so nothing is counted twice.`)
 	return cmd
 }
 
-// attributor builds the chain of attribution sources the flags ask for:
-// trusted headers first (cheapest), then JWTs, then usaged's own tokens.
+// attributor asks the attribution sources the flags name.
 func (cfg *proxyConfig) attributor(ctx context.Context) (attrib.Attributor, error) {
-	var chain []attrib.Attributor
+	var src attrib.Sources
 	if cfg.headerOrg != "" || cfg.headerClient != "" {
-		h, err := attrib.NewHeaders(attrib.HeaderConfig{Organization: cfg.headerOrg, Client: cfg.headerClient, ClientName: cfg.headerClientName, User: cfg.headerUser})
-		if err != nil {
-			return nil, usageError{Err: err}
-		}
-		chain = append(chain, h)
+		src.Headers = &attrib.HeaderConfig{Organization: cfg.headerOrg, Client: cfg.headerClient, ClientName: cfg.headerClientName, User: cfg.headerUser}
 	}
 	if cfg.jwksURL != "" {
-		j, err := attrib.NewJWT(ctx, attrib.JWTConfig{JWKSURL: cfg.jwksURL, Issuer: cfg.jwtIssuer, Audience: cfg.jwtAudience,
-			OrgClaim: cfg.jwtOrg, ClientClaim: cfg.jwtClient, ClientNameClaim: cfg.jwtClientName, UserClaim: cfg.jwtUser})
-		if err != nil {
-			return nil, usageError{Err: err}
-		}
-		chain = append(chain, j)
+		src.JWT = &attrib.JWTConfig{JWKSURL: cfg.jwksURL, Issuer: cfg.jwtIssuer, Audience: cfg.jwtAudience,
+			OrgClaim: cfg.jwtOrg, ClientClaim: cfg.jwtClient, ClientNameClaim: cfg.jwtClientName, UserClaim: cfg.jwtUser}
 	}
 	if cfg.usagedTokens {
-		u, err := attrib.NewUsaged(attrib.UsagedConfig{Server: cfg.server, NegativeTTL: cfg.refusedTTL,
-			LookupRate: cfg.lookupRate, LookupBurst: cfg.lookupBurst})
-		if err != nil {
-			return nil, usageError{Err: err}
-		}
-		chain = append(chain, u)
+		src.Usaged = &attrib.UsagedConfig{Server: cfg.server, NegativeTTL: cfg.refusedTTL, LookupRate: cfg.lookupRate, LookupBurst: cfg.lookupBurst}
 	}
-	if len(chain) == 0 {
+	who, err := attrib.New(ctx, src)
+	if errors.Is(err, attrib.ErrNoSource) {
 		return nil, usageError{Err: errors.New("no attribution source: keep --usaged-tokens, or give --jwks-url or --header-org/--header-client")}
+	} else if err != nil {
+		return nil, usageError{Err: err}
 	}
-	return attrib.Chain(chain...), nil
+	return who, nil
 }
 
 func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
