@@ -95,26 +95,7 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	if f.format.value == "json" {
 		return writeJSON(c.stdout, rep)
 	}
-	gz := "off"
-	if rep.Gzip {
-		gz = "on"
-	}
-	rssLine := "unavailable (no process_resident_memory_bytes in /metrics)"
-	if rep.ServerMaxRSSBytes > 0 {
-		rssLine = fmt.Sprintf("%.1f MiB at the end, %.1f MiB at most", float64(rep.ServerRSSBytes)/(1<<20), float64(rep.ServerMaxRSSBytes)/(1<<20))
-	}
-	fmt.Fprintf(c.stdout, `bench ingest  %s  %.1fs, batches of %s, %d workers, gzip %s
-  events      %s sent: %s accepted, %s duplicates, %s rejected; %d of %d batches failed
-  throughput  %s events/s (%.1f batches/s)
-  batch       p50 %.1fms  p99 %.1fms  max %.1fms
-  server RSS  %s
-`, rep.Server, rep.Seconds, group(int64(rep.Batch)), rep.Concurrency, gz,
-		group(rep.Events), group(rep.Accepted), group(rep.Duplicates), group(rep.Rejected), rep.FailedBatches, rep.Batches,
-		group(int64(rep.EventsPerSecond)), float64(rep.Batches-rep.FailedBatches)/max(rep.Seconds, 1e-3),
-		rep.BatchP50Ms, rep.BatchP99Ms, rep.BatchMaxMs, rssLine)
-	if rep.FirstError != "" {
-		fmt.Fprintf(c.stdout, "  first error %s\n", rep.FirstError)
-	}
+	rep.WriteText(c.stdout)
 	return nil
 }
 

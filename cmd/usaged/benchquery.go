@@ -100,31 +100,6 @@ func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 	if f.format.value == "json" {
 		return writeJSON(c.stdout, rep)
 	}
-	rssLine := "unavailable (no process_resident_memory_bytes in /metrics)"
-	if rep.ServerMaxRSSBytes > 0 {
-		rssLine = fmt.Sprintf("%.1f MiB at the end, %.1f MiB at most", float64(rep.ServerRSSBytes)/(1<<20), float64(rep.ServerMaxRSSBytes)/(1<<20))
-	}
-	gran := rep.Granularity
-	if gran == "" {
-		gran = "no granularity"
-	}
-	fmt.Fprintf(c.stdout, `bench query  %s  %.1fs, concurrency %d, organization %s
-  query       %s, %s, by %s: %s rows
-  executions  %s complete, %d failed
-  throughput  %.2f executions/s
-  received    p50 %.1fms  p99 %.1fms  max %.1fms  (POST to Complete document received)
-  parsed      p50 %.1fms  p99 %.1fms  max %.1fms  (and parsed by the client)
-  client CPU  %.1fs (%.0f%% of one core)
-  server RSS  %s
-`, rep.Server, rep.Seconds, rep.Concurrency, rep.Organization,
-		rep.Interval, gran, rep.GroupBy, group(int64(rep.Rows)),
-		group(int64(rep.Executions)), rep.Failures,
-		rep.ExecutionsPerSecond,
-		rep.ReceivedP50Ms, rep.ReceivedP99Ms, rep.ReceivedMaxMs,
-		rep.DecodedP50Ms, rep.DecodedP99Ms, rep.DecodedMaxMs,
-		rep.ClientCPUSeconds, 100*rep.ClientCPUSeconds/max(rep.Seconds, 1e-3), rssLine)
-	if rep.FirstError != "" {
-		fmt.Fprintf(c.stdout, "  first error %s\n", rep.FirstError)
-	}
+	rep.WriteText(c.stdout)
 	return nil
 }
