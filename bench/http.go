@@ -67,6 +67,31 @@ type ingestTemplate struct {
 	offsets []int // where each event's 16 counter digits start
 }
 
+// OrgName names the first organization of an ingest benchmark; the next
+// ones are "Bench Org 2", "Bench Org 3", ….
+const OrgName = "Bench Org"
+
+// Orgs finds or creates n benchmark organizations by name, telling created,
+// if set, of each it creates.
+func Orgs(ctx context.Context, api *client.Client, n int, created func(wire.Organization)) ([]demo.Org, error) {
+	var orgs []demo.Org
+	for i := range n {
+		name := OrgName
+		if i > 0 {
+			name = fmt.Sprintf("%s %d", OrgName, i+1)
+		}
+		o, made, err := api.OrganizationNamed(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("finding or creating organization %q (needs the admin token; or pass --org): %w", name, err)
+		}
+		if made && created != nil {
+			created(o)
+		}
+		orgs = append(orgs, demo.Org{ID: o.ID})
+	}
+	return orgs, nil
+}
+
 // Ingest measures a server's ingest throughput and latency: it gives every
 // event a fresh id so that all are accepted, and samples the server's
 // resident memory from its /metrics every second. A failure that will not

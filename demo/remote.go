@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/genesys/wire"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/servicestack"
 	"github.com/usaged/usaged/usage"
 )
@@ -299,4 +301,147 @@ func SeedServices(ctx context.Context, api *client.Client, d *ServiceDemo, batch
 	}
 	sum.APIKey = k.Key
 	return sum, nil
+}
+
+// Remote is a seeding of a running server over HTTP, as usaged demo does
+// it: organizations found or created with their clients, and their traffic
+// of the Days whole days before End.
+type Remote struct {
+	API          *client.Client
+	Seed         int64
+	OrgIDs       []string // existing organizations to send traffic for, instead of Orgs demo ones
+	Orgs         int
+	Clients      int // integration clients of each organization
+	UsersPerOrg  int
+	Templates    int
+	Days         int
+	End          time.Time // the end of the traffic, a whole hour
+	EventsPerDay int
+	Batch        int // events per request
+	Concurrency  int // requests in flight
+	// Info is told of each organization, what is sent and how far it has
+	// come.
+	Info io.Writer
+}
+
+// Summary is what a remote seeding did, as usaged demo --format json
+// prints it.
+type Summary struct {
+	Interval        string              `json:"interval"`
+	Organizations   []OrgSummary        `json:"organizations"`
+	Events          int                 `json:"events"`
+	Accepted        int                 `json:"accepted"`
+	Duplicates      int                 `json:"duplicates"`
+	Rejected        int                 `json:"rejected"`
+	Seconds         float64             `json:"seconds"`
+	EventsPerSecond float64             `json:"eventsPerSecond"`
+	Errors          []ingest.EventError `json:"errors"` // a sample of the rejections
+	// ServiceUsage is what seeding the service-usage reports did; absent
+	// without it.
+	ServiceUsage *ServiceSummary `json:"serviceUsage,omitempty"`
+}
+
+// Start is the start of the traffic.
+func (r *Remote) Start() time.Time { return r.End.AddDate(0, 0, -r.Days) }
+
+// SeedEvents finds or creates the organizations and sends their traffic.
+func (r *Remote) SeedEvents(ctx context.Context) (*Summary, error) {
+	var sum Summary
+	var err error
+	sum.Organizations, err = Organizations(ctx, r.API, r.OrgIDs, r.Orgs, r.Clients, func(o OrgSummary) {
+		fmt.Fprintf(r.Info, "organization %s %s: %d clients (%d created)\n", o.ID, quoteName(o.Name), len(o.Clients), o.Created)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var orgs []Org
+	for _, o := range sum.Organizations {
+		orgs = append(orgs, Org{ID: o.ID, Clients: o.Clients})
+	}
+	g, err := New(Config{
+		Seed: r.Seed, Organizations: orgs, UsersPerOrg: r.UsersPerOrg, Templates: r.Templates,
+		Start: r.Start(), End: r.End, EventsPerDay: r.EventsPerDay,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sum.Interval = usage.Interval{Start: r.Start(), End: r.End}.String()
+	sum.Events = g.Total()
+	fmt.Fprintf(r.Info, "sending %s events over %s in batches of %s, %d at a time\n", termout.Group(int64(sum.Events)), sum.Interval, termout.Group(int64(r.Batch)), r.Concurrency)
+
+	began := time.Now()
+	prog := termout.StartProgress(r.Info, "demo", g.Total())
+	sent, err := SendEvents(ctx, r.API, g, r.Batch, r.Concurrency, prog)
+	prog.Finish()
+	if err != nil {
+		return nil, err
+	}
+	sum.Accepted, sum.Duplicates, sum.Rejected, sum.Errors = sent.Accepted, sent.Duplicates, sent.Rejected, sent.Errors
+	sum.Seconds = time.Since(began).Seconds()
+	sum.EventsPerSecond = float64(sum.Events) / max(sum.Seconds, 1e-3)
+	if sum.Errors == nil {
+		sum.Errors = []ingest.EventError{}
+	}
+	return &sum, nil
+}
+
+// SeedServices seeds the service-usage reports over HTTP with cfg, over
+// the seeding's days: the hierarchy, its activity and a key of the first
+// partner.
+func (r *Remote) SeedServices(ctx context.Context, cfg ServicesConfig) (*ServiceSummary, error) {
+	cfg.Start, cfg.End = r.Start(), r.End
+	d, err := NewServiceDemo(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var prog *termout.Progress
+	sum, err := SeedServices(ctx, r.API, d, r.Batch, r.Concurrency, func(sum *ServiceSummary) Progress {
+		fmt.Fprintf(r.Info, "service usage: %s, %s (%d created); sending %s activity events\n",
+			termout.Plural(len(sum.Partners), "partner"), termout.Plural(sum.Services, "service"), sum.Created, termout.Group(int64(sum.Events)))
+		prog = termout.StartProgress(r.Info, "services", sum.Events)
+		return prog
+	})
+	if prog != nil {
+		prog.Finish()
+	}
+	return sum, err
+}
+
+func quoteName(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// PrintServices shows how to read the service-usage demo s of the server
+// at base with its key.
+func PrintServices(w io.Writer, base string, s *ServiceSummary) {
+	p := s.Partners[0]
+	// Without a Period the reports answer the current UTC day so far, which
+	// holds little or nothing (the demo's activity ends when it was seeded,
+	// at the start of the hour for usaged demo): ask for the window's last
+	// whole day, yesterday when just seeded.
+	day := lastWholeDay(s.Interval)
+	fmt.Fprintf(w, `
+Service usage: %s under %s were seeded with %s activity events over %s.
+The API key of partner %q (%s) sees its %s:
+  API key  %s
+
+Try it (%s, the demo's last whole day; without Period the reports answer today so far):
+  curl -s -H 'Authorization: Bearer %s' '%s/api/services/usage?Period=%s'
+  curl -s -H 'Authorization: Bearer %s' '%s/api/services/%s/serviceusage.csv?Period=%s'
+`, termout.Plural(s.Services, "service"), termout.Plural(len(s.Partners), "partner"), termout.Group(int64(s.Events)), s.Interval,
+		p.Name, p.GUID, termout.Plural(s.KeyServices, "service"), s.APIKey,
+		day, s.APIKey, base, day, s.APIKey, base, s.SampleService, day)
+}
+
+// lastWholeDay is the last UTC day that ends inside the interval iv, as
+// yyyy-MM-dd.
+func lastWholeDay(iv string) string {
+	i, err := usage.ParseInterval(iv)
+	if err != nil {
+		return time.Now().UTC().AddDate(0, 0, -1).Format(time.DateOnly)
+	}
+	return i.End.UTC().Truncate(24*time.Hour).AddDate(0, 0, -1).Format(time.DateOnly)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/usaged/usaged/bench"
 	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/genesys/wire"
 )
 
 type benchIngestFlags struct {
@@ -37,8 +38,8 @@ its /metrics every second. Run it against a server you may load: it writes real
 events into the organizations it uses (by default "Bench Org", created if
 missing).`)
 	f := &benchIngestFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
-	f.remote = addRemoteFlags(cmd.fs, "admin token, or a client token with usage:event:add together with --org")
-	fs := cmd.fs
+	f.remote = addRemoteFlags(cmd.Flags, "admin token, or a client token with usage:event:add together with --org")
+	fs := cmd.Flags
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "how long to send batches")
 	fs.IntVar(&f.batch, "batch", 5000, "events per request")
 	fs.IntVar(&f.concurrency, "concurrency", 4, "requests in flight")
@@ -51,7 +52,7 @@ missing).`)
 	fs.IntVar(&f.variety, "variety", 8, "distinct pre-encoded batches cycled through")
 	fs.BoolVar(&f.gzip, "gzip", false, "gzip each request body (costs client CPU, which competes with the server on one machine)")
 	fs.Var(&f.format, "format", "report `format`: text or json")
-	cmd.run = func(ctx context.Context) error { return c.benchIngest(ctx, f) }
+	cmd.Run = func(ctx context.Context) error { return c.benchIngest(ctx, f) }
 	return cmd
 }
 
@@ -62,11 +63,11 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	}{{"batch", f.batch, 1_000_000}, {"concurrency", f.concurrency, 1024}, {"orgs", f.orgs, 1000}, {"clients", f.clients, demo.MaxClients},
 		{"templates", f.templates, demo.TemplateCount}, {"variety", f.variety, 1000}} {
 		if v.val < 1 || v.val > v.max {
-			return usageError{err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
+			return usageError{Err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
 		}
 	}
 	if f.duration <= 0 {
-		return usageError{err: errors.New("--duration must be positive")}
+		return usageError{Err: errors.New("--duration must be positive")}
 	}
 	api, err := f.remote.client(true, f.concurrency)
 	if err != nil {
@@ -76,23 +77,13 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	if f.format.value == "json" {
 		info = c.stderr
 	}
-	var orgs []demo.Org
-	if f.org != "" {
-		orgs = []demo.Org{{ID: f.org}}
-	} else {
-		for i := range f.orgs {
-			name := "Bench Org"
-			if i > 0 {
-				name = fmt.Sprintf("Bench Org %d", i+1)
-			}
-			o, created, err := api.OrganizationNamed(ctx, name)
-			if err != nil {
-				return fmt.Errorf("finding or creating organization %q (needs the admin token; or pass --org): %w", name, err)
-			}
-			if created {
-				fmt.Fprintf(info, "created organization %q (%s)\n", name, o.ID)
-			}
-			orgs = append(orgs, demo.Org{ID: o.ID})
+	orgs := []demo.Org{{ID: f.org}}
+	if f.org == "" {
+		orgs, err = bench.Orgs(ctx, api, f.orgs, func(o wire.Organization) {
+			fmt.Fprintf(info, "created organization %q (%s)\n", o.Name, o.ID)
+		})
+		if err != nil {
+			return err
 		}
 	}
 	fmt.Fprintf(info, "sending batches of %s events from %d workers for %s…\n", group(int64(f.batch)), f.concurrency, f.duration)
@@ -104,26 +95,7 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	if f.format.value == "json" {
 		return writeJSON(c.stdout, rep)
 	}
-	gz := "off"
-	if rep.Gzip {
-		gz = "on"
-	}
-	rssLine := "unavailable (no process_resident_memory_bytes in /metrics)"
-	if rep.ServerMaxRSSBytes > 0 {
-		rssLine = fmt.Sprintf("%.1f MiB at the end, %.1f MiB at most", float64(rep.ServerRSSBytes)/(1<<20), float64(rep.ServerMaxRSSBytes)/(1<<20))
-	}
-	fmt.Fprintf(c.stdout, `bench ingest  %s  %.1fs, batches of %s, %d workers, gzip %s
-  events      %s sent: %s accepted, %s duplicates, %s rejected; %d of %d batches failed
-  throughput  %s events/s (%.1f batches/s)
-  batch       p50 %.1fms  p99 %.1fms  max %.1fms
-  server RSS  %s
-`, rep.Server, rep.Seconds, group(int64(rep.Batch)), rep.Concurrency, gz,
-		group(rep.Events), group(rep.Accepted), group(rep.Duplicates), group(rep.Rejected), rep.FailedBatches, rep.Batches,
-		group(int64(rep.EventsPerSecond)), float64(rep.Batches-rep.FailedBatches)/max(rep.Seconds, 1e-3),
-		rep.BatchP50Ms, rep.BatchP99Ms, rep.BatchMaxMs, rssLine)
-	if rep.FirstError != "" {
-		fmt.Fprintf(c.stdout, "  first error %s\n", rep.FirstError)
-	}
+	rep.WriteText(c.stdout)
 	return nil
 }
 
@@ -141,7 +113,7 @@ organizations and creates clients in them, e.g. for usaged bench query.`)
 	cfg := bench.StoreConfig{}
 	format := oneOf{value: "text", allowed: []string{"text", "json"}}
 	var seed int64
-	fs := cmd.fs
+	fs := cmd.Flags
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the store; must not hold one already (default: a temporary directory)")
 	fs.IntVar(&cfg.Events, "events", 1_000_000, "events to load")
 	fs.IntVar(&cfg.Orgs, "orgs", 10, "organizations")
@@ -154,7 +126,7 @@ organizations and creates clients in them, e.g. for usaged bench query.`)
 	fs.IntVar(&cfg.Queries, "queries", 20, "times the query is run")
 	fs.Int64Var(&seed, "seed", 1, "seed of the generated events")
 	fs.Var(&format, "format", "report `format`: text or json")
-	cmd.run = func(ctx context.Context) error {
+	cmd.Run = func(ctx context.Context) error {
 		cfg.Seed = uint64(seed)
 		cfg.Progress = c.stdout
 		if format.value == "json" {

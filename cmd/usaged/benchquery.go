@@ -39,8 +39,8 @@ token, and deletes the client at the end. Without --org it queries the first
 organization the server lists. To time a large store, build it with
 usaged bench store --dir DATA/store and serve DATA (see bench store -h).`)
 	f := &benchQueryFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
-	f.remote = addRemoteFlags(cmd.fs, "admin token")
-	fs := cmd.fs
+	f.remote = addRemoteFlags(cmd.Flags, "admin token")
+	fs := cmd.Flags
 	fs.StringVar(&f.org, "org", "", "organization `id` to query; default: the first organization the server lists")
 	fs.StringVar(&f.interval, "interval", "", "ISO-8601 interval to query; default: the 90 days ending at the next whole hour")
 	fs.StringVar(&f.granularity, "granularity", "Day", "time buckets: Hour, Day, Week or Month; empty for none")
@@ -48,16 +48,16 @@ usaged bench store --dir DATA/store and serve DATA (see bench store -h).`)
 	fs.IntVar(&f.concurrency, "concurrency", 1, "query loops running at once")
 	fs.DurationVar(&f.duration, "duration", 30*time.Second, "how long to start executions")
 	fs.Var(&f.format, "format", "report `format`: text or json")
-	cmd.run = func(ctx context.Context) error { return c.benchQuery(ctx, f) }
+	cmd.Run = func(ctx context.Context) error { return c.benchQuery(ctx, f) }
 	return cmd
 }
 
 func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 	if f.concurrency < 1 || f.concurrency > 1024 {
-		return usageError{err: fmt.Errorf("--concurrency must be from 1 to 1024, got %d", f.concurrency)}
+		return usageError{Err: fmt.Errorf("--concurrency must be from 1 to 1024, got %d", f.concurrency)}
 	}
 	if f.duration <= 0 || f.duration > 12*time.Hour {
-		return usageError{err: errors.New("--duration must be positive and at most 12h")}
+		return usageError{Err: errors.New("--duration must be positive and at most 12h")}
 	}
 	admin, err := f.remote.client(true, f.concurrency)
 	if err != nil {
@@ -100,31 +100,6 @@ func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 	if f.format.value == "json" {
 		return writeJSON(c.stdout, rep)
 	}
-	rssLine := "unavailable (no process_resident_memory_bytes in /metrics)"
-	if rep.ServerMaxRSSBytes > 0 {
-		rssLine = fmt.Sprintf("%.1f MiB at the end, %.1f MiB at most", float64(rep.ServerRSSBytes)/(1<<20), float64(rep.ServerMaxRSSBytes)/(1<<20))
-	}
-	gran := rep.Granularity
-	if gran == "" {
-		gran = "no granularity"
-	}
-	fmt.Fprintf(c.stdout, `bench query  %s  %.1fs, concurrency %d, organization %s
-  query       %s, %s, by %s: %s rows
-  executions  %s complete, %d failed
-  throughput  %.2f executions/s
-  received    p50 %.1fms  p99 %.1fms  max %.1fms  (POST to Complete document received)
-  parsed      p50 %.1fms  p99 %.1fms  max %.1fms  (and parsed by the client)
-  client CPU  %.1fs (%.0f%% of one core)
-  server RSS  %s
-`, rep.Server, rep.Seconds, rep.Concurrency, rep.Organization,
-		rep.Interval, gran, rep.GroupBy, group(int64(rep.Rows)),
-		group(int64(rep.Executions)), rep.Failures,
-		rep.ExecutionsPerSecond,
-		rep.ReceivedP50Ms, rep.ReceivedP99Ms, rep.ReceivedMaxMs,
-		rep.DecodedP50Ms, rep.DecodedP99Ms, rep.DecodedMaxMs,
-		rep.ClientCPUSeconds, 100*rep.ClientCPUSeconds/max(rep.Seconds, 1e-3), rssLine)
-	if rep.FirstError != "" {
-		fmt.Fprintf(c.stdout, "  first error %s\n", rep.FirstError)
-	}
+	rep.WriteText(c.stdout)
 	return nil
 }

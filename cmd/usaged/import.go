@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/usaged/usaged/client"
@@ -44,8 +43,8 @@ paths such as request.headers.X-Org-Id). Lines that cannot be read are reported
 with their file and line number; the import goes on, and exits non-zero at the
 end if any line was bad (unless --keep-going).`)
 	cfg := &importConfig{format: oneOf{value: "combined", allowed: []string{"combined", "json"}}}
-	cfg.remote = addRemoteFlags(cmd.fs, "bearer token: the admin token, or a client token with usage:event:add")
-	f := cmd.fs
+	cfg.remote = addRemoteFlags(cmd.Flags, "bearer token: the admin token, or a client token with usage:event:add")
+	f := cmd.Flags
 	f.Var(&cfg.format, "format", "log `format`: combined or json")
 	cfg.routes = addTemplateFlags(f)
 	f.StringVar(&cfg.source, "source", "", "`label` of the host (or log) that wrote the files, part of every event id (default: this host's name)")
@@ -59,8 +58,8 @@ end if any line was bad (unless --keep-going).`)
 	f.BoolVar(&cfg.remoteUserIsUser, "remote-user", true, "combined logs: record the authenticated remote user (%u) as the user")
 	f.BoolVar(&cfg.keepGoing, "keep-going", false, "exit zero even when some lines could not be read")
 	f.IntVar(&cfg.batch, "batch", 5000, "events per request")
-	cmd.args = "FILE..."
-	cmd.run = func(ctx context.Context) error { return c.importLogs(ctx, cfg, cmd.fs.Args()) }
+	cmd.Args = "FILE..."
+	cmd.Run = func(ctx context.Context) error { return c.importLogs(ctx, cfg, cmd.Flags.Args()) }
 	return cmd
 }
 
@@ -73,15 +72,15 @@ type importStats struct {
 func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string) error {
 	switch {
 	case len(files) == 0:
-		return usageError{err: errors.New("name at least one log FILE")}
+		return usageError{Err: errors.New("name at least one log FILE")}
 	case cfg.client == "" && cfg.fieldClient == "":
-		return usageError{err: errors.New("--client or --field-client is required: every event belongs to an OAuth client")}
+		return usageError{Err: errors.New("--client or --field-client is required: every event belongs to an OAuth client")}
 	case cfg.batch < 1 || cfg.batch > 100_000:
-		return usageError{err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
+		return usageError{Err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
 	}
 	format, err := accesslog.ParseFormat(cfg.format.value)
 	if err != nil {
-		return usageError{err: err}
+		return usageError{Err: err}
 	}
 	matcher, err := cfg.routes.matcher()
 	if err != nil {
@@ -93,27 +92,16 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	}
 	if cfg.source == "" {
 		if cfg.source, err = os.Hostname(); err != nil {
-			return usageError{err: fmt.Errorf("--source is needed: this host's name cannot be read: %w", err)}
+			return usageError{Err: fmt.Errorf("--source is needed: this host's name cannot be read: %w", err)}
 		} else if cfg.source == "" {
-			return usageError{err: errors.New("--source is needed: this host has no name")}
+			return usageError{Err: errors.New("--source is needed: this host has no name")}
 		}
 	}
-	var total int64
-	stats := make([]os.FileInfo, 0, len(files))
-	for i, name := range files {
-		st, err := os.Stat(name)
-		if err != nil {
-			return err
-		}
-		// A file named twice would have its identical lines numbered as
-		// further occurrences, and every line counted twice.
-		for j, prev := range stats {
-			if os.SameFile(prev, st) {
-				return usageError{err: fmt.Errorf("%s and %s are the same file: name each file once", files[j], files[i])}
-			}
-		}
-		stats = append(stats, st)
-		total += st.Size()
+	total, err := accesslog.Size(files)
+	if errors.Is(err, accesslog.ErrSameFile) {
+		return usageError{Err: err}
+	} else if err != nil {
+		return err
 	}
 	ids := accesslog.NewEventIDs(cfg.source)
 	attr := &accesslog.Attribution{Template: matcher.Match, Org: cfg.org, Client: cfg.client, ClientName: cfg.clientName,
@@ -136,30 +124,11 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	return nil
 }
 
-// countingReader reports the bytes read to the progress bar.
-type countingReader struct {
-	r io.Reader
-	p *progress
-}
-
-func (c countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.p.Add(n)
-	return n, err
-}
-
 func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *client.Client, attr *accesslog.Attribution, format accesslog.Format, ids *accesslog.EventIDs, name string, prog *progress, st *importStats) error {
-	f, err := os.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var sendErr error
 	send := func(evs []usage.Event) error {
 		res, err := api.SendEvents(ctx, evs, client.Brief)
 		if err != nil {
-			sendErr = fmt.Errorf("sending events of %s: %w", name, err)
-			return sendErr
+			return err
 		}
 		for _, e := range res.Errors {
 			fmt.Fprintf(c.stderr, "%s: usaged rejected event %s: %s: %s\n", name, e.ID, e.Code, e.Message)
@@ -173,10 +142,7 @@ func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *client.Cli
 		st.bad++
 		fmt.Fprintf(c.stderr, "%s:%d: %s\n", name, pe.Line, pe.Reason)
 	}
-	n, err := accesslog.ReadEvents(countingReader{f, prog}, format, ids, attr, cfg.batch, send, bad)
+	n, err := accesslog.ReadFile(name, format, ids, attr, cfg.batch, prog.Add, send, bad)
 	st.lines += n
-	if err != nil && err != sendErr {
-		return fmt.Errorf("%s: %w", name, err)
-	}
 	return err
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/internal/syncbuf"
 )
 
@@ -31,7 +32,7 @@ func TestEnvFallback(t *testing.T) {
 		fs.Var(&list, "group-by", "dimensions")
 		tok := fs.String("token", "", "token")
 		n := fs.Int("batch", 1, "batch")
-		documentEnv(fs)
+		env.Document("serve", fs)
 		return fs, addr, &win, &list, tok, n
 	}
 	lookup := func(env map[string]string) func(string) (string, bool) {
@@ -45,12 +46,12 @@ func TestEnvFallback(t *testing.T) {
 			t.Errorf("usage of --%s is %q, want it to end in %q", name, u, want)
 		}
 	}
-	env := map[string]string{"USAGED_ADDR": "10.0.0.1:80", "USAGED_DEDUPE_WINDOW": "2d", "USAGED_GROUP_BY": "UserId, HttpMethod",
+	vars := map[string]string{"USAGED_ADDR": "10.0.0.1:80", "USAGED_DEDUPE_WINDOW": "2d", "USAGED_GROUP_BY": "UserId, HttpMethod",
 		"USAGED_ADMIN_TOKEN": "admin", "USAGED_BATCH": "7"}
 	if err := fs.Parse([]string{"--batch", "9"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := applyEnv(fs, lookup(env)); err != nil {
+	if err := env.Apply("usaged", "serve", fs, lookup(vars)); err != nil {
 		t.Fatal(err)
 	}
 	if *addr != "10.0.0.1:80" || time.Duration(*win) != 48*time.Hour || strings.Join(*list, "|") != "UserId|HttpMethod" || *tok != "admin" || *n != 9 {
@@ -60,7 +61,7 @@ func TestEnvFallback(t *testing.T) {
 	// USAGED_TOKEN comes before USAGED_ADMIN_TOKEN; unset variables leave defaults.
 	fs, addr, _, _, tok, _ = newFlags()
 	fs.Parse(nil)
-	if err := applyEnv(fs, lookup(map[string]string{"USAGED_TOKEN": "client", "USAGED_ADMIN_TOKEN": "admin"})); err != nil {
+	if err := env.Apply("usaged", "serve", fs, lookup(map[string]string{"USAGED_TOKEN": "client", "USAGED_ADMIN_TOKEN": "admin"})); err != nil {
 		t.Fatal(err)
 	}
 	if *tok != "client" || *addr != "default" {
@@ -70,7 +71,7 @@ func TestEnvFallback(t *testing.T) {
 	// A bad value names its variable.
 	fs, _, _, _, _, _ = newFlags()
 	fs.Parse(nil)
-	err := applyEnv(fs, lookup(map[string]string{"USAGED_BATCH": "many", "USAGED_DEDUPE_WINDOW": "soon"}))
+	err := env.Apply("usaged", "serve", fs, lookup(map[string]string{"USAGED_BATCH": "many", "USAGED_DEDUPE_WINDOW": "soon"}))
 	if err == nil || !strings.Contains(err.Error(), "$USAGED_BATCH") || !strings.Contains(err.Error(), "$USAGED_DEDUPE_WINDOW") {
 		t.Fatalf("applyEnv = %v, want errors naming both variables", err)
 	}
@@ -137,33 +138,33 @@ func TestHelpCoversEveryFlag(t *testing.T) {
 	if !strings.Contains(overview.String(), "README") {
 		t.Errorf("usaged help does not say where to read more:\n%s", overview.String())
 	}
-	c := &cli{stdout: io.Discard, stderr: io.Discard, lookup: noEnv}
+	c := &cli{stdout: io.Discard, stderr: io.Discard}
 	for _, cmd := range c.commands() {
-		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(cmd.name) + ` +\S`).MatchString(overview.String()) {
-			t.Errorf("usaged help does not list %s", cmd.name)
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(cmd.Name) + ` +\S`).MatchString(overview.String()) {
+			t.Errorf("usaged help does not list %s", cmd.Name)
 		}
-		args := strings.Fields(cmd.name)
+		args := strings.Fields(cmd.Name)
 		var help, dashH, dashHErr bytes.Buffer
 		if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), append([]string{"help"}, args...), &help, io.Discard); err != nil {
-			t.Fatalf("help %s: %v", cmd.name, err)
+			t.Fatalf("help %s: %v", cmd.Name, err)
 		}
 		if err := (&Main{LookupEnv: noEnv}).Run(t.Context(), append(args, "-h"), &dashH, &dashHErr); err != nil {
-			t.Fatalf("%s -h: %v", cmd.name, err)
+			t.Fatalf("%s -h: %v", cmd.Name, err)
 		}
 		if help.String() != dashH.String() || dashHErr.Len() > 0 {
-			t.Errorf("usaged %s -h printed\n%s\nand on stderr %q; want what usaged help %s prints, on stdout:\n%s", cmd.name, dashH.String(), dashHErr.String(), cmd.name, help.String())
+			t.Errorf("usaged %s -h printed\n%s\nand on stderr %q; want what usaged help %s prints, on stdout:\n%s", cmd.Name, dashH.String(), dashHErr.String(), cmd.Name, help.String())
 		}
-		synopsis := "usage: usaged " + cmd.name + " [flags]\n"
-		if cmd.args != "" {
-			synopsis = "usage: usaged " + cmd.name + " [flags] " + cmd.args + "\n"
+		synopsis := "usage: usaged " + cmd.Name + " [flags]\n"
+		if cmd.Args != "" {
+			synopsis = "usage: usaged " + cmd.Name + " [flags] " + cmd.Args + "\n"
 		}
 		if !strings.HasPrefix(help.String(), synopsis) {
-			t.Errorf("help %s does not start with %q:\n%s", cmd.name, synopsis, help.String())
+			t.Errorf("help %s does not start with %q:\n%s", cmd.Name, synopsis, help.String())
 		}
-		cmd.fs.VisitAll(func(f *flag.Flag) {
+		cmd.Flags.VisitAll(func(f *flag.Flag) {
 			shown := regexp.MustCompile(`\n  -` + regexp.QuoteMeta(f.Name) + `[ \n]`).MatchString(help.String())
-			if !shown || !strings.Contains(help.String(), "$"+envNames(cmd.name, f.Name)[0]) {
-				t.Errorf("help %s does not explain --%s with its variable", cmd.name, f.Name)
+			if !shown || !strings.Contains(help.String(), "$"+env.Names(cmd.Name, f.Name)[0]) {
+				t.Errorf("help %s does not explain --%s with its variable", cmd.Name, f.Name)
 			}
 		})
 	}
@@ -177,27 +178,6 @@ func TestHelpCoversEveryFlag(t *testing.T) {
 	err = (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"frobnicate"}, io.Discard, io.Discard)
 	if !errors.As(err, &ue) {
 		t.Fatalf("unknown command: %v, want a usage error", err)
-	}
-}
-
-// The table's footer counts rows in the singular for one and shows the span
-// the server counted, not just the --interval given.
-func TestQueryFooter(t *testing.T) {
-	t.Parallel()
-	var out bytes.Buffer
-	cols := []column{{"CLIENT", "clientId", false}, {"REQUESTS", "requests", true}}
-	rows := []map[string]any{{"clientId": "c1", "requests": json.Number("3")}}
-	if err := writeTable(&out, cols, rows, "2026-01-01/2026-01-31"); err != nil {
-		t.Fatal(err)
-	}
-	want := "1 row, interval 2026-01-01T00:00:00Z to 2026-02-01T00:00:00Z, end excluded (--interval 2026-01-01/2026-01-31)\n"
-	if !strings.HasSuffix(out.String(), want) {
-		t.Fatalf("footer:\n%s\nwant it to end in %q", out.String(), want)
-	}
-	out.Reset()
-	writeTable(&out, cols, nil, "2026-03-01T10:30:00Z/PT1H")
-	if want := "0 rows, interval 2026-03-01T10:00:00Z to 2026-03-01T12:00:00Z, end excluded (--interval 2026-03-01T10:30:00Z/PT1H)\n"; !strings.HasSuffix(out.String(), want) {
-		t.Fatalf("footer:\n%s\nwant it to end in %q", out.String(), want)
 	}
 }
 
@@ -320,13 +300,13 @@ func TestEndToEnd(t *testing.T) {
 
 	demoArgs := []string{"demo", "--org", org.ID, "--clients", "3", "--users", "5", "--templates", "20", "--days", "2",
 		"--events-per-day", "400", "--batch", "150", "--concurrency", "2", "--format", "json"}
-	first := mustJSON[demoSummary](t, runCLI(t, env, demoArgs...))
+	first := mustJSON[demo.Summary](t, runCLI(t, env, demoArgs...))
 	if first.Events == 0 || first.Accepted != first.Events || first.Rejected != 0 {
 		t.Fatalf("demo: %+v", first)
 	}
 	// The same seed, sent again, is all duplicates (unless the hour turned
 	// between the runs and moved the interval).
-	second := mustJSON[demoSummary](t, runCLI(t, env, demoArgs...))
+	second := mustJSON[demo.Summary](t, runCLI(t, env, demoArgs...))
 	if second.Interval == first.Interval && (second.Accepted != 0 || second.Duplicates != first.Events) {
 		t.Fatalf("second demo run: %+v, want only duplicates of the first's %d events", second, first.Events)
 	}

@@ -1,13 +1,19 @@
 package main
 
-import "github.com/usaged/usaged/internal/termout"
+import (
+	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/internal/termout"
+)
 
-// What the commands show a person, from package termout.
+// What the commands show a person, from packages termout and demo.
 type progress = termout.Progress
 
 var (
 	startProgress = termout.StartProgress
 	group         = termout.Group
 	plural        = termout.Plural
-	isTerminal    = termout.IsTerminal
+	writeJSON     = termout.WriteJSON
+
+	// printServiceDemo shows how to read a service-usage demo with its key.
+	printServiceDemo = demo.PrintServices
 )

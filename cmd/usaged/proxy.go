@@ -59,7 +59,7 @@ token with usage:event:add for one organization's events). If usaged is down,
 events wait in the spool, across restarts of the proxy too; every event keeps
 its id, so nothing is counted twice.`)
 	cfg := &proxyConfig{spoolMax: 1 << 30, maxPendingBytes: meter.DefaultMaxRetryingBytes, logFormat: oneOf{value: "auto", allowed: []string{"auto", "text", "json"}}}
-	f := cmd.fs
+	f := cmd.Flags
 	f.StringVar(&cfg.listen, "listen", "127.0.0.1:9090", "address to listen on")
 	f.StringVar(&cfg.upstream, "upstream", "", "base URL of the API to forward to, e.g. http://127.0.0.1:9000 (required)")
 	cfg.routes = addTemplateFlags(f)
@@ -93,41 +93,30 @@ its id, so nothing is counted twice.`)
 	f.StringVar(&cfg.logLevel, "log-level", "info", "least severe level logged: debug, info, warn or error")
 	f.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve the proxy's counters (requests recorded, unidentified, waiting for attribution; spool and shipping) at /metrics in the Prometheus format on this address, e.g. 127.0.0.1:9091; default: none")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "on SIGINT or SIGTERM, how long requests in flight may take to finish")
-	cmd.run = func(ctx context.Context) error { return c.proxy(ctx, cfg) }
+	cmd.Run = func(ctx context.Context) error { return c.proxy(ctx, cfg) }
 	return cmd
 }
 
-// attributor builds the chain of attribution sources the flags ask for:
-// trusted headers first (cheapest), then JWTs, then usaged's own tokens.
+// attributor asks the attribution sources the flags name.
 func (cfg *proxyConfig) attributor(ctx context.Context) (attrib.Attributor, error) {
-	var chain []attrib.Attributor
+	var src attrib.Sources
 	if cfg.headerOrg != "" || cfg.headerClient != "" {
-		h, err := attrib.NewHeaders(attrib.HeaderConfig{Organization: cfg.headerOrg, Client: cfg.headerClient, ClientName: cfg.headerClientName, User: cfg.headerUser})
-		if err != nil {
-			return nil, usageError{err: err}
-		}
-		chain = append(chain, h)
+		src.Headers = &attrib.HeaderConfig{Organization: cfg.headerOrg, Client: cfg.headerClient, ClientName: cfg.headerClientName, User: cfg.headerUser}
 	}
 	if cfg.jwksURL != "" {
-		j, err := attrib.NewJWT(ctx, attrib.JWTConfig{JWKSURL: cfg.jwksURL, Issuer: cfg.jwtIssuer, Audience: cfg.jwtAudience,
-			OrgClaim: cfg.jwtOrg, ClientClaim: cfg.jwtClient, ClientNameClaim: cfg.jwtClientName, UserClaim: cfg.jwtUser})
-		if err != nil {
-			return nil, usageError{err: err}
-		}
-		chain = append(chain, j)
+		src.JWT = &attrib.JWTConfig{JWKSURL: cfg.jwksURL, Issuer: cfg.jwtIssuer, Audience: cfg.jwtAudience,
+			OrgClaim: cfg.jwtOrg, ClientClaim: cfg.jwtClient, ClientNameClaim: cfg.jwtClientName, UserClaim: cfg.jwtUser}
 	}
 	if cfg.usagedTokens {
-		u, err := attrib.NewUsaged(attrib.UsagedConfig{Server: cfg.server, NegativeTTL: cfg.refusedTTL,
-			LookupRate: cfg.lookupRate, LookupBurst: cfg.lookupBurst})
-		if err != nil {
-			return nil, usageError{err: err}
-		}
-		chain = append(chain, u)
+		src.Usaged = &attrib.UsagedConfig{Server: cfg.server, NegativeTTL: cfg.refusedTTL, LookupRate: cfg.lookupRate, LookupBurst: cfg.lookupBurst}
 	}
-	if len(chain) == 0 {
-		return nil, usageError{err: errors.New("no attribution source: keep --usaged-tokens, or give --jwks-url or --header-org/--header-client")}
+	who, err := attrib.New(ctx, src)
+	if errors.Is(err, attrib.ErrNoSource) {
+		return nil, usageError{Err: errors.New("no attribution source: keep --usaged-tokens, or give --jwks-url or --header-org/--header-client")}
+	} else if err != nil {
+		return nil, usageError{Err: err}
 	}
-	return attrib.Chain(chain...), nil
+	return who, nil
 }
 
 func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
@@ -137,13 +126,13 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 	}
 	up, err := url.Parse(cfg.upstream)
 	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
-		return usageError{err: fmt.Errorf("--upstream %q is not an http or https URL such as http://127.0.0.1:9000", cfg.upstream)}
+		return usageError{Err: fmt.Errorf("--upstream %q is not an http or https URL such as http://127.0.0.1:9000", cfg.upstream)}
 	}
 	if cfg.token == "" {
-		return usageError{err: errors.New("--token or --token-file is required: events are shipped to --server with it")}
+		return usageError{Err: errors.New("--token or --token-file is required: events are shipped to --server with it")}
 	}
 	if cfg.batch < 1 || cfg.batch > 100_000 {
-		return usageError{err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
+		return usageError{Err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
 	}
 	matcher, err := cfg.routes.matcher()
 	if err != nil {
@@ -160,7 +149,7 @@ func (c *cli) proxy(ctx context.Context, cfg *proxyConfig) error {
 		KeepHeaders: cfg.keepHeaders(), MetricsAddr: cfg.metricsAddr, ShutdownTimeout: cfg.shutdownTimeout, Logger: log,
 	})
 	if errors.Is(err, proxyd.ErrConfig) {
-		return usageError{err: err}
+		return usageError{Err: err}
 	} else if err != nil {
 		return err
 	}
@@ -194,7 +183,7 @@ func addTemplateFlags(fs *flag.FlagSet) *templateFlags {
 // matcher loads the route table.
 func (t *templateFlags) matcher() (*route.Matcher, error) {
 	if t.file == "" {
-		return nil, usageError{err: errors.New("--templates is required: an OpenAPI document or a file of route templates")}
+		return nil, usageError{Err: errors.New("--templates is required: an OpenAPI document or a file of route templates")}
 	}
 	list, err := route.Load(t.file)
 	if err != nil {

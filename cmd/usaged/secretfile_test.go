@@ -34,15 +34,15 @@ func TestSecretFiles(t *testing.T) {
 	// the secret flag, or the error.
 	parsed := func(env map[string]string, secret string, args ...string) (string, error) {
 		t.Helper()
-		c := &cli{stdout: io.Discard, stderr: io.Discard, lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
-		cmd, rest, err := c.find(args)
-		if err != nil {
+		p := (&cli{stdout: io.Discard, stderr: io.Discard}).program(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		cmd, err := p.Parse(args)
+		if cmd == nil {
 			t.Fatal(err)
 		}
-		if err := c.parse(cmd, rest); err != nil {
+		if err != nil {
 			return "", err
 		}
-		return cmd.fs.Lookup(secret).Value.String(), nil
+		return cmd.Flags.Lookup(secret).Value.String(), nil
 	}
 	ok := func(env map[string]string, want string, args ...string) {
 		t.Helper()
@@ -66,10 +66,10 @@ func TestSecretFiles(t *testing.T) {
 	none := map[string]string{}
 
 	// Every command with a secret flag has its file flag.
-	for _, cmd := range (&cli{stdout: io.Discard, stderr: io.Discard, lookup: noEnv}).commands() {
-		for file, secret := range secretFiles {
-			if cmd.fs.Lookup(secret) != nil && cmd.fs.Lookup(file) == nil {
-				t.Errorf("%s has --%s but no --%s", cmd.name, secret, file)
+	for _, cmd := range (&cli{stdout: io.Discard, stderr: io.Discard}).commands() {
+		for file, secret := range env.SecretFiles {
+			if cmd.Flags.Lookup(secret) != nil && cmd.Flags.Lookup(file) == nil {
+				t.Errorf("%s has --%s but no --%s", cmd.Name, secret, file)
 			}
 		}
 	}

@@ -71,7 +71,7 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 		diskReserve:  pebble.DefaultDiskReserve,
 		memoryLimit:  memoryLimit{auto: true},
 	}
-	f := cmd.fs
+	f := cmd.Flags
 	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on; port 0 picks a free port")
 	f.StringVar(&cfg.data, "data", "./usaged-data", "data directory, created if missing")
 	f.Var(&cfg.store, "store", "where the store is kept, a `location`: pebble:DIR for the embedded store in directory DIR, or memory: to keep it in memory, where everything recorded is lost when usaged exits")
@@ -101,7 +101,7 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.BoolVar(&cfg.demo, "demo", false, "seed a demo organization and demo services with 30 days of traffic and activity on first start and print credentials to query them")
 	f.IntVar(&cfg.demoEventsPerDay, "demo-events-per-day", 10_000, "with --demo, average events per day to seed")
 	f.BoolVar(&cfg.acceptWALLoss, "accept-wal-loss", false, "start even if the store's write-ahead log is damaged in its middle, dropping the acknowledged writes from the damage on (logged at ERROR); without it such a store refuses to start")
-	cmd.run = func(ctx context.Context) error { return c.serve(ctx, cfg) }
+	cmd.Run = func(ctx context.Context) error { return c.serve(ctx, cfg) }
 	return cmd
 }
 
@@ -113,7 +113,7 @@ func (c *cli) serve(ctx context.Context, cfg *serveConfig) (err error) {
 	sc := cfg.server(log, c.stdout)
 	sc.Demo.Seed = func(ctx context.Context, s *server.Server) (server.Demo, error) { return c.seedDemo(ctx, s, cfg) }
 	if err := sc.Validate(); err != nil {
-		return usageError{err: server.FirstProblem(err)}
+		return usageError{Err: server.FirstProblem(err)}
 	}
 	if os.Getenv("GOGC") == "" {
 		// The heap is mostly short-lived request bodies; the large long-lived

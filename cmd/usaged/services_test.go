@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -177,12 +178,12 @@ func TestDemoServices(t *testing.T) {
 	args := []string{"demo", "--clients", "2", "--users", "3", "--templates", "10", "--days", "7", "--events-per-day", "50",
 		"--batch", "400", "--concurrency", "2", "--partners", "1", "--resellers-per-partner", "2", "--services-per-reseller", "2",
 		"--users-per-service", "8", "--format", "json"}
-	first := mustJSON[demoSummary](t, runCLI(t, env, args...))
+	first := mustJSON[demo.Summary](t, runCLI(t, env, args...))
 	s := first.ServiceUsage
 	if s == nil || s.Services != 4 || s.Created != 4 || s.Events == 0 || s.Accepted != s.Events || s.Rejected != 0 || !strings.HasPrefix(s.APIKey, "usk_") {
 		t.Fatalf("demo: %+v", s)
 	}
-	second := mustJSON[demoSummary](t, runCLI(t, env, args...)).ServiceUsage
+	second := mustJSON[demo.Summary](t, runCLI(t, env, args...)).ServiceUsage
 	if second.Created != 0 || second.Partners[0].GUID != s.Partners[0].GUID {
 		t.Fatalf("second demo run made a new hierarchy: %+v", second)
 	}
@@ -224,7 +225,7 @@ func TestDemoServices(t *testing.T) {
 	out := runCLI(t, env, slices.Concat(args[:len(args)-2], []string{"--format", "text"})...)
 	checkPrintedServiceDemo(t, out, srv.base)
 
-	if none := mustJSON[demoSummary](t, runCLI(t, env, append(args, "--services=false")...)); none.ServiceUsage != nil {
+	if none := mustJSON[demo.Summary](t, runCLI(t, env, append(args, "--services=false")...)); none.ServiceUsage != nil {
 		t.Fatalf("--services=false seeded services: %+v", none.ServiceUsage)
 	}
 }
@@ -333,7 +334,7 @@ func TestDemoKeepsServiceStatuses(t *testing.T) {
 	env := map[string]string{"USAGED_SERVER": srv.base, "USAGED_ADMIN_TOKEN": token}
 	args := []string{"demo", "--clients", "1", "--users", "2", "--templates", "5", "--days", "2", "--events-per-day", "20",
 		"--partners", "1", "--resellers-per-partner", "1", "--services-per-reseller", "4", "--users-per-service", "5", "--format", "json"}
-	first := mustJSON[demoSummary](t, runCLI(t, env, args...)).ServiceUsage
+	first := mustJSON[demo.Summary](t, runCLI(t, env, args...)).ServiceUsage
 	svc := first.SampleService
 	status := func() string {
 		t.Helper()
@@ -364,7 +365,7 @@ func TestDemoKeepsServiceStatuses(t *testing.T) {
 		t.Fatalf("PUT status %s: %d, status now %s", set, resp.StatusCode, status())
 	}
 
-	again := mustJSON[demoSummary](t, runCLI(t, env, args...)).ServiceUsage
+	again := mustJSON[demo.Summary](t, runCLI(t, env, args...)).ServiceUsage
 	if again.Created != 0 {
 		t.Fatalf("the second run created %d services", again.Created)
 	}

@@ -114,3 +114,20 @@ func splitUnit(t string) (string, int64) {
 	}
 	return t, 1
 }
+
+// Reserve is a size to keep free: a size as ByteSize takes it, or 0 for no
+// reserve.
+type Reserve ByteSize
+
+func (r *Reserve) String() string { return (*ByteSize)(r).String() }
+
+func (r *Reserve) Set(s string) error {
+	if strings.TrimSpace(s) == "0" {
+		*r = 0
+		return nil
+	}
+	if err := (*ByteSize)(r).Set(s); err != nil {
+		return fmt.Errorf("%q is not a size: want e.g. 256MiB, 1GiB, or 0 for no reserve", s)
+	}
+	return nil
+}

@@ -3,12 +3,15 @@
 package termout
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"text/tabwriter"
 	"time"
 )
 
@@ -121,4 +124,54 @@ func IsTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// NewLogger returns the logger for format: text for a person at a
+// terminal, JSON for a log collector; auto picks by whether w is a
+// terminal. level is the least severe level logged.
+func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q is not one of debug, info, warn, error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "auto" {
+		format = "json"
+		if IsTerminal(w) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// WriteJSON writes v as indented JSON.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// Table returns a printer of rows under header, a line of tab-separated
+// columns, each row printed with format and its fields, the columns
+// aligned.
+func Table[R any](header, format string, fields func(R) []any) func(io.Writer, []R) error {
+	return func(w io.Writer, rows []R) error {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, header)
+		for _, r := range rows {
+			fmt.Fprintf(tw, format, fields(r)...)
+		}
+		return tw.Flush()
+	}
+}
+
+// Printed returns a printer of v with format and its fields.
+func Printed[T any](format string, fields func(T) []any) func(io.Writer, T) error {
+	return func(w io.Writer, v T) error {
+		fmt.Fprintf(w, format, fields(v)...)
+		return nil
+	}
 }

@@ -1,16 +1,16 @@
-package main
+package openapi_test
 
 import (
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/openapi"
+	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -26,13 +26,13 @@ func routeMissing(status int, body string) bool {
 		(strings.Contains(body, "404 page not found") || strings.Contains(body, "No resource found for") || strings.Contains(body, "no such route"))
 }
 
-// TestOpenAPIRoutesAnswer checks the document against a running server:
-// every operation it lists is served. Requests carry the admin token, since
-// the service-usage face authenticates before it routes; path parameters
-// are made-up ids, whose 404 is still a route's answer.
-func TestOpenAPIRoutesAnswer(t *testing.T) {
+// TestRoutesAnswer checks the document against a running server: every
+// operation it lists is served. Requests carry the admin token, since the
+// service-usage face authenticates before it routes; path parameters are
+// made-up ids, whose 404 is still a route's answer.
+func TestRoutesAnswer(t *testing.T) {
 	const token = "openapi-admin-token"
-	srv := mustServe(t, "--data", t.TempDir(), "--admin-token", token)
+	srv := servertest.Start(t, func(cfg *server.Config) { cfg.Auth.AdminToken = token })
 	ops, err := openapi.Operations()
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +41,7 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 	param := regexp.MustCompile(`\{\w+\}`)
 	send := func(method, path string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, srv.base+path, strings.NewReader("{}"))
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL()+path, strings.NewReader("{}"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,52 +72,24 @@ func TestOpenAPIRoutesAnswer(t *testing.T) {
 	}
 }
 
-// TestOpenAPIDocumentsEveryRoute checks the other direction: every route
-// the faces register is documented. The routes are read from the
-// registering code.
-func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+// TestEveryRouteDocumented checks the other direction: every route the
+// server registers, as its Routes lists them, is documented. The
+// dashboard's page and assets are not API.
+func TestEveryRouteDocumented(t *testing.T) {
 	ops, err := openapi.Operations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes := registeredRoutes(t)
+	routes := servertest.Start(t).Routes()
 	if len(routes) < 50 {
-		t.Fatalf("found only %d registered routes: %v", len(routes), routes)
+		t.Fatalf("the server lists only %d routes: %v", len(routes), routes)
 	}
 	for _, r := range routes {
+		if r == "GET /{$}" || r == "GET /assets/{file}" {
+			continue
+		}
 		if !slices.Contains(ops, r) {
 			t.Errorf("%s is served but not documented in openapi/openapi.yaml", r)
 		}
 	}
-}
-
-// registeredRoutes returns the "METHOD /path" patterns that the genesys,
-// ccc, dashboard and openapi packages and serve register, from their
-// source. The dashboard's page and assets are not API.
-func registeredRoutes(t *testing.T) []string {
-	t.Helper()
-	pattern := regexp.MustCompile(`(?:r\.api|r\.handle|route|mux\.HandleFunc|mux\.Handle)\("((?:GET|POST|PUT|DELETE|PATCH) /[^"]*)"`)
-	var routes []string
-	for _, glob := range []string{"../../genesys/*.go", "../../ccc/server.go", "../../dashboard/dashboard.go", "../../openapi/openapi.go", "serve.go"} {
-		files, err := filepath.Glob(glob)
-		if err != nil || len(files) == 0 {
-			t.Fatalf("%s: %v", glob, err)
-		}
-		for _, f := range files {
-			if strings.HasSuffix(f, "_test.go") {
-				continue
-			}
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range pattern.FindAllStringSubmatch(string(b), -1) {
-				if m[1] != "GET /{$}" && m[1] != "GET /assets/{file}" {
-					routes = append(routes, m[1])
-				}
-			}
-		}
-	}
-	slices.Sort(routes)
-	return slices.Compact(routes)
 }
