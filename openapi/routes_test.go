@@ -1,13 +1,13 @@
 package openapi_test
 
 import (
-	"io"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/usaged/usaged/internal/apptest"
 	"github.com/usaged/usaged/internal/servertest"
 	"github.com/usaged/usaged/openapi"
 	"github.com/usaged/usaged/server"
@@ -41,18 +41,10 @@ func TestRoutesAnswer(t *testing.T) {
 	param := regexp.MustCompile(`\{\w+\}`)
 	send := func(method, path string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL()+path, strings.NewReader("{}"))
+		resp, b, err := apptest.Send(method, srv.URL()+path, token, "application/json", []byte("{}"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
 	// The check itself tells a missing route from an answer: a negative

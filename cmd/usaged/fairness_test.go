@@ -8,24 +8,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/usaged/usaged/internal/apptest"
 )
 
 // startQuery POSTs an organization usage query and returns the response.
 func startQuery(t *testing.T, base, token string) (*http.Response, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest("POST", base+"/api/v2/usage/query", strings.NewReader(`{"interval":"P1D/2026-01-02"}`))
+	resp, b, err := apptest.Send("POST", base+"/api/v2/usage/query", token, "application/json", []byte(`{"interval":"P1D/2026-01-02"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var body map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := json.Unmarshal(b, &body); err != nil {
 		t.Fatal(err)
 	}
 	return resp, body

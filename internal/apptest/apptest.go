@@ -184,19 +184,29 @@ func (s *Server) Kill() { s.Stop(syscall.SIGKILL) }
 // Post sends body to base+path with token as its bearer token and returns
 // the status and the body of the answer.
 func Post(base, token, path, contentType string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(body))
+	resp, b, err := Send(http.MethodPost, base+path, token, contentType, body)
 	if err != nil {
 		return 0, nil, err
+	}
+	return resp.StatusCode, b, nil
+}
+
+// Send sends a request with a bearer token and a body of contentType, and
+// returns the answer with its body read whole (and closed).
+func Send(method, url, token, contentType string, body []byte) (*http.Response, []byte, error) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	return resp, b, err
 }
 
 // Run runs usaged serve with args until it listens, when it is stopped, or
