@@ -31,7 +31,7 @@ events/s, batch latency percentiles and the server's resident memory, read from
 its /metrics every second. Run it against a server you may load: it writes real
 events into the organizations it uses (by default "Bench Org", created if
 missing).`)
-	f := &benchIngestFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
+	f := &benchIngestFlags{format: oneOf{Value: "text", Allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "admin token, or a client token with usage:event:add together with --org")
 	fs := cmd.Flags
 	fs.DurationVar(&f.cfg.Duration, "duration", 30*time.Second, "how long to send batches")
@@ -51,14 +51,10 @@ missing).`)
 }
 
 func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
-	for _, v := range []struct {
-		name     string
-		val, max int
-	}{{"batch", f.cfg.Batch, 1_000_000}, {"concurrency", f.cfg.Concurrency, 1024}, {"orgs", f.orgs, 1000}, {"clients", f.cfg.Clients, demo.MaxClients},
-		{"templates", f.cfg.Templates, demo.TemplateCount}, {"variety", f.cfg.Variety, 1000}} {
-		if v.val < 1 || v.val > v.max {
-			return usageError{Err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
-		}
+	if err := inRange(bound{"batch", f.cfg.Batch, 1, 1_000_000}, bound{"concurrency", f.cfg.Concurrency, 1, 1024},
+		bound{"orgs", f.orgs, 1, 1000}, bound{"clients", f.cfg.Clients, 1, demo.MaxClients},
+		bound{"templates", f.cfg.Templates, 1, demo.TemplateCount}, bound{"variety", f.cfg.Variety, 1, 1000}); err != nil {
+		return err
 	}
 	if f.cfg.Duration <= 0 {
 		return usageError{Err: errors.New("--duration must be positive")}
@@ -68,7 +64,7 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 		return err
 	}
 	info := c.stdout
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		info = c.stderr
 	}
 	f.cfg.Orgs = []demo.Org{{ID: f.org}}
@@ -85,7 +81,7 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		return writeJSON(c.stdout, rep)
 	}
 	rep.WriteText(c.stdout)
@@ -104,7 +100,7 @@ make the store in the "store" directory of a data directory, e.g. --dir
 DATA/store, then run usaged serve --data DATA; the admin API lists the
 organizations and creates clients in them, e.g. for usaged bench query.`)
 	cfg := bench.StoreConfig{}
-	format := oneOf{value: "text", allowed: []string{"text", "json"}}
+	format := oneOf{Value: "text", Allowed: []string{"text", "json"}}
 	var seed int64
 	fs := cmd.Flags
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the store; must not hold one already (default: a temporary directory)")
@@ -122,7 +118,7 @@ organizations and creates clients in them, e.g. for usaged bench query.`)
 	cmd.Run = func(ctx context.Context) error {
 		cfg.Seed = uint64(seed)
 		cfg.Progress = c.stdout
-		if format.value == "json" {
+		if format.Value == "json" {
 			cfg.Progress = c.stderr
 		}
 		if cfg.Dir == "" {
@@ -137,7 +133,7 @@ organizations and creates clients in them, e.g. for usaged bench query.`)
 		if err != nil {
 			return err
 		}
-		if format.value == "json" {
+		if format.Value == "json" {
 			return writeJSON(c.stdout, rep)
 		}
 		_, err = fmt.Fprintln(c.stdout, rep)

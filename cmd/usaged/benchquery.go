@@ -37,7 +37,7 @@ usage:organization:view in --org for the run, queries with that client's
 token, and deletes the client at the end. Without --org it queries the first
 organization the server lists. To time a large store, build it with
 usaged bench store --dir DATA/store and serve DATA (see bench store -h).`)
-	f := &benchQueryFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
+	f := &benchQueryFlags{format: oneOf{Value: "text", Allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "admin token")
 	fs := cmd.Flags
 	fs.StringVar(&f.cfg.Org, "org", "", "organization `id` to query; default: the first organization the server lists")
@@ -52,8 +52,8 @@ usaged bench store --dir DATA/store and serve DATA (see bench store -h).`)
 }
 
 func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
-	if f.cfg.Concurrency < 1 || f.cfg.Concurrency > 1024 {
-		return usageError{Err: fmt.Errorf("--concurrency must be from 1 to 1024, got %d", f.cfg.Concurrency)}
+	if err := inRange(bound{"concurrency", f.cfg.Concurrency, 1, 1024}); err != nil {
+		return err
 	}
 	if f.cfg.Duration <= 0 || f.cfg.Duration > 12*time.Hour {
 		return usageError{Err: errors.New("--duration must be positive and at most 12h")}
@@ -63,7 +63,7 @@ func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 		return err
 	}
 	info := c.stdout
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		info = c.stderr
 	}
 	if f.interval == "" {
@@ -95,7 +95,7 @@ func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		return writeJSON(c.stdout, rep)
 	}
 	rep.WriteText(c.stdout)

@@ -35,7 +35,7 @@ from four services on; services it finds keep the status they have), posts the s
 scoped to the first partner, which it prints with requests to try. The activity
 is a function of --seed too: a re-run within the hour sends only duplicates,
 but creates a new key each time.`)
-	f := &demoFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
+	f := &demoFlags{format: oneOf{Value: "text", Allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "admin token")
 	cmd.Flags.Int64Var(&f.r.Seed, "seed", 1, "seed of the generated traffic; the same seed yields the same events")
 	cmd.Flags.IntVar(&f.r.Orgs, "orgs", 1, "number of demo organizations to find or create (ignored with --org)")
@@ -58,28 +58,18 @@ but creates a new key each time.`)
 }
 
 func (c *cli) demo(ctx context.Context, f *demoFlags) error {
-	for _, v := range []struct {
-		name     string
-		val, max int
-	}{{"orgs", f.r.Orgs, demo.MaxOrgs}, {"clients", f.r.Clients, demo.MaxClients}, {"templates", f.r.Templates, demo.TemplateCount},
-		{"days", f.r.Days, 5 * 365}, {"events-per-day", f.r.EventsPerDay, demo.MaxEventsPerDay}, {"batch", f.r.Batch, 1_000_000}, {"concurrency", f.r.Concurrency, 256}} {
-		if v.val < 1 || v.val > v.max {
-			return usageError{Err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
-		}
-	}
-	if f.r.UsersPerOrg < 0 || f.r.UsersPerOrg > demo.MaxUsers {
-		return usageError{Err: fmt.Errorf("--users must be from 0 to %d, got %d", demo.MaxUsers, f.r.UsersPerOrg)}
+	if err := inRange(bound{"orgs", f.r.Orgs, 1, demo.MaxOrgs}, bound{"clients", f.r.Clients, 1, demo.MaxClients},
+		bound{"templates", f.r.Templates, 1, demo.TemplateCount}, bound{"days", f.r.Days, 1, 5 * 365},
+		bound{"events-per-day", f.r.EventsPerDay, 1, demo.MaxEventsPerDay}, bound{"batch", f.r.Batch, 1, 1_000_000},
+		bound{"concurrency", f.r.Concurrency, 1, 256}, bound{"users", f.r.UsersPerOrg, 0, demo.MaxUsers}); err != nil {
+		return err
 	}
 	if f.services {
-		for _, v := range []struct {
-			name          string
-			val, min, max int
-		}{{"partners", f.svc.Partners, 1, demo.MaxPartners}, {"resellers-per-partner", f.svc.ResellersPerPartner, 1, demo.MaxResellersPerPartner},
-			{"services-per-reseller", f.svc.ServicesPerReseller, 1, demo.MaxServicesPerReseller},
-			{"users-per-service", f.svc.UsersPerService, demo.MinUsersPerService, demo.MaxUsersPerService}} {
-			if v.val < v.min || v.val > v.max {
-				return usageError{Err: fmt.Errorf("--%s must be from %d to %d, got %d", v.name, v.min, v.max, v.val)}
-			}
+		if err := inRange(bound{"partners", f.svc.Partners, 1, demo.MaxPartners},
+			bound{"resellers-per-partner", f.svc.ResellersPerPartner, 1, demo.MaxResellersPerPartner},
+			bound{"services-per-reseller", f.svc.ServicesPerReseller, 1, demo.MaxServicesPerReseller},
+			bound{"users-per-service", f.svc.UsersPerService, demo.MinUsersPerService, demo.MaxUsersPerService}); err != nil {
+			return err
 		}
 		if f.r.Days > demo.MaxServiceDays {
 			return usageError{Err: fmt.Errorf("--days must be at most %d with --services, got %d", demo.MaxServiceDays, f.r.Days)}
@@ -90,7 +80,7 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 		return err
 	}
 	out, info := c.stdout, c.stdout
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		info = c.stderr
 	}
 	r := &f.r
@@ -99,7 +89,7 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.format.value != "json" {
+	if f.format.Value != "json" {
 		fmt.Fprintf(out, "done: %s events in %.1fs (%s events/s): %s accepted, %s duplicates, %s rejected\n",
 			group(int64(sum.Events)), sum.Seconds, group(int64(sum.EventsPerSecond)), group(int64(sum.Accepted)), group(int64(sum.Duplicates)), group(int64(sum.Rejected)))
 		for _, e := range sum.Errors {
@@ -113,7 +103,7 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 			return err
 		}
 	}
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		return writeJSON(out, sum)
 	}
 	if s := sum.ServiceUsage; s != nil {

@@ -41,7 +41,7 @@ of --field-org, --field-client, --field-client-name and --field-user (dotted
 paths such as request.headers.X-Org-Id). Lines that cannot be read are reported
 with their file and line number; the import goes on, and exits non-zero at the
 end if any line was bad (unless --keep-going).`)
-	cfg := &importConfig{format: oneOf{value: "combined", allowed: []string{"combined", "json"}}}
+	cfg := &importConfig{format: oneOf{Value: "combined", Allowed: []string{"combined", "json"}}}
 	cfg.remote = addRemoteFlags(cmd.Flags, "bearer token: the admin token, or a client token with usage:event:add")
 	f := cmd.Flags
 	f.Var(&cfg.format, "format", "log `format`: combined or json")
@@ -77,7 +77,7 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	case cfg.batch < 1 || cfg.batch > 100_000:
 		return usageError{Err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
 	}
-	format, err := accesslog.ParseFormat(cfg.format.value)
+	format, err := accesslog.ParseFormat(cfg.format.Value)
 	if err != nil {
 		return usageError{Err: err}
 	}

@@ -36,7 +36,7 @@ its id, so nothing is counted twice.`)
 		ClientNameClaim: attrib.DefaultClientNameClaim, UserClaim: attrib.DefaultUserClaim}
 	usaged := attrib.UsagedConfig{NegativeTTL: attrib.DefaultNegativeTTL, LookupRate: attrib.DefaultLookupRate, LookupBurst: attrib.DefaultLookupBurst}
 	usagedTokens := true
-	logFormat := oneOf{value: "auto", allowed: []string{"auto", "text", "json"}}
+	logFormat := oneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
 	var upstream, logLevel string
 	f := cmd.Flags
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
@@ -92,7 +92,7 @@ its id, so nothing is counted twice.`)
 				cfg.KeepHeaders = append(cfg.KeepHeaders, name)
 			}
 		}
-		return c.proxy(ctx, cfg, src, upstream, routes, logFormat.value, logLevel)
+		return c.proxy(ctx, cfg, src, upstream, routes, logFormat.Value, logLevel)
 	}
 	return cmd
 }
@@ -109,8 +109,8 @@ func (c *cli) proxy(ctx context.Context, cfg proxyd.Config, src attrib.Sources, 
 	if cfg.Token == "" {
 		return usageError{Err: errors.New("--token or --token-file is required: events are shipped to --server with it")}
 	}
-	if cfg.Batch < 1 || cfg.Batch > 100_000 {
-		return usageError{Err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.Batch)}
+	if err := inRange(bound{"batch", cfg.Batch, 1, 100_000}); err != nil {
+		return err
 	}
 	if cfg.Templates, err = routes.matcher(); err != nil {
 		return err

@@ -38,7 +38,7 @@ query answers for the organization of the token: use a client's token, or its
 The table shows the date (with a granularity), the grouped dimensions and the
 chosen metrics, and a total; csv shows the same columns; json prints the
 results document as the server sent it.`)
-	f := &queryFlags{format: oneOf{value: "table", allowed: []string{"table", "csv", "json"}}}
+	f := &queryFlags{format: oneOf{Value: "table", Allowed: []string{"table", "csv", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "bearer token: a client access token")
 	fs := cmd.Flags
 	fs.StringVar(&f.clientID, "client-id", "", "OAuth client id, to get a token with the client-credentials grant")
@@ -91,7 +91,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, ex.Raw, "", "  "); err != nil {
 			return fmt.Errorf("the server's answer is not JSON: %w", err)
@@ -104,7 +104,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.format.value == "csv" {
+	if f.format.Value == "csv" {
 		return querytable.WriteCSV(c.stdout, cols, rows)
 	}
 	return querytable.WriteTable(c.stdout, cols, rows, f.interval)

@@ -31,12 +31,15 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	cfg.HTTP.Addr = "127.0.0.1:8080"
 	cfg.Data.Store = open.Location{} // unset: the default store of --data, known once every flag is
 	cfg.Limits.Memory = &server.MemoryLimit{Auto: true}
-	logFormat := oneOf{value: "auto", allowed: []string{"auto", "text", "json"}}
+	logFormat := oneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
 	var logLevel string
 	f := cmd.Flags
 	f.StringVar(&cfg.HTTP.Addr, "addr", cfg.HTTP.Addr, "address to listen on; port 0 picks a free port")
 	f.StringVar(&cfg.Data.Dir, "data", cfg.Data.Dir, "data directory, created if missing")
-	f.Var((*storeLocation)(&cfg.Data.Store), "store", "where the store is kept, a `location`: pebble:DIR for the embedded store in directory DIR, or memory: to keep it in memory, where everything recorded is lost when usaged exits")
+	f.Func("store", "where the store is kept, a `location`: pebble:DIR for the embedded store in directory DIR, or memory: to keep it in memory, where everything recorded is lost when usaged exits", func(v string) (err error) {
+		cfg.Data.Store, err = open.Parse(v)
+		return err
+	})
 	f.Lookup("store").DefValue = "pebble:<data>/store" // known once --data is
 	f.StringVar(&cfg.Auth.AdminToken, "admin-token", "", "admin bearer token, at least 16 bytes; default: the one kept in the data directory, generated on first start; ps shows it to every user: prefer --admin-token-file")
 	f.String("admin-token-file", "", "file holding the admin token (whitespace trimmed), instead of --admin-token")
@@ -62,7 +65,7 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.BoolVar(&cfg.Demo.Enabled, "demo", false, "seed a demo organization and demo services with 30 days of traffic and activity on first start and print credentials to query them")
 	f.IntVar(&cfg.Demo.EventsPerDay, "demo-events-per-day", cfg.Demo.EventsPerDay, "with --demo, average events per day to seed")
 	f.BoolVar(&cfg.Data.AcceptWALLoss, "accept-wal-loss", false, "start even if the store's write-ahead log is damaged in its middle, dropping the acknowledged writes from the damage on (logged at ERROR); without it such a store refuses to start")
-	cmd.Run = func(ctx context.Context) error { return c.serve(ctx, &cfg, logFormat.value, logLevel) }
+	cmd.Run = func(ctx context.Context) error { return c.serve(ctx, &cfg, logFormat.Value, logLevel) }
 	return cmd
 }
 
@@ -116,25 +119,4 @@ func (c *cli) seedDemo(ctx context.Context, s *server.Server, dir string, events
 			printServiceDemo(w, base, d.ServiceUsage)
 		}
 	}}, nil
-}
-
-// storeLocation is the --store flag, a location as open.Parse takes it.
-// Unset it is the zero Location, and the default store of --data, which is
-// known only once every flag is.
-type storeLocation open.Location
-
-func (l *storeLocation) String() string {
-	if l.Scheme == "" {
-		return ""
-	}
-	return open.Location(*l).String()
-}
-
-func (l *storeLocation) Set(s string) error {
-	loc, err := open.Parse(s)
-	if err != nil {
-		return err
-	}
-	*l = storeLocation(loc)
-	return nil
 }

@@ -166,3 +166,27 @@ func (m *MemoryLimit) Set(s string) error {
 	*m = MemoryLimit{Bytes: int64(b)}
 	return nil
 }
+
+// OneOf is a string flag restricted to a few values, matched regardless of
+// case: Value is the one given, spelled as in Allowed.
+type OneOf struct {
+	Value   string
+	Allowed []string
+}
+
+func (o *OneOf) String() string {
+	if o == nil {
+		return ""
+	}
+	return o.Value
+}
+
+func (o *OneOf) Set(s string) error {
+	for _, a := range o.Allowed {
+		if strings.EqualFold(s, a) {
+			o.Value = a
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not one of %s", s, strings.Join(o.Allowed, ", "))
+}

@@ -86,3 +86,19 @@ func TestMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestOneOf(t *testing.T) {
+	f := func(in, want string) {
+		t.Helper()
+		o := OneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
+		if err := o.Set(in); err != nil || o.Value != want || o.String() != want {
+			t.Fatalf("Set(%q) = %q, %v; want %q", in, o.Value, err, want)
+		}
+	}
+	f("text", "text")
+	f("JSON", "json")
+	o := OneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
+	if err := o.Set("xml"); err == nil || err.Error() != `"xml" is not one of auto, text, json` || o.Value != "auto" {
+		t.Fatalf(`Set("xml") = %v, leaving %q; want an error naming the values, leaving auto`, err, o.Value)
+	}
+}
