@@ -48,7 +48,7 @@ func (a admin[T]) run(c *cli, remote *remoteFlags, format *oneOf) func(context.C
 		if err != nil {
 			return err
 		}
-		if format != nil && format.value == "json" {
+		if format != nil && format.Value == "json" {
 			return writeJSON(c.stdout, v)
 		}
 		return a.text(c.stdout, v)
@@ -89,7 +89,7 @@ func createNamed[T any](c *cli, name, summary, what string, create func(context.
 }
 
 func formatFlag(cmd *command) *oneOf {
-	f := &oneOf{value: "text", allowed: []string{"text", "json"}}
+	f := &oneOf{Value: "text", Allowed: []string{"text", "json"}}
 	cmd.Flags.Var(f, "format", "output `format`: text or json")
 	return f
 }

@@ -12,20 +12,14 @@ import (
 	"github.com/usaged/usaged/genesys/wire"
 )
 
+// benchIngestFlags are bench ingest's flags: those of the load bind to
+// its configuration.
 type benchIngestFlags struct {
-	remote      *remoteFlags
-	duration    time.Duration
-	batch       int
-	concurrency int
-	org         string
-	orgs        int
-	clients     int
-	users       int
-	templates   int
-	seed        int64
-	variety     int
-	gzip        bool
-	format      oneOf
+	remote *remoteFlags
+	org    string
+	orgs   int
+	format oneOf
+	cfg    bench.IngestConfig
 }
 
 func (c *cli) benchIngestCommand() *command {
@@ -37,62 +31,57 @@ events/s, batch latency percentiles and the server's resident memory, read from
 its /metrics every second. Run it against a server you may load: it writes real
 events into the organizations it uses (by default "Bench Org", created if
 missing).`)
-	f := &benchIngestFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
+	f := &benchIngestFlags{format: oneOf{Value: "text", Allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "admin token, or a client token with usage:event:add together with --org")
 	fs := cmd.Flags
-	fs.DurationVar(&f.duration, "duration", 30*time.Second, "how long to send batches")
-	fs.IntVar(&f.batch, "batch", 5000, "events per request")
-	fs.IntVar(&f.concurrency, "concurrency", 4, "requests in flight")
+	fs.DurationVar(&f.cfg.Duration, "duration", 30*time.Second, "how long to send batches")
+	fs.IntVar(&f.cfg.Batch, "batch", 5000, "events per request")
+	fs.IntVar(&f.cfg.Concurrency, "concurrency", 4, "requests in flight")
 	fs.StringVar(&f.org, "org", "", "organization id to send events for; default: find or create \"Bench Org\" (and \"Bench Org N\" for --orgs)")
 	fs.IntVar(&f.orgs, "orgs", 1, "organizations to spread events over when --org is not given")
-	fs.IntVar(&f.clients, "clients", 8, "clients per organization in the generated events")
-	fs.IntVar(&f.users, "users", 200, "users per organization in the generated events")
-	fs.IntVar(&f.templates, "templates", 150, fmt.Sprintf("route templates in the generated events, at most %d", demo.TemplateCount))
-	fs.Int64Var(&f.seed, "seed", 1, "seed of the generated events")
-	fs.IntVar(&f.variety, "variety", 8, "distinct pre-encoded batches cycled through")
-	fs.BoolVar(&f.gzip, "gzip", false, "gzip each request body (costs client CPU, which competes with the server on one machine)")
+	fs.IntVar(&f.cfg.Clients, "clients", 8, "clients per organization in the generated events")
+	fs.IntVar(&f.cfg.Users, "users", 200, "users per organization in the generated events")
+	fs.IntVar(&f.cfg.Templates, "templates", 150, fmt.Sprintf("route templates in the generated events, at most %d", demo.TemplateCount))
+	fs.Int64Var(&f.cfg.Seed, "seed", 1, "seed of the generated events")
+	fs.IntVar(&f.cfg.Variety, "variety", 8, "distinct pre-encoded batches cycled through")
+	fs.BoolVar(&f.cfg.Gzip, "gzip", false, "gzip each request body (costs client CPU, which competes with the server on one machine)")
 	fs.Var(&f.format, "format", "report `format`: text or json")
 	cmd.Run = func(ctx context.Context) error { return c.benchIngest(ctx, f) }
 	return cmd
 }
 
 func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
-	for _, v := range []struct {
-		name     string
-		val, max int
-	}{{"batch", f.batch, 1_000_000}, {"concurrency", f.concurrency, 1024}, {"orgs", f.orgs, 1000}, {"clients", f.clients, demo.MaxClients},
-		{"templates", f.templates, demo.TemplateCount}, {"variety", f.variety, 1000}} {
-		if v.val < 1 || v.val > v.max {
-			return usageError{Err: fmt.Errorf("--%s must be from 1 to %d, got %d", v.name, v.max, v.val)}
-		}
+	if err := inRange(bound{"batch", f.cfg.Batch, 1, 1_000_000}, bound{"concurrency", f.cfg.Concurrency, 1, 1024},
+		bound{"orgs", f.orgs, 1, 1000}, bound{"clients", f.cfg.Clients, 1, demo.MaxClients},
+		bound{"templates", f.cfg.Templates, 1, demo.TemplateCount}, bound{"variety", f.cfg.Variety, 1, 1000}); err != nil {
+		return err
 	}
-	if f.duration <= 0 {
+	if f.cfg.Duration <= 0 {
 		return usageError{Err: errors.New("--duration must be positive")}
 	}
-	api, err := f.remote.client(true, f.concurrency)
+	api, err := f.remote.client(true, f.cfg.Concurrency)
 	if err != nil {
 		return err
 	}
 	info := c.stdout
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		info = c.stderr
 	}
-	orgs := []demo.Org{{ID: f.org}}
+	f.cfg.Orgs = []demo.Org{{ID: f.org}}
 	if f.org == "" {
-		orgs, err = bench.Orgs(ctx, api, f.orgs, func(o wire.Organization) {
+		f.cfg.Orgs, err = bench.Orgs(ctx, api, f.orgs, func(o wire.Organization) {
 			fmt.Fprintf(info, "created organization %q (%s)\n", o.Name, o.ID)
 		})
 		if err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(info, "sending batches of %s events from %d workers for %s…\n", group(int64(f.batch)), f.concurrency, f.duration)
-	rep, err := bench.Ingest(ctx, api, bench.IngestConfig{Orgs: orgs, Duration: f.duration, Batch: f.batch, Concurrency: f.concurrency,
-		Clients: f.clients, Users: f.users, Templates: f.templates, Seed: f.seed, Variety: f.variety, Gzip: f.gzip})
+	fmt.Fprintf(info, "sending batches of %s events from %d workers for %s…\n", group(int64(f.cfg.Batch)), f.cfg.Concurrency, f.cfg.Duration)
+	rep, err := bench.Ingest(ctx, api, f.cfg)
 	if err != nil {
 		return err
 	}
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		return writeJSON(c.stdout, rep)
 	}
 	rep.WriteText(c.stdout)
@@ -111,7 +100,7 @@ make the store in the "store" directory of a data directory, e.g. --dir
 DATA/store, then run usaged serve --data DATA; the admin API lists the
 organizations and creates clients in them, e.g. for usaged bench query.`)
 	cfg := bench.StoreConfig{}
-	format := oneOf{value: "text", allowed: []string{"text", "json"}}
+	format := oneOf{Value: "text", Allowed: []string{"text", "json"}}
 	var seed int64
 	fs := cmd.Flags
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the store; must not hold one already (default: a temporary directory)")
@@ -129,7 +118,7 @@ organizations and creates clients in them, e.g. for usaged bench query.`)
 	cmd.Run = func(ctx context.Context) error {
 		cfg.Seed = uint64(seed)
 		cfg.Progress = c.stdout
-		if format.value == "json" {
+		if format.Value == "json" {
 			cfg.Progress = c.stderr
 		}
 		if cfg.Dir == "" {
@@ -144,7 +133,7 @@ organizations and creates clients in them, e.g. for usaged bench query.`)
 		if err != nil {
 			return err
 		}
-		if format.value == "json" {
+		if format.Value == "json" {
 			return writeJSON(c.stdout, rep)
 		}
 		_, err = fmt.Fprintln(c.stdout, rep)

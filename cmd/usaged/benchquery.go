@@ -10,15 +10,14 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
+// benchQueryFlags are bench query's flags: the organization and the load
+// bind to its configuration, the query is made of the others.
 type benchQueryFlags struct {
-	remote      *remoteFlags
-	org         string
-	interval    string
-	granularity string
-	groupBy     listValue
-	concurrency int
-	duration    time.Duration
-	format      oneOf
+	remote                *remoteFlags
+	interval, granularity string
+	groupBy               listValue
+	format                oneOf
+	cfg                   bench.QueryConfig
 }
 
 func (c *cli) benchQueryCommand() *command {
@@ -38,33 +37,33 @@ usage:organization:view in --org for the run, queries with that client's
 token, and deletes the client at the end. Without --org it queries the first
 organization the server lists. To time a large store, build it with
 usaged bench store --dir DATA/store and serve DATA (see bench store -h).`)
-	f := &benchQueryFlags{format: oneOf{value: "text", allowed: []string{"text", "json"}}}
+	f := &benchQueryFlags{format: oneOf{Value: "text", Allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "admin token")
 	fs := cmd.Flags
-	fs.StringVar(&f.org, "org", "", "organization `id` to query; default: the first organization the server lists")
+	fs.StringVar(&f.cfg.Org, "org", "", "organization `id` to query; default: the first organization the server lists")
 	fs.StringVar(&f.interval, "interval", "", "ISO-8601 interval to query; default: the 90 days ending at the next whole hour")
 	fs.StringVar(&f.granularity, "granularity", "Day", "time buckets: Hour, Day, Week or Month; empty for none")
 	fs.Var(&f.groupBy, "group-by", "comma-separated `dimensions` to group by (default OAuthClientId)")
-	fs.IntVar(&f.concurrency, "concurrency", 1, "query loops running at once")
-	fs.DurationVar(&f.duration, "duration", 30*time.Second, "how long to start executions")
+	fs.IntVar(&f.cfg.Concurrency, "concurrency", 1, "query loops running at once")
+	fs.DurationVar(&f.cfg.Duration, "duration", 30*time.Second, "how long to start executions")
 	fs.Var(&f.format, "format", "report `format`: text or json")
 	cmd.Run = func(ctx context.Context) error { return c.benchQuery(ctx, f) }
 	return cmd
 }
 
 func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
-	if f.concurrency < 1 || f.concurrency > 1024 {
-		return usageError{Err: fmt.Errorf("--concurrency must be from 1 to 1024, got %d", f.concurrency)}
+	if err := inRange(bound{"concurrency", f.cfg.Concurrency, 1, 1024}); err != nil {
+		return err
 	}
-	if f.duration <= 0 || f.duration > 12*time.Hour {
+	if f.cfg.Duration <= 0 || f.cfg.Duration > 12*time.Hour {
 		return usageError{Err: errors.New("--duration must be positive and at most 12h")}
 	}
-	admin, err := f.remote.client(true, f.concurrency)
+	admin, err := f.remote.client(true, f.cfg.Concurrency)
 	if err != nil {
 		return err
 	}
 	info := c.stdout
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		info = c.stderr
 	}
 	if f.interval == "" {
@@ -76,7 +75,7 @@ func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 		groupBy = []string{usage.DimClientID.String()}
 	}
 
-	if f.org == "" {
+	if f.cfg.Org == "" {
 		orgs, err := admin.Organizations(ctx)
 		if err != nil {
 			return fmt.Errorf("listing organizations (needs the admin token): %w", err)
@@ -84,20 +83,19 @@ func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 		if len(orgs) == 0 {
 			return errors.New("the server has no organization to query")
 		}
-		f.org = orgs[0].ID
-		fmt.Fprintf(info, "querying organization %q (%s)\n", orgs[0].Name, f.org)
+		f.cfg.Org = orgs[0].ID
+		fmt.Fprintf(info, "querying organization %q (%s)\n", orgs[0].Name, f.cfg.Org)
 	}
-	rep, err := bench.Query(ctx, admin, bench.QueryConfig{Org: f.org, Req: queryRequest(f.interval, f.granularity, groupBy, nil),
-		Concurrency: f.concurrency, Duration: f.duration, Timeout: f.remote.timeout,
-		Started: func(rows int) {
-			fmt.Fprintf(info, "%s rows per execution; running %d at once for %s…\n", group(int64(rows)), f.concurrency, f.duration)
-		},
-		Warn: func(err error) { fmt.Fprintf(c.stderr, "usaged: %v\n", err) },
-	})
+	f.cfg.Req, f.cfg.Timeout = queryRequest(f.interval, f.granularity, groupBy, nil), f.remote.timeout
+	f.cfg.Started = func(rows int) {
+		fmt.Fprintf(info, "%s rows per execution; running %d at once for %s…\n", group(int64(rows)), f.cfg.Concurrency, f.cfg.Duration)
+	}
+	f.cfg.Warn = func(err error) { fmt.Fprintf(c.stderr, "usaged: %v\n", err) }
+	rep, err := bench.Query(ctx, admin, f.cfg)
 	if err != nil {
 		return err
 	}
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		return writeJSON(c.stdout, rep)
 	}
 	rep.WriteText(c.stdout)

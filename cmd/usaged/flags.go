@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/usaged/usaged/internal/cmdline"
 	"github.com/usaged/usaged/internal/flagvalue"
@@ -42,27 +41,21 @@ type (
 	dayDuration = flagvalue.DayDuration
 	byteSize    = flagvalue.ByteSize
 	reserveSize = flagvalue.Reserve // --disk-reserve
+	oneOf       = flagvalue.OneOf
 )
 
-// oneOf is a string flag restricted to a few values.
-type oneOf struct {
-	value   string
-	allowed []string
+// bound is a flag's value and the range it must be in.
+type bound struct {
+	flag          string
+	val, min, max int
 }
 
-func (o *oneOf) String() string {
-	if o == nil {
-		return ""
-	}
-	return o.value
-}
-
-func (o *oneOf) Set(s string) error {
-	for _, a := range o.allowed {
-		if strings.EqualFold(s, a) {
-			o.value = a
-			return nil
+// inRange is the usage error of the first flag out of its range, or nil.
+func inRange(bounds ...bound) error {
+	for _, b := range bounds {
+		if b.val < b.min || b.val > b.max {
+			return usageError{Err: fmt.Errorf("--%s must be from %d to %d, got %d", b.flag, b.min, b.max, b.val)}
 		}
 	}
-	return fmt.Errorf("%q is not one of %s", s, strings.Join(o.allowed, ", "))
+	return nil
 }

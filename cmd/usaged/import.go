@@ -12,16 +12,15 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
+// importConfig are import's flags: those of the attribution bind to it.
 type importConfig struct {
-	remote                      *remoteFlags
-	format                      oneOf
-	routes                      *templateFlags
-	source                      string
-	org, client, clientName     string
-	fieldOrg, fieldClient       string
-	fieldClientName, fieldUser  string
-	remoteUserIsUser, keepGoing bool
-	batch                       int
+	remote    *remoteFlags
+	format    oneOf
+	routes    *templateFlags
+	source    string
+	keepGoing bool
+	batch     int
+	attr      accesslog.Attribution
 }
 
 func (c *cli) importCommand() *command {
@@ -42,20 +41,20 @@ of --field-org, --field-client, --field-client-name and --field-user (dotted
 paths such as request.headers.X-Org-Id). Lines that cannot be read are reported
 with their file and line number; the import goes on, and exits non-zero at the
 end if any line was bad (unless --keep-going).`)
-	cfg := &importConfig{format: oneOf{value: "combined", allowed: []string{"combined", "json"}}}
+	cfg := &importConfig{format: oneOf{Value: "combined", Allowed: []string{"combined", "json"}}}
 	cfg.remote = addRemoteFlags(cmd.Flags, "bearer token: the admin token, or a client token with usage:event:add")
 	f := cmd.Flags
 	f.Var(&cfg.format, "format", "log `format`: combined or json")
 	cfg.routes = addTemplateFlags(f)
 	f.StringVar(&cfg.source, "source", "", "`label` of the host (or log) that wrote the files, part of every event id (default: this host's name)")
-	f.StringVar(&cfg.org, "org", "", "organization of every request (with the admin token; a client token's own by default)")
-	f.StringVar(&cfg.client, "client", "", "OAuth client id of every request")
-	f.StringVar(&cfg.clientName, "client-name", "", "client name of every request (default: the client id)")
-	f.StringVar(&cfg.fieldOrg, "field-org", "", "JSON logs: field holding the organization")
-	f.StringVar(&cfg.fieldClient, "field-client", "", "JSON logs: field holding the client id")
-	f.StringVar(&cfg.fieldClientName, "field-client-name", "", "JSON logs: field holding the client name")
-	f.StringVar(&cfg.fieldUser, "field-user", "", "JSON logs: field holding the user")
-	f.BoolVar(&cfg.remoteUserIsUser, "remote-user", true, "combined logs: record the authenticated remote user (%u) as the user")
+	f.StringVar(&cfg.attr.Org, "org", "", "organization of every request (with the admin token; a client token's own by default)")
+	f.StringVar(&cfg.attr.Client, "client", "", "OAuth client id of every request")
+	f.StringVar(&cfg.attr.ClientName, "client-name", "", "client name of every request (default: the client id)")
+	f.StringVar(&cfg.attr.FieldOrg, "field-org", "", "JSON logs: field holding the organization")
+	f.StringVar(&cfg.attr.FieldClient, "field-client", "", "JSON logs: field holding the client id")
+	f.StringVar(&cfg.attr.FieldClientName, "field-client-name", "", "JSON logs: field holding the client name")
+	f.StringVar(&cfg.attr.FieldUser, "field-user", "", "JSON logs: field holding the user")
+	f.BoolVar(&cfg.attr.RemoteUserIsUser, "remote-user", true, "combined logs: record the authenticated remote user (%u) as the user")
 	f.BoolVar(&cfg.keepGoing, "keep-going", false, "exit zero even when some lines could not be read")
 	f.IntVar(&cfg.batch, "batch", 5000, "events per request")
 	cmd.Args = "FILE..."
@@ -73,12 +72,12 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	switch {
 	case len(files) == 0:
 		return usageError{Err: errors.New("name at least one log FILE")}
-	case cfg.client == "" && cfg.fieldClient == "":
+	case cfg.attr.Client == "" && cfg.attr.FieldClient == "":
 		return usageError{Err: errors.New("--client or --field-client is required: every event belongs to an OAuth client")}
 	case cfg.batch < 1 || cfg.batch > 100_000:
 		return usageError{Err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
 	}
-	format, err := accesslog.ParseFormat(cfg.format.value)
+	format, err := accesslog.ParseFormat(cfg.format.Value)
 	if err != nil {
 		return usageError{Err: err}
 	}
@@ -104,9 +103,8 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 		return err
 	}
 	ids := accesslog.NewEventIDs(cfg.source)
-	attr := &accesslog.Attribution{Template: matcher.Match, Org: cfg.org, Client: cfg.client, ClientName: cfg.clientName,
-		FieldOrg: cfg.fieldOrg, FieldClient: cfg.fieldClient, FieldClientName: cfg.fieldClientName, FieldUser: cfg.fieldUser,
-		RemoteUserIsUser: cfg.remoteUserIsUser, Platform: "import"}
+	attr := &cfg.attr
+	attr.Template, attr.Platform = matcher.Match, "import"
 	prog := startProgress(c.stderr, "importing bytes", int(total))
 	var st importStats
 	for _, name := range files {

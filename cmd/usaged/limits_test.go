@@ -258,28 +258,3 @@ func TestConnectionFlood(t *testing.T) {
 		t.Errorf("the server did not log that it lowered --max-connections to its file budget")
 	}
 }
-
-func TestMemoryLimitFlag(t *testing.T) {
-	f := func(in string, want memoryLimit, wantString string) {
-		t.Helper()
-		var m memoryLimit
-		if err := m.Set(in); err != nil {
-			t.Fatalf("Set(%q): %v", in, err)
-		}
-		if m != want || m.String() != wantString {
-			t.Fatalf("Set(%q) = %+v (%s), want %+v (%s)", in, m, m.String(), want, wantString)
-		}
-	}
-	f("auto", memoryLimit{auto: true}, "auto")
-	f("AUTO", memoryLimit{auto: true}, "auto")
-	f("off", memoryLimit{}, "off")
-	f("0", memoryLimit{}, "off")
-	f("4GiB", memoryLimit{bytes: 4 << 30}, "4GiB")
-	f("512M", memoryLimit{bytes: 512 << 20}, "512MiB")
-	for _, bad := range []string{"", "-1", "lots", "4XB"} {
-		var m memoryLimit
-		if err := m.Set(bad); err == nil || !strings.Contains(err.Error(), "auto, off, or a size") {
-			t.Fatalf("Set(%q) = %v, want an error saying what is accepted", bad, err)
-		}
-	}
-}

@@ -23,8 +23,7 @@ type queryFlags struct {
 	groupBy      listValue
 	metrics      listValue
 	format       oneOf
-	poll         time.Duration
-	wait         time.Duration
+	poll         client.Poll // --poll and --wait
 }
 
 func (c *cli) queryCommand() *command {
@@ -38,7 +37,7 @@ query answers for the organization of the token: use a client's token, or its
 The table shows the date (with a granularity), the grouped dimensions and the
 chosen metrics, and a total; csv shows the same columns; json prints the
 results document as the server sent it.`)
-	f := &queryFlags{format: oneOf{value: "table", allowed: []string{"table", "csv", "json"}}}
+	f := &queryFlags{format: oneOf{Value: "table", Allowed: []string{"table", "csv", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "bearer token: a client access token")
 	fs := cmd.Flags
 	fs.StringVar(&f.clientID, "client-id", "", "OAuth client id, to get a token with the client-credentials grant")
@@ -49,8 +48,8 @@ results document as the server sent it.`)
 	fs.Var(&f.groupBy, "group-by", "comma-separated `dimensions`: OAuthClientId, OrganizationId, UserId, TemplateUri, HttpMethod (default OAuthClientId)")
 	fs.Var(&f.metrics, "metrics", "comma-separated `metrics`: Requests, Status200, Status300, Status400, Status500, Status429 (default all)")
 	fs.Var(&f.format, "format", "output `format`: table, csv or json")
-	fs.DurationVar(&f.poll, "poll", 100*time.Millisecond, "first interval between polls of the results; it doubles up to 2s")
-	fs.DurationVar(&f.wait, "wait", 5*time.Minute, "how long to wait for the query to complete")
+	fs.DurationVar(&f.poll.Interval, "poll", 100*time.Millisecond, "first interval between polls of the results; it doubles up to 2s")
+	fs.DurationVar(&f.poll.Timeout, "wait", 5*time.Minute, "how long to wait for the query to complete")
 	cmd.Run = func(ctx context.Context) error { return c.query(ctx, f) }
 	return cmd
 }
@@ -59,7 +58,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	if f.interval == "" {
 		return usageError{Err: errors.New("--interval is required, e.g. --interval 2026-01-01/2026-01-31")}
 	}
-	if f.poll <= 0 || f.wait <= 0 {
+	if f.poll.Interval <= 0 || f.poll.Timeout <= 0 {
 		return usageError{Err: errors.New("--poll and --wait must be positive")}
 	}
 	// The server validates every name; the client only needs the columns.
@@ -87,11 +86,11 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	if f.client != "" {
 		path = client.ClientQueryPath(f.client)
 	}
-	ex, err := api.Query(ctx, path, req, client.Poll{Interval: f.poll, Timeout: f.wait})
+	ex, err := api.Query(ctx, path, req, f.poll)
 	if err != nil {
 		return err
 	}
-	if f.format.value == "json" {
+	if f.format.Value == "json" {
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, ex.Raw, "", "  "); err != nil {
 			return fmt.Errorf("the server's answer is not JSON: %w", err)
@@ -104,7 +103,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.format.value == "csv" {
+	if f.format.Value == "csv" {
 		return querytable.WriteCSV(c.stdout, cols, rows)
 	}
 	return querytable.WriteTable(c.stdout, cols, rows, f.interval)

@@ -131,3 +131,62 @@ func (r *Reserve) Set(s string) error {
 	}
 	return nil
 }
+
+// MemoryLimit is a soft limit on the Go heap: "auto", "off" (or 0), or a
+// size as ByteSize takes it. Its fields are those of server.MemoryLimit, so
+// that a pointer to one converts to a pointer to the other.
+type MemoryLimit struct {
+	Auto  bool
+	Bytes int64 // when not Auto; 0 means no limit
+}
+
+func (m *MemoryLimit) String() string {
+	switch {
+	case m == nil || m.Auto:
+		return "auto"
+	case m.Bytes == 0:
+		return "off"
+	}
+	return (*ByteSize)(&m.Bytes).String()
+}
+
+func (m *MemoryLimit) Set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "auto":
+		*m = MemoryLimit{Auto: true}
+		return nil
+	case "off", "0":
+		*m = MemoryLimit{}
+		return nil
+	}
+	var b ByteSize
+	if err := b.Set(s); err != nil {
+		return fmt.Errorf("%q is not a memory limit: want auto, off, or a size such as 4GiB", s)
+	}
+	*m = MemoryLimit{Bytes: int64(b)}
+	return nil
+}
+
+// OneOf is a string flag restricted to a few values, matched regardless of
+// case: Value is the one given, spelled as in Allowed.
+type OneOf struct {
+	Value   string
+	Allowed []string
+}
+
+func (o *OneOf) String() string {
+	if o == nil {
+		return ""
+	}
+	return o.Value
+}
+
+func (o *OneOf) Set(s string) error {
+	for _, a := range o.Allowed {
+		if strings.EqualFold(s, a) {
+			o.Value = a
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not one of %s", s, strings.Join(o.Allowed, ", "))
+}

@@ -1,6 +1,7 @@
 package flagvalue
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,5 +59,46 @@ func TestByteSize(t *testing.T) {
 	}
 	if s := ByteSize(16 << 20); s.String() != "16MiB" {
 		t.Fatalf("String() = %q", s.String())
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	f := func(in string, want MemoryLimit, wantString string) {
+		t.Helper()
+		var m MemoryLimit
+		if err := m.Set(in); err != nil {
+			t.Fatalf("Set(%q): %v", in, err)
+		}
+		if m != want || m.String() != wantString {
+			t.Fatalf("Set(%q) = %+v (%s), want %+v (%s)", in, m, m.String(), want, wantString)
+		}
+	}
+	f("auto", MemoryLimit{Auto: true}, "auto")
+	f("AUTO", MemoryLimit{Auto: true}, "auto")
+	f("off", MemoryLimit{}, "off")
+	f("0", MemoryLimit{}, "off")
+	f("4GiB", MemoryLimit{Bytes: 4 << 30}, "4GiB")
+	f("512M", MemoryLimit{Bytes: 512 << 20}, "512MiB")
+	for _, bad := range []string{"", "-1", "lots", "4XB"} {
+		var m MemoryLimit
+		if err := m.Set(bad); err == nil || !strings.Contains(err.Error(), "auto, off, or a size") {
+			t.Fatalf("Set(%q) = %v, want an error saying what is accepted", bad, err)
+		}
+	}
+}
+
+func TestOneOf(t *testing.T) {
+	f := func(in, want string) {
+		t.Helper()
+		o := OneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
+		if err := o.Set(in); err != nil || o.Value != want || o.String() != want {
+			t.Fatalf("Set(%q) = %q, %v; want %q", in, o.Value, err, want)
+		}
+	}
+	f("text", "text")
+	f("JSON", "json")
+	o := OneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
+	if err := o.Set("xml"); err == nil || err.Error() != `"xml" is not one of auto, text, json` || o.Value != "auto" {
+		t.Fatalf(`Set("xml") = %v, leaving %q; want an error naming the values, leaving auto`, err, o.Value)
 	}
 }

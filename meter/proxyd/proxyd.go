@@ -51,6 +51,17 @@ type Config struct {
 	Logger          *slog.Logger
 }
 
+// DefaultConfig returns the configuration of usaged proxy without flags;
+// Upstream, Templates, Attributor and Token are left for the caller.
+func DefaultConfig() Config {
+	return Config{
+		Listen: "127.0.0.1:9090", Server: "http://127.0.0.1:8080",
+		SpoolDir: "./usaged-spool", SpoolMaxBytes: 1 << 30, Batch: spool.DefaultBatchSize,
+		MaxPending: meter.DefaultMaxRetrying, MaxPendingBytes: meter.DefaultMaxRetryingBytes,
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
 // ErrConfig is matched (errors.Is) by New's errors that the configuration
 // is at fault for.
 var ErrConfig = errors.New("proxyd: invalid configuration")
