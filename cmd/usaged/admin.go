@@ -10,6 +10,8 @@ import (
 
 	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/genesys/wire"
+	"github.com/usaged/usaged/internal/cmdline"
+	"github.com/usaged/usaged/internal/flagvalue"
 	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/usage"
 )
@@ -26,14 +28,14 @@ type admin[T any] struct {
 
 // newAdminCommand starts an admin command with the flags that reach the
 // server; format, when not nil, prints the answer as JSON instead.
-func (c *cli) newAdminCommand(name, summary, details string) (*command, *remoteFlags) {
+func (c *cli) newAdminCommand(name, summary, details string) (*cmdline.Command, *remoteFlags) {
 	cmd := c.newCommand(name, summary, details)
 	return cmd, addRemoteFlags(cmd.Flags, "admin token")
 }
 
 // run is the command's Run: check, call, print as text, or as JSON when
 // format (nil for commands without --format) asks for it.
-func (a admin[T]) run(c *cli, remote *remoteFlags, format *oneOf) func(context.Context) error {
+func (a admin[T]) run(c *cli, remote *remoteFlags, format *flagvalue.OneOf) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if a.check != nil {
 			if err := a.check(); err != nil {
@@ -49,7 +51,7 @@ func (a admin[T]) run(c *cli, remote *remoteFlags, format *oneOf) func(context.C
 			return err
 		}
 		if format != nil && format.Value == "json" {
-			return writeJSON(c.stdout, v)
+			return termout.WriteJSON(c.stdout, v)
 		}
 		return a.text(c.stdout, v)
 	}
@@ -59,7 +61,7 @@ func (a admin[T]) run(c *cli, remote *remoteFlags, format *oneOf) func(context.C
 func required(msg string, empty ...bool) error {
 	for _, e := range empty {
 		if e {
-			return usageError{Err: errors.New(msg)}
+			return cmdline.UsageError{Err: errors.New(msg)}
 		}
 	}
 	return nil
@@ -69,7 +71,7 @@ func required(msg string, empty ...bool) error {
 func checkName(name *string) func() error {
 	return func() error {
 		if err := usage.CheckName("--name", *name); err != nil {
-			return usageError{Err: err}
+			return cmdline.UsageError{Err: err}
 		}
 		return nil
 	}
@@ -77,7 +79,7 @@ func checkName(name *string) func() error {
 
 // createNamed is an admin command whose one own flag, --name, names the
 // thing (what) it creates.
-func createNamed[T any](c *cli, name, summary, what string, create func(context.Context, *client.Client, string) (T, error), text func(io.Writer, T) error) *command {
+func createNamed[T any](c *cli, name, summary, what string, create func(context.Context, *client.Client, string) (T, error), text func(io.Writer, T) error) *cmdline.Command {
 	cmd, remote := c.newAdminCommand(name, summary, "")
 	n := cmd.Flags.String("name", "", "name of the "+what+", required")
 	cmd.Run = admin[T]{
@@ -88,13 +90,13 @@ func createNamed[T any](c *cli, name, summary, what string, create func(context.
 	return cmd
 }
 
-func formatFlag(cmd *command) *oneOf {
-	f := &oneOf{Value: "text", Allowed: []string{"text", "json"}}
+func formatFlag(cmd *cmdline.Command) *flagvalue.OneOf {
+	f := &flagvalue.OneOf{Value: "text", Allowed: []string{"text", "json"}}
 	cmd.Flags.Var(f, "format", "output `format`: text or json")
 	return f
 }
 
-func (c *cli) orgCreateCommand() *command {
+func (c *cli) orgCreateCommand() *cmdline.Command {
 	return createNamed(c, "org create", "create an organization (admin)", "organization",
 		func(ctx context.Context, api *client.Client, name string) (wire.Organization, error) {
 			return api.CreateOrganization(ctx, name)
@@ -102,7 +104,7 @@ func (c *cli) orgCreateCommand() *command {
 		termout.Printed("created organization %q\n  id  %s\n", func(o wire.Organization) []any { return []any{o.Name, o.ID} }))
 }
 
-func (c *cli) orgListCommand() *command {
+func (c *cli) orgListCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("org list", "list organizations (admin)", "")
 	rows := termout.Table("ID\tNAME\tCREATED\t", "%s\t%s\t%s\t\n", func(o wire.Organization) []any { return []any{o.ID, o.Name, o.DateCreated} })
 	cmd.Run = admin[wire.Entities[wire.Organization]]{
@@ -115,13 +117,13 @@ func (c *cli) orgListCommand() *command {
 	return cmd
 }
 
-func (c *cli) clientCreateCommand() *command {
+func (c *cli) clientCreateCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("client create", "create an OAuth client of an organization and print its secret (admin)",
 		"Permissions: "+strings.Join(usage.Permissions, ", ")+".")
 	org := cmd.Flags.String("org", "", "organization id, required")
 	name := cmd.Flags.String("name", "", "client name, required")
 	desc := cmd.Flags.String("description", "", "client description")
-	perms := listValue{}
+	perms := flagvalue.List{}
 	cmd.Flags.Var(&perms, "permissions", "comma-separated `permissions`, e.g. usage:event:add,usage:organization:view")
 	validity := cmd.Flags.Int("validity", 86400, "lifetime of the client's access tokens, in seconds (300 to 172800)")
 	cmd.Run = admin[wire.Client]{
@@ -131,7 +133,7 @@ func (c *cli) clientCreateCommand() *command {
 			}
 			for _, p := range perms {
 				if !usage.KnownPermission(p) {
-					return usageError{Err: fmt.Errorf("--permissions: %q is not one of %s", p, strings.Join(usage.Permissions, ", "))}
+					return cmdline.UsageError{Err: fmt.Errorf("--permissions: %q is not one of %s", p, strings.Join(usage.Permissions, ", "))}
 				}
 			}
 			return nil
@@ -156,7 +158,7 @@ The secret is shown only now; usaged keeps just a hash of it. Get a token with:
 	return cmd
 }
 
-func (c *cli) clientListCommand() *command {
+func (c *cli) clientListCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("client list", "list the OAuth clients of an organization (admin)", "")
 	org := cmd.Flags.String("org", "", "organization id, required")
 	rows := termout.Table("ID\tNAME\tPERMISSIONS\tTOKEN VALIDITY\tCREATED\t", "%s\t%s\t%s\t%ds\t%s\t\n", func(cl wire.Client) []any {
@@ -173,7 +175,7 @@ func (c *cli) clientListCommand() *command {
 	return cmd
 }
 
-func (c *cli) clientDeleteCommand() *command {
+func (c *cli) clientDeleteCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("client delete", "delete an OAuth client; its tokens stop working (admin)", "")
 	org := cmd.Flags.String("org", "", "organization id, required")
 	id := cmd.Flags.String("id", "", "client id, required")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/client"
+	"github.com/usaged/usaged/internal/cmdline"
 )
 
 // remoteFlags are the flags of every command that talks to a server.
@@ -32,10 +33,10 @@ func addRemoteFlags(fs *flag.FlagSet, tokenHelp string) *remoteFlags {
 func (r *remoteFlags) client(needToken bool, maxConns int) (*client.Client, error) {
 	u, err := url.Parse(r.server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageError{Err: fmt.Errorf("--server %q is not an http or https URL such as http://127.0.0.1:8080", r.server)}
+		return nil, cmdline.UsageError{Err: fmt.Errorf("--server %q is not an http or https URL such as http://127.0.0.1:8080", r.server)}
 	}
 	if needToken && r.token == "" {
-		return nil, usageError{Err: errors.New("--token or --token-file is required: the admin token (also from $USAGED_TOKEN, $USAGED_TOKEN_FILE, $USAGED_ADMIN_TOKEN or $USAGED_ADMIN_TOKEN_FILE)")}
+		return nil, cmdline.UsageError{Err: errors.New("--token or --token-file is required: the admin token (also from $USAGED_TOKEN, $USAGED_TOKEN_FILE, $USAGED_ADMIN_TOKEN or $USAGED_ADMIN_TOKEN_FILE)")}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Every worker keeps its own connection alive between batches.

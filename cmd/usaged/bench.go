@@ -10,6 +10,9 @@ import (
 	"github.com/usaged/usaged/bench"
 	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/genesys/wire"
+	"github.com/usaged/usaged/internal/cmdline"
+	"github.com/usaged/usaged/internal/flagvalue"
+	"github.com/usaged/usaged/internal/termout"
 )
 
 // benchIngestFlags are bench ingest's flags: those of the load bind to
@@ -18,11 +21,11 @@ type benchIngestFlags struct {
 	remote *remoteFlags
 	org    string
 	orgs   int
-	format oneOf
+	format flagvalue.OneOf
 	cfg    bench.IngestConfig
 }
 
-func (c *cli) benchIngestCommand() *command {
+func (c *cli) benchIngestCommand() *cmdline.Command {
 	cmd := c.newCommand("bench ingest", "measure a server's ingest throughput and latency",
 		`Pre-encodes --variety distinct NDJSON batches of demo traffic from the last day,
 then posts them from --concurrency workers over keep-alive connections for
@@ -31,7 +34,7 @@ events/s, batch latency percentiles and the server's resident memory, read from
 its /metrics every second. Run it against a server you may load: it writes real
 events into the organizations it uses (by default "Bench Org", created if
 missing).`)
-	f := &benchIngestFlags{format: oneOf{Value: "text", Allowed: []string{"text", "json"}}}
+	f := &benchIngestFlags{format: flagvalue.OneOf{Value: "text", Allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "admin token, or a client token with usage:event:add together with --org")
 	fs := cmd.Flags
 	fs.DurationVar(&f.cfg.Duration, "duration", 30*time.Second, "how long to send batches")
@@ -57,7 +60,7 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 		return err
 	}
 	if f.cfg.Duration <= 0 {
-		return usageError{Err: errors.New("--duration must be positive")}
+		return cmdline.UsageError{Err: errors.New("--duration must be positive")}
 	}
 	api, err := f.remote.client(true, f.cfg.Concurrency)
 	if err != nil {
@@ -76,19 +79,19 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 			return err
 		}
 	}
-	fmt.Fprintf(info, "sending batches of %s events from %d workers for %s…\n", group(int64(f.cfg.Batch)), f.cfg.Concurrency, f.cfg.Duration)
+	fmt.Fprintf(info, "sending batches of %s events from %d workers for %s…\n", termout.Group(int64(f.cfg.Batch)), f.cfg.Concurrency, f.cfg.Duration)
 	rep, err := bench.Ingest(ctx, api, f.cfg)
 	if err != nil {
 		return err
 	}
 	if f.format.Value == "json" {
-		return writeJSON(c.stdout, rep)
+		return termout.WriteJSON(c.stdout, rep)
 	}
 	rep.WriteText(c.stdout)
 	return nil
 }
 
-func (c *cli) benchStoreCommand() *command {
+func (c *cli) benchStoreCommand() *cmdline.Command {
 	cmd := c.newCommand("bench store", "load a local store in-process and time the organization query",
 		`Fills a fresh store through the ingest pipeline (no HTTP) with --events events over
 --days days, then times a 90-day daily query by client for one organization.
@@ -100,7 +103,7 @@ make the store in the "store" directory of a data directory, e.g. --dir
 DATA/store, then run usaged serve --data DATA; the admin API lists the
 organizations and creates clients in them, e.g. for usaged bench query.`)
 	cfg := bench.StoreConfig{}
-	format := oneOf{Value: "text", Allowed: []string{"text", "json"}}
+	format := flagvalue.OneOf{Value: "text", Allowed: []string{"text", "json"}}
 	var seed int64
 	fs := cmd.Flags
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the store; must not hold one already (default: a temporary directory)")
@@ -134,7 +137,7 @@ organizations and creates clients in them, e.g. for usaged bench query.`)
 			return err
 		}
 		if format.Value == "json" {
-			return writeJSON(c.stdout, rep)
+			return termout.WriteJSON(c.stdout, rep)
 		}
 		_, err = fmt.Fprintln(c.stdout, rep)
 		return err

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/bench"
+	"github.com/usaged/usaged/internal/cmdline"
+	"github.com/usaged/usaged/internal/flagvalue"
+	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -15,12 +18,12 @@ import (
 type benchQueryFlags struct {
 	remote                *remoteFlags
 	interval, granularity string
-	groupBy               listValue
-	format                oneOf
+	groupBy               flagvalue.List
+	format                flagvalue.OneOf
 	cfg                   bench.QueryConfig
 }
 
-func (c *cli) benchQueryCommand() *command {
+func (c *cli) benchQueryCommand() *cmdline.Command {
 	cmd := c.newCommand("bench query", "measure a server's organization query latency and rate over HTTP",
 		`Runs --concurrency loops for --duration, each starting an organization usage
 query (POST /api/v2/usage/query) and polling its results URI, at once and then
@@ -37,7 +40,7 @@ usage:organization:view in --org for the run, queries with that client's
 token, and deletes the client at the end. Without --org it queries the first
 organization the server lists. To time a large store, build it with
 usaged bench store --dir DATA/store and serve DATA (see bench store -h).`)
-	f := &benchQueryFlags{format: oneOf{Value: "text", Allowed: []string{"text", "json"}}}
+	f := &benchQueryFlags{format: flagvalue.OneOf{Value: "text", Allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "admin token")
 	fs := cmd.Flags
 	fs.StringVar(&f.cfg.Org, "org", "", "organization `id` to query; default: the first organization the server lists")
@@ -56,7 +59,7 @@ func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 		return err
 	}
 	if f.cfg.Duration <= 0 || f.cfg.Duration > 12*time.Hour {
-		return usageError{Err: errors.New("--duration must be positive and at most 12h")}
+		return cmdline.UsageError{Err: errors.New("--duration must be positive and at most 12h")}
 	}
 	admin, err := f.remote.client(true, f.cfg.Concurrency)
 	if err != nil {
@@ -88,7 +91,7 @@ func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 	}
 	f.cfg.Req, f.cfg.Timeout = queryRequest(f.interval, f.granularity, groupBy, nil), f.remote.timeout
 	f.cfg.Started = func(rows int) {
-		fmt.Fprintf(info, "%s rows per execution; running %d at once for %s…\n", group(int64(rows)), f.cfg.Concurrency, f.cfg.Duration)
+		fmt.Fprintf(info, "%s rows per execution; running %d at once for %s…\n", termout.Group(int64(rows)), f.cfg.Concurrency, f.cfg.Duration)
 	}
 	f.cfg.Warn = func(err error) { fmt.Fprintf(c.stderr, "usaged: %v\n", err) }
 	rep, err := bench.Query(ctx, admin, f.cfg)
@@ -96,7 +99,7 @@ func (c *cli) benchQuery(ctx context.Context, f *benchQueryFlags) error {
 		return err
 	}
 	if f.format.Value == "json" {
-		return writeJSON(c.stdout, rep)
+		return termout.WriteJSON(c.stdout, rep)
 	}
 	rep.WriteText(c.stdout)
 	return nil

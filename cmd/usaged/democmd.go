@@ -7,19 +7,22 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/internal/cmdline"
+	"github.com/usaged/usaged/internal/flagvalue"
+	"github.com/usaged/usaged/internal/termout"
 )
 
 // demoFlags are demo's flags: those of the seeding bind to its
 // configurations.
 type demoFlags struct {
 	remote   *remoteFlags
-	format   oneOf
+	format   flagvalue.OneOf
 	services bool // also the service-usage demo, with svc
 	r        demo.Remote
 	svc      demo.ServicesConfig
 }
 
-func (c *cli) demoCommand() *command {
+func (c *cli) demoCommand() *cmdline.Command {
 	cmd := c.newCommand("demo", "seed a running server with synthetic traffic over HTTP",
 		`Finds or creates the organizations ("Demo Org", "Demo Org 2", …, or those given
 with --org) and their integration clients through the admin API, then posts
@@ -35,11 +38,11 @@ from four services on; services it finds keep the status they have), posts the s
 scoped to the first partner, which it prints with requests to try. The activity
 is a function of --seed too: a re-run within the hour sends only duplicates,
 but creates a new key each time.`)
-	f := &demoFlags{format: oneOf{Value: "text", Allowed: []string{"text", "json"}}}
+	f := &demoFlags{format: flagvalue.OneOf{Value: "text", Allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "admin token")
 	cmd.Flags.Int64Var(&f.r.Seed, "seed", 1, "seed of the generated traffic; the same seed yields the same events")
 	cmd.Flags.IntVar(&f.r.Orgs, "orgs", 1, "number of demo organizations to find or create (ignored with --org)")
-	cmd.Flags.Var((*listValue)(&f.r.OrgIDs), "org", "comma-separated `ids` of existing organizations to send traffic for, instead of demo ones")
+	cmd.Flags.Var((*flagvalue.List)(&f.r.OrgIDs), "org", "comma-separated `ids` of existing organizations to send traffic for, instead of demo ones")
 	cmd.Flags.IntVar(&f.r.Clients, "clients", 8, "integration clients per organization")
 	cmd.Flags.IntVar(&f.r.UsersPerOrg, "users", 50, "distinct users per organization")
 	cmd.Flags.IntVar(&f.r.Templates, "templates", 150, fmt.Sprintf("distinct route templates, at most %d", demo.TemplateCount))
@@ -72,7 +75,7 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 			return err
 		}
 		if f.r.Days > demo.MaxServiceDays {
-			return usageError{Err: fmt.Errorf("--days must be at most %d with --services, got %d", demo.MaxServiceDays, f.r.Days)}
+			return cmdline.UsageError{Err: fmt.Errorf("--days must be at most %d with --services, got %d", demo.MaxServiceDays, f.r.Days)}
 		}
 	}
 	api, err := f.remote.client(true, f.r.Concurrency)
@@ -91,7 +94,7 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 	}
 	if f.format.Value != "json" {
 		fmt.Fprintf(out, "done: %s events in %.1fs (%s events/s): %s accepted, %s duplicates, %s rejected\n",
-			group(int64(sum.Events)), sum.Seconds, group(int64(sum.EventsPerSecond)), group(int64(sum.Accepted)), group(int64(sum.Duplicates)), group(int64(sum.Rejected)))
+			termout.Group(int64(sum.Events)), sum.Seconds, termout.Group(int64(sum.EventsPerSecond)), termout.Group(int64(sum.Accepted)), termout.Group(int64(sum.Duplicates)), termout.Group(int64(sum.Rejected)))
 		for _, e := range sum.Errors {
 			fmt.Fprintf(out, "  rejected %s: %s %s\n", e.ID, e.Code, e.Message)
 		}
@@ -104,15 +107,15 @@ func (c *cli) demo(ctx context.Context, f *demoFlags) error {
 		}
 	}
 	if f.format.Value == "json" {
-		return writeJSON(out, sum)
+		return termout.WriteJSON(out, sum)
 	}
 	if s := sum.ServiceUsage; s != nil {
 		fmt.Fprintf(out, "service usage: %s activity events of %s (%d created): %s accepted, %s duplicates, %s rejected\n",
-			group(int64(s.Events)), plural(s.Services, "service"), s.Created, group(int64(s.Accepted)), group(int64(s.Duplicates)), group(int64(s.Rejected)))
+			termout.Group(int64(s.Events)), termout.Plural(s.Services, "service"), s.Created, termout.Group(int64(s.Accepted)), termout.Group(int64(s.Duplicates)), termout.Group(int64(s.Rejected)))
 		for _, e := range s.Errors {
 			fmt.Fprintf(out, "  rejected %s: %s %s\n", e.ID, e.Code, e.Message)
 		}
-		printServiceDemo(out, strings.TrimRight(f.remote.server, "/"), s)
+		demo.PrintServices(out, strings.TrimRight(f.remote.server, "/"), s)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/usaged/usaged/internal/cmdline"
-	"github.com/usaged/usaged/internal/flagvalue"
 )
 
 // env names the variables behind every flag. The flags of serve and those
@@ -35,15 +34,6 @@ var env = cmdline.Env{
 	SecretFiles: map[string]string{"token-file": "token", "admin-token-file": "admin-token"},
 }
 
-// Flag values of package flagvalue, under the names the commands use.
-type (
-	listValue   = flagvalue.List
-	dayDuration = flagvalue.DayDuration
-	byteSize    = flagvalue.ByteSize
-	reserveSize = flagvalue.Reserve // --disk-reserve
-	oneOf       = flagvalue.OneOf
-)
-
 // bound is a flag's value and the range it must be in.
 type bound struct {
 	flag          string
@@ -54,7 +44,7 @@ type bound struct {
 func inRange(bounds ...bound) error {
 	for _, b := range bounds {
 		if b.val < b.min || b.val > b.max {
-			return usageError{Err: fmt.Errorf("--%s must be from %d to %d, got %d", b.flag, b.min, b.max, b.val)}
+			return cmdline.UsageError{Err: fmt.Errorf("--%s must be from %d to %d, got %d", b.flag, b.min, b.max, b.val)}
 		}
 	}
 	return nil

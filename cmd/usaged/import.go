@@ -8,6 +8,9 @@ import (
 
 	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/internal/cmdline"
+	"github.com/usaged/usaged/internal/flagvalue"
+	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/meter/accesslog"
 	"github.com/usaged/usaged/usage"
 )
@@ -15,7 +18,7 @@ import (
 // importConfig are import's flags: those of the attribution bind to it.
 type importConfig struct {
 	remote    *remoteFlags
-	format    oneOf
+	format    flagvalue.OneOf
 	routes    *templateFlags
 	source    string
 	keepGoing bool
@@ -23,7 +26,7 @@ type importConfig struct {
 	attr      accesslog.Attribution
 }
 
-func (c *cli) importCommand() *command {
+func (c *cli) importCommand() *cmdline.Command {
 	cmd := c.newCommand("import", "send the requests of access logs as usage events",
 		`Reads nginx/Apache combined (or common) logs, or JSON logs (Caddy, Envoy, and
 generic time/method/path/status objects), gzipped or not, and sends one usage
@@ -41,7 +44,7 @@ of --field-org, --field-client, --field-client-name and --field-user (dotted
 paths such as request.headers.X-Org-Id). Lines that cannot be read are reported
 with their file and line number; the import goes on, and exits non-zero at the
 end if any line was bad (unless --keep-going).`)
-	cfg := &importConfig{format: oneOf{Value: "combined", Allowed: []string{"combined", "json"}}}
+	cfg := &importConfig{format: flagvalue.OneOf{Value: "combined", Allowed: []string{"combined", "json"}}}
 	cfg.remote = addRemoteFlags(cmd.Flags, "bearer token: the admin token, or a client token with usage:event:add")
 	f := cmd.Flags
 	f.Var(&cfg.format, "format", "log `format`: combined or json")
@@ -71,15 +74,15 @@ type importStats struct {
 func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string) error {
 	switch {
 	case len(files) == 0:
-		return usageError{Err: errors.New("name at least one log FILE")}
+		return cmdline.UsageError{Err: errors.New("name at least one log FILE")}
 	case cfg.attr.Client == "" && cfg.attr.FieldClient == "":
-		return usageError{Err: errors.New("--client or --field-client is required: every event belongs to an OAuth client")}
+		return cmdline.UsageError{Err: errors.New("--client or --field-client is required: every event belongs to an OAuth client")}
 	case cfg.batch < 1 || cfg.batch > 100_000:
-		return usageError{Err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
+		return cmdline.UsageError{Err: fmt.Errorf("--batch must be from 1 to 100000, got %d", cfg.batch)}
 	}
 	format, err := accesslog.ParseFormat(cfg.format.Value)
 	if err != nil {
-		return usageError{Err: err}
+		return cmdline.UsageError{Err: err}
 	}
 	matcher, err := cfg.routes.matcher()
 	if err != nil {
@@ -91,21 +94,21 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	}
 	if cfg.source == "" {
 		if cfg.source, err = os.Hostname(); err != nil {
-			return usageError{Err: fmt.Errorf("--source is needed: this host's name cannot be read: %w", err)}
+			return cmdline.UsageError{Err: fmt.Errorf("--source is needed: this host's name cannot be read: %w", err)}
 		} else if cfg.source == "" {
-			return usageError{Err: errors.New("--source is needed: this host has no name")}
+			return cmdline.UsageError{Err: errors.New("--source is needed: this host has no name")}
 		}
 	}
 	total, err := accesslog.Size(files)
 	if errors.Is(err, accesslog.ErrSameFile) {
-		return usageError{Err: err}
+		return cmdline.UsageError{Err: err}
 	} else if err != nil {
 		return err
 	}
 	ids := accesslog.NewEventIDs(cfg.source)
 	attr := &cfg.attr
 	attr.Template, attr.Platform = matcher.Match, "import"
-	prog := startProgress(c.stderr, "importing bytes", int(total))
+	prog := termout.StartProgress(c.stderr, "importing bytes", int(total))
 	var st importStats
 	for _, name := range files {
 		if err := c.importFile(ctx, cfg, api, attr, format, ids, name, prog, &st); err != nil {
@@ -115,14 +118,14 @@ func (c *cli) importLogs(ctx context.Context, cfg *importConfig, files []string)
 	}
 	prog.Finish()
 	fmt.Fprintf(c.stdout, "%s in %s: %d sent (%d accepted, %s, %d rejected by usaged), %d could not be read\n",
-		plural(st.lines, "line"), plural(len(files), "file"), st.lines-st.bad, st.sent.Accepted, plural(st.sent.Duplicates, "duplicate"), st.sent.Rejected, st.bad)
+		termout.Plural(st.lines, "line"), termout.Plural(len(files), "file"), st.lines-st.bad, st.sent.Accepted, termout.Plural(st.sent.Duplicates, "duplicate"), st.sent.Rejected, st.bad)
 	if st.bad > 0 && !cfg.keepGoing {
-		return fmt.Errorf("%s could not be read (listed above); pass --keep-going to accept that", plural(st.bad, "line"))
+		return fmt.Errorf("%s could not be read (listed above); pass --keep-going to accept that", termout.Plural(st.bad, "line"))
 	}
 	return nil
 }
 
-func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *client.Client, attr *accesslog.Attribution, format accesslog.Format, ids *accesslog.EventIDs, name string, prog *progress, st *importStats) error {
+func (c *cli) importFile(ctx context.Context, cfg *importConfig, api *client.Client, attr *accesslog.Attribution, format accesslog.Format, ids *accesslog.EventIDs, name string, prog *termout.Progress, st *importStats) error {
 	send := func(evs []usage.Event) error {
 		res, err := api.SendEvents(ctx, evs, client.Brief)
 		if err != nil {

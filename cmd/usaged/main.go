@@ -14,13 +14,11 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/usaged/usaged/internal/cmdline"
-	"github.com/usaged/usaged/internal/termout"
 )
 
 // version is the release, set at build time with
@@ -58,12 +56,7 @@ type cli struct {
 	stdout, stderr io.Writer
 }
 
-type (
-	command    = cmdline.Command
-	usageError = cmdline.UsageError
-)
-
-func (c *cli) newCommand(name, summary, details string) *command {
+func (c *cli) newCommand(name, summary, details string) *cmdline.Command {
 	return cmdline.NewCommand("usaged", name, summary, details)
 }
 
@@ -74,8 +67,8 @@ func (c *cli) program(lookup func(string) (string, bool)) *cmdline.Program {
 }
 
 // commands returns every command, in the order help lists them.
-func (c *cli) commands() []*command {
-	return []*command{
+func (c *cli) commands() []*cmdline.Command {
+	return []*cmdline.Command{
 		c.serveCommand(),
 		c.demoCommand(),
 		c.queryCommand(),
@@ -97,7 +90,7 @@ func (c *cli) commands() []*command {
 		c.proxyCommand(),
 		c.importCommand(),
 
-		c.versionCommand(),
+		cmdline.VersionCommand("usaged", version, c.stdout),
 	}
 }
 
@@ -113,22 +106,3 @@ the command line win.
 The README (github.com/usaged/usaged) has a five-minute tour, the
 configuration table and the API reference.
 `
-
-func (c *cli) versionCommand() *command {
-	cmd := c.newCommand("version", "print the version, the Go version and the module build information", "")
-	verbose := cmd.Flags.Bool("verbose", false, "also list every dependency module and the build settings")
-	cmd.Run = func(context.Context) error {
-		cmdline.PrintVersion(c.stdout, "usaged", version, *verbose)
-		return nil
-	}
-	return cmd
-}
-
-// newLogger returns the logger of --log-format and --log-level.
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	log, err := termout.NewLogger(w, format, level)
-	if err != nil {
-		return nil, usageError{Err: err}
-	}
-	return log, nil
-}

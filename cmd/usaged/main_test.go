@@ -17,18 +17,20 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/internal/cmdline"
+	"github.com/usaged/usaged/internal/flagvalue"
 	"github.com/usaged/usaged/internal/syncbuf"
 )
 
 func TestEnvFallback(t *testing.T) {
 	t.Parallel()
-	newFlags := func() (*flag.FlagSet, *string, *dayDuration, *listValue, *string, *int) {
+	newFlags := func() (*flag.FlagSet, *string, *flagvalue.DayDuration, *flagvalue.List, *string, *int) {
 		fs := flag.NewFlagSet("usaged serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		addr := fs.String("addr", "default", "listen address")
-		win := dayDuration(time.Hour)
+		win := flagvalue.DayDuration(time.Hour)
 		fs.Var(&win, "dedupe-window", "window")
-		var list listValue
+		var list flagvalue.List
 		fs.Var(&list, "group-by", "dimensions")
 		tok := fs.String("token", "", "token")
 		n := fs.Int("batch", 1, "batch")
@@ -116,7 +118,7 @@ func TestEnvPerCommand(t *testing.T) {
 		"USAGED_DEDUPE_WINDOW":    `$USAGED_DEDUPE_WINDOW (--dedupe-window of usaged serve): "many" is not a duration: want e.g. 35d`,
 	} {
 		_, err := tryCLI(t, map[string]string{env: "many"}, "serve", "--data", t.TempDir())
-		var ue usageError
+		var ue cmdline.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
 			t.Errorf("serve with $%s=many: %v\nwant a usage error saying %s", env, err, want)
 		}
@@ -171,7 +173,7 @@ func TestHelpCoversEveryFlag(t *testing.T) {
 	// A flag error still goes to stderr with the usage, and exits 2.
 	var out, errOut bytes.Buffer
 	err := (&Main{LookupEnv: noEnv}).Run(t.Context(), []string{"org", "list", "--no-such-flag"}, &out, &errOut)
-	var ue usageError
+	var ue cmdline.UsageError
 	if !errors.As(err, &ue) || out.Len() > 0 || !strings.Contains(errOut.String(), "no-such-flag") || !strings.Contains(errOut.String(), "usage: usaged org list") {
 		t.Fatalf("org list --no-such-flag: %v, stdout %q, stderr %q", err, out.String(), errOut.String())
 	}

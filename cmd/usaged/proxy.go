@@ -9,12 +9,14 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/usaged/usaged/internal/cmdline"
+	"github.com/usaged/usaged/internal/flagvalue"
 	"github.com/usaged/usaged/meter/attrib"
 	"github.com/usaged/usaged/meter/proxyd"
 	"github.com/usaged/usaged/meter/route"
 )
 
-func (c *cli) proxyCommand() *command {
+func (c *cli) proxyCommand() *cmdline.Command {
 	cmd := c.newCommand("proxy", "meter an API without code changes: a reverse proxy that records every request",
 		`Forwards every request to --upstream (bodies stream both ways; server-sent
 events and websockets pass through) and records one usage event per request:
@@ -36,7 +38,7 @@ its id, so nothing is counted twice.`)
 		ClientNameClaim: attrib.DefaultClientNameClaim, UserClaim: attrib.DefaultUserClaim}
 	usaged := attrib.UsagedConfig{NegativeTTL: attrib.DefaultNegativeTTL, LookupRate: attrib.DefaultLookupRate, LookupBurst: attrib.DefaultLookupBurst}
 	usagedTokens := true
-	logFormat := oneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
+	logFormat := flagvalue.OneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
 	var upstream, logLevel string
 	f := cmd.Flags
 	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
@@ -46,7 +48,7 @@ its id, so nothing is counted twice.`)
 	f.StringVar(&cfg.Token, "token", "", "bearer token events are shipped with (this or --token-file is required); ps shows it to every user: prefer --token-file")
 	f.String("token-file", "", "file holding the token events are shipped with (whitespace trimmed), instead of --token")
 	f.StringVar(&cfg.SpoolDir, "spool", cfg.SpoolDir, "directory of the durable event spool")
-	f.Var((*byteSize)(&cfg.SpoolMaxBytes), "spool-max-bytes", "bound on the spool on disk; beyond it events are dropped and counted (a `size`, e.g. 1GiB)")
+	f.Var((*flagvalue.ByteSize)(&cfg.SpoolMaxBytes), "spool-max-bytes", "bound on the spool on disk; beyond it events are dropped and counted (a `size`, e.g. 1GiB)")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "events per shipment")
 	f.BoolVar(&cfg.PreserveHost, "preserve-host", false, "send the client's Host header upstream instead of the upstream's")
 	f.StringVar(&cfg.Anonymous, "anonymous-client", "", "record requests nobody could be identified for (no token, or a refused one) under this client id (with --anonymous-org); default: do not record them, only count them (--metrics-addr) and log the count every 10 s")
@@ -56,7 +58,7 @@ its id, so nothing is counted twice.`)
 	f.IntVar(&usaged.LookupBurst, "token-lookup-burst", usaged.LookupBurst, "lookups of unknown tokens made at once before --token-lookup-rate applies")
 	f.DurationVar(&usaged.NegativeTTL, "refused-token-ttl", usaged.NegativeTTL, "how long a token --server refused is remembered as refused, without asking again")
 	f.IntVar(&cfg.MaxPending, "max-pending", cfg.MaxPending, "requests kept waiting for attribution (--server unreachable, asking to wait, or lookups deferred); beyond, or beyond --max-pending-bytes, a request is recorded at once as unidentified")
-	f.Var((*byteSize)(&cfg.MaxPendingBytes), "max-pending-bytes", "bound on the headers and URLs of the requests waiting for attribution (a `size`, e.g. 64MiB)")
+	f.Var((*flagvalue.ByteSize)(&cfg.MaxPendingBytes), "max-pending-bytes", "bound on the headers and URLs of the requests waiting for attribution (a `size`, e.g. 64MiB)")
 	f.StringVar(&jwt.JWKSURL, "jwks-url", "", "attribute JWTs verified against this JWKS URL (with --jwt-issuer and --jwt-audience)")
 	f.StringVar(&jwt.Issuer, "jwt-issuer", "", "required issuer (iss) of JWTs")
 	f.StringVar(&jwt.Audience, "jwt-audience", "", "required audience (aud) of JWTs")
@@ -98,16 +100,16 @@ its id, so nothing is counted twice.`)
 }
 
 func (c *cli) proxy(ctx context.Context, cfg proxyd.Config, src attrib.Sources, upstream string, routes *templateFlags, logFormat, logLevel string) (err error) {
-	if cfg.Logger, err = newLogger(c.stderr, logFormat, logLevel); err != nil {
+	if cfg.Logger, err = cmdline.NewLogger(c.stderr, logFormat, logLevel); err != nil {
 		return err
 	}
 	up, err := url.Parse(upstream)
 	if err != nil || (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
-		return usageError{Err: fmt.Errorf("--upstream %q is not an http or https URL such as http://127.0.0.1:9000", upstream)}
+		return cmdline.UsageError{Err: fmt.Errorf("--upstream %q is not an http or https URL such as http://127.0.0.1:9000", upstream)}
 	}
 	cfg.Upstream = up
 	if cfg.Token == "" {
-		return usageError{Err: errors.New("--token or --token-file is required: events are shipped to --server with it")}
+		return cmdline.UsageError{Err: errors.New("--token or --token-file is required: events are shipped to --server with it")}
 	}
 	if err := inRange(bound{"batch", cfg.Batch, 1, 100_000}); err != nil {
 		return err
@@ -117,13 +119,13 @@ func (c *cli) proxy(ctx context.Context, cfg proxyd.Config, src attrib.Sources, 
 	}
 	cfg.Attributor, err = attrib.New(ctx, src)
 	if errors.Is(err, attrib.ErrNoSource) {
-		return usageError{Err: errors.New("no attribution source: keep --usaged-tokens, or give --jwks-url or --header-org/--header-client")}
+		return cmdline.UsageError{Err: errors.New("no attribution source: keep --usaged-tokens, or give --jwks-url or --header-org/--header-client")}
 	} else if err != nil {
-		return usageError{Err: err}
+		return cmdline.UsageError{Err: err}
 	}
 	p, err := proxyd.New(cfg)
 	if errors.Is(err, proxyd.ErrConfig) {
-		return usageError{Err: err}
+		return cmdline.UsageError{Err: err}
 	} else if err != nil {
 		return err
 	}
@@ -145,7 +147,7 @@ func addTemplateFlags(fs *flag.FlagSet) *templateFlags {
 // matcher loads the route table.
 func (t *templateFlags) matcher() (*route.Matcher, error) {
 	if t.file == "" {
-		return nil, usageError{Err: errors.New("--templates is required: an OpenAPI document or a file of route templates")}
+		return nil, cmdline.UsageError{Err: errors.New("--templates is required: an OpenAPI document or a file of route templates")}
 	}
 	list, err := route.Load(t.file)
 	if err != nil {

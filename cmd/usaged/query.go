@@ -10,6 +10,8 @@ import (
 
 	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/genesys/wire"
+	"github.com/usaged/usaged/internal/cmdline"
+	"github.com/usaged/usaged/internal/flagvalue"
 	"github.com/usaged/usaged/internal/querytable"
 )
 
@@ -20,13 +22,13 @@ type queryFlags struct {
 	client       string
 	interval     string
 	granularity  string
-	groupBy      listValue
-	metrics      listValue
-	format       oneOf
+	groupBy      flagvalue.List
+	metrics      flagvalue.List
+	format       flagvalue.OneOf
 	poll         client.Poll // --poll and --wait
 }
 
-func (c *cli) queryCommand() *command {
+func (c *cli) queryCommand() *cmdline.Command {
 	cmd := c.newCommand("query", "query usage counts through the Genesys usage query",
 		`Starts an organization usage query (POST /api/v2/usage/query), or with --client
 a client usage query (POST /api/v2/oauth/clients/{clientId}/usage/query), and
@@ -37,7 +39,7 @@ query answers for the organization of the token: use a client's token, or its
 The table shows the date (with a granularity), the grouped dimensions and the
 chosen metrics, and a total; csv shows the same columns; json prints the
 results document as the server sent it.`)
-	f := &queryFlags{format: oneOf{Value: "table", Allowed: []string{"table", "csv", "json"}}}
+	f := &queryFlags{format: flagvalue.OneOf{Value: "table", Allowed: []string{"table", "csv", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "bearer token: a client access token")
 	fs := cmd.Flags
 	fs.StringVar(&f.clientID, "client-id", "", "OAuth client id, to get a token with the client-credentials grant")
@@ -56,10 +58,10 @@ results document as the server sent it.`)
 
 func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	if f.interval == "" {
-		return usageError{Err: errors.New("--interval is required, e.g. --interval 2026-01-01/2026-01-31")}
+		return cmdline.UsageError{Err: errors.New("--interval is required, e.g. --interval 2026-01-01/2026-01-31")}
 	}
 	if f.poll.Interval <= 0 || f.poll.Timeout <= 0 {
-		return usageError{Err: errors.New("--poll and --wait must be positive")}
+		return cmdline.UsageError{Err: errors.New("--poll and --wait must be positive")}
 	}
 	// The server validates every name; the client only needs the columns.
 	req := queryRequest(f.interval, f.granularity, f.groupBy, f.metrics)
@@ -72,7 +74,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	switch {
 	case f.clientID != "":
 		if f.clientSecret == "" {
-			return usageError{Err: errors.New("--client-id needs --client-secret")}
+			return cmdline.UsageError{Err: errors.New("--client-id needs --client-secret")}
 		}
 		tok, err := api.AccessToken(ctx, f.clientID, f.clientSecret)
 		if err != nil {
@@ -80,7 +82,7 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 		}
 		api = api.WithToken(tok.AccessToken)
 	case f.remote.token == "":
-		return usageError{Err: errors.New("query needs --token (or $USAGED_TOKEN), or --client-id and --client-secret")}
+		return cmdline.UsageError{Err: errors.New("query needs --token (or $USAGED_TOKEN), or --client-id and --client-secret")}
 	}
 	path := client.OrganizationQueryPath
 	if f.client != "" {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/usaged/usaged/internal/cmdline"
 )
 
 // writeSecret writes a secret file of mode 0600 and returns its path.
@@ -58,7 +60,7 @@ func TestSecretFiles(t *testing.T) {
 	bad := func(env map[string]string, inMessage string, args ...string) {
 		t.Helper()
 		_, err := parsed(env, "token", args...)
-		var ue usageError
+		var ue cmdline.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), inMessage) {
 			t.Errorf("%q with %v: %v, want a usage error with %q", args, env, err, inMessage)
 		}

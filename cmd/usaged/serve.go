@@ -8,12 +8,13 @@ import (
 	"runtime/debug"
 
 	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/internal/cmdline"
 	"github.com/usaged/usaged/internal/flagvalue"
 	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/store/open"
 )
 
-func (c *cli) serveCommand() *command {
+func (c *cli) serveCommand() *cmdline.Command {
 	cmd := c.newCommand("serve", "run the usaged server",
 		`Serves the Genesys-compatible API (/oauth/token, /api/v2/...), the service-usage
 reports (/api/services/...), the dashboard at /, GET /healthz and GET /metrics
@@ -31,7 +32,7 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	cfg.HTTP.Addr = "127.0.0.1:8080"
 	cfg.Data.Store = open.Location{} // unset: the default store of --data, known once every flag is
 	cfg.Limits.Memory = &server.MemoryLimit{Auto: true}
-	logFormat := oneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
+	logFormat := flagvalue.OneOf{Value: "auto", Allowed: []string{"auto", "text", "json"}}
 	var logLevel string
 	f := cmd.Flags
 	f.StringVar(&cfg.HTTP.Addr, "addr", cfg.HTTP.Addr, "address to listen on; port 0 picks a free port")
@@ -43,8 +44,8 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.Lookup("store").DefValue = "pebble:<data>/store" // known once --data is
 	f.StringVar(&cfg.Auth.AdminToken, "admin-token", "", "admin bearer token, at least 16 bytes; default: the one kept in the data directory, generated on first start; ps shows it to every user: prefer --admin-token-file")
 	f.String("admin-token-file", "", "file holding the admin token (whitespace trimmed), instead of --admin-token")
-	f.Var((*dayDuration)(&cfg.Ingest.DedupeWindow), "dedupe-window", "how far back in event time duplicate ids are detected; older events are rejected (a `duration`: Go syntax or days, e.g. 35d)")
-	f.Var((*byteSize)(&cfg.Ingest.MaxBody), "max-body", "limit on an event request body after decompression (a `size`, e.g. 16MiB)")
+	f.Var((*flagvalue.DayDuration)(&cfg.Ingest.DedupeWindow), "dedupe-window", "how far back in event time duplicate ids are detected; older events are rejected (a `duration`: Go syntax or days, e.g. 35d)")
+	f.Var((*flagvalue.ByteSize)(&cfg.Ingest.MaxBody), "max-body", "limit on an event request body after decompression (a `size`, e.g. 16MiB)")
 	f.Var(&logFormat, "log-format", "log `format`: text, json, or auto (text on a terminal, else json)")
 	f.StringVar(&logLevel, "log-level", "info", "least severe level logged: debug, info, warn or error")
 	f.DurationVar(&cfg.HTTP.ShutdownTimeout, "shutdown-timeout", cfg.HTTP.ShutdownTimeout, "on SIGINT or SIGTERM, how long requests in flight may take to finish")
@@ -55,13 +56,13 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.IntVar(&cfg.Limits.TokenRateLimit, "token-rate-limit", cfg.Limits.TokenRateLimit, "requests per minute per IP address to POST /oauth/token, a budget of its own; -1: unlimited")
 	f.IntVar(&cfg.Auth.FailedLoginLimit, "failed-login-limit", cfg.Auth.FailedLoginLimit, "failed logins per minute per client id, from any address, before its logins are refused until the minute ends; -1: unlimited")
 	f.IntVar(&cfg.Auth.FailedLoginAddressLimit, "failed-login-address-limit", cfg.Auth.FailedLoginAddressLimit, "failed logins per minute per IP address, whatever the client ids, before its logins are refused until the minute ends; -1: unlimited")
-	f.Var((*reserveSize)(&cfg.Data.DiskReserve), "disk-reserve", "free space to keep on the data directory's filesystem, at most 5% of it: below it, event ingest, registry changes and new query executions are refused with 503 (a `size`, e.g. 256MiB; 0: no reserve)")
+	f.Var((*flagvalue.Reserve)(&cfg.Data.DiskReserve), "disk-reserve", "free space to keep on the data directory's filesystem, at most 5% of it: below it, event ingest, registry changes and new query executions are refused with 503 (a `size`, e.g. 256MiB; 0: no reserve)")
 	f.IntVar(&cfg.Ingest.MaxEvents, "max-events", cfg.Ingest.MaxEvents, "limit on the events of one ingest request (API request events and service activity); a request with more is refused with 413")
 	f.Var((*flagvalue.MemoryLimit)(cfg.Limits.Memory), "memory-limit", "soft limit on the Go heap, past which the collector works harder (a `size` such as 4GiB); auto: 3/4 of the cgroup's memory limit or of the machine's memory, unless GOMEMLIMIT is set; off: none")
 	f.IntVar(&cfg.HTTP.MaxConnections, "max-connections", cfg.HTTP.MaxConnections, "connections served at once, lowered to leave file descriptors for the store; at the limit the longest idle keep-alive connection is closed to admit a new one")
 	f.IntVar(&cfg.Query.MaxPendingPerOrg, "max-pending-executions-per-org", cfg.Query.MaxPendingPerOrg, "query executions one organization may have queued or running; more are answered 429; -1: unlimited")
 	f.IntVar(&cfg.Query.MaxExecutionsPerOrg, "max-executions-per-org", cfg.Query.MaxExecutionsPerOrg, "query executions one organization may have stored until they expire (see --results-ttl); more are answered 429; -1: unlimited")
-	f.Var((*byteSize)(&cfg.Query.MaxResultBytesPerOrg), "max-result-bytes-per-org", "stored query results one organization may hold until they expire, counted as their strings plus 8 bytes per number; beyond it new executions are answered 429 (a `size`, e.g. 256MiB)")
+	f.Var((*flagvalue.ByteSize)(&cfg.Query.MaxResultBytesPerOrg), "max-result-bytes-per-org", "stored query results one organization may hold until they expire, counted as their strings plus 8 bytes per number; beyond it new executions are answered 429 (a `size`, e.g. 256MiB)")
 	f.BoolVar(&cfg.Demo.Enabled, "demo", false, "seed a demo organization and demo services with 30 days of traffic and activity on first start and print credentials to query them")
 	f.IntVar(&cfg.Demo.EventsPerDay, "demo-events-per-day", cfg.Demo.EventsPerDay, "with --demo, average events per day to seed")
 	f.BoolVar(&cfg.Data.AcceptWALLoss, "accept-wal-loss", false, "start even if the store's write-ahead log is damaged in its middle, dropping the acknowledged writes from the damage on (logged at ERROR); without it such a store refuses to start")
@@ -70,7 +71,7 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 }
 
 func (c *cli) serve(ctx context.Context, sc *server.Config, logFormat, logLevel string) (err error) {
-	log, err := newLogger(c.stderr, logFormat, logLevel)
+	log, err := cmdline.NewLogger(c.stderr, logFormat, logLevel)
 	if err != nil {
 		return err
 	}
@@ -82,7 +83,7 @@ func (c *cli) serve(ctx context.Context, sc *server.Config, logFormat, logLevel 
 		return c.seedDemo(ctx, s, sc.Data.Dir, sc.Demo.EventsPerDay)
 	}
 	if err := sc.Validate(); err != nil {
-		return usageError{Err: server.FirstProblem(err)}
+		return cmdline.UsageError{Err: server.FirstProblem(err)}
 	}
 	if os.Getenv("GOGC") == "" {
 		// The heap is mostly short-lived request bodies; the large long-lived
@@ -116,7 +117,7 @@ func (c *cli) seedDemo(ctx context.Context, s *server.Server, dir string, events
 	return server.Demo{Session: d.DashboardSession(), Banner: func(w io.Writer, base string) {
 		d.Print(w, base)
 		if d.ServiceUsage != nil && d.ServicesSeeded {
-			printServiceDemo(w, base, d.ServiceUsage)
+			demo.PrintServices(w, base, d.ServiceUsage)
 		}
 	}}, nil
 }

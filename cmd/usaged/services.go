@@ -8,6 +8,7 @@ import (
 
 	"github.com/usaged/usaged/ccc/dto"
 	"github.com/usaged/usaged/client"
+	"github.com/usaged/usaged/internal/cmdline"
 	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/usage"
 )
@@ -19,13 +20,13 @@ func guidFlag(name, v string) (usage.GUID, error) {
 	}
 	g, err := usage.ParseGUID(v)
 	if err != nil {
-		return g, usageError{Err: fmt.Errorf("--%s %q is not a GUID: use 32 hex digits, optionally dashed as 8-4-4-4-12", name, v)}
+		return g, cmdline.UsageError{Err: fmt.Errorf("--%s %q is not a GUID: use 32 hex digits, optionally dashed as 8-4-4-4-12", name, v)}
 	}
 	return g, nil
 }
 
 // partnerCreateCommand is usaged partner create.
-func (c *cli) partnerCreateCommand() *command {
+func (c *cli) partnerCreateCommand() *cmdline.Command {
 	return createNamed(c, "partner create", "create a partner of the service-usage reports (admin)", "partner",
 		func(ctx context.Context, api *client.Client, name string) (dto.Partner, error) {
 			return api.CreatePartner(ctx, name)
@@ -34,7 +35,7 @@ func (c *cli) partnerCreateCommand() *command {
 }
 
 // partnerListCommand is usaged partner list.
-func (c *cli) partnerListCommand() *command {
+func (c *cli) partnerListCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("partner list", "list the partners (admin)", "")
 	cmd.Run = admin[[]dto.Partner]{
 		call: func(ctx context.Context, api *client.Client) ([]dto.Partner, error) { return api.Partners(ctx) },
@@ -44,7 +45,7 @@ func (c *cli) partnerListCommand() *command {
 }
 
 // resellerCreateCommand is usaged reseller create.
-func (c *cli) resellerCreateCommand() *command {
+func (c *cli) resellerCreateCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("reseller create", "create a reseller of a partner (admin)", "")
 	partner := cmd.Flags.String("partner", "", "GUID of the partner, required")
 	name := cmd.Flags.String("name", "", "name of the reseller, required")
@@ -66,7 +67,7 @@ func (c *cli) resellerCreateCommand() *command {
 }
 
 // resellerListCommand is usaged reseller list.
-func (c *cli) resellerListCommand() *command {
+func (c *cli) resellerListCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("reseller list", "list the resellers of a partner (admin)", "")
 	partner := cmd.Flags.String("partner", "", "GUID of the partner, required")
 	var p usage.GUID
@@ -85,7 +86,7 @@ func (c *cli) resellerListCommand() *command {
 }
 
 // apikeyCreateCommand is usaged apikey create.
-func (c *cli) apikeyCreateCommand() *command {
+func (c *cli) apikeyCreateCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("apikey create", "create an API key for the service-usage reports and print it (admin)",
 		`A key is scoped to exactly one of a partner (every service of its resellers),
 a reseller (its services) or one service. The key is shown only in this answer;
@@ -115,7 +116,7 @@ the server keeps just a hash of it. Send it as Authorization: Bearer <key>.`)
 				scope, set = usage.Scope{Kind: s.kind, GUID: g}, set+1
 			}
 			if set != 1 {
-				return usageError{Err: fmt.Errorf("give exactly one of --partner, --reseller or --service, got %d", set)}
+				return cmdline.UsageError{Err: fmt.Errorf("give exactly one of --partner, --reseller or --service, got %d", set)}
 			}
 			return nil
 		},
@@ -147,7 +148,7 @@ func curlExample(server, key string, scope usage.Scope) string {
 }
 
 // apikeyListCommand is usaged apikey list.
-func (c *cli) apikeyListCommand() *command {
+func (c *cli) apikeyListCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("apikey list", "list the API keys of the service-usage reports, without their secrets (admin)", "")
 	cmd.Run = admin[[]dto.APIKey]{
 		call: func(ctx context.Context, api *client.Client) ([]dto.APIKey, error) { return api.APIKeys(ctx) },
@@ -159,7 +160,7 @@ func (c *cli) apikeyListCommand() *command {
 }
 
 // apikeyDeleteCommand is usaged apikey delete.
-func (c *cli) apikeyDeleteCommand() *command {
+func (c *cli) apikeyDeleteCommand() *cmdline.Command {
 	cmd, remote := c.newAdminCommand("apikey delete", "revoke an API key at once (admin)", "")
 	id := cmd.Flags.String("id", "", "id of the key as apikey list shows it (64 hex digits), required")
 	cmd.Run = admin[struct{}]{

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/usaged/usaged/demo"
+	"github.com/usaged/usaged/internal/cmdline"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -161,7 +162,7 @@ func TestServicesCLI(t *testing.T) {
 		{"partner", "create"},
 		{"apikey", "delete"},
 	} {
-		var ue usageError
+		var ue cmdline.UsageError
 		if _, err := tryCLI(t, env, args...); !errors.As(err, &ue) {
 			t.Errorf("usaged %s: %v, want a usage error", strings.Join(args, " "), err)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/usaged/usaged/client"
 	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/genesys/wire"
+	"github.com/usaged/usaged/internal/termout"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -71,4 +72,4 @@ func listResellers(ctx context.Context, api *client.Client, partner string) ([]r
 	return out, err
 }
 
-var _ demo.Progress = (*progress)(nil)
+var _ demo.Progress = (*termout.Progress)(nil)

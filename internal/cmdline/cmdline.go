@@ -10,7 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+
+	"github.com/usaged/usaged/internal/termout"
 )
 
 // Command is a subcommand: its flags, bound to the variables its Run reads.
@@ -214,4 +217,14 @@ func (p *Program) help(w io.Writer, args []string) error {
 	}
 	p.printOverview(w)
 	return nil
+}
+
+// NewLogger returns the logger of a command's --log-format and --log-level
+// (termout.NewLogger), a bad value being a usage error.
+func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	log, err := termout.NewLogger(w, format, level)
+	if err != nil {
+		return nil, UsageError{Err: err}
+	}
+	return log, nil
 }

@@ -1,6 +1,7 @@
 package cmdline
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"runtime"
@@ -31,4 +32,16 @@ func PrintVersion(w io.Writer, program, version string, verbose bool) {
 			fmt.Fprintf(w, "dep    %s %s\n", d.Path, d.Version)
 		}
 	}
+}
+
+// VersionCommand is the version command of program: PrintVersion to stdout,
+// with a --verbose flag.
+func VersionCommand(program, version string, stdout io.Writer) *Command {
+	cmd := NewCommand(program, "version", "print the version, the Go version and the module build information", "")
+	verbose := cmd.Flags.Bool("verbose", false, "also list every dependency module and the build settings")
+	cmd.Run = func(context.Context) error {
+		PrintVersion(stdout, program, version, *verbose)
+		return nil
+	}
+	return cmd
 }
