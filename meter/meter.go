@@ -497,6 +497,11 @@ func (m *Meter) record(p pending, id attrib.Identity, ok bool, err error) {
 	}
 	ev := p.ev
 	identified := ok && id.OrganizationID != "" && id.ClientID != ""
+	if !identified {
+		// Before the stats: whoever sees the request counted in them sees
+		// it noted here too.
+		m.noteUnattributed()
+	}
 	switch {
 	case identified:
 		ev.OrganizationID, ev.ClientID, ev.ClientName, ev.UserID = id.OrganizationID, id.ClientID, id.ClientName, id.UserID
@@ -512,9 +517,6 @@ func (m *Meter) record(p pending, id attrib.Identity, ok bool, err error) {
 	}
 	if p.journaled {
 		m.cfg.Journal.Done(p.key) // after the Sink has the event
-	}
-	if !identified {
-		m.noteUnattributed()
 	}
 }
 
