@@ -207,9 +207,9 @@ func (s *Service) History(ctx context.Context, svc *usage.Service, req HistoryRe
 	if len(totals) != n {
 		return nil, nil, fmt.Errorf("reports: a series of %d periods from %s has %d", n, first, len(totals))
 	}
-	pers := make([]usage.Period, 0, n)
-	for per := first; !per.Start.After(last.Start); per = usage.PeriodOf(pt, per.End()) {
-		pers = append(pers, per)
+	pers, err := usage.Periods(pt, first.Start, last.End())
+	if err != nil {
+		return nil, nil, err
 	}
 	return pers, totals, nil
 }
