@@ -1,0 +1,184 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/go-zookeeper/zk"
+)
+
+// migrate brings every replica's schema up to the last migration. It holds
+// the keeper's schema lock (an ephemeral node: released when this node's
+// session ends, also by a crash) while it works, so that nodes starting
+// together apply each migration once per replica.
+func (s *Store) migrate(ctx context.Context) error {
+	if err := s.ensurePath(s.root + "/batches"); err != nil {
+		return unavailable(err, "keeper %v", s.cfg.Keeper)
+	}
+	unlock, err := s.lock(ctx, s.root+"/schema-lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	latest := migrations[len(migrations)-1].version
+	for i, r := range s.replicas {
+		addr := s.cfg.Replicas[i]
+		if err := r.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+s.cfg.Database); err != nil {
+			return unavailable(err, "clickhouse replica %s: create database %s", addr, s.cfg.Database)
+		}
+		applied, err := s.appliedVersion(ctx, r)
+		if err != nil {
+			return unavailable(err, "clickhouse replica %s: schema version", addr)
+		}
+		if applied > latest {
+			return fmt.Errorf("clickhouse replica %s: database %s has schema version %d, newer than %d, the last this usaged knows: run a newer usaged",
+				addr, s.cfg.Database, applied, latest)
+		}
+		for _, m := range migrations {
+			if m.version <= applied {
+				continue
+			}
+			for _, stmt := range m.statements {
+				if err := r.Exec(ctx, s.expand(stmt)); err != nil {
+					return unavailable(err, "clickhouse replica %s: migration %d", addr, m.version)
+				}
+			}
+			if err := r.Exec(ctx, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, applied_at) SELECT %d, now()",
+				s.cfg.Database, m.version)); err != nil {
+				return unavailable(err, "clickhouse replica %s: record migration %d", addr, m.version)
+			}
+		}
+	}
+	return nil
+}
+
+// appliedVersion returns the last migration applied on a replica, 0 when
+// none is.
+func (s *Store) appliedVersion(ctx context.Context, r driver.Conn) (int, error) {
+	var exists uint8
+	if err := r.QueryRow(ctx, "SELECT count() > 0 FROM system.tables WHERE database = ? AND name = 'schema_migrations'",
+		s.cfg.Database).Scan(&exists); err != nil {
+		return 0, err
+	}
+	if exists == 0 {
+		return 0, nil
+	}
+	var v uint32
+	if err := r.QueryRow(ctx, "SELECT max(version) FROM "+s.cfg.Database+".schema_migrations").Scan(&v); err != nil {
+		return 0, err
+	}
+	return int(v), nil
+}
+
+func (s *Store) expand(stmt string) string {
+	return strings.NewReplacer(
+		"{db}", s.cfg.Database,
+		"{table_path}", "/clickhouse/tables/{shard}/"+s.cfg.Database+"/",
+	).Replace(stmt)
+}
+
+// ensurePath creates path and its parents in the keeper, as persistent
+// nodes, where they are missing.
+func (s *Store) ensurePath(path string) error {
+	p := ""
+	for _, part := range strings.Split(strings.Trim(path, "/"), "/") {
+		p += "/" + part
+		if _, err := s.keeper.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return err
+		}
+	}
+	return nil
+}
+
+// lock takes the lock at path, an ephemeral node, waiting while another
+// session holds it.
+func (s *Store) lock(ctx context.Context, path string) (unlock func(), err error) {
+	for {
+		_, err := s.keeper.Create(path, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+		if err == nil {
+			return func() { _ = s.keeper.Delete(path, -1) }, nil
+		}
+		if !errors.Is(err, zk.ErrNodeExists) {
+			return nil, unavailable(err, "keeper %v: lock %s", s.cfg.Keeper, path)
+		}
+		exists, _, gone, err := s.keeper.ExistsW(path)
+		if err != nil {
+			return nil, unavailable(err, "keeper %v: lock %s", s.cfg.Keeper, path)
+		}
+		if !exists {
+			continue
+		}
+		select {
+		case <-gone:
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// AppliedMigrations returns, per replica address, the versions recorded as
+// applied, in order, with repeats: for checking that each ran once.
+func (s *Store) AppliedMigrations(ctx context.Context) (map[string][]int, error) {
+	out := map[string][]int{}
+	for i, r := range s.replicas {
+		rows, err := r.Query(ctx, "SELECT version FROM "+s.cfg.Database+".schema_migrations ORDER BY version")
+		if err != nil {
+			return nil, unavailable(err, "clickhouse replica %s", s.cfg.Replicas[i])
+		}
+		for rows.Next() {
+			var v uint32
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[s.cfg.Replicas[i]] = append(out[s.cfg.Replicas[i]], int(v))
+		}
+		rows.Close()
+	}
+	return out, nil
+}
+
+// Drop deletes the database of cfg on every replica, its replication nodes
+// and usaged's nodes in the keeper, and its claims: for tests.
+func Drop(ctx context.Context, cfg Config) error {
+	s, err := connect(cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var errs []error
+	for _, r := range s.replicas {
+		errs = append(errs, r.Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database))
+	}
+	errs = append(errs, s.deleteTree(s.root), s.deleteTree("/clickhouse/tables/1/"+cfg.Database))
+	iter := s.claims.Scan(ctx, 0, s.claimPrefix()+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		s.claims.Del(ctx, iter.Val())
+	}
+	return errors.Join(errs...)
+}
+
+// deleteTree deletes path and everything under it in the keeper.
+func (s *Store) deleteTree(path string) error {
+	children, _, err := s.keeper.Children(path)
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		if err := s.deleteTree(path + "/" + c); err != nil {
+			return err
+		}
+	}
+	if err := s.keeper.Delete(path, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return err
+	}
+	return nil
+}
