@@ -252,6 +252,40 @@ type ServiceRegistry interface {
 	DeleteAPIKey(ctx context.Context, digest [32]byte) error
 }
 
+// EventLister is implemented by a Usage backend that keeps the raw events
+// it accepted (a journal), for debugging a count: which events made it.
+// Callers find it by type assertion; the embedded backend keeps only
+// counts and does not implement it.
+type EventLister interface {
+	// ListEvents returns, in order, up to p.Limit accepted events of
+	// p.OrganizationID with times in p.Interval (start inclusive, end
+	// exclusive) that match p.ClientIDs, p.UserIDs, p.TemplateURIs and
+	// p.HTTPMethods (each, when not empty, a set of allowed values), and
+	// the cursor of the page after them ("" when there is none). The order
+	// is by time, then client, then event ID; p.After, a cursor from an
+	// earlier page of the same listing, starts after the last event of
+	// that page. Duplicates are never listed: each listed event is counted
+	// once in Query. The events carry every field they were accepted with,
+	// their times to the nanosecond.
+	ListEvents(ctx context.Context, p EventPage) ([]usage.Event, string, error)
+}
+
+// EventPage selects a page of raw events for EventLister.
+type EventPage struct {
+	OrganizationID string
+	Interval       usage.Interval
+	ClientIDs      []string
+	UserIDs        []string
+	TemplateURIs   []string
+	HTTPMethods    []string
+	// After is the cursor returned with the previous page, "" for the first.
+	// It is opaque to callers; a malformed one is a usage.KindInvalid error
+	// on field "cursor".
+	After string
+	// Limit is the page size, 1 or more.
+	Limit int
+}
+
 // DedupeExpirer is implemented by a Usage backend whose dedupe records are
 // expired by its caller rather than by the engine itself (a TTL). Callers
 // find it by type assertion; a backend without it expires on its own or
