@@ -108,10 +108,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	schema := cmp(cfg.Schema, DefaultSchema)
-	pc.MaxConns = int32(cmp(cfg.MaxConns, DefaultMaxConns))
+	schema := orDefault(cfg.Schema, DefaultSchema)
+	pc.MaxConns = int32(orDefault(cfg.MaxConns, DefaultMaxConns))
 	if pc.ConnConfig.ConnectTimeout == 0 {
-		pc.ConnConfig.ConnectTimeout = cmp(cfg.ConnectTimeout, DefaultConnectTimeout)
+		pc.ConnConfig.ConnectTimeout = orDefault(cfg.ConnectTimeout, DefaultConnectTimeout)
 	}
 	pc.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{schema}.Sanitize()
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
@@ -126,8 +126,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// cmp returns v, or def when v is zero.
-func cmp[T comparable](v, def T) T {
+// orDefault returns v, or def when v is zero.
+func orDefault[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
 		return def
