@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,5 +182,34 @@ func TestRefusesNewerSchema(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("Open of a newer schema: %v; want a message naming %q", err, want)
 		}
+	}
+}
+
+// TestFailedMigrationKeepsTheVersionBefore applies steps one transaction
+// each: a step that fails leaves the schema at the version before it, and a
+// corrected step applies later.
+func TestFailedMigrationKeepsTheVersionBefore(t *testing.T) {
+	dbURL, schema := testSchema(t)
+	s := mustOpen(t, dbURL, schema)
+	latest := migrations[len(migrations)-1].version
+	broken := append(slices.Clone(migrations),
+		migration{latest + 1, `CREATE TABLE extra_one (id integer PRIMARY KEY)`},
+		migration{latest + 2, `CREATE TABLE extra_two (id integer PRIMARY KEY); SELECT no_such_function()`})
+	err := s.migrate(t.Context(), broken)
+	if err == nil || !strings.Contains(err.Error(), "migration to version "+strconv.Itoa(latest+2)) {
+		t.Fatalf("migrate with a broken step: %v, want an error naming version %d", err, latest+2)
+	}
+	if got := versions(t, s); len(got) != latest+1 {
+		t.Fatalf("after a broken step, schema_migrations holds %v, want versions 1 to %d", got, latest+1)
+	}
+	if _, err := s.exec(t.Context(), `SELECT FROM extra_two`); err == nil {
+		t.Fatal("the broken step's table exists: its transaction was not rolled back")
+	}
+	broken[len(broken)-1].sql = `CREATE TABLE extra_two (id integer PRIMARY KEY)`
+	if err := s.migrate(t.Context(), broken); err != nil {
+		t.Fatal(err)
+	}
+	if got := versions(t, s); len(got) != latest+2 {
+		t.Fatalf("after the corrected step, schema_migrations holds %v, want versions 1 to %d", got, latest+2)
 	}
 }
