@@ -35,8 +35,8 @@ var (
 	upsertExec = upsertSQL("executions", "id", execColumns)
 )
 
-// upsertSQL returns an INSERT of columns into table that replaces the row
-// with the same key.
+// upsertSQL returns an INSERT of columns into table, the values in order as
+// parameters, that replaces the row with the same key.
 func upsertSQL(table, key string, columns []string) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + table + " (" + strings.Join(columns, ", ") + ") VALUES (")
@@ -46,17 +46,17 @@ func upsertSQL(table, key string, columns []string) string {
 		}
 		b.WriteString("$" + strconv.Itoa(i+1))
 	}
-	b.WriteString(") ON CONFLICT (" + key + ") DO UPDATE SET ")
-	first := true
+	b.WriteString(") ON CONFLICT (" + key + ") DO ")
+	var set []string
 	for _, c := range columns {
-		if c == key {
-			continue
+		if c != key {
+			set = append(set, c+" = EXCLUDED."+c)
 		}
-		if !first {
-			b.WriteString(", ")
-		}
-		first = false
-		b.WriteString(c + " = EXCLUDED." + c)
+	}
+	if len(set) == 0 {
+		b.WriteString("NOTHING")
+	} else {
+		b.WriteString("UPDATE SET " + strings.Join(set, ", "))
 	}
 	return b.String()
 }

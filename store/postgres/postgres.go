@@ -168,7 +168,7 @@ func classify(ctx context.Context, err error) error {
 	if errors.As(err, &pgErr) {
 		switch code := pgErr.Code; {
 		case code == "22021", code == "22P05": // character_not_in_repertoire, untranslatable_character
-			return &usage.Error{Kind: usage.KindInvalid, Message: "a value holds a character the metadata database cannot store (a NUL byte)", Err: err}
+			return &usage.Error{Kind: usage.KindInvalid, Message: "a value holds a character the metadata database cannot store (a NUL byte, or bytes that are not UTF-8)", Err: err}
 		case strings.HasPrefix(code, "08"), // connection exception
 			strings.HasPrefix(code, "53"),    // insufficient resources: too many connections, disk full
 			strings.HasPrefix(code, "57P"),   // the server is shutting down or starting

@@ -213,3 +213,22 @@ func TestFailedMigrationKeepsTheVersionBefore(t *testing.T) {
 		t.Fatalf("after the corrected step, schema_migrations holds %v, want versions 1 to %d", got, latest+2)
 	}
 }
+
+func TestUpsertSQL(t *testing.T) {
+	f := func(table, key string, columns []string, want string) {
+		t.Helper()
+		if got := upsertSQL(table, key, columns); got != want {
+			t.Fatalf("upsertSQL(%s, %s, %v) =\n%s\nwant\n%s", table, key, columns, got, want)
+		}
+	}
+	f("t", "id", []string{"id"}, `INSERT INTO t (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`)
+	f("t", "id", []string{"id", "a", "b"}, `INSERT INTO t (id, a, b) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = EXCLUDED.b`)
+	f("t", "id", []string{"a", "id"}, `INSERT INTO t (a, id) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a`)
+	if n := strings.Count(upsertExec, "$"); n != len(execColumns) {
+		t.Fatalf("upsertExec has %d parameters for %d columns", n, len(execColumns))
+	}
+	e := storetest.SampleExecution("x")
+	if n := len(execArgs(&e)); n != len(execColumns) {
+		t.Fatalf("execArgs gives %d values for %d columns", n, len(execColumns))
+	}
+}
