@@ -1,5 +1,6 @@
 // Package client is a typed Go client of usaged's HTTP API: the admin
-// API (organizations, OAuth clients), tokens, event ingest with the
+// API (organizations, OAuth clients), tokens, the listing of accepted
+// events, event ingest with the
 // shipper's retry policy, the usage queries, and the service-usage
 // registry, activity and reports.
 //
@@ -162,7 +163,7 @@ func KindOfStatus(status int) usage.Kind {
 		return usage.KindConflict
 	case http.StatusRequestEntityTooLarge:
 		return usage.KindTooLarge
-	case http.StatusUnsupportedMediaType, http.StatusNotAcceptable:
+	case http.StatusUnsupportedMediaType, http.StatusNotAcceptable, http.StatusNotImplemented:
 		return usage.KindUnsupported
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		return usage.KindUnavailable
