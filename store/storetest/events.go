@@ -49,8 +49,8 @@ func measuredEvent(g *Gen) usage.Event {
 	return ev
 }
 
-// span is an interval that holds every event of a generator.
-func (g *Gen) span() usage.Interval {
+// interval holds every event of the generator.
+func (g *Gen) interval() usage.Interval {
 	return usage.Interval{Start: base, End: base.AddDate(0, 0, g.Days)}
 }
 
@@ -139,7 +139,7 @@ func testEventsOracle(t *testing.T, b UsageBackend) {
 	}
 	appendAll(t, s, o, g, events)
 	for _, org := range append(slices.Clone(g.Orgs), "nobody") {
-		p := store.EventPage{OrganizationID: org, Interval: g.span()}
+		p := store.EventPage{OrganizationID: org, Interval: g.interval()}
 		want := o.Events(p)
 		for _, limit := range []int{1, 7, 100, len(want) + 1, len(want) + 50} {
 			p.Limit = limit
