@@ -1,7 +1,7 @@
 // Package client is a typed Go client of usaged's HTTP API: the admin
 // API (organizations, OAuth clients), tokens, event ingest with the
-// shipper's retry policy, the usage queries, and the service-usage
-// registry, activity and reports.
+// shipper's retry policy and the listing of accepted events, the usage
+// queries, and the service-usage registry, activity and reports.
 //
 // The Genesys-side bodies come from package genesys/wire, which the server
 // writes with, so that they exist once. Failures the server answers are
@@ -162,7 +162,7 @@ func KindOfStatus(status int) usage.Kind {
 		return usage.KindConflict
 	case http.StatusRequestEntityTooLarge:
 		return usage.KindTooLarge
-	case http.StatusUnsupportedMediaType, http.StatusNotAcceptable:
+	case http.StatusUnsupportedMediaType, http.StatusNotAcceptable, http.StatusNotImplemented:
 		return usage.KindUnsupported
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		return usage.KindUnavailable

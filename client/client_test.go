@@ -62,6 +62,31 @@ func TestErrorShapesAndKinds(t *testing.T) {
 	f(429, http.Header{"Retry-After": {"7"}}, `{"message":"slow down","code":"too.many.requests","status":429}`, usage.KindUnavailable, "too.many.requests", "slow down", 7*time.Second)
 	f(413, nil, "too big", usage.KindTooLarge, "", "too big", 0)
 	f(500, nil, "", usage.KindInternal, "", "", 0)
+	f(501, nil, `{"message":"keeps only counts","code":"not.implemented","status":501}`, usage.KindUnsupported, "not.implemented", "keeps only counts", 0)
+}
+
+// TestEvents checks the query Events sends and the page it decodes.
+func TestEvents(t *testing.T) {
+	c := mustClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if r.Method != "GET" || r.URL.Path != client.EventsPath || q.Get("interval") != "2026-06-01/2026-06-02" ||
+			strings.Join(q["clientId"], ",") != "c1,c2" || strings.Join(q["httpMethod"], ",") != "GET" || q.Has("userId") ||
+			q.Get("pageSize") != "2" || q.Get("cursor") != "next" {
+			t.Errorf("request %s %s", r.Method, r.URL)
+		}
+		io.WriteString(w, `{"entities":[{"id":"e1","time":"2026-06-01T10:00:00.000000001Z","organizationId":"o","clientId":"c1","clientName":"",`+
+			`"userId":"","templateUri":"t","httpMethod":"GET","status":200,"platform":"","durationMs":5,"requestBytes":0,"responseBytes":7}],"pageSize":2,"cursor":"more"}`)
+	}))
+	page, err := c.Events(context.Background(), client.EventsQuery{Interval: "2026-06-01/2026-06-02", ClientIDs: []string{"c1", "c2"},
+		HTTPMethods: []string{"GET"}, PageSize: 2, Cursor: "next"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wire.Event{ID: "e1", Time: time.Date(2026, 6, 1, 10, 0, 0, 1, time.UTC), OrganizationID: "o", ClientID: "c1",
+		TemplateURI: "t", HTTPMethod: "GET", Status: 200, DurationMs: 5, ResponseBytes: 7}
+	if len(page.Entities) != 1 || page.Entities[0] != want || page.PageSize != 2 || page.Cursor != "more" {
+		t.Fatalf("page %+v", page)
+	}
 }
 
 func TestRetryable(t *testing.T) {

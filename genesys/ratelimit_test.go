@@ -179,7 +179,7 @@ func TestIngestRateLimit(t *testing.T) {
 		t.Fatalf("rows %s", mustJSON(rows))
 	}
 	// A wrong method on the ingest path is not ingest.
-	wantRate(t, e.do("GET", "/api/v2/usage/events", tok, nil), 4, 2, 60)
+	wantRate(t, e.do("DELETE", "/api/v2/usage/events", tok, nil), 4, 2, 60)
 }
 
 func TestRateLimitUnlimited(t *testing.T) {

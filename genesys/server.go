@@ -40,9 +40,12 @@ const maxJSONBody = 1 << 20
 
 // Config configures a Server.
 type Config struct {
-	Auth   *auth.Service      // required
-	Ingest *ingest.Pipeline   // required
-	Events store.EventQuerier // answers aggregate queries; required
+	Auth   *auth.Service    // required
+	Ingest *ingest.Pipeline // required
+	// Events answers aggregate queries; required. When it is also a
+	// store.EventLister, GET /api/v2/usage/events lists the accepted events
+	// it keeps; otherwise that route answers 501.
+	Events store.EventQuerier
 	// Queries runs the asynchronous usage queries and jobs; required.
 	Queries *query.Service
 	// SubmitWait is how long a POST that starts an execution waits for it
@@ -159,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Register adds the server's routes to mux: POST /oauth/token, usaged's
-// admin routes under /api/v2/admin, event ingest and the synchronous
+// admin routes under /api/v2/admin, event ingest and listing and the synchronous
 // aggregate (events.go, aggregate.go), Genesys' OAuth client management
 // (clients.go), the seven Genesys usage operations (usage.go) and the usage
 // aggregates jobs (jobs.go). Each area's register function lists its routes.

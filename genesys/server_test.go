@@ -720,9 +720,9 @@ func TestRoutingAndCorrelation(t *testing.T) {
 	e := MustEnv(t)
 	r := e.do("GET", "/api/v2/nothing/here", adminToken, nil)
 	wantError(t, r, 404, "not.found", "/api/v2/nothing/here")
-	r = e.do("GET", "/api/v2/usage/events", adminToken, nil)
-	wantError(t, r, 405, "method.not.allowed", "POST")
-	if r.header.Get("Allow") != "POST" {
+	r = e.do("DELETE", "/api/v2/usage/events", adminToken, nil)
+	wantError(t, r, 405, "method.not.allowed", "POST, GET")
+	if r.header.Get("Allow") != "POST, GET" {
 		t.Fatalf("Allow %q", r.header.Get("Allow"))
 	}
 	// Every response gets a new correlation id; an error's contextId equals it (checked by do).

@@ -21,7 +21,7 @@ import (
 // execution and answers 202 with where to read it; the results route answers
 // {"queryStatus":"Running"} until the execution is final.
 func (s *Server) registerUsage(r *router) {
-	orgView := []string{usage.PermOAuthClientView, usage.PermOrganizationView}
+	orgView := organizationView
 	searchView := []string{usage.PermOAuthClientView, usage.PermSimpleSearchView}
 	clientView := []string{usage.PermOAuthClientView, usage.PermClientView}
 	r.api("POST /api/v2/usage/query", inOrganization(orgView, s.postOrganizationQuery))
@@ -32,6 +32,10 @@ func (s *Server) registerUsage(r *router) {
 	r.api("GET /api/v2/oauth/clients/{clientId}/usage/query/results/{executionId}", inOrganization(clientView, s.getClientQuery))
 	r.api("GET /api/v2/oauth/clients/{clientId}/usage/summary", inOrganization(clientView, s.getClientSummary))
 }
+
+// organizationView is the permission, any of them, of the operations on
+// the usage of a whole organization.
+var organizationView = []string{usage.PermOAuthClientView, usage.PermOrganizationView}
 
 // orgHandler is an operation on the caller's organization.
 type orgHandler func(r *http.Request, org string) (response, error)

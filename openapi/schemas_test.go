@@ -65,6 +65,8 @@ func TestSchemasMatchWireTypes(t *testing.T) {
 		"AggregateRequest":          wire.AggregateRequest{},
 		"AggregateResponse":         wire.AggregateResponse{},
 		"ErrorBody":                 wire.ErrorBody{},
+		"Event":                     wire.Event{},
+		"EventPage":                 wire.EventPage{},
 		"IngestResult":              ingest.Result{},
 		"UISession": struct {
 			Demo bool `json:"demo"`

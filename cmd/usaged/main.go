@@ -72,6 +72,7 @@ func (c *cli) commands() []*cmdline.Command {
 		c.serveCommand(),
 		c.demoCommand(),
 		c.queryCommand(),
+		c.eventsCommand(),
 		c.benchIngestCommand(),
 		c.benchStoreCommand(),
 		c.benchQueryCommand(),

@@ -8,6 +8,8 @@
 // every client sees.
 package wire
 
+import "time"
+
 // Entities is the Genesys list envelope.
 type Entities[T any] struct {
 	Entities []T `json:"entities"`
@@ -179,6 +181,34 @@ type AggregateRow struct {
 type AggregateResponse struct {
 	Interval string         `json:"interval"`
 	Results  []AggregateRow `json:"results"`
+}
+
+// Event is an API request event with the field names of POST
+// /api/v2/usage/events, as GET /api/v2/usage/events lists it: every field
+// present, the time in UTC to the nanosecond.
+type Event struct {
+	ID             string    `json:"id"`
+	Time           time.Time `json:"time"`
+	OrganizationID string    `json:"organizationId"`
+	ClientID       string    `json:"clientId"`
+	ClientName     string    `json:"clientName"`
+	UserID         string    `json:"userId"`
+	TemplateURI    string    `json:"templateUri"`
+	HTTPMethod     string    `json:"httpMethod"`
+	Status         int       `json:"status"`
+	Platform       string    `json:"platform"`
+	DurationMs     int64     `json:"durationMs"`
+	RequestBytes   int64     `json:"requestBytes"`
+	ResponseBytes  int64     `json:"responseBytes"`
+}
+
+// EventPage is the answer of GET /api/v2/usage/events: a page of accepted
+// events, the page size asked for and the cursor of the next page, absent
+// on the last.
+type EventPage struct {
+	Entities []Event `json:"entities"`
+	PageSize int     `json:"pageSize"`
+	Cursor   string  `json:"cursor,omitempty"`
 }
 
 // ErrorDetail is one entry of ErrorBody.Details.

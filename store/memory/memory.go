@@ -1,7 +1,9 @@
 // Package memory is an in-memory store backend: maps under one mutex, both
 // store.Usage and store.Metadata, nothing persisted. It serves tests, demos
 // and as the plainest reading of the store contracts; activity counts with
-// the rules of package usage, as every backend does.
+// the rules of package usage, as every backend does. It keeps every accepted
+// event besides its counts, bounded by nothing but memory, and lists them as
+// a store.EventLister.
 //
 // Its dedupe is that of the embedded backend (one call at a time, each call
 // atomic), keeping the latest event time of each key and comparing times
@@ -27,6 +29,7 @@ var (
 	_ store.Usage         = (*DB)(nil)
 	_ store.Metadata      = (*DB)(nil)
 	_ store.DedupeExpirer = (*DB)(nil)
+	_ store.EventLister   = (*DB)(nil)
 )
 
 var errClosed = errors.New("memory store: closed")
@@ -40,6 +43,7 @@ type DB struct {
 	eventKeys map[orgKey]time.Time                   // the latest event time recorded with each key
 	counts    map[string]map[hourGroup]*usage.Counts // by organization
 	names     map[orgKey]string                      // (organization, client) → the latest client name
+	journal   map[string][]usage.Event               // accepted events by organization, in listing order
 	actKeys   map[svcKey]time.Time                   // the latest activity time recorded with each key
 	activity  map[usage.GUID][]usage.Activity        // accepted activity by service, in no order
 
@@ -78,6 +82,7 @@ func New() *DB {
 		eventKeys: map[orgKey]time.Time{},
 		counts:    map[string]map[hourGroup]*usage.Counts{},
 		names:     map[orgKey]string{},
+		journal:   map[string][]usage.Event{},
 		actKeys:   map[svcKey]time.Time{},
 		activity:  map[usage.GUID][]usage.Activity{},
 		orgs:      map[string][]byte{},
@@ -152,6 +157,7 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		}
 		c.Add(usage.CountsFor(ev.Status))
 		d.names[orgKey{ev.OrganizationID, ev.ClientID}] = ev.ClientName
+		d.record(*ev)
 	}
 	return outs, nil
 }

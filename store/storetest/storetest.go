@@ -41,7 +41,8 @@ type MetadataBackend struct {
 
 // RunUsage runs the suite of store.Usage: events and activity, their
 // deduplication, counts and reports. The dedupe expiry test runs when the
-// store is a store.DedupeExpirer.
+// store is a store.DedupeExpirer, and RunEventLister's when it is a
+// store.EventLister.
 func RunUsage(t *testing.T, b UsageBackend) {
 	t.Run("CountsMatchOracle", func(t *testing.T) { testOracle(t, b) })
 	t.Run("DedupeWindow", func(t *testing.T) { testDedupeWindow(t, b) })
@@ -54,6 +55,7 @@ func RunUsage(t *testing.T, b UsageBackend) {
 	t.Run("ActivityDedupeWindow", func(t *testing.T) { testActivityDedupeWindow(t, b) })
 	t.Run("ServicesAreIsolated", func(t *testing.T) { testServicesIsolated(t, b) })
 	t.Run("ConcurrentActivityCountsOnce", func(t *testing.T) { testConcurrentActivity(t, b) })
+	RunEventLister(t, b)
 	if b.Reopen != nil {
 		t.Run("SurvivesReopen", func(t *testing.T) { testReopen(t, b) })
 		t.Run("ActivitySurvivesReopen", func(t *testing.T) { testActivityReopen(t, b) })
