@@ -28,8 +28,11 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
 # Addresses. Every process has an address of its own, so that a test can
-# cut one off from the others.
-CH1=127.0.0.11 CH2=127.0.0.12 ZK=127.0.0.13 REDIS=127.0.0.14 PG=127.0.0.15
+# cut one off from the others; USAGED_CLUSTER_HOST (default 10) moves them
+# all, so that two clusters run side by side (a fault test kills processes
+# of its own cluster, never of the one other tests share).
+host=${USAGED_CLUSTER_HOST:-10}
+CH1=127.0.0.$((host + 1)) CH2=127.0.0.$((host + 2)) ZK=127.0.0.$((host + 3)) REDIS=127.0.0.$((host + 4)) PG=127.0.0.$((host + 5))
 CH_TCP=19000 CH_HTTP=18123 CH_INTER=19009 ZK_PORT=12181 REDIS_PORT=16379 PG_PORT=15432
 
 env_exports() {
@@ -155,11 +158,14 @@ start_postgres() {
 	local d="$dir/postgres"
 	if [ ! -f "$d/PG_VERSION" ]; then
 		mkdir -p "$d"
-		[ "$(id -u)" = 0 ] && chown postgres "$d"
+		if [ "$(id -u)" = 0 ]; then
+			chown postgres "$d"
+			chmod o+x "$dir" # the postgres user must reach its directory
+		fi
 		as_pg "$(pg_bin initdb)" -D "$d" -U usaged --auth=trust >"$dir/postgres-init.log" 2>&1
 	fi
-	[ "$(id -u)" = 0 ] && touch "$dir/postgres.log" && chown postgres "$dir/postgres.log"
-	as_pg "$(pg_bin postgres)" -D "$d" -h $PG -p $PG_PORT -k /tmp \
+	if [ "$(id -u)" = 0 ]; then touch "$dir/postgres.log" && chown postgres "$dir/postgres.log"; fi
+	as_pg "$(pg_bin postgres)" -D "$d" -h $PG -p $PG_PORT -k "" \
 		-c fsync=on -c max_connections=300 >"$dir/postgres.log" 2>&1 &
 	echo $! >"$dir/postgres.pid"
 	wait_for postgres "$(pg_bin pg_isready)" -h $PG -p $PG_PORT

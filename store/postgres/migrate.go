@@ -1,0 +1,163 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The schema is versioned: migrations is the ordered list of its steps, and
+// schema_migrations records the version of each step applied. Open applies
+// the steps a schema lacks, each in a transaction of its own with its version
+// row, so that a failed step leaves the schema at the version before it.
+// Every step's transaction first takes an advisory lock of the schema: nodes
+// that start together apply each step once, the others waiting for the lock
+// and then finding the step done. A schema whose version is newer than the
+// last step known here was migrated by a newer usaged, whose tables this one
+// may misread: Open refuses it.
+
+// migration is one step of the schema. Versions run 1, 2, 3 and so on, in
+// order. A released step is never changed: a change of the schema is a new
+// step.
+type migration struct {
+	version int
+	sql     string
+}
+
+var migrations = []migration{{1, `
+CREATE TABLE organizations (
+	id     text COLLATE "C" PRIMARY KEY,
+	record jsonb NOT NULL
+);
+CREATE TABLE clients (
+	id              text COLLATE "C" PRIMARY KEY,
+	organization_id text COLLATE "C" NOT NULL,
+	record          jsonb NOT NULL
+);
+CREATE INDEX clients_organization ON clients (organization_id, id);
+
+CREATE TABLE partners    (guid bytea PRIMARY KEY, record jsonb NOT NULL);
+CREATE TABLE resellers   (guid bytea PRIMARY KEY, record jsonb NOT NULL);
+CREATE TABLE collections (guid bytea PRIMARY KEY, record jsonb NOT NULL);
+CREATE TABLE services    (guid bytea PRIMARY KEY, record jsonb NOT NULL);
+CREATE TABLE api_keys    (digest bytea PRIMARY KEY, record jsonb NOT NULL);
+
+CREATE TABLE executions (
+	id                    text COLLATE "C" PRIMARY KEY,
+	organization_id       text NOT NULL,
+	operation             text NOT NULL,
+	client_id             text NOT NULL,
+	name                  text NOT NULL,
+	query_organization_id text NOT NULL,
+	query_start           timestamptz,
+	query_end             timestamptz,
+	granularity           integer NOT NULL,
+	group_by              integer[],
+	metrics               integer[],
+	filter_client_ids     text[],
+	filter_client_names   text[],
+	filter_user_ids       text[],
+	filter_template_uris  text[],
+	filter_http_methods   text[],
+	filter_platforms      text[],
+	max_rows              bigint NOT NULL,
+	sort_fields           text[],
+	sort_desc             boolean[],
+	row_limit             bigint NOT NULL,
+	status                integer NOT NULL,
+	error_kind            integer,
+	error_field           text,
+	error_message         text,
+	row_count             bigint NOT NULL,
+	result_bytes          bigint NOT NULL,
+	truncated             boolean NOT NULL,
+	created               timestamptz,
+	finished              timestamptz,
+	expires               timestamptz
+);
+CREATE TABLE execution_rows (
+	execution_id    text COLLATE "C" NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+	ordinal         integer NOT NULL,
+	date            timestamptz,
+	client_id       text NOT NULL,
+	client_name     text NOT NULL,
+	organization_id text NOT NULL,
+	user_id         text NOT NULL,
+	template_uri    text NOT NULL,
+	http_method     text NOT NULL,
+	platform        text NOT NULL,
+	requests        bigint NOT NULL,
+	status200       bigint NOT NULL,
+	status300       bigint NOT NULL,
+	status400       bigint NOT NULL,
+	status500       bigint NOT NULL,
+	status429       bigint NOT NULL,
+	PRIMARY KEY (execution_id, ordinal)
+);
+`}}
+
+// migrationLock is the first key of the schema's advisory lock, the second
+// being a hash of the schema's name, so that schemas migrate independently.
+const migrationLock int32 = 0x75736764 // "usgd"
+
+// migrate applies the steps of ms that the schema lacks, one transaction
+// each.
+func (s *Store) migrate(ctx context.Context, ms []migration) error {
+	for {
+		done, err := s.migrateStep(ctx, ms)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateStep applies the first step of ms the schema lacks, under the
+// schema's lock, and reports whether the schema was already up to date.
+func (s *Store) migrateStep(ctx context.Context, ms []migration) (upToDate bool, err error) {
+	latest := ms[len(ms)-1].version
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, migrationLock, s.schema); err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)`, s.schema).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{s.schema}.Sanitize()); err != nil {
+				return err
+			}
+		}
+		// Created only when missing, rather than IF NOT EXISTS, which needs
+		// the right to create even when the table is there.
+		var tracked bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&tracked); err != nil {
+			return err
+		}
+		if !tracked {
+			if _, err := tx.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`); err != nil {
+				return err
+			}
+		}
+		var current int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return err
+		}
+		switch {
+		case current > latest:
+			return fmt.Errorf("postgres store: schema %q is at version %d, newer than version %d, the latest this usaged knows: "+
+				"it was migrated by a newer usaged; run that one, or give this one another schema", s.schema, current, latest)
+		case current == latest:
+			upToDate = true
+			return nil
+		}
+		m := ms[current] // versions run from 1 without gaps
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("postgres store: schema %q: migration to version %d: %w", s.schema, m.version, err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.version)
+		return err
+	})
+	return upToDate, err
+}

@@ -1,0 +1,234 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/usaged/usaged/internal/clustertest"
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/store/storetest"
+)
+
+// The tests share one PostgreSQL server with other tests: each works in a
+// schema of its own, dropped when it ends.
+
+// testSchema returns the server's URL and the name of a schema no other test
+// uses, which does not exist yet and is dropped at cleanup.
+func testSchema(t *testing.T) (dbURL, schema string) {
+	t.Helper()
+	dbURL = clustertest.Postgres(t)
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema = "usaged_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		admin(t, dbURL, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+	})
+	return dbURL, schema
+}
+
+// admin runs sql on a connection of its own.
+func admin(t *testing.T, dbURL, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", dbURL, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// mustOpen opens the store of schema, closed at cleanup unless the test
+// closes it.
+func mustOpen(t *testing.T, dbURL, schema string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), Config{URL: dbURL, Schema: schema, MaxConns: 4})
+	if err != nil {
+		t.Fatalf("Open(schema %s): %v", schema, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestMetadataConformance(t *testing.T) {
+	var mu sync.Mutex
+	schemas := map[store.Metadata]string{}
+	storetest.RunMetadata(t, storetest.MetadataBackend{
+		Open: func(t *testing.T) store.Metadata {
+			dbURL, schema := testSchema(t)
+			s := mustOpen(t, dbURL, schema)
+			mu.Lock()
+			defer mu.Unlock()
+			schemas[s] = schema
+			return s
+		},
+		Reopen: func(t *testing.T, s store.Metadata) store.Metadata {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			schema := schemas[s]
+			again := mustOpen(t, clustertest.Postgres(t), schema)
+			schemas[again] = schema
+			return again
+		},
+	})
+}
+
+// versions returns the rows of schema_migrations, version → applied_at.
+func versions(t *testing.T, s *Store) map[int]time.Time {
+	t.Helper()
+	got := map[int]time.Time{}
+	err := s.query(t.Context(), func(rows pgx.Rows) error {
+		var v int
+		var at time.Time
+		if err := rows.Scan(&v, &at); err != nil {
+			return err
+		}
+		if _, dup := got[v]; dup {
+			t.Errorf("schema_migrations holds version %d twice", v)
+		}
+		got[v] = at
+		return nil
+	}, `SELECT version, applied_at FROM schema_migrations`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestMigrationVersionsRunInOrder(t *testing.T) {
+	for i, m := range migrations {
+		if m.version != i+1 {
+			t.Fatalf("migration %d has version %d, want %d: versions run 1, 2, 3 without gaps", i, m.version, i+1)
+		}
+	}
+}
+
+// TestMigrateConcurrently opens an empty schema from several nodes at once:
+// all open it, and each migration is applied once.
+func TestMigrateConcurrently(t *testing.T) {
+	dbURL, schema := testSchema(t)
+	const nodes = 8
+	stores := make([]*Store, nodes)
+	errs := make([]error, nodes)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		wg.Go(func() {
+			stores[i], errs[i] = Open(t.Context(), Config{URL: dbURL, Schema: schema, MaxConns: 2})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("node %d: Open: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	applied := versions(t, stores[0])
+	if len(applied) != len(migrations) {
+		t.Fatalf("schema_migrations holds %d versions, want %d: %v", len(applied), len(migrations), applied)
+	}
+	for _, m := range migrations {
+		if _, ok := applied[m.version]; !ok {
+			t.Fatalf("schema_migrations lacks version %d: %v", m.version, applied)
+		}
+	}
+	// Every node sees the tables.
+	for i, s := range stores {
+		if _, err := s.Organizations(t.Context()); err != nil {
+			t.Fatalf("node %d: Organizations: %v", i, err)
+		}
+	}
+
+	// Opening an up-to-date schema changes nothing.
+	mustOpen(t, dbURL, schema).Close()
+	again := versions(t, stores[0])
+	if len(again) != len(applied) {
+		t.Fatalf("after another Open, schema_migrations holds %v, want %v", again, applied)
+	}
+	for v, at := range applied {
+		if !again[v].Equal(at) {
+			t.Fatalf("after another Open, version %d was applied at %v, before at %v", v, again[v], at)
+		}
+	}
+}
+
+// TestRefusesNewerSchema opens a schema that a newer usaged migrated.
+func TestRefusesNewerSchema(t *testing.T) {
+	dbURL, schema := testSchema(t)
+	mustOpen(t, dbURL, schema).Close()
+	latest := migrations[len(migrations)-1].version
+	admin(t, dbURL, `INSERT INTO `+pgx.Identifier{schema, "schema_migrations"}.Sanitize()+` (version, applied_at) VALUES ($1, now())`, latest+1)
+	s, err := Open(t.Context(), Config{URL: dbURL, Schema: schema})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a schema newer than this usaged succeeded")
+	}
+	for _, want := range []string{schema, "version " + strconv.Itoa(latest+1), "version " + strconv.Itoa(latest) + ", the latest"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("Open of a newer schema: %v; want a message naming %q", err, want)
+		}
+	}
+}
+
+// TestFailedMigrationKeepsTheVersionBefore applies steps one transaction
+// each: a step that fails leaves the schema at the version before it, and a
+// corrected step applies later.
+func TestFailedMigrationKeepsTheVersionBefore(t *testing.T) {
+	dbURL, schema := testSchema(t)
+	s := mustOpen(t, dbURL, schema)
+	latest := migrations[len(migrations)-1].version
+	broken := append(slices.Clone(migrations),
+		migration{latest + 1, `CREATE TABLE extra_one (id integer PRIMARY KEY)`},
+		migration{latest + 2, `CREATE TABLE extra_two (id integer PRIMARY KEY); SELECT no_such_function()`})
+	err := s.migrate(t.Context(), broken)
+	if err == nil || !strings.Contains(err.Error(), "migration to version "+strconv.Itoa(latest+2)) {
+		t.Fatalf("migrate with a broken step: %v, want an error naming version %d", err, latest+2)
+	}
+	if got := versions(t, s); len(got) != latest+1 {
+		t.Fatalf("after a broken step, schema_migrations holds %v, want versions 1 to %d", got, latest+1)
+	}
+	if _, err := s.exec(t.Context(), `SELECT FROM extra_two`); err == nil {
+		t.Fatal("the broken step's table exists: its transaction was not rolled back")
+	}
+	broken[len(broken)-1].sql = `CREATE TABLE extra_two (id integer PRIMARY KEY)`
+	if err := s.migrate(t.Context(), broken); err != nil {
+		t.Fatal(err)
+	}
+	if got := versions(t, s); len(got) != latest+2 {
+		t.Fatalf("after the corrected step, schema_migrations holds %v, want versions 1 to %d", got, latest+2)
+	}
+}
+
+func TestUpsertSQL(t *testing.T) {
+	f := func(table, key string, columns []string, want string) {
+		t.Helper()
+		if got := upsertSQL(table, key, columns); got != want {
+			t.Fatalf("upsertSQL(%s, %s, %v) =\n%s\nwant\n%s", table, key, columns, got, want)
+		}
+	}
+	f("t", "id", []string{"id"}, `INSERT INTO t (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`)
+	f("t", "id", []string{"id", "a", "b"}, `INSERT INTO t (id, a, b) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a, b = EXCLUDED.b`)
+	f("t", "id", []string{"a", "id"}, `INSERT INTO t (a, id) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET a = EXCLUDED.a`)
+	if n := strings.Count(upsertExec, "$"); n != len(execColumns) {
+		t.Fatalf("upsertExec has %d parameters for %d columns", n, len(execColumns))
+	}
+	e := storetest.SampleExecution("x")
+	if n := len(execArgs(&e)); n != len(execColumns) {
+		t.Fatalf("execArgs gives %d values for %d columns", n, len(execColumns))
+	}
+}
