@@ -115,14 +115,30 @@ func (s *Store) Import(ctx context.Context, cfg ImportConfig) (*Importer, error)
 	case err == nil && string(data) != hex.EncodeToString(seed):
 		return nil, fmt.Errorf("%w: it holds an import of another store (seed %s, this store's is %x): import into a fresh database",
 			ErrNotEmpty, data, seed)
-	case errors.Is(err, zk.ErrNoNode):
-		if err := s.checkEmpty(ctx); err != nil {
+	case err == nil:
+		// Another run of this import: nothing but it may have written.
+		// Once nodes have taken events, the blocks of a run could fall out
+		// of the deduplication window and count twice.
+		held, err := s.holds(ctx, []string{"events", "activity"}, false)
+		if err != nil {
 			return nil, err
+		}
+		if len(held) > 0 {
+			return nil, fmt.Errorf("%w: this store was imported into database %s, and usaged has recorded events in it since (%s): the import is done",
+				ErrNotEmpty, s.cfg.Database, strings.Join(held, ", "))
+		}
+	case errors.Is(err, zk.ErrNoNode):
+		held, err := s.holds(ctx, []string{"events", "event_counts", "client_day_counts", "client_names", "activity", "published"}, true)
+		if err != nil {
+			return nil, err
+		}
+		if len(held) > 0 {
+			return nil, fmt.Errorf("%w: database %s has %s: import into a fresh database", ErrNotEmpty, s.cfg.Database, strings.Join(held, ", "))
 		}
 		if _, err := s.keeper.Create(marker, []byte(hex.EncodeToString(seed)), 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
 			return nil, unavailable(err, "keeper %v: create %s", s.cfg.Keeper, marker)
 		}
-	case err != nil:
+	default:
 		return nil, unavailable(err, "keeper %v: read %s", s.cfg.Keeper, marker)
 	}
 	if err := s.setSeed(seed); err != nil {
@@ -131,17 +147,17 @@ func (s *Store) Import(ctx context.Context, cfg ImportConfig) (*Importer, error)
 	return &Importer{s: s, cfg: cfg, orgsDone: map[string]bool{}}, nil
 }
 
-// checkEmpty returns an error naming what the database holds, if anything:
-// rows in its tables, batch records in the keeper, claims.
-func (s *Store) checkEmpty(ctx context.Context) error {
+// holds names what the database holds: rows in tables, batch records in
+// the keeper, and, with claims, claims.
+func (s *Store) holds(ctx context.Context, tables []string, claims bool) ([]string, error) {
 	var held []string
-	for _, table := range []string{"events", "event_counts", "client_day_counts", "client_names", "activity", "published"} {
+	for _, table := range tables {
 		var n uint64
 		err := s.read(ctx, func(r driver.Conn) error {
 			return r.QueryRow(ctx, "SELECT count() FROM "+s.cfg.Database+"."+table).Scan(&n)
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
 			held = append(held, fmt.Sprintf("%d rows in %s", n, table))
@@ -149,25 +165,39 @@ func (s *Store) checkEmpty(ctx context.Context) error {
 	}
 	batches, _, err := s.keeper.Children(s.root + "/batches")
 	if err != nil && !errors.Is(err, zk.ErrNoNode) {
-		return unavailable(err, "keeper %v: list %s/batches", s.cfg.Keeper, s.root)
+		return nil, unavailable(err, "keeper %v: list %s/batches", s.cfg.Keeper, s.root)
 	}
 	if len(batches) > 0 {
 		held = append(held, fmt.Sprintf("%d batch records in the keeper", len(batches)))
 	}
-	keys, _, err := s.claims.Scan(ctx, 0, s.claimPrefix()+"*", 1000).Result()
-	for cursor := uint64(1); err == nil && len(keys) == 0 && cursor != 0; {
+	if claims {
+		key, err := s.anyClaim(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if key != "" {
+			held = append(held, "claims in Redis (such as "+key+")")
+		}
+	}
+	return held, nil
+}
+
+// anyClaim returns the key of a claim of the store, "" when it has none.
+func (s *Store) anyClaim(ctx context.Context) (string, error) {
+	var keys []string
+	var err error
+	for cursor := uint64(0); ; {
 		keys, cursor, err = s.claims.Scan(ctx, cursor, s.claimPrefix()+"*", 1000).Result()
+		if err != nil {
+			return "", unavailable(err, "claims %s", s.cfg.Claims)
+		}
+		if len(keys) > 0 {
+			return keys[0], nil
+		}
+		if cursor == 0 {
+			return "", nil
+		}
 	}
-	if err != nil {
-		return unavailable(err, "claims %s", s.cfg.Claims)
-	}
-	if len(keys) > 0 {
-		held = append(held, "claims in Redis (such as "+keys[0]+")")
-	}
-	if len(held) > 0 {
-		return fmt.Errorf("%w: database %s has %s: import into a fresh database", ErrNotEmpty, s.cfg.Database, strings.Join(held, ", "))
-	}
-	return nil
 }
 
 // setSeed makes seed the cluster's. A seed already there is replaced: the

@@ -166,6 +166,26 @@ func TestImport(t *testing.T) {
 		checkClaims(t, cfg, src, icfg, now)
 		checkNames(t, cfg, src)
 	})
+	t.Run("after events", func(t *testing.T) {
+		// Once the cluster has recorded events, the import is done: a run
+		// now could count twice.
+		conn, err := ch.Open(&ch.Options{Addr: cfg.Replicas[:1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+cfg.Database+".events (batch_id, org_id, hour, client_id, event_id)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := errors.Join(b.Append("b", "org0", now.Truncate(time.Hour), "client0", "e"), b.Send()); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Import(ctx, icfg)
+		if !errors.Is(err, clickhouse.ErrNotEmpty) || !strings.Contains(err.Error(), "the import is done") {
+			t.Fatalf("import after events: %v, want ErrNotEmpty saying the import is done", err)
+		}
+	})
 	t.Run("another source", func(t *testing.T) {
 		other := icfg
 		other.Seed++
