@@ -153,7 +153,7 @@ func (s *Store) holds(ctx context.Context, tables []string, claims bool) ([]stri
 	var held []string
 	for _, table := range tables {
 		var n uint64
-		err := s.read(ctx, func(r driver.Conn) error {
+		err := s.readFirst(ctx, func(r driver.Conn) error {
 			return r.QueryRow(ctx, "SELECT count() FROM "+s.cfg.Database+"."+table).Scan(&n)
 		})
 		if err != nil {
@@ -275,7 +275,9 @@ func (im *Importer) EventClaim(ctx context.Context, orgID string, hash [12]byte,
 	// window and two hours, at least an hour from now.
 	now := im.cfg.Now()
 	expire := hour.Add(now.Sub(im.cfg.DedupeFrom) + 2*time.Hour)
-	expire = later(expire, now.Add(time.Hour))
+	if soonest := now.Add(time.Hour); expire.Before(soonest) {
+		expire = soonest
+	}
 	im.claims = append(im.claims, importClaim{
 		key:    im.s.hashClaimKey('e', orgID, hash),
 		value:  "c|" + strconv.FormatInt(hour.Unix(), 10),
@@ -285,13 +287,6 @@ func (im *Importer) EventClaim(ctx context.Context, orgID string, hash [12]byte,
 		return im.flushClaims(ctx)
 	}
 	return nil
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // Finish writes what is still gathered and returns what the import wrote.
@@ -490,9 +485,9 @@ func insertOnce(ctx context.Context, r driver.Conn, insert string, fill func(dri
 	return b.Send()
 }
 
-// read runs q on the first replica that answers it, with sequential
+// readFirst runs q on the first replica that answers it, with sequential
 // consistency when a quorum insert may not have reached every replica.
-func (s *Store) read(ctx context.Context, q func(driver.Conn) error) error {
+func (s *Store) readFirst(ctx context.Context, q func(driver.Conn) error) error {
 	if s.cfg.Quorum < len(s.replicas) {
 		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"select_sequential_consistency": 1}))
 	}
@@ -530,7 +525,7 @@ func (s *Store) ClientDayTotals(ctx context.Context) (hourly, rollup []usage.Row
 
 func (s *Store) totals(ctx context.Context, query string) ([]usage.Row, error) {
 	var out []usage.Row
-	err := s.read(ctx, func(r driver.Conn) error {
+	err := s.readFirst(ctx, func(r driver.Conn) error {
 		out = out[:0]
 		rows, err := r.Query(ctx, query)
 		if err != nil {

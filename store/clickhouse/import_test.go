@@ -133,11 +133,7 @@ func (src *importSource) checkTotals(t *testing.T, s *clickhouse.Store) {
 func TestImport(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t)
-	s, err := clickhouse.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := mustOpen(t, cfg)
 	// Four days across a month's end; the window starts on the third. Now
 	// is the real time: Redis expires claims by its own clock.
 	start := time.Date(2026, 1, 30, 0, 0, 0, 0, time.UTC)
@@ -199,19 +195,26 @@ func TestImport(t *testing.T) {
 func TestImportRefusesUsedDatabase(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t)
-	s, err := clickhouse.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := mustOpen(t, cfg)
 	rdb := redisClient(t, cfg)
 	if err := rdb.Set(ctx, "usaged:"+cfg.Database+":e:org:00", "c|0", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Import(ctx, clickhouse.ImportConfig{Seed: 1, DedupeFrom: time.Now()})
+	_, err := s.Import(ctx, clickhouse.ImportConfig{Seed: 1, DedupeFrom: time.Now()})
 	if !errors.Is(err, clickhouse.ErrNotEmpty) || !strings.Contains(err.Error(), "claims") {
 		t.Fatalf("import into a database with claims: %v, want ErrNotEmpty naming the claims", err)
 	}
+}
+
+// mustOpen opens a store on cfg, closed at cleanup.
+func mustOpen(t *testing.T, cfg clickhouse.Config) *clickhouse.Store {
+	t.Helper()
+	s, err := clickhouse.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func redisClient(t *testing.T, cfg clickhouse.Config) *redis.Client {
