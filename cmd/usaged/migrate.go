@@ -92,8 +92,10 @@ func (c *cli) migrate(ctx context.Context, cfg *migrateConfig) error {
 	chCfg.Keeper = strings.Split(cfg.keeper, ",")
 	chCfg.Claims = cfg.claims
 
-	if _, err := os.Stat(from.Path); err != nil {
-		return fmt.Errorf("--from: no embedded store at %s: %w", from.Path, err)
+	// Opening a store creates it where there is none: an empty source
+	// would move nothing, and succeed.
+	if entries, err := os.ReadDir(from.Path); err != nil || len(entries) == 0 {
+		return fmt.Errorf("--from: no embedded store at %s (%v)", from.Path, cmp.Or(err, errors.New("the directory is empty")))
 	}
 	src, err := pebble.Open(pebble.Config{Dir: from.Path, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

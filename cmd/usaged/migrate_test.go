@@ -355,3 +355,20 @@ func TestCompareTotals(t *testing.T) {
 	f(append(slices.Clone(source), row("q", "z", day, 1)), 1, "DIFFERENT  q client z")
 	f([]usage.Row{row("o", "a", day, 3), row("o", "b", day, 2), source[2]}, 1, "DIFFERENT  o client b on 2026-01-02")
 }
+
+// A --from that holds no store is refused before anything is opened.
+func TestMigrateNeedsAStore(t *testing.T) {
+	t.Parallel()
+	f := func(from, want string) {
+		t.Helper()
+		_, err := tryCLI(t, nil, "migrate", "--from", from, "--store", "clickhouse://127.0.0.1:1/x", "--keeper", "127.0.0.1:1",
+			"--claims", "redis://127.0.0.1:1", "--metadata", "postgres://127.0.0.1:1/x")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("migrate --from %s: %v, want an error saying %q", from, err, want)
+		}
+	}
+	dir := t.TempDir()
+	f("pebble:"+dir, "no embedded store at "+dir+" (the directory is empty)")
+	f("pebble:"+dir+"/missing", "no embedded store at "+dir+"/missing")
+	f("memory:", "migrate moves an embedded store")
+}
