@@ -52,7 +52,9 @@ type ImportConfig struct {
 	DedupeFrom time.Time
 	// Now is the clock the claims' expiry counts from; default time.Now.
 	Now func() time.Time
-	// BlockRows bounds the rows of one block; default 100,000.
+	// BlockRows bounds the rows of one block; default 100,000. A second
+	// run of an import must use the same value, or its blocks differ from
+	// the first run's and are not recognised.
 	BlockRows int
 }
 
