@@ -90,6 +90,7 @@ func (c *cli) commands() []*cmdline.Command {
 		c.apikeyDeleteCommand(),
 		c.proxyCommand(),
 		c.importCommand(),
+		c.migrateCommand(),
 
 		cmdline.VersionCommand("usaged", version, c.stdout),
 	}

@@ -135,7 +135,10 @@ func (d *DB) DeleteAPIKey(_ context.Context, digest [32]byte) error {
 // records, which are keyed by an interned scope. It starts with a NUL byte,
 // which no organization id can hold, so a service never shares the dedupe
 // records of an organization.
-func dedupeScope(service usage.GUID) string { return "\x00service/" + service.String() }
+func dedupeScope(service usage.GUID) string { return serviceScopePrefix + service.String() }
+
+// serviceScopePrefix starts every dedupeScope.
+const serviceScopePrefix = "\x00service/"
 
 // Value layouts, as uvarints in this order.
 const (

@@ -1,0 +1,551 @@
+package clickhouse
+
+// Import: the history of an embedded store, moved into an empty cluster
+// database. The embedded store keeps counts, not events, so what moves is
+// its hourly groups (as count blocks of "migration" batches, with their
+// published rows), its clients' latest names and its dedupe records within
+// the window (as committed claims, under the same seed, so that an event
+// sent again after the move is still a duplicate). The events journal gets
+// nothing: raw events start at the migration.
+//
+// Every write is deterministic in the source: the batch ids are hashes of
+// the source's seed and of the chunk they name, the rows of a block are
+// sorted, and a claim is only set where none is. A run that stopped halfway
+// is finished by running it again, its blocks deduplicated by ClickHouse.
+// The keeper's migration node (the source's seed) is what lets that second
+// run into a database that is no longer empty.
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/go-zookeeper/zk"
+	"github.com/redis/go-redis/v9"
+	"github.com/zeebo/xxh3"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// ErrNotEmpty is the error (wrapped, with what the database holds) of an
+// Import into a database that has data not written by an import of the
+// same source.
+var ErrNotEmpty = errors.New("the cluster database is not empty")
+
+// ImportConfig configures an Import.
+type ImportConfig struct {
+	// Seed is the seed that keyed the hashes of the source's dedupe
+	// records. It becomes the cluster's, so that the claim of an event id
+	// is the key of its migrated record.
+	Seed uint64
+	// DedupeFrom is the start of the dedupe window: records of events
+	// before it are not imported.
+	DedupeFrom time.Time
+	// Now is the clock the claims' expiry counts from; default time.Now.
+	Now func() time.Time
+	// BlockRows bounds the rows of one block; default 100,000. A second
+	// run of an import must use the same value, or its blocks differ from
+	// the first run's and are not recognised.
+	BlockRows int
+}
+
+// ImportStats counts what an Import wrote.
+type ImportStats struct {
+	Groups  int // hourly groups
+	Batches int // migration batches (count blocks with their published rows)
+	Names   int // client names
+	Claims  int // committed claims of dedupe records within the window
+	Expired int // dedupe records before the window, not imported
+}
+
+// Importer writes the history of another store into a cluster database, in
+// the order of its methods: Group, ClientName and EventClaim in any order
+// and any number, then Finish. It is not safe for concurrent use.
+type Importer struct {
+	s     *Store
+	cfg   ImportConfig
+	stats ImportStats
+
+	// The hourly groups of the organization and month being gathered, and
+	// the number of chunks of them already written.
+	org    string
+	month  int
+	groups []usage.Row
+	chunk  int
+	// orgsDone are the organizations whose groups have all been seen.
+	orgsDone map[string]bool
+
+	names     []clientName
+	nameChunk int
+	claims    []importClaim
+}
+
+type clientName struct{ org, client, name string }
+
+type importClaim struct {
+	key, value string
+	expire     time.Time
+}
+
+// importClaimsPerCall bounds the claims set in one round trip.
+const importClaimsPerCall = 1000
+
+// Import starts an import into the store's database, which must be empty
+// or hold only an earlier import of the same source (its seed), finished or
+// not. It sets the cluster's seed to cfg.Seed. Nothing else may write to
+// the database until Finish has returned.
+func (s *Store) Import(ctx context.Context, cfg ImportConfig) (*Importer, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BlockRows <= 0 {
+		cfg.BlockRows = 100_000
+	}
+	marker := s.root + "/migration"
+	seed := binary.BigEndian.AppendUint64(nil, cfg.Seed)
+	data, _, err := s.keeper.Get(marker)
+	switch {
+	case err == nil && string(data) != hex.EncodeToString(seed):
+		return nil, fmt.Errorf("%w: it holds an import of another store (seed %s, this store's is %x): import into a fresh database",
+			ErrNotEmpty, data, seed)
+	case err == nil:
+		// Another run of this import: nothing but it may have written.
+		// Once nodes have taken events, the blocks of a run could fall out
+		// of the deduplication window and count twice.
+		held, err := s.holds(ctx, []string{"events", "activity"}, false)
+		if err != nil {
+			return nil, err
+		}
+		if len(held) > 0 {
+			return nil, fmt.Errorf("%w: this store was imported into database %s, and usaged has recorded events in it since (%s): the import is done",
+				ErrNotEmpty, s.cfg.Database, strings.Join(held, ", "))
+		}
+	case errors.Is(err, zk.ErrNoNode):
+		held, err := s.holds(ctx, []string{"events", "event_counts", "client_day_counts", "client_names", "activity", "published"}, true)
+		if err != nil {
+			return nil, err
+		}
+		if len(held) > 0 {
+			return nil, fmt.Errorf("%w: database %s has %s: import into a fresh database", ErrNotEmpty, s.cfg.Database, strings.Join(held, ", "))
+		}
+		if _, err := s.keeper.Create(marker, []byte(hex.EncodeToString(seed)), 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return nil, unavailable(err, "keeper %v: create %s", s.cfg.Keeper, marker)
+		}
+	default:
+		return nil, unavailable(err, "keeper %v: read %s", s.cfg.Keeper, marker)
+	}
+	if err := s.setSeed(seed); err != nil {
+		return nil, err
+	}
+	return &Importer{s: s, cfg: cfg, orgsDone: map[string]bool{}}, nil
+}
+
+// holds names what the database holds: rows in tables, batch records in
+// the keeper, and, with claims, claims.
+func (s *Store) holds(ctx context.Context, tables []string, claims bool) ([]string, error) {
+	var held []string
+	for _, table := range tables {
+		var n uint64
+		err := s.readFirst(ctx, func(r driver.Conn) error {
+			return r.QueryRow(ctx, "SELECT count() FROM "+s.cfg.Database+"."+table).Scan(&n)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			held = append(held, fmt.Sprintf("%d rows in %s", n, table))
+		}
+	}
+	batches, _, err := s.keeper.Children(s.root + "/batches")
+	if err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return nil, unavailable(err, "keeper %v: list %s/batches", s.cfg.Keeper, s.root)
+	}
+	if len(batches) > 0 {
+		held = append(held, fmt.Sprintf("%d batch records in the keeper", len(batches)))
+	}
+	if claims {
+		key, err := s.anyClaim(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if key != "" {
+			held = append(held, "claims in Redis (such as "+key+")")
+		}
+	}
+	return held, nil
+}
+
+// anyClaim returns the key of a claim of the store, "" when it has none.
+func (s *Store) anyClaim(ctx context.Context) (string, error) {
+	var keys []string
+	var err error
+	for cursor := uint64(0); ; {
+		keys, cursor, err = s.claims.Scan(ctx, cursor, s.claimPrefix()+"*", 1000).Result()
+		if err != nil {
+			return "", unavailable(err, "claims %s", s.cfg.Claims)
+		}
+		if len(keys) > 0 {
+			return keys[0], nil
+		}
+		if cursor == 0 {
+			return "", nil
+		}
+	}
+}
+
+// setSeed makes seed the cluster's. A seed already there is replaced: the
+// database is empty (checked before, or this is a second run of the same
+// import), so no claim was made under it.
+func (s *Store) setSeed(seed []byte) error {
+	path := s.root + "/seed"
+	for {
+		old, stat, err := s.keeper.Get(path)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			_, err = s.keeper.Create(path, seed, 0, zk.WorldACL(zk.PermAll))
+			if errors.Is(err, zk.ErrNodeExists) {
+				continue
+			}
+		case err == nil && string(old) != string(seed):
+			_, err = s.keeper.Set(path, seed, stat.Version)
+			if errors.Is(err, zk.ErrBadVersion) {
+				continue
+			}
+		}
+		if err != nil {
+			return unavailable(err, "keeper %v: set %s", s.cfg.Keeper, path)
+		}
+		return nil
+	}
+}
+
+// Group adds one hourly group of the source: r.Date is its UTC hour, r's
+// organization and dimensions name it. Groups of one organization must come
+// together, in ascending hours (as pebble's Export gives them); the blocks
+// are written as each organization's month is complete.
+func (im *Importer) Group(ctx context.Context, r usage.Row) error {
+	month := r.Date.Year()*100 + int(r.Date.Month())
+	if r.OrganizationID != im.org || month != im.month {
+		if err := im.flushGroups(ctx); err != nil {
+			return err
+		}
+		switch {
+		case r.OrganizationID == im.org && month < im.month:
+			return fmt.Errorf("clickhouse import: groups of organization %q out of order: %s after month %d", r.OrganizationID, r.Date, im.month)
+		case r.OrganizationID != im.org && im.orgsDone[r.OrganizationID]:
+			return fmt.Errorf("clickhouse import: groups of organization %q do not come together", r.OrganizationID)
+		case r.OrganizationID != im.org:
+			im.orgsDone[im.org] = true
+		}
+		im.org, im.month, im.chunk = r.OrganizationID, month, 0
+	}
+	im.groups = append(im.groups, r)
+	if len(im.groups) == im.cfg.BlockRows {
+		return im.flushGroups(ctx)
+	}
+	return nil
+}
+
+// ClientName adds the latest name of a client.
+func (im *Importer) ClientName(ctx context.Context, orgID, clientID, name string) error {
+	im.names = append(im.names, clientName{orgID, clientID, name})
+	if len(im.names) == im.cfg.BlockRows {
+		return im.flushNames(ctx)
+	}
+	return nil
+}
+
+// EventClaim adds the dedupe record of an event of organization orgID at
+// hour, whose id hashes to hash (the embedded store's 12 bytes, keyed by
+// ImportConfig.Seed). A record before the dedupe window is skipped.
+func (im *Importer) EventClaim(ctx context.Context, orgID string, hash [12]byte, hour time.Time) error {
+	from := im.cfg.DedupeFrom.Truncate(time.Hour)
+	if hour.Before(from) {
+		im.stats.Expired++
+		return nil
+	}
+	// The expiry a claim committed now would get: the event's hour, the
+	// window and two hours, at least an hour from now.
+	now := im.cfg.Now()
+	expire := hour.Add(now.Sub(im.cfg.DedupeFrom) + 2*time.Hour)
+	if soonest := now.Add(time.Hour); expire.Before(soonest) {
+		expire = soonest
+	}
+	im.claims = append(im.claims, importClaim{
+		key:    im.s.hashClaimKey('e', orgID, hash),
+		value:  "c|" + strconv.FormatInt(hour.Unix(), 10),
+		expire: expire,
+	})
+	if len(im.claims) == importClaimsPerCall {
+		return im.flushClaims(ctx)
+	}
+	return nil
+}
+
+// Finish writes what is still gathered and returns what the import wrote.
+func (im *Importer) Finish(ctx context.Context) (ImportStats, error) {
+	for _, flush := range []func(context.Context) error{im.flushGroups, im.flushNames, im.flushClaims} {
+		if err := flush(ctx); err != nil {
+			return im.stats, err
+		}
+	}
+	return im.stats, nil
+}
+
+// hashClaimKey is the key of the claim of an event id of kind ('e' or 'a')
+// in scope whose id hashes to h: the hash the embedded store keeps, so that
+// its records become claims.
+func (s *Store) hashClaimKey(kind byte, scope string, h [12]byte) string {
+	return s.claimPrefix() + string(kind) + ":" + scope + ":" + hex.EncodeToString(h[:])
+}
+
+// batchID names the migration batch of a chunk: a hash of the source's
+// seed and of the chunk's name, so that a second run writes the same blocks.
+func (im *Importer) batchID(name string) string {
+	b := xxh3.HashString128Seed("migration\x00"+name, im.cfg.Seed).Bytes()
+	return hex.EncodeToString(b[:])
+}
+
+// flushGroups writes the gathered groups as one migration batch: its
+// event_counts block, its client_day_counts block and its published rows.
+func (im *Importer) flushGroups(ctx context.Context) error {
+	if len(im.groups) == 0 {
+		return nil
+	}
+	rows := im.groups
+	slices.SortFunc(rows, func(a, b usage.Row) int {
+		return cmp.Or(a.Date.Compare(b.Date), strings.Compare(a.ClientID, b.ClientID), strings.Compare(a.UserID, b.UserID),
+			strings.Compare(a.TemplateURI, b.TemplateURI), strings.Compare(a.HTTPMethod, b.HTTPMethod), strings.Compare(a.Platform, b.Platform))
+	})
+	batch := im.batchID(fmt.Sprintf("groups\x00%s\x00%d\x00%d", im.org, im.month, im.chunk))
+	db := im.s.cfg.Database
+	err := im.s.insertBlock(ctx, "INSERT INTO "+db+".event_counts (org_id, hour, client_id, user_id, template, method, platform, batch_id, requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429)",
+		func(b driver.Batch) error {
+			for _, r := range rows {
+				if err := b.Append(r.OrganizationID, r.Date, r.ClientID, r.UserID, r.TemplateURI, r.HTTPMethod, r.Platform, batch,
+					uint64(r.Requests), uint64(r.Status200), uint64(r.Status300), uint64(r.Status400), uint64(r.Status500), uint64(r.Status429)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	type clientDay struct {
+		day    time.Time
+		client string
+	}
+	days := map[clientDay]usage.Counts{}
+	hours := map[time.Time]bool{}
+	for _, r := range rows {
+		k := clientDay{r.Date.Truncate(24 * time.Hour), r.ClientID}
+		c := days[k]
+		c.Add(r.Counts)
+		days[k] = c
+		hours[r.Date] = true
+	}
+	keys := make([]clientDay, 0, len(days))
+	for k := range days {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b clientDay) int { return cmp.Or(a.day.Compare(b.day), strings.Compare(a.client, b.client)) })
+	err = im.s.insertBlock(ctx, "INSERT INTO "+db+".client_day_counts (org_id, day, client_id, batch_id, requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429)",
+		func(b driver.Batch) error {
+			for _, k := range keys {
+				c := days[k]
+				if err := b.Append(im.org, k.day, k.client, batch,
+					uint64(c.Requests), uint64(c.Status200), uint64(c.Status300), uint64(c.Status400), uint64(c.Status500), uint64(c.Status429)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	published := make([]time.Time, 0, len(hours))
+	for h := range hours {
+		published = append(published, h)
+	}
+	slices.SortFunc(published, time.Time.Compare)
+	err = im.s.insertBlock(ctx, "INSERT INTO "+db+".published (scope, hour, batch_id)", func(b driver.Batch) error {
+		for _, h := range published {
+			if err := b.Append("e:"+im.org, h, batch); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	im.stats.Groups += len(rows)
+	im.stats.Batches++
+	im.groups = im.groups[:0]
+	im.chunk++
+	return nil
+}
+
+// flushNames writes the gathered client names as one block. Their seq is
+// 0: any name an event brings after the migration replaces them.
+func (im *Importer) flushNames(ctx context.Context) error {
+	if len(im.names) == 0 {
+		return nil
+	}
+	slices.SortFunc(im.names, func(a, b clientName) int {
+		return cmp.Or(strings.Compare(a.org, b.org), strings.Compare(a.client, b.client))
+	})
+	batch := im.batchID(fmt.Sprintf("names\x00%d", im.nameChunk))
+	err := im.s.insertBlock(ctx, "INSERT INTO "+im.s.cfg.Database+".client_names (org_id, client_id, client_name, seq, batch_id)",
+		func(b driver.Batch) error {
+			for _, n := range im.names {
+				if err := b.Append(n.org, n.client, n.name, uint64(0), batch); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	im.stats.Names += len(im.names)
+	im.names = im.names[:0]
+	im.nameChunk++
+	return nil
+}
+
+// flushClaims sets the gathered claims, each only where the key has none
+// (so a second run changes nothing).
+func (im *Importer) flushClaims(ctx context.Context) error {
+	if len(im.claims) == 0 {
+		return nil
+	}
+	pipe := im.s.claims.Pipeline()
+	cmds := make([]*redis.Cmd, len(im.claims))
+	for i, c := range im.claims {
+		cmds[i] = pipe.Do(ctx, "SET", c.key, c.value, "PXAT", c.expire.UnixMilli(), "NX")
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	for _, c := range cmds {
+		// redis.Nil is the answer of SET NX to a key that has a value.
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return unavailable(err, "claims %s: set %d claims", im.s.cfg.Claims, len(im.claims))
+		}
+	}
+	im.stats.Claims += len(im.claims)
+	im.claims = im.claims[:0]
+	return nil
+}
+
+// insertBlock inserts the rows fill appends as one block, with the
+// store's insert quorum, on the first replica that takes it. A quorum
+// insert that another one into the same table holds up is retried after a
+// pause; a replica that fails hands the block to the next (a block that did
+// get in is deduplicated).
+func (s *Store) insertBlock(ctx context.Context, insert string, fill func(driver.Batch) error) error {
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_quorum": s.cfg.Quorum, "insert_quorum_timeout": 30000}))
+	var errs []error
+	for i, r := range s.replicas {
+		for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+			err := insertOnce(ctx, r, insert, fill)
+			if err == nil {
+				return nil
+			}
+			if !strings.Contains(err.Error(), "Another quorum insert has been already started") {
+				errs = append(errs, fmt.Errorf("replica %s: %w", s.cfg.Replicas[i], err))
+				break
+			}
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return unavailable(errors.Join(errs...), "clickhouse: %s", insert)
+}
+
+func insertOnce(ctx context.Context, r driver.Conn, insert string, fill func(driver.Batch) error) error {
+	b, err := r.PrepareBatch(ctx, insert)
+	if err != nil {
+		return err
+	}
+	if err := fill(b); err != nil {
+		_ = b.Abort()
+		return err
+	}
+	return b.Send()
+}
+
+// readFirst runs q on the first replica that answers it, with sequential
+// consistency when a quorum insert may not have reached every replica.
+func (s *Store) readFirst(ctx context.Context, q func(driver.Conn) error) error {
+	if s.cfg.Quorum < len(s.replicas) {
+		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"select_sequential_consistency": 1}))
+	}
+	var errs []error
+	for i, r := range s.replicas {
+		err := q(r)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("replica %s: %w", s.cfg.Replicas[i], err))
+	}
+	return unavailable(errors.Join(errs...), "clickhouse")
+}
+
+// ClientDayTotals returns the counts of every organization's clients per
+// UTC day (Date the day; OrganizationID, ClientID and the counts set), as
+// the queries read them: summed over published batches, from event_counts
+// (hourly) and from client_day_counts (its rollup), each ordered by
+// organization, day and client. An import is checked against its source
+// with them.
+func (s *Store) ClientDayTotals(ctx context.Context) (hourly, rollup []usage.Row, err error) {
+	const sums = "sum(requests), sum(status_2xx), sum(status_3xx), sum(status_4xx), sum(status_5xx), sum(status_429)"
+	db := s.cfg.Database
+	hourly, err = s.totals(ctx, "SELECT org_id, toDate(hour) AS day, client_id, "+sums+" FROM "+db+".event_counts"+
+		" WHERE (concat('e:', org_id), hour, batch_id) IN (SELECT scope, hour, batch_id FROM "+db+".published)"+
+		" GROUP BY org_id, day, client_id ORDER BY org_id, day, client_id")
+	if err != nil {
+		return nil, nil, err
+	}
+	rollup, err = s.totals(ctx, "SELECT org_id, day, client_id, "+sums+" FROM "+db+".client_day_counts"+
+		" WHERE (concat('e:', org_id), batch_id) IN (SELECT scope, batch_id FROM "+db+".published)"+
+		" GROUP BY org_id, day, client_id ORDER BY org_id, day, client_id")
+	return hourly, rollup, err
+}
+
+func (s *Store) totals(ctx context.Context, query string) ([]usage.Row, error) {
+	var out []usage.Row
+	err := s.readFirst(ctx, func(r driver.Conn) error {
+		out = out[:0]
+		rows, err := r.Query(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var row usage.Row
+			var c [6]uint64
+			if err := rows.Scan(&row.OrganizationID, &row.Date, &row.ClientID, &c[0], &c[1], &c[2], &c[3], &c[4], &c[5]); err != nil {
+				return err
+			}
+			row.Date = row.Date.UTC()
+			row.Counts = usage.Counts{Requests: int64(c[0]), Status200: int64(c[1]), Status300: int64(c[2]),
+				Status400: int64(c[3]), Status500: int64(c[4]), Status429: int64(c[5])}
+			out = append(out, row)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
