@@ -1,0 +1,264 @@
+package clickhouse_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/usaged/usaged/store/clickhouse"
+	"github.com/usaged/usaged/store/storetest"
+	"github.com/usaged/usaged/usage"
+)
+
+// The read side is checked against tables written as committed batches
+// leave them (export_test.go), without the write protocol: the counts
+// against storetest's oracle, which counts by hand, the events against the
+// accepted ones sorted by hand, the reports against the memory backend.
+
+func openStore(t *testing.T) *clickhouse.Store {
+	t.Helper()
+	s, err := clickhouse.Open(t.Context(), testConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// eventFixture is a store holding the accepted events of a generator in
+// published batches, and a batch that never committed.
+type eventFixture struct {
+	s        *clickhouse.Store
+	g        *storetest.Gen
+	o        *storetest.Oracle
+	ghosts   []usage.Event // the events of the batch that never committed
+	accepted map[string][]usage.Event
+}
+
+func newEventFixture(t *testing.T) *eventFixture {
+	t.Helper()
+	f := &eventFixture{s: openStore(t), g: storetest.NewGen(7), o: storetest.NewOracle(), accepted: map[string][]usage.Event{}}
+	r := f.g.R
+	var (
+		batches []clickhouse.EventBatch
+		batch   []usage.Event
+	)
+	flush := func() {
+		seq := uint64(len(batches) + 1)
+		batches = append(batches, clickhouse.EventBatch{ID: fmt.Sprintf("batch-%03d", seq), Seq: seq, Events: batch, Published: true})
+		batch = nil
+	}
+	for range 4000 {
+		ev := f.g.Event()
+		ev.DurationMs, ev.RequestBytes, ev.ResponseBytes = r.Int64N(5000), r.Int64N(1<<20), r.Int64N(1<<40)
+		if r.IntN(20) == 0 {
+			ev.Time = ev.Time.Truncate(time.Second) // a whole second, a bound the listing must keep
+		}
+		if f.o.Offer(ev) == usage.Accepted {
+			batch = append(batch, ev)
+			f.accepted[ev.OrganizationID] = append(f.accepted[ev.OrganizationID], ev)
+		}
+		if len(batch) > 1+r.IntN(400) {
+			flush()
+		}
+	}
+	flush()
+	for i := range 200 {
+		ev := f.g.Event()
+		ev.ID = fmt.Sprintf("ghost-%d", i)
+		f.ghosts = append(f.ghosts, ev)
+	}
+	batches = append(batches, clickhouse.EventBatch{ID: "batch-never-committed", Seq: uint64(len(batches) + 1), Events: f.ghosts})
+	if err := f.s.WriteEvents(t.Context(), batches...); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.SyncReplicas(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestEventReads(t *testing.T) {
+	f := newEventFixture(t)
+	t.Run("QueryMatchesOracle", func(t *testing.T) { testQuery(t, f) })
+	t.Run("ClientNamesMatchOracle", func(t *testing.T) { testClientNames(t, f) })
+	t.Run("ReadsFallBackToNextReplica", func(t *testing.T) { testFallback(t, f) })
+}
+
+func testQuery(t *testing.T, f *eventFixture) {
+	for i := range 300 {
+		q := f.g.RandomQuery(t)
+		want := f.o.Answer(q)
+		got, err := f.s.Query(t.Context(), q)
+		if err != nil {
+			t.Fatalf("query %d, Query(%+v): %v", i, q, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("query %d, Query(%+v):\n got %d rows %v\nwant %d rows %v", i, q, len(got), head(got), len(want), head(want))
+		}
+		if got, err = f.s.QueryWithoutRollup(t.Context(), q); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("query %d, from event_counts alone, Query(%+v) = %d rows %v, %v\nwant %d rows %v", i, q, len(got), head(got), err, len(want), head(want))
+		}
+	}
+
+	// The organization query of a dashboard, which the daily rollup answers.
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, g := range []usage.Granularity{usage.GranularityNone, usage.GranularityDay, usage.GranularityWeek, usage.GranularityMonth} {
+		q, _ := usage.Query{OrganizationID: "org-b", Interval: usage.Interval{Start: start, End: start.AddDate(0, 0, 90)},
+			Granularity: g, GroupBy: []usage.Dimension{usage.DimClientID, usage.DimOrganizationID}}.Normalize()
+		if !clickhouse.DayRollup(q) {
+			t.Fatalf("%+v does not take the daily rollup", q)
+		}
+		if got, err := f.s.Query(t.Context(), q); err != nil || !slices.Equal(got, f.o.Answer(q)) || len(got) == 0 {
+			t.Fatalf("Query(%+v) = %v, %v\nwant %v", q, head(got), err, head(f.o.Answer(q)))
+		}
+	}
+
+	big, _ := usage.Query{OrganizationID: "org-a", Interval: usage.Interval{Start: start, End: start.AddDate(0, 2, 0)},
+		Granularity: usage.GranularityDay, MaxRows: 3}.Normalize()
+	for _, rollup := range []bool{true, false} {
+		query := f.s.Query
+		if !rollup {
+			query = f.s.QueryWithoutRollup
+		}
+		if rows, err := query(t.Context(), big); usage.KindOf(err) != usage.KindInvalid {
+			t.Fatalf("rollup %v: Query over MaxRows = %d rows, %v; want an invalid-query error", rollup, len(rows), err)
+		}
+		exact := big
+		exact.MaxRows = len(f.o.Answer(big))
+		if rows, err := query(t.Context(), exact); err != nil || len(rows) != exact.MaxRows {
+			t.Fatalf("rollup %v: Query with MaxRows %d, its rows = %d rows, %v", rollup, exact.MaxRows, len(rows), err)
+		}
+	}
+	for _, q := range []usage.Query{
+		{OrganizationID: "nobody", Interval: usage.Interval{Start: start, End: start.AddDate(0, 1, 0)}},
+		{OrganizationID: "org-a", Interval: usage.Interval{Start: start, End: start.AddDate(0, 1, 0)}, Filter: usage.Filter{ClientNames: []string{"nobody's"}}},
+		{OrganizationID: "org-a", Interval: usage.Interval{End: start.AddDate(-1, 0, 0)}},
+	} {
+		q, _ = q.Normalize()
+		if rows, err := f.s.Query(t.Context(), q); err != nil || len(rows) != 0 {
+			t.Fatalf("Query(%+v) = %v, %v; want no rows", q, rows, err)
+		}
+	}
+	all, _ := usage.Query{OrganizationID: "org-c", Interval: usage.Interval{End: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)}}.Normalize()
+	if got, err := f.s.Query(t.Context(), all); err != nil || !slices.Equal(got, f.o.Answer(all)) {
+		t.Fatalf("Query over all time = %v, %v; want %v", got, err, f.o.Answer(all))
+	}
+}
+
+func head(rows []usage.Row) []usage.Row { return rows[:min(len(rows), 5)] }
+
+func TestDayRollupChoice(t *testing.T) {
+	day := time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
+	f := func(want bool, q usage.Query) {
+		t.Helper()
+		if q.Interval.Start.IsZero() {
+			q.Interval = usage.Interval{Start: day, End: day.AddDate(0, 0, 90)}
+		}
+		if got := clickhouse.DayRollup(q); got != want {
+			t.Errorf("DayRollup(%+v) = %v, want %v", q, got, want)
+		}
+	}
+	byClient := []usage.Dimension{usage.DimClientID}
+	f(true, usage.Query{Granularity: usage.GranularityDay, GroupBy: byClient})
+	f(true, usage.Query{Granularity: usage.GranularityNone})
+	f(true, usage.Query{Granularity: usage.GranularityWeek, GroupBy: []usage.Dimension{usage.DimClientID, usage.DimOrganizationID}})
+	f(true, usage.Query{Granularity: usage.GranularityMonth, Filter: usage.Filter{ClientIDs: []string{"c"}, ClientNames: []string{"n"}}})
+	f(false, usage.Query{Granularity: usage.GranularityHour, GroupBy: byClient})
+	f(false, usage.Query{Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimUserID}})
+	f(false, usage.Query{Granularity: usage.GranularityDay, Filter: usage.Filter{Platforms: []string{"p"}}})
+	f(false, usage.Query{Granularity: usage.GranularityDay, Filter: usage.Filter{TemplateURIs: []string{"t"}}})
+	f(false, usage.Query{Granularity: usage.GranularityDay, Interval: usage.Interval{Start: day.Add(time.Hour), End: day.AddDate(0, 0, 1)}})
+	f(false, usage.Query{Granularity: usage.GranularityDay, Interval: usage.Interval{Start: day, End: day.Add(23 * time.Hour)}})
+}
+
+func testClientNames(t *testing.T, f *eventFixture) {
+	for _, org := range append(slices.Clone(f.g.Orgs), "nobody") {
+		got, err := f.s.ClientNames(t.Context(), org)
+		if want := f.o.ClientNames(org); err != nil || !maps.Equal(got, want) {
+			t.Fatalf("ClientNames(%s) = %v, %v; want %v", org, got, err, want)
+		}
+	}
+}
+
+// testFallback reads through a store whose first replica nobody answers,
+// with sequential consistency.
+func testFallback(t *testing.T, f *eventFixture) {
+	s, closeDead, err := f.s.BehindUnreachable("127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDead()
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	q, _ := usage.Query{OrganizationID: "org-a", Interval: usage.Interval{Start: start, End: start.AddDate(0, 3, 0)},
+		Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimClientID}}.Normalize()
+	if got, err := s.Query(t.Context(), q); err != nil || !slices.Equal(got, f.o.Answer(q)) {
+		t.Fatalf("Query = %v, %v; want %v", head(got), err, head(f.o.Answer(q)))
+	}
+	if got, err := s.ClientNames(t.Context(), "org-a"); err != nil || !maps.Equal(got, f.o.ClientNames("org-a")) {
+		t.Fatalf("ClientNames = %v, %v", got, err)
+	}
+}
+
+// TestOrganizationQueryTiming measures the organization query (90 days by
+// day and client, one organization) over the counts of 10 M events of 10
+// organizations and 100 clients, with and without the daily rollup. It is
+// a measurement, run when USAGED_MEASURE=1.
+func TestOrganizationQueryTiming(t *testing.T) {
+	if os.Getenv("USAGED_MEASURE") != "1" {
+		t.Skip("a measurement: set USAGED_MEASURE=1")
+	}
+	s := openStore(t)
+	ctx := t.Context()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// 10 organizations × 10 clients × 2,160 hours × 2 templates, 23 requests
+	// a row on average: 432,000 rows of event_counts, 9.9 M events.
+	for _, stmt := range []string{
+		fmt.Sprintf(`INSERT INTO {db}.event_counts (org_id, hour, client_id, user_id, template, method, platform, batch_id,
+			requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429)
+			SELECT concat('org-', toString(n %% 10)), toDateTime(%d + intDiv(n, 200) %% 2160 * 3600),
+				concat('client-', toString(n %% 100)), '', concat('t', toString(intDiv(n, 100) %% 2)), 'GET', '', 'seed',
+				toUInt64(1 + cityHash64(n) %% 45) AS r, r, 0, 0, 0, 0
+			FROM (SELECT number AS n FROM system.numbers LIMIT 432000)`, start.Unix()),
+		`INSERT INTO {db}.client_day_counts (org_id, day, client_id, batch_id,
+			requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429)
+			SELECT org_id, toDate(hour, 'UTC'), client_id, 'seed', sum(requests), sum(status_2xx), 0, 0, 0, 0
+			FROM {db}.event_counts GROUP BY org_id, toDate(hour, 'UTC'), client_id`,
+	} {
+		if err := s.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, _ := usage.Query{OrganizationID: "org-3", Interval: usage.Interval{Start: start, End: start.AddDate(0, 0, 90)},
+		Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimClientID}}.Normalize()
+	var total int64
+	for _, c := range []struct {
+		name  string
+		query func(context.Context, usage.Query) ([]usage.Row, error)
+	}{{"client_day_counts", s.Query}, {"event_counts", s.QueryWithoutRollup}} {
+		var times []time.Duration
+		var sum int64
+		for range 50 {
+			t0 := time.Now()
+			rows, err := c.query(ctx, q)
+			times = append(times, time.Since(t0))
+			if err != nil || len(rows) != 900 {
+				t.Fatalf("%s: %d rows, %v; want 900", c.name, len(rows), err)
+			}
+			sum = 0
+			for _, r := range rows {
+				sum += r.Requests
+			}
+		}
+		if total != 0 && sum != total {
+			t.Fatalf("%s counts %d requests, the other %d", c.name, sum, total)
+		}
+		total = sum
+		slices.Sort(times)
+		t.Logf("organization query from %s: p50 %v (min %v, max %v), %d requests of org-3", c.name, times[25], times[0], times[49], sum)
+	}
+}
