@@ -1,14 +1,19 @@
 package clickhouse_test
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"slices"
+	"sort"
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/store/clickhouse"
 	"github.com/usaged/usaged/store/storetest"
 	"github.com/usaged/usaged/usage"
@@ -86,6 +91,8 @@ func TestEventReads(t *testing.T) {
 	f := newEventFixture(t)
 	t.Run("QueryMatchesOracle", func(t *testing.T) { testQuery(t, f) })
 	t.Run("ClientNamesMatchOracle", func(t *testing.T) { testClientNames(t, f) })
+	t.Run("ListEventsPages", func(t *testing.T) { testListEvents(t, f) })
+	t.Run("ListEventsCursor", func(t *testing.T) { testCursor(t, f) })
 	t.Run("ReadsFallBackToNextReplica", func(t *testing.T) { testFallback(t, f) })
 }
 
@@ -185,6 +192,153 @@ func testClientNames(t *testing.T, f *eventFixture) {
 	}
 }
 
+// listing returns, by hand, what a listing of p must return in all: the
+// accepted events of p's organization that p selects, in order.
+func (f *eventFixture) listing(p store.EventPage) []usage.Event {
+	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
+	var out []usage.Event
+	for _, ev := range f.accepted[p.OrganizationID] {
+		if !ev.Time.Before(p.Interval.Start) && ev.Time.Before(p.Interval.End) && in(p.ClientIDs, ev.ClientID) &&
+			in(p.UserIDs, ev.UserID) && in(p.TemplateURIs, ev.TemplateURI) && in(p.HTTPMethods, ev.HTTPMethod) {
+			out = append(out, ev)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ClientID, b.ClientID), cmp.Compare(a.ID, b.ID)) < 0
+	})
+	return out
+}
+
+// listAll lists every page of p, checking that no page is longer than
+// p.Limit and that only the last has no cursor.
+func listAll(t *testing.T, s store.EventLister, p store.EventPage) []usage.Event {
+	t.Helper()
+	var all []usage.Event
+	for pages := 0; ; pages++ {
+		evs, next, err := s.ListEvents(t.Context(), p)
+		if err != nil {
+			t.Fatalf("ListEvents(%+v), page %d: %v", p, pages, err)
+		}
+		if len(evs) > p.Limit || next != "" && len(evs) != p.Limit {
+			t.Fatalf("ListEvents(%+v), page %d: %d events and cursor %q", p, pages, len(evs), next)
+		}
+		all = append(all, evs...)
+		if next == "" {
+			return all
+		}
+		p.After = next
+	}
+}
+
+func sameEvents(got, want []usage.Event) string {
+	for i := range max(len(got), len(want)) {
+		if i >= len(got) || i >= len(want) {
+			return fmt.Sprintf("%d events, want %d", len(got), len(want))
+		}
+		g, w := got[i], want[i]
+		if !g.Time.Equal(w.Time) || g.Time.Location() != time.UTC {
+			return fmt.Sprintf("event %d (%s) at %s, want %s in UTC", i, w.ID, g.Time.Format(time.RFC3339Nano), w.Time.Format(time.RFC3339Nano))
+		}
+		g.Time = w.Time
+		if g != w {
+			return fmt.Sprintf("event %d is %+v, want %+v", i, g, w)
+		}
+	}
+	return ""
+}
+
+func testListEvents(t *testing.T, f *eventFixture) {
+	r := rand.New(rand.NewPCG(3, 4))
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	whole := usage.Interval{Start: start, End: start.AddDate(0, 3, 0)}
+	for _, org := range f.g.Orgs {
+		for _, limit := range []int{97, 5000} {
+			p := store.EventPage{OrganizationID: org, Interval: whole, Limit: limit}
+			want := f.listing(p)
+			if d := sameEvents(listAll(t, f.s, p), want); d != "" {
+				t.Fatalf("ListEvents(%s, all, pages of %d): %s", org, limit, d)
+			}
+			if len(want) != len(f.accepted[org]) {
+				t.Fatalf("the whole span lists %d of %s's %d events", len(want), org, len(f.accepted[org]))
+			}
+		}
+	}
+	pick := func(from []string) []string {
+		if r.IntN(3) != 0 {
+			return nil
+		}
+		return []string{from[r.IntN(len(from))], from[r.IntN(len(from))], "never-seen"}
+	}
+	field := func(evs []usage.Event, get func(usage.Event) string) []string {
+		var out []string
+		for _, ev := range evs {
+			out = append(out, get(ev))
+		}
+		return out
+	}
+	for i := range 60 {
+		org := f.g.Orgs[r.IntN(len(f.g.Orgs))]
+		evs := f.accepted[org]
+		// Bounds on an event's exact time, so that both ends are tested.
+		a, b := evs[r.IntN(len(evs))].Time, evs[r.IntN(len(evs))].Time
+		if b.Before(a) {
+			a, b = b, a
+		}
+		p := store.EventPage{
+			OrganizationID: org, Interval: usage.Interval{Start: a, End: b}, Limit: 1 + r.IntN(40),
+			ClientIDs:    pick(field(evs, func(ev usage.Event) string { return ev.ClientID })),
+			UserIDs:      pick(field(evs, func(ev usage.Event) string { return ev.UserID })),
+			TemplateURIs: pick(field(evs, func(ev usage.Event) string { return ev.TemplateURI })),
+			HTTPMethods:  pick(field(evs, func(ev usage.Event) string { return ev.HTTPMethod })),
+		}
+		if i%10 == 0 {
+			p.Limit = 1
+			p.Interval.End = p.Interval.Start.Add(12 * time.Hour)
+		}
+		if d := sameEvents(listAll(t, f.s, p), f.listing(p)); d != "" {
+			t.Fatalf("ListEvents(%+v): %s", p, d)
+		}
+	}
+
+	// The batch that never committed is in the journal, and never listed.
+	for _, org := range f.g.Orgs {
+		evs, _, err := f.s.ListEvents(t.Context(), store.EventPage{OrganizationID: org, Interval: whole, Limit: 100_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if slices.ContainsFunc(f.ghosts, func(g usage.Event) bool { return g.ID == ev.ID }) {
+				t.Fatalf("ListEvents lists %s of a batch that never committed", ev.ID)
+			}
+		}
+	}
+	if evs, next, err := f.s.ListEvents(t.Context(), store.EventPage{OrganizationID: "nobody", Interval: whole, Limit: 10}); err != nil || len(evs) != 0 || next != "" {
+		t.Fatalf("ListEvents(nobody) = %v, %q, %v; want nothing", evs, next, err)
+	}
+}
+
+func testCursor(t *testing.T, f *eventFixture) {
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	p := store.EventPage{OrganizationID: "org-a", Interval: usage.Interval{Start: start, End: start.AddDate(0, 3, 0)}, Limit: 3}
+	_, next, err := f.s.ListEvents(t.Context(), p)
+	if err != nil || next == "" {
+		t.Fatalf("ListEvents = cursor %q, %v", next, err)
+	}
+	for _, bad := range []string{"!!", "AAAA", next[:len(next)-2], next + "AA", "x" + next} {
+		p.After = bad
+		_, _, err := f.s.ListEvents(t.Context(), p)
+		var ue *usage.Error
+		if !errors.As(err, &ue) || ue.Kind != usage.KindInvalid || ue.Field != "cursor" {
+			t.Errorf("ListEvents(after %q) = %v; want an invalid cursor error", bad, err)
+		}
+	}
+	p.After, p.Limit = "", 0
+	if _, _, err := f.s.ListEvents(t.Context(), p); usage.KindOf(err) != usage.KindInvalid {
+		t.Errorf("ListEvents(limit 0) = %v; want an invalid-argument error", err)
+	}
+}
+
 // testFallback reads through a store whose first replica nobody answers,
 // with sequential consistency.
 func testFallback(t *testing.T, f *eventFixture) {
@@ -201,6 +355,10 @@ func testFallback(t *testing.T, f *eventFixture) {
 	}
 	if got, err := s.ClientNames(t.Context(), "org-a"); err != nil || !maps.Equal(got, f.o.ClientNames("org-a")) {
 		t.Fatalf("ClientNames = %v, %v", got, err)
+	}
+	p := store.EventPage{OrganizationID: "org-a", Interval: q.Interval, Limit: 1000}
+	if d := sameEvents(listAll(t, s, p), f.listing(p)); d != "" {
+		t.Fatalf("ListEvents: %s", d)
 	}
 }
 
