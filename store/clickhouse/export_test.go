@@ -111,6 +111,36 @@ func (s *Store) WriteEvents(ctx context.Context, batches ...EventBatch) error {
 	return nil
 }
 
+// ActivityBatch is a batch of accepted activity of a service as the tests
+// write it.
+type ActivityBatch struct {
+	ID        string
+	Service   usage.GUID
+	Events    []usage.Activity
+	Published bool
+}
+
+// WriteActivity writes the journal rows of batches and, for those that
+// published, their published rows.
+func (s *Store) WriteActivity(ctx context.Context, batches ...ActivityBatch) error {
+	var journal, published [][]any
+	hours := map[[2]any]bool{}
+	for _, b := range batches {
+		for _, a := range b.Events {
+			t := a.Time.UTC()
+			journal = append(journal, []any{b.ID, b.Service.String(), t.Truncate(time.Second), uint32(t.Nanosecond()), a.ID, encodeActivity(a)})
+			if b.Published && !hours[[2]any{b.ID, t.Truncate(time.Hour)}] {
+				hours[[2]any{b.ID, t.Truncate(time.Hour)}] = true
+				published = append(published, []any{"a:" + b.Service.String(), t.Truncate(time.Hour), b.ID})
+			}
+		}
+	}
+	if err := s.insertRows(ctx, "activity (batch_id, service, time, nanos, activity_id, body)", journal); err != nil {
+		return err
+	}
+	return s.insertRows(ctx, "published (scope, hour, batch_id)", published)
+}
+
 // insertRows inserts rows into the table and columns of into, in one
 // block, sorted, on the first replica (see SyncReplicas).
 func (s *Store) insertRows(ctx context.Context, into string, rows [][]any) error {
@@ -166,7 +196,7 @@ func (s *Store) Exec(ctx context.Context, stmt string) error {
 // QueryWithoutRollup answers q from event_counts alone, as Query does
 // when q does not fit client_day_counts.
 func (s *Store) QueryWithoutRollup(ctx context.Context, q usage.Query) ([]usage.Row, error) {
-	return s.query(ctx, q, false)
+	return s.queryCounts(ctx, q, false)
 }
 
 // BehindUnreachable returns a store that reads through s's replicas, after

@@ -198,12 +198,12 @@ func anys(values []string) []any {
 // rows the engine sums only in the background, and takes the client names
 // from the latest recorded (ClientNames).
 func (s *Store) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
-	return s.query(ctx, q, true)
+	return s.queryCounts(ctx, q, true)
 }
 
-// query answers q, from client_day_counts when allowed (rollup) and q fits
+// queryCounts answers q, from client_day_counts when allowed (rollup) and q fits
 // it, else from event_counts.
-func (s *Store) query(ctx context.Context, q usage.Query, rollup bool) ([]usage.Row, error) {
+func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollup bool) ([]usage.Row, error) {
 	f := q.Filter
 	byClient := slices.Contains(q.GroupBy, usage.DimClientID)
 	var names map[string]string

@@ -3,6 +3,7 @@ package clickhouse_test
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/store/clickhouse"
+	"github.com/usaged/usaged/store/memory"
 	"github.com/usaged/usaged/store/storetest"
 	"github.com/usaged/usaged/usage"
 )
@@ -359,6 +361,101 @@ func testFallback(t *testing.T, f *eventFixture) {
 	p := store.EventPage{OrganizationID: "org-a", Interval: q.Interval, Limit: 1000}
 	if d := sameEvents(listAll(t, s, p), f.listing(p)); d != "" {
 		t.Fatalf("ListEvents: %s", d)
+	}
+	if _, err := s.ServiceTotals(t.Context(), usage.GUID{1}, start, start.AddDate(0, 1, 0)); err != nil {
+		t.Fatalf("ServiceTotals: %v", err)
+	}
+}
+
+func TestReportsMatchMemory(t *testing.T) {
+	s := openStore(t)
+	want := memory.New()
+	defer want.Close()
+	g := storetest.NewActivityGen(5)
+	longAgo := g.Start.AddDate(0, -1, 0)
+	var batches []clickhouse.ActivityBatch
+	for n := 0; n < 3000; {
+		i := g.R.IntN(len(g.Casts))
+		svc, batch := g.Casts[i].GUID, g.Batch(i, 1+g.R.IntN(200))
+		n += len(batch)
+		outs, err := want.AppendActivity(t.Context(), svc, batch, longAgo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted []usage.Activity
+		for j, o := range outs {
+			if o == usage.Accepted {
+				accepted = append(accepted, batch[j])
+			}
+		}
+		batches = append(batches, clickhouse.ActivityBatch{ID: fmt.Sprintf("batch-%03d", len(batches)), Service: svc, Events: accepted, Published: true})
+	}
+	// Batches that never committed: in the journal, never counted.
+	for i, c := range g.Casts {
+		batches = append(batches, clickhouse.ActivityBatch{ID: fmt.Sprintf("never-committed-%d", i), Service: c.GUID, Events: g.Batch(i, 100)})
+	}
+	if err := s.WriteActivity(t.Context(), batches...); err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(what string, got, want any, gotErr, wantErr error) {
+		t.Helper()
+		if gotErr != nil || wantErr != nil {
+			t.Fatalf("%s: %v (memory: %v)", what, gotErr, wantErr)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Fatalf("%s:\n got %s\nwant %s", what, g, w)
+		}
+	}
+	type span struct{ from, to time.Time }
+	var spans []span
+	for d := -1; d <= g.Days; d++ {
+		spans = append(spans, span{g.Start.AddDate(0, 0, d), g.Start.AddDate(0, 0, d+1)})
+	}
+	for m := usage.PeriodOf(usage.Monthly, g.Start.AddDate(0, -1, 0)); m.Start.Before(g.Start.AddDate(0, 0, g.Days+31)); m = usage.PeriodOf(usage.Monthly, m.End()) {
+		spans = append(spans, span{m.Start, m.End()})
+	}
+	spans = append(spans, span{g.Start.AddDate(0, 0, -2), g.Start.AddDate(0, 0, g.Days+2)},
+		span{g.Start.AddDate(0, 0, 10), g.Start.AddDate(0, 0, 10).Add(90 * time.Minute)})
+	ctx := t.Context()
+	services := []usage.GUID{{0xee, 1}}
+	var users []usage.GUID
+	for _, c := range g.Casts {
+		services = append(services, c.GUID)
+		users = append(users, c.Users...)
+		users = append(users, c.Outsiders...)
+	}
+	for _, svc := range services {
+		for i, sp := range spans {
+			got, err := s.ServiceTotals(ctx, svc, sp.from, sp.to)
+			w, werr := want.ServiceTotals(ctx, svc, sp.from, sp.to)
+			check(fmt.Sprintf("ServiceTotals(%s, %s, %s)", svc, sp.from, sp.to), got, w, err, werr)
+			for _, only := range []usage.GUID{{}, users[i%len(users)]} {
+				got, err := s.ServiceUsers(ctx, svc, sp.from, sp.to, only)
+				w, werr := want.ServiceUsers(ctx, svc, sp.from, sp.to, only)
+				check(fmt.Sprintf("ServiceUsers(%s, %s, %s, only %s)", svc, sp.from, sp.to, only), got, w, err, werr)
+			}
+		}
+		last := g.Start.AddDate(0, 0, g.Days)
+		for _, c := range []struct {
+			step     usage.PeriodType
+			from, to time.Time
+		}{
+			{usage.Daily, g.Start.AddDate(0, 0, -2), last.AddDate(0, 0, 2)},
+			{usage.Daily, g.Start.AddDate(0, 0, g.Days/2), last},
+			{usage.Daily, g.Start, g.Start},
+			{usage.Monthly, usage.PeriodOf(usage.Monthly, g.Start).Start.AddDate(0, -1, 0), usage.PeriodOf(usage.Monthly, last).Start.AddDate(0, 2, 0)},
+			{usage.Monthly, usage.PeriodOf(usage.Monthly, last).Start, usage.PeriodOf(usage.Monthly, last).Start.AddDate(0, 1, 0)},
+		} {
+			got, err := s.ServiceSeries(ctx, svc, c.from, c.to, c.step)
+			w, werr := want.ServiceSeries(ctx, svc, c.from, c.to, c.step)
+			check(fmt.Sprintf("ServiceSeries(%s, %s, %s, %s)", svc, c.from, c.to, c.step), got, w, err, werr)
+		}
+		if _, err := s.ServiceSeries(ctx, svc, g.Start.Add(time.Hour), last, usage.Daily); usage.KindOf(err) != usage.KindInvalid {
+			t.Fatalf("ServiceSeries from a time that starts no day = %v; want an invalid-argument error", err)
+		}
 	}
 }
 
