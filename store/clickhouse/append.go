@@ -18,8 +18,8 @@ const maxBatch = 100_000
 // while one waits for its quorum inserts, the next claims its keys.
 const batchesInFlight = 2
 
-// batchTimeout bounds one batch's run; a batch that runs out of it after
-// committing is finished by a recovery.
+// batchTimeout bounds one batch's run, and one sweep; Close ends them
+// sooner. A batch that stops after committing is finished by a recovery.
 const batchTimeout = 5 * time.Minute
 
 var errClosed = errors.New("clickhouse store: closed")
@@ -96,7 +96,7 @@ func (s *Store) submit(ctx context.Context, to chan<- *call, calls []*call) erro
 		c.done = make(chan error, 1)
 		select {
 		case to <- c:
-		case <-s.stop:
+		case <-s.life.Done():
 			return errClosed
 		case <-ctx.Done():
 			return ctx.Err()
@@ -107,7 +107,7 @@ func (s *Store) submit(ctx context.Context, to chan<- *call, calls []*call) erro
 		select {
 		case err := <-c.done:
 			errs = append(errs, err)
-		case <-s.stop:
+		case <-s.life.Done():
 			return errClosed
 		case <-ctx.Done():
 			return ctx.Err()
@@ -127,7 +127,7 @@ func (s *Store) gather(kind byte, in <-chan *call) {
 		if next == nil {
 			select {
 			case next = <-in:
-			case <-s.stop:
+			case <-s.life.Done():
 				return
 			}
 		}
@@ -145,7 +145,7 @@ func (s *Store) gather(kind byte, in <-chan *call) {
 				calls, n = append(calls, c), n+c.len()
 			case <-timer.C:
 				break gathering
-			case <-s.stop:
+			case <-s.life.Done():
 				timer.Stop()
 				return
 			}
@@ -153,7 +153,7 @@ func (s *Store) gather(kind byte, in <-chan *call) {
 		timer.Stop()
 		select {
 		case slots <- struct{}{}:
-		case <-s.stop:
+		case <-s.life.Done():
 			return
 		}
 		s.wg.Add(1)
@@ -204,7 +204,7 @@ func (s *Store) newBatch(kind byte, calls []*call) *batch {
 
 // write runs the protocol for a batch of calls and fills their outcomes.
 func (s *Store) write(kind byte, calls []*call) error {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	ctx, cancel := context.WithTimeout(s.life, batchTimeout)
 	defer cancel()
 	b := s.newBatch(kind, calls)
 	b.deadline = time.Now().Add(s.cfg.Lease).UnixMilli()

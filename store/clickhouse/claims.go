@@ -60,15 +60,15 @@ return out
 `)
 
 // takeScript takes over KEYS pending for an aborted batch: per key, ARGV
-// holds the exact value seen and the claim's expiry; ARGV[1] is the new
-// value's prefix (p|batch|deadline|). It returns 1 per key taken and 0 per
-// key whose value changed since.
+// holds the exact value seen, the hour of our event and the claim's
+// expiry; ARGV[1] is the new value's prefix (p|batch|deadline|). It
+// returns 1 per key taken and 0 per key whose value changed since.
 var takeScript = redis.NewScript(`
 local out = {}
 for i, k in ipairs(KEYS) do
-	local old = ARGV[2 * i]
-	if redis.call('GET', k) == old then
-		redis.call('SET', k, ARGV[1] .. string.match(old, '(%d+)$'), 'PXAT', ARGV[2 * i + 1])
+	local j = 2 + (i - 1) * 3
+	if redis.call('GET', k) == ARGV[j] then
+		redis.call('SET', k, ARGV[1] .. ARGV[j + 1], 'PXAT', ARGV[j + 2])
 		out[i] = 1
 	else
 		out[i] = 0
@@ -193,18 +193,20 @@ func (s *Store) claimAll(ctx context.Context, batch string, deadline int64, cs [
 	return out, nil
 }
 
-// take runs takeScript: it takes over keys whose values are olds, and
-// reports per key whether it did.
-func (s *Store) take(ctx context.Context, batch string, deadline int64, keys, olds []string, expiries []int64) ([]bool, error) {
+// take runs takeScript: it takes over the claims cs whose values are
+// olds, and reports per claim whether it did.
+func (s *Store) take(ctx context.Context, batch string, deadline int64, cs []claim, olds []string) ([]bool, error) {
 	prefix := "p|" + batch + "|" + strconv.FormatInt(deadline, 10) + "|"
-	out := make([]bool, 0, len(keys))
-	for lo := 0; lo < len(keys); lo += claimChunk {
-		hi := min(lo+claimChunk, len(keys))
+	out := make([]bool, 0, len(cs))
+	for lo := 0; lo < len(cs); lo += claimChunk {
+		hi := min(lo+claimChunk, len(cs))
+		keys := make([]string, 0, hi-lo)
 		args := []any{prefix}
 		for i := lo; i < hi; i++ {
-			args = append(args, olds[i], expiries[i])
+			keys = append(keys, cs[i].key)
+			args = append(args, olds[i], cs[i].hour, cs[i].expiry)
 		}
-		vals, err := takeScript.Run(ctx, s.claims, keys[lo:hi], args...).Int64Slice()
+		vals, err := takeScript.Run(ctx, s.claims, keys, args...).Int64Slice()
 		if err != nil {
 			return nil, unavailable(err, "claims: take over")
 		}

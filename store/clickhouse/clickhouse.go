@@ -127,8 +127,9 @@ type Store struct {
 	root     string // the store's root in the keeper: /usaged/DATABASE
 	seed     uint64 // the cluster's seed of the claims' hashes
 
-	eventCalls, activityCalls chan *call // to the group committers
-	stop                      chan struct{}
+	eventCalls, activityCalls chan *call      // to the group committers
+	life                      context.Context // ended by Close: stops the batches and the sweeper
+	end                       context.CancelFunc
 	closing                   sync.Once
 	kick                      chan struct{} // makes the sweeper run now
 	wg                        sync.WaitGroup
@@ -185,8 +186,9 @@ func connect(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg: cfg, root: "/usaged/" + cfg.Database,
 		eventCalls: make(chan *call), activityCalls: make(chan *call),
-		stop: make(chan struct{}), kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1),
 	}
+	s.life, s.end = context.WithCancel(context.Background())
 	for _, addr := range cfg.Replicas {
 		conn, err := ch.Open(&ch.Options{
 			Addr:         []string{addr},
@@ -225,16 +227,17 @@ func connect(cfg Config) (*Store, error) {
 // claimPrefix is the prefix of the store's keys in the claim store.
 func (s *Store) claimPrefix() string { return "usaged:" + s.cfg.Database + ":" }
 
-// Close stops the group committers and the sweeper, waits for the batches
-// under way, and releases the connections. Calls waiting for a batch
-// return an error.
+// Close stops the group committers and the sweeper, ends the batches under
+// way and waits for them (one that had committed is finished by another
+// node's recovery), and releases the connections. Calls waiting for a
+// batch return an error.
 func (s *Store) Close() error {
 	first := false
 	s.closing.Do(func() { first = true })
 	if !first {
 		return errClosed
 	}
-	close(s.stop)
+	s.end()
 	s.wg.Wait()
 	var errs []error
 	for _, r := range s.replicas {

@@ -134,6 +134,10 @@ func (s *Store) abortOwn(b *batch) {
 	_ = s.forBatch(ctx, releaseScript, b.id, keys)
 }
 
+// woundAfter: an older batch waits for a younger one's decision a
+// woundAfter-th of the lease before aborting it.
+const woundAfter = 5
+
 // resolve settles the items of b that were claimed CONTENDED (pending for
 // other batches), through those batches' records: each becomes new or dup.
 func (s *Store) resolve(ctx context.Context, b *batch, contended []int) error {
@@ -181,6 +185,14 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 	if !ok {
 		return nil, fmt.Errorf("claims: malformed pending claim %q", pending)
 	}
+	// Wait for the owner's decision until its deadline; but an older batch
+	// waits for a younger one only a while (woundAfter), then aborts it:
+	// were the younger one waiting for a key of the older, neither would
+	// move until a deadline, and both would then abort each other.
+	waitUntil := deadline
+	if !s.cfg.Unsafe && (b.deadline < deadline || b.deadline == deadline && b.id < owner) {
+		waitUntil = min(deadline, time.Now().Add(s.cfg.Lease/woundAfter).UnixMilli())
+	}
 	waited := false
 	for {
 		now := time.Now().UnixMilli()
@@ -203,11 +215,11 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 		case exists || s.cfg.Unsafe && now >= deadline:
 			// Aborted (or, unsafely, past its deadline): take the keys
 			// over from exactly the value seen.
-			keys, olds, exp := make([]string, len(idx)), make([]string, len(idx)), make([]int64, len(idx))
+			cs, olds := make([]claim, len(idx)), make([]string, len(idx))
 			for j, i := range idx {
-				keys[j], olds[j], exp[j] = b.items[i].key, pending, b.items[i].expiry
+				cs[j], olds[j] = b.items[i].claim, pending
 			}
-			took, err := s.take(ctx, b.id, b.deadline, keys, olds, exp)
+			took, err := s.take(ctx, b.id, b.deadline, cs, olds)
 			if err != nil {
 				return nil, err
 			}
@@ -219,13 +231,13 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 				}
 			}
 			return retry, nil
-		case now < deadline:
+		case now < waitUntil:
 			if !waited {
 				s.stats.waits.Add(1)
 				waited = true
 			}
 			select {
-			case <-time.After(time.Duration(min(20, deadline-now)) * time.Millisecond):
+			case <-time.After(time.Duration(min(20, waitUntil-now)) * time.Millisecond):
 			case <-ctx.Done():
 				return nil, unavailable(ctx.Err(), "waiting for batch %s", owner)
 			}
@@ -233,9 +245,9 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 				return retry, err
 			}
 		default:
-			// Past its deadline with no decision: abort it. Should its
-			// owner have committed just before, the record read next
-			// says so.
+			// Past its deadline (or a younger batch past the wait) with
+			// no decision: abort it. Should its owner have committed just
+			// before, the record read next says so.
 			r, err := s.decide(ctx, owner, []byte(abortedRecord))
 			if err != nil {
 				return nil, err

@@ -466,7 +466,7 @@ func (s *Store) sweeper() {
 	defer tick.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.life.Done():
 			return
 		case <-tick.C:
 		case <-s.kick:
@@ -486,15 +486,8 @@ func (s *Store) kickSweeper() {
 // sweep goes once over the batch records. Errors are left for the next
 // sweep.
 func (s *Store) sweep() {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	ctx, cancel := context.WithTimeout(s.life, batchTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	children, _, err := s.keeper.Children(s.root + "/batches")
 	if err != nil {
 		return

@@ -180,13 +180,10 @@ func TestAppendCountsEveryEventOnceAcrossNodes(t *testing.T) {
 	if f := failures.Load(); f == 0 && accepted != len(seen) || accepted > len(seen) {
 		t.Errorf("%d events accepted, %d distinct sent (%d failed calls)", accepted, len(seen), f)
 	}
-	var st clickhouse.Stats
-	for _, n := range nodes {
-		s := n.Stats()
-		st.Committed += s.Committed
-		st.Contended += s.Contended
+	t.Logf("%d distinct events, %d failed calls", len(seen), failures.Load())
+	for i, n := range nodes {
+		t.Logf("node %d: %+v", i, n.Stats())
 	}
-	t.Logf("%d distinct events, %d failed calls, %d batches committed, %d keys contended", len(seen), failures.Load(), st.Committed, st.Contended)
 }
 
 func TestAppendRecoversTheBatchOfADeadNode(t *testing.T) {
@@ -235,7 +232,7 @@ func TestAppendRecoversTheBatchOfADeadNode(t *testing.T) {
 // past its lease, while another node, opened with cfg, sends the same
 // events; then it wakes the paused node, and returns the errors of both
 // calls and the events' oracle.
-func zombie(t *testing.T, cfg clickhouse.Config) (zombieErr, otherErr error, want oracle) {
+func zombie(t *testing.T, cfg clickhouse.Config) (zombieErr, otherErr error, want oracle, otherStats clickhouse.Stats) {
 	t.Helper()
 	paused, wake := make(chan struct{}), make(chan struct{})
 	zcfg := cfg
@@ -271,15 +268,18 @@ func zombie(t *testing.T, cfg clickhouse.Config) (zombieErr, otherErr error, wan
 		t.Errorf("the node that took over: %d of %d accepted", a, len(events))
 	}
 	close(wake)
-	return <-done, otherErr, want
+	return <-done, otherErr, want, other.Stats()
 }
 
 func TestAppendAbortsAZombieBatch(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Lease = time.Second
-	zombieErr, otherErr, want := zombie(t, cfg)
+	zombieErr, otherErr, want, st := zombie(t, cfg)
 	if otherErr != nil {
 		t.Fatal(otherErr)
+	}
+	if st.Aborted != 1 || st.Waits != 1 {
+		t.Errorf("the node that took over: %+v, want 1 batch aborted after 1 wait", st)
 	}
 	if zombieErr == nil || usage.KindOf(zombieErr) != usage.KindUnavailable {
 		t.Errorf("the zombie's call answered %v, want an error of kind Unavailable", zombieErr)
@@ -294,7 +294,7 @@ func TestAppendUnsafeCountsAZombieBatchTwice(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Lease = time.Second
 	cfg.Unsafe = true
-	zombieErr, otherErr, want := zombie(t, cfg)
+	zombieErr, otherErr, want, _ := zombie(t, cfg)
 	if zombieErr != nil || otherErr != nil {
 		t.Fatalf("zombie: %v, other: %v", zombieErr, otherErr)
 	}
