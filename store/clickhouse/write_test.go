@@ -2,9 +2,11 @@ package clickhouse_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -414,4 +416,73 @@ func TestAppendThroughput(t *testing.T) {
 	t.Logf("%d events in %v: %.0f events/s; CPU %v, %.1f µs per event; %+v",
 		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), cpu.Round(time.Millisecond),
 		float64(cpu.Microseconds())/float64(max(n, 1)), s.Stats())
+}
+
+// The environment of a child process that appends killEvents at a
+// failpoint: the database and the failpoint.
+const (
+	envKillDatabase  = "USAGED_TEST_KILL_DATABASE"
+	envKillFailpoint = "USAGED_TEST_KILL_FAILPOINT"
+)
+
+func killEvents() []usage.Event {
+	hour := time.Now().UTC().Truncate(time.Hour)
+	events := make([]usage.Event, 400)
+	for i := range events {
+		events[i] = testEvent(fmt.Sprintf("org-k%d", i%2), i, hour.Add(-time.Duration(i%2)*time.Hour))
+	}
+	return events
+}
+
+// TestKillChild is the process TestAppendSurvivesAKillAtEveryStep kills:
+// it runs only as that test's child.
+func TestKillChild(t *testing.T) {
+	db := os.Getenv(envKillDatabase)
+	if db == "" {
+		t.Skip("runs as the child of TestAppendSurvivesAKillAtEveryStep")
+	}
+	cfg := testConfig(t)
+	cfg.Database, cfg.Failpoint = db, os.Getenv(envKillFailpoint)
+	s, err := clickhouse.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(context.Background(), killEvents(), time.Now().Add(-24*time.Hour))
+	t.Fatalf("the failpoint %s did not stop the process; Append answered %v", cfg.Failpoint, err)
+}
+
+func TestAppendSurvivesAKillAtEveryStep(t *testing.T) {
+	steps := []string{"after-claim", "after-journal", "after-commit", "after-counts", "after-published", "after-settle"}
+	for i, step := range steps {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t)
+			cfg.Lease = time.Second
+			cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), envKillDatabase+"="+cfg.Database, envKillFailpoint+"="+step)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 86 {
+				t.Fatalf("the child answered %v, want exit status 86:\n%s", err, out)
+			}
+			events := killEvents()
+			want := oracle{}
+			want.add(events, map[[2]string]bool{})
+			s := openNode(t, cfg)
+			outs, err := s.Append(context.Background(), events, time.Now().Add(-24*time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Killed before its commit, the batch is aborted and its events
+			// accepted again; after, they are its own.
+			wantAccepted := 0
+			if i < 2 {
+				wantAccepted = len(events)
+			}
+			if a, _ := outcomes(outs); a != wantAccepted {
+				t.Errorf("the retry accepted %d events, want %d", a, wantAccepted)
+			}
+			awaitCounts(t, cfg, want)
+		})
+	}
 }
