@@ -13,7 +13,7 @@ import (
 )
 
 // The read tests write the tables as a committed batch leaves them, without
-// the write protocol: these helpers insert the rows directly.
+// the write protocol: the functions below insert the rows directly.
 
 // EventBatch is a batch of accepted events as the tests write it: its id,
 // its place in the cluster's order (the seq of its client names is Seq
@@ -215,3 +215,12 @@ func (s *Store) BehindUnreachable(addr string) (*Store, func() error, error) {
 
 // DayRollup reports whether Query answers q from client_day_counts.
 var DayRollup = dayRollup
+
+// CountsSQL returns the SQL that Query (QueryWithoutRollup unless rollup)
+// sends for q to a store of database db, the client name filter resolved
+// to clients, with its arguments.
+func CountsSQL(db string, q usage.Query, clients []string, rollup bool) (string, []any) {
+	s := &Store{cfg: Config{Database: db}}
+	c := s.buildCountsSQL(q, clients, rollup && dayRollup(q))
+	return c.text, c.args
+}

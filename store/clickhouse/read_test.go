@@ -9,11 +9,13 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/store/clickhouse"
 	"github.com/usaged/usaged/store/memory"
@@ -183,6 +185,44 @@ func TestDayRollupChoice(t *testing.T) {
 	f(false, usage.Query{Granularity: usage.GranularityDay, Filter: usage.Filter{TemplateURIs: []string{"t"}}})
 	f(false, usage.Query{Granularity: usage.GranularityDay, Interval: usage.Interval{Start: day.Add(time.Hour), End: day.AddDate(0, 0, 1)}})
 	f(false, usage.Query{Granularity: usage.GranularityDay, Interval: usage.Interval{Start: day, End: day.Add(23 * time.Hour)}})
+}
+
+func TestCountsSQL(t *testing.T) {
+	day := time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
+	f := func(q usage.Query, clients []string, rollup bool, want string, wantArgs ...any) {
+		t.Helper()
+		q.OrganizationID, q.MaxRows = "o", 10
+		if q.Interval.End.IsZero() {
+			q.Interval = usage.Interval{Start: day, End: day.AddDate(0, 0, 90)}
+		}
+		got, args := clickhouse.CountsSQL("db", q, clients, rollup)
+		if got != want || !reflect.DeepEqual(args, wantArgs) {
+			t.Errorf("CountsSQL(%+v, %v, %v) =\n %s %v\nwant\n %s %v", q, clients, rollup, got, args, want, wantArgs)
+		}
+	}
+	sums := "sum(requests), sum(status_2xx), sum(status_3xx), sum(status_4xx), sum(status_5xx), sum(status_429)"
+	in := func(values ...any) any { return ch.GroupSet{Value: values} }
+
+	// The organization query, from the daily rollup.
+	f(usage.Query{Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimClientID}}, nil, true,
+		"SELECT toUInt32(toDateTime(day, 'UTC')) AS bucket, client_id, "+sums+" FROM db.client_day_counts"+
+			" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) GROUP BY bucket, client_id LIMIT 11",
+		"o", "2026-03-11", "2026-06-09")
+	f(usage.Query{Granularity: usage.GranularityWeek}, []string{"c1", "c2"}, true,
+		"SELECT toUInt32(toDateTime(toMonday(day), 'UTC')) AS bucket, "+sums+" FROM db.client_day_counts"+
+			" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) AND client_id IN ? GROUP BY bucket LIMIT 11",
+		"o", "2026-03-11", "2026-06-09", in("c1", "c2"))
+	// Every other, from the hourly counts; the organization is no column.
+	f(usage.Query{Granularity: usage.GranularityHour, GroupBy: []usage.Dimension{usage.DimOrganizationID, usage.DimPlatform},
+		Filter: usage.Filter{UserIDs: []string{"u"}, HTTPMethods: []string{"GET"}}}, []string{"c"}, true,
+		"SELECT toUInt32(hour) AS bucket, platform, "+sums+" FROM db.event_counts"+
+			" WHERE org_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) AND user_id IN ? AND method IN ? AND client_id IN ?"+
+			" GROUP BY bucket, platform LIMIT 11",
+		"o", day.Unix(), day.AddDate(0, 0, 90).Unix(), in("u"), in("GET"), in("c"))
+	f(usage.Query{Granularity: usage.GranularityMonth, Interval: usage.Interval{End: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}}, nil, false,
+		"SELECT toUInt32(toDateTime(toStartOfMonth(toDate(hour, 'UTC')), 'UTC')) AS bucket, "+sums+" FROM db.event_counts"+
+			" WHERE org_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) GROUP BY bucket LIMIT 11",
+		"o", int64(0), int64(1<<32-1))
 }
 
 func testClientNames(t *testing.T, f *eventFixture) {
