@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -66,11 +67,17 @@ type Config struct {
 	// GroupCommit is how long a node gathers concurrent calls into one
 	// batch (default 20 ms).
 	GroupCommit time.Duration
-	// Failpoint, for tests, names a protocol step after which the process
-	// exits at once (see failpoint.go); empty in production.
+	// Failpoint, for tests of crash safety only, names a protocol step
+	// ("after-claim", "after-journal", "after-commit", "after-counts",
+	// "after-published", "after-settle") after which the process exits at
+	// once with status 86, as if killed (see failpoint.go); empty in
+	// production.
 	Failpoint string
-	// Unsafe, for tests only, takes over expired claims without the
-	// keeper's decision: the negative control of the exactly-once tests.
+	// Unsafe, for tests only, takes over a claim pending past its batch's
+	// deadline without the keeper: no record read, none created as
+	// aborted. A paused batch then commits too and its events count twice:
+	// the negative control the exactly-once tests must catch. Never in
+	// production.
 	Unsafe bool
 }
 
@@ -118,11 +125,24 @@ type Store struct {
 	keeper   *zk.Conn
 	claims   *redis.Client
 	root     string // the store's root in the keeper: /usaged/DATABASE
+	seed     uint64 // the cluster's seed of the claims' hashes
+
+	eventCalls, activityCalls chan *call      // to the group committers
+	life                      context.Context // ended by Close: stops the batches and the sweeper
+	end                       context.CancelFunc
+	closing                   sync.Once
+	kick                      chan struct{} // makes the sweeper run now
+	wg                        sync.WaitGroup
+	stats                     stats
+	hook                      func(step string) (stop bool) // tests' failpoints, see failpoint.go
 }
 
 // Open connects to the replicas, the keeper and the claim store, and
 // brings the schema up to date.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
+func Open(ctx context.Context, cfg Config) (*Store, error) { return open(ctx, cfg, nil) }
+
+// open is Open, with the failpoint hook of tests (see failpoint.go).
+func open(ctx context.Context, cfg Config, hook func(step string) bool) (*Store, error) {
 	if len(cfg.Replicas) == 0 || len(cfg.Keeper) == 0 || cfg.Claims == "" {
 		return nil, errors.New("clickhouse store: replicas, keeper and claims are all needed")
 	}
@@ -146,6 +166,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.hook = hook
+	if err := s.loadSeed(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.wg.Add(3)
+	go s.gather('e', s.eventCalls)
+	go s.gather('a', s.activityCalls)
+	go s.sweeper()
 	return s, nil
 }
 
@@ -154,7 +183,12 @@ func connect(cfg Config) (*Store, error) {
 	if cfg.User == "" {
 		cfg.User = "default"
 	}
-	s := &Store{cfg: cfg, root: "/usaged/" + cfg.Database}
+	s := &Store{
+		cfg: cfg, root: "/usaged/" + cfg.Database,
+		eventCalls: make(chan *call), activityCalls: make(chan *call),
+		kick: make(chan struct{}, 1),
+	}
+	s.life, s.end = context.WithCancel(context.Background())
 	for _, addr := range cfg.Replicas {
 		conn, err := ch.Open(&ch.Options{
 			Addr:         []string{addr},
@@ -193,8 +227,18 @@ func connect(cfg Config) (*Store, error) {
 // claimPrefix is the prefix of the store's keys in the claim store.
 func (s *Store) claimPrefix() string { return "usaged:" + s.cfg.Database + ":" }
 
-// Close releases the connections.
+// Close stops the group committers and the sweeper, ends the batches under
+// way and waits for them (one that had committed is finished by another
+// node's recovery), and releases the connections. Calls waiting for a
+// batch return an error.
 func (s *Store) Close() error {
+	first := false
+	s.closing.Do(func() { first = true })
+	if !first {
+		return errClosed
+	}
+	s.end()
+	s.wg.Wait()
 	var errs []error
 	for _, r := range s.replicas {
 		errs = append(errs, r.Close())

@@ -1,0 +1,245 @@
+package clickhouse
+
+// The claims of idempotency keys, in Redis. A key's value is
+//
+//	p|<batch>|<deadline ms>|<hour unix s>   pending: the batch owns the key until it commits or is aborted
+//	c|<hour unix s>                         committed: the key was recorded with an event of that hour
+//
+// and it expires a while after its event's hour leaves the widest dedupe
+// window in use (claimExpiry). Every change of a value is a Lua script, so
+// that a claim, a take-over or a settle sees and writes one key atomically.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"github.com/redis/go-redis/v9"
+	"github.com/zeebo/xxh3"
+)
+
+// claimChunk is the number of keys one script call handles.
+const claimChunk = 1000
+
+// claimScript claims KEYS for the batch ARGV[1] with the deadline ARGV[2];
+// ARGV holds then, per key, the hour of its event, the hour dedupe starts
+// from, and when the claim expires (Unix ms). Per key it returns 0 (NEW: the
+// key is now pending for the batch), 1 (DUP: committed within the window) or
+// the value of a claim pending for another batch (CONTENDED). A key
+// committed or pending with an hour before the window is forgotten: it is
+// taken, keeping the later of its hours.
+var claimScript = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+	local j = 3 + (i - 1) * 3
+	local h, from = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
+	local v = redis.call('GET', k)
+	local take = not v
+	if v then
+		local old = tonumber(string.match(v, '(%d+)$'))
+		if old >= from then
+			if string.sub(v, 1, 2) == 'c|' then out[i] = 1 else out[i] = v end
+		else
+			take = true
+			if old > h then h = old end
+		end
+	end
+	if take then
+		redis.call('SET', k, 'p|' .. ARGV[1] .. '|' .. ARGV[2] .. '|' .. h, 'PXAT', ARGV[j + 2])
+		out[i] = 0
+	end
+end
+return out
+`)
+
+// takeScript takes over KEYS pending for an aborted batch: per key, ARGV
+// holds the exact value seen, the hour of our event and the claim's
+// expiry; ARGV[1] is the new value's prefix (p|batch|deadline|). It
+// returns 1 per key taken and 0 per key whose value changed since.
+var takeScript = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+	local j = 2 + (i - 1) * 3
+	if redis.call('GET', k) == ARGV[j] then
+		redis.call('SET', k, ARGV[1] .. ARGV[j + 1], 'PXAT', ARGV[j + 2])
+		out[i] = 1
+	else
+		out[i] = 0
+	end
+end
+return out
+`)
+
+// settleScript marks KEYS committed where they are still pending for the
+// batch whose prefix is ARGV[1] (p|batch|), keeping their expiry.
+var settleScript = redis.NewScript(`
+local n = 0
+for _, k in ipairs(KEYS) do
+	local v = redis.call('GET', k)
+	if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
+		redis.call('SET', k, 'c|' .. string.match(v, '(%d+)$'), 'KEEPTTL')
+		n = n + 1
+	end
+end
+return n
+`)
+
+// releaseScript deletes KEYS where they are still pending for the batch
+// whose prefix is ARGV[1]: the keys of an aborted batch.
+var releaseScript = redis.NewScript(`
+for _, k in ipairs(KEYS) do
+	local v = redis.call('GET', k)
+	if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then redis.call('DEL', k) end
+end
+return 0
+`)
+
+// claimKey returns the claim of event id in scope: kind 'e' with an
+// organization, 'a' with a service GUID. The hash is the one the embedded
+// backend keys its dedupe records with, so that they can be migrated into
+// claims.
+func (s *Store) claimKey(kind byte, scope, id string) string {
+	x := xxh3.HashString128Seed(id, s.seed)
+	var h [12]byte
+	binary.BigEndian.PutUint64(h[0:8], x.Hi)
+	binary.BigEndian.PutUint32(h[8:12], uint32(x.Lo))
+	return s.claimPrefix() + string(kind) + ":" + scope + ":" + hex.EncodeToString(h[:])
+}
+
+// claimExpiry returns when the claim of an event of hour expires (Unix
+// ms): 2 hours after the hour leaves a window as wide as now − from, and at
+// least an hour from now.
+func claimExpiry(hour, from, now time.Time) int64 {
+	at := hour.Add(now.Sub(from) + 2*time.Hour).UnixMilli()
+	return max(at, now.Add(time.Hour).UnixMilli())
+}
+
+// loadSeed reads the cluster's hash seed from the keeper, creating it with
+// a random value when it is missing.
+func (s *Store) loadSeed() error {
+	path := s.root + "/seed"
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	_, err := s.keeper.Create(path, b, 0, zk.WorldACL(zk.PermAll))
+	if errors.Is(err, zk.ErrNodeExists) {
+		b, _, err = s.keeper.Get(path)
+	}
+	if err != nil {
+		return unavailable(err, "keeper %v: seed", s.cfg.Keeper)
+	}
+	if len(b) != 8 {
+		return fmt.Errorf("keeper %v: %s holds %d bytes, want 8", s.cfg.Keeper, path, len(b))
+	}
+	s.seed = binary.BigEndian.Uint64(b)
+	return nil
+}
+
+// claim is one key offered by a batch.
+type claim struct {
+	key        string
+	hour, from int64 // Unix s: the event's hour, the hour dedupe starts from
+	expiry     int64 // Unix ms
+}
+
+// claimResult is what claimScript answered for a key: new or dup, or the
+// value of the other batch's pending claim.
+type claimResult struct {
+	dup     bool
+	pending string
+}
+
+// claimAll runs claimScript over cs for the batch, in chunks, pipelined.
+func (s *Store) claimAll(ctx context.Context, batch string, deadline int64, cs []claim) ([]claimResult, error) {
+	pipe := s.claims.Pipeline()
+	var cmds []*redis.Cmd
+	for lo := 0; lo < len(cs); lo += claimChunk {
+		part := cs[lo:min(lo+claimChunk, len(cs))]
+		keys := make([]string, len(part))
+		args := make([]any, 0, 2+3*len(part))
+		args = append(args, batch, deadline)
+		for i, c := range part {
+			keys[i] = c.key
+			args = append(args, c.hour, c.from, c.expiry)
+		}
+		cmds = append(cmds, claimScript.Eval(ctx, pipe, keys, args...))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, unavailable(err, "claims: claim")
+	}
+	out := make([]claimResult, 0, len(cs))
+	for _, cmd := range cmds {
+		vals, err := cmd.Slice()
+		if err != nil {
+			return nil, unavailable(err, "claims: claim")
+		}
+		for _, v := range vals {
+			switch v := v.(type) {
+			case int64:
+				out = append(out, claimResult{dup: v == 1})
+			case string:
+				out = append(out, claimResult{pending: v})
+			default:
+				return nil, fmt.Errorf("claims: claim answered %T", v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// take runs takeScript: it takes over the claims cs whose values are
+// olds, and reports per claim whether it did.
+func (s *Store) take(ctx context.Context, batch string, deadline int64, cs []claim, olds []string) ([]bool, error) {
+	prefix := "p|" + batch + "|" + strconv.FormatInt(deadline, 10) + "|"
+	out := make([]bool, 0, len(cs))
+	for lo := 0; lo < len(cs); lo += claimChunk {
+		hi := min(lo+claimChunk, len(cs))
+		keys := make([]string, 0, hi-lo)
+		args := []any{prefix}
+		for i := lo; i < hi; i++ {
+			keys = append(keys, cs[i].key)
+			args = append(args, olds[i], cs[i].hour, cs[i].expiry)
+		}
+		vals, err := takeScript.Run(ctx, s.claims, keys, args...).Int64Slice()
+		if err != nil {
+			return nil, unavailable(err, "claims: take over")
+		}
+		for _, v := range vals {
+			out = append(out, v == 1)
+		}
+	}
+	return out, nil
+}
+
+// forBatch runs script, settleScript or releaseScript, over keys pending
+// for batch, in chunks, pipelined.
+func (s *Store) forBatch(ctx context.Context, script *redis.Script, batch string, keys []string) error {
+	prefix := "p|" + batch + "|"
+	pipe := s.claims.Pipeline()
+	for lo := 0; lo < len(keys); lo += claimChunk {
+		script.Eval(ctx, pipe, keys[lo:min(lo+claimChunk, len(keys))], prefix)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return unavailable(err, "claims: settle batch %s", batch)
+	}
+	return nil
+}
+
+// pendingValue splits a pending claim's value into its batch and deadline.
+func pendingValue(v string) (batch string, deadline int64, ok bool) {
+	parts := strings.Split(v, "|")
+	if len(parts) != 4 || parts[0] != "p" {
+		return "", 0, false
+	}
+	d, err := strconv.ParseInt(parts[2], 10, 64)
+	return parts[1], d, err == nil
+}

@@ -1,0 +1,281 @@
+package clickhouse
+
+// The keeper's record of a batch, /usaged/DATABASE/batches/<id>, is the
+// decision on it: created "committed|<deadline ms>|<min hour>|<max hour>|<kind>"
+// by its owner (step 3), or "aborted" by a node that found the batch's
+// claims pending past its deadline, or by its owner when it fails before
+// committing. Whoever creates it first decides. A committed record is
+// deleted once its batch is settled; aborted ones are kept, so that a paused
+// owner waking up cannot commit after all, until the sweeper deletes them.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// record is a batch's record in the keeper.
+type record struct {
+	committed        bool
+	deadline         int64 // Unix ms
+	minHour, maxHour int64 // Unix s, of the batch's journal rows
+	kind             byte  // 'e' events, 'a' activity
+	czxid            int64 // the create's zxid: orders committed batches
+	ctime            int64 // Unix ms of the create
+}
+
+const abortedRecord = "aborted"
+
+func (r record) data() []byte {
+	return fmt.Appendf(nil, "committed|%d|%d|%d|%c", r.deadline, r.minHour, r.maxHour, r.kind)
+}
+
+func parseRecord(data []byte, st *zk.Stat) (record, error) {
+	r := record{czxid: st.Czxid, ctime: st.Ctime}
+	if string(data) == abortedRecord {
+		return r, nil
+	}
+	parts := strings.Split(string(data), "|")
+	if len(parts) != 5 || parts[0] != "committed" || len(parts[4]) != 1 {
+		return r, fmt.Errorf("batch record %q: want committed|deadline|min hour|max hour|kind or aborted", data)
+	}
+	var err [3]error
+	r.deadline, err[0] = strconv.ParseInt(parts[1], 10, 64)
+	r.minHour, err[1] = strconv.ParseInt(parts[2], 10, 64)
+	r.maxHour, err[2] = strconv.ParseInt(parts[3], 10, 64)
+	r.committed, r.kind = true, parts[4][0]
+	if e := errors.Join(err[:]...); e != nil {
+		return r, fmt.Errorf("batch record %q: %w", data, e)
+	}
+	return r, nil
+}
+
+func (s *Store) recordPath(batch string) string { return s.root + "/batches/" + batch }
+
+// readRecord returns the record of batch, and false when there is none.
+func (s *Store) readRecord(batch string) (record, bool, error) {
+	data, st, err := s.keeper.Get(s.recordPath(batch))
+	if errors.Is(err, zk.ErrNoNode) {
+		return record{}, false, nil
+	}
+	if err != nil {
+		return record{}, false, unavailable(err, "keeper %v: batch %s", s.cfg.Keeper, batch)
+	}
+	r, err := parseRecord(data, st)
+	return r, true, err
+}
+
+// errAborted fails the calls of a batch that another node aborted before
+// it could commit: it was slower than its lease. The client retries.
+var errAborted = errors.New("the batch was aborted by another node: it did not commit within its lease")
+
+// decide creates the record of batch with data, unless one exists, and
+// returns the record that stands: data's, or the one another node created
+// first. A create whose outcome is unknown (the connection dropped) is
+// tried again: the record then exists or does not, either way decided.
+func (s *Store) decide(ctx context.Context, batch string, data []byte) (record, error) {
+	path := s.recordPath(batch)
+	for attempt := 0; ; attempt++ {
+		_, err := s.keeper.Create(path, data, 0, zk.WorldACL(zk.PermAll))
+		if err == nil || errors.Is(err, zk.ErrNodeExists) {
+			r, ok, err := s.readRecord(batch)
+			if err == nil && !ok {
+				err = fmt.Errorf("record of batch %s deleted as soon as created", batch)
+			}
+			return r, err
+		}
+		if attempt == 3 || ctx.Err() != nil {
+			return record{}, unavailable(err, "keeper %v: record of batch %s", s.cfg.Keeper, batch)
+		}
+		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+	}
+}
+
+// commit is step 3: it creates b's record as committed and returns it; a
+// batch another node aborted first fails with errAborted.
+func (s *Store) commit(ctx context.Context, b *batch, minHour, maxHour int64) (record, error) {
+	want := record{committed: true, deadline: b.deadline, minHour: minHour, maxHour: maxHour, kind: b.kind}
+	r, err := s.decide(ctx, b.id, want.data())
+	if err != nil {
+		return r, err
+	}
+	if !r.committed {
+		s.stats.failed.Add(1)
+		return r, unavailable(errAborted, "batch %s", b.id)
+	}
+	s.stats.committed.Add(1)
+	return r, nil
+}
+
+// abortOwn aborts b, which failed before committing, and releases its
+// claims, so that a retry need not wait for b's deadline. It does nothing
+// when b's fate is unknown (the keeper did not answer): then b's claims wait
+// for their deadline, when another node aborts b.
+func (s *Store) abortOwn(b *batch) {
+	s.stats.failed.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := s.decide(ctx, b.id, []byte(abortedRecord))
+	if err != nil || r.committed {
+		return
+	}
+	keys := make([]string, 0, len(b.items))
+	for i := range b.items {
+		if b.items[i].state == itemNew {
+			keys = append(keys, b.items[i].key)
+		}
+	}
+	_ = s.forBatch(ctx, releaseScript, b.id, keys)
+}
+
+// woundAfter: an older batch waits for a younger one's decision a
+// woundAfter-th of the lease before aborting it.
+const woundAfter = 5
+
+// resolve settles the items of b that were claimed CONTENDED (pending for
+// other batches), through those batches' records: each becomes new or dup.
+func (s *Store) resolve(ctx context.Context, b *batch, contended []int) error {
+	for len(contended) > 0 {
+		s.stats.contended.Add(int64(len(contended)))
+		groups := map[string][]int{}
+		for _, i := range contended {
+			groups[b.items[i].pending] = append(groups[b.items[i].pending], i)
+		}
+		// Group by the whole pending value, whose batch fixes the deadline
+		// too; the owners are settled at once, each wait in parallel.
+		var (
+			mu    sync.Mutex
+			retry []int
+			errs  []error
+			wg    sync.WaitGroup
+		)
+		for pending, idx := range groups {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				again, err := s.settleWith(ctx, b, pending, idx)
+				mu.Lock()
+				retry, errs = append(retry, again...), append(errs, err)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		var err error
+		if contended, err = s.claimItems(ctx, b, retry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settleWith settles the items idx of b, all pending with the same value
+// for another batch, and returns those whose claim changed meanwhile: they
+// are to be claimed again.
+func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []int) (retry []int, err error) {
+	owner, deadline, ok := pendingValue(pending)
+	if !ok {
+		return nil, fmt.Errorf("claims: malformed pending claim %q", pending)
+	}
+	// Wait for the owner's decision until its deadline; but an older batch
+	// waits for a younger one only a while (woundAfter), then aborts it:
+	// were the younger one waiting for a key of the older, neither would
+	// move until a deadline, and both would then abort each other.
+	waitUntil := deadline
+	if !s.cfg.Unsafe && (b.deadline < deadline || b.deadline == deadline && b.id < owner) {
+		waitUntil = min(deadline, time.Now().Add(s.cfg.Lease/woundAfter).UnixMilli())
+	}
+	waited := false
+	for {
+		now := time.Now().UnixMilli()
+		var r record
+		exists := false
+		if !s.cfg.Unsafe {
+			if r, exists, err = s.readRecord(owner); err != nil {
+				return nil, err
+			}
+		}
+		switch {
+		case exists && r.committed:
+			for _, i := range idx {
+				b.items[i].state = itemDup
+			}
+			if now-r.ctime > s.cfg.Lease.Milliseconds() {
+				s.kickSweeper()
+			}
+			return nil, nil
+		case exists || s.cfg.Unsafe && now >= deadline:
+			// Aborted (or, unsafely, past its deadline): take the keys
+			// over from exactly the value seen.
+			cs, olds := make([]claim, len(idx)), make([]string, len(idx))
+			for j, i := range idx {
+				cs[j], olds[j] = b.items[i].claim, pending
+			}
+			took, err := s.take(ctx, b.id, b.deadline, cs, olds)
+			if err != nil {
+				return nil, err
+			}
+			for j, i := range idx {
+				if took[j] {
+					b.items[i].state = itemNew
+				} else {
+					retry = append(retry, i)
+				}
+			}
+			return retry, nil
+		case now < waitUntil:
+			if !waited {
+				s.stats.waits.Add(1)
+				waited = true
+			}
+			select {
+			case <-time.After(time.Duration(min(20, waitUntil-now)) * time.Millisecond):
+			case <-ctx.Done():
+				return nil, unavailable(ctx.Err(), "waiting for batch %s", owner)
+			}
+			if idx, retry, err = s.changed(ctx, b, pending, idx, retry); err != nil || len(idx) == 0 {
+				return retry, err
+			}
+		default:
+			// Past its deadline (or a younger batch past the wait) with
+			// no decision: abort it. Should its owner have committed just
+			// before, the record read next says so.
+			r, err := s.decide(ctx, owner, []byte(abortedRecord))
+			if err != nil {
+				return nil, err
+			}
+			if !r.committed {
+				s.stats.aborted.Add(1)
+			}
+		}
+	}
+}
+
+// changed re-reads the claims of items idx, pending with value pending,
+// and moves those whose value changed to retry.
+func (s *Store) changed(ctx context.Context, b *batch, pending string, idx, retry []int) (same, _ []int, err error) {
+	keys := make([]string, len(idx))
+	for j, i := range idx {
+		keys[j] = b.items[i].key
+	}
+	vals, err := s.claims.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, nil, unavailable(err, "claims: read")
+	}
+	for j, i := range idx {
+		if v, _ := vals[j].(string); v == pending {
+			same = append(same, i)
+		} else {
+			retry = append(retry, i)
+		}
+	}
+	return same, retry, nil
+}

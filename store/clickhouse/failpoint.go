@@ -1,0 +1,42 @@
+package clickhouse
+
+import (
+	"errors"
+	"os"
+)
+
+// The steps of the write protocol a failpoint can name (Config.Failpoint).
+// Each is passed when the step has finished, before the next begins; the
+// last one before the call answers.
+const (
+	afterClaim     = "after-claim"     // the batch's keys are claimed or settled
+	afterJournal   = "after-journal"   // the journal rows are written
+	afterCommit    = "after-commit"    // the batch's record is committed
+	afterCounts    = "after-counts"    // the count blocks are written
+	afterPublished = "after-published" // the published rows are written
+	afterSettle    = "after-settle"    // the claims are committed, the record deleted
+)
+
+// failpointExit is the exit status of a process stopped at a failpoint.
+const failpointExit = 86
+
+// failpoint is passed after each step of the protocol, by a batch's owner
+// and by a recovery alike. With Config.Failpoint naming step, the process
+// exits at once, as if killed: nothing after the step runs, no deferred
+// call, no answer. It is for tests of crash safety only.
+//
+// Tests inside this package may set s.hook instead: it sees every step, may
+// block (a paused node), and returns true to stop the batch there as if its
+// node had died, without exiting.
+func (s *Store) failpoint(step string) (stop bool) {
+	if s.hook != nil {
+		return s.hook(step)
+	}
+	if s.cfg.Failpoint == step {
+		os.Exit(failpointExit)
+	}
+	return false
+}
+
+// errStopped is what a batch stopped by a test's hook answers.
+var errStopped = errors.New("clickhouse store: batch stopped at a failpoint")

@@ -1,0 +1,174 @@
+package clickhouse
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/usage"
+)
+
+var _ store.Reports = (*Store)(nil)
+
+// The reports fold the activity journal of a service, as the embedded
+// backends fold what they keep, with the counting rules of package usage:
+// only the rows of published batches, in (time, nanos, id) order, which is
+// the (Time, ID) order that accounts fold in.
+
+// scanActivity calls fn with every activity of service before to, of a
+// published batch, in (Time, ID) order, reading from r.
+func (s *Store) scanActivity(ctx context.Context, r driver.Conn, service usage.GUID, to time.Time, fn func(a *usage.Activity)) error {
+	// Whole seconds bound the rows; fn's callers compare the exact times.
+	end := unixSeconds(to)
+	if to.Nanosecond() > 0 {
+		end++
+	}
+	db := s.cfg.Database
+	res, err := r.Query(ctx, "SELECT body FROM "+db+".activity WHERE service = ? AND time < toDateTime(?)"+
+		" AND batch_id IN (SELECT batch_id FROM "+db+".published WHERE scope = ? AND hour < toDateTime(?))"+
+		" ORDER BY time, nanos, activity_id",
+		service.String(), end, "a:"+service.String(), end)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	var body string
+	for res.Next() {
+		if err := res.Scan(&body); err != nil {
+			return err
+		}
+		a, err := decodeActivity(body)
+		if err != nil {
+			return fmt.Errorf("activity of service %s: %w", service, err)
+		}
+		fn(&a)
+	}
+	return res.Err()
+}
+
+// series folds the activity of service before the last of bounds into
+// the totals of each span between two consecutive bounds: the counters of
+// the span's events, the gauges as of its end.
+func (s *Store) series(ctx context.Context, service usage.GUID, bounds []time.Time) ([]usage.ServiceTotals, error) {
+	var out []usage.ServiceTotals
+	to := bounds[len(bounds)-1]
+	err := s.read(ctx, "service totals", func(ctx context.Context, r driver.Conn) error {
+		out = make([]usage.ServiceTotals, len(bounds)-1)
+		var (
+			gauges  = map[usage.ActivityKind]usage.Activity{}
+			tallies []usage.UserTally
+			i       int // the span being folded
+		)
+		// settle applies the gauges that stand at the end of span i.
+		settle := func() {
+			for _, g := range gauges {
+				out[i].ApplyGauge(&g)
+			}
+			i++
+		}
+		err := s.scanActivity(ctx, r, service, to, func(a *usage.Activity) {
+			if !a.Time.Before(to) {
+				return
+			}
+			for i < len(out) && !a.Time.Before(bounds[i+1]) {
+				settle()
+			}
+			if g, ok := gauges[a.Kind]; a.Gauge() && (!ok || a.Supersedes(&g)) {
+				gauges[a.Kind] = *a
+			}
+			if i < len(out) && !a.Time.Before(bounds[0]) {
+				var st usage.ServiceTally
+				tallies, st = a.Tally(tallies[:0])
+				out[i].AddTally(st)
+			}
+		})
+		for i < len(out) {
+			settle()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ServiceTotals implements store.Reports.
+func (s *Store) ServiceTotals(ctx context.Context, service usage.GUID, from, to time.Time) (usage.ServiceTotals, error) {
+	out, err := s.series(ctx, service, []time.Time{from, to})
+	if err != nil {
+		return usage.ServiceTotals{}, err
+	}
+	return out[0], nil
+}
+
+// ServiceSeries implements store.Reports, in one read of the journal.
+func (s *Store) ServiceSeries(ctx context.Context, service usage.GUID, from, to time.Time, step usage.PeriodType) ([]usage.ServiceTotals, error) {
+	periods, err := usage.Periods(step, from, to)
+	if err != nil {
+		return nil, err
+	}
+	if len(periods) == 0 {
+		return []usage.ServiceTotals{}, nil
+	}
+	bounds := make([]time.Time, 0, len(periods)+1)
+	for _, p := range periods {
+		bounds = append(bounds, p.Start)
+	}
+	return s.series(ctx, service, append(bounds, to))
+}
+
+// ServiceUsers implements store.Reports.
+func (s *Store) ServiceUsers(ctx context.Context, service usage.GUID, from, to time.Time, only usage.GUID) ([]usage.UserUsage, error) {
+	var (
+		users map[usage.GUID]*usage.UserUsage
+		named map[usage.GUID]bool
+	)
+	user := func(g usage.GUID) *usage.UserUsage {
+		u := users[g]
+		if u == nil {
+			u = &usage.UserUsage{User: g, Status: usage.UserActive}
+			users[g] = u
+		}
+		return u
+	}
+	err := s.read(ctx, "service users", func(ctx context.Context, r driver.Conn) error {
+		users, named = map[usage.GUID]*usage.UserUsage{}, map[usage.GUID]bool{}
+		var tallies []usage.UserTally
+		return s.scanActivity(ctx, r, service, to, func(a *usage.Activity) {
+			if !a.Time.Before(to) {
+				return
+			}
+			tallies, _ = a.Tally(tallies[:0])
+			for j := range tallies {
+				t := &tallies[j]
+				user(t.User).AddTally(t, !a.Time.Before(from))
+				named[t.User] = named[t.User] || t.Named
+			}
+			if a.Kind == usage.ActivityUser {
+				user(a.User).ApplyAccount(a)
+			}
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []usage.UserUsage
+	for g, ok := range named {
+		if !ok || !only.IsZero() && g != only {
+			continue
+		}
+		u := *users[g]
+		if inviter := users[u.InvitedBy]; !u.InvitedBy.IsZero() && inviter != nil {
+			u.InvitedByEmail = inviter.Email
+		}
+		out = append(out, u)
+	}
+	slices.SortFunc(out, func(a, b usage.UserUsage) int { return bytes.Compare(a.User[:], b.User[:]) })
+	return out, nil
+}

@@ -1,0 +1,488 @@
+package clickhouse_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/usaged/usaged/store/clickhouse"
+	"github.com/usaged/usaged/usage"
+)
+
+// openNode opens one node of the store cfg names, closed at the end of the
+// test.
+func openNode(t *testing.T, cfg clickhouse.Config) *clickhouse.Store {
+	t.Helper()
+	s, err := clickhouse.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// testEvent returns event id of org at t, its status varying with id.
+func testEvent(org string, id int, t time.Time) usage.Event {
+	return usage.Event{
+		ID: fmt.Sprintf("ev-%d", id), Time: t.Add(time.Duration(id%3600) * time.Second), OrganizationID: org,
+		ClientID: fmt.Sprintf("client-%d", id%3), ClientName: "a client", UserID: fmt.Sprintf("user-%d", id%5),
+		TemplateURI: "api/v2/things", HTTPMethod: "GET", Status: []int{200, 301, 404, 429, 503}[id%5],
+	}
+}
+
+// oracle is what the counts must be: per organization, the distinct
+// events sent and how many of them had a 2xx status.
+type oracle map[string][2]uint64
+
+func (o oracle) add(events []usage.Event, seen map[[2]string]bool) {
+	for _, e := range events {
+		k := [2]string{e.OrganizationID, e.ID}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		c := o[e.OrganizationID]
+		c[0]++
+		if e.Status/100 == 2 {
+			c[1]++
+		}
+		o[e.OrganizationID] = c
+	}
+}
+
+// counted reads, on every replica, the requests and 2xx of each
+// organization from event_counts and from client_day_counts, and fails the
+// test unless each equals want.
+func counted(t *testing.T, cfg clickhouse.Config) []oracle {
+	t.Helper()
+	var out []oracle
+	for _, addr := range cfg.Replicas {
+		conn, err := ch.Open(&ch.Options{Addr: []string{addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"event_counts", "client_day_counts"} {
+			rows, err := conn.Query(context.Background(),
+				"SELECT org_id, sum(requests), sum(status_2xx) FROM "+cfg.Database+"."+table+" GROUP BY org_id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := oracle{}
+			for rows.Next() {
+				var org string
+				var c [2]uint64
+				if err := rows.Scan(&org, &c[0], &c[1]); err != nil {
+					t.Fatal(err)
+				}
+				got[org] = c
+			}
+			rows.Close()
+			out = append(out, got)
+		}
+		conn.Close()
+	}
+	return out
+}
+
+// checkCounts fails the test unless every replica's counts are want.
+func checkCounts(t *testing.T, cfg clickhouse.Config, want oracle) {
+	t.Helper()
+	for i, got := range counted(t, cfg) {
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("replica %s, %s: counts %v, want %v", cfg.Replicas[i/2], []string{"event_counts", "client_day_counts"}[i%2], got, want)
+		}
+	}
+}
+
+// awaitCounts waits up to 20 s for every replica's counts to be want.
+func awaitCounts(t *testing.T, cfg clickhouse.Config, want oracle) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		same := true
+		for _, got := range counted(t, cfg) {
+			same = same && fmt.Sprint(got) == fmt.Sprint(want)
+		}
+		if same {
+			return
+		}
+	}
+	checkCounts(t, cfg, want)
+}
+
+func outcomes(outs []usage.Outcome) (accepted, duplicate int) {
+	for _, o := range outs {
+		if o == usage.Accepted {
+			accepted++
+		} else {
+			duplicate++
+		}
+	}
+	return accepted, duplicate
+}
+
+func TestAppendCountsEveryEventOnceAcrossNodes(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Lease = 3 * time.Second
+	nodes := []*clickhouse.Store{openNode(t, cfg), openNode(t, cfg), openNode(t, cfg)}
+	hour := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
+	orgs := []string{"org-a", "org-b", "org-c"}
+	from := hour.Add(-24 * time.Hour)
+
+	var (
+		mu       sync.Mutex
+		want     = oracle{}
+		seen     = map[[2]string]bool{}
+		accepted int
+		failures atomic.Int64
+		wg       sync.WaitGroup
+	)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 1))
+			for round := range 6 {
+				events := make([]usage.Event, 800)
+				for i := range events {
+					events[i] = testEvent(orgs[r.IntN(len(orgs))], r.IntN(3000), hour)
+				}
+				node := nodes[(g+round)%len(nodes)]
+				for attempt := 0; ; attempt++ {
+					outs, err := node.Append(context.Background(), events, from)
+					if err == nil {
+						a, _ := outcomes(outs)
+						mu.Lock()
+						accepted += a
+						want.add(events, seen)
+						mu.Unlock()
+						break
+					}
+					failures.Add(1)
+					if usage.KindOf(err) != usage.KindUnavailable || attempt == 20 {
+						t.Errorf("goroutine %d, round %d: %v", g, round, err)
+						return
+					}
+					node = nodes[(g+round+attempt+1)%len(nodes)]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	checkCounts(t, cfg, want)
+	if f := failures.Load(); f == 0 && accepted != len(seen) || accepted > len(seen) {
+		t.Errorf("%d events accepted, %d distinct sent (%d failed calls)", accepted, len(seen), f)
+	}
+	t.Logf("%d distinct events, %d failed calls", len(seen), failures.Load())
+	for i, n := range nodes {
+		t.Logf("node %d: %+v", i, n.Stats())
+	}
+}
+
+func TestAppendRecoversTheBatchOfADeadNode(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Lease = time.Second
+	dead, err := clickhouse.OpenWithHook(context.Background(), cfg, func(step string) bool { return step == "after-commit" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := time.Now().UTC().Truncate(time.Hour)
+	events := make([]usage.Event, 500)
+	for i := range events {
+		events[i] = testEvent("org-r", i, hour.Add(-time.Duration(i%3)*time.Hour))
+	}
+	want := oracle{}
+	want.add(events, map[[2]string]bool{})
+	from := hour.Add(-24 * time.Hour)
+	if _, err := dead.Append(context.Background(), events, from); err == nil {
+		t.Fatal("the batch stopped after its commit answered no error")
+	}
+	dead.Close() // its sweeper dies with it
+
+	other := openNode(t, cfg)
+	outs, err := other.Append(context.Background(), events, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, d := outcomes(outs); a != 0 || d != len(events) {
+		t.Errorf("a retry of the committed events: %d accepted, %d duplicates, want all duplicates", a, d)
+	}
+	awaitCounts(t, cfg, want)
+	for deadline := time.Now().Add(5 * time.Second); other.Stats().Recovered == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // the counts are in, the claims not yet settled
+	}
+	if got := other.Stats().Recovered; got != 1 {
+		t.Errorf("%d batches recovered, want 1", got)
+	}
+	outs, err = other.Append(context.Background(), events, from)
+	if a, _ := outcomes(outs); err != nil || a != 0 {
+		t.Errorf("a retry after the recovery: %d accepted, %v", a, err)
+	}
+	checkCounts(t, cfg, want)
+}
+
+// zombie runs a batch on a node that pauses after writing its journal,
+// past its lease, while another node, opened with cfg, sends the same
+// events; then it wakes the paused node, and returns the errors of both
+// calls and the events' oracle.
+func zombie(t *testing.T, cfg clickhouse.Config) (zombieErr, otherErr error, want oracle, otherStats clickhouse.Stats) {
+	t.Helper()
+	paused, wake := make(chan struct{}), make(chan struct{})
+	zcfg := cfg
+	zcfg.Unsafe = false
+	z, err := clickhouse.OpenWithHook(context.Background(), zcfg, func(step string) bool {
+		if step == "after-journal" {
+			close(paused)
+			<-wake
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	other := openNode(t, cfg)
+	hour := time.Now().UTC().Truncate(time.Hour)
+	events := make([]usage.Event, 300)
+	for i := range events {
+		events[i] = testEvent("org-z", i, hour)
+	}
+	want = oracle{}
+	want.add(events, map[[2]string]bool{})
+	from := hour.Add(-24 * time.Hour)
+	done := make(chan error)
+	go func() {
+		_, err := z.Append(context.Background(), events, from)
+		done <- err
+	}()
+	<-paused
+	outs, otherErr := other.Append(context.Background(), events, from)
+	if a, _ := outcomes(outs); otherErr == nil && a != len(events) {
+		t.Errorf("the node that took over: %d of %d accepted", a, len(events))
+	}
+	close(wake)
+	return <-done, otherErr, want, other.Stats()
+}
+
+func TestAppendAbortsAZombieBatch(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Lease = time.Second
+	zombieErr, otherErr, want, st := zombie(t, cfg)
+	if otherErr != nil {
+		t.Fatal(otherErr)
+	}
+	if st.Aborted != 1 || st.Waits != 1 {
+		t.Errorf("the node that took over: %+v, want 1 batch aborted after 1 wait", st)
+	}
+	if zombieErr == nil || usage.KindOf(zombieErr) != usage.KindUnavailable {
+		t.Errorf("the zombie's call answered %v, want an error of kind Unavailable", zombieErr)
+	}
+	checkCounts(t, cfg, want)
+}
+
+// The negative control: without the keeper's decision, the zombie's batch
+// commits too, and its events count twice. A test that passes here would
+// not catch the fault it is meant to.
+func TestAppendUnsafeCountsAZombieBatchTwice(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Lease = time.Second
+	cfg.Unsafe = true
+	zombieErr, otherErr, want, _ := zombie(t, cfg)
+	if zombieErr != nil || otherErr != nil {
+		t.Fatalf("zombie: %v, other: %v", zombieErr, otherErr)
+	}
+	for org, c := range want {
+		want[org] = [2]uint64{2 * c[0], 2 * c[1]}
+	}
+	checkCounts(t, cfg, want)
+}
+
+func TestAppendForgetsKeysBeforeTheWindow(t *testing.T) {
+	cfg := testConfig(t)
+	s := openNode(t, cfg)
+	at := time.Now().UTC().Truncate(time.Hour).Add(-48 * time.Hour)
+	ev := testEvent("org-w", 1, at)
+	f := func(events []usage.Event, from time.Time, want ...usage.Outcome) {
+		t.Helper()
+		outs, err := s.Append(context.Background(), events, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(outs) != fmt.Sprint(want) {
+			t.Errorf("outcomes %v, want %v", outs, want)
+		}
+	}
+	f([]usage.Event{ev, ev}, at.Add(-time.Hour), usage.Accepted, usage.Duplicate)
+	f([]usage.Event{ev}, at, usage.Duplicate)
+	f([]usage.Event{ev}, at.Add(2*time.Hour), usage.Accepted)
+	f([]usage.Event{ev}, at, usage.Duplicate)
+	checkCounts(t, cfg, oracle{"org-w": {2, 0}})
+}
+
+func TestAppendActivityOnce(t *testing.T) {
+	cfg := testConfig(t)
+	s := openNode(t, cfg)
+	service, other := usage.NewGUID(), usage.NewGUID()
+	at := time.Now().UTC().Truncate(time.Second)
+	acts := []usage.Activity{
+		{ID: "m1", Time: at, Kind: usage.ActivityMessage, User: usage.NewGUID(), Attachments: 2},
+		{ID: "s1", Time: at.Add(-time.Hour), Kind: usage.ActivityStorage, StorageBytes: 10},
+		{ID: "m1", Time: at, Kind: usage.ActivityMessage},
+	}
+	from := at.Add(-24 * time.Hour)
+	f := func(service usage.GUID, want ...usage.Outcome) {
+		t.Helper()
+		outs, err := s.AppendActivity(context.Background(), service, acts, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(outs) != fmt.Sprint(want) {
+			t.Errorf("outcomes %v, want %v", outs, want)
+		}
+	}
+	f(service, usage.Accepted, usage.Accepted, usage.Duplicate)
+	f(service, usage.Duplicate, usage.Duplicate, usage.Duplicate)
+	f(other, usage.Accepted, usage.Accepted, usage.Duplicate)
+
+	conn, err := ch.Open(&ch.Options{Addr: cfg.Replicas[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var journaled, published uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+cfg.Database+".activity WHERE service = ?",
+		service.String()).Scan(&journaled); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+cfg.Database+".published WHERE scope = ?",
+		"a:"+service.String()).Scan(&published); err != nil {
+		t.Fatal(err)
+	}
+	if journaled != 2 || published != 2 {
+		t.Errorf("service's activity: %d rows journaled, %d hours published, want 2 and 2", journaled, published)
+	}
+}
+
+// TestAppendThroughput measures Append on one node: 4 callers sending
+// batches of 5,000 new events for 30 s. It runs when
+// USAGED_CLICKHOUSE_THROUGHPUT=1.
+func TestAppendThroughput(t *testing.T) {
+	if os.Getenv("USAGED_CLICKHOUSE_THROUGHPUT") != "1" {
+		t.Skip("set USAGED_CLICKHOUSE_THROUGHPUT=1 to measure")
+	}
+	cfg := testConfig(t)
+	s := openNode(t, cfg)
+	var (
+		sent atomic.Int64
+		wg   sync.WaitGroup
+	)
+	hour := time.Now().UTC().Truncate(time.Hour)
+	var before syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	stop := start.Add(30 * time.Second)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; time.Now().Before(stop); n++ {
+				events := make([]usage.Event, 5000)
+				for i := range events {
+					events[i] = testEvent(fmt.Sprintf("org-%d", i%7), g*10_000_000+n*5000+i, hour)
+				}
+				if _, err := s.Append(context.Background(), events, hour.Add(-24*time.Hour)); err != nil {
+					t.Error(err)
+					return
+				}
+				sent.Add(int64(len(events)))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	n := sent.Load()
+	t.Logf("%d events in %v: %.0f events/s; CPU %v, %.1f µs per event; %+v",
+		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), cpu.Round(time.Millisecond),
+		float64(cpu.Microseconds())/float64(max(n, 1)), s.Stats())
+}
+
+// The environment of a child process that appends killEvents at a
+// failpoint: the database and the failpoint.
+const (
+	envKillDatabase  = "USAGED_TEST_KILL_DATABASE"
+	envKillFailpoint = "USAGED_TEST_KILL_FAILPOINT"
+)
+
+func killEvents() []usage.Event {
+	hour := time.Now().UTC().Truncate(time.Hour)
+	events := make([]usage.Event, 400)
+	for i := range events {
+		events[i] = testEvent(fmt.Sprintf("org-k%d", i%2), i, hour.Add(-time.Duration(i%2)*time.Hour))
+	}
+	return events
+}
+
+// TestKillChild is the process TestAppendSurvivesAKillAtEveryStep kills:
+// it runs only as that test's child.
+func TestKillChild(t *testing.T) {
+	db := os.Getenv(envKillDatabase)
+	if db == "" {
+		t.Skip("runs as the child of TestAppendSurvivesAKillAtEveryStep")
+	}
+	cfg := testConfig(t)
+	cfg.Database, cfg.Failpoint = db, os.Getenv(envKillFailpoint)
+	s, err := clickhouse.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(context.Background(), killEvents(), time.Now().Add(-24*time.Hour))
+	t.Fatalf("the failpoint %s did not stop the process; Append answered %v", cfg.Failpoint, err)
+}
+
+func TestAppendSurvivesAKillAtEveryStep(t *testing.T) {
+	steps := []string{"after-claim", "after-journal", "after-commit", "after-counts", "after-published", "after-settle"}
+	for i, step := range steps {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig(t)
+			cfg.Lease = time.Second
+			cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), envKillDatabase+"="+cfg.Database, envKillFailpoint+"="+step)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 86 {
+				t.Fatalf("the child answered %v, want exit status 86:\n%s", err, out)
+			}
+			events := killEvents()
+			want := oracle{}
+			want.add(events, map[[2]string]bool{})
+			s := openNode(t, cfg)
+			outs, err := s.Append(context.Background(), events, time.Now().Add(-24*time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Killed before its commit, the batch is aborted and its events
+			// accepted again; after, they are its own.
+			wantAccepted := 0
+			if i < 2 {
+				wantAccepted = len(events)
+			}
+			if a, _ := outcomes(outs); a != wantAccepted {
+				t.Errorf("the retry accepted %d events, want %d", a, wantAccepted)
+			}
+			awaitCounts(t, cfg, want)
+		})
+	}
+}
