@@ -255,12 +255,15 @@ func (s *Store) write(kind byte, calls []*call) error {
 
 	// 3. commit
 	minHour, maxHour := j.hours()
-	r, err := s.commit(ctx, b, minHour, maxHour)
+	r, settled, err := s.commit(ctx, b, minHour, maxHour)
 	if err != nil {
 		return err
 	}
 	if s.failpoint(afterCommit) {
 		return errStopped
+	}
+	if settled {
+		return nil
 	}
 
 	// 4. publish, 5. settle
