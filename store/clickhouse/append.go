@@ -8,7 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
+)
+
+var (
+	_ store.EventAppender    = (*Store)(nil)
+	_ store.ActivityAppender = (*Store)(nil)
 )
 
 // maxBatch bounds the events of one batch; a larger call is split.
