@@ -557,3 +557,64 @@ func TestAppendWritesTheSameBlocksAsARecovery(t *testing.T) {
 	f("client_names", 3) // an organization's events have one client (both follow i%3)
 	awaitRecovered(t, other)
 }
+
+func TestAppendActivityOnceAcrossNodes(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Lease = 2 * time.Second
+	nodes := []*clickhouse.Store{openNode(t, cfg), openNode(t, cfg), openNode(t, cfg)}
+	service := usage.NewGUID()
+	at := time.Now().UTC().Truncate(time.Hour)
+	var (
+		mu   sync.Mutex
+		seen = map[string]bool{}
+		wg   sync.WaitGroup
+	)
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 2))
+			for round := range 4 {
+				acts := make([]usage.Activity, 300)
+				for i := range acts {
+					n := r.IntN(1000)
+					acts[i] = usage.Activity{ID: fmt.Sprintf("act-%d", n), Time: at.Add(time.Duration(n) * time.Second),
+						Kind: usage.ActivityFeature, User: usage.GUID{byte(n)}, Feature: usage.FeatureSecureForms}
+				}
+				for attempt := 0; ; attempt++ {
+					_, err := nodes[(g+round+attempt)%len(nodes)].AppendActivity(context.Background(), service, acts, at.Add(-time.Hour))
+					if err == nil {
+						break
+					}
+					if usage.KindOf(err) != usage.KindUnavailable || attempt == 20 {
+						t.Errorf("goroutine %d, round %d: %v", g, round, err)
+						return
+					}
+				}
+				mu.Lock()
+				for _, a := range acts {
+					seen[a.ID] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, addr := range cfg.Replicas {
+		conn, err := ch.Open(&ch.Options{Addr: []string{addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows, distinct uint64
+		// The journal through the published batches, as readers see it.
+		if err := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(activity_id) FROM "+cfg.Database+
+			".activity WHERE service = ? AND batch_id IN (SELECT batch_id FROM "+cfg.Database+".published WHERE scope = ?)",
+			service.String(), "a:"+service.String()).Scan(&rows, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		if rows != uint64(len(seen)) || distinct != uint64(len(seen)) {
+			t.Errorf("replica %s: %d published rows of %d activity IDs, want %d once each", addr, rows, distinct, len(seen))
+		}
+	}
+}
