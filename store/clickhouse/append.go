@@ -309,7 +309,7 @@ func (s *Store) claimItems(ctx context.Context, b *batch, idx []int) (contended 
 type Stats struct {
 	Committed int64 // batches this node committed
 	Failed    int64 // batches of this node that failed before committing, aborted by another node or by itself
-	Aborted   int64 // batches of other nodes this node aborted, undecided past their deadline
+	Aborted   int64 // batches this node aborted: undecided past their deadline, or younger ones holding keys it waits for
 	Recovered int64 // committed batches of other (dead or slow) nodes this node finished
 	Contended int64 // keys found pending for another batch
 	Waits     int64 // waits for another batch's decision before its deadline

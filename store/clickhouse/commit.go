@@ -79,18 +79,19 @@ var errAborted = errors.New("the batch was aborted by another node: it did not c
 // returns the record that stands: data's, or the one another node created
 // first. A create whose outcome is unknown (the connection dropped) is
 // tried again: the record then exists or does not, either way decided.
-// gone is true when the record vanished as soon as created: only a
-// committed batch's record is deleted, once the batch is settled.
-func (s *Store) decide(ctx context.Context, batch string, data []byte) (r record, gone bool, err error) {
+// created is true when this create made the record; gone is true when
+// the record vanished as soon as created: only a committed batch's record
+// is deleted, once the batch is settled.
+func (s *Store) decide(ctx context.Context, batch string, data []byte) (r record, created, gone bool, err error) {
 	path := s.recordPath(batch)
 	for attempt := 0; ; attempt++ {
 		_, err := s.keeper.Create(path, data, 0, zk.WorldACL(zk.PermAll))
 		if err == nil || errors.Is(err, zk.ErrNodeExists) {
-			r, ok, err := s.readRecord(batch)
-			return r, err == nil && !ok, err
+			r, ok, rerr := s.readRecord(batch)
+			return r, err == nil, rerr == nil && !ok, rerr
 		}
 		if attempt == 3 || ctx.Err() != nil {
-			return record{}, false, unavailable(err, "keeper %v: record of batch %s", s.cfg.Keeper, batch)
+			return record{}, false, false, unavailable(err, "keeper %v: record of batch %s", s.cfg.Keeper, batch)
 		}
 		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
 	}
@@ -101,7 +102,7 @@ func (s *Store) decide(ctx context.Context, batch string, data []byte) (r record
 // when a recovery has already finished the batch, a slow owner's.
 func (s *Store) commit(ctx context.Context, b *batch, minHour, maxHour int64) (r record, settled bool, err error) {
 	want := record{committed: true, deadline: b.deadline, minHour: minHour, maxHour: maxHour, kind: b.kind}
-	r, settled, err = s.decide(ctx, b.id, want.data())
+	r, _, settled, err = s.decide(ctx, b.id, want.data())
 	if err != nil {
 		return r, false, err
 	}
@@ -121,7 +122,7 @@ func (s *Store) abortOwn(b *batch) {
 	s.stats.failed.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r, gone, err := s.decide(ctx, b.id, []byte(abortedRecord))
+	r, _, gone, err := s.decide(ctx, b.id, []byte(abortedRecord))
 	if err != nil || gone || r.committed {
 		return
 	}
@@ -252,11 +253,9 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 			if idx, retry, err = s.changed(ctx, b, pending, idx, retry); err != nil || len(idx) == 0 {
 				return retry, err
 			}
-			r, gone, err := s.decide(ctx, owner, []byte(abortedRecord))
-			if err != nil {
+			if _, created, _, err := s.decide(ctx, owner, []byte(abortedRecord)); err != nil {
 				return nil, err
-			}
-			if !gone && !r.committed {
+			} else if created {
 				s.stats.aborted.Add(1)
 			}
 		}
