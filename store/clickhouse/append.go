@@ -8,7 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
+)
+
+var (
+	_ store.EventAppender    = (*Store)(nil)
+	_ store.ActivityAppender = (*Store)(nil)
 )
 
 // maxBatch bounds the events of one batch; a larger call is split.
@@ -255,12 +261,15 @@ func (s *Store) write(kind byte, calls []*call) error {
 
 	// 3. commit
 	minHour, maxHour := j.hours()
-	r, err := s.commit(ctx, b, minHour, maxHour)
+	r, settled, err := s.commit(ctx, b, minHour, maxHour)
 	if err != nil {
 		return err
 	}
 	if s.failpoint(afterCommit) {
 		return errStopped
+	}
+	if settled {
+		return nil
 	}
 
 	// 4. publish, 5. settle
@@ -300,7 +309,7 @@ func (s *Store) claimItems(ctx context.Context, b *batch, idx []int) (contended 
 type Stats struct {
 	Committed int64 // batches this node committed
 	Failed    int64 // batches of this node that failed before committing, aborted by another node or by itself
-	Aborted   int64 // batches of other nodes this node aborted, undecided past their deadline
+	Aborted   int64 // batches this node aborted: undecided past their deadline, or younger ones holding keys it waits for
 	Recovered int64 // committed batches of other (dead or slow) nodes this node finished
 	Contended int64 // keys found pending for another batch
 	Waits     int64 // waits for another batch's decision before its deadline

@@ -4,7 +4,10 @@
 // every batch in ZooKeeper (or ClickHouse Keeper). It implements
 // store.Usage; metadata lives elsewhere (store/postgres).
 //
-// One ingest batch goes through these steps (docs/scale-out.md has the
+// A node gathers its concurrent Append (or AppendActivity) calls for
+// Config.GroupCommit into one batch: quorum inserts into a table are
+// serialized on the cluster, so that a batch per call would be slow. One
+// ingest batch goes through these steps (docs/scale-out.md has the
 // reasons and the failure of every step):
 //
 //  1. claim: each event's key is claimed in Redis for the batch, with a
@@ -22,7 +25,9 @@
 //  5. settle: the claims are marked committed, and the record deleted.
 //
 // The call returns after step 5; any node finishes a committed batch whose
-// owner died after step 3, from its journal rows.
+// owner died after step 3, from its journal rows: each node's sweeper
+// looks for committed records older than the lease every second (see
+// publish.go). Stats counts what a node's protocol did.
 package clickhouse
 
 import (

@@ -79,38 +79,39 @@ var errAborted = errors.New("the batch was aborted by another node: it did not c
 // returns the record that stands: data's, or the one another node created
 // first. A create whose outcome is unknown (the connection dropped) is
 // tried again: the record then exists or does not, either way decided.
-func (s *Store) decide(ctx context.Context, batch string, data []byte) (record, error) {
+// created is true when this create made the record; gone is true when
+// the record vanished as soon as created: only a committed batch's record
+// is deleted, once the batch is settled.
+func (s *Store) decide(ctx context.Context, batch string, data []byte) (r record, created, gone bool, err error) {
 	path := s.recordPath(batch)
 	for attempt := 0; ; attempt++ {
 		_, err := s.keeper.Create(path, data, 0, zk.WorldACL(zk.PermAll))
 		if err == nil || errors.Is(err, zk.ErrNodeExists) {
-			r, ok, err := s.readRecord(batch)
-			if err == nil && !ok {
-				err = fmt.Errorf("record of batch %s deleted as soon as created", batch)
-			}
-			return r, err
+			r, ok, rerr := s.readRecord(batch)
+			return r, err == nil, rerr == nil && !ok, rerr
 		}
 		if attempt == 3 || ctx.Err() != nil {
-			return record{}, unavailable(err, "keeper %v: record of batch %s", s.cfg.Keeper, batch)
+			return record{}, false, false, unavailable(err, "keeper %v: record of batch %s", s.cfg.Keeper, batch)
 		}
 		time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
 	}
 }
 
 // commit is step 3: it creates b's record as committed and returns it; a
-// batch another node aborted first fails with errAborted.
-func (s *Store) commit(ctx context.Context, b *batch, minHour, maxHour int64) (record, error) {
+// batch another node aborted first fails with errAborted. settled is true
+// when a recovery has already finished the batch, a slow owner's.
+func (s *Store) commit(ctx context.Context, b *batch, minHour, maxHour int64) (r record, settled bool, err error) {
 	want := record{committed: true, deadline: b.deadline, minHour: minHour, maxHour: maxHour, kind: b.kind}
-	r, err := s.decide(ctx, b.id, want.data())
+	r, _, settled, err = s.decide(ctx, b.id, want.data())
 	if err != nil {
-		return r, err
+		return r, false, err
 	}
-	if !r.committed {
+	if !settled && !r.committed {
 		s.stats.failed.Add(1)
-		return r, unavailable(errAborted, "batch %s", b.id)
+		return r, false, unavailable(errAborted, "batch %s", b.id)
 	}
 	s.stats.committed.Add(1)
-	return r, nil
+	return r, settled, nil
 }
 
 // abortOwn aborts b, which failed before committing, and releases its
@@ -121,8 +122,8 @@ func (s *Store) abortOwn(b *batch) {
 	s.stats.failed.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	r, err := s.decide(ctx, b.id, []byte(abortedRecord))
-	if err != nil || r.committed {
+	r, _, gone, err := s.decide(ctx, b.id, []byte(abortedRecord))
+	if err != nil || gone || r.committed {
 		return
 	}
 	keys := make([]string, 0, len(b.items))
@@ -246,13 +247,15 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 			}
 		default:
 			// Past its deadline (or a younger batch past the wait) with
-			// no decision: abort it. Should its owner have committed just
-			// before, the record read next says so.
-			r, err := s.decide(ctx, owner, []byte(abortedRecord))
-			if err != nil {
-				return nil, err
+			// no record: abort it, unless it has settled the keys and
+			// deleted its record since they were read. Should its owner
+			// commit just before the abort, the record read next says so.
+			if idx, retry, err = s.changed(ctx, b, pending, idx, retry); err != nil || len(idx) == 0 {
+				return retry, err
 			}
-			if !r.committed {
+			if _, created, _, err := s.decide(ctx, owner, []byte(abortedRecord)); err != nil {
+				return nil, err
+			} else if created {
 				s.stats.aborted.Add(1)
 			}
 		}

@@ -157,10 +157,16 @@ func Drop(ctx context.Context, cfg Config) error {
 	}
 	errs = append(errs, s.deleteTree(s.root), s.deleteTree("/clickhouse/tables/1/"+cfg.Database))
 	iter := s.claims.Scan(ctx, 0, s.claimPrefix()+"*", 1000).Iterator()
+	var keys []string
 	for iter.Next(ctx) {
-		s.claims.Del(ctx, iter.Val())
+		if keys = append(keys, iter.Val()); len(keys) == 1000 {
+			errs, keys = append(errs, s.claims.Del(ctx, keys...).Err()), nil
+		}
 	}
-	return errors.Join(errs...)
+	if len(keys) > 0 {
+		errs = append(errs, s.claims.Del(ctx, keys...).Err())
+	}
+	return errors.Join(append(errs, iter.Err())...)
 }
 
 // deleteTree deletes path and everything under it in the keeper.

@@ -444,6 +444,12 @@ func (s *Store) recover(ctx context.Context, batch string) error {
 	if err != nil {
 		return err
 	}
+	if len(j.events)+len(j.acts) == 0 {
+		// A committed batch journaled at least one row, with quorum:
+		// none read is a replica behind, not an empty batch. Publishing
+		// nothing would settle the keys without their counts.
+		return unavailable(fmt.Errorf("no journal rows read for committed batch %s", batch), "clickhouse: recovery")
+	}
 	if err := s.publish(ctx, r, j); err != nil {
 		return err
 	}

@@ -119,6 +119,18 @@ func awaitCounts(t *testing.T, cfg clickhouse.Config, want oracle) {
 	checkCounts(t, cfg, want)
 }
 
+// awaitRecovered waits up to 5 s for s to have recovered one batch: the
+// counts are in before the claims are settled.
+func awaitRecovered(t *testing.T, s *clickhouse.Store) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Recovered == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := s.Stats(); st.Recovered != 1 {
+		t.Errorf("%+v, want 1 batch recovered", st)
+	}
+}
+
 func outcomes(outs []usage.Outcome) (accepted, duplicate int) {
 	for _, o := range outs {
 		if o == usage.Accepted {
@@ -217,12 +229,7 @@ func TestAppendRecoversTheBatchOfADeadNode(t *testing.T) {
 		t.Errorf("a retry of the committed events: %d accepted, %d duplicates, want all duplicates", a, d)
 	}
 	awaitCounts(t, cfg, want)
-	for deadline := time.Now().Add(5 * time.Second); other.Stats().Recovered == 0 && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond) // the counts are in, the claims not yet settled
-	}
-	if got := other.Stats().Recovered; got != 1 {
-		t.Errorf("%d batches recovered, want 1", got)
-	}
+	awaitRecovered(t, other)
 	outs, err = other.Append(context.Background(), events, from)
 	if a, _ := outcomes(outs); err != nil || a != 0 {
 		t.Errorf("a retry after the recovery: %d accepted, %v", a, err)
@@ -484,5 +491,130 @@ func TestAppendSurvivesAKillAtEveryStep(t *testing.T) {
 			}
 			awaitCounts(t, cfg, want)
 		})
+	}
+}
+
+// A node paused after its commit, past its lease, finds its batch
+// recovered by another when it wakes; it then writes the same blocks,
+// which ClickHouse drops: the counts are there once.
+func TestAppendWritesTheSameBlocksAsARecovery(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Lease = time.Second
+	paused, wake := make(chan struct{}), make(chan struct{})
+	slow, err := clickhouse.OpenWithHook(context.Background(), cfg, func(step string) bool {
+		if step == "after-commit" {
+			close(paused)
+			<-wake
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	hour := time.Now().UTC().Truncate(time.Hour)
+	events := make([]usage.Event, 600)
+	for i := range events {
+		// Three organizations, two months: several blocks per table.
+		events[i] = testEvent(fmt.Sprintf("org-s%d", i%3), i, hour.Add(-time.Duration(i%2)*40*24*time.Hour))
+	}
+	want := oracle{}
+	want.add(events, map[[2]string]bool{})
+	done := make(chan error)
+	go func() {
+		outs, err := slow.Append(context.Background(), events, hour.Add(-60*24*time.Hour))
+		if a, _ := outcomes(outs); err == nil && a != len(events) {
+			err = fmt.Errorf("%d of %d accepted", a, len(events))
+		}
+		done <- err
+	}()
+	<-paused
+	other := openNode(t, cfg)
+	awaitCounts(t, cfg, want)
+	close(wake)
+	if err := <-done; err != nil {
+		t.Fatalf("the slow node's call: %v", err)
+	}
+	checkCounts(t, cfg, want)
+
+	conn, err := ch.Open(&ch.Options{Addr: cfg.Replicas[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	f := func(table string, want uint64) {
+		t.Helper()
+		var n uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM "+cfg.Database+"."+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("%s has %d rows, want %d", table, n, want)
+		}
+	}
+	f("events", 600)
+	f("published", 3*2)  // organizations × hours
+	f("client_names", 3) // an organization's events have one client (both follow i%3)
+	awaitRecovered(t, other)
+}
+
+func TestAppendActivityOnceAcrossNodes(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Lease = 2 * time.Second
+	nodes := []*clickhouse.Store{openNode(t, cfg), openNode(t, cfg), openNode(t, cfg)}
+	service := usage.NewGUID()
+	at := time.Now().UTC().Truncate(time.Hour)
+	var (
+		mu   sync.Mutex
+		seen = map[string]bool{}
+		wg   sync.WaitGroup
+	)
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 2))
+			for round := range 4 {
+				acts := make([]usage.Activity, 300)
+				for i := range acts {
+					n := r.IntN(1000)
+					acts[i] = usage.Activity{ID: fmt.Sprintf("act-%d", n), Time: at.Add(time.Duration(n) * time.Second),
+						Kind: usage.ActivityFeature, User: usage.GUID{byte(n)}, Feature: usage.FeatureSecureForms}
+				}
+				for attempt := 0; ; attempt++ {
+					_, err := nodes[(g+round+attempt)%len(nodes)].AppendActivity(context.Background(), service, acts, at.Add(-time.Hour))
+					if err == nil {
+						break
+					}
+					if usage.KindOf(err) != usage.KindUnavailable || attempt == 20 {
+						t.Errorf("goroutine %d, round %d: %v", g, round, err)
+						return
+					}
+				}
+				mu.Lock()
+				for _, a := range acts {
+					seen[a.ID] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, addr := range cfg.Replicas {
+		conn, err := ch.Open(&ch.Options{Addr: []string{addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows, distinct uint64
+		// The journal through the published batches, as readers see it.
+		if err := conn.QueryRow(context.Background(), "SELECT count(), uniqExact(activity_id) FROM "+cfg.Database+
+			".activity WHERE service = ? AND batch_id IN (SELECT batch_id FROM "+cfg.Database+".published WHERE scope = ?)",
+			service.String(), "a:"+service.String()).Scan(&rows, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		if rows != uint64(len(seen)) || distinct != uint64(len(seen)) {
+			t.Errorf("replica %s: %d published rows of %d activity IDs, want %d once each", addr, rows, distinct, len(seen))
+		}
 	}
 }
