@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Starts, on one machine, every process a usaged cluster needs besides usaged
-# itself: two ClickHouse replicas of one shard, ZooKeeper (the replicas' and
-# usaged's commit points), Redis (usaged's claims) and PostgreSQL (usaged's
-# metadata), each on its own loopback address and a non-default port, with
-# its data and logs under one directory. For trying a cluster and for the
+# Starts, on one machine, every process of a usaged cluster: two ClickHouse
+# replicas of one shard, ZooKeeper (the replicas' and usaged's commit
+# points), Redis (usaged's claims), PostgreSQL (usaged's metadata) and three
+# usaged nodes, each on its own loopback address and a non-default port,
+# with its data and logs under one directory. For trying a cluster and for the
 # tests; production runs a current ClickHouse with three replicas and
 # ClickHouse Keeper (see docs/scale-out.md).
 #
-#   deploy/local-cluster.sh start [DIR]   start everything (DIR: ./usaged-cluster)
-#   deploy/local-cluster.sh stop  [DIR]   stop what start started, by pid
+#   deploy/local-cluster.sh start [DIR]   start the servers (DIR: ./usaged-cluster)
+#   deploy/local-cluster.sh nodes [DIR]   then start three usaged nodes on them
+#                                         (the usaged on PATH, or $USAGED), at
+#                                         http://127.0.0.16:8080, .17 and .18,
+#                                         sharing an admin token and a signing
+#                                         key kept in DIR
+#   deploy/local-cluster.sh stop  [DIR]   stop what start and nodes started, by pid
 #   deploy/local-cluster.sh env   [DIR]   print the addresses as shell exports
 #   deploy/local-cluster.sh kill|start-one NAME [DIR]
 #                                         SIGKILL or start one process
@@ -33,6 +38,7 @@ dir=$(cd "$dir" && pwd)
 # of its own cluster, never of the one other tests share).
 host=${USAGED_CLUSTER_HOST:-10}
 CH1=127.0.0.$((host + 1)) CH2=127.0.0.$((host + 2)) ZK=127.0.0.$((host + 3)) REDIS=127.0.0.$((host + 4)) PG=127.0.0.$((host + 5))
+NODES="127.0.0.$((host + 6)) 127.0.0.$((host + 7)) 127.0.0.$((host + 8))" NODE_PORT=8080
 CH_TCP=19000 CH_HTTP=18123 CH_INTER=19009 ZK_PORT=12181 REDIS_PORT=16379 PG_PORT=15432
 
 env_exports() {
@@ -175,6 +181,26 @@ start_postgres() {
 	pgrep -u postgres -f "$(pg_bin postgres) -D $d" | head -1 >"$dir/postgres.pid"
 }
 
+start_nodes() {
+	local bin=${USAGED:-usaged} i=0
+	command -v "$bin" >/dev/null || { echo "local-cluster: no usaged binary: put it on PATH or set USAGED" >&2; exit 1; }
+	[ -f "$dir/admin-token" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/admin-token"
+	for addr in $NODES; do
+		i=$((i + 1))
+		alive node$i && continue
+		"$bin" serve --addr "$addr:$NODE_PORT" --data "$dir/node$i" \
+			--store "clickhouse://$CH1:$CH_TCP,$CH2:$CH_TCP/usaged" \
+			--metadata "postgres://usaged@$PG:$PG_PORT/usaged?sslmode=disable" \
+			--keeper "$ZK:$ZK_PORT" --claims "redis://$REDIS:$REDIS_PORT" \
+			--signing-key-file "$dir/token-signing-key" --admin-token-file "$dir/admin-token" \
+			>"$dir/node$i.log" 2>&1 &
+		echo $! >"$dir/node$i.pid"
+		wait_for node$i curl -fsS "http://$addr:$NODE_PORT/healthz"
+		echo "local-cluster: usaged node $i at http://$addr:$NODE_PORT" >&2
+	done
+	echo "local-cluster: the admin token is in $dir/admin-token" >&2
+}
+
 stop_one() {
 	local name=$1 sig=${2:-TERM}
 	alive "$name" || { rm -f "$dir/$name.pid"; return 0; }
@@ -207,14 +233,15 @@ start)
 	echo "local-cluster: running under $dir; addresses in $dir/env:" >&2
 	env_exports
 	;;
+nodes) start_nodes ;;
 stop)
-	for p in clickhouse1 clickhouse2 redis postgres zookeeper; do stop_one $p; done
+	for p in node1 node2 node3 clickhouse1 clickhouse2 redis postgres zookeeper; do stop_one $p; done
 	;;
 env) env_exports ;;
 kill) stop_one "$one" KILL ;;
 start-one) start_one "$one" ;;
 *)
-	sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

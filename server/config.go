@@ -168,6 +168,27 @@ type DataConfig struct {
 	AcceptWALLoss bool
 	// CacheBytes is a pebble store's block cache; 0: pebble's default.
 	CacheBytes int64
+	// Metadata, when set, is a metadata store of its own (postgres://…)
+	// instead of the store's; a clickhouse store needs one.
+	Metadata open.Location
+	// Cluster configures a clickhouse store.
+	Cluster ClusterConfig
+	// SigningKeyFile holds the key that signs OAuth tokens, created if
+	// missing; empty: the data directory's. Every node of a cluster needs
+	// the same key, for a token one node issued to pass on all.
+	SigningKeyFile string
+}
+
+// ClusterConfig is what a clickhouse store needs beyond its location.
+type ClusterConfig struct {
+	Keeper []string      // the ZooKeeper or ClickHouse Keeper servers, host:port
+	Claims string        // the claim store, a Redis URL
+	Lease  time.Duration // how long a batch owns its claims; 0: the backend's default
+	// Failpoint and UnsafeClaims are for fault tests only: a protocol step
+	// after which the process exits at once, and taking over expired
+	// claims without the keeper's decision (which loses exactly-once).
+	Failpoint    string
+	UnsafeClaims bool
 }
 
 // Validate reports every problem with the section. The directory itself is
@@ -179,6 +200,17 @@ func (c DataConfig) Validate() error {
 	}
 	if c.DiskReserve < 0 {
 		errs = append(errs, fmt.Errorf("--disk-reserve must not be negative, got %d", c.DiskReserve))
+	}
+	if c.Store.Scheme == open.SchemeClickHouse {
+		if c.Metadata.Scheme == "" {
+			errs = append(errs, errors.New("--metadata: a clickhouse store keeps usage only: name a PostgreSQL database for the metadata, postgres://user@host:port/database"))
+		}
+		if len(c.Cluster.Keeper) == 0 {
+			errs = append(errs, errors.New("--keeper: a clickhouse store needs the ZooKeeper or Keeper servers its replicas use, host:port[,host:port…]"))
+		}
+		if c.Cluster.Claims == "" {
+			errs = append(errs, errors.New("--claims: a clickhouse store needs its claim store, redis://host:port"))
+		}
 	}
 	return errors.Join(errs...)
 }

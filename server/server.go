@@ -40,6 +40,7 @@ import (
 	"github.com/usaged/usaged/openapi"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/store/clickhouse"
 	"github.com/usaged/usaged/store/open"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/tenancy"
@@ -125,7 +126,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
 	}
-	key, err := secretfile.LoadOrCreate(filepath.Join(data, SigningKeyFile), func() ([]byte, error) { return randomBytes(32), nil })
+	keyFile := cfg.Data.SigningKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(data, SigningKeyFile)
+	}
+	key, err := secretfile.LoadOrCreate(keyFile, func() ([]byte, error) { return randomBytes(32), nil })
 	if err != nil {
 		return nil, fmt.Errorf("token signing key: %w", err)
 	}
@@ -134,12 +139,17 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 
-	stores, err := open.Open(ctx, loc, open.Config{Pebble: pebble.Config{
-		Logger:        log.With("component", "store"),
-		DiskReserve:   storeReserve(cfg.Data.DiskReserve),
-		AcceptWALLoss: cfg.Data.AcceptWALLoss,
-		CacheBytes:    cfg.Data.CacheBytes,
-	}})
+	cl := cfg.Data.Cluster
+	stores, err := open.Open(ctx, loc, open.Config{
+		Pebble: pebble.Config{
+			Logger:        log.With("component", "store"),
+			DiskReserve:   storeReserve(cfg.Data.DiskReserve),
+			AcceptWALLoss: cfg.Data.AcceptWALLoss,
+			CacheBytes:    cfg.Data.CacheBytes,
+		},
+		ClickHouse: clickhouse.Config{Keeper: cl.Keeper, Claims: cl.Claims, Lease: cl.Lease, Failpoint: cl.Failpoint, Unsafe: cl.UnsafeClaims},
+		Metadata:   cfg.Data.Metadata,
+	})
 	if err != nil {
 		if loc.Scheme == open.SchemePebble {
 			return nil, storeOpenError(data, loc.Path, err)

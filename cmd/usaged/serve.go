@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/usaged/usaged/demo"
 	"github.com/usaged/usaged/internal/cmdline"
@@ -37,11 +38,24 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f := cmd.Flags
 	f.StringVar(&cfg.HTTP.Addr, "addr", cfg.HTTP.Addr, "address to listen on; port 0 picks a free port")
 	f.StringVar(&cfg.Data.Dir, "data", cfg.Data.Dir, "data directory, created if missing")
-	f.Func("store", "where the store is kept, a `location`: pebble:DIR for the embedded store in directory DIR, or memory: to keep it in memory, where everything recorded is lost when usaged exits", func(v string) (err error) {
+	f.Func("store", "where the store is kept, a `location`: pebble:DIR for the embedded store in directory DIR, memory: to keep it in memory, where everything recorded is lost when usaged exits, or clickhouse://host:port[,host:port…]/database for a cluster (with --metadata, --keeper and --claims)", func(v string) (err error) {
 		cfg.Data.Store, err = open.Parse(v)
 		return err
 	})
 	f.Lookup("store").DefValue = "pebble:<data>/store" // known once --data is
+	f.Func("metadata", "a `location` of its own for the metadata (organizations, clients, the service registry, query executions): postgres://user@host:port/database; needed with --store clickhouse://…", func(v string) (err error) {
+		cfg.Data.Metadata, err = open.ParseMetadata(v)
+		return err
+	})
+	f.Func("keeper", "with --store clickhouse://…, the ZooKeeper or ClickHouse Keeper `servers` of the replicas, host:port[,host:port…]", func(v string) error {
+		cfg.Data.Cluster.Keeper = strings.Split(v, ",")
+		return nil
+	})
+	f.StringVar(&cfg.Data.Cluster.Claims, "claims", "", "with --store clickhouse://…, the claim store of the events' ids, a Redis `URL` (redis://host:port)")
+	f.DurationVar(&cfg.Data.Cluster.Lease, "lease", 0, "with --store clickhouse://…, how long an ingest batch owns its events' ids before another node may abort it; 0: 10s")
+	f.StringVar(&cfg.Data.SigningKeyFile, "signing-key-file", "", "`file` of the key that signs OAuth tokens, created if missing; default: token-signing-key in the data directory. The nodes of a cluster must share one")
+	f.StringVar(&cfg.Data.Cluster.Failpoint, "test-failpoint", "", "for fault tests only: exit at once after this `step` of the cluster's ingest protocol")
+	f.BoolVar(&cfg.Data.Cluster.UnsafeClaims, "test-unsafe-claims", false, "for fault tests only: take over expired claims without the keeper's decision, which breaks exactly-once")
 	f.StringVar(&cfg.Auth.AdminToken, "admin-token", "", "admin bearer token, at least 16 bytes; default: the one kept in the data directory, generated on first start; ps shows it to every user: prefer --admin-token-file")
 	f.String("admin-token-file", "", "file holding the admin token (whitespace trimmed), instead of --admin-token")
 	f.Var((*flagvalue.DayDuration)(&cfg.Ingest.DedupeWindow), "dedupe-window", "how far back in event time duplicate ids are detected; older events are rejected (a `duration`: Go syntax or days, e.g. 35d)")
