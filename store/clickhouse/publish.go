@@ -38,9 +38,10 @@ type eventRow struct {
 	status                   uint16
 	platform                 string
 	duration, reqBytes, resp int64
+	pos                      uint32 // the event's place in its batch: the order of acceptance
 }
 
-const eventColumns = "batch_id, org_id, hour, client_id, event_id, time, nanos, client_name, user_id, template, method, status, platform, duration_ms, request_bytes, response_bytes"
+const eventColumns = "batch_id, org_id, hour, client_id, event_id, time, nanos, client_name, user_id, template, method, status, platform, duration_ms, request_bytes, response_bytes, pos"
 
 // activityRow is a row of the activity journal.
 type activityRow struct {
@@ -69,7 +70,7 @@ func eventRows(batch string, accepted []*item) *journal {
 			org: ev.OrganizationID, hour: it.hour, client: ev.ClientID, id: ev.ID,
 			time: t.Unix(), nanos: uint32(t.Nanosecond()), clientName: ev.ClientName, user: ev.UserID,
 			template: ev.TemplateURI, method: ev.HTTPMethod, status: uint16(ev.Status), platform: ev.Platform,
-			duration: ev.DurationMs, reqBytes: ev.RequestBytes, resp: ev.ResponseBytes,
+			duration: ev.DurationMs, reqBytes: ev.RequestBytes, resp: ev.ResponseBytes, pos: uint32(j),
 		}
 	}
 	slices.SortFunc(rows, func(a, b eventRow) int {
@@ -134,7 +135,7 @@ func (s *Store) writeJournal(ctx context.Context, j *journal) error {
 			func(i int) []any {
 				r := &j.events[i]
 				return []any{j.batch, r.org, unixTime(r.hour), r.client, r.id, unixTime(r.time), r.nanos, r.clientName,
-					r.user, r.template, r.method, r.status, r.platform, r.duration, r.reqBytes, r.resp}
+					r.user, r.template, r.method, r.status, r.platform, r.duration, r.reqBytes, r.resp, r.pos}
 			})
 	}
 	return s.insertByMonth(ctx, "activity", activityColumns, len(j.acts),
@@ -196,7 +197,7 @@ func (s *Store) writeCounts(ctx context.Context, j *journal, czxid int64) error 
 		}
 		days[d].Add(c)
 		nk := [2]string{r.org, r.client}
-		if l, ok := names[nk]; !ok || later(r, &j.events[l]) {
+		if l, ok := names[nk]; !ok || r.pos > j.events[l].pos {
 			names[nk] = i
 		}
 	}
@@ -230,14 +231,9 @@ func (s *Store) writeCounts(ctx context.Context, j *journal, czxid int64) error 
 	rows := make([][]any, len(nk))
 	for i, k := range nk {
 		l := names[k]
-		rows[i] = []any{k[0], k[1], j.events[l].clientName, uint64(czxid)<<20 | uint64(l), j.batch}
+		rows[i] = []any{k[0], k[1], j.events[l].clientName, uint64(czxid)<<20 | uint64(j.events[l].pos), j.batch}
 	}
 	return s.insert(ctx, "client_names", "org_id, client_id, client_name, seq, batch_id", rows)
-}
-
-// later reports whether event a comes after b: by time, then ID.
-func later(a, b *eventRow) bool {
-	return cmp.Or(cmp.Compare(a.time, b.time), cmp.Compare(a.nanos, b.nanos), strings.Compare(a.id, b.id)) > 0
 }
 
 // writePublished is step 4's second half: a row per scope and hour.
@@ -362,65 +358,56 @@ func insertOn(ctx context.Context, conn driver.Conn, query string, rows [][]any)
 	return b.Send()
 }
 
-// query runs a read on the first replica that answers, with sequential
-// consistency when a quorum insert may have skipped a replica.
-func (s *Store) query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	if s.cfg.Quorum < len(s.replicas) {
-		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"select_sequential_consistency": 1}))
-	}
-	var errs []error
-	for i, r := range s.replicas {
-		rows, err := r.Query(ctx, query, args...)
-		if err == nil {
-			return rows, nil
-		}
-		errs = append(errs, fmt.Errorf("replica %s: %w", s.cfg.Replicas[i], err))
-	}
-	return nil, unavailable(errors.Join(errs...), "clickhouse: no replica answered")
-}
-
 // readJournal reads back the journal rows of a committed batch.
 func (s *Store) readJournal(ctx context.Context, batch string, r record) (*journal, error) {
-	j := &journal{batch: batch}
+	what := "the journal of batch " + batch
 	if r.kind == 'e' {
-		rows, err := s.query(ctx, "SELECT org_id, toUInt32(hour), client_id, event_id, toUInt32(time), nanos, client_name, user_id, template, method, status, platform, duration_ms, request_bytes, response_bytes FROM "+
-			s.cfg.Database+".events WHERE batch_id = ? AND hour BETWEEN toDateTime(?) AND toDateTime(?) ORDER BY org_id, hour, client_id, event_id",
-			batch, r.minHour, r.maxHour)
+		j := &journal{batch: batch}
+		err := s.read(ctx, what, func(ctx context.Context, conn driver.Conn) error {
+			rows, err := conn.Query(ctx, "SELECT org_id, toUInt32(hour), client_id, event_id, toUInt32(time), nanos, client_name, user_id, template, method, status, platform, duration_ms, request_bytes, response_bytes, pos FROM "+
+				s.cfg.Database+".events WHERE batch_id = ? AND hour BETWEEN toDateTime(?) AND toDateTime(?) ORDER BY org_id, hour, client_id, event_id",
+				batch, r.minHour, r.maxHour)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			j.events = []eventRow{}
+			for rows.Next() {
+				var e eventRow
+				var hour, t uint32
+				if err := rows.Scan(&e.org, &hour, &e.client, &e.id, &t, &e.nanos, &e.clientName, &e.user, &e.template, &e.method,
+					&e.status, &e.platform, &e.duration, &e.reqBytes, &e.resp, &e.pos); err != nil {
+					return err
+				}
+				e.hour, e.time = int64(hour), int64(t)
+				j.events = append(j.events, e)
+			}
+			return rows.Err()
+		})
+		return j, err
+	}
+	j := &journal{batch: batch}
+	err := s.read(ctx, what, func(ctx context.Context, conn driver.Conn) error {
+		rows, err := conn.Query(ctx, "SELECT service, toUInt32(time), nanos, activity_id, body FROM "+s.cfg.Database+
+			".activity WHERE batch_id = ? AND time >= toDateTime(?) AND time < toDateTime(?) ORDER BY service, time, nanos, activity_id",
+			batch, r.minHour, r.maxHour+3600)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		defer rows.Close()
-		j.events = []eventRow{}
+		j.acts = []activityRow{}
 		for rows.Next() {
-			var e eventRow
-			var hour, t uint32
-			if err := rows.Scan(&e.org, &hour, &e.client, &e.id, &t, &e.nanos, &e.clientName, &e.user, &e.template, &e.method,
-				&e.status, &e.platform, &e.duration, &e.reqBytes, &e.resp); err != nil {
-				return nil, unavailable(err, "clickhouse: journal of batch %s", batch)
+			var a activityRow
+			var t uint32
+			if err := rows.Scan(&a.service, &t, &a.nanos, &a.id, &a.body); err != nil {
+				return err
 			}
-			e.hour, e.time = int64(hour), int64(t)
-			j.events = append(j.events, e)
+			a.time = int64(t)
+			j.acts = append(j.acts, a)
 		}
-		return j, unavailable(rows.Err(), "clickhouse: journal of batch %s", batch)
-	}
-	rows, err := s.query(ctx, "SELECT service, toUInt32(time), nanos, activity_id, body FROM "+s.cfg.Database+
-		".activity WHERE batch_id = ? AND time >= toDateTime(?) AND time < toDateTime(?) ORDER BY service, time, nanos, activity_id",
-		batch, r.minHour, r.maxHour+3600)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	j.acts = []activityRow{}
-	for rows.Next() {
-		var a activityRow
-		var t uint32
-		if err := rows.Scan(&a.service, &t, &a.nanos, &a.id, &a.body); err != nil {
-			return nil, unavailable(err, "clickhouse: journal of batch %s", batch)
-		}
-		a.time = int64(t)
-		j.acts = append(j.acts, a)
-	}
-	return j, unavailable(rows.Err(), "clickhouse: journal of batch %s", batch)
+		return rows.Err()
+	})
+	return j, err
 }
 
 // recover finishes the committed batch whose owner did not (it died, or is

@@ -36,7 +36,9 @@ var migrations = []migration{
 		// events is the journal: every accepted event as it was received,
 		// written before its batch commits. Rows of a batch that never
 		// committed stay here but are never read: readers join on
-		// published.
+		// published. pos is the event's place in its batch, the order in
+		// which the batch's calls accepted them (for the latest client
+		// name), which the journal's own order does not keep.
 		`CREATE TABLE IF NOT EXISTS {db}.events (
 			batch_id String,
 			org_id String,
@@ -53,7 +55,8 @@ var migrations = []migration{
 			platform String,
 			duration_ms Int64,
 			request_bytes Int64,
-			response_bytes Int64
+			response_bytes Int64,
+			pos UInt32
 		) ENGINE = ReplicatedMergeTree('{table_path}events', '{replica}')
 		PARTITION BY toYYYYMM(hour)
 		ORDER BY (org_id, hour, client_id, event_id)
