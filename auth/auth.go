@@ -59,6 +59,10 @@ var ErrInvalidClient = &usage.Error{Kind: usage.KindUnauthorized, Message: "clie
 // Config configures a Service.
 type Config struct {
 	Registry store.Registry // where organizations and clients are kept; required
+	// ReadThrough makes a lookup that misses the cache ask Registry: for
+	// nodes that share one registry, where another node may have created
+	// the organization or client. Off, the cache is the whole truth.
+	ReadThrough bool
 	// AdminToken is the bearer token of the operator, who may do anything in
 	// every organization. Required, at least MinAdminTokenLen bytes.
 	AdminToken string
@@ -149,21 +153,11 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		cfg.BcryptCost = bcrypt.DefaultCost
 	}
 	cfg.SigningKey = slices.Clone(cfg.SigningKey)
-	s := &Service{cfg: cfg, orgs: make(map[string]usage.Organization), clients: make(map[string]usage.Client)}
-	orgs, err := cfg.Registry.Organizations(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("auth: loading organizations: %w", err)
+	s := &Service{cfg: cfg}
+	if err := s.Reload(ctx); err != nil {
+		return nil, err
 	}
-	for _, o := range orgs {
-		s.orgs[o.ID] = o
-		cs, err := cfg.Registry.Clients(ctx, o.ID)
-		if err != nil {
-			return nil, fmt.Errorf("auth: loading clients of organization %s: %w", o.ID, err)
-		}
-		for _, c := range cs {
-			s.clients[c.ID] = c
-		}
-	}
+	var err error
 	s.dummyHash, err = bcrypt.GenerateFromPassword([]byte("no client has this secret"), cfg.BcryptCost)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
@@ -173,6 +167,56 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	cfg.Logger.Debug("auth loaded", "organizations", len(s.orgs), "clients", len(s.clients))
 	return s, nil
+}
+
+// Reload replaces the cache with every organization and client in the
+// registry. Nodes that share one registry (a cluster's metadata store)
+// reload it periodically, so that a change made through another node —
+// a deleted client, a rotated secret — takes effect on this one too; what
+// another node creates is found at once by the lookups that miss the cache
+// (see lookupClient and KnownOrganization).
+func (s *Service) Reload(ctx context.Context) error {
+	orgs, err := s.cfg.Registry.Organizations(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: loading organizations: %w", err)
+	}
+	om := make(map[string]usage.Organization, len(orgs))
+	cm := make(map[string]usage.Client)
+	for _, o := range orgs {
+		om[o.ID] = o
+		cs, err := s.cfg.Registry.Clients(ctx, o.ID)
+		if err != nil {
+			return fmt.Errorf("auth: loading clients of organization %s: %w", o.ID, err)
+		}
+		for _, c := range cs {
+			cm[c.ID] = c
+		}
+	}
+	s.mu.Lock()
+	s.orgs, s.clients = om, cm
+	s.mu.Unlock()
+	return nil
+}
+
+// lookupClient returns the client with id from the cache, or else from the
+// registry (a client another node created), caching what it finds.
+func (s *Service) lookupClient(ctx context.Context, id string) (usage.Client, bool) {
+	s.mu.RLock()
+	c, ok := s.clients[id]
+	s.mu.RUnlock()
+	if ok || !s.cfg.ReadThrough {
+		return c, ok
+	}
+	c, err := s.cfg.Registry.Client(ctx, id)
+	if err != nil {
+		return usage.Client{}, false
+	}
+	s.mu.Lock()
+	if _, known := s.orgs[c.OrganizationID]; known {
+		s.clients[c.ID] = c
+	}
+	s.mu.Unlock()
+	return c, true
 }
 
 // CreateOrganization creates an organization with a new id.
@@ -211,13 +255,25 @@ func (s *Service) Organization(_ context.Context, id string) (usage.Organization
 	return o, nil
 }
 
-// KnownOrganization reports whether an organization with id exists. It reads
-// only the cache, so it suits per-event checks.
+// KnownOrganization reports whether an organization with id exists. It
+// reads the cache, so it suits per-event checks; with Config.ReadThrough a
+// miss asks the registry once (an organization another node created) and
+// caches what it finds.
 func (s *Service) KnownOrganization(id string) bool {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	_, ok := s.orgs[id]
-	return ok
+	s.mu.RUnlock()
+	if ok || !s.cfg.ReadThrough {
+		return ok
+	}
+	o, err := s.cfg.Registry.Organization(context.Background(), id)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	s.orgs[o.ID] = o
+	s.mu.Unlock()
+	return true
 }
 
 func orgNotFound(id string) error {

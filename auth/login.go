@@ -293,9 +293,7 @@ func (s *Service) forgetClient(clientID string) {
 // concurrency. A wrong secret or an unknown id is ErrInvalidClient and
 // counts as a failed login of both.
 func (s *Service) checkSecret(ctx context.Context, addr, clientID, secret string) (usage.Client, error) {
-	s.mu.RLock()
-	c, ok := s.clients[clientID]
-	s.mu.RUnlock()
+	c, ok := s.lookupClient(ctx, clientID)
 	g := s.login
 	var tag string
 	if ok {

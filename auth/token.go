@@ -115,7 +115,7 @@ func unauthorized(msg string) error {
 // whose client still exists with the secret it was issued with. Permissions
 // are those the client holds now. Every failure is of kind
 // usage.KindUnauthorized.
-func (s *Service) Authenticate(_ context.Context, bearer string) (*Principal, error) {
+func (s *Service) Authenticate(ctx context.Context, bearer string) (*Principal, error) {
 	if bearer == "" {
 		return nil, unauthorized("no token given")
 	}
@@ -146,9 +146,7 @@ func (s *Service) Authenticate(_ context.Context, bearer string) (*Principal, er
 	if !s.cfg.Now().Before(time.Unix(cl.Expires, 0)) {
 		return nil, unauthorized("token expired")
 	}
-	s.mu.RLock()
-	c, ok := s.clients[cl.ClientID]
-	s.mu.RUnlock()
+	c, ok := s.lookupClient(ctx, cl.ClientID)
 	switch {
 	case !ok || c.OrganizationID != cl.OrgID:
 		return nil, unauthorized("client of this token was deleted")

@@ -66,8 +66,18 @@ wait_for() { # name, command...
 
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# port_free fails when something already listens on an address this
+# cluster's process is to take: another cluster's, or one left running.
+port_free() { # name, host, port
+	if tcp_open "$2" "$3"; then
+		echo "local-cluster: $2:$3, the address of $1, is taken by another process: stop the cluster that started it" >&2
+		exit 1
+	fi
+}
+
 start_zookeeper() {
 	alive zookeeper && return 0
+	port_free zookeeper $ZK $ZK_PORT
 	mkdir -p "$dir/zookeeper/data"
 	cat >"$dir/zookeeper/zoo.cfg" <<EOT
 tickTime=500
@@ -92,6 +102,7 @@ EOT
 start_clickhouse() { # n, address
 	local n=$1 addr=$2 name=clickhouse$1
 	alive $name && return 0
+	port_free $name $addr $CH_TCP
 	local d="$dir/$name"
 	mkdir -p "$d/data" "$d/tmp" "$d/user_files" "$d/format_schemas"
 	cat >"$d/config.xml" <<EOT
@@ -142,6 +153,7 @@ EOT
 
 start_redis() {
 	alive redis && return 0
+	port_free redis $REDIS $REDIS_PORT
 	mkdir -p "$dir/redis"
 	# appendfsync always: a claim the server acknowledged survives its crash.
 	redis-server --bind $REDIS --port $REDIS_PORT --dir "$dir/redis" \
@@ -161,6 +173,7 @@ as_pg() {
 
 start_postgres() {
 	alive postgres && return 0
+	port_free postgres $PG $PG_PORT
 	local d="$dir/postgres"
 	if [ ! -f "$d/PG_VERSION" ]; then
 		mkdir -p "$d"
@@ -168,7 +181,11 @@ start_postgres() {
 			chown postgres "$d"
 			chmod o+x "$dir" # the postgres user must reach its directory
 		fi
-		as_pg "$(pg_bin initdb)" -D "$d" -U usaged --auth=trust >"$dir/postgres-init.log" 2>&1
+		as_pg "$(pg_bin initdb)" -D "$d" -U usaged --auth=trust >"$dir/postgres-init.log" 2>&1 || {
+			echo "local-cluster: initdb failed (the postgres user must reach $d):" >&2
+			cat "$dir/postgres-init.log" >&2
+			exit 1
+		}
 	fi
 	if [ "$(id -u)" = 0 ]; then touch "$dir/postgres.log" && chown postgres "$dir/postgres.log"; fi
 	as_pg "$(pg_bin postgres)" -D "$d" -h $PG -p $PG_PORT -k "" \
@@ -188,6 +205,7 @@ start_nodes() {
 	for addr in $NODES; do
 		i=$((i + 1))
 		alive node$i && continue
+		port_free node$i "$addr" $NODE_PORT
 		"$bin" serve --addr "$addr:$NODE_PORT" --data "$dir/node$i" \
 			--store "clickhouse://$CH1:$CH_TCP,$CH2:$CH_TCP/usaged" \
 			--metadata "postgres://usaged@$PG:$PG_PORT/usaged?sslmode=disable" \

@@ -179,6 +179,34 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
+// MetadataReload is how often a node whose metadata store other nodes
+// share reloads its caches of organizations, clients and the service
+// registry: the longest a deleted client's tokens, a rotated secret or a
+// new service or API key takes to be seen by every node. New
+// organizations and clients are found at once.
+const MetadataReload = time.Second
+
+// sharedMetadata reports whether the metadata store may be shared with
+// other nodes: one of its own (--metadata), which a cluster's nodes share.
+func (s *Server) sharedMetadata() bool { return s.cfg.Data.Metadata.Scheme != "" }
+
+// reloadMetadata reloads the caches of auth and the service registry every
+// interval until ctx ends; a failed reload is logged and tried again.
+func (s *Server) reloadMetadata(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := errors.Join(s.auth.Reload(ctx), s.registry.Reload(ctx)); err != nil && ctx.Err() == nil {
+			s.log.Warn("reloading the metadata failed; the caches keep what they had", "err", err)
+		}
+	}
+}
+
 // build makes the components and the routes.
 func (s *Server) build(ctx context.Context, key []byte, adminToken string) error {
 	cfg, log := &s.cfg, s.log
@@ -190,6 +218,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		// Never 0 here, which would mean the default.
 		FailedLoginLimit:        cfg.Auth.FailedLoginLimit,
 		FailedLoginAddressLimit: cfg.Auth.FailedLoginAddressLimit,
+		ReadThrough:             s.sharedMetadata(),
 	}))
 	if err != nil {
 		return err
@@ -346,6 +375,9 @@ func (s *Server) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.srv.Serve(s.ln) }()
 	s.background.Go(func() { s.ingest.Maintain(s.maintainCtx, time.Hour) })
+	if s.sharedMetadata() {
+		s.background.Go(func() { s.reloadMetadata(s.maintainCtx, MetadataReload) })
+	}
 
 	base := s.URL()
 	var demo *Demo

@@ -74,49 +74,63 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Registry{cfg: cfg,
-		partners: map[usage.GUID]usage.Partner{}, resellers: map[usage.GUID]usage.Reseller{},
-		collections: map[usage.GUID]usage.Collection{}, services: map[usage.GUID]*usage.Service{},
-		keys: map[[32]byte]usage.APIKey{},
-	}
-	ps, err := cfg.Store.Partners(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("tenancy: load partners: %w", err)
-	}
-	for _, p := range ps {
-		r.partners[p.GUID] = p
-	}
-	rs, err := cfg.Store.Resellers(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("tenancy: load resellers: %w", err)
-	}
-	for _, x := range rs {
-		r.resellers[x.GUID] = x
-	}
-	cs, err := cfg.Store.Collections(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("tenancy: load collections: %w", err)
-	}
-	for _, c := range cs {
-		r.collections[c.GUID] = c
-	}
-	ss, err := cfg.Store.Services(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("tenancy: load services: %w", err)
-	}
-	for i := range ss {
-		r.services[ss[i].GUID] = &ss[i]
-		r.ordered = append(r.ordered, &ss[i])
-	}
-	slices.SortFunc(r.ordered, compareServices)
-	ks, err := cfg.Store.APIKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("tenancy: load API keys: %w", err)
-	}
-	for _, k := range ks {
-		r.keys[k.Digest] = k
+	r := &Registry{cfg: cfg}
+	if err := r.Reload(ctx); err != nil {
+		return nil, err
 	}
 	return r, nil
+}
+
+// Reload replaces the in-memory registry with what the store holds. Nodes
+// that share one store (a cluster's metadata store) reload it
+// periodically, so that what another node changed shows here too.
+func (r *Registry) Reload(ctx context.Context) error {
+	st := r.cfg.Store
+	partners, resellers := map[usage.GUID]usage.Partner{}, map[usage.GUID]usage.Reseller{}
+	collections, services := map[usage.GUID]usage.Collection{}, map[usage.GUID]*usage.Service{}
+	keys := map[[32]byte]usage.APIKey{}
+	var ordered []*usage.Service
+	ps, err := st.Partners(ctx)
+	if err != nil {
+		return fmt.Errorf("tenancy: load partners: %w", err)
+	}
+	for _, p := range ps {
+		partners[p.GUID] = p
+	}
+	rs, err := st.Resellers(ctx)
+	if err != nil {
+		return fmt.Errorf("tenancy: load resellers: %w", err)
+	}
+	for _, x := range rs {
+		resellers[x.GUID] = x
+	}
+	cs, err := st.Collections(ctx)
+	if err != nil {
+		return fmt.Errorf("tenancy: load collections: %w", err)
+	}
+	for _, c := range cs {
+		collections[c.GUID] = c
+	}
+	ss, err := st.Services(ctx)
+	if err != nil {
+		return fmt.Errorf("tenancy: load services: %w", err)
+	}
+	for i := range ss {
+		services[ss[i].GUID] = &ss[i]
+		ordered = append(ordered, &ss[i])
+	}
+	slices.SortFunc(ordered, compareServices)
+	ks, err := st.APIKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("tenancy: load API keys: %w", err)
+	}
+	for _, k := range ks {
+		keys[k.Digest] = k
+	}
+	r.mu.Lock()
+	r.partners, r.resellers, r.collections, r.services, r.ordered, r.keys = partners, resellers, collections, services, ordered, keys
+	r.mu.Unlock()
+	return nil
 }
 
 func compareServices(a, b *usage.Service) int {

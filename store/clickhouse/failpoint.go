@@ -3,6 +3,8 @@ package clickhouse
 import (
 	"errors"
 	"os"
+	"strings"
+	"time"
 )
 
 // The steps of the write protocol a failpoint can name (Config.Failpoint).
@@ -23,7 +25,9 @@ const failpointExit = 86
 // failpoint is passed after each step of the protocol, by a batch's owner
 // and by a recovery alike. With Config.Failpoint naming step, the process
 // exits at once, as if killed: nothing after the step runs, no deferred
-// call, no answer. It is for tests of crash safety only.
+// call, no answer. With "stall-" and step, the batch stops there for three
+// leases and then goes on, as a zombie does (a node paused by its
+// collector, a frozen VM). Both are for tests of crash safety only.
 //
 // Tests inside this package may set s.hook instead: it sees every step, may
 // block (a paused node), and returns true to stop the batch there as if its
@@ -32,8 +36,11 @@ func (s *Store) failpoint(step string) (stop bool) {
 	if s.hook != nil {
 		return s.hook(step)
 	}
-	if s.cfg.Failpoint == step {
+	switch fp := s.cfg.Failpoint; {
+	case fp == step:
 		os.Exit(failpointExit)
+	case strings.HasPrefix(fp, "stall-") && fp[len("stall-"):] == step:
+		time.Sleep(3 * s.cfg.Lease)
 	}
 	return false
 }
