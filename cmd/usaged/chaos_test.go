@@ -2,11 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -90,7 +91,8 @@ type chaosCluster struct {
 	t       *testing.T
 	servers *testCluster
 	token   string
-	args    []string // every node's flags
+	args    []string         // every node's flags
+	perNode map[int][]string // flags of one node, after args
 	mu      sync.Mutex
 	nodes   []*apptest.Server
 }
@@ -98,7 +100,7 @@ type chaosCluster struct {
 const chaosLease = 2 * time.Second
 
 func newChaosCluster(t *testing.T, servers *testCluster, db string, extra ...string) *chaosCluster {
-	c := &chaosCluster{t: t, servers: servers, token: "chaos-test-admin-token-0123456789"}
+	c := &chaosCluster{t: t, servers: servers, token: "chaos-test-admin-token-0123456789", perNode: map[int][]string{}}
 	key := filepath.Join(t.TempDir(), "signing-key")
 	c.args = append([]string{
 		"--store", servers.env["USAGED_CLICKHOUSE"][:strings.LastIndex(servers.env["USAGED_CLICKHOUSE"], "/")+1] + db,
@@ -122,7 +124,7 @@ func newChaosCluster(t *testing.T, servers *testCluster, db string, extra ...str
 func (c *chaosCluster) start(i int, extra ...string) {
 	c.t.Helper()
 	s := apptest.Start(c.t, apptest.Options{
-		Args: append(append([]string{"--data", filepath.Join(c.servers.dir, "node"+strconv.Itoa(i))}, c.args...), extra...),
+		Args: slices.Concat([]string{"--data", filepath.Join(c.servers.dir, "node"+strconv.Itoa(i))}, c.args, c.perNode[i], extra),
 		Wait: time.Minute,
 	})
 	c.mu.Lock()
@@ -381,7 +383,16 @@ func TestChaosExactlyOnce(t *testing.T) {
 		t.Skip("runs a cluster of real processes and kills them")
 	}
 	servers := startTestCluster(t, 30)
+	// Node 2 reaches Redis and ClickHouse replica 1 through links that
+	// the test makes faulty.
+	store := servers.env["USAGED_CLICKHOUSE"]
+	hosts := strings.Split(strings.TrimSuffix(strings.TrimPrefix(store, "clickhouse://"), "/usaged"), ",")
+	links := []*faultyLink{newFaultyLink(t, strings.TrimPrefix(servers.env["USAGED_REDIS"], "redis://")), newFaultyLink(t, hosts[0])}
 	c := newChaosCluster(t, servers, "chaos")
+	c.perNode[2] = []string{"--claims", "redis://" + links[0].addr(),
+		"--store", "clickhouse://" + links[1].addr() + "," + hosts[1] + "/chaos"}
+	c.node(2).Kill()
+	c.start(2)
 	pause := func(d time.Duration) { time.Sleep(d) }
 	var log []string
 	step := func(format string, args ...any) {
@@ -439,7 +450,32 @@ func TestChaosExactlyOnce(t *testing.T) {
 		servers.script(t, "start-one", "redis")
 		step("Redis restarted")
 		pause(2 * time.Second)
-		netFaults(t, servers, step)
+		// Network faults between node 2 and Redis and ClickHouse replica
+		// 1: slow, then cut off past the lease, then every connection
+		// reset.
+		for _, f := range []struct {
+			mode int32
+			what string
+		}{{linkSlow, "slow (100–200 ms a chunk)"}, {linkCut, "cut off"}} {
+			for _, l := range links {
+				l.mode.Store(f.mode)
+			}
+			step("the links of node 2 to Redis and ClickHouse replica 1 are %s", f.what)
+			pause(2*chaosLease + time.Second)
+		}
+		for _, l := range links {
+			l.mode.Store(linkHealthy)
+			l.reset()
+		}
+		step("the links of node 2 are healthy again, their connections reset")
+		// A zombie that stalls after writing its journal, past its lease
+		// (the negative control's fault, here with the keeper deciding).
+		c.node(1).Kill()
+		c.start(1, "--test-failpoint", "stall-after-journal")
+		pause(4 * chaosLease)
+		c.node(1).Kill()
+		c.start(1)
+		step("node 1 stalled after its journal for %s, then restarted", 4*chaosLease)
 		pause(2 * time.Second)
 	})
 	missing, extra, detail := r.settle(c, "chaos")
@@ -502,46 +538,84 @@ func TestChaosNegativeControl(t *testing.T) {
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }
 
-// netFaults delays and drops packets between the nodes and Redis and a
-// ClickHouse replica for a few seconds with tc netem on the loopback
-// device, filtered to this cluster's addresses (root only).
-func netFaults(t *testing.T, servers *testCluster, step func(string, ...any)) {
-	if os.Geteuid() != 0 {
-		t.Log("SKIPPED the network faults: tc needs root")
-		return
+// faultyLink is a TCP proxy between a node and a server that can delay,
+// cut off and reset the connections through it: the network faults
+// between one node and ClickHouse or Redis. (tc netem would do this in the
+// kernel; where it is missing, this does it in user space, on real
+// connections.)
+type faultyLink struct {
+	ln     net.Listener
+	target string
+	mode   atomic.Int32 // linkHealthy, linkSlow, linkCut
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+const (
+	linkHealthy = iota
+	linkSlow    // every chunk waits 100–200 ms each way
+	linkCut     // nothing passes; connections hang, as behind a partition
+)
+
+func newFaultyLink(t *testing.T, target string) *faultyLink {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := exec.LookPath("tc"); err != nil {
-		t.Log("SKIPPED the network faults: tc is not installed (iproute2)")
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tc := func(args ...string) error {
-		out, err := exec.CommandContext(ctx, "tc", args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("tc %v: %v: %s", args, err, out)
+	l := &faultyLink{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); l.reset() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			l.mu.Lock()
+			l.conns = append(l.conns, c, up)
+			l.mu.Unlock()
+			go l.pipe(c, up)
+			go l.pipe(up, c)
 		}
-		return nil
-	}
-	// A priority qdisc whose third band delays and drops; only packets to
-	// Redis and to replica 1 of this cluster are sent to it.
-	if err := tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "prio"); err != nil {
-		t.Logf("SKIPPED the network faults: %v", err)
-		return
-	}
-	defer tc("qdisc", "del", "dev", "lo", "root")
-	if err := tc("qdisc", "add", "dev", "lo", "parent", "1:3", "handle", "30:", "netem", "delay", "150ms", "50ms", "loss", "5%"); err != nil {
-		t.Errorf("netem: %v", err)
-		return
-	}
-	n, _ := strconv.Atoi(servers.host)
-	for _, last := range []int{n + 1, n + 4} { // ClickHouse replica 1, Redis
-		ip := "127.0.0." + strconv.Itoa(last)
-		if err := tc("filter", "add", "dev", "lo", "protocol", "ip", "parent", "1:0", "prio", "3", "u32", "match", "ip", "dst", ip+"/32", "flowid", "1:3"); err != nil {
-			t.Errorf("filter: %v", err)
+	}()
+	return l
+}
+
+func (l *faultyLink) addr() string { return l.ln.Addr().String() }
+
+func (l *faultyLink) pipe(from, to net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := from.Read(buf)
+		for n > 0 && l.mode.Load() == linkCut {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n > 0 && l.mode.Load() == linkSlow {
+			time.Sleep(time.Duration(100+rand.IntN(100)) * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				from.Close()
+				return
+			}
+		}
+		if err != nil {
+			to.Close()
 			return
 		}
 	}
-	step("150±50 ms delay and 5%% loss to ClickHouse replica 1 and Redis")
-	time.Sleep(6 * time.Second)
+}
+
+// reset closes every connection through the link, as a dropped route does.
+func (l *faultyLink) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
+	l.conns = nil
 }
