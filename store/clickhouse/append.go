@@ -24,6 +24,9 @@ const maxBatch = 100_000
 // while one waits for its quorum inserts, the next claims its keys.
 const batchesInFlight = 2
 
+// settlesInFlight bounds the batches answered and still settling.
+const settlesInFlight = 8
+
 // batchTimeout bounds one batch's run, and one sweep; Close ends them
 // sooner. A batch that stops after committing is finished by a recovery.
 const batchTimeout = 5 * time.Minute
@@ -272,8 +275,28 @@ func (s *Store) write(kind byte, calls []*call) error {
 		return nil
 	}
 
-	// 4. publish, 5. settle
-	return s.publish(ctx, r, j)
+	// 4. publish
+	if err := s.publish(ctx, r, j); err != nil {
+		return err
+	}
+	// 5. settle, after the calls are answered: what they acknowledge is
+	// counted, and the batch's record decides its keys until it is
+	// deleted. At most settlesInFlight wait, so that a slow claim store
+	// slows the answers rather than letting the waiting settles pile up.
+	select {
+	case s.settles <- struct{}{}:
+	case <-s.life.Done():
+		return errClosed
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.settles }()
+		if err := s.settle(s.life, j); err != nil {
+			s.cfg.logger().Warn("settling a published batch failed; the sweeper will", "batch", j.batch, "err", err)
+		}
+	}()
+	return nil
 }
 
 // claimItems claims the items idx of b, marking each new, dup or

@@ -34,6 +34,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -72,11 +73,14 @@ type Config struct {
 	// GroupCommit is how long a node gathers concurrent calls into one
 	// batch (default 20 ms).
 	GroupCommit time.Duration
+	// Logger receives what goes wrong in the background (settling,
+	// recovery); nil: slog.Default().
+	Logger *slog.Logger
 	// Failpoint, for tests of crash safety only, names a protocol step
 	// ("after-claim", "after-journal", "after-commit", "after-counts",
 	// "after-published", "after-settle") after which the process exits at
-	// once with status 86, as if killed (see failpoint.go); empty in
-	// production.
+	// once with status 86, as if killed, or, prefixed with "stall-", stalls
+	// for three leases (see failpoint.go); empty in production.
 	Failpoint string
 	// Unsafe, for tests only, takes over a claim pending past its batch's
 	// deadline without the keeper: no record read, none created as
@@ -122,6 +126,13 @@ func validIdent(s string) bool {
 	return s != ""
 }
 
+func (c Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
 // Store is the ClickHouse usage backend. Its methods are safe for
 // concurrent use.
 type Store struct {
@@ -137,6 +148,7 @@ type Store struct {
 	end                       context.CancelFunc
 	closing                   sync.Once
 	kick                      chan struct{} // makes the sweeper run now
+	settles                   chan struct{} // a slot per batch answered and settling
 	wg                        sync.WaitGroup
 	stats                     stats
 	hook                      func(step string) (stop bool) // tests' failpoints, see failpoint.go
@@ -191,7 +203,7 @@ func connect(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg: cfg, root: "/usaged/" + cfg.Database,
 		eventCalls: make(chan *call), activityCalls: make(chan *call),
-		kick: make(chan struct{}, 1),
+		kick: make(chan struct{}, 1), settles: make(chan struct{}, settlesInFlight),
 	}
 	s.life, s.end = context.WithCancel(context.Background())
 	for _, addr := range cfg.Replicas {

@@ -257,8 +257,8 @@ func (s *Store) writePublished(ctx context.Context, j *journal) error {
 		func(i int) []any { return []any{keys[i].scope, unixTime(keys[i].hour), j.batch} })
 }
 
-// publish runs steps 4 and 5 for the committed batch of j, whose record
-// is r: by its owner or by a recovery.
+// publish runs step 4 for the committed batch of j, whose record is r: by
+// its owner or by a recovery.
 func (s *Store) publish(ctx context.Context, r record, j *journal) error {
 	if j.events != nil {
 		if err := s.writeCounts(ctx, j, r.czxid); err != nil {
@@ -274,6 +274,14 @@ func (s *Store) publish(ctx context.Context, r record, j *journal) error {
 	if s.failpoint(afterPublished) {
 		return errStopped
 	}
+	return nil
+}
+
+// settle runs step 5 for the published batch of j: its claims become
+// committed and its record is deleted. Until it has, the record says
+// committed, so a key still pending for the batch is settled through it as
+// a Duplicate; if it fails, the sweeper's recovery settles the batch.
+func (s *Store) settle(ctx context.Context, j *journal) error {
 	if err := s.forBatch(ctx, settleScript, j.batch, s.claimKeys(j)); err != nil {
 		return err
 	}
@@ -438,6 +446,9 @@ func (s *Store) recover(ctx context.Context, batch string) error {
 		return unavailable(fmt.Errorf("no journal rows read for committed batch %s", batch), "clickhouse: recovery")
 	}
 	if err := s.publish(ctx, r, j); err != nil {
+		return err
+	}
+	if err := s.settle(ctx, j); err != nil {
 		return err
 	}
 	s.stats.recovered.Add(1)

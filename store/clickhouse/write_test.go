@@ -1,12 +1,14 @@
 package clickhouse_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -379,50 +381,74 @@ func TestAppendActivityOnce(t *testing.T) {
 	}
 }
 
-// TestAppendThroughput measures Append on one node: 4 callers sending
-// batches of 5,000 new events for 30 s. It runs when
-// USAGED_CLICKHOUSE_THROUGHPUT=1.
-func TestAppendThroughput(t *testing.T) {
+// TestIngestAgainstClickHouse measures, side by side in one run, the
+// write protocol on one node (4 callers sending batches of 5,000 new
+// events, gathered by the group commit) and ClickHouse's own insert of the
+// same rows into the same tables with the same quorum (batches of 20,000
+// events, as the group commit gathers them, two at a time, as the
+// protocol runs them): what the claims, the commit records and the
+// settling cost. It runs when USAGED_CLICKHOUSE_THROUGHPUT=1; the duration
+// of each side is USAGED_CLICKHOUSE_THROUGHPUT_SECONDS (default 30).
+func TestIngestAgainstClickHouse(t *testing.T) {
 	if os.Getenv("USAGED_CLICKHOUSE_THROUGHPUT") != "1" {
 		t.Skip("set USAGED_CLICKHOUSE_THROUGHPUT=1 to measure")
 	}
-	cfg := testConfig(t)
-	s := openNode(t, cfg)
-	var (
-		sent atomic.Int64
-		wg   sync.WaitGroup
-	)
+	secs, _ := strconv.Atoi(os.Getenv("USAGED_CLICKHOUSE_THROUGHPUT_SECONDS"))
+	d := time.Duration(cmp.Or(secs, 30)) * time.Second
 	hour := time.Now().UTC().Truncate(time.Hour)
-	var before syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-	start := time.Now()
-	stop := start.Add(30 * time.Second)
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; time.Now().Before(stop); n++ {
-				events := make([]usage.Event, 5000)
-				for i := range events {
-					events[i] = testEvent(fmt.Sprintf("org-%d", i%7), g*10_000_000+n*5000+i, hour)
-				}
-				if _, err := s.Append(context.Background(), events, hour.Add(-24*time.Hour)); err != nil {
-					t.Error(err)
-					return
-				}
-				sent.Add(int64(len(events)))
-			}
-		}()
+	batchOf := func(g, n, size int) []usage.Event {
+		events := make([]usage.Event, size)
+		for i := range events {
+			events[i] = testEvent(fmt.Sprintf("org-%d", i%7), g*100_000_000+n*size+i, hour)
+		}
+		return events
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	var after syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
-	n := sent.Load()
-	t.Logf("%d events in %v: %.0f events/s; CPU %v, %.1f µs per event; %+v",
-		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), cpu.Round(time.Millisecond),
-		float64(cpu.Microseconds())/float64(max(n, 1)), s.Stats())
+	// run calls send from workers goroutines for d and reports events/s
+	// and the process's CPU time per event.
+	run := func(name string, workers int, send func(g, n int) (int, error)) float64 {
+		var sent atomic.Int64
+		var wg sync.WaitGroup
+		var before, after syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+		start := time.Now()
+		for g := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := 0; time.Since(start) < d; n++ {
+					k, err := send(g, n)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					sent.Add(int64(k))
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Since(start)
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+		cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+		n := sent.Load()
+		rate := float64(n) / elapsed.Seconds()
+		t.Logf("%-28s %9d events in %v: %7.0f events/s, client CPU %.1f µs per event",
+			name, n, elapsed.Round(time.Millisecond), rate, float64(cpu.Microseconds())/float64(max(n, 1)))
+		return rate
+	}
+	base := openNode(t, testConfig(t))
+	own := run("clickhouse's own insert", 2, func(g, n int) (int, error) {
+		events := batchOf(g, n, 20_000)
+		return len(events), base.WriteUnprotected(context.Background(), fmt.Sprintf("bench-%d-%d", g, n), events)
+	})
+	s := openNode(t, testConfig(t))
+	callers, _ := strconv.Atoi(os.Getenv("USAGED_CLICKHOUSE_THROUGHPUT_CALLERS"))
+	callers = cmp.Or(callers, 8)
+	proto := run(fmt.Sprintf("usaged's protocol, %d callers", callers), callers, func(g, n int) (int, error) {
+		events := batchOf(g, n, 5_000)
+		_, err := s.Append(context.Background(), events, hour.Add(-24*time.Hour))
+		return len(events), err
+	})
+	t.Logf("ratio: the protocol takes %.2f× what ClickHouse's own insert takes; %+v", proto/own, s.Stats())
 }
 
 // The environment of a child process that appends killEvents at a
