@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/usaged/usaged/internal/clustertest"
 	"github.com/usaged/usaged/store/clickhouse"
@@ -24,6 +25,9 @@ func testConfig(t *testing.T) clickhouse.Config {
 	}
 	cfg.Keeper = strings.Split(clustertest.ZooKeeper(t), ",")
 	cfg.Claims = clustertest.Redis(t)
+	// The suites append one small call at a time: a shorter gathering
+	// only shortens them.
+	cfg.GroupCommit = 2 * time.Millisecond
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	cfg.Database = "usaged_test_" + hex.EncodeToString(b)
