@@ -108,6 +108,8 @@ func (s *Store) commit(ctx context.Context, b *batch, minHour, maxHour int64) (r
 	}
 	if !settled && !r.committed {
 		s.stats.failed.Add(1)
+		s.cfg.logger().Warn("a batch outlived its lease and another node aborted it: its calls fail and their clients retry",
+			"batch", b.id, "lease", s.cfg.Lease)
 		return r, false, unavailable(errAborted, "batch %s", b.id)
 	}
 	s.stats.committed.Add(1)

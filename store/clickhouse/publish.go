@@ -452,6 +452,7 @@ func (s *Store) recover(ctx context.Context, batch string) error {
 		return err
 	}
 	s.stats.recovered.Add(1)
+	s.cfg.logger().Info("finished a committed batch whose owner did not (it died or was too slow)", "batch", batch)
 	return nil
 }
 
