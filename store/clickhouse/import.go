@@ -155,7 +155,7 @@ func (s *Store) holds(ctx context.Context, tables []string, claims bool) ([]stri
 	var held []string
 	for _, table := range tables {
 		var n uint64
-		err := s.readFirst(ctx, func(r driver.Conn) error {
+		err := s.read(ctx, "what the database holds", func(ctx context.Context, r driver.Conn) error {
 			return r.QueryRow(ctx, "SELECT count() FROM "+s.cfg.Database+"."+table).Scan(&n)
 		})
 		if err != nil {
@@ -487,23 +487,6 @@ func insertOnce(ctx context.Context, r driver.Conn, insert string, fill func(dri
 	return b.Send()
 }
 
-// readFirst runs q on the first replica that answers it, with sequential
-// consistency when a quorum insert may not have reached every replica.
-func (s *Store) readFirst(ctx context.Context, q func(driver.Conn) error) error {
-	if s.cfg.Quorum < len(s.replicas) {
-		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"select_sequential_consistency": 1}))
-	}
-	var errs []error
-	for i, r := range s.replicas {
-		err := q(r)
-		if err == nil {
-			return nil
-		}
-		errs = append(errs, fmt.Errorf("replica %s: %w", s.cfg.Replicas[i], err))
-	}
-	return unavailable(errors.Join(errs...), "clickhouse")
-}
-
 // ClientDayTotals returns the counts of every organization's clients per
 // UTC day (Date the day; OrganizationID, ClientID and the counts set), as
 // the queries read them: summed over published batches, from event_counts
@@ -527,7 +510,7 @@ func (s *Store) ClientDayTotals(ctx context.Context) (hourly, rollup []usage.Row
 
 func (s *Store) totals(ctx context.Context, query string) ([]usage.Row, error) {
 	var out []usage.Row
-	err := s.readFirst(ctx, func(r driver.Conn) error {
+	err := s.read(ctx, "the totals per client and day", func(ctx context.Context, r driver.Conn) error {
 		out = out[:0]
 		rows, err := r.Query(ctx, query)
 		if err != nil {

@@ -243,7 +243,7 @@ func TestAppendRecoversTheBatchOfADeadNode(t *testing.T) {
 // past its lease, while another node, opened with cfg, sends the same
 // events; then it wakes the paused node, and returns the errors of both
 // calls and the events' oracle.
-func zombie(t *testing.T, cfg clickhouse.Config) (zombieErr, otherErr error, want oracle, otherStats clickhouse.Stats) {
+func zombie(t *testing.T, cfg clickhouse.Config) (want oracle, otherStats clickhouse.Stats, zombieErr, otherErr error) {
 	t.Helper()
 	paused, wake := make(chan struct{}), make(chan struct{})
 	zcfg := cfg
@@ -279,13 +279,13 @@ func zombie(t *testing.T, cfg clickhouse.Config) (zombieErr, otherErr error, wan
 		t.Errorf("the node that took over: %d of %d accepted", a, len(events))
 	}
 	close(wake)
-	return <-done, otherErr, want, other.Stats()
+	return want, other.Stats(), <-done, otherErr
 }
 
 func TestAppendAbortsAZombieBatch(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Lease = time.Second
-	zombieErr, otherErr, want, st := zombie(t, cfg)
+	want, st, zombieErr, otherErr := zombie(t, cfg)
 	if otherErr != nil {
 		t.Fatal(otherErr)
 	}
@@ -305,7 +305,7 @@ func TestAppendUnsafeCountsAZombieBatchTwice(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Lease = time.Second
 	cfg.Unsafe = true
-	zombieErr, otherErr, want, _ := zombie(t, cfg)
+	want, _, zombieErr, otherErr := zombie(t, cfg)
 	if zombieErr != nil || otherErr != nil {
 		t.Fatalf("zombie: %v, other: %v", zombieErr, otherErr)
 	}
