@@ -101,7 +101,13 @@ type countsSQL struct {
 // or coarser over whole UTC days. Filters by client name are resolved to
 // client IDs before.
 func dayRollup(q usage.Query) bool {
-	if q.Granularity == usage.GranularityHour || !wholeDay(q.Interval.Start) || !wholeDay(q.Interval.End) {
+	return wholeDay(q.Interval.Start) && wholeDay(q.Interval.End) && rollupShape(q)
+}
+
+// rollupShape reports whether q groups and filters as client_day_counts
+// can answer, at a day or coarser, whatever its interval.
+func rollupShape(q usage.Query) bool {
+	if q.Granularity == usage.GranularityHour {
 		return false
 	}
 	f := q.Filter
@@ -186,6 +192,59 @@ func (s *Store) buildCountsSQL(q usage.Query, clients []string, rollup bool) cou
 	return c
 }
 
+// splitDays returns the whole UTC days within q's interval, [from, to),
+// when q has the rollup's shape but not its interval (the 90 days ending
+// now start and end mid-day) and holds at least one whole day: those are
+// read from client_day_counts and only the partial days at the edges from
+// event_counts.
+func splitDays(q usage.Query) (from, to time.Time, ok bool) {
+	if dayRollup(q) || !rollupShape(q) {
+		return time.Time{}, time.Time{}, false
+	}
+	from = usage.GranularityDay.Truncate(q.Interval.Start)
+	if from.Before(q.Interval.Start) {
+		from = from.AddDate(0, 0, 1)
+	}
+	to = usage.GranularityDay.Truncate(q.Interval.End)
+	return from, to, from.Before(to)
+}
+
+// buildSplitSQL writes q, whose interval splitDays divides at from and
+// to, as the sum of the whole days from client_day_counts and the edge
+// hours from event_counts.
+func (s *Store) buildSplitSQL(q usage.Query, clients []string, from, to time.Time) countsSQL {
+	days, hours := q, q
+	days.Interval = usage.Interval{Start: from, End: to}
+	hours.Interval = q.Interval
+	d := s.buildCountsSQL(days, clients, true)
+	h := s.buildCountsSQL(hours, clients, false)
+	// The hourly part keeps to the edges: before from and from to on.
+	h.text = strings.Replace(h.text, "hour >= toDateTime(?) AND hour < toDateTime(?)",
+		"((hour >= toDateTime(?) AND hour < toDateTime(?)) OR (hour >= toDateTime(?) AND hour < toDateTime(?)))", 1)
+	var hargs []any
+	for i, a := range h.args {
+		hargs = append(hargs, a)
+		if i == 1 { // the interval's start: the edges' bounds follow it
+			hargs = append(hargs, unixSeconds(from), unixSeconds(to))
+		}
+	}
+	inner := func(text string) string { return text[:strings.LastIndex(text, " LIMIT ")] }
+	sums := "sum(requests), sum(status_2xx), sum(status_3xx), sum(status_4xx), sum(status_5xx), sum(status_429)"
+	cols := []string{"bucket"}
+	for _, dim := range d.dims {
+		cols = append(cols, dimColumns[dim])
+	}
+	rename := func(text string) string {
+		return strings.Replace(text, sums, "sum(requests) AS requests, sum(status_2xx) AS status_2xx, sum(status_3xx) AS status_3xx, sum(status_4xx) AS status_4xx, sum(status_5xx) AS status_5xx, sum(status_429) AS status_429", 1)
+	}
+	return countsSQL{
+		text: fmt.Sprintf("SELECT %s, %s FROM (%s UNION ALL %s) GROUP BY %s LIMIT %d",
+			strings.Join(cols, ", "), sums, rename(inner(d.text)), rename(inner(h.text)), strings.Join(cols, ", "), q.MaxRows+1),
+		args: append(d.args, hargs...),
+		dims: d.dims,
+	}
+}
+
 func anys(values []string) []any {
 	out := make([]any, len(values))
 	for i, v := range values {
@@ -229,6 +288,9 @@ func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollup bool) ([]
 		slices.Sort(clients)
 	}
 	c := s.buildCountsSQL(q, clients, rollup && dayRollup(q))
+	if from, to, ok := splitDays(q); rollup && ok {
+		c = s.buildSplitSQL(q, clients, from, to)
+	}
 	var rows []usage.Row
 	err := s.read(ctx, "query", func(ctx context.Context, r driver.Conn) error {
 		rows = rows[:0]
