@@ -27,6 +27,7 @@ func TestParse(t *testing.T) {
 	f("pebble:/var/lib/usaged/store", open.Location{Scheme: "pebble", Path: "/var/lib/usaged/store"})
 	f("pebble:dir:with:colons", open.Location{Scheme: "pebble", Path: "dir:with:colons"})
 	f("memory:", open.Location{Scheme: "memory"})
+	f("clickhouse://h1:9000,h2:9000/usaged", open.Location{Scheme: "clickhouse", Path: "//h1:9000,h2:9000/usaged"})
 
 	bad := func(s, want string) {
 		t.Helper()
@@ -34,12 +35,37 @@ func TestParse(t *testing.T) {
 			t.Fatalf("Parse(%q) = %+v, %v; want an error saying %q", s, l, err, want)
 		}
 	}
-	bad("", "names no backend: want one of pebble:, memory:")
+	bad("", "names no backend: want one of pebble:, memory:, clickhouse:")
 	bad("./usaged-data/store", "names no backend")
-	bad("clickhouse://localhost:9000", "names no backend")
+	bad("clickhouse://localhost", "needs a port")
+	bad("clickhouse://h:9000/no-dashes", "must be letters, digits and _")
 	bad("Pebble:dir", "names no backend")
 	bad("pebble:", "needs a directory after pebble:")
 	bad("memory:somewhere", "memory: takes nothing after the colon")
+}
+
+func TestParseMetadata(t *testing.T) {
+	for _, s := range []string{"postgres://usaged@h:5432/usaged?sslmode=disable", "postgresql://u@h/db"} {
+		l, err := open.ParseMetadata(s)
+		if err != nil || l.Scheme != open.SchemePostgres {
+			t.Fatalf("ParseMetadata(%q) = %+v, %v", s, l, err)
+		}
+	}
+	for _, s := range []string{"", "pebble:dir", "postgres:nothing", "mysql://h/db"} {
+		if l, err := open.ParseMetadata(s); err == nil || !strings.Contains(err.Error(), "want a PostgreSQL URL") {
+			t.Fatalf("ParseMetadata(%q) = %+v, %v; want an error asking for a PostgreSQL URL", s, l, err)
+		}
+	}
+}
+
+func TestClickHouseNeedsMetadata(t *testing.T) {
+	l, err := open.Parse("clickhouse://127.0.0.1:1/usaged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open.Open(t.Context(), l, open.Config{}); err == nil || !strings.Contains(err.Error(), "--metadata") {
+		t.Fatalf("Open of a clickhouse store without metadata = %v, want an error naming --metadata", err)
+	}
 }
 
 func TestDefaultKeepsTheDataDirectoryLayout(t *testing.T) {
