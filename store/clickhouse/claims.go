@@ -110,6 +110,13 @@ func (s *Store) claimKey(kind byte, scope, id string) string {
 	var h [12]byte
 	binary.BigEndian.PutUint64(h[0:8], x.Hi)
 	binary.BigEndian.PutUint32(h[8:12], uint32(x.Lo))
+	return s.hashClaimKey(kind, scope, h)
+}
+
+// hashClaimKey is the key of the claim of an event id of kind ('e' or 'a')
+// in scope whose id hashes to h: the hash the embedded store keeps, so that
+// its records become claims.
+func (s *Store) hashClaimKey(kind byte, scope string, h [12]byte) string {
 	return s.claimPrefix() + string(kind) + ":" + scope + ":" + hex.EncodeToString(h[:])
 }
 

@@ -27,7 +27,6 @@ import (
 	"strings"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/go-zookeeper/zk"
 	"github.com/redis/go-redis/v9"
@@ -93,7 +92,7 @@ type clientName struct{ org, client, name string }
 
 type importClaim struct {
 	key, value string
-	expire     time.Time
+	expire     int64 // Unix ms
 }
 
 // importClaimsPerCall bounds the claims set in one round trip.
@@ -273,17 +272,10 @@ func (im *Importer) EventClaim(ctx context.Context, orgID string, hash [12]byte,
 		im.stats.Expired++
 		return nil
 	}
-	// The expiry a claim committed now would get: the event's hour, the
-	// window and two hours, at least an hour from now.
-	now := im.cfg.Now()
-	expire := hour.Add(now.Sub(im.cfg.DedupeFrom) + 2*time.Hour)
-	if soonest := now.Add(time.Hour); expire.Before(soonest) {
-		expire = soonest
-	}
 	im.claims = append(im.claims, importClaim{
 		key:    im.s.hashClaimKey('e', orgID, hash),
 		value:  "c|" + strconv.FormatInt(hour.Unix(), 10),
-		expire: expire,
+		expire: claimExpiry(hour, im.cfg.DedupeFrom, im.cfg.Now()), // as a claim committed now
 	})
 	if len(im.claims) == importClaimsPerCall {
 		return im.flushClaims(ctx)
@@ -299,13 +291,6 @@ func (im *Importer) Finish(ctx context.Context) (ImportStats, error) {
 		}
 	}
 	return im.stats, nil
-}
-
-// hashClaimKey is the key of the claim of an event id of kind ('e' or 'a')
-// in scope whose id hashes to h: the hash the embedded store keeps, so that
-// its records become claims.
-func (s *Store) hashClaimKey(kind byte, scope string, h [12]byte) string {
-	return s.claimPrefix() + string(kind) + ":" + scope + ":" + hex.EncodeToString(h[:])
 }
 
 // batchID names the migration batch of a chunk: a hash of the source's
@@ -327,18 +312,12 @@ func (im *Importer) flushGroups(ctx context.Context) error {
 			strings.Compare(a.TemplateURI, b.TemplateURI), strings.Compare(a.HTTPMethod, b.HTTPMethod), strings.Compare(a.Platform, b.Platform))
 	})
 	batch := im.batchID(fmt.Sprintf("groups\x00%s\x00%d\x00%d", im.org, im.month, im.chunk))
-	db := im.s.cfg.Database
-	err := im.s.insertBlock(ctx, "INSERT INTO "+db+".event_counts (org_id, hour, client_id, user_id, template, method, platform, batch_id, requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429)",
-		func(b driver.Batch) error {
-			for _, r := range rows {
-				if err := b.Append(r.OrganizationID, r.Date, r.ClientID, r.UserID, r.TemplateURI, r.HTTPMethod, r.Platform, batch,
-					uint64(r.Requests), uint64(r.Status200), uint64(r.Status300), uint64(r.Status400), uint64(r.Status500), uint64(r.Status429)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	if err != nil {
+	block := make([][]any, len(rows))
+	for i, r := range rows {
+		block[i] = append([]any{r.OrganizationID, r.Date, r.ClientID, r.UserID, r.TemplateURI, r.HTTPMethod, r.Platform, batch},
+			countValues(&r.Counts)...)
+	}
+	if err := im.s.insert(ctx, "event_counts", "org_id, hour, client_id, user_id, template, method, platform, batch_id, "+countColumns, block); err != nil {
 		return err
 	}
 	type clientDay struct {
@@ -359,18 +338,12 @@ func (im *Importer) flushGroups(ctx context.Context) error {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b clientDay) int { return cmp.Or(a.day.Compare(b.day), strings.Compare(a.client, b.client)) })
-	err = im.s.insertBlock(ctx, "INSERT INTO "+db+".client_day_counts (org_id, day, client_id, batch_id, requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429)",
-		func(b driver.Batch) error {
-			for _, k := range keys {
-				c := days[k]
-				if err := b.Append(im.org, k.day, k.client, batch,
-					uint64(c.Requests), uint64(c.Status200), uint64(c.Status300), uint64(c.Status400), uint64(c.Status500), uint64(c.Status429)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	if err != nil {
+	block = make([][]any, len(keys))
+	for i, k := range keys {
+		c := days[k]
+		block[i] = append([]any{im.org, k.day, k.client, batch}, countValues(&c)...)
+	}
+	if err := im.s.insert(ctx, "client_day_counts", "org_id, day, client_id, batch_id, "+countColumns, block); err != nil {
 		return err
 	}
 	published := make([]time.Time, 0, len(hours))
@@ -378,15 +351,11 @@ func (im *Importer) flushGroups(ctx context.Context) error {
 		published = append(published, h)
 	}
 	slices.SortFunc(published, time.Time.Compare)
-	err = im.s.insertBlock(ctx, "INSERT INTO "+db+".published (scope, hour, batch_id)", func(b driver.Batch) error {
-		for _, h := range published {
-			if err := b.Append("e:"+im.org, h, batch); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	block = make([][]any, len(published))
+	for i, h := range published {
+		block[i] = []any{"e:" + im.org, h, batch}
+	}
+	if err := im.s.insert(ctx, "published", "scope, hour, batch_id", block); err != nil {
 		return err
 	}
 	im.stats.Groups += len(rows)
@@ -406,16 +375,11 @@ func (im *Importer) flushNames(ctx context.Context) error {
 		return cmp.Or(strings.Compare(a.org, b.org), strings.Compare(a.client, b.client))
 	})
 	batch := im.batchID(fmt.Sprintf("names\x00%d", im.nameChunk))
-	err := im.s.insertBlock(ctx, "INSERT INTO "+im.s.cfg.Database+".client_names (org_id, client_id, client_name, seq, batch_id)",
-		func(b driver.Batch) error {
-			for _, n := range im.names {
-				if err := b.Append(n.org, n.client, n.name, uint64(0), batch); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	if err != nil {
+	block := make([][]any, len(im.names))
+	for i, n := range im.names {
+		block[i] = []any{n.org, n.client, n.name, uint64(0), batch}
+	}
+	if err := im.s.insert(ctx, "client_names", "org_id, client_id, client_name, seq, batch_id", block); err != nil {
 		return err
 	}
 	im.stats.Names += len(im.names)
@@ -433,7 +397,7 @@ func (im *Importer) flushClaims(ctx context.Context) error {
 	pipe := im.s.claims.Pipeline()
 	cmds := make([]*redis.Cmd, len(im.claims))
 	for i, c := range im.claims {
-		cmds[i] = pipe.Do(ctx, "SET", c.key, c.value, "PXAT", c.expire.UnixMilli(), "NX")
+		cmds[i] = pipe.Do(ctx, "SET", c.key, c.value, "PXAT", c.expire, "NX")
 	}
 	_, _ = pipe.Exec(ctx) // each command's error is looked at below
 	for _, c := range cmds {
@@ -445,46 +409,6 @@ func (im *Importer) flushClaims(ctx context.Context) error {
 	im.stats.Claims += len(im.claims)
 	im.claims = im.claims[:0]
 	return nil
-}
-
-// insertBlock inserts the rows fill appends as one block, with the
-// store's insert quorum, on the first replica that takes it. A quorum
-// insert that another one into the same table holds up is retried after a
-// pause; a replica that fails hands the block to the next (a block that did
-// get in is deduplicated).
-func (s *Store) insertBlock(ctx context.Context, insert string, fill func(driver.Batch) error) error {
-	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_quorum": s.cfg.Quorum, "insert_quorum_timeout": 30000}))
-	var errs []error
-	for i, r := range s.replicas {
-		for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
-			err := insertOnce(ctx, r, insert, fill)
-			if err == nil {
-				return nil
-			}
-			if !strings.Contains(err.Error(), "Another quorum insert has been already started") {
-				errs = append(errs, fmt.Errorf("replica %s: %w", s.cfg.Replicas[i], err))
-				break
-			}
-			select {
-			case <-time.After(pause):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-	}
-	return unavailable(errors.Join(errs...), "clickhouse: %s", insert)
-}
-
-func insertOnce(ctx context.Context, r driver.Conn, insert string, fill func(driver.Batch) error) error {
-	b, err := r.PrepareBatch(ctx, insert)
-	if err != nil {
-		return err
-	}
-	if err := fill(b); err != nil {
-		_ = b.Abort()
-		return err
-	}
-	return b.Send()
 }
 
 // ClientDayTotals returns the counts of every organization's clients per
