@@ -143,6 +143,12 @@ func dayBucket(g usage.Granularity, day string) string {
 // clients is not nil. Rows are at most q.MaxRows+1, so that one too many
 // tells that the answer is too large.
 func (s *Store) buildCountsSQL(q usage.Query, clients []string, rollup bool) countsSQL {
+	return s.countsSelect(q, clients, rollup, []usage.Interval{q.Interval})
+}
+
+// countsSelect is buildCountsSQL reading, from event_counts, only the
+// hours within spans (q's interval, or parts of it).
+func (s *Store) countsSelect(q usage.Query, clients []string, rollup bool, spans []usage.Interval) countsSQL {
 	var (
 		c       countsSQL
 		where   []string
@@ -169,8 +175,16 @@ func (s *Store) buildCountsSQL(q usage.Query, clients []string, rollup bool) cou
 		} else {
 			columns[0] = dayBucket(q.Granularity, "toDate(hour, 'UTC')") + " AS bucket"
 		}
-		where = append(where, "hour >= toDateTime(?)", "hour < toDateTime(?)")
-		c.args = append(c.args, unixSeconds(q.Interval.Start), unixSeconds(q.Interval.End))
+		var or []string
+		for _, sp := range spans {
+			or = append(or, "hour >= toDateTime(?) AND hour < toDateTime(?)")
+			c.args = append(c.args, unixSeconds(sp.Start), unixSeconds(sp.End))
+		}
+		if len(or) == 1 {
+			where = append(where, or[0])
+		} else {
+			where = append(where, "(("+strings.Join(or, ") OR (")+"))")
+		}
 		in("user_id", q.Filter.UserIDs)
 		in("template", q.Filter.TemplateURIs)
 		in("method", q.Filter.HTTPMethods)
@@ -213,21 +227,10 @@ func splitDays(q usage.Query) (from, to time.Time, ok bool) {
 // to, as the sum of the whole days from client_day_counts and the edge
 // hours from event_counts.
 func (s *Store) buildSplitSQL(q usage.Query, clients []string, from, to time.Time) countsSQL {
-	days, hours := q, q
+	days := q
 	days.Interval = usage.Interval{Start: from, End: to}
-	hours.Interval = q.Interval
 	d := s.buildCountsSQL(days, clients, true)
-	h := s.buildCountsSQL(hours, clients, false)
-	// The hourly part keeps to the edges: before from and from to on.
-	h.text = strings.Replace(h.text, "hour >= toDateTime(?) AND hour < toDateTime(?)",
-		"((hour >= toDateTime(?) AND hour < toDateTime(?)) OR (hour >= toDateTime(?) AND hour < toDateTime(?)))", 1)
-	var hargs []any
-	for i, a := range h.args {
-		hargs = append(hargs, a)
-		if i == 1 { // the interval's start: the edges' bounds follow it
-			hargs = append(hargs, unixSeconds(from), unixSeconds(to))
-		}
-	}
+	h := s.countsSelect(q, clients, false, []usage.Interval{{Start: q.Interval.Start, End: from}, {Start: to, End: q.Interval.End}})
 	inner := func(text string) string { return text[:strings.LastIndex(text, " LIMIT ")] }
 	sums := "sum(requests), sum(status_2xx), sum(status_3xx), sum(status_4xx), sum(status_5xx), sum(status_429)"
 	cols := []string{"bucket"}
@@ -240,7 +243,7 @@ func (s *Store) buildSplitSQL(q usage.Query, clients []string, from, to time.Tim
 	return countsSQL{
 		text: fmt.Sprintf("SELECT %s, %s FROM (%s UNION ALL %s) GROUP BY %s LIMIT %d",
 			strings.Join(cols, ", "), sums, rename(inner(d.text)), rename(inner(h.text)), strings.Join(cols, ", "), q.MaxRows+1),
-		args: append(d.args, hargs...),
+		args: append(d.args, h.args...),
 		dims: d.dims,
 	}
 }
