@@ -66,6 +66,11 @@ wait_for() { # name, command...
 
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# zk_serving: ZooKeeper accepts connections while it still loads its
+# snapshot and log, and ClickHouse refuses to start if the keeper's
+# handshake fails then; "stat" names the server's mode only once it serves.
+zk_serving() { (exec 3<>"/dev/tcp/$1/$2" && echo stat >&3 && grep -q '^Mode:' <&3) 2>/dev/null; }
+
 # port_free fails when something already listens on an address this
 # cluster's process is to take: another cluster's, or one left running.
 port_free() { # name, host, port
@@ -96,7 +101,7 @@ EOT
 		org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zookeeper/zoo.cfg" \
 		>"$dir/zookeeper.log" 2>&1 &
 	echo $! >"$dir/zookeeper.pid"
-	wait_for zookeeper tcp_open $ZK $ZK_PORT
+	wait_for zookeeper zk_serving $ZK $ZK_PORT
 }
 
 start_clickhouse() { # n, address

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/usaged/usaged/internal/clustertest"
 	"github.com/usaged/usaged/store/clickhouse"
+	"github.com/usaged/usaged/usage"
 )
 
 // testConfig returns the Config of a store in a database of its own on the
@@ -63,8 +66,70 @@ func TestOpenMigratesOnceAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for replica, vs := range versions {
-		if len(vs) != 1 || vs[0] != 1 {
-			t.Errorf("replica %s applied %v, want [1] once", replica, vs)
+		if !slices.Equal(vs, []int{1, 2}) {
+			t.Errorf("replica %s applied %v, want [1 2], each once", replica, vs)
 		}
+	}
+}
+
+// TestMigrationFillsTheHourlyRollup opens a database whose events were
+// recorded before client_hour_counts existed: the migration that adds it
+// fills it from event_counts, and filling it again after a crash (the
+// migration not yet recorded) gives the same counts, not twice them.
+func TestMigrationFillsTheHourlyRollup(t *testing.T) {
+	cfg := testConfig(t)
+	ctx := t.Context()
+	s, err := clickhouse.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Close() }()
+	start := time.Date(2026, 2, 27, 19, 0, 0, 0, time.UTC) // across a month's end
+	var events []usage.Event
+	for i := range 3000 {
+		events = append(events, testEvent(fmt.Sprintf("org-%d", i%3), i, start.Add(time.Duration(i*7)*time.Minute)))
+	}
+	for lo := 0; lo < len(events); lo += 500 {
+		if _, err := s.Append(ctx, events[lo:lo+500], start.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The queries the hourly rollup answers, against the hourly counts.
+	var queries []usage.Query
+	for _, org := range []string{"org-0", "org-1", "org-2"} {
+		for _, g := range []usage.Granularity{usage.GranularityHour, usage.GranularityDay} {
+			q, err := usage.Query{OrganizationID: org, Interval: usage.Interval{Start: start.Add(5 * time.Hour), End: start.Add(340 * time.Hour)},
+				Granularity: g, GroupBy: []usage.Dimension{usage.DimClientID}}.Normalize()
+			if err != nil {
+				t.Fatal(err)
+			}
+			queries = append(queries, q)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, q := range queries {
+			want, err := s.QueryWithoutRollup(ctx, q)
+			if err != nil || len(want) == 0 {
+				t.Fatalf("%s: from event_counts, %+v: %d rows, %v", when, q, len(want), err)
+			}
+			if got, err := s.Query(ctx, q); err != nil || !slices.Equal(got, want) {
+				t.Fatalf("%s: Query(%+v) = %v, %v\nwant %v", when, q, head(got), err, head(want))
+			}
+		}
+	}
+	check("recorded by this version")
+	for _, c := range []struct {
+		when string
+		drop []string
+	}{{"filled by the migration", []string{"client_hour_counts"}}, {"filled again", nil}} {
+		if err := s.Rewind(ctx, 2, c.drop...); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if s, err = clickhouse.Open(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		check(c.when)
 	}
 }

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/usaged/usaged/usage"
 )
@@ -33,4 +34,27 @@ func (s *Store) WriteUnprotected(ctx context.Context, batch string, events []usa
 		return err
 	}
 	return s.writePublished(ctx, j)
+}
+
+// Rewind makes every replica's schema look as it was before migration
+// version: the versions from it on are forgotten and the tables named
+// dropped, so that the next Open applies them again.
+func (s *Store) Rewind(ctx context.Context, version int, drop ...string) error {
+	for _, r := range s.replicas {
+		for _, table := range drop {
+			if err := r.Exec(ctx, "DROP TABLE IF EXISTS "+s.cfg.Database+"."+table); err != nil {
+				return err
+			}
+		}
+		stmts := []string{"DROP TABLE " + s.cfg.Database + ".schema_migrations", s.expand(migrations[0].statements[0])}
+		for v := 1; v < version; v++ {
+			stmts = append(stmts, fmt.Sprintf("INSERT INTO %s.schema_migrations (version, applied_at) SELECT %d, now()", s.cfg.Database, v))
+		}
+		for _, stmt := range stmts {
+			if err := r.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -37,16 +38,16 @@ func (s *Store) WriteEvents(ctx context.Context, batches ...EventBatch) error {
 		client, user, template, method, platform string
 		batch                                    string
 	}
-	type day struct {
+	type clientAt struct { // a group of the client rollups
 		org    string
-		day    time.Time
+		at     time.Time
 		client string
 		batch  string
 	}
 	var (
 		journal, names [][]any
 		groups         = map[group]*usage.Counts{}
-		days           = map[day]*usage.Counts{}
+		hourly, days   = map[clientAt]*usage.Counts{}, map[clientAt]*usage.Counts{}
 		hours          = map[[3]any]bool{}
 	)
 	add := func(c *usage.Counts, status int) *usage.Counts {
@@ -69,7 +70,9 @@ func (s *Store) WriteEvents(ctx context.Context, batches ...EventBatch) error {
 			}
 			g := group{ev.OrganizationID, h, ev.ClientID, ev.UserID, ev.TemplateURI, ev.HTTPMethod, ev.Platform, b.ID}
 			groups[g] = add(groups[g], ev.Status)
-			d := day{ev.OrganizationID, usage.GranularityDay.Truncate(h), ev.ClientID, b.ID}
+			ch := clientAt{ev.OrganizationID, h, ev.ClientID, b.ID}
+			hourly[ch] = add(hourly[ch], ev.Status)
+			d := clientAt{ev.OrganizationID, usage.GranularityDay.Truncate(h), ev.ClientID, b.ID}
 			days[d] = add(days[d], ev.Status)
 			last[[2]string{ev.OrganizationID, ev.ClientID}] = i
 			hours[[3]any{ev.OrganizationID, h, b.ID}] = true
@@ -81,12 +84,15 @@ func (s *Store) WriteEvents(ctx context.Context, batches ...EventBatch) error {
 	counts := func(c *usage.Counts) []any {
 		return []any{uint64(c.Requests), uint64(c.Status200), uint64(c.Status300), uint64(c.Status400), uint64(c.Status500), uint64(c.Status429)}
 	}
-	var countRows, dayRows, published [][]any
+	var countRows, hourRows, dayRows, published [][]any
 	for g, c := range groups {
 		countRows = append(countRows, append([]any{g.org, g.hour, g.client, g.user, g.template, g.method, g.platform, g.batch}, counts(c)...))
 	}
+	for h, c := range hourly {
+		hourRows = append(hourRows, append([]any{h.org, h.at, h.client, h.batch}, counts(c)...))
+	}
 	for d, c := range days {
-		dayRows = append(dayRows, append([]any{d.org, d.day, d.client, d.batch}, counts(c)...))
+		dayRows = append(dayRows, append([]any{d.org, d.at, d.client, d.batch}, counts(c)...))
 	}
 	for k := range hours {
 		published = append(published, []any{"e:" + k[0].(string), k[1], k[2]})
@@ -99,6 +105,8 @@ func (s *Store) WriteEvents(ctx context.Context, batches ...EventBatch) error {
 			" template, method, status, platform, duration_ms, request_bytes, response_bytes)", journal},
 		{"event_counts (org_id, hour, client_id, user_id, template, method, platform, batch_id," +
 			" requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429)", countRows},
+		{"client_hour_counts (org_id, hour, client_id, batch_id," +
+			" requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429)", hourRows},
 		{"client_day_counts (org_id, day, client_id, batch_id," +
 			" requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429)", dayRows},
 		{"client_names (org_id, client_id, client_name, seq, batch_id)", names},
@@ -178,7 +186,7 @@ func sortKey(v any) string {
 // first, faster than a quorum on every insert.
 func (s *Store) SyncReplicas(ctx context.Context) error {
 	for _, r := range s.replicas[1:] {
-		for _, table := range []string{"events", "event_counts", "client_day_counts", "client_names", "activity", "published"} {
+		for _, table := range []string{"events", "event_counts", "client_hour_counts", "client_day_counts", "client_names", "activity", "published"} {
 			if err := r.Exec(ctx, "SYSTEM SYNC REPLICA "+s.cfg.Database+"."+table); err != nil {
 				return err
 			}
@@ -194,7 +202,7 @@ func (s *Store) Exec(ctx context.Context, stmt string) error {
 }
 
 // QueryWithoutRollup answers q from event_counts alone, as Query does
-// when q does not fit client_day_counts.
+// when q does not fit the client rollups.
 func (s *Store) QueryWithoutRollup(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 	return s.queryCounts(ctx, q, false)
 }
@@ -213,14 +221,22 @@ func (s *Store) BehindUnreachable(addr string) (*Store, func() error, error) {
 	return &Store{cfg: cfg, replicas: append([]driver.Conn{dead}, s.replicas...)}, dead.Close, nil
 }
 
-// DayRollup reports whether Query answers q from client_day_counts.
-var DayRollup = dayRollup
+// PlanTables returns the tables that Query reads for q, in its plan's order.
+func PlanTables(q usage.Query) []string {
+	var tables []string
+	for _, c := range (&Store{cfg: Config{Database: "db"}}).plan(q, nil, true) {
+		from := c.text[strings.Index(c.text, " FROM db.")+len(" FROM db."):]
+		tables = append(tables, from[:strings.Index(from, " ")])
+	}
+	return tables
+}
 
-// CountsSQL returns the SQL that Query (QueryWithoutRollup unless rollup)
-// sends for q to a store of database db, the client name filter resolved
-// to clients, with its arguments.
-func CountsSQL(db string, q usage.Query, clients []string, rollup bool) (string, []any) {
-	s := &Store{cfg: Config{Database: db}}
-	c := s.buildCountsSQL(q, clients, rollup && dayRollup(q))
-	return c.text, c.args
+// PlanSQL returns the SELECTs that Query (QueryWithoutRollup unless
+// rollups) sends for q to a store of database db, the client name filter
+// resolved to clients, with their arguments.
+func PlanSQL(db string, q usage.Query, clients []string, rollups bool) (texts []string, args [][]any) {
+	for _, c := range (&Store{cfg: Config{Database: db}}).plan(q, clients, rollups) {
+		texts, args = append(texts, c.text), append(args, c.args)
+	}
+	return texts, args
 }

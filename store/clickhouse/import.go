@@ -129,7 +129,7 @@ func (s *Store) Import(ctx context.Context, cfg ImportConfig) (*Importer, error)
 				ErrNotEmpty, s.cfg.Database, strings.Join(held, ", "))
 		}
 	case errors.Is(err, zk.ErrNoNode):
-		held, err := s.holds(ctx, []string{"events", "event_counts", "client_day_counts", "client_names", "activity", "published"}, true)
+		held, err := s.holds(ctx, []string{"events", "event_counts", "client_hour_counts", "client_day_counts", "client_names", "activity", "published"}, true)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +301,7 @@ func (im *Importer) batchID(name string) string {
 }
 
 // flushGroups writes the gathered groups as one migration batch: its
-// event_counts block, its client_day_counts block and its published rows.
+// event_counts block, its client rollups and its published rows.
 func (im *Importer) flushGroups(ctx context.Context) error {
 	if len(im.groups) == 0 {
 		return nil
@@ -320,30 +320,17 @@ func (im *Importer) flushGroups(ctx context.Context) error {
 	if err := im.s.insert(ctx, "event_counts", "org_id, hour, client_id, user_id, template, method, platform, batch_id, "+countColumns, block); err != nil {
 		return err
 	}
-	type clientDay struct {
-		day    time.Time
-		client string
-	}
-	days := map[clientDay]usage.Counts{}
+	groups := map[clientGroup]*usage.Counts{}
 	hours := map[time.Time]bool{}
 	for _, r := range rows {
-		k := clientDay{r.Date.Truncate(24 * time.Hour), r.ClientID}
-		c := days[k]
-		c.Add(r.Counts)
-		days[k] = c
+		k := clientGroup{im.org, r.Date.Unix(), r.ClientID}
+		if groups[k] == nil {
+			groups[k] = &usage.Counts{}
+		}
+		groups[k].Add(r.Counts)
 		hours[r.Date] = true
 	}
-	keys := make([]clientDay, 0, len(days))
-	for k := range days {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b clientDay) int { return cmp.Or(a.day.Compare(b.day), strings.Compare(a.client, b.client)) })
-	block = make([][]any, len(keys))
-	for i, k := range keys {
-		c := days[k]
-		block[i] = append([]any{im.org, k.day, k.client, batch}, countValues(&c)...)
-	}
-	if err := im.s.insert(ctx, "client_day_counts", "org_id, day, client_id, batch_id, "+countColumns, block); err != nil {
+	if err := im.s.writeClientRollups(ctx, batch, groups); err != nil {
 		return err
 	}
 	published := make([]time.Time, 0, len(hours))

@@ -153,10 +153,11 @@ type countKey struct {
 	client, user, template, method, platform string
 }
 
-// dayKey is a group of client_day_counts.
-type dayKey struct {
+// clientGroup is a group of the client rollups: an organization, the UTC
+// hour or day (Unix s) and a client.
+type clientGroup struct {
 	org    string
-	day    int64
+	at     int64
 	client string
 }
 
@@ -181,7 +182,7 @@ func sortedKeys[K comparable, V any](m map[K]V, compare func(a, b K) int) []K {
 // of committed batches by their records' zxid.
 func (s *Store) writeCounts(ctx context.Context, j *journal, czxid int64) error {
 	counts := map[countKey]*usage.Counts{}
-	days := map[dayKey]*usage.Counts{}
+	hours := map[clientGroup]*usage.Counts{}
 	names := map[[2]string]int{} // (organization, client) → the row of the latest event
 	for i := range j.events {
 		r := &j.events[i]
@@ -191,11 +192,11 @@ func (s *Store) writeCounts(ctx context.Context, j *journal, czxid int64) error 
 			counts[k] = &usage.Counts{}
 		}
 		counts[k].Add(c)
-		d := dayKey{r.org, r.hour - r.hour%86400, r.client}
-		if days[d] == nil {
-			days[d] = &usage.Counts{}
+		h := clientGroup{r.org, r.hour, r.client}
+		if hours[h] == nil {
+			hours[h] = &usage.Counts{}
 		}
-		days[d].Add(c)
+		hours[h].Add(c)
 		nk := [2]string{r.org, r.client}
 		if l, ok := names[nk]; !ok || r.pos > j.events[l].pos {
 			names[nk] = i
@@ -215,16 +216,7 @@ func (s *Store) writeCounts(ctx context.Context, j *journal, czxid int64) error 
 	if err != nil {
 		return err
 	}
-	dk := sortedKeys(days, func(a, b dayKey) int {
-		return cmp.Or(strings.Compare(a.org, b.org), cmp.Compare(a.day, b.day), strings.Compare(a.client, b.client))
-	})
-	err = s.insertByMonth(ctx, "client_day_counts", "org_id, day, client_id, batch_id, "+countColumns,
-		len(dk), func(i int) int64 { return dk[i].day },
-		func(i int) []any {
-			k := dk[i]
-			return append([]any{k.org, unixTime(k.day), k.client, j.batch}, countValues(days[k])...)
-		})
-	if err != nil {
+	if err := s.writeClientRollups(ctx, j.batch, hours); err != nil {
 		return err
 	}
 	nk := sortedKeys(names, func(a, b [2]string) int { return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1])) })
@@ -234,6 +226,37 @@ func (s *Store) writeCounts(ctx context.Context, j *journal, czxid int64) error 
 		rows[i] = []any{k[0], k[1], j.events[l].clientName, uint64(czxid)<<20 | uint64(j.events[l].pos), j.batch}
 	}
 	return s.insert(ctx, "client_names", "org_id, client_id, client_name, seq, batch_id", rows)
+}
+
+// writeClientRollups writes a batch's blocks of client_hour_counts and
+// client_day_counts from its counts per organization, hour and client.
+func (s *Store) writeClientRollups(ctx context.Context, batch string, hours map[clientGroup]*usage.Counts) error {
+	days := map[clientGroup]*usage.Counts{}
+	for k, c := range hours {
+		d := clientGroup{k.org, k.at - k.at%86400, k.client}
+		if days[d] == nil {
+			days[d] = &usage.Counts{}
+		}
+		days[d].Add(*c)
+	}
+	for _, rollup := range []struct {
+		table, column string
+		groups        map[clientGroup]*usage.Counts
+	}{{"client_hour_counts", "hour", hours}, {"client_day_counts", "day", days}} {
+		keys := sortedKeys(rollup.groups, func(a, b clientGroup) int {
+			return cmp.Or(strings.Compare(a.org, b.org), cmp.Compare(a.at, b.at), strings.Compare(a.client, b.client))
+		})
+		err := s.insertByMonth(ctx, rollup.table, "org_id, "+rollup.column+", client_id, batch_id, "+countColumns,
+			len(keys), func(i int) int64 { return keys[i].at },
+			func(i int) []any {
+				k := keys[i]
+				return append([]any{k.org, unixTime(k.at), k.client, batch}, countValues(rollup.groups[k])...)
+			})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writePublished is step 4's second half: a row per scope and hour.

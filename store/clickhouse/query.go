@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -88,28 +89,19 @@ var dimColumns = map[usage.Dimension]string{
 	usage.DimPlatform:    "platform",
 }
 
-// countsSQL is a Query as SQL over one of the counts tables: its text, its
-// arguments, and the dimensions its rows carry after the bucket, in order.
+// countsSQL is one SELECT of a plan over one of the counts tables: its
+// text, its arguments, and the dimensions its rows carry after the bucket,
+// in order.
 type countsSQL struct {
 	text string
 	args []any
 	dims []usage.Dimension
 }
 
-// dayRollup reports whether q can be answered from client_day_counts: it
-// groups and filters by client alone (or by nothing), in buckets of a day
-// or coarser over whole UTC days. Filters by client name are resolved to
-// client IDs before.
-func dayRollup(q usage.Query) bool {
-	return wholeDay(q.Interval.Start) && wholeDay(q.Interval.End) && rollupShape(q)
-}
-
-// rollupShape reports whether q groups and filters as client_day_counts
-// can answer, at a day or coarser, whatever its interval.
-func rollupShape(q usage.Query) bool {
-	if q.Granularity == usage.GranularityHour {
-		return false
-	}
+// clientShape reports whether q groups and filters by client alone (or by
+// nothing), which the client rollups can answer. Filters by client name
+// are resolved to client IDs before.
+func clientShape(q usage.Query) bool {
 	f := q.Filter
 	if len(f.UserIDs) > 0 || len(f.TemplateURIs) > 0 || len(f.HTTPMethods) > 0 || len(f.Platforms) > 0 {
 		return false
@@ -122,7 +114,43 @@ func rollupShape(q usage.Query) bool {
 	return true
 }
 
-func wholeDay(t time.Time) bool { return usage.GranularityDay.Truncate(t).Equal(t) }
+// plan returns the SELECTs that answer q, restricted to clients when
+// clients is not nil: from event_counts alone unless rollups and q has the
+// client rollups' shape. Then, at a day or coarser, the whole UTC days
+// within q's interval are read from client_day_counts (90 days of an
+// organization are a few hundred rows per client), and the hours outside
+// them (the 90 days ending now start and end mid-day) from
+// client_hour_counts, which also answers every hourly query. The SELECTs
+// run at once; their rows are merged, those of the same bucket and
+// dimensions summed.
+func (s *Store) plan(q usage.Query, clients []string, rollups bool) []countsSQL {
+	if !rollups || !clientShape(q) {
+		return []countsSQL{s.countsSelect(q, clients, "event_counts", []usage.Interval{q.Interval})}
+	}
+	from, to := q.Interval.Start, q.Interval.Start
+	if q.Granularity != usage.GranularityHour {
+		from = usage.GranularityDay.Truncate(q.Interval.Start)
+		if from.Before(q.Interval.Start) {
+			from = from.AddDate(0, 0, 1)
+		}
+		to = usage.GranularityDay.Truncate(q.Interval.End)
+	}
+	if !from.Before(to) {
+		return []countsSQL{s.countsSelect(q, clients, "client_hour_counts", []usage.Interval{q.Interval})}
+	}
+	plan := []countsSQL{s.countsSelect(q, clients, "client_day_counts", []usage.Interval{{Start: from, End: to}})}
+	var edges []usage.Interval
+	if q.Interval.Start.Before(from) {
+		edges = append(edges, usage.Interval{Start: q.Interval.Start, End: from})
+	}
+	if to.Before(q.Interval.End) {
+		edges = append(edges, usage.Interval{Start: to, End: q.Interval.End})
+	}
+	if len(edges) > 0 {
+		plan = append(plan, s.countsSelect(q, clients, "client_hour_counts", edges))
+	}
+	return plan
+}
 
 // dayBucket is the SQL of the start of the bucket of granularity g that
 // holds the Date day, in Unix seconds (0 for GranularityNone).
@@ -138,22 +166,17 @@ func dayBucket(g usage.Granularity, day string) string {
 	return "toUInt32(0)"
 }
 
-// buildCountsSQL writes q as SQL: over client_day_counts when rollup (see
-// dayRollup), else over event_counts, restricted to the given clients when
+// countsSelect is the SELECT of q's groups from table, over the times
+// within spans (q's interval, or parts of it), restricted to clients when
 // clients is not nil. Rows are at most q.MaxRows+1, so that one too many
 // tells that the answer is too large.
-func (s *Store) buildCountsSQL(q usage.Query, clients []string, rollup bool) countsSQL {
-	return s.countsSelect(q, clients, rollup, []usage.Interval{q.Interval})
-}
-
-// countsSelect is buildCountsSQL reading, from event_counts, only the
-// hours within spans (q's interval, or parts of it).
-func (s *Store) countsSelect(q usage.Query, clients []string, rollup bool, spans []usage.Interval) countsSQL {
+func (s *Store) countsSelect(q usage.Query, clients []string, table string, spans []usage.Interval) countsSQL {
 	var (
 		c       countsSQL
 		where   []string
 		group   = []string{"bucket"}
 		columns = []string{""}
+		or      []string
 	)
 	in := func(column string, values []string) {
 		if len(values) > 0 {
@@ -163,28 +186,29 @@ func (s *Store) countsSelect(q usage.Query, clients []string, rollup bool, spans
 	}
 	where = append(where, "org_id = ?")
 	c.args = append(c.args, q.OrganizationID)
-	table := "event_counts"
-	if rollup {
-		table = "client_day_counts"
+	if table == "client_day_counts" {
 		columns[0] = dayBucket(q.Granularity, "day") + " AS bucket"
-		where = append(where, "day >= toDate(?)", "day < toDate(?)")
-		c.args = append(c.args, dateOf(q.Interval.Start), dateOf(q.Interval.End))
+		for _, sp := range spans {
+			or = append(or, "day >= toDate(?) AND day < toDate(?)")
+			c.args = append(c.args, dateOf(sp.Start), dateOf(sp.End))
+		}
 	} else {
 		if q.Granularity == usage.GranularityHour {
 			columns[0] = "toUInt32(hour) AS bucket"
 		} else {
 			columns[0] = dayBucket(q.Granularity, "toDate(hour, 'UTC')") + " AS bucket"
 		}
-		var or []string
 		for _, sp := range spans {
 			or = append(or, "hour >= toDateTime(?) AND hour < toDateTime(?)")
 			c.args = append(c.args, unixSeconds(sp.Start), unixSeconds(sp.End))
 		}
-		if len(or) == 1 {
-			where = append(where, or[0])
-		} else {
-			where = append(where, "(("+strings.Join(or, ") OR (")+"))")
-		}
+	}
+	if len(or) == 1 {
+		where = append(where, or[0])
+	} else {
+		where = append(where, "(("+strings.Join(or, ") OR (")+"))")
+	}
+	if table == "event_counts" {
 		in("user_id", q.Filter.UserIDs)
 		in("template", q.Filter.TemplateURIs)
 		in("method", q.Filter.HTTPMethods)
@@ -196,56 +220,21 @@ func (s *Store) countsSelect(q usage.Query, clients []string, rollup bool, spans
 	for _, d := range q.GroupBy {
 		if col, ok := dimColumns[d]; ok {
 			columns = append(columns, col)
-			group = append(group, col)
 			c.dims = append(c.dims, d)
 		}
 	}
+	// The rows come in the order of usage.CompareRows (ClickHouse compares
+	// strings byte by byte, as Go does), so that the parts of a plan merge
+	// in one pass and nothing is sorted here.
+	for _, d := range usage.Dimensions {
+		if col, ok := dimColumns[d]; ok && slices.Contains(q.GroupBy, d) {
+			group = append(group, col)
+		}
+	}
 	columns = append(columns, "sum(requests)", "sum(status_2xx)", "sum(status_3xx)", "sum(status_4xx)", "sum(status_5xx)", "sum(status_429)")
-	c.text = fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s GROUP BY %s LIMIT %d",
-		strings.Join(columns, ", "), s.cfg.Database, table, strings.Join(where, " AND "), strings.Join(group, ", "), q.MaxRows+1)
+	c.text = fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s GROUP BY %s ORDER BY %s LIMIT %d",
+		strings.Join(columns, ", "), s.cfg.Database, table, strings.Join(where, " AND "), strings.Join(group, ", "), strings.Join(group, ", "), q.MaxRows+1)
 	return c
-}
-
-// splitDays returns the whole UTC days within q's interval, [from, to),
-// when q has the rollup's shape but not its interval (the 90 days ending
-// now start and end mid-day) and holds at least one whole day: those are
-// read from client_day_counts and only the partial days at the edges from
-// event_counts.
-func splitDays(q usage.Query) (from, to time.Time, ok bool) {
-	if dayRollup(q) || !rollupShape(q) {
-		return time.Time{}, time.Time{}, false
-	}
-	from = usage.GranularityDay.Truncate(q.Interval.Start)
-	if from.Before(q.Interval.Start) {
-		from = from.AddDate(0, 0, 1)
-	}
-	to = usage.GranularityDay.Truncate(q.Interval.End)
-	return from, to, from.Before(to)
-}
-
-// buildSplitSQL writes q, whose interval splitDays divides at from and
-// to, as the sum of the whole days from client_day_counts and the edge
-// hours from event_counts.
-func (s *Store) buildSplitSQL(q usage.Query, clients []string, from, to time.Time) countsSQL {
-	days := q
-	days.Interval = usage.Interval{Start: from, End: to}
-	d := s.buildCountsSQL(days, clients, true)
-	h := s.countsSelect(q, clients, false, []usage.Interval{{Start: q.Interval.Start, End: from}, {Start: to, End: q.Interval.End}})
-	inner := func(text string) string { return text[:strings.LastIndex(text, " LIMIT ")] }
-	sums := "sum(requests), sum(status_2xx), sum(status_3xx), sum(status_4xx), sum(status_5xx), sum(status_429)"
-	cols := []string{"bucket"}
-	for _, dim := range d.dims {
-		cols = append(cols, dimColumns[dim])
-	}
-	rename := func(text string) string {
-		return strings.Replace(text, sums, "sum(requests) AS requests, sum(status_2xx) AS status_2xx, sum(status_3xx) AS status_3xx, sum(status_4xx) AS status_4xx, sum(status_5xx) AS status_5xx, sum(status_429) AS status_429", 1)
-	}
-	return countsSQL{
-		text: fmt.Sprintf("SELECT %s, %s FROM (%s UNION ALL %s) GROUP BY %s LIMIT %d",
-			strings.Join(cols, ", "), sums, rename(inner(d.text)), rename(inner(h.text)), strings.Join(cols, ", "), q.MaxRows+1),
-		args: append(d.args, h.args...),
-		dims: d.dims,
-	}
 }
 
 func anys(values []string) []any {
@@ -263,22 +252,28 @@ func (s *Store) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 	return s.queryCounts(ctx, q, true)
 }
 
-// queryCounts answers q, from client_day_counts when allowed (rollup) and q fits
-// it, else from event_counts.
-func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollup bool) ([]usage.Row, error) {
+// queryCounts answers q by its plan (see plan), from the client rollups
+// when allowed (rollups) and q fits them. The SELECTs and the client names
+// are read at once, unless the names are a filter.
+func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollups bool) ([]usage.Row, error) {
 	f := q.Filter
 	byClient := slices.Contains(q.GroupBy, usage.DimClientID)
-	var names map[string]string
-	if byClient || len(f.ClientNames) > 0 {
+	var (
+		names    map[string]string
+		namesErr error
+		wg       sync.WaitGroup
+	)
+	clients := f.ClientIDs
+	if len(f.ClientNames) == 0 && byClient {
+		wg.Go(func() { names, namesErr = s.ClientNames(ctx, q.OrganizationID) })
+	}
+	if len(f.ClientNames) > 0 {
+		// The filter is by the latest name of a client: the clients whose
+		// name it lists, among those it lists by ID if it does.
 		var err error
 		if names, err = s.ClientNames(ctx, q.OrganizationID); err != nil {
 			return nil, err
 		}
-	}
-	clients := f.ClientIDs
-	if len(f.ClientNames) > 0 {
-		// The filter is by the latest name of a client: the clients whose
-		// name it lists, among those it lists by ID if it does.
 		clients = []string{}
 		for id, name := range names {
 			if slices.Contains(f.ClientNames, name) && (len(f.ClientIDs) == 0 || slices.Contains(f.ClientIDs, id)) {
@@ -290,10 +285,58 @@ func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollup bool) ([]
 		}
 		slices.Sort(clients)
 	}
-	c := s.buildCountsSQL(q, clients, rollup && dayRollup(q))
-	if from, to, ok := splitDays(q); rollup && ok {
-		c = s.buildSplitSQL(q, clients, from, to)
+	plan := s.plan(q, clients, rollups)
+	parts := make([][]usage.Row, len(plan))
+	errs := make([]error, len(plan))
+	for i := range plan {
+		wg.Go(func() { parts[i], errs[i] = s.selectCounts(ctx, q, plan[i]) })
 	}
+	wg.Wait()
+	if err := errors.Join(append(errs, namesErr)...); err != nil {
+		return nil, err
+	}
+	rows := parts[0]
+	for _, part := range parts[1:] {
+		rows = mergeRows(rows, part)
+	}
+	if len(rows) > q.MaxRows {
+		return nil, usage.TooManyRows(q.MaxRows)
+	}
+	for i := range rows {
+		r := &rows[i]
+		if byClient {
+			r.ClientName = names[r.ClientID]
+		}
+		if slices.Contains(q.GroupBy, usage.DimOrganizationID) {
+			r.OrganizationID = q.OrganizationID
+		}
+	}
+	return rows, nil
+}
+
+// mergeRows merges the rows of a and b, each in the order of
+// usage.CompareRows, into one slice in that order, the rows of the same
+// bucket and dimensions summed into one.
+func mergeRows(a, b []usage.Row) []usage.Row {
+	out := make([]usage.Row, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		switch c := usage.CompareRows(&a[0], &b[0]); {
+		case c < 0:
+			out, a = append(out, a[0]), a[1:]
+		case c > 0:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			r := a[0]
+			r.Add(b[0].Counts)
+			out, a, b = append(out, r), a[1:], b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// selectCounts runs one SELECT of q's plan: its rows, with the bucket and
+// the dimensions of c, at most q.MaxRows+1 of them.
+func (s *Store) selectCounts(ctx context.Context, q usage.Query, c countsSQL) ([]usage.Row, error) {
 	var rows []usage.Row
 	err := s.read(ctx, "query", func(ctx context.Context, r driver.Conn) error {
 		rows = rows[:0]
@@ -321,9 +364,6 @@ func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollup bool) ([]
 			if sums[0] == 0 {
 				continue // the one row an aggregate without groups has over nothing
 			}
-			if len(rows) == q.MaxRows {
-				return usage.TooManyRows(q.MaxRows)
-			}
 			row := usage.Row{Counts: usage.Counts{
 				Requests: int64(sums[0]), Status200: int64(sums[1]), Status300: int64(sums[2]),
 				Status400: int64(sums[3]), Status500: int64(sums[4]), Status429: int64(sums[5]),
@@ -334,7 +374,7 @@ func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollup bool) ([]
 			for i, d := range c.dims {
 				switch d {
 				case usage.DimClientID:
-					row.ClientID, row.ClientName = dims[i], names[dims[i]]
+					row.ClientID = dims[i]
 				case usage.DimUserID:
 					row.UserID = dims[i]
 				case usage.DimTemplateURI:
@@ -345,9 +385,6 @@ func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollup bool) ([]
 					row.Platform = dims[i]
 				}
 			}
-			if slices.Contains(q.GroupBy, usage.DimOrganizationID) {
-				row.OrganizationID = q.OrganizationID
-			}
 			rows = append(rows, row)
 		}
 		return res.Err()
@@ -355,7 +392,9 @@ func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollup bool) ([]
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(rows, func(a, b usage.Row) int { return usage.CompareRows(&a, &b) })
+	if len(rows) > q.MaxRows {
+		return nil, usage.TooManyRows(q.MaxRows)
+	}
 	return rows, nil
 }
 

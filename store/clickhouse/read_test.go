@@ -121,8 +121,8 @@ func testQuery(t *testing.T, f *eventFixture) {
 	for _, g := range []usage.Granularity{usage.GranularityNone, usage.GranularityDay, usage.GranularityWeek, usage.GranularityMonth} {
 		q, _ := usage.Query{OrganizationID: "org-b", Interval: usage.Interval{Start: start, End: start.AddDate(0, 0, 90)},
 			Granularity: g, GroupBy: []usage.Dimension{usage.DimClientID, usage.DimOrganizationID}}.Normalize()
-		if !clickhouse.DayRollup(q) {
-			t.Fatalf("%+v does not take the daily rollup", q)
+		if tables := clickhouse.PlanTables(q); !slices.Equal(tables, []string{"client_day_counts"}) {
+			t.Fatalf("%+v reads %v, not the daily rollup alone", q, tables)
 		}
 		if got, err := f.s.Query(t.Context(), q); err != nil || !slices.Equal(got, f.o.Answer(q)) || len(got) == 0 {
 			t.Fatalf("Query(%+v) = %v, %v\nwant %v", q, head(got), err, head(f.o.Answer(q)))
@@ -163,41 +163,48 @@ func testQuery(t *testing.T, f *eventFixture) {
 
 func head(rows []usage.Row) []usage.Row { return rows[:min(len(rows), 5)] }
 
-func TestDayRollupChoice(t *testing.T) {
+func TestPlanTables(t *testing.T) {
 	day := time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
-	f := func(want bool, q usage.Query) {
+	f := func(q usage.Query, want ...string) {
 		t.Helper()
 		if q.Interval.Start.IsZero() {
 			q.Interval = usage.Interval{Start: day, End: day.AddDate(0, 0, 90)}
 		}
-		if got := clickhouse.DayRollup(q); got != want {
-			t.Errorf("DayRollup(%+v) = %v, want %v", q, got, want)
+		if got := clickhouse.PlanTables(q); !slices.Equal(got, want) {
+			t.Errorf("PlanTables(%+v) = %v, want %v", q, got, want)
 		}
 	}
 	byClient := []usage.Dimension{usage.DimClientID}
-	f(true, usage.Query{Granularity: usage.GranularityDay, GroupBy: byClient})
-	f(true, usage.Query{Granularity: usage.GranularityNone})
-	f(true, usage.Query{Granularity: usage.GranularityWeek, GroupBy: []usage.Dimension{usage.DimClientID, usage.DimOrganizationID}})
-	f(true, usage.Query{Granularity: usage.GranularityMonth, Filter: usage.Filter{ClientIDs: []string{"c"}, ClientNames: []string{"n"}}})
-	f(false, usage.Query{Granularity: usage.GranularityHour, GroupBy: byClient})
-	f(false, usage.Query{Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimUserID}})
-	f(false, usage.Query{Granularity: usage.GranularityDay, Filter: usage.Filter{Platforms: []string{"p"}}})
-	f(false, usage.Query{Granularity: usage.GranularityDay, Filter: usage.Filter{TemplateURIs: []string{"t"}}})
-	f(false, usage.Query{Granularity: usage.GranularityDay, Interval: usage.Interval{Start: day.Add(time.Hour), End: day.AddDate(0, 0, 1)}})
-	f(false, usage.Query{Granularity: usage.GranularityDay, Interval: usage.Interval{Start: day, End: day.Add(23 * time.Hour)}})
+	f(usage.Query{Granularity: usage.GranularityDay, GroupBy: byClient}, "client_day_counts")
+	f(usage.Query{Granularity: usage.GranularityNone}, "client_day_counts")
+	f(usage.Query{Granularity: usage.GranularityWeek, GroupBy: []usage.Dimension{usage.DimClientID, usage.DimOrganizationID}}, "client_day_counts")
+	f(usage.Query{Granularity: usage.GranularityMonth, Filter: usage.Filter{ClientIDs: []string{"c"}, ClientNames: []string{"n"}}}, "client_day_counts")
+	f(usage.Query{Granularity: usage.GranularityHour, GroupBy: byClient}, "client_hour_counts")
+	f(usage.Query{Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimUserID}}, "event_counts")
+	f(usage.Query{Granularity: usage.GranularityDay, Filter: usage.Filter{Platforms: []string{"p"}}}, "event_counts")
+	f(usage.Query{Granularity: usage.GranularityHour, Filter: usage.Filter{TemplateURIs: []string{"t"}}}, "event_counts")
+	// The 90 days ending now: whole days from the daily rollup, the edges
+	// from the hourly one; less than a whole day, all from the hourly one.
+	f(usage.Query{Granularity: usage.GranularityDay, GroupBy: byClient,
+		Interval: usage.Interval{Start: day.Add(17 * time.Hour), End: day.AddDate(0, 0, 90).Add(17 * time.Hour)}},
+		"client_day_counts", "client_hour_counts")
+	f(usage.Query{Granularity: usage.GranularityDay, Interval: usage.Interval{Start: day.Add(time.Hour), End: day.AddDate(0, 0, 1)}}, "client_hour_counts")
+	f(usage.Query{Granularity: usage.GranularityDay, Interval: usage.Interval{Start: day, End: day.Add(23 * time.Hour)}}, "client_hour_counts")
+	f(usage.Query{Granularity: usage.GranularityMonth, Interval: usage.Interval{Start: day, End: day.AddDate(0, 0, 2).Add(time.Hour)}},
+		"client_day_counts", "client_hour_counts")
 }
 
-func TestCountsSQL(t *testing.T) {
+func TestPlanSQL(t *testing.T) {
 	day := time.Date(2026, 3, 11, 0, 0, 0, 0, time.UTC)
-	f := func(q usage.Query, clients []string, rollup bool, want string, wantArgs ...any) {
+	f := func(q usage.Query, clients []string, rollups bool, want []string, wantArgs ...[]any) {
 		t.Helper()
 		q.OrganizationID, q.MaxRows = "o", 10
 		if q.Interval.End.IsZero() {
 			q.Interval = usage.Interval{Start: day, End: day.AddDate(0, 0, 90)}
 		}
-		got, args := clickhouse.CountsSQL("db", q, clients, rollup)
-		if got != want || !reflect.DeepEqual(args, wantArgs) {
-			t.Errorf("CountsSQL(%+v, %v, %v) =\n %s %v\nwant\n %s %v", q, clients, rollup, got, args, want, wantArgs)
+		got, args := clickhouse.PlanSQL("db", q, clients, rollups)
+		if !slices.Equal(got, want) || !reflect.DeepEqual(args, wantArgs) {
+			t.Errorf("PlanSQL(%+v, %v, %v) =\n %q %v\nwant\n %q %v", q, clients, rollups, got, args, want, wantArgs)
 		}
 	}
 	sums := "sum(requests), sum(status_2xx), sum(status_3xx), sum(status_4xx), sum(status_5xx), sum(status_429)"
@@ -205,24 +212,36 @@ func TestCountsSQL(t *testing.T) {
 
 	// The organization query, from the daily rollup.
 	f(usage.Query{Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimClientID}}, nil, true,
-		"SELECT toUInt32(toDateTime(day, 'UTC')) AS bucket, client_id, "+sums+" FROM db.client_day_counts"+
-			" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) GROUP BY bucket, client_id LIMIT 11",
-		"o", "2026-03-11", "2026-06-09")
+		[]string{"SELECT toUInt32(toDateTime(day, 'UTC')) AS bucket, client_id, " + sums + " FROM db.client_day_counts" +
+			" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) GROUP BY bucket, client_id ORDER BY bucket, client_id LIMIT 11"},
+		[]any{"o", "2026-03-11", "2026-06-09"})
 	f(usage.Query{Granularity: usage.GranularityWeek}, []string{"c1", "c2"}, true,
-		"SELECT toUInt32(toDateTime(toMonday(day), 'UTC')) AS bucket, "+sums+" FROM db.client_day_counts"+
-			" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) AND client_id IN ? GROUP BY bucket LIMIT 11",
-		"o", "2026-03-11", "2026-06-09", in("c1", "c2"))
+		[]string{"SELECT toUInt32(toDateTime(toMonday(day), 'UTC')) AS bucket, " + sums + " FROM db.client_day_counts" +
+			" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) AND client_id IN ? GROUP BY bucket ORDER BY bucket LIMIT 11"},
+		[]any{"o", "2026-03-11", "2026-06-09", in("c1", "c2")})
+	// Ending mid-day: the edges from the hourly rollup, in one SELECT.
+	start, end := day.Add(18*time.Hour), day.AddDate(0, 0, 90).Add(18*time.Hour)
+	f(usage.Query{Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimClientID}, Interval: usage.Interval{Start: start, End: end}}, nil, true,
+		[]string{
+			"SELECT toUInt32(toDateTime(day, 'UTC')) AS bucket, client_id, " + sums + " FROM db.client_day_counts" +
+				" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) GROUP BY bucket, client_id ORDER BY bucket, client_id LIMIT 11",
+			"SELECT toUInt32(toDateTime(toDate(hour, 'UTC'), 'UTC')) AS bucket, client_id, " + sums + " FROM db.client_hour_counts" +
+				" WHERE org_id = ? AND ((hour >= toDateTime(?) AND hour < toDateTime(?)) OR (hour >= toDateTime(?) AND hour < toDateTime(?)))" +
+				" GROUP BY bucket, client_id ORDER BY bucket, client_id LIMIT 11",
+		},
+		[]any{"o", "2026-03-12", "2026-06-09"},
+		[]any{"o", start.Unix(), day.AddDate(0, 0, 1).Unix(), day.AddDate(0, 0, 90).Unix(), end.Unix()})
 	// Every other, from the hourly counts; the organization is no column.
 	f(usage.Query{Granularity: usage.GranularityHour, GroupBy: []usage.Dimension{usage.DimOrganizationID, usage.DimPlatform},
 		Filter: usage.Filter{UserIDs: []string{"u"}, HTTPMethods: []string{"GET"}}}, []string{"c"}, true,
-		"SELECT toUInt32(hour) AS bucket, platform, "+sums+" FROM db.event_counts"+
-			" WHERE org_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) AND user_id IN ? AND method IN ? AND client_id IN ?"+
-			" GROUP BY bucket, platform LIMIT 11",
-		"o", day.Unix(), day.AddDate(0, 0, 90).Unix(), in("u"), in("GET"), in("c"))
+		[]string{"SELECT toUInt32(hour) AS bucket, platform, " + sums + " FROM db.event_counts" +
+			" WHERE org_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) AND user_id IN ? AND method IN ? AND client_id IN ?" +
+			" GROUP BY bucket, platform ORDER BY bucket, platform LIMIT 11"},
+		[]any{"o", day.Unix(), day.AddDate(0, 0, 90).Unix(), in("u"), in("GET"), in("c")})
 	f(usage.Query{Granularity: usage.GranularityMonth, Interval: usage.Interval{End: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)}}, nil, false,
-		"SELECT toUInt32(toDateTime(toStartOfMonth(toDate(hour, 'UTC')), 'UTC')) AS bucket, "+sums+" FROM db.event_counts"+
-			" WHERE org_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) GROUP BY bucket LIMIT 11",
-		"o", int64(0), int64(1<<32-1))
+		[]string{"SELECT toUInt32(toDateTime(toStartOfMonth(toDate(hour, 'UTC')), 'UTC')) AS bucket, " + sums + " FROM db.event_counts" +
+			" WHERE org_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) GROUP BY bucket ORDER BY bucket LIMIT 11"},
+		[]any{"o", int64(0), int64(1<<32 - 1)})
 }
 
 func testClientNames(t *testing.T, f *eventFixture) {

@@ -1,5 +1,7 @@
 package clickhouse
 
+import "context"
+
 // The schema, as versioned migrations. Each replica keeps the versions it
 // has applied in its own schema_migrations table; Open applies the missing
 // ones to every replica, one node at a time (a lock in the keeper), so that
@@ -20,10 +22,15 @@ package clickhouse
 
 // migration is one step of the schema. Statements are templates: {db} is
 // the database, {table_path} the replication path prefix of a table
-// ("/clickhouse/tables/{shard}/DB/").
+// ("/clickhouse/tables/{shard}/DB/"). backfill, if set, fills the step's
+// new tables from the existing ones, once for the whole shard, after the
+// statements ran on every replica and before the step is recorded on any:
+// it must be idempotent, for a node that dies halfway leaves it to the
+// next, and it may assume that nothing else writes (see migrate).
 type migration struct {
 	version    int
 	statements []string
+	backfill   func(ctx context.Context, s *Store) error
 }
 
 var migrations = []migration{
@@ -150,4 +157,27 @@ var migrations = []migration{
 		ORDER BY (scope, hour, batch_id)
 		SETTINGS replicated_deduplication_window = 100000`,
 	}},
+	{version: 2, statements: []string{
+		// client_hour_counts is the rollup of event_counts by organization,
+		// UTC hour and client, written in the same step as the daily one:
+		// the queries of client_day_counts' shape read the partial days at
+		// the edges of their interval from it (90 days ending now start and
+		// end mid-day), and the hourly ones read it all.
+		`CREATE TABLE IF NOT EXISTS {db}.client_hour_counts (
+			org_id String,
+			hour DateTime,
+			client_id String,
+			batch_id String,
+			requests UInt64,
+			status_2xx UInt64,
+			status_3xx UInt64,
+			status_4xx UInt64,
+			status_5xx UInt64,
+			status_429 UInt64
+		) ENGINE = ReplicatedSummingMergeTree('{table_path}client_hour_counts', '{replica}',
+			(requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429))
+		PARTITION BY toYYYYMM(hour)
+		ORDER BY (org_id, hour, client_id)
+		SETTINGS replicated_deduplication_window = 100000`,
+	}, backfill: backfillClientHours},
 }
