@@ -46,14 +46,13 @@ func (a *aggregateResponse) stream(w io.Writer) error {
 	bw.WriteString(`{"interval":`)
 	bw.Write(iv)
 	bw.WriteString(`,"results":[`)
+	var b []byte
 	for i := range a.rows {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		b, err := json.Marshal(aggregateRow{UsageRow: rowOf(&a.rows[i], a.q), Platform: a.rows[i].Platform})
-		if err != nil {
-			return err
-		}
+		row := aggregateRow{UsageRow: rowOf(&a.rows[i], a.q), Platform: a.rows[i].Platform}
+		b = row.AppendJSON(b[:0])
 		if _, err := bw.Write(b); err != nil {
 			return err // the client has gone
 		}

@@ -1,10 +1,13 @@
 package genesys
 
 import (
+	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -293,6 +296,37 @@ func (s *Server) queryResultOf(r *http.Request, e usage.Execution, offset, limit
 	return out, nil
 }
 
+// resultsBody streams a results document: its rows appended by hand (see
+// wire.UsageRow.AppendJSON), the rest by encoding/json.
+type resultsBody queryResult
+
+func (r *resultsBody) stream(w io.Writer) error {
+	rest := *r
+	rest.Results = nil // omitted, the rows are written below
+	tail, err := json.Marshal(rest)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, aggregateBuffer)
+	bw.WriteByte('{')
+	if r.Results != nil {
+		bw.WriteString(`"results":[`)
+		var b []byte
+		for i := range r.Results {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			b = r.Results[i].AppendJSON(b[:0])
+			if _, err := bw.Write(b); err != nil {
+				return err // the client has gone
+			}
+		}
+		bw.WriteString("],")
+	}
+	bw.Write(tail[1:])
+	return bw.Flush()
+}
+
 // executionError is the error a failed or cancelled execution reports.
 func executionError(e usage.Execution) error {
 	if e.Status == usage.ExecutionCancelled {
@@ -323,7 +357,7 @@ func (s *Server) getOrganizationQuery(r *http.Request, org string) (response, er
 		return response{}, err
 	}
 	res, err := s.queryResultOf(r, e, 0, 0)
-	return ok(res), err
+	return ok((*resultsBody)(&res)), err
 }
 
 func (s *Server) postSimpleSearch(r *http.Request, org string) (response, error) {
@@ -421,7 +455,7 @@ func (s *Server) getSimpleSearch(r *http.Request, org string) (response, error) 
 			res.Cursors = &c
 		}
 	}
-	return ok(res), nil
+	return ok((*resultsBody)(&res)), nil
 }
 
 // pageSizeParam parses an optional page size: absent or 0 means def.
@@ -514,7 +548,7 @@ func (s *Server) getClientQuery(r *http.Request, org string) (response, error) {
 		return response{}, err
 	}
 	res, err := s.queryResultOf(r, e, 0, 0)
-	return ok(res), err
+	return ok((*resultsBody)(&res)), err
 }
 
 // getClientSummary starts a client query of the last days UTC days, today
