@@ -292,7 +292,7 @@ func (s *Store) write(kind byte, calls []*call) error {
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.settles }()
-		if err := s.settle(s.life, j); err != nil {
+		if err := s.settle(s.life, j.batch, r); err != nil {
 			s.cfg.logger().Warn("settling a published batch failed; the sweeper will", "batch", j.batch, "err", err)
 		}
 	}()

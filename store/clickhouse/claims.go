@@ -2,12 +2,18 @@ package clickhouse
 
 // The claims of idempotency keys, in Redis. A key's value is
 //
-//	p|<batch>|<deadline ms>|<hour unix s>   pending: the batch owns the key until it commits or is aborted
+//	p|<batch>|<deadline ms>|<hour unix s>   claimed by the batch
 //	c|<hour unix s>                         committed: the key was recorded with an event of that hour
 //
 // and it expires a while after its event's hour leaves the widest dedupe
-// window in use (claimExpiry). Every change of a value is a Lua script, so
-// that a claim, a take-over or a settle sees and writes one key atomically.
+// window in use (claimExpiry). A claimed key is committed when its batch's
+// mark exists (markKey: set once per batch when it settles, expiring after
+// the last of its keys), else pending: the batch owns the key until it
+// commits or is aborted. Settling a batch is thus one write, not one per
+// key: it halves the claim store's work per event. "c|" values are written
+// by usaged migrate, whose keys have no batch. Every change of a value is a
+// Lua script, so that a claim or a take-over sees the key and its batch's
+// mark and writes the key atomically.
 
 import (
 	"context"
@@ -29,23 +35,27 @@ import (
 const claimChunk = 1000
 
 // claimScript claims KEYS for the batch ARGV[1] with the deadline ARGV[2];
-// ARGV holds then, per key, the hour of its event, the hour dedupe starts
-// from, and when the claim expires (Unix ms). Per key it returns 0 (NEW: the
-// key is now pending for the batch), 1 (DUP: committed within the window) or
-// the value of a claim pending for another batch (CONTENDED). A key
-// committed or pending with an hour before the window is forgotten: it is
-// taken, keeping the later of its hours.
+// ARGV[3] is the prefix of the marks, ARGV holds then, per key, the hour of
+// its event, the hour dedupe starts from, and when the claim expires (Unix
+// ms). Per key it returns 0 (NEW: the key is now pending for the batch), 1
+// (DUP: committed within the window) or the value of a claim pending for
+// another batch (CONTENDED). A key committed or pending with an hour before
+// the window is forgotten: it is taken, keeping the later of its hours.
 var claimScript = redis.NewScript(`
 local out = {}
 for i, k in ipairs(KEYS) do
-	local j = 3 + (i - 1) * 3
+	local j = 4 + (i - 1) * 3
 	local h, from = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
 	local v = redis.call('GET', k)
 	local take = not v
 	if v then
 		local old = tonumber(string.match(v, '(%d+)$'))
 		if old >= from then
-			if string.sub(v, 1, 2) == 'c|' then out[i] = 1 else out[i] = v end
+			if string.sub(v, 1, 2) == 'c|' or redis.call('EXISTS', ARGV[3] .. string.match(v, '^p|([^|]+)|')) == 1 then
+				out[i] = 1
+			else
+				out[i] = v
+			end
 		else
 			take = true
 			if old > h then h = old end
@@ -59,15 +69,19 @@ end
 return out
 `)
 
-// takeScript takes over KEYS pending for an aborted batch: per key, ARGV
-// holds the exact value seen, the hour of our event and the claim's
-// expiry; ARGV[1] is the new value's prefix (p|batch|deadline|). It
-// returns 1 per key taken and 0 per key whose value changed since.
+// takeScript takes over KEYS pending for an aborted batch, whose mark is
+// ARGV[2]: per key, ARGV holds the exact value seen, the hour of our event
+// and the claim's expiry; ARGV[1] is the new value's prefix
+// (p|batch|deadline|). It returns 1 per key taken and 0 per key whose value
+// changed since, or all 0 when the batch has a mark after all: a batch
+// whose record was deleted once it settled may be recorded aborted by a
+// node that read its claims before.
 var takeScript = redis.NewScript(`
 local out = {}
+local settled = redis.call('EXISTS', ARGV[2]) == 1
 for i, k in ipairs(KEYS) do
-	local j = 2 + (i - 1) * 3
-	if redis.call('GET', k) == ARGV[j] then
+	local j = 3 + (i - 1) * 3
+	if not settled and redis.call('GET', k) == ARGV[j] then
 		redis.call('SET', k, ARGV[1] .. ARGV[j + 1], 'PXAT', ARGV[j + 2])
 		out[i] = 1
 	else
@@ -75,20 +89,6 @@ for i, k in ipairs(KEYS) do
 	end
 end
 return out
-`)
-
-// settleScript marks KEYS committed where they are still pending for the
-// batch whose prefix is ARGV[1] (p|batch|), keeping their expiry.
-var settleScript = redis.NewScript(`
-local n = 0
-for _, k in ipairs(KEYS) do
-	local v = redis.call('GET', k)
-	if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then
-		redis.call('SET', k, 'c|' .. string.match(v, '(%d+)$'), 'KEEPTTL')
-		n = n + 1
-	end
-end
-return n
 `)
 
 // releaseScript deletes KEYS where they are still pending for the batch
@@ -100,6 +100,25 @@ for _, k in ipairs(KEYS) do
 end
 return 0
 `)
+
+// markPrefix is the prefix of the batches' marks; markKey the mark of
+// batch.
+func (s *Store) markPrefix() string          { return s.claimPrefix() + "b:" }
+func (s *Store) markKey(batch string) string { return s.markPrefix() + batch }
+
+// mark records batch as committed in the claim store, until expiry (Unix
+// ms; 0 for good, when it is not known): from then on its claimed keys are
+// committed.
+func (s *Store) mark(ctx context.Context, batch string, expiry int64) error {
+	args := []any{"SET", s.markKey(batch), "c"}
+	if expiry > 0 {
+		args = append(args, "PXAT", expiry)
+	}
+	if err := s.claims.Do(ctx, args...).Err(); err != nil {
+		return unavailable(err, "claims: mark batch %s", batch)
+	}
+	return nil
+}
 
 // claimKey returns the claim of event id in scope: kind 'e' with an
 // organization, 'a' with a service GUID. The hash is the one the embedded
@@ -169,8 +188,8 @@ func (s *Store) claimAll(ctx context.Context, batch string, deadline int64, cs [
 	for lo := 0; lo < len(cs); lo += claimChunk {
 		part := cs[lo:min(lo+claimChunk, len(cs))]
 		keys := make([]string, len(part))
-		args := make([]any, 0, 2+3*len(part))
-		args = append(args, batch, deadline)
+		args := make([]any, 0, 3+3*len(part))
+		args = append(args, batch, deadline, s.markPrefix())
 		for i, c := range part {
 			keys[i] = c.key
 			args = append(args, c.hour, c.from, c.expiry)
@@ -201,14 +220,14 @@ func (s *Store) claimAll(ctx context.Context, batch string, deadline int64, cs [
 }
 
 // take runs takeScript: it takes over the claims cs whose values are
-// olds, and reports per claim whether it did.
-func (s *Store) take(ctx context.Context, batch string, deadline int64, cs []claim, olds []string) ([]bool, error) {
+// olds, all pending for owner, and reports per claim whether it did.
+func (s *Store) take(ctx context.Context, batch string, deadline int64, owner string, cs []claim, olds []string) ([]bool, error) {
 	prefix := "p|" + batch + "|" + strconv.FormatInt(deadline, 10) + "|"
 	out := make([]bool, 0, len(cs))
 	for lo := 0; lo < len(cs); lo += claimChunk {
 		hi := min(lo+claimChunk, len(cs))
 		keys := make([]string, 0, hi-lo)
-		args := []any{prefix}
+		args := []any{prefix, s.markKey(owner)}
 		for i := lo; i < hi; i++ {
 			keys = append(keys, cs[i].key)
 			args = append(args, olds[i], cs[i].hour, cs[i].expiry)
@@ -224,19 +243,19 @@ func (s *Store) take(ctx context.Context, batch string, deadline int64, cs []cla
 	return out, nil
 }
 
-// forBatch runs script, settleScript or releaseScript, over keys pending
-// for batch, in chunks, pipelined.
-func (s *Store) forBatch(ctx context.Context, script *redis.Script, batch string, keys []string) error {
-	prefix := "p|" + batch + "|"
-	pipe := s.claims.Pipeline()
-	for lo := 0; lo < len(keys); lo += claimChunk {
-		script.Eval(ctx, pipe, keys[lo:min(lo+claimChunk, len(keys))], prefix)
-	}
+// release deletes the claims among keys still pending for batch, which
+// aborted, in chunks, pipelined.
+func (s *Store) release(ctx context.Context, batch string, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	prefix := "p|" + batch + "|"
+	pipe := s.claims.Pipeline()
+	for lo := 0; lo < len(keys); lo += claimChunk {
+		releaseScript.Eval(ctx, pipe, keys[lo:min(lo+claimChunk, len(keys))], prefix)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return unavailable(err, "claims: settle batch %s", batch)
+		return unavailable(err, "claims: release batch %s", batch)
 	}
 	return nil
 }

@@ -22,9 +22,10 @@
 //  4. publish: the count blocks, deterministic from the batch's journal
 //     rows and id, are inserted with insert_quorum (a retry or a recovery by
 //     another node is deduplicated by ClickHouse), then the published rows.
-//  5. settle: the claims are marked committed, and the record deleted.
+//  5. settle: the batch's mark in Redis makes its claims committed, and
+//     the record is deleted.
 //
-// The call returns after step 5; any node finishes a committed batch whose
+// The call returns after step 4 and settles in the background; any node finishes a committed batch whose
 // owner died after step 3, from its journal rows: each node's sweeper
 // looks for committed records older than the lease every second (see
 // publish.go). Stats counts what a node's protocol did.

@@ -1,8 +1,8 @@
 package clickhouse
 
 // The keeper's record of a batch, /usaged/DATABASE/batches/<id>, is the
-// decision on it: created "committed|<deadline ms>|<min hour>|<max hour>|<kind>"
-// by its owner (step 3), or "aborted" by a node that found the batch's
+// decision on it: created "committed|<deadline ms>|<min hour>|<max hour>|<kind>|<expiry ms>"
+// by its owner (step 3), expiry being when the last of its claims expires, or "aborted" by a node that found the batch's
 // claims pending past its deadline, or by its owner when it fails before
 // committing. Whoever creates it first decides. A committed record is
 // deleted once its batch is settled; aborted ones are kept, so that a paused
@@ -26,6 +26,7 @@ type record struct {
 	deadline         int64 // Unix ms
 	minHour, maxHour int64 // Unix s, of the batch's journal rows
 	kind             byte  // 'e' events, 'a' activity
+	expiry           int64 // Unix ms: when the last of the batch's claims expires, and its mark
 	czxid            int64 // the create's zxid: orders committed batches
 	ctime            int64 // Unix ms of the create
 }
@@ -33,7 +34,7 @@ type record struct {
 const abortedRecord = "aborted"
 
 func (r record) data() []byte {
-	return fmt.Appendf(nil, "committed|%d|%d|%d|%c", r.deadline, r.minHour, r.maxHour, r.kind)
+	return fmt.Appendf(nil, "committed|%d|%d|%d|%c|%d", r.deadline, r.minHour, r.maxHour, r.kind, r.expiry)
 }
 
 func parseRecord(data []byte, st *zk.Stat) (record, error) {
@@ -41,14 +42,20 @@ func parseRecord(data []byte, st *zk.Stat) (record, error) {
 	if string(data) == abortedRecord {
 		return r, nil
 	}
+	// A record without expiry is a batch of a usaged from before the marks:
+	// its mark is kept for good (see mark).
 	parts := strings.Split(string(data), "|")
-	if len(parts) != 5 || parts[0] != "committed" || len(parts[4]) != 1 {
-		return r, fmt.Errorf("batch record %q: want committed|deadline|min hour|max hour|kind or aborted", data)
+	if len(parts) == 5 {
+		parts = append(parts, "0")
 	}
-	var err [3]error
+	if len(parts) != 6 || parts[0] != "committed" || len(parts[4]) != 1 {
+		return r, fmt.Errorf("batch record %q: want committed|deadline|min hour|max hour|kind|expiry or aborted", data)
+	}
+	var err [4]error
 	r.deadline, err[0] = strconv.ParseInt(parts[1], 10, 64)
 	r.minHour, err[1] = strconv.ParseInt(parts[2], 10, 64)
 	r.maxHour, err[2] = strconv.ParseInt(parts[3], 10, 64)
+	r.expiry, err[3] = strconv.ParseInt(parts[5], 10, 64)
 	r.committed, r.kind = true, parts[4][0]
 	if e := errors.Join(err[:]...); e != nil {
 		return r, fmt.Errorf("batch record %q: %w", data, e)
@@ -102,6 +109,9 @@ func (s *Store) decide(ctx context.Context, batch string, data []byte) (r record
 // when a recovery has already finished the batch, a slow owner's.
 func (s *Store) commit(ctx context.Context, b *batch, minHour, maxHour int64) (r record, settled bool, err error) {
 	want := record{committed: true, deadline: b.deadline, minHour: minHour, maxHour: maxHour, kind: b.kind}
+	for i := range b.items {
+		want.expiry = max(want.expiry, b.items[i].claim.expiry)
+	}
 	r, _, settled, err = s.decide(ctx, b.id, want.data())
 	if err != nil {
 		return r, false, err
@@ -134,7 +144,7 @@ func (s *Store) abortOwn(b *batch) {
 			keys = append(keys, b.items[i].key)
 		}
 	}
-	_ = s.forBatch(ctx, releaseScript, b.id, keys)
+	_ = s.release(ctx, b.id, keys)
 }
 
 // woundAfter: an older batch waits for a younger one's decision a
@@ -222,7 +232,7 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 			for j, i := range idx {
 				cs[j], olds[j] = b.items[i].claim, pending
 			}
-			took, err := s.take(ctx, b.id, b.deadline, cs, olds)
+			took, err := s.take(ctx, b.id, b.deadline, owner, cs, olds)
 			if err != nil {
 				return nil, err
 			}
@@ -265,18 +275,21 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 }
 
 // changed re-reads the claims of items idx, pending with value pending,
-// and moves those whose value changed to retry.
+// and the mark of their batch, and moves to retry those whose value
+// changed, or all of them if the batch has settled.
 func (s *Store) changed(ctx context.Context, b *batch, pending string, idx, retry []int) (same, _ []int, err error) {
-	keys := make([]string, len(idx))
+	owner, _, _ := pendingValue(pending)
+	keys := make([]string, len(idx), len(idx)+1)
 	for j, i := range idx {
 		keys[j] = b.items[i].key
 	}
-	vals, err := s.claims.MGet(ctx, keys...).Result()
+	vals, err := s.claims.MGet(ctx, append(keys, s.markKey(owner))...).Result()
 	if err != nil {
 		return nil, nil, unavailable(err, "claims: read")
 	}
+	settled := vals[len(idx)] != nil
 	for j, i := range idx {
-		if v, _ := vals[j].(string); v == pending {
+		if v, _ := vals[j].(string); v == pending && !settled {
 			same = append(same, i)
 		} else {
 			retry = append(retry, i)

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/usaged/usaged/usage"
 )
@@ -57,4 +58,28 @@ func (s *Store) Rewind(ctx context.Context, version int, drop ...string) error {
 		}
 	}
 	return nil
+}
+
+// ClaimOf returns the key of the claim of event id in org and its value.
+func (s *Store) ClaimOf(ctx context.Context, org, id string) (key, value string, err error) {
+	key = s.claimKey('e', org, id)
+	value, err = s.claims.Get(ctx, key).Result()
+	return key, value, err
+}
+
+// TakeOver runs the take-over of key, seen with value old (pending for
+// owner), for a batch of its own, and reports whether it took the key.
+func (s *Store) TakeOver(ctx context.Context, owner, key, old string) (bool, error) {
+	took, err := s.take(ctx, "taker", time.Now().Add(time.Minute).UnixMilli(), owner,
+		[]claim{{key: key, hour: time.Now().Unix() / 3600 * 3600, expiry: time.Now().Add(time.Hour).UnixMilli()}}, []string{old})
+	if err != nil {
+		return false, err
+	}
+	return took[0], nil
+}
+
+// Marked reports whether batch has settled: its mark is in the claim store.
+func (s *Store) Marked(ctx context.Context, batch string) (bool, error) {
+	n, err := s.claims.Exists(ctx, s.markKey(batch)).Result()
+	return n == 1, err
 }

@@ -16,7 +16,7 @@ const (
 	afterCommit    = "after-commit"    // the batch's record is committed
 	afterCounts    = "after-counts"    // the count blocks are written
 	afterPublished = "after-published" // the published rows are written
-	afterSettle    = "after-settle"    // the claims are committed, the record deleted
+	afterSettle    = "after-settle"    // the batch is marked committed, its record deleted
 )
 
 // failpointExit is the exit status of a process stopped at a failpoint.

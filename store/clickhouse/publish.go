@@ -107,18 +107,6 @@ func (j *journal) hours() (first, last int64) {
 	return first, last
 }
 
-// claimKeys returns the claims of the journal's events.
-func (s *Store) claimKeys(j *journal) []string {
-	keys := make([]string, 0, len(j.events)+len(j.acts))
-	for _, r := range j.events {
-		keys = append(keys, s.claimKey('e', r.org, r.id))
-	}
-	for _, r := range j.acts {
-		keys = append(keys, s.claimKey('a', r.service, r.id))
-	}
-	return keys
-}
-
 func unixTime(sec int64) time.Time { return time.Unix(sec, 0).UTC() }
 
 // month returns the partition of a time (Unix s): its year and month.
@@ -300,16 +288,17 @@ func (s *Store) publish(ctx context.Context, r record, j *journal) error {
 	return nil
 }
 
-// settle runs step 5 for the published batch of j: its claims become
-// committed and its record is deleted. Until it has, the record says
-// committed, so a key still pending for the batch is settled through it as
-// a Duplicate; if it fails, the sweeper's recovery settles the batch.
-func (s *Store) settle(ctx context.Context, j *journal) error {
-	if err := s.forBatch(ctx, settleScript, j.batch, s.claimKeys(j)); err != nil {
+// settle runs step 5 for the published batch whose record is r: its mark
+// makes its claims committed, and its record is deleted. Until it has, the
+// record says committed, so a key still pending for the batch is settled
+// through it as a Duplicate; if it fails, the sweeper's recovery settles
+// the batch.
+func (s *Store) settle(ctx context.Context, batch string, r record) error {
+	if err := s.mark(ctx, batch, r.expiry); err != nil {
 		return err
 	}
-	if err := s.keeper.Delete(s.recordPath(j.batch), -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-		return unavailable(err, "keeper %v: delete the record of batch %s", s.cfg.Keeper, j.batch)
+	if err := s.keeper.Delete(s.recordPath(batch), -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return unavailable(err, "keeper %v: delete the record of batch %s", s.cfg.Keeper, batch)
 	}
 	if s.failpoint(afterSettle) {
 		return errStopped
@@ -471,7 +460,7 @@ func (s *Store) recover(ctx context.Context, batch string) error {
 	if err := s.publish(ctx, r, j); err != nil {
 		return err
 	}
-	if err := s.settle(ctx, j); err != nil {
+	if err := s.settle(ctx, batch, r); err != nil {
 		return err
 	}
 	s.stats.recovered.Add(1)

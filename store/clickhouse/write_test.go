@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -642,5 +643,44 @@ func TestAppendActivityOnceAcrossNodes(t *testing.T) {
 		if rows != uint64(len(seen)) || distinct != uint64(len(seen)) {
 			t.Errorf("replica %s: %d published rows of %d activity IDs, want %d once each", addr, rows, distinct, len(seen))
 		}
+	}
+}
+
+// TestSettledKeysAreNeverTakenOver: a settled batch's claims keep their
+// pending value and its record is deleted; a node that read a claim before
+// the batch settled and then found no record must not take the key over,
+// since the batch's mark says it committed.
+func TestSettledKeysAreNeverTakenOver(t *testing.T) {
+	cfg := testConfig(t)
+	s := openNode(t, cfg)
+	ctx := t.Context()
+	now := time.Now().UTC()
+	ev := testEvent("org-t", 1, now)
+	if outs, err := s.Append(ctx, []usage.Event{ev}, now.Add(-time.Hour)); err != nil || outs[0] != usage.Accepted {
+		t.Fatalf("Append = %v, %v", outs, err)
+	}
+	key, value, err := s.ClaimOf(ctx, ev.OrganizationID, ev.ID)
+	owner, _, ok := strings.Cut(strings.TrimPrefix(value, "p|"), "|")
+	if err != nil || !ok {
+		t.Fatalf("the claim of %s is %q, %v; want claimed by its batch", ev.ID, value, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if marked, err := s.Marked(ctx, owner); err != nil || marked {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batch %s did not settle within 5 s", owner)
+		}
+	}
+	if took, err := s.TakeOver(ctx, owner, key, value); err != nil || took {
+		t.Fatalf("took over a key of settled batch %s: %v, %v", owner, took, err)
+	}
+	if outs, err := s.Append(ctx, []usage.Event{ev}, now.Add(-time.Hour)); err != nil || outs[0] != usage.Duplicate {
+		t.Fatalf("Append again = %v, %v; want Duplicate", outs, err)
+	}
+	// The negative control: a key pending for a batch without a mark is
+	// taken over from the value seen.
+	if took, err := s.TakeOver(ctx, "unsettled", key, value); err != nil || !took {
+		t.Fatalf("took over a key pending for an unmarked batch: %v, %v; want true", took, err)
 	}
 }
