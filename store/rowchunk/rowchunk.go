@@ -4,10 +4,10 @@
 // Results can number a million rows, but they repeat few values: one
 // organization, a few methods and templates, dates in order. A chunk stores
 // each distinct string once and refers to it afterwards, and each date as
-// the difference from the one before, so that it is a few bytes a row and
-// one value to write and read per Size rows, where a row per row of the
-// result costs a key, or a tuple with its columns, each. A page of results
-// reads only the chunks it overlaps.
+// the difference from the one before, so that a row takes a few bytes and a
+// store writes and reads one value per Size rows rather than a key, or a
+// tuple of sixteen columns, per row. A page of results reads only the
+// chunks it overlaps.
 //
 // The encoding is stored on disk by the embedded store: it never changes
 // under the same version byte.
