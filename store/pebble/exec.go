@@ -13,13 +13,14 @@ import (
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
+	"github.com/usaged/usaged/store/rowchunk"
 	"github.com/usaged/usaged/usage"
 )
 
 // Executions are few (one per asynchronous query, kept for a TTL) and read by
 // id, so their records are JSON like the registry's. Their rows can number a
-// million, so they are a compact binary encoding, rowsPerChunk to a key (see
-// keys.go).
+// million, so they are chunks of rowchunk's compact encoding, rowsPerChunk to
+// a key (see keys.go).
 //
 // Execution methods do not take mu: they never touch the dedupe state or the
 // dictionary, so they do not wait for Appends. Like the registry's methods
@@ -31,16 +32,13 @@ import (
 // rowsPerChunk is the number of rows stored under one 'r' key; only the last
 // chunk of an execution may hold fewer. It is part of the on-disk format:
 // ExecutionRows finds the chunk of an offset by dividing by it.
-const rowsPerChunk = 1000
+const rowsPerChunk = rowchunk.Size
 
 // execPage is how many records ExecutionsBy reads per iterator, so that fn
 // runs with no iterator open and may call the store, e.g. to delete.
 const execPage = 256
 
-const (
-	execVersion = 1 // execRecord.V
-	rowsVersion = 1 // the first byte of a chunk
-)
+const execVersion = 1 // execRecord.V
 
 // checkExecID refuses ids the key layout cannot hold: the 0x00 byte ends the
 // id in 'r' keys, and an empty id would make the record key the family prefix.
@@ -207,148 +205,6 @@ func decodeExec(b []byte) (usage.Execution, error) {
 	return e, nil
 }
 
-// zeroUnix is the Unix time of the zero time.Time, so that dates counted from
-// it encode the zero Date as 0.
-var zeroUnix = time.Time{}.Unix()
-
-// encodeRows appends a chunk of rows to dst:
-//
-//	version byte, uvarint row count, then for each row
-//	  varint seconds since year 1, less the previous row's (0 for the first)
-//	  uvarint nanoseconds
-//	  ClientID ClientName OrganizationID UserID TemplateURI HTTPMethod Platform, as strings
-//	  Requests Status200 Status300 Status400 Status500 Status429, as varints
-//
-// A string is uvarint 0, uvarint length and its bytes the first time it occurs
-// in the chunk, and uvarint i+1 when it is the chunk's i'th distinct string:
-// rows repeat few values (organization, methods, templates) many times. Dates
-// are deltas because rows often come in date order.
-func encodeRows(dst []byte, rows []usage.Row) []byte {
-	dst = append(dst, rowsVersion)
-	dst = binary.AppendUvarint(dst, uint64(len(rows)))
-	strs := map[string]uint64{}
-	var prev int64
-	for i := range rows {
-		r := &rows[i]
-		secs := int64(0)
-		var nanos uint64
-		if !r.Date.IsZero() {
-			secs, nanos = r.Date.Unix()-zeroUnix, uint64(r.Date.Nanosecond())
-		}
-		dst = binary.AppendVarint(dst, secs-prev)
-		dst = binary.AppendUvarint(dst, nanos)
-		prev = secs
-		for _, s := range [...]string{r.ClientID, r.ClientName, r.OrganizationID, r.UserID, r.TemplateURI, r.HTTPMethod, r.Platform} {
-			if ref, ok := strs[s]; ok {
-				dst = binary.AppendUvarint(dst, ref)
-				continue
-			}
-			strs[s] = uint64(len(strs)) + 1
-			dst = binary.AppendUvarint(dst, 0)
-			dst = binary.AppendUvarint(dst, uint64(len(s)))
-			dst = append(dst, s...)
-		}
-		for _, v := range [...]int64{r.Requests, r.Status200, r.Status300, r.Status400, r.Status500, r.Status429} {
-			dst = binary.AppendVarint(dst, v)
-		}
-	}
-	return dst
-}
-
-var errCorruptRows = errors.New("pebble store: corrupt execution rows")
-
-// rowDecoder reads the rows of one chunk in order.
-type rowDecoder struct {
-	b    []byte
-	n    int // rows left
-	strs []string
-	prev int64
-}
-
-func newRowDecoder(b []byte) (rowDecoder, error) {
-	if len(b) == 0 || b[0] != rowsVersion {
-		return rowDecoder{}, errCorruptRows
-	}
-	n, k := binary.Uvarint(b[1:])
-	if k <= 0 || n > rowsPerChunk {
-		return rowDecoder{}, errCorruptRows
-	}
-	return rowDecoder{b: b[1+k:], n: int(n)}, nil
-}
-
-func (d *rowDecoder) uvarint() (uint64, error) {
-	v, k := binary.Uvarint(d.b)
-	if k <= 0 {
-		return 0, errCorruptRows
-	}
-	d.b = d.b[k:]
-	return v, nil
-}
-
-func (d *rowDecoder) varint() (int64, error) {
-	v, k := binary.Varint(d.b)
-	if k <= 0 {
-		return 0, errCorruptRows
-	}
-	d.b = d.b[k:]
-	return v, nil
-}
-
-func (d *rowDecoder) str() (string, error) {
-	ref, err := d.uvarint()
-	if err != nil {
-		return "", err
-	}
-	if ref > 0 {
-		if ref > uint64(len(d.strs)) {
-			return "", errCorruptRows
-		}
-		return d.strs[ref-1], nil
-	}
-	n, err := d.uvarint()
-	if err != nil || n > uint64(len(d.b)) {
-		return "", errCorruptRows
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	d.strs = append(d.strs, s)
-	return s, nil
-}
-
-// next decodes the next row into r. Rows before the wanted ones must be
-// decoded too: they define the strings and dates later rows refer to.
-func (d *rowDecoder) next(r *usage.Row) error {
-	if d.n == 0 {
-		return errCorruptRows
-	}
-	d.n--
-	delta, err := d.varint()
-	if err != nil {
-		return err
-	}
-	nanos, err := d.uvarint()
-	if err != nil || nanos >= 1e9 {
-		return errCorruptRows
-	}
-	d.prev += delta
-	if d.prev == 0 && nanos == 0 {
-		r.Date = time.Time{}
-	} else {
-		r.Date = time.Unix(d.prev+zeroUnix, int64(nanos)).UTC()
-	}
-	for _, p := range [...]*string{&r.ClientID, &r.ClientName, &r.OrganizationID, &r.UserID, &r.TemplateURI, &r.HTTPMethod, &r.Platform} {
-		if *p, err = d.str(); err != nil {
-			return err
-		}
-	}
-	for _, p := range [...]*int64{&r.Requests, &r.Status200, &r.Status300, &r.Status400, &r.Status500, &r.Status429} {
-		if *p, err = d.varint(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // PutExecution implements store.Executions.
 func (d *DB) PutExecution(ctx context.Context, e usage.Execution) error {
 	if err := ctx.Err(); err != nil {
@@ -405,7 +261,7 @@ func (d *DB) FinishExecution(ctx context.Context, e usage.Execution, rows []usag
 		}
 		var buf []byte
 		for i, n := 0, uint32(0); i < len(rows); i, n = i+rowsPerChunk, n+1 {
-			buf = encodeRows(buf[:0], rows[i:min(i+rowsPerChunk, len(rows))])
+			buf = rowchunk.Append(buf[:0], rows[i:min(i+rowsPerChunk, len(rows))])
 			if err := b.Set(rowsKey(e.ID, n), buf, nil); err != nil { // Set copies buf
 				return err
 			}
@@ -501,21 +357,20 @@ func readChunks(ctx context.Context, it *pebbledb.Iterator, id string, chunk uin
 		}
 		k := it.Key()
 		if len(k) != keyLen || binary.BigEndian.Uint32(k[keyLen-4:]) != chunk || short {
-			return fmt.Errorf("pebble store: execution %s: chunk %d: %w", id, chunk, errCorruptRows)
+			return fmt.Errorf("pebble store: execution %s: chunk %d: %w", id, chunk, rowchunk.ErrCorrupt)
 		}
-		chunk++
-		dec, err := newRowDecoder(it.Value())
+		dec, err := rowchunk.NewDecoder(it.Value())
 		if err != nil {
-			return err
+			return fmt.Errorf("pebble store: execution %s: chunk %d: %w", id, chunk, err)
 		}
-		short = dec.n < rowsPerChunk
+		short = dec.Len() < rowsPerChunk
 		if cap(*rows) == 0 {
 			*rows = make([]usage.Row, 0, min(limit, rowsPerChunk))
 		}
 		var r usage.Row
-		for dec.n > 0 {
-			if err := dec.next(&r); err != nil {
-				return fmt.Errorf("pebble store: execution %s: chunk %d: %w", id, chunk-1, err)
+		for dec.Len() > 0 {
+			if err := dec.Next(&r); err != nil {
+				return fmt.Errorf("pebble store: execution %s: chunk %d: %w", id, chunk, err)
 			}
 			if skip > 0 {
 				skip--
@@ -526,6 +381,7 @@ func readChunks(ctx context.Context, it *pebbledb.Iterator, id string, chunk uin
 				return nil
 			}
 		}
+		chunk++
 	}
 	return nil
 }

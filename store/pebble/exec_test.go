@@ -1,15 +1,18 @@
 package pebble
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
+	"github.com/usaged/usaged/store/rowchunk"
 	"github.com/usaged/usaged/store/storetest"
 	"github.com/usaged/usaged/usage"
 )
@@ -125,45 +128,26 @@ func TestExecutionChunks(t *testing.T) {
 	}
 }
 
-func TestRowsEncoding(t *testing.T) {
+// A chunk that does not decode is an error naming the store, the execution
+// and the chunk, never a panic.
+func TestCorruptChunk(t *testing.T) {
 	t.Parallel()
-	rows := storetest.MakeRows(rowsPerChunk)
-	// Dates before the previous row's and before 1970, nanoseconds, negative
-	// counts and bytes that are not UTF-8 all survive.
-	rows[1].Date = time.Date(1969, 7, 20, 20, 17, 40, 999_999_999, time.UTC)
-	rows[2].Date = time.Date(9999, 12, 31, 23, 59, 59, 1, time.UTC)
-	rows[3].Counts.Status500 = -7
-	rows[4].TemplateURI = "\xff\xfe"
-	rows[5].Counts.Requests = math.MaxInt64
-	b := encodeRows(nil, rows)
-	dec, err := newRowDecoder(b)
-	if err != nil || dec.n != len(rows) {
-		t.Fatalf("newRowDecoder: %d rows, %v", dec.n, err)
+	d := openTest(t)
+	defer d.Close()
+	c := t.Context()
+	rows := storetest.MakeRows(1500)
+	if err := d.FinishExecution(c, usage.Execution{ID: "x", RowCount: len(rows)}, rows); err != nil {
+		t.Fatal(err)
 	}
-	for i := range rows {
-		var r usage.Row
-		if err := dec.next(&r); err != nil {
-			t.Fatalf("row %d: %v", i, err)
-		}
-		if r != rows[i] {
-			t.Fatalf("row %d:\n got %+v\nwant %+v", i, r, rows[i])
-		}
+	if err := d.db.Set(rowsKey("x", 1), []byte{1, 5, 0}, pebbledb.Sync); err != nil {
+		t.Fatal(err)
 	}
-	if len(dec.b) != 0 {
-		t.Fatalf("%d bytes left over", len(dec.b))
+	if got, err := d.ExecutionRows(c, "x", 0, 1000); err != nil || len(got) != 1000 {
+		t.Fatalf("ExecutionRows of the sound chunk: %d rows, %v", len(got), err)
 	}
-	t.Logf("%d rows in %d bytes", len(rows), len(b))
-	// A truncated chunk is an error, never a panic.
-	b = encodeRows(nil, rows[:30])
-	for n := range len(b) {
-		dec, err := newRowDecoder(b[:n])
-		for err == nil && dec.n > 0 {
-			var r usage.Row
-			err = dec.next(&r)
-		}
-		if err == nil {
-			t.Fatalf("chunk truncated to %d bytes decoded", n)
-		}
+	_, err := d.ExecutionRows(c, "x", 0, len(rows))
+	if !errors.Is(err, rowchunk.ErrCorrupt) || !strings.Contains(err.Error(), "pebble store: execution x: chunk 1:") {
+		t.Fatalf("ExecutionRows of a corrupt chunk: %v, want rowchunk.ErrCorrupt naming the store, execution and chunk", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -10,14 +11,17 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/usaged/usaged/store/rowchunk"
 	"github.com/usaged/usaged/usage"
 )
 
-// Executions are a row of columns each; their rows are execution_rows,
-// keyed by (execution_id, ordinal), the ordinals of an execution's rows
-// running from 0 without gaps, so that a page is the range of ordinals
-// [offset, offset+limit). Enumerations are stored as their numbers: the
-// order of usage's constants is part of this schema, their names are not.
+// Executions are a row of columns each; their rows are execution_chunks,
+// keyed by (execution_id, chunk), each chunk rowchunk.Size rows in
+// rowchunk's encoding but the last, which may hold fewer, the chunk numbers
+// of an execution running from 0 without gaps, so that a page reads the
+// chunks from offset/rowchunk.Size on. Enumerations are stored as their
+// numbers: the order of usage's constants is part of this schema, their
+// names are not.
 
 // execColumns are the columns of executions, in the order of execArgs and
 // scanExec.
@@ -172,13 +176,6 @@ func scanExec(row pgx.Row) (usage.Execution, error) {
 	return e, nil
 }
 
-// rowColumns are the columns of execution_rows, in the order of rowArgs and
-// ExecutionRows' scan.
-var rowColumns = []string{
-	"execution_id", "ordinal", "date", "client_id", "client_name", "organization_id", "user_id", "template_uri", "http_method", "platform",
-	"requests", "status200", "status300", "status400", "status500", "status429",
-}
-
 // PutExecution implements store.Executions.
 func (s *Store) PutExecution(ctx context.Context, e usage.Execution) error {
 	_, err := s.exec(ctx, upsertExec, execArgs(&e)...)
@@ -186,8 +183,8 @@ func (s *Store) PutExecution(ctx context.Context, e usage.Execution) error {
 }
 
 // FinishExecution implements store.Executions. One transaction replaces the
-// record, deletes any rows stored before (finishing again replaces them) and
-// copies the new ones in.
+// record, deletes any chunks stored before (finishing again replaces them)
+// and inserts the new ones, the three statements sent together.
 func (s *Store) FinishExecution(ctx context.Context, e usage.Execution, rows []usage.Row) error {
 	if e.RowCount != len(rows) {
 		return usage.Errorf(usage.KindInvalid, "rowCount", "execution %s has RowCount %d but %d rows", e.ID, e.RowCount, len(rows))
@@ -195,23 +192,25 @@ func (s *Store) FinishExecution(ctx context.Context, e usage.Execution, rows []u
 	if len(rows) > math.MaxInt32 {
 		return usage.Errorf(usage.KindInvalid, "rowCount", "execution %s has too many rows to store: %d, at most %d", e.ID, len(rows), math.MaxInt32)
 	}
+	chunks := make([][]byte, 0, (len(rows)+rowchunk.Size-1)/rowchunk.Size)
+	for i := 0; i < len(rows); i += rowchunk.Size {
+		chunks = append(chunks, rowchunk.Append(nil, rows[i:min(i+rowchunk.Size, len(rows))]))
+	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, upsertExec, execArgs(&e)...); err != nil {
-			return err
+		b := &pgx.Batch{}
+		b.Queue(upsertExec, execArgs(&e)...)
+		b.Queue(`DELETE FROM execution_chunks WHERE execution_id = $1`, e.ID)
+		if len(chunks) > 0 {
+			b.Queue(insertChunks, e.ID, chunks)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM execution_rows WHERE execution_id = $1`, e.ID); err != nil {
-			return err
-		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"execution_rows"}, rowColumns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			r := &rows[i]
-			return []any{
-				e.ID, int32(i), timeArg(r.Date), r.ClientID, r.ClientName, r.OrganizationID, r.UserID, r.TemplateURI, r.HTTPMethod, r.Platform,
-				r.Requests, r.Status200, r.Status300, r.Status400, r.Status500, r.Status429,
-			}, nil
-		}))
-		return err
+		return tx.SendBatch(ctx, b).Close()
 	})
 }
+
+// insertChunks inserts the chunks of execution $1, the bytea array $2,
+// numbered from 0 in the array's order.
+const insertChunks = `INSERT INTO execution_chunks (execution_id, chunk, rows)
+	SELECT $1, c.n - 1, c.rows FROM unnest($2::bytea[]) WITH ORDINALITY AS c (rows, n)`
 
 // Execution implements store.Executions.
 func (s *Store) Execution(ctx context.Context, id string) (usage.Execution, error) {
@@ -234,48 +233,90 @@ func (s *Store) Execution(ctx context.Context, id string) (usage.Execution, erro
 // ExecutionRows implements store.Executions. One statement reads the record's
 // presence and the rows, from one snapshot, so that a concurrent
 // FinishExecution or DeleteExecution is seen whole or not at all: the record
-// joined with the page of its rows, a missing record giving no row and a
-// record without rows in the page one row of NULLs. A negative offset or
-// limit is a usage.KindInvalid error; a limit of 0 returns no rows.
+// joined with the chunks from the one holding offset until limit rows, a
+// missing record giving no row and a record without chunks in the range one
+// row of NULLs. A negative offset or limit is a usage.KindInvalid error; a
+// limit of 0 returns no rows. Chunks missing, out of order or that do not
+// decode are an error wrapping rowchunk.ErrCorrupt.
 func (s *Store) ExecutionRows(ctx context.Context, id string, offset, limit int) ([]usage.Row, error) {
 	if offset < 0 || limit < 0 {
 		return nil, usage.Errorf(usage.KindInvalid, "", "offset and limit must not be negative: got %d and %d", offset, limit)
 	}
-	// Ordinals are below math.MaxInt32: clamped there, neither bound overflows.
+	// Rows are at most math.MaxInt32: clamped there, neither bound overflows.
 	from := int64(min(offset, math.MaxInt32))
 	to := from + int64(min(limit, math.MaxInt32))
-	out := []usage.Row{}
+	first, end := from/rowchunk.Size, from/rowchunk.Size
+	if to > from {
+		end = (to-1)/rowchunk.Size + 1
+	}
+	var chunks [][]byte // from chunk first on, each numbered one more than the one before
 	found := false
 	err := s.query(ctx, func(rows pgx.Rows) error {
 		found = true
 		var (
-			ordinal *int32
-			date    pgtype.Timestamptz
-			r       usage.Row
+			n *int32
+			b []byte
 		)
-		if err := rows.Scan(&ordinal, &date, &r.ClientID, &r.ClientName, &r.OrganizationID, &r.UserID, &r.TemplateURI, &r.HTTPMethod, &r.Platform,
-			&r.Requests, &r.Status200, &r.Status300, &r.Status400, &r.Status500, &r.Status429); err != nil {
+		if err := rows.Scan(&n, &b); err != nil {
 			return err
 		}
-		if ordinal != nil {
-			r.Date = timeOf(date)
-			out = append(out, r)
+		if n == nil {
+			return nil
 		}
+		if want := first + int64(len(chunks)); int64(*n) != want {
+			return fmt.Errorf("execution %s: chunk %d: %w", id, want, rowchunk.ErrCorrupt)
+		}
+		chunks = append(chunks, b)
 		return nil
-	}, `SELECT r.ordinal, r.date,
-		coalesce(r.client_id, ''), coalesce(r.client_name, ''), coalesce(r.organization_id, ''), coalesce(r.user_id, ''),
-		coalesce(r.template_uri, ''), coalesce(r.http_method, ''), coalesce(r.platform, ''),
-		coalesce(r.requests, 0), coalesce(r.status200, 0), coalesce(r.status300, 0), coalesce(r.status400, 0), coalesce(r.status500, 0), coalesce(r.status429, 0)
-	FROM executions e LEFT JOIN execution_rows r ON r.execution_id = e.id AND r.ordinal >= $2 AND r.ordinal < $3
+	}, `SELECT c.chunk, c.rows
+	FROM executions e LEFT JOIN execution_chunks c ON c.execution_id = e.id AND c.chunk >= $2 AND c.chunk < $3
 	WHERE e.id = $1
-	ORDER BY r.ordinal`, id, from, to)
+	ORDER BY c.chunk`, id, first, end)
 	switch {
 	case err != nil:
 		return nil, err
 	case !found:
 		return nil, usage.ErrNotFound
 	}
-	return out, nil
+	rows, err := decodeChunks(chunks, first, int(from-first*rowchunk.Size), limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: execution %s: %w", id, err)
+	}
+	return rows, nil
+}
+
+// decodeChunks returns up to limit rows of chunks, the chunks of an
+// execution from number first on, after the first skip. Every chunk but the
+// last must be full. It sizes the page before decoding it: growing a slice
+// of many rows would copy them several times.
+func decodeChunks(chunks [][]byte, first int64, skip, limit int) ([]usage.Row, error) {
+	decs := make([]*rowchunk.Decoder, len(chunks))
+	total := 0
+	for i, b := range chunks {
+		dec, err := rowchunk.NewDecoder(b)
+		if err != nil {
+			return nil, fmt.Errorf("chunk %d: %w", first+int64(i), err)
+		}
+		if dec.Len() < rowchunk.Size && i < len(chunks)-1 {
+			return nil, fmt.Errorf("chunk %d holds %d rows and is not the last: %w", first+int64(i), dec.Len(), rowchunk.ErrCorrupt)
+		}
+		decs[i], total = dec, total+dec.Len()
+	}
+	rows := make([]usage.Row, 0, max(0, min(total-skip, limit)))
+	var r usage.Row
+	for i, dec := range decs {
+		for dec.Len() > 0 && len(rows) < limit {
+			if err := dec.Next(&r); err != nil {
+				return nil, fmt.Errorf("chunk %d: %w", first+int64(i), err)
+			}
+			if skip > 0 {
+				skip--
+				continue
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
 }
 
 // execPage is how many records ExecutionsBy reads per statement, so that fn
@@ -311,7 +352,7 @@ func (s *Store) ExecutionsBy(ctx context.Context, fn func(usage.Execution) bool)
 	}
 }
 
-// DeleteExecution implements store.Executions. Its rows go with it (ON
+// DeleteExecution implements store.Executions. Its chunks go with it (ON
 // DELETE CASCADE).
 func (s *Store) DeleteExecution(ctx context.Context, id string) error {
 	_, err := s.exec(ctx, `DELETE FROM executions WHERE id = $1`, id)

@@ -95,6 +95,23 @@ CREATE TABLE execution_rows (
 	status429       bigint NOT NULL,
 	PRIMARY KEY (execution_id, ordinal)
 );
+`}, {2,
+	// Result rows become chunks of rowchunk's encoding, one bytea per
+	// rowchunk.Size rows rather than a row of sixteen columns per result
+	// row. The rows already stored cannot be re-encoded in SQL, and results
+	// are temporary (they expire, and a client whose result is gone submits
+	// its query again), so the executions they belong to are deleted with
+	// them. Executions without rows stay: queued and running ones run on,
+	// failed and empty ones read as before.
+	`
+CREATE TABLE execution_chunks (
+	execution_id text COLLATE "C" NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+	chunk        integer NOT NULL,
+	rows         bytea NOT NULL,
+	PRIMARY KEY (execution_id, chunk)
+);
+DELETE FROM executions e WHERE EXISTS (SELECT FROM execution_rows r WHERE r.execution_id = e.id);
+DROP TABLE execution_rows;
 `}}
 
 // migrationLock is the first key of the schema's advisory lock, the second

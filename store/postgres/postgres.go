@@ -13,9 +13,11 @@
 //     as JSON in a jsonb column: they are loaded whole, and a field added to
 //     a domain type is kept without a migration;
 //   - executions are a row of columns each, so that an operator can read
-//     them with SQL; their result rows are a table keyed by (execution id,
-//     ordinal), so that a page of rows is a range read of the primary key.
-//     FinishExecution replaces the record and the rows in one transaction.
+//     them with SQL; their result rows are chunks of rowchunk's encoding,
+//     rowchunk.Size rows to a bytea keyed by (execution id, chunk number),
+//     so that writing and reading many rows is a few values and a page of
+//     rows is a range read of the primary key. FinishExecution replaces the
+//     record and the chunks in one transaction.
 //
 // Times are stored as timestamptz, to the microsecond, and read back in UTC;
 // a zero time is NULL.
@@ -101,6 +103,11 @@ type Store struct {
 // usage.KindUnavailable when the server cannot be reached, and refuses a
 // schema migrated by a newer usaged.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	return open(ctx, cfg, migrations)
+}
+
+// open is Open applying the steps ms.
+func open(ctx context.Context, cfg Config, ms []migration) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -119,7 +126,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, classify(ctx, err)
 	}
 	s := &Store{pool: pool, schema: schema}
-	if err := s.migrate(ctx, migrations); err != nil {
+	if err := s.migrate(ctx, ms); err != nil {
 		pool.Close()
 		return nil, err
 	}

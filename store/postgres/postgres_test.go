@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/usaged/usaged/internal/clustertest"
 	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/store/storetest"
+	"github.com/usaged/usaged/usage"
 )
 
 // The tests share one PostgreSQL server with other tests: each works in a
@@ -230,5 +232,74 @@ func TestUpsertSQL(t *testing.T) {
 	e := storetest.SampleExecution("x")
 	if n := len(execArgs(&e)); n != len(execColumns) {
 		t.Fatalf("execArgs gives %d values for %d columns", n, len(execColumns))
+	}
+}
+
+// TestMigrateToChunks migrates a schema at version 1, whose rows are
+// execution_rows, to version 2: the finished execution whose rows it holds
+// is gone and so is the table, a queued execution stays, and executions
+// store and read their rows as chunks.
+func TestMigrateToChunks(t *testing.T) {
+	dbURL, schema := testSchema(t)
+	c := t.Context()
+	old, err := open(c, Config{URL: dbURL, Schema: schema, MaxConns: 2}, migrations[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := storetest.SampleExecution("queued")
+	queued.Status, queued.Error, queued.RowCount = usage.ExecutionQueued, nil, 0
+	done := storetest.SampleExecution("done")
+	done.Status, done.Error, done.RowCount = usage.ExecutionComplete, nil, 2
+	for _, e := range []usage.Execution{queued, done} {
+		if err := old.PutExecution(c, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := old.exec(c, `INSERT INTO execution_rows (execution_id, ordinal, date,
+		client_id, client_name, organization_id, user_id, template_uri, http_method, platform,
+		requests, status200, status300, status400, status500, status429)
+	VALUES ('done', 0, now(), 'c1', 'Alpha', 'org-x', '', 'api/v2/users', 'GET', '', 3, 3, 0, 0, 0, 0),
+		('done', 1, NULL, 'c2', '', 'org-x', '', 'api/v2/users', 'POST', '', 1, 0, 0, 1, 0, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	s := mustOpen(t, dbURL, schema)
+	if got := versions(t, s); len(got) != len(migrations) {
+		t.Fatalf("after Open, schema_migrations holds %v, want versions 1 to %d", got, len(migrations))
+	}
+	if _, err := s.Execution(c, "done"); !errors.Is(err, usage.ErrNotFound) {
+		t.Fatalf("Execution(done) after the migration: %v, want not found", err)
+	}
+	if _, err := s.ExecutionRows(c, "done", 0, 10); !errors.Is(err, usage.ErrNotFound) {
+		t.Fatalf("ExecutionRows(done) after the migration: %v, want not found", err)
+	}
+	if _, err := s.exec(c, `SELECT FROM execution_rows`); err == nil {
+		t.Fatal("execution_rows still exists after the migration")
+	}
+	got, err := s.Execution(c, "queued")
+	if err != nil {
+		t.Fatalf("Execution(queued) after the migration: %v", err)
+	}
+	if d := storetest.SameExecution(got, queued); d != "" {
+		t.Fatalf("Execution(queued) after the migration: %s", d)
+	}
+
+	rows := storetest.MakeRows(2500)
+	for _, id := range []string{"queued", "new"} {
+		e := storetest.SampleExecution(id)
+		e.Status, e.Error, e.RowCount = usage.ExecutionComplete, nil, len(rows)
+		if err := s.FinishExecution(c, e, rows); err != nil {
+			t.Fatalf("FinishExecution(%s): %v", id, err)
+		}
+		page, err := s.ExecutionRows(c, id, 900, 1200)
+		if err != nil || len(page) != 1200 {
+			t.Fatalf("ExecutionRows(%s, 900, 1200): %d rows, %v", id, len(page), err)
+		}
+		for i := range page {
+			if page[i] != rows[900+i] {
+				t.Fatalf("ExecutionRows(%s, 900, 1200): row %d:\n got %+v\nwant %+v", id, i, page[i], rows[900+i])
+			}
+		}
 	}
 }
