@@ -122,11 +122,11 @@ func awaitCounts(t *testing.T, cfg clickhouse.Config, want oracle) {
 	checkCounts(t, cfg, want)
 }
 
-// awaitRecovered waits up to 5 s for s to have recovered one batch: the
+// awaitRecovered waits up to 20 s for s to have recovered one batch: the
 // counts are in before the claims are settled.
 func awaitRecovered(t *testing.T, s *clickhouse.Store) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); s.Stats().Recovered == 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(20 * time.Second); s.Stats().Recovered == 0 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if st := s.Stats(); st.Recovered != 1 {
