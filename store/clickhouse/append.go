@@ -22,7 +22,7 @@ const maxBatch = 100_000
 
 // batchesInFlight is how many batches of each kind a node runs at once:
 // while one waits for its quorum inserts, the next claims its keys.
-const batchesInFlight = 2
+const batchesInFlight = 4
 
 // settlesInFlight bounds the batches answered and still settling.
 const settlesInFlight = 8

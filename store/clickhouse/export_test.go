@@ -83,3 +83,6 @@ func (s *Store) Marked(ctx context.Context, batch string) (bool, error) {
 	n, err := s.claims.Exists(ctx, s.markKey(batch)).Result()
 	return n == 1, err
 }
+
+// BatchesInFlight is how many batches a node writes at once.
+const BatchesInFlight = batchesInFlight

@@ -437,7 +437,7 @@ func TestIngestAgainstClickHouse(t *testing.T) {
 		return rate
 	}
 	base := openNode(t, testConfig(t))
-	own := run("clickhouse's own insert", 2, func(g, n int) (int, error) {
+	own := run("clickhouse's own insert", clickhouse.BatchesInFlight, func(g, n int) (int, error) {
 		events := batchOf(g, n, 20_000)
 		return len(events), base.WriteUnprotected(context.Background(), fmt.Sprintf("bench-%d-%d", g, n), events)
 	})
