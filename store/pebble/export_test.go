@@ -132,8 +132,20 @@ func TestExportActivity(t *testing.T) {
 			userDays = append(userDays, dayOf[usage.UserTally]{s, d, v})
 			return nil
 		},
-		Gauges:     func(s usage.GUID, a usage.Activity) error { gauges = append(gauges, a); return nil },
-		UserEvents: func(s usage.GUID, a usage.Activity) error { userEvents = append(userEvents, a); return nil },
+		Gauges: func(s usage.GUID, a usage.Activity) error {
+			if s != service {
+				t.Errorf("gauge report %q of service %s, want %s", a.ID, s, service)
+			}
+			gauges = append(gauges, a)
+			return nil
+		},
+		UserEvents: func(s usage.GUID, a usage.Activity) error {
+			if s != service {
+				t.Errorf("user event %q of service %s, want %s", a.ID, s, service)
+			}
+			userEvents = append(userEvents, a)
+			return nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
