@@ -39,24 +39,27 @@ an empty cluster database, and checks the copy:
 
   - the counts of every hour, client, user, template, method and platform, and
     the latest name of every client, into ClickHouse (--store);
-  - the dedupe records of events within --dedupe-window, as committed claims in
-    Redis (--claims), under the embedded store's hash seed, which the cluster
-    adopts in the keeper (--keeper): an event sent again after the move is still
-    a duplicate;
+  - the activity of every service as the store keeps it for the service-usage
+    reports (the counters of every service's and user's day, the gauge reports
+    and the user events), into ClickHouse: the reports on the cluster start from
+    it and add the activity recorded there after;
+  - the dedupe records of events and of activity within --dedupe-window, as
+    committed claims in Redis (--claims), under the embedded store's hash seed,
+    which the cluster adopts in the keeper (--keeper): an event sent again after
+    the move is still a duplicate;
   - the organizations, clients, the service registry, the API keys and the query
     executions with their rows, into PostgreSQL (--metadata).
 
-The embedded store keeps counts, not events: the cluster's journal of raw events
-starts at the migration, and the events of earlier history cannot be listed.
-The counts are exact. After copying, migrate compares the totals of every
-client on every day in the store and in the cluster, prints the comparison and
-fails if any differs.
+The embedded store keeps counts, not events: the cluster's journals of raw
+events and activity start at the migration, and the events of earlier history
+cannot be listed. The counts are exact. After copying, migrate compares the
+totals of every client on every day, and the reports of every service (its
+totals and its users over its whole history, and its daily series), in the
+store and in the cluster, prints the comparison and fails if any differs.
 
 Run it again after it stopped halfway (a crash, a lost server): it writes the
 same blocks and claims again, which the cluster recognises, and finishes. No
-usaged node may run on the cluster until it has finished. A store that holds
-service activity (the service-usage reports) cannot be moved yet: migrate
-refuses it.`)
+usaged node may run on the cluster until it has finished.`)
 	cfg := &migrateConfig{dedupeWindow: ingest.DefaultDedupeWindow}
 	f := cmd.Flags
 	f.StringVar(&cfg.from, "from", "", "`location` of the embedded store, as serve's --store: pebble:DIR (required)")
@@ -102,12 +105,6 @@ func (c *cli) migrate(ctx context.Context, cfg *migrateConfig) error {
 		return fmt.Errorf("%w (is usaged serve still running on it? stop it first)", err)
 	}
 	defer src.Close()
-	if active, err := src.HasActivity(ctx); err != nil {
-		return err
-	} else if active {
-		return errors.New("the store holds service activity (the service-usage reports), which migrate cannot move yet: " +
-			"the cluster keeps activity as raw events and the store keeps only its daily counters, gauges and user events; nothing was written")
-	}
 	dst, err := clickhouse.Open(ctx, chCfg)
 	if err != nil {
 		return err
@@ -124,17 +121,32 @@ func (c *cli) migrate(ctx context.Context, cfg *migrateConfig) error {
 		return err
 	}
 	var sourceDays []usage.Row
-	activityRecords := 0
+	services := serviceSpans{}
 	err = src.Export(ctx, pebble.ExportVisitor{
 		Groups:      func(r usage.Row) error { return imp.Group(ctx, r) },
 		ClientDays:  func(r usage.Row) error { sourceDays = append(sourceDays, r); return nil },
 		ClientNames: func(org, client, name string) error { return imp.ClientName(ctx, org, client, name) },
 		Dedupe: func(r pebble.DedupeRecord) error {
 			if r.OrganizationID == "" {
-				activityRecords++ // without activity, only records of activity whose counters were never written
-				return nil
+				return imp.ActivityClaim(ctx, r.Service, r.Hash, r.Hour)
 			}
 			return imp.EventClaim(ctx, r.OrganizationID, r.Hash, r.Hour)
+		},
+		ServiceDays: func(service usage.GUID, day time.Time, t usage.ServiceTally) error {
+			services.add(service, day)
+			return imp.ServiceDay(ctx, service, day, t)
+		},
+		UserDays: func(service usage.GUID, day time.Time, t usage.UserTally) error {
+			services.add(service, day)
+			return imp.UserDay(ctx, service, day, t)
+		},
+		Gauges: func(service usage.GUID, a usage.Activity) error {
+			services.add(service, a.Time)
+			return imp.Gauge(ctx, service, a)
+		},
+		UserEvents: func(service usage.GUID, a usage.Activity) error {
+			services.add(service, a.Time)
+			return imp.UserEvent(ctx, service, a)
 		},
 	})
 	if err != nil {
@@ -144,12 +156,10 @@ func (c *cli) migrate(ctx context.Context, cfg *migrateConfig) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "counts: %s (migration batches: %d); %s; claims: %s within the %s window (%s before it not copied)\n",
-		termout.Plural(st.Groups, "hourly group"), st.Batches, termout.Plural(st.Names, "client name"),
+	fmt.Fprintf(c.stdout, "counts: %s, activity: %s of %s (days of counters, gauge reports, user events), in %d migration batches; %s; claims: %s within the %s window (%s before it not copied)\n",
+		termout.Plural(st.Groups, "hourly group"), termout.Plural(st.Activity, "record"), termout.Plural(len(services), "service"),
+		st.Batches, termout.Plural(st.Names, "client name"),
 		termout.Plural(st.Claims, "dedupe record"), (*flagvalue.DayDuration)(&cfg.dedupeWindow), termout.Plural(st.Expired, "record"))
-	if activityRecords > 0 {
-		fmt.Fprintf(c.stdout, "skipped %s of activity events\n", termout.Plural(activityRecords, "dedupe record"))
-	}
 	mst, err := copyMetadata(ctx, src, meta)
 	if err != nil {
 		return fmt.Errorf("copy metadata: %w", err)
@@ -159,17 +169,133 @@ func (c *cli) migrate(ctx context.Context, cfg *migrateConfig) error {
 		termout.Plural(mst.partners, "partner"), termout.Plural(mst.resellers, "reseller"), termout.Plural(mst.collections, "collection"),
 		termout.Plural(mst.services, "service"), termout.Plural(mst.apiKeys, "API key"), termout.Plural(mst.executions, "query execution"),
 		termout.Plural(mst.rows, "row"))
-	fmt.Fprintln(c.stdout, "raw events: none copied (the embedded store keeps counts, not events); the cluster's journal starts now")
+	fmt.Fprintln(c.stdout, "raw events: none copied (the embedded store keeps counts, not events); the cluster's journals start now")
 
 	hourly, rollup, err := dst.ClientDayTotals(ctx)
 	if err != nil {
 		return err
 	}
 	diffs := compareTotals(c.stdout, sourceDays, map[string][]usage.Row{"hourly counts": hourly, "daily counts": rollup})
-	if diffs > 0 {
-		return fmt.Errorf("the cluster's totals differ from the store's in %s (listed above)", termout.Plural(diffs, "place"))
+	reportDiffs, err := compareReports(ctx, c.stdout, services, src, dst)
+	if err != nil {
+		return err
+	}
+	if diffs += reportDiffs; diffs > 0 {
+		return fmt.Errorf("the cluster's totals and reports differ from the store's in %s (listed above)", termout.Plural(diffs, "place"))
 	}
 	return nil
+}
+
+// serviceSpans are the services with activity, each with the UTC days its
+// activity spans: from the first, included, to the last, excluded.
+type serviceSpans map[usage.GUID]*[2]time.Time
+
+// add widens the span of service to the UTC day of t.
+func (ss serviceSpans) add(service usage.GUID, t time.Time) {
+	day := usage.PeriodOf(usage.Daily, t)
+	sp := ss[service]
+	if sp == nil {
+		ss[service] = &[2]time.Time{day.Start, day.End()}
+		return
+	}
+	if day.Start.Before(sp[0]) {
+		sp[0] = day.Start
+	}
+	if day.End().After(sp[1]) {
+		sp[1] = day.End()
+	}
+}
+
+// compareReports prints, per service, the reports of the source and of
+// the target over the service's whole span: its totals, its users and its
+// daily series, with every difference; it returns the number of differences.
+func compareReports(ctx context.Context, w io.Writer, services serviceSpans, source, target store.Reports) (int, error) {
+	diffs := 0
+	byGUID := func(a, b usage.GUID) int { return slices.Compare(a[:], b[:]) }
+	guids := slices.SortedFunc(maps.Keys(services), byGUID)
+	var lines []string
+	for _, g := range guids {
+		from, to := services[g][0], services[g][1]
+		n := 0
+		differ := func(what string, want, got any) {
+			n++
+			fmt.Fprintf(w, "DIFFERENT  service %s %s: store %+v, cluster %+v\n", g, what, want, got)
+		}
+		var tot [2]usage.ServiceTotals
+		var users [2][]usage.UserUsage
+		var series [2][]usage.ServiceTotals
+		for i, r := range []store.Reports{source, target} {
+			var err error
+			if tot[i], err = r.ServiceTotals(ctx, g, from, to); err != nil {
+				return diffs, err
+			}
+			if users[i], err = r.ServiceUsers(ctx, g, from, to, usage.GUID{}); err != nil {
+				return diffs, err
+			}
+			if series[i], err = r.ServiceSeries(ctx, g, from, to, usage.Daily); err != nil {
+				return diffs, err
+			}
+		}
+		if tot[0] != tot[1] {
+			differ("totals", tot[0], tot[1])
+		}
+		for i := range max(len(series[0]), len(series[1])) {
+			var want, got usage.ServiceTotals
+			if i < len(series[0]) {
+				want = series[0][i]
+			}
+			if i < len(series[1]) {
+				got = series[1][i]
+			}
+			if want != got {
+				differ("on "+from.AddDate(0, 0, i).Format(time.DateOnly), want, got)
+			}
+		}
+		byUser := func(us []usage.UserUsage) map[usage.GUID]usage.UserUsage {
+			m := make(map[usage.GUID]usage.UserUsage, len(us))
+			for _, u := range us {
+				m[u.User] = inUTC(u)
+			}
+			return m
+		}
+		want, got := byUser(users[0]), byUser(users[1])
+		all := map[usage.GUID]bool{}
+		for u := range want {
+			all[u] = true
+		}
+		for u := range got {
+			all[u] = true
+		}
+		for _, u := range slices.SortedFunc(maps.Keys(all), byGUID) {
+			if want[u] != got[u] {
+				differ("user "+u.String(), want[u], got[u])
+			}
+		}
+		verdict := "same"
+		if n > 0 {
+			verdict = termout.Plural(n, "difference")
+		}
+		diffs += n
+		lines = append(lines, fmt.Sprintf("  %s: %s to %s, %s, messages in the store %d, in the cluster %d: %s", g,
+			from.Format(time.DateOnly), to.AddDate(0, 0, -1).Format(time.DateOnly), termout.Plural(len(users[0]), "user"),
+			tot[0].Messages, tot[1].Messages, verdict))
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(w, "verified the reports of every service (totals, users, daily series):\n")
+	}
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	return diffs, nil
+}
+
+// inUTC returns u with its times in UTC, so that equal instants compare
+// equal.
+func inUTC(u usage.UserUsage) usage.UserUsage {
+	for _, t := range []*time.Time{&u.CreatedOn, &u.RegisteredOn, &u.LastLogin, &u.LastMsgSent, &u.LastMsgRetrieved, &u.LastActivity} {
+		*t = t.UTC()
+	}
+	return u
 }
 
 // dayKey is a client's day in an organization.

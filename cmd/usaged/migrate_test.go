@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/usaged/usaged/store/memory"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/store/postgres"
+	"github.com/usaged/usaged/store/storetest"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -313,22 +315,115 @@ func TestMigrate(t *testing.T) {
 	})
 }
 
-func TestMigrateRefusesActivity(t *testing.T) {
+// TestMigrateActivity moves a store with services' activity: migrate
+// prints the comparison of every service's reports, all the same, and the
+// cluster's reports are the oracle's; the dedupe record of an activity
+// event within the window became its claim.
+func TestMigrateActivity(t *testing.T) {
 	target := newMigrateTarget(t)
+	ctx := t.Context()
 	dir := t.TempDir()
 	db, err := pebble.Open(pebble.Config{Dir: dir, FilterCapacity: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.AppendActivity(t.Context(), usage.NewGUID(), []usage.Activity{{ID: "a", Time: time.Now(), Kind: usage.ActivityStorage, StorageBytes: 1}}, time.Now().Add(-time.Hour))
+	g := storetest.NewActivityGen(3)
+	o := storetest.NewActivityOracle()
+	from := g.Start.AddDate(0, -1, 0)
+	add := func(service usage.GUID, batch []usage.Activity) {
+		t.Helper()
+		want := o.Append(service, batch, from)
+		got, err := db.AppendActivity(ctx, service, batch, from)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("AppendActivity: %v, %v; want %v", got, err, want)
+		}
+	}
+	for range 20 {
+		i := g.R.IntN(len(g.Casts))
+		add(g.Casts[i].GUID, g.Batch(i, 100))
+	}
+	recent := usage.Activity{ID: "recent", Time: time.Now().Add(-time.Hour), Kind: usage.ActivityStorage, StorageBytes: 1}
+	add(g.Casts[0].GUID, []usage.Activity{recent})
+	seed := db.Seed()
+	db.Close()
+
+	out := runCLI(t, nil, append([]string{"migrate", "--from", "pebble:" + dir, "--dedupe-window", "2d"}, target.args...)...)
+	t.Logf("usaged migrate:\n%s", out)
+	if strings.Contains(out, "DIFFERENT") {
+		t.Errorf("migrate found differences:\n%s", out)
+	}
+	for _, want := range []string{"activity: ", " records of 3 services", "verified the reports of every service"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("migrate printed no %q:\n%s", want, out)
+		}
+	}
+	for _, c := range g.Casts {
+		if !regexp.MustCompile(c.GUID.String() + `: .*messages in the store (\d+), in the cluster (\d+): same`).MatchString(out) {
+			t.Errorf("migrate printed no comparison of service %s:\n%s", c.GUID, out)
+		}
+	}
+
+	s, err := clickhouse.Open(ctx, target.ch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	_, err = tryCLI(t, nil, append([]string{"migrate", "--from", "pebble:" + dir}, target.args...)...)
-	if err == nil || !strings.Contains(err.Error(), "service activity") {
-		t.Fatalf("migrate of a store with activity: %v, want a refusal naming the activity", err)
+	defer s.Close()
+	storetest.CheckReports(t, s, o, g)
+
+	opts, err := redis.ParseURL(target.ch.Claims)
+	if err != nil {
+		t.Fatal(err)
 	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	x := xxh3.HashString128Seed(recent.ID, seed)
+	h := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, x.Hi), uint32(x.Lo))
+	key := "usaged:" + target.ch.Database + ":a:" + g.Casts[0].GUID.String() + ":" + hex.EncodeToString(h)
+	if val, err := rdb.Get(ctx, key).Result(); err != nil || val != "c|"+strconv.FormatInt(recent.Time.Truncate(time.Hour).Unix(), 10) {
+		t.Errorf("claim of the recent activity %s = %q, %v; want committed at its hour", key, val, err)
+	}
+}
+
+// compareReports lists every difference of a service's reports.
+func TestCompareReports(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	day := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	service, user := usage.GUID{1}, usage.GUID{2}
+	acts := []usage.Activity{
+		{ID: "m", Time: day.Add(time.Hour), Kind: usage.ActivityMessage, User: user},
+		{ID: "s", Time: day.Add(25 * time.Hour), Kind: usage.ActivityStorage, StorageBytes: 5},
+	}
+	spans := serviceSpans{}
+	for _, a := range acts {
+		spans.add(service, a.Time)
+	}
+	f := func(target []usage.Activity, diffs int, says ...string) {
+		t.Helper()
+		src, dst := memory.New(), memory.New()
+		if _, err := src.AppendActivity(ctx, service, acts, day); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dst.AppendActivity(ctx, service, target, day); err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		n, err := compareReports(ctx, &out, spans, src, dst)
+		if err != nil || n != diffs {
+			t.Errorf("%d differences, %v; want %d:\n%s", n, err, diffs, out.String())
+		}
+		for _, s := range says {
+			if !strings.Contains(out.String(), s) {
+				t.Errorf("comparison does not say %q:\n%s", s, out.String())
+			}
+		}
+	}
+	f(acts, 0, service.String()+": 2026-01-02 to 2026-01-03, 1 user, messages in the store 1, in the cluster 1: same")
+	// The message missing: the totals, its day and its sender differ.
+	f(acts[1:], 3, "DIFFERENT  service "+service.String()+" totals", "DIFFERENT  service "+service.String()+" on 2026-01-02",
+		"DIFFERENT  service "+service.String()+" user "+user.String(), "messages in the store 1, in the cluster 0: 3 differences")
+	// The gauge missing: the totals and its day differ.
+	f(acts[:1], 2, " on 2026-01-03: store {Users:{Total:0 Pro:0 Guest:0 Disabled:0 Unregistered:0} StorageBytes:5")
 }
 
 func TestCompareTotals(t *testing.T) {

@@ -32,3 +32,32 @@ func TestActivityCodecRoundTrips(t *testing.T) {
 		t.Error("a malformed body decoded")
 	}
 }
+
+func TestTallyCodecRoundTrips(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 30, 5, 123456789, time.UTC)
+	service := func(v usage.ServiceTally) {
+		t.Helper()
+		got, err := decodeServiceTally(encodeServiceTally(v))
+		if err != nil || got != v {
+			t.Errorf("decoded %+v, %v; want %+v", got, err, v)
+		}
+	}
+	service(usage.ServiceTally{})
+	service(usage.ServiceTally{Messages: 3, Attachments: 1 << 40})
+	service(usage.ServiceTally{Features: [usage.NumFeatures]int64{0, 2, 0, 0, 7}})
+	user := func(v usage.UserTally) {
+		t.Helper()
+		got, err := decodeUserTally(v.User, encodeUserTally(v))
+		if err != nil || !reflect.DeepEqual(got, v) {
+			t.Errorf("decoded %+v, %v; want %+v", got, err, v)
+		}
+	}
+	u := usage.NewGUID()
+	user(usage.UserTally{User: u})
+	user(usage.UserTally{User: u, Named: true, Sent: 1, Received: 2, Attachments: 3, AttachmentBytes: 4, InvitationsSent: 5, InvitationsAccepted: 6,
+		LastSent: at, LastReceived: at.Add(time.Nanosecond), LastActive: at.Add(time.Hour)})
+	user(usage.UserTally{User: u, LastActive: at})
+	if _, err := decodeUserTally(u, "{"); err == nil {
+		t.Error("a malformed body decoded")
+	}
+}

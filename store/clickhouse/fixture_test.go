@@ -186,7 +186,7 @@ func sortKey(v any) string {
 // first, faster than a quorum on every insert.
 func (s *Store) SyncReplicas(ctx context.Context) error {
 	for _, r := range s.replicas[1:] {
-		for _, table := range []string{"events", "event_counts", "client_hour_counts", "client_day_counts", "client_names", "activity", "published"} {
+		for _, table := range []string{"events", "event_counts", "client_hour_counts", "client_day_counts", "client_names", "activity", "imported_activity", "published"} {
 			if err := r.Exec(ctx, "SYSTEM SYNC REPLICA "+s.cfg.Database+"."+table); err != nil {
 				return err
 			}

@@ -3,10 +3,13 @@ package clickhouse
 // Import: the history of an embedded store, moved into an empty cluster
 // database. The embedded store keeps counts, not events, so what moves is
 // its hourly groups (as count blocks of "migration" batches, with their
-// published rows), its clients' latest names and its dedupe records within
-// the window (as committed claims, under the same seed, so that an event
-// sent again after the move is still a duplicate). The events journal gets
-// nothing: raw events start at the migration.
+// published rows), its clients' latest names, the activity of its services
+// as it kept it (the counters of every service's and user's UTC days, the
+// gauge reports and the user events, into imported_activity, where the
+// reports start their fold) and its dedupe records within the window (as
+// committed claims, under the same seed, so that an event sent again after
+// the move is still a duplicate). The journals get nothing: raw events and
+// activity start at the migration.
 //
 // Every write is deterministic in the source: the batch ids are hashes of
 // the source's seed and of the chunk they name, the rows of a block are
@@ -59,16 +62,19 @@ type ImportConfig struct {
 
 // ImportStats counts what an Import wrote.
 type ImportStats struct {
-	Groups  int // hourly groups
-	Batches int // migration batches (count blocks with their published rows)
-	Names   int // client names
-	Claims  int // committed claims of dedupe records within the window
-	Expired int // dedupe records before the window, not imported
+	Groups   int // hourly groups
+	Activity int // records of services' activity: days of counters, gauge reports, user events
+	Batches  int // migration batches (blocks with their published rows)
+	Names    int // client names
+	Claims   int // committed claims of dedupe records within the window, of events and of activity
+	Expired  int // dedupe records before the window, not imported
 }
 
 // Importer writes the history of another store into a cluster database, in
-// the order of its methods: Group, ClientName and EventClaim in any order
-// and any number, then Finish. It is not safe for concurrent use.
+// the order of its methods: Group, ClientName, EventClaim, the records of
+// services' activity (ServiceDay, UserDay, Gauge, UserEvent) and
+// ActivityClaim in any order and any number, then Finish. It is not safe
+// for concurrent use.
 type Importer struct {
 	s     *Store
 	cfg   ImportConfig
@@ -86,6 +92,35 @@ type Importer struct {
 	names     []clientName
 	nameChunk int
 	claims    []importClaim
+
+	// The activity records of the service and kind being gathered, and
+	// the number of chunks of each service and kind already written.
+	service     usage.GUID
+	stateKind   uint8
+	state       []stateRow
+	stateChunks map[stateChunk]int
+}
+
+// The kinds of imported_activity's rows.
+const (
+	stateServiceDay = 1
+	stateUserDay    = 2
+	stateGauge      = 3
+	stateUserEvent  = 4
+)
+
+// stateRow is a row of imported_activity, but for its service and batch.
+type stateRow struct {
+	user  string
+	time  int64 // Unix s
+	nanos uint32
+	id    string
+	body  string
+}
+
+type stateChunk struct {
+	service usage.GUID
+	kind    uint8
 }
 
 type clientName struct{ org, client, name string }
@@ -129,7 +164,7 @@ func (s *Store) Import(ctx context.Context, cfg ImportConfig) (*Importer, error)
 				ErrNotEmpty, s.cfg.Database, strings.Join(held, ", "))
 		}
 	case errors.Is(err, zk.ErrNoNode):
-		held, err := s.holds(ctx, []string{"events", "event_counts", "client_hour_counts", "client_day_counts", "client_names", "activity", "published"}, true)
+		held, err := s.holds(ctx, []string{"events", "event_counts", "client_hour_counts", "client_day_counts", "client_names", "activity", "imported_activity", "published"}, true)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +180,7 @@ func (s *Store) Import(ctx context.Context, cfg ImportConfig) (*Importer, error)
 	if err := s.setSeed(seed); err != nil {
 		return nil, err
 	}
-	return &Importer{s: s, cfg: cfg, orgsDone: map[string]bool{}}, nil
+	return &Importer{s: s, cfg: cfg, orgsDone: map[string]bool{}, stateChunks: map[stateChunk]int{}}, nil
 }
 
 // holds names what the database holds: rows in tables, batch records in
@@ -267,13 +302,24 @@ func (im *Importer) ClientName(ctx context.Context, orgID, clientID, name string
 // hour, whose id hashes to hash (the embedded store's 12 bytes, keyed by
 // ImportConfig.Seed). A record before the dedupe window is skipped.
 func (im *Importer) EventClaim(ctx context.Context, orgID string, hash [12]byte, hour time.Time) error {
+	return im.claim(ctx, 'e', orgID, hash, hour)
+}
+
+// ActivityClaim adds the dedupe record of an activity event of service at
+// hour, as EventClaim does for events.
+func (im *Importer) ActivityClaim(ctx context.Context, service usage.GUID, hash [12]byte, hour time.Time) error {
+	return im.claim(ctx, 'a', service.String(), hash, hour)
+}
+
+// claim adds the dedupe record of an event of kind ('e' or 'a') in scope.
+func (im *Importer) claim(ctx context.Context, kind byte, scope string, hash [12]byte, hour time.Time) error {
 	from := im.cfg.DedupeFrom.Truncate(time.Hour)
 	if hour.Before(from) {
 		im.stats.Expired++
 		return nil
 	}
 	im.claims = append(im.claims, importClaim{
-		key:    im.s.hashClaimKey('e', orgID, hash),
+		key:    im.s.hashClaimKey(kind, scope, hash),
 		value:  "c|" + strconv.FormatInt(hour.Unix(), 10),
 		expire: claimExpiry(hour, im.cfg.DedupeFrom, im.cfg.Now()), // as a claim committed now
 	})
@@ -285,7 +331,7 @@ func (im *Importer) EventClaim(ctx context.Context, orgID string, hash [12]byte,
 
 // Finish writes what is still gathered and returns what the import wrote.
 func (im *Importer) Finish(ctx context.Context) (ImportStats, error) {
-	for _, flush := range []func(context.Context) error{im.flushGroups, im.flushNames, im.flushClaims} {
+	for _, flush := range []func(context.Context) error{im.flushGroups, im.flushNames, im.flushState, im.flushClaims} {
 		if err := flush(ctx); err != nil {
 			return im.stats, err
 		}
@@ -372,6 +418,108 @@ func (im *Importer) flushNames(ctx context.Context) error {
 	im.stats.Names += len(im.names)
 	im.names = im.names[:0]
 	im.nameChunk++
+	return nil
+}
+
+// ServiceDay adds the counters of service on the UTC day that starts at
+// day: the sum of what its accepted activity of the day counts for the
+// service (usage.Activity.Tally).
+func (im *Importer) ServiceDay(ctx context.Context, service usage.GUID, day time.Time, t usage.ServiceTally) error {
+	if err := wholeDay(day); err != nil {
+		return err
+	}
+	return im.addState(ctx, service, stateServiceDay, stateRow{time: day.Unix(), body: encodeServiceTally(t)})
+}
+
+// UserDay adds the tally of user t.User of service on the UTC day that
+// starts at day: the sums of the tallies of its accepted activity of the
+// day, their latest times, and Named if any of it named the user.
+func (im *Importer) UserDay(ctx context.Context, service usage.GUID, day time.Time, t usage.UserTally) error {
+	if err := wholeDay(day); err != nil {
+		return err
+	}
+	return im.addState(ctx, service, stateUserDay, stateRow{user: t.User.String(), time: day.Unix(), body: encodeUserTally(t)})
+}
+
+// Gauge adds an accepted gauge report of service (kind usage.ActivityUsers
+// or usage.ActivityStorage).
+func (im *Importer) Gauge(ctx context.Context, service usage.GUID, a usage.Activity) error {
+	if !a.Gauge() {
+		return fmt.Errorf("clickhouse import: activity %q of service %s is a %s, not a gauge report", a.ID, service, a.Kind)
+	}
+	return im.addState(ctx, service, stateGauge, stateOf(a))
+}
+
+// UserEvent adds an accepted user event of service (kind
+// usage.ActivityUser) for its account details: what it counts for its users
+// is in their UserDay.
+func (im *Importer) UserEvent(ctx context.Context, service usage.GUID, a usage.Activity) error {
+	if a.Kind != usage.ActivityUser {
+		return fmt.Errorf("clickhouse import: activity %q of service %s is a %s, not a user event", a.ID, service, a.Kind)
+	}
+	r := stateOf(a)
+	r.user = a.User.String()
+	return im.addState(ctx, service, stateUserEvent, r)
+}
+
+func wholeDay(day time.Time) error {
+	if day.UnixNano()%int64(24*time.Hour) != 0 {
+		return fmt.Errorf("clickhouse import: a day of activity starts at midnight UTC, got %s", day)
+	}
+	return nil
+}
+
+// stateOf is the row of an imported gauge report or user event.
+func stateOf(a usage.Activity) stateRow {
+	return stateRow{time: unixSeconds(a.Time), nanos: uint32(a.Time.Nanosecond()), id: a.ID, body: encodeActivity(a)}
+}
+
+// addState gathers a record of service's activity, writing the records
+// gathered before it when they are of another service or kind.
+func (im *Importer) addState(ctx context.Context, service usage.GUID, kind uint8, r stateRow) error {
+	if service != im.service || kind != im.stateKind {
+		if err := im.flushState(ctx); err != nil {
+			return err
+		}
+		im.service, im.stateKind = service, kind
+	}
+	im.state = append(im.state, r)
+	if len(im.state) == im.cfg.BlockRows {
+		return im.flushState(ctx)
+	}
+	return nil
+}
+
+// flushState writes the gathered activity records as one migration
+// batch: its block of imported_activity and its published row, at the
+// hour of its first record, so that the reports read it.
+func (im *Importer) flushState(ctx context.Context) error {
+	if len(im.state) == 0 {
+		return nil
+	}
+	rows := im.state
+	slices.SortFunc(rows, func(a, b stateRow) int {
+		return cmp.Or(strings.Compare(a.user, b.user), cmp.Compare(a.time, b.time), cmp.Compare(a.nanos, b.nanos), strings.Compare(a.id, b.id))
+	})
+	k := stateChunk{im.service, im.stateKind}
+	batch := im.batchID(fmt.Sprintf("activity\x00%s\x00%d\x00%d", k.service, k.kind, im.stateChunks[k]))
+	service := im.service.String()
+	block := make([][]any, len(rows))
+	first := rows[0].time
+	for i, r := range rows {
+		block[i] = []any{batch, service, k.kind, r.user, unixTime(r.time), r.nanos, r.id, r.body}
+		first = min(first, r.time)
+	}
+	if err := im.s.insert(ctx, "imported_activity", "batch_id, service, kind, user_guid, time, nanos, activity_id, body", block); err != nil {
+		return err
+	}
+	if err := im.s.insert(ctx, "published", "scope, hour, batch_id", [][]any{{"a:" + service, unixTime(first - first%3600), batch}}); err != nil {
+		return err
+	}
+	im.stats.Activity += len(rows)
+	im.stats.Batches++
+	im.state = im.state[:0]
+	im.stateChunks[k]++
 	return nil
 }
 

@@ -19,7 +19,10 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/store/clickhouse"
+	"github.com/usaged/usaged/store/pebble"
+	"github.com/usaged/usaged/store/storetest"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -307,4 +310,117 @@ func checkNames(t *testing.T, cfg clickhouse.Config, src *importSource) {
 	if !reflect.DeepEqual(got, src.names) {
 		t.Errorf("client names\n got %q\nwant %q", got, src.names)
 	}
+}
+
+// TestImportActivity moves an embedded store's activity into the cluster:
+// every report then answers what the oracle does, a second run changes
+// nothing, and activity recorded on the cluster afterwards (duplicates of
+// imported ids within the window among it) adds to the imported.
+func TestImportActivity(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t)
+	s := mustOpen(t, cfg)
+	g := storetest.NewActivityGen(7)
+	o := storetest.NewActivityOracle()
+	longAgo := g.Start.AddDate(0, -1, 0)
+
+	src, err := pebble.Open(pebble.Config{Dir: t.TempDir(), FilterCapacity: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	imported := map[string]bool{} // the ids the embedded store accepted
+	appendAll := func(st store.ActivityAppender, n int, from time.Time) (outs []usage.Outcome, ids []string) {
+		t.Helper()
+		for n > 0 {
+			i := g.R.IntN(len(g.Casts))
+			batch := g.Batch(i, min(n, 1+g.R.IntN(200)))
+			n -= len(batch)
+			want := o.Append(g.Casts[i].GUID, batch, from)
+			got, err := st.AppendActivity(ctx, g.Casts[i].GUID, batch, from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, a := range batch {
+				if got[j] != want[j] {
+					t.Fatalf("AppendActivity: event %d (id %q, %s at %s) is %v, want %v", j, a.ID, a.Kind, a.Time, got[j], want[j])
+				}
+				ids = append(ids, a.ID)
+			}
+			outs = append(outs, got...)
+		}
+		return outs, ids
+	}
+	_, ids := appendAll(src, 4000, longAgo)
+	for _, id := range ids {
+		imported[id] = true
+	}
+
+	// The window starts at midnight in the middle of the activity: a claim
+	// is the hour of its event, the oracle's window the exact time.
+	now := time.Now().Truncate(time.Millisecond)
+	icfg := clickhouse.ImportConfig{Seed: src.Seed(), DedupeFrom: g.Start.AddDate(0, 0, g.Days/2), Now: func() time.Time { return now }, BlockRows: 97}
+	importActivity := func() (clickhouse.ImportStats, int) {
+		t.Helper()
+		imp, err := s.Import(ctx, icfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		records := 0
+		count := func(err error) error { records++; return err }
+		err = src.Export(ctx, pebble.ExportVisitor{
+			ServiceDays: func(svc usage.GUID, day time.Time, v usage.ServiceTally) error {
+				return count(imp.ServiceDay(ctx, svc, day, v))
+			},
+			UserDays: func(svc usage.GUID, day time.Time, v usage.UserTally) error {
+				return count(imp.UserDay(ctx, svc, day, v))
+			},
+			Gauges:     func(svc usage.GUID, a usage.Activity) error { return count(imp.Gauge(ctx, svc, a)) },
+			UserEvents: func(svc usage.GUID, a usage.Activity) error { return count(imp.UserEvent(ctx, svc, a)) },
+			Dedupe: func(r pebble.DedupeRecord) error {
+				return imp.ActivityClaim(ctx, r.Service, r.Hash, r.Hour)
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := imp.Finish(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st, records
+	}
+	st, records := importActivity()
+	if st.Activity != records || st.Batches <= 3*4 || st.Claims == 0 || st.Expired == 0 {
+		t.Errorf("stats %+v: want %d activity records in more than a batch per service and kind, some claims within the window and some before it", st, records)
+	}
+	storetest.CheckReports(t, s, o, g)
+
+	t.Run("again", func(t *testing.T) {
+		if again, _ := importActivity(); again != st {
+			t.Errorf("second run: stats %+v, first %+v", again, st)
+		}
+		storetest.CheckReports(t, s, o, g)
+	})
+
+	t.Run("then activity", func(t *testing.T) {
+		// A node opened after the import, as usaged's are: it hashes ids
+		// with the seed the import set.
+		s := mustOpen(t, cfg)
+		outs, ids := appendAll(s, 2000, icfg.DedupeFrom)
+		var dup, again int // imported ids: duplicates within the window, accepted again before it
+		for i, id := range ids {
+			switch {
+			case !imported[id]:
+			case outs[i] == usage.Duplicate:
+				dup++
+			default:
+				again++
+			}
+		}
+		if dup == 0 || again == 0 {
+			t.Fatalf("of the imported ids sent again, %d were duplicates and %d accepted again: the test checks neither", dup, again)
+		}
+		storetest.CheckReports(t, s, o, g)
+	})
 }

@@ -180,4 +180,27 @@ var migrations = []migration{
 		ORDER BY (org_id, hour, client_id)
 		SETTINGS replicated_deduplication_window = 100000`,
 	}, backfill: backfillClientHours},
+	{version: 3, statements: []string{
+		// imported_activity is the activity of services as an embedded
+		// store kept it, moved by an import (Importer): not the events,
+		// but per service the counters of every UTC day (kind 1), the
+		// tallies of every user's day (kind 2, user_guid set), the gauge
+		// reports (kind 3) and the user events (kind 4, user_guid set),
+		// the last two with their time and id. body is the record, encoded
+		// by this package. The reports start their fold from it and then
+		// fold the journal. Only an import writes it, once, in
+		// deterministic blocks, each a batch read through published.
+		`CREATE TABLE IF NOT EXISTS {db}.imported_activity (
+			batch_id String,
+			service String,
+			kind UInt8,
+			user_guid String,
+			time DateTime,
+			nanos UInt32,
+			activity_id String,
+			body String
+		) ENGINE = ReplicatedMergeTree('{table_path}imported_activity', '{replica}')
+		ORDER BY (service, kind, user_guid, time, nanos, activity_id)
+		SETTINGS replicated_deduplication_window = 100000`,
+	}},
 }

@@ -34,6 +34,29 @@ type ExportVisitor struct {
 	ClientNames func(orgID, clientID, name string) error
 	// Dedupe receives every dedupe record, of events and of activity.
 	Dedupe func(DedupeRecord) error
+
+	// The activity of services is kept as four families derived from the
+	// accepted events, not as the events: together they answer the
+	// service-usage reports (store.Reports) over ranges of whole UTC days.
+
+	// ServiceDays receives, for every service and UTC day with activity,
+	// the sum of the service counters of the day's accepted activity
+	// (usage.Activity.Tally), ordered by service then day.
+	ServiceDays func(service usage.GUID, day time.Time, t usage.ServiceTally) error
+	// UserDays receives, for every service, user and UTC day with
+	// activity, the sum of the user's tallies of the day's accepted
+	// activity: counts summed, times the latest, Named whether any of it
+	// named the user. Ordered by service, user, then day.
+	UserDays func(service usage.GUID, day time.Time, t usage.UserTally) error
+	// Gauges receives every accepted gauge report (kind
+	// usage.ActivityUsers or usage.ActivityStorage, with its ID, Time and
+	// value), ordered by service, kind, time and ID.
+	Gauges func(service usage.GUID, a usage.Activity) error
+	// UserEvents receives every accepted user event (kind
+	// usage.ActivityUser, with its ID, Time, User and account fields),
+	// ordered by service, user, time and ID. What it counts for its users
+	// is in UserDays; it is kept for the accounts (usage.UserUsage.ApplyAccount).
+	UserEvents func(service usage.GUID, a usage.Activity) error
 }
 
 // DedupeRecord is the dedupe record of one event id: the id itself is not
@@ -139,8 +162,68 @@ func (d *DB) Export(ctx context.Context, v ExportVisitor) error {
 				return err
 			}
 		}
-		return nil
+		return d.exportActivity(ctx, v)
 	})
+}
+
+// exportActivity reads the activity families through v.
+func (d *DB) exportActivity(ctx context.Context, v ExportVisitor) error {
+	service := func(k []byte) (g usage.GUID) { copy(g[:], k[1:17]); return g }
+	day := func(k []byte) time.Time {
+		return time.Unix(int64(binary.BigEndian.Uint32(k[len(k)-4:]))*86400, 0).UTC()
+	}
+	if v.ServiceDays != nil {
+		err := d.scanFamily(ctx, famServiceDay, func(k, val []byte) error {
+			var dv dayVec
+			if len(k) != 1+16+4 || decodeVec(val, dv[:]) != nil {
+				return fmt.Errorf("pebble store: corrupt service day %x", k)
+			}
+			return v.ServiceDays(service(k), day(k), dv.tally())
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if v.UserDays != nil {
+		err := d.scanFamily(ctx, famUserDay, func(k, val []byte) error {
+			var uv userVec
+			if len(k) != 1+16+16+4 || decodeVec(val, uv[:]) != nil {
+				return fmt.Errorf("pebble store: corrupt user day %x", k)
+			}
+			t := uv.tally()
+			copy(t.User[:], k[17:33])
+			t.Named = uv[uNamed] > 0
+			return v.UserDays(service(k), day(k), t)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if v.Gauges != nil {
+		err := d.scanFamily(ctx, famGauge, func(k, val []byte) error {
+			a, err := gaugeReport(k, val)
+			if err != nil {
+				return fmt.Errorf("pebble store: corrupt gauge report %x: %w", k, err)
+			}
+			return v.Gauges(service(k), a)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if v.UserEvents != nil {
+		err := d.scanFamily(ctx, famUserEvent, func(k, val []byte) error {
+			a, err := userEvent(k, val)
+			if err != nil {
+				return fmt.Errorf("pebble store: corrupt user event %x: %w", k, err)
+			}
+			return v.UserEvents(service(k), a)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // HasActivity reports whether the store holds any service activity: the

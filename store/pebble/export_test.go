@@ -92,3 +92,83 @@ func TestExport(t *testing.T) {
 		t.Fatalf("HasActivity = %v, %v after activity", active, err)
 	}
 }
+
+func TestExportActivity(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dirs{}.open(t, t.TempDir())
+	defer db.Close()
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	next := day.AddDate(0, 0, 1)
+	service, u1, u2 := usage.GUID{0xaa}, usage.GUID{1}, usage.GUID{2}
+	msg := usage.Activity{ID: "m", Time: day.Add(10 * time.Hour), Kind: usage.ActivityMessage, User: u1, Recipients: []usage.GUID{u2}, Attachments: 2, AttachmentBytes: 100}
+	users := usage.Activity{ID: "g", Time: day.Add(12 * time.Hour), Kind: usage.ActivityUsers, Users: usage.UserCounts{Total: 3, Pro: 2}}
+	storage := usage.Activity{ID: "s", Time: next.Add(time.Hour + time.Nanosecond), Kind: usage.ActivityStorage, StorageBytes: 7}
+	registered := usage.Activity{ID: "r", Time: next.Add(2 * time.Hour), Kind: usage.ActivityUser, User: u2, UserEvent: usage.UserRegistered,
+		Email: "b@example.com", Status: usage.UserActive, InvitedBy: u1}
+	acts := []usage.Activity{msg, msg, {ID: "f", Time: day.Add(11 * time.Hour), Kind: usage.ActivityFeature, User: u1, Feature: usage.FeatureSecureForms},
+		storage, users, registered}
+	if _, err := db.AppendActivity(ctx, service, acts, day.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	type dayOf[T any] struct {
+		service usage.GUID
+		day     time.Time
+		v       T
+	}
+	var (
+		days       []dayOf[usage.ServiceTally]
+		userDays   []dayOf[usage.UserTally]
+		gauges     []usage.Activity
+		userEvents []usage.Activity
+	)
+	err := db.Export(ctx, pebble.ExportVisitor{
+		ServiceDays: func(s usage.GUID, d time.Time, v usage.ServiceTally) error {
+			days = append(days, dayOf[usage.ServiceTally]{s, d, v})
+			return nil
+		},
+		UserDays: func(s usage.GUID, d time.Time, v usage.UserTally) error {
+			userDays = append(userDays, dayOf[usage.UserTally]{s, d, v})
+			return nil
+		},
+		Gauges: func(s usage.GUID, a usage.Activity) error {
+			if s != service {
+				t.Errorf("gauge report %q of service %s, want %s", a.ID, s, service)
+			}
+			gauges = append(gauges, a)
+			return nil
+		},
+		UserEvents: func(s usage.GUID, a usage.Activity) error {
+			if s != service {
+				t.Errorf("user event %q of service %s, want %s", a.ID, s, service)
+			}
+			userEvents = append(userEvents, a)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The message once (its second copy is a duplicate), the feature; the
+	// other kinds count nothing for the service.
+	wantDays := []dayOf[usage.ServiceTally]{{service, day, usage.ServiceTally{Messages: 1, Attachments: 2, Features: [usage.NumFeatures]int64{4: 1}}}}
+	if !reflect.DeepEqual(days, wantDays) {
+		t.Errorf("service days\n got %+v\nwant %+v", days, wantDays)
+	}
+	wantUsers := []dayOf[usage.UserTally]{
+		{service, day, usage.UserTally{User: u1, Named: true, Sent: 1, Attachments: 2, AttachmentBytes: 100, LastSent: msg.Time, LastActive: day.Add(11 * time.Hour)}},
+		{service, next, usage.UserTally{User: u1, InvitationsAccepted: 1}},
+		{service, day, usage.UserTally{User: u2, Received: 1, LastReceived: msg.Time}},
+		{service, next, usage.UserTally{User: u2, Named: true, LastActive: registered.Time}},
+	}
+	if !reflect.DeepEqual(userDays, wantUsers) {
+		t.Errorf("user days\n got %+v\nwant %+v", userDays, wantUsers)
+	}
+	if want := []usage.Activity{users, storage}; !reflect.DeepEqual(gauges, want) {
+		t.Errorf("gauges\n got %+v\nwant %+v", gauges, want)
+	}
+	if want := []usage.Activity{registered}; !reflect.DeepEqual(userEvents, want) {
+		t.Errorf("user events\n got %+v\nwant %+v", userEvents, want)
+	}
+}

@@ -690,22 +690,59 @@ func (d *DB) foldAccount(ctx context.Context, service usage.GUID, u *usage.UserU
 		return err
 	}
 	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		if len(k) < len(lo)+8 {
-			it.Close()
-			return errCorrupt
-		}
-		var rec userEventRecord
-		if err := json.Unmarshal(it.Value(), &rec); err != nil {
+		a, err := userEvent(it.Key(), it.Value())
+		if err != nil {
 			it.Close()
 			return err
 		}
-		ns := binary.BigEndian.Uint64(k[len(lo):])
-		u.ApplyAccount(&usage.Activity{
-			Kind: usage.ActivityUser, Time: fromNanos(ns), ID: string(k[len(lo)+8:]), User: u.User,
-			UserEvent: rec.Event, Email: rec.Email, FirstName: rec.FirstName, LastName: rec.LastName, GroupName: rec.GroupName,
-			Status: rec.Status, GroupType: rec.GroupType, GroupGUID: rec.GroupGUID, InvitedBy: rec.InvitedBy,
-		})
+		u.ApplyAccount(&a)
 	}
 	return it.Close()
+}
+
+// userEvent returns the activity of a stored user event: its key (the
+// service, the user, the time and the ID) and its record.
+func userEvent(k, val []byte) (usage.Activity, error) {
+	const head = 1 + 16 + 16 + 8
+	if len(k) < head {
+		return usage.Activity{}, errCorrupt
+	}
+	var rec userEventRecord
+	if err := json.Unmarshal(val, &rec); err != nil {
+		return usage.Activity{}, err
+	}
+	a := usage.Activity{
+		Kind: usage.ActivityUser, Time: fromNanos(binary.BigEndian.Uint64(k[head-8:])), ID: string(k[head:]),
+		UserEvent: rec.Event, Email: rec.Email, FirstName: rec.FirstName, LastName: rec.LastName, GroupName: rec.GroupName,
+		Status: rec.Status, GroupType: rec.GroupType, GroupGUID: rec.GroupGUID, InvitedBy: rec.InvitedBy,
+	}
+	copy(a.User[:], k[17:33])
+	return a, nil
+}
+
+// gaugeReport returns the activity of a stored gauge report: its key (the
+// service, the gauge, the time and the ID) and its value.
+func gaugeReport(k, val []byte) (usage.Activity, error) {
+	const head = 1 + 16 + 1 + 8
+	if len(k) < head {
+		return usage.Activity{}, errCorrupt
+	}
+	a := usage.Activity{Time: fromNanos(binary.BigEndian.Uint64(k[head-8:])), ID: string(k[head:])}
+	switch k[17] {
+	case gaugeUsers:
+		var v [5]uint64
+		if err := decodeVec(val, v[:]); err != nil {
+			return a, err
+		}
+		a.Kind, a.Users = usage.ActivityUsers, userCounts(v)
+	case gaugeStorage:
+		var v [1]uint64
+		if err := decodeVec(val, v[:]); err != nil {
+			return a, err
+		}
+		a.Kind, a.StorageBytes = usage.ActivityStorage, int64(v[0])
+	default:
+		return a, errCorrupt
+	}
+	return a, nil
 }

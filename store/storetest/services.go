@@ -653,12 +653,13 @@ func outcomeNames(outs []usage.Outcome) []string {
 	return names
 }
 
-// checkReports compares ServiceTotals and ServiceUsers of every service of
-// g, and of one without activity, with the oracle over every span of
-// reportSpans. ServiceUsers is asked for every user and, in turn over the
-// spans, for single users of the service, of other services, outsiders and
-// strangers.
-func checkReports(t *testing.T, s store.Usage, o *ActivityOracle, g *ActivityGen) {
+// CheckReports compares the reports of s on every service of g, and on one
+// without activity, with the oracle's: ServiceSeries (see checkSeries), and
+// ServiceTotals and ServiceUsers over every span of reportSpans.
+// ServiceUsers is asked for every user and, in turn over the spans, for
+// single users of the service, of other services, outsiders and strangers.
+// s holds the activity that o accepted, however it got there.
+func CheckReports(t *testing.T, s store.Usage, o *ActivityOracle, g *ActivityGen) {
 	t.Helper()
 	services := []usage.GUID{usage.GUID{0xee, 1}} // no activity
 	onlies := []usage.GUID{usage.GUID{0xee, 2}}   // nobody anywhere
@@ -881,7 +882,7 @@ func testActivityOracle(t *testing.T, b UsageBackend) {
 	defer s.Close()
 	g := NewActivityGen(1)
 	o := NewActivityOracle()
-	checkReports(t, s, o, g) // an empty store reports nothing
+	CheckReports(t, s, o, g) // an empty store reports nothing
 	calls, outs := appendActivity(t, s, o, g, 8000)
 	var cov activityCoverage
 	cov.count(calls, outs)
@@ -895,7 +896,7 @@ func testActivityOracle(t *testing.T, b UsageBackend) {
 		}
 	}
 	cov.check(t)
-	checkReports(t, s, o, g)
+	CheckReports(t, s, o, g)
 }
 
 // serviceRegistry is what the Services registry holds.
@@ -1291,7 +1292,7 @@ func testActivityReopen(t *testing.T, b UsageBackend) {
 	before, _ := appendActivity(t, s, o, g, 3000)
 	s = b.Reopen(t, s)
 	defer s.Close()
-	checkReports(t, s, o, g)
+	CheckReports(t, s, o, g)
 	// Everything sent before the reopen is a duplicate after it.
 	for _, c := range before {
 		if outs := appendCall(t, s, o, c, longAgo); slices.Contains(outs, usage.Accepted) {
@@ -1299,5 +1300,5 @@ func testActivityReopen(t *testing.T, b UsageBackend) {
 		}
 	}
 	appendActivity(t, s, o, g, 2000)
-	checkReports(t, s, o, g)
+	CheckReports(t, s, o, g)
 }
