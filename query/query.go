@@ -112,6 +112,7 @@ type Service struct {
 	queue  queues               // ids waiting for a worker
 	active map[string]*job      // queued or running executions, by id
 	orgs   map[string]*orgUsage // what each organization holds against its limits
+	recent recent               // the rows of the executions finished last
 	closed bool
 	// fullLogged is when a full queue was last logged: once a minute at
 	// most, not once per refused submission.
@@ -353,6 +354,11 @@ func (s *Service) Rows(ctx context.Context, scope Scope, id string, offset, limi
 	if _, err := s.Execution(ctx, scope, id); err != nil {
 		return nil, err
 	}
+	if offset >= 0 && limit >= 0 {
+		if rows, ok := s.recent.get(id, offset, limit); ok {
+			return rows, nil
+		}
+	}
 	return s.cfg.Executions.ExecutionRows(ctx, id, offset, limit)
 }
 
@@ -486,6 +492,9 @@ func (s *Service) run(ctx context.Context, id string, j *job) {
 		s.usageOf(e.OrganizationID).store(id, e.Expires, 0)
 		s.mu.Unlock()
 		return
+	}
+	if e.Status == usage.ExecutionComplete {
+		s.recent.put(id, rows, e.ResultBytes)
 	}
 	s.finish(id, j)
 }

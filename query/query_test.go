@@ -273,3 +273,60 @@ func TestArrange(t *testing.T) {
 	f([]usage.SortKey{{Field: "OAuthClientId", Desc: true}}, 3, "cba", false)
 	f([]usage.SortKey{{Field: "Nonsense"}}, 0, "abc", false)
 }
+
+// countingRows counts the reads of execution rows from its store.
+type countingRows struct {
+	*memory.DB
+	reads int
+}
+
+func (c *countingRows) ExecutionRows(ctx context.Context, id string, offset, limit int) ([]usage.Row, error) {
+	c.reads++
+	return c.DB.ExecutionRows(ctx, id, offset, limit)
+}
+
+// The rows of an execution this service finished are read from memory, page
+// for page what the store holds; after a restart they come from the store.
+func TestRowsOfAFinishedExecution(t *testing.T) {
+	db := &countingRows{DB: memory.New()}
+	defer db.Close()
+	mustEvents(t, db, "o1", 30)
+	q := mustQuery(t, "o1")
+	q.Granularity = usage.GranularityHour
+	s, err := query.New(t.Context(), query.Config{Events: db, Executions: db, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.Submit(t.Context(), usage.Execution{OrganizationID: "o1", Operation: "op", Query: q})
+	if err == nil {
+		e, err = s.Wait(t.Context(), query.ScopeOf(e), e.ID)
+	}
+	if err != nil || e.Status != usage.ExecutionComplete || e.RowCount < 3 {
+		t.Fatalf("finished %+v, %v", e, err)
+	}
+	pages := [][2]int{{0, e.RowCount}, {0, 1}, {1, 2}, {e.RowCount - 1, 10}, {e.RowCount, 5}, {1 << 62, 1 << 62}, {0, 0}, {2, 1 << 62}}
+	check := func(s *query.Service, wantReads int) {
+		t.Helper()
+		for _, p := range pages {
+			got, err := s.Rows(t.Context(), query.ScopeOf(e), e.ID, p[0], p[1])
+			want, werr := db.DB.ExecutionRows(t.Context(), e.ID, p[0], p[1])
+			if err != nil || werr != nil || !slices.Equal(got, want) {
+				t.Fatalf("Rows(%d, %d) = %v, %v; the store holds %v, %v", p[0], p[1], got, err, want, werr)
+			}
+		}
+		if db.reads != wantReads {
+			t.Fatalf("the store's rows were read %d times, want %d", db.reads, wantReads)
+		}
+	}
+	check(s, 0)
+	if _, err := s.Rows(t.Context(), query.ScopeOf(e), e.ID, -1, 2); usage.KindOf(err) != usage.KindInvalid {
+		t.Fatalf("Rows at offset -1: %v, want invalid", err)
+	}
+	s.Close()
+	db.reads = 0
+	if s, err = query.New(t.Context(), query.Config{Events: db, Executions: db, Now: func() time.Time { return now }}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s, len(pages))
+}
