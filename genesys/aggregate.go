@@ -46,12 +46,15 @@ func (a *aggregateResponse) stream(w io.Writer) error {
 	bw.WriteString(`{"interval":`)
 	bw.Write(iv)
 	bw.WriteString(`,"results":[`)
-	var b []byte
+	var (
+		b     []byte
+		dates dateText
+	)
 	for i := range a.rows {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		row := aggregateRow{UsageRow: rowOf(&a.rows[i], a.q), Platform: a.rows[i].Platform}
+		row := aggregateRow{UsageRow: rowOf(&a.rows[i], a.q, &dates), Platform: a.rows[i].Platform}
 		b = row.AppendJSON(b[:0])
 		if _, err := bw.Write(b); err != nil {
 			return err // the client has gone

@@ -120,7 +120,7 @@ type cursors = wire.Cursors
 
 // rowOf converts a result row for query q: the counts of metrics q does not
 // ask for are reported as zero.
-func rowOf(row *usage.Row, q *usage.Query) usageRow {
+func rowOf(row *usage.Row, q *usage.Query, dates *dateText) usageRow {
 	count := func(m usage.Metric) int64 {
 		if slices.Contains(q.Metrics, m) {
 			return row.Get(m)
@@ -142,9 +142,24 @@ func rowOf(row *usage.Row, q *usage.Query) usageRow {
 		Status429:      count(usage.MetricStatus429),
 	}
 	if q.Granularity != usage.GranularityNone {
-		out.Date = formatTime(row.Date)
+		out.Date = dates.of(row.Date)
 	}
 	return out
+}
+
+// dateText formats the dates of a query's rows, which come in date order,
+// once for each run of the same date: tens of thousands of rows hold a few
+// hundred dates.
+type dateText struct {
+	t    time.Time
+	text string
+}
+
+func (d *dateText) of(t time.Time) string {
+	if d.text == "" || !t.Equal(d.t) {
+		d.t, d.text = t, formatTime(t)
+	}
+	return d.text
 }
 
 // invalidValue reports value as not one of allowed for field, in Genesys'
@@ -290,8 +305,9 @@ func (s *Server) queryResultOf(r *http.Request, e usage.Execution, offset, limit
 		return queryResult{}, err
 	}
 	out := queryResult{QueryStatus: "Complete", Results: make([]usageRow, 0, len(rows))}
+	var dates dateText
 	for i := range rows {
-		out.Results = append(out.Results, rowOf(&rows[i], &e.Query))
+		out.Results = append(out.Results, rowOf(&rows[i], &e.Query, &dates))
 	}
 	return out, nil
 }

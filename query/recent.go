@@ -2,13 +2,14 @@ package query
 
 import (
 	"sync"
+	"unsafe"
 
 	"github.com/usaged/usaged/usage"
 )
 
-// recentBytes bounds the rows recent keeps, counted as ResultBytes counts
-// them.
-const recentBytes = 64 << 20
+// recentBytes bounds the memory of the rows recent keeps: they are read
+// within moments of finishing, so a few executions' worth is enough.
+const recentBytes = 32 << 20
 
 // recent keeps the rows of the executions this node finished last, so that
 // reading them soon after, as the client that waited for them does, takes
@@ -28,10 +29,11 @@ type recentRows struct {
 	bytes int64
 }
 
-// put keeps the rows of execution id, which take bytes, forgetting the
-// oldest kept beyond recentBytes; rows larger than a quarter of it are not
-// kept.
-func (r *recent) put(id string, rows []usage.Row, bytes int64) {
+// put keeps the rows of execution id, whose strings take strBytes,
+// forgetting the oldest kept beyond recentBytes; rows larger than a quarter
+// of it are not kept.
+func (r *recent) put(id string, rows []usage.Row, strBytes int64) {
+	bytes := strBytes + int64(len(rows))*int64(unsafe.Sizeof(usage.Row{}))
 	if bytes > recentBytes/4 {
 		return
 	}
