@@ -11,9 +11,11 @@ package clickhouse
 // the last of its keys), else pending: the batch owns the key until it
 // commits or is aborted. Settling a batch is thus one write, not one per
 // key: it halves the claim store's work per event. "c|" values are written
-// by usaged migrate, whose keys have no batch. Every change of a value is a
-// Lua script, so that a claim or a take-over sees the key and its batch's
-// mark and writes the key atomically.
+// by usaged migrate, whose keys have no batch. A claim is one SET … NX GET
+// per key, pipelined: the key is the batch's if it had no value, and the
+// value it had decides otherwise. Every other change of a value is a Lua
+// script that compares it with the value seen first, so that nothing
+// overwrites a value it did not see.
 
 import (
 	"context"
@@ -34,49 +36,16 @@ import (
 // claimChunk is the number of keys one script call handles.
 const claimChunk = 1000
 
-// claimScript claims KEYS for the batch ARGV[1] with the deadline ARGV[2];
-// ARGV[3] is the prefix of the marks, ARGV holds then, per key, the hour of
-// its event, the hour dedupe starts from, and when the claim expires (Unix
-// ms). Per key it returns 0 (NEW: the key is now pending for the batch), 1
-// (DUP: committed within the window) or the value of a claim pending for
-// another batch (CONTENDED). A key committed or pending with an hour before
-// the window is forgotten: it is taken, keeping the later of its hours. A
-// new key, the common case, costs one SET … NX GET.
-var claimScript = redis.NewScript(`
-local out = {}
-local mine = 'p|' .. ARGV[1] .. '|' .. ARGV[2] .. '|'
-for i, k in ipairs(KEYS) do
-	local j = 4 + (i - 1) * 3
-	local h, from = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
-	local v = redis.call('SET', k, mine .. h, 'NX', 'GET', 'PXAT', ARGV[j + 2])
-	if not v then
-		out[i] = 0
-	else
-		local old = tonumber(string.match(v, '(%d+)$'))
-		if old < from then
-			if old > h then h = old end
-			redis.call('SET', k, mine .. h, 'PXAT', ARGV[j + 2])
-			out[i] = 0
-		elseif string.sub(v, 1, 2) == 'c|' or redis.call('EXISTS', ARGV[3] .. string.match(v, '^p|([^|]+)|')) == 1 then
-			out[i] = 1
-		else
-			out[i] = v
-		end
-	end
-end
-return out
-`)
-
-// takeScript takes over KEYS pending for an aborted batch, whose mark is
-// ARGV[2]: per key, ARGV holds the exact value seen, the hour of our event
-// and the claim's expiry; ARGV[1] is the new value's prefix
-// (p|batch|deadline|). It returns 1 per key taken and 0 per key whose value
-// changed since, or all 0 when the batch has a mark after all: a batch
-// whose record was deleted once it settled may be recorded aborted by a
-// node that read its claims before.
+// takeScript takes over KEYS from the values seen: per key, ARGV holds the
+// exact value seen, the hour of our event and the claim's expiry; ARGV[1] is
+// the new value's prefix (p|batch|deadline|). It returns 1 per key taken and
+// 0 per key whose value changed since. ARGV[2], unless empty, is the mark of
+// the batch the keys were pending for, which aborted: if the mark exists
+// after all, nothing is taken (a batch whose record was deleted once it
+// settled may be recorded aborted by a node that read its claims before).
 var takeScript = redis.NewScript(`
 local out = {}
-local settled = redis.call('EXISTS', ARGV[2]) == 1
+local settled = ARGV[2] ~= '' and redis.call('EXISTS', ARGV[2]) == 1
 for i, k in ipairs(KEYS) do
 	local j = 3 + (i - 1) * 3
 	if not settled and redis.call('GET', k) == ARGV[j] then
@@ -172,60 +141,141 @@ type claim struct {
 	expiry     int64 // Unix ms
 }
 
-// claimResult is what claimScript answered for a key: new or dup, or the
+// claimResult is what a claim found for a key: new or dup, or the
 // value of the other batch's pending claim.
 type claimResult struct {
 	dup     bool
 	pending string
 }
 
-// claimAll runs claimScript over cs for the batch, in chunks, pipelined.
+// claimAll claims cs for the batch, pipelined: one SET … NX GET per key,
+// then, for the keys that had a value, the marks of the batches they were
+// claimed by and the take-over of those from before the window. Per key the
+// result is new, dup (committed within the window: "c|", or claimed by a
+// batch with a mark) or pending for another batch (contended). A key
+// committed or claimed with an hour before the window is forgotten: it is
+// taken from the value seen, keeping the later of its hours, or claimed
+// again if that value changed meanwhile.
 func (s *Store) claimAll(ctx context.Context, batch string, deadline int64, cs []claim) ([]claimResult, error) {
+	out := make([]claimResult, len(cs))
+	mine := "p|" + batch + "|" + strconv.FormatInt(deadline, 10) + "|"
 	pipe := s.claims.Pipeline()
-	var cmds []*redis.Cmd
-	for lo := 0; lo < len(cs); lo += claimChunk {
-		part := cs[lo:min(lo+claimChunk, len(cs))]
-		keys := make([]string, len(part))
-		args := make([]any, 0, 3+3*len(part))
-		args = append(args, batch, deadline, s.markPrefix())
-		for i, c := range part {
-			keys[i] = c.key
-			args = append(args, c.hour, c.from, c.expiry)
-		}
-		cmds = append(cmds, claimScript.Eval(ctx, pipe, keys, args...))
+	cmds := make([]*redis.Cmd, len(cs))
+	for i, c := range cs {
+		cmds[i] = pipe.Do(ctx, "SET", c.key, mine+strconv.FormatInt(c.hour, 10), "NX", "GET", "PXAT", c.expiry)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, unavailable(err, "claims: claim")
 	}
-	out := make([]claimResult, 0, len(cs))
-	for _, cmd := range cmds {
-		vals, err := cmd.Slice()
+	var (
+		old    []int
+		olds   []string
+		owners = map[string][]int{} // batches that claimed keys within the window → the keys
+	)
+	for i, cmd := range cmds {
+		v, err := cmd.Text()
+		if errors.Is(err, redis.Nil) {
+			continue // new: the key is the batch's
+		}
 		if err != nil {
 			return nil, unavailable(err, "claims: claim")
 		}
-		for _, v := range vals {
-			switch v := v.(type) {
-			case int64:
-				out = append(out, claimResult{dup: v == 1})
-			case string:
-				out = append(out, claimResult{pending: v})
-			default:
-				return nil, fmt.Errorf("claims: claim answered %T", v)
+		hour, ok := claimHour(v)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("claims: malformed claim %q of key %s", v, cs[i].key)
+		case hour < cs[i].from:
+			cs[i].hour = max(cs[i].hour, hour)
+			old, olds = append(old, i), append(olds, v)
+		case strings.HasPrefix(v, "c|"):
+			out[i].dup = true
+		default:
+			owner, _, ok := pendingValue(v)
+			if !ok {
+				return nil, fmt.Errorf("claims: malformed claim %q of key %s", v, cs[i].key)
 			}
+			owners[owner] = append(owners[owner], i)
+			out[i].pending = v
 		}
+	}
+	if err := s.markedDup(ctx, owners, out); err != nil {
+		return nil, err
+	}
+	if len(old) == 0 {
+		return out, nil
+	}
+	taking := make([]claim, len(old))
+	for j, i := range old {
+		taking[j] = cs[i]
+	}
+	took, err := s.take(ctx, batch, deadline, "", taking, olds)
+	if err != nil {
+		return nil, err
+	}
+	var again []claim
+	var at []int
+	for j, i := range old {
+		if !took[j] {
+			again, at = append(again, cs[i]), append(at, i)
+		}
+	}
+	if len(again) == 0 {
+		return out, nil
+	}
+	res, err := s.claimAll(ctx, batch, deadline, again)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		out[i] = res[j]
 	}
 	return out, nil
 }
 
+// markedDup reads the marks of owners, the batches that claimed keys,
+// and makes the results of the keys of those with a mark dup.
+func (s *Store) markedDup(ctx context.Context, owners map[string][]int, out []claimResult) error {
+	if len(owners) == 0 {
+		return nil
+	}
+	pipe := s.claims.Pipeline()
+	marks := map[string]*redis.IntCmd{}
+	for owner := range owners {
+		marks[owner] = pipe.Exists(ctx, s.markKey(owner))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return unavailable(err, "claims: read marks")
+	}
+	for owner, idx := range owners {
+		if marks[owner].Val() == 1 {
+			for _, i := range idx {
+				out[i] = claimResult{dup: true}
+			}
+		}
+	}
+	return nil
+}
+
+// claimHour returns the hour (Unix s) at the end of a claim's value.
+func claimHour(v string) (int64, bool) {
+	h, err := strconv.ParseInt(v[strings.LastIndexByte(v, '|')+1:], 10, 64)
+	return h, err == nil
+}
+
 // take runs takeScript: it takes over the claims cs whose values are
-// olds, all pending for owner, and reports per claim whether it did.
+// olds, all pending for owner (an aborted batch) or, with owner "", from
+// before the window, and reports per claim whether it did.
 func (s *Store) take(ctx context.Context, batch string, deadline int64, owner string, cs []claim, olds []string) ([]bool, error) {
 	prefix := "p|" + batch + "|" + strconv.FormatInt(deadline, 10) + "|"
 	out := make([]bool, 0, len(cs))
 	for lo := 0; lo < len(cs); lo += claimChunk {
 		hi := min(lo+claimChunk, len(cs))
 		keys := make([]string, 0, hi-lo)
-		args := []any{prefix, s.markKey(owner)}
+		mark := ""
+		if owner != "" {
+			mark = s.markKey(owner)
+		}
+		args := []any{prefix, mark}
 		for i := lo; i < hi; i++ {
 			keys = append(keys, cs[i].key)
 			args = append(args, olds[i], cs[i].hour, cs[i].expiry)
