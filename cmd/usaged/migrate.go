@@ -171,11 +171,11 @@ func (c *cli) migrate(ctx context.Context, cfg *migrateConfig) error {
 		termout.Plural(mst.rows, "row"))
 	fmt.Fprintln(c.stdout, "raw events: none copied (the embedded store keeps counts, not events); the cluster's journals start now")
 
-	hourly, rollup, err := dst.ClientDayTotals(ctx)
+	tables, err := dst.ClientDayTotals(ctx)
 	if err != nil {
 		return err
 	}
-	diffs := compareTotals(c.stdout, sourceDays, map[string][]usage.Row{"hourly counts": hourly, "daily counts": rollup})
+	diffs := compareTotals(c.stdout, sourceDays, tables)
 	reportDiffs, err := compareReports(ctx, c.stdout, services, src, dst)
 	if err != nil {
 		return err

@@ -244,11 +244,11 @@ func TestMigrate(t *testing.T) {
 	defer s.Close()
 	checkTotals := func() {
 		t.Helper()
-		hourly, rollup, err := s.ClientDayTotals(ctx)
-		if err != nil {
-			t.Fatal(err)
+		tables, err := s.ClientDayTotals(ctx)
+		if err != nil || len(tables) != 3 {
+			t.Fatalf("ClientDayTotals: %d tables, %v", len(tables), err)
 		}
-		for name, rows := range map[string][]usage.Row{"hourly": hourly, "rollup": rollup} {
+		for name, rows := range tables {
 			got := map[dayKey]usage.Counts{}
 			for _, r := range rows {
 				got[dayKey{r.OrganizationID, r.ClientID, r.Date.Format(time.DateOnly)}] = r.Counts

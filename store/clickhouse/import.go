@@ -547,24 +547,30 @@ func (im *Importer) flushClaims(ctx context.Context) error {
 }
 
 // ClientDayTotals returns the counts of every organization's clients per
-// UTC day (Date the day; OrganizationID, ClientID and the counts set), as
-// the queries read them: summed over published batches, from event_counts
-// (hourly) and from client_day_counts (its rollup), each ordered by
-// organization, day and client. An import is checked against its source
-// with them.
-func (s *Store) ClientDayTotals(ctx context.Context) (hourly, rollup []usage.Row, err error) {
+// UTC day as each table the queries read keeps them, summed over published
+// batches and ordered by organization, day and client, by table:
+// "event_counts" (the hourly counts of every group), "client_hour_counts"
+// and "client_day_counts" (the client rollups). An import is checked
+// against its source with them.
+func (s *Store) ClientDayTotals(ctx context.Context) (map[string][]usage.Row, error) {
 	const sums = "sum(requests), sum(status_2xx), sum(status_3xx), sum(status_4xx), sum(status_5xx), sum(status_429)"
 	db := s.cfg.Database
-	hourly, err = s.totals(ctx, "SELECT org_id, toDate(hour) AS day, client_id, "+sums+" FROM "+db+".event_counts"+
-		" WHERE (concat('e:', org_id), hour, batch_id) IN (SELECT scope, hour, batch_id FROM "+db+".published)"+
-		" GROUP BY org_id, day, client_id ORDER BY org_id, day, client_id")
-	if err != nil {
-		return nil, nil, err
+	out := map[string][]usage.Row{}
+	for table, query := range map[string]string{
+		"event_counts": "SELECT org_id, toDate(hour) AS day, client_id, " + sums + " FROM " + db + ".event_counts" +
+			" WHERE (concat('e:', org_id), hour, batch_id) IN (SELECT scope, hour, batch_id FROM " + db + ".published)",
+		"client_hour_counts": "SELECT org_id, toDate(hour) AS day, client_id, " + sums + " FROM " + db + ".client_hour_counts" +
+			" WHERE (concat('e:', org_id), hour, batch_id) IN (SELECT scope, hour, batch_id FROM " + db + ".published)",
+		"client_day_counts": "SELECT org_id, day, client_id, " + sums + " FROM " + db + ".client_day_counts" +
+			" WHERE (concat('e:', org_id), batch_id) IN (SELECT scope, batch_id FROM " + db + ".published)",
+	} {
+		rows, err := s.totals(ctx, query+" GROUP BY org_id, day, client_id ORDER BY org_id, day, client_id")
+		if err != nil {
+			return nil, err
+		}
+		out[table] = rows
 	}
-	rollup, err = s.totals(ctx, "SELECT org_id, day, client_id, "+sums+" FROM "+db+".client_day_counts"+
-		" WHERE (concat('e:', org_id), batch_id) IN (SELECT scope, batch_id FROM "+db+".published)"+
-		" GROUP BY org_id, day, client_id ORDER BY org_id, day, client_id")
-	return hourly, rollup, err
+	return out, nil
 }
 
 func (s *Store) totals(ctx context.Context, query string) ([]usage.Row, error) {
