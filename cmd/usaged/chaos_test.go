@@ -309,31 +309,25 @@ func (r *chaosRun) settle(c *chaosCluster, db string) (missing, extra int64, det
 	deadline := time.Now().Add(time.Minute)
 	for {
 		missing, extra, detail = 0, 0, nil
-		for i := range 3 {
-			got, err := countsByAPI(c.node(i).URL, c.token, r.org, from, to)
+		// compare adds to the differences what one node or replica counts.
+		compare := func(where string, got map[string]int64, err error) {
 			if err != nil {
-				detail = append(detail, fmt.Sprintf("node %d: %v", i, err))
-				missing = -1
-				continue
+				detail, missing = append(detail, fmt.Sprintf("%s: %v", where, err)), -1
+				return
 			}
 			m, e, d := diff(want, got)
 			missing, extra = max(missing, m), max(extra, e)
 			for _, s := range d {
-				detail = append(detail, fmt.Sprintf("node %d %s", i, s))
+				detail = append(detail, where+" "+s)
 			}
+		}
+		for i := range 3 {
+			got, err := countsByAPI(c.node(i).URL, c.token, r.org, from, to)
+			compare(fmt.Sprintf("node %d", i), got, err)
 		}
 		for _, h := range strings.Split(c.servers.env["USAGED_CLICKHOUSE_HTTP"], ",") {
 			got, err := countsOnReplica(h, db, r.org)
-			if err != nil {
-				detail = append(detail, err.Error())
-				missing = -1
-				continue
-			}
-			m, e, d := diff(want, got)
-			missing, extra = max(missing, m), max(extra, e)
-			for _, s := range d {
-				detail = append(detail, fmt.Sprintf("replica %s %s", h, s))
-			}
+			compare("replica "+h, got, err)
 		}
 		if (missing == 0 && extra == 0) || time.Now().After(deadline) {
 			return missing, extra, detail

@@ -264,10 +264,10 @@ func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollups bool) ([
 		wg       sync.WaitGroup
 	)
 	clients := f.ClientIDs
-	if len(f.ClientNames) == 0 && byClient {
+	switch {
+	case len(f.ClientNames) == 0 && byClient:
 		wg.Go(func() { names, namesErr = s.ClientNames(ctx, q.OrganizationID) })
-	}
-	if len(f.ClientNames) > 0 {
+	case len(f.ClientNames) > 0:
 		// The filter is by the latest name of a client: the clients whose
 		// name it lists, among those it lists by ID if it does.
 		var err error
@@ -307,12 +307,13 @@ func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollups bool) ([
 		return nil, usage.TooManyRows(q.MaxRows)
 	}
 	out := rows.all()
+	byOrg := slices.Contains(q.GroupBy, usage.DimOrganizationID)
 	for i := range out {
 		r := &out[i]
 		if byClient {
 			r.ClientName = names[r.ClientID]
 		}
-		if slices.Contains(q.GroupBy, usage.DimOrganizationID) {
+		if byOrg {
 			r.OrganizationID = q.OrganizationID
 		}
 	}

@@ -27,6 +27,16 @@ var _ store.Reports = (*Store)(nil)
 // gauge reports and user events, merged into the journal's fold in (Time,
 // ID) order.
 
+// secondsAfter returns the first whole second (Unix s) at or after t: rows
+// keep whole seconds, so they bound a read up to t, whose callers compare
+// the exact times.
+func secondsAfter(t time.Time) int64 {
+	if t.Nanosecond() > 0 {
+		return unixSeconds(t) + 1
+	}
+	return unixSeconds(t)
+}
+
 // imported is what an import moved of a service's activity before a time.
 type imported struct {
 	days  []importedDay[usage.ServiceTally] // ascending days
@@ -44,10 +54,7 @@ type importedDay[T any] struct {
 // import moved of service's activity, of published batches, before to.
 func (s *Store) readImported(ctx context.Context, r driver.Conn, service usage.GUID, to time.Time, kinds ...uint8) (imported, error) {
 	var im imported
-	end := unixSeconds(to)
-	if to.Nanosecond() > 0 {
-		end++
-	}
+	end := secondsAfter(to)
 	in := make([]string, len(kinds))
 	for i, k := range kinds {
 		in[i] = strconv.Itoa(int(k))
@@ -126,10 +133,7 @@ func (s *Store) scanMerged(ctx context.Context, r driver.Conn, service usage.GUI
 // published batch, in (Time, ID) order, reading from r.
 func (s *Store) scanActivity(ctx context.Context, r driver.Conn, service usage.GUID, to time.Time, fn func(a *usage.Activity)) error {
 	// Whole seconds bound the rows; fn's callers compare the exact times.
-	end := unixSeconds(to)
-	if to.Nanosecond() > 0 {
-		end++
-	}
+	end := secondsAfter(to)
 	db := s.cfg.Database
 	res, err := r.Query(ctx, "SELECT body FROM "+db+".activity WHERE service = ? AND time < toDateTime(?)"+
 		" AND batch_id IN (SELECT batch_id FROM "+db+".published WHERE scope = ? AND hour < toDateTime(?))"+
