@@ -112,6 +112,20 @@ CREATE TABLE execution_chunks (
 );
 DELETE FROM executions e WHERE EXISTS (SELECT FROM execution_rows r WHERE r.execution_id = e.id);
 DROP TABLE execution_rows;
+`}, {3,
+	// Chunks are compressed with lz4 rather than the default pglz, which
+	// took two thirds of the time of storing an execution's rows (10 of
+	// 15 ms for 18,200 rows). A server without lz4 (built without it, or
+	// older than PostgreSQL 14) keeps pglz: the step only makes writes
+	// faster.
+	`
+DO $$
+BEGIN
+	EXECUTE 'ALTER TABLE execution_chunks ALTER COLUMN rows SET COMPRESSION lz4';
+EXCEPTION WHEN feature_not_supported OR syntax_error THEN
+	NULL;
+END
+$$;
 `}}
 
 // migrationLock is the first key of the schema's advisory lock, the second
