@@ -96,6 +96,10 @@ type countsSQL struct {
 	text string
 	args []any
 	dims []usage.Dimension
+	// ungrouped: the rows are the table's own, in the order of the groups,
+	// and those of one group (the parts ClickHouse has not merged yet) are
+	// summed as they come. See countsSelect.
+	ungrouped bool
 }
 
 // clientShape reports whether q groups and filters by client alone (or by
@@ -231,6 +235,21 @@ func (s *Store) countsSelect(q usage.Query, clients []string, table string, span
 			group = append(group, col)
 		}
 	}
+	// A client rollup read at its own resolution by client has a row per
+	// group already, but for the parts not merged yet: those few are summed
+	// here rather than by a GROUP BY, which took ClickHouse twice as long as
+	// reading the rows (18 ms against 10 for the organization query's
+	// 17,800). Their number is not the groups', so there is no LIMIT: the
+	// groups are counted as they come.
+	c.ungrouped = slices.Contains(q.GroupBy, usage.DimClientID) &&
+		(table == "client_day_counts" && q.Granularity == usage.GranularityDay ||
+			table == "client_hour_counts" && q.Granularity == usage.GranularityHour)
+	if c.ungrouped {
+		columns = append(columns, "requests", "status_2xx", "status_3xx", "status_4xx", "status_5xx", "status_429")
+		c.text = fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s ORDER BY %s",
+			strings.Join(columns, ", "), s.cfg.Database, table, strings.Join(where, " AND "), strings.Join(group, ", "))
+		return c
+	}
 	columns = append(columns, "sum(requests)", "sum(status_2xx)", "sum(status_3xx)", "sum(status_4xx)", "sum(status_5xx)", "sum(status_429)")
 	c.text = fmt.Sprintf("SELECT %s FROM %s.%s WHERE %s GROUP BY %s ORDER BY %s LIMIT %d",
 		strings.Join(columns, ", "), s.cfg.Database, table, strings.Join(where, " AND "), strings.Join(group, ", "), strings.Join(group, ", "), q.MaxRows+1)
@@ -356,11 +375,16 @@ func (s *Store) selectCounts(ctx context.Context, q usage.Query, c countsSQL) (r
 	var rows rowBuffer
 	err := s.read(ctx, "query", func(ctx context.Context, r driver.Conn) error {
 		rows = rowBuffer{}
+		// Cancelled before Close, which would otherwise read an ungrouped
+		// answer to its end after the groups passed q.MaxRows.
+		ctx, cancel := context.WithCancel(ctx)
 		res, err := r.Query(ctx, c.text, c.args...)
 		if err != nil {
+			cancel()
 			return err
 		}
 		defer res.Close()
+		defer cancel()
 		var (
 			bucket uint32
 			dims   = make([]string, len(c.dims))
@@ -401,15 +425,19 @@ func (s *Store) selectCounts(ctx context.Context, q usage.Query, c countsSQL) (r
 					row.Platform = dims[i]
 				}
 			}
+			if last := rows.last(); c.ungrouped && last != nil && usage.CompareRows(last, &row) == 0 {
+				last.Counts.Add(row.Counts)
+				continue
+			}
+			if rows.n == q.MaxRows {
+				return usage.TooManyRows(q.MaxRows)
+			}
 			rows.add(row)
 		}
 		return res.Err()
 	})
 	if err != nil {
 		return rowBuffer{}, err
-	}
-	if rows.n > q.MaxRows {
-		return rowBuffer{}, usage.TooManyRows(q.MaxRows)
 	}
 	return rows, nil
 }
@@ -430,6 +458,15 @@ func (b *rowBuffer) add(r usage.Row) {
 	last := &b.chunks[len(b.chunks)-1]
 	*last = append(*last, r)
 	b.n++
+}
+
+// last returns the last row added, nil if none.
+func (b *rowBuffer) last() *usage.Row {
+	if b.n == 0 {
+		return nil
+	}
+	c := b.chunks[len(b.chunks)-1]
+	return &c[len(c)-1]
 }
 
 // rowCursor walks the rows of a rowBuffer in order.

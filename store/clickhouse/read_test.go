@@ -129,20 +129,24 @@ func testQuery(t *testing.T, f *eventFixture) {
 		}
 	}
 
-	big, _ := usage.Query{OrganizationID: "org-a", Interval: usage.Interval{Start: start, End: start.AddDate(0, 2, 0)},
-		Granularity: usage.GranularityDay, MaxRows: 3}.Normalize()
-	for _, rollup := range []bool{true, false} {
-		query := f.s.Query
-		if !rollup {
-			query = f.s.QueryWithoutRollup
-		}
-		if rows, err := query(t.Context(), big); usage.KindOf(err) != usage.KindInvalid {
-			t.Fatalf("rollup %v: Query over MaxRows = %d rows, %v; want an invalid-query error", rollup, len(rows), err)
-		}
-		exact := big
-		exact.MaxRows = len(f.o.Answer(big))
-		if rows, err := query(t.Context(), exact); err != nil || len(rows) != exact.MaxRows {
-			t.Fatalf("rollup %v: Query with MaxRows %d, its rows = %d rows, %v", rollup, exact.MaxRows, len(rows), err)
+	// MaxRows bounds the groups, also where the rows are summed here (by
+	// client at a rollup's own resolution), which outnumber them.
+	for _, g := range [][]usage.Dimension{nil, {usage.DimClientID}} {
+		big, _ := usage.Query{OrganizationID: "org-a", Interval: usage.Interval{Start: start, End: start.AddDate(0, 2, 0)},
+			Granularity: usage.GranularityDay, GroupBy: g, MaxRows: 3}.Normalize()
+		for _, rollup := range []bool{true, false} {
+			query := f.s.Query
+			if !rollup {
+				query = f.s.QueryWithoutRollup
+			}
+			if rows, err := query(t.Context(), big); usage.KindOf(err) != usage.KindInvalid {
+				t.Fatalf("by %v, rollup %v: Query over MaxRows = %d rows, %v; want an invalid-query error", g, rollup, len(rows), err)
+			}
+			exact := big
+			exact.MaxRows = len(f.o.Answer(big))
+			if rows, err := query(t.Context(), exact); err != nil || !slices.Equal(rows, f.o.Answer(big)) {
+				t.Fatalf("by %v, rollup %v: Query with MaxRows %d, its rows = %d rows, %v", g, rollup, exact.MaxRows, len(rows), err)
+			}
 		}
 	}
 	for _, q := range []usage.Query{
@@ -208,13 +212,19 @@ func TestPlanSQL(t *testing.T) {
 		}
 	}
 	sums := "sum(requests), sum(status_2xx), sum(status_3xx), sum(status_4xx), sum(status_5xx), sum(status_429)"
+	counts := "requests, status_2xx, status_3xx, status_4xx, status_5xx, status_429"
 	in := func(values ...any) any { return ch.GroupSet{Value: values} }
 
-	// The organization query, from the daily rollup.
+	// The organization query, from the daily rollup, whose rows are its
+	// groups but for the parts not merged yet.
 	f(usage.Query{Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimClientID}}, nil, true,
-		[]string{"SELECT toUInt32(toDateTime(day, 'UTC')) AS bucket, client_id, " + sums + " FROM db.client_day_counts" +
-			" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) GROUP BY bucket, client_id ORDER BY bucket, client_id LIMIT 11"},
+		[]string{"SELECT toUInt32(toDateTime(day, 'UTC')) AS bucket, client_id, " + counts + " FROM db.client_day_counts" +
+			" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) ORDER BY bucket, client_id"},
 		[]any{"o", "2026-03-11", "2026-06-09"})
+	f(usage.Query{Granularity: usage.GranularityHour, GroupBy: []usage.Dimension{usage.DimClientID}}, []string{"c"}, true,
+		[]string{"SELECT toUInt32(hour) AS bucket, client_id, " + counts + " FROM db.client_hour_counts" +
+			" WHERE org_id = ? AND hour >= toDateTime(?) AND hour < toDateTime(?) AND client_id IN ? ORDER BY bucket, client_id"},
+		[]any{"o", day.Unix(), day.AddDate(0, 0, 90).Unix(), in("c")})
 	f(usage.Query{Granularity: usage.GranularityWeek}, []string{"c1", "c2"}, true,
 		[]string{"SELECT toUInt32(toDateTime(toMonday(day), 'UTC')) AS bucket, " + sums + " FROM db.client_day_counts" +
 			" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) AND client_id IN ? GROUP BY bucket ORDER BY bucket LIMIT 11"},
@@ -223,8 +233,8 @@ func TestPlanSQL(t *testing.T) {
 	start, end := day.Add(18*time.Hour), day.AddDate(0, 0, 90).Add(18*time.Hour)
 	f(usage.Query{Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{usage.DimClientID}, Interval: usage.Interval{Start: start, End: end}}, nil, true,
 		[]string{
-			"SELECT toUInt32(toDateTime(day, 'UTC')) AS bucket, client_id, " + sums + " FROM db.client_day_counts" +
-				" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) GROUP BY bucket, client_id ORDER BY bucket, client_id LIMIT 11",
+			"SELECT toUInt32(toDateTime(day, 'UTC')) AS bucket, client_id, " + counts + " FROM db.client_day_counts" +
+				" WHERE org_id = ? AND day >= toDate(?) AND day < toDate(?) ORDER BY bucket, client_id",
 			"SELECT toUInt32(toDateTime(toDate(hour, 'UTC'), 'UTC')) AS bucket, client_id, " + sums + " FROM db.client_hour_counts" +
 				" WHERE org_id = ? AND ((hour >= toDateTime(?) AND hour < toDateTime(?)) OR (hour >= toDateTime(?) AND hour < toDateTime(?)))" +
 				" GROUP BY bucket, client_id ORDER BY bucket, client_id LIMIT 11",
