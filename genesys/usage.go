@@ -288,51 +288,55 @@ func (s *Server) execution(ctx context.Context, org, id, op, clientID string) (u
 // queryResultOf answers the results route of a legacy execution: Running
 // until final; then Complete with rows offset..offset+limit (limit 0: all),
 // or Failed.
-func (s *Server) queryResultOf(r *http.Request, e usage.Execution, offset, limit int) (queryResult, error) {
+func (s *Server) queryResultOf(r *http.Request, e usage.Execution, offset, limit int) (*resultsBody, error) {
 	switch e.Status {
 	case usage.ExecutionQueued, usage.ExecutionRunning:
-		return queryResult{QueryStatus: "Running"}, nil
+		return &resultsBody{doc: queryResult{QueryStatus: "Running"}}, nil
 	case usage.ExecutionComplete:
 	default:
 		body, _ := errorResponse(executionError(e), correlationID(r.Context()))
-		return queryResult{QueryStatus: "Failed", ErrorBody: &body}, nil
+		return &resultsBody{doc: queryResult{QueryStatus: "Failed", ErrorBody: &body}}, nil
 	}
 	if limit == 0 {
 		limit = e.RowCount
 	}
 	rows, err := s.cfg.Queries.Rows(r.Context(), query.ScopeOf(e), e.ID, offset, limit)
 	if err != nil {
-		return queryResult{}, err
+		return nil, err
 	}
-	out := queryResult{QueryStatus: "Complete", Results: make([]usageRow, 0, len(rows))}
-	var dates dateText
-	for i := range rows {
-		out.Results = append(out.Results, rowOf(&rows[i], &e.Query, &dates))
-	}
-	return out, nil
+	return &resultsBody{doc: queryResult{QueryStatus: "Complete"}, complete: true, rows: rows, q: &e.Query}, nil
 }
 
-// resultsBody streams a results document: its rows appended by hand (see
-// wire.UsageRow.AppendJSON), the rest by encoding/json.
-type resultsBody queryResult
+// resultsBody streams a results document: its rows converted (rowOf) and
+// appended by hand (see wire.UsageRow.AppendJSON) one at a time as they
+// are written, the rest by encoding/json. Converting all the rows first
+// doubled the memory a large result takes to answer.
+type resultsBody struct {
+	doc      queryResult // the document but its rows
+	complete bool        // whether it has rows, even none
+	rows     []usage.Row // shared with the query service: only read
+	q        *usage.Query
+}
 
 func (r *resultsBody) stream(w io.Writer) error {
-	rest := *r
-	rest.Results = nil // omitted, the rows are written below
-	tail, err := json.Marshal(rest)
+	tail, err := json.Marshal(r.doc)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, aggregateBuffer)
 	bw.WriteByte('{')
-	if r.Results != nil {
+	if r.complete {
 		bw.WriteString(`"results":[`)
-		var b []byte
-		for i := range r.Results {
+		var (
+			b     []byte
+			dates dateText
+		)
+		for i := range r.rows {
 			if i > 0 {
 				bw.WriteByte(',')
 			}
-			b = r.Results[i].AppendJSON(b[:0])
+			row := rowOf(&r.rows[i], r.q, &dates)
+			b = row.AppendJSON(b[:0])
 			if _, err := bw.Write(b); err != nil {
 				return err // the client has gone
 			}
@@ -373,7 +377,7 @@ func (s *Server) getOrganizationQuery(r *http.Request, org string) (response, er
 		return response{}, err
 	}
 	res, err := s.queryResultOf(r, e, 0, 0)
-	return ok((*resultsBody)(&res)), err
+	return ok(res), err
 }
 
 func (s *Server) postSimpleSearch(r *http.Request, org string) (response, error) {
@@ -459,19 +463,19 @@ func (s *Server) getSimpleSearch(r *http.Request, org string) (response, error) 
 	if err != nil {
 		return response{}, err
 	}
-	if res.QueryStatus == "Complete" {
+	if res.complete {
 		var c cursors
 		if offset > 0 {
 			c.Before = encodeCursor(id, max(0, offset-pageSize))
 		}
-		if next := offset + len(res.Results); next < e.RowCount {
+		if next := offset + len(res.rows); next < e.RowCount {
 			c.After = encodeCursor(id, next)
 		}
 		if c != (cursors{}) {
-			res.Cursors = &c
+			res.doc.Cursors = &c
 		}
 	}
-	return ok((*resultsBody)(&res)), nil
+	return ok(res), nil
 }
 
 // pageSizeParam parses an optional page size: absent or 0 means def.
@@ -564,7 +568,7 @@ func (s *Server) getClientQuery(r *http.Request, org string) (response, error) {
 		return response{}, err
 	}
 	res, err := s.queryResultOf(r, e, 0, 0)
-	return ok((*resultsBody)(&res)), err
+	return ok(res), err
 }
 
 // getClientSummary starts a client query of the last days UTC days, today

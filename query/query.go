@@ -349,7 +349,8 @@ func (s *Service) execution(ctx context.Context, id string) (usage.Execution, er
 }
 
 // Rows returns up to limit rows of a complete execution of the caller's
-// scope, from offset.
+// scope, from offset. The rows may be shared with other callers: they must
+// not be changed.
 func (s *Service) Rows(ctx context.Context, scope Scope, id string, offset, limit int) ([]usage.Row, error) {
 	if _, err := s.Execution(ctx, scope, id); err != nil {
 		return nil, err

@@ -59,6 +59,13 @@ func Append(dst []byte, rows []usage.Row) []byte {
 	dst = append(dst, version)
 	dst = binary.AppendUvarint(dst, uint64(len(rows)))
 	strs := map[string]uint64{}
+	// last holds each column's string of the row before and its reference:
+	// most columns repeat it (an organization's rows by client share all
+	// but the client), and comparing is cheaper than looking up.
+	var last [7]struct {
+		s   string
+		ref uint64
+	}
 	var prev int64
 	for i := range rows {
 		r := &rows[i]
@@ -70,12 +77,19 @@ func Append(dst []byte, rows []usage.Row) []byte {
 		dst = binary.AppendVarint(dst, secs-prev)
 		dst = binary.AppendUvarint(dst, nanos)
 		prev = secs
-		for _, s := range [...]string{r.ClientID, r.ClientName, r.OrganizationID, r.UserID, r.TemplateURI, r.HTTPMethod, r.Platform} {
-			if ref, ok := strs[s]; ok {
-				dst = binary.AppendUvarint(dst, ref)
+		for c, s := range [...]string{r.ClientID, r.ClientName, r.OrganizationID, r.UserID, r.TemplateURI, r.HTTPMethod, r.Platform} {
+			if i > 0 && s == last[c].s {
+				dst = binary.AppendUvarint(dst, last[c].ref)
 				continue
 			}
-			strs[s] = uint64(len(strs)) + 1
+			if ref, ok := strs[s]; ok {
+				dst = binary.AppendUvarint(dst, ref)
+				last[c].s, last[c].ref = s, ref
+				continue
+			}
+			ref := uint64(len(strs)) + 1
+			strs[s] = ref
+			last[c].s, last[c].ref = s, ref
 			dst = binary.AppendUvarint(dst, 0)
 			dst = binary.AppendUvarint(dst, uint64(len(s)))
 			dst = append(dst, s...)
