@@ -230,6 +230,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(storeCollectors(s.health, halves[store.DiskUser](s.stores))...)
+	reg.MustRegister(halves[prometheus.Collector](s.stores)...) // a backend's own metrics
 	if s.stack, err = httpmw.New(httpmw.Config{Logger: log.With("component", "http"), Registerer: reg, Failed: s.health.Failed}); err != nil {
 		return err
 	}

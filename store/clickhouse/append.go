@@ -263,6 +263,7 @@ func (s *Store) write(kind byte, calls []*call) error {
 	}
 
 	// 3. commit
+	publishBy := time.Now().Add(s.publishWindow())
 	minHour, maxHour := j.hours()
 	r, settled, err := s.commit(ctx, b, minHour, maxHour)
 	if err != nil {
@@ -276,7 +277,7 @@ func (s *Store) write(kind byte, calls []*call) error {
 	}
 
 	// 4. publish
-	if err := s.publish(ctx, r, j); err != nil {
+	if err := s.publishWithin(ctx, publishBy, r, j); err != nil {
 		return err
 	}
 	// 5. settle, after the calls are answered: what they acknowledge is
@@ -330,23 +331,25 @@ func (s *Store) claimItems(ctx context.Context, b *batch, idx []int) (contended 
 
 // Stats are counters of the write protocol on one node since Open.
 type Stats struct {
-	Committed int64 // batches this node committed
-	Failed    int64 // batches of this node that failed before committing, aborted by another node or by itself
-	Aborted   int64 // batches this node aborted: undecided past their deadline, or younger ones holding keys it waits for
-	Recovered int64 // committed batches of other (dead or slow) nodes this node finished
-	Contended int64 // keys found pending for another batch
-	Waits     int64 // waits for another batch's decision before its deadline
+	Committed  int64 // batches this node committed
+	Failed     int64 // batches of this node that failed before committing, aborted by another node or by itself
+	Aborted    int64 // batches this node aborted: undecided past their deadline, or younger ones holding keys it waits for
+	Recovered  int64 // committed batches of other (dead or slow) nodes this node finished
+	PastWindow int64 // batches this node stopped publishing past their window (see publishWindow)
+	Contended  int64 // keys found pending for another batch
+	Waits      int64 // waits for another batch's decision before its deadline
 }
 
 // stats are the live counters behind Stats.
 type stats struct {
-	committed, failed, aborted, recovered, contended, waits atomic.Int64
+	committed, failed, aborted, recovered, pastWindow, contended, waits atomic.Int64
 }
 
 // Stats returns the node's counters of the write protocol.
 func (s *Store) Stats() Stats {
 	return Stats{
 		Committed: s.stats.committed.Load(), Failed: s.stats.failed.Load(), Aborted: s.stats.aborted.Load(),
-		Recovered: s.stats.recovered.Load(), Contended: s.stats.contended.Load(), Waits: s.stats.waits.Load(),
+		Recovered: s.stats.recovered.Load(), PastWindow: s.stats.pastWindow.Load(),
+		Contended: s.stats.contended.Load(), Waits: s.stats.waits.Load(),
 	}
 }

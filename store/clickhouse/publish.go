@@ -288,6 +288,33 @@ func (s *Store) publish(ctx context.Context, r record, j *journal) error {
 	return nil
 }
 
+// publishWindow bounds how long after its commit began a batch may still
+// insert its count blocks, and how long a recovery may: 6 leases, at most
+// a minute. ClickHouse recognises a block inserted again only among the
+// last 100,000 of its table (replicated_deduplication_window), and quorum
+// inserts into a table are serialized, each taking milliseconds: 100,000
+// take far longer than a minute. A node paused while it publishes (a
+// zombie: a long collection, SIGSTOP, a frozen VM) may have had its batch
+// recovered meanwhile; when it wakes past the window its next insert fails
+// at once and one under way is cancelled, unless ClickHouse had it whole
+// before the pause, so it cannot insert blocks that ClickHouse has
+// forgotten. Its calls fail and are retried, and find the recovered events
+// Duplicate.
+func (s *Store) publishWindow() time.Duration { return min(6*s.cfg.Lease, time.Minute) }
+
+// publishWithin is publish, stopped at deadline.
+func (s *Store) publishWithin(ctx context.Context, deadline time.Time, r record, j *journal) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	err := s.publish(ctx, r, j)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		s.stats.pastWindow.Add(1)
+		s.cfg.logger().Warn("a batch outlived its window to publish (was the node paused?); a recovery finishes it",
+			"batch", j.batch, "window", s.publishWindow())
+	}
+	return err
+}
+
 // settle runs step 5 for the published batch whose record is r: its mark
 // makes its claims committed, and its record is deleted. Until it has, the
 // record says committed, so a key still pending for the batch is settled
@@ -435,6 +462,7 @@ func (s *Store) readJournal(ctx context.Context, batch string, r record) (*journ
 // are serialized by a lock; one that finds the lock taken leaves the batch
 // to its holder.
 func (s *Store) recover(ctx context.Context, batch string) error {
+	publishBy := time.Now().Add(s.publishWindow())
 	lock := s.recordPath(batch) + ".lock"
 	if _, err := s.keeper.Create(lock, nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); err != nil {
 		if errors.Is(err, zk.ErrNodeExists) {
@@ -457,7 +485,7 @@ func (s *Store) recover(ctx context.Context, batch string) error {
 		// nothing would settle the keys without their counts.
 		return unavailable(fmt.Errorf("no journal rows read for committed batch %s", batch), "clickhouse: recovery")
 	}
-	if err := s.publish(ctx, r, j); err != nil {
+	if err := s.publishWithin(ctx, publishBy, r, j); err != nil {
 		return err
 	}
 	if err := s.settle(ctx, batch, r); err != nil {

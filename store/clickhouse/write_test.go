@@ -17,6 +17,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/usaged/usaged/store/clickhouse"
 	"github.com/usaged/usaged/usage"
@@ -585,6 +586,60 @@ func TestAppendWritesTheSameBlocksAsARecovery(t *testing.T) {
 	awaitRecovered(t, other)
 }
 
+// A node paused after its commit for longer than its window to publish (6
+// leases) inserts nothing when it wakes: a recovery finished the batch, and
+// blocks inserted again that late might be past ClickHouse's deduplication.
+// Its call fails; the events are counted once, and Duplicate when retried.
+func TestAZombiePastItsWindowDoesNotPublish(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Lease = 500 * time.Millisecond // a window of 3 s
+	paused := make(chan struct{})
+	var once sync.Once
+	slow, err := clickhouse.OpenWithHook(context.Background(), cfg, func(step string) bool {
+		if step == "after-commit" {
+			once.Do(func() {
+				close(paused)
+				time.Sleep(4 * time.Second)
+			})
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	hour := time.Now().UTC().Truncate(time.Hour)
+	events := make([]usage.Event, 300)
+	for i := range events {
+		events[i] = testEvent(fmt.Sprintf("org-z%d", i%3), i, hour)
+	}
+	want := oracle{}
+	want.add(events, map[[2]string]bool{})
+	done := make(chan error)
+	go func() {
+		_, err := slow.Append(context.Background(), events, hour.Add(-24*time.Hour))
+		done <- err
+	}()
+	<-paused
+	other := openNode(t, cfg)
+	awaitCounts(t, cfg, want)
+	if err := <-done; err == nil {
+		t.Fatal("the node paused past its window to publish published its batch when it woke; want its call to fail")
+	}
+	checkCounts(t, cfg, want)
+	// An operator sees it on /metrics.
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(slow)
+	if n := gathered(t, reg, "usaged_cluster_batches_past_window_total"); n != 1 {
+		t.Errorf("usaged_cluster_batches_past_window_total = %v, want 1", n)
+	}
+	outs, err := other.Append(context.Background(), events, hour.Add(-24*time.Hour))
+	if a, d := outcomes(outs); err != nil || a != 0 || d != len(events) {
+		t.Fatalf("the retry: %d accepted, %d duplicates, %v; want all %d Duplicate", a, d, err, len(events))
+	}
+	checkCounts(t, cfg, want)
+}
+
 func TestAppendActivityOnceAcrossNodes(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Lease = 2 * time.Second
@@ -683,4 +738,20 @@ func TestSettledKeysAreNeverTakenOver(t *testing.T) {
 	if took, err := s.TakeOver(ctx, "unsettled", key, value); err != nil || !took {
 		t.Fatalf("took over a key pending for an unmarked batch: %v, %v; want true", took, err)
 	}
+}
+
+// gathered returns the value of the metric named name that reg gathers.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s gathered", name)
+	return 0
 }
