@@ -5,13 +5,20 @@ package servertest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"log/slog"
+	"net/url"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/usaged/usaged/internal/clustertest"
 	"github.com/usaged/usaged/server"
+	"github.com/usaged/usaged/store/clickhouse"
 	"github.com/usaged/usaged/store/open"
 )
 
@@ -62,4 +69,56 @@ func Start(tb testing.TB, tune ...func(*server.Config)) *server.Server {
 		}
 	})
 	return s
+}
+
+// Cluster returns the tuning that keeps the server's usage on the test
+// cluster (internal/clustertest: ClickHouse, ZooKeeper, Redis) in a
+// ClickHouse database of its own, and its metadata in a PostgreSQL
+// database of its own, both dropped when tb ends. Without the cluster's
+// servers it skips tb, or fails it where they are required.
+func Cluster(tb testing.TB) func(*server.Config) {
+	tb.Helper()
+	chLoc, keeper, claims, pgURL := clustertest.ClickHouse(tb), clustertest.ZooKeeper(tb), clustertest.Redis(tb), clustertest.Postgres(tb)
+	cfg, err := clickhouse.ParseLocation(chLoc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	name := "usaged_test_" + hex.EncodeToString(b)
+	cfg.Database, cfg.Keeper, cfg.Claims = name, strings.Split(keeper, ","), claims
+
+	pg, err := url.Parse(pgURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		tb.Fatalf("connecting to %s: %v", pgURL, err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = clickhouse.Drop(ctx, cfg)
+		if conn, err := pgx.Connect(ctx, pgURL); err == nil {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			conn.Close(ctx)
+		}
+	})
+	pg.Path = "/" + name
+	store, err := open.Parse("clickhouse://" + strings.Join(cfg.Replicas, ",") + "/" + name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	meta, err := open.ParseMetadata(pg.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return func(c *server.Config) {
+		c.Data.Store, c.Data.Metadata = store, meta
+		c.Data.Cluster = server.ClusterConfig{Keeper: cfg.Keeper, Claims: cfg.Claims}
+	}
 }
