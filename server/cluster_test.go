@@ -30,8 +30,9 @@ var createdOn = regexp.MustCompile(`"createdOn":"[^"]*"`)
 // parityNode is a server, the organization and the service the test made
 // on it, and a token of the organization's viewer.
 type parityNode struct {
-	name, url, org, viewer string
-	admin                  *client.Client
+	name, url, org string
+	viewer         string // the id of an OAuth client of org, which sends events of its own too
+	token          string // the viewer's access token
 }
 
 // A node on the cluster answers as a node on the embedded store: the same
@@ -50,13 +51,15 @@ func TestClusterAnswersAsTheEmbeddedStore(t *testing.T) {
 	}
 
 	// The events: 2,000 over the last 9 days across 5 clients, 4 users, 3
-	// templates, 2 methods and 5 statuses; every seventh sent twice.
+	// templates, 2 methods and 5 statuses; every seventh sent twice. The
+	// clients' ids sort after any UUID, so that rows sort the same on both
+	// nodes although their viewers' ids differ.
 	now := time.Now().UTC()
 	start := now.Truncate(time.Hour).Add(-9 * 24 * time.Hour)
 	var events []usage.Event
 	for i := range 2000 {
 		ev := usage.Event{ID: fmt.Sprintf("ev-%d", i), Time: start.Add(time.Duration(i) * 6 * time.Minute),
-			ClientID: fmt.Sprintf("client-%d", i%5), ClientName: fmt.Sprintf("Client %d", i%5), UserID: fmt.Sprintf("user-%d", i%4),
+			ClientID: fmt.Sprintf("x-client-%d", i%5), ClientName: fmt.Sprintf("Client %d", i%5), UserID: fmt.Sprintf("user-%d", i%4),
 			TemplateURI: []string{"api/v2/items", "api/v2/items/{id}", "api/v2/users/{id}"}[i%3], HTTPMethod: []string{"GET", "POST"}[i%2],
 			Status: []int{200, 201, 302, 404, 429, 503}[i%6]}
 		if !ev.Time.Before(now) {
@@ -80,14 +83,13 @@ func TestClusterAnswersAsTheEmbeddedStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.admin = c
 		org, err := c.CreateOrganization(ctx, "parity")
 		if err != nil {
 			t.Fatal(err)
 		}
 		n.org = org.ID
 		viewer, err := c.CreateClient(ctx, org.ID, wire.CreateClientRequest{Name: "viewer",
-			Permissions: []string{string(usage.PermOrganizationView), string(usage.PermSimpleSearchView)}})
+			Permissions: []string{string(usage.PermOrganizationView), string(usage.PermSimpleSearchView), string(usage.PermClientView)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,10 +97,13 @@ func TestClusterAnswersAsTheEmbeddedStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.viewer = tok.AccessToken
+		n.viewer, n.token = viewer.ID, tok.AccessToken
 		evs := append([]usage.Event(nil), events...)
 		for i := range evs {
 			evs[i].OrganizationID = org.ID
+			if i%9 == 0 {
+				evs[i].ClientID, evs[i].ClientName = viewer.ID, "viewer"
+			}
 		}
 		if res, err := c.SendEvents(ctx, evs, client.Retry{}); err != nil || res.Rejected > 0 {
 			t.Fatalf("%s: sending the events: %+v, %v", n.name, res, err)
@@ -142,7 +147,7 @@ func TestClusterAnswersAsTheEmbeddedStore(t *testing.T) {
 			body: map[string]any{"interval": interval, "granularity": "Week", "groupBy": []string{"OAuthClientId", "UserId"}}},
 		{what: "aggregate of two clients by method, daily", path: "/api/v2/usage/aggregate",
 			body: map[string]any{"interval": interval, "granularity": "Day", "groupBy": []string{"HttpMethod"},
-				"filter": map[string]any{"clientIds": []string{"client-1", "client-3"}}}},
+				"filter": map[string]any{"clientIds": []string{"x-client-1", "x-client-3"}}}},
 	}
 	from, to := ag.Start.Format(time.DateOnly), now.Truncate(24*time.Hour).Format(time.DateOnly)
 	for _, p := range []string{
@@ -154,19 +159,29 @@ func TestClusterAnswersAsTheEmbeddedStore(t *testing.T) {
 		calls = append(calls, call{what: "service report " + p, method: "GET", path: fmt.Sprintf(p, service), token: parityAdmin})
 	}
 
+	// The viewer's own usage, VIEWER standing for its id.
+	calls = append(calls,
+		call{what: "client query, daily", path: "/api/v2/oauth/clients/VIEWER/usage/query", async: true,
+			body: map[string]any{"interval": interval, "granularity": "Day"}},
+		call{what: "client summary", method: "GET", path: "/api/v2/oauth/clients/VIEWER/usage/summary?days=10", async: true},
+		call{what: "client aggregates job by template, weekly", path: "/api/v2/usage/client/VIEWER/aggregates/query/jobs", async: true,
+			body: map[string]any{"interval": interval, "granularity": "Week", "groupBy": []string{"TemplateUri"}}},
+	)
+
 	for _, c := range calls {
 		var answers [][]byte
 		for _, n := range nodes {
 			token, body := c.token, c.body
 			if token == "" {
-				token = n.viewer
+				token = n.token
 			}
 			if m, ok := body.(map[string]any); ok && c.path == "/api/v2/usage/aggregate" {
 				m["organizationId"] = n.org
 				token = parityAdmin
 			}
-			got := n.answer(t, c.method, c.path, token, body, c.async)
+			got := n.answer(t, c.method, strings.ReplaceAll(c.path, "VIEWER", n.viewer), token, body, c.async)
 			got = bytes.ReplaceAll(got, []byte(n.org), []byte("ORG"))
+			got = bytes.ReplaceAll(got, []byte(n.viewer), []byte("VIEWER"))
 			answers = append(answers, createdOn.ReplaceAll(got, []byte(`"createdOn":"…"`)))
 		}
 		if len(answers[0]) < 200 {
@@ -191,15 +206,15 @@ func (n *parityNode) answer(t *testing.T, method, path, token string, body any, 
 		return b
 	}
 	var started struct {
-		ExecutionID string `json:"executionId"`
-		ResultsURI  string `json:"resultsUri"`
-		JobID       string `json:"jobId"`
+		ResultsURI string `json:"resultsUri"`
+		JobID      string `json:"jobId"`
 	}
 	if err := json.Unmarshal(b, &started); err != nil {
 		t.Fatalf("%s %s: %s: %v", n.name, path, b, err)
 	}
 	next := started.ResultsURI
 	if started.JobID != "" {
+		path, _, _ = strings.Cut(path, "?")
 		next = path + "/" + started.JobID + "/results"
 	}
 	var all [][]byte
