@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -148,19 +147,10 @@ type migrateTarget struct {
 
 func newMigrateTarget(t *testing.T) *migrateTarget {
 	t.Helper()
-	cfg, err := clickhouse.ParseLocation(clustertest.ClickHouse(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Keeper = strings.Split(clustertest.ZooKeeper(t), ",")
-	cfg.Claims = clustertest.Redis(t)
+	cfg := clustertest.ClickHouseDatabase(t)
 	pgURL := clustertest.Postgres(t)
-	b := make([]byte, 4)
-	rand.Read(b)
-	cfg.Database = "usaged_test_" + hex.EncodeToString(b)
 	schema := cfg.Database
 	t.Cleanup(func() {
-		_ = clickhouse.Drop(context.Background(), cfg)
 		if conn, err := pgx.Connect(context.Background(), pgURL); err == nil {
 			_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 			conn.Close(context.Background())

@@ -8,9 +8,14 @@
 package clustertest
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/usaged/usaged/store/clickhouse"
 )
 
 // The environment variables deploy/local-cluster.sh exports.
@@ -50,4 +55,27 @@ func need(t testing.TB, env, what string) string {
 	}
 	t.Skip("SKIPPED, " + t.Name() + " is NOT tested: " + msg + "; set " + EnvRequire + "=1 to make this a failure")
 	return ""
+}
+
+// ClickHouseDatabase returns the configuration of a clickhouse store on the
+// test cluster in a database of its own (usaged_test_ and random hex), with
+// the cluster's keeper and claim store; the database and its keeper and
+// claim state are dropped when t ends, unless USAGED_KEEP_TEST_DATABASES=1.
+func ClickHouseDatabase(t testing.TB) clickhouse.Config {
+	t.Helper()
+	cfg, err := clickhouse.ParseLocation(ClickHouse(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Keeper = strings.Split(ZooKeeper(t), ",")
+	cfg.Claims = Redis(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	cfg.Database = "usaged_test_" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		if os.Getenv("USAGED_KEEP_TEST_DATABASES") != "1" {
+			_ = clickhouse.Drop(context.Background(), cfg)
+		}
+	})
+	return cfg
 }

@@ -5,8 +5,6 @@ package servertest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/url"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/usaged/usaged/internal/clustertest"
 	"github.com/usaged/usaged/server"
-	"github.com/usaged/usaged/store/clickhouse"
 	"github.com/usaged/usaged/store/open"
 )
 
@@ -73,21 +70,14 @@ func Start(tb testing.TB, tune ...func(*server.Config)) *server.Server {
 
 // Cluster returns the tuning that keeps the server's usage on the test
 // cluster (internal/clustertest: ClickHouse, ZooKeeper, Redis) in a
-// ClickHouse database of its own, and its metadata in a PostgreSQL
-// database of its own, both dropped when tb ends. Without the cluster's
+// ClickHouse database of its own (clustertest.ClickHouseDatabase), and its
+// metadata in a PostgreSQL database of the same name, both dropped when tb
+// ends. Without the cluster's
 // servers it skips tb, or fails it where they are required.
 func Cluster(tb testing.TB) func(*server.Config) {
 	tb.Helper()
-	chLoc, keeper, claims, pgURL := clustertest.ClickHouse(tb), clustertest.ZooKeeper(tb), clustertest.Redis(tb), clustertest.Postgres(tb)
-	cfg, err := clickhouse.ParseLocation(chLoc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	name := "usaged_test_" + hex.EncodeToString(b)
-	cfg.Database, cfg.Keeper, cfg.Claims = name, strings.Split(keeper, ","), claims
-
+	cfg := clustertest.ClickHouseDatabase(tb)
+	name, pgURL := cfg.Database, clustertest.Postgres(tb)
 	pg, err := url.Parse(pgURL)
 	if err != nil {
 		tb.Fatal(err)
@@ -102,7 +92,6 @@ func Cluster(tb testing.TB) func(*server.Config) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		_ = clickhouse.Drop(ctx, cfg)
 		if conn, err := pgx.Connect(ctx, pgURL); err == nil {
 			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 			conn.Close(ctx)

@@ -2,12 +2,8 @@ package clickhouse_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,23 +18,10 @@ import (
 // USAGED_KEEP_TEST_DATABASES=1.
 func testConfig(t *testing.T) clickhouse.Config {
 	t.Helper()
-	cfg, err := clickhouse.ParseLocation(clustertest.ClickHouse(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Keeper = strings.Split(clustertest.ZooKeeper(t), ",")
-	cfg.Claims = clustertest.Redis(t)
+	cfg := clustertest.ClickHouseDatabase(t)
 	// The suites append one small call at a time: a shorter gathering
 	// only shortens them.
 	cfg.GroupCommit = 2 * time.Millisecond
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	cfg.Database = "usaged_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		if os.Getenv("USAGED_KEEP_TEST_DATABASES") != "1" {
-			_ = clickhouse.Drop(context.Background(), cfg)
-		}
-	})
 	return cfg
 }
 
