@@ -46,10 +46,8 @@ func (a *aggregateResponse) stream(w io.Writer) error {
 	bw.WriteString(`{"interval":`)
 	bw.Write(iv)
 	bw.WriteString(`,"results":[`)
-	var (
-		b     []byte
-		dates dateText
-	)
+	var b []byte
+	dates := dateText{loc: a.q.Location}
 	for i := range a.rows {
 		if i > 0 {
 			bw.WriteByte(',')
@@ -133,6 +131,14 @@ func (s *Server) aggregateQuery(p *auth.Principal, req *aggregateRequest) (usage
 		}
 		q.Metrics = append(q.Metrics, m)
 	}
+	if req.TimeZone != "" {
+		// Local would be the server's own zone, which a client cannot know.
+		loc, err := time.LoadLocation(req.TimeZone)
+		if err != nil || req.TimeZone == "Local" {
+			return q, usage.Errorf(usage.KindInvalid, "timeZone", "timeZone %s is not an IANA time zone, such as Europe/Berlin or America/New_York", quote(req.TimeZone))
+		}
+		q.Location = loc
+	}
 	if f := req.Filter; f != nil {
 		q.Filter = usage.Filter{
 			ClientIDs:    f.ClientIDs,
@@ -156,7 +162,7 @@ func fillEmpty(rows []usage.Row, q *usage.Query) ([]usage.Row, error) {
 		return group{r.ClientID, r.OrganizationID, r.UserID, r.TemplateURI, r.HTTPMethod, r.Platform}
 	}
 	type bucketGroup struct {
-		date time.Time
+		date int64 // Unix s
 		group
 	}
 	have := make(map[bucketGroup]*usage.Row, len(rows))
@@ -165,7 +171,7 @@ func fillEmpty(rows []usage.Row, q *usage.Query) ([]usage.Row, error) {
 	for i := range rows {
 		r := &rows[i]
 		k := keyOf(r)
-		have[bucketGroup{r.Date, k}] = r
+		have[bucketGroup{r.Date.Unix(), k}] = r
 		if first[k] == nil {
 			first[k] = r
 			groups = append(groups, r)
@@ -184,7 +190,10 @@ func fillEmpty(rows []usage.Row, q *usage.Query) ([]usage.Row, error) {
 	})
 	// The store labels rows with the same buckets; a row of another date
 	// would be a bug there, and is kept rather than lost.
-	buckets := q.Granularity.Buckets(q.Interval)
+	buckets := q.Granularity.Buckets(q.Interval, q.Zone())
+	for i := range buckets {
+		buckets[i] = buckets[i].UTC() // as the rows' dates are
+	}
 	for i := range rows {
 		if _, found := slices.BinarySearchFunc(buckets, rows[i].Date, time.Time.Compare); !found {
 			buckets = append(buckets, rows[i].Date)
@@ -197,7 +206,7 @@ func fillEmpty(rows []usage.Row, q *usage.Query) ([]usage.Row, error) {
 	out := make([]usage.Row, 0, len(buckets)*len(groups))
 	for _, d := range buckets {
 		for _, g := range groups {
-			if r := have[bucketGroup{d, keyOf(g)}]; r != nil {
+			if r := have[bucketGroup{d.Unix(), keyOf(g)}]; r != nil {
 				out = append(out, *r)
 				continue
 			}

@@ -76,3 +76,102 @@ func mustDuration(t *testing.T, s string) time.Duration {
 	}
 	return d
 }
+
+// In a time zone, days, weeks and months start at local midnight, on
+// Monday and on the 1st, across daylight saving changes (Berlin's 23-hour
+// 2026-03-29, Sydney's 25-hour 2026-04-05), and rows carry the zone's
+// offset. The oracle buckets every event by its local date here.
+func TestAggregateInTimeZone(t *testing.T) {
+	t.Parallel()
+	e := MustEnv(t)
+	a := e.mustOrg("A")
+	tok := e.mustToken(e.mustClient(a.ID, 0, usage.PermOrganizationView))
+	// An event every 20 minutes from 2026-03-25 to 2026-04-10, status
+	// 200, 404 or 503 in turn.
+	from := time.Date(2026, 3, 25, 0, 0, 0, 0, time.UTC)
+	var events []usage.Event
+	for i := 0; from.Add(time.Duration(i) * 20 * time.Minute).Before(time.Date(2026, 4, 10, 0, 0, 0, 0, time.UTC)); i++ {
+		events = append(events, usage.Event{ID: fmt.Sprint(i), OrganizationID: a.ID, ClientID: "c", ClientName: "C",
+			Time: from.Add(time.Duration(i) * 20 * time.Minute), TemplateURI: "api/v2/x", HTTPMethod: "GET", Status: []int{200, 404, 503}[i%3]})
+	}
+	if _, err := e.db.Append(t.Context(), events, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	const iv = "2026-03-26T00:00:00Z/2026-04-09T00:00:00Z"
+	for _, tc := range []struct {
+		zone, granularity string
+		start             func(local time.Time) time.Time // the local start of the bucket of local
+	}{
+		{"Europe/Berlin", "Day", func(l time.Time) time.Time { return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, l.Location()) }},
+		{"Australia/Sydney", "Day", func(l time.Time) time.Time { return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, l.Location()) }},
+		{"Australia/Sydney", "Week", func(l time.Time) time.Time {
+			return time.Date(l.Year(), l.Month(), l.Day()-(int(l.Weekday())+6)%7, 0, 0, 0, 0, l.Location())
+		}},
+		{"America/New_York", "Month", func(l time.Time) time.Time { return time.Date(l.Year(), l.Month(), 1, 0, 0, 0, 0, l.Location()) }},
+		{"Europe/Berlin", "Hour", func(l time.Time) time.Time { return l.Truncate(time.Hour) }},
+	} {
+		loc, err := time.LoadLocation(tc.zone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string][3]int64{} // local bucket start → requests, 2xx, 5xx
+		var order []string
+		for _, ev := range events {
+			if ev.Time.Before(time.Date(2026, 3, 26, 0, 0, 0, 0, time.UTC)) || !ev.Time.Before(time.Date(2026, 4, 9, 0, 0, 0, 0, time.UTC)) {
+				continue
+			}
+			k := tc.start(ev.Time.In(loc)).Format(time.RFC3339)
+			c, seen := want[k]
+			if !seen {
+				order = append(order, k)
+			}
+			c[0]++
+			if ev.Status == 200 {
+				c[1]++
+			}
+			if ev.Status == 503 {
+				c[2]++
+			}
+			want[k] = c
+		}
+		res := e.aggregate(tok, map[string]any{"interval": iv, "granularity": tc.granularity, "timeZone": tc.zone}).Results
+		var got []string
+		for _, r := range res {
+			got = append(got, fmt.Sprintf("%s %d/%d/%d", str(r.Date), *r.Requests, *r.Status200, *r.Status500))
+		}
+		var wantRows []string
+		for _, k := range order {
+			c := want[k]
+			wantRows = append(wantRows, fmt.Sprintf("%s %d/%d/%d", k, c[0], c[1], c[2]))
+		}
+		if !slices.Equal(got, wantRows) {
+			t.Errorf("%s by %s:\n got %q\nwant %q", tc.zone, tc.granularity, got, wantRows)
+		}
+	}
+	// The 23- and the 25-hour days, as a user reads them.
+	for _, tc := range []struct{ zone, date, want string }{
+		{"Europe/Berlin", "2026-03-29T00:00:00+01:00", "69"},    // 23 hours × 3 events
+		{"Australia/Sydney", "2026-04-05T00:00:00+11:00", "75"}, // 25 hours × 3 events
+	} {
+		found := false
+		for _, r := range e.aggregate(tok, map[string]any{"interval": iv, "granularity": "Day", "timeZone": tc.zone}).Results {
+			if str(r.Date) == tc.date {
+				found = true
+				if got := fmt.Sprint(*r.Requests); got != tc.want {
+					t.Errorf("%s %s: %s requests, want %s", tc.zone, tc.date, got, tc.want)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s: no row dated %s", tc.zone, tc.date)
+		}
+	}
+	// Zones whose offsets are not whole hours are refused, naming the field;
+	// so are names that are no zone.
+	for _, zone := range []string{"Asia/Kolkata", "Asia/Kathmandu", "Australia/Adelaide", "Mars/Olympus", "Local", "../etc/passwd"} {
+		r := e.do("POST", "/api/v2/usage/aggregate", tok, map[string]any{"interval": iv, "granularity": "Day", "timeZone": zone})
+		if r.status != 400 || len(r.errorBody(t).Details) == 0 || r.errorBody(t).Details[0].FieldName != "timeZone" {
+			t.Errorf("timeZone %s: %d %s, want 400 naming timeZone", zone, r.status, r.body)
+		}
+	}
+}

@@ -149,8 +149,10 @@ func rowOf(row *usage.Row, q *usage.Query, dates *dateText) usageRow {
 
 // dateText formats the dates of a query's rows, which come in date order,
 // once for each run of the same date: tens of thousands of rows hold a few
-// hundred dates.
+// hundred dates. They are UTC ("Z") unless loc is another zone, where they
+// carry its offset.
 type dateText struct {
+	loc  *time.Location
 	t    time.Time
 	text string
 }
@@ -158,6 +160,9 @@ type dateText struct {
 func (d *dateText) of(t time.Time) string {
 	if d.text == "" || !t.Equal(d.t) {
 		d.t, d.text = t, formatTime(t)
+		if d.loc != nil && d.loc != time.UTC {
+			d.text = t.In(d.loc).Format(time.RFC3339)
+		}
 	}
 	return d.text
 }

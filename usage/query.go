@@ -7,7 +7,7 @@ import (
 )
 
 // Granularity is the width of the time buckets a query's rows are split into.
-// All buckets are UTC.
+// Buckets are UTC unless the query names a time zone (Query.Location).
 type Granularity int
 
 const (
@@ -25,27 +25,35 @@ func (g Granularity) String() string { return granularities.name(g) }
 // ParseGranularity parses Hour, Day, Week or Month (any case); "" is GranularityNone.
 func ParseGranularity(s string) (Granularity, error) { return granularities.parse(s) }
 
-// Truncate returns the start of the bucket holding t. For GranularityNone it
-// returns t unchanged.
-func (g Granularity) Truncate(t time.Time) time.Time {
-	t = t.UTC()
+// Truncate returns the start of the UTC bucket holding t. For
+// GranularityNone it returns t unchanged.
+func (g Granularity) Truncate(t time.Time) time.Time { return g.TruncateIn(t, time.UTC) }
+
+// TruncateIn returns the start of the bucket holding t in time zone loc, in
+// loc: the local hour, midnight, Monday midnight or first of the month.
+// Hours are the instants' own hours only in a zone whose offsets are whole
+// hours, which Query.Normalize requires. For GranularityNone it returns t
+// unchanged.
+func (g Granularity) TruncateIn(t time.Time, loc *time.Location) time.Time {
+	t = t.In(loc)
 	switch g {
 	case GranularityHour:
 		return t.Truncate(time.Hour)
 	case GranularityDay:
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 	case GranularityWeek:
-		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 		back := (int(d.Weekday()) + 6) % 7 // days since Monday
 		return d.AddDate(0, 0, -back)
 	case GranularityMonth:
-		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
 	}
 	return t
 }
 
 // Next returns the start of the bucket after the one starting at t, which
-// Truncate returned. For GranularityNone, whose one bucket has no end, it
+// Truncate or TruncateIn returned: days, weeks and months are counted in
+// t's zone, so that a day may last 23 or 25 hours. For GranularityNone, whose one bucket has no end, it
 // returns t unchanged.
 func (g Granularity) Next(t time.Time) time.Time {
 	switch g {
@@ -61,15 +69,16 @@ func (g Granularity) Next(t time.Time) time.Time {
 	return t
 }
 
-// Buckets returns the starts of the buckets of granularity g that overlap
-// iv, in order: the first is iv.Start truncated, so it may start before iv.
-// For GranularityNone it returns one zero time, the Date of its rows.
-func (g Granularity) Buckets(iv Interval) []time.Time {
+// Buckets returns the starts of the buckets of granularity g in time zone
+// loc that overlap iv, in order: the first is iv.Start truncated, so it may
+// start before iv. For GranularityNone it returns one zero time, the Date
+// of its rows.
+func (g Granularity) Buckets(iv Interval, loc *time.Location) []time.Time {
 	if g == GranularityNone {
 		return []time.Time{{}}
 	}
 	var out []time.Time
-	for t := g.Truncate(iv.Start); t.Before(iv.End); t = g.Next(t) {
+	for t := g.TruncateIn(iv.Start, loc); t.Before(iv.End); t = g.Next(t) {
 		out = append(out, t)
 	}
 	return out
@@ -165,7 +174,30 @@ type Query struct {
 	// MaxRows bounds the answer: a query with more groups fails with a
 	// KindInvalid error instead of exhausting memory. 0 means DefaultMaxRows.
 	MaxRows int
+	// Location is the time zone whose days, weeks and months the buckets
+	// are, and whose offsets must be whole hours over the interval (the
+	// stores count by the hour); nil is UTC. Rows' dates stay the UTC
+	// instants their buckets start at; the faces show them in the zone.
+	// The stores of executions keep no zone: the faces that start
+	// executions ask in UTC.
+	Location *time.Location
 }
+
+// Zone returns q's time zone: Location, or UTC.
+func (q *Query) Zone() *time.Location {
+	if q.Location == nil {
+		return time.UTC
+	}
+	return q.Location
+}
+
+// UTC reports whether q's buckets are UTC ones, which the stores' daily
+// rollups hold.
+func (q *Query) UTC() bool { return q.Location == nil || q.Location == time.UTC }
+
+// Bucket returns the start of q's bucket that holds t, its local start in
+// q's zone as a UTC time: the Date of its rows.
+func (q *Query) Bucket(t time.Time) time.Time { return q.Granularity.TruncateIn(t, q.Zone()).UTC() }
 
 // DefaultMaxRows is the largest answer a query may have unless it says otherwise.
 const DefaultMaxRows = 1_000_000
@@ -192,6 +224,9 @@ func (q Query) Normalize() (Query, error) {
 	if q.Granularity < GranularityNone || q.Granularity > GranularityMonth {
 		return q, Errorf(KindInvalid, "granularity", "granularity %d is not valid", int(q.Granularity))
 	}
+	if err := wholeHours(q.Location, q.Interval); err != nil {
+		return q, err
+	}
 	var gb []Dimension
 	for _, d := range Dimensions {
 		if slices.Contains(q.GroupBy, d) {
@@ -215,6 +250,30 @@ func (q Query) Normalize() (Query, error) {
 	f.HTTPMethods = mapStrings(f.HTTPMethods, strings.ToUpper)
 	q.Filter = f
 	return q, nil
+}
+
+// wholeHours checks that time zone loc's offset from UTC is a whole number
+// of hours throughout iv: usaged counts by the hour, so a zone with 30- or
+// 45-minute offsets (Asia/Kolkata, Asia/Kathmandu, Australia/Adelaide) has
+// days it cannot count exactly, and those are refused rather than
+// approximated.
+func wholeHours(loc *time.Location, iv Interval) error {
+	if loc == nil {
+		return nil
+	}
+	for t := iv.Start.In(loc); t.Before(iv.End); {
+		name, offset := t.Zone()
+		if offset%3600 != 0 {
+			return Errorf(KindInvalid, "timeZone", "time zone %s is %s (UTC%s) on %s: usaged counts by the hour, so it answers only in zones whose offsets are whole hours",
+				loc, name, t.Format("-07:00"), t.Format(time.DateOnly))
+		}
+		_, end := t.ZoneBounds()
+		if end.IsZero() {
+			break
+		}
+		t = end
+	}
+	return nil
 }
 
 func mapStrings(in []string, fn func(string) string) []string {

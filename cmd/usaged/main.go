@@ -17,6 +17,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Time zones of queries (timeZone) come from the system's database,
+	// or from this copy where a minimal image has none.
+	_ "time/tzdata"
 
 	"github.com/usaged/usaged/internal/cmdline"
 )

@@ -168,6 +168,9 @@ type AggregateRequest struct {
 	// counts where there were no events: once per group of the answer, or
 	// once in all without groupBy.
 	FillEmpty bool `json:"fillEmpty"`
+	// TimeZone is the IANA time zone (Europe/Berlin) whose days, weeks and
+	// months the buckets are; the rows' dates carry its offset. Empty: UTC.
+	TimeZone string `json:"timeZone"`
 }
 
 // AggregateRow is a Genesys ApiUsageRow with usaged's platform dimension.

@@ -132,7 +132,7 @@ func (s *Store) plan(q usage.Query, clients []string, rollups bool) []countsSQL 
 		return []countsSQL{s.countsSelect(q, clients, "event_counts", []usage.Interval{q.Interval})}
 	}
 	from, to := q.Interval.Start, q.Interval.Start
-	if q.Granularity != usage.GranularityHour {
+	if q.Granularity != usage.GranularityHour && q.UTC() { // the daily rollup's days are UTC ones
 		from = usage.GranularityDay.Truncate(q.Interval.Start)
 		if from.Before(q.Interval.Start) {
 			from = from.AddDate(0, 0, 1)
@@ -157,17 +157,23 @@ func (s *Store) plan(q usage.Query, clients []string, rollups bool) []countsSQL 
 }
 
 // dayBucket is the SQL of the start of the bucket of granularity g that
-// holds the Date day, in Unix seconds (0 for GranularityNone).
-func dayBucket(g usage.Granularity, day string) string {
+// holds the Date day, in Unix seconds (0 for GranularityNone), the day
+// starting at midnight in time zone tz (a string literal).
+func dayBucket(g usage.Granularity, day, tz string) string {
 	switch g {
 	case usage.GranularityDay:
-		return "toUInt32(toDateTime(" + day + ", 'UTC'))"
+		return "toUInt32(toDateTime(" + day + ", " + tz + "))"
 	case usage.GranularityWeek:
-		return "toUInt32(toDateTime(toMonday(" + day + "), 'UTC'))"
+		return "toUInt32(toDateTime(toMonday(" + day + "), " + tz + "))"
 	case usage.GranularityMonth:
-		return "toUInt32(toDateTime(toStartOfMonth(" + day + "), 'UTC'))"
+		return "toUInt32(toDateTime(toStartOfMonth(" + day + "), " + tz + "))"
 	}
 	return "toUInt32(0)"
+}
+
+// zoneLiteral is the SQL string literal of q's time zone.
+func zoneLiteral(q *usage.Query) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(q.Zone().String()) + "'"
 }
 
 // countsSelect is the SELECT of q's groups from table, over the times
@@ -191,7 +197,7 @@ func (s *Store) countsSelect(q usage.Query, clients []string, table string, span
 	where = append(where, "org_id = ?")
 	c.args = append(c.args, q.OrganizationID)
 	if table == "client_day_counts" {
-		columns[0] = dayBucket(q.Granularity, "day") + " AS bucket"
+		columns[0] = dayBucket(q.Granularity, "day", "'UTC'") + " AS bucket"
 		for _, sp := range spans {
 			or = append(or, "day >= toDate(?) AND day < toDate(?)")
 			c.args = append(c.args, dateOf(sp.Start), dateOf(sp.End))
@@ -200,7 +206,8 @@ func (s *Store) countsSelect(q usage.Query, clients []string, table string, span
 		if q.Granularity == usage.GranularityHour {
 			columns[0] = "toUInt32(hour) AS bucket"
 		} else {
-			columns[0] = dayBucket(q.Granularity, "toDate(hour, 'UTC')") + " AS bucket"
+			tz := zoneLiteral(&q)
+			columns[0] = dayBucket(q.Granularity, "toDate(hour, "+tz+")", tz) + " AS bucket"
 		}
 		for _, sp := range spans {
 			or = append(or, "hour >= toDateTime(?) AND hour < toDateTime(?)")

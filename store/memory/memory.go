@@ -199,7 +199,7 @@ func (d *DB) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 		}
 		var row usage.Row
 		if q.Granularity != usage.GranularityNone {
-			row.Date = q.Granularity.Truncate(at)
+			row.Date = q.Bucket(at)
 		}
 		for _, dim := range q.GroupBy {
 			switch dim {

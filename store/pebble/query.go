@@ -47,7 +47,8 @@ func (d *DB) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 	switch {
 	case !rollup:
 		err = d.scanFull(ctx, &p, s, e, groups)
-	case q.Granularity == usage.GranularityHour || (s+23)/24 >= e/24:
+	case q.Granularity == usage.GranularityHour || !q.UTC() || (s+23)/24 >= e/24:
+		// The daily rollup's days are UTC ones.
 		err = d.scanRollup(ctx, &p, famClientHour, s, e, groups)
 	default:
 		ds, de := (s+23)/24, e/24
@@ -133,22 +134,22 @@ func (s idSet) has(id uint32) bool {
 	return ok
 }
 
-// bucketer maps hours to bucket starts, caching the last answer because
-// keys arrive in hour order.
+// bucketer maps hours to the starts of q's buckets, caching the last
+// answer because keys arrive in hour order.
 type bucketer struct {
-	g        usage.Granularity
+	q        *usage.Query
 	lastHour uint32
 	last     int64
 	valid    bool
 }
 
 func (b *bucketer) bucket(hour uint32) int64 {
-	if b.g == usage.GranularityNone {
+	if b.q.Granularity == usage.GranularityNone {
 		return 0
 	}
 	if !b.valid || hour != b.lastHour {
 		b.lastHour, b.valid = hour, true
-		b.last = b.g.Truncate(time.Unix(int64(hour)*3600, 0)).Unix()
+		b.last = b.q.Bucket(time.Unix(int64(hour)*3600, 0)).Unix()
 	}
 	return b.last
 }
@@ -174,7 +175,7 @@ func (d *DB) scanFull(ctx context.Context, p *plan, lo, hi uint32, groups map[gr
 	if err != nil {
 		return err
 	}
-	b := bucketer{g: p.q.Granularity}
+	b := bucketer{q: &p.q}
 	n := 0
 	for it.First(); it.Valid(); it.Next() {
 		if n++; n&0xffff == 0 && ctx.Err() != nil {
@@ -224,7 +225,7 @@ func (d *DB) scanRollup(ctx context.Context, p *plan, fam byte, lo, hi uint32, g
 	if err != nil {
 		return err
 	}
-	b := bucketer{g: p.q.Granularity}
+	b := bucketer{q: &p.q}
 	for it.First(); it.Valid(); it.Next() {
 		if ctx.Err() != nil {
 			it.Close()

@@ -187,7 +187,7 @@ func (o *Oracle) Answer(q usage.Query) []usage.Row {
 		}
 		var k usage.Row
 		if q.Granularity != usage.GranularityNone {
-			k.Date = q.Granularity.Truncate(ev.Time)
+			k.Date = q.Bucket(ev.Time)
 		}
 		for _, d := range q.GroupBy {
 			switch d {
@@ -243,6 +243,21 @@ func classify(status int) usage.Counts {
 }
 
 // RandomQuery returns a random normalized query within the generator's span.
+// zones are the time zones of random queries: the events' weeks hold
+// Berlin's spring change (a 23-hour day, 2026-03-29) and Sydney's autumn
+// one (a 25-hour day, 2026-04-05); New York's is the week before them.
+var zones = func() []*time.Location {
+	var out []*time.Location
+	for _, name := range []string{"Europe/Berlin", "Australia/Sydney", "America/New_York"} {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, loc)
+	}
+	return out
+}()
+
 func (g *Gen) RandomQuery(t testing.TB) usage.Query {
 	r := g.R
 	hours := g.Days * 24
@@ -255,6 +270,9 @@ func (g *Gen) RandomQuery(t testing.TB) usage.Query {
 		OrganizationID: g.Orgs[r.IntN(len(g.Orgs))],
 		Interval:       usage.Interval{Start: base.Add(time.Duration(s-12) * time.Hour), End: base.Add(time.Duration(e-12) * time.Hour)},
 		Granularity:    usage.Granularity(r.IntN(5)),
+	}
+	if r.IntN(3) == 0 { // local days, weeks and months, across the DST changes of the events' weeks
+		q.Location = zones[r.IntN(len(zones))]
 	}
 	for _, d := range usage.Dimensions {
 		if r.IntN(3) == 0 {
