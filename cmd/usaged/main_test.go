@@ -331,6 +331,14 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "METHOD") || !strings.Contains(out, "GET") || !strings.Contains(out, "TOTAL") || strings.Contains(out, "CLIENT") || strings.Contains(out, "2XX") {
 		t.Fatalf("table query:\n%s", out)
 	}
+	// In a time zone, through the aggregate: the same total, local dates.
+	out = runCLI(t, env, asViewer("--interval", second.Interval, "--granularity", "Day", "--time-zone", "Asia/Tokyo", "--format", "json")...)
+	if got := totalRequests(t, out); got != accepted || !strings.Contains(out, "T00:00:00+09:00") {
+		t.Fatalf("query in Asia/Tokyo counts %d requests (demo had %d accepted), or has no local midnight:\n%s", got, accepted, out)
+	}
+	if _, err := tryCLI(t, env, asViewer("--interval", second.Interval, "--time-zone", "Asia/Kolkata")...); err == nil || !strings.Contains(err.Error(), "whole hours") {
+		t.Fatalf("query in Asia/Kolkata: %v, want the zone refused", err)
+	}
 	out = runCLI(t, env, asViewer("--interval", second.Interval, "--format", "csv")...)
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) < 2 || lines[0] != "clientId,clientName,requests,status200,status300,status400,status500,status429" {
 		t.Fatalf("csv query:\n%s", out)

@@ -24,6 +24,7 @@ type queryFlags struct {
 	granularity  string
 	groupBy      flagvalue.List
 	metrics      flagvalue.List
+	timeZone     string
 	format       flagvalue.OneOf
 	poll         client.Poll // --poll and --wait
 }
@@ -35,6 +36,10 @@ a client usage query (POST /api/v2/oauth/clients/{clientId}/usage/query), and
 polls its results URI until it is complete, as any Genesys client does. The
 query answers for the organization of the token: use a client's token, or its
 --client-id and --client-secret (through /oauth/token), not the admin token.
+
+With --time-zone, days, weeks and months are those of an IANA time zone: the
+Genesys query knows only UTC, so the query goes to usaged's aggregate (POST
+/api/v2/usage/aggregate) instead, which needs usage:organization:view.
 
 The table shows the date (with a granularity), the grouped dimensions and the
 chosen metrics, and a total; csv shows the same columns; json prints the
@@ -49,6 +54,7 @@ results document as the server sent it.`)
 	fs.StringVar(&f.granularity, "granularity", "", "time buckets: Hour, Day, Week or Month; empty for one row per group over the whole interval")
 	fs.Var(&f.groupBy, "group-by", "comma-separated `dimensions`: OAuthClientId, OrganizationId, UserId, TemplateUri, HttpMethod (default OAuthClientId)")
 	fs.Var(&f.metrics, "metrics", "comma-separated `metrics`: Requests, Status200, Status300, Status400, Status500, Status429 (default all)")
+	fs.StringVar(&f.timeZone, "time-zone", "", "IANA time `zone` of the days, weeks and months, such as Europe/Berlin (default UTC)")
 	fs.Var(&f.format, "format", "output `format`: table, csv or json")
 	fs.DurationVar(&f.poll.Interval, "poll", 100*time.Millisecond, "first interval between polls of the results; it doubles up to 2s")
 	fs.DurationVar(&f.poll.Timeout, "wait", 5*time.Minute, "how long to wait for the query to complete")
@@ -84,24 +90,43 @@ func (c *cli) query(ctx context.Context, f *queryFlags) error {
 	case f.remote.token == "":
 		return cmdline.UsageError{Err: errors.New("query needs --token (or $USAGED_TOKEN), or --client-id and --client-secret")}
 	}
-	path := client.OrganizationQueryPath
-	if f.client != "" {
-		path = client.ClientQueryPath(f.client)
-	}
-	ex, err := api.Query(ctx, path, req, f.poll)
-	if err != nil {
-		return err
+	var doc []byte
+	if f.timeZone != "" {
+		agg := wire.AggregateRequest{Interval: f.interval, Granularity: f.granularity, GroupBy: f.groupBy, Metrics: f.metrics, TimeZone: f.timeZone}
+		if len(agg.GroupBy) == 0 {
+			agg.GroupBy = []string{"OAuthClientId"} // the Genesys query's default
+		}
+		if f.client != "" {
+			agg.Filter = &wire.AggregateFilter{ClientIDs: []string{f.client}}
+		}
+		res, err := api.Aggregate(ctx, agg)
+		if err != nil {
+			return err
+		}
+		if doc, err = json.Marshal(res); err != nil {
+			return err
+		}
+	} else {
+		path := client.OrganizationQueryPath
+		if f.client != "" {
+			path = client.ClientQueryPath(f.client)
+		}
+		ex, err := api.Query(ctx, path, req, f.poll)
+		if err != nil {
+			return err
+		}
+		doc = ex.Raw
 	}
 	if f.format.Value == "json" {
 		var buf bytes.Buffer
-		if err := json.Indent(&buf, ex.Raw, "", "  "); err != nil {
+		if err := json.Indent(&buf, doc, "", "  "); err != nil {
 			return fmt.Errorf("the server's answer is not JSON: %w", err)
 		}
 		buf.WriteByte('\n')
 		_, err := c.stdout.Write(buf.Bytes())
 		return err
 	}
-	rows, err := querytable.Rows(ex.Raw)
+	rows, err := querytable.Rows(doc)
 	if err != nil {
 		return err
 	}
