@@ -53,8 +53,8 @@ func (g Granularity) TruncateIn(t time.Time, loc *time.Location) time.Time {
 
 // Next returns the start of the bucket after the one starting at t, which
 // Truncate or TruncateIn returned: days, weeks and months are counted in
-// t's zone, so that a day may last 23 or 25 hours. For GranularityNone, whose one bucket has no end, it
-// returns t unchanged.
+// t's zone, so that a day may last 23 or 25 hours. For GranularityNone,
+// whose one bucket has no end, it returns t unchanged.
 func (g Granularity) Next(t time.Time) time.Time {
 	switch g {
 	case GranularityHour:
