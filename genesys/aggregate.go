@@ -45,20 +45,16 @@ func (a *aggregateResponse) stream(w io.Writer) error {
 	}
 	bw.WriteString(`{"interval":`)
 	bw.Write(iv)
-	bw.WriteString(`,"results":[`)
-	var b []byte
+	bw.WriteString(`,"results":`)
 	dates := dateText{loc: a.q.Location}
-	for i := range a.rows {
-		if i > 0 {
-			bw.WriteByte(',')
-		}
+	err = writeRows(bw, len(a.rows), func(b []byte, i int) []byte {
 		row := aggregateRow{UsageRow: rowOf(&a.rows[i], a.q, &dates), Platform: a.rows[i].Platform}
-		b = row.AppendJSON(b[:0])
-		if _, err := bw.Write(b); err != nil {
-			return err // the client has gone
-		}
+		return row.AppendJSON(b)
+	})
+	if err != nil {
+		return err
 	}
-	bw.WriteString("]}")
+	bw.WriteByte('}')
 	return bw.Flush()
 }
 

@@ -158,11 +158,14 @@ type dateText struct {
 }
 
 func (d *dateText) of(t time.Time) string {
-	if d.text == "" || !t.Equal(d.t) {
-		d.t, d.text = t, formatTime(t)
-		if d.loc != nil && d.loc != time.UTC {
-			d.text = t.In(d.loc).Format(time.RFC3339)
-		}
+	if d.text != "" && t.Equal(d.t) {
+		return d.text
+	}
+	d.t = t
+	if d.loc == nil || d.loc == time.UTC {
+		d.text = formatTime(t)
+	} else {
+		d.text = t.In(d.loc).Format(time.RFC3339)
 	}
 	return d.text
 }
@@ -331,25 +334,37 @@ func (r *resultsBody) stream(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, aggregateBuffer)
 	bw.WriteByte('{')
 	if r.complete {
-		bw.WriteString(`"results":[`)
-		var (
-			b     []byte
-			dates dateText
-		)
-		for i := range r.rows {
-			if i > 0 {
-				bw.WriteByte(',')
-			}
+		bw.WriteString(`"results":`)
+		var dates dateText
+		err := writeRows(bw, len(r.rows), func(b []byte, i int) []byte {
 			row := rowOf(&r.rows[i], r.q, &dates)
-			b = row.AppendJSON(b[:0])
-			if _, err := bw.Write(b); err != nil {
-				return err // the client has gone
-			}
+			return row.AppendJSON(b)
+		})
+		if err != nil {
+			return err
 		}
-		bw.WriteString("],")
+		bw.WriteByte(',')
 	}
 	bw.Write(tail[1:])
 	return bw.Flush()
+}
+
+// writeRows writes a JSON array of n rows, row i appended to a buffer by
+// appendRow, one row at a time.
+func writeRows(bw *bufio.Writer, n int, appendRow func(b []byte, i int) []byte) error {
+	bw.WriteByte('[')
+	var b []byte
+	for i := range n {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		b = appendRow(b[:0], i)
+		if _, err := bw.Write(b); err != nil {
+			return err // the client has gone
+		}
+	}
+	_, err := bw.WriteString("]")
+	return err
 }
 
 // executionError is the error a failed or cancelled execution reports.
