@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/usaged/usaged/demo"
 )
@@ -117,7 +118,20 @@ func newBrowser(tb testing.TB) *uiBrowser {
 	}); err != nil {
 		tb.Fatalf("download behavior: %v", err)
 	}
+	// The API usage view counts in the browser's zone unless the URL names
+	// one, and the tests count UTC days: the tab's clock is UTC wherever
+	// the machine's is.
+	b.setZone(tb, "UTC")
 	return b
+}
+
+// setZone sets the time zone the tab's clock reads, as if the machine's
+// were zone.
+func (b *uiBrowser) setZone(tb testing.TB, zone string) {
+	tb.Helper()
+	if _, err := chromedp.Call(b.ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: zone}); err != nil {
+		tb.Fatalf("time zone %s: %v", zone, err)
+	}
 }
 
 // do runs steps in the tab.

@@ -88,7 +88,7 @@ const PARTIAL = {
 // (stack: false, a unit for the y axis). partial, per label, says why a
 // bucket is not whole ("" when it is, see state.partial): its bars are
 // lighter and hatched, and its tooltip says "partial" and why.
-export function timeChart(el, { labels, series, stack = true, unit = '', partial = [] }) {
+export function timeChart(el, { labels, series, stack = true, unit = '', partial = /** @type {string[]} */ ([]) }) {
   const value = (v) => (v == null ? '–' : unit ? `${v} ${unit}` : count(v));
   draw(el, {
     grid,

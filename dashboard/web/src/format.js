@@ -1,5 +1,7 @@
-// Numbers and dates as the dashboard shows them. Every date is UTC, as
-// usaged's buckets are.
+// Numbers and dates as the dashboard shows them. A bucket is named by the
+// wall clock of the zone its view counts in; the service reports' dates
+// are UTC ones, and so is the clock of the freshness indicator.
+import { offset, offsetText, UTC, wallClock } from './zone.js';
 
 const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -45,17 +47,32 @@ const pad = (n) => String(n).padStart(2, '0');
 // isoDay is YYYY-MM-DD of d in UTC.
 export const isoDay = (d) => d.toISOString().slice(0, 10);
 
-// bucketLabel names a bucket starting at d for a granularity.
-export function bucketLabel(d, granularity) {
+const HOUR = 3600000;
+
+/**
+ * bucketLabel names a bucket starting at d for a granularity, on the wall
+ * clock of zone. The hour that a change back from summer time repeats is
+ * followed by its offset, so that its two buckets read apart.
+ * @param {Date} d
+ * @param {string} granularity
+ * @param {string} [zone]
+ */
+export function bucketLabel(d, granularity, zone = UTC) {
+  const t = d.getTime();
+  const w = wallClock(t, zone);
+  const day = `${w.year}-${pad(w.month)}-${pad(w.day)}`;
   switch (granularity) {
-    case 'Hour':
-      return `${isoDay(d)} ${pad(d.getUTCHours())}:00`;
+    case 'Hour': {
+      const hour = `${day} ${pad(w.hour)}:00`;
+      const repeated = [t - HOUR, t + HOUR].some((u) => wallClock(u, zone).hour === w.hour);
+      return repeated ? `${hour} ${offsetText(offset(t, zone))}` : hour;
+    }
     case 'Month':
-      return d.toISOString().slice(0, 7);
+      return day.slice(0, 7);
     case 'Week':
-      return `week of ${isoDay(d)}`;
+      return `week of ${day}`;
     default:
-      return isoDay(d);
+      return day;
   }
 }
 

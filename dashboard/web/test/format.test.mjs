@@ -1,7 +1,7 @@
 // Unit tests of the number formats (node --test).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { byteUnit, bytes, inUnit } from '../src/format.js';
+import { bucketLabel, byteUnit, bytes, inUnit } from '../src/format.js';
 
 test('one byte unit for a view, chosen by its largest value', () => {
   assert.deepEqual(byteUnit(0), { unit: 'B', size: 1, digits: 0 });
@@ -23,4 +23,40 @@ test('bytes alone picks the unit of its value', () => {
   assert.equal(bytes(512), '512 B');
   assert.equal(bytes(1536), '1.50 KiB');
   assert.equal(bytes(20 * 1048576), '20.0 MiB');
+});
+
+test('bucket labels read the wall clock of the view’s zone', (t) => {
+  // Whatever zone this machine is in.
+  const was = process.env.TZ;
+  process.env.TZ = 'Pacific/Kiritimati';
+  t.after(() => {
+    if (was === undefined) delete process.env.TZ;
+    else process.env.TZ = was;
+  });
+  // label names the bucket whose row's date is d.
+  const label = (d, g, zone) => bucketLabel(new Date(d), g, zone);
+  assert.equal(label('2026-03-10T13:00:00Z', 'Hour'), '2026-03-10 13:00', 'UTC by default');
+  assert.equal(label('2026-03-10T00:00:00Z', 'Day', 'UTC'), '2026-03-10');
+  // Berlin's 2026-03-29 has no 02:00.
+  const berlin = ['2026-03-29T00:00:00+01:00', '2026-03-29T01:00:00+01:00', '2026-03-29T03:00:00+02:00'];
+  assert.deepEqual(
+    berlin.map((d) => label(d, 'Hour', 'Europe/Berlin')),
+    ['2026-03-29 00:00', '2026-03-29 01:00', '2026-03-29 03:00'],
+  );
+  // The day, week and month starting at a local midnight are that date's, not UTC's day before.
+  assert.equal(label('2026-03-30T00:00:00+02:00', 'Day', 'Europe/Berlin'), '2026-03-30');
+  assert.equal(label('2026-03-30T00:00:00+02:00', 'Week', 'Europe/Berlin'), 'week of 2026-03-30');
+  assert.equal(label('2026-04-01T00:00:00+02:00', 'Month', 'Europe/Berlin'), '2026-04');
+  // Sydney's 2026-04-05 has 02:00 twice; each says its offset.
+  const sydney = ['2026-04-05T01:00:00+11:00', '2026-04-05T02:00:00+11:00', '2026-04-05T02:00:00+10:00', '2026-04-05T03:00:00+10:00'];
+  assert.deepEqual(
+    sydney.map((d) => label(d, 'Hour', 'Australia/Sydney')),
+    ['2026-04-05 01:00', '2026-04-05 02:00 +11:00', '2026-04-05 02:00 +10:00', '2026-04-05 03:00'],
+  );
+  assert.equal(label('2026-04-05T00:00:00+11:00', 'Day', 'Australia/Sydney'), '2026-04-05');
+  assert.equal(label('2026-04-06T00:00:00+10:00', 'Day', 'Australia/Sydney'), '2026-04-06');
+  assert.equal(label('2026-11-01T01:00:00-04:00', 'Hour', 'America/New_York'), '2026-11-01 01:00 -04:00');
+  assert.equal(label('2026-11-01T01:00:00-05:00', 'Hour', 'America/New_York'), '2026-11-01 01:00 -05:00');
+  assert.equal(label('2026-03-09T00:00:00-04:00', 'Day', 'America/New_York'), '2026-03-09');
+  assert.equal(label('2026-03-02T00:00:00-05:00', 'Week', 'America/New_York'), 'week of 2026-03-02');
 });

@@ -10,6 +10,7 @@ import { dates, ranked, stack, statusSeries, sum, tableRows, totals } from '../s
 import { GRANULARITIES, GROUPS, hoursFit, interval, isoInterval, partial, RANGES } from '../state.js';
 import { STATUS } from '../status.js';
 import { table } from '../table.js';
+import { browserZone, localDay, zones } from '../zone.js';
 
 const METRICS = ['Requests', 'Status200', 'Status300', 'Status400', 'Status500', 'Status429'];
 const TOP = 10; // bars in a ranked chart; its table lists every row
@@ -82,7 +83,8 @@ export function apiView(ctx) {
       return [{ value: '', label: all }, ...values.map((v) => ({ value: v, label: label(v) }))];
     };
     const custom = s.range === 'custom';
-    const day = (d) => d.toISOString().slice(0, 10);
+    // The date inputs show the range's days in its zone.
+    const day = (d) => localDay(d.getTime(), s.tz);
     const from = h('input', { id: 'from', type: 'date', value: s.from || day(iv.start), disabled: !custom });
     const to = h('input', { id: 'to', type: 'date', value: s.to || day(new Date(iv.end.getTime() - 1)), disabled: !custom });
     const applyDates = () => {
@@ -99,6 +101,7 @@ export function apiView(ctx) {
         }),
       ),
       h('div', { class: `field-pair${custom ? '' : ' muted'}` }, field('From', from), field('To (included)', to)),
+      field('Time zone', select('tz', s.tz, zoneOptions(), (v) => ctx.go({ tz: v }))),
       field('Granularity', select('granularity', s.granularity, GRANULARITIES.map((g) => ({ value: g, label: g === 'Hour' && !hoursFit(s) ? 'Hour (31 days at most)' : g, disabled: g === 'Hour' && !hoursFit(s) })), (v) => ctx.go({ granularity: v }))),
       field('Group by', select('group-by', s.groupBy, GROUPS, (v) => ctx.go({ groupBy: v }))),
       field(
@@ -128,8 +131,17 @@ export function apiView(ctx) {
     if (s.template && omit !== 'template') f.templateUris = [s.template];
     return f;
   };
+  // Every query names the view's zone, whose local midnights start the
+  // series' days, weeks and months; the ranked ones, one bucket each, are
+  // asked alike.
   const query = (groupBy, omit, granularity, fillEmpty = false) =>
-    aggregate(ctx.credentials.token, { interval: isoInterval(iv), granularity, groupBy, metrics: METRICS, filter: filter(omit), fillEmpty }).then((r) => r.results);
+    aggregate(ctx.credentials.token, { interval: isoInterval(iv), timeZone: s.tz, granularity, groupBy, metrics: METRICS, filter: filter(omit), fillEmpty }).then((r) => r.results);
+
+  // zoneOptions lists the zones to choose from, the browser's named so.
+  const zoneOptions = () => {
+    const home = browserZone();
+    return zones(s.tz).map((z) => ({ value: z, label: z === home && z !== 'UTC' ? `${z} (this browser)` : z }));
+  };
 
   const group = GROUPS.find((g) => g.value === s.groupBy) || GROUPS[0];
 
@@ -175,7 +187,9 @@ export function apiView(ctx) {
   function renderSeries(rows, grouped) {
     const days = dates(rows);
     const starts = days.map((d) => new Date(d));
-    const labels = starts.map((d) => bucketLabel(d, s.granularity));
+    // The rows' dates carry the zone's offset; the labels read them on its
+    // wall clock, not on the browser's.
+    const labels = starts.map((d) => bucketLabel(d, s.granularity, s.tz));
     const index = new Map(days.map((d, i) => [d, i]));
     const counts = totals(rows, days);
     renderKpis(sum(counts));
@@ -202,7 +216,7 @@ export function apiView(ctx) {
 
     // The table behind both charts: one row per bucket, or per bucket and
     // group when grouped.
-    const dateCol = { key: 'date', label: s.granularity === 'Hour' ? 'Hour (UTC)' : `${s.granularity} (UTC)`, value: (r) => r.label };
+    const dateCol = { key: 'date', label: `${s.granularity} (${s.tz})`, value: (r) => r.label };
     const partCol = { key: 'partial', label: 'Partial', value: (r) => partly[/** @type {number} */ (index.get(r.date))] };
     const columns = grouped ? [dateCol, ...dimColumns(group.value), ...COUNTS, ERROR_RATE, partCol] : [dateCol, ...COUNTS, ERROR_RATE, partCol];
     const details = h(

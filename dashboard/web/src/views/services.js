@@ -7,8 +7,12 @@ import { h } from '../dom.js';
 import { byteUnit, bytes, count, inUnit, isoDay } from '../format.js';
 import { interval, partial, RANGES } from '../state.js';
 import { table } from '../table.js';
+import { UTC } from '../zone.js';
 
 const DAY = 86400000;
+// The reports' days are UTC ones by definition; API usage may be shown in
+// another zone, so the views say so.
+const UTC_DAYS = 'Service reports count UTC days, whatever time zone API usage is shown in.';
 const num = (key, label, text = count) => ({ key, label, numeric: true, value: (r) => r[key], text });
 // size is a column of byte counts shown, and exported, in unit u (see
 // byteUnit), which its header names; data-value keeps the bytes.
@@ -69,7 +73,7 @@ export function servicesView(ctx) {
     });
     rows.sort((p, q) => (q.messagesMonth ?? -1) - (p.messagesMonth ?? -1) || (p.name < q.name ? -1 : 1));
     const month = today.slice(0, 7);
-    note.textContent = `Yesterday is ${yesterday}; this month is ${month} so far (UTC). Blocked and Provisioning services have no reports.`;
+    note.textContent = `Yesterday is ${yesterday}; this month is ${month} so far. ${UTC_DAYS} Blocked and Provisioning services have no reports.`;
     const total = (k) => rows.reduce((a, r) => a + (r[k] || 0), 0);
     // One unit for every size of the view, chosen by the largest: the total.
     const unit = byteUnit(total('storage'));
@@ -116,7 +120,8 @@ export function servicesView(ctx) {
 
 export function serviceView(ctx) {
   const s = ctx.state;
-  const iv = interval(s.range === '24h' ? { ...s, range: '7d' } : s);
+  // The reports count UTC days, whatever zone the API usage view is in.
+  const iv = interval({ ...s, range: s.range === '24h' ? '7d' : s.range, tz: UTC });
   const root = h('div', { class: 'view' });
   const back = h('p', {}, ctx.link({ view: 'services', service: '' }, '← All services'));
   const title = h('h1', { id: 'drill-title', tabindex: -1 }, 'Service');
@@ -128,6 +133,7 @@ export function serviceView(ctx) {
     ranges.map((r) => h('option', { value: r.value, selected: r.value === (s.range === '24h' ? '7d' : s.range) }, r.label)),
   );
   controls.append(h('div', { class: 'field' }, h('label', { for: 'range' }, 'Range'), sel));
+  const note = h('p', { class: 'note' }, UTC_DAYS);
   const charts = {};
   const panel = (key, heading) => {
     charts[key] = h('div', { class: 'chart', 'data-chart': key, role: 'img', 'aria-label': `${heading} per day` });
@@ -138,6 +144,7 @@ export function serviceView(ctx) {
     back,
     title,
     controls,
+    note,
     h('div', { class: 'grid' }, panel('messages', 'Messages'), panel('attachments', 'Attachments'), panel('storage', 'Attachment storage'), panel('users', 'Users by kind'), tables),
   );
 
