@@ -881,6 +881,102 @@ func apiClientCounts(tb testing.TB, base, token string, since, now time.Time) ma
 	return out
 }
 
+// TestDashboardTimeZone: the API usage view counts in the zone its URL
+// names, its days starting at local midnights, in the browser's zone when
+// the URL names none, and shows the server's refusal of a zone it cannot
+// count in, its controls still at hand.
+func TestDashboardTimeZone(t *testing.T) {
+	b, base := browserAndServer(t)
+	now := time.Now().UTC()
+	a := seedOrg(t, base, uiAdmin, "Tokyo Corp", []string{"Tokyo CRM", "Tokyo ETL"}, 300, rand.New(rand.NewPCG(13, 17)), now)
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The browser is in New York: the URL's zone wins over the browser's.
+	b.setZone(t, "America/New_York")
+	b.do(t, chromedp.Navigate(base+"/?view=api&range=7d&tz=Asia/Tokyo"))
+	b.signIn(t, a.viewer, a.secret)
+	b.waitReady(t, "api")
+	checkZoneDays(t, b, tokyo, "Asia/Tokyo")
+	// The range is Tokyo's last 7 days, which start 9 hours before UTC's.
+	today := time.Now().In(tokyo)
+	since := time.Date(today.Year(), today.Month(), today.Day()-6, 0, 0, 0, 0, tokyo)
+	checkTable(t, "clients, Tokyo's 7 days", b.table(t, "clients"), a.oracle.count(since, anyEvent, byClient))
+	b.screenshot(t, "13-api-usage-tokyo")
+	b.checkAccessibility(t, "API usage in a time zone")
+
+	// Without a zone in the URL, the browser's.
+	b.do(t, chromedp.Navigate(base+"/?view=api&range=7d"))
+	b.waitReady(t, "api")
+	newYork, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkZoneDays(t, b, newYork, "America/New_York")
+	// A browser in a zone the server refuses opens in UTC instead.
+	b.setZone(t, "Asia/Kolkata")
+	b.do(t, chromedp.Reload())
+	b.waitReady(t, "api")
+	checkZoneDays(t, b, time.UTC, "UTC")
+
+	// Kolkata is 5:30 ahead of UTC: chosen, the server refuses it, and the
+	// view says why.
+	kolkata := evalJS[string](t, b, `[...document.getElementById("tz").options].map(o => o.value).find(v => /^Asia\/(Kolkata|Calcutta)$/.test(v)) || ""`)
+	if kolkata == "" {
+		t.Fatal("no Asia/Kolkata among the zones")
+	}
+	evalJS[bool](t, b, choose("tz", kolkata)+`; true`)
+	b.poll(t, `!document.getElementById("load-error").hidden`)
+	msg := evalJS[string](t, b, `document.getElementById("load-error").textContent`)
+	if !strings.Contains(msg, kolkata) || !strings.Contains(msg, "+05:30") || !strings.Contains(msg, "whole hours") {
+		t.Errorf("the refusal shows %q", msg)
+	}
+	if search := evalJS[string](t, b, `location.search`); !strings.Contains(search, "tz="+strings.ReplaceAll(kolkata, "/", "%2F")) {
+		t.Errorf("the URL does not hold the zone: %s", search)
+	}
+	b.screenshot(t, "14-time-zone-refused")
+	// The controls stay: another zone loads again.
+	if disabled := evalJS[bool](t, b, `document.getElementById("tz").disabled`); disabled {
+		t.Error("the zone control is disabled after a refusal")
+	}
+	b.act(t, "api", choose("tz", "Asia/Tokyo"))
+	if !evalJS[bool](t, b, `document.getElementById("load-error").hidden`) {
+		t.Error("the refusal still shows after another zone loaded")
+	}
+	checkZoneDays(t, b, tokyo, "Asia/Tokyo")
+}
+
+// checkZoneDays checks that the API usage view, by day over the last 7
+// days, counts in zone: the control and the date column name it, and the
+// table's days are its last 7, each from local midnight as the server
+// dates it, the last still counting.
+func checkZoneDays(tb testing.TB, b *uiBrowser, loc *time.Location, zone string) {
+	tb.Helper()
+	if got := evalJS[string](tb, b, `document.getElementById("tz").value`); got != zone {
+		tb.Errorf("the zone control shows %q, want %q", got, zone)
+	}
+	head := evalJS[string](tb, b, `document.querySelector('table[data-table=requests] thead th').textContent`)
+	if want := "Day (" + zone + ")"; head != want {
+		tb.Errorf("date column %q, want %q", head, want)
+	}
+	rows := b.table(tb, "requests")
+	today := time.Now().In(loc)
+	if len(rows) != 7 {
+		tb.Fatalf("%s: %d days, want 7", zone, len(rows))
+	}
+	for i, r := range rows {
+		day := time.Date(today.Year(), today.Month(), today.Day()-6+i, 0, 0, 0, 0, loc)
+		key := day.Format("2006-01-02T15:04:05Z07:00") // the row's date, as the server writes it
+		if r.Key != key || r.Cols["date"] != day.Format(time.DateOnly) {
+			tb.Errorf("%s: day %d is %s labelled %q, want %s labelled %q", zone, i, r.Key, r.Cols["date"], key, day.Format(time.DateOnly))
+		}
+	}
+	if got := b.partial(tb, "requests"); !slices.Equal(got, []string{"", "", "", "", "", "", "in progress"}) {
+		tb.Errorf("%s: partial days of the last 7: %q", zone, got)
+	}
+}
+
 // TestDashboardServiceUsage signs in with a partner's API key: the
 // services table and a service's days equal what the test sent.
 func TestDashboardServiceUsage(t *testing.T) {
