@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -93,11 +92,24 @@ type DB struct {
 	// concurrent Appends share fsyncs. Applying in mu's order means a batch
 	// can only depend (for a duplicate verdict, or a dictionary entry) on
 	// batches earlier in the WAL, which are durable whenever it is.
-	mu     sync.Mutex
-	filter *filter
-	minDay uint16 // no dedupe record is older than this event day
-	maxDay uint16 // the latest event day of any dedupe record
-	closed bool   // set under both mu and life; read under either
+	mu        sync.Mutex
+	filter    *filter // the dedupe index (dedupe.go)
+	next      *filter // the filter a refill is filling, or nil
+	refillCap int     // the capacity of a refill asked for, or 0
+	logSeq    uint64  // the arrival log's next entry
+	unsaved   int     // records logged since the last checkpoint began
+	minDay    uint16  // no dedupe record is older than this event day
+	maxDay    uint16  // the latest event day of any dedupe record
+	closed    bool    // set under both mu and life; read under either
+
+	// The index's maintenance goroutine, and what it alone uses once Open
+	// has returned (Close stops it first).
+	dir        string
+	saved      uint64 // the checkpoint file on disk, 0 if none
+	wake       chan struct{}
+	stopMaint  context.CancelFunc
+	maintDone  chan struct{}
+	indexBytes atomic.Int64 // the checkpoint file's size
 
 	health    *health // the failed state (health.go)
 	space     *headroom
@@ -175,10 +187,22 @@ func Open(cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebble store: open %s: %w", cfg.Dir, err)
 	}
-	d := &DB{db: pdb, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger)}
+	d := &DB{
+		db: pdb, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger),
+		dir: cfg.Dir, wake: make(chan struct{}, 1), maintDone: make(chan struct{}),
+	}
 	if err := d.init(cfg.FilterCapacity); err != nil {
+		if d.filter != nil {
+			d.filter.release()
+		}
 		pdb.Close()
 		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopMaint = cancel
+	go d.maintain(ctx)
+	if d.checkpointDue() {
+		d.wakeMaintenance()
 	}
 	return d, nil
 }
@@ -209,51 +233,7 @@ func (d *DB) init(capacity int) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.rebuildFilter(capacity)
-}
-
-// rebuildFilter sizes a new filter for at least capacity records and fills it
-// from the stored dedupe records. The caller holds mu, so every applied batch
-// is visible to the scan.
-func (d *DB) rebuildFilter(capacity int) error {
-	start := time.Now()
-	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{famDedupe}, UpperBound: []byte{famDedupe + 1}})
-	if err != nil {
-		return err
-	}
-	// The current filter's count bounds the records from above (expiry only
-	// removes). At open there is none: the records' disk footprint gives an
-	// estimate (they take about 12 bytes each compressed), which spares a
-	// counting pass; an underestimate only means an earlier regrowth.
-	n := 0
-	if d.filter != nil {
-		n = d.filter.n
-	} else if size, err := d.db.EstimateDiskUsage([]byte{famDedupe}, []byte{famDedupe + 1}); err == nil {
-		n = int(size / 12)
-	}
-	f := newFilter(max(capacity, 2*n))
-	d.minDay = math.MaxUint16
-	for it.First(); it.Valid(); it.Next() {
-		k, ok := decodeDedupe(it.Key())
-		if !ok {
-			it.Close()
-			f.release()
-			return errCorrupt
-		}
-		f.add(&k)
-		day := binary.BigEndian.Uint16(it.Key()[5:])
-		d.minDay, d.maxDay = min(d.minDay, day), max(d.maxDay, day)
-	}
-	if err := it.Close(); err != nil {
-		f.release()
-		return err
-	}
-	if d.filter != nil {
-		d.filter.release()
-	}
-	d.filter = f
-	d.log.Debug("dedupe filter built", "records", f.n, "capacity", f.cap, "bytes", f.sizeBytes(), "took", time.Since(start))
-	return nil
+	return d.openIndex(capacity)
 }
 
 // compareFull orders full keys as their encodings sort. It returns at the
@@ -320,7 +300,6 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 			continue
 		}
 		inBatch[id] = struct{}{}
-		d.filter.add(&id)
 		added = append(added, record{id, hour})
 
 		client := d.dict.intern(kindClient, ev.ClientID, b)
@@ -356,11 +335,13 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		}
 		return bytes.Compare(a.id.hash[:], b.id.hash[:])
 	})
+	entry := make([]byte, 0, len(added)*logEntryLen)
 	for _, r := range added {
 		day := uint16(r.hour / 24)
-		d.minDay, d.maxDay = min(d.minDay, day), max(d.maxDay, day)
+		entry = d.addRecord(entry, &r.id, day)
 		b.Set(dedupeKey(kbuf[:0], &r.id, day), []byte{byte(r.hour % 24)}, nil)
 	}
+	d.logRecords(b, entry)
 	fulls := make([]fullKey, 0, len(full))
 	for k := range full {
 		fulls = append(fulls, k)
@@ -407,9 +388,6 @@ func (d *DB) commitUnlock(b *pebbledb.Batch) error {
 	var err error
 	if !b.Empty() {
 		err = d.guard(func() error { return d.db.ApplyNoSyncWait(b, pebbledb.Sync) })
-	}
-	if err == nil && d.filter.full() {
-		err = d.guard(func() error { return d.rebuildFilter(2 * d.filter.cap) })
 	}
 	d.mu.Unlock()
 	if err == nil && !b.Empty() {
@@ -465,93 +443,13 @@ func (d *DB) live(fn func() error) error {
 	return d.guard(fn)
 }
 
-// seen reports whether a dedupe record for id with an event hour at or after
-// fromHour is applied. The record is looked for at the event's own day first
-// (a retry carries the same time), then at every other day of the window.
-// The caller holds mu.
-func (d *DB) seen(id *idKey, hour, fromHour uint32) (bool, error) {
-	if !d.filter.mayContain(id) {
-		return false, nil
-	}
-	fromDay := uint16(fromHour / 24)
-	own := uint16(hour / 24)
-	if own >= fromDay {
-		if ok, err := d.recorded(id, own, fromHour); ok || err != nil {
-			return ok, err
-		}
-	}
-	for day := fromDay; day <= d.maxDay && day >= fromDay; day++ {
-		if day == own {
-			continue
-		}
-		if ok, err := d.recorded(id, day, fromHour); ok || err != nil {
-			return ok, err
-		}
-	}
-	return false, nil
-}
-
-// recorded reports whether id has a record at day with an hour >= fromHour.
-func (d *DB) recorded(id *idKey, day uint16, fromHour uint32) (found bool, err error) {
-	err = d.guard(func() error {
-		var kbuf [dedupeLen]byte
-		v, closer, err := d.db.Get(dedupeKey(kbuf[:0], id, day))
-		if errors.Is(err, pebbledb.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		defer closer.Close()
-		if len(v) != 1 {
-			return errCorrupt
-		}
-		found = uint32(day)*24+uint32(v[0]) >= fromHour
-		return nil
-	})
-	return found, err
-}
-
-// ExpireDedupe implements store.DedupeExpirer. Records are kept per day, so it
-// deletes the whole days before the day of before, with one range deletion
-// per organization; records of that day itself stay until the next day's
-// expiry (Append ignores those outside the window anyway). It rebuilds the
-// in-memory filter, so that expired records stop costing disk reads, only
-// when a day was actually expired.
-func (d *DB) ExpireDedupe(ctx context.Context, before time.Time) error {
-	day := uint16(hourOf(before) / 24)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.usable(); err != nil {
-		return err
-	}
-	if day <= d.minDay {
-		return nil // nothing that old is kept
-	}
-	d.dict.mu.RLock()
-	orgs := uint32(len(d.dict.strs[kindOrg]))
-	d.dict.mu.RUnlock()
-	b := d.db.NewBatch()
-	defer b.Close()
-	for org := uint32(1); org < orgs; org++ {
-		if err := b.DeleteRange(dedupePrefix(org, 0), dedupePrefix(org, day), nil); err != nil {
-			return err
-		}
-	}
-	if err := d.guard(func() error { return b.Commit(pebbledb.Sync) }); err != nil {
-		return err
-	}
-	d.log.Info("expired dedupe records", "before", time.Unix(int64(day)*86400, 0).UTC().Format(time.DateOnly))
-	return d.guard(func() error { return d.rebuildFilter(d.filter.cap) })
-}
-
 // DiskUsage returns the bytes the store occupies on disk. Once the store has
 // failed it returns the last value read: Pebble's metrics take a lock that
 // a failed engine may hold forever.
 func (d *DB) DiskUsage() uint64 {
 	if d.health.err() == nil {
 		d.guard(func() error {
-			d.diskUsage.Store(d.db.Metrics().DiskSpaceUsage())
+			d.diskUsage.Store(d.db.Metrics().DiskSpaceUsage() + uint64(d.indexBytes.Load()))
 			return nil
 		})
 	}
@@ -595,6 +493,9 @@ func (d *DB) Close() error {
 const failedCloseTimeout = 2 * time.Second
 
 func (d *DB) close() error {
+	// The maintenance goroutine takes mu; it stops before Close does.
+	d.stopMaint()
+	<-d.maintDone
 	d.life.Lock()
 	defer d.life.Unlock()
 	d.mu.Lock()
@@ -603,7 +504,16 @@ func (d *DB) close() error {
 		return errors.New("pebble store: already closed")
 	}
 	d.closed = true
+	if d.health.err() == nil && d.unsaved > 0 {
+		// A clean restart then replays nothing.
+		if err := d.writeCheckpoint(false); err != nil {
+			d.log.Warn("checkpointing the dedupe index at close failed; the next open replays the arrival log", "err", err)
+		}
+	}
 	d.filter.release()
+	if d.next != nil {
+		d.next.release()
+	}
 	d.flushOnClose()
 	return d.db.Close()
 }

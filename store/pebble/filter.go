@@ -3,6 +3,7 @@ package pebble
 import (
 	"encoding/binary"
 	"math/bits"
+	"unsafe"
 )
 
 // filter is a blocked Bloom filter over dedupe records. It lets Append decide
@@ -19,8 +20,7 @@ type filter struct {
 const filterBitsPerKey = 16
 
 func newFilter(capacity int) *filter {
-	blocks, free := allocBlocks(max(1, capacity*filterBitsPerKey/512))
-	return &filter{blocks: blocks, free: free, cap: capacity}
+	return newFilterBlocks(max(1, capacity*filterBitsPerKey/512), capacity)
 }
 
 // positions derives a block and seven bit offsets from a key's hash and org.
@@ -61,3 +61,21 @@ func (f *filter) release() { f.free() }
 
 // sizeBytes is the filter's memory footprint.
 func (f *filter) sizeBytes() int { return len(f.blocks) * 64 }
+
+// newFilterBlocks returns a filter of n blocks, sized for capacity keys,
+// with no key added: the memory a checkpoint is read into.
+func newFilterBlocks(n, capacity int) *filter {
+	blocks, free := allocBlocks(n)
+	return &filter{blocks: blocks, free: free, cap: capacity}
+}
+
+// bytes is the filter's memory as bytes, in native order.
+func (f *filter) bytes() []byte { return f.bytesOf(0, len(f.blocks)) }
+
+// bytesOf is the memory of blocks [i, j).
+func (f *filter) bytesOf(i, j int) []byte {
+	if i == j {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f.blocks[i])), (j-i)*64)
+}

@@ -28,6 +28,7 @@ import (
 //	'b' service gauge time id                     → uvarints             gauge reports
 //	'u' service user time id                      → JSON                 user events
 //	'w' service user day                          → uvarints             per-user counters, per day
+//	'l' seq                                       → (org day hash)…      arrival log of dedupe records (dedupe.go)
 //
 // Dedupe records lead with their event day so that new records land near each
 // other and settled days are never rewritten by compactions; expiry is then a

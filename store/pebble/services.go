@@ -333,6 +333,7 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 	var (
 		kbuf    [dedupeLen]byte
 		tallies []usage.UserTally
+		entry   []byte // the arrival log's entry
 	)
 	for i := range events {
 		ev := &events[i]
@@ -353,9 +354,8 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 			continue
 		}
 		inBatch[id] = struct{}{}
-		d.filter.add(&id)
 		day := uint16(hour / 24)
-		d.minDay, d.maxDay = min(d.minDay, day), max(d.maxDay, day)
+		entry = d.addRecord(entry, &id, day)
 		b.Set(dedupeKey(kbuf[:0], &id, day), []byte{byte(hour % 24)}, nil)
 
 		dv := days[dayNumber(ev.Time)]
@@ -387,6 +387,8 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 			b.Set(userEventKey(service, ev.User, ev.Time, ev.ID), rec, nil)
 		}
 	}
+
+	d.logRecords(b, entry)
 
 	// Fold the batch's counters into the stored ones. Keys go in sorted
 	// order, as in Append.

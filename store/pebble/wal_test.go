@@ -52,6 +52,10 @@ func crashImage(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The image must end with the last append: no checkpoint of the dedupe
+	// index may be written behind it, nor during the copy.
+	d.stopMaint()
+	<-d.maintDone
 	writeEvents(t, d)
 	img := t.TempDir()
 	if err := os.CopyFS(img, os.DirFS(live)); err != nil {
@@ -63,7 +67,18 @@ func crashImage(t *testing.T) string {
 	return img
 }
 
-// walFile returns the store's write-ahead log holding the appends.
+// newestWAL returns the store's newest write-ahead log, the one a crash
+// tears.
+func newestWAL(t *testing.T, dir string) string {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log")) // sorted: numbered with leading zeros
+	if len(logs) == 0 {
+		t.Fatalf("no write-ahead log in %s", dir)
+	}
+	return logs[len(logs)-1]
+}
+
+// walFile returns the store's largest write-ahead log, holding most appends.
 func walFile(t *testing.T, dir string) string {
 	t.Helper()
 	var best string
@@ -174,7 +189,7 @@ func TestWALTornTailRecovered(t *testing.T) {
 	f := func(name string, tear func([]byte) []byte, want int) {
 		t.Run(name, func(t *testing.T) {
 			dir := crashImage(t)
-			edit(t, walFile(t, dir), tear)
+			edit(t, newestWAL(t, dir), tear)
 			var logs bytes.Buffer
 			n, err := stored(t, Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
