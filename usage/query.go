@@ -40,13 +40,27 @@ func (g Granularity) TruncateIn(t time.Time, loc *time.Location) time.Time {
 	case GranularityHour:
 		return t.Truncate(time.Hour)
 	case GranularityDay:
-		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+		return dayStart(t.Year(), t.Month(), t.Day(), loc)
 	case GranularityWeek:
-		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
-		back := (int(d.Weekday()) + 6) % 7 // days since Monday
-		return d.AddDate(0, 0, -back)
+		back := (int(t.Weekday()) + 6) % 7 // days since Monday
+		return dayStart(t.Year(), t.Month(), t.Day()-back, loc)
 	case GranularityMonth:
-		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+		return dayStart(t.Year(), t.Month(), 1, loc)
+	}
+	return t
+}
+
+// dayStart returns the first instant of the local date y-m-d in loc (the
+// date is normalized as time.Date does): its midnight, or, where the clocks
+// skip midnight (America/Santiago on 2026-09-06, America/Havana), the end
+// of the gap, 01:00. time.Date resolves a missing midnight into the day
+// before (23:00 at the old offset), which would start the day an hour early
+// and name it after the day before.
+func dayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if t.Hour() != 0 {
+		_, end := t.ZoneBounds() // t is in the offset before the gap, which ends where the day begins
+		t = end
 	}
 	return t
 }
@@ -60,11 +74,11 @@ func (g Granularity) Next(t time.Time) time.Time {
 	case GranularityHour:
 		return t.Add(time.Hour)
 	case GranularityDay:
-		return t.AddDate(0, 0, 1)
+		return dayStart(t.Year(), t.Month(), t.Day()+1, t.Location())
 	case GranularityWeek:
-		return t.AddDate(0, 0, 7)
+		return dayStart(t.Year(), t.Month(), t.Day()+7, t.Location())
 	case GranularityMonth:
-		return t.AddDate(0, 1, 0)
+		return dayStart(t.Year(), t.Month()+1, 1, t.Location())
 	}
 	return t
 }

@@ -37,6 +37,17 @@ func TestBuckets(t *testing.T) {
 	f(GranularityWeek, "2026-03-25T00:00:00Z", "2026-04-02T00:00:00Z", "2026-03-23T00:00:00+01:00", "2026-03-30T00:00:00+02:00")
 	f(GranularityMonth, "2026-03-15T00:00:00Z", "2026-04-15T00:00:00Z", "2026-03-01T00:00:00+01:00", "2026-04-01T00:00:00+02:00")
 	f(GranularityHour, "2026-03-29T00:00:00Z", "2026-03-29T02:00:00Z", "2026-03-29T01:00:00+01:00", "2026-03-29T03:00:00+02:00")
+
+	// Santiago's clocks skip its midnight of 2026-09-06: that day starts at
+	// 01:00 and lasts 23 hours; the month and the week (Monday 2026-08-31)
+	// start at ordinary midnights.
+	if loc, err = time.LoadLocation("America/Santiago"); err != nil {
+		t.Fatal(err)
+	}
+	f(GranularityDay, "2026-09-05T12:00:00Z", "2026-09-07T12:00:00Z",
+		"2026-09-05T00:00:00-04:00", "2026-09-06T01:00:00-03:00", "2026-09-07T00:00:00-03:00")
+	f(GranularityWeek, "2026-09-06T12:00:00Z", "2026-09-08T12:00:00Z", "2026-08-31T00:00:00-04:00", "2026-09-07T00:00:00-03:00")
+	f(GranularityMonth, "2026-09-06T12:00:00Z", "2026-10-02T12:00:00Z", "2026-09-01T00:00:00-04:00", "2026-10-01T00:00:00-03:00")
 }
 
 // A zone is accepted only where its offsets are whole hours over the

@@ -417,6 +417,13 @@ func (s *Store) selectCounts(ctx context.Context, q usage.Query, c countsSQL) (r
 			}}
 			if q.Granularity != usage.GranularityNone {
 				row.Date = time.Unix(int64(bucket), 0).UTC()
+				if !q.UTC() && q.Granularity != usage.GranularityHour {
+					// Where the clocks skip a midnight (America/Santiago) the
+					// day starts at 01:00 (usage.Granularity.TruncateIn), and
+					// toDateTime may answer with another instant of that hour:
+					// the bucket is the one two hours on is in.
+					row.Date = q.Bucket(row.Date.Add(2 * time.Hour))
+				}
 			}
 			for i, d := range c.dims {
 				switch d {
