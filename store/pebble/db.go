@@ -93,14 +93,14 @@ type DB struct {
 	// can only depend (for a duplicate verdict, or a dictionary entry) on
 	// batches earlier in the WAL, which are durable whenever it is.
 	mu        sync.Mutex
-	filter    *filter // the dedupe index (dedupe.go)
-	next      *filter // the filter a refill is filling, or nil
-	refillCap int     // the capacity of a refill asked for, or 0
-	logSeq    uint64  // the arrival log's next entry
-	unsaved   int     // records logged since the last checkpoint began
-	minDay    uint16  // no dedupe record is older than this event day
-	maxDay    uint16  // the latest event day of any dedupe record
-	closed    bool    // set under both mu and life; read under either
+	filter    *filter      // the dedupe index (dedupe.go)
+	next      *filter      // the filter a refill is filling, or nil
+	refillCap int          // the capacity of a refill an expiry asked for, or 0
+	logSeq    uint64       // the arrival log's next entry
+	unsaved   atomic.Int64 // records logged since the last checkpoint began
+	minDay    uint16       // no dedupe record is older than this event day
+	maxDay    uint16       // the latest event day of any dedupe record
+	closed    bool         // set under both mu and life; read under either
 
 	// The index's maintenance goroutine, and what it alone uses once Open
 	// has returned (Close stops it first).
@@ -504,7 +504,7 @@ func (d *DB) close() error {
 		return errors.New("pebble store: already closed")
 	}
 	d.closed = true
-	if d.health.err() == nil && d.unsaved > 0 {
+	if d.health.err() == nil && d.unsaved.Load() > 0 {
 		// A clean restart then replays nothing.
 		if err := d.writeCheckpoint(false); err != nil {
 			d.log.Warn("checkpointing the dedupe index at close failed; the next open replays the arrival log", "err", err)

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unsafe"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/zeebo/xxh3"
@@ -63,9 +62,8 @@ const logEntryLen = dedupeLen - 1
 // so that tests can checkpoint often.
 var minCheckpointRecords = 1 << 18
 
-// refillChunk is the number of records a refill adds under one hold of the
-// lock (about a millisecond), and checkpointChunk the blocks a checkpoint
-// copies under one (1 MiB).
+// refillChunk is the number of records a refill reads at once, and
+// checkpointChunk the blocks a checkpoint copies at once (1 MiB).
 const (
 	refillChunk     = 16 << 10
 	checkpointChunk = 16 << 10
@@ -140,8 +138,8 @@ func (d *DB) openIndex(capacity int) error {
 		var replayed int
 		replayed, err = d.replayLog(cp.logSeq)
 		if err == nil {
-			d.log.Debug("dedupe index loaded", "records", d.filter.n, "replayed", replayed, "bytes", d.filter.sizeBytes(), "took", time.Since(start))
-			d.unsaved = replayed
+			d.log.Debug("dedupe index loaded", "records", d.filter.n.Load(), "replayed", replayed, "bytes", d.filter.sizeBytes(), "took", time.Since(start))
+			d.unsaved.Store(int64(replayed))
 			d.saved = cp.file
 			d.removeStaleFiles()
 			return nil
@@ -155,11 +153,11 @@ func (d *DB) openIndex(capacity int) error {
 	if err := d.scanRecords(capacity); err != nil {
 		return err
 	}
-	if d.filter.n > 0 {
-		d.log.Info("dedupe index rebuilt from the records", "records", d.filter.n, "took", time.Since(start))
+	if n := d.filter.n.Load(); n > 0 {
+		d.log.Info("dedupe index rebuilt from the records", "records", n, "took", time.Since(start))
 	}
 	// Everything is in the filter and nothing on disk: checkpoint at once.
-	d.unsaved = max(d.filter.n, 1)
+	d.unsaved.Store(max(d.filter.n.Load(), 1))
 	d.removeStaleFiles()
 	return nil
 }
@@ -209,7 +207,7 @@ func (d *DB) loadCheckpoint() (checkpoint, error) {
 	if string(h[:len(indexMagic)]) != indexMagic ||
 		binary.BigEndian.Uint64(h[len(indexMagic):]) != d.seed ||
 		binary.BigEndian.Uint64(h[len(indexMagic)+8:]) != cp.blocks ||
-		*(*uint64)(unsafe.Pointer(&h[len(indexMagic)+16])) != orderWord {
+		binary.NativeEndian.Uint64(h[len(indexMagic)+16:]) != orderWord {
 		return cp, fmt.Errorf("%s: header does not match the store", f.Name())
 	}
 	if cp.blocks == 0 || cp.blocks > math.MaxInt32 || cp.cap == 0 {
@@ -227,7 +225,7 @@ func (d *DB) loadCheckpoint() (checkpoint, error) {
 	if fi, err := f.Stat(); err == nil {
 		d.indexBytes.Store(fi.Size())
 	}
-	flt.n = int(cp.records)
+	flt.n.Store(int64(cp.records))
 	d.filter = flt
 	d.minDay, d.maxDay = cp.minDay, cp.maxDay
 	return cp, nil
@@ -329,20 +327,18 @@ func (d *DB) logRecords(b *pebbledb.Batch, entry []byte) {
 	}
 	b.Set(logKey(d.logSeq), entry, nil)
 	d.logSeq++
-	d.unsaved += len(entry) / logEntryLen
-	if d.filter.full() && d.next == nil {
-		d.refillCap = max(d.refillCap, 2*d.filter.cap)
-	}
-	if d.refillCap > 0 || d.checkpointDue() {
+	d.unsaved.Add(int64(len(entry) / logEntryLen))
+	if d.filter.full() && d.next == nil || d.checkpointDue() {
 		d.wakeMaintenance()
 	}
 }
 
 // checkpointDue reports whether enough records were logged since the last
 // checkpoint: an eighth of the filter's capacity, which bounds what a
-// crash leaves to replay at a small fraction of a scan. The caller holds mu.
+// crash leaves to replay at a small fraction of a scan. The caller holds
+// mu, or is the maintenance goroutine (which alone replaces d.filter).
 func (d *DB) checkpointDue() bool {
-	return d.unsaved >= max(d.filter.cap/8, minCheckpointRecords)
+	return d.unsaved.Load() >= int64(max(d.filter.cap/8, minCheckpointRecords))
 }
 
 func (d *DB) wakeMaintenance() {
@@ -364,8 +360,11 @@ func (d *DB) maintain(ctx context.Context) {
 		}
 		for ctx.Err() == nil && d.health.err() == nil {
 			d.mu.Lock()
-			capacity := d.refillCap
+			capacity := d.refillCap // an expiry's
 			d.refillCap = 0
+			if d.filter.full() {
+				capacity = max(capacity, 2*d.filter.cap)
+			}
 			due := d.checkpointDue()
 			d.mu.Unlock()
 			switch {
@@ -408,14 +407,15 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 		d.mu.Unlock()
 		return err
 	}
-	d.next = newFilter(capacity)
+	next := newFilter(capacity)
+	d.next = next
 	d.mu.Unlock()
 	abandon := func(err error) error {
 		it.Close()
 		d.mu.Lock()
-		d.next.release()
 		d.next = nil
 		d.mu.Unlock()
+		next.release()
 		return err
 	}
 	keys := make([]idKey, 0, refillChunk)
@@ -441,12 +441,12 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 		if err != nil {
 			return abandon(err)
 		}
-		d.mu.Lock()
+		// Without mu: Append adds to next too, but both add atomically,
+		// and Append holds mu for a whole batch, far longer than a chunk.
 		for i := range keys {
-			d.next.add(&keys[i])
+			next.add(&keys[i])
 		}
 		due := d.checkpointDue()
-		d.mu.Unlock()
 		hook("refill-chunk")
 		if !valid {
 			break
@@ -463,8 +463,8 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 	old := d.filter
 	d.filter, d.next = d.next, nil
 	// The new filter is on disk only once checkpointed.
-	d.unsaved = max(d.unsaved, d.filter.cap/8, minCheckpointRecords)
-	records, bytes := d.filter.n, d.filter.sizeBytes()
+	d.unsaved.Store(max(d.unsaved.Load(), int64(d.filter.cap/8), int64(minCheckpointRecords)))
+	records, bytes := d.filter.n.Load(), d.filter.sizeBytes()
 	d.mu.Unlock()
 	old.release()
 	hook("refill-swapped")
@@ -473,8 +473,9 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 }
 
 // writeCheckpoint writes the filter to a new file and records it. With
-// lock, it takes mu for each chunk it copies (the maintenance goroutine);
-// without, the caller holds mu (Close).
+// lock, it takes mu to read where the log and the filter stand (the
+// maintenance goroutine); without, the caller holds mu (Close). The copy
+// itself runs without mu: bits are set atomically, and only set.
 func (d *DB) writeCheckpoint(lock bool) error {
 	start := time.Now()
 	if lock {
@@ -482,15 +483,14 @@ func (d *DB) writeCheckpoint(lock bool) error {
 	}
 	f := d.filter
 	cp := checkpoint{
-		file: d.saved + 1, logSeq: d.logSeq, records: uint64(f.n), cap: uint64(f.cap),
+		file: d.saved + 1, logSeq: d.logSeq, records: uint64(f.n.Load()), cap: uint64(f.cap),
 		blocks: uint64(len(f.blocks)), minDay: d.minDay, maxDay: d.maxDay,
 	}
-	unsaved := d.unsaved
-	d.unsaved = 0
+	unsaved := d.unsaved.Swap(0)
 	if lock {
 		d.mu.Unlock()
 	}
-	err := d.writeIndexFile(&cp, f, lock)
+	err := d.writeIndexFile(&cp, f)
 	if err == nil {
 		hook("checkpoint-written")
 		err = d.guard(func() error {
@@ -503,13 +503,7 @@ func (d *DB) writeCheckpoint(lock bool) error {
 	}
 	if err != nil {
 		os.Remove(d.indexFile(cp.file))
-		if lock {
-			d.mu.Lock()
-		}
-		d.unsaved += unsaved
-		if lock {
-			d.mu.Unlock()
-		}
+		d.unsaved.Add(unsaved)
 		return err
 	}
 	hook("checkpoint-recorded")
@@ -520,7 +514,7 @@ func (d *DB) writeCheckpoint(lock bool) error {
 }
 
 // writeIndexFile writes f to cp's file and syncs it, setting cp.sum.
-func (d *DB) writeIndexFile(cp *checkpoint, f *filter, lock bool) error {
+func (d *DB) writeIndexFile(cp *checkpoint, f *filter) error {
 	name := d.indexFile(cp.file)
 	w, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fileMode)
 	if err != nil {
@@ -534,32 +528,23 @@ func (d *DB) writeIndexFile(cp *checkpoint, f *filter, lock bool) error {
 	h = append(h, indexMagic...)
 	h = binary.BigEndian.AppendUint64(h, d.seed)
 	h = binary.BigEndian.AppendUint64(h, cp.blocks)
-	var order [8]byte
-	*(*uint64)(unsafe.Pointer(&order[0])) = orderWord
-	h = append(h, order[:]...)
+	h = binary.NativeEndian.AppendUint64(h, orderWord)
 	if _, err := w.Write(h); err != nil {
 		return err
 	}
 	sum := xxh3.New()
 	buf := make([]byte, checkpointChunk*64)
 	for i := 0; i < len(f.blocks); i += checkpointChunk {
-		j := min(i+checkpointChunk, len(f.blocks))
-		if lock {
-			d.mu.Lock()
-		}
-		n := copy(buf, f.bytesOf(i, j))
-		if lock {
-			d.mu.Unlock()
-		}
-		sum.Write(buf[:n])
-		if _, err := w.Write(buf[:n]); err != nil {
+		b := f.copyBlocks(buf, i, min(i+checkpointChunk, len(f.blocks)))
+		sum.Write(b)
+		if _, err := w.Write(b); err != nil {
 			return err
 		}
 	}
 	if err := w.Sync(); err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(name)); err != nil {
+	if err := syncDir(d.dir); err != nil {
 		return err
 	}
 	cp.sum = sum.Sum64()

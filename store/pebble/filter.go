@@ -3,6 +3,7 @@ package pebble
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -12,9 +13,9 @@ import (
 // sets 7 bits within one 512-bit block, so a probe touches one cache line.
 type filter struct {
 	blocks [][8]uint64
-	free   func() // releases blocks
-	n      int    // keys added
-	cap    int    // keys it was sized for
+	free   func()       // releases blocks
+	n      atomic.Int64 // keys added
+	cap    int          // keys it was sized for
 }
 
 const filterBitsPerKey = 16
@@ -32,14 +33,18 @@ func (f *filter) positions(k *idKey) (*[8]uint64, uint64) {
 	return &f.blocks[blk], a
 }
 
+// add adds k. Bits are set atomically, so that a refill may add to a
+// filter that Append adds to as well, and a checkpoint may copy one that
+// Append adds to (copyBlocks); mayContain reads plainly, under the store's
+// lock, which every other writer of that filter holds.
 func (f *filter) add(k *idKey) {
 	blk, p := f.positions(k)
 	for i := 0; i < 7; i++ {
 		bit := p & 511
-		blk[bit>>6] |= 1 << (bit & 63)
+		atomic.OrUint64(&blk[bit>>6], 1<<(bit&63))
 		p >>= 9
 	}
-	f.n++
+	f.n.Add(1)
 }
 
 func (f *filter) mayContain(k *idKey) bool {
@@ -54,7 +59,7 @@ func (f *filter) mayContain(k *idKey) bool {
 	return true
 }
 
-func (f *filter) full() bool { return f.n > f.cap }
+func (f *filter) full() bool { return f.n.Load() > int64(f.cap) }
 
 // release frees the filter's memory; it must not be used afterwards.
 func (f *filter) release() { f.free() }
@@ -69,13 +74,20 @@ func newFilterBlocks(n, capacity int) *filter {
 	return &filter{blocks: blocks, free: free, cap: capacity}
 }
 
-// bytes is the filter's memory as bytes, in native order.
-func (f *filter) bytes() []byte { return f.bytesOf(0, len(f.blocks)) }
+// bytes is the filter's memory as bytes, in native order, to read a
+// checkpoint into before the filter is in use.
+func (f *filter) bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f.blocks[0])), len(f.blocks)*64)
+}
 
-// bytesOf is the memory of blocks [i, j).
-func (f *filter) bytesOf(i, j int) []byte {
-	if i == j {
-		return nil
+// copyBlocks copies blocks [i, j) into buf, in native order, with atomic
+// loads, while add may set bits; it returns the bytes written.
+func (f *filter) copyBlocks(buf []byte, i, j int) []byte {
+	buf = buf[:0]
+	for b := i; b < j; b++ {
+		for w := range f.blocks[b] {
+			buf = binary.NativeEndian.AppendUint64(buf, atomic.LoadUint64(&f.blocks[b][w]))
+		}
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&f.blocks[i])), (j-i)*64)
+	return buf
 }
