@@ -112,12 +112,17 @@ func TestEventOutcomes(t *testing.T) {
 	f("", with("status", `600`), ingest.CodeInvalidField, "status 600")
 	f("", with("status", `2.5`), ingest.CodeInvalidField, "status must be an integer")
 	f("", with("status", `-1`), ingest.CodeInvalidField, "status -1")
+	plus := func(kv string) string { return good[:len(good)-1] + "," + kv + "}" }
+	f("", plus(`"durationMs":86400000,"requestBytes":1099511627776,"responseBytes":0`), "", "")
+	f("", plus(`"durationMs":86400001`), ingest.CodeInvalidField, "durationMs 86400001 is not from 0 to 86400000")
+	f("", plus(`"requestBytes":1099511627777`), ingest.CodeInvalidField, "requestBytes 1099511627777")
+	f("", plus(`"responseBytes":9223372036854775807`), ingest.CodeInvalidField, "responseBytes 9223372036854775807")
+	f("", plus(`"durationMs":-5`), ingest.CodeInvalidField, "durationMs -5")
 	f("", `[1]`, ingest.CodeMalformed, "not a JSON object")
 	// A property that is no field is rejected, naming the field the client
 	// most likely meant: ignored, it would be lost, and the corrected event
 	// refused as a duplicate.
 	unknown := ingest.CodeUnknownField
-	plus := func(kv string) string { return good[:len(good)-1] + "," + kv + "}" }
 	f("", plus(`"userID":"alice"`), unknown, "userID is not a field of API request events: did you mean userId?")
 	f("", plus(`"ClientName":"CRM"`), unknown, "did you mean clientName?")
 	f("", plus(`"duration":5`), unknown, "did you mean durationMs?")

@@ -85,6 +85,18 @@ func (p *Pipeline) check(ev *usage.Event, scope Scope, now, from time.Time) (Eve
 	case ev.Status < 100 || ev.Status > 599:
 		return invalid("status %d is not an HTTP status from 100 to 599", ev.Status)
 	}
+	for _, f := range []struct {
+		name     string
+		val, max int64
+	}{
+		{"durationMs", ev.DurationMs, usage.MaxDurationMs},
+		{"requestBytes", ev.RequestBytes, usage.MaxBytes},
+		{"responseBytes", ev.ResponseBytes, usage.MaxBytes},
+	} {
+		if f.val < 0 || f.val > f.max {
+			return invalid("%s %d is not from 0 to %d", f.name, f.val, f.max)
+		}
+	}
 	return inWindow(ev.ID, ev.Time, now, from)
 }
 

@@ -419,6 +419,7 @@ func (m *Meter) Record(r *http.Request, rec Response) {
 		RequestBytes:  rec.RequestBytes,
 		ResponseBytes: rec.ResponseBytes,
 	}
+	ev.ClampMeasures()
 	// Keep only what attribution reads: the request's headers and URL
 	// outlive the handler, its body and context do not.
 	p := pending{req: &http.Request{Method: r.Method, URL: r.URL, Header: r.Header, Host: r.Host, RemoteAddr: r.RemoteAddr}, ev: ev}

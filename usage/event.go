@@ -31,6 +31,24 @@ type Event struct {
 	ResponseBytes int64
 }
 
+// The largest measurements an event may carry: a day, and a tebibyte. They
+// bound what one event adds to a group's sums, and no API request comes
+// near them; ingest refuses larger ones.
+const (
+	MaxDurationMs = 24 * 60 * 60 * 1000
+	MaxBytes      = 1 << 40
+)
+
+// ClampMeasures brings e's measurements within 0 and their maximums. The
+// metering proxy, middleware and log import measure requests that may run
+// longer than a day (a stream held open), and such a request is still one
+// request to count.
+func (e *Event) ClampMeasures() {
+	e.DurationMs = min(max(e.DurationMs, 0), MaxDurationMs)
+	e.RequestBytes = min(max(e.RequestBytes, 0), MaxBytes)
+	e.ResponseBytes = min(max(e.ResponseBytes, 0), MaxBytes)
+}
+
 // Counts are the metrics kept for a group of events.
 type Counts struct {
 	Requests  int64 // every event, 1xx included

@@ -33,6 +33,7 @@ func (a *Attribution) Event(line *Line, id string) usage.Event {
 		HTTPMethod: line.Method, Status: line.Status, OrganizationID: a.Org, ClientID: a.Client, ClientName: a.ClientName,
 		DurationMs: line.DurationMs, RequestBytes: line.RequestBytes, ResponseBytes: line.Bytes, Platform: a.Platform,
 	}
+	ev.ClampMeasures()
 	if a.RemoteUserIsUser {
 		ev.UserID = line.RemoteUser
 	}
