@@ -367,13 +367,16 @@ func (d *DB) maintain(ctx context.Context) {
 			}
 			due := d.checkpointDue()
 			d.mu.Unlock()
-			switch {
-			case capacity > 0:
-				if err := d.refill(ctx, capacity); err != nil && ctx.Err() == nil {
-					d.log.Error("refilling the dedupe index failed; the current one stays", "err", err)
+			if capacity > 0 {
+				if err := d.refill(ctx, capacity); err != nil {
+					if ctx.Err() == nil {
+						d.log.Error("refilling the dedupe index failed; the current one stays until the next try", "err", err)
+					}
+					break
 				}
-				continue
-			case due:
+				continue // the batches meanwhile may call for more
+			}
+			if due {
 				if err := d.writeCheckpoint(true); err != nil {
 					d.log.Error("checkpointing the dedupe index failed; the arrival log keeps its records", "err", err)
 				}
