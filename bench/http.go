@@ -36,6 +36,16 @@ type IngestConfig struct {
 	Seed        int64
 	Variety     int  // distinct pre-encoded batches cycled through
 	Gzip        bool // gzip each body
+	Rounds      int  // with ClickHouse, alternations of the targets; 0 is 1
+
+	// ClickHouse, if set, is the HTTP URL of a ClickHouse server (with
+	// user and password in it if needed) that gets the same bodies too,
+	// into a table made for the run in ClickHouseDatabase ("default"
+	// when empty).
+	ClickHouse         string
+	ClickHouseDatabase string
+	// Warn, if set, is told of a failure to drop that table.
+	Warn func(error)
 }
 
 // IngestReport is what Ingest measured.
@@ -58,6 +68,9 @@ type IngestReport struct {
 	ServerRSSBytes    uint64  `json:"serverRssBytes"`
 	ServerMaxRSSBytes uint64  `json:"serverMaxRssBytes"`
 	FirstError        string  `json:"firstError,omitempty"`
+	Rounds            int     `json:"rounds"`
+
+	ClickHouse *ClickHouseReport `json:"clickhouse,omitempty"`
 }
 
 // ingestTemplate is a pre-encoded batch whose event ids end in a counter
@@ -96,88 +109,173 @@ func Orgs(ctx context.Context, api *client.Client, n int, created func(wire.Orga
 // event a fresh id so that all are accepted, and samples the server's
 // resident memory from its /metrics every second. A failure that will not
 // get better (a refused token, a bad request) stops it with that error.
+//
+// With cfg.ClickHouse it measures ClickHouse's own insert of the same
+// bodies too (see ClickHouseReport): in each of cfg.Rounds rounds, usaged
+// for its share of cfg.Duration and then ClickHouse for as long.
 func Ingest(ctx context.Context, api *client.Client, cfg IngestConfig) (IngestReport, error) {
 	tmpls, err := ingestTemplates(cfg)
 	if err != nil {
 		return IngestReport{}, err
 	}
-	rep := IngestReport{Server: api.Base(), Batch: cfg.Batch, Concurrency: cfg.Concurrency, Gzip: cfg.Gzip}
+	rep := IngestReport{Server: api.Base(), Batch: cfg.Batch, Concurrency: cfg.Concurrency, Gzip: cfg.Gzip, Rounds: max(cfg.Rounds, 1)}
+	var ch *clickHouse
+	if cfg.ClickHouse == "" {
+		rep.Rounds = 1
+	} else {
+		if ch, err = newClickHouse(cfg.ClickHouse, cfg.ClickHouseDatabase, cfg.Concurrency); err != nil {
+			return rep, err
+		}
+		if err := ch.create(ctx); err != nil {
+			return rep, err
+		}
+		defer func() {
+			if err := ch.drop(context.WithoutCancel(ctx)); err != nil && cfg.Warn != nil {
+				cfg.Warn(fmt.Errorf("dropping the ClickHouse table %s: %w", ch.qualified(), err))
+			}
+		}()
+	}
+	postUsaged := func(ctx context.Context, body []byte, _ int) (ingest.Result, error) {
+		return api.PostEvents(ctx, body, cfg.Gzip)
+	}
 	var rss rssWatch
 	stopRSS := rss.start(api.Base() + "/metrics")
+	var us, cs load
+	var usSeq, chSeq atomic.Uint64
+	var chCPU time.Duration
+	round := cfg.Duration / time.Duration(rep.Rounds)
+	for range rep.Rounds {
+		if err := us.run(ctx, tmpls, cfg, round, &usSeq, postUsaged, func(err error) bool { return !client.Retryable(err) }); err != nil {
+			stopRSS()
+			return rep, fmt.Errorf("bench ingest stopped: %w", err)
+		}
+		if ch == nil {
+			continue
+		}
+		cpu0, cpuErr := ch.cpu(ctx)
+		if err := cs.run(ctx, tmpls, cfg, round, &chSeq, ch.post(cfg.Gzip), permanentClickHouse); err != nil {
+			stopRSS()
+			return rep, fmt.Errorf("bench ingest stopped on ClickHouse: %w", err)
+		}
+		if cpu1, err := ch.cpu(ctx); err == nil && cpuErr == nil {
+			chCPU += cpu1 - cpu0
+		}
+	}
+	stopRSS()
+	rep.Seconds = us.seconds
+	rep.Batches, rep.FailedBatches, rep.FirstError = us.batches, us.failed, us.firstError
+	rep.Events, rep.Accepted, rep.Duplicates, rep.Rejected = us.events, us.accepted, us.duplicates, us.rejected
+	rep.EventsPerSecond = float64(rep.Accepted) / max(rep.Seconds, 1e-3)
+	rep.BatchP50Ms, rep.BatchP99Ms, rep.BatchMaxMs = percentilesMs(us.latencies)
+	rep.ServerRSSBytes, rep.ServerMaxRSSBytes = rss.last.Load(), rss.max.Load()
+	if ch != nil {
+		c := &ClickHouseReport{Server: ch.String(), Table: ch.qualified(), Engine: clickHouseEngine,
+			Seconds: cs.seconds, Batches: cs.batches, FailedBatches: cs.failed, Events: cs.accepted,
+			QueryCPUSeconds: chCPU.Seconds(), FirstError: cs.firstError}
+		c.EventsPerSecond = float64(c.Events) / max(c.Seconds, 1e-3)
+		c.BatchP50Ms, c.BatchP99Ms, c.BatchMaxMs = percentilesMs(cs.latencies)
+		c.Ratio = ratio(rep.EventsPerSecond, c.EventsPerSecond)
+		var err error
+		if c.Version, err = ch.query(ctx, "SELECT version()"); err != nil {
+			return rep, err
+		}
+		if c.Rows, err = ch.count(ctx); err != nil {
+			return rep, err
+		}
+		rep.ClickHouse = c
+	}
+	return rep, nil
+}
+
+// A poster sends one body of n events.
+type poster func(ctx context.Context, body []byte, n int) (ingest.Result, error)
+
+// load is what the workers of one or more runs measured.
+type load struct {
+	seconds                                float64
+	batches, failed                        int
+	events, accepted, duplicates, rejected int64
+	latencies                              []time.Duration
+	firstError                             string
+}
+
+// run adds to l a run of cfg.Concurrency workers that post batches for d.
+// Batch k of a run is template k mod len(tmpls) with event ids
+// k*cfg.Batch, k*cfg.Batch+1, …, k counting on from seq: the k-th body
+// sent is the same, byte for byte, whatever the target, so that two targets
+// given sequences of their own get the same bodies in the same order. An
+// error for which permanent is true stops the run, and is returned.
+func (l *load) run(ctx context.Context, tmpls []ingestTemplate, cfg IngestConfig, d time.Duration,
+	seq *atomic.Uint64, post poster, permanent func(error) bool) error {
 	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		counter   atomic.Uint64
-		next      atomic.Uint64
-		wg        sync.WaitGroup
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
 	begin := time.Now()
-	deadline := begin.Add(cfg.Duration)
+	deadline := begin.Add(d)
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	for range cfg.Concurrency {
 		wg.Go(func() {
 			var buf []byte
 			enc := client.NewEncoder()
-			var mine []time.Duration
-			var r IngestReport
+			var r load
 			for time.Now().Before(deadline) && runCtx.Err() == nil {
-				t := &tmpls[(next.Add(1)-1)%uint64(len(tmpls))]
+				k := seq.Add(1) - 1
+				t := &tmpls[k%uint64(len(tmpls))]
 				buf = append(buf[:0], t.body...)
-				n := uint64(len(t.offsets))
-				base := counter.Add(n) - n
+				n := len(t.offsets)
 				for i, off := range t.offsets {
-					putHex16(buf[off:off+16], base+uint64(i))
+					putHex16(buf[off:off+16], k*uint64(cfg.Batch)+uint64(i))
 				}
 				body := buf
 				if cfg.Gzip {
 					body = enc.Gzip(buf)
 				}
 				t0 := time.Now()
-				res, err := api.PostEvents(runCtx, body, cfg.Gzip)
+				res, err := post(runCtx, body, n)
 				lat := time.Since(t0)
-				r.Batches++
+				r.batches++
 				if err != nil {
-					r.FailedBatches++
-					if r.FirstError == "" && runCtx.Err() == nil {
-						r.FirstError = err.Error()
+					r.failed++
+					if r.firstError == "" && runCtx.Err() == nil {
+						r.firstError = err.Error()
 					}
-					if !client.Retryable(err) {
-						cancel(err) // a refused token or a bad request will not get better
+					if permanent(err) {
+						cancel(err)
 					}
 					continue
 				}
-				mine = append(mine, lat)
-				r.Events += int64(n)
-				r.Accepted += int64(res.Accepted)
-				r.Duplicates += int64(res.Duplicates)
-				r.Rejected += int64(res.Rejected)
+				r.latencies = append(r.latencies, lat)
+				r.events += int64(n)
+				r.accepted += int64(res.Accepted)
+				r.duplicates += int64(res.Duplicates)
+				r.rejected += int64(res.Rejected)
 			}
 			mu.Lock()
-			latencies = append(latencies, mine...)
-			rep.Batches += r.Batches
-			rep.FailedBatches += r.FailedBatches
-			rep.Events += r.Events
-			rep.Accepted += r.Accepted
-			rep.Duplicates += r.Duplicates
-			rep.Rejected += r.Rejected
-			if rep.FirstError == "" {
-				rep.FirstError = r.FirstError
-			}
+			l.add(r)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(begin)
-	stopRSS()
+	l.seconds += time.Since(begin).Seconds()
 	if err := context.Cause(runCtx); err != nil && ctx.Err() == nil {
-		return rep, fmt.Errorf("bench ingest stopped: %w", err)
+		return err
 	}
-	rep.Seconds = elapsed.Seconds()
-	rep.EventsPerSecond = float64(rep.Accepted) / max(rep.Seconds, 1e-3)
-	rep.BatchP50Ms, rep.BatchP99Ms, rep.BatchMaxMs = percentilesMs(latencies)
-	rep.ServerRSSBytes, rep.ServerMaxRSSBytes = rss.last.Load(), rss.max.Load()
-	return rep, nil
+	return nil
+}
+
+func (l *load) add(r load) {
+	l.latencies = append(l.latencies, r.latencies...)
+	l.batches += r.batches
+	l.failed += r.failed
+	l.events += r.events
+	l.accepted += r.accepted
+	l.duplicates += r.duplicates
+	l.rejected += r.rejected
+	if l.firstError == "" {
+		l.firstError = r.firstError
+	}
 }
 
 // ingestTemplates encodes the batches the workers cycle through. Each event's

@@ -33,6 +33,26 @@ func (r IngestReport) WriteText(w io.Writer) {
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "  first error %s\n", r.FirstError)
 	}
+	if c := r.ClickHouse; c != nil {
+		order := "after usaged"
+		if r.Rounds > 1 {
+			order = fmt.Sprintf("alternating with usaged in %d rounds", r.Rounds)
+		}
+		fmt.Fprintf(w, `ClickHouse    %s  %s, %.1fs %s, the same bodies and workers
+  insert      INSERT INTO %s FORMAT JSONEachRow, ENGINE = %s (no deduplication, no fsync)
+  events      %s sent in %d acknowledged batches (%d failed); %s rows in the table at the end
+  throughput  %s events/s (%.1f batches/s)
+  batch       p50 %.1fms  p99 %.1fms  max %.1fms
+  server CPU  %.1fs in query threads (system.events OSCPUVirtualTimeMicroseconds; merges not counted)
+`, c.Server, c.Version, c.Seconds, order, c.Table, c.Engine,
+			termout.Group(c.Events), c.Batches-c.FailedBatches, c.FailedBatches, termout.Group(int64(c.Rows)),
+			termout.Group(int64(c.EventsPerSecond)), float64(c.Batches-c.FailedBatches)/max(c.Seconds, 1e-3),
+			c.BatchP50Ms, c.BatchP99Ms, c.BatchMaxMs, c.QueryCPUSeconds)
+		if c.FirstError != "" {
+			fmt.Fprintf(w, "  first error %s\n", c.FirstError)
+		}
+		fmt.Fprintf(w, "usaged ÷ ClickHouse  %.2f× the events/s\n", c.Ratio)
+	}
 }
 
 // WriteText writes the report for a person, as usaged bench query prints it.

@@ -33,7 +33,14 @@ then posts them from --concurrency workers over keep-alive connections for
 events/s, batch latency percentiles and the server's resident memory, read from
 its /metrics every second. Run it against a server you may load: it writes real
 events into the organizations it uses (by default "Bench Org", created if
-missing).`)
+missing).
+
+With --clickhouse, the same bodies (the k-th batch byte for byte, gzipped iff
+usaged's were) also go to ClickHouse's own INSERT … FORMAT JSONEachRow over HTTP,
+into a plain MergeTree table made for the run, which neither deduplicates nor
+syncs to disk; the report gives both sides, the rows ClickHouse holds at the end
+(it must be every event it acknowledged) and usaged's events/s as a multiple of
+ClickHouse's.`)
 	f := &benchIngestFlags{format: flagvalue.OneOf{Value: "text", Allowed: []string{"text", "json"}}}
 	f.remote = addRemoteFlags(cmd.Flags, "admin token, or a client token with usage:event:add together with --org")
 	fs := cmd.Flags
@@ -48,6 +55,9 @@ missing).`)
 	fs.Int64Var(&f.cfg.Seed, "seed", 1, "seed of the generated events")
 	fs.IntVar(&f.cfg.Variety, "variety", 8, "distinct pre-encoded batches cycled through")
 	fs.BoolVar(&f.cfg.Gzip, "gzip", false, "gzip each request body (costs client CPU, which competes with the server on one machine)")
+	fs.StringVar(&f.cfg.ClickHouse, "clickhouse", "", "also measure ClickHouse's own INSERT … FORMAT JSONEachRow of the same bodies at this HTTP `URL` (http://[user[:password]@]host:port), into a MergeTree table made for the run and dropped after it")
+	fs.StringVar(&f.cfg.ClickHouseDatabase, "clickhouse-database", "default", "ClickHouse database of that table")
+	fs.IntVar(&f.cfg.Rounds, "rounds", 1, "with --clickhouse: alternate usaged and ClickHouse this many times, each still getting --duration in all")
 	fs.Var(&f.format, "format", "report `format`: text or json")
 	cmd.Run = func(ctx context.Context) error { return c.benchIngest(ctx, f) }
 	return cmd
@@ -56,7 +66,8 @@ missing).`)
 func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 	if err := inRange(bound{"batch", f.cfg.Batch, 1, 1_000_000}, bound{"concurrency", f.cfg.Concurrency, 1, 1024},
 		bound{"orgs", f.orgs, 1, 1000}, bound{"clients", f.cfg.Clients, 1, demo.MaxClients},
-		bound{"templates", f.cfg.Templates, 1, demo.TemplateCount}, bound{"variety", f.cfg.Variety, 1, 1000}); err != nil {
+		bound{"templates", f.cfg.Templates, 1, demo.TemplateCount}, bound{"variety", f.cfg.Variety, 1, 1000},
+		bound{"rounds", f.cfg.Rounds, 1, 1000}); err != nil {
 		return err
 	}
 	if f.cfg.Duration <= 0 {
@@ -80,15 +91,23 @@ func (c *cli) benchIngest(ctx context.Context, f *benchIngestFlags) error {
 		}
 	}
 	fmt.Fprintf(info, "sending batches of %s events from %d workers for %s…\n", termout.Group(int64(f.cfg.Batch)), f.cfg.Concurrency, f.cfg.Duration)
+	f.cfg.Warn = func(err error) { fmt.Fprintf(c.stderr, "usaged: %v\n", err) }
+	if f.cfg.ClickHouse != "" {
+		fmt.Fprintf(info, "and the same batches to ClickHouse for as long, in %d round(s)…\n", f.cfg.Rounds)
+	}
 	rep, err := bench.Ingest(ctx, api, f.cfg)
 	if err != nil {
 		return err
 	}
 	if f.format.Value == "json" {
-		return termout.WriteJSON(c.stdout, rep)
+		err = termout.WriteJSON(c.stdout, rep)
+	} else {
+		rep.WriteText(c.stdout)
 	}
-	rep.WriteText(c.stdout)
-	return nil
+	if ch := rep.ClickHouse; err == nil && ch != nil && ch.Rows != uint64(ch.Events) {
+		err = fmt.Errorf("ClickHouse holds %d rows, not the %d events of the batches it acknowledged", ch.Rows, ch.Events)
+	}
+	return err
 }
 
 func (c *cli) benchStoreCommand() *cmdline.Command {

@@ -24,12 +24,22 @@ const (
 	EnvZooKeeper  = "USAGED_ZOOKEEPER"  // host:port[,host:port]
 	EnvRedis      = "USAGED_REDIS"      // redis://host:port
 	EnvPostgres   = "USAGED_POSTGRES"   // postgres://user@host:port/database
+
+	// EnvClickHouseHTTP is the ClickHouse replicas' HTTP interfaces:
+	// http://host:port,http://host:port.
+	EnvClickHouseHTTP = "USAGED_CLICKHOUSE_HTTP"
 	// EnvRequire makes a missing server a failure instead of a skip.
 	EnvRequire = "USAGED_REQUIRE_CLUSTER"
 )
 
 // ClickHouse returns the ClickHouse location of the test cluster.
 func ClickHouse(t testing.TB) string { return need(t, EnvClickHouse, "ClickHouse") }
+
+// ClickHouseHTTP returns the HTTP URL of the test cluster's first
+// ClickHouse replica.
+func ClickHouseHTTP(t testing.TB) string {
+	return strings.Split(need(t, EnvClickHouseHTTP, "ClickHouse's HTTP interface"), ",")[0]
+}
 
 // ZooKeeper returns the ZooKeeper servers of the test cluster.
 func ZooKeeper(t testing.TB) string { return need(t, EnvZooKeeper, "ZooKeeper") }
