@@ -334,11 +334,14 @@ func (d *DB) logRecords(b *pebbledb.Batch, entry []byte) {
 }
 
 // checkpointDue reports whether enough records were logged since the last
-// checkpoint: an eighth of the filter's capacity, which bounds what a
-// crash leaves to replay at a small fraction of a scan. The caller holds
+// checkpoint: a thirty-second of the filter's capacity. A record replayed
+// costs about 150 ns (an add to a filter far larger than the caches), so
+// a crash leaves at most about a second to replay at a hundred million
+// records (4 Mi of them); a checkpoint writes the filter, 2 bytes per unit
+// of capacity, so this costs 64 bytes written per record logged. The caller holds
 // mu, or is the maintenance goroutine (which alone replaces d.filter).
 func (d *DB) checkpointDue() bool {
-	return d.unsaved.Load() >= int64(max(d.filter.cap/8, minCheckpointRecords))
+	return d.unsaved.Load() >= int64(max(d.filter.cap/32, minCheckpointRecords))
 }
 
 func (d *DB) wakeMaintenance() {
@@ -466,7 +469,7 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 	old := d.filter
 	d.filter, d.next = d.next, nil
 	// The new filter is on disk only once checkpointed.
-	d.unsaved.Store(max(d.unsaved.Load(), int64(d.filter.cap/8), int64(minCheckpointRecords)))
+	d.unsaved.Store(max(d.unsaved.Load(), int64(d.filter.cap/32), int64(minCheckpointRecords)))
 	records, bytes := d.filter.n.Load(), d.filter.sizeBytes()
 	d.mu.Unlock()
 	old.release()
