@@ -183,10 +183,12 @@ func Open(cfg Config) (*DB, error) {
 		opts.Levels[i].BlockSize = 32 << 10 // larger blocks compress better; scans dominate reads
 	}
 	opts.ApplyCompressionSettings(func() pebbledb.DBCompressionSettings { return pebbledb.DBCompressionBalanced })
+	start := time.Now()
 	pdb, err := pebbledb.Open(cfg.Dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pebble store: open %s: %w", cfg.Dir, err)
 	}
+	cfg.Logger.Debug("storage engine opened", "took", time.Since(start))
 	d := &DB{
 		db: pdb, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger),
 		dir: cfg.Dir, wake: make(chan struct{}, 1), maintDone: make(chan struct{}),
@@ -228,9 +230,11 @@ func (d *DB) init(capacity int) error {
 	default:
 		return err
 	}
+	start := time.Now()
 	if err := d.dict.load(d.db); err != nil {
 		return fmt.Errorf("pebble store: load dictionary: %w", err)
 	}
+	d.log.Debug("dictionary loaded", "took", time.Since(start))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.openIndex(capacity)
