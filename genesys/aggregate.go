@@ -207,7 +207,7 @@ func fillEmpty(rows []usage.Row, q *usage.Query) ([]usage.Row, error) {
 				continue
 			}
 			z := *g
-			z.Date, z.Counts = d, usage.Counts{}
+			z.Date, z.Counts, z.Measures = d, usage.Counts{}, nil
 			out = append(out, z)
 		}
 	}

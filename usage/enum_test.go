@@ -2,6 +2,7 @@ package usage
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -25,7 +26,7 @@ func TestParseErrors(t *testing.T) {
 	f("dimension", second(ParseDimension("Country")), "groupBy",
 		`"Country" is not a groupBy dimension: use one of OAuthClientId, OrganizationId, UserId, TemplateUri, HttpMethod, Platform`)
 	f("metric", second(ParseMetric("Status404")), "metrics",
-		`"Status404" is not a metric: use one of Requests, Status200, Status300, Status400, Status500, Status429`)
+		`"Status404" is not a metric: use one of Requests, Status200, Status300, Status400, Status500, Status429, durationP50, durationP90, durationP95, durationP99, durationMax, durationAvg, requestBytes, responseBytes`)
 	f("activity kind", second(ParseActivityKind("")), "type", `"" is not an activity type: use one of message, feature, users, storage, user`)
 	f("feature", second(ParseFeature("Fax")), "feature",
 		`"Fax" is not a feature: use one of SecureMessagingGateway, SecureMessagingPlus, DataLeakPrevention, SecureLargeFiles, SecureForms`)
@@ -69,7 +70,7 @@ func TestEnumsRoundTrip(t *testing.T) {
 		v, err := ParseDimension(d.String())
 		f(d.String(), v, err, d)
 	}
-	for _, m := range Metrics {
+	for _, m := range append(slices.Clone(Metrics), MeasureMetrics...) {
 		v, err := ParseMetric(m.String())
 		f(m.String(), v, err, m)
 	}
@@ -87,7 +88,7 @@ func TestEnumsRoundTrip(t *testing.T) {
 	}
 	v, err := ParseGranularity("mONTH")
 	f("mONTH", v, err, GranularityMonth)
-	for got, want := range map[string]string{ServiceStatus(0).String(): "unknown(0)", Metric(6).String(): "unknown(6)", ExecutionStatus(-1).String(): "unknown(-1)"} {
+	for got, want := range map[string]string{ServiceStatus(0).String(): "unknown(0)", Metric(14).String(): "unknown(14)", ExecutionStatus(-1).String(): "unknown(-1)"} {
 		if got != want {
 			t.Errorf("a value that is none prints as %q, want %q", got, want)
 		}

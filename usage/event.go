@@ -25,7 +25,9 @@ type Event struct {
 	Status         int    // HTTP status, 100–599
 	Platform       string // optional free-form origin, e.g. "PureCloud"
 
-	// Optional measurements; recorded for the raw event, not aggregated yet.
+	// Optional measurements, 0 when absent: kept with the raw event and
+	// summed into the group's Measures (see Measures.AddEvent, which takes
+	// a 0 ms duration for none).
 	DurationMs    int64
 	RequestBytes  int64
 	ResponseBytes int64

@@ -510,6 +510,26 @@ func (m *Measures) Avg() float64 {
 	return float64(m.DurationSum) / float64(m.Durations)
 }
 
+// AvgMillis returns the mean duration in thousandths of ms, rounded half
+// up and computed exactly in integers, or 0 without durations. It
+// saturates at math.MaxInt64.
+func (m *Measures) AvgMillis() int64 {
+	if m.Durations <= 0 || m.DurationSum <= 0 {
+		return 0
+	}
+	n := uint64(m.Durations)
+	q, r := uint64(m.DurationSum)/n, uint64(m.DurationSum)%n
+	if q > (math.MaxInt64-1000)/1000 {
+		return math.MaxInt64
+	}
+	hi, lo := bits.Mul64(r, 1000) // r < n, so hi < n
+	f, rem := bits.Div64(hi, lo, n)
+	if 2*rem >= n {
+		f++
+	}
+	return int64(q*1000 + f)
+}
+
 // Quantile returns Latency.Quantile(q), but never above DurationMax, which is
 // exact: a quantile is then never above the maximum reported beside it, and
 // the bound of Latency still holds (the true value is at most DurationMax

@@ -121,7 +121,9 @@ func (d Dimension) String() string { return dimensions.name(d) }
 // ParseDimension parses a dimension name (any case), e.g. "OAuthClientId".
 func ParseDimension(s string) (Dimension, error) { return dimensions.parse(s) }
 
-// Metric is a counter kept for every group of events.
+// Metric is a value kept for every group of events: a count (Metrics, the
+// metrics of the Genesys usage query) or one of usaged's latency and traffic
+// measures (MeasureMetrics), which only the aggregate query answers.
 type Metric int
 
 const (
@@ -131,18 +133,39 @@ const (
 	MetricStatus400
 	MetricStatus500
 	MetricStatus429
+
+	// The measures (see Measures and Row.Measure). Durations are in ms;
+	// events without one (0 ms) are not counted in them.
+	MetricDurationP50   // median duration, within 1 % (exact up to 98 ms)
+	MetricDurationP90   // 90th percentile duration, within 1 %
+	MetricDurationP95   // 95th percentile duration, within 1 %
+	MetricDurationP99   // 99th percentile duration, within 1 %
+	MetricDurationMax   // longest duration, exact
+	MetricDurationAvg   // mean duration, in thousandths of ms, rounded
+	MetricRequestBytes  // sum of request bytes, exact
+	MetricResponseBytes // sum of response bytes, exact
 )
 
-// Metrics lists every metric in its canonical order.
+// Metrics lists every count in its canonical order: the metrics of the
+// Genesys usage query, and those a query without metrics asks for.
 var Metrics = []Metric{MetricRequests, MetricStatus200, MetricStatus300, MetricStatus400, MetricStatus500, MetricStatus429}
 
+// MeasureMetrics lists every measure in its canonical order.
+var MeasureMetrics = []Metric{MetricDurationP50, MetricDurationP90, MetricDurationP95, MetricDurationP99,
+	MetricDurationMax, MetricDurationAvg, MetricRequestBytes, MetricResponseBytes}
+
 var metrics = enum[Metric]{what: "a metric", field: "metrics",
-	names: []string{"Requests", "Status200", "Status300", "Status400", "Status500", "Status429"}}
+	names: []string{"Requests", "Status200", "Status300", "Status400", "Status500", "Status429",
+		"durationP50", "durationP90", "durationP95", "durationP99", "durationMax", "durationAvg", "requestBytes", "responseBytes"}}
 
 func (m Metric) String() string { return metrics.name(m) }
 
-// ParseMetric parses a metric name (any case), e.g. "Status429".
+// ParseMetric parses a metric name (any case), e.g. "Status429" or
+// "durationP95".
 func ParseMetric(s string) (Metric, error) { return metrics.parse(s) }
+
+// IsMeasure reports whether m is one of MeasureMetrics rather than a count.
+func (m Metric) IsMeasure() bool { return m >= MetricDurationP50 && m <= MetricResponseBytes }
 
 // Filter restricts a query to events matching every non-empty list (each list
 // is an IN). Client names match the latest name recorded for a client id.
@@ -183,8 +206,12 @@ type Query struct {
 	Interval       Interval
 	Granularity    Granularity
 	GroupBy        []Dimension // empty: one row per bucket
-	Metrics        []Metric    // empty: all; rows always carry every count, faces project
-	Filter         Filter
+	// Metrics are what the query asks for; Normalize makes an empty list
+	// every count (Metrics), never a measure. Rows always carry every
+	// count, and their Measures only when a measure is asked for
+	// (WantsMeasures); the faces project.
+	Metrics []Metric
+	Filter  Filter
 	// MaxRows bounds the answer: a query with more groups fails with a
 	// KindInvalid error instead of exhausting memory. 0 means DefaultMaxRows.
 	MaxRows int
@@ -212,6 +239,18 @@ func (q *Query) UTC() bool { return q.Location == nil || q.Location == time.UTC 
 // Bucket returns the start of q's bucket that holds t, its local start in
 // q's zone as a UTC time: the Date of its rows.
 func (q *Query) Bucket(t time.Time) time.Time { return q.Granularity.TruncateIn(t, q.Zone()).UTC() }
+
+// WantsMeasures reports whether q asks for a measure (MeasureMetrics): only
+// then must a store fill its rows' Measures, whose decoding and merging cost
+// it can otherwise skip.
+func (q *Query) WantsMeasures() bool {
+	for _, m := range q.Metrics {
+		if m.IsMeasure() {
+			return true
+		}
+	}
+	return false
+}
 
 // DefaultMaxRows is the largest answer a query may have unless it says otherwise.
 const DefaultMaxRows = 1_000_000
@@ -253,6 +292,11 @@ func (q Query) Normalize() (Query, error) {
 		}
 	}
 	q.GroupBy = gb
+	for _, m := range q.Metrics {
+		if m < MetricRequests || m > MetricResponseBytes {
+			return q, Errorf(KindInvalid, "metrics", "metric %d is not valid", int(m))
+		}
+	}
 	if len(q.Metrics) == 0 {
 		q.Metrics = Metrics
 	}
@@ -313,6 +357,48 @@ type Row struct {
 	HTTPMethod     string
 	Platform       string
 	Counts
+	// Measures are the group's latency and traffic measures when its query
+	// WantsMeasures, else nil; read them with Measure. Stores fill them;
+	// nil also stands for a group without events (a filled empty bucket).
+	Measures *Measures
+}
+
+// Measure returns the value of measure metric m for r, and whether it has
+// one: durations in ms (durationAvg in thousandths of ms, Measures.AvgMillis),
+// bytes as exact sums. A group without durations has no duration value:
+// Measure returns 0 and false for its duration metrics, which the faces
+// write as 0 (a counted duration is at least 1 ms, so 0 is never a real
+// one). Bytes always have a value, 0 when none were counted. A count metric
+// returns 0 and false.
+func (r *Row) Measure(m Metric) (int64, bool) {
+	var ms Measures
+	if r.Measures != nil {
+		ms = *r.Measures
+	}
+	switch m {
+	case MetricRequestBytes:
+		return ms.RequestBytes, true
+	case MetricResponseBytes:
+		return ms.ResponseBytes, true
+	}
+	if !m.IsMeasure() || ms.Durations == 0 {
+		return 0, false
+	}
+	switch m {
+	case MetricDurationP50:
+		return ms.Quantile(0.5), true
+	case MetricDurationP90:
+		return ms.Quantile(0.9), true
+	case MetricDurationP95:
+		return ms.Quantile(0.95), true
+	case MetricDurationP99:
+		return ms.Quantile(0.99), true
+	case MetricDurationMax:
+		return ms.DurationMax, true
+	case MetricDurationAvg:
+		return ms.AvgMillis(), true
+	}
+	return 0, false
 }
 
 // Dim returns the row's value for dimension d.

@@ -1,7 +1,9 @@
 package usage
 
 import (
+	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,5 +76,78 @@ func TestNormalizeTimeZone(t *testing.T) {
 	dec := Interval{Start: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)}
 	if _, err := (Query{OrganizationID: "o", Interval: dec, Granularity: GranularityDay, Location: lh}).Normalize(); err != nil {
 		t.Errorf("Lord Howe in December: %v, want accepted", err)
+	}
+}
+
+// A query without metrics asks for every count and no measure; one naming
+// a measure wants the rows' Measures; a metric that is none is refused.
+func TestQueryMetrics(t *testing.T) {
+	iv := Interval{Start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), End: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)}
+	q, err := Query{OrganizationID: "o", Interval: iv}.Normalize()
+	if err != nil || !slices.Equal(q.Metrics, Metrics) || q.WantsMeasures() {
+		t.Fatalf("default metrics %v, wants measures %v, %v", q.Metrics, q.WantsMeasures(), err)
+	}
+	for _, m := range MeasureMetrics {
+		q, err := Query{OrganizationID: "o", Interval: iv, Metrics: []Metric{MetricRequests, m}}.Normalize()
+		if err != nil || !q.WantsMeasures() || !m.IsMeasure() {
+			t.Errorf("%v: wants measures %v, is measure %v, %v", m, q.WantsMeasures(), m.IsMeasure(), err)
+		}
+		if p, err := ParseMetric(strings.ToUpper(m.String())); err != nil || p != m {
+			t.Errorf("ParseMetric(%q) = %v, %v", strings.ToUpper(m.String()), p, err)
+		}
+	}
+	for _, m := range []Metric{-1, MetricResponseBytes + 1} {
+		if _, err := (Query{OrganizationID: "o", Interval: iv, Metrics: []Metric{m}}).Normalize(); KindOf(err) != KindInvalid {
+			t.Errorf("metric %d: %v, want invalid", int(m), err)
+		}
+	}
+}
+
+// Row.Measure reads each measure by hand: 5 events of 10, 20, 30, 40 and
+// 1000 ms, one without a duration.
+func TestRowMeasure(t *testing.T) {
+	var m Measures
+	for _, d := range []int64{10, 0, 20, 30, 40, 1000} {
+		m.AddEvent(&Event{DurationMs: d, RequestBytes: 100, ResponseBytes: d * 3})
+	}
+	r := Row{Measures: &m}
+	want := map[Metric]int64{
+		MetricDurationP50: 30, MetricDurationP90: 1000, MetricDurationP95: 1000, MetricDurationP99: 1000,
+		MetricDurationMax: 1000, MetricDurationAvg: 220_000, MetricRequestBytes: 600, MetricResponseBytes: 3300,
+	}
+	for metric, w := range want {
+		if got, ok := r.Measure(metric); got != w || !ok {
+			t.Errorf("%v = %d, %v; want %d", metric, got, ok, w)
+		}
+	}
+	if _, ok := r.Measure(MetricRequests); ok {
+		t.Errorf("a count has a measure value")
+	}
+	// Without durations, or without Measures: no duration value, bytes 0.
+	for _, r := range []Row{{}, {Measures: &Measures{RequestBytes: 7}}} {
+		for _, metric := range MeasureMetrics {
+			got, ok := r.Measure(metric)
+			wantOK := metric == MetricRequestBytes || metric == MetricResponseBytes
+			if w := int64(0); metric == MetricRequestBytes && r.Measures != nil {
+				w = 7
+				if got != w {
+					t.Errorf("%v = %d, want %d", metric, got, w)
+				}
+			} else if got != 0 || ok != wantOK {
+				t.Errorf("%+v %v = %d, %v; want 0, %v", r.Measures, metric, got, ok, wantOK)
+			}
+		}
+	}
+}
+
+func TestAvgMillis(t *testing.T) {
+	for _, c := range []struct{ sum, n, want int64 }{
+		{0, 0, 0}, {10, 1, 10_000}, {10, 3, 3_333}, {20, 3, 6_667}, {1, 2000, 1}, {1, 2001, 0},
+		{math.MaxInt64, 1, math.MaxInt64}, {math.MaxInt64, math.MaxInt64, 1000}, {math.MaxInt64 - 1, math.MaxInt64, 1000},
+	} {
+		m := Measures{Durations: c.n, DurationSum: c.sum}
+		if got := m.AvgMillis(); got != c.want {
+			t.Errorf("AvgMillis of %d/%d = %d, want %d", c.sum, c.n, got, c.want)
+		}
 	}
 }
