@@ -40,12 +40,12 @@ type DB struct {
 	closed bool
 
 	// Usage.
-	eventKeys map[orgKey]time.Time                   // the latest event time recorded with each key
-	counts    map[string]map[hourGroup]*usage.Counts // by organization
-	names     map[orgKey]string                      // (organization, client) → the latest client name
-	journal   map[string][]usage.Event               // accepted events by organization, in listing order
-	actKeys   map[svcKey]time.Time                   // the latest activity time recorded with each key
-	activity  map[usage.GUID][]usage.Activity        // accepted activity by service, in no order
+	eventKeys map[orgKey]time.Time            // the latest event time recorded with each key
+	counts    map[string]map[hourGroup]*cell  // by organization
+	names     map[orgKey]string               // (organization, client) → the latest client name
+	journal   map[string][]usage.Event        // accepted events by organization, in listing order
+	actKeys   map[svcKey]time.Time            // the latest activity time recorded with each key
+	activity  map[usage.GUID][]usage.Activity // accepted activity by service, in no order
 
 	// Metadata, kept encoded as the embedded backend keeps it, so that
 	// callers share nothing with the store.
@@ -61,6 +61,12 @@ type orgKey struct{ org, id string }
 type svcKey struct {
 	service usage.GUID
 	id      string
+}
+
+// cell is what is kept for a group: its counts and measures.
+type cell struct {
+	c usage.Counts
+	m usage.Measures
 }
 
 // hourGroup is the group an API event counts in.
@@ -80,7 +86,7 @@ type regKey struct {
 func New() *DB {
 	return &DB{
 		eventKeys: map[orgKey]time.Time{},
-		counts:    map[string]map[hourGroup]*usage.Counts{},
+		counts:    map[string]map[hourGroup]*cell{},
 		names:     map[orgKey]string{},
 		journal:   map[string][]usage.Event{},
 		actKeys:   map[svcKey]time.Time{},
@@ -146,16 +152,17 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		}
 		groups := d.counts[ev.OrganizationID]
 		if groups == nil {
-			groups = map[hourGroup]*usage.Counts{}
+			groups = map[hourGroup]*cell{}
 			d.counts[ev.OrganizationID] = groups
 		}
 		g := hourGroup{ev.Time.Unix() / 3600, ev.ClientID, ev.UserID, ev.TemplateURI, ev.HTTPMethod, ev.Platform}
 		c := groups[g]
 		if c == nil {
-			c = &usage.Counts{}
+			c = &cell{}
 			groups[g] = c
 		}
-		c.Add(usage.CountsFor(ev.Status))
+		c.c.Add(usage.CountsFor(ev.Status))
+		c.m.AddEvent(ev)
 		d.names[orgKey{ev.OrganizationID, ev.ClientID}] = ev.ClientName
 		d.record(*ev)
 	}
@@ -189,7 +196,8 @@ func (d *DB) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 	defer d.mu.Unlock()
 	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
 	f := &q.Filter
-	sums := map[usage.Row]*usage.Counts{}
+	measures := q.WantsMeasures()
+	sums := map[usage.Row]*cell{}
 	for g, c := range d.counts[q.OrganizationID] {
 		at := time.Unix(g.hour*3600, 0).UTC()
 		name := d.names[orgKey{q.OrganizationID, g.client}]
@@ -222,14 +230,20 @@ func (d *DB) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 			if len(sums) >= q.MaxRows {
 				return nil, usage.TooManyRows(q.MaxRows)
 			}
-			sum = &usage.Counts{}
+			sum = &cell{}
 			sums[row] = sum
 		}
-		sum.Add(*c)
+		sum.c.Add(c.c)
+		if measures {
+			sum.m.Merge(&c.m)
+		}
 	}
 	rows := make([]usage.Row, 0, len(sums))
 	for row, sum := range sums {
-		row.Counts = *sum
+		row.Counts = sum.c
+		if measures {
+			row.Measures = &sum.m
+		}
 		rows = append(rows, row)
 	}
 	slices.SortFunc(rows, func(a, b usage.Row) int { return usage.CompareRows(&a, &b) })

@@ -10,7 +10,8 @@ import (
 
 func TestUsageConformance(t *testing.T) {
 	storetest.RunUsage(t, storetest.UsageBackend{
-		Open: func(*testing.T) store.Usage { return memory.New() },
+		Open:     func(*testing.T) store.Usage { return memory.New() },
+		Measures: true,
 	})
 }
 

@@ -28,6 +28,11 @@ type UsageBackend struct {
 	// Reopen closes s and opens it again on the same data. Nil skips the
 	// persistence tests.
 	Reopen func(t *testing.T, s store.Usage) store.Usage
+	// Measures is whether the store keeps the latency and traffic
+	// measures (usage.Measures) and answers queries asking for them; a
+	// store that does not must refuse such a query as invalid, naming the
+	// metrics.
+	Measures bool
 }
 
 // MetadataBackend opens metadata stores for RunMetadata.
@@ -55,6 +60,9 @@ func RunUsage(t *testing.T, b UsageBackend) {
 	t.Run("ActivityDedupeWindow", func(t *testing.T) { testActivityDedupeWindow(t, b) })
 	t.Run("ServicesAreIsolated", func(t *testing.T) { testServicesIsolated(t, b) })
 	t.Run("ConcurrentActivityCountsOnce", func(t *testing.T) { testConcurrentActivity(t, b) })
+	if b.Measures {
+		t.Run("MeasuresMatchOracle", func(t *testing.T) { testMeasuresOracle(t, b) })
+	}
 	RunEventLister(t, b)
 	if b.Reopen != nil {
 		t.Run("SurvivesReopen", func(t *testing.T) { testReopen(t, b) })
