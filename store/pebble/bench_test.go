@@ -13,7 +13,8 @@ import (
 // BenchmarkQuery times queries over one organization of a store holding
 // 1,000,000 events over 90 days (5 organizations, 100 clients, 500 users,
 // 300 templates each): a client query answered from the rollups, and a
-// template query that scans every per-hour group. Events carry durations
+// template query that scans every per-hour group, each without and with
+// measures asked for. Events carry durations
 // (0 to 1,500 ms, a quarter of them 0 and so none) and bytes.
 func BenchmarkQuery(b *testing.B) {
 	db, err := pebble.Open(pebble.Config{Dir: b.TempDir()})
@@ -42,12 +43,18 @@ func BenchmarkQuery(b *testing.B) {
 		}
 	}
 	for _, c := range []struct {
-		name string
-		by   usage.Dimension
-	}{{"byClient", usage.DimClientID}, {"byTemplate", usage.DimTemplateURI}} {
+		name    string
+		by      usage.Dimension
+		metrics []usage.Metric
+	}{
+		{"byClient", usage.DimClientID, nil},
+		{"byTemplate", usage.DimTemplateURI, nil},
+		{"byClientP95", usage.DimClientID, []usage.Metric{usage.MetricRequests, usage.MetricDurationP95, usage.MetricResponseBytes}},
+		{"byTemplateP95", usage.DimTemplateURI, []usage.Metric{usage.MetricRequests, usage.MetricDurationP95, usage.MetricResponseBytes}},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			q, err := usage.Query{OrganizationID: "org-0", Interval: usage.Interval{Start: start, End: end},
-				Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{c.by}}.Normalize()
+				Granularity: usage.GranularityDay, GroupBy: []usage.Dimension{c.by}, Metrics: c.metrics}.Normalize()
 			if err != nil {
 				b.Fatal(err)
 			}

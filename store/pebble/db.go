@@ -258,6 +258,17 @@ func compareFull(a, b fullKey) int {
 // cover nothing more).
 func hourOf(t time.Time) uint32 { return uint32(max(t.Unix(), 0) / 3600) }
 
+// cell is what a batch adds to one counts key: counts and measures.
+type cell struct {
+	c usage.Counts
+	m usage.Measures
+}
+
+func (c *cell) add(counts usage.Counts, ev *usage.Event) {
+	c.c.Add(counts)
+	c.m.AddEvent(ev)
+}
+
 // Append implements store.EventAppender.
 func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.Time) ([]usage.Outcome, error) {
 	if err := ctx.Err(); err != nil {
@@ -282,8 +293,8 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	}
 	added := make([]record, 0, len(events))
 	inBatch := make(map[idKey]struct{}, len(events))
-	full := make(map[fullKey]usage.Counts)
-	perHour := make(map[rollupKey]usage.Counts)
+	full := make(map[fullKey]cell)
+	perHour := make(map[rollupKey]cell)
 	for i := range events {
 		ev := &events[i]
 		id := d.eventID(d.dict.intern(kindOrg, ev.OrganizationID, b), ev.ID)
@@ -317,11 +328,11 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		}
 		c := usage.CountsFor(ev.Status)
 		acc := full[fk]
-		acc.Add(c)
+		acc.add(c, ev)
 		full[fk] = acc
 		hk := rollupKey{fam: famClientHour, org: id.org, bucket: hour, client: client}
 		acc = perHour[hk]
-		acc.Add(c)
+		acc.add(c, ev)
 		perHour[hk] = acc
 	}
 
@@ -329,7 +340,7 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	// memtable skiplist key by key, and neighbouring keys share the search
 	// path, which measurably cuts the cache misses of random order.
 	var kbuf [fullLen]byte
-	var vbuf [countsSize]byte
+	vbuf := make([]byte, 0, 64)
 	slices.SortFunc(added, func(a, b record) int {
 		switch {
 		case a.id.org != b.id.org:
@@ -353,18 +364,22 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	slices.SortFunc(fulls, compareFull)
 	for _, k := range fulls {
 		c := full[k]
-		b.Merge(k.encode(kbuf[:0]), encodeCounts(vbuf[:0], &c), nil)
+		vbuf = encodeValue(vbuf[:0], &c.c, &c.m)
+		b.Merge(k.encode(kbuf[:0]), vbuf, nil)
 	}
-	days := make(map[rollupKey]usage.Counts)
+	days := make(map[rollupKey]cell)
 	for k, c := range perHour {
-		b.Merge(k.encode(kbuf[:0]), encodeCounts(vbuf[:0], &c), nil)
+		vbuf = encodeValue(vbuf[:0], &c.c, &c.m)
+		b.Merge(k.encode(kbuf[:0]), vbuf, nil)
 		dk := rollupKey{fam: famClientDay, org: k.org, bucket: k.bucket / 24, client: k.client}
 		acc := days[dk]
-		acc.Add(c)
+		acc.c.Add(c.c)
+		acc.m.Merge(&c.m)
 		days[dk] = acc
 	}
 	for k, c := range days {
-		b.Merge(k.encode(kbuf[:0]), encodeCounts(vbuf[:0], &c), nil)
+		vbuf = encodeValue(vbuf[:0], &c.c, &c.m)
+		b.Merge(k.encode(kbuf[:0]), vbuf, nil)
 	}
 	err := d.commitUnlock(b)
 	d.guard(b.Close)

@@ -104,7 +104,7 @@ func (d *DB) Export(ctx context.Context, v ExportVisitor) error {
 					HTTPMethod:     str(kindMethod, fk.method),
 					Platform:       str(kindPlatform, fk.platform),
 				}
-				if err := addCounts(&r.Counts, val); err != nil {
+				if _, err := addCounts(&r.Counts, val); err != nil {
 					return err
 				}
 				return v.Groups(r)
@@ -124,7 +124,7 @@ func (d *DB) Export(ctx context.Context, v ExportVisitor) error {
 					OrganizationID: str(kindOrg, rk.org),
 					ClientID:       str(kindClient, rk.client),
 				}
-				if err := addCounts(&r.Counts, val); err != nil {
+				if _, err := addCounts(&r.Counts, val); err != nil {
 					return err
 				}
 				return v.ClientDays(r)

@@ -3,6 +3,7 @@ package pebble
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"github.com/usaged/usaged/usage"
 )
@@ -13,9 +14,9 @@ import (
 // contiguous.
 //
 //	'd' org day hash[12]                         → hour of day            dedupe record
-//	'f' org hour client user template method plat → counts               every dimension, per hour
-//	'h' org hour client                           → counts               per client, per hour
-//	'y' org day client                            → counts               per client, per day
+//	'f' org hour client user template method plat → counts, measures     every dimension, per hour
+//	'h' org hour client                           → counts, measures     per client, per hour
+//	'y' org day client                            → counts, measures     per client, per day
 //	's' kind string                               → uint32 id            dictionary
 //	'n' org client                                → client name          latest name seen in events, "" too
 //	'o' organization id                           → JSON                 registry
@@ -69,11 +70,10 @@ const (
 )
 
 const (
-	hashLen    = 12 // bytes of the 128-bit event id hash kept: collisions stay below 1e-11 at 1e9 events per organization
-	dedupeLen  = 1 + 4 + 2 + hashLen
-	fullLen    = 1 + 4 + 4 + 4*5
-	rollupLen  = 1 + 4 + 4 + 4
-	countsSize = 6 * binary.MaxVarintLen64
+	hashLen   = 12 // bytes of the 128-bit event id hash kept: collisions stay below 1e-11 at 1e9 events per organization
+	dedupeLen = 1 + 4 + 2 + hashLen
+	fullLen   = 1 + 4 + 4 + 4*5
+	rollupLen = 1 + 4 + 4 + 4
 )
 
 // fullKey is a decoded 'f' key.
@@ -189,6 +189,12 @@ func dictKey(kind byte, s string) []byte {
 	return append([]byte{famDict, kind}, s...)
 }
 
+// A counts value ('f', 'h' and 'y' keys) is the group's counts as six
+// uvarints, followed by its measures (usage.Measures.AppendBinary) unless
+// they are zero. Values written before measures were kept are the six
+// uvarints alone and read as zero measures; so does a group whose events
+// carried no measurements, which keeps its value as small as before.
+
 // encodeCounts appends c as six uvarints.
 func encodeCounts(dst []byte, c *usage.Counts) []byte {
 	for _, v := range [...]int64{c.Requests, c.Status200, c.Status300, c.Status400, c.Status500, c.Status429} {
@@ -197,19 +203,50 @@ func encodeCounts(dst []byte, c *usage.Counts) []byte {
 	return dst
 }
 
+// encodeValue appends the value of a group with counts c and measures m.
+func encodeValue(dst []byte, c *usage.Counts, m *usage.Measures) []byte {
+	dst = encodeCounts(dst, c)
+	if m.IsZero() {
+		return dst
+	}
+	// Measures built by AddEvent, Merge and UnmarshalBinary keep the
+	// invariants AppendBinary checks: it does not fail on them.
+	out, err := m.AppendBinary(dst)
+	if err != nil {
+		return dst
+	}
+	return out
+}
+
 var errCorrupt = errors.New("pebble store: corrupt counts value")
 
-// addCounts decodes six uvarints from b and adds them to c.
-func addCounts(c *usage.Counts, b []byte) error {
+// addCounts decodes six uvarints from b, adds them to c and returns the
+// rest of b, the encoded measures if any. It does not look at them: a query
+// that asks for no measure pays nothing for them.
+func addCounts(c *usage.Counts, b []byte) ([]byte, error) {
 	var vs [6]int64
 	for i := range vs {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
-			return errCorrupt
+			return nil, errCorrupt
 		}
 		vs[i] = int64(v)
 		b = b[n:]
 	}
 	c.Add(usage.Counts{Requests: vs[0], Status200: vs[1], Status300: vs[2], Status400: vs[3], Status500: vs[4], Status429: vs[5]})
+	return b, nil
+}
+
+// addValue adds the value b to c and m, decoding its measures, if any,
+// into scratch.
+func addValue(c *usage.Counts, m, scratch *usage.Measures, b []byte) error {
+	rest, err := addCounts(c, b)
+	if err != nil || len(rest) == 0 {
+		return err
+	}
+	if err := scratch.UnmarshalBinary(rest); err != nil {
+		return fmt.Errorf("%w: %w", errCorrupt, err)
+	}
+	m.Merge(scratch)
 	return nil
 }

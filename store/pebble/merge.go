@@ -8,22 +8,32 @@ import (
 	"github.com/usaged/usaged/usage"
 )
 
-// countsMerger adds counts values. Appends write merge operands rather than
-// reading and rewriting counters, so a commit never waits on a read; Pebble
-// folds the operands on reads and compactions. Addition is associative and
-// commutative, so operand order does not matter.
+// countsMerger adds counts values, counts and measures (see encodeValue).
+// Appends write merge operands rather than reading and rewriting counters,
+// so a commit never waits on a read; Pebble folds the operands on reads and
+// compactions. Addition and usage.Measures.Merge are associative and
+// commutative, so operand order does not matter. Values without measures,
+// those of stores written before measures were kept among them, merge as
+// zero measures, which is why the merger keeps its name. (A binary older
+// than the measures reads their values but drops the measures when it
+// merges them.)
 var countsMerger = &pebbledb.Merger{
 	Name: "usaged.counts.v1",
 	Merge: func(key, value []byte) (pebbledb.ValueMerger, error) {
 		m := &countsValue{}
-		return m, addCounts(&m.c, value)
+		return m, m.add(value)
 	},
 }
 
-type countsValue struct{ c usage.Counts }
+type countsValue struct {
+	c          usage.Counts
+	m, scratch usage.Measures
+}
 
-func (m *countsValue) MergeNewer(value []byte) error { return addCounts(&m.c, value) }
-func (m *countsValue) MergeOlder(value []byte) error { return addCounts(&m.c, value) }
+func (m *countsValue) add(value []byte) error { return addValue(&m.c, &m.m, &m.scratch, value) }
+
+func (m *countsValue) MergeNewer(value []byte) error { return m.add(value) }
+func (m *countsValue) MergeOlder(value []byte) error { return m.add(value) }
 func (m *countsValue) Finish(bool) ([]byte, io.Closer, error) {
-	return encodeCounts(nil, &m.c), nil, nil
+	return encodeValue(nil, &m.c, &m.m), nil, nil
 }

@@ -32,8 +32,9 @@ func TestUsageConformance(t *testing.T) {
 	t.Parallel()
 	d := dirs{}
 	storetest.RunUsage(t, storetest.UsageBackend{
-		Open:   func(t *testing.T) store.Usage { return d.open(t, t.TempDir()) },
-		Reopen: func(t *testing.T, s store.Usage) store.Usage { return d.reopen(t, s.(*pebble.DB)) },
+		Open:     func(t *testing.T) store.Usage { return d.open(t, t.TempDir()) },
+		Reopen:   func(t *testing.T, s store.Usage) store.Usage { return d.reopen(t, s.(*pebble.DB)) },
+		Measures: true,
 	})
 }
 

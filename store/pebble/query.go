@@ -21,6 +21,15 @@ type plan struct {
 	group                                    [6]bool // by usage.Dimension
 }
 
+// sums are a query's groups as they add up: their counts, and their
+// measures when the query wants them.
+type sums struct {
+	counts   map[groupKey]*usage.Counts
+	measures map[groupKey]*usage.Measures // nil unless the query wants measures
+	scratch  usage.Measures               // a value's measures, decoded
+	limit    int                          // the query's MaxRows
+}
+
 type groupKey struct {
 	bucket                                   int64
 	client, user, template, method, platform uint32
@@ -35,7 +44,10 @@ func (d *DB) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 	if !ok {
 		return []usage.Row{}, nil
 	}
-	groups := make(map[groupKey]*usage.Counts)
+	groups := &sums{counts: make(map[groupKey]*usage.Counts), limit: q.MaxRows}
+	if q.WantsMeasures() {
+		groups.measures = make(map[groupKey]*usage.Measures)
+	}
 	s, e := hourOf(q.Interval.Start), hourOf(q.Interval.End)
 	rollup := true
 	for _, dim := range append(slices.Clone(q.GroupBy), q.Filter.Dimensions()...) {
@@ -154,23 +166,34 @@ func (b *bucketer) bucket(hour uint32) int64 {
 	return b.last
 }
 
-func add(groups map[groupKey]*usage.Counts, k groupKey, value []byte, limit int) error {
-	c := groups[k]
+// add adds value to group k. Unless the query wants measures, it reads the
+// counts alone.
+func (s *sums) add(k groupKey, value []byte) error {
+	c := s.counts[k]
 	if c == nil {
-		if len(groups) >= limit {
-			return usage.TooManyRows(limit)
+		if len(s.counts) >= s.limit {
+			return usage.TooManyRows(s.limit)
 		}
 		c = &usage.Counts{}
-		groups[k] = c
+		s.counts[k] = c
 	}
-	return addCounts(c, value)
+	if s.measures == nil {
+		_, err := addCounts(c, value)
+		return err
+	}
+	m := s.measures[k]
+	if m == nil {
+		m = &usage.Measures{}
+		s.measures[k] = m
+	}
+	return addValue(c, m, &s.scratch, value)
 }
 
 func (d *DB) iter(fam byte, org, lo, hi uint32) (*pebbledb.Iterator, error) {
 	return d.db.NewIter(&pebbledb.IterOptions{LowerBound: prefix(fam, org, lo), UpperBound: prefix(fam, org, hi)})
 }
 
-func (d *DB) scanFull(ctx context.Context, p *plan, lo, hi uint32, groups map[groupKey]*usage.Counts) error {
+func (d *DB) scanFull(ctx context.Context, p *plan, lo, hi uint32, groups *sums) error {
 	it, err := d.iter(famFull, p.org, lo, hi)
 	if err != nil {
 		return err
@@ -207,7 +230,7 @@ func (d *DB) scanFull(ctx context.Context, p *plan, lo, hi uint32, groups map[gr
 		if p.group[usage.DimPlatform] {
 			g.platform = k.platform
 		}
-		if err := add(groups, g, it.Value(), p.q.MaxRows); err != nil {
+		if err := groups.add(g, it.Value()); err != nil {
 			it.Close()
 			return err
 		}
@@ -217,7 +240,7 @@ func (d *DB) scanFull(ctx context.Context, p *plan, lo, hi uint32, groups map[gr
 
 // scanRollup scans a per-client family over buckets [lo, hi): hours for
 // famClientHour, days for famClientDay.
-func (d *DB) scanRollup(ctx context.Context, p *plan, fam byte, lo, hi uint32, groups map[groupKey]*usage.Counts) error {
+func (d *DB) scanRollup(ctx context.Context, p *plan, fam byte, lo, hi uint32, groups *sums) error {
 	if lo >= hi {
 		return nil
 	}
@@ -247,7 +270,7 @@ func (d *DB) scanRollup(ctx context.Context, p *plan, fam byte, lo, hi uint32, g
 		if p.group[usage.DimClientID] {
 			g.client = k.client
 		}
-		if err := add(groups, g, it.Value(), p.q.MaxRows); err != nil {
+		if err := groups.add(g, it.Value()); err != nil {
 			it.Close()
 			return err
 		}
@@ -256,15 +279,18 @@ func (d *DB) scanRollup(ctx context.Context, p *plan, fam byte, lo, hi uint32, g
 }
 
 // rows turns groups into sorted rows, mapping ids back to values.
-func (d *DB) rows(p *plan, groups map[groupKey]*usage.Counts) []usage.Row {
+func (d *DB) rows(p *plan, groups *sums) []usage.Row {
 	d.dict.mu.RLock()
 	defer d.dict.mu.RUnlock()
-	rows := make([]usage.Row, 0, len(groups))
-	for k, c := range groups {
+	rows := make([]usage.Row, 0, len(groups.counts))
+	for k, c := range groups.counts {
 		if c.IsZero() {
 			continue
 		}
 		r := usage.Row{Counts: *c}
+		if groups.measures != nil {
+			r.Measures = groups.measures[k]
+		}
 		if p.q.Granularity != usage.GranularityNone {
 			r.Date = time.Unix(k.bucket, 0).UTC()
 		}
