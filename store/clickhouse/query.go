@@ -273,15 +273,37 @@ func anys(values []string) []any {
 
 // Query implements store.EventQuerier. It sums the counts tables, whose
 // rows the engine sums only in the background, and takes the client names
-// from the latest recorded (ClientNames).
+// from the latest recorded (ClientNames). It keeps no latency and traffic
+// measures yet, and refuses a query asking for one (refuseMeasures).
 func (s *Store) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 	return s.queryCounts(ctx, q, true)
+}
+
+// refuseMeasures returns the error of a query asking for a measure, which
+// the counts tables do not hold, or nil.
+func refuseMeasures(q *usage.Query) error {
+	if !q.WantsMeasures() {
+		return nil
+	}
+	return usage.Errorf(usage.KindInvalid, "metrics",
+		"the cluster store does not keep latency and traffic measures yet: ask for counts only (%s), or use the embedded store", metricNames(usage.Metrics))
+}
+
+func metricNames(ms []usage.Metric) string {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.String()
+	}
+	return strings.Join(names, ", ")
 }
 
 // queryCounts answers q by its plan (see plan), from the client rollups
 // when allowed (rollups) and q fits them. The SELECTs and the client names
 // are read at once, unless the names are a filter.
 func (s *Store) queryCounts(ctx context.Context, q usage.Query, rollups bool) ([]usage.Row, error) {
+	if err := refuseMeasures(&q); err != nil {
+		return nil, err
+	}
 	f := q.Filter
 	byClient := slices.Contains(q.GroupBy, usage.DimClientID)
 	var (

@@ -62,6 +62,8 @@ func RunUsage(t *testing.T, b UsageBackend) {
 	t.Run("ConcurrentActivityCountsOnce", func(t *testing.T) { testConcurrentActivity(t, b) })
 	if b.Measures {
 		t.Run("MeasuresMatchOracle", func(t *testing.T) { testMeasuresOracle(t, b) })
+	} else {
+		t.Run("MeasuresRefused", func(t *testing.T) { testMeasuresRefused(t, b) })
 	}
 	RunEventLister(t, b)
 	if b.Reopen != nil {
