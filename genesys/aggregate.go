@@ -47,8 +47,12 @@ func (a *aggregateResponse) stream(w io.Writer) error {
 	bw.Write(iv)
 	bw.WriteString(`,"results":`)
 	dates := dateText{loc: a.q.Location}
+	measures := a.q.WantsMeasures()
 	err = writeRows(bw, len(a.rows), func(b []byte, i int) []byte {
 		row := aggregateRow{UsageRow: rowOf(&a.rows[i], a.q, &dates), Platform: a.rows[i].Platform}
+		if measures {
+			setMeasures(&row, &a.rows[i], a.q)
+		}
 		return row.AppendJSON(b)
 	})
 	if err != nil {
@@ -58,8 +62,42 @@ func (a *aggregateResponse) stream(w io.Writer) error {
 	return bw.Flush()
 }
 
-// postAggregate answers an aggregate query. Metrics not asked for are
-// reported as zero, so that every row has the same shape. Like the legacy
+// setMeasures sets the measures q asks for in out, from row: 0 for a
+// duration of a group without durations (usage.Row.Measure).
+func setMeasures(out *aggregateRow, row *usage.Row, q *usage.Query) {
+	for _, m := range q.Metrics {
+		if !m.IsMeasure() {
+			continue
+		}
+		v, _ := row.Measure(m)
+		p := &v
+		switch m {
+		case usage.MetricDurationP50:
+			out.DurationP50 = p
+		case usage.MetricDurationP90:
+			out.DurationP90 = p
+		case usage.MetricDurationP95:
+			out.DurationP95 = p
+		case usage.MetricDurationP99:
+			out.DurationP99 = p
+		case usage.MetricDurationMax:
+			out.DurationMax = p
+		case usage.MetricDurationAvg:
+			avg := wire.Millis(v)
+			out.DurationAvg = &avg
+		case usage.MetricRequestBytes:
+			out.RequestBytes = p
+		case usage.MetricResponseBytes:
+			out.ResponseBytes = p
+		}
+	}
+}
+
+// postAggregate answers an aggregate query. Counts not asked for are
+// reported as zero, so that every row has the same shape; measures
+// (usage.MeasureMetrics) are usaged's additions, present in every row when
+// asked for and absent otherwise, so that an answer without them is the
+// same as before they were kept. Like the legacy
 // usage query it answers at most maxQueryRows rows: a query with more groups
 // fails with the store's error naming the limit, before any of the answer is
 // written.

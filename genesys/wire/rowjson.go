@@ -32,7 +32,43 @@ func (r *UsageRow) AppendJSON(b []byte) []byte {
 func (r *AggregateRow) AppendJSON(b []byte) []byte {
 	b = r.UsageRow.AppendJSON(b)
 	b = appendString(append(b[:len(b)-1], `,"platform":`...), r.Platform)
+	for _, f := range [...]struct {
+		name  string
+		value *int64
+	}{{`,"durationP50":`, r.DurationP50}, {`,"durationP90":`, r.DurationP90}, {`,"durationP95":`, r.DurationP95},
+		{`,"durationP99":`, r.DurationP99}, {`,"durationMax":`, r.DurationMax}} {
+		if f.value != nil {
+			b = strconv.AppendInt(append(b, f.name...), *f.value, 10)
+		}
+	}
+	if r.DurationAvg != nil {
+		b = append(append(b, `,"durationAvg":`...), *r.DurationAvg...)
+	}
+	if r.RequestBytes != nil {
+		b = strconv.AppendInt(append(b, `,"requestBytes":`...), *r.RequestBytes, 10)
+	}
+	if r.ResponseBytes != nil {
+		b = strconv.AppendInt(append(b, `,"responseBytes":`...), *r.ResponseBytes, 10)
+	}
 	return append(b, '}')
+}
+
+// Millis returns the number of thousandths v as a JSON number with three
+// decimals: 12345 is 12.345, 5 is 0.005.
+func Millis(v int64) json.Number {
+	neg := v < 0
+	u := uint64(v)
+	if neg {
+		u = -u
+	}
+	b := make([]byte, 0, 24)
+	if neg {
+		b = append(b, '-')
+	}
+	b = strconv.AppendUint(b, u/1000, 10)
+	f := u % 1000
+	b = append(b, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
+	return json.Number(b)
 }
 
 // appendString appends s quoted as encoding/json quotes it: as it is when

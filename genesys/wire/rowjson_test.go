@@ -17,9 +17,35 @@ func randomRow(r *rand.Rand) AggregateRow {
 	n := func() int64 {
 		return [...]int64{0, 1, -1, 42, math.MaxInt64, math.MinInt64, r.Int64()}[r.IntN(7)]
 	}
-	return AggregateRow{UsageRow: UsageRow{ClientID: s(), ClientName: s(), OrganizationID: s(), UserID: s(),
+	row := AggregateRow{UsageRow: UsageRow{ClientID: s(), ClientName: s(), OrganizationID: s(), UserID: s(),
 		TemplateURI: s(), HTTPMethod: s(), Status200: n(), Status300: n(), Status400: n(), Status500: n(),
 		Status429: n(), Requests: n(), Date: s()}, Platform: s()}
+	measure := func() *int64 { // present or not, as a query asks
+		if r.IntN(2) == 0 {
+			return nil
+		}
+		v := n()
+		return &v
+	}
+	row.DurationP50, row.DurationP90, row.DurationP95, row.DurationP99, row.DurationMax = measure(), measure(), measure(), measure(), measure()
+	row.RequestBytes, row.ResponseBytes = measure(), measure()
+	if v := measure(); v != nil {
+		avg := Millis(*v)
+		row.DurationAvg = &avg
+	}
+	return row
+}
+
+func TestMillis(t *testing.T) {
+	for v, want := range map[int64]string{0: "0.000", 5: "0.005", 12345: "12.345", 1000: "1.000", -1500: "-1.500",
+		math.MaxInt64: "9223372036854775.807", math.MinInt64: "-9223372036854775.808"} {
+		if got := Millis(v); string(got) != want {
+			t.Errorf("Millis(%d) = %s, want %s", v, got, want)
+		}
+		if _, err := Millis(v).Float64(); err != nil {
+			t.Errorf("Millis(%d) is not a number: %v", v, err)
+		}
+	}
 }
 
 // The rows appended by hand are byte for byte what encoding/json writes.

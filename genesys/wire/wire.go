@@ -8,7 +8,10 @@
 // every client sees.
 package wire
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Entities is the Genesys list envelope.
 type Entities[T any] struct {
@@ -173,10 +176,22 @@ type AggregateRequest struct {
 	TimeZone string `json:"timeZone"`
 }
 
-// AggregateRow is a Genesys ApiUsageRow with usaged's platform dimension.
+// AggregateRow is a Genesys ApiUsageRow with usaged's platform dimension
+// and its latency and traffic measures. A measure is present exactly when
+// the request's metrics name it, in every row: durations in ms (0 for a
+// group without durations: events sent without one, or with 0 ms, are not
+// counted), durationAvg with three decimals, bytes as exact sums.
 type AggregateRow struct {
 	UsageRow
-	Platform string `json:"platform"`
+	Platform      string       `json:"platform"`
+	DurationP50   *int64       `json:"durationP50,omitempty"`
+	DurationP90   *int64       `json:"durationP90,omitempty"`
+	DurationP95   *int64       `json:"durationP95,omitempty"`
+	DurationP99   *int64       `json:"durationP99,omitempty"`
+	DurationMax   *int64       `json:"durationMax,omitempty"`
+	DurationAvg   *json.Number `json:"durationAvg,omitempty"`
+	RequestBytes  *int64       `json:"requestBytes,omitempty"`
+	ResponseBytes *int64       `json:"responseBytes,omitempty"`
 }
 
 // AggregateResponse is the answer of POST /api/v2/usage/aggregate: the
