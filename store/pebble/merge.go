@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"io"
+	"sync"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
@@ -17,17 +18,25 @@ import (
 // zero measures, which is why the merger keeps its name. (A binary older
 // than the measures reads their values but drops the measures when it
 // merges them.)
+//
+// Reads merge the operands of keys that no compaction has folded yet, so a
+// merger and its buffers are pooled: Finish hands the merged value to
+// Pebble with the merger as its io.Closer, which Pebble closes once it no
+// longer needs the value, returning the merger to the pool.
 var countsMerger = &pebbledb.Merger{
 	Name: "usaged.counts.v1",
 	Merge: func(key, value []byte) (pebbledb.ValueMerger, error) {
-		m := &countsValue{}
+		m := mergers.Get().(*countsValue)
 		return m, m.add(value)
 	},
 }
 
+var mergers = sync.Pool{New: func() any { return &countsValue{} }}
+
 type countsValue struct {
 	c          usage.Counts
 	m, scratch usage.Measures
+	buf        []byte // the merged value
 }
 
 func (m *countsValue) add(value []byte) error { return addValue(&m.c, &m.m, &m.scratch, value) }
@@ -35,5 +44,15 @@ func (m *countsValue) add(value []byte) error { return addValue(&m.c, &m.m, &m.s
 func (m *countsValue) MergeNewer(value []byte) error { return m.add(value) }
 func (m *countsValue) MergeOlder(value []byte) error { return m.add(value) }
 func (m *countsValue) Finish(bool) ([]byte, io.Closer, error) {
-	return encodeValue(nil, &m.c, &m.m), nil, nil
+	m.buf = encodeValue(m.buf[:0], &m.c, &m.m)
+	return m.buf, m, nil
+}
+
+// Close returns m to the pool, emptied, its storage kept.
+func (m *countsValue) Close() error {
+	m.c = usage.Counts{}
+	m.m.Latency.Reset()
+	m.m = usage.Measures{Latency: m.m.Latency}
+	mergers.Put(m)
+	return nil
 }
