@@ -339,6 +339,32 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := tryCLI(t, env, asViewer("--interval", second.Interval, "--time-zone", "Asia/Kolkata")...); err == nil || !strings.Contains(err.Error(), "whole hours") {
 		t.Fatalf("query in Asia/Kolkata: %v, want the zone refused", err)
 	}
+	// Measures go through the aggregate too: the demo's events carry
+	// durations and bytes; counts and bytes are totalled, durations not.
+	out = runCLI(t, env, asViewer("--interval", second.Interval, "--metrics", "Requests,durationP95,durationAvg,responseBytes", "--format", "json")...)
+	measured := mustJSON[struct {
+		Results []struct {
+			Requests      int64        `json:"requests"`
+			DurationP95   *int64       `json:"durationP95"`
+			DurationAvg   *json.Number `json:"durationAvg"`
+			DurationMax   *int64       `json:"durationMax"`
+			ResponseBytes *int64       `json:"responseBytes"`
+		} `json:"results"`
+	}](t, out)
+	var total int64
+	for _, r := range measured.Results {
+		total += r.Requests
+		if r.DurationP95 == nil || *r.DurationP95 <= 0 || r.DurationAvg == nil || r.ResponseBytes == nil || *r.ResponseBytes <= 0 || r.DurationMax != nil {
+			t.Fatalf("query with measures: a row without the measures asked for, or with one not asked for:\n%s", out)
+		}
+	}
+	if total != accepted {
+		t.Fatalf("query with measures counts %d requests; demo had %d accepted\n%s", total, accepted, out)
+	}
+	out = runCLI(t, env, asViewer("--interval", second.Interval, "--metrics", "durationP95,requestBytes")...)
+	if !strings.Contains(out, "P95 MS") || !strings.Contains(out, "REQUEST BYTES") || !strings.Contains(out, "TOTAL") || strings.Contains(out, "2XX") {
+		t.Fatalf("table query with measures:\n%s", out)
+	}
 	out = runCLI(t, env, asViewer("--interval", second.Interval, "--format", "csv")...)
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) < 2 || lines[0] != "clientId,clientName,requests,status200,status300,status400,status500,status429" {
 		t.Fatalf("csv query:\n%s", out)

@@ -21,7 +21,7 @@ import (
 // Column is one column: its header and the result field it shows.
 type Column struct {
 	Header, Field string
-	Metric        bool // a count, grouped in thousands and totalled
+	Metric        bool // a count or a sum, grouped in thousands and totalled; else shown as sent, without a total
 }
 
 var dimensionColumns = map[usage.Dimension][]Column{
@@ -38,7 +38,16 @@ var metricColumns = map[usage.Metric]Column{
 	usage.MetricStatus300: {"3XX", "status300", true},
 	usage.MetricStatus400: {"4XX", "status400", true},
 	usage.MetricStatus500: {"5XX", "status500", true},
-	usage.MetricStatus429: {"429", "status429", true},
+	// The measures: durations in ms, which do not add up, and byte sums.
+	usage.MetricDurationP50:   {"P50 MS", "durationP50", false},
+	usage.MetricDurationP90:   {"P90 MS", "durationP90", false},
+	usage.MetricDurationP95:   {"P95 MS", "durationP95", false},
+	usage.MetricDurationP99:   {"P99 MS", "durationP99", false},
+	usage.MetricDurationMax:   {"MAX MS", "durationMax", false},
+	usage.MetricDurationAvg:   {"AVG MS", "durationAvg", false},
+	usage.MetricRequestBytes:  {"REQUEST BYTES", "requestBytes", true},
+	usage.MetricResponseBytes: {"RESPONSE BYTES", "responseBytes", true},
+	usage.MetricStatus429:     {"429", "status429", true},
 }
 
 // Columns returns the columns of a query's results: the date with a
