@@ -269,6 +269,31 @@ func (c *cell) add(counts usage.Counts, ev *usage.Event) {
 	c.m.AddEvent(ev)
 }
 
+// cells are a batch's cells by key. A map holding cells, which are larger
+// than 128 bytes, would box each one in an allocation of its own; this one
+// maps keys to indexes of one slice.
+type cells[K comparable] struct {
+	index map[K]int32
+	c     []cell
+}
+
+// newCells returns empty cells with room for n.
+func newCells[K comparable](n int) cells[K] {
+	return cells[K]{index: make(map[K]int32, n), c: make([]cell, 0, n)}
+}
+
+// at returns k's cell, a new zero one the first time; the pointer is good
+// until the next call.
+func (s *cells[K]) at(k K) *cell {
+	i, ok := s.index[k]
+	if !ok {
+		i = int32(len(s.c))
+		s.c = append(s.c, cell{})
+		s.index[k] = i
+	}
+	return &s.c[i]
+}
+
 // Append implements store.EventAppender.
 func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.Time) ([]usage.Outcome, error) {
 	if err := ctx.Err(); err != nil {
@@ -293,8 +318,8 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	}
 	added := make([]record, 0, len(events))
 	inBatch := make(map[idKey]struct{}, len(events))
-	full := make(map[fullKey]cell)
-	perHour := make(map[rollupKey]cell)
+	full := newCells[fullKey](len(events)) // about one each at high cardinality
+	perHour := newCells[rollupKey](0)
 	for i := range events {
 		ev := &events[i]
 		id := d.eventID(d.dict.intern(kindOrg, ev.OrganizationID, b), ev.ID)
@@ -327,13 +352,8 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 			platform: d.dict.intern(kindPlatform, ev.Platform, b),
 		}
 		c := usage.CountsFor(ev.Status)
-		acc := full[fk]
-		acc.add(c, ev)
-		full[fk] = acc
-		hk := rollupKey{fam: famClientHour, org: id.org, bucket: hour, client: client}
-		acc = perHour[hk]
-		acc.add(c, ev)
-		perHour[hk] = acc
+		full.at(fk).add(c, ev)
+		perHour.at(rollupKey{fam: famClientHour, org: id.org, bucket: hour, client: client}).add(c, ev)
 	}
 
 	// Keys go into the batch in key order: Pebble inserts a batch into its
@@ -357,27 +377,27 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		b.Set(dedupeKey(kbuf[:0], &r.id, day), []byte{byte(r.hour % 24)}, nil)
 	}
 	d.logRecords(b, entry)
-	fulls := make([]fullKey, 0, len(full))
-	for k := range full {
+	fulls := make([]fullKey, 0, len(full.index))
+	for k := range full.index {
 		fulls = append(fulls, k)
 	}
 	slices.SortFunc(fulls, compareFull)
 	for _, k := range fulls {
-		c := full[k]
+		c := &full.c[full.index[k]]
 		vbuf = encodeValue(vbuf[:0], &c.c, &c.m)
 		b.Merge(k.encode(kbuf[:0]), vbuf, nil)
 	}
-	days := make(map[rollupKey]cell)
-	for k, c := range perHour {
+	days := newCells[rollupKey](len(perHour.c))
+	for k, i := range perHour.index {
+		c := &perHour.c[i]
 		vbuf = encodeValue(vbuf[:0], &c.c, &c.m)
 		b.Merge(k.encode(kbuf[:0]), vbuf, nil)
-		dk := rollupKey{fam: famClientDay, org: k.org, bucket: k.bucket / 24, client: k.client}
-		acc := days[dk]
-		acc.c.Add(c.c)
-		acc.m.Merge(&c.m)
-		days[dk] = acc
+		day := days.at(rollupKey{fam: famClientDay, org: k.org, bucket: k.bucket / 24, client: k.client})
+		day.c.Add(c.c)
+		day.m.Merge(&c.m)
 	}
-	for k, c := range days {
+	for k, i := range days.index {
+		c := &days.c[i]
 		vbuf = encodeValue(vbuf[:0], &c.c, &c.m)
 		b.Merge(k.encode(kbuf[:0]), vbuf, nil)
 	}
