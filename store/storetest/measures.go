@@ -80,22 +80,7 @@ func (o *Oracle) measuresAnswer(q usage.Query) map[usage.Row]*oracleMeasures {
 			}
 			k.Date = k.Date.UTC()
 		}
-		for _, d := range q.GroupBy {
-			switch d {
-			case usage.DimClientID:
-				k.ClientID, k.ClientName = ev.ClientID, name
-			case usage.DimOrganizationID:
-				k.OrganizationID = ev.OrganizationID
-			case usage.DimUserID:
-				k.UserID = ev.UserID
-			case usage.DimTemplateURI:
-				k.TemplateURI = ev.TemplateURI
-			case usage.DimHTTPMethod:
-				k.HTTPMethod = ev.HTTPMethod
-			case usage.DimPlatform:
-				k.Platform = ev.Platform
-			}
-		}
+		setDims(&k, q.GroupBy, &ev, name)
 		m := out[k]
 		if m == nil {
 			m = &oracleMeasures{}

@@ -182,6 +182,27 @@ func (o *Oracle) ClientNames(orgID string) map[string]string {
 	return names
 }
 
+// setDims sets the dimensions of k that dims group by from ev, the client's
+// name being clientName.
+func setDims(k *usage.Row, dims []usage.Dimension, ev *usage.Event, clientName string) {
+	for _, d := range dims {
+		switch d {
+		case usage.DimClientID:
+			k.ClientID, k.ClientName = ev.ClientID, clientName
+		case usage.DimOrganizationID:
+			k.OrganizationID = ev.OrganizationID
+		case usage.DimUserID:
+			k.UserID = ev.UserID
+		case usage.DimTemplateURI:
+			k.TemplateURI = ev.TemplateURI
+		case usage.DimHTTPMethod:
+			k.HTTPMethod = ev.HTTPMethod
+		case usage.DimPlatform:
+			k.Platform = ev.Platform
+		}
+	}
+}
+
 // Answer computes q's rows by brute force over the accepted events.
 func (o *Oracle) Answer(q usage.Query) []usage.Row {
 	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
@@ -199,23 +220,7 @@ func (o *Oracle) Answer(q usage.Query) []usage.Row {
 		if q.Granularity != usage.GranularityNone {
 			k.Date = q.Bucket(ev.Time)
 		}
-		for _, d := range q.GroupBy {
-			switch d {
-			case usage.DimClientID:
-				k.ClientID = ev.ClientID
-				k.ClientName = o.names[[2]string{ev.OrganizationID, ev.ClientID}]
-			case usage.DimOrganizationID:
-				k.OrganizationID = ev.OrganizationID
-			case usage.DimUserID:
-				k.UserID = ev.UserID
-			case usage.DimTemplateURI:
-				k.TemplateURI = ev.TemplateURI
-			case usage.DimHTTPMethod:
-				k.HTTPMethod = ev.HTTPMethod
-			case usage.DimPlatform:
-				k.Platform = ev.Platform
-			}
-		}
+		setDims(&k, q.GroupBy, &ev, o.names[[2]string{ev.OrganizationID, ev.ClientID}])
 		c := groups[k]
 		if c == nil {
 			c = &usage.Counts{}
