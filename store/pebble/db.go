@@ -258,7 +258,8 @@ func compareFull(a, b fullKey) int {
 // cover nothing more).
 func hourOf(t time.Time) uint32 { return uint32(max(t.Unix(), 0) / 3600) }
 
-// cell is what a batch adds to one counts key: counts and measures.
+// cell is a group's counts and measures: what a batch adds to one counts
+// key, or what a query sums for one of its groups.
 type cell struct {
 	c usage.Counts
 	m usage.Measures

@@ -24,10 +24,10 @@ type plan struct {
 // sums are a query's groups as they add up: their counts, and their
 // measures when the query wants them.
 type sums struct {
-	counts   map[groupKey]*usage.Counts
-	measures map[groupKey]*usage.Measures // nil unless the query wants measures
-	scratch  usage.Measures               // a value's measures, decoded
-	limit    int                          // the query's MaxRows
+	groups   map[groupKey]*cell
+	measures bool           // whether the query wants measures
+	scratch  usage.Measures // a value's measures, decoded
+	limit    int            // the query's MaxRows
 }
 
 type groupKey struct {
@@ -44,10 +44,7 @@ func (d *DB) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
 	if !ok {
 		return []usage.Row{}, nil
 	}
-	groups := &sums{counts: make(map[groupKey]*usage.Counts), limit: q.MaxRows}
-	if q.WantsMeasures() {
-		groups.measures = make(map[groupKey]*usage.Measures)
-	}
+	groups := &sums{groups: make(map[groupKey]*cell), measures: q.WantsMeasures(), limit: q.MaxRows}
 	s, e := hourOf(q.Interval.Start), hourOf(q.Interval.End)
 	rollup := true
 	for _, dim := range append(slices.Clone(q.GroupBy), q.Filter.Dimensions()...) {
@@ -169,24 +166,19 @@ func (b *bucketer) bucket(hour uint32) int64 {
 // add adds value to group k. Unless the query wants measures, it reads the
 // counts alone.
 func (s *sums) add(k groupKey, value []byte) error {
-	c := s.counts[k]
-	if c == nil {
-		if len(s.counts) >= s.limit {
+	g := s.groups[k]
+	if g == nil {
+		if len(s.groups) >= s.limit {
 			return usage.TooManyRows(s.limit)
 		}
-		c = &usage.Counts{}
-		s.counts[k] = c
+		g = &cell{}
+		s.groups[k] = g
 	}
-	if s.measures == nil {
-		_, err := addCounts(c, value)
+	if !s.measures {
+		_, err := addCounts(&g.c, value)
 		return err
 	}
-	m := s.measures[k]
-	if m == nil {
-		m = &usage.Measures{}
-		s.measures[k] = m
-	}
-	return addValue(c, m, &s.scratch, value)
+	return addValue(&g.c, &g.m, &s.scratch, value)
 }
 
 func (d *DB) iter(fam byte, org, lo, hi uint32) (*pebbledb.Iterator, error) {
@@ -282,14 +274,14 @@ func (d *DB) scanRollup(ctx context.Context, p *plan, fam byte, lo, hi uint32, g
 func (d *DB) rows(p *plan, groups *sums) []usage.Row {
 	d.dict.mu.RLock()
 	defer d.dict.mu.RUnlock()
-	rows := make([]usage.Row, 0, len(groups.counts))
-	for k, c := range groups.counts {
-		if c.IsZero() {
+	rows := make([]usage.Row, 0, len(groups.groups))
+	for k, g := range groups.groups {
+		if g.c.IsZero() {
 			continue
 		}
-		r := usage.Row{Counts: *c}
-		if groups.measures != nil {
-			r.Measures = groups.measures[k]
+		r := usage.Row{Counts: g.c}
+		if groups.measures {
+			r.Measures = &g.m
 		}
 		if p.q.Granularity != usage.GranularityNone {
 			r.Date = time.Unix(k.bucket, 0).UTC()
