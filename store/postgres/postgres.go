@@ -187,8 +187,11 @@ func classify(ctx context.Context, err error) error {
 	}
 	var netErr net.Error
 	var connectErr *pgconn.ConnectError
+	// A connection pgx closed under a call (its socket went away, as when
+	// the server or a proxy before it stops) is the server's availability
+	// too, though pgx does not call it safe to retry.
 	if errors.As(err, &connectErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		pgconn.Timeout(err) || pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
+		errors.Is(err, pgconn.ErrConnClosed) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) {
 		return unavailable(err)
 	}
 	return fmt.Errorf("postgres store: %w", err)

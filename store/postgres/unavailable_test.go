@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/usaged/usaged/store/storetest"
 	"github.com/usaged/usaged/usage"
@@ -293,4 +296,14 @@ func TestConfigValidate(t *testing.T) {
 	f(Config{}, "a URL is required")
 	f(Config{URL: "postgres://usaged@localhost:5432/usaged?connect_timeout=x"}, "cannot be parsed")
 	f(Config{URL: " ", MaxConns: -1, ConnectTimeout: -time.Second}, "a URL is required", "MaxConns", "ConnectTimeout")
+}
+
+// A connection pgx closed under a call, which TestServerGoesAway meets only
+// when the proxy's stop lands in the middle of one, is the server gone.
+func TestClassifyConnClosed(t *testing.T) {
+	err := classify(t.Context(), fmt.Errorf("copy chunks: %w", pgconn.ErrConnClosed))
+	var e *usage.Error
+	if !errors.As(err, &e) || e.Kind != usage.KindUnavailable || e.RetryAfter == 0 {
+		t.Fatalf("classify(conn closed) = %v, want kind unavailable with a retry delay", err)
+	}
 }
