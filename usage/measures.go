@@ -547,7 +547,8 @@ const (
 	measRequestBytes  = 1 << iota // a uvarint, ≥ 1
 	measResponseBytes             // a uvarint, ≥ 1
 	measDurations                 // DurationMax, DurationSum − DurationMax, then the Latency
-	measAll           = measRequestBytes | measResponseBytes | measDurations
+	measOneDuration               // the one duration: it is DurationMax and DurationSum, its bucket the Latency
+	measAll           = measRequestBytes | measResponseBytes | measDurations | measOneDuration
 )
 
 // check reports whether m keeps the invariants of Measures.
@@ -562,8 +563,8 @@ func (m *Measures) check() error {
 		return corrupt("a duration sum or maximum without durations")
 	case m.Durations == 0:
 		return nil
-	case m.DurationMax < 0 || m.DurationSum < m.DurationMax:
-		return corrupt("duration maximum %d, sum %d", m.DurationMax, m.DurationSum)
+	case m.DurationMax < 0 || m.DurationSum < m.DurationMax || m.Durations == 1 && m.DurationSum != m.DurationMax:
+		return corrupt("duration maximum %d, sum %d of %d", m.DurationMax, m.DurationSum, m.Durations)
 	case latencyIndex(m.DurationMax) != bs[len(bs)-1].i:
 		return corrupt("duration maximum %d is not in the top bucket of the latency histogram", m.DurationMax)
 	}
@@ -574,9 +575,11 @@ func (m *Measures) check() error {
 // buffer; it fails for a value that breaks the invariants of Measures. The
 // encoding is a byte of flags saying which fields follow, then, as uvarints,
 // RequestBytes and ResponseBytes unless 0, and with durations DurationMax,
-// DurationSum − DurationMax and the Latency (Durations is its count). Zero
-// Measures are one byte; an event with bytes and a duration about a dozen.
-// Equal Measures have equal encodings.
+// DurationSum − DurationMax and the Latency (Durations is its count). One
+// duration alone is written as just that duration: most groups at high
+// cardinality hold one event, and its histogram and sum follow from it.
+// Zero Measures are one byte; an event with bytes and a duration about
+// seven. Equal Measures have equal encodings.
 func (m *Measures) AppendBinary(b []byte) ([]byte, error) {
 	if err := m.check(); err != nil {
 		return b, err
@@ -588,7 +591,11 @@ func (m *Measures) AppendBinary(b []byte) ([]byte, error) {
 	if m.ResponseBytes != 0 {
 		flags |= measResponseBytes
 	}
-	if m.Durations != 0 {
+	switch m.Durations {
+	case 0:
+	case 1:
+		flags |= measOneDuration
+	default:
 		flags |= measDurations
 	}
 	b = append(b, flags)
@@ -598,7 +605,11 @@ func (m *Measures) AppendBinary(b []byte) ([]byte, error) {
 	if m.ResponseBytes != 0 {
 		b = binary.AppendUvarint(b, uint64(m.ResponseBytes))
 	}
-	if m.Durations != 0 {
+	switch m.Durations {
+	case 0:
+	case 1:
+		b = binary.AppendUvarint(b, uint64(m.DurationMax))
+	default:
 		b = binary.AppendUvarint(b, uint64(m.DurationMax))
 		b = binary.AppendUvarint(b, uint64(m.DurationSum-m.DurationMax))
 		b, _ = m.Latency.AppendBinary(b)
@@ -655,6 +666,21 @@ func (m *Measures) decode(data []byte) error {
 		if m.ResponseBytes, err = positive("response bytes"); err != nil {
 			return err
 		}
+	}
+	if flags&measOneDuration != 0 {
+		if flags&measDurations != 0 {
+			return corrupt("measures: one duration and a histogram both flagged")
+		}
+		d, rest, err := uvarint(data)
+		if err != nil {
+			return err
+		}
+		if d > math.MaxInt64 {
+			return corrupt("measures: duration %d out of range", d)
+		}
+		data = rest
+		m.Latency.Add(int64(d))
+		m.Durations, m.DurationMax, m.DurationSum = 1, int64(d), int64(d)
 	}
 	if flags&measDurations != 0 {
 		var mx, rest uint64

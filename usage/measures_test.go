@@ -586,8 +586,13 @@ func TestMeasures(t *testing.T) {
 	if m.IsZero() || m.Durations != 1 || m.DurationSum != 150 || m.DurationMax != 150 || m.Avg() != 150 {
 		t.Fatalf("%+v", m)
 	}
-	if enc := roundTripMeasures(t, &m); !bytes.Equal(enc, []byte{7, 0xf4, 0x03, 0xa0, 0x1f, 0x96, 0x01, 0, 1, 0xe8, 0x01}) {
+	if enc := roundTripMeasures(t, &m); !bytes.Equal(enc, []byte{11, 0xf4, 0x03, 0xa0, 0x1f, 0x96, 0x01}) {
 		t.Errorf("one event: %x", enc)
+	}
+	// The form of one duration before it had its own flag still reads.
+	var legacy Measures
+	if err := legacy.UnmarshalBinary([]byte{7, 0xf4, 0x03, 0xa0, 0x1f, 0x96, 0x01, 0, 1, 0xe8, 0x01}); err != nil || !measuresEqual(&legacy, &m) {
+		t.Errorf("one event, histogram form: %+v, %v", legacy, err)
 	}
 	m.AddEvent(&Event{DurationMs: 103}) // bucket [101, 103], answering 102
 	m.AddEvent(&Event{DurationMs: 0, ResponseBytes: 1})
@@ -617,12 +622,13 @@ func TestMeasures(t *testing.T) {
 		return m
 	}
 	for name, f := range map[string]func(*Measures){
-		"negative bytes":        func(m *Measures) { m.RequestBytes = -1 },
-		"durations":             func(m *Measures) { m.Durations = 2 },
-		"max outside the top":   func(m *Measures) { m.DurationMax = 1000 },
-		"sum below max":         func(m *Measures) { m.DurationSum = 100 },
-		"sum without durations": func(m *Measures) { *m = Measures{DurationSum: 1} },
-		"max without durations": func(m *Measures) { *m = Measures{DurationMax: 1} },
+		"negative bytes":         func(m *Measures) { m.RequestBytes = -1 },
+		"durations":              func(m *Measures) { m.Durations = 2 },
+		"max outside the top":    func(m *Measures) { m.DurationMax = 1000 },
+		"sum below max":          func(m *Measures) { m.DurationSum = 100 },
+		"one sum beyond its max": func(m *Measures) { m.DurationSum = 3000 },
+		"sum without durations":  func(m *Measures) { *m = Measures{DurationSum: 1} },
+		"max without durations":  func(m *Measures) { *m = Measures{DurationMax: 1} },
 	} {
 		m := one()
 		f(&m)
@@ -633,21 +639,24 @@ func TestMeasures(t *testing.T) {
 
 	good, _ := (&m).MarshalBinary()
 	bad := map[string][]byte{
-		"empty":                 {},
-		"unknown flag":          {8},
-		"zero request bytes":    {1, 0},
-		"zero response bytes":   {2, 0},
-		"bytes over int64":      {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
-		"no latency":            {4, 5, 0, 0},
-		"max outside the top":   {4, 6, 0, 1, 10},
-		"sum overflows":         {4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 1, 0x84, 0x20},
-		"trailing":              append(slices.Clip(good), 0),
-		"truncated":             good[:len(good)-1],
-		"latency without flag":  {0, 1, 10},
-		"overlong request":      {1, 0x85, 0x00},
-		"truncated duration":    {4, 5},
-		"truncated sum":         {4, 5, 0x80},
-		"latency count too big": {4, 5, 0, 1, 11, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"empty":                   {},
+		"unknown flag":            {16},
+		"one and many durations":  {12, 5, 5, 0, 1, 10},
+		"truncated one duration":  {8},
+		"one duration over int64": {8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"zero request bytes":      {1, 0},
+		"zero response bytes":     {2, 0},
+		"bytes over int64":        {1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
+		"no latency":              {4, 5, 0, 0},
+		"max outside the top":     {4, 6, 0, 1, 10},
+		"sum overflows":           {4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 1, 0x84, 0x20},
+		"trailing":                append(slices.Clip(good), 0),
+		"truncated":               good[:len(good)-1],
+		"latency without flag":    {0, 1, 10},
+		"overlong request":        {1, 0x85, 0x00},
+		"truncated duration":      {4, 5},
+		"truncated sum":           {4, 5, 0x80},
+		"latency count too big":   {4, 5, 0, 1, 11, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 	}
 	for name, data := range bad {
 		m := one()
@@ -681,7 +690,7 @@ func randomMeasures(rng *rand.Rand) *Measures {
 // events with log-normal durations, and bounds them.
 func TestMeasuresSizes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 13))
-	for _, c := range []struct{ n, latMax, measMax int }{{1, 3, 12}, {10, 15, 28}, {1000, 520, 540}} {
+	for _, c := range []struct{ n, latMax, measMax int }{{1, 3, 8}, {10, 15, 28}, {1000, 520, 540}} {
 		var m Measures
 		for range c.n {
 			m.AddEvent(&Event{
@@ -748,7 +757,7 @@ func FuzzMeasuresDecode(f *testing.F) {
 		enc, _ := randomMeasures(rng).MarshalBinary()
 		f.Add(enc)
 	}
-	for _, b := range [][]byte{{}, {0}, {3, 1, 1}, {4, 5, 0, 1, 10}, {7, 0xf4, 0x03, 0xa0, 0x1f, 0x96, 0x01, 0, 1, 0xe8, 0x01}} {
+	for _, b := range [][]byte{{}, {0}, {3, 1, 1}, {4, 5, 0, 1, 10}, {7, 0xf4, 0x03, 0xa0, 0x1f, 0x96, 0x01, 0, 1, 0xe8, 0x01}, {11, 0xf4, 0x03, 0xa0, 0x1f, 0x96, 0x01}} {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -760,8 +769,17 @@ func FuzzMeasuresDecode(f *testing.F) {
 			return
 		}
 		enc, err := m.AppendBinary(nil)
-		if err != nil || !bytes.Equal(enc, data) {
+		// One duration written as a histogram, as before it had a flag of
+		// its own, reads but is written back in the shorter form.
+		legacyOne := data[0]&measDurations != 0 && m.Durations == 1
+		if err != nil || !bytes.Equal(enc, data) && !legacyOne {
 			t.Fatalf("%x decodes, and encodes back as %x, %v", data, enc, err)
+		}
+		if legacyOne {
+			var again Measures
+			if err := again.UnmarshalBinary(enc); err != nil || !measuresEqual(&again, &m) || len(enc) >= len(data) {
+				t.Fatalf("%x: written back as %x, %v", data, enc, err)
+			}
 		}
 		if q := m.Quantile(1); q > m.DurationMax {
 			t.Fatalf("the maximum %d is below the top quantile %d", m.DurationMax, q)
