@@ -110,12 +110,13 @@ async function refresh() {
   try {
     const data = await c.view.load();
     if (c.generation !== generation) return;
-    // Redraw only what changed, keeping focus and scroll where they were:
-    // a live update must not pull a table out from under its reader.
-    const sig = JSON.stringify(data);
-    if (sig !== c.sig) {
-      c.sig = sig;
-      preserving(main, () => c.view.render(data));
+    redraw(c, 'sig', data, c.view.render);
+    // A view's second part (API usage's latency and traffic) is asked for
+    // once the first is drawn, so that it never holds up the first chart.
+    if (c.view.loadMore) {
+      const more = await c.view.loadMore();
+      if (c.generation !== generation) return;
+      redraw(c, 'sigMore', more, c.view.renderMore);
     }
     c.updated = Date.now();
     if (c.failed) announce.textContent = 'Updates resumed.';
@@ -134,6 +135,16 @@ async function refresh() {
     c.busy = false;
     showFreshness();
   }
+}
+
+// redraw draws data with render unless it is what c's key says was drawn
+// last, keeping focus and scroll where they were: a live update must not
+// pull a table out from under its reader.
+function redraw(c, key, data, render) {
+  const sig = JSON.stringify(data);
+  if (sig === c[key]) return;
+  c[key] = sig;
+  preserving(main, () => render(data));
 }
 
 // stale reports whether the current view should reload now: it reaches
