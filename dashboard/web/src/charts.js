@@ -86,11 +86,12 @@ const PARTIAL = {
 
 // timeChart draws series over time: stacked bars (counts) or lines
 // (stack: false, a unit for the y axis, or format, which writes a value
-// for the axis and the tooltip). A null value is a gap in a line. partial,
-// per label, says why a bucket is not whole ("" when it is, see
-// state.partial): its bars or points are lighter and hatched, and its
-// tooltip says "partial" and why.
-export function timeChart(el, { labels, series, stack = true, unit = '', format: text = /** @type {((v: number) => string) | null} */ (null), partial = /** @type {string[]} */ ([]) }) {
+// for the axis and the tooltip; whole keeps the axis to whole numbers, as
+// counts are). A null value is a gap in a line, and a point between gaps
+// keeps its symbol however many there are. partial, per label, says why a
+// bucket is not whole ("" when it is, see state.partial): its bars or
+// points are lighter and hatched, and its tooltip says "partial" and why.
+export function timeChart(el, { labels, series, stack = true, unit = '', format: text = /** @type {((v: number) => string) | null} */ (null), whole = !unit && !text, partial = /** @type {string[]} */ ([]) }) {
   const value = (v) => (v == null ? '–' : text ? text(v) : unit ? `${v} ${unit}` : count(v));
   draw(el, {
     grid,
@@ -108,7 +109,7 @@ export function timeChart(el, { labels, series, stack = true, unit = '', format:
     xAxis: { type: 'category', data: labels, axisLabel },
     yAxis: {
       type: 'value',
-      minInterval: unit || text ? 0 : 1,
+      minInterval: whole ? 1 : 0,
       axisLabel: { ...axisLabel, formatter: text || (unit ? `{value} ${unit}` : (v) => compact(v)) },
     },
     series: series.map((s) => ({
@@ -117,7 +118,7 @@ export function timeChart(el, { labels, series, stack = true, unit = '', format:
       stack: stack ? 'total' : undefined,
       data: s.data.map((v, i) => (partial[i] ? { value: v, itemStyle: PARTIAL } : v)),
       color: s.color,
-      showSymbol: !stack && labels.length < 60,
+      showSymbol: !stack && (labels.length < 60 || s.data.some((v, i) => v != null && s.data[i - 1] == null && s.data[i + 1] == null)),
       barMaxWidth: 48,
       emphasis: { focus: 'series' },
     })),

@@ -456,6 +456,7 @@ export function apiView(ctx) {
       partial: partly,
       stack: false,
       unit: u.unit,
+      whole: u.unit === 'B', // no fractions of a byte on the axis
       series: [
         { name: 'Bytes in (requests)', color: '#1b7f3b', data: m.requestBytes.map((v) => inUnit(v, u)) },
         { name: 'Bytes out (responses)', color: '#7b2fa8', data: m.responseBytes.map((v) => inUnit(v, u)) },
@@ -482,7 +483,10 @@ export function apiView(ctx) {
   // renderMeasureTable draws the percentiles of the groups with the highest
   // p95, and the table of every group's latency and traffic.
   function renderMeasureTable(p, { name, kind, caption, rows, keyOf, label, columns, pick }) {
-    const top = slowest(rows, keyOf, TOP);
+    // Without any duration, the busiest groups, with no bars: the chart
+    // still names them, and the note says why it is empty.
+    const slow = slowest(rows, keyOf, TOP);
+    const top = slow.length ? slow : rows.slice(0, TOP);
     barGroups(p.chart, {
       labels: top.map(label),
       series: PERCENTILES.map((x) => ({ name: x.label, color: x.color, data: top.map((r) => r[x.key]) })),
@@ -491,7 +495,7 @@ export function apiView(ctx) {
     });
     const u = byteUnit(Math.max(0, ...rows.map((r) => Math.max(r.requestBytes, r.responseBytes))));
     p.tables.replaceChildren(
-      h('p', { class: 'note' }, `The bars show the ${kind}s with the highest p95; the table lists every ${kind}.`),
+      h('p', { class: 'note' }, slow.length ? `The bars show the ${kind}s with the highest p95; the table lists every ${kind}.` : `No request of these ${kind}s carried a duration.`),
       table({ name, caption, keyOf, rows, columns: [...columns, COUNTS[0], ...DURATIONS, ...sizes(u)] }),
     );
   }
