@@ -334,6 +334,9 @@ type uiEvent struct {
 	TemplateURI    string `json:"templateUri"`
 	HTTPMethod     string `json:"httpMethod"`
 	Status         int    `json:"status"`
+	DurationMs     int64  `json:"durationMs,omitempty"`
+	RequestBytes   int64  `json:"requestBytes,omitempty"`
+	ResponseBytes  int64  `json:"responseBytes,omitempty"`
 	at             time.Time
 }
 
@@ -386,9 +389,8 @@ func adminJSON(tb testing.TB, base, uiAdmin, path string, body any, want int, ou
 	}
 }
 
-// seedOrg creates an organization, its viewer and n events of its clients
-// spread over the last 21 days, today included.
-func seedOrg(tb testing.TB, base, uiAdmin, name string, clients []string, n int, rng *rand.Rand, now time.Time) *uiOrg {
+// newOrg creates an organization and its viewer, with no traffic yet.
+func newOrg(tb testing.TB, base, uiAdmin, name string) *uiOrg {
 	tb.Helper()
 	o := &uiOrg{name: name}
 	var org struct{ ID string }
@@ -398,6 +400,14 @@ func seedOrg(tb testing.TB, base, uiAdmin, name string, clients []string, n int,
 	adminJSON(tb, base, uiAdmin, "/api/v2/admin/organizations/"+o.id+"/clients",
 		map[string]any{"name": name + " viewer", "permissions": []string{"usage:organization:view", "oauth:client:view"}}, 201, &viewer)
 	o.viewer, o.secret = viewer.ID, viewer.Secret
+	return o
+}
+
+// seedOrg creates an organization, its viewer and n events of its clients
+// spread over the last 21 days, today included.
+func seedOrg(tb testing.TB, base, uiAdmin, name string, clients []string, n int, rng *rand.Rand, now time.Time) *uiOrg {
+	tb.Helper()
+	o := newOrg(tb, base, uiAdmin, name)
 	// Client ids are GUIDs and some names and templates are long, as real
 	// ones are: the tables must still show their numbers.
 	templates := []string{"api/v2/users", "api/v2/users/{userId}", "api/v2/conversations", "api/v2/analytics/query", "api/v2/users/{userId}/presences/{sourceId}",

@@ -3,14 +3,26 @@
 // never in a URL.
 
 // APIError carries the status and the message of an error body, in either
-// API's shape (Genesys ErrorBody, ServiceStack ResponseStatus, RFC 6749).
+// API's shape (Genesys ErrorBody, ServiceStack ResponseStatus, RFC 6749),
+// and the fields a Genesys ErrorBody's details name.
 export class APIError extends Error {
-  /** @param {number} status @param {string} message */
-  constructor(status, message) {
+  /** @param {number} status @param {string} message @param {string[]} [fields] */
+  constructor(status, message, fields = []) {
     super(message);
     this.status = status;
+    this.fields = fields;
   }
 }
+
+/**
+ * refuses reports whether err is the aggregate's refusal of a request's
+ * field: a 400 whose details name it. A store that does not keep the
+ * latency and traffic measures refuses a query naming one so, naming
+ * `metrics`.
+ * @param {unknown} err
+ * @param {string} field
+ */
+export const refuses = (err, field) => err instanceof APIError && err.status === 400 && err.fields.includes(field);
 
 /**
  * request calls usaged and returns its JSON answer, or throws an APIError.
@@ -40,7 +52,8 @@ async function request(path, { method = 'GET', headers = {}, body } = {}) {
       data?.error ||
       text.trim() ||
       res.statusText;
-    throw new APIError(res.status, msg);
+    const fields = Array.isArray(data?.details) ? data.details.map((d) => d?.fieldName).filter((f) => typeof f === 'string') : [];
+    throw new APIError(res.status, msg, fields);
   }
   return data;
 }

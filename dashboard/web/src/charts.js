@@ -85,11 +85,14 @@ const PARTIAL = {
 };
 
 // timeChart draws series over time: stacked bars (counts) or lines
-// (stack: false, a unit for the y axis). partial, per label, says why a
-// bucket is not whole ("" when it is, see state.partial): its bars are
-// lighter and hatched, and its tooltip says "partial" and why.
-export function timeChart(el, { labels, series, stack = true, unit = '', partial = /** @type {string[]} */ ([]) }) {
-  const value = (v) => (v == null ? '–' : unit ? `${v} ${unit}` : count(v));
+// (stack: false, a unit for the y axis, or format, which writes a value
+// for the axis and the tooltip; whole keeps the axis to whole numbers, as
+// counts are). A null value is a gap in a line, and a point between gaps
+// keeps its symbol however many there are. partial, per label, says why a
+// bucket is not whole ("" when it is, see state.partial): its bars or
+// points are lighter and hatched, and its tooltip says "partial" and why.
+export function timeChart(el, { labels, series, stack = true, unit = '', format: text = /** @type {((v: number) => string) | null} */ (null), whole = !unit && !text, partial = /** @type {string[]} */ ([]) }) {
+  const value = (v) => (v == null ? '–' : text ? text(v) : unit ? `${v} ${unit}` : count(v));
   draw(el, {
     grid,
     legend: { top: 0, type: 'scroll', textStyle: axisLabel },
@@ -106,8 +109,8 @@ export function timeChart(el, { labels, series, stack = true, unit = '', partial
     xAxis: { type: 'category', data: labels, axisLabel },
     yAxis: {
       type: 'value',
-      minInterval: unit ? 0 : 1,
-      axisLabel: { ...axisLabel, formatter: unit ? `{value} ${unit}` : (v) => compact(v) },
+      minInterval: whole ? 1 : 0,
+      axisLabel: { ...axisLabel, formatter: text || (unit ? `{value} ${unit}` : (v) => compact(v)) },
     },
     series: series.map((s) => ({
       name: s.name,
@@ -115,7 +118,7 @@ export function timeChart(el, { labels, series, stack = true, unit = '', partial
       stack: stack ? 'total' : undefined,
       data: s.data.map((v, i) => (partial[i] ? { value: v, itemStyle: PARTIAL } : v)),
       color: s.color,
-      showSymbol: !stack && labels.length < 60,
+      showSymbol: !stack && (labels.length < 60 || s.data.some((v, i) => v != null && s.data[i - 1] == null && s.data[i + 1] == null)),
       barMaxWidth: 48,
       emphasis: { focus: 'series' },
     })),
@@ -139,6 +142,30 @@ export function barList(el, { labels, values, name, onPick, color = PALETTE[0] }
         axisLabel: { ...axisLabel, width: Math.max(60, Math.min(180, Math.round(width / 3))), overflow: 'truncate' },
       },
       series: [{ name, type: 'bar', data: values, color, barMaxWidth: 28, cursor: onPick ? 'pointer' : 'default' }],
+    }),
+    onPick && ((p) => onPick(p.dataIndex)),
+  );
+}
+
+// barGroups draws a horizontal bar chart of several series side by side
+// per name (a group's p50, p95 and p99), the first name on top, with a
+// legend; format writes a value for the axis and the tooltip. Clicking a
+// bar calls onPick with its name's index.
+export function barGroups(el, { labels, series, format: text, onPick }) {
+  draw(
+    el,
+    (width) => ({
+      grid: { ...grid, top: 32 },
+      legend: { top: 0, textStyle: axisLabel },
+      tooltip: { trigger: 'axis', axisPointer: { type: 'shadow' }, valueFormatter: (v) => (v == null ? '–' : text(v)) },
+      xAxis: { type: 'value', axisLabel: { ...axisLabel, formatter: text } },
+      yAxis: {
+        type: 'category',
+        inverse: true,
+        data: labels,
+        axisLabel: { ...axisLabel, width: Math.max(60, Math.min(180, Math.round(width / 3))), overflow: 'truncate' },
+      },
+      series: series.map((x) => ({ name: x.name, type: 'bar', data: x.data, color: x.color, barMaxWidth: 10, cursor: onPick ? 'pointer' : 'default' })),
     }),
     onPick && ((p) => onPick(p.dataIndex)),
   );

@@ -42,6 +42,29 @@ export function bytes(n, u = byteUnit(n)) {
   return `${inUnit(n, u).toFixed(u.digits)} ${u.unit}`;
 }
 
+// duration writes a duration of ms milliseconds in the unit it reads best
+// in: "87 ms", "265.1 ms", "1.25 s", "2.5 min", "1.5 h"; "–" for none
+// (null). Tables show durations in ms, as the aggregate answers them, and
+// say so in the header; charts' axes and tooltips use this.
+export function duration(ms) {
+  if (ms == null) return '–';
+  const trim = (v, digits) => String(+v.toFixed(digits));
+  // Each unit up to where its rounding would reach the next one's 1.
+  if (ms < 999.95) return `${trim(ms, ms < 100 ? 2 : 1)} ms`;
+  const s = ms / 1000;
+  if (s < 59.95) return `${trim(s, s < 9.995 ? 2 : 1)} s`;
+  if (s < 3597) return `${trim(s / 60, 1)} min`;
+  return `${trim(s / 3600, 1)} h`;
+}
+
+// millis writes a duration in ms for a table in ms: whole milliseconds with
+// thousands separators, a mean to one decimal; "–" for none.
+export function millis(ms) {
+  if (ms == null) return '–';
+  return Number.isInteger(ms) ? int.format(ms) : oneDecimal.format(ms);
+}
+const oneDecimal = new Intl.NumberFormat('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+
 const pad = (n) => String(n).padStart(2, '0');
 
 // isoDay is YYYY-MM-DD of d in UTC.

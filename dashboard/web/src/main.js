@@ -110,19 +110,26 @@ async function refresh() {
   try {
     const data = await c.view.load();
     if (c.generation !== generation) return;
-    // Redraw only what changed, keeping focus and scroll where they were:
-    // a live update must not pull a table out from under its reader.
-    const sig = JSON.stringify(data);
-    if (sig !== c.sig) {
-      c.sig = sig;
-      preserving(main, () => c.view.render(data));
-    }
+    redraw(c, 'sig', data, c.view.render);
+    // The view is fresh as soon as its first part shows.
     c.updated = Date.now();
     if (c.failed) announce.textContent = 'Updates resumed.';
     c.failed = null;
     loadError.hidden = true;
-    document.body.dataset.ready = 'true';
     freshness.dataset.updated = new Date(c.updated).toISOString();
+    showFreshness();
+    // A view's second part (API usage's latency and traffic) is asked for
+    // once the first is painted, so that it never holds up the first
+    // chart: neither its queries nor its answers compete with the drawing.
+    // The view is ready when both are.
+    if (c.view.loadMore) {
+      await painted();
+      if (c.generation !== generation) return;
+      const more = await c.view.loadMore();
+      if (c.generation !== generation) return;
+      redraw(c, 'sigMore', more, c.view.renderMore);
+    }
+    document.body.dataset.ready = 'true';
   } catch (e) {
     if (c.generation !== generation) return;
     if (e instanceof APIError && e.status === 401) return expired();
@@ -134,6 +141,31 @@ async function refresh() {
     c.busy = false;
     showFreshness();
   }
+}
+
+// painted resolves once the browser has painted what was drawn: after the
+// next frame, or after a second in a hidden tab, whose frames wait until
+// it shows.
+function painted() {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, 1000);
+    requestAnimationFrame(() =>
+      requestAnimationFrame(() => {
+        clearTimeout(t);
+        resolve(undefined);
+      }),
+    );
+  });
+}
+
+// redraw draws data with render unless it is what c's key says was drawn
+// last, keeping focus and scroll where they were: a live update must not
+// pull a table out from under its reader.
+function redraw(c, key, data, render) {
+  const sig = JSON.stringify(data);
+  if (sig === c[key]) return;
+  c[key] = sig;
+  preserving(main, () => render(data));
 }
 
 // stale reports whether the current view should reload now: it reaches

@@ -133,5 +133,94 @@ export function tableRows({ dates, labels, totals, grouped }) {
   return grouped.filter((r) => r.requests > 0).map((r) => ({ ...r, label: labels[/** @type {number} */ (index.get(r.date || ''))] }));
 }
 
+/**
+ * The latency and traffic measures of a row, as the aggregate answers them
+ * when its metrics name them: durations in whole ms (the mean with three
+ * decimals), 0 for a group without durations; bytes are sums.
+ * @typedef {object} Measures
+ * @property {number} [durationP50]
+ * @property {number} [durationP95]
+ * @property {number} [durationP99]
+ * @property {number} [durationMax]
+ * @property {number} [durationAvg]
+ * @property {number} [requestBytes]
+ * @property {number} [responseBytes]
+ */
+
+/**
+ * A group's measures as the view shows them: a duration is null when the
+ * group had none, since the aggregate's 0 is no duration (every counted one
+ * is at least 1 ms).
+ * @typedef {{p50: number | null, p95: number | null, p99: number | null, max: number | null, avg: number | null, requestBytes: number, responseBytes: number}} Shown
+ */
+
+/**
+ * shown returns the measures of an aggregate row as the view shows them.
+ * @param {Measures} r
+ * @returns {Shown}
+ */
+export function shown(r) {
+  const d = (v) => (v ? v : null);
+  return {
+    p50: d(r.durationP50),
+    p95: d(r.durationP95),
+    p99: d(r.durationP99),
+    max: d(r.durationMax),
+    avg: d(r.durationAvg),
+    requestBytes: r.requestBytes || 0,
+    responseBytes: r.responseBytes || 0,
+  };
+}
+
+/**
+ * measureSeries turns the rows of an aggregate without groupBy, asked for
+ * the measures with fillEmpty (one row per bucket), into the series of the
+ * latency and traffic charts: each bucket's date, its p50, p95 and p99
+ * (null where the bucket had no duration: a gap in the line, not 0 ms) and
+ * its bytes in (requests) and out (responses).
+ * @param {(Row & Measures)[]} rows
+ */
+export function measureSeries(rows) {
+  const days = dates(rows);
+  if (days.length !== rows.length) throw new Error(`${rows.length} rows for ${days.length} buckets: the measures over time are asked for without groupBy`);
+  const m = rows.map(shown);
+  return {
+    dates: days,
+    p50: m.map((x) => x.p50),
+    p95: m.map((x) => x.p95),
+    p99: m.map((x) => x.p99),
+    requestBytes: m.map((x) => x.requestBytes),
+    responseBytes: m.map((x) => x.responseBytes),
+  };
+}
+
+/**
+ * measureRows are the rows of a latency and traffic table: each group's
+ * row with its measures as shown, most requests first, ties by key.
+ * @template {Row & Measures} R
+ * @param {R[]} rows
+ * @param {(r: R) => string} keyOf
+ * @returns {(R & Shown)[]}
+ */
+export function measureRows(rows, keyOf) {
+  return ranked(rows, keyOf).map((r) => ({ ...r, ...shown(r) }));
+}
+
+/**
+ * slowest returns the n rows with the highest p95, ties by the higher p99
+ * and then by key, leaving out groups without durations.
+ * @template {Shown} R
+ * @param {R[]} rows
+ * @param {(r: R) => string} keyOf
+ * @param {number} n
+ * @returns {R[]}
+ */
+export function slowest(rows, keyOf, n) {
+  return rows
+    .filter((r) => r.p95 != null)
+    .sort((a, b) => Number(b.p95) - Number(a.p95) || Number(b.p99) - Number(a.p99) || compare(keyOf(a), keyOf(b)))
+    .slice(0, n);
+}
+
 /** @param {string} a @param {string} b */
 const compare = (a, b) => (a < b ? -1 : a > b ? 1 : 0);

@@ -1,7 +1,7 @@
 // Unit tests of the number formats (node --test).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bucketLabel, byteUnit, bytes, inUnit } from '../src/format.js';
+import { bucketLabel, byteUnit, bytes, duration, inUnit, millis } from '../src/format.js';
 
 test('one byte unit for a view, chosen by its largest value', () => {
   assert.deepEqual(byteUnit(0), { unit: 'B', size: 1, digits: 0 });
@@ -59,4 +59,31 @@ test('bucket labels read the wall clock of the view’s zone', (t) => {
   assert.equal(label('2026-11-01T01:00:00-05:00', 'Hour', 'America/New_York'), '2026-11-01 01:00 -05:00');
   assert.equal(label('2026-03-09T00:00:00-04:00', 'Day', 'America/New_York'), '2026-03-09');
   assert.equal(label('2026-03-02T00:00:00-05:00', 'Week', 'America/New_York'), 'week of 2026-03-02');
+});
+
+test('durations read in the unit that suits them', () => {
+  const f = (ms, want) => assert.equal(duration(ms), want, `duration(${ms})`);
+  f(null, '–');
+  f(0, '0 ms');
+  f(1, '1 ms');
+  f(87, '87 ms');
+  f(2.125, '2.13 ms'); // a mean, to two decimals under 100 ms
+  f(265.125, '265.1 ms');
+  f(999, '999 ms');
+  f(999.96, '1 s'); // rounding never writes 1000 ms
+  f(1000, '1 s');
+  f(1250, '1.25 s');
+  f(12500, '12.5 s');
+  f(59990, '1 min');
+  f(90000, '1.5 min');
+  f(3600000, '1 h');
+  f(86400000, '24 h');
+});
+
+test('a table’s milliseconds: whole ones with separators, a mean to one decimal', () => {
+  assert.equal(millis(null), '–');
+  assert.equal(millis(98), '98');
+  assert.equal(millis(12345), '12,345');
+  assert.equal(millis(265.125), '265.1');
+  assert.equal(millis(1234.5), '1,234.5');
 });

@@ -1,18 +1,31 @@
 // The API usage view: one organization's requests over time by status
 // class, its top OAuth clients, route templates and methods, and the
 // drill-downs into one client ("OAuth Client Requests") or one template
-// ("URL Requests"), which are this view with a filter set.
-import { aggregate } from '../api.js';
-import { barList, donut, PALETTE, timeChart } from '../charts.js';
+// ("URL Requests"), which are this view with a filter set. Below the
+// counts, the latency and traffic measures: p50, p95 and p99 over time,
+// bytes in and out over time, and both per client and per template.
+import { aggregate, refuses } from '../api.js';
+import { barGroups, barList, donut, PALETTE, timeChart } from '../charts.js';
 import { h, uid } from '../dom.js';
-import { bucketLabel, count, percent, rate } from '../format.js';
-import { dates, ranked, stack, statusSeries, sum, tableRows, totals } from '../series.js';
+import { bucketLabel, byteUnit, count, duration, inUnit, millis, percent, rate } from '../format.js';
+import { dates, measureRows, measureSeries, ranked, slowest, stack, statusSeries, sum, tableRows, totals } from '../series.js';
 import { GRANULARITIES, GROUPS, hoursFit, interval, isoInterval, partial, RANGES } from '../state.js';
 import { STATUS } from '../status.js';
 import { table } from '../table.js';
 import { browserZone, localDay, zones } from '../zone.js';
 
 const METRICS = ['Requests', 'Status200', 'Status300', 'Status400', 'Status500', 'Status429'];
+// The measures over time, and per client and per template (with the
+// requests, which rank the rows).
+const OVER_TIME = ['DurationP50', 'DurationP95', 'DurationP99', 'RequestBytes', 'ResponseBytes'];
+const PER_GROUP = ['Requests', 'DurationP50', 'DurationP95', 'DurationP99', 'DurationMax', 'DurationAvg', 'RequestBytes', 'ResponseBytes'];
+// The percentiles' lines and bars, in every chart alike.
+const PERCENTILES = [
+  { key: 'p50', label: 'p50', color: '#1f5fb4' },
+  { key: 'p95', label: 'p95', color: '#a35200' },
+  { key: 'p99', label: 'p99', color: '#c0262d' },
+];
+const REFUSED = 'This backend does not keep latency and traffic measures; the counts above are complete.';
 const TOP = 10; // bars in a ranked chart; its table lists every row
 const STACK = 8; // series when grouping over time; the rest are "Other"
 
@@ -22,6 +35,21 @@ const COUNTS = [
   { key: 'requests', label: 'Requests', numeric: true, value: (r) => r.requests, text: count },
   ...STATUS.map((st) => ({ key: st.key, label: st.label, numeric: true, value: st.value, text: count })),
 ];
+// Duration columns are in ms, as the aggregate answers them: whole
+// milliseconds, a mean to one decimal (exact in the CSV), "–" for a group
+// without durations.
+const ms = (key, label) => ({ key, label: `${label} (ms)`, numeric: true, value: (r) => r[key], text: millis });
+const DURATIONS = [ms('p50', 'p50'), ms('p95', 'p95'), ms('p99', 'p99'), ms('max', 'Max'), ms('avg', 'Mean')];
+// Byte columns show every row in the one unit u that the header names
+// (format.byteUnit); data-value keeps the bytes.
+const sizes = (u) =>
+  [
+    ['requestBytes', 'Bytes in'],
+    ['responseBytes', 'Bytes out'],
+  ].map(([key, label]) => {
+    const text = (v) => inUnit(v, u).toFixed(u.digits);
+    return { key, label: `${label} (${u.unit})`, numeric: true, value: (r) => r[key], text, csv: text };
+  });
 const ERROR_RATE = {
   key: 'errorRate',
   label: 'Error rate (%)',
@@ -46,6 +74,12 @@ export function apiView(ctx) {
   const kpis = h('dl', { class: 'kpis', 'aria-label': 'Totals' });
   root.append(controls, title, kpis);
 
+  const refusedNote = h(
+    'section',
+    { class: 'panel wide', 'aria-labelledby': 'h-measures-refused', 'data-note': 'measures', hidden: true },
+    h('h2', { id: 'h-measures-refused' }, 'Latency and traffic'),
+    h('p', { class: 'note' }, REFUSED),
+  );
   const panel = (key, heading, chartLabel, wide, note) => {
     const chart = h('div', { class: 'chart', 'data-chart': key, role: 'img', 'aria-label': chartLabel });
     const tables = h('div', {}, note ? h('p', { class: 'note' }, note) : null);
@@ -63,8 +97,17 @@ export function apiView(ctx) {
       // Full width: their tables have long names and ids beside every count.
       panel('clients', 'Top OAuth clients', 'Requests per OAuth client', true),
       panel('templates', 'Most active requests', 'Requests per route template', true),
+      // The measures come after the counts (loadMore): they are drawn below
+      // them, so that nothing above moves when they arrive.
+      panel('latency', 'Latency over time', 'p50, p95 and p99 latency over time, in milliseconds'),
+      panel('traffic', 'Bytes in and out over time', 'Request and response bytes over time'),
+      panel('client-latency', 'Latency and traffic per OAuth client', 'p50, p95 and p99 latency of the OAuth clients with the highest p95', true),
+      panel('template-latency', 'Latency and traffic per route template', 'p50, p95 and p99 latency of the route templates with the highest p95', true),
+      refusedNote,
     ),
   );
+  const MEASURE_PANELS = ['latency', 'traffic', 'client-latency', 'template-latency'];
+  for (const k of MEASURE_PANELS) panels[k].sec.hidden = true;
 
   function renderControls() {
     const field = (label, input) => {
@@ -134,8 +177,8 @@ export function apiView(ctx) {
   // Every query names the view's zone, whose local midnights start the
   // series' days, weeks and months; the ranked ones, one bucket each, are
   // asked alike.
-  const query = (groupBy, omit, granularity, fillEmpty = false) =>
-    aggregate(ctx.credentials.token, { interval: isoInterval(iv), timeZone: s.tz, granularity, groupBy, metrics: METRICS, filter: filter(omit), fillEmpty }).then((r) => r.results);
+  const query = (groupBy, omit, granularity, fillEmpty = false, metrics = METRICS) =>
+    aggregate(ctx.credentials.token, { interval: isoInterval(iv), timeZone: s.tz, granularity, groupBy, metrics, filter: filter(omit), fillEmpty }).then((r) => r.results);
 
   // zoneOptions lists the zones to choose from, the browser's named so.
   const zoneOptions = () => {
@@ -315,9 +358,151 @@ export function apiView(ctx) {
     );
   }
 
+  // loadMore asks for the measures, after the counts are drawn: over time
+  // with every filter, and per client and per template as their count
+  // tables are (each ignoring its own filter, left out in its drill-down).
+  // A store that does not keep them refuses the query naming metrics:
+  // then the view says so, and the counts stand.
+  async function loadMore() {
+    try {
+      const [series, clients, templates] = await Promise.all([
+        query([], null, s.granularity, true, OVER_TIME),
+        s.client ? null : query(['OAuthClientId'], 'client', undefined, false, PER_GROUP),
+        s.template ? null : query(['TemplateUri'], 'template', undefined, false, PER_GROUP),
+      ]);
+      return { series, clients, templates };
+    } catch (e) {
+      if (refuses(e, 'metrics')) return { refused: true };
+      throw e;
+    }
+  }
+
+  function renderMore(m) {
+    refusedNote.hidden = !m.refused;
+    for (const k of MEASURE_PANELS) panels[k].sec.hidden = Boolean(m.refused);
+    if (m.refused) return;
+    renderMeasureSeries(m.series);
+    panels['client-latency'].sec.hidden = !m.clients;
+    if (m.clients) {
+      renderMeasureTable(panels['client-latency'], {
+        name: 'client-latency',
+        kind: 'client',
+        caption: 'Latency and traffic per OAuth client',
+        rows: measureRows(m.clients, (r) => r.clientId || ''),
+        keyOf: (r) => r.clientId,
+        label: (r) => r.clientName || r.clientId,
+        columns: [
+          { key: 'clientName', label: 'OAuth client', value: (r) => r.clientName || r.clientId, cell: (r, text) => ctx.link({ client: r.clientId }, text, { 'data-drill': 'client' }) },
+          { key: 'clientId', label: 'Client ID', value: (r) => r.clientId },
+        ],
+        pick: (r) => ({ client: r.clientId }),
+      });
+    }
+    panels['template-latency'].sec.hidden = !m.templates;
+    if (m.templates) {
+      renderMeasureTable(panels['template-latency'], {
+        name: 'template-latency',
+        kind: 'template',
+        caption: 'Latency and traffic per route template',
+        rows: measureRows(m.templates, (r) => r.templateUri || ''),
+        keyOf: (r) => r.templateUri,
+        label: (r) => `/${r.templateUri}`,
+        columns: [{ key: 'templateUri', label: 'Route template', value: (r) => `/${r.templateUri}`, cell: (r, text) => ctx.link({ template: r.templateUri }, text, { 'data-drill': 'template' }) }],
+        pick: (r) => ({ template: r.templateUri }),
+      });
+    }
+  }
+
+  // renderMeasureSeries draws latency and bytes over time, in the buckets
+  // of the view's granularity and zone, each chart with its table behind.
+  function renderMeasureSeries(rows) {
+    const m = measureSeries(rows);
+    const starts = m.dates.map((d) => new Date(d));
+    const labels = starts.map((d) => bucketLabel(d, s.granularity, s.tz));
+    const partly = partial(starts, s.granularity, iv);
+    const dateCol = { key: 'date', label: `${s.granularity} (${s.tz})`, value: (r) => r.label };
+    const partCol = { key: 'partial', label: 'Partial', value: (r) => r.partial };
+    const buckets = m.dates.map((date, i) => ({
+      date,
+      label: labels[i],
+      partial: partly[i],
+      p50: m.p50[i],
+      p95: m.p95[i],
+      p99: m.p99[i],
+      requestBytes: m.requestBytes[i],
+      responseBytes: m.responseBytes[i],
+    }));
+
+    const pl = panels.latency;
+    timeChart(pl.chart, {
+      labels,
+      partial: partly,
+      stack: false,
+      format: duration,
+      series: PERCENTILES.map((p) => ({ name: p.label, color: p.color, data: m[p.key] })),
+    });
+    behind(pl, 'Table of latency over time', {
+      name: 'latency',
+      caption: `Latency per ${s.granularity.toLowerCase()}, in milliseconds`,
+      columns: [dateCol, ...DURATIONS.slice(0, 3), partCol],
+      rows: buckets,
+      keyOf: (r) => r.date,
+    });
+
+    const pt = panels.traffic;
+    const u = byteUnit(Math.max(0, ...m.requestBytes, ...m.responseBytes));
+    timeChart(pt.chart, {
+      labels,
+      partial: partly,
+      stack: false,
+      unit: u.unit,
+      whole: u.unit === 'B', // no fractions of a byte on the axis
+      series: [
+        { name: 'Bytes in (requests)', color: '#1b7f3b', data: m.requestBytes.map((v) => inUnit(v, u)) },
+        { name: 'Bytes out (responses)', color: '#7b2fa8', data: m.responseBytes.map((v) => inUnit(v, u)) },
+      ],
+    });
+    behind(pt, 'Table of bytes over time', {
+      name: 'traffic',
+      caption: `Request and response bytes per ${s.granularity.toLowerCase()}`,
+      columns: [dateCol, ...sizes(u), partCol],
+      rows: buckets,
+      keyOf: (r) => r.date,
+    });
+  }
+
+  // behind puts a table behind a panel's chart, in a details element kept
+  // open across live updates if the user opened it.
+  function behind(p, summary, spec) {
+    const open = p.tables.querySelector('details')?.open;
+    const details = h('details', { class: 'behind' }, h('summary', {}, summary), table(spec));
+    if (open) details.open = true;
+    p.tables.replaceChildren(details);
+  }
+
+  // renderMeasureTable draws the percentiles of the groups with the highest
+  // p95, and the table of every group's latency and traffic.
+  function renderMeasureTable(p, { name, kind, caption, rows, keyOf, label, columns, pick }) {
+    // Without any duration, the busiest groups, with no bars: the chart
+    // still names them, and the note says why it is empty.
+    const slow = slowest(rows, keyOf, TOP);
+    const top = slow.length ? slow : rows.slice(0, TOP);
+    barGroups(p.chart, {
+      labels: top.map(label),
+      series: PERCENTILES.map((x) => ({ name: x.label, color: x.color, data: top.map((r) => r[x.key]) })),
+      format: duration,
+      onPick: (i) => ctx.go(pick(top[i])),
+    });
+    const u = byteUnit(Math.max(0, ...rows.map((r) => Math.max(r.requestBytes, r.responseBytes))));
+    p.tables.replaceChildren(
+      h('p', { class: 'note' }, slow.length ? `The bars show the ${kind}s with the highest p95; the table lists every ${kind}.` : `No request of these ${kind}s carried a duration.`),
+      table({ name, caption, keyOf, rows, columns: [...columns, COUNTS[0], ...DURATIONS, ...sizes(u)] }),
+    );
+  }
+
   renderControls();
   renderTitle();
-  return { root, load, render, live: iv.live };
+  return { root, load, render, loadMore, renderMore, live: iv.live };
 
   function dimKey(g) {
     return { client: (r) => r.clientId, template: (r) => r.templateUri, method: (r) => r.httpMethod }[g];
