@@ -25,7 +25,7 @@ var NotificationTypes = []string{NotificationLimitThreshold}
 // Bounds of a webhook endpoint and of what is kept of its deliveries.
 const (
 	MaxWebhookURLBytes  = 2048
-	MaxWebhookEndpoints = 20      // per organization
+	MaxWebhookEndpoints = 20       // per organization
 	MaxPayloadBytes     = 64 << 10 // of one notification's payload
 	MaxResponseSnippet  = 1024     // bytes of a response body kept with a delivery
 )
