@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/notify"
 	"github.com/usaged/usaged/server"
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
 	"github.com/usaged/usaged/webhook"
 )
@@ -231,4 +233,44 @@ func TestWebhooksLimit(t *testing.T) {
 		decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": fmt.Sprintf("https://h%d.example/", i), "eventTypes": []string{"limit.threshold"}}), 201)
 	}
 	wantError(t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": "https://more.example/", "eventTypes": []string{"limit.threshold"}}), 409, "request.conflict", "delete one")
+}
+
+// TestServerDeliversOutbox: the server's worker sends what the store's
+// outbox holds to the subscribed, enabled webhooks of the organization.
+func TestServerDeliversOutbox(t *testing.T) {
+	e := MustEnv(t, allowPrivate, func(c *server.Config) {
+		c.Hooks.Notify = func(nc *notify.Config) { nc.Poll = 10 * time.Millisecond }
+	})
+	org := e.mustOrg("Acme")
+	editor := e.mustToken(e.mustClient(org.ID, 3600, usage.PermLimitView, usage.PermLimitEdit))
+	rc := &hookReceiver{}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
+	rc.mu.Lock()
+	rc.secret = w.Secret
+	rc.mu.Unlock()
+	e.clk.Advance(time.Second)
+	n := usage.Notification{ID: "msg_outbox", OrganizationID: org.ID, Type: usage.NotificationLimitThreshold, Time: e.clk.Now(), Payload: []byte(`{"threshold":80}`)}
+	if err := e.db.(store.Outbox).AppendNotifications(t.Context(), []usage.Notification{n}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ids, bad := rc.seen()
+		if bad != 0 {
+			t.Fatalf("%d requests did not verify", bad)
+		}
+		if len(ids) == 1 && ids[0] == "msg_outbox" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("receiver saw %v, want msg_outbox", ids)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p := decode[deliveryPage](t, e.do("GET", "/api/v2/usage/webhooks/"+w.ID+"/deliveries", editor, nil), 200)
+	if len(p.Entities) != 1 || p.Entities[0].NotificationID != "msg_outbox" || p.Entities[0].Replay || p.Entities[0].Payload["threshold"] != 80.0 {
+		t.Fatalf("deliveries %+v", p.Entities)
+	}
 }
