@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/usaged/usaged/internal/fakeclock"
 	"github.com/usaged/usaged/store"
@@ -429,5 +430,44 @@ func TestSendIsAReplay(t *testing.T) {
 	run(t, w, clock, time.Second, t0.Add(time.Minute), func() bool { return pending(t, s) == 0 })
 	if ds := log(t, s, "org-a", "w2"); len(ds) != 0 {
 		t.Fatalf("the disabled endpoint got %d deliveries", len(ds))
+	}
+}
+
+// TestResponseBounded: of a large answer the log keeps the first 1,024
+// bytes, and the reading stops at 64 KiB.
+func TestResponseBounded(t *testing.T) {
+	clock := fakeclock.New(t0)
+	s := memory.New()
+	written := make(chan int64, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		var n int64
+		chunk := []byte(strings.Repeat("é", 512)) // two bytes each: a cut may fall inside one
+		for n < 8<<20 {
+			m, err := w.Write(chunk)
+			n += int64(m)
+			if err != nil {
+				break
+			}
+		}
+		written <- n
+	}))
+	defer srv.Close()
+	ep := addEndpoint(t, s, "org-a", "w1", srv.URL, webhook.NewSecret())
+	w := newWorker(t, s, clock, nil)
+	d, err := w.Send(t.Context(), ep, limitNotification("msg_1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Succeeded() || len(d.Response) > usage.MaxResponseSnippet || len(d.Response) < usage.MaxResponseSnippet-2 || !utf8.ValidString(d.Response) {
+		t.Fatalf("response of %d bytes (valid UTF-8: %v), want at most %d", len(d.Response), utf8.ValidString(d.Response), usage.MaxResponseSnippet)
+	}
+	select {
+	case n := <-written:
+		if n >= 8<<20 {
+			t.Fatalf("the receiver wrote all %d bytes: the answer was read whole", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receiver is still writing")
 	}
 }
