@@ -80,6 +80,11 @@ type Config struct {
 	// elsewhere cannot lock logins out: 0 means DefaultTokenRateLimit;
 	// negative means unlimited. Failed logins are limited by Auth besides.
 	TokenRateLimit int
+	// Webhooks keeps the webhook endpoints of organizations and their
+	// delivery logs, and WebhookSender sends their replays and tests; with
+	// either nil the webhook routes answer 501.
+	Webhooks      store.Webhooks
+	WebhookSender WebhookSender
 }
 
 // Validate reports every problem with the configuration.
@@ -179,6 +184,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerUsage(r)
 	s.registerJobs(r)
 	s.registerTokens(r)
+	s.registerWebhooks(r)
 	r.finish()
 }
 

@@ -67,6 +67,11 @@ func TestSchemasMatchWireTypes(t *testing.T) {
 		"ErrorBody":                 wire.ErrorBody{},
 		"Event":                     wire.Event{},
 		"EventPage":                 wire.EventPage{},
+		"Webhook":                   wire.Webhook{},
+		"WebhookEntities":           wire.WebhookEntities{},
+		"WebhookRequest":            wire.WebhookRequest{},
+		"WebhookDelivery":           wire.WebhookDelivery{},
+		"WebhookDeliveryPage":       wire.WebhookDeliveryPage{},
 		"IngestResult":              ingest.Result{},
 		"UISession": struct {
 			Demo bool `json:"demo"`

@@ -13,6 +13,7 @@ import (
 	"github.com/usaged/usaged/dashboard"
 	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/ingest"
+	"github.com/usaged/usaged/notify"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/ratelimit"
 	"github.com/usaged/usaged/store/open"
@@ -33,6 +34,8 @@ type Config struct {
 	Limits LimitsConfig
 	Demo   DemoConfig
 	Log    LogConfig
+	// Webhooks configures the delivery of notifications to webhooks.
+	Webhooks WebhooksConfig
 	// Now is the clock of every component: token lifetimes, event times,
 	// executions' expiry, rate limit windows. Default time.Now.
 	Now func() time.Time
@@ -50,6 +53,15 @@ type Hooks struct {
 	Query   func(*query.Config)
 	Genesys func(*genesys.Config)
 	CCC     func(*ccc.Config)
+	Notify  func(*notify.Config)
+}
+
+// WebhooksConfig is how notifications reach webhooks.
+type WebhooksConfig struct {
+	// AllowPrivate lets webhooks reach loopback, private, link-local and
+	// other non-public addresses (--webhook-allow-private): for tests and
+	// for receivers on the operator's own network.
+	AllowPrivate bool
 }
 
 // apply calls hook with c, if hook is set.

@@ -37,6 +37,7 @@ import (
 	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/internal/secretfile"
+	"github.com/usaged/usaged/notify"
 	"github.com/usaged/usaged/openapi"
 	"github.com/usaged/usaged/query"
 	"github.com/usaged/usaged/store"
@@ -66,6 +67,7 @@ type Server struct {
 	ingest   *ingest.Pipeline
 	queries  *query.Service
 	registry *tenancy.Registry
+	notifier *notify.Worker // nil when the metadata store keeps no webhooks
 	stack    *httpmw.Stack
 	metrics  *prometheus.Registry
 
@@ -264,15 +266,35 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	if err != nil {
 		return err
 	}
+	var hooks store.Webhooks
+	if h, ok := meta.(store.Webhooks); ok {
+		hooks = h
+		outbox, _ := usageDB.(store.Outbox) // nil: replays and tests only
+		if s.notifier, err = notify.New(*apply(cfg.Hooks.Notify, &notify.Config{
+			Outbox:   outbox,
+			Webhooks: h,
+			Client:   notify.NewClient(cfg.Webhooks.AllowPrivate),
+			Now:      cfg.Now,
+			Logger:   log.With("component", "webhooks"),
+		})); err != nil {
+			return err
+		}
+	}
+	var sender genesys.WebhookSender
+	if s.notifier != nil {
+		sender = s.notifier
+	}
 	api, err := genesys.New(*apply(cfg.Hooks.Genesys, &genesys.Config{
-		Auth:    s.auth,
-		Ingest:  s.ingest,
-		Events:  usageDB,
-		Queries: s.queries,
-		Now:     cfg.Now,
-		Logger:  log.With("component", "http"),
-		MaxBody: cfg.Ingest.MaxBody,
-		Stack:   s.stack,
+		Webhooks:      hooks,
+		WebhookSender: sender,
+		Auth:          s.auth,
+		Ingest:        s.ingest,
+		Events:        usageDB,
+		Queries:       s.queries,
+		Now:           cfg.Now,
+		Logger:        log.With("component", "http"),
+		MaxBody:       cfg.Ingest.MaxBody,
+		Stack:         s.stack,
 		// Never 0 here, which would mean the default.
 		RateLimit:       cfg.Limits.RateLimit,
 		IngestRateLimit: cfg.Limits.IngestRateLimit,
@@ -376,6 +398,9 @@ func (s *Server) Run(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.srv.Serve(s.ln) }()
 	s.background.Go(func() { s.ingest.Maintain(s.maintainCtx, time.Hour) })
+	if s.notifier != nil {
+		s.background.Go(func() { s.notifier.Run(s.maintainCtx) })
+	}
 	if s.sharedMetadata() {
 		s.background.Go(func() { s.reloadMetadata(s.maintainCtx, MetadataReload) })
 	}

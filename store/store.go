@@ -317,3 +317,64 @@ type DiskUser interface {
 	// data, and false when it is not known.
 	FreeDiskBytes() (int64, bool)
 }
+
+// Webhooks keeps organizations' webhook endpoints and the log of deliveries
+// to them. A Metadata backend implements it; callers find it by type
+// assertion. Every write is durable when it returns.
+type Webhooks interface {
+	// PutWebhook creates or replaces an endpoint by (OrganizationID, ID).
+	// Endpoint IDs are unique across organizations. It does not validate
+	// e (see usage.WebhookEndpoint.Validate).
+	PutWebhook(ctx context.Context, e usage.WebhookEndpoint) error
+	// Webhook returns endpoint id of organization orgID, or an error of
+	// kind usage.KindNotFound, also when id is another organization's.
+	Webhook(ctx context.Context, orgID, id string) (usage.WebhookEndpoint, error)
+	// Webhooks lists the endpoints of an organization ordered by ID.
+	Webhooks(ctx context.Context, orgID string) ([]usage.WebhookEndpoint, error)
+	// DeleteWebhook removes an endpoint and its deliveries; a missing
+	// endpoint, or another organization's, is an error of kind
+	// usage.KindNotFound.
+	DeleteWebhook(ctx context.Context, orgID, id string) error
+
+	// AppendDelivery records one attempt. Deliveries are kept per
+	// endpoint, the newest MaxDeliveriesPerEndpoint of them: appending
+	// beyond that forgets the oldest (by Time, then ID). An endpoint that
+	// does not exist keeps none: the record is dropped without error.
+	AppendDelivery(ctx context.Context, d usage.Delivery) error
+	// Deliveries returns up to limit deliveries of endpoint endpointID of
+	// organization orgID, newest first (by Time, then ID, both
+	// descending), and the cursor of the next page ("" when there is
+	// none). after is "" for the first page or the cursor of the previous
+	// one; a malformed cursor is a usage.KindInvalid error on field
+	// "after". An endpoint of another organization has none.
+	Deliveries(ctx context.Context, orgID, endpointID, after string, limit int) ([]usage.Delivery, string, error)
+	// Delivery returns delivery id of the endpoint, or an error of kind
+	// usage.KindNotFound.
+	Delivery(ctx context.Context, orgID, endpointID, id string) (usage.Delivery, error)
+	// NotificationDeliveries returns every kept delivery of notification
+	// notificationID to endpoint endpointID, oldest first: the delivery
+	// worker rebuilds its retry schedule from them.
+	NotificationDeliveries(ctx context.Context, endpointID, notificationID string) ([]usage.Delivery, error)
+}
+
+// MaxDeliveriesPerEndpoint bounds the delivery log of one endpoint.
+const MaxDeliveriesPerEndpoint = 1000
+
+// Outbox keeps notifications until they are delivered: a Usage backend
+// that can write them in the same commit as the counts that cause them
+// implements it (the embedded one); callers find it by type assertion.
+// Every write is durable when it returns.
+type Outbox interface {
+	// AppendNotifications adds notifications to the outbox, pending; a
+	// notification whose ID is pending already is left as it is. One
+	// marked done is forgotten, and appended again it is pending again
+	// (receivers deduplicate by its ID).
+	AppendNotifications(ctx context.Context, ns []usage.Notification) error
+	// PendingNotifications returns up to limit pending notifications,
+	// oldest first (by Time, then ID).
+	PendingNotifications(ctx context.Context, limit int) ([]usage.Notification, error)
+	// MarkNotificationsDone takes the notifications with ids out of the
+	// pending ones for good: they are never returned again. Unknown ids
+	// are ignored.
+	MarkNotificationsDone(ctx context.Context, ids []string) error
+}

@@ -24,6 +24,9 @@ type admin[T any] struct {
 	check func() error
 	call  func(ctx context.Context, api *client.Client) (T, error)
 	text  func(w io.Writer, v T) error
+	// clientToken is set for commands that take a client's token rather
+	// than the admin's: a missing one is the server's 401 to report.
+	clientToken bool
 }
 
 // newAdminCommand starts an admin command with the flags that reach the
@@ -42,7 +45,7 @@ func (a admin[T]) run(c *cli, remote *remoteFlags, format *flagvalue.OneOf) func
 				return err
 			}
 		}
-		api, err := remote.client(true, 1)
+		api, err := remote.client(!a.clientToken, 1)
 		if err != nil {
 			return err
 		}

@@ -79,6 +79,7 @@ later starts reuse both. The dashboard then opens signed in as the demo viewer.`
 	f.Var((*flagvalue.ByteSize)(&cfg.Query.MaxResultBytesPerOrg), "max-result-bytes-per-org", "stored query results one organization may hold until they expire, counted as their strings plus 8 bytes per number; beyond it new executions are answered 429 (a `size`, e.g. 256MiB)")
 	f.BoolVar(&cfg.Demo.Enabled, "demo", false, "seed a demo organization and demo services with 30 days of traffic and activity on first start and print credentials to query them")
 	f.IntVar(&cfg.Demo.EventsPerDay, "demo-events-per-day", cfg.Demo.EventsPerDay, "with --demo, average events per day to seed")
+	f.BoolVar(&cfg.Webhooks.AllowPrivate, "webhook-allow-private", false, "let webhooks reach loopback, private (RFC 1918, fc00::/7), link-local, shared (100.64.0.0/10) and other non-public addresses, which are refused by default")
 	f.BoolVar(&cfg.Data.AcceptWALLoss, "accept-wal-loss", false, "start even if the store's write-ahead log is damaged in its middle, dropping the acknowledged writes from the damage on (logged at ERROR); without it such a store refuses to start")
 	cmd.Run = func(ctx context.Context) error { return c.serve(ctx, &cfg, logFormat.Value, logLevel) }
 	return cmd

@@ -54,6 +54,8 @@ type DB struct {
 	registry map[regKey][]byte
 	execs    map[string]usage.Execution
 	rows     map[string][]usage.Row
+
+	webhooks webhookState // see webhooks.go
 }
 
 type orgKey struct{ org, id string }

@@ -20,3 +20,12 @@ func TestMetadataConformance(t *testing.T) {
 		Open: func(*testing.T) store.Metadata { return memory.New() },
 	})
 }
+
+func TestWebhooksConformance(t *testing.T) {
+	storetest.RunWebhooks(t, storetest.WebhooksBackend{
+		Open: func(*testing.T) store.Webhooks { return memory.New() },
+	})
+	storetest.RunOutbox(t, storetest.OutboxBackend{
+		Open: func(*testing.T) store.Outbox { return memory.New() },
+	})
+}

@@ -87,6 +87,10 @@ type DB struct {
 	// panics. It is taken before mu.
 	life sync.RWMutex
 
+	// hookMu serializes the writes of a webhook endpoint's delivery log,
+	// which count it to keep it bounded (webhooks.go).
+	hookMu sync.Mutex
+
 	// mu serializes Append up to the point where its batch is applied to the
 	// memtable and visible; the WAL fsync is awaited outside mu, so
 	// concurrent Appends share fsyncs. Applying in mu's order means a batch

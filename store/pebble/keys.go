@@ -30,6 +30,10 @@ import (
 //	'u' service user time id                      → JSON                 user events
 //	'w' service user day                          → uvarints             per-user counters, per day
 //	'l' seq                                       → (org day hash)…      arrival log of dedupe records (dedupe.go)
+//	'k' endpoint id                               → JSON                 webhook endpoint (webhooks.go)
+//	'v' endpoint id 0x00 time id                  → JSON                 webhook delivery, its log newest last
+//	'q' time id                                   → JSON                 pending notification (the outbox)
+//	'p' notification id                           → 'q' key              index of pending notifications by id
 //
 // Dedupe records lead with their event day so that new records land near each
 // other and settled days are never rewritten by compactions; expiry is then a
@@ -44,6 +48,13 @@ import (
 // key, the chunk number a big-endian uint32, so that a page of rows reads only
 // the chunks it overlaps. They are not per organization: executions are looked
 // up by id, and listed only by the sweeps that expire and resume them.
+//
+// Webhook deliveries and pending notifications are keyed by big-endian Unix
+// nanoseconds and then their id, so that an endpoint's log pages newest first
+// by iterating backwards and the outbox hands out its oldest first. A
+// notification's 'q' and 'p' keys are written and deleted in one batch; a
+// usage commit may add them to its own batch (addNotifications), so that the
+// notifications its counts cause are durable exactly when the counts are.
 //
 // Service activity is keyed by the raw 16-byte service and user GUIDs, and
 // times by big-endian Unix nanoseconds, so that a gauge's latest report before
@@ -67,6 +78,10 @@ const (
 	famGauge      = 'b'
 	famUserEvent  = 'u'
 	famUserDay    = 'w'
+	famWebhook    = 'k'
+	famDelivery   = 'v'
+	famOutbox     = 'q'
+	famPending    = 'p'
 )
 
 const (

@@ -46,3 +46,16 @@ func TestMetadataConformance(t *testing.T) {
 		Reopen: func(t *testing.T, s store.Metadata) store.Metadata { return d.reopen(t, s.(*pebble.DB)) },
 	})
 }
+
+func TestWebhooksConformance(t *testing.T) {
+	t.Parallel()
+	d := dirs{}
+	storetest.RunWebhooks(t, storetest.WebhooksBackend{
+		Open:   func(t *testing.T) store.Webhooks { return d.open(t, t.TempDir()) },
+		Reopen: func(t *testing.T, s store.Webhooks) store.Webhooks { return d.reopen(t, s.(*pebble.DB)) },
+	})
+	storetest.RunOutbox(t, storetest.OutboxBackend{
+		Open:   func(t *testing.T) store.Outbox { return d.open(t, t.TempDir()) },
+		Reopen: func(t *testing.T, s store.Outbox) store.Outbox { return d.reopen(t, s.(*pebble.DB)) },
+	})
+}

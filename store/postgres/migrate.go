@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -17,9 +18,13 @@ import (
 // last step known here was migrated by a newer usaged, whose tables this one
 // may misread: Open refuses it.
 
-// migration is one step of the schema. Versions run 1, 2, 3 and so on, in
-// order. A released step is never changed: a change of the schema is a new
-// step.
+// migration is one step of the schema. Versions start at 1 and increase;
+// a version may be skipped, to be filled by a step written at the same time
+// (on another line of work) and merged later: Open applies every step whose
+// version the schema lacks, in order, so that the late step still runs on
+// schemas that have the ones after it. Steps must therefore not depend on
+// a step of a version they skip. A released step is never changed: a change
+// of the schema is a new step.
 type migration struct {
 	version int
 	sql     string
@@ -126,6 +131,26 @@ EXCEPTION WHEN feature_not_supported OR syntax_error THEN
 	NULL;
 END
 $$;
+`}, {5,
+	// Webhook endpoints, and the log of deliveries to each, ordered by the
+	// attempt's time in Unix nanoseconds and its id. Version 4 is left to
+	// a step of its own (see migration).
+	`
+CREATE TABLE webhooks (
+	id              text COLLATE "C" PRIMARY KEY,
+	organization_id text COLLATE "C" NOT NULL,
+	record          jsonb NOT NULL
+);
+CREATE INDEX webhooks_organization ON webhooks (organization_id, id);
+CREATE TABLE webhook_deliveries (
+	endpoint_id     text COLLATE "C" NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+	at              bigint NOT NULL,
+	id              text COLLATE "C" NOT NULL,
+	notification_id text COLLATE "C" NOT NULL,
+	record          jsonb NOT NULL,
+	PRIMARY KEY (endpoint_id, at, id)
+);
+CREATE INDEX webhook_deliveries_notification ON webhook_deliveries (endpoint_id, notification_id, at);
 `}}
 
 // migrationLock is the first key of the schema's advisory lock, the second
@@ -171,23 +196,37 @@ func (s *Store) migrateStep(ctx context.Context, ms []migration) (upToDate bool,
 				return err
 			}
 		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		applied := map[int]bool{}
+		current := 0
+		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
 			return err
 		}
-		switch {
-		case current > latest:
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return err
+			}
+			applied[v], current = true, max(current, v)
+		}
+		if rows.Close(); rows.Err() != nil {
+			return rows.Err()
+		}
+		if current > latest {
 			return fmt.Errorf("postgres store: schema %q is at version %d, newer than version %d, the latest this usaged knows: "+
 				"it was migrated by a newer usaged; run that one, or give this one another schema", s.schema, current, latest)
-		case current == latest:
+		}
+		i := slices.IndexFunc(ms, func(m migration) bool { return !applied[m.version] })
+		if i < 0 {
 			upToDate = true
 			return nil
 		}
-		m := ms[current] // versions run from 1 without gaps
+		m := ms[i]
 		if _, err := tx.Exec(ctx, m.sql); err != nil {
 			return fmt.Errorf("postgres store: schema %q: migration to version %d: %w", s.schema, m.version, err)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.version)
+		_, err = tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, m.version)
 		return err
 	})
 	return upToDate, err

@@ -114,8 +114,8 @@ func versions(t *testing.T, s *Store) map[int]time.Time {
 
 func TestMigrationVersionsRunInOrder(t *testing.T) {
 	for i, m := range migrations {
-		if m.version != i+1 {
-			t.Fatalf("migration %d has version %d, want %d: versions run 1, 2, 3 without gaps", i, m.version, i+1)
+		if i == 0 && m.version != 1 || i > 0 && m.version <= migrations[i-1].version {
+			t.Fatalf("migration %d has version %d: versions start at 1 and increase", i, m.version)
 		}
 	}
 }
@@ -187,6 +187,37 @@ func TestRefusesNewerSchema(t *testing.T) {
 	}
 }
 
+// TestSkippedVersionAppliesLate merges a step into a version the schema
+// skipped: a schema migrated past it applies it on its next Open.
+func TestSkippedVersionAppliesLate(t *testing.T) {
+	dbURL, schema := testSchema(t)
+	s := mustOpen(t, dbURL, schema)
+	var merged []migration
+	skipped := 0
+	for i, m := range migrations {
+		if i > 0 && m.version > migrations[i-1].version+1 && skipped == 0 {
+			skipped = migrations[i-1].version + 1
+			merged = append(merged, migration{skipped, `CREATE TABLE merged_late (id integer PRIMARY KEY)`})
+		}
+		merged = append(merged, m)
+	}
+	if skipped == 0 {
+		t.Skip("no version is skipped")
+	}
+	if _, ok := versions(t, s)[skipped]; ok {
+		t.Fatalf("version %d is applied before it exists", skipped)
+	}
+	if err := s.migrate(t.Context(), merged); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := versions(t, s)[skipped]; !ok {
+		t.Fatalf("version %d, merged late, was not applied", skipped)
+	}
+	if _, err := s.exec(t.Context(), `SELECT FROM merged_late`); err != nil {
+		t.Fatalf("the late step's table: %v", err)
+	}
+}
+
 // TestFailedMigrationKeepsTheVersionBefore applies steps one transaction
 // each: a step that fails leaves the schema at the version before it, and a
 // corrected step applies later.
@@ -201,8 +232,8 @@ func TestFailedMigrationKeepsTheVersionBefore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "migration to version "+strconv.Itoa(latest+2)) {
 		t.Fatalf("migrate with a broken step: %v, want an error naming version %d", err, latest+2)
 	}
-	if got := versions(t, s); len(got) != latest+1 {
-		t.Fatalf("after a broken step, schema_migrations holds %v, want versions 1 to %d", got, latest+1)
+	if got := versions(t, s); len(got) != len(migrations)+1 {
+		t.Fatalf("after a broken step, schema_migrations holds %v, want those of every step but the broken one", got)
 	}
 	if _, err := s.exec(t.Context(), `SELECT FROM extra_two`); err == nil {
 		t.Fatal("the broken step's table exists: its transaction was not rolled back")
@@ -211,8 +242,8 @@ func TestFailedMigrationKeepsTheVersionBefore(t *testing.T) {
 	if err := s.migrate(t.Context(), broken); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, s); len(got) != latest+2 {
-		t.Fatalf("after the corrected step, schema_migrations holds %v, want versions 1 to %d", got, latest+2)
+	if got := versions(t, s); len(got) != len(migrations)+2 {
+		t.Fatalf("after the corrected step, schema_migrations holds %v, want those of every step", got)
 	}
 }
 
@@ -302,4 +333,30 @@ func TestMigrateToChunks(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestWebhooksConformance(t *testing.T) {
+	var mu sync.Mutex
+	schemas := map[store.Webhooks]string{}
+	storetest.RunWebhooks(t, storetest.WebhooksBackend{
+		Open: func(t *testing.T) store.Webhooks {
+			dbURL, schema := testSchema(t)
+			s := mustOpen(t, dbURL, schema)
+			mu.Lock()
+			defer mu.Unlock()
+			schemas[s] = schema
+			return s
+		},
+		Reopen: func(t *testing.T, s store.Webhooks) store.Webhooks {
+			if err := s.(*Store).Close(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			schema := schemas[s]
+			again := mustOpen(t, clustertest.Postgres(t), schema)
+			schemas[again] = schema
+			return again
+		},
+	})
 }
