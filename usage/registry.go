@@ -15,12 +15,15 @@ const (
 	PermOAuthClientAdd   Permission = "oauth:client:add"
 	PermOAuthClientEdit  Permission = "oauth:client:edit"
 	PermOAuthClientDel   Permission = "oauth:client:delete"
+	PermLimitView        Permission = "usage:limit:view"
+	PermLimitEdit        Permission = "usage:limit:edit"
 )
 
 // Permissions lists every known permission, in a stable order.
 var Permissions = []Permission{
 	PermEventAdd, PermOrganizationView, PermClientView, PermSimpleSearchView,
 	PermOAuthClientView, PermOAuthClientAdd, PermOAuthClientEdit, PermOAuthClientDel,
+	PermLimitView, PermLimitEdit,
 }
 
 // KnownPermission reports whether p is one of Permissions.
