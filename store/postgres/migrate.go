@@ -126,6 +126,15 @@ EXCEPTION WHEN feature_not_supported OR syntax_error THEN
 	NULL;
 END
 $$;
+`}, {4,
+	// Usage limits, each by its id within its organization.
+	`
+CREATE TABLE limits (
+	organization_id text COLLATE "C" NOT NULL,
+	id              text COLLATE "C" NOT NULL,
+	record          jsonb NOT NULL,
+	PRIMARY KEY (organization_id, id)
+);
 `}}
 
 // migrationLock is the first key of the schema's advisory lock, the second
