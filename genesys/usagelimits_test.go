@@ -1,6 +1,7 @@
 package genesys_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -8,7 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/genesys"
 	"github.com/usaged/usaged/genesys/wire"
+	"github.com/usaged/usaged/query"
+	"github.com/usaged/usaged/server"
+	"github.com/usaged/usaged/store"
+	"github.com/usaged/usaged/store/memory"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -468,5 +474,57 @@ func TestLimitStatusOracle(t *testing.T) {
 		if l.Status == nil || l.Status.LimitID != l.ID {
 			t.Errorf("listed with expand=status: %+v", l)
 		}
+	}
+}
+
+// noMeasures is a usage store that refuses queries asking for a measure,
+// as the cluster store does.
+type noMeasures struct{ store.Usage }
+
+func (n noMeasures) Query(ctx context.Context, q usage.Query) ([]usage.Row, error) {
+	if q.WantsMeasures() {
+		return nil, usage.Errorf(usage.KindInvalid, "metrics", "this store does not keep the measures")
+	}
+	return n.Usage.Query(ctx, q)
+}
+
+// TestLimitResponseBytesWithoutMeasures checks that, over a store that
+// keeps no measures, a responseBytes limit is refused as invalid, and the
+// status of one stored before passes the store's refusal on as it is.
+func TestLimitResponseBytesWithoutMeasures(t *testing.T) {
+	limits := memory.New()
+	e := MustEnv(t, func(c *server.Config) {
+		c.Hooks.Genesys = func(g *genesys.Config) {
+			qs, err := query.New(t.Context(), query.Config{Events: noMeasures{g.Events.(store.Usage)}, Executions: memory.New()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { qs.Close() })
+			g.Queries, g.Limits = qs, limits
+		}
+	})
+	org := e.mustOrg("Acme").ID
+	tok := e.limitsToken(org, usage.PermLimitView, usage.PermLimitEdit)
+	body := dailyLimit()
+	body["metric"] = "responseBytes"
+	eb := wantError(t, e.do("POST", limitsPath, tok, body), 400, "bad.request", "responseBytes cannot be limited on this server")
+	if eb.Details[0].FieldName != "metric" {
+		t.Errorf("details %+v, want metric", eb.Details)
+	}
+	if l := decode[wire.LimitEntityListing](t, e.do("GET", limitsPath, tok, nil), 200); l.Total != 0 {
+		t.Errorf("the refused limit was stored: %+v", l)
+	}
+	// A count limit is counted as ever.
+	ok := e.mustLimit(tok, dailyLimit())
+	decode[wire.LimitStatus](t, e.do("GET", ok.SelfURI+"/status", tok, nil), 200)
+
+	stored := usage.Limit{ID: "bytes", OrganizationID: org, Name: "bytes", Metric: usage.LimitResponseBytes, Value: 100,
+		Window: usage.Window{Type: usage.WindowDay}, Version: 1, Created: start, Updated: start}
+	if err := limits.PutLimit(t.Context(), stored); err != nil {
+		t.Fatal(err)
+	}
+	eb = wantError(t, e.do("GET", limitsPath+"/bytes/status", tok, nil), 400, "bad.request", "does not keep the measures")
+	if eb.Details[0].FieldName != "metrics" {
+		t.Errorf("details %+v, want metrics", eb.Details)
 	}
 }
