@@ -51,6 +51,9 @@ type Config struct {
 	// Limits keeps the organizations' usage limits, whose status Queries
 	// counts. Nil: the limits routes answer 501.
 	Limits store.Limits
+	// MaxLimitsPerOrg bounds the usage limits of one organization: a
+	// create beyond it answers 409. 0 means DefaultMaxLimitsPerOrg.
+	MaxLimitsPerOrg int
 	// SubmitWait is how long a POST that starts an execution waits for it
 	// to finish before answering, so that the caller's first poll usually
 	// finds it complete. The answer is 202 either way. Default 250 ms;
@@ -103,6 +106,9 @@ func (c Config) Validate() error {
 	if c.MaxBody < 0 {
 		errs = append(errs, errors.New("genesys: MaxBody must not be negative"))
 	}
+	if c.MaxLimitsPerOrg < 0 {
+		errs = append(errs, errors.New("genesys: MaxLimitsPerOrg must not be negative"))
+	}
 	if c.RateLimit > MaxRateLimit {
 		errs = append(errs, fmt.Errorf("genesys: RateLimit must be at most %d, got %d", MaxRateLimit, c.RateLimit))
 	}
@@ -135,6 +141,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxLimitsPerOrg == 0 {
+		cfg.MaxLimitsPerOrg = DefaultMaxLimitsPerOrg
 	}
 	if cfg.SubmitWait == 0 {
 		cfg.SubmitWait = 250 * time.Millisecond

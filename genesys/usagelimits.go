@@ -31,6 +31,11 @@ func (s *Server) registerLimits(r *router) {
 // limitsPath is where the usage limits are.
 const limitsPath = "/api/v2/usage/limits"
 
+// DefaultMaxLimitsPerOrg is the default of Config.MaxLimitsPerOrg: far
+// more than an organization watches, few enough that listing them all
+// with their status stays cheap.
+const DefaultMaxLimitsPerOrg = 1000
+
 // limitHandler is a handler of the limits routes, given the organization
 // whose limits it acts on.
 type limitHandler func(r *http.Request, p *auth.Principal, org string) (response, error)
@@ -155,6 +160,15 @@ func (s *Server) createLimit(r *http.Request, p *auth.Principal, org string) (re
 	}
 	if err := s.checkMetric(r.Context(), &l, now); err != nil {
 		return response{}, err
+	}
+	// Checked before the put, so that two creates at once may both pass
+	// at the bound: it keeps the number of limits in check, not exact.
+	have, err := s.cfg.Limits.Limits(r.Context(), org)
+	if err != nil {
+		return response{}, err
+	}
+	if len(have) >= s.cfg.MaxLimitsPerOrg {
+		return response{}, usage.Errorf(usage.KindConflict, "", "the organization has %d usage limits, the most it may have: delete one first", len(have))
 	}
 	l.ID, l.Version, l.Created, l.Updated = uuid.NewString(), 1, now, now
 	if err := s.cfg.Limits.PutLimit(r.Context(), l); err != nil {

@@ -156,6 +156,23 @@ func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
+// TestLimitsPerOrganization checks the bound on an organization's limits:
+// a create beyond it is a conflict, another organization is not counted,
+// and a deletion makes room.
+func TestLimitsPerOrganization(t *testing.T) {
+	e := MustEnv(t, func(c *server.Config) {
+		c.Hooks.Genesys = func(g *genesys.Config) { g.MaxLimitsPerOrg = 2 }
+	})
+	a, b := e.mustOrg("A").ID, e.mustOrg("B").ID
+	tokA := e.limitsToken(a, usage.PermLimitEdit)
+	first := e.mustLimit(tokA, dailyLimit())
+	e.mustLimit(tokA, dailyLimit())
+	wantError(t, e.do("POST", limitsPath, tokA, dailyLimit()), 409, "request.conflict", "has 2 usage limits")
+	e.mustLimit(e.limitsToken(b, usage.PermLimitEdit), dailyLimit())
+	decode[struct{}](t, e.do("DELETE", first.SelfURI, tokA, nil), 204)
+	e.mustLimit(tokA, dailyLimit())
+}
+
 // TestLimitsPermissions checks each route with and without its permission:
 // view reads, edit writes, and neither implies the other.
 func TestLimitsPermissions(t *testing.T) {
