@@ -149,6 +149,13 @@ func TestLimitsValidation(t *testing.T) {
 	f(func(m map[string]any) { m["name"] = "" }, "name", "name is required")
 	f(func(m map[string]any) { m["version"] = 3 }, "version", "version")
 	f(func(m map[string]any) { m["colour"] = "red" }, "colour", "unknown field")
+	// Every problem of a body is named.
+	two := dailyLimit()
+	two["name"], two["thresholds"] = "", []int{0}
+	eb := wantError(t, e.do("POST", limitsPath, tok, two), 400, "bad.request", "name is required")
+	if len(eb.Details) != 2 || eb.Details[0].FieldName != "name" || eb.Details[1].FieldName != "thresholds" {
+		t.Errorf("details %+v, want name and thresholds", eb.Details)
+	}
 	wantError(t, e.do("GET", limitsPath+"?expand=clients", e.limitsToken(org, usage.PermLimitView), nil), 400, "invalid.value", "clients")
 }
 
