@@ -194,9 +194,9 @@ func (w Window) Current(now time.Time) (Interval, error) {
 
 var errRolling = Errorf(KindInvalid, "window", "rolling windows are not supported yet: usaged keeps counts by the hour, which cannot answer the last N minutes exactly; use an hour, day, week or month window")
 
-// Limits on a limit's definition.
+// Limits on a limit's definition; its name is a name as any other
+// (CheckName).
 const (
-	MaxLimitNameLen     = 200
 	MaxLimitThresholds  = 10
 	MaxLimitThreshold   = 1000 // percent
 	MaxLimitFilterItems = 100
@@ -223,16 +223,15 @@ func (l Limit) Normalize(now time.Time) (Limit, error) {
 		bad("organizationId", "organizationId is required")
 	}
 	l.Name = strings.TrimSpace(l.Name)
-	switch {
-	case l.Name == "":
-		bad("name", "name is required")
-	case len(l.Name) > MaxLimitNameLen:
-		bad("name", "name must be at most %d bytes, not %d", MaxLimitNameLen, len(l.Name))
+	if err := CheckName("name", l.Name); err != nil {
+		errs = append(errs, err)
 	}
 	switch l.Scope {
 	case ScopeClient:
 		if l.ClientID == "" {
 			bad("clientId", "clientId is required with scope client")
+		} else if err := CheckText("clientId", l.ClientID); err != nil {
+			errs = append(errs, err)
 		}
 	case ScopeOrganization, ScopeEachClient:
 		if l.ClientID != "" {
@@ -250,8 +249,15 @@ func (l Limit) Normalize(now time.Time) (Limit, error) {
 		if len(f.list) > MaxLimitFilterItems {
 			bad(f.field, "%s may hold at most %d values, not %d", f.field, MaxLimitFilterItems, len(f.list))
 		}
-		if slices.Contains(f.list, "") {
-			bad(f.field, "%s must not hold an empty value", f.field)
+		for _, v := range f.list {
+			if v == "" {
+				bad(f.field, "%s must not hold an empty value", f.field)
+				break
+			}
+			if err := CheckText(f.field, v); err != nil {
+				errs = append(errs, err)
+				break
+			}
 		}
 	}
 	switch {
