@@ -3,6 +3,7 @@ package genesys
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/usaged/usaged/genesys/wire"
@@ -100,8 +101,8 @@ func errorResponse(err error, contextID string) (body errorBody, internal bool) 
 	var ue *usage.Error
 	if errors.As(err, &ue) && kind != usage.KindInternal {
 		body.Message = ue.Message
-		if ue.Field != "" {
-			body.Details = append(body.Details, errorDetail{ErrorCode: body.Code, FieldName: ue.Field})
+		for _, f := range fieldsOf(err) {
+			body.Details = append(body.Details, errorDetail{ErrorCode: body.Code, FieldName: f})
 		}
 	}
 	if ae != nil && ae.template != "" {
@@ -114,6 +115,32 @@ func errorResponse(err error, contextID string) (body errorBody, internal bool) 
 	// A refusal answered 4xx, such as an organization's limit, is not the
 	// server failing.
 	return body, kind == usage.KindInternal || (kind == usage.KindUnavailable && body.Status >= 500)
+}
+
+// fieldsOf returns the fields err concerns: its first *usage.Error's, or,
+// for errors joined with errors.Join (a validation reporting every
+// problem), the first's of each part, without repeats.
+func fieldsOf(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		// A walk of the tree errors.As walks, to reach every part of a
+		// join rather than the first.
+		switch e := err.(type) {
+		case *usage.Error:
+			if e.Field != "" && !slices.Contains(out, e.Field) {
+				out = append(out, e.Field)
+			}
+		case interface{ Unwrap() []error }:
+			for _, part := range e.Unwrap() {
+				walk(part)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
 }
 
 // defaultMessage is shown for errors that carry no message fit for clients.

@@ -48,6 +48,12 @@ type Config struct {
 	Events store.EventQuerier
 	// Queries runs the asynchronous usage queries and jobs; required.
 	Queries *query.Service
+	// Limits keeps the organizations' usage limits, whose status Queries
+	// counts. Nil: the limits routes answer 501.
+	Limits store.Limits
+	// MaxLimitsPerOrg bounds the usage limits of one organization: a
+	// create beyond it answers 409. 0 means DefaultMaxLimitsPerOrg.
+	MaxLimitsPerOrg int
 	// SubmitWait is how long a POST that starts an execution waits for it
 	// to finish before answering, so that the caller's first poll usually
 	// finds it complete. The answer is 202 either way. Default 250 ms;
@@ -105,6 +111,9 @@ func (c Config) Validate() error {
 	if c.MaxBody < 0 {
 		errs = append(errs, errors.New("genesys: MaxBody must not be negative"))
 	}
+	if c.MaxLimitsPerOrg < 0 {
+		errs = append(errs, errors.New("genesys: MaxLimitsPerOrg must not be negative"))
+	}
 	if c.RateLimit > MaxRateLimit {
 		errs = append(errs, fmt.Errorf("genesys: RateLimit must be at most %d, got %d", MaxRateLimit, c.RateLimit))
 	}
@@ -138,6 +147,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxLimitsPerOrg == 0 {
+		cfg.MaxLimitsPerOrg = DefaultMaxLimitsPerOrg
+	}
 	if cfg.SubmitWait == 0 {
 		cfg.SubmitWait = 250 * time.Millisecond
 	}
@@ -169,8 +181,8 @@ func New(cfg Config) (*Server, error) {
 // Register adds the server's routes to mux: POST /oauth/token, usaged's
 // admin routes under /api/v2/admin, event ingest and listing and the synchronous
 // aggregate (events.go, aggregate.go), Genesys' OAuth client management
-// (clients.go), the seven Genesys usage operations (usage.go) and the usage
-// aggregates jobs (jobs.go). Each area's register function lists its routes.
+// (clients.go), the seven Genesys usage operations (usage.go), the usage
+// aggregates jobs (jobs.go) and the usage limits (usagelimits.go). Each area's register function lists its routes.
 //
 // Any other path under /api/v2/ answers 404, and a known path with another
 // method 405, in the Genesys error shape.
@@ -185,6 +197,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerJobs(r)
 	s.registerTokens(r)
 	s.registerWebhooks(r)
+	s.registerLimits(r)
 	r.finish()
 }
 

@@ -291,6 +291,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		Ingest:        s.ingest,
 		Events:        usageDB,
 		Queries:       s.queries,
+		Limits:        meta,
 		Now:           cfg.Now,
 		Logger:        log.With("component", "http"),
 		MaxBody:       cfg.Ingest.MaxBody,

@@ -6,9 +6,9 @@
 //     activity, with the counts and reports derived from them. It grows with
 //     traffic and is written on every ingest.
 //   - Metadata: organizations and OAuth clients, the service-usage registry
-//     (partners, resellers, collections, services, API keys) and
-//     asynchronous query executions with their rows. It is small and written
-//     rarely.
+//     (partners, resellers, collections, services, API keys), usage limits
+//     and asynchronous query executions with their rows. It is small and
+//     written rarely.
 //
 // Each contract is made of small interfaces, and each consumer declares the
 // narrowest one it uses. What only some engines can offer (disk usage, a
@@ -172,6 +172,7 @@ type Reports interface {
 type Metadata interface {
 	Registry
 	ServiceRegistry
+	Limits
 	Executions
 	// Close flushes and releases the backend. Calls after Close return
 	// errors.
@@ -229,6 +230,28 @@ type Registry interface {
 	// DeleteClient removes a client; deleting a missing client returns an
 	// error of kind usage.KindNotFound.
 	DeleteClient(ctx context.Context, orgID, id string) error
+}
+
+// Limits keeps the usage limits of organizations (usage.Limit), each by
+// its ID within its organization. A limit reads back as it was stored,
+// every field included, except that times are in UTC to the millisecond at
+// least. Callers validate limits (usage.Limit.Normalize) before they put
+// them: a store does not.
+type Limits interface {
+	// PutLimit creates or replaces the limit l.ID of organization
+	// l.OrganizationID. The same ID in two organizations is two limits.
+	PutLimit(ctx context.Context, l usage.Limit) error
+	// Limit returns the limit id of organization orgID, or an error of
+	// kind usage.KindNotFound, also when the limit belongs to another
+	// organization.
+	Limit(ctx context.Context, orgID, id string) (usage.Limit, error)
+	// Limits lists the limits of organization orgID ordered by ID; none
+	// is an empty list, not an error.
+	Limits(ctx context.Context, orgID string) ([]usage.Limit, error)
+	// DeleteLimit removes the limit id of organization orgID; a missing
+	// limit, or one of another organization, is an error of kind
+	// usage.KindNotFound and changes nothing.
+	DeleteLimit(ctx context.Context, orgID, id string) error
 }
 
 // ServiceRegistry keeps the registry of the service-usage reports: partners,

@@ -164,8 +164,8 @@ func (c *cli) migrate(ctx context.Context, cfg *migrateConfig) error {
 	if err != nil {
 		return fmt.Errorf("copy metadata: %w", err)
 	}
-	fmt.Fprintf(c.stdout, "metadata: %s, %s, %s, %s, %s, %s, %s, %s with %s\n",
-		termout.Plural(mst.organizations, "organization"), termout.Plural(mst.clients, "client"),
+	fmt.Fprintf(c.stdout, "metadata: %s, %s, %s, %s, %s, %s, %s, %s, %s with %s\n",
+		termout.Plural(mst.organizations, "organization"), termout.Plural(mst.clients, "client"), termout.Plural(mst.limits, "usage limit"),
 		termout.Plural(mst.partners, "partner"), termout.Plural(mst.resellers, "reseller"), termout.Plural(mst.collections, "collection"),
 		termout.Plural(mst.services, "service"), termout.Plural(mst.apiKeys, "API key"), termout.Plural(mst.executions, "query execution"),
 		termout.Plural(mst.rows, "row"))
@@ -380,13 +380,13 @@ func compareTotals(w io.Writer, source []usage.Row, targets map[string][]usage.R
 
 // metadataStats counts what copyMetadata copied.
 type metadataStats struct {
-	organizations, clients                     int
+	organizations, clients, limits             int
 	partners, resellers, collections, services int
 	apiKeys, executions, rows                  int
 }
 
 // copyMetadata copies every record of from into to: the registries, the
-// service registry and the query executions with their rows. Records are
+// organizations' usage limits, the service registry and the query executions with their rows. Records are
 // created or replaced by their keys, so copying again changes nothing.
 func copyMetadata(ctx context.Context, from, to store.Metadata) (metadataStats, error) {
 	var st metadataStats
@@ -407,8 +407,18 @@ func copyMetadata(ctx context.Context, from, to store.Metadata) (metadataStats, 
 				return st, err
 			}
 		}
+		limits, err := from.Limits(ctx, o.ID)
+		if err != nil {
+			return st, err
+		}
+		for _, l := range limits {
+			if err := to.PutLimit(ctx, l); err != nil {
+				return st, err
+			}
+		}
 		st.organizations++
 		st.clients += len(clients)
+		st.limits += len(limits)
 	}
 	if st.partners, err = copyAll(ctx, from.Partners, to.PutPartner); err != nil {
 		return st, err

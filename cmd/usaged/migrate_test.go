@@ -43,6 +43,10 @@ func fillMetadata(t *testing.T, m store.Metadata) {
 			Permissions: []usage.Permission{usage.PermEventAdd}, AccessTokenValidity: time.Hour, CreatedAt: at}),
 		m.PutClient(ctx, usage.Client{ID: "c2", OrganizationID: "org2", Name: "second", SecretHash: []byte("hash2"),
 			Permissions: []usage.Permission{usage.PermEventAdd, usage.PermClientView}, AccessTokenValidity: time.Minute, CreatedAt: at}),
+		m.PutLimit(ctx, usage.Limit{ID: "l1", OrganizationID: "org1", Name: "daily", Metric: usage.LimitRequests, Value: 100,
+			Window: usage.Window{Type: usage.WindowDay, TimeZone: "Europe/Berlin"}, Thresholds: []int{80, 100}, Version: 2, Created: at, Updated: at}),
+		m.PutLimit(ctx, usage.Limit{ID: "l2", OrganizationID: "org2", Name: "errors", Scope: usage.ScopeEachClient, Metric: usage.LimitErrorRate, Value: 0.1,
+			Window: usage.Window{Type: usage.WindowHour}, Enforced: true, Version: 1, Created: at, Updated: at}),
 		m.PutPartner(ctx, usage.Partner{GUID: partner, Name: "partner", Created: at}),
 		m.PutReseller(ctx, usage.Reseller{GUID: reseller, PartnerGUID: partner, Name: "reseller", Created: at}),
 		m.PutCollection(ctx, usage.Collection{GUID: usage.NewGUID(), Name: "collection", PartnerGUID: partner, Created: at}),
@@ -63,6 +67,7 @@ func fillMetadata(t *testing.T, m store.Metadata) {
 type metadataSnapshot struct {
 	Organizations []usage.Organization
 	Clients       []usage.Client
+	Limits        []usage.Limit
 	Partners      []usage.Partner
 	Resellers     []usage.Reseller
 	Collections   []usage.Collection
@@ -89,6 +94,9 @@ func snapshotMetadata(t *testing.T, m store.Metadata) metadataSnapshot {
 		cs, err := m.Clients(ctx, o.ID)
 		must(err)
 		s.Clients = append(s.Clients, cs...)
+		ls, err := m.Limits(ctx, o.ID)
+		must(err)
+		s.Limits = append(s.Limits, ls...)
 	}
 	byGUID := func(a, b usage.GUID) int { return strings.Compare(a.String(), b.String()) }
 	s.Partners, err = m.Partners(ctx)
@@ -126,7 +134,7 @@ func TestCopyMetadata(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantSt := metadataStats{organizations: 2, clients: 2, partners: 1, resellers: 1, collections: 1, services: 1, apiKeys: 1, executions: 2, rows: 2}
+		wantSt := metadataStats{organizations: 2, clients: 2, limits: 2, partners: 1, resellers: 1, collections: 1, services: 1, apiKeys: 1, executions: 2, rows: 2}
 		if st != wantSt {
 			t.Errorf("run %d: copied %+v, want %+v", run, st, wantSt)
 		}

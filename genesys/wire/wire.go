@@ -247,3 +247,97 @@ type ErrorBody struct {
 	Details           []ErrorDetail     `json:"details"`
 	Errors            []ErrorBody       `json:"errors"`
 }
+
+// LimitWindow is the window of a usage limit: a calendar hour, day, ISO
+// week or month ("hour", "day", "week", "month") in an IANA time zone,
+// UTC when timeZone is empty. "rolling" with minutes is refused until
+// usaged can count it exactly.
+type LimitWindow struct {
+	Type     string `json:"type"`
+	TimeZone string `json:"timeZone,omitempty"`
+	Minutes  int    `json:"minutes,omitempty"`
+}
+
+// LimitFilter narrows what a usage limit counts; empty lists do not filter.
+type LimitFilter struct {
+	UserIDs      []string `json:"userIds,omitempty"`
+	TemplateURIs []string `json:"templateUris,omitempty"`
+	HTTPMethods  []string `json:"httpMethods,omitempty"`
+}
+
+// LimitRequest is the body of POST /api/v2/usage/limits and of PUT
+// /api/v2/usage/limits/{limitId}, which replaces the whole limit. Version,
+// on PUT, is the version the change was made from: another is a conflict.
+type LimitRequest struct {
+	Name       string       `json:"name"`
+	Scope      string       `json:"scope"` // organization (when empty), client or eachClient
+	ClientID   string       `json:"clientId,omitempty"`
+	Filter     *LimitFilter `json:"filter,omitempty"`
+	Metric     string       `json:"metric"`
+	Window     *LimitWindow `json:"window"`
+	Value      *float64     `json:"value"`
+	Thresholds []int        `json:"thresholds"`
+	Enforced   bool         `json:"enforced"`
+	Version    *int64       `json:"version,omitempty"`
+}
+
+// Limit is a usage limit as the limits routes answer it. Status is present
+// when asked for (expand=status).
+type Limit struct {
+	ID           string       `json:"id"`
+	Name         string       `json:"name"`
+	Scope        string       `json:"scope"`
+	ClientID     string       `json:"clientId,omitempty"`
+	Filter       LimitFilter  `json:"filter"`
+	Metric       string       `json:"metric"`
+	Window       LimitWindow  `json:"window"`
+	Value        float64      `json:"value"`
+	Thresholds   []int        `json:"thresholds"`
+	Enforced     bool         `json:"enforced"`
+	Version      int64        `json:"version"`
+	DateCreated  string       `json:"dateCreated"`
+	DateModified string       `json:"dateModified"`
+	Status       *LimitStatus `json:"status,omitempty"`
+	SelfURI      string       `json:"selfUri"`
+}
+
+// LimitEntityListing is the answer of GET /api/v2/usage/limits, a Genesys
+// entity listing.
+type LimitEntityListing struct {
+	Entities    []Limit `json:"entities"`
+	PageSize    int     `json:"pageSize"`
+	PageNumber  int     `json:"pageNumber"`
+	Total       int     `json:"total"`
+	PageCount   int     `json:"pageCount"`
+	FirstURI    string  `json:"firstUri"`
+	SelfURI     string  `json:"selfUri"`
+	LastURI     string  `json:"lastUri"`
+	NextURI     string  `json:"nextUri,omitempty"`
+	PreviousURI string  `json:"previousUri,omitempty"`
+}
+
+// LimitStatus is where a usage limit stands in its current window, counted
+// exactly when the server answered (dateEvaluated). The window's bounds
+// carry the limit zone's offset; the start is included, the end excluded.
+// For a limit on each client, value and percentage are those of the client
+// nearest the limit, and clients lists every client the window counted.
+type LimitStatus struct {
+	LimitID           string              `json:"limitId"`
+	Metric            string              `json:"metric"`
+	Value             float64             `json:"value"`
+	Limit             float64             `json:"limit"`
+	Percentage        float64             `json:"percentage"`
+	ThresholdsReached []int               `json:"thresholdsReached"`
+	WindowStart       string              `json:"windowStart"`
+	WindowEnd         string              `json:"windowEnd"`
+	DateEvaluated     string              `json:"dateEvaluated"`
+	Clients           []ClientLimitStatus `json:"clients,omitempty"`
+}
+
+// ClientLimitStatus is one client's part of a LimitStatus.
+type ClientLimitStatus struct {
+	ClientID   string  `json:"clientId"`
+	ClientName string  `json:"clientName"`
+	Value      float64 `json:"value"`
+	Percentage float64 `json:"percentage"`
+}

@@ -52,6 +52,7 @@ type DB struct {
 	orgs     map[string][]byte
 	clients  map[string][]byte // by client ID, unique across organizations
 	registry map[regKey][]byte
+	limits   map[orgKey][]byte
 	execs    map[string]usage.Execution
 	rows     map[string][]usage.Row
 
@@ -96,6 +97,7 @@ func New() *DB {
 		orgs:      map[string][]byte{},
 		clients:   map[string][]byte{},
 		registry:  map[regKey][]byte{},
+		limits:    map[orgKey][]byte{},
 		execs:     map[string]usage.Execution{},
 		rows:      map[string][]usage.Row{},
 	}

@@ -248,3 +248,34 @@ func (d *DB) DeleteExecution(ctx context.Context, id string) error {
 	delete(d.rows, id)
 	return nil
 }
+
+// PutLimit implements store.Limits.
+func (d *DB) PutLimit(ctx context.Context, l usage.Limit) error {
+	return put(ctx, d, d.limits, orgKey{l.OrganizationID, l.ID}, l)
+}
+
+// Limit implements store.Limits.
+func (d *DB) Limit(ctx context.Context, orgID, id string) (usage.Limit, error) {
+	return get[orgKey, usage.Limit](ctx, d, d.limits, orgKey{orgID, id})
+}
+
+// Limits implements store.Limits.
+func (d *DB) Limits(ctx context.Context, orgID string) ([]usage.Limit, error) {
+	ls, err := list[orgKey, usage.Limit](ctx, d, d.limits, func(k orgKey) bool { return k.org == orgID })
+	slices.SortFunc(ls, func(a, b usage.Limit) int { return strings.Compare(a.ID, b.ID) })
+	return ls, err
+}
+
+// DeleteLimit implements store.Limits.
+func (d *DB) DeleteLimit(ctx context.Context, orgID, id string) error {
+	if err := d.lock(ctx); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	k := orgKey{orgID, id}
+	if _, ok := d.limits[k]; !ok {
+		return usage.ErrNotFound
+	}
+	delete(d.limits, k)
+	return nil
+}

@@ -21,6 +21,7 @@ import (
 //	'n' org client                                → client name          latest name seen in events, "" too
 //	'o' organization id                           → JSON                 registry
 //	'c' client id                                 → JSON                 registry
+//	'i' len(org) org limit id                     → JSON                 usage limits (registry.go)
 //	'm' name                                      → bytes                store metadata
 //	'e' execution id                              → JSON                 execution record
 //	'r' execution id 0x00 chunk                   → rows                 execution result rows
@@ -70,6 +71,7 @@ const (
 	famName       = 'n'
 	famOrg        = 'o'
 	famClient     = 'c'
+	famLimit      = 'i'
 	famMeta       = 'm'
 	famExec       = 'e'
 	famRows       = 'r'

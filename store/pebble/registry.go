@@ -1,9 +1,12 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 
@@ -116,4 +119,82 @@ func (d *DB) DeleteClient(ctx context.Context, orgID, id string) error {
 		return err
 	}
 	return d.live(func() error { return d.db.Delete(clientKey(id), pebbledb.Sync) })
+}
+
+// limitKey is 'i', the organization's length as a big-endian uint16, the
+// organization, then the limit's ID: one organization's limits are one
+// range, ordered by ID, whatever bytes the IDs hold.
+func limitKey(orgID, id string) []byte {
+	return append(limitPrefix(orgID), id...)
+}
+
+func limitPrefix(orgID string) []byte {
+	k := binary.BigEndian.AppendUint16([]byte{famLimit}, uint16(len(orgID)))
+	return append(k, orgID...)
+}
+
+// PutLimit implements store.Limits.
+func (d *DB) PutLimit(_ context.Context, l usage.Limit) error {
+	if len(l.OrganizationID) > math.MaxUint16 {
+		return usage.Errorf(usage.KindInvalid, "organizationId", "organization id is longer than %d bytes", math.MaxUint16)
+	}
+	return d.put(limitKey(l.OrganizationID, l.ID), l)
+}
+
+// Limit implements store.Limits.
+func (d *DB) Limit(_ context.Context, orgID, id string) (usage.Limit, error) {
+	var l usage.Limit
+	if len(orgID) > math.MaxUint16 {
+		return l, usage.ErrNotFound
+	}
+	err := d.get(limitKey(orgID, id), &l)
+	return l, err
+}
+
+// Limits implements store.Limits.
+func (d *DB) Limits(_ context.Context, orgID string) ([]usage.Limit, error) {
+	out := []usage.Limit{}
+	if len(orgID) > math.MaxUint16 {
+		return out, nil
+	}
+	lower := limitPrefix(orgID)
+	err := d.live(func() error {
+		it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+		if err != nil {
+			return err
+		}
+		for it.First(); it.Valid(); it.Next() {
+			var l usage.Limit
+			if err := json.Unmarshal(it.Value(), &l); err != nil {
+				it.Close()
+				return err
+			}
+			out = append(out, l)
+		}
+		return it.Close()
+	})
+	return out, err
+}
+
+// DeleteLimit implements store.Limits.
+func (d *DB) DeleteLimit(ctx context.Context, orgID, id string) error {
+	if _, err := d.Limit(ctx, orgID, id); err != nil {
+		return err
+	}
+	if err := d.health.err(); err != nil {
+		return err
+	}
+	return d.live(func() error { return d.db.Delete(limitKey(orgID, id), pebbledb.Sync) })
+}
+
+// prefixEnd returns the least key after every key starting with p.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }

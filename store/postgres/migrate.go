@@ -131,10 +131,18 @@ EXCEPTION WHEN feature_not_supported OR syntax_error THEN
 	NULL;
 END
 $$;
+`}, {4,
+	// Usage limits, each by its id within its organization.
+	`
+CREATE TABLE limits (
+	organization_id text COLLATE "C" NOT NULL,
+	id              text COLLATE "C" NOT NULL,
+	record          jsonb NOT NULL,
+	PRIMARY KEY (organization_id, id)
+);
 `}, {5,
 	// Webhook endpoints, and the log of deliveries to each, ordered by the
-	// attempt's time in Unix nanoseconds and its id. Version 4 is left to
-	// a step of its own (see migration).
+	// attempt's time in Unix nanoseconds and its id.
 	`
 CREATE TABLE webhooks (
 	id              text COLLATE "C" PRIMARY KEY,

@@ -164,3 +164,28 @@ func (s *Store) APIKeys(ctx context.Context) ([]usage.APIKey, error) {
 func (s *Store) DeleteAPIKey(ctx context.Context, digest [32]byte) error {
 	return s.deleteOne(ctx, `DELETE FROM api_keys WHERE digest = $1`, digest[:])
 }
+
+// PutLimit implements store.Limits.
+func (s *Store) PutLimit(ctx context.Context, l usage.Limit) error {
+	return s.putRecord(ctx, `INSERT INTO limits (organization_id, id, record) VALUES ($1, $2, $3)
+		ON CONFLICT (organization_id, id) DO UPDATE SET record = EXCLUDED.record`, l, l.OrganizationID, l.ID)
+}
+
+// Limit implements store.Limits.
+func (s *Store) Limit(ctx context.Context, orgID, id string) (usage.Limit, error) {
+	return record[usage.Limit](ctx, s, `SELECT record FROM limits WHERE organization_id = $1 AND id = $2`, orgID, id)
+}
+
+// Limits implements store.Limits.
+func (s *Store) Limits(ctx context.Context, orgID string) ([]usage.Limit, error) {
+	ls, err := records[usage.Limit](ctx, s, `SELECT record FROM limits WHERE organization_id = $1 ORDER BY id`, orgID)
+	if ls == nil && err == nil {
+		ls = []usage.Limit{}
+	}
+	return ls, err
+}
+
+// DeleteLimit implements store.Limits.
+func (s *Store) DeleteLimit(ctx context.Context, orgID, id string) error {
+	return s.deleteOne(ctx, `DELETE FROM limits WHERE organization_id = $1 AND id = $2`, orgID, id)
+}

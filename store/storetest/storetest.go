@@ -72,8 +72,8 @@ func RunUsage(t *testing.T, b UsageBackend) {
 	}
 }
 
-// RunMetadata runs the suite of store.Metadata: the registries and the
-// query executions.
+// RunMetadata runs the suite of store.Metadata: the registries, the usage
+// limits and the query executions.
 func RunMetadata(t *testing.T, b MetadataBackend) {
 	t.Run("Registry", func(t *testing.T) { testRegistry(t, b) })
 	t.Run("ExecutionRecords", func(t *testing.T) { testExecutionRecords(t, b) })
@@ -82,7 +82,9 @@ func RunMetadata(t *testing.T, b MetadataBackend) {
 	t.Run("ExecutionsBy", func(t *testing.T) { testExecutionsBy(t, b) })
 	t.Run("FinishExecutionIsAtomic", func(t *testing.T) { testFinishAtomic(t, b) })
 	t.Run("ServiceRegistry", func(t *testing.T) { testServiceRegistry(t, b) })
+	t.Run("Limits", func(t *testing.T) { testLimits(t, b) })
 	if b.Reopen != nil {
+		t.Run("LimitsSurviveReopen", func(t *testing.T) { testLimitsReopen(t, b) })
 		t.Run("ExecutionsSurviveReopen", func(t *testing.T) { testExecutionsReopen(t, b) })
 		t.Run("ServiceRegistrySurvivesReopen", func(t *testing.T) { testServiceRegistryReopen(t, b) })
 	}

@@ -1,0 +1,394 @@
+package usage
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Limit is a usage limit of an organization: a bound on one metric of its
+// API requests over a calendar window, with the percentages of it to notify
+// at and whether it is to be enforced. Its ID is stable for its life;
+// Version grows by one with every change, so that whatever acts on a limit
+// (notifications, enforcement) can tell which definition it acted on.
+type Limit struct {
+	ID             string
+	OrganizationID string
+	Name           string
+	// Scope is what the limit counts: the whole organization, one client
+	// (ClientID), or each client on its own.
+	Scope    LimitScope
+	ClientID string // ScopeClient only
+	// Filter narrows what is counted; empty lists do not filter.
+	Filter LimitFilter
+	Metric LimitMetric
+	Window Window
+	// Value is the limit: a count for the count metrics and responseBytes,
+	// a ratio from 0 to 1 for LimitErrorRate.
+	Value float64
+	// Thresholds are the percentages of Value to notify at, ascending,
+	// without repeats.
+	Thresholds []int
+	Enforced   bool
+	Version    int64
+	Created    time.Time
+	Updated    time.Time
+}
+
+// LimitFilter restricts a limit to events matching every non-empty list
+// (each list is an IN), with the names of Event's fields.
+type LimitFilter struct {
+	UserIDs      []string `json:",omitempty"`
+	TemplateURIs []string `json:",omitempty"`
+	HTTPMethods  []string `json:",omitempty"`
+}
+
+// LimitScope is what a limit's value is compared with.
+type LimitScope int
+
+const (
+	ScopeOrganization LimitScope = iota // the organization's events together
+	ScopeClient                         // the events of one client, Limit.ClientID
+	ScopeEachClient                     // each client's events, each client on its own
+)
+
+var limitScopes = enum[LimitScope]{what: "a limit scope", field: "scope", names: []string{"organization", "client", "eachClient"}}
+
+func (s LimitScope) String() string { return limitScopes.name(s) }
+
+// ParseLimitScope parses organization, client or eachClient (any case).
+func ParseLimitScope(s string) (LimitScope, error) { return limitScopes.parse(s) }
+
+// LimitMetric is what a limit bounds.
+type LimitMetric int
+
+const (
+	LimitRequests      LimitMetric = iota // every request
+	LimitStatus200                        // 2xx
+	LimitStatus300                        // 3xx
+	LimitStatus400                        // 4xx, 429 included (Counts.Status400)
+	LimitStatus500                        // 5xx
+	LimitStatus429                        // 429 only
+	LimitErrorRate                        // (Status400 + Status500) / Requests, a ratio
+	LimitResponseBytes                    // the sum of response bytes (a measure)
+)
+
+var limitMetrics = enum[LimitMetric]{what: "a limit metric", field: "metric",
+	names: []string{"requests", "status200", "status300", "status400", "status500", "status429", "errorRate", "responseBytes"}}
+
+func (m LimitMetric) String() string { return limitMetrics.name(m) }
+
+// ParseLimitMetric parses a limit metric's name (any case), e.g. "errorRate".
+func ParseLimitMetric(s string) (LimitMetric, error) { return limitMetrics.parse(s) }
+
+// QueryMetrics returns the query metrics m is computed from.
+func (m LimitMetric) QueryMetrics() []Metric {
+	switch m {
+	case LimitStatus200:
+		return []Metric{MetricStatus200}
+	case LimitStatus300:
+		return []Metric{MetricStatus300}
+	case LimitStatus400:
+		return []Metric{MetricStatus400}
+	case LimitStatus500:
+		return []Metric{MetricStatus500}
+	case LimitStatus429:
+		return []Metric{MetricStatus429}
+	case LimitErrorRate:
+		return []Metric{MetricRequests, MetricStatus400, MetricStatus500}
+	case LimitResponseBytes:
+		return []Metric{MetricResponseBytes}
+	}
+	return []Metric{MetricRequests}
+}
+
+// Of returns m's value for the group of row r: a count, the bytes, or the
+// error rate (0 for a group without requests).
+func (m LimitMetric) Of(r *Row) float64 {
+	switch m {
+	case LimitErrorRate:
+		if r.Requests == 0 {
+			return 0
+		}
+		return float64(r.Status400+r.Status500) / float64(r.Requests)
+	case LimitResponseBytes:
+		v, _ := r.Measure(MetricResponseBytes)
+		return float64(v)
+	}
+	return float64(r.Get(m.QueryMetrics()[0]))
+}
+
+// WindowType is the kind of window a limit counts over.
+type WindowType int
+
+const (
+	WindowHour    WindowType = iota // the clock hour
+	WindowDay                       // the calendar day
+	WindowWeek                      // the ISO week, from Monday 00:00
+	WindowMonth                     // the calendar month
+	WindowRolling                   // the last Minutes minutes; not supported yet
+)
+
+var windowTypes = enum[WindowType]{what: "a window type", field: "window.type", names: []string{"hour", "day", "week", "month", "rolling"}}
+
+func (w WindowType) String() string { return windowTypes.name(w) }
+
+// ParseWindowType parses hour, day, week, month or rolling (any case).
+func ParseWindowType(s string) (WindowType, error) { return windowTypes.parse(s) }
+
+// Window is the span a limit counts over: the calendar hour, day, ISO week
+// or month holding the present, in an IANA time zone.
+type Window struct {
+	Type WindowType
+	// TimeZone is the IANA zone of the calendar; "" is UTC. Its offsets
+	// must be whole hours, as a query's (Query.Location).
+	TimeZone string `json:",omitempty"`
+	// Minutes is the length of a rolling window.
+	Minutes int `json:",omitempty"`
+}
+
+// Location returns the window's time zone.
+func (w Window) Location() (*time.Location, error) {
+	if w.TimeZone == "" {
+		return time.UTC, nil
+	}
+	// Local would be the server's own zone, which a client cannot know.
+	loc, err := time.LoadLocation(w.TimeZone)
+	if err != nil || w.TimeZone == "Local" {
+		return nil, Errorf(KindInvalid, "window.timeZone", "window.timeZone %q is not an IANA time zone, such as Europe/Berlin or America/New_York", w.TimeZone)
+	}
+	return loc, nil
+}
+
+// granularity is the calendar unit of a calendar window.
+func (w Window) granularity() Granularity {
+	switch w.Type {
+	case WindowHour:
+		return GranularityHour
+	case WindowDay:
+		return GranularityDay
+	case WindowWeek:
+		return GranularityWeek
+	case WindowMonth:
+		return GranularityMonth
+	}
+	return GranularityNone
+}
+
+// Current returns the window holding now, its start included and its end
+// excluded, both in the window's zone: a day may last 23 or 25 hours.
+func (w Window) Current(now time.Time) (Interval, error) {
+	loc, err := w.Location()
+	if err != nil {
+		return Interval{}, err
+	}
+	g := w.granularity()
+	if g == GranularityNone {
+		return Interval{}, errRolling
+	}
+	start := g.TruncateIn(now, loc)
+	return Interval{Start: start, End: g.Next(start)}, nil
+}
+
+var errRolling = Errorf(KindInvalid, "window", "rolling windows are not supported yet: usaged keeps counts by the hour, which cannot answer the last N minutes exactly; use an hour, day, week or month window")
+
+// Limits on a limit's definition; its name is a name as any other
+// (CheckName).
+const (
+	MaxLimitThresholds  = 10
+	MaxLimitThreshold   = 1000 // percent
+	MaxLimitFilterItems = 100
+	// MaxLimitValue is the largest count a limit may have: every whole
+	// number up to it is exact as a float64.
+	MaxLimitValue = 1 << 53
+)
+
+// zoneCheckSpan is how far around its validation a limit's zone must have
+// whole-hour offsets: a zone whose offsets leave whole hours later still
+// fails at the status of a window then, as any query does.
+const zoneCheckSpan = 366 * 24 * time.Hour
+
+// Normalize validates l, as of now, and returns it in canonical form:
+// name trimmed, thresholds sorted, filter templates without a leading slash
+// and methods upper case. Every problem is an error of KindInvalid naming
+// its field; all of them are joined.
+func (l Limit) Normalize(now time.Time) (Limit, error) {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, Errorf(KindInvalid, field, format, args...))
+	}
+	if l.OrganizationID == "" {
+		bad("organizationId", "organizationId is required")
+	}
+	l.Name = strings.TrimSpace(l.Name)
+	if err := CheckName("name", l.Name); err != nil {
+		errs = append(errs, err)
+	}
+	switch l.Scope {
+	case ScopeClient:
+		if l.ClientID == "" {
+			bad("clientId", "clientId is required with scope client")
+		} else if err := CheckText("clientId", l.ClientID); err != nil {
+			errs = append(errs, err)
+		}
+	case ScopeOrganization, ScopeEachClient:
+		if l.ClientID != "" {
+			bad("clientId", "clientId is allowed only with scope client, not %s", l.Scope)
+		}
+	default:
+		bad("scope", "scope %d is not valid", int(l.Scope))
+	}
+	l.Filter.TemplateURIs = mapStrings(l.Filter.TemplateURIs, func(s string) string { return strings.TrimPrefix(s, "/") })
+	l.Filter.HTTPMethods = mapStrings(l.Filter.HTTPMethods, strings.ToUpper)
+	for _, f := range []struct {
+		field string
+		list  []string
+	}{{"filter.userIds", l.Filter.UserIDs}, {"filter.templateUris", l.Filter.TemplateURIs}, {"filter.httpMethods", l.Filter.HTTPMethods}} {
+		if len(f.list) > MaxLimitFilterItems {
+			bad(f.field, "%s may hold at most %d values, not %d", f.field, MaxLimitFilterItems, len(f.list))
+		}
+		for _, v := range f.list {
+			if v == "" {
+				bad(f.field, "%s must not hold an empty value", f.field)
+				break
+			}
+			if err := CheckText(f.field, v); err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
+	}
+	switch {
+	case l.Metric < LimitRequests || l.Metric > LimitResponseBytes:
+		bad("metric", "metric %d is not valid", int(l.Metric))
+	case l.Metric == LimitErrorRate:
+		if !(l.Value > 0 && l.Value <= 1) { // NaN too
+			bad("value", "value of an errorRate limit is a ratio greater than 0 and at most 1, such as 0.05, not %v", l.Value)
+		}
+	default:
+		if !(l.Value >= 1 && l.Value <= MaxLimitValue) || l.Value != math.Trunc(l.Value) {
+			bad("value", "value of a %s limit is a whole number from 1 to %d, not %v", l.Metric, int64(MaxLimitValue), l.Value)
+		}
+	}
+	switch {
+	case l.Window.Type == WindowRolling:
+		errs = append(errs, errRolling)
+	case l.Window.Type < WindowHour || l.Window.Type > WindowRolling:
+		bad("window.type", "window type %d is not valid", int(l.Window.Type))
+	default:
+		if l.Window.Minutes != 0 {
+			bad("window.minutes", "window.minutes applies only to rolling windows, not to %s ones", l.Window.Type)
+		}
+		loc, err := l.Window.Location()
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		if err := wholeHours(loc, Interval{Start: now.Add(-zoneCheckSpan), End: now.Add(zoneCheckSpan)}); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				err = Errorf(KindInvalid, "window.timeZone", "%s", e.Message)
+			}
+			errs = append(errs, err)
+		}
+	}
+	if len(l.Thresholds) > MaxLimitThresholds {
+		bad("thresholds", "thresholds may hold at most %d percentages, not %d", MaxLimitThresholds, len(l.Thresholds))
+	}
+	l.Thresholds = slices.Clone(l.Thresholds)
+	slices.Sort(l.Thresholds)
+	for i, p := range l.Thresholds {
+		if p < 1 || p > MaxLimitThreshold {
+			bad("thresholds", "each threshold is a percentage from 1 to %d, not %d", MaxLimitThreshold, p)
+			break
+		}
+		if i > 0 && p == l.Thresholds[i-1] {
+			bad("thresholds", "threshold %d%% is given twice", p)
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return l, errors.Join(errs...)
+	}
+	return l, nil
+}
+
+// Query returns the query of the counts l's status is computed from over
+// iv: its scope's client, its filters and metric, grouped by client when
+// it applies to each client. It is not normalized.
+func (l *Limit) Query(iv Interval, loc *time.Location) Query {
+	q := Query{
+		OrganizationID: l.OrganizationID,
+		Interval:       iv,
+		Metrics:        l.Metric.QueryMetrics(),
+		Location:       loc,
+		Filter: Filter{
+			UserIDs:      l.Filter.UserIDs,
+			TemplateURIs: l.Filter.TemplateURIs,
+			HTTPMethods:  l.Filter.HTTPMethods,
+		},
+	}
+	switch l.Scope {
+	case ScopeClient:
+		q.Filter.ClientIDs = []string{l.ClientID}
+	case ScopeEachClient:
+		q.GroupBy = []Dimension{DimClientID}
+	}
+	return q
+}
+
+// LimitStatus is where a limit stands in its current window.
+type LimitStatus struct {
+	Window Interval // the current window, in the limit's zone
+	// Value is the metric over the window: of the organization, or of the
+	// limit's client; for ScopeEachClient the greatest of Clients' values.
+	Value float64
+	// Clients are, for ScopeEachClient, the value of every client with
+	// events in the window that the limit counts, ordered by client ID.
+	Clients []ClientLimitStatus
+}
+
+// ClientLimitStatus is one client's value for a limit that applies to each
+// client.
+type ClientLimitStatus struct {
+	ClientID   string
+	ClientName string
+	Value      float64
+}
+
+// Percent returns value as a percentage of limit's Value.
+func (l *Limit) Percent(value float64) float64 {
+	if l.Value == 0 {
+		return 0
+	}
+	return value / l.Value * 100
+}
+
+// Status returns l's status over window from rows, the answer to
+// l.Query(window, …) normalized.
+func (l *Limit) Status(window Interval, rows []Row) LimitStatus {
+	st := LimitStatus{Window: window}
+	if l.Scope != ScopeEachClient {
+		var r Row
+		for i := range rows {
+			r.Counts.Add(rows[i].Counts)
+			if rows[i].Measures != nil {
+				if r.Measures == nil {
+					r.Measures = &Measures{}
+				}
+				r.Measures.ResponseBytes += rows[i].Measures.ResponseBytes
+			}
+		}
+		st.Value = l.Metric.Of(&r)
+		return st
+	}
+	for i := range rows {
+		v := l.Metric.Of(&rows[i])
+		st.Clients = append(st.Clients, ClientLimitStatus{ClientID: rows[i].ClientID, ClientName: rows[i].ClientName, Value: v})
+		st.Value = max(st.Value, v)
+	}
+	slices.SortFunc(st.Clients, func(a, b ClientLimitStatus) int { return strings.Compare(a.ClientID, b.ClientID) })
+	return st
+}
