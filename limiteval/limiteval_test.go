@@ -1,0 +1,412 @@
+package limiteval
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// crossingKey is what the oracle knows a crossing by.
+type crossingKey struct {
+	limit     string
+	window    int64 // start, Unix seconds
+	client    string
+	threshold int
+}
+
+func keyOf(c *Crossing) crossingKey {
+	return crossingKey{c.Limit.ID, c.Window.Start.Unix(), c.ClientID, c.Threshold}
+}
+
+// arrival is an event as committed at now.
+type arrival struct {
+	now time.Time
+	ev  usage.Event
+}
+
+// TestObserveMatchesOracle sends random events across DST changes and
+// window ends to random limits, restarting the evaluator halfway, and checks
+// every crossing found against the oracle's own reckoning: the first commit
+// at which a window's value, counted by hand from the events sent, meets a
+// threshold while that window is the current one or the next.
+func TestObserveMatchesOracle(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { testObserve(t, seed) })
+	}
+}
+
+func testObserve(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	start := time.Date(2026, 3, 28, 20, 0, 0, 0, time.UTC) // Berlin's 23-hour day follows
+	limits := randomLimits(t, rng, start)
+	arrivals := randomArrivals(rng, start, 8000)
+
+	// The oracle: every event sent adds to the window its time falls in;
+	// a threshold is crossed at the first arrival that brings a window's
+	// value to it while that window is the current one or the next at the
+	// arrival's commit.
+	type tallyKey struct {
+		limit  string
+		window int64
+		client string
+	}
+	tallies := map[tallyKey]*tally{}
+	want := map[crossingKey]int{} // the arrival that crossed it
+	for k, a := range arrivals {
+		for _, l := range limits {
+			if !handMatch(&l, &a.ev) {
+				continue
+			}
+			client := ""
+			if l.Scope == usage.ScopeEachClient {
+				client = a.ev.ClientID
+			}
+			iv := currentAndNext(t, &l, a.ev.Time)[0]
+			tk := tallyKey{l.ID, iv.Start.Unix(), client}
+			v := tallies[tk]
+			if v == nil {
+				v = &tally{}
+				tallies[tk] = v
+			}
+			v.add(&l, &a.ev)
+			if ws := currentAndNext(t, &l, a.now); !iv.Start.Equal(ws[0].Start) && !iv.Start.Equal(ws[1].Start) {
+				continue
+			}
+			for _, p := range l.Thresholds {
+				ck := crossingKey{l.ID, iv.Start.Unix(), client, p}
+				if _, ok := want[ck]; !ok && handMeets(&l, *v, p) {
+					want[ck] = k
+				}
+			}
+		}
+	}
+
+	got := map[crossingKey]int{}
+	restart := len(arrivals) / 2
+	record := func(cs []Crossing, k int) {
+		for i := range cs {
+			ck := keyOf(&cs[i])
+			// An error rate may fall back below a threshold it met: a
+			// restart then finds the crossing again when it rises, by
+			// the same ID, which is what downstream dedupes by.
+			if prev, ok := got[ck]; ok && k >= 0 && prev >= 0 && !(prev < restart && k >= restart && cs[i].Limit.Metric == usage.LimitErrorRate) {
+				t.Fatalf("%+v found twice, at %d and %d", ck, prev, k)
+			}
+			if _, ok := got[ck]; !ok {
+				got[ck] = k
+			}
+		}
+	}
+	e := New()
+	load := func(now time.Time, sent []arrival) {
+		e = New()
+		for _, l := range limits {
+			cs, err := e.Set(l, now, func(q usage.Query) ([]usage.Row, error) { return handRows(&l, q, sent), nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			record(cs, -1) // found again at a restart: no new crossing
+		}
+	}
+	load(arrivals[0].now, nil)
+	var found []Crossing
+	for k, a := range arrivals {
+		if k == restart {
+			load(a.now, arrivals[:k])
+		}
+		found = e.Observe(a.now, &a.ev, found[:0])
+		record(found, k)
+	}
+
+	for ck, k := range want {
+		g, ok := got[ck]
+		switch {
+		case !ok:
+			t.Errorf("%+v crossed at arrival %d, not found", ck, k)
+		case g >= 0 && g != k:
+			t.Errorf("%+v crossed at arrival %d, found at %d", ck, k, g)
+		case g < 0 && k >= restart:
+			t.Errorf("%+v crossed at arrival %d, after the restart, reported by the restart", ck, k)
+		}
+	}
+	for ck, g := range got {
+		if _, ok := want[ck]; !ok {
+			t.Errorf("%+v found at %d, never crossed", ck, g)
+		}
+	}
+	if len(want) < 50 {
+		t.Errorf("only %d crossings: the test exercises too little", len(want))
+	}
+	t.Logf("%d limits, %d arrivals, %d crossings", len(limits), len(arrivals), len(want))
+}
+
+var locs = map[string]*time.Location{}
+
+func location(t *testing.T, name string) *time.Location {
+	if loc, ok := locs[name]; ok {
+		return loc
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	locs[name] = loc
+	return loc
+}
+
+func currentAndNext(t *testing.T, l *usage.Limit, now time.Time) []usage.Interval {
+	loc := location(t, l.Window.TimeZone)
+	// By hand: truncate in the zone, a skipped midnight aside (none in
+	// these zones and dates).
+	day := func(t time.Time) time.Time {
+		t = t.In(loc)
+		return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+	}
+	var s, e time.Time
+	switch l.Window.Type {
+	case usage.WindowHour:
+		s = now.Truncate(time.Hour) // whole-hour zones
+		e = s.Add(time.Hour)
+	case usage.WindowDay:
+		s = day(now)
+		e = time.Date(s.Year(), s.Month(), s.Day()+1, 0, 0, 0, 0, loc)
+	case usage.WindowWeek:
+		d := day(now)
+		s = time.Date(d.Year(), d.Month(), d.Day()-(int(d.Weekday())+6)%7, 0, 0, 0, 0, loc)
+		e = time.Date(s.Year(), s.Month(), s.Day()+7, 0, 0, 0, 0, loc)
+	case usage.WindowMonth:
+		d := now.In(loc)
+		s = time.Date(d.Year(), d.Month(), 1, 0, 0, 0, 0, loc)
+		e = time.Date(d.Year(), d.Month()+1, 1, 0, 0, 0, 0, loc)
+	}
+	next := currentAt(t, l, e)
+	return []usage.Interval{{Start: s, End: e}, next}
+}
+
+func currentAt(t *testing.T, l *usage.Limit, at time.Time) usage.Interval {
+	loc := location(t, l.Window.TimeZone)
+	switch l.Window.Type {
+	case usage.WindowHour:
+		return usage.Interval{Start: at, End: at.Add(time.Hour)}
+	case usage.WindowDay:
+		d := at.In(loc)
+		return usage.Interval{Start: at, End: time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, loc)}
+	case usage.WindowWeek:
+		d := at.In(loc)
+		return usage.Interval{Start: at, End: time.Date(d.Year(), d.Month(), d.Day()+7, 0, 0, 0, 0, loc)}
+	}
+	d := at.In(loc)
+	return usage.Interval{Start: at, End: time.Date(d.Year(), d.Month()+1, 1, 0, 0, 0, 0, loc)}
+}
+
+func handMatch(l *usage.Limit, ev *usage.Event) bool {
+	if ev.OrganizationID != l.OrganizationID || l.Scope == usage.ScopeClient && ev.ClientID != l.ClientID {
+		return false
+	}
+	in := func(list []string, s string) bool { return len(list) == 0 || slices.Contains(list, s) }
+	return in(l.Filter.UserIDs, ev.UserID) && in(l.Filter.TemplateURIs, ev.TemplateURI) && in(l.Filter.HTTPMethods, ev.HTTPMethod)
+}
+
+// tally is the oracle's count of what a metric needs.
+type tally struct{ requests, errors, match, bytes int64 }
+
+func (v *tally) add(l *usage.Limit, ev *usage.Event) {
+	v.requests++
+	if ev.Status >= 400 && ev.Status < 600 {
+		v.errors++
+	}
+	switch l.Metric {
+	case usage.LimitStatus400:
+		if ev.Status >= 400 && ev.Status < 500 {
+			v.match++
+		}
+	case usage.LimitStatus429:
+		if ev.Status == 429 {
+			v.match++
+		}
+	case usage.LimitStatus500:
+		if ev.Status >= 500 {
+			v.match++
+		}
+	default:
+		v.match++
+	}
+	v.bytes += ev.ResponseBytes
+}
+
+func handMeets(l *usage.Limit, v tally, p int) bool {
+	switch l.Metric {
+	case usage.LimitErrorRate:
+		return v.requests > 0 && float64(v.errors)/float64(v.requests)*100 >= l.Value*float64(p)
+	case usage.LimitResponseBytes:
+		return float64(v.bytes)*100 >= l.Value*float64(p)
+	}
+	return float64(v.match)*100 >= l.Value*float64(p)
+}
+
+// handRows answers a limit's query over the events sent, by hand: one row,
+// or one per client.
+func handRows(l *usage.Limit, q usage.Query, sent []arrival) []usage.Row {
+	byClient := map[string]*usage.Row{}
+	for _, a := range sent {
+		ev := &a.ev
+		if ev.Time.Before(q.Interval.Start) || !ev.Time.Before(q.Interval.End) || !handMatch(l, ev) {
+			continue
+		}
+		key := ""
+		if l.Scope == usage.ScopeEachClient {
+			key = ev.ClientID
+		}
+		r := byClient[key]
+		if r == nil {
+			r = &usage.Row{ClientID: key, Measures: &usage.Measures{}}
+			byClient[key] = r
+		}
+		r.Requests++
+		switch {
+		case ev.Status >= 200 && ev.Status < 300:
+			r.Status200++
+		case ev.Status >= 400 && ev.Status < 500:
+			r.Status400++
+			if ev.Status == 429 {
+				r.Status429++
+			}
+		case ev.Status >= 500:
+			r.Status500++
+		}
+		r.Measures.ResponseBytes += ev.ResponseBytes
+	}
+	var rows []usage.Row
+	for _, r := range byClient {
+		rows = append(rows, *r)
+	}
+	return rows
+}
+
+var zones = []string{"UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney"}
+
+func randomLimits(t *testing.T, rng *rand.Rand, now time.Time) []usage.Limit {
+	var ls []usage.Limit
+	for i := range 40 {
+		l := usage.Limit{
+			ID: fmt.Sprintf("lim%02d", i), OrganizationID: fmt.Sprintf("org%d", rng.IntN(2)), Name: "l",
+			Scope:   usage.LimitScope(rng.IntN(3)),
+			Metric:  []usage.LimitMetric{usage.LimitRequests, usage.LimitStatus400, usage.LimitStatus429, usage.LimitStatus500, usage.LimitErrorRate, usage.LimitResponseBytes}[rng.IntN(6)],
+			Window:  usage.Window{Type: usage.WindowType(rng.IntN(4)), TimeZone: zones[rng.IntN(len(zones))]},
+			Version: int64(1 + rng.IntN(3)),
+		}
+		if l.Scope == usage.ScopeClient {
+			l.ClientID = fmt.Sprintf("c%d", rng.IntN(4))
+		}
+		if rng.IntN(3) == 0 {
+			l.Filter.HTTPMethods = []string{"GET"}
+		}
+		if rng.IntN(4) == 0 {
+			l.Filter.TemplateURIs = []string{"a/{id}", "b"}
+		}
+		switch l.Metric {
+		case usage.LimitErrorRate:
+			l.Value = []float64{0.1, 0.25, 0.5}[rng.IntN(3)]
+		case usage.LimitResponseBytes:
+			l.Value = float64(1000 * (1 + rng.IntN(500)))
+		default:
+			l.Value = float64(1 + rng.IntN(300))
+		}
+		for _, p := range []int{10, 50, 80, 100, 150, 300} {
+			if rng.IntN(2) == 0 {
+				l.Thresholds = append(l.Thresholds, p)
+			}
+		}
+		l, err := l.Normalize(now)
+		if err != nil {
+			t.Fatalf("%+v: %v", l, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// randomArrivals returns n events committed in time order, some late (up
+// to two hours) and some ahead of the clock (up to five minutes).
+func randomArrivals(rng *rand.Rand, start time.Time, n int) []arrival {
+	out := make([]arrival, n)
+	now := start
+	for i := range out {
+		now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
+		at := now.Add(-time.Duration(rng.IntN(60)) * time.Second)
+		switch rng.IntN(10) {
+		case 0:
+			at = now.Add(-time.Duration(rng.IntN(7200)) * time.Second)
+		case 1:
+			at = now.Add(time.Duration(rng.IntN(300)) * time.Second)
+		}
+		out[i] = arrival{now: now, ev: usage.Event{
+			ID: fmt.Sprint(i), Time: at, OrganizationID: fmt.Sprintf("org%d", rng.IntN(2)),
+			ClientID: fmt.Sprintf("c%d", rng.IntN(4)), UserID: fmt.Sprintf("u%d", rng.IntN(3)),
+			TemplateURI: []string{"a/{id}", "b", "c"}[rng.IntN(3)], HTTPMethod: []string{"GET", "POST"}[rng.IntN(2)],
+			Status:        []int{200, 200, 200, 201, 302, 400, 404, 429, 500, 503}[rng.IntN(10)],
+			ResponseBytes: int64(rng.IntN(5000)),
+		}}
+	}
+	return out
+}
+
+// TestCrossingID checks that a crossing's ID depends on each part of what
+// it names and on nothing else.
+func TestCrossingID(t *testing.T) {
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	base := Crossing{Limit: usage.Limit{ID: "l1", OrganizationID: "o", Version: 3, Value: 100}, Window: usage.Interval{Start: at, End: at.AddDate(0, 1, 0)}, ClientID: "c", Threshold: 80, Value: 81}
+	same := base
+	same.Value, same.Limit.Value, same.Limit.Name = 95, 200, "renamed"
+	if base.ID() != same.ID() {
+		t.Error("the value found or the limit's fields other than its id and version change the ID")
+	}
+	ids := map[string]string{base.ID(): "base"}
+	for name, f := range map[string]func(*Crossing){
+		"limit":     func(c *Crossing) { c.Limit.ID = "l2" },
+		"org":       func(c *Crossing) { c.Limit.OrganizationID = "p" },
+		"version":   func(c *Crossing) { c.Limit.Version = 4 },
+		"window":    func(c *Crossing) { c.Window.Start = at.AddDate(0, 1, 0) },
+		"client":    func(c *Crossing) { c.ClientID = "d" },
+		"threshold": func(c *Crossing) { c.Threshold = 100 },
+		"split":     func(c *Crossing) { c.Limit.ID, c.Limit.OrganizationID = "o", "l1" },
+	} {
+		c := base
+		f(&c)
+		if prev, ok := ids[c.ID()]; ok {
+			t.Errorf("%s: same ID as %s", name, prev)
+		}
+		ids[c.ID()] = name
+	}
+}
+
+// BenchmarkObserve counts events of 1,000 organizations with ten limits
+// each, 10,000 in all: the cost a commit pays per accepted event.
+func BenchmarkObserve(b *testing.B) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	e := New()
+	for i := range 10000 {
+		l, err := usage.Limit{ID: fmt.Sprint(i), OrganizationID: fmt.Sprintf("org%d", i%1000), Name: "l", Scope: usage.LimitScope(i % 3),
+			ClientID: map[bool]string{true: "c1"}[i%3 == 1], Metric: usage.LimitRequests, Window: usage.Window{Type: usage.WindowType(i % 4)},
+			Value: 1 << 40, Thresholds: []int{50, 80, 100}}.Normalize(now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.Set(l, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	evs := make([]usage.Event, 4096)
+	for i := range evs {
+		evs[i] = usage.Event{ID: fmt.Sprint(i), Time: now, OrganizationID: fmt.Sprintf("org%d", i%1000), ClientID: fmt.Sprintf("c%d", i%5), Status: 200}
+	}
+	var found []Crossing
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		found = e.Observe(now, &evs[i%len(evs)], found[:0])
+	}
+}
