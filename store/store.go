@@ -383,6 +383,23 @@ type Webhooks interface {
 // MaxDeliveriesPerEndpoint bounds the delivery log of one endpoint.
 const MaxDeliveriesPerEndpoint = 1000
 
+// CommitWatcher is a Usage backend that shows one watcher every event it
+// accepts as it commits, and writes the notifications the watcher returns
+// in the same commit as those events' counts (the embedded one, which is
+// also an Outbox); callers find it by type assertion. The usage limits'
+// evaluator is the watcher (package limiteval).
+type CommitWatcher interface {
+	// WatchCommits runs start while no append commits, so that what start
+	// reads from the backend is all that was committed before, and unless
+	// it fails makes fn see, from the next commit on, the events each
+	// append accepts (never a duplicate), in order, one commit at a time.
+	// Neither may call the backend's appends or HoldCommits.
+	WatchCommits(start func() error, fn func(accepted []*usage.Event) []usage.Notification) error
+	// HoldCommits runs fn while no append commits, so that what fn reads
+	// from the backend is exactly what the watcher has seen so far.
+	HoldCommits(fn func() error) error
+}
+
 // Outbox keeps notifications until they are delivered: a Usage backend
 // that can write them in the same commit as the counts that cause them
 // implements it (the embedded one); callers find it by type assertion.

@@ -106,6 +106,9 @@ type DB struct {
 	maxDay    uint16       // the latest event day of any dedupe record
 	closed    bool         // set under both mu and life; read under either
 
+	// watch sees the events each Append accepts (see WatchCommits).
+	watch func(accepted []*usage.Event) []usage.Notification
+
 	// The index's maintenance goroutine, and what it alone uses once Open
 	// has returned (Close stops it first).
 	dir        string
@@ -322,6 +325,7 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		hour uint32
 	}
 	added := make([]record, 0, len(events))
+	var accepted []*usage.Event
 	inBatch := make(map[idKey]struct{}, len(events))
 	full := newCells[fullKey](len(events)) // about one each at high cardinality
 	perHour := newCells[rollupKey](0)
@@ -346,6 +350,9 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		}
 		inBatch[id] = struct{}{}
 		added = append(added, record{id, hour})
+		if d.watch != nil {
+			accepted = append(accepted, ev)
+		}
 
 		client := d.dict.intern(kindClient, ev.ClientID, b)
 		d.dict.setName(id.org, client, ev.ClientName, b)
@@ -406,12 +413,43 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		vbuf = encodeValue(vbuf[:0], &c.c, &c.m)
 		b.Merge(k.encode(kbuf[:0]), vbuf, nil)
 	}
+	if len(accepted) > 0 {
+		if err := addNotifications(d.db, b, d.watch(accepted)); err != nil {
+			err = d.fail(err)
+			d.mu.Unlock()
+			b.Close()
+			return nil, err
+		}
+	}
 	err := d.commitUnlock(b)
 	d.guard(b.Close)
 	if err != nil {
 		return nil, err
 	}
 	return outs, nil
+}
+
+// WatchCommits implements store.CommitWatcher: it runs start under the
+// lock that orders the commits and then, unless start failed, has fn see
+// the events each later Append accepts, in order, under that lock; the
+// notifications fn returns go into the outbox in the same batch as those
+// events' counts.
+func (d *DB) WatchCommits(start func() error, fn func(accepted []*usage.Event) []usage.Notification) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := start(); err != nil {
+		return err
+	}
+	d.watch = fn
+	return nil
+}
+
+// HoldCommits implements store.CommitWatcher: it runs fn with no Append
+// between the events it has seen and those it will see.
+func (d *DB) HoldCommits(fn func() error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return fn()
 }
 
 // eventID returns the dedupe key of event id within an interned scope (an
