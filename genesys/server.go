@@ -51,6 +51,9 @@ type Config struct {
 	// Limits keeps the organizations' usage limits, whose status Queries
 	// counts. Nil: the limits routes answer 501.
 	Limits store.Limits
+	// LimitWatch, when set, evaluates the limits as events commit: it is
+	// told of every limit created, changed or deleted here.
+	LimitWatch LimitWatch
 	// MaxLimitsPerOrg bounds the usage limits of one organization: a
 	// create beyond it answers 409. 0 means DefaultMaxLimitsPerOrg.
 	MaxLimitsPerOrg int

@@ -171,7 +171,7 @@ func (s *Server) createLimit(r *http.Request, p *auth.Principal, org string) (re
 		return response{}, usage.Errorf(usage.KindConflict, "", "the organization has %d usage limits, the most it may have: delete one first", len(have))
 	}
 	l.ID, l.Version, l.Created, l.Updated = uuid.NewString(), 1, now, now
-	if err := s.cfg.Limits.PutLimit(r.Context(), l); err != nil {
+	if err := s.putLimit(r.Context(), l); err != nil {
 		return response{}, err
 	}
 	return created(limitBody(&l, nil)), nil
@@ -202,7 +202,7 @@ func (s *Server) updateLimit(r *http.Request, p *auth.Principal, org string) (re
 		return response{}, err
 	}
 	l.ID, l.Version, l.Created, l.Updated = old.ID, old.Version+1, old.Created, now
-	if err := s.cfg.Limits.PutLimit(r.Context(), l); err != nil {
+	if err := s.putLimit(r.Context(), l); err != nil {
 		return response{}, err
 	}
 	return ok(limitBody(&l, nil)), nil
@@ -217,7 +217,29 @@ func (s *Server) deleteLimit(r *http.Request, p *auth.Principal, org string) (re
 	if err != nil {
 		return response{}, err
 	}
+	if s.cfg.LimitWatch != nil {
+		s.cfg.LimitWatch.Removed(org, id)
+	}
 	return noContent, nil
+}
+
+// LimitWatch evaluates limits as events commit (limiteval.Watcher).
+type LimitWatch interface {
+	// Changed evaluates l, created or changed, from now on.
+	Changed(ctx context.Context, l usage.Limit) error
+	// Removed stops evaluating limit id of organization org.
+	Removed(org, id string)
+}
+
+// putLimit stores l and has it evaluated from now on.
+func (s *Server) putLimit(ctx context.Context, l usage.Limit) error {
+	if err := s.cfg.Limits.PutLimit(ctx, l); err != nil {
+		return err
+	}
+	if s.cfg.LimitWatch == nil {
+		return nil
+	}
+	return s.cfg.LimitWatch.Changed(ctx, l)
 }
 
 // expandStatus reads the expand parameter, which may name status only.

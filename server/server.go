@@ -37,6 +37,7 @@ import (
 	"github.com/usaged/usaged/httpmw"
 	"github.com/usaged/usaged/ingest"
 	"github.com/usaged/usaged/internal/secretfile"
+	"github.com/usaged/usaged/limiteval"
 	"github.com/usaged/usaged/notify"
 	"github.com/usaged/usaged/openapi"
 	"github.com/usaged/usaged/query"
@@ -45,6 +46,7 @@ import (
 	"github.com/usaged/usaged/store/open"
 	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/tenancy"
+	"github.com/usaged/usaged/usage"
 )
 
 // Files kept in the data directory, and the directory of its default
@@ -284,6 +286,10 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	if s.notifier != nil {
 		sender = s.notifier
 	}
+	watch, err := watchLimits(ctx, usageDB, meta, cfg.Now)
+	if err != nil {
+		return err
+	}
 	api, err := genesys.New(*apply(cfg.Hooks.Genesys, &genesys.Config{
 		Webhooks:      hooks,
 		WebhookSender: sender,
@@ -292,6 +298,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		Events:        usageDB,
 		Queries:       s.queries,
 		Limits:        meta,
+		LimitWatch:    watch,
 		Now:           cfg.Now,
 		Logger:        log.With("component", "http"),
 		MaxBody:       cfg.Ingest.MaxBody,
@@ -586,4 +593,30 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b) // never fails: crypto/rand panics rather than return short
 	return b
+}
+
+// watchLimits evaluates every organization's usage limits as events commit,
+// where the usage backend can (limiteval.Watch); elsewhere it returns nil
+// and limits are a status on request only.
+func watchLimits(ctx context.Context, u store.Usage, meta store.Metadata, now func() time.Time) (genesys.LimitWatch, error) {
+	if now == nil {
+		now = time.Now
+	}
+	orgs, err := meta.Organizations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var all []usage.Limit
+	for _, o := range orgs {
+		ls, err := meta.Limits(ctx, o.ID)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ls...)
+	}
+	w, err := limiteval.Watch(ctx, u, all, now)
+	if w == nil || err != nil {
+		return nil, err
+	}
+	return w, nil
 }

@@ -1,0 +1,164 @@
+package genesys_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/usaged/usaged/genesys/wire"
+	"github.com/usaged/usaged/notify"
+	"github.com/usaged/usaged/server"
+	"github.com/usaged/usaged/store/open"
+	"github.com/usaged/usaged/usage"
+	"github.com/usaged/usaged/webhook"
+)
+
+// thresholdReceiver keeps the limit.threshold notifications it is sent,
+// once each by webhook-id as a receiver should, and counts every request.
+type thresholdReceiver struct {
+	mu       sync.Mutex
+	secret   string
+	requests map[string]int
+	payloads map[string]map[string]any
+	bad      int
+}
+
+func (h *thresholdReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := webhook.Verify(h.secret, r.Header, body, 365*24*time.Hour); err != nil {
+		h.bad++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var msg struct {
+		Type string         `json:"type"`
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(body, &msg); err != nil || msg.Type != usage.NotificationLimitThreshold {
+		h.bad++
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	id := r.Header.Get(webhook.HeaderID)
+	h.requests[id]++
+	h.payloads[id] = msg.Data
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// crossings returns the (limit, version, threshold, value) of every
+// notification received, ordered, and how many requests were refused.
+func (h *thresholdReceiver) crossings() ([]string, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for id, p := range h.payloads {
+		out = append(out, fmt.Sprintf("%v v%v %v%% at %v (%d)", p["limitName"], p["limitVersion"], p["threshold"], p["value"], h.requests[id]))
+	}
+	slices.Sort(out)
+	return out, h.bad
+}
+
+// TestLimitNotifiedOnce counts a limit's requests through ingest, with
+// duplicates, a restart of the server on the same store and a change of the
+// limit, and checks that every threshold crossing arrives once, signed, at
+// the commit that crossed it by the test's own count, and no other.
+func TestLimitNotifiedOnce(t *testing.T) {
+	dir := t.TempDir()
+	rc := &thresholdReceiver{requests: map[string]int{}, payloads: map[string]map[string]any{}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	onDisk := func(c *server.Config) {
+		c.Data.Dir = dir
+		c.Data.Store = open.Default(dir)
+		c.Webhooks.AllowPrivate = true
+		c.Hooks.Notify = func(nc *notify.Config) { nc.Poll = 10 * time.Millisecond }
+	}
+	// wait returns the crossings once they are want, or fails after a few
+	// seconds; a moment more shows that nothing else comes.
+	wait := func(t *testing.T, want []string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, bad := rc.crossings()
+			if bad != 0 {
+				t.Fatalf("%d requests refused", bad)
+			}
+			if slices.Equal(got, want) {
+				time.Sleep(200 * time.Millisecond)
+				if again, _ := rc.crossings(); !slices.Equal(again, want) {
+					t.Fatalf("crossings %q, then %q", want, again)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("crossings %q, want %q", got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	sent := 0 // events sent, every one new; each batch resends two old ones
+	send := func(e *env, token string, n int) {
+		t.Helper()
+		var batch []any
+		for range n {
+			batch = append(batch, event(fmt.Sprintf("ev-%d", sent), "time", e.clk.Now().Add(-time.Minute).Format(time.RFC3339), "clientId", "c1"))
+			sent++
+		}
+		for i := range min(sent-n, 2) {
+			batch = append(batch, event(fmt.Sprintf("ev-%d", i), "time", e.clk.Now().Add(-time.Minute).Format(time.RFC3339), "clientId", "c1"))
+		}
+		res := decode[result](t, e.do("POST", "/api/v2/usage/events", token, batch), 200)
+		if res.Accepted != n || res.Duplicates != len(batch)-n {
+			t.Fatalf("sent %d new of %d: %+v", n, len(batch), res)
+		}
+	}
+
+	var orgID, limitURI string
+	t.Run("first run", func(t *testing.T) {
+		e := MustEnv(t, onDisk)
+		orgID = e.mustOrg("Acme").ID
+		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
+		w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
+		rc.mu.Lock()
+		rc.secret = w.Secret
+		rc.mu.Unlock()
+		l := e.mustLimit(editor, map[string]any{"name": "daily", "metric": "requests", "value": 10,
+			"window": map[string]any{"type": "day"}, "thresholds": []int{50, 100}})
+		limitURI = l.SelfURI
+		// Met only after the restart, which must carry on its count.
+		e.mustLimit(editor, map[string]any{"name": "later", "metric": "requests", "value": 30,
+			"window": map[string]any{"type": "day"}, "thresholds": []int{50}})
+		send(e, editor, 4)
+		wait(t, nil)
+		send(e, editor, 1) // 5 of 10
+		wait(t, []string{"daily v1 50% at 5 (1)"})
+		send(e, editor, 4)
+		wait(t, []string{"daily v1 50% at 5 (1)"})
+		send(e, editor, 3) // 12: 100 % met by the batch's second
+		wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)"})
+	})
+	t.Run("after a restart", func(t *testing.T) {
+		e := MustEnv(t, onDisk)
+		e.clk.Advance(time.Hour)
+		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
+		send(e, editor, 2) // 14: nothing new
+		wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)"})
+		// A new version is evaluated at once: 14 of 20 meets its 50 %.
+		u := decode[wire.Limit](t, e.do("PUT", limitURI, editor, map[string]any{"name": "daily", "metric": "requests", "value": 20,
+			"window": map[string]any{"type": "day"}, "thresholds": []int{50, 100}}), 200)
+		if u.Version != 2 {
+			t.Fatalf("version %d", u.Version)
+		}
+		wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)", "daily v2 50% at 14 (1)"})
+		send(e, editor, 6) // 20 of 20, and 15 of 30 on the way
+		wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)", "daily v2 100% at 20 (1)", "daily v2 50% at 14 (1)", "later v1 50% at 15 (1)"})
+	})
+}
