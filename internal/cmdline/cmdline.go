@@ -197,10 +197,14 @@ func (p *Program) printUsage(w io.Writer, cmd *Command) {
 
 func (p *Program) printOverview(w io.Writer) {
 	fmt.Fprintf(w, "%s\n\nusage: %s <command> [flags]\n\ncommands:\n", p.About, p.Name)
+	width := len("help [command]")
 	for _, cmd := range p.Commands {
-		fmt.Fprintf(w, "  %-16s %s\n", cmd.Name, cmd.Summary)
+		width = max(width, len(cmd.Name))
 	}
-	fmt.Fprintf(w, "  %-16s %s\n", "help [command]", "explain a command and its flags; without one, this list")
+	for _, cmd := range p.Commands {
+		fmt.Fprintf(w, "  %-*s %s\n", width, cmd.Name, cmd.Summary)
+	}
+	fmt.Fprintf(w, "  %-*s %s\n", width, "help [command]", "explain a command and its flags; without one, this list")
 	fmt.Fprint(w, p.More)
 }
 
