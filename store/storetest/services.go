@@ -1245,7 +1245,7 @@ func testConcurrentActivity(t *testing.T, b UsageBackend) {
 				for j := range batch {
 					batch[j] = pool[r.IntN(len(pool))]
 				}
-				outs, err := s.AppendActivity(t.Context(), svc, batch, longAgo)
+				outs, err := retried(func() ([]usage.Outcome, error) { return s.AppendActivity(t.Context(), svc, batch, longAgo) })
 				if err != nil || len(outs) != len(batch) {
 					errs <- fmt.Errorf("AppendActivity: %d outcomes for %d events, %v", len(outs), len(batch), err)
 					return
