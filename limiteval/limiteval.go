@@ -93,30 +93,15 @@ type value struct {
 	met                 uint64
 }
 
-// add adds row's part of metric m to v.
-func (v *value) add(m usage.LimitMetric, row *usage.Row) {
-	v.requests += row.Requests
-	v.errors += row.Status400 + row.Status500
-	switch m {
-	case usage.LimitErrorRate:
-	case usage.LimitResponseBytes:
-		if row.Measures != nil {
-			v.n += row.Measures.ResponseBytes
-		}
-	default:
-		v.n += row.Get(m.QueryMetrics()[0])
-	}
-}
-
-// addEvent adds ev's part of metric m to v.
-func (v *value) addEvent(m usage.LimitMetric, ev *usage.Event) {
-	c := usage.CountsFor(ev.Status)
-	v.requests++
+// add adds to v the part of metric m of a group with counts c and
+// response bytes: a stored row's, or one event's.
+func (v *value) add(m usage.LimitMetric, c usage.Counts, responseBytes int64) {
+	v.requests += c.Requests
 	v.errors += c.Status400 + c.Status500
 	switch m {
 	case usage.LimitErrorRate:
 	case usage.LimitResponseBytes:
-		v.n += max(ev.ResponseBytes, 0)
+		v.n += max(responseBytes, 0)
 	default:
 		v.n += c.Get(m.QueryMetrics()[0])
 	}
@@ -184,7 +169,11 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 		w.iv = iv
 		for i := range rs {
 			v := w.at(&l, rs[i].ClientID)
-			v.add(l.Metric, &rs[i])
+			var bytes int64
+			if rs[i].Measures != nil {
+				bytes = rs[i].Measures.ResponseBytes
+			}
+			v.add(l.Metric, rs[i].Counts, bytes)
 		}
 		for _, client := range w.keys() {
 			found = t.check(w, client, w.at(&l, client), found)
@@ -233,7 +222,7 @@ func (e *Evaluator) Observe(now time.Time, ev *usage.Event, found []Crossing) []
 				continue
 			}
 			v := w.at(&t.limit, ev.ClientID)
-			v.addEvent(t.limit.Metric, ev)
+			v.add(t.limit.Metric, usage.CountsFor(ev.Status), ev.ResponseBytes)
 			client := ""
 			if t.limit.Scope == usage.ScopeEachClient {
 				client = ev.ClientID
