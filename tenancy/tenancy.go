@@ -55,6 +55,7 @@ type Registry struct {
 	cfg Config
 
 	mu          sync.RWMutex
+	writes      uint64 // writes made; a reload that saw them change loads again
 	partners    map[usage.GUID]usage.Partner
 	resellers   map[usage.GUID]usage.Reseller
 	collections map[usage.GUID]usage.Collection
@@ -85,6 +86,31 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 // that share one store (a cluster's metadata store) reload it
 // periodically, so that what another node changed shows here too.
 func (r *Registry) Reload(ctx context.Context) error {
+	// A write that lands while the store is read may be missing from what
+	// was read: replacing the registry with it would drop the write until
+	// the next reload. So the load is done again until no write fell in it.
+	for range 10 {
+		r.mu.RLock()
+		before := r.writes
+		r.mu.RUnlock()
+		swap, err := r.load(ctx)
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		if r.writes == before {
+			swap()
+			r.mu.Unlock()
+			return nil
+		}
+		r.mu.Unlock()
+	}
+	return errors.New("tenancy: reload: the registry kept changing while it was read; the next reload tries again")
+}
+
+// load reads the registry from the store and returns the function that
+// puts it in place, to be called holding mu.
+func (r *Registry) load(ctx context.Context) (func(), error) {
 	st := r.cfg.Store
 	partners, resellers := map[usage.GUID]usage.Partner{}, map[usage.GUID]usage.Reseller{}
 	collections, services := map[usage.GUID]usage.Collection{}, map[usage.GUID]*usage.Service{}
@@ -92,28 +118,28 @@ func (r *Registry) Reload(ctx context.Context) error {
 	var ordered []*usage.Service
 	ps, err := st.Partners(ctx)
 	if err != nil {
-		return fmt.Errorf("tenancy: load partners: %w", err)
+		return nil, fmt.Errorf("tenancy: load partners: %w", err)
 	}
 	for _, p := range ps {
 		partners[p.GUID] = p
 	}
 	rs, err := st.Resellers(ctx)
 	if err != nil {
-		return fmt.Errorf("tenancy: load resellers: %w", err)
+		return nil, fmt.Errorf("tenancy: load resellers: %w", err)
 	}
 	for _, x := range rs {
 		resellers[x.GUID] = x
 	}
 	cs, err := st.Collections(ctx)
 	if err != nil {
-		return fmt.Errorf("tenancy: load collections: %w", err)
+		return nil, fmt.Errorf("tenancy: load collections: %w", err)
 	}
 	for _, c := range cs {
 		collections[c.GUID] = c
 	}
 	ss, err := st.Services(ctx)
 	if err != nil {
-		return fmt.Errorf("tenancy: load services: %w", err)
+		return nil, fmt.Errorf("tenancy: load services: %w", err)
 	}
 	for i := range ss {
 		services[ss[i].GUID] = &ss[i]
@@ -122,15 +148,14 @@ func (r *Registry) Reload(ctx context.Context) error {
 	slices.SortFunc(ordered, compareServices)
 	ks, err := st.APIKeys(ctx)
 	if err != nil {
-		return fmt.Errorf("tenancy: load API keys: %w", err)
+		return nil, fmt.Errorf("tenancy: load API keys: %w", err)
 	}
 	for _, k := range ks {
 		keys[k.Digest] = k
 	}
-	r.mu.Lock()
-	r.partners, r.resellers, r.collections, r.services, r.ordered, r.keys = partners, resellers, collections, services, ordered, keys
-	r.mu.Unlock()
-	return nil
+	return func() {
+		r.partners, r.resellers, r.collections, r.services, r.ordered, r.keys = partners, resellers, collections, services, ordered, keys
+	}, nil
 }
 
 func compareServices(a, b *usage.Service) int {
@@ -152,6 +177,7 @@ func (r *Registry) CreatePartner(ctx context.Context, name string) (usage.Partne
 	p := usage.Partner{GUID: usage.NewGUID(), Name: name, Created: r.now()}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.writes++
 	if err := r.cfg.Store.PutPartner(ctx, p); err != nil {
 		return usage.Partner{}, err
 	}
@@ -187,6 +213,7 @@ func (r *Registry) CreateReseller(ctx context.Context, partner usage.GUID, name 
 	x := usage.Reseller{GUID: usage.NewGUID(), PartnerGUID: partner, Name: name, Created: r.now()}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.writes++
 	if _, ok := r.partners[partner]; !ok {
 		return usage.Reseller{}, usage.Errorf(usage.KindNotFound, "PartnerGuid", "partner %s does not exist", partner)
 	}
@@ -237,6 +264,7 @@ func (r *Registry) CreateCollection(ctx context.Context, c usage.Collection) (us
 	c.Created = r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.writes++
 	if _, ok := r.partners[c.PartnerGUID]; !ok {
 		return usage.Collection{}, usage.Errorf(usage.KindNotFound, "PartnerGuid", "partner %s does not exist", c.PartnerGUID)
 	}
@@ -288,6 +316,7 @@ func (r *Registry) CreateService(ctx context.Context, s usage.Service) (usage.Se
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.writes++
 	x, ok := r.resellers[s.ResellerGUID]
 	if !ok {
 		return usage.Service{}, usage.Errorf(usage.KindNotFound, "ResellerGuid", "reseller %s does not exist", s.ResellerGUID)
@@ -316,6 +345,7 @@ func (r *Registry) CreateService(ctx context.Context, s usage.Service) (usage.Se
 func (r *Registry) SetServiceStatus(ctx context.Context, guid usage.GUID, status usage.ServiceStatus) (usage.Service, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.writes++
 	p, ok := r.services[guid]
 	if !ok {
 		return usage.Service{}, usage.ErrNotFound
@@ -364,6 +394,7 @@ func (r *Registry) CreateAPIKey(ctx context.Context, name string, scope usage.Sc
 	k := usage.APIKey{Digest: sha256.Sum256([]byte(secret)), Name: name, Scope: scope, Created: r.now()}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.writes++
 	var exists bool
 	switch scope.Kind {
 	case usage.ScopePartner:
@@ -416,6 +447,7 @@ func (r *Registry) APIKeys() []usage.APIKey {
 func (r *Registry) DeleteAPIKey(ctx context.Context, digest [32]byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.writes++
 	if _, ok := r.keys[digest]; !ok {
 		return usage.ErrNotFound
 	}
