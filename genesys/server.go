@@ -54,6 +54,10 @@ type Config struct {
 	// LimitWatch, when set, evaluates the limits as events commit: it is
 	// told of every limit created, changed or deleted here.
 	LimitWatch LimitWatch
+	// LimitFeed, when set, serves the limits stream that enforcement
+	// follows (GET /api/v2/usage/limits/stream); nil: that route answers
+	// 501.
+	LimitFeed LimitFeed
 	// MaxLimitsPerOrg bounds the usage limits of one organization: a
 	// create beyond it answers 409. 0 means DefaultMaxLimitsPerOrg.
 	MaxLimitsPerOrg int
@@ -201,6 +205,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerTokens(r)
 	s.registerWebhooks(r)
 	s.registerLimits(r)
+	s.registerLimitStream(r)
 	r.finish()
 }
 

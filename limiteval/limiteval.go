@@ -66,6 +66,9 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 // use: its caller serializes it with its commits.
 type Evaluator struct {
 	byOrg map[string][]*tracked
+	// removed are the enforced limits removed, or changed to not be
+	// enforced, since Changes last reported.
+	removed []usage.Limit
 }
 
 // New returns an Evaluator that tracks no limit.
@@ -75,6 +78,9 @@ type tracked struct {
 	limit   usage.Limit
 	filter  filter
 	windows [2]window // the current one and the next
+	// announced is whether Changes reported this version of an enforced
+	// limit.
+	announced bool
 }
 
 // window is a window's value: the limit's own, or one per client.
@@ -91,6 +97,9 @@ type window struct {
 type value struct {
 	n, requests, errors int64
 	met                 uint64
+	// sent is 1 + the n Changes last reported of an enforced limit's
+	// current window, 0 when it reported none.
+	sent int64
 }
 
 // add adds to v the part of metric m of a group with counts c and
@@ -175,26 +184,44 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 			}
 			v.add(l.Metric, rs[i].Counts, bytes)
 		}
-		for _, client := range w.keys() {
+		for _, client := range w.keys(&l) {
 			found = t.check(w, client, w.at(&l, client), found)
 		}
 		if iv, err = l.Window.Current(iv.End); err != nil {
 			return nil, err
 		}
 	}
-	e.Remove(l.OrganizationID, l.ID)
+	if old := e.take(l.OrganizationID, l.ID); old != nil && old.limit.Enforced && !l.Enforced {
+		e.removed = append(e.removed, usage.Limit{OrganizationID: l.OrganizationID, ID: l.ID})
+	}
 	e.byOrg[l.OrganizationID] = append(e.byOrg[l.OrganizationID], t)
 	return found, nil
 }
 
 // Remove stops tracking the limit id of organization org, if tracked.
 func (e *Evaluator) Remove(org, id string) {
-	ts := slices.DeleteFunc(e.byOrg[org], func(t *tracked) bool { return t.limit.ID == id })
+	if t := e.take(org, id); t != nil && t.limit.Enforced {
+		e.removed = append(e.removed, usage.Limit{OrganizationID: org, ID: id})
+	}
+}
+
+// take stops tracking the limit id of organization org and returns it,
+// or nil if it was not tracked.
+func (e *Evaluator) take(org, id string) *tracked {
+	var found *tracked
+	ts := slices.DeleteFunc(e.byOrg[org], func(t *tracked) bool {
+		if t.limit.ID == id {
+			found = t
+			return true
+		}
+		return false
+	})
 	if len(ts) == 0 {
 		delete(e.byOrg, org)
-		return
+	} else {
+		e.byOrg[org] = ts
 	}
-	e.byOrg[org] = ts
+	return found
 }
 
 // Len returns the number of limits tracked.
@@ -301,8 +328,8 @@ func (w *window) at(l *usage.Limit, client string) *value {
 
 // keys returns the clients of w's values in order, or "" alone for a
 // limit's own value.
-func (w *window) keys() []string {
-	if w.clients == nil {
+func (w *window) keys(l *usage.Limit) []string {
+	if l.Scope != usage.ScopeEachClient {
 		return []string{""}
 	}
 	clients := make([]string, 0, len(w.clients))
@@ -311,4 +338,78 @@ func (w *window) keys() []string {
 	}
 	slices.Sort(clients)
 	return clients
+}
+
+// Changes returns, as of now, what changed in the enforced limits since
+// the last call: the limits set since (a new version), those removed or no
+// longer enforced, and the value of every enforced limit's current window
+// (per client for ScopeEachClient) that differs from what it last
+// reported, windows that began since included. The caller calls it
+// regularly: it is what the limits stream sends (docs/limits.md).
+func (e *Evaluator) Changes(now time.Time) usage.LimitUpdate {
+	u := usage.LimitUpdate{Removed: e.removed}
+	e.removed = nil
+	for _, ts := range e.byOrg {
+		for _, t := range ts {
+			if !t.limit.Enforced {
+				continue
+			}
+			t.roll(now)
+			if !t.announced {
+				u.Limits = append(u.Limits, t.limit)
+				t.announced = true
+			}
+			u.Values = t.values(u.Values, true)
+		}
+	}
+	return u
+}
+
+// Enforced returns, as of now, every enforced limit of organization org
+// (of all of them for "") and the value of its current window, per client
+// for ScopeEachClient: where a subscriber to the changes starts from.
+func (e *Evaluator) Enforced(now time.Time, org string) usage.LimitUpdate {
+	var u usage.LimitUpdate
+	add := func(ts []*tracked) {
+		for _, t := range ts {
+			if t.limit.Enforced {
+				t.roll(now)
+				u.Limits = append(u.Limits, t.limit)
+				u.Values = t.values(u.Values, false)
+			}
+		}
+	}
+	if org != "" {
+		add(e.byOrg[org])
+		return u
+	}
+	for _, ts := range e.byOrg {
+		add(ts)
+	}
+	return u
+}
+
+// values appends the values of t's current window to vs: those changed
+// since Changes last reported them if changed, marking them reported, or
+// all.
+func (t *tracked) values(vs []usage.LimitValue, changed bool) []usage.LimitValue {
+	w := &t.windows[0]
+	put := func(client string, v *value) {
+		if changed {
+			if v.sent == v.n+1 {
+				return
+			}
+			v.sent = v.n + 1
+		}
+		vs = append(vs, usage.LimitValue{OrganizationID: t.limit.OrganizationID, LimitID: t.limit.ID, Version: t.limit.Version,
+			Window: w.iv, ClientID: client, Value: v.metric(t.limit.Metric)})
+	}
+	if t.limit.Scope != usage.ScopeEachClient {
+		put("", &w.total)
+		return vs
+	}
+	for client, v := range w.clients {
+		put(client, v)
+	}
+	return vs
 }

@@ -26,6 +26,22 @@ type Watcher struct {
 	// backend's lock, and the changes of limits, which hold the commits.
 	mu sync.Mutex
 	ev *Evaluator
+
+	subsMu sync.Mutex
+	subs   map[*subscriber]struct{}
+}
+
+// FeedEvery is how often the enforced limits' changes are sent to the
+// subscribers: it coalesces a burst of commits into one update.
+const FeedEvery = 100 * time.Millisecond
+
+// subscriberBuffer is how many updates a subscriber may fall behind before
+// it is dropped (it then subscribes again, from a snapshot).
+const subscriberBuffer = 64
+
+type subscriber struct {
+	org string // "" for every organization
+	ch  chan usage.LimitUpdate
 }
 
 // Watch starts evaluating limits, every stored limit of every organization,
@@ -40,7 +56,7 @@ func Watch(ctx context.Context, u store.Usage, limits []usage.Limit, now func() 
 	if !ok {
 		return nil, nil
 	}
-	w := &Watcher{usage: cw, now: now, ev: New()}
+	w := &Watcher{usage: cw, now: now, ev: New(), subs: map[*subscriber]struct{}{}}
 	err := cw.WatchCommits(func() error {
 		t := now()
 		for _, l := range limits {
@@ -55,7 +71,77 @@ func Watch(ctx context.Context, u store.Usage, limits []usage.Limit, now func() 
 	if err != nil {
 		return nil, err
 	}
+	go w.feed(ctx)
 	return w, nil
+}
+
+// Subscribe returns every enforced limit of organization org (of all of
+// them for "") with the values of their current windows, and a channel of
+// the changes that follow: the same values again where a commit changed
+// them, at most every FeedEvery. The channel is closed when the
+// subscriber falls behind by more than a few updates, or when the
+// watcher stops; cancel ends the subscription.
+func (w *Watcher) Subscribe(_ context.Context, org string) (snapshot usage.LimitUpdate, updates <-chan usage.LimitUpdate, cancel func(), err error) {
+	s := &subscriber{org: org, ch: make(chan usage.LimitUpdate, subscriberBuffer)}
+	// Under mu, no change is taken between the snapshot and the
+	// subscription: what the snapshot misses the next update has.
+	w.mu.Lock()
+	snapshot = w.ev.Enforced(w.now(), org)
+	w.subsMu.Lock()
+	w.subs[s] = struct{}{}
+	w.subsMu.Unlock()
+	w.mu.Unlock()
+	return snapshot, s.ch, func() {
+		w.subsMu.Lock()
+		defer w.subsMu.Unlock()
+		if _, ok := w.subs[s]; ok {
+			delete(w.subs, s)
+			close(s.ch)
+		}
+	}, nil
+}
+
+// feed sends the enforced limits' changes to the subscribers every
+// FeedEvery until ctx ends.
+func (w *Watcher) feed(ctx context.Context) {
+	t := time.NewTicker(FeedEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			w.subsMu.Lock()
+			for s := range w.subs {
+				delete(w.subs, s)
+				close(s.ch)
+			}
+			w.subsMu.Unlock()
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		u := w.ev.Changes(w.now())
+		w.mu.Unlock()
+		if u.Empty() {
+			continue
+		}
+		w.subsMu.Lock()
+		for s := range w.subs {
+			part := u
+			if s.org != "" {
+				part = u.Of(s.org)
+				if part.Empty() {
+					continue
+				}
+			}
+			select {
+			case s.ch <- part:
+			default: // behind: it starts again from a snapshot
+				delete(w.subs, s)
+				close(s.ch)
+			}
+		}
+		w.subsMu.Unlock()
+	}
 }
 
 // Changed starts evaluating l as it now is, created or changed, and

@@ -124,9 +124,39 @@ type Config struct {
 	// every header the Attributor reads; default Authorization.
 	Journal     Journal
 	KeepHeaders []string
+	// Gate, if set, is asked before each request is served whether it may
+	// be: the enforcement of usage limits (meter/enforce). The request is
+	// then attributed before it is served (the Attributor's cache makes
+	// that cheap after a client's first request), and the template asked
+	// for before the handler runs (a route table answers then; a
+	// ServeMux pattern is not known yet and falls back). A request whose
+	// client cannot be told is served.
+	Gate        Gate
 	Now         func() time.Time // default time.Now
 	Logger      *slog.Logger     // default slog.Default()
 }
+
+// Gate decides, before a request is served, whether it may be.
+type Gate interface {
+	// Admit is asked before a request of id is served, with its template;
+	// a non-nil Refusal is answered instead of serving it, and recorded
+	// as any answer is.
+	Admit(r *http.Request, id attrib.Identity, template string) *Refusal
+	// Served is told what a request Admit was asked about came to,
+	// served or refused.
+	Served(id attrib.Identity, template, method string, res Response)
+}
+
+// Refusal is what a Gate answers instead of serving a request.
+type Refusal struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// gateAttributeTimeout bounds the attribution of a request before it is
+// served: past it the request is served, unattributed for the Gate.
+const gateAttributeTimeout = 2 * time.Second
 
 // Journal keeps requests waiting for attribution across restarts;
 // *spool.Spool implements it.
@@ -561,6 +591,13 @@ func (m *Meter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := m.cfg.Now()
 		rw := &recorder{ResponseWriter: w}
+		var refusal *Refusal
+		var template string // as the Gate was asked about it
+		id, gated := m.admit(r)
+		if gated {
+			template = m.cfg.Templates.Template(r)
+			refusal = m.cfg.Gate.Admit(r, id, template)
+		}
 		var body *countingBody
 		if r.Body != nil && r.Body != http.NoBody {
 			body = &countingBody{ReadCloser: r.Body}
@@ -585,12 +622,35 @@ func (m *Meter) Middleware(next http.Handler) http.Handler {
 				res.RequestBytes = body.n
 			}
 			m.Record(r, res)
+			if gated {
+				m.cfg.Gate.Served(id, template, r.Method, res)
+			}
 			if v != nil {
 				panic(v)
 			}
 		}()
+		if refusal != nil {
+			for k, vs := range refusal.Header {
+				rw.Header()[k] = vs
+			}
+			rw.WriteHeader(refusal.Status)
+			rw.Write(refusal.Body)
+			return
+		}
 		next.ServeHTTP(rw, r)
 	})
+}
+
+// admit attributes r for the Gate, if there is one: false when there is
+// none or r's client cannot be told.
+func (m *Meter) admit(r *http.Request) (attrib.Identity, bool) {
+	if m.cfg.Gate == nil {
+		return attrib.Identity{}, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), gateAttributeTimeout)
+	defer cancel()
+	id, ok, _ := m.cfg.Attributor.Attribute(ctx, r.WithContext(ctx))
+	return id, ok && id.OrganizationID != "" && id.ClientID != ""
 }
 
 // recorder notes the status and the bytes of a response.

@@ -286,8 +286,19 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	if s.notifier != nil {
 		sender = s.notifier
 	}
-	watch, err := watchLimits(ctx, usageDB, meta, cfg.Now)
+	watcher, err := watchLimits(ctx, usageDB, meta, cfg.Now)
 	if err != nil {
+		return err
+	}
+	var watch genesys.LimitWatch
+	var feed genesys.LimitFeed
+	if watcher != nil {
+		watch, feed = watcher, watcher
+	} else if feed, err = limiteval.NewPoller(limiteval.PollerConfig{
+		Limits: func(ctx context.Context, org string) ([]usage.Limit, error) { return allLimits(ctx, meta, org) },
+		Rows:   s.queries.Query,
+		Now:    cfg.Now,
+	}); err != nil {
 		return err
 	}
 	api, err := genesys.New(*apply(cfg.Hooks.Genesys, &genesys.Config{
@@ -299,6 +310,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		Queries:       s.queries,
 		Limits:        meta,
 		LimitWatch:    watch,
+		LimitFeed:     feed,
 		Now:           cfg.Now,
 		Logger:        log.With("component", "http"),
 		MaxBody:       cfg.Ingest.MaxBody,
@@ -598,9 +610,22 @@ func randomBytes(n int) []byte {
 // watchLimits evaluates every organization's usage limits as events commit,
 // where the usage backend can (limiteval.Watch); elsewhere it returns nil
 // and limits are a status on request only.
-func watchLimits(ctx context.Context, u store.Usage, meta store.Metadata, now func() time.Time) (genesys.LimitWatch, error) {
+func watchLimits(ctx context.Context, u store.Usage, meta store.Metadata, now func() time.Time) (*limiteval.Watcher, error) {
 	if now == nil {
 		now = time.Now
+	}
+	all, err := allLimits(ctx, meta, "")
+	if err != nil {
+		return nil, err
+	}
+	return limiteval.Watch(ctx, u, all, now)
+}
+
+// allLimits returns the limits of organization org, of every organization
+// for "".
+func allLimits(ctx context.Context, meta store.Metadata, org string) ([]usage.Limit, error) {
+	if org != "" {
+		return meta.Limits(ctx, org)
 	}
 	orgs, err := meta.Organizations(ctx)
 	if err != nil {
@@ -614,9 +639,5 @@ func watchLimits(ctx context.Context, u store.Usage, meta store.Metadata, now fu
 		}
 		all = append(all, ls...)
 	}
-	w, err := limiteval.Watch(ctx, u, all, now)
-	if w == nil || err != nil {
-		return nil, err
-	}
-	return w, nil
+	return all, nil
 }

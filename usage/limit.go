@@ -184,6 +184,12 @@ func (w Window) Current(now time.Time) (Interval, error) {
 	if err != nil {
 		return Interval{}, err
 	}
+	return w.CurrentIn(now, loc)
+}
+
+// CurrentIn is Current with the window's zone already loaded (Location):
+// loading a zone reads it from disk.
+func (w Window) CurrentIn(now time.Time, loc *time.Location) (Interval, error) {
 	g := w.granularity()
 	if g == GranularityNone {
 		return Interval{}, errRolling
@@ -271,6 +277,11 @@ func (l Limit) Normalize(now time.Time) (Limit, error) {
 		if !(l.Value >= 1 && l.Value <= MaxLimitValue) || l.Value != math.Trunc(l.Value) {
 			bad("value", "value of a %s limit is a whole number from 1 to %d, not %v", l.Metric, int64(MaxLimitValue), l.Value)
 		}
+	}
+	if l.Enforced && l.Metric == LimitErrorRate {
+		// A refused request is a 429, an error: enforcing an error rate
+		// would hold it up by its own refusals.
+		bad("enforced", "an errorRate limit cannot be enforced: its refusals (429s) are errors that would keep the rate up; notify on it instead")
 	}
 	switch {
 	case l.Window.Type == WindowRolling:
@@ -391,4 +402,61 @@ func (l *Limit) Status(window Interval, rows []Row) LimitStatus {
 	}
 	slices.SortFunc(st.Clients, func(a, b ClientLimitStatus) int { return strings.Compare(a.ClientID, b.ClientID) })
 	return st
+}
+
+// LimitValue is the value of an enforced limit's metric in its current
+// window, for a limit on each client one client's: what enforcement (the
+// metering proxy and middleware) learns from usaged.
+type LimitValue struct {
+	OrganizationID string
+	LimitID        string
+	Version        int64    // of the limit the value is of
+	Window         Interval // in the limit's zone
+	ClientID       string   // ScopeEachClient only
+	Value          float64
+}
+
+// LimitUpdate is what changed in the enforced limits: limits new or
+// changed (a new version), limits no longer enforced (deleted, or changed
+// to not be enforced: only their OrganizationID and ID are set), and
+// values. Values are absolute, so an update may repeat one.
+type LimitUpdate struct {
+	Limits  []Limit
+	Removed []Limit
+	Values  []LimitValue
+}
+
+// Empty reports whether u changes nothing.
+func (u *LimitUpdate) Empty() bool {
+	return len(u.Limits) == 0 && len(u.Removed) == 0 && len(u.Values) == 0
+}
+
+// Of returns the part of u that is organization org's.
+func (u *LimitUpdate) Of(org string) LimitUpdate {
+	var out LimitUpdate
+	for _, l := range u.Limits {
+		if l.OrganizationID == org {
+			out.Limits = append(out.Limits, l)
+		}
+	}
+	for _, l := range u.Removed {
+		if l.OrganizationID == org {
+			out.Removed = append(out.Removed, l)
+		}
+	}
+	for _, v := range u.Values {
+		if v.OrganizationID == org {
+			out.Values = append(out.Values, v)
+		}
+	}
+	return out
+}
+
+// Applies reports whether a request of clientID, by userID, to template
+// with method counts towards l: its scope's client and its filters.
+func (l *Limit) Applies(clientID, userID, template, method string) bool {
+	return (l.Scope != ScopeClient || clientID == l.ClientID) &&
+		(len(l.Filter.UserIDs) == 0 || slices.Contains(l.Filter.UserIDs, userID)) &&
+		(len(l.Filter.TemplateURIs) == 0 || slices.Contains(l.Filter.TemplateURIs, template)) &&
+		(len(l.Filter.HTTPMethods) == 0 || slices.Contains(l.Filter.HTTPMethods, method))
 }

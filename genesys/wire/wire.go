@@ -341,3 +341,31 @@ type ClientLimitStatus struct {
 	Value      float64 `json:"value"`
 	Percentage float64 `json:"percentage"`
 }
+
+// LimitStreamLimit is the data of a `limit` event of the limits stream
+// (GET /api/v2/usage/limits/stream): an enforced limit, new or of a new
+// version, as the limits routes answer it, with its organization.
+type LimitStreamLimit struct {
+	OrganizationID string `json:"organizationId"`
+	Limit
+}
+
+// LimitStreamValue is the data of a `value` event of the limits stream:
+// the value of an enforced limit's metric in its current window, for a
+// limit on each client one client's.
+type LimitStreamValue struct {
+	OrganizationID string  `json:"organizationId"`
+	LimitID        string  `json:"limitId"`
+	Version        int64   `json:"version"`
+	ClientID       string  `json:"clientId,omitempty"`
+	WindowStart    string  `json:"windowStart"` // RFC 3339 in the limit's zone
+	WindowEnd      string  `json:"windowEnd"`
+	Value          float64 `json:"value"`
+}
+
+// LimitStreamRemoved is the data of a `removed` event of the limits
+// stream: a limit deleted, or no longer enforced.
+type LimitStreamRemoved struct {
+	OrganizationID string `json:"organizationId"`
+	LimitID        string `json:"limitId"`
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/usaged/usaged/meter"
 	"github.com/usaged/usaged/meter/attrib"
+	"github.com/usaged/usaged/meter/enforce"
 	"github.com/usaged/usaged/meter/route"
 	"github.com/usaged/usaged/meter/spool"
 )
@@ -45,6 +46,12 @@ type Config struct {
 	// KeepHeaders are kept on disk with a request waiting for
 	// attribution: those the Attributor reads.
 	KeepHeaders []string
+	// Enforce enforces the usage limits marked enforced (meter/enforce),
+	// following them from Server with Token; FailClosed and Stale are
+	// enforce.Config's.
+	Enforce    bool
+	FailClosed bool
+	Stale      time.Duration
 	// MetricsAddr, when set, serves the counters at /metrics there.
 	MetricsAddr     string
 	ShutdownTimeout time.Duration // for requests in flight at a stop
@@ -59,6 +66,7 @@ func DefaultConfig() Config {
 		SpoolDir: "./usaged-spool", SpoolMaxBytes: 1 << 30, Batch: spool.DefaultBatchSize,
 		MaxPending: meter.DefaultMaxRetrying, MaxPendingBytes: meter.DefaultMaxRetryingBytes,
 		ShutdownTimeout: 15 * time.Second,
+		Enforce:         true, Stale: enforce.DefaultStale,
 	}
 }
 
@@ -78,6 +86,7 @@ type Proxy struct {
 	sp      *spool.Spool
 	shipper *spool.Shipper
 	m       *meter.Meter
+	gate    *enforce.Enforcer // nil when not enforcing
 	h       http.Handler
 }
 
@@ -106,7 +115,16 @@ func (p *Proxy) build() error {
 	if err != nil {
 		return err
 	}
+	var gate meter.Gate
+	if cfg.Enforce {
+		if p.gate, err = enforce.New(enforce.Config{Server: cfg.Server, Token: cfg.Token, FailClosed: cfg.FailClosed, Stale: cfg.Stale,
+			Logger: log.With("component", "enforce")}); err != nil {
+			return err
+		}
+		gate = p.gate
+	}
 	p.m, err = meter.New(meter.Config{
+		Gate:      gate,
 		Templates: meter.Paths(cfg.Templates), Attributor: cfg.Attributor, Sink: p.sp,
 		Anonymous: cfg.Anonymous, AnonymousOrganization: cfg.AnonymousOrg,
 		Platform: "proxy", Logger: log.With("component", "meter"),
@@ -141,7 +159,7 @@ func (p *Proxy) Run(ctx context.Context, listening func(net.Addr)) (err error) {
 			sp.Close()
 			return fmt.Errorf("--metrics-addr: listening on %s: %w", cfg.MetricsAddr, err)
 		}
-		metricsSrv := &http.Server{Handler: metricsHandler(m, sp, p.shipper), ReadHeaderTimeout: 10 * time.Second}
+		metricsSrv := &http.Server{Handler: metricsHandler(m, sp, p.shipper, p.gate), ReadHeaderTimeout: 10 * time.Second}
 		go metricsSrv.Serve(mln)
 		defer metricsSrv.Close()
 		log.Info("serving metrics", "addr", mln.Addr().String()+"/metrics")
@@ -150,6 +168,9 @@ func (p *Proxy) Run(ctx context.Context, listening func(net.Addr)) (err error) {
 	shipCtx, stopShipping := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { p.shipper.Run(shipCtx) })
+	if p.gate != nil {
+		wg.Go(func() { p.gate.Run(shipCtx) })
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("proxying", "listen", ln.Addr().String(), "upstream", cfg.Upstream.String(), "templates", cfg.Templates.Len(), "server", cfg.Server, "spool", cfg.SpoolDir)
@@ -189,7 +210,7 @@ func (p *Proxy) Run(ctx context.Context, listening func(net.Addr)) (err error) {
 // metricsHandler serves the proxy's counters in the Prometheus text format.
 // They are read from the meter, spool and shipper at each scrape, so that
 // the request path does no more than it did without them.
-func metricsHandler(m *meter.Meter, sp *spool.Spool, sh *spool.Shipper) http.Handler {
+func metricsHandler(m *meter.Meter, sp *spool.Spool, sh *spool.Shipper, gate *enforce.Enforcer) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, v func() float64) {
@@ -220,6 +241,21 @@ func metricsHandler(m *meter.Meter, sp *spool.Spool, sh *spool.Shipper) http.Han
 		func() float64 { return float64(sp.Stats().Shipped) })
 	counter("usaged_proxy_ship_retries_total", "Shipments to --server that failed and were retried.",
 		func() float64 { return float64(sh.Stats().Retries) })
+	if gate != nil {
+		counter("usaged_proxy_requests_refused_total", "Requests answered 429: their client was over an enforced usage limit.",
+			func() float64 { return float64(gate.Stats().Refused) })
+		counter("usaged_proxy_requests_failed_closed_total", "Requests answered 503 under --fail-closed: the usage limits were not known.",
+			func() float64 { return float64(gate.Stats().FailedClosed) })
+		gauge("usaged_proxy_limits_stream_connected", "1 while the limits stream from --server is open.",
+			func() float64 {
+				if gate.Stats().Connected {
+					return 1
+				}
+				return 0
+			})
+		gauge("usaged_proxy_enforced_limits", "Enforced usage limits known.",
+			func() float64 { return float64(gate.Stats().Limits) })
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
