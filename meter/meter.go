@@ -131,9 +131,9 @@ type Config struct {
 	// for before the handler runs (a route table answers then; a
 	// ServeMux pattern is not known yet and falls back). A request whose
 	// client cannot be told is served.
-	Gate        Gate
-	Now         func() time.Time // default time.Now
-	Logger      *slog.Logger     // default slog.Default()
+	Gate   Gate
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger     // default slog.Default()
 }
 
 // Gate decides, before a request is served, whether it may be.
