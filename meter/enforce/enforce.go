@@ -100,6 +100,8 @@ type Enforcer struct {
 
 	refused, failedClosed, updates atomic.Uint64
 	connected                      atomic.Bool
+	readyOnce                      sync.Once
+	readyCh                        chan struct{} // closed at the first snapshot
 }
 
 // enforced is an enforced limit and where its windows stand here.
@@ -139,7 +141,7 @@ func New(cfg Config) (*Enforcer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Enforcer{cfg: cfg, api: api, log: cfg.Logger, byOrg: map[string]map[string]*enforced{}}, nil
+	return &Enforcer{cfg: cfg, api: api, log: cfg.Logger, byOrg: map[string]map[string]*enforced{}, readyCh: make(chan struct{})}, nil
 }
 
 // Run follows the limits stream until ctx ends, connecting again after
@@ -162,6 +164,10 @@ func (e *Enforcer) Run(ctx context.Context) {
 		}
 		if heard {
 			backoff = 500 * time.Millisecond
+		}
+		if k := usage.KindOf(err); k == usage.KindUnauthorized || k == usage.KindForbidden {
+			// No limits will come with this token: nobody waits for them.
+			e.readyOnce.Do(func() { close(e.readyCh) })
 		}
 		if now := time.Now(); now.Sub(lastLog) > time.Minute {
 			lastLog = now
@@ -256,6 +262,19 @@ func (e *Enforcer) merge() {
 	}
 	// From here on, events apply to the state itself.
 	e.byOrg, e.next, e.ready = e.next, nil, true
+	e.readyOnce.Do(func() { close(e.readyCh) })
+}
+
+// WaitReady waits until the Enforcer has received the limits once, or ctx
+// ends. A proxy waits for it before it serves: a request admitted before
+// would count towards no limit here.
+func (e *Enforcer) WaitReady(ctx context.Context) error {
+	select {
+	case <-e.readyCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // observe raises the value of client's window iv to v: a later window

@@ -170,6 +170,13 @@ func (p *Proxy) Run(ctx context.Context, listening func(net.Addr)) (err error) {
 	wg.Go(func() { p.shipper.Run(shipCtx) })
 	if p.gate != nil {
 		wg.Go(func() { p.gate.Run(shipCtx) })
+		// Requests served before the limits are known count towards none
+		// of them here: wait for them, up to the stale bound.
+		wait, cancel := context.WithTimeout(ctx, cfg.Stale)
+		if err := p.gate.WaitReady(wait); err != nil && ctx.Err() == nil {
+			log.Warn("the usage limits are not known yet: serving without them until --server answers", "server", cfg.Server, "waited", cfg.Stale, "fail_closed", cfg.FailClosed)
+		}
+		cancel()
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
