@@ -95,6 +95,25 @@ export function aggregate(token, q) {
   });
 }
 
+/**
+ * limits reads every usage limit of the token's organization, a page of
+ * 500 at a time (an organization has at most 1,000), with its status in
+ * the current window when status is set.
+ * @param {string} token
+ * @param {{status?: boolean}} [opts]
+ * @returns {Promise<import('./limits.js').Limit[]>}
+ */
+export async function limits(token, { status = false } = {}) {
+  const out = [];
+  for (let page = 1; ; page += 1) {
+    const q = new URLSearchParams({ pageSize: '500', pageNumber: String(page) });
+    if (status) q.set('expand', 'status');
+    const r = await request(`/api/v2/usage/limits?${q}`, { headers: bearer(token) });
+    out.push(...r.entities);
+    if (page >= r.pageCount) return out;
+  }
+}
+
 // reports reads a service-usage route as JSON.
 export function reports(apiKey, path, params = {}) {
   const qs = new URLSearchParams(params).toString();

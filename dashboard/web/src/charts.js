@@ -2,11 +2,11 @@
 import * as echarts from 'echarts/core';
 import { format } from 'echarts/core';
 import { BarChart, LineChart, PieChart } from 'echarts/charts';
-import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
+import { GridComponent, LegendComponent, MarkLineComponent, TooltipComponent } from 'echarts/components';
 import { CanvasRenderer } from 'echarts/renderers';
-import { count } from './format.js';
+import { count, niceCeil } from './format.js';
 
-echarts.use([BarChart, LineChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
+echarts.use([BarChart, LineChart, PieChart, GridComponent, LegendComponent, MarkLineComponent, TooltipComponent, CanvasRenderer]);
 
 // Status classes keep their colors and names in every chart (status.js).
 export { STATUS } from './status.js';
@@ -91,8 +91,35 @@ const PARTIAL = {
 // keeps its symbol however many there are. partial, per label, says why a
 // bucket is not whole ("" when it is, see state.partial): its bars or
 // points are lighter and hatched, and its tooltip says "partial" and why.
-export function timeChart(el, { labels, series, stack = true, unit = '', format: text = /** @type {((v: number) => string) | null} */ (null), whole = !unit && !text, partial = /** @type {string[]} */ ([]) }) {
+// lines are limits drawn as dashed horizontal lines at their value, each
+// labelled with its name (limits.lines chooses them); the y axis reaches
+// the highest. The element's data-lines lists those drawn.
+export function timeChart(el, { labels, series, stack = true, unit = '', format: text = /** @type {((v: number) => string) | null} */ (null), whole = !unit && !text, partial = /** @type {string[]} */ ([]), lines = /** @type {{name: string, value: number}[]} */ ([]) }) {
   const value = (v) => (v == null ? '–' : text ? text(v) : unit ? `${v} ${unit}` : count(v));
+  // The lines ride on the first series (a chart without any has no axis
+  // to draw them against).
+  const drawn = series.length ? lines : [];
+  el.dataset.lines = JSON.stringify(drawn.map((l) => ({ name: l.name, value: l.value })));
+  let max;
+  if (drawn.length) {
+    const top = Math.max(...drawn.map((l) => l.value));
+    const heights = labels.map((_, i) => {
+      const vs = series.map((s) => s.data[i] || 0);
+      return stack ? vs.reduce((a, b) => a + b, 0) : Math.max(0, ...vs);
+    });
+    // Only a line above every bar needs room made for it; otherwise the
+    // axis is the data's own.
+    if (top >= Math.max(0, ...heights)) max = niceCeil(top * 1.1);
+  }
+  const marks = drawn.length
+    ? {
+        silent: true,
+        symbol: 'none',
+        lineStyle: { type: 'dashed', color: '#1d2329', width: 1.5 },
+        label: { position: 'insideEndTop', color: '#1d2329', formatter: (p) => `${p.name}: ${value(p.value)}` },
+        data: drawn.map((l) => ({ name: l.name, yAxis: l.value })),
+      }
+    : undefined;
   draw(el, {
     grid,
     legend: { top: 0, type: 'scroll', textStyle: axisLabel },
@@ -110,9 +137,10 @@ export function timeChart(el, { labels, series, stack = true, unit = '', format:
     yAxis: {
       type: 'value',
       minInterval: whole ? 1 : 0,
+      max,
       axisLabel: { ...axisLabel, formatter: text || (unit ? `{value} ${unit}` : (v) => compact(v)) },
     },
-    series: series.map((s) => ({
+    series: series.map((s, n) => ({
       name: s.name,
       type: stack ? 'bar' : 'line',
       stack: stack ? 'total' : undefined,
@@ -121,9 +149,11 @@ export function timeChart(el, { labels, series, stack = true, unit = '', format:
       showSymbol: !stack && (labels.length < 60 || s.data.some((v, i) => v != null && s.data[i - 1] == null && s.data[i + 1] == null)),
       barMaxWidth: 48,
       emphasis: { focus: 'series' },
+      markLine: n === 0 ? marks : undefined,
     })),
   });
 }
+
 
 // barList draws a ranked horizontal bar chart; clicking a bar calls
 // onPick with its index.

@@ -108,3 +108,14 @@ export function ago(t, now = Date.now()) {
 }
 
 export const clock = (d) => `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+
+// niceCeil rounds v up to a number an axis ends well at, a power of ten
+// times 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8: 1080 → 1200, 330 → 400,
+// 0.22 → 0.25.
+export function niceCeil(v) {
+  if (!(v > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  // Rounded, so that 0.1 × 3 is 0.3 and not 0.30000000000000004.
+  const m = [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].find((k) => +(k * p).toPrecision(12) >= v) || 10;
+  return +(m * p).toPrecision(12);
+}

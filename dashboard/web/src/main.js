@@ -8,9 +8,14 @@ import { ago, clock } from './format.js';
 import { createSession } from './session.js';
 import { href, read } from './state.js';
 import { apiView } from './views/api.js';
+import { limitsView } from './views/limits.js';
 import { serviceView, servicesView } from './views/services.js';
 
 const REFRESH_MS = 15000; // how often a view whose range reaches now reloads
+// The views that read the organization's API with a token; the others read
+// the service reports with an API key.
+const TOKEN_VIEWS = ['api', 'limits'];
+const TITLES = { api: 'API usage', limits: 'Usage limits', services: 'Service usage', service: 'Service usage' };
 
 const main = byId('main');
 const freshness = byId('freshness');
@@ -69,7 +74,7 @@ function route() {
   generation += 1;
   document.body.dataset.ready = 'false';
   document.body.dataset.view = state.view;
-  const needs = state.view === 'api' ? 'token' : 'apiKey';
+  const needs = TOKEN_VIEWS.includes(state.view) ? 'token' : 'apiKey';
   if (!session.has(needs)) {
     if (!session.signedIn()) return showSignIn('');
     // A key holder opening the page lands on service usage; asking for
@@ -78,7 +83,7 @@ function route() {
       history.replaceState(null, '', href({ ...state, view: 'services' })); // a redirect: no history entry to come back to
       return route();
     }
-    return showSignIn(needs === 'apiKey' ? 'Service usage needs a partner or reseller API key.' : 'API usage needs an OAuth client.');
+    return showSignIn(needs === 'apiKey' ? 'Service usage needs a partner or reseller API key.' : state.view === 'limits' ? 'Usage limits need an OAuth client.' : 'API usage needs an OAuth client.');
   }
   showChrome(true);
   const ctx = {
@@ -89,11 +94,11 @@ function route() {
     // follows in place (new tabs and windows still work).
     link: (patch, text, attrs = {}) => h('a', { ...attrs, href: href({ ...state, ...patch }), onclick: (e) => follow(e, patch) }, text),
   };
-  const view = state.view === 'api' ? apiView(ctx) : state.view === 'services' ? servicesView(ctx) : serviceView(ctx);
+  const view = { api: apiView, limits: limitsView, services: servicesView, service: serviceView }[state.view](ctx);
   current = { view, state, updated: 0, failed: null, busy: false, generation };
   loadError.hidden = true;
   main.replaceChildren(loadError, view.root);
-  document.title = `${state.view === 'api' ? 'API usage' : 'Service usage'} · usaged`;
+  document.title = `${TITLES[state.view]} · usaged`;
   // After a user's navigation, move focus to the new view's heading, so
   // that keyboard and screen reader users start reading there.
   if (navigated) view.root.querySelector('h1')?.focus({ preventScroll: true });
@@ -215,7 +220,7 @@ function showChrome(signedIn) {
     const active = read().view === view || (view === 'services' && read().view === 'service');
     if (active) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
-    a.onclick = (e) => follow(e, { view, service: '', client: '', template: '', method: '' });
+    a.onclick = (e) => follow(e, { view, service: '', client: '', template: '', method: '', name: '' });
   }
 }
 
@@ -246,7 +251,7 @@ function showSignIn(message) {
         e.preventDefault();
         busy(oauth, async () => {
           await session.signInClient(oauth.elements['client-id'].value.trim(), oauth.elements['client-secret'].value);
-          if (read().view !== 'api') history.replaceState(null, '', href({ ...read(), view: 'api' }));
+          if (!TOKEN_VIEWS.includes(read().view)) history.replaceState(null, '', href({ ...read(), view: 'api' }));
         });
       },
     },
@@ -267,7 +272,7 @@ function showSignIn(message) {
         e.preventDefault();
         busy(key, async () => {
           await session.signInKey(key.elements['api-key'].value.trim());
-          if (read().view === 'api') history.replaceState(null, '', href({ ...read(), view: 'services' }));
+          if (TOKEN_VIEWS.includes(read().view)) history.replaceState(null, '', href({ ...read(), view: 'services' }));
         });
       },
     },

@@ -17,7 +17,8 @@ export const GROUPS = [
   { value: 'method', label: 'HTTP method', dimension: 'HttpMethod' },
 ];
 
-const KEYS = ['view', 'range', 'from', 'to', 'tz', 'granularity', 'groupBy', 'client', 'method', 'template', 'service'];
+// name filters the limits view by a limit's name.
+const KEYS = ['view', 'range', 'from', 'to', 'tz', 'granularity', 'groupBy', 'client', 'method', 'template', 'service', 'name'];
 // Written even when they are the defaults. The zone's default is the
 // browser's (zone.js), which differs between the sender of a link and its
 // reader: the link carries it, so that both see the same buckets.
@@ -31,7 +32,7 @@ export function read(search = location.search, home = defaultZone()) {
   const q = new URLSearchParams(search);
   const s = {};
   for (const k of KEYS) s[k] = q.get(k) || '';
-  if (!['api', 'services', 'service'].includes(s.view)) s.view = 'api';
+  if (!['api', 'limits', 'services', 'service'].includes(s.view)) s.view = 'api';
   if (!RANGES.some((r) => r.value === s.range)) s.range = s.view === 'api' ? '7d' : '30d';
   if (s.range === 'custom' && !(validDay(s.from) && validDay(s.to) && s.from <= s.to)) s.range = '7d';
   s.tz = zoneName(s.tz) || home;

@@ -1,7 +1,7 @@
 // Unit tests of the number formats (node --test).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bucketLabel, byteUnit, bytes, duration, inUnit, millis } from '../src/format.js';
+import { bucketLabel, byteUnit, bytes, duration, inUnit, millis, niceCeil } from '../src/format.js';
 
 test('one byte unit for a view, chosen by its largest value', () => {
   assert.deepEqual(byteUnit(0), { unit: 'B', size: 1, digits: 0 });
@@ -86,4 +86,17 @@ test('a table’s milliseconds: whole ones with separators, a mean to one decima
   assert.equal(millis(12345), '12,345');
   assert.equal(millis(265.125), '265.1');
   assert.equal(millis(1234.5), '1,234.5');
+});
+
+test('an axis made to reach a limit line ends at a round number at or above it', () => {
+  const f = (v, want) => assert.equal(niceCeil(v), want, `niceCeil(${v})`);
+  f(1100, 1200);
+  f(1000, 1000);
+  f(1080, 1200);
+  f(330, 400);
+  f(0.22, 0.25);
+  f(0.3, 0.3);
+  f(5.5, 6);
+  f(9, 10);
+  f(0, 1);
 });

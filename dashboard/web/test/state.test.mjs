@@ -40,6 +40,14 @@ test('href round-trips and leaves defaults out', () => {
   assert.equal(href({ ...read('?range=7d'), from: '2026-01-01', to: '2026-01-02' }), '?view=api&range=7d&tz=UTC', 'dates only for custom');
 });
 
+test('the limits view keeps its name filter in the URL', () => {
+  const s = read('?view=limits&name=daily%20errors');
+  assert.equal(s.view, 'limits');
+  assert.equal(s.name, 'daily errors');
+  assert.deepEqual(read(href(s)), s);
+  assert.equal(href({ ...s, name: '' }), '?view=limits&range=30d&tz=UTC');
+});
+
 test('intervals are whole UTC hours or days ending now', () => {
   const now = at('2026-03-10T13:45:10Z');
   const iv = (r) => isoInterval(interval(read(`?range=${r}`), now));

@@ -4,10 +4,11 @@
 // ("URL Requests"), which are this view with a filter set. Below the
 // counts, the latency and traffic measures: p50, p95 and p99 over time,
 // bytes in and out over time, and both per client and per template.
-import { aggregate, refuses } from '../api.js';
+import { aggregate, limits as listLimits, refuses } from '../api.js';
 import { barGroups, barList, donut, PALETTE, timeChart } from '../charts.js';
 import { h, uid } from '../dom.js';
 import { bucketLabel, byteUnit, count, duration, inUnit, millis, percent, rate } from '../format.js';
+import { lines as limitLines } from '../limits.js';
 import { dates, measureRows, measureSeries, ranked, slowest, stack, statusSeries, sum, tableRows, totals } from '../series.js';
 import { GRANULARITIES, GROUPS, hoursFit, interval, isoInterval, partial, RANGES } from '../state.js';
 import { STATUS } from '../status.js';
@@ -194,17 +195,20 @@ export function apiView(ctx) {
     // The totals' answer has every bucket of the range (the server fills
     // them), which places each grouped row; filling every group's buckets
     // too would multiply the answer by the buckets without events.
-    const [series, grouped, clients, templates, methods] = await Promise.all([
+    // The limits are only for their lines on the charts: a token that may
+    // not read them (403), or a server without them, draws none.
+    const [series, grouped, clients, templates, methods, limits] = await Promise.all([
       query([], null, s.granularity, true),
       group.dimension ? query([group.dimension], null, s.granularity) : null,
       query(['OAuthClientId'], 'client'),
       query(['TemplateUri'], 'template'),
       query(['HttpMethod'], 'method'),
+      listLimits(ctx.credentials.token).catch(() => []),
     ]);
-    return { series, grouped, clients, templates, methods };
+    return { series, grouped, clients, templates, methods, limits };
   }
 
-  function render({ series, grouped, clients: c, templates: t, methods: m }) {
+  function render({ series, grouped, clients: c, templates: t, methods: m, limits }) {
     for (const r of c) names.set(r.clientId, r.clientName || r.clientId);
     const clients = ranked(c, (r) => r.clientId || '');
     const templates = ranked(t, (r) => r.templateUri || '');
@@ -223,11 +227,11 @@ export function apiView(ctx) {
       renderControls();
     }
     renderTitle();
-    renderSeries(series, grouped);
+    renderSeries(series, grouped, limits);
     renderRanked(clients, templates, methods);
   }
 
-  function renderSeries(rows, grouped) {
+  function renderSeries(rows, grouped, limits) {
     const days = dates(rows);
     const starts = days.map((d) => new Date(d));
     // The rows' dates carry the zone's offset; the labels read them on its
@@ -248,14 +252,19 @@ export function apiView(ctx) {
     }
     const p = panels.requests;
     const partly = partial(starts, s.granularity, iv);
-    timeChart(p.chart, { labels, series, partial: partly });
+    const view = { granularity: s.granularity, tz: s.tz, client: s.client, method: s.method, template: s.template };
+    const requestLines = limitLines(limits, { ...view, chart: 'requests' });
+    const rateLines = limitLines(limits, { ...view, chart: 'error-rate' });
+    timeChart(p.chart, { labels, series, partial: partly, lines: requestLines });
     timeChart(panels['error-rate'].chart, {
       labels,
       partial: partly,
       stack: false,
       unit: '%',
       series: [{ name: 'Error rate', color: '#c0262d', data: counts.map((t) => rate(t.status400 + t.status500, t.requests)) }],
+      lines: rateLines,
     });
+    linesNote(panels['error-rate'], rateLines, (v) => `${+v.toFixed(2)} %`);
 
     // The table behind both charts: one row per bucket, or per bucket and
     // group when grouped.
@@ -279,7 +288,24 @@ export function apiView(ctx) {
     const note = partly.some(Boolean)
       ? h('p', { class: 'note', 'data-note': 'partial' }, 'Lighter, hatched bars are partial buckets: the current one, still counting, or one the range cuts. Their tooltips and table rows say so.')
       : null;
-    p.tables.replaceChildren(...[note, details].filter(Boolean));
+    p.tables.replaceChildren(...[note, linesText(requestLines, count), details].filter(Boolean));
+  }
+
+  // linesText says which limits a chart draws as dashed lines: those whose
+  // window is the chart's bucket and whose count is the chart's (see
+  // limits.lines).
+  function linesText(lines, text) {
+    if (!lines.length) return null;
+    const per = `per ${s.granularity.toLowerCase()} in ${s.tz}`;
+    return h('p', { class: 'note', 'data-note': 'limit-lines' }, `Dashed lines are usage limits ${per}: ${lines.map((l) => `${l.name} (${text(l.value)})`).join(', ')}.`);
+  }
+
+  // linesNote puts linesText under a panel's own note, in place of the
+  // last update's.
+  function linesNote(p, lines, text) {
+    p.tables.querySelector('[data-note=limit-lines]')?.remove();
+    const note = linesText(lines, text);
+    if (note) p.tables.append(note);
   }
 
   function renderKpis(sum) {
