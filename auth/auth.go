@@ -133,6 +133,7 @@ type Service struct {
 	// mu guards the cache. Writers hold it across the store call too, so the
 	// cache and the store change in the same order.
 	mu      sync.RWMutex
+	writes  uint64 // writes made; a reload that saw them change loads again
 	orgs    map[string]usage.Organization
 	clients map[string]usage.Client // by client id; ids are unique across organizations
 }
@@ -176,9 +177,34 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // another node creates is found at once by the lookups that miss the cache
 // (see lookupClient and KnownOrganization).
 func (s *Service) Reload(ctx context.Context) error {
+	// A write that lands while the registry is read may be missing from
+	// what was read (a client deleted: still usable; an organization
+	// created: unknown): putting that in place would undo the write until
+	// the next reload. So the load is done again until no write fell in it.
+	for range 10 {
+		s.mu.RLock()
+		before := s.writes
+		s.mu.RUnlock()
+		om, cm, err := s.load(ctx)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if s.writes == before {
+			s.orgs, s.clients = om, cm
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+	}
+	return errors.New("auth: reload: the registry kept changing while it was read; the next reload tries again")
+}
+
+// load reads every organization and client from the registry.
+func (s *Service) load(ctx context.Context) (map[string]usage.Organization, map[string]usage.Client, error) {
 	orgs, err := s.cfg.Registry.Organizations(ctx)
 	if err != nil {
-		return fmt.Errorf("auth: loading organizations: %w", err)
+		return nil, nil, fmt.Errorf("auth: loading organizations: %w", err)
 	}
 	om := make(map[string]usage.Organization, len(orgs))
 	cm := make(map[string]usage.Client)
@@ -186,16 +212,13 @@ func (s *Service) Reload(ctx context.Context) error {
 		om[o.ID] = o
 		cs, err := s.cfg.Registry.Clients(ctx, o.ID)
 		if err != nil {
-			return fmt.Errorf("auth: loading clients of organization %s: %w", o.ID, err)
+			return nil, nil, fmt.Errorf("auth: loading clients of organization %s: %w", o.ID, err)
 		}
 		for _, c := range cs {
 			cm[c.ID] = c
 		}
 	}
-	s.mu.Lock()
-	s.orgs, s.clients = om, cm
-	s.mu.Unlock()
-	return nil
+	return om, cm, nil
 }
 
 // lookupClient returns the client with id from the cache, or else from the
@@ -226,6 +249,7 @@ func (s *Service) CreateOrganization(ctx context.Context, name string) (usage.Or
 	}
 	o := usage.Organization{ID: uuid.NewString(), Name: name, CreatedAt: s.cfg.Now().UTC().Truncate(time.Second)}
 	s.mu.Lock()
+	s.writes++
 	defer s.mu.Unlock()
 	if err := s.cfg.Registry.PutOrganization(ctx, o); err != nil {
 		return usage.Organization{}, fmt.Errorf("auth: storing organization: %w", err)
@@ -418,6 +442,7 @@ func (s *Service) CreateClient(ctx context.Context, orgID string, spec ClientSpe
 		Scope:               spec.Scope,
 	}
 	s.mu.Lock()
+	s.writes++
 	defer s.mu.Unlock()
 	if _, ok := s.orgs[orgID]; !ok {
 		return usage.Client{}, "", orgNotFound(orgID)
@@ -490,6 +515,7 @@ func (s *Service) updateClient(ctx context.Context, by *Principal, orgID, id str
 		return usage.Client{}, err
 	}
 	s.mu.Lock()
+	s.writes++
 	defer s.mu.Unlock()
 	c, ok := s.clients[id]
 	if !ok || c.OrganizationID != orgID {
@@ -525,6 +551,7 @@ func (s *Service) DeleteClient(ctx context.Context, orgID, id string) error {
 
 func (s *Service) deleteClient(ctx context.Context, by *Principal, orgID, id string) error {
 	s.mu.Lock()
+	s.writes++
 	defer s.mu.Unlock()
 	c, ok := s.clients[id]
 	if !ok || c.OrganizationID != orgID {
@@ -563,6 +590,7 @@ func (s *Service) rotateSecret(ctx context.Context, by *Principal, orgID, id str
 		return "", err
 	}
 	s.mu.Lock()
+	s.writes++
 	defer s.mu.Unlock()
 	c, ok := s.clients[id]
 	if !ok || c.OrganizationID != orgID {

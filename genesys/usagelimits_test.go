@@ -60,9 +60,8 @@ func TestLimitsCRUD(t *testing.T) {
 	second := dailyLimit()
 	second["name"], second["scope"], second["metric"], second["value"] = "errors per client", "eachClient", "errorRate", 0.05
 	second["window"] = map[string]any{"type": "hour"}
-	second["enforced"] = true
 	l2 := e.mustLimit(tok, second)
-	if l2.Scope != "eachClient" || l2.Metric != "errorRate" || l2.Value != 0.05 || !l2.Enforced || l2.Window.TimeZone != "" {
+	if l2.Scope != "eachClient" || l2.Metric != "errorRate" || l2.Value != 0.05 || l2.Enforced || l2.Window.TimeZone != "" {
 		t.Fatalf("created %+v", l2)
 	}
 
