@@ -95,6 +95,7 @@ func (c Config) Validate() error {
 type Store struct {
 	pool   *pgxpool.Pool
 	schema string
+	node   string // the holder of its outbox leases (outbox.go)
 	closed atomic.Bool
 }
 
@@ -125,7 +126,7 @@ func open(ctx context.Context, cfg Config, ms []migration) (*Store, error) {
 	if err != nil {
 		return nil, classify(ctx, err)
 	}
-	s := &Store{pool: pool, schema: schema}
+	s := &Store{pool: pool, schema: schema, node: nodeID()}
 	if err := s.migrate(ctx, ms); err != nil {
 		pool.Close()
 		return nil, err
