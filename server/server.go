@@ -271,7 +271,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	var hooks store.Webhooks
 	if h, ok := meta.(store.Webhooks); ok {
 		hooks = h
-		outbox, _ := usageDB.(store.Outbox) // nil: replays and tests only
+		outbox := outboxOf(usageDB, meta) // nil: replays and tests only
 		if s.notifier, err = notify.New(*apply(cfg.Hooks.Notify, &notify.Config{
 			Outbox:   outbox,
 			Webhooks: h,
@@ -596,11 +596,48 @@ func randomBytes(n int) []byte {
 }
 
 // watchLimits evaluates every organization's usage limits as events commit,
-// where the usage backend can (limiteval.Watch); elsewhere it returns nil
-// and limits are a status on request only.
+// where the usage backend can: the embedded store in its commits
+// (limiteval.Watch), the cluster's as its batches commit, with the
+// counters in its claim store and the outbox in the shared metadata
+// (clickhouse.Store.EvaluateLimits). Elsewhere it returns nil and limits
+// are a status on request only.
 func watchLimits(ctx context.Context, u store.Usage, meta store.Metadata, now func() time.Time) (genesys.LimitWatch, error) {
 	if now == nil {
 		now = time.Now
+	}
+	if cs, ok := u.(*clickhouse.Store); ok {
+		outbox, ok := meta.(store.Outbox)
+		if !ok {
+			return nil, nil
+		}
+		lim, err := cs.EvaluateLimits(ctx, clickhouse.LimitsConfig{
+			Outbox: outbox,
+			Limits: func(ctx context.Context) ([]usage.Limit, error) { return allLimits(ctx, meta) },
+			Now:    now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return lim, nil
+	}
+	all, err := allLimits(ctx, meta)
+	if err != nil {
+		return nil, err
+	}
+	w, err := limiteval.Watch(ctx, u, all, now)
+	if w == nil || err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// allLimits returns every organization's limits: in one query where the
+// metadata store can (the cluster's, which every node reloads often).
+func allLimits(ctx context.Context, meta store.Metadata) ([]usage.Limit, error) {
+	if m, ok := meta.(interface {
+		AllLimits(ctx context.Context) ([]usage.Limit, error)
+	}); ok {
+		return m.AllLimits(ctx)
 	}
 	orgs, err := meta.Organizations(ctx)
 	if err != nil {
@@ -614,9 +651,18 @@ func watchLimits(ctx context.Context, u store.Usage, meta store.Metadata, now fu
 		}
 		all = append(all, ls...)
 	}
-	w, err := limiteval.Watch(ctx, u, all, now)
-	if w == nil || err != nil {
-		return nil, err
+	return all, nil
+}
+
+// outboxOf returns where notifications wait for delivery: the usage
+// backend's outbox (the embedded store writes them in its commits), else
+// the metadata store's (the cluster's, shared by its nodes), else nil.
+func outboxOf(u store.Usage, meta store.Metadata) store.Outbox {
+	if o, ok := u.(store.Outbox); ok {
+		return o
 	}
-	return w, nil
+	if o, ok := meta.(store.Outbox); ok {
+		return o
+	}
+	return nil
 }
