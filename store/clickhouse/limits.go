@@ -49,6 +49,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,6 +189,9 @@ func (e *Limits) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The cluster keeps no response bytes in its counts, and refuses such
+	// limits when they are created: one stored otherwise is not evaluated.
+	limits = slices.DeleteFunc(limits, func(l usage.Limit) bool { return l.Metric == usage.LimitResponseBytes })
 	e.cur.Store(&limitSet{epoch: epoch, match: limiteval.NewMatcher(limits)})
 	return nil
 }

@@ -2,7 +2,8 @@
 // stateless usaged nodes share it: organizations and OAuth clients, the
 // service-usage registry (partners, resellers, collections, services, API
 // keys) and asynchronous query executions with their result rows. It
-// implements store.Metadata; usage data lives elsewhere.
+// implements store.Metadata, and store.Outbox for a cluster whose nodes
+// share it (outbox.go); usage data lives elsewhere.
 //
 // Metadata is small, mutable and read by key, which is what a transactional
 // database does well:
