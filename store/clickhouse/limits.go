@@ -32,6 +32,7 @@ package clickhouse
 //	s:<limit>                   the limit version is seeded: its counters are live
 //	g:<limit>                   the limit version is being seeded, by the node it names (expires)
 //	w:<limit>                   the batches waiting at the gate of the seeding
+//	seeding                     the limit versions being seeded
 //	c:<limit>:<window start>    the counters of a window, hash fields <client>|n, |r, |e
 //	m:<batch>                   the batch has counted: the counters it touched before and after
 //
@@ -268,29 +269,32 @@ func (e *Limits) Removed(org, id string) {
 
 // seedStartScript takes the seeding lock of a limit version unless it is
 // seeded: ARGV the seeded mark, the lock, the gated set, the epoch, this
-// node, the lock's time to live (ms) and a new epoch. It returns "seeded",
+// node, the lock's time to live (ms), a new epoch, the set of seedings and
+// the limit version. It returns "seeded",
 // "busy" (another node seeds it) or "ok".
 var seedStartScript = redis.NewScript(`
 if redis.call('EXISTS', ARGV[1]) == 1 then return 'seeded' end
 if not redis.call('SET', ARGV[2], ARGV[5], 'NX', 'PX', ARGV[6]) then return 'busy' end
 redis.call('DEL', ARGV[3])
 redis.call('SET', ARGV[4], ARGV[7])
+redis.call('SADD', ARGV[8], ARGV[9])
 return 'ok'
 `)
 
 // seedEndScript writes a seeded limit version's counters, if this node
 // still holds its lock: ARGV the lock, this node, the seeded mark, the
-// gated set, then per counter its key, its expiry (Unix ms), the client
+// gated set, the set of seedings, the limit version, then per counter its key, its expiry (Unix ms), the client
 // and the three values. It returns "ok", or "lost" when the lock expired.
 var seedEndScript = redis.NewScript(`
 if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 'lost' end
-for i = 5, #ARGV, 6 do
+for i = 7, #ARGV, 6 do
 	local k, c = ARGV[i], ARGV[i + 2]
 	redis.call('HSET', k, c .. '|n', ARGV[i + 3], c .. '|r', ARGV[i + 4], c .. '|e', ARGV[i + 5])
 	redis.call('PEXPIREAT', k, ARGV[i + 1])
 end
 redis.call('SET', ARGV[3], '1')
 redis.call('DEL', ARGV[1], ARGV[4])
+redis.call('SREM', ARGV[5], ARGV[6])
 return 'ok'
 `)
 
@@ -303,7 +307,7 @@ func (e *Limits) seed(ctx context.Context, l usage.Limit) error {
 	tag := limitTag(&l)
 	lock, gated := s.limitKey("g", tag), s.limitKey("w", tag)
 	res, err := seedStartScript.Run(ctx, s.claims, nil, s.limitKey("s", tag), lock, gated, s.epochKey(),
-		e.node, s.seedLockTTL().Milliseconds(), randomHex(8)).Text()
+		e.node, s.seedLockTTL().Milliseconds(), randomHex(8), s.limitKey("seeding"), tag).Text()
 	if err != nil {
 		return unavailable(err, "claims: seed limit %s", l.ID)
 	}
@@ -314,7 +318,7 @@ func (e *Limits) seed(ctx context.Context, l usage.Limit) error {
 		_ = s.claims.Eval(context.Background(), `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0`,
 			[]string{lock}, e.node).Err()
 	}
-	if err := e.waitCommitted(ctx, gated); err != nil {
+	if err := e.waitCommitted(ctx); err != nil {
 		release()
 		return err
 	}
@@ -324,7 +328,7 @@ func (e *Limits) seed(ctx context.Context, l usage.Limit) error {
 		return err
 	}
 	var found []limiteval.Crossing
-	args := []any{lock, e.node, s.limitKey("s", tag), gated}
+	args := []any{lock, e.node, s.limitKey("s", tag), gated, s.limitKey("seeding"), tag}
 	for _, c := range counts {
 		found = append(found, limiteval.Crossed(&l, c.Window, c.ClientID, limiteval.Sum{}, c.Sum)...)
 		args = append(args, s.counterKey(&c), c.Window.End.Add(counterKeep).UnixMilli(), c.ClientID, c.Sum.N, c.Sum.Requests, c.Sum.Errors)
@@ -348,9 +352,36 @@ func (e *Limits) seed(ctx context.Context, l usage.Limit) error {
 	return nil
 }
 
+// gatedScript returns, per batch of ARGV from the third on, 1 if it waits
+// at the gate of a seeding under way, else 0: ARGV[1] is the set of
+// seedings, ARGV[2] the prefix of the limits' keys. A seeding whose lock
+// has expired (its node died) is taken out of the set.
+var gatedScript = redis.NewScript(`
+local live = {}
+for _, tag in ipairs(redis.call('SMEMBERS', ARGV[1])) do
+	if redis.call('EXISTS', ARGV[2] .. 'g:' .. tag) == 1 then
+		live[#live + 1] = ARGV[2] .. 'w:' .. tag
+	else
+		redis.call('SREM', ARGV[1], tag)
+	end
+end
+local out = {}
+for i = 3, #ARGV do
+	out[i - 2] = 0
+	for _, w in ipairs(live) do
+		if redis.call('SISMEMBER', w, ARGV[i]) == 1 then out[i - 2] = 1 break end
+	end
+end
+return out
+`)
+
 // waitCommitted waits until every batch committed now has published (its
-// record is gone) or waits at the gate of a seeding (it is in gated).
-func (e *Limits) waitCommitted(ctx context.Context, gated string) error {
+// record is gone) or waits at the gate of a seeding under way, this one's
+// or another's: a gated batch has not counted, so it has not published,
+// and when it counts it counts this seeding's limit if it adds to it.
+// Waiting for those gated by another seeding would deadlock two seedings
+// that each gate a batch the other waits for.
+func (e *Limits) waitCommitted(ctx context.Context) error {
 	s := e.s
 	children, _, err := s.keeper.Children(s.root + "/batches")
 	if err != nil {
@@ -370,20 +401,31 @@ func (e *Limits) waitCommitted(ctx context.Context, gated string) error {
 		}
 	}
 	for len(pending) > 0 {
-		var still []string
+		var live []string
 		for _, id := range pending {
 			_, ok, err := s.readRecord(id)
 			if err != nil {
 				return err
 			}
-			if !ok {
-				continue
+			if ok {
+				live = append(live, id)
 			}
-			in, err := s.claims.SIsMember(ctx, gated, id).Result()
-			if err != nil {
-				return unavailable(err, "claims: gated batches")
-			}
-			if !in {
+		}
+		pending = live
+		if len(pending) == 0 {
+			break
+		}
+		args := []any{s.limitKey("seeding"), s.limitKey("")}
+		for _, id := range pending {
+			args = append(args, id)
+		}
+		gated, err := gatedScript.Run(ctx, s.claims, nil, args...).Int64Slice()
+		if err != nil {
+			return unavailable(err, "claims: gated batches")
+		}
+		var still []string
+		for i, id := range pending {
+			if gated[i] == 0 {
 				still = append(still, id)
 			}
 		}

@@ -223,7 +223,7 @@ func TestLimitsCrossedOnceAcrossNodes(t *testing.T) {
 	f := newLimitsFixture(t)
 	a, limA := f.node(nil)
 	b, limB := f.node(nil)
-	c, _ := f.node(nil)
+	c, limC := f.node(nil)
 	now := time.Now().UTC()
 	month := usage.Window{Type: usage.WindowMonth}
 	f.put(limA, usage.Limit{ID: "total", OrganizationID: "org-a", Name: "total", Metric: usage.LimitRequests, Scope: usage.ScopeOrganization,
@@ -288,9 +288,19 @@ func TestLimitsCrossedOnceAcrossNodes(t *testing.T) {
 	}
 	// Created amid the ingest, its window already holding events: 99 is
 	// exactly 165 % of 60, 167 % is beyond.
+	// Two created at once on two nodes, so that their seedings overlap:
+	// 50 is 125 % of 40.
 	time.Sleep(300 * time.Millisecond)
+	var seeding sync.WaitGroup
+	seeding.Add(1)
+	go func() {
+		defer seeding.Done()
+		f.put(limC, usage.Limit{ID: "late-b", OrganizationID: "org-b", Name: "late b", Metric: usage.LimitRequests, Scope: usage.ScopeOrganization,
+			Window: month, Value: 40, Thresholds: []int{50, 125, 126}})
+	}()
 	f.put(limB, usage.Limit{ID: "late", OrganizationID: "org-a", Name: "late", Metric: usage.LimitRequests, Scope: usage.ScopeOrganization,
 		Window: month, Value: 60, Thresholds: []int{25, 50, 165, 167}})
+	seeding.Wait()
 	wg.Wait()
 	// A batch retried on the other node: all duplicates.
 	if err := send(a, all[40:90]); err != nil {
