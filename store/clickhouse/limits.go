@@ -37,7 +37,9 @@ package clickhouse
 //	m:<batch>                   the batch has counted: the counters it touched before and after
 //
 // where <limit> is organization:id:version. The counters expire an hour
-// after their window ends, a mark after a day (a batch settles in seconds).
+// after their window ends, a mark an hour after the batch last counted (a
+// batch settles in seconds; one whose publishing fails is counted again,
+// finding its mark, at every recovery, a sweep a second).
 //
 // If the claim store loses its keys (a restart without persistence), the
 // epoch is gone: the next count finds it so, a node creates a new one, and
@@ -116,7 +118,7 @@ type limitSet struct {
 // Timings of the seeding and of the gate.
 const (
 	gateWait    = 10 * time.Millisecond // between a gated batch's tries
-	markTTL     = 24 * time.Hour
+	markTTL     = time.Hour
 	counterKeep = time.Hour // past a window's end
 )
 
@@ -445,15 +447,19 @@ func (e *Limits) waitCommitted(ctx context.Context) error {
 // batch's limits mark, its expiry (Unix ms), the batch id, then per counter
 // the limit version's seeded mark, its seeding lock, its gated set, the
 // counters' key, their expiry (Unix ms), the client and the three
-// additions. It returns {"done", result} for a batch counted before,
-// {"stale"} when the node's epoch is not the current one, {"gate"} when a
-// limit the batch adds to is being seeded, and otherwise adds to the
-// counters of seeded limits, sets the mark and returns {"ok", result}; the
-// result holds, per counter added to, its key, the client, and the three
-// values before and after, fields separated by 0x1f, counters by 0x1e.
+// additions. It returns {"done", result} for a batch counted before (its
+// mark extended), {"stale"} when the node's epoch is not the current one,
+// {"gate"} when a limit the batch adds to is being seeded, and otherwise
+// adds to the counters of seeded limits, sets the mark and returns {"ok",
+// result}; the result holds, per counter added to, its key, the client,
+// and the three values before and after, fields separated by 0x1f,
+// counters by 0x1e.
 var countScript = redis.NewScript(`
 local m = redis.call('GET', ARGV[3])
-if m then return {'done', m} end
+if m then
+	redis.call('PEXPIREAT', ARGV[3], ARGV[4])
+	return {'done', m}
+end
 if redis.call('GET', ARGV[1]) ~= ARGV[2] then return {'stale', ''} end
 local gate = false
 for i = 6, #ARGV, 9 do
