@@ -90,44 +90,60 @@ type window struct {
 	clients map[string]*value
 }
 
-// value accumulates what a limit's metric is computed from: the count or
-// byte sum it bounds, or for an error rate the requests and the errors; and
-// which of its thresholds were met (bit i for Thresholds[i]). It is small
-// on purpose: a commit touches one per limit of each event's organization.
+// Sum is what a limit's metric is computed from, over a window: the count
+// or byte sum it bounds, or for an error rate the requests and the errors.
+// A store that keeps a window's value itself (the cluster's counters) keeps
+// a Sum and compares it with Meets.
+type Sum struct {
+	N, Requests, Errors int64
+}
+
+// Add adds to s the part of metric m of a group with counts c and response
+// bytes: a stored row's, or one event's.
+func (s *Sum) Add(m usage.LimitMetric, c usage.Counts, responseBytes int64) {
+	s.Requests += c.Requests
+	s.Errors += c.Status400 + c.Status500
+	switch m {
+	case usage.LimitErrorRate:
+	case usage.LimitResponseBytes:
+		s.N += max(responseBytes, 0)
+	default:
+		s.N += c.Get(m.QueryMetrics()[0])
+	}
+}
+
+// Metric returns the value of metric m.
+func (s Sum) Metric(m usage.LimitMetric) float64 {
+	if m != usage.LimitErrorRate {
+		return float64(s.N)
+	}
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Errors) / float64(s.Requests)
+}
+
+// value is a window's Sum and which of its limit's thresholds were met (bit
+// i for Thresholds[i]). It is small on purpose: a commit touches one per
+// limit of each event's organization.
 type value struct {
-	n, requests, errors int64
-	met                 uint64
-	// sent is 1 + the n Changes last reported of an enforced limit's
+	Sum
+	met uint64
+	// sent is 1 + the N Changes last reported of an enforced limit's
 	// current window, 0 when it reported none.
 	sent int64
 }
 
-// add adds to v the part of metric m of a group with counts c and
-// response bytes: a stored row's, or one event's.
-func (v *value) add(m usage.LimitMetric, c usage.Counts, responseBytes int64) {
-	v.requests += c.Requests
-	v.errors += c.Status400 + c.Status500
-	switch m {
-	case usage.LimitErrorRate:
-	case usage.LimitResponseBytes:
-		v.n += max(responseBytes, 0)
-	default:
-		v.n += c.Get(m.QueryMetrics()[0])
-	}
-}
-
-// metric returns the value of metric m.
-func (v *value) metric(m usage.LimitMetric) float64 {
-	if m != usage.LimitErrorRate {
-		return float64(v.n)
-	}
-	if v.requests == 0 {
-		return 0
-	}
-	return float64(v.errors) / float64(v.requests)
-}
-
 type filter struct{ users, templates, methods map[string]bool }
+
+func newFilter(l *usage.Limit) filter {
+	return filter{set(l.Filter.UserIDs), set(l.Filter.TemplateURIs), set(l.Filter.HTTPMethods)}
+}
+
+// applies reports whether ev counts toward l, whose filter f is.
+func (f *filter) applies(l *usage.Limit, ev *usage.Event) bool {
+	return (l.Scope != usage.ScopeClient || ev.ClientID == l.ClientID) && f.match(ev)
+}
 
 func set(list []string) map[string]bool {
 	if len(list) == 0 {
@@ -155,40 +171,31 @@ type Rows func(q usage.Query) ([]usage.Row, error)
 // already meet; they may have been found before (a restart), so the caller
 // writes each one only if its ID is not already written.
 func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, error) {
-	loc, err := l.Window.Location()
+	counts, err := Load(l, now, rows)
 	if err != nil {
 		return nil, err
 	}
-	t := &tracked{limit: l, filter: filter{set(l.Filter.UserIDs), set(l.Filter.TemplateURIs), set(l.Filter.HTTPMethods)}}
+	t := &tracked{limit: l, filter: newFilter(&l)}
+	// The windows Load counted: a limit on each client without requests
+	// has no count in them.
+	if t.windows[0].iv, err = l.Window.Current(now); err != nil {
+		return nil, err
+	}
+	if t.windows[1].iv, err = l.Window.Current(t.windows[0].iv.End); err != nil {
+		return nil, err
+	}
+	for _, c := range counts {
+		n := 0
+		if !c.Window.Start.Equal(t.windows[0].iv.Start) {
+			n = 1
+		}
+		t.windows[n].at(&l, c.ClientID).Sum = c.Sum
+	}
 	var found []Crossing
-	iv, err := l.Window.Current(now)
-	if err != nil {
-		return nil, err
-	}
 	for n := range t.windows {
-		q, err := l.Query(iv, loc).Normalize()
-		if err != nil {
-			return nil, err
-		}
-		rs, err := rows(q)
-		if err != nil {
-			return nil, err
-		}
 		w := &t.windows[n]
-		w.iv = iv
-		for i := range rs {
-			v := w.at(&l, rs[i].ClientID)
-			var bytes int64
-			if rs[i].Measures != nil {
-				bytes = rs[i].Measures.ResponseBytes
-			}
-			v.add(l.Metric, rs[i].Counts, bytes)
-		}
 		for _, client := range w.keys(&l) {
 			found = t.check(w, client, w.at(&l, client), found)
-		}
-		if iv, err = l.Window.Current(iv.End); err != nil {
-			return nil, err
 		}
 	}
 	if old := e.take(l.OrganizationID, l.ID); old != nil && old.limit.Enforced && !l.Enforced {
@@ -240,7 +247,7 @@ func (e *Evaluator) Len() int {
 func (e *Evaluator) Observe(now time.Time, ev *usage.Event, found []Crossing) []Crossing {
 	for _, t := range e.byOrg[ev.OrganizationID] {
 		t.roll(now)
-		if t.limit.Scope == usage.ScopeClient && ev.ClientID != t.limit.ClientID || !t.filter.match(ev) {
+		if !t.filter.applies(&t.limit, ev) {
 			continue
 		}
 		for i := range t.windows {
@@ -249,7 +256,7 @@ func (e *Evaluator) Observe(now time.Time, ev *usage.Event, found []Crossing) []
 				continue
 			}
 			v := w.at(&t.limit, ev.ClientID)
-			v.add(t.limit.Metric, usage.CountsFor(ev.Status), ev.ResponseBytes)
+			v.Add(t.limit.Metric, usage.CountsFor(ev.Status), ev.ResponseBytes)
 			client := ""
 			if t.limit.Scope == usage.ScopeEachClient {
 				client = ev.ClientID
@@ -288,9 +295,9 @@ func (t *tracked) roll(now time.Time) {
 // check appends to found a crossing for each threshold v newly meets.
 func (t *tracked) check(w *window, client string, v *value, found []Crossing) []Crossing {
 	l := &t.limit
-	x := v.metric(l.Metric)
+	x := v.Metric(l.Metric)
 	for i, p := range l.Thresholds {
-		if v.met&(1<<i) != 0 || !meets(l, v, p) {
+		if v.met&(1<<i) != 0 || !Meets(l, v.Sum, p) {
 			continue
 		}
 		v.met |= 1 << i
@@ -299,16 +306,32 @@ func (t *tracked) check(w *window, client string, v *value, found []Crossing) []
 	return found
 }
 
-// meets reports whether v is at least p percent of l's value. Counts and
+// Meets reports whether s is at least p percent of l's value. Counts and
 // byte sums are whole numbers, compared exactly as n·100 ≥ value·p in 128
 // bits; an error rate is a ratio, compared as one.
-func meets(l *usage.Limit, v *value, p int) bool {
+func Meets(l *usage.Limit, s Sum, p int) bool {
 	if l.Metric == usage.LimitErrorRate {
-		return v.metric(l.Metric)*100 >= l.Value*float64(p)
+		return s.Metric(l.Metric)*100 >= l.Value*float64(p)
 	}
-	nh, nl := bits.Mul64(uint64(v.n), 100)
+	nh, nl := bits.Mul64(uint64(s.N), 100)
 	vh, vl := bits.Mul64(uint64(l.Value), uint64(p))
 	return nh > vh || nh == vh && nl >= vl
+}
+
+// Crossed returns the crossings of the thresholds of l that the value of
+// window w (for client, with usage.ScopeEachClient) meets at after and did
+// not meet at before: what one step of a count kept elsewhere (a batch
+// added at once to the cluster's counters) crosses. An error rate may fall
+// back below a threshold and cross it again: the crossing has the same ID
+// and is notified once.
+func Crossed(l *usage.Limit, w usage.Interval, client string, before, after Sum) []Crossing {
+	var found []Crossing
+	for _, p := range l.Thresholds {
+		if !Meets(l, before, p) && Meets(l, after, p) {
+			found = append(found, Crossing{Limit: *l, Window: w, ClientID: client, Threshold: p, Value: after.Metric(l.Metric)})
+		}
+	}
+	return found
 }
 
 func (w *window) at(l *usage.Limit, client string) *value {
@@ -396,13 +419,13 @@ func (t *tracked) values(vs []usage.LimitValue, changed bool) []usage.LimitValue
 	w := &t.windows[0]
 	put := func(client string, v *value) {
 		if changed {
-			if v.sent == v.n+1 {
+			if v.sent == v.N+1 {
 				return
 			}
-			v.sent = v.n + 1
+			v.sent = v.N + 1
 		}
 		vs = append(vs, usage.LimitValue{OrganizationID: t.limit.OrganizationID, LimitID: t.limit.ID, Version: t.limit.Version,
-			Window: w.iv, ClientID: client, Value: v.metric(t.limit.Metric)})
+			Window: w.iv, ClientID: client, Value: v.Metric(t.limit.Metric)})
 	}
 	if t.limit.Scope != usage.ScopeEachClient {
 		put("", &w.total)

@@ -158,7 +158,7 @@ func (w *Watcher) Changed(ctx context.Context, l usage.Limit) error {
 	if err != nil || len(found) == 0 {
 		return err
 	}
-	return w.usage.AppendNotifications(ctx, notifications(found, w.now()))
+	return w.usage.AppendNotifications(ctx, Notifications(found, w.now()))
 }
 
 // Removed stops evaluating the limit id of organization org.
@@ -187,7 +187,7 @@ func (w *Watcher) observe(accepted []*usage.Event) []usage.Notification {
 	if len(found) == 0 {
 		return nil
 	}
-	return notifications(found, now)
+	return Notifications(found, now)
 }
 
 // Payload is the data of a limit.threshold notification.
@@ -207,7 +207,9 @@ type Payload struct {
 	Enforced     bool    `json:"enforced"`
 }
 
-func notifications(cs []Crossing, now time.Time) []usage.Notification {
+// Notifications returns the limit.threshold notifications of crossings cs,
+// found at now, each with the crossing's ID.
+func Notifications(cs []Crossing, now time.Time) []usage.Notification {
 	ns := make([]usage.Notification, 0, len(cs))
 	for i := range cs {
 		c := &cs[i]

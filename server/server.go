@@ -271,7 +271,7 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	var hooks store.Webhooks
 	if h, ok := meta.(store.Webhooks); ok {
 		hooks = h
-		outbox, _ := usageDB.(store.Outbox) // nil: replays and tests only
+		outbox := outboxOf(usageDB, meta) // nil: replays and tests only
 		if s.notifier, err = notify.New(*apply(cfg.Hooks.Notify, &notify.Config{
 			Outbox:   outbox,
 			Webhooks: h,
@@ -286,20 +286,19 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	if s.notifier != nil {
 		sender = s.notifier
 	}
-	watcher, err := watchLimits(ctx, usageDB, meta, cfg.Now)
+	watch, feed, err := watchLimits(ctx, usageDB, meta, cfg.Now)
 	if err != nil {
 		return err
 	}
-	var watch genesys.LimitWatch
-	var feed genesys.LimitFeed
-	if watcher != nil {
-		watch, feed = watcher, watcher
-	} else if feed, err = limiteval.NewPoller(limiteval.PollerConfig{
-		Limits: func(ctx context.Context, org string) ([]usage.Limit, error) { return allLimits(ctx, meta, org) },
-		Rows:   s.queries.Query,
-		Now:    cfg.Now,
-	}); err != nil {
-		return err
+	if feed == nil {
+		feed, err = limiteval.NewPoller(limiteval.PollerConfig{
+			Limits: func(ctx context.Context, org string) ([]usage.Limit, error) { return allLimits(ctx, meta, org) },
+			Rows:   s.queries.Query,
+			Now:    cfg.Now,
+		})
+		if err != nil {
+			return err
+		}
 	}
 	api, err := genesys.New(*apply(cfg.Hooks.Genesys, &genesys.Config{
 		Webhooks:      hooks,
@@ -608,24 +607,53 @@ func randomBytes(n int) []byte {
 }
 
 // watchLimits evaluates every organization's usage limits as events commit,
-// where the usage backend can (limiteval.Watch); elsewhere it returns nil
-// and limits are a status on request only.
-func watchLimits(ctx context.Context, u store.Usage, meta store.Metadata, now func() time.Time) (*limiteval.Watcher, error) {
+// where the usage backend can: the embedded store in its commits
+// (limiteval.Watch, which also feeds the limits stream), the cluster's as
+// its batches commit, with the counters in its claim store and the outbox
+// in the shared metadata (clickhouse.Store.EvaluateLimits). Elsewhere it
+// returns nils and limits are a status on request only. feed is nil where
+// the limits stream must count for itself (limiteval.Poller).
+func watchLimits(ctx context.Context, u store.Usage, meta store.Metadata, now func() time.Time) (watch genesys.LimitWatch, feed genesys.LimitFeed, err error) {
 	if now == nil {
 		now = time.Now
 	}
+	if cs, ok := u.(*clickhouse.Store); ok {
+		outbox, ok := meta.(store.Outbox)
+		if !ok {
+			return nil, nil, nil
+		}
+		lim, err := cs.EvaluateLimits(ctx, clickhouse.LimitsConfig{
+			Outbox: outbox,
+			Limits: func(ctx context.Context) ([]usage.Limit, error) { return allLimits(ctx, meta, "") },
+			Now:    now,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return lim, nil, nil
+	}
 	all, err := allLimits(ctx, meta, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return limiteval.Watch(ctx, u, all, now)
+	w, err := limiteval.Watch(ctx, u, all, now)
+	if w == nil || err != nil {
+		return nil, nil, err
+	}
+	return w, w, nil
 }
 
 // allLimits returns the limits of organization org, of every organization
-// for "".
+// for "": in one query where the metadata store can (the cluster's, which
+// every node reloads often).
 func allLimits(ctx context.Context, meta store.Metadata, org string) ([]usage.Limit, error) {
 	if org != "" {
 		return meta.Limits(ctx, org)
+	}
+	if m, ok := meta.(interface {
+		AllLimits(ctx context.Context) ([]usage.Limit, error)
+	}); ok {
+		return m.AllLimits(ctx)
 	}
 	orgs, err := meta.Organizations(ctx)
 	if err != nil {
@@ -640,4 +668,17 @@ func allLimits(ctx context.Context, meta store.Metadata, org string) ([]usage.Li
 		all = append(all, ls...)
 	}
 	return all, nil
+}
+
+// outboxOf returns where notifications wait for delivery: the usage
+// backend's outbox (the embedded store writes them in its commits), else
+// the metadata store's (the cluster's, shared by its nodes), else nil.
+func outboxOf(u store.Usage, meta store.Metadata) store.Outbox {
+	if o, ok := u.(store.Outbox); ok {
+		return o
+	}
+	if o, ok := meta.(store.Outbox); ok {
+		return o
+	}
+	return nil
 }

@@ -402,16 +402,21 @@ type CommitWatcher interface {
 
 // Outbox keeps notifications until they are delivered: a Usage backend
 // that can write them in the same commit as the counts that cause them
-// implements it (the embedded one); callers find it by type assertion.
-// Every write is durable when it returns.
+// implements it (the embedded one), and so does the metadata store that a
+// cluster's nodes share (store/postgres), which they all write to and
+// deliver from; callers find it by type assertion. Every write is durable
+// when it returns.
 type Outbox interface {
 	// AppendNotifications adds notifications to the outbox, pending; a
 	// notification whose ID is pending already is left as it is. One
 	// marked done is forgotten, and appended again it is pending again
-	// (receivers deduplicate by its ID).
+	// (receivers deduplicate by its ID); a backend may instead remember it
+	// as done for a while, and then appended again it stays done.
 	AppendNotifications(ctx context.Context, ns []usage.Notification) error
 	// PendingNotifications returns up to limit pending notifications,
-	// oldest first (by Time, then ID).
+	// oldest first (by Time, then ID). A backend shared by several nodes
+	// leases what it returns to the caller's node for a while: the same
+	// node reads them again, another does not until the lease ends.
 	PendingNotifications(ctx context.Context, limit int) ([]usage.Notification, error)
 	// MarkNotificationsDone takes the notifications with ids out of the
 	// pending ones for good: they are never returned again. Unknown ids

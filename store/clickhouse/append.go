@@ -275,6 +275,12 @@ func (s *Store) write(kind byte, calls []*call) error {
 	if settled {
 		return nil
 	}
+	if err := s.countLimits(ctx, j, r); err != nil {
+		return err // committed: a recovery counts and publishes it
+	}
+	if s.failpoint(afterLimits) {
+		return errStopped
+	}
 
 	// 4. publish
 	if err := s.publishWithin(ctx, publishBy, r, j); err != nil {

@@ -25,6 +25,10 @@
 //  5. settle: the batch's mark in Redis makes its claims committed, and
 //     the record is deleted.
 //
+// Between steps 3 and 4, where limits are evaluated (EvaluateLimits), the
+// batch is counted into the limits' counters in Redis and the crossings it
+// causes are written to the outbox (see limits.go).
+//
 // The call returns after step 4 and settles in the background; any node finishes a committed batch whose
 // owner died after step 3, from its journal rows: each node's sweeper
 // looks for committed records older than the lease every second (see
@@ -39,6 +43,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -78,7 +83,7 @@ type Config struct {
 	// recovery); nil: slog.Default().
 	Logger *slog.Logger
 	// Failpoint, for tests of crash safety only, names a protocol step
-	// ("after-claim", "after-journal", "after-commit", "after-counts",
+	// ("after-claim", "after-journal", "after-commit", "after-limits", "after-counts",
 	// "after-published", "after-settle") after which the process exits at
 	// once with status 86, as if killed, or, prefixed with "stall-", stalls
 	// for three leases (see failpoint.go); empty in production.
@@ -153,6 +158,7 @@ type Store struct {
 	wg                        sync.WaitGroup
 	stats                     stats
 	hook                      func(step string) (stop bool) // tests' failpoints, see failpoint.go
+	limits                    atomic.Pointer[Limits]        // the limits evaluated, once EvaluateLimits has started
 }
 
 // Open connects to the replicas, the keeper and the claim store, and

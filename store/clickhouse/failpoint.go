@@ -14,6 +14,7 @@ const (
 	afterClaim     = "after-claim"     // the batch's keys are claimed or settled
 	afterJournal   = "after-journal"   // the journal rows are written
 	afterCommit    = "after-commit"    // the batch's record is committed
+	afterLimits    = "after-limits"    // the batch is counted into the limits, its crossings in the outbox
 	afterCounts    = "after-counts"    // the count blocks are written
 	afterPublished = "after-published" // the published rows are written
 	afterSettle    = "after-settle"    // the batch is marked committed, its record deleted

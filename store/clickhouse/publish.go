@@ -485,6 +485,12 @@ func (s *Store) recover(ctx context.Context, batch string) error {
 		// nothing would settle the keys without their counts.
 		return unavailable(fmt.Errorf("no journal rows read for committed batch %s", batch), "clickhouse: recovery")
 	}
+	if err := s.countLimits(ctx, j, r); err != nil {
+		return err
+	}
+	if s.failpoint(afterLimits) {
+		return errStopped
+	}
 	if err := s.publishWithin(ctx, publishBy, r, j); err != nil {
 		return err
 	}

@@ -487,7 +487,7 @@ func TestKillChild(t *testing.T) {
 }
 
 func TestAppendSurvivesAKillAtEveryStep(t *testing.T) {
-	steps := []string{"after-claim", "after-journal", "after-commit", "after-counts", "after-published", "after-settle"}
+	steps := []string{"after-claim", "after-journal", "after-commit", "after-limits", "after-counts", "after-published", "after-settle"}
 	for i, step := range steps {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()

@@ -159,6 +159,24 @@ CREATE TABLE webhook_deliveries (
 	PRIMARY KEY (endpoint_id, at, id)
 );
 CREATE INDEX webhook_deliveries_notification ON webhook_deliveries (endpoint_id, notification_id, at);
+`}, {6,
+	// The outbox of notifications, for the cluster, whose nodes all write
+	// and deliver them: a notification by its id, its time in Unix
+	// nanoseconds, the node leasing it for delivery until when, and when it
+	// was delivered (kept a while, see outbox.go).
+	`
+CREATE TABLE outbox (
+	id              text COLLATE "C" PRIMARY KEY,
+	organization_id text COLLATE "C" NOT NULL,
+	type            text NOT NULL,
+	at              bigint NOT NULL,
+	payload         bytea NOT NULL,
+	leased_by       text,
+	leased_until    timestamptz,
+	done_at         timestamptz
+);
+CREATE INDEX outbox_pending ON outbox (at, id) WHERE done_at IS NULL;
+CREATE INDEX outbox_done ON outbox (done_at) WHERE done_at IS NOT NULL;
 `}}
 
 // migrationLock is the first key of the schema's advisory lock, the second

@@ -2,7 +2,8 @@
 // stateless usaged nodes share it: organizations and OAuth clients, the
 // service-usage registry (partners, resellers, collections, services, API
 // keys) and asynchronous query executions with their result rows. It
-// implements store.Metadata; usage data lives elsewhere.
+// implements store.Metadata, and store.Outbox for a cluster whose nodes
+// share it (outbox.go); usage data lives elsewhere.
 //
 // Metadata is small, mutable and read by key, which is what a transactional
 // database does well:
@@ -95,6 +96,7 @@ func (c Config) Validate() error {
 type Store struct {
 	pool   *pgxpool.Pool
 	schema string
+	node   string // the holder of its outbox leases (outbox.go)
 	closed atomic.Bool
 }
 
@@ -125,7 +127,7 @@ func open(ctx context.Context, cfg Config, ms []migration) (*Store, error) {
 	if err != nil {
 		return nil, classify(ctx, err)
 	}
-	s := &Store{pool: pool, schema: schema}
+	s := &Store{pool: pool, schema: schema, node: nodeID()}
 	if err := s.migrate(ctx, ms); err != nil {
 		pool.Close()
 		return nil, err

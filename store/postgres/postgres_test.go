@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -359,4 +360,120 @@ func TestWebhooksConformance(t *testing.T) {
 			return again
 		},
 	})
+}
+
+func TestOutboxConformance(t *testing.T) {
+	var mu sync.Mutex
+	schemas := map[store.Outbox]string{}
+	storetest.RunOutbox(t, storetest.OutboxBackend{
+		Open: func(t *testing.T) store.Outbox {
+			dbURL, schema := testSchema(t)
+			s := mustOpen(t, dbURL, schema)
+			mu.Lock()
+			defer mu.Unlock()
+			schemas[s] = schema
+			return s
+		},
+		Reopen: func(t *testing.T, s store.Outbox) store.Outbox {
+			if err := s.(*Store).Close(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			schema := schemas[s]
+			again := mustOpen(t, clustertest.Postgres(t), schema)
+			schemas[again] = schema
+			return again
+		},
+	})
+}
+
+// TestOutboxLeasesToOneNode checks that two nodes sharing the outbox never
+// read the same pending notification while one holds it: each reads its
+// own again, the other none of them, and a notification delivered stays
+// done when it is appended again.
+func TestOutboxLeasesToOneNode(t *testing.T) {
+	dbURL, schema := testSchema(t)
+	a, b := mustOpen(t, dbURL, schema), mustOpen(t, dbURL, schema)
+	ctx := t.Context()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var ns []usage.Notification
+	for i := range 10 {
+		ns = append(ns, usage.Notification{ID: fmt.Sprintf("n%02d", i), OrganizationID: "org", Type: usage.NotificationLimitThreshold,
+			Time: at.Add(time.Duration(i) * time.Second), Payload: []byte(`{}`)})
+	}
+	if err := a.AppendNotifications(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(s *Store, limit int) []string {
+		t.Helper()
+		got, err := s.PendingNotifications(ctx, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, n := range got {
+			out = append(out, n.ID)
+		}
+		return out
+	}
+	gotA := ids(a, 4)
+	if !slices.Equal(gotA, []string{"n00", "n01", "n02", "n03"}) {
+		t.Fatalf("node a read %v, want n00–n03", gotA)
+	}
+	gotB := ids(b, 100)
+	if !slices.Equal(gotB, []string{"n04", "n05", "n06", "n07", "n08", "n09"}) {
+		t.Fatalf("node b read %v, want n04–n09: none of node a's", gotB)
+	}
+	if again := ids(a, 100); !slices.Equal(again, gotA) {
+		t.Fatalf("node a read %v again, want its own %v", again, gotA)
+	}
+	// Concurrent reads by both nodes hand each notification to one.
+	if err := a.MarkNotificationsDone(ctx, append(gotA, gotB...)); err != nil {
+		t.Fatal(err)
+	}
+	var more []usage.Notification
+	for i := range 200 {
+		more = append(more, usage.Notification{ID: fmt.Sprintf("m%03d", i), OrganizationID: "org", Type: usage.NotificationLimitThreshold, Time: at, Payload: []byte(`{}`)})
+	}
+	if err := b.AppendNotifications(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var got [2][]string
+	for i, s := range []*Store{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 40 {
+				read := ids(s, 10)
+				got[i] = append(got[i], read...)
+				if err := s.MarkNotificationsDone(ctx, read); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[string]int{}
+	for i := range got {
+		for _, id := range slices.Compact(slices.Sorted(slices.Values(got[i]))) {
+			seen[id]++
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s was read by %d nodes", id, n)
+		}
+	}
+	if len(seen) != 200 {
+		t.Errorf("%d of 200 notifications read", len(seen))
+	}
+	// Done stays done when the notification is found and appended again.
+	if err := b.AppendNotifications(ctx, ns[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(b, 1000); slices.Contains(got, "n00") {
+		t.Fatal("a delivered notification appended again is pending again")
+	}
 }

@@ -177,6 +177,13 @@ func (s *Store) Limit(ctx context.Context, orgID, id string) (usage.Limit, error
 }
 
 // Limits implements store.Limits.
+// AllLimits returns every organization's limits, ordered by organization
+// and id, in one query: what each node of a cluster reloads to evaluate
+// them (see store/clickhouse, EvaluateLimits).
+func (s *Store) AllLimits(ctx context.Context) ([]usage.Limit, error) {
+	return records[usage.Limit](ctx, s, `SELECT record FROM limits ORDER BY organization_id, id`)
+}
+
 func (s *Store) Limits(ctx context.Context, orgID string) ([]usage.Limit, error) {
 	ls, err := records[usage.Limit](ctx, s, `SELECT record FROM limits WHERE organization_id = $1 ORDER BY id`, orgID)
 	if ls == nil && err == nil {

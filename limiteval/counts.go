@@ -1,0 +1,158 @@
+package limiteval
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/usaged/usaged/usage"
+)
+
+// Count is the value of one window of a limit: for a limit on each client,
+// one client's. A store that keeps limits' values itself, outside an
+// Evaluator (the cluster's counters, shared by its nodes), adds Counts as
+// batches commit and compares them with Crossed.
+type Count struct {
+	Limit    *usage.Limit
+	Window   usage.Interval // in the limit's zone
+	ClientID string         // for usage.ScopeEachClient, else ""
+	Sum      Sum
+}
+
+// Load returns the values of l's current window as of now and of the next
+// one, from the counts rows answers (the store's query path): first the
+// current window's, then the next's, for a limit on each client one per
+// client with requests in it, ordered by client, and otherwise one each,
+// zero when the window has none.
+func Load(l usage.Limit, now time.Time, rows Rows) ([]Count, error) {
+	loc, err := l.Window.Location()
+	if err != nil {
+		return nil, err
+	}
+	iv, err := l.Window.Current(now)
+	if err != nil {
+		return nil, err
+	}
+	var out []Count
+	for range 2 {
+		q, err := l.Query(iv, loc).Normalize()
+		if err != nil {
+			return nil, err
+		}
+		rs, err := rows(q)
+		if err != nil {
+			return nil, err
+		}
+		var w window
+		w.iv = iv
+		for i := range rs {
+			var bytes int64
+			if rs[i].Measures != nil {
+				bytes = rs[i].Measures.ResponseBytes
+			}
+			w.at(&l, rs[i].ClientID).Add(l.Metric, rs[i].Counts, bytes)
+		}
+		for _, client := range w.keys(&l) {
+			out = append(out, Count{Limit: &l, Window: iv, ClientID: client, Sum: w.at(&l, client).Sum})
+		}
+		if iv, err = l.Window.Current(iv.End); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Matcher finds the windows of limits that accepted events add to, as an
+// Evaluator's Observe does but keeping no value: the values are kept by
+// the caller. It is safe for concurrent use once built.
+type Matcher struct {
+	byOrg map[string][]*matched
+}
+
+type matched struct {
+	limit  usage.Limit
+	filter filter
+}
+
+// NewMatcher returns a Matcher of limits, each normalized. Limits whose
+// window cannot be computed (a rolling one) are left out.
+func NewMatcher(limits []usage.Limit) *Matcher {
+	m := &Matcher{byOrg: map[string][]*matched{}}
+	for _, l := range limits {
+		if _, err := l.Window.Current(time.Time{}); err != nil {
+			continue
+		}
+		m.byOrg[l.OrganizationID] = append(m.byOrg[l.OrganizationID], &matched{limit: l, filter: newFilter(&l)})
+	}
+	return m
+}
+
+// Limits returns the limits of m.
+func (m *Matcher) Limits() []usage.Limit {
+	var out []usage.Limit
+	for _, ms := range m.byOrg {
+		for _, x := range ms {
+			out = append(out, x.limit)
+		}
+	}
+	return out
+}
+
+// Adds returns what events, accepted together at now, add to the windows
+// of m's limits, one Count per window (and client, for a limit on each
+// client) that they touch, ordered by organization, limit, window and
+// client. As with Observe, only the window holding now and the next one
+// count: an event before the current window, or after the next, adds to
+// none.
+func (m *Matcher) Adds(now time.Time, events []*usage.Event) []Count {
+	type key struct {
+		l      *matched
+		start  int64
+		client string
+	}
+	sums := map[key]*Count{}
+	windows := map[*matched][2]usage.Interval{}
+	for _, ev := range events {
+		for _, x := range m.byOrg[ev.OrganizationID] {
+			if !x.filter.applies(&x.limit, ev) {
+				continue
+			}
+			ws, ok := windows[x]
+			if !ok {
+				cur, err := x.limit.Window.Current(now)
+				if err != nil {
+					continue
+				}
+				next, _ := x.limit.Window.Current(cur.End)
+				ws = [2]usage.Interval{cur, next}
+				windows[x] = ws
+			}
+			for _, iv := range ws {
+				if ev.Time.Before(iv.Start) || !ev.Time.Before(iv.End) {
+					continue
+				}
+				k := key{l: x, start: iv.Start.Unix()}
+				if x.limit.Scope == usage.ScopeEachClient {
+					k.client = ev.ClientID
+				}
+				c := sums[k]
+				if c == nil {
+					c = &Count{Limit: &x.limit, Window: iv, ClientID: k.client}
+					sums[k] = c
+				}
+				c.Sum.Add(x.limit.Metric, usage.CountsFor(ev.Status), ev.ResponseBytes)
+				break
+			}
+		}
+	}
+	out := make([]Count, 0, len(sums))
+	for _, c := range sums {
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b Count) int {
+		return cmp.Or(strings.Compare(a.Limit.OrganizationID, b.Limit.OrganizationID), strings.Compare(a.Limit.ID, b.Limit.ID),
+			a.Window.Start.Compare(b.Window.Start), strings.Compare(a.ClientID, b.ClientID))
+	})
+	return out
+}
