@@ -65,13 +65,27 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 // Evaluator tracks limits' current windows. It is not safe for concurrent
 // use: its caller serializes it with its commits.
 type Evaluator struct {
-	byOrg map[string][]*tracked
+	byOrg map[string]*org
+	seq   uint64 // the last tracked.seq given
 }
 
 // New returns an Evaluator that tracks no limit.
-func New() *Evaluator { return &Evaluator{byOrg: map[string][]*tracked{}} }
+func New() *Evaluator { return &Evaluator{byOrg: map[string]*org{}} }
+
+// org is an organization's tracked limits, indexed so that an event costs
+// only the limits that can match it: an organization may hold a limit for
+// each of a thousand clients, and an event is of one.
+type org struct {
+	all      []*tracked            // by seq: what rolls
+	anyOne   []*tracked            // by seq: scope organization and eachClient
+	byClient map[string][]*tracked // by seq: scope client, by Limit.ClientID
+	// rollAt is at or before the earliest end of a current window among
+	// all, so that before it no window rolls and none needs to be looked at.
+	rollAt time.Time
+}
 
 type tracked struct {
+	seq     uint64 // the order of Set, which is the order of the crossings
 	limit   usage.Limit
 	filter  filter
 	windows [2]window // the current one and the next
@@ -118,6 +132,8 @@ func (v *value) metric(m usage.LimitMetric) float64 {
 	return float64(v.errors) / float64(v.requests)
 }
 
+// filter is a limit's filter as sets; none, the common case, is nil sets
+// and no lookup.
 type filter struct{ users, templates, methods map[string]bool }
 
 func set(list []string) map[string]bool {
@@ -183,53 +199,122 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 		}
 	}
 	e.Remove(l.OrganizationID, l.ID)
-	e.byOrg[l.OrganizationID] = append(e.byOrg[l.OrganizationID], t)
+	e.seq++
+	t.seq = e.seq
+	o := e.byOrg[l.OrganizationID]
+	if o == nil {
+		o = &org{byClient: map[string][]*tracked{}, rollAt: t.windows[0].iv.End}
+		e.byOrg[l.OrganizationID] = o
+	}
+	o.all = append(o.all, t)
+	if l.Scope == usage.ScopeClient {
+		o.byClient[l.ClientID] = append(o.byClient[l.ClientID], t)
+	} else {
+		o.anyOne = append(o.anyOne, t)
+	}
+	if t.windows[0].iv.End.Before(o.rollAt) {
+		o.rollAt = t.windows[0].iv.End
+	}
 	return found, nil
 }
 
 // Remove stops tracking the limit id of organization org, if tracked.
-func (e *Evaluator) Remove(org, id string) {
-	ts := slices.DeleteFunc(e.byOrg[org], func(t *tracked) bool { return t.limit.ID == id })
-	if len(ts) == 0 {
-		delete(e.byOrg, org)
+func (e *Evaluator) Remove(orgID, id string) {
+	o := e.byOrg[orgID]
+	if o == nil {
 		return
 	}
-	e.byOrg[org] = ts
+	i := slices.IndexFunc(o.all, func(t *tracked) bool { return t.limit.ID == id })
+	if i < 0 {
+		return
+	}
+	t := o.all[i]
+	if o.all = slices.Delete(o.all, i, i+1); len(o.all) == 0 {
+		delete(e.byOrg, orgID)
+		return
+	}
+	// o.rollAt may now be early: the next Observe after it only rolls
+	// nothing and moves it on.
+	if t.limit.Scope != usage.ScopeClient {
+		o.anyOne = slices.DeleteFunc(o.anyOne, func(u *tracked) bool { return u == t })
+		return
+	}
+	c := t.limit.ClientID
+	if o.byClient[c] = slices.DeleteFunc(o.byClient[c], func(u *tracked) bool { return u == t }); len(o.byClient[c]) == 0 {
+		delete(o.byClient, c)
+	}
 }
 
 // Len returns the number of limits tracked.
 func (e *Evaluator) Len() int {
 	n := 0
-	for _, ts := range e.byOrg {
-		n += len(ts)
+	for _, o := range e.byOrg {
+		n += len(o.all)
 	}
 	return n
 }
 
 // Observe counts ev, an event just accepted, at now, the time of its
-// commit, and appends to found the crossings it causes. An event before
-// a limit's current window counts in no window Observe tracks; one after
-// the next (the clock moved back) is not counted either.
+// commit, and appends to found the crossings it causes, in the order their
+// limits were set. An event before a limit's current window counts in no
+// window Observe tracks; one after the next (the clock moved back) is not
+// counted either.
+//
+// Its cost is that of the limits that can match ev: its organization's of
+// scope organization and eachClient, and those of its client; and, once a
+// window of the organization's limits has ended, of rolling them all on.
 func (e *Evaluator) Observe(now time.Time, ev *usage.Event, found []Crossing) []Crossing {
-	for _, t := range e.byOrg[ev.OrganizationID] {
+	o := e.byOrg[ev.OrganizationID]
+	if o == nil {
+		return found
+	}
+	if !now.Before(o.rollAt) {
+		o.roll(now)
+	}
+	c := usage.CountsFor(ev.Status)
+	// Both lists are in Set's order: merged, the crossings are too.
+	a, b := o.anyOne, o.byClient[ev.ClientID]
+	for len(a) > 0 || len(b) > 0 {
+		var t *tracked
+		if len(b) == 0 || len(a) > 0 && a[0].seq < b[0].seq {
+			t, a = a[0], a[1:]
+		} else {
+			t, b = b[0], b[1:]
+		}
+		if t.filter.match(ev) {
+			found = t.observe(ev, c, found)
+		}
+	}
+	return found
+}
+
+// roll rolls every limit of o on to now, as each would be at an event of
+// now, and moves rollAt on to the earliest end of a current window.
+func (o *org) roll(now time.Time) {
+	o.rollAt = time.Time{}
+	for i, t := range o.all {
 		t.roll(now)
-		if t.limit.Scope == usage.ScopeClient && ev.ClientID != t.limit.ClientID || !t.filter.match(ev) {
+		if end := t.windows[0].iv.End; i == 0 || end.Before(o.rollAt) {
+			o.rollAt = end
+		}
+	}
+}
+
+// observe counts ev, whose counts are c, in the window of t it falls in,
+// if any, and appends the crossings it causes to found.
+func (t *tracked) observe(ev *usage.Event, c usage.Counts, found []Crossing) []Crossing {
+	for i := range t.windows {
+		w := &t.windows[i]
+		if ev.Time.Before(w.iv.Start) || !ev.Time.Before(w.iv.End) {
 			continue
 		}
-		for i := range t.windows {
-			w := &t.windows[i]
-			if ev.Time.Before(w.iv.Start) || !ev.Time.Before(w.iv.End) {
-				continue
-			}
-			v := w.at(&t.limit, ev.ClientID)
-			v.add(t.limit.Metric, usage.CountsFor(ev.Status), ev.ResponseBytes)
-			client := ""
-			if t.limit.Scope == usage.ScopeEachClient {
-				client = ev.ClientID
-			}
-			found = t.check(w, client, v, found)
-			break
+		v := w.at(&t.limit, ev.ClientID)
+		v.add(t.limit.Metric, c, ev.ResponseBytes)
+		client := ""
+		if t.limit.Scope == usage.ScopeEachClient {
+			client = ev.ClientID
 		}
+		return t.check(w, client, v, found)
 	}
 	return found
 }

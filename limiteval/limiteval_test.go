@@ -32,18 +32,34 @@ type arrival struct {
 // window ends to random limits, restarting the evaluator halfway, and checks
 // every crossing found against the oracle's own reckoning: the first commit
 // at which a window's value, counted by hand from the events sent, meets a
-// threshold while that window is the current one or the next.
+// threshold while that window is the current one or the next. The shapes
+// are a few limits of two organizations over four clients, and many
+// limits of one organization, most of them on one of its many clients,
+// each loaded over a limit of the same ID that it replaces.
 func TestObserveMatchesOracle(t *testing.T) {
-	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { testObserve(t, seed) })
+	for _, s := range []shape{
+		{name: "few", limits: 40, orgs: 2, clients: 4},
+		{name: "manyClients", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true},
+	} {
+		for seed := range uint64(6) {
+			t.Run(fmt.Sprint(s.name, "/", seed), func(t *testing.T) { testObserve(t, seed, s) })
+		}
 	}
 }
 
-func testObserve(t *testing.T, seed uint64) {
+// shape is what randomLimits and randomArrivals make.
+type shape struct {
+	name                  string
+	limits, orgs, clients int
+	clientScoped          float64 // the share of limits of scope client; 0 for one in three
+	replace               bool    // load each limit over another of its ID
+}
+
+func testObserve(t *testing.T, seed uint64, s shape) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	start := time.Date(2026, 3, 28, 20, 0, 0, 0, time.UTC) // Berlin's 23-hour day follows
-	limits := randomLimits(t, rng, start)
-	arrivals := randomArrivals(rng, start, 8000)
+	limits := randomLimits(t, rng, start, s)
+	arrivals := randomArrivals(rng, start, 8000, s)
 
 	// The oracle: every event sent adds to the window its time falls in;
 	// a threshold is crossed at the first arrival that brings a window's
@@ -104,6 +120,21 @@ func testObserve(t *testing.T, seed uint64) {
 	e := New()
 	load := func(now time.Time, sent []arrival) {
 		e = New()
+		if s.replace {
+			// Replacing a limit of another scope and client moves it
+			// between the evaluator's indexes; the other, never
+			// observed, must leave no trace.
+			for _, l := range limits {
+				o := l
+				o.Scope, o.ClientID = (l.Scope+1)%3, ""
+				if o.Scope == usage.ScopeClient {
+					o.ClientID = "c0"
+				}
+				if _, err := e.Set(o, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		for _, l := range limits {
 			cs, err := e.Set(l, now, func(q usage.Query) ([]usage.Row, error) { return handRows(&l, q, sent), nil })
 			if err != nil {
@@ -289,18 +320,24 @@ func handRows(l *usage.Limit, q usage.Query, sent []arrival) []usage.Row {
 
 var zones = []string{"UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney"}
 
-func randomLimits(t *testing.T, rng *rand.Rand, now time.Time) []usage.Limit {
+func randomLimits(t *testing.T, rng *rand.Rand, now time.Time, s shape) []usage.Limit {
 	var ls []usage.Limit
-	for i := range 40 {
+	for i := range s.limits {
 		l := usage.Limit{
-			ID: fmt.Sprintf("lim%02d", i), OrganizationID: fmt.Sprintf("org%d", rng.IntN(2)), Name: "l",
+			ID: fmt.Sprintf("lim%02d", i), OrganizationID: fmt.Sprintf("org%d", rng.IntN(s.orgs)), Name: "l",
 			Scope:   usage.LimitScope(rng.IntN(3)),
 			Metric:  []usage.LimitMetric{usage.LimitRequests, usage.LimitStatus400, usage.LimitStatus429, usage.LimitStatus500, usage.LimitErrorRate, usage.LimitResponseBytes}[rng.IntN(6)],
 			Window:  usage.Window{Type: usage.WindowType(rng.IntN(4)), TimeZone: zones[rng.IntN(len(zones))]},
 			Version: int64(1 + rng.IntN(3)),
 		}
+		if s.clientScoped > 0 {
+			l.Scope = usage.LimitScope(rng.IntN(2) * 2)
+			if rng.Float64() < s.clientScoped {
+				l.Scope = usage.ScopeClient
+			}
+		}
 		if l.Scope == usage.ScopeClient {
-			l.ClientID = fmt.Sprintf("c%d", rng.IntN(4))
+			l.ClientID = fmt.Sprintf("c%d", rng.IntN(s.clients))
 		}
 		if rng.IntN(3) == 0 {
 			l.Filter.HTTPMethods = []string{"GET"}
@@ -332,7 +369,7 @@ func randomLimits(t *testing.T, rng *rand.Rand, now time.Time) []usage.Limit {
 
 // randomArrivals returns n events committed in time order, some late (up
 // to two hours) and some ahead of the clock (up to five minutes).
-func randomArrivals(rng *rand.Rand, start time.Time, n int) []arrival {
+func randomArrivals(rng *rand.Rand, start time.Time, n int, s shape) []arrival {
 	out := make([]arrival, n)
 	now := start
 	for i := range out {
@@ -345,8 +382,8 @@ func randomArrivals(rng *rand.Rand, start time.Time, n int) []arrival {
 			at = now.Add(time.Duration(rng.IntN(300)) * time.Second)
 		}
 		out[i] = arrival{now: now, ev: usage.Event{
-			ID: fmt.Sprint(i), Time: at, OrganizationID: fmt.Sprintf("org%d", rng.IntN(2)),
-			ClientID: fmt.Sprintf("c%d", rng.IntN(4)), UserID: fmt.Sprintf("u%d", rng.IntN(3)),
+			ID: fmt.Sprint(i), Time: at, OrganizationID: fmt.Sprintf("org%d", rng.IntN(s.orgs)),
+			ClientID: fmt.Sprintf("c%d", rng.IntN(s.clients)), UserID: fmt.Sprintf("u%d", rng.IntN(3)),
 			TemplateURI: []string{"a/{id}", "b", "c"}[rng.IntN(3)], HTTPMethod: []string{"GET", "POST"}[rng.IntN(2)],
 			Status:        []int{200, 200, 200, 201, 302, 400, 404, 429, 500, 503}[rng.IntN(10)],
 			ResponseBytes: int64(rng.IntN(5000)),
@@ -384,29 +421,56 @@ func TestCrossingID(t *testing.T) {
 	}
 }
 
-// BenchmarkObserve counts events of 1,000 organizations with ten limits
-// each, 10,000 in all: the cost a commit pays per accepted event.
+// BenchmarkObserve counts accepted events against tracked limits: the cost
+// a commit pays per event. spread has 1,000 organizations with ten limits
+// each, 10,000 in all; oneOrg has 1,000 limits on one organization, nine in
+// ten of them on one of its 900 clients, so that an event can match only
+// its own client's and the organization's.
 func BenchmarkObserve(b *testing.B) {
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	e := New()
-	for i := range 10000 {
-		l, err := usage.Limit{ID: fmt.Sprint(i), OrganizationID: fmt.Sprintf("org%d", i%1000), Name: "l", Scope: usage.LimitScope(i % 3),
-			ClientID: map[bool]string{true: "c1"}[i%3 == 1], Metric: usage.LimitRequests, Window: usage.Window{Type: usage.WindowType(i % 4)},
-			Value: 1 << 40, Thresholds: []int{50, 80, 100}}.Normalize(now)
-		if err != nil {
-			b.Fatal(err)
+	bench := func(b *testing.B, limits func(i int) usage.Limit, n int, event func(i int) usage.Event) {
+		e := New()
+		for i := range n {
+			l, err := limits(i).Normalize(now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.Set(l, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if _, err := e.Set(l, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
-			b.Fatal(err)
+		evs := make([]usage.Event, 4096)
+		for i := range evs {
+			evs[i] = event(i)
+		}
+		var found []Crossing
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			found = e.Observe(now, &evs[i%len(evs)], found[:0])
 		}
 	}
-	evs := make([]usage.Event, 4096)
-	for i := range evs {
-		evs[i] = usage.Event{ID: fmt.Sprint(i), Time: now, OrganizationID: fmt.Sprintf("org%d", i%1000), ClientID: fmt.Sprintf("c%d", i%5), Status: 200}
-	}
-	var found []Crossing
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		found = e.Observe(now, &evs[i%len(evs)], found[:0])
-	}
+	b.Run("spread", func(b *testing.B) {
+		bench(b, func(i int) usage.Limit {
+			return usage.Limit{ID: fmt.Sprint(i), OrganizationID: fmt.Sprintf("org%d", i%1000), Name: "l", Scope: usage.LimitScope(i % 3),
+				ClientID: map[bool]string{true: "c1"}[i%3 == 1], Metric: usage.LimitRequests, Window: usage.Window{Type: usage.WindowType(i % 4)},
+				Value: 1 << 40, Thresholds: []int{50, 80, 100}}
+		}, 10000, func(i int) usage.Event {
+			return usage.Event{ID: fmt.Sprint(i), Time: now, OrganizationID: fmt.Sprintf("org%d", i%1000), ClientID: fmt.Sprintf("c%d", i%5), Status: 200}
+		})
+	})
+	b.Run("oneOrg", func(b *testing.B) {
+		bench(b, func(i int) usage.Limit {
+			l := usage.Limit{ID: fmt.Sprint(i), OrganizationID: "org", Name: "l", Metric: usage.LimitRequests,
+				Window: usage.Window{Type: usage.WindowType(i % 4)}, Value: 1 << 40, Thresholds: []int{50, 80, 100}}
+			switch i % 10 {
+			case 0:
+				l.Scope = usage.LimitScope(i / 10 % 2 * 2) // organization or eachClient
+			default:
+				l.Scope, l.ClientID = usage.ScopeClient, fmt.Sprintf("c%d", i/10*9+i%10-1)
+			}
+			return l
+		}, 1000, func(i int) usage.Event {
+			return usage.Event{ID: fmt.Sprint(i), Time: now, OrganizationID: "org", ClientID: fmt.Sprintf("c%d", i%900), Status: 200}
+		})
+	})
 }
