@@ -4,9 +4,9 @@
 // An Evaluator keeps, for every limit it was given, the value of its
 // current window and of the next (events may carry times a little ahead of
 // the clock), per client for a limit that applies to each client. The store
-// calls Observe with every event it accepts, under the lock that orders its
-// commits, and writes the crossings Observe returns in the same commit as
-// the counts: a crossing is durable exactly when the counts that caused it
+// calls ObserveAll with the events each commit accepts (Observe is one
+// event's), under the lock that orders its commits, and writes the
+// crossings it returns in the same commit as the counts: a crossing is durable exactly when the counts that caused it
 // are. Set loads a limit's windows from the counts already stored, under the
 // same lock, so that no commit falls between the two. Duplicates never reach
 // an Evaluator, since only accepted events do, so no count is pushed over a
@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"slices"
 	"time"
@@ -65,37 +66,61 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 // Evaluator tracks limits' current windows. It is not safe for concurrent
 // use: its caller serializes it with its commits.
 type Evaluator struct {
-	byOrg map[string]*org
-	seq   uint64 // the last tracked.seq given
+	byOrg  map[string]*org
+	seq    uint64 // the last tracked.seq given
+	commit commit // ObserveAll's
 }
 
 // New returns an Evaluator that tracks no limit.
-func New() *Evaluator { return &Evaluator{byOrg: map[string]*org{}} }
+func New() *Evaluator {
+	return &Evaluator{byOrg: map[string]*org{}, commit: commit{orgIndex: map[string]int32{}, clientIndex: map[orgClient]int32{}}}
+}
 
 // org is an organization's tracked limits, indexed so that an event costs
 // only the limits that can match it: an organization may hold a limit for
 // each of a thousand clients, and an event is of one.
 type org struct {
-	all      []*tracked            // by seq: what rolls
-	anyOne   []*tracked            // by seq: scope organization and eachClient
-	byClient map[string][]*tracked // by seq: scope client, by Limit.ClientID
+	all      []*tracked       // by seq: what rolls
+	anyOne   []ref            // by seq: scope organization and eachClient
+	byClient map[string][]ref // by seq: scope client, by Limit.ClientID
+	each     int              // how many of anyOne are of scope eachClient
 	// rollAt is at or before the earliest end of a current window among
 	// all, so that before it no window rolls and none needs to be looked at.
 	rollAt time.Time
 }
 
+// ref is a tracked limit in an org's index. Its seq is beside the pointer
+// so that merging the lists reads no limit and the processor can fetch the
+// limits of an event at once.
+type ref struct {
+	seq uint64
+	t   *tracked
+}
+
+// tracked is a limit and its windows. What Observe reads for every event
+// that may match comes first, so that it shares the first cache lines: of
+// 10,000 limits most are not in the cache when an event comes.
 type tracked struct {
-	seq     uint64 // the order of Set, which is the order of the crossings
-	limit   usage.Limit
-	filter  filter
-	windows [2]window // the current one and the next
+	seq     uint64            // the order of Set, which is the order of the crossings
+	filter  *filter           // nil for a limit without one
+	metric  usage.LimitMetric // limit's
+	scope   usage.LimitScope  // limit's
+	windows [2]window         // the current one and the next
+	ivs     [2]usage.Interval // windows' intervals, apart: read only at a crossing and a roll
+	limit   *usage.Limit
 }
 
 // window is a window's value: the limit's own, or one per client.
 type window struct {
-	iv      usage.Interval
-	total   value
-	clients map[string]*value
+	start, end int64 // iv in Unix nanoseconds, for comparing events' times
+	total      value
+	clients    map[string]*value
+}
+
+// setWindow makes t's window i the empty one of iv.
+func (t *tracked) setWindow(i int, iv usage.Interval) {
+	t.windows[i] = window{start: iv.Start.UnixNano(), end: iv.End.UnixNano()}
+	t.ivs[i] = iv
 }
 
 // value accumulates what a limit's metric is computed from: the count or
@@ -104,7 +129,11 @@ type window struct {
 // on purpose: a commit touches one per limit of each event's organization.
 type value struct {
 	n, requests, errors int64
-	met                 uint64
+	// due is, for a count or a byte sum, the least n that meets a
+	// threshold not met yet, so that the thresholds are looked at only
+	// when one is; 0 until they were looked at once.
+	due int64
+	met uint64
 }
 
 // add adds to v the part of metric m of a group with counts c and
@@ -132,9 +161,45 @@ func (v *value) metric(m usage.LimitMetric) float64 {
 	return float64(v.errors) / float64(v.requests)
 }
 
-// filter is a limit's filter as sets; none, the common case, is nil sets
-// and no lookup.
-type filter struct{ users, templates, methods map[string]bool }
+// filter is a limit's filter as sets, a nil set matching every value. The
+// common methods are also bits, so that the most common filter costs no
+// lookup: an event's method is one bit of methodBit, found once.
+type filter struct {
+	users, templates, methods map[string]bool
+	methodBits                uint8 // methodBit of each of methods
+}
+
+func newFilter(f usage.LimitFilter) *filter {
+	if len(f.UserIDs)+len(f.TemplateURIs)+len(f.HTTPMethods) == 0 {
+		return nil
+	}
+	ft := &filter{users: set(f.UserIDs), templates: set(f.TemplateURIs), methods: set(f.HTTPMethods)}
+	for _, m := range f.HTTPMethods {
+		ft.methodBits |= methodBit(m)
+	}
+	return ft
+}
+
+// methodBit returns a bit of its own for each common method, 0 for others.
+func methodBit(m string) uint8 {
+	switch m {
+	case "GET":
+		return 1 << 0
+	case "POST":
+		return 1 << 1
+	case "PUT":
+		return 1 << 2
+	case "DELETE":
+		return 1 << 3
+	case "PATCH":
+		return 1 << 4
+	case "HEAD":
+		return 1 << 5
+	case "OPTIONS":
+		return 1 << 6
+	}
+	return 0
+}
 
 func set(list []string) map[string]bool {
 	if len(list) == 0 {
@@ -147,10 +212,15 @@ func set(list []string) map[string]bool {
 	return m
 }
 
-func (f *filter) match(ev *usage.Event) bool {
+// match reports whether ev, whose method's methodBit is method, passes f.
+func (f *filter) match(ev *usage.Event, method uint8) bool {
+	if f.methods != nil {
+		if method != 0 && f.methodBits&method == 0 || method == 0 && !f.methods[ev.HTTPMethod] {
+			return false
+		}
+	}
 	return (f.users == nil || f.users[ev.UserID]) &&
-		(f.templates == nil || f.templates[ev.TemplateURI]) &&
-		(f.methods == nil || f.methods[ev.HTTPMethod])
+		(f.templates == nil || f.templates[ev.TemplateURI])
 }
 
 // Rows answers a query from the stored counts: the store's own query path.
@@ -166,7 +236,7 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 	if err != nil {
 		return nil, err
 	}
-	t := &tracked{limit: l, filter: filter{set(l.Filter.UserIDs), set(l.Filter.TemplateURIs), set(l.Filter.HTTPMethods)}}
+	t := &tracked{limit: &l, filter: newFilter(l.Filter), metric: l.Metric, scope: l.Scope}
 	var found []Crossing
 	iv, err := l.Window.Current(now)
 	if err != nil {
@@ -181,10 +251,10 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 		if err != nil {
 			return nil, err
 		}
+		t.setWindow(n, iv)
 		w := &t.windows[n]
-		w.iv = iv
 		for i := range rs {
-			v := w.at(&l, rs[i].ClientID)
+			v := w.at(l.Scope, rs[i].ClientID)
 			var bytes int64
 			if rs[i].Measures != nil {
 				bytes = rs[i].Measures.ResponseBytes
@@ -192,7 +262,7 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 			v.add(l.Metric, rs[i].Counts, bytes)
 		}
 		for _, client := range w.keys() {
-			found = t.check(w, client, w.at(&l, client), found)
+			found = t.check(n, client, w.at(l.Scope, client), found)
 		}
 		if iv, err = l.Window.Current(iv.End); err != nil {
 			return nil, err
@@ -203,17 +273,20 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 	t.seq = e.seq
 	o := e.byOrg[l.OrganizationID]
 	if o == nil {
-		o = &org{byClient: map[string][]*tracked{}, rollAt: t.windows[0].iv.End}
+		o = &org{byClient: map[string][]ref{}, rollAt: t.ivs[0].End}
 		e.byOrg[l.OrganizationID] = o
 	}
 	o.all = append(o.all, t)
 	if l.Scope == usage.ScopeClient {
-		o.byClient[l.ClientID] = append(o.byClient[l.ClientID], t)
+		o.byClient[l.ClientID] = append(o.byClient[l.ClientID], ref{t.seq, t})
 	} else {
-		o.anyOne = append(o.anyOne, t)
+		o.anyOne = append(o.anyOne, ref{t.seq, t})
 	}
-	if t.windows[0].iv.End.Before(o.rollAt) {
-		o.rollAt = t.windows[0].iv.End
+	if l.Scope == usage.ScopeEachClient {
+		o.each++
+	}
+	if t.ivs[0].End.Before(o.rollAt) {
+		o.rollAt = t.ivs[0].End
 	}
 	return found, nil
 }
@@ -235,12 +308,15 @@ func (e *Evaluator) Remove(orgID, id string) {
 	}
 	// o.rollAt may now be early: the next Observe after it only rolls
 	// nothing and moves it on.
+	if t.scope == usage.ScopeEachClient {
+		o.each--
+	}
 	if t.limit.Scope != usage.ScopeClient {
-		o.anyOne = slices.DeleteFunc(o.anyOne, func(u *tracked) bool { return u == t })
+		o.anyOne = slices.DeleteFunc(o.anyOne, func(r ref) bool { return r.t == t })
 		return
 	}
 	c := t.limit.ClientID
-	if o.byClient[c] = slices.DeleteFunc(o.byClient[c], func(u *tracked) bool { return u == t }); len(o.byClient[c]) == 0 {
+	if o.byClient[c] = slices.DeleteFunc(o.byClient[c], func(r ref) bool { return r.t == t }); len(o.byClient[c]) == 0 {
 		delete(o.byClient, c)
 	}
 }
@@ -272,17 +348,18 @@ func (e *Evaluator) Observe(now time.Time, ev *usage.Event, found []Crossing) []
 		o.roll(now)
 	}
 	c := usage.CountsFor(ev.Status)
+	at, method := unixNano(ev.Time), methodBit(ev.HTTPMethod)
 	// Both lists are in Set's order: merged, the crossings are too.
 	a, b := o.anyOne, o.byClient[ev.ClientID]
 	for len(a) > 0 || len(b) > 0 {
 		var t *tracked
 		if len(b) == 0 || len(a) > 0 && a[0].seq < b[0].seq {
-			t, a = a[0], a[1:]
+			t, a = a[0].t, a[1:]
 		} else {
-			t, b = b[0], b[1:]
+			t, b = b[0].t, b[1:]
 		}
-		if t.filter.match(ev) {
-			found = t.observe(ev, c, found)
+		if t.filter == nil || t.filter.match(ev, method) {
+			found = t.observe(ev, at, c, found)
 		}
 	}
 	return found
@@ -294,67 +371,112 @@ func (o *org) roll(now time.Time) {
 	o.rollAt = time.Time{}
 	for i, t := range o.all {
 		t.roll(now)
-		if end := t.windows[0].iv.End; i == 0 || end.Before(o.rollAt) {
+		if end := t.ivs[0].End; i == 0 || end.Before(o.rollAt) {
 			o.rollAt = end
 		}
 	}
 }
 
-// observe counts ev, whose counts are c, in the window of t it falls in,
-// if any, and appends the crossings it causes to found.
-func (t *tracked) observe(ev *usage.Event, c usage.Counts, found []Crossing) []Crossing {
+// observe counts ev, whose time is at and counts c, in the window of t it
+// falls in, if any, and appends the crossings it causes to found.
+func (t *tracked) observe(ev *usage.Event, at int64, c usage.Counts, found []Crossing) []Crossing {
 	for i := range t.windows {
 		w := &t.windows[i]
-		if ev.Time.Before(w.iv.Start) || !ev.Time.Before(w.iv.End) {
+		if at < w.start || at >= w.end {
 			continue
 		}
-		v := w.at(&t.limit, ev.ClientID)
-		v.add(t.limit.Metric, c, ev.ResponseBytes)
+		v := w.at(t.scope, ev.ClientID)
+		v.add(t.metric, c, ev.ResponseBytes)
+		if v.n < v.due {
+			return found
+		}
 		client := ""
-		if t.limit.Scope == usage.ScopeEachClient {
+		if t.scope == usage.ScopeEachClient {
 			client = ev.ClientID
 		}
-		return t.check(w, client, v, found)
+		return t.check(i, client, v, found)
 	}
 	return found
 }
+
+// unixNano returns t in Unix nanoseconds, saturated to those int64 holds
+// (1678 to 2262), which keeps its order against any window's bounds.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var minTime, maxTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 
 // roll moves t's windows on to the one holding now, when now has left the
 // current one. The next window's value carries over; a window further on
 // starts empty, since no event reached it (events are at most minutes ahead
 // of the clock and Observe is called with every one).
 func (t *tracked) roll(now time.Time) {
-	if now.Before(t.windows[0].iv.End) {
+	if now.Before(t.ivs[0].End) {
 		return
 	}
 	iv, err := t.limit.Window.Current(now)
 	if err != nil { // the zone was loaded when the limit was set
 		return
 	}
-	if next := t.windows[1]; next.iv.Start.Equal(iv.Start) {
-		t.windows[0] = next
+	if t.ivs[1].Start.Equal(iv.Start) {
+		t.windows[0], t.ivs[0] = t.windows[1], t.ivs[1]
 	} else {
-		t.windows[0] = window{iv: iv}
+		t.setWindow(0, iv)
 	}
 	next, err := t.limit.Window.Current(iv.End)
 	if err != nil {
 		return
 	}
-	t.windows[1] = window{iv: next}
+	t.setWindow(1, next)
 }
 
-// check appends to found a crossing for each threshold v newly meets.
-func (t *tracked) check(w *window, client string, v *value, found []Crossing) []Crossing {
-	l := &t.limit
+// check appends to found a crossing for each threshold v, a value of t's
+// window w, newly meets, and sets v.due.
+func (t *tracked) check(w int, client string, v *value, found []Crossing) []Crossing {
+	l := t.limit
 	x := v.metric(l.Metric)
 	for i, p := range l.Thresholds {
 		if v.met&(1<<i) != 0 || !meets(l, v, p) {
 			continue
 		}
 		v.met |= 1 << i
-		found = append(found, Crossing{Limit: *l, Window: w.iv, ClientID: client, Threshold: p, Value: x})
+		found = append(found, Crossing{Limit: *l, Window: t.ivs[w], ClientID: client, Threshold: p, Value: x})
 	}
+	v.due = due(l, v.met)
 	return found
+}
+
+// due returns the least count or byte sum that meets a threshold of l not
+// in met (as meets decides), math.MaxInt64 if none can be met; and 0, look
+// every time, for an error rate, which is not a count.
+func due(l *usage.Limit, met uint64) int64 {
+	if l.Metric == usage.LimitErrorRate {
+		return 0
+	}
+	d := uint64(math.MaxInt64)
+	for i, p := range l.Thresholds {
+		if met&(1<<i) != 0 {
+			continue
+		}
+		// ⌈value·p/100⌉, when it is below 2⁶³.
+		hi, lo := bits.Mul64(uint64(l.Value), uint64(p))
+		if hi >= 100 {
+			continue
+		}
+		q, r := bits.Div64(hi, lo, 100)
+		if r != 0 {
+			q++ // q < 2⁶⁴/100: no wrap
+		}
+		d = min(d, q)
+	}
+	return int64(d)
 }
 
 // meets reports whether v is at least p percent of l's value. Counts and
@@ -369,8 +491,8 @@ func meets(l *usage.Limit, v *value, p int) bool {
 	return nh > vh || nh == vh && nl >= vl
 }
 
-func (w *window) at(l *usage.Limit, client string) *value {
-	if l.Scope != usage.ScopeEachClient {
+func (w *window) at(scope usage.LimitScope, client string) *value {
+	if scope != usage.ScopeEachClient {
 		return &w.total
 	}
 	if w.clients == nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/bench"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -35,11 +36,15 @@ type arrival struct {
 // threshold while that window is the current one or the next. The shapes
 // are a few limits of two organizations over four clients, and many
 // limits of one organization, most of them on one of its many clients,
-// each loaded over a limit of the same ID that it replaces.
+// each loaded over a limit of the same ID that it replaces; each with an
+// event a commit (Observe), and with commits of up to 64 events
+// (ObserveAll).
 func TestObserveMatchesOracle(t *testing.T) {
 	for _, s := range []shape{
 		{name: "few", limits: 40, orgs: 2, clients: 4},
-		{name: "manyClients", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true},
+		{name: "manyClients", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true, oddMethod: true},
+		{name: "fewCommits", limits: 40, orgs: 2, clients: 4, commits: true},
+		{name: "manyClientsCommits", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true, oddMethod: true, commits: true},
 	} {
 		for seed := range uint64(6) {
 			t.Run(fmt.Sprint(s.name, "/", seed), func(t *testing.T) { testObserve(t, seed, s) })
@@ -53,6 +58,8 @@ type shape struct {
 	limits, orgs, clients int
 	clientScoped          float64 // the share of limits of scope client; 0 for one in three
 	replace               bool    // load each limit over another of its ID
+	commits               bool    // commit runs of events at once, with ObserveAll
+	oddMethod             bool    // events and filters also of a method not among the common ones
 }
 
 func testObserve(t *testing.T, seed uint64, s shape) {
@@ -60,6 +67,28 @@ func testObserve(t *testing.T, seed uint64, s shape) {
 	start := time.Date(2026, 3, 28, 20, 0, 0, 0, time.UTC) // Berlin's 23-hour day follows
 	limits := randomLimits(t, rng, start, s)
 	arrivals := randomArrivals(rng, start, 8000, s)
+	restart := len(arrivals) / 2
+	// commitOf[k] is the first arrival of arrival k's commit; a commit's
+	// events are committed at the time of its last.
+	commitOf := make([]int, len(arrivals))
+	for k := range arrivals {
+		commitOf[k] = k
+	}
+	if s.commits {
+		crng := rand.New(rand.NewPCG(seed, 7))
+		for k := 0; k < len(arrivals); {
+			n := 1 + crng.IntN(64)
+			if k < restart && k+n > restart {
+				n = restart - k // the restart is between commits
+			}
+			n = min(n, len(arrivals)-k)
+			for j := k; j < k+n; j++ {
+				commitOf[j] = k
+				arrivals[j].now = arrivals[k+n-1].now
+			}
+			k += n
+		}
+	}
 
 	// The oracle: every event sent adds to the window its time falls in;
 	// a threshold is crossed at the first arrival that brings a window's
@@ -71,7 +100,8 @@ func testObserve(t *testing.T, seed uint64, s shape) {
 		client string
 	}
 	tallies := map[tallyKey]*tally{}
-	want := map[crossingKey]int{} // the arrival that crossed it
+	want := map[crossingKey]int{}          // the arrival that crossed it
+	wantValue := map[crossingKey]float64{} // the metric's value then
 	for k, a := range arrivals {
 		for _, l := range limits {
 			if !handMatch(&l, &a.ev) {
@@ -95,14 +125,14 @@ func testObserve(t *testing.T, seed uint64, s shape) {
 			for _, p := range l.Thresholds {
 				ck := crossingKey{l.ID, iv.Start.Unix(), client, p}
 				if _, ok := want[ck]; !ok && handMeets(&l, *v, p) {
-					want[ck] = k
+					want[ck], wantValue[ck] = k, handValue(&l, *v)
 				}
 			}
 		}
 	}
 
 	got := map[crossingKey]int{}
-	restart := len(arrivals) / 2
+	gotValue := map[crossingKey]float64{}
 	record := func(cs []Crossing, k int) {
 		for i := range cs {
 			ck := keyOf(&cs[i])
@@ -113,7 +143,7 @@ func testObserve(t *testing.T, seed uint64, s shape) {
 				t.Fatalf("%+v found twice, at %d and %d", ck, prev, k)
 			}
 			if _, ok := got[ck]; !ok {
-				got[ck] = k
+				got[ck], gotValue[ck] = k, cs[i].Value
 			}
 		}
 	}
@@ -145,12 +175,21 @@ func testObserve(t *testing.T, seed uint64, s shape) {
 	}
 	load(arrivals[0].now, nil)
 	var found []Crossing
+	var commit []*usage.Event
 	for k, a := range arrivals {
 		if k == restart {
 			load(a.now, arrivals[:k])
 		}
-		found = e.Observe(a.now, &a.ev, found[:0])
-		record(found, k)
+		if !s.commits {
+			found = e.Observe(a.now, &a.ev, found[:0])
+			record(found, k)
+			continue
+		}
+		if commit = append(commit, &arrivals[k].ev); k+1 == len(arrivals) || commitOf[k+1] != commitOf[k] {
+			found = e.ObserveAll(a.now, commit, found[:0])
+			record(found, commitOf[k])
+			commit = commit[:0]
+		}
 	}
 
 	for ck, k := range want {
@@ -158,8 +197,10 @@ func testObserve(t *testing.T, seed uint64, s shape) {
 		switch {
 		case !ok:
 			t.Errorf("%+v crossed at arrival %d, not found", ck, k)
-		case g >= 0 && g != k:
+		case g >= 0 && g != commitOf[k]:
 			t.Errorf("%+v crossed at arrival %d, found at %d", ck, k, g)
+		case g >= 0 && gotValue[ck] != wantValue[ck]:
+			t.Errorf("%+v crossed at arrival %d at %v, found at %v", ck, k, wantValue[ck], gotValue[ck])
 		case g < 0 && k >= restart:
 			t.Errorf("%+v crossed at arrival %d, after the restart, reported by the restart", ck, k)
 		}
@@ -269,6 +310,16 @@ func (v *tally) add(l *usage.Limit, ev *usage.Event) {
 	v.bytes += ev.ResponseBytes
 }
 
+func handValue(l *usage.Limit, v tally) float64 {
+	switch l.Metric {
+	case usage.LimitErrorRate:
+		return float64(v.errors) / float64(v.requests)
+	case usage.LimitResponseBytes:
+		return float64(v.bytes)
+	}
+	return float64(v.match)
+}
+
 func handMeets(l *usage.Limit, v tally, p int) bool {
 	switch l.Metric {
 	case usage.LimitErrorRate:
@@ -341,6 +392,9 @@ func randomLimits(t *testing.T, rng *rand.Rand, now time.Time, s shape) []usage.
 		}
 		if rng.IntN(3) == 0 {
 			l.Filter.HTTPMethods = []string{"GET"}
+			if s.oddMethod {
+				l.Filter.HTTPMethods = [][]string{{"GET"}, {"PURGE"}, {"POST", "PURGE"}}[rng.IntN(3)]
+			}
 		}
 		if rng.IntN(4) == 0 {
 			l.Filter.TemplateURIs = []string{"a/{id}", "b"}
@@ -371,6 +425,10 @@ func randomLimits(t *testing.T, rng *rand.Rand, now time.Time, s shape) []usage.
 // to two hours) and some ahead of the clock (up to five minutes).
 func randomArrivals(rng *rand.Rand, start time.Time, n int, s shape) []arrival {
 	out := make([]arrival, n)
+	methods := []string{"GET", "POST"}
+	if s.oddMethod {
+		methods = append(methods, "PURGE")
+	}
 	now := start
 	for i := range out {
 		now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
@@ -384,7 +442,7 @@ func randomArrivals(rng *rand.Rand, start time.Time, n int, s shape) []arrival {
 		out[i] = arrival{now: now, ev: usage.Event{
 			ID: fmt.Sprint(i), Time: at, OrganizationID: fmt.Sprintf("org%d", rng.IntN(s.orgs)),
 			ClientID: fmt.Sprintf("c%d", rng.IntN(s.clients)), UserID: fmt.Sprintf("u%d", rng.IntN(3)),
-			TemplateURI: []string{"a/{id}", "b", "c"}[rng.IntN(3)], HTTPMethod: []string{"GET", "POST"}[rng.IntN(2)],
+			TemplateURI: []string{"a/{id}", "b", "c"}[rng.IntN(3)], HTTPMethod: methods[rng.IntN(len(methods))],
 			Status:        []int{200, 200, 200, 201, 302, 400, 404, 429, 500, 503}[rng.IntN(10)],
 			ResponseBytes: int64(rng.IntN(5000)),
 		}}
@@ -425,10 +483,12 @@ func TestCrossingID(t *testing.T) {
 // a commit pays per event. spread has 1,000 organizations with ten limits
 // each, 10,000 in all; oneOrg has 1,000 limits on one organization, nine in
 // ten of them on one of its 900 clients, so that an event can match only
-// its own client's and the organization's.
+// its own client's and the organization's; ingestMix has BenchmarkIngest's
+// 10,000 limits and events. cpu-ns/op is the process's CPU time per event,
+// which a shared machine's other work does not inflate.
 func BenchmarkObserve(b *testing.B) {
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	bench := func(b *testing.B, limits func(i int) usage.Limit, n int, event func(i int) usage.Event) {
+	observe := func(b *testing.B, limits func(i int) usage.Limit, n int, event func(i int) usage.Event) {
 		e := New()
 		for i := range n {
 			l, err := limits(i).Normalize(now)
@@ -439,18 +499,46 @@ func BenchmarkObserve(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		evs := make([]usage.Event, 4096)
+		evs := make([]usage.Event, 5000)
 		for i := range evs {
 			evs[i] = event(i)
 		}
 		var found []Crossing
 		b.ReportAllocs()
+		cpu := bench.CPUTime()
 		for i := 0; b.Loop(); i++ {
 			found = e.Observe(now, &evs[i%len(evs)], found[:0])
 		}
+		b.ReportMetric(float64((bench.CPUTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
+	b.Run("ingestMix", func(b *testing.B) {
+		evs, ls := ingestMix(b, now, 5000, 10_000)
+		observe(b, func(i int) usage.Limit { return ls[i] }, len(ls), func(i int) usage.Event { return evs[i] })
+	})
+	// One op is still one event, of a commit of 5,000 (ObserveAll).
+	b.Run("ingestMixCommit", func(b *testing.B) {
+		evs, ls := ingestMix(b, now, 5000, 10_000)
+		e := New()
+		for _, l := range ls {
+			if _, err := e.Set(l, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		commit := make([]*usage.Event, len(evs))
+		for i := range evs {
+			commit[i] = &evs[i]
+		}
+		var found []Crossing
+		b.ReportAllocs()
+		cpu := bench.CPUTime()
+		for b.Loop() {
+			found = e.ObserveAll(now, commit, found[:0])
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+		b.ReportMetric(float64((bench.CPUTime()-cpu).Nanoseconds())/float64(b.N*len(evs)), "cpu-ns/event")
+	})
 	b.Run("spread", func(b *testing.B) {
-		bench(b, func(i int) usage.Limit {
+		observe(b, func(i int) usage.Limit {
 			return usage.Limit{ID: fmt.Sprint(i), OrganizationID: fmt.Sprintf("org%d", i%1000), Name: "l", Scope: usage.LimitScope(i % 3),
 				ClientID: map[bool]string{true: "c1"}[i%3 == 1], Metric: usage.LimitRequests, Window: usage.Window{Type: usage.WindowType(i % 4)},
 				Value: 1 << 40, Thresholds: []int{50, 80, 100}}
@@ -459,7 +547,7 @@ func BenchmarkObserve(b *testing.B) {
 		})
 	})
 	b.Run("oneOrg", func(b *testing.B) {
-		bench(b, func(i int) usage.Limit {
+		observe(b, func(i int) usage.Limit {
 			l := usage.Limit{ID: fmt.Sprint(i), OrganizationID: "org", Name: "l", Metric: usage.LimitRequests,
 				Window: usage.Window{Type: usage.WindowType(i % 4)}, Value: 1 << 40, Thresholds: []int{50, 80, 100}}
 			switch i % 10 {
