@@ -418,3 +418,15 @@ type Outbox interface {
 	// are ignored.
 	MarkNotificationsDone(ctx context.Context, ids []string) error
 }
+
+// OutboxWatcher is an Outbox that says when it has new notifications to
+// deliver, so that the delivery worker need not wait for its next look;
+// callers find it by type assertion.
+type OutboxWatcher interface {
+	// WatchOutbox has fn called after every write that adds pending
+	// notifications (a commit whose watcher returned some, or
+	// AppendNotifications), once the write is durable and with no lock
+	// of the backend held, so that fn may read the outbox; fn must not
+	// block. A later call replaces fn; nil stops the calls.
+	WatchOutbox(fn func())
+}
