@@ -107,6 +107,10 @@ type DB struct {
 	maxDay    uint16       // the latest event day of any dedupe record
 	closed    bool         // set under both mu and life; read under either
 
+	// limitMu orders the writes of limits, so that UpdateLimit's check
+	// and write are one step.
+	limitMu sync.Mutex
+
 	// watch sees the events each Append accepts (see WatchCommits).
 	watch func(accepted []*usage.Event) []usage.Notification
 	// outboxed is told of notifications added, once durable (WatchOutbox).
