@@ -89,9 +89,8 @@ type org struct {
 	rollAt time.Time
 }
 
-// ref is a tracked limit in an org's index. Its seq is beside the pointer
-// so that merging the lists reads no limit and the processor can fetch the
-// limits of an event at once.
+// ref is a tracked limit in an org's index, its seq beside the pointer so
+// that merging two lists reads no limit.
 type ref struct {
 	seq uint64
 	t   *tracked
