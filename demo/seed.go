@@ -340,9 +340,11 @@ func createDemoOrg(ctx context.Context, authSvc *auth.Service) (Credentials, err
 	if err != nil {
 		return Credentials{}, err
 	}
+	// The viewer's credentials are handed to any browser (GET /ui/session),
+	// so it may read and add events but change nothing: not the limits.
 	perms := []string{usage.PermOAuthClientView}
 	for _, p := range usage.Permissions {
-		if strings.HasPrefix(p, "usage:") {
+		if strings.HasPrefix(p, "usage:") && p != usage.PermLimitEdit {
 			perms = append(perms, p)
 		}
 	}

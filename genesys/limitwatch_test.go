@@ -162,3 +162,54 @@ func TestLimitNotifiedOnce(t *testing.T) {
 		wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)", "daily v2 100% at 20 (1)", "daily v2 50% at 14 (1)", "later v1 50% at 15 (1)"})
 	})
 }
+
+// TestCrossingWakesDelivery checks that the commit that crosses a threshold
+// wakes the delivery worker: its webhook arrives within milliseconds,
+// though the worker looks at the outbox by itself only once an hour.
+func TestCrossingWakesDelivery(t *testing.T) {
+	dir := t.TempDir()
+	arrived := make(chan time.Time, 10)
+	rc := &thresholdReceiver{requests: map[string]int{}, payloads: map[string]map[string]any{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc.ServeHTTP(w, r)
+		arrived <- time.Now()
+	}))
+	defer srv.Close()
+	e := MustEnv(t, func(c *server.Config) {
+		c.Data.Dir = dir
+		c.Data.Store = open.Default(dir)
+		c.Webhooks.AllowPrivate = true
+		c.Hooks.Notify = func(nc *notify.Config) { nc.Poll = time.Hour }
+	})
+	orgID := e.mustOrg("Acme").ID
+	editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
+	w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
+	rc.mu.Lock()
+	rc.secret = w.Secret
+	rc.mu.Unlock()
+	e.mustLimit(editor, map[string]any{"name": "daily", "metric": "requests", "value": 3,
+		"window": map[string]any{"type": "day"}, "thresholds": []int{100}})
+	// Let the worker's first pass, at its start, go by.
+	time.Sleep(100 * time.Millisecond)
+	var batch []any
+	for i := range 3 {
+		batch = append(batch, event(fmt.Sprint("ev-", i), "time", e.clk.Now().Add(-time.Minute).Format(time.RFC3339), "clientId", "c1"))
+	}
+	sent := time.Now()
+	if res := decode[result](t, e.do("POST", "/api/v2/usage/events", editor, batch), 200); res.Accepted != 3 {
+		t.Fatalf("%+v", res)
+	}
+	select {
+	case at := <-arrived:
+		took := at.Sub(sent)
+		t.Logf("webhook %v after the ingest call began", took)
+		if took > 2*time.Second {
+			t.Errorf("webhook after %v, want well under the hour's poll", took)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no webhook 5 s after the crossing: the commit did not wake the deliveries")
+	}
+	if got, bad := rc.crossings(); len(got) != 1 || got[0] != "daily v1 100% at 3 (1)" || bad != 0 {
+		t.Fatalf("crossings %q, %d refused", got, bad)
+	}
+}

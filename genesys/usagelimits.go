@@ -177,6 +177,10 @@ func (s *Server) createLimit(r *http.Request, p *auth.Principal, org string) (re
 	return created(limitBody(&l, nil)), nil
 }
 
+// maxUpdateTries bounds how often an update without a version reads the
+// limit again because another update landed first.
+const maxUpdateTries = 10
+
 // updateLimit replaces the limit, keeping its id and creation time; its
 // version grows by one. A version in the body other than the stored one
 // is a conflict: the limit changed since the caller read it.
@@ -201,8 +205,27 @@ func (s *Server) updateLimit(r *http.Request, p *auth.Principal, org string) (re
 	if err := s.checkMetric(r.Context(), &l, now); err != nil {
 		return response{}, err
 	}
-	l.ID, l.Version, l.Created, l.Updated = old.ID, old.Version+1, old.Created, now
-	if err := s.putLimit(r.Context(), l); err != nil {
+	// The store checks the version again as it writes: another update
+	// may have landed since old was read. Without a version in the body
+	// the update replaces whatever is stored, so it reads again and
+	// retries; with one, the caller's read is stale.
+	for tries := 1; ; tries++ {
+		l.ID, l.Version, l.Created, l.Updated = old.ID, old.Version+1, old.Created, now
+		err = s.cfg.Limits.UpdateLimit(r.Context(), l, old.Version)
+		if usage.KindOf(err) != usage.KindConflict {
+			break
+		}
+		if req.Version != nil || tries == maxUpdateTries {
+			return response{}, usage.Errorf(usage.KindConflict, "version", "limit %s changed while this update was made: read it again and apply the change to that", quote(old.ID))
+		}
+		if old, err = s.limit(r, org); err != nil {
+			return response{}, err
+		}
+	}
+	if err != nil {
+		return response{}, err
+	}
+	if err := s.watch(r.Context(), l); err != nil {
 		return response{}, err
 	}
 	return ok(limitBody(&l, nil)), nil
@@ -236,6 +259,11 @@ func (s *Server) putLimit(ctx context.Context, l usage.Limit) error {
 	if err := s.cfg.Limits.PutLimit(ctx, l); err != nil {
 		return err
 	}
+	return s.watch(ctx, l)
+}
+
+// watch has l, just stored, evaluated from now on.
+func (s *Server) watch(ctx context.Context, l usage.Limit) error {
 	if s.cfg.LimitWatch == nil {
 		return nil
 	}

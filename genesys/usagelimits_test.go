@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -549,5 +550,57 @@ func TestLimitResponseBytesWithoutMeasures(t *testing.T) {
 	eb = wantError(t, e.do("GET", limitsPath+"/bytes/status", tok, nil), 400, "bad.request", "does not keep the measures")
 	if eb.Details[0].FieldName != "metrics" {
 		t.Errorf("details %+v, want metrics", eb.Details)
+	}
+}
+
+// TestLimitUpdatesAtOnce sends many PUTs of one limit at once: of those
+// with the version read, exactly one wins and the others are conflicts;
+// those without a version all replace the limit, one after the other.
+func TestLimitUpdatesAtOnce(t *testing.T) {
+	e := MustEnv(t)
+	org := e.mustOrg("Acme").ID
+	tok := e.limitsToken(org, usage.PermLimitView, usage.PermLimitEdit)
+	l := e.mustLimit(tok, dailyLimit())
+	const n = 12
+	put := func(withVersion bool) []reply {
+		var wg sync.WaitGroup
+		replies := make([]reply, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := dailyLimit()
+				body["name"] = fmt.Sprint("writer ", i)
+				if withVersion {
+					body["version"] = l.Version
+				}
+				replies[i] = e.do("PUT", l.SelfURI, tok, body)
+			}()
+		}
+		wg.Wait()
+		return replies
+	}
+	won := ""
+	for i, r := range put(true) {
+		switch {
+		case r.status == 200 && won != "":
+			t.Fatalf("writers %s and %d both updated version %d", won, i, l.Version)
+		case r.status == 200:
+			won = fmt.Sprint("writer ", i)
+		case r.status != 409:
+			t.Fatalf("writer %d: %d %s, want 200 or 409", i, r.status, r.body)
+		}
+	}
+	got := decode[wire.Limit](t, e.do("GET", l.SelfURI, tok, nil), 200)
+	if won == "" || got.Name != won || got.Version != l.Version+1 {
+		t.Fatalf("after the PUTs with version %d: %q at version %d, the winner %q", l.Version, got.Name, got.Version, won)
+	}
+	for i, r := range put(false) {
+		if r.status != 200 {
+			t.Fatalf("writer %d without a version: %d %s", i, r.status, r.body)
+		}
+	}
+	if got = decode[wire.Limit](t, e.do("GET", l.SelfURI, tok, nil), 200); got.Version != l.Version+1+n {
+		t.Fatalf("after %d PUTs without a version: version %d, want %d", n, got.Version, l.Version+1+n)
 	}
 }

@@ -45,16 +45,15 @@ func Load(l usage.Limit, now time.Time, rows Rows) ([]Count, error) {
 			return nil, err
 		}
 		var w window
-		w.iv = iv
 		for i := range rs {
 			var bytes int64
 			if rs[i].Measures != nil {
 				bytes = rs[i].Measures.ResponseBytes
 			}
-			w.at(&l, rs[i].ClientID).Add(l.Metric, rs[i].Counts, bytes)
+			w.at(l.Scope, rs[i].ClientID).Add(l.Metric, rs[i].Counts, bytes)
 		}
 		for _, client := range w.keys(&l) {
-			out = append(out, Count{Limit: &l, Window: iv, ClientID: client, Sum: w.at(&l, client).Sum})
+			out = append(out, Count{Limit: &l, Window: iv, ClientID: client, Sum: w.at(l.Scope, client).Sum})
 		}
 		if iv, err = l.Window.Current(iv.End); err != nil {
 			return nil, err
@@ -72,7 +71,7 @@ type Matcher struct {
 
 type matched struct {
 	limit  usage.Limit
-	filter filter
+	filter *filter // nil for none
 }
 
 // NewMatcher returns a Matcher of limits, each normalized. Limits whose
@@ -83,7 +82,7 @@ func NewMatcher(limits []usage.Limit) *Matcher {
 		if _, err := l.Window.Current(time.Time{}); err != nil {
 			continue
 		}
-		m.byOrg[l.OrganizationID] = append(m.byOrg[l.OrganizationID], &matched{limit: l, filter: newFilter(&l)})
+		m.byOrg[l.OrganizationID] = append(m.byOrg[l.OrganizationID], &matched{limit: l, filter: newFilter(l.Filter)})
 	}
 	return m
 }

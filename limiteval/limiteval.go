@@ -4,9 +4,9 @@
 // An Evaluator keeps, for every limit it was given, the value of its
 // current window and of the next (events may carry times a little ahead of
 // the clock), per client for a limit that applies to each client. The store
-// calls Observe with every event it accepts, under the lock that orders its
-// commits, and writes the crossings Observe returns in the same commit as
-// the counts: a crossing is durable exactly when the counts that caused it
+// calls ObserveAll with the events each commit accepts (Observe is one
+// event's), under the lock that orders its commits, and writes the
+// crossings it returns in the same commit as the counts: a crossing is durable exactly when the counts that caused it
 // are. Set loads a limit's windows from the counts already stored, under the
 // same lock, so that no commit falls between the two. Duplicates never reach
 // an Evaluator, since only accepted events do, so no count is pushed over a
@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"slices"
 	"time"
@@ -65,19 +66,50 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 // Evaluator tracks limits' current windows. It is not safe for concurrent
 // use: its caller serializes it with its commits.
 type Evaluator struct {
-	byOrg map[string][]*tracked
+	byOrg  map[string]*org
+	seq    uint64 // the last tracked.seq given
+	commit commit // ObserveAll's
 	// removed are the enforced limits removed, or changed to not be
 	// enforced, since Changes last reported.
 	removed []usage.Limit
 }
 
 // New returns an Evaluator that tracks no limit.
-func New() *Evaluator { return &Evaluator{byOrg: map[string][]*tracked{}} }
+func New() *Evaluator {
+	return &Evaluator{byOrg: map[string]*org{}, commit: commit{orgIndex: map[string]int32{}, clientIndex: map[orgClient]int32{}}}
+}
 
+// org is an organization's tracked limits, indexed so that an event costs
+// only the limits that can match it: an organization may hold a limit for
+// each of a thousand clients, and an event is of one.
+type org struct {
+	all      []*tracked       // by seq: what rolls
+	anyOne   []ref            // by seq: scope organization and eachClient
+	byClient map[string][]ref // by seq: scope client, by Limit.ClientID
+	each     int              // how many of anyOne are of scope eachClient
+	// rollAt is at or before the earliest end of a current window among
+	// all, so that before it no window rolls and none needs to be looked at.
+	rollAt time.Time
+}
+
+// ref is a tracked limit in an org's index, its seq beside the pointer so
+// that merging two lists reads no limit.
+type ref struct {
+	seq uint64
+	t   *tracked
+}
+
+// tracked is a limit and its windows. What Observe reads for every event
+// that may match comes first, so that it shares the first cache lines: of
+// 10,000 limits most are not in the cache when an event comes.
 type tracked struct {
-	limit   usage.Limit
-	filter  filter
-	windows [2]window // the current one and the next
+	seq     uint64            // the order of Set, which is the order of the crossings
+	filter  *filter           // nil for a limit without one
+	metric  usage.LimitMetric // limit's
+	scope   usage.LimitScope  // limit's
+	windows [2]window         // the current one and the next
+	ivs     [2]usage.Interval // windows' intervals, apart: read only at a crossing and a roll
+	limit   *usage.Limit
 	// announced is whether Changes reported this version of an enforced
 	// limit.
 	announced bool
@@ -85,9 +117,15 @@ type tracked struct {
 
 // window is a window's value: the limit's own, or one per client.
 type window struct {
-	iv      usage.Interval
-	total   value
-	clients map[string]*value
+	start, end int64 // iv in Unix nanoseconds, for comparing events' times
+	total      value
+	clients    map[string]*value
+}
+
+// setWindow makes t's window i the empty one of iv.
+func (t *tracked) setWindow(i int, iv usage.Interval) {
+	t.windows[i] = window{start: iv.Start.UnixNano(), end: iv.End.UnixNano()}
+	t.ivs[i] = iv
 }
 
 // Sum is what a limit's metric is computed from, over a window: the count
@@ -128,21 +166,54 @@ func (s Sum) Metric(m usage.LimitMetric) float64 {
 // limit of each event's organization.
 type value struct {
 	Sum
+	// due is, for a count or a byte sum, the least N that meets a
+	// threshold not met yet, so that the thresholds are looked at only
+	// when one is; 0 until they were looked at once.
+	due int64
 	met uint64
 	// sent is 1 + the N Changes last reported of an enforced limit's
 	// current window, 0 when it reported none.
 	sent int64
 }
 
-type filter struct{ users, templates, methods map[string]bool }
-
-func newFilter(l *usage.Limit) filter {
-	return filter{set(l.Filter.UserIDs), set(l.Filter.TemplateURIs), set(l.Filter.HTTPMethods)}
+// filter is a limit's filter as sets, a nil set matching every value. The
+// common methods are also bits, so that the most common filter costs no
+// lookup: an event's method is one bit of methodBit, found once.
+type filter struct {
+	users, templates, methods map[string]bool
+	methodBits                uint8 // methodBit of each of methods
 }
 
-// applies reports whether ev counts toward l, whose filter f is.
-func (f *filter) applies(l *usage.Limit, ev *usage.Event) bool {
-	return (l.Scope != usage.ScopeClient || ev.ClientID == l.ClientID) && f.match(ev)
+func newFilter(f usage.LimitFilter) *filter {
+	if len(f.UserIDs)+len(f.TemplateURIs)+len(f.HTTPMethods) == 0 {
+		return nil
+	}
+	ft := &filter{users: set(f.UserIDs), templates: set(f.TemplateURIs), methods: set(f.HTTPMethods)}
+	for _, m := range f.HTTPMethods {
+		ft.methodBits |= methodBit(m)
+	}
+	return ft
+}
+
+// methodBit returns a bit of its own for each common method, 0 for others.
+func methodBit(m string) uint8 {
+	switch m {
+	case "GET":
+		return 1 << 0
+	case "POST":
+		return 1 << 1
+	case "PUT":
+		return 1 << 2
+	case "DELETE":
+		return 1 << 3
+	case "PATCH":
+		return 1 << 4
+	case "HEAD":
+		return 1 << 5
+	case "OPTIONS":
+		return 1 << 6
+	}
+	return 0
 }
 
 func set(list []string) map[string]bool {
@@ -156,10 +227,21 @@ func set(list []string) map[string]bool {
 	return m
 }
 
-func (f *filter) match(ev *usage.Event) bool {
+// applies reports whether ev counts toward l, whose filter f is (nil for
+// none): its scope's client, and its filter.
+func (f *filter) applies(l *usage.Limit, ev *usage.Event) bool {
+	return (l.Scope != usage.ScopeClient || ev.ClientID == l.ClientID) && (f == nil || f.match(ev, methodBit(ev.HTTPMethod)))
+}
+
+// match reports whether ev, whose method's methodBit is method, passes f.
+func (f *filter) match(ev *usage.Event, method uint8) bool {
+	if f.methods != nil {
+		if method != 0 && f.methodBits&method == 0 || method == 0 && !f.methods[ev.HTTPMethod] {
+			return false
+		}
+	}
 	return (f.users == nil || f.users[ev.UserID]) &&
-		(f.templates == nil || f.templates[ev.TemplateURI]) &&
-		(f.methods == nil || f.methods[ev.HTTPMethod])
+		(f.templates == nil || f.templates[ev.TemplateURI])
 }
 
 // Rows answers a query from the stored counts: the store's own query path.
@@ -175,135 +257,253 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 	if err != nil {
 		return nil, err
 	}
-	t := &tracked{limit: l, filter: newFilter(&l)}
+	t := &tracked{limit: &l, filter: newFilter(l.Filter), metric: l.Metric, scope: l.Scope}
 	// The windows Load counted: a limit on each client without requests
 	// has no count in them.
-	if t.windows[0].iv, err = l.Window.Current(now); err != nil {
+	iv, err := l.Window.Current(now)
+	if err != nil {
 		return nil, err
 	}
-	if t.windows[1].iv, err = l.Window.Current(t.windows[0].iv.End); err != nil {
+	next, err := l.Window.Current(iv.End)
+	if err != nil {
 		return nil, err
 	}
+	t.setWindow(0, iv)
+	t.setWindow(1, next)
 	for _, c := range counts {
 		n := 0
-		if !c.Window.Start.Equal(t.windows[0].iv.Start) {
+		if !c.Window.Start.Equal(iv.Start) {
 			n = 1
 		}
-		t.windows[n].at(&l, c.ClientID).Sum = c.Sum
+		t.windows[n].at(l.Scope, c.ClientID).Sum = c.Sum
 	}
 	var found []Crossing
 	for n := range t.windows {
 		w := &t.windows[n]
 		for _, client := range w.keys(&l) {
-			found = t.check(w, client, w.at(&l, client), found)
+			found = t.check(n, client, w.at(l.Scope, client), found)
 		}
 	}
 	if old := e.take(l.OrganizationID, l.ID); old != nil && old.limit.Enforced && !l.Enforced {
 		e.removed = append(e.removed, usage.Limit{OrganizationID: l.OrganizationID, ID: l.ID})
 	}
-	e.byOrg[l.OrganizationID] = append(e.byOrg[l.OrganizationID], t)
+	e.seq++
+	t.seq = e.seq
+	o := e.byOrg[l.OrganizationID]
+	if o == nil {
+		o = &org{byClient: map[string][]ref{}, rollAt: t.ivs[0].End}
+		e.byOrg[l.OrganizationID] = o
+	}
+	o.all = append(o.all, t)
+	if l.Scope == usage.ScopeClient {
+		o.byClient[l.ClientID] = append(o.byClient[l.ClientID], ref{t.seq, t})
+	} else {
+		o.anyOne = append(o.anyOne, ref{t.seq, t})
+	}
+	if l.Scope == usage.ScopeEachClient {
+		o.each++
+	}
+	if t.ivs[0].End.Before(o.rollAt) {
+		o.rollAt = t.ivs[0].End
+	}
 	return found, nil
 }
 
 // Remove stops tracking the limit id of organization org, if tracked.
-func (e *Evaluator) Remove(org, id string) {
-	if t := e.take(org, id); t != nil && t.limit.Enforced {
-		e.removed = append(e.removed, usage.Limit{OrganizationID: org, ID: id})
+func (e *Evaluator) Remove(orgID, id string) {
+	if t := e.take(orgID, id); t != nil && t.limit.Enforced {
+		e.removed = append(e.removed, usage.Limit{OrganizationID: orgID, ID: id})
 	}
 }
 
-// take stops tracking the limit id of organization org and returns it,
+// take stops tracking the limit id of organization orgID and returns it,
 // or nil if it was not tracked.
-func (e *Evaluator) take(org, id string) *tracked {
-	var found *tracked
-	ts := slices.DeleteFunc(e.byOrg[org], func(t *tracked) bool {
-		if t.limit.ID == id {
-			found = t
-			return true
-		}
-		return false
-	})
-	if len(ts) == 0 {
-		delete(e.byOrg, org)
-	} else {
-		e.byOrg[org] = ts
+func (e *Evaluator) take(orgID, id string) *tracked {
+	o := e.byOrg[orgID]
+	if o == nil {
+		return nil
 	}
-	return found
+	i := slices.IndexFunc(o.all, func(t *tracked) bool { return t.limit.ID == id })
+	if i < 0 {
+		return nil
+	}
+	t := o.all[i]
+	if o.all = slices.Delete(o.all, i, i+1); len(o.all) == 0 {
+		delete(e.byOrg, orgID)
+		return t
+	}
+	// o.rollAt may now be early: the next Observe after it only rolls
+	// nothing and moves it on.
+	if t.scope == usage.ScopeEachClient {
+		o.each--
+	}
+	if t.limit.Scope != usage.ScopeClient {
+		o.anyOne = slices.DeleteFunc(o.anyOne, func(r ref) bool { return r.t == t })
+		return t
+	}
+	c := t.limit.ClientID
+	if o.byClient[c] = slices.DeleteFunc(o.byClient[c], func(r ref) bool { return r.t == t }); len(o.byClient[c]) == 0 {
+		delete(o.byClient, c)
+	}
+	return t
 }
 
 // Len returns the number of limits tracked.
 func (e *Evaluator) Len() int {
 	n := 0
-	for _, ts := range e.byOrg {
-		n += len(ts)
+	for _, o := range e.byOrg {
+		n += len(o.all)
 	}
 	return n
 }
 
 // Observe counts ev, an event just accepted, at now, the time of its
-// commit, and appends to found the crossings it causes. An event before
-// a limit's current window counts in no window Observe tracks; one after
-// the next (the clock moved back) is not counted either.
+// commit, and appends to found the crossings it causes, in the order their
+// limits were set. An event before a limit's current window counts in no
+// window Observe tracks; one after the next (the clock moved back) is not
+// counted either.
+//
+// Its cost is that of the limits that can match ev: its organization's of
+// scope organization and eachClient, and those of its client; and, once a
+// window of the organization's limits has ended, of rolling them all on.
 func (e *Evaluator) Observe(now time.Time, ev *usage.Event, found []Crossing) []Crossing {
-	for _, t := range e.byOrg[ev.OrganizationID] {
-		t.roll(now)
-		if !t.filter.applies(&t.limit, ev) {
-			continue
+	o := e.byOrg[ev.OrganizationID]
+	if o == nil {
+		return found
+	}
+	if !now.Before(o.rollAt) {
+		o.roll(now)
+	}
+	c := usage.CountsFor(ev.Status)
+	at, method := unixNano(ev.Time), methodBit(ev.HTTPMethod)
+	// Both lists are in Set's order: merged, the crossings are too.
+	a, b := o.anyOne, o.byClient[ev.ClientID]
+	for len(a) > 0 || len(b) > 0 {
+		var t *tracked
+		if len(b) == 0 || len(a) > 0 && a[0].seq < b[0].seq {
+			t, a = a[0].t, a[1:]
+		} else {
+			t, b = b[0].t, b[1:]
 		}
-		for i := range t.windows {
-			w := &t.windows[i]
-			if ev.Time.Before(w.iv.Start) || !ev.Time.Before(w.iv.End) {
-				continue
-			}
-			v := w.at(&t.limit, ev.ClientID)
-			v.Add(t.limit.Metric, usage.CountsFor(ev.Status), ev.ResponseBytes)
-			client := ""
-			if t.limit.Scope == usage.ScopeEachClient {
-				client = ev.ClientID
-			}
-			found = t.check(w, client, v, found)
-			break
+		if t.filter == nil || t.filter.match(ev, method) {
+			found = t.observe(ev, at, c, found)
 		}
 	}
 	return found
 }
+
+// roll rolls every limit of o on to now, as each would be at an event of
+// now, and moves rollAt on to the earliest end of a current window.
+func (o *org) roll(now time.Time) {
+	o.rollAt = time.Time{}
+	for i, t := range o.all {
+		t.roll(now)
+		if end := t.ivs[0].End; i == 0 || end.Before(o.rollAt) {
+			o.rollAt = end
+		}
+	}
+}
+
+// observe counts ev, whose time is at and counts c, in the window of t it
+// falls in, if any, and appends the crossings it causes to found.
+func (t *tracked) observe(ev *usage.Event, at int64, c usage.Counts, found []Crossing) []Crossing {
+	for i := range t.windows {
+		w := &t.windows[i]
+		if at < w.start || at >= w.end {
+			continue
+		}
+		v := w.at(t.scope, ev.ClientID)
+		v.Add(t.metric, c, ev.ResponseBytes)
+		if v.N < v.due {
+			return found
+		}
+		client := ""
+		if t.scope == usage.ScopeEachClient {
+			client = ev.ClientID
+		}
+		return t.check(i, client, v, found)
+	}
+	return found
+}
+
+// unixNano returns t in Unix nanoseconds, saturated to those int64 holds
+// (1678 to 2262), which keeps its order against any window's bounds.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var minTime, maxTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 
 // roll moves t's windows on to the one holding now, when now has left the
 // current one. The next window's value carries over; a window further on
 // starts empty, since no event reached it (events are at most minutes ahead
 // of the clock and Observe is called with every one).
 func (t *tracked) roll(now time.Time) {
-	if now.Before(t.windows[0].iv.End) {
+	if now.Before(t.ivs[0].End) {
 		return
 	}
 	iv, err := t.limit.Window.Current(now)
 	if err != nil { // the zone was loaded when the limit was set
 		return
 	}
-	if next := t.windows[1]; next.iv.Start.Equal(iv.Start) {
-		t.windows[0] = next
+	if t.ivs[1].Start.Equal(iv.Start) {
+		t.windows[0], t.ivs[0] = t.windows[1], t.ivs[1]
 	} else {
-		t.windows[0] = window{iv: iv}
+		t.setWindow(0, iv)
 	}
 	next, err := t.limit.Window.Current(iv.End)
 	if err != nil {
 		return
 	}
-	t.windows[1] = window{iv: next}
+	t.setWindow(1, next)
 }
 
-// check appends to found a crossing for each threshold v newly meets.
-func (t *tracked) check(w *window, client string, v *value, found []Crossing) []Crossing {
-	l := &t.limit
+// check appends to found a crossing for each threshold v, a value of t's
+// window w, newly meets, and sets v.due.
+func (t *tracked) check(w int, client string, v *value, found []Crossing) []Crossing {
+	l := t.limit
 	x := v.Metric(l.Metric)
 	for i, p := range l.Thresholds {
 		if v.met&(1<<i) != 0 || !Meets(l, v.Sum, p) {
 			continue
 		}
 		v.met |= 1 << i
-		found = append(found, Crossing{Limit: *l, Window: w.iv, ClientID: client, Threshold: p, Value: x})
+		found = append(found, Crossing{Limit: *l, Window: t.ivs[w], ClientID: client, Threshold: p, Value: x})
 	}
+	v.due = due(l, v.met)
 	return found
+}
+
+// due returns the least count or byte sum that meets a threshold of l not
+// in met (as Meets decides), math.MaxInt64 if none can be met; and 0, look
+// every time, for an error rate, which is not a count.
+func due(l *usage.Limit, met uint64) int64 {
+	if l.Metric == usage.LimitErrorRate {
+		return 0
+	}
+	d := uint64(math.MaxInt64)
+	for i, p := range l.Thresholds {
+		if met&(1<<i) != 0 {
+			continue
+		}
+		// ⌈value·p/100⌉, when it is below 2⁶³.
+		hi, lo := bits.Mul64(uint64(l.Value), uint64(p))
+		if hi >= 100 {
+			continue
+		}
+		q, r := bits.Div64(hi, lo, 100)
+		if r != 0 {
+			q++ // q < 2⁶⁴/100: no wrap
+		}
+		d = min(d, q)
+	}
+	return int64(d)
 }
 
 // Meets reports whether s is at least p percent of l's value. Counts and
@@ -334,8 +534,8 @@ func Crossed(l *usage.Limit, w usage.Interval, client string, before, after Sum)
 	return found
 }
 
-func (w *window) at(l *usage.Limit, client string) *value {
-	if l.Scope != usage.ScopeEachClient {
+func (w *window) at(scope usage.LimitScope, client string) *value {
+	if scope != usage.ScopeEachClient {
 		return &w.total
 	}
 	if w.clients == nil {
@@ -372,14 +572,14 @@ func (w *window) keys(l *usage.Limit) []string {
 func (e *Evaluator) Changes(now time.Time) usage.LimitUpdate {
 	u := usage.LimitUpdate{Removed: e.removed}
 	e.removed = nil
-	for _, ts := range e.byOrg {
-		for _, t := range ts {
+	for _, o := range e.byOrg {
+		for _, t := range o.all {
 			if !t.limit.Enforced {
 				continue
 			}
 			t.roll(now)
 			if !t.announced {
-				u.Limits = append(u.Limits, t.limit)
+				u.Limits = append(u.Limits, *t.limit)
 				t.announced = true
 			}
 			u.Values = t.values(u.Values, true)
@@ -388,26 +588,29 @@ func (e *Evaluator) Changes(now time.Time) usage.LimitUpdate {
 	return u
 }
 
-// Enforced returns, as of now, every enforced limit of organization org
+// Enforced returns, as of now, every enforced limit of organization orgID
 // (of all of them for "") and the value of its current window, per client
 // for ScopeEachClient: where a subscriber to the changes starts from.
-func (e *Evaluator) Enforced(now time.Time, org string) usage.LimitUpdate {
+func (e *Evaluator) Enforced(now time.Time, orgID string) usage.LimitUpdate {
 	var u usage.LimitUpdate
-	add := func(ts []*tracked) {
-		for _, t := range ts {
+	add := func(o *org) {
+		if o == nil {
+			return
+		}
+		for _, t := range o.all {
 			if t.limit.Enforced {
 				t.roll(now)
-				u.Limits = append(u.Limits, t.limit)
+				u.Limits = append(u.Limits, *t.limit)
 				u.Values = t.values(u.Values, false)
 			}
 		}
 	}
-	if org != "" {
-		add(e.byOrg[org])
+	if orgID != "" {
+		add(e.byOrg[orgID])
 		return u
 	}
-	for _, ts := range e.byOrg {
-		add(ts)
+	for _, o := range e.byOrg {
+		add(o)
 	}
 	return u
 }
@@ -425,7 +628,7 @@ func (t *tracked) values(vs []usage.LimitValue, changed bool) []usage.LimitValue
 			v.sent = v.N + 1
 		}
 		vs = append(vs, usage.LimitValue{OrganizationID: t.limit.OrganizationID, LimitID: t.limit.ID, Version: t.limit.Version,
-			Window: w.iv, ClientID: client, Value: v.Metric(t.limit.Metric)})
+			Window: t.ivs[0], ClientID: client, Value: v.Metric(t.limit.Metric)})
 	}
 	if t.limit.Scope != usage.ScopeEachClient {
 		put("", &w.total)

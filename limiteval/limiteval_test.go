@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/usaged/usaged/bench"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -32,18 +33,62 @@ type arrival struct {
 // window ends to random limits, restarting the evaluator halfway, and checks
 // every crossing found against the oracle's own reckoning: the first commit
 // at which a window's value, counted by hand from the events sent, meets a
-// threshold while that window is the current one or the next.
+// threshold while that window is the current one or the next. The shapes
+// are a few limits of two organizations over four clients, and many
+// limits of one organization, most of them on one of its many clients,
+// each loaded over a limit of the same ID that it replaces; each with an
+// event a commit (Observe), and with commits of up to 64 events
+// (ObserveAll).
 func TestObserveMatchesOracle(t *testing.T) {
-	for seed := range uint64(6) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { testObserve(t, seed) })
+	for _, s := range []shape{
+		{name: "few", limits: 40, orgs: 2, clients: 4},
+		{name: "manyClients", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true, oddMethod: true},
+		{name: "fewCommits", limits: 40, orgs: 2, clients: 4, commits: true},
+		{name: "manyClientsCommits", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true, oddMethod: true, commits: true},
+	} {
+		for seed := range uint64(6) {
+			t.Run(fmt.Sprint(s.name, "/", seed), func(t *testing.T) { testObserve(t, seed, s) })
+		}
 	}
 }
 
-func testObserve(t *testing.T, seed uint64) {
+// shape is what randomLimits and randomArrivals make.
+type shape struct {
+	name                  string
+	limits, orgs, clients int
+	clientScoped          float64 // the share of limits of scope client; 0 for one in three
+	replace               bool    // load each limit over another of its ID
+	commits               bool    // commit runs of events at once, with ObserveAll
+	oddMethod             bool    // events and filters also of a method not among the common ones
+}
+
+func testObserve(t *testing.T, seed uint64, s shape) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	start := time.Date(2026, 3, 28, 20, 0, 0, 0, time.UTC) // Berlin's 23-hour day follows
-	limits := randomLimits(t, rng, start)
-	arrivals := randomArrivals(rng, start, 8000)
+	limits := randomLimits(t, rng, start, s)
+	arrivals := randomArrivals(rng, start, 8000, s)
+	restart := len(arrivals) / 2
+	// commitOf[k] is the first arrival of arrival k's commit; a commit's
+	// events are committed at the time of its last.
+	commitOf := make([]int, len(arrivals))
+	for k := range arrivals {
+		commitOf[k] = k
+	}
+	if s.commits {
+		crng := rand.New(rand.NewPCG(seed, 7))
+		for k := 0; k < len(arrivals); {
+			n := 1 + crng.IntN(64)
+			if k < restart && k+n > restart {
+				n = restart - k // the restart is between commits
+			}
+			n = min(n, len(arrivals)-k)
+			for j := k; j < k+n; j++ {
+				commitOf[j] = k
+				arrivals[j].now = arrivals[k+n-1].now
+			}
+			k += n
+		}
+	}
 
 	// The oracle: every event sent adds to the window its time falls in;
 	// a threshold is crossed at the first arrival that brings a window's
@@ -55,7 +100,8 @@ func testObserve(t *testing.T, seed uint64) {
 		client string
 	}
 	tallies := map[tallyKey]*tally{}
-	want := map[crossingKey]int{} // the arrival that crossed it
+	want := map[crossingKey]int{}          // the arrival that crossed it
+	wantValue := map[crossingKey]float64{} // the metric's value then
 	for k, a := range arrivals {
 		for _, l := range limits {
 			if !handMatch(&l, &a.ev) {
@@ -79,14 +125,14 @@ func testObserve(t *testing.T, seed uint64) {
 			for _, p := range l.Thresholds {
 				ck := crossingKey{l.ID, iv.Start.Unix(), client, p}
 				if _, ok := want[ck]; !ok && handMeets(&l, *v, p) {
-					want[ck] = k
+					want[ck], wantValue[ck] = k, handValue(&l, *v)
 				}
 			}
 		}
 	}
 
 	got := map[crossingKey]int{}
-	restart := len(arrivals) / 2
+	gotValue := map[crossingKey]float64{}
 	record := func(cs []Crossing, k int) {
 		for i := range cs {
 			ck := keyOf(&cs[i])
@@ -97,13 +143,28 @@ func testObserve(t *testing.T, seed uint64) {
 				t.Fatalf("%+v found twice, at %d and %d", ck, prev, k)
 			}
 			if _, ok := got[ck]; !ok {
-				got[ck] = k
+				got[ck], gotValue[ck] = k, cs[i].Value
 			}
 		}
 	}
 	e := New()
 	load := func(now time.Time, sent []arrival) {
 		e = New()
+		if s.replace {
+			// Replacing a limit of another scope and client moves it
+			// between the evaluator's indexes; the other, never
+			// observed, must leave no trace.
+			for _, l := range limits {
+				o := l
+				o.Scope, o.ClientID = (l.Scope+1)%3, ""
+				if o.Scope == usage.ScopeClient {
+					o.ClientID = "c0"
+				}
+				if _, err := e.Set(o, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		for _, l := range limits {
 			cs, err := e.Set(l, now, func(q usage.Query) ([]usage.Row, error) { return handRows(&l, q, sent), nil })
 			if err != nil {
@@ -114,12 +175,21 @@ func testObserve(t *testing.T, seed uint64) {
 	}
 	load(arrivals[0].now, nil)
 	var found []Crossing
+	var commit []*usage.Event
 	for k, a := range arrivals {
 		if k == restart {
 			load(a.now, arrivals[:k])
 		}
-		found = e.Observe(a.now, &a.ev, found[:0])
-		record(found, k)
+		if !s.commits {
+			found = e.Observe(a.now, &a.ev, found[:0])
+			record(found, k)
+			continue
+		}
+		if commit = append(commit, &arrivals[k].ev); k+1 == len(arrivals) || commitOf[k+1] != commitOf[k] {
+			found = e.ObserveAll(a.now, commit, found[:0])
+			record(found, commitOf[k])
+			commit = commit[:0]
+		}
 	}
 
 	for ck, k := range want {
@@ -127,8 +197,10 @@ func testObserve(t *testing.T, seed uint64) {
 		switch {
 		case !ok:
 			t.Errorf("%+v crossed at arrival %d, not found", ck, k)
-		case g >= 0 && g != k:
+		case g >= 0 && g != commitOf[k]:
 			t.Errorf("%+v crossed at arrival %d, found at %d", ck, k, g)
+		case g >= 0 && gotValue[ck] != wantValue[ck]:
+			t.Errorf("%+v crossed at arrival %d at %v, found at %v", ck, k, wantValue[ck], gotValue[ck])
 		case g < 0 && k >= restart:
 			t.Errorf("%+v crossed at arrival %d, after the restart, reported by the restart", ck, k)
 		}
@@ -238,6 +310,16 @@ func (v *tally) add(l *usage.Limit, ev *usage.Event) {
 	v.bytes += ev.ResponseBytes
 }
 
+func handValue(l *usage.Limit, v tally) float64 {
+	switch l.Metric {
+	case usage.LimitErrorRate:
+		return float64(v.errors) / float64(v.requests)
+	case usage.LimitResponseBytes:
+		return float64(v.bytes)
+	}
+	return float64(v.match)
+}
+
 func handMeets(l *usage.Limit, v tally, p int) bool {
 	switch l.Metric {
 	case usage.LimitErrorRate:
@@ -289,21 +371,30 @@ func handRows(l *usage.Limit, q usage.Query, sent []arrival) []usage.Row {
 
 var zones = []string{"UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney"}
 
-func randomLimits(t *testing.T, rng *rand.Rand, now time.Time) []usage.Limit {
+func randomLimits(t *testing.T, rng *rand.Rand, now time.Time, s shape) []usage.Limit {
 	var ls []usage.Limit
-	for i := range 40 {
+	for i := range s.limits {
 		l := usage.Limit{
-			ID: fmt.Sprintf("lim%02d", i), OrganizationID: fmt.Sprintf("org%d", rng.IntN(2)), Name: "l",
+			ID: fmt.Sprintf("lim%02d", i), OrganizationID: fmt.Sprintf("org%d", rng.IntN(s.orgs)), Name: "l",
 			Scope:   usage.LimitScope(rng.IntN(3)),
 			Metric:  []usage.LimitMetric{usage.LimitRequests, usage.LimitStatus400, usage.LimitStatus429, usage.LimitStatus500, usage.LimitErrorRate, usage.LimitResponseBytes}[rng.IntN(6)],
 			Window:  usage.Window{Type: usage.WindowType(rng.IntN(4)), TimeZone: zones[rng.IntN(len(zones))]},
 			Version: int64(1 + rng.IntN(3)),
 		}
+		if s.clientScoped > 0 {
+			l.Scope = usage.LimitScope(rng.IntN(2) * 2)
+			if rng.Float64() < s.clientScoped {
+				l.Scope = usage.ScopeClient
+			}
+		}
 		if l.Scope == usage.ScopeClient {
-			l.ClientID = fmt.Sprintf("c%d", rng.IntN(4))
+			l.ClientID = fmt.Sprintf("c%d", rng.IntN(s.clients))
 		}
 		if rng.IntN(3) == 0 {
 			l.Filter.HTTPMethods = []string{"GET"}
+			if s.oddMethod {
+				l.Filter.HTTPMethods = [][]string{{"GET"}, {"PURGE"}, {"POST", "PURGE"}}[rng.IntN(3)]
+			}
 		}
 		if rng.IntN(4) == 0 {
 			l.Filter.TemplateURIs = []string{"a/{id}", "b"}
@@ -332,8 +423,12 @@ func randomLimits(t *testing.T, rng *rand.Rand, now time.Time) []usage.Limit {
 
 // randomArrivals returns n events committed in time order, some late (up
 // to two hours) and some ahead of the clock (up to five minutes).
-func randomArrivals(rng *rand.Rand, start time.Time, n int) []arrival {
+func randomArrivals(rng *rand.Rand, start time.Time, n int, s shape) []arrival {
 	out := make([]arrival, n)
+	methods := []string{"GET", "POST"}
+	if s.oddMethod {
+		methods = append(methods, "PURGE")
+	}
 	now := start
 	for i := range out {
 		now = now.Add(time.Duration(rng.IntN(120)) * time.Second)
@@ -345,9 +440,9 @@ func randomArrivals(rng *rand.Rand, start time.Time, n int) []arrival {
 			at = now.Add(time.Duration(rng.IntN(300)) * time.Second)
 		}
 		out[i] = arrival{now: now, ev: usage.Event{
-			ID: fmt.Sprint(i), Time: at, OrganizationID: fmt.Sprintf("org%d", rng.IntN(2)),
-			ClientID: fmt.Sprintf("c%d", rng.IntN(4)), UserID: fmt.Sprintf("u%d", rng.IntN(3)),
-			TemplateURI: []string{"a/{id}", "b", "c"}[rng.IntN(3)], HTTPMethod: []string{"GET", "POST"}[rng.IntN(2)],
+			ID: fmt.Sprint(i), Time: at, OrganizationID: fmt.Sprintf("org%d", rng.IntN(s.orgs)),
+			ClientID: fmt.Sprintf("c%d", rng.IntN(s.clients)), UserID: fmt.Sprintf("u%d", rng.IntN(3)),
+			TemplateURI: []string{"a/{id}", "b", "c"}[rng.IntN(3)], HTTPMethod: methods[rng.IntN(len(methods))],
 			Status:        []int{200, 200, 200, 201, 302, 400, 404, 429, 500, 503}[rng.IntN(10)],
 			ResponseBytes: int64(rng.IntN(5000)),
 		}}
@@ -384,29 +479,86 @@ func TestCrossingID(t *testing.T) {
 	}
 }
 
-// BenchmarkObserve counts events of 1,000 organizations with ten limits
-// each, 10,000 in all: the cost a commit pays per accepted event.
+// BenchmarkObserve counts accepted events against tracked limits: the cost
+// a commit pays per event. spread has 1,000 organizations with ten limits
+// each, 10,000 in all; oneOrg has 1,000 limits on one organization, nine in
+// ten of them on one of its 900 clients, so that an event can match only
+// its own client's and the organization's; ingestMix has BenchmarkIngest's
+// 10,000 limits and events. cpu-ns/op is the process's CPU time per event,
+// which a shared machine's other work does not inflate.
 func BenchmarkObserve(b *testing.B) {
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	e := New()
-	for i := range 10000 {
-		l, err := usage.Limit{ID: fmt.Sprint(i), OrganizationID: fmt.Sprintf("org%d", i%1000), Name: "l", Scope: usage.LimitScope(i % 3),
-			ClientID: map[bool]string{true: "c1"}[i%3 == 1], Metric: usage.LimitRequests, Window: usage.Window{Type: usage.WindowType(i % 4)},
-			Value: 1 << 40, Thresholds: []int{50, 80, 100}}.Normalize(now)
-		if err != nil {
-			b.Fatal(err)
+	observe := func(b *testing.B, limits func(i int) usage.Limit, n int, event func(i int) usage.Event) {
+		e := New()
+		for i := range n {
+			l, err := limits(i).Normalize(now)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.Set(l, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if _, err := e.Set(l, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
-			b.Fatal(err)
+		evs := make([]usage.Event, 5000)
+		for i := range evs {
+			evs[i] = event(i)
 		}
+		var found []Crossing
+		b.ReportAllocs()
+		cpu := bench.CPUTime()
+		for i := 0; b.Loop(); i++ {
+			found = e.Observe(now, &evs[i%len(evs)], found[:0])
+		}
+		b.ReportMetric(float64((bench.CPUTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
-	evs := make([]usage.Event, 4096)
-	for i := range evs {
-		evs[i] = usage.Event{ID: fmt.Sprint(i), Time: now, OrganizationID: fmt.Sprintf("org%d", i%1000), ClientID: fmt.Sprintf("c%d", i%5), Status: 200}
-	}
-	var found []Crossing
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		found = e.Observe(now, &evs[i%len(evs)], found[:0])
-	}
+	b.Run("ingestMix", func(b *testing.B) {
+		evs, ls := ingestMix(b, now, 5000, 10_000)
+		observe(b, func(i int) usage.Limit { return ls[i] }, len(ls), func(i int) usage.Event { return evs[i] })
+	})
+	// One op is still one event, of a commit of 5,000 (ObserveAll).
+	b.Run("ingestMixCommit", func(b *testing.B) {
+		evs, ls := ingestMix(b, now, 5000, 10_000)
+		e := New()
+		for _, l := range ls {
+			if _, err := e.Set(l, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		commit := make([]*usage.Event, len(evs))
+		for i := range evs {
+			commit[i] = &evs[i]
+		}
+		var found []Crossing
+		b.ReportAllocs()
+		cpu := bench.CPUTime()
+		for b.Loop() {
+			found = e.ObserveAll(now, commit, found[:0])
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+		b.ReportMetric(float64((bench.CPUTime()-cpu).Nanoseconds())/float64(b.N*len(evs)), "cpu-ns/event")
+	})
+	b.Run("spread", func(b *testing.B) {
+		observe(b, func(i int) usage.Limit {
+			return usage.Limit{ID: fmt.Sprint(i), OrganizationID: fmt.Sprintf("org%d", i%1000), Name: "l", Scope: usage.LimitScope(i % 3),
+				ClientID: map[bool]string{true: "c1"}[i%3 == 1], Metric: usage.LimitRequests, Window: usage.Window{Type: usage.WindowType(i % 4)},
+				Value: 1 << 40, Thresholds: []int{50, 80, 100}}
+		}, 10000, func(i int) usage.Event {
+			return usage.Event{ID: fmt.Sprint(i), Time: now, OrganizationID: fmt.Sprintf("org%d", i%1000), ClientID: fmt.Sprintf("c%d", i%5), Status: 200}
+		})
+	})
+	b.Run("oneOrg", func(b *testing.B) {
+		observe(b, func(i int) usage.Limit {
+			l := usage.Limit{ID: fmt.Sprint(i), OrganizationID: "org", Name: "l", Metric: usage.LimitRequests,
+				Window: usage.Window{Type: usage.WindowType(i % 4)}, Value: 1 << 40, Thresholds: []int{50, 80, 100}}
+			switch i % 10 {
+			case 0:
+				l.Scope = usage.LimitScope(i / 10 % 2 * 2) // organization or eachClient
+			default:
+				l.Scope, l.ClientID = usage.ScopeClient, fmt.Sprintf("c%d", i/10*9+i%10-1)
+			}
+			return l
+		}, 1000, func(i int) usage.Event {
+			return usage.Event{ID: fmt.Sprint(i), Time: now, OrganizationID: "org", ClientID: fmt.Sprintf("c%d", i%900), Status: 200}
+		})
+	})
 }

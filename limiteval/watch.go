@@ -180,10 +180,7 @@ func (w *Watcher) observe(accepted []*usage.Event) []usage.Notification {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	var found []Crossing
-	for _, ev := range accepted {
-		found = w.ev.Observe(now, ev, found)
-	}
+	found := w.ev.ObserveAll(now, accepted, nil)
 	if len(found) == 0 {
 		return nil
 	}

@@ -24,7 +24,10 @@ var ErrRefusedAddress = errors.New("the address is not a public one")
 // targets are allowed: this network, loopback, RFC 1918, shared address
 // space (CGNAT), link-local, multicast, reserved and broadcast for IPv4;
 // unspecified, loopback, unique local, link-local and multicast for IPv6.
-// IPv4-mapped IPv6 addresses are unmapped before the check.
+// IPv4-mapped IPv6 addresses are unmapped before the check; the NAT64,
+// local-use NAT64 and IPv4-compatible ranges are refused whole; 6to4 and
+// Teredo addresses are refused when the IPv4 address they carry is (see
+// embeddedIPv4).
 var refusedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("10.0.0.0/8"),
@@ -48,6 +51,13 @@ var refusedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("::/96"),
 }
 
+// Transition ranges whose addresses carry an IPv4 address that a relay
+// delivers to.
+var (
+	sixToFour = netip.MustParsePrefix("2002::/16") // the IPv4 address in bits 16 to 48
+	teredo    = netip.MustParsePrefix("2001::/32") // the client's, inverted, in the last 32 bits
+)
+
 // Refused reports whether a webhook may not reach ip unless private
 // targets are allowed.
 func Refused(ip netip.Addr) bool {
@@ -57,7 +67,26 @@ func Refused(ip netip.Addr) bool {
 			return true
 		}
 	}
+	if v4, ok := embeddedIPv4(ip); ok && Refused(v4) {
+		return true
+	}
 	return !ip.IsValid()
+}
+
+// embeddedIPv4 returns the IPv4 address a 6to4 or Teredo address carries:
+// a packet to it goes, through a relay, to that IPv4 address, which may be
+// one that is refused.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	b := ip.As16()
+	switch {
+	case !ip.Is6():
+		return netip.Addr{}, false
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	case teredo.Contains(ip):
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), true
+	}
+	return netip.Addr{}, false
 }
 
 // checkAddress is a net.Dialer's Control: it sees the address about to be

@@ -48,7 +48,32 @@ func TestRefused(t *testing.T) {
 	f("::ffff:10.0.0.1", true)
 	f("::ffff:169.254.169.254", true)
 	f("::127.0.0.1", true)
+	f("::169.254.169.254", true)
+	f("::8.8.8.8", true) // IPv4-compatible: deprecated, refused whole
+	f("::ffff:192.168.0.1", true)
+	f("::ffff:8.8.8.8", false)
+	// NAT64, well-known and local-use: refused whole, whatever they carry.
 	f("64:ff9b::a00:1", true)
+	f("64:ff9b::7f00:1", true)
+	f("64:ff9b::a9fe:a9fe", true)
+	f("64:ff9b::808:808", true)
+	f("64:ff9b:1::a00:1", true)
+	// 6to4: the IPv4 address in bits 16 to 48.
+	f("2002:7f00:1::1", true)            // 127.0.0.1
+	f("2002:a00:1::", true)              // 10.0.0.1
+	f("2002:a9fe:a9fe::1", true)         // 169.254.169.254
+	f("2002:c0a8:101:1::1", true)        // 192.168.1.1
+	f("2002:6440:1::1", true)            // 100.64.0.1
+	f("2002::1", true)                   // 0.0.0.0
+	f("2002:808:808::1", false)          // 8.8.8.8
+	f("2002:5db8:d70e:1:2:3:4:5", false) // 93.184.215.14
+	// Teredo: the client's IPv4 address, inverted, in the last 32 bits.
+	f("2001:0:4136:e378:8000:63bf:80ff:fffe", true)  // 127.0.0.1
+	f("2001:0:4136:e378:8000:63bf:f5ff:fffe", true)  // 10.0.0.1
+	f("2001:0:4136:e378:8000:63bf:5601:5601", true)  // 169.254.169.254
+	f("2001:0:4136:e378:8000:63bf:3f57:fefe", true)  // 192.168.1.1
+	f("2001:0:4136:e378:8000:63bf:f7f7:f7f7", false) // 8.8.8.8
+	f("2001:db8::1", false)                          // not Teredo: 2001::/32 only
 }
 
 // TestDialRefusesLoopbackName sends to "localhost", which resolves to a

@@ -80,7 +80,10 @@ type Config struct {
 	// the attempt after attempt n; default a hash of the three, the same
 	// after a restart.
 	Jitter func(notification, endpoint string, n int) float64
-	// Poll is how often Run looks at the outbox; default 1 s.
+	// Poll is how often Run looks at the outbox; default 1 s. Wake makes
+	// it look at once, so that with an outbox that says when it has new
+	// notifications (store.OutboxWatcher) Poll only bounds how late a
+	// retry that falls due is attempted.
 	Poll time.Duration
 	// Batch is how many pending notifications one pass takes; default 1000.
 	Batch int
@@ -103,10 +106,11 @@ func (c Config) Validate() error {
 
 // Worker delivers notifications. Its methods are safe for concurrent use.
 type Worker struct {
-	cfg Config
-	log *slog.Logger
-	sem chan struct{}
-	wg  sync.WaitGroup
+	cfg  Config
+	log  *slog.Logger
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	wake chan struct{} // Wake's, buffered: a wake during a pass makes one more
 
 	mu       sync.Mutex
 	state    map[target]*progress // of notifications still pending
@@ -153,7 +157,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Batch = 1000
 	}
 	return &Worker{
-		cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency),
+		cfg: cfg, log: cfg.Logger, sem: make(chan struct{}, cfg.Concurrency), wake: make(chan struct{}, 1),
 		state: map[target]*progress{}, inFlight: map[string]bool{},
 	}, nil
 }
@@ -168,8 +172,8 @@ func hashJitter(notification, endpoint string, n int) float64 {
 	return float64(h.Sum64()>>11) / (1 << 53)
 }
 
-// Run delivers until ctx ends, a pass every Poll; then it waits for the
-// requests in flight.
+// Run delivers until ctx ends, a pass every Poll and one at each Wake;
+// then it waits for the requests in flight.
 func (w *Worker) Run(ctx context.Context) {
 	defer w.wg.Wait()
 	t := time.NewTicker(w.cfg.Poll)
@@ -182,7 +186,18 @@ func (w *Worker) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-w.wake:
 		}
+	}
+}
+
+// Wake makes Run take its next pass now rather than at the next Poll: the
+// outbox has new notifications. It never blocks; wakes that come while a
+// pass runs make one pass more, not one each.
+func (w *Worker) Wake() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -285,6 +285,11 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 	var sender genesys.WebhookSender
 	if s.notifier != nil {
 		sender = s.notifier
+		// A commit that crosses a threshold wakes the deliveries, so that
+		// its webhook leaves within milliseconds rather than at the next poll.
+		if ow, ok := usageDB.(store.OutboxWatcher); ok {
+			ow.WatchOutbox(s.notifier.Wake)
+		}
 	}
 	watch, feed, err := watchLimits(ctx, usageDB, meta, cfg.Now)
 	if err != nil {

@@ -241,6 +241,13 @@ type Limits interface {
 	// PutLimit creates or replaces the limit l.ID of organization
 	// l.OrganizationID. The same ID in two organizations is two limits.
 	PutLimit(ctx context.Context, l usage.Limit) error
+	// UpdateLimit replaces the limit l.ID of organization l.OrganizationID
+	// only if the stored one is at version, checked and replaced in one
+	// step: of updates made at once from the same version exactly one
+	// succeeds, and the others are errors of kind usage.KindConflict. A
+	// missing limit, or one of another organization, is an error of kind
+	// usage.KindNotFound. Nothing changes unless it succeeds.
+	UpdateLimit(ctx context.Context, l usage.Limit, version int64) error
 	// Limit returns the limit id of organization orgID, or an error of
 	// kind usage.KindNotFound, also when the limit belongs to another
 	// organization.
@@ -422,4 +429,16 @@ type Outbox interface {
 	// pending ones for good: they are never returned again. Unknown ids
 	// are ignored.
 	MarkNotificationsDone(ctx context.Context, ids []string) error
+}
+
+// OutboxWatcher is an Outbox that says when it has new notifications to
+// deliver, so that the delivery worker need not wait for its next look;
+// callers find it by type assertion.
+type OutboxWatcher interface {
+	// WatchOutbox has fn called after every write that adds pending
+	// notifications (a commit whose watcher returned some, or
+	// AppendNotifications), once the write is durable and with no lock
+	// of the backend held, so that fn may read the outbox; fn must not
+	// block. A later call replaces fn; nil stops the calls.
+	WatchOutbox(fn func())
 }

@@ -437,6 +437,16 @@ func TestServeDemo(t *testing.T) {
 	if res, err := api.PostEvents(t.Context(), more, false); err != nil || res.Accepted != 3 {
 		t.Fatalf("posting 3 events: %+v %v", res, err)
 	}
+	// The viewer, whose credentials the dashboard hands to any browser,
+	// sees the limits but may not create one.
+	viewer := clientToken(t, srv.base, id, secret)
+	if code, _, body := do("GET", srv.base+"/api/v2/usage/limits", viewer, "", nil); code != http.StatusOK {
+		t.Fatalf("the viewer lists limits: %d %s", code, body)
+	}
+	limit := []byte(`{"name":"daily","metric":"requests","value":10,"window":{"type":"day"},"thresholds":[100]}`)
+	if code, _, body := do("POST", srv.base+"/api/v2/usage/limits", viewer, "application/json", limit); code != http.StatusForbidden {
+		t.Fatalf("the viewer creates a limit: %d %s, want 403", code, body)
+	}
 	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ var (
 	_ store.Metadata      = (*DB)(nil)
 	_ store.DedupeExpirer = (*DB)(nil)
 	_ store.EventLister   = (*DB)(nil)
+	_ store.OutboxWatcher = (*DB)(nil)
 )
 
 var errClosed = errors.New("memory store: closed")
@@ -57,6 +58,7 @@ type DB struct {
 	rows     map[string][]usage.Row
 
 	webhooks webhookState // see webhooks.go
+	outboxed func()       // see WatchOutbox
 }
 
 type orgKey struct{ org, id string }

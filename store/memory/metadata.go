@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -252,6 +253,32 @@ func (d *DB) DeleteExecution(ctx context.Context, id string) error {
 // PutLimit implements store.Limits.
 func (d *DB) PutLimit(ctx context.Context, l usage.Limit) error {
 	return put(ctx, d, d.limits, orgKey{l.OrganizationID, l.ID}, l)
+}
+
+// UpdateLimit implements store.Limits: checked and replaced under mu.
+func (d *DB) UpdateLimit(ctx context.Context, l usage.Limit, version int64) error {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	if err := d.lock(ctx); err != nil {
+		return err
+	}
+	defer d.mu.Unlock()
+	k := orgKey{l.OrganizationID, l.ID}
+	old, ok := d.limits[k]
+	if !ok {
+		return usage.ErrNotFound
+	}
+	var stored usage.Limit
+	if err := json.Unmarshal(old, &stored); err != nil {
+		return err
+	}
+	if stored.Version != version {
+		return usage.Errorf(usage.KindConflict, "version", "limit %s is at version %d, not %d: it changed since it was read", l.ID, stored.Version, version)
+	}
+	d.limits[k] = b
+	return nil
 }
 
 // Limit implements store.Limits.

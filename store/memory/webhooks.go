@@ -189,14 +189,25 @@ func (d *DB) AppendNotifications(ctx context.Context, ns []usage.Notification) e
 	if err := d.lock(ctx); err != nil {
 		return err
 	}
-	defer d.mu.Unlock()
 	h := d.hooks()
 	for _, n := range ns {
 		if _, ok := h.outbox[n.ID]; !ok {
 			h.outbox[n.ID] = cloneNotification(n)
 		}
 	}
+	fn := d.outboxed
+	d.mu.Unlock()
+	if fn != nil && len(ns) > 0 {
+		fn()
+	}
 	return nil
+}
+
+// WatchOutbox implements store.OutboxWatcher.
+func (d *DB) WatchOutbox(fn func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.outboxed = fn
 }
 
 // PendingNotifications implements store.Outbox.

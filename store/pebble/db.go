@@ -37,6 +37,7 @@ var (
 	_ store.DedupeExpirer = (*DB)(nil)
 	_ store.Health        = (*DB)(nil)
 	_ store.DiskUser      = (*DB)(nil)
+	_ store.OutboxWatcher = (*DB)(nil)
 )
 
 // Config configures Open.
@@ -106,8 +107,14 @@ type DB struct {
 	maxDay    uint16       // the latest event day of any dedupe record
 	closed    bool         // set under both mu and life; read under either
 
+	// limitMu orders the writes of limits, so that UpdateLimit's check
+	// and write are one step.
+	limitMu sync.Mutex
+
 	// watch sees the events each Append accepts (see WatchCommits).
 	watch func(accepted []*usage.Event) []usage.Notification
+	// outboxed is told of notifications added, once durable (WatchOutbox).
+	outboxed atomic.Pointer[func()]
 
 	// The index's maintenance goroutine, and what it alone uses once Open
 	// has returned (Close stops it first).
@@ -413,18 +420,24 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		vbuf = encodeValue(vbuf[:0], &c.c, &c.m)
 		b.Merge(k.encode(kbuf[:0]), vbuf, nil)
 	}
+	notified := false
 	if len(accepted) > 0 {
-		if err := addNotifications(d.db, b, d.watch(accepted)); err != nil {
+		ns := d.watch(accepted)
+		if err := addNotifications(d.db, b, ns); err != nil {
 			err = d.fail(err)
 			d.mu.Unlock()
 			b.Close()
 			return nil, err
 		}
+		notified = len(ns) > 0
 	}
 	err := d.commitUnlock(b)
 	d.guard(b.Close)
 	if err != nil {
 		return nil, err
+	}
+	if notified {
+		d.tellOutboxed()
 	}
 	return outs, nil
 }
@@ -442,6 +455,21 @@ func (d *DB) WatchCommits(start func() error, fn func(accepted []*usage.Event) [
 	}
 	d.watch = fn
 	return nil
+}
+
+// WatchOutbox implements store.OutboxWatcher.
+func (d *DB) WatchOutbox(fn func()) {
+	if fn == nil {
+		d.outboxed.Store(nil)
+		return
+	}
+	d.outboxed.Store(&fn)
+}
+
+func (d *DB) tellOutboxed() {
+	if fn := d.outboxed.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // HoldCommits implements store.CommitWatcher: it runs fn with no Append

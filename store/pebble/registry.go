@@ -138,6 +138,23 @@ func (d *DB) PutLimit(_ context.Context, l usage.Limit) error {
 	if len(l.OrganizationID) > math.MaxUint16 {
 		return usage.Errorf(usage.KindInvalid, "organizationId", "organization id is longer than %d bytes", math.MaxUint16)
 	}
+	d.limitMu.Lock()
+	defer d.limitMu.Unlock()
+	return d.put(limitKey(l.OrganizationID, l.ID), l)
+}
+
+// UpdateLimit implements store.Limits: read, checked and written under
+// limitMu, which every write of a limit holds.
+func (d *DB) UpdateLimit(ctx context.Context, l usage.Limit, version int64) error {
+	d.limitMu.Lock()
+	defer d.limitMu.Unlock()
+	stored, err := d.Limit(ctx, l.OrganizationID, l.ID)
+	if err != nil {
+		return err
+	}
+	if stored.Version != version {
+		return usage.Errorf(usage.KindConflict, "version", "limit %s is at version %d, not %d: it changed since it was read", l.ID, stored.Version, version)
+	}
 	return d.put(limitKey(l.OrganizationID, l.ID), l)
 }
 
@@ -178,6 +195,8 @@ func (d *DB) Limits(_ context.Context, orgID string) ([]usage.Limit, error) {
 
 // DeleteLimit implements store.Limits.
 func (d *DB) DeleteLimit(ctx context.Context, orgID, id string) error {
+	d.limitMu.Lock()
+	defer d.limitMu.Unlock()
 	if _, err := d.Limit(ctx, orgID, id); err != nil {
 		return err
 	}

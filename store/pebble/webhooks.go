@@ -298,7 +298,7 @@ func (d *DB) AppendNotifications(ctx context.Context, ns []usage.Notification) e
 	if err := d.writable(int64(len(ns)) * 256); err != nil {
 		return err
 	}
-	return d.live(func() error {
+	err := d.live(func() error {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if err := d.usable(); err != nil {
@@ -311,6 +311,10 @@ func (d *DB) AppendNotifications(ctx context.Context, ns []usage.Notification) e
 		}
 		return b.Commit(pebbledb.Sync)
 	})
+	if err == nil && len(ns) > 0 {
+		d.tellOutboxed()
+	}
+	return err
 }
 
 // PendingNotifications implements store.Outbox.

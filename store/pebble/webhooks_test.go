@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,4 +84,75 @@ func TestNotificationsInAnotherBatch(t *testing.T) {
 	if ids := pending(d); !slices.Equal(ids, []string{"a", "b"}) {
 		t.Fatalf("pending after reopening: %v, want a b", ids)
 	}
+}
+
+// TestWatchOutbox checks that the outbox's watcher is told of every write
+// that adds notifications, once the write is done, with the notifications
+// already pending when it looks, and of no other write.
+func TestWatchOutbox(t *testing.T) {
+	t.Parallel()
+	d, err := Open(Config{Dir: t.TempDir(), FilterCapacity: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	at := time.Now().Add(-time.Minute)
+	// The commit watcher returns a notification for an event named n-….
+	err = d.WatchCommits(func() error { return nil }, func(accepted []*usage.Event) []usage.Notification {
+		var ns []usage.Notification
+		for _, ev := range accepted {
+			if strings.HasPrefix(ev.ID, "n-") {
+				ns = append(ns, usage.Notification{ID: ev.ID, OrganizationID: "o", Type: usage.NotificationLimitThreshold, Time: at, Payload: []byte(`{}`)})
+			}
+		}
+		return ns
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var told [][]string // the pending ids at each call
+	d.WatchOutbox(func() {
+		ns, err := d.PendingNotifications(t.Context(), 10)
+		if err != nil {
+			t.Error(err)
+		}
+		var ids []string
+		for _, n := range ns {
+			ids = append(ids, n.ID)
+		}
+		told = append(told, ids)
+	})
+	appendEvents := func(ids ...string) {
+		t.Helper()
+		var evs []usage.Event
+		for _, id := range ids {
+			evs = append(evs, usage.Event{ID: id, Time: at, OrganizationID: "o", ClientID: "c", Status: 200})
+		}
+		if _, err := d.Append(t.Context(), evs, at.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(step string, want ...[]string) {
+		t.Helper()
+		if !slices.EqualFunc(told, want, slices.Equal) {
+			t.Fatalf("%s: told %q, want %q", step, told, want)
+		}
+	}
+	appendEvents("a", "b")
+	check("a commit without notifications")
+	appendEvents("c", "n-1")
+	check("a commit with one", []string{"n-1"})
+	appendEvents("n-1")
+	check("a duplicate", []string{"n-1"})
+	if err := d.AppendNotifications(t.Context(), []usage.Notification{{ID: "n-2", OrganizationID: "o", Type: usage.NotificationLimitThreshold, Time: at, Payload: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	check("AppendNotifications", []string{"n-1"}, []string{"n-1", "n-2"})
+	if err := d.AppendNotifications(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	check("AppendNotifications of none", []string{"n-1"}, []string{"n-1", "n-2"})
+	d.WatchOutbox(nil)
+	appendEvents("n-3")
+	check("no watcher", []string{"n-1"}, []string{"n-1", "n-2"})
 }

@@ -171,6 +171,27 @@ func (s *Store) PutLimit(ctx context.Context, l usage.Limit) error {
 		ON CONFLICT (organization_id, id) DO UPDATE SET record = EXCLUDED.record`, l, l.OrganizationID, l.ID)
 }
 
+// UpdateLimit implements store.Limits: one UPDATE whose WHERE checks the
+// version, so that the row's lock makes concurrent updates take turns and
+// each sees the version the one before wrote.
+func (s *Store) UpdateLimit(ctx context.Context, l usage.Limit, version int64) error {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return usage.Errorf(usage.KindInvalid, "", "the record cannot be stored: %v", err)
+	}
+	tag, err := s.exec(ctx, `UPDATE limits SET record = $4
+		WHERE organization_id = $1 AND id = $2 AND (record->>'Version')::bigint = $3`, l.OrganizationID, l.ID, version, b)
+	if err != nil || tag.RowsAffected() == 1 {
+		return err
+	}
+	// Nothing updated: say why, from what is stored now.
+	stored, err := s.Limit(ctx, l.OrganizationID, l.ID)
+	if err != nil {
+		return err
+	}
+	return usage.Errorf(usage.KindConflict, "version", "limit %s is at version %d, not %d: it changed since it was read", l.ID, stored.Version, version)
+}
+
 // Limit implements store.Limits.
 func (s *Store) Limit(ctx context.Context, orgID, id string) (usage.Limit, error) {
 	return record[usage.Limit](ctx, s, `SELECT record FROM limits WHERE organization_id = $1 AND id = $2`, orgID, id)

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,6 +110,70 @@ func testLimits(t *testing.T, b MetadataBackend) {
 		t.Fatal(err)
 	}
 	checkLimits(t, s, "o1", shared2, z)
+}
+
+// testUpdateLimit checks that UpdateLimit replaces a limit only at the
+// version given, and that of many updates from the same version at once
+// exactly one wins and its limit is the one stored.
+func testUpdateLimit(t *testing.T, b MetadataBackend) {
+	s := b.Open(t)
+	defer s.Close()
+	c := ctx(t)
+	l := sampleLimit("o1", "l", 1)
+	if err := s.UpdateLimit(c, l, l.Version); usage.KindOf(err) != usage.KindNotFound {
+		t.Fatalf("update of a missing limit: %v, want not found", err)
+	}
+	if err := s.PutLimit(c, l); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := l
+	elsewhere.OrganizationID = "o2"
+	if err := s.UpdateLimit(c, elsewhere, l.Version); usage.KindOf(err) != usage.KindNotFound {
+		t.Fatalf("update of another organization's limit: %v, want not found", err)
+	}
+	checkLimits(t, s, "o2")
+	next := l
+	next.Name, next.Version = "stale", l.Version+1
+	if err := s.UpdateLimit(c, next, l.Version+1); usage.KindOf(err) != usage.KindConflict {
+		t.Fatalf("update from a version not stored: %v, want conflict", err)
+	}
+	checkLimits(t, s, "o1", l)
+
+	const writers = 16
+	for round := range 20 {
+		from := l.Version
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		start := make(chan struct{})
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u := l
+				u.Name, u.Version = fmt.Sprintf("round %d writer %d", round, i), from+1
+				<-start
+				errs[i] = s.UpdateLimit(c, u, from)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		won := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && won >= 0:
+				t.Fatalf("round %d: writers %d and %d both updated from version %d", round, won, i, from)
+			case err == nil:
+				won = i
+			case usage.KindOf(err) != usage.KindConflict:
+				t.Fatalf("round %d: writer %d: %v, want a conflict", round, i, err)
+			}
+		}
+		if won < 0 {
+			t.Fatalf("round %d: no writer updated from version %d: %v", round, from, errs)
+		}
+		l.Name, l.Version = fmt.Sprintf("round %d writer %d", round, won), from+1
+		checkLimits(t, s, "o1", l)
+	}
 }
 
 // testLimitsReopen checks that limits, their replacements and deletions

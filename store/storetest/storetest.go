@@ -83,6 +83,7 @@ func RunMetadata(t *testing.T, b MetadataBackend) {
 	t.Run("FinishExecutionIsAtomic", func(t *testing.T) { testFinishAtomic(t, b) })
 	t.Run("ServiceRegistry", func(t *testing.T) { testServiceRegistry(t, b) })
 	t.Run("Limits", func(t *testing.T) { testLimits(t, b) })
+	t.Run("UpdateLimitChecksVersion", func(t *testing.T) { testUpdateLimit(t, b) })
 	if b.Reopen != nil {
 		t.Run("LimitsSurviveReopen", func(t *testing.T) { testLimitsReopen(t, b) })
 		t.Run("ExecutionsSurviveReopen", func(t *testing.T) { testExecutionsReopen(t, b) })
