@@ -305,4 +305,3 @@ func TestLimitsEndToEnd(t *testing.T) {
 		t.Fatalf("deliveries with bad signatures: %q", rc.bad)
 	}
 }
-
