@@ -264,14 +264,20 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return c.send(req, out)
 }
 
-// send sends req with the token, unless it has an Authorization already,
-// and decodes the answer as do does. A status of 400 or more is an *Error.
-func (c *Client) send(req *http.Request, out any) error {
+// prepare sets req's token, unless it has an Authorization already, its
+// Accept and its User-Agent.
+func (c *Client) prepare(req *http.Request, accept string) {
 	if c.token != "" && req.Header.Get("Authorization") == "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.agent)
+}
+
+// send sends req with the token, unless it has an Authorization already,
+// and decodes the answer as do does. A status of 400 or more is an *Error.
+func (c *Client) send(req *http.Request, out any) error {
+	c.prepare(req, "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return err

@@ -55,11 +55,7 @@ func (c *Client) StreamLimits(ctx context.Context, organizationID string, idle t
 	if err != nil {
 		return err
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("User-Agent", c.agent)
+	c.prepare(req, "text/event-stream")
 	hc := *c.hc
 	hc.Timeout = 0 // a stream has no end; idle bounds it instead
 	quiet := time.AfterFunc(idle, func() { cancel(ErrStreamIdle) })

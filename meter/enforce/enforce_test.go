@@ -169,6 +169,35 @@ func (p *proxy) ready(t *testing.T, n int) {
 
 func value(v float64) *float64 { return &v }
 
+// acme creates an organization with limits ls and an upstream counting
+// requests; it returns the organization's id and the limits.
+func acme(t *testing.T, api *client.Client, ls ...wire.LimitRequest) (string, []wire.Limit, *upstream, string) {
+	t.Helper()
+	ctx := context.Background()
+	org, err := api.CreateOrganization(ctx, "Acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var made []wire.Limit
+	for _, l := range ls {
+		m, err := api.CreateLimit(ctx, l, client.LimitOptions{OrganizationID: org.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, m)
+	}
+	up := &upstream{got: map[string]int{}}
+	upSrv := httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+	return org.ID, made, up, upSrv.URL
+}
+
+// daily is an enforced limit of value requests a UTC day, of the whole
+// organization.
+func daily(v float64) wire.LimitRequest {
+	return wire.LimitRequest{Name: "daily", Metric: "requests", Value: value(v), Window: &wire.LimitWindow{Type: "day"}, Enforced: true}
+}
+
 // aggregate returns usaged's counts of org's client c today, once
 // requests of them reached want (the spool ships them).
 func aggregate(t *testing.T, api *client.Client, org, c string, want int64) wire.AggregateRow {
@@ -201,25 +230,16 @@ func aggregate(t *testing.T, api *client.Client, org, c string, want int64) wire
 func TestRefusedAtTheLimit(t *testing.T) {
 	srvURL, api, _ := usaged(t)
 	ctx := context.Background()
-	org, err := api.CreateOrganization(ctx, "Acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := api.CreateLimit(ctx, wire.LimitRequest{Name: "c1 things per day", Scope: "client", ClientID: "c1", Metric: "requests", Value: value(40),
-		Filter: &wire.LimitFilter{TemplateURIs: []string{"api/v2/things"}}, Window: &wire.LimitWindow{Type: "day"}, Enforced: true},
-		client.LimitOptions{OrganizationID: org.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	up := &upstream{got: map[string]int{}}
-	upSrv := httptest.NewServer(up)
-	defer upSrv.Close()
-	p := startProxy(t, srvURL, upSrv.URL, nil)
+	limit := wire.LimitRequest{Name: "c1 things per day", Scope: "client", ClientID: "c1", Metric: "requests", Value: value(40),
+		Filter: &wire.LimitFilter{TemplateURIs: []string{"api/v2/things"}}, Window: &wire.LimitWindow{Type: "day"}, Enforced: true}
+	orgID, ls, up, upURL := acme(t, api, limit)
+	l := ls[0]
+	p := startProxy(t, srvURL, upURL, nil)
 	p.ready(t, 1)
 
 	refused := 0
 	for i := range 60 {
-		status, h := p.get(t, org.ID, "c1", "/api/v2/things")
+		status, h := p.get(t, orgID, "c1", "/api/v2/things")
 		switch {
 		case i < 40 && status != 200:
 			t.Fatalf("request %d: %d before the limit", i, status)
@@ -238,30 +258,29 @@ func TestRefusedAtTheLimit(t *testing.T) {
 		}
 	}
 	for range 5 {
-		if status, _ := p.get(t, org.ID, "c1", "/api/v2/other"); status != 200 {
+		if status, _ := p.get(t, orgID, "c1", "/api/v2/other"); status != 200 {
 			t.Fatalf("a template the limit does not count: %d", status)
 		}
-		if status, _ := p.get(t, org.ID, "c2", "/api/v2/things"); status != 200 {
+		if status, _ := p.get(t, orgID, "c2", "/api/v2/things"); status != 200 {
 			t.Fatalf("another client: %d", status)
 		}
 	}
 	if got := up.count("c1"); got != 45 {
 		t.Fatalf("%d requests of c1 reached the upstream, want 40 + 5", got)
 	}
-	row := aggregate(t, api, org.ID, "c1", 65)
+	row := aggregate(t, api, orgID, "c1", 65)
 	if row.Requests != 65 || row.Status200 != 45 || row.Status429 != 20 {
 		t.Fatalf("usaged counts c1 %+v, want 65 requests: 45 served, 20 refused", row.UsageRow)
 	}
 
 	// A higher limit: heard within a second, and 10 more pass.
-	if _, err := api.UpdateLimit(ctx, l.ID, wire.LimitRequest{Name: l.Name, Scope: "client", ClientID: "c1", Metric: "requests", Value: value(70),
-		Filter: &wire.LimitFilter{TemplateURIs: []string{"api/v2/things"}}, Window: &wire.LimitWindow{Type: "day"}, Enforced: true},
-		client.LimitOptions{OrganizationID: org.ID}); err != nil {
+	limit.Value = value(70)
+	if _, err := api.UpdateLimit(ctx, l.ID, limit, client.LimitOptions{OrganizationID: orgID}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Second)
 	for {
-		status, _ := p.get(t, org.ID, "c1", "/api/v2/things")
+		status, _ := p.get(t, orgID, "c1", "/api/v2/things")
 		if status == 200 {
 			break
 		}
@@ -278,39 +297,28 @@ func TestRefusedAtTheLimit(t *testing.T) {
 // closed refuses identified clients once the state is stale.
 func TestKeepsCountingWithoutUsaged(t *testing.T) {
 	srvURL, api, shutdown := usaged(t)
-	ctx := context.Background()
-	org, err := api.CreateOrganization(ctx, "Acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := api.CreateLimit(ctx, wire.LimitRequest{Name: "daily", Metric: "requests", Value: value(20),
-		Window: &wire.LimitWindow{Type: "day"}, Enforced: true}, client.LimitOptions{OrganizationID: org.ID}); err != nil {
-		t.Fatal(err)
-	}
-	up := &upstream{got: map[string]int{}}
-	upSrv := httptest.NewServer(up)
-	defer upSrv.Close()
-	open := startProxy(t, srvURL, upSrv.URL, nil)
-	closed := startProxy(t, srvURL, upSrv.URL, func(c *enforce.Config) { c.FailClosed = true; c.Stale = 300 * time.Millisecond })
+	orgID, _, up, upURL := acme(t, api, daily(20))
+	open := startProxy(t, srvURL, upURL, nil)
+	closed := startProxy(t, srvURL, upURL, func(c *enforce.Config) { c.FailClosed = true; c.Stale = 300 * time.Millisecond })
 	open.ready(t, 1)
 	closed.ready(t, 1)
 	for range 5 {
-		if status, _ := open.get(t, org.ID, "c1", "/api/v2/things"); status != 200 {
+		if status, _ := open.get(t, orgID, "c1", "/api/v2/things"); status != 200 {
 			t.Fatalf("before the limit: %d", status)
 		}
 	}
 	shutdown()
 	passed := 0
 	for range 30 {
-		if status, _ := open.get(t, org.ID, "c1", "/api/v2/things"); status == 200 {
+		if status, _ := open.get(t, orgID, "c1", "/api/v2/things"); status == 200 {
 			passed++
 		}
 	}
-	if passed != 15 {
-		t.Fatalf("with usaged down, %d of 30 requests passed; want 15 (20 - 5 before)", passed)
+	if passed != 15 || up.count("c1") != 20 {
+		t.Fatalf("with usaged down, %d of 30 requests passed (%d reached the upstream in all); want 15 (20 - 5 before)", passed, up.count("c1"))
 	}
 	time.Sleep(500 * time.Millisecond)
-	if status, h := closed.get(t, org.ID, "c1", "/api/v2/things"); status != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+	if status, h := closed.get(t, orgID, "c1", "/api/v2/things"); status != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
 		t.Fatalf("failing closed with usaged down: %d", status)
 	}
 	if st := closed.gate.Stats(); st.FailedClosed == 0 {
@@ -326,20 +334,9 @@ func TestKeepsCountingWithoutUsaged(t *testing.T) {
 // the test asserts a loose multiple of that and logs what it measured.
 func TestOvershoot(t *testing.T) {
 	srvURL, api, _ := usaged(t)
-	ctx := context.Background()
-	org, err := api.CreateOrganization(ctx, "Acme")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const limit = 2000
-	if _, err := api.CreateLimit(ctx, wire.LimitRequest{Name: "daily", Metric: "requests", Value: value(limit),
-		Window: &wire.LimitWindow{Type: "day"}, Enforced: true}, client.LimitOptions{OrganizationID: org.ID}); err != nil {
-		t.Fatal(err)
-	}
-	up := &upstream{got: map[string]int{}}
-	upSrv := httptest.NewServer(up)
-	defer upSrv.Close()
-	ps := []*proxy{startProxy(t, srvURL, upSrv.URL, nil), startProxy(t, srvURL, upSrv.URL, nil)}
+	orgID, _, _, upURL := acme(t, api, daily(limit))
+	ps := []*proxy{startProxy(t, srvURL, upURL, nil), startProxy(t, srvURL, upURL, nil)}
 	for _, p := range ps {
 		p.ready(t, 1)
 	}
@@ -350,7 +347,7 @@ func TestOvershoot(t *testing.T) {
 		p := ps[w%2]
 		wg.Go(func() {
 			for refused.Load() < 200 {
-				status, _ := p.get(t, org.ID, fmt.Sprintf("c%d", w), "/api/v2/things")
+				status, _ := p.get(t, orgID, fmt.Sprintf("c%d", w), "/api/v2/things")
 				switch status {
 				case 200:
 					served.Add(1)
@@ -384,21 +381,11 @@ func TestOvershoot(t *testing.T) {
 func TestNeverLoweredByUsaged(t *testing.T) {
 	srvURL, api, _ := usaged(t)
 	ctx := context.Background()
-	org, err := api.CreateOrganization(ctx, "Acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := api.CreateLimit(ctx, wire.LimitRequest{Name: "daily", Metric: "requests", Value: value(20),
-		Window: &wire.LimitWindow{Type: "day"}, Enforced: true}, client.LimitOptions{OrganizationID: org.ID}); err != nil {
-		t.Fatal(err)
-	}
-	up := &upstream{got: map[string]int{}}
-	upSrv := httptest.NewServer(up)
-	defer upSrv.Close()
-	p := startProxyShipping(t, srvURL, upSrv.URL, false, nil)
+	orgID, _, _, upURL := acme(t, api, daily(20))
+	p := startProxyShipping(t, srvURL, upURL, false, nil)
 	p.ready(t, 1)
 	for range 15 {
-		if status, _ := p.get(t, org.ID, "c1", "/api/v2/things"); status != 200 {
+		if status, _ := p.get(t, orgID, "c1", "/api/v2/things"); status != 200 {
 			t.Fatalf("before the limit: %d", status)
 		}
 	}
@@ -406,7 +393,7 @@ func TestNeverLoweredByUsaged(t *testing.T) {
 	// the proxy counted.
 	var batch []usage.Event
 	for i := range 10 {
-		batch = append(batch, usage.Event{ID: fmt.Sprintf("elsewhere-%d", i), OrganizationID: org.ID, Time: time.Now().UTC(),
+		batch = append(batch, usage.Event{ID: fmt.Sprintf("elsewhere-%d", i), OrganizationID: orgID, Time: time.Now().UTC(),
 			ClientID: "batch", ClientName: "batch", TemplateURI: "api/v2/things", HTTPMethod: "GET", Status: 200})
 	}
 	if _, err := api.SendEvents(ctx, batch, client.Retry{Attempts: 3}); err != nil {
@@ -422,7 +409,7 @@ func TestNeverLoweredByUsaged(t *testing.T) {
 	}
 	passed := 0
 	for range 10 {
-		if status, _ := p.get(t, org.ID, "c1", "/api/v2/things"); status == 200 {
+		if status, _ := p.get(t, orgID, "c1", "/api/v2/things"); status == 200 {
 			passed++
 		}
 	}
