@@ -97,6 +97,7 @@ type Enforcer struct {
 	next      map[string]map[string]*enforced // the snapshot being received
 	ready     bool                            // a snapshot was received
 	lastHeard time.Time
+	lastPrune time.Time
 
 	refused, failedClosed, updates atomic.Uint64
 	connected                      atomic.Bool
@@ -239,8 +240,30 @@ func (e *Enforcer) handle(ev client.LimitEvent) error {
 		delete(target[ev.Removed.OrganizationID], ev.Removed.LimitID)
 	case "ready":
 		e.merge()
+	case "heartbeat":
+		if now.Sub(e.lastPrune) >= pruneEvery {
+			e.prune(now)
+		}
 	}
 	return nil
+}
+
+// pruneEvery is how often the counters of windows that ended are dropped:
+// a limit on each client keeps one per client it saw.
+const pruneEvery = time.Minute
+
+// prune drops the counters of windows that ended before now.
+func (e *Enforcer) prune(now time.Time) {
+	e.lastPrune = now
+	for _, ls := range e.byOrg {
+		for _, l := range ls {
+			for client, c := range l.counters {
+				if !now.Before(c.window.End) {
+					delete(l.counters, client)
+				}
+			}
+		}
+	}
 }
 
 // merge makes the snapshot just received the state, keeping what this
