@@ -34,6 +34,7 @@ func (e *Evaluator) ObserveAll(now time.Time, evs []*usage.Event, found []Crossi
 		it := item{ev, unixNano(ev.Time), ev.ResponseBytes, int32(ev.Status), methodBit(ev.HTTPMethod)}
 		g := &c.orgs[gi]
 		g.items = append(g.items, it)
+		g.sum.add(&it)
 		if len(g.o.byClient) == 0 && g.o.each == 0 {
 			continue
 		}
@@ -45,6 +46,7 @@ func (e *Evaluator) ObserveAll(now time.Time, evs []*usage.Event, found []Crossi
 			g.clients = append(g.clients, ci)
 		}
 		c.clients[ci].items = append(c.clients[ci].items, it)
+		c.clients[ci].sum.add(&it)
 	}
 	for gi := range c.orgs {
 		g := &c.orgs[gi]
@@ -54,7 +56,7 @@ func (e *Evaluator) ObserveAll(now time.Time, evs []*usage.Event, found []Crossi
 		}
 		for _, r := range o.anyOne {
 			if r.t.scope == usage.ScopeOrganization {
-				found = r.t.observeAll(g.items, found)
+				found = r.t.observeAll(g.items, &g.sum, found)
 			}
 		}
 		for _, ci := range g.clients {
@@ -62,21 +64,48 @@ func (e *Evaluator) ObserveAll(now time.Time, evs []*usage.Event, found []Crossi
 			if o.each > 0 {
 				for _, r := range o.anyOne {
 					if r.t.scope == usage.ScopeEachClient {
-						found = r.t.observeAll(ce.items, found)
+						found = r.t.observeAll(ce.items, &ce.sum, found)
 					}
 				}
 			}
 			for _, r := range o.byClient[ce.id] {
-				found = r.t.observeAll(ce.items, found)
+				found = r.t.observeAll(ce.items, &ce.sum, found)
 			}
 		}
 	}
 	return found
 }
 
-// observeAll counts items in order, as observe would one by one; for a
-// limit on each client they are all of one client.
-func (t *tracked) observeAll(items []item, found []Crossing) []Crossing {
+// observeAll counts items, whose sum is sum, in order, as observe would
+// one by one; for a limit on each client they are all of one client.
+//
+// A limit without a filter whose window holds every item adds them at
+// once when they cannot reach its next threshold: most limits are far from
+// theirs, and most commits then cost them a few additions instead of a
+// loop over their events.
+func (t *tracked) observeAll(items []item, sum *groupSum, found []Crossing) []Crossing {
+	if t.filter == nil && t.metric != usage.LimitErrorRate && len(items) > 0 {
+		for i := range t.windows {
+			w := &t.windows[i]
+			if sum.first < w.start || sum.last >= w.end {
+				continue
+			}
+			v := w.at(t.scope, items[0].ev.ClientID)
+			var add int64
+			if t.metric == usage.LimitResponseBytes {
+				add = sum.bytes
+			} else {
+				add = sum.counts.Get(t.metric.QueryMetrics()[0])
+			}
+			if v.due != 0 && v.N+add < v.due {
+				v.N += add
+				v.Requests += sum.counts.Requests
+				v.Errors += sum.counts.Status400 + sum.counts.Status500
+				return found
+			}
+			break
+		}
+	}
 	var vs [2]*value // a window's value, looked up once
 	for _, it := range items {
 		if t.filter != nil && !t.filter.match(it.ev, it.method) {
@@ -120,12 +149,34 @@ type commit struct {
 type orgEvents struct {
 	o       *org
 	items   []item
+	sum     groupSum
 	clients []int32 // into commit.clients, in order of first event
 }
 
 type clientEvents struct {
 	id    string
 	items []item
+	sum   groupSum
+}
+
+// groupSum is what a group of items adds to a limit that counts them all:
+// their counts, their response bytes (as Sum.Add counts them), and the
+// earliest and latest of their times.
+type groupSum struct {
+	counts      usage.Counts
+	bytes       int64
+	first, last int64
+}
+
+func (s *groupSum) add(it *item) {
+	if s.counts.Requests == 0 || it.at < s.first {
+		s.first = it.at
+	}
+	if s.counts.Requests == 0 || it.at > s.last {
+		s.last = it.at
+	}
+	s.counts.Add(usage.CountsFor(int(it.status)))
+	s.bytes += max(it.bytes, 0)
 }
 
 type orgClient struct{ org, client string }
@@ -148,7 +199,7 @@ func (c *commit) addOrg(o *org) int32 {
 		c.orgs = append(c.orgs, orgEvents{})
 	}
 	g := &c.orgs[len(c.orgs)-1]
-	g.o, g.items, g.clients = o, g.items[:0], g.clients[:0]
+	g.o, g.items, g.clients, g.sum = o, g.items[:0], g.clients[:0], groupSum{}
 	return int32(len(c.orgs) - 1)
 }
 
@@ -159,7 +210,7 @@ func (c *commit) addClient(id string) int32 {
 		c.clients = append(c.clients, clientEvents{})
 	}
 	ce := &c.clients[len(c.clients)-1]
-	ce.id, ce.items = id, ce.items[:0]
+	ce.id, ce.items, ce.sum = id, ce.items[:0], groupSum{}
 	return int32(len(c.clients) - 1)
 }
 
