@@ -15,6 +15,7 @@ import (
 	"github.com/usaged/usaged/notify"
 	"github.com/usaged/usaged/server"
 	"github.com/usaged/usaged/store/open"
+	"github.com/usaged/usaged/store/pebble"
 	"github.com/usaged/usaged/usage"
 	"github.com/usaged/usaged/webhook"
 )
@@ -211,5 +212,77 @@ func TestCrossingWakesDelivery(t *testing.T) {
 	}
 	if got, bad := rc.crossings(); len(got) != 1 || got[0] != "daily v1 100% at 3 (1)" || bad != 0 {
 		t.Fatalf("crossings %q, %d refused", got, bad)
+	}
+}
+
+// TestLimitStoredBeforeACrashIsNotified stores a limit whose window the
+// counts already meet as a crash would leave it: stored, but with what it
+// meets not yet written. The next start writes and delivers it, once; the
+// start after it sends nothing again.
+func TestLimitStoredBeforeACrashIsNotified(t *testing.T) {
+	dir := t.TempDir()
+	rc := &thresholdReceiver{requests: map[string]int{}, payloads: map[string]map[string]any{}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	onDisk := func(c *server.Config) {
+		c.Data.Dir = dir
+		c.Data.Store = open.Default(dir)
+		c.Webhooks.AllowPrivate = true
+		c.Hooks.Notify = func(nc *notify.Config) { nc.Poll = 10 * time.Millisecond }
+	}
+	var orgID string
+	t.Run("events", func(t *testing.T) {
+		e := MustEnv(t, onDisk)
+		orgID = e.mustOrg("Acme").ID
+		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
+		w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
+		rc.mu.Lock()
+		rc.secret = w.Secret
+		rc.mu.Unlock()
+		var batch []any
+		for i := range 6 {
+			batch = append(batch, event(fmt.Sprintf("ev-%d", i), "time", e.clk.Now().Add(-time.Minute).Format(time.RFC3339)))
+		}
+		decode[result](t, e.do("POST", "/api/v2/usage/events", editor, batch), 200)
+	})
+	// The limit, as a crash right after storing it leaves it.
+	db, err := pebble.Open(pebble.Config{Dir: open.Default(dir).Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := start
+	if err := db.PutLimit(t.Context(), usage.Limit{ID: "lim-1", OrganizationID: orgID, Name: "daily", Metric: usage.LimitRequests, Value: 10,
+		Window: usage.Window{Type: usage.WindowDay}, Thresholds: []int{50, 100}, Version: 1, Created: now, Updated: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(t *testing.T, want []string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, bad := rc.crossings()
+			if bad != 0 {
+				t.Fatalf("%d requests refused", bad)
+			}
+			if slices.Equal(got, want) {
+				time.Sleep(300 * time.Millisecond)
+				if again, _ := rc.crossings(); !slices.Equal(again, want) {
+					t.Fatalf("crossings %q, then %q", want, again)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("crossings %q, want %q", got, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for _, run := range []string{"the start after the crash", "another start"} {
+		t.Run(run, func(t *testing.T) {
+			MustEnv(t, onDisk)
+			wait(t, []string{"daily v1 50% at 6 (1)"})
+		})
 	}
 }

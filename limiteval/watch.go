@@ -57,19 +57,30 @@ func Watch(ctx context.Context, u store.Usage, limits []usage.Limit, now func() 
 		return nil, nil
 	}
 	w := &Watcher{usage: cw, now: now, ev: New(), subs: map[*subscriber]struct{}{}}
+	var found []Crossing
 	err := cw.WatchCommits(func() error {
 		t := now()
 		for _, l := range limits {
-			// Thresholds already met were notified with the counts that
-			// met them, or when the limit was set (Changed).
-			if _, err := w.ev.Set(l, t, w.rows(ctx)); err != nil {
+			met, err := w.ev.Set(l, t, w.rows(ctx))
+			if err != nil {
 				return err
 			}
+			found = append(found, met...)
 		}
 		return nil
 	}, w.observe)
 	if err != nil {
 		return nil, err
+	}
+	// Thresholds already met were notified with the counts that met them,
+	// or when the limit was set (Changed), and the outbox knows them,
+	// pending or delivered: appending them again leaves them so. One it
+	// does not know is a crossing whose notification was lost to a crash
+	// between storing a changed limit and Changed: it is written now.
+	if len(found) > 0 {
+		if err := w.usage.AppendNotifications(ctx, Notifications(found, now())); err != nil {
+			return nil, err
+		}
 	}
 	go w.feed(ctx)
 	return w, nil

@@ -77,10 +77,13 @@ func (c Config) Validate() error {
 
 // DB is the Pebble-backed store. It is safe for concurrent use.
 type DB struct {
-	db   *pebbledb.DB
-	log  *slog.Logger
-	seed uint64 // keys the event id hash, so ids cannot be crafted to collide
-	dict *dict
+	db  *pebbledb.DB
+	log *slog.Logger
+	// doneSweep is when delivered notifications were last swept
+	// (MarkNotificationsDone, under mu).
+	doneSweep time.Time
+	seed      uint64 // keys the event id hash, so ids cannot be crafted to collide
+	dict      *dict
 
 	// life is held for reading by the methods that do not take mu (the
 	// executions and ClientNames) while they use the store, and for writing

@@ -34,7 +34,7 @@ import (
 //	'k' endpoint id                               → JSON                 webhook endpoint (webhooks.go)
 //	'v' endpoint id 0x00 time id                  → JSON                 webhook delivery, its log newest last
 //	'q' time id                                   → JSON                 pending notification (the outbox)
-//	'p' notification id                           → 'q' key              index of pending notifications by id
+//	'p' notification id                           → 'q' key, or 0x00 time  index of pending notifications by id; delivered ones for 40 days
 //
 // Dedupe records lead with their event day so that new records land near each
 // other and settled days are never rewritten by compactions; expiry is then a

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
@@ -49,6 +50,20 @@ func outboxKey(n *usage.Notification) []byte {
 }
 
 func pendingKey(id string) []byte { return append([]byte{famPending}, id...) }
+
+// A notification delivered is remembered for keepDone under its 'p' key,
+// whose value is then doneMark and the big-endian Unix nanoseconds it was
+// done at (a pending one's is its 'q' key): appended again, it stays done,
+// so that a crossing found again (the limits' evaluator loading the
+// windows at a start) is not sent again. keepDone outlasts the longest
+// window, a month: a crossing is found again only while its window lasts.
+const (
+	doneMark = 0x00
+	keepDone = 40 * 24 * time.Hour
+	// sweepDoneEvery spaces the deletions of what was done longer than
+	// keepDone ago.
+	sweepDoneEvery = time.Hour
+)
 
 // checkHookID refuses ids the key layout cannot hold.
 func checkHookID(field, id string) error {
@@ -354,6 +369,8 @@ func (d *DB) MarkNotificationsDone(ctx context.Context, ids []string) error {
 		defer d.mu.Unlock()
 		b := d.db.NewBatch()
 		defer b.Close()
+		now := time.Now()
+		done := binary.BigEndian.AppendUint64([]byte{doneMark}, uint64(now.UnixNano()))
 		for _, id := range ids {
 			ok, closer, err := d.db.Get(pendingKey(id))
 			if errors.Is(err, pebbledb.ErrNotFound) {
@@ -362,15 +379,44 @@ func (d *DB) MarkNotificationsDone(ctx context.Context, ids []string) error {
 			if err != nil {
 				return err
 			}
+			if len(ok) == 0 || ok[0] != famOutbox {
+				closer.Close()
+				continue // done already
+			}
 			err = b.Delete(ok, nil)
 			closer.Close()
 			if err != nil {
 				return err
 			}
-			if err := b.Delete(pendingKey(id), nil); err != nil {
+			if err := b.Set(pendingKey(id), done, nil); err != nil {
+				return err
+			}
+		}
+		if now.Sub(d.doneSweep) >= sweepDoneEvery {
+			d.doneSweep = now
+			if err := d.sweepDone(b, now.Add(-keepDone)); err != nil {
 				return err
 			}
 		}
 		return b.Commit(pebbledb.Sync)
 	})
+}
+
+// sweepDone adds to b the deletion of every notification done before
+// cutoff.
+func (d *DB) sweepDone(b *pebbledb.Batch, cutoff time.Time) error {
+	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{famPending}, UpperBound: []byte{famPending + 1}})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		v := it.Value()
+		if len(v) == 9 && v[0] == doneMark && int64(binary.BigEndian.Uint64(v[1:])) < cutoff.UnixNano() {
+			if err := b.Delete(it.Key(), nil); err != nil {
+				it.Close()
+				return err
+			}
+		}
+	}
+	return it.Close()
 }

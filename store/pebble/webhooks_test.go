@@ -156,3 +156,43 @@ func TestWatchOutbox(t *testing.T) {
 	appendEvents("n-3")
 	check("no watcher", []string{"n-1"}, []string{"n-1", "n-2"})
 }
+
+// A delivered notification is remembered: appended again (the limits'
+// evaluator finding the crossing again at a start) it stays delivered;
+// and it is forgotten once done longer ago than keepDone.
+func TestDoneNotificationsRemembered(t *testing.T) {
+	d, err := Open(Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := t.Context()
+	n := usage.Notification{ID: "ntf_1", OrganizationID: "o", Type: usage.NotificationLimitThreshold, Time: time.Now(), Payload: []byte(`{}`)}
+	if err := d.AppendNotifications(ctx, []usage.Notification{n}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.MarkNotificationsDone(ctx, []string{n.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AppendNotifications(ctx, []usage.Notification{n}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := d.PendingNotifications(ctx, 10); err != nil || len(ps) != 0 {
+		t.Fatalf("pending after a delivered one was appended again: %v %v", ps, err)
+	}
+	// Swept once done before the cutoff: appended again, pending again.
+	b := d.db.NewBatch()
+	if err := d.sweepDone(b, time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := d.AppendNotifications(ctx, []usage.Notification{n}); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := d.PendingNotifications(ctx, 10); err != nil || len(ps) != 1 {
+		t.Fatalf("pending after the sweep and another append: %v %v", ps, err)
+	}
+}
