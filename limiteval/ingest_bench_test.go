@@ -26,13 +26,31 @@ import (
 // client; a third filtered by method or template; hour, day and month
 // windows in five zones; most far from their thresholds, some crossing them
 // as the benchmark runs.
+//
+// The spread case has the 10,000 limits as a platform selling plans would:
+// five for each of 2,000 organizations of 10 clients, whose events the
+// batches carry.
 func BenchmarkIngest(b *testing.B) {
-	for _, n := range []int{0, 10_000} {
-		b.Run(fmt.Sprintf("limits=%d", n), func(b *testing.B) { benchIngest(b, n) })
+	for _, m := range []mix{concentrated, spread} {
+		for _, n := range []int{0, 10_000} {
+			b.Run(fmt.Sprintf("%s/limits=%d", m.name, n), func(b *testing.B) { benchIngest(b, m, n) })
+		}
 	}
 }
 
-func benchIngest(b *testing.B, limits int) {
+// mix is how many organizations the events and the limits are of, and
+// how many clients each has.
+type mix struct {
+	name           string
+	orgs, clients int
+}
+
+var (
+	concentrated = mix{"concentrated", 10, 200}
+	spread       = mix{"spread", 2000, 10}
+)
+
+func benchIngest(b *testing.B, m mix, limits int) {
 	const batch = 5000
 	db, err := pebble.Open(pebble.Config{Dir: b.TempDir()})
 	if err != nil {
@@ -40,7 +58,7 @@ func benchIngest(b *testing.B, limits int) {
 	}
 	defer db.Close()
 	now := time.Now()
-	evs, ls := ingestMix(b, now, batch, limits)
+	evs, ls := ingestMix(b, now, batch, limits, m)
 	if limits > 0 {
 		w, err := Watch(b.Context(), db, ls, time.Now)
 		if err != nil || w == nil {
@@ -79,8 +97,8 @@ func benchIngest(b *testing.B, limits int) {
 
 // ingestMix returns BenchmarkIngest's events, as many as batch, and n
 // limits spread evenly over their organizations.
-func ingestMix(b *testing.B, now time.Time, batch, n int) ([]usage.Event, []usage.Limit) {
-	g := bench.NewGen(bench.StoreConfig{Events: batch, Orgs: 10, Clients: 200, Users: 2000, Templates: 300, Days: 1}, now)
+func ingestMix(b *testing.B, now time.Time, batch, n int, m mix) ([]usage.Event, []usage.Limit) {
+	g := bench.NewGen(bench.StoreConfig{Events: batch, Orgs: m.orgs, Clients: m.clients, Users: 2000, Templates: 300, Days: 1}, now)
 	r := rand.New(rand.NewPCG(1, 2))
 	evs := make([]usage.Event, batch)
 	for i := range evs {
@@ -109,11 +127,17 @@ func ingestMix(b *testing.B, now time.Time, batch, n int) ([]usage.Event, []usag
 			Thresholds: []int{50, 80, 100},
 			Version:    1,
 		}
+		// Concentrated: 1 % of scope organization, 1 % eachClient, the
+		// rest of one client; spread: each organization's first two and
+		// then clients.
+		per := n / len(orgs)
 		switch k := i / len(orgs) % 100; {
-		case k == 0:
+		case k == 0 || per < 100 && k == 2:
 			l.Scope = usage.ScopeOrganization
 		case k == 1:
 			l.Scope = usage.ScopeEachClient
+		case len(byOrg[o]) == 0: // an organization the batch has no event of
+			l.Scope = usage.ScopeOrganization
 		default:
 			l.Scope, l.ClientID = usage.ScopeClient, byOrg[o][r.IntN(len(byOrg[o]))]
 		}

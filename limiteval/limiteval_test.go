@@ -512,12 +512,12 @@ func BenchmarkObserve(b *testing.B) {
 		b.ReportMetric(float64((bench.CPUTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 	b.Run("ingestMix", func(b *testing.B) {
-		evs, ls := ingestMix(b, now, 5000, 10_000)
+		evs, ls := ingestMix(b, now, 5000, 10_000, concentrated)
 		observe(b, func(i int) usage.Limit { return ls[i] }, len(ls), func(i int) usage.Event { return evs[i] })
 	})
 	// One op is still one event, of a commit of 5,000 (ObserveAll).
 	b.Run("ingestMixCommit", func(b *testing.B) {
-		evs, ls := ingestMix(b, now, 5000, 10_000)
+		evs, ls := ingestMix(b, now, 5000, 10_000, concentrated)
 		e := New()
 		for _, l := range ls {
 			if _, err := e.Set(l, now, func(usage.Query) ([]usage.Row, error) { return nil, nil }); err != nil {
