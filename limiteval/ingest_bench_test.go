@@ -41,7 +41,7 @@ func BenchmarkIngest(b *testing.B) {
 // mix is how many organizations the events and the limits are of, and
 // how many clients each has.
 type mix struct {
-	name           string
+	name          string
 	orgs, clients int
 }
 
