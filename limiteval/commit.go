@@ -82,9 +82,10 @@ func (e *Evaluator) ObserveAll(now time.Time, evs []*usage.Event, found []Crossi
 // A limit without a filter whose window holds every item adds them at
 // once when they cannot reach its next threshold: most limits are far from
 // theirs, and most commits then cost them a few additions instead of a
-// loop over their events.
+// loop over their events. An error rate, which may rise and fall within
+// the items, takes the shortcut only once every threshold was met.
 func (t *tracked) observeAll(items []item, sum *groupSum, found []Crossing) []Crossing {
-	if t.filter == nil && t.metric != usage.LimitErrorRate && len(items) > 0 {
+	if t.filter == nil && len(items) > 0 {
 		for i := range t.windows {
 			w := &t.windows[i]
 			if sum.first < w.start || sum.last >= w.end {
@@ -92,12 +93,15 @@ func (t *tracked) observeAll(items []item, sum *groupSum, found []Crossing) []Cr
 			}
 			v := w.at(t.scope, items[0].ev.ClientID)
 			var add int64
-			if t.metric == usage.LimitResponseBytes {
+			switch t.metric {
+			case usage.LimitResponseBytes:
 				add = sum.bytes
-			} else {
+			case usage.LimitErrorRate:
+			default:
 				add = sum.counts.Get(t.metric.QueryMetrics()[0])
 			}
-			if v.due != 0 && v.N+add < v.due {
+			all := v.met == 1<<len(t.limit.Thresholds)-1
+			if t.metric == usage.LimitErrorRate && all || t.metric != usage.LimitErrorRate && v.due != 0 && v.N+add < v.due {
 				v.N += add
 				v.Requests += sum.counts.Requests
 				v.Errors += sum.counts.Status400 + sum.counts.Status500
