@@ -3,6 +3,7 @@ package limiteval
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/usaged/usaged/usage"
@@ -15,6 +16,17 @@ import (
 // the Watcher's, sent as commits change them, are fresher.
 type Poller struct {
 	cfg PollerConfig
+
+	mu    sync.Mutex
+	polls map[string]*poll // by organization, "" for all: its subscribers share one count
+}
+
+// poll is the counting of one organization's limits (all of them for ""),
+// shared by its subscribers.
+type poll struct {
+	subs map[chan usage.LimitUpdate]struct{}
+	last polled
+	stop func()
 }
 
 // PollerConfig configures NewPoller.
@@ -57,67 +69,131 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Poller{cfg: cfg}, nil
+	return &Poller{cfg: cfg, polls: map[string]*poll{}}, nil
 }
 
 // Subscribe returns every enforced limit of organization org (of all of
 // them for "") with the values of their current windows, and a channel of
 // what changes, counted every Every until cancel is called or ctx ends; the
-// channel is then closed, and also when a count fails (the subscriber
-// subscribes again).
+// channel is then closed, and also when a count fails or the subscriber
+// falls behind (it subscribes again). The subscribers of one organization
+// share one count, so that many proxies cost the store no more queries than
+// one.
 func (p *Poller) Subscribe(ctx context.Context, org string) (usage.LimitUpdate, <-chan usage.LimitUpdate, func(), error) {
-	var last polled
-	snapshot, err := p.poll(ctx, org, &last)
-	if err != nil {
-		return usage.LimitUpdate{}, nil, nil, err
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pl := p.polls[org]
+	if pl == nil {
+		pl = &poll{subs: map[chan usage.LimitUpdate]struct{}{}}
+		if _, err := p.count(ctx, org, &pl.last); err != nil {
+			return usage.LimitUpdate{}, nil, nil, err
+		}
+		run, stop := context.WithCancel(context.Background())
+		pl.stop = stop
+		p.polls[org] = pl
+		go p.run(run, org, pl)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	ch := make(chan usage.LimitUpdate, 1)
-	go func() {
-		defer close(ch)
-		t := time.NewTicker(p.cfg.Every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
+	ch := make(chan usage.LimitUpdate, subscriberBuffer)
+	pl.subs[ch] = struct{}{}
+	cancel := func() { p.leave(org, pl, ch) }
+	stop := context.AfterFunc(ctx, cancel)
+	return pl.last.snapshot(), ch, func() { stop(); cancel() }, nil
+}
+
+// leave ends the subscription ch to pl, and pl's count with its last.
+func (p *Poller) leave(org string, pl *poll, ch chan usage.LimitUpdate) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := pl.subs[ch]; !ok {
+		return
+	}
+	delete(pl.subs, ch)
+	close(ch)
+	if len(pl.subs) == 0 && p.polls[org] == pl {
+		delete(p.polls, org)
+		pl.stop()
+	}
+}
+
+// run counts org's limits every Every and sends what changed to pl's
+// subscribers until ctx ends; a count that fails ends every subscription.
+func (p *Poller) run(ctx context.Context, org string, pl *poll) {
+	t := time.NewTicker(p.cfg.Every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		last := pl.last // counted outside the lock, into a copy
+		p.mu.Unlock()
+		u, err := p.count(ctx, org, &last)
+		p.mu.Lock()
+		if ctx.Err() != nil {
+			p.mu.Unlock()
+			return
+		}
+		if err != nil {
+			for ch := range pl.subs {
+				delete(pl.subs, ch)
+				close(ch)
 			}
-			u, err := p.poll(ctx, org, &last)
-			if err != nil {
-				return
-			}
+			delete(p.polls, org)
+			p.mu.Unlock()
+			return
+		}
+		pl.last = last
+		for ch := range pl.subs {
 			if u.Empty() {
-				continue
+				break
 			}
 			select {
 			case ch <- u:
-			case <-ctx.Done():
-				return
+			default: // behind: it starts again from a snapshot
+				delete(pl.subs, ch)
+				close(ch)
 			}
 		}
-	}()
-	return snapshot, ch, cancel, nil
+		if len(pl.subs) == 0 {
+			delete(p.polls, org)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
 }
 
-// polled is what a subscriber was last sent: each limit's version, and
-// each value.
+// polled is what was last counted: each enforced limit, and each value.
 type polled struct {
-	versions map[[2]string]int64
-	values   map[valueKey]usage.LimitValue
+	limits map[[2]string]usage.Limit
+	values map[valueKey]usage.LimitValue
+}
+
+// snapshot returns what last holds, as an update from nothing.
+func (last *polled) snapshot() usage.LimitUpdate {
+	var u usage.LimitUpdate
+	for _, l := range last.limits {
+		u.Limits = append(u.Limits, l)
+	}
+	for _, v := range last.values {
+		u.Values = append(u.Values, v)
+	}
+	return u
 }
 
 type valueKey struct{ org, id, client string }
 
-// poll counts org's enforced limits and returns what differs from last,
+// count counts org's enforced limits and returns what differs from last,
 // which it updates.
-func (p *Poller) poll(ctx context.Context, org string, last *polled) (usage.LimitUpdate, error) {
+func (p *Poller) count(ctx context.Context, org string, last *polled) (usage.LimitUpdate, error) {
 	ls, err := p.cfg.Limits(ctx, org)
 	if err != nil {
 		return usage.LimitUpdate{}, err
 	}
 	now := p.cfg.Now()
-	versions := map[[2]string]int64{}
+	limits := map[[2]string]usage.Limit{}
 	values := map[valueKey]usage.LimitValue{}
 	var u usage.LimitUpdate
 	for i := range ls {
@@ -138,8 +214,8 @@ func (p *Poller) poll(ctx context.Context, org string, last *polled) (usage.Limi
 			return usage.LimitUpdate{}, err
 		}
 		key := [2]string{l.OrganizationID, l.ID}
-		versions[key] = l.Version
-		if v, ok := last.versions[key]; !ok || v != l.Version {
+		limits[key] = *l
+		if old, ok := last.limits[key]; !ok || old.Version != l.Version {
 			u.Limits = append(u.Limits, *l)
 		}
 		put := func(client string, x float64) {
@@ -158,11 +234,11 @@ func (p *Poller) poll(ctx context.Context, org string, last *polled) (usage.Limi
 			put(c.ClientID, c.Value)
 		}
 	}
-	for key := range last.versions {
-		if _, ok := versions[key]; !ok {
+	for key := range last.limits {
+		if _, ok := limits[key]; !ok {
 			u.Removed = append(u.Removed, usage.Limit{OrganizationID: key[0], ID: key[1]})
 		}
 	}
-	last.versions, last.values = versions, values
+	last.limits, last.values = limits, values
 	return u, nil
 }
