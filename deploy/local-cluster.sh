@@ -69,7 +69,9 @@ tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 # zk_serving: ZooKeeper accepts connections while it still loads its
 # snapshot and log, and ClickHouse refuses to start if the keeper's
 # handshake fails then; "stat" names the server's mode only once it serves.
-zk_serving() { (exec 3<>"/dev/tcp/$1/$2" && echo stat >&3 && grep -q '^Mode:' <&3) 2>/dev/null; }
+# A keeper that takes the connection and never answers must not hold the
+# start forever: each try gives up after 2 s.
+zk_serving() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2" && echo stat >&3 && grep -q "^Mode:" <&3' zk_serving "$1" "$2" 2>/dev/null; }
 
 # port_free fails when something already listens on an address this
 # cluster's process is to take: another cluster's, or one left running.
