@@ -55,21 +55,21 @@ func (e *Evaluator) ObserveAll(now time.Time, evs []*usage.Event, found []Crossi
 			o.roll(now)
 		}
 		for _, r := range o.anyOne {
-			if r.t.scope == usage.ScopeOrganization {
-				found = r.t.observeAll(g.items, &g.sum, found)
+			if r.scope == usage.ScopeOrganization {
+				found = r.observeAll(g.items, &g.sum, found)
 			}
 		}
 		for _, ci := range g.clients {
 			ce := &c.clients[ci]
 			if o.each > 0 {
 				for _, r := range o.anyOne {
-					if r.t.scope == usage.ScopeEachClient {
-						found = r.t.observeAll(ce.items, &ce.sum, found)
+					if r.scope == usage.ScopeEachClient {
+						found = r.observeAll(ce.items, &ce.sum, found)
 					}
 				}
 			}
 			for _, r := range o.byClient[ce.id] {
-				found = r.t.observeAll(ce.items, &ce.sum, found)
+				found = r.observeAll(ce.items, &ce.sum, found)
 			}
 		}
 	}

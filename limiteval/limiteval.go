@@ -67,7 +67,6 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 // use: its caller serializes it with its commits.
 type Evaluator struct {
 	byOrg  map[string]*org
-	seq    uint64 // the last tracked.seq given
 	commit commit // ObserveAll's
 	// removed are the enforced limits removed, or changed to not be
 	// enforced, since Changes last reported.
@@ -83,27 +82,19 @@ func New() *Evaluator {
 // only the limits that can match it: an organization may hold a limit for
 // each of a thousand clients, and an event is of one.
 type org struct {
-	all      []*tracked       // by seq: what rolls
-	anyOne   []ref            // by seq: scope organization and eachClient
-	byClient map[string][]ref // by seq: scope client, by Limit.ClientID
-	each     int              // how many of anyOne are of scope eachClient
+	all      []*tracked            // what rolls
+	anyOne   []*tracked            // scope organization and eachClient
+	byClient map[string][]*tracked // scope client, by Limit.ClientID
+	each     int                   // how many of anyOne are of scope eachClient
 	// rollAt is at or before the earliest end of a current window among
 	// all, so that before it no window rolls and none needs to be looked at.
 	rollAt time.Time
 }
 
-// ref is a tracked limit in an org's index, its seq beside the pointer so
-// that merging two lists reads no limit.
-type ref struct {
-	seq uint64
-	t   *tracked
-}
-
-// tracked is a limit and its windows. What Observe reads for every event
+// tracked is a limit and its windows. What ObserveAll reads for every event
 // that may match comes first, so that it shares the first cache lines: of
 // 10,000 limits most are not in the cache when an event comes.
 type tracked struct {
-	seq     uint64            // the order of Set, which is the order of the crossings
 	filter  *filter           // nil for a limit without one
 	metric  usage.LimitMetric // limit's
 	scope   usage.LimitScope  // limit's
@@ -287,18 +278,16 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 	if old := e.take(l.OrganizationID, l.ID); old != nil && old.limit.Enforced && !l.Enforced {
 		e.removed = append(e.removed, usage.Limit{OrganizationID: l.OrganizationID, ID: l.ID})
 	}
-	e.seq++
-	t.seq = e.seq
 	o := e.byOrg[l.OrganizationID]
 	if o == nil {
-		o = &org{byClient: map[string][]ref{}, rollAt: t.ivs[0].End}
+		o = &org{byClient: map[string][]*tracked{}, rollAt: t.ivs[0].End}
 		e.byOrg[l.OrganizationID] = o
 	}
 	o.all = append(o.all, t)
 	if l.Scope == usage.ScopeClient {
-		o.byClient[l.ClientID] = append(o.byClient[l.ClientID], ref{t.seq, t})
+		o.byClient[l.ClientID] = append(o.byClient[l.ClientID], t)
 	} else {
-		o.anyOne = append(o.anyOne, ref{t.seq, t})
+		o.anyOne = append(o.anyOne, t)
 	}
 	if l.Scope == usage.ScopeEachClient {
 		o.each++
@@ -338,11 +327,11 @@ func (e *Evaluator) take(orgID, id string) *tracked {
 		o.each--
 	}
 	if t.limit.Scope != usage.ScopeClient {
-		o.anyOne = slices.DeleteFunc(o.anyOne, func(r ref) bool { return r.t == t })
+		o.anyOne = slices.DeleteFunc(o.anyOne, func(x *tracked) bool { return x == t })
 		return t
 	}
 	c := t.limit.ClientID
-	if o.byClient[c] = slices.DeleteFunc(o.byClient[c], func(r ref) bool { return r.t == t }); len(o.byClient[c]) == 0 {
+	if o.byClient[c] = slices.DeleteFunc(o.byClient[c], func(x *tracked) bool { return x == t }); len(o.byClient[c]) == 0 {
 		delete(o.byClient, c)
 	}
 	return t
@@ -358,38 +347,13 @@ func (e *Evaluator) Len() int {
 }
 
 // Observe counts ev, an event just accepted, at now, the time of its
-// commit, and appends to found the crossings it causes, in the order their
-// limits were set. An event before a limit's current window counts in no
-// window Observe tracks; one after the next (the clock moved back) is not
-// counted either.
-//
-// Its cost is that of the limits that can match ev: its organization's of
-// scope organization and eachClient, and those of its client; and, once a
-// window of the organization's limits has ended, of rolling them all on.
+// commit, and appends to found the crossings it causes: ObserveAll of a
+// commit of one event. An event before a limit's current window counts in
+// no window Observe tracks; one after the next (the clock moved back) is
+// not counted either.
 func (e *Evaluator) Observe(now time.Time, ev *usage.Event, found []Crossing) []Crossing {
-	o := e.byOrg[ev.OrganizationID]
-	if o == nil {
-		return found
-	}
-	if !now.Before(o.rollAt) {
-		o.roll(now)
-	}
-	c := usage.CountsFor(ev.Status)
-	at, method := unixNano(ev.Time), methodBit(ev.HTTPMethod)
-	// Both lists are in Set's order: merged, the crossings are too.
-	a, b := o.anyOne, o.byClient[ev.ClientID]
-	for len(a) > 0 || len(b) > 0 {
-		var t *tracked
-		if len(b) == 0 || len(a) > 0 && a[0].seq < b[0].seq {
-			t, a = a[0].t, a[1:]
-		} else {
-			t, b = b[0].t, b[1:]
-		}
-		if t.filter == nil || t.filter.match(ev, method) {
-			found = t.observe(ev, at, c, found)
-		}
-	}
-	return found
+	one := [1]*usage.Event{ev}
+	return e.ObserveAll(now, one[:], found)
 }
 
 // roll rolls every limit of o on to now, as each would be at an event of
@@ -402,28 +366,6 @@ func (o *org) roll(now time.Time) {
 			o.rollAt = end
 		}
 	}
-}
-
-// observe counts ev, whose time is at and counts c, in the window of t it
-// falls in, if any, and appends the crossings it causes to found.
-func (t *tracked) observe(ev *usage.Event, at int64, c usage.Counts, found []Crossing) []Crossing {
-	for i := range t.windows {
-		w := &t.windows[i]
-		if at < w.start || at >= w.end {
-			continue
-		}
-		v := w.at(t.scope, ev.ClientID)
-		v.Add(t.metric, c, ev.ResponseBytes)
-		if v.N < v.due {
-			return found
-		}
-		client := ""
-		if t.scope == usage.ScopeEachClient {
-			client = ev.ClientID
-		}
-		return t.check(i, client, v, found)
-	}
-	return found
 }
 
 // unixNano returns t in Unix nanoseconds, saturated to those int64 holds
