@@ -67,6 +67,41 @@ func (h *thresholdReceiver) crossings() ([]string, int) {
 	return out, h.bad
 }
 
+// onDisk keeps the server's store in Pebble under dir, lets webhooks reach
+// the test's receiver on loopback and polls the outbox often.
+func onDisk(dir string) envTuning {
+	return func(c *server.Config) {
+		c.Data.Dir = dir
+		c.Data.Store = open.Default(dir)
+		c.Webhooks.AllowPrivate = true
+		c.Hooks.Notify = func(nc *notify.Config) { nc.Poll = 10 * time.Millisecond }
+	}
+}
+
+// wait returns once h holds the crossings want, or fails after a few
+// seconds; a moment more shows that nothing else comes.
+func (h *thresholdReceiver) wait(t *testing.T, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, bad := h.crossings()
+		if bad != 0 {
+			t.Fatalf("%d requests refused", bad)
+		}
+		if slices.Equal(got, want) {
+			time.Sleep(300 * time.Millisecond)
+			if again, _ := h.crossings(); !slices.Equal(again, want) {
+				t.Fatalf("crossings %q, then %q", want, again)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("crossings %q, want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestLimitNotifiedOnce counts a limit's requests through ingest, with
 // duplicates, a restart of the server on the same store and a change of the
 // limit, and checks that every threshold crossing arrives once, signed, at
@@ -76,35 +111,6 @@ func TestLimitNotifiedOnce(t *testing.T) {
 	rc := &thresholdReceiver{requests: map[string]int{}, payloads: map[string]map[string]any{}}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	onDisk := func(c *server.Config) {
-		c.Data.Dir = dir
-		c.Data.Store = open.Default(dir)
-		c.Webhooks.AllowPrivate = true
-		c.Hooks.Notify = func(nc *notify.Config) { nc.Poll = 10 * time.Millisecond }
-	}
-	// wait returns the crossings once they are want, or fails after a few
-	// seconds; a moment more shows that nothing else comes.
-	wait := func(t *testing.T, want []string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			got, bad := rc.crossings()
-			if bad != 0 {
-				t.Fatalf("%d requests refused", bad)
-			}
-			if slices.Equal(got, want) {
-				time.Sleep(200 * time.Millisecond)
-				if again, _ := rc.crossings(); !slices.Equal(again, want) {
-					t.Fatalf("crossings %q, then %q", want, again)
-				}
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("crossings %q, want %q", got, want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	sent := 0 // events sent, every one new; each batch resends two old ones
 	send := func(e *env, token string, n int) {
 		t.Helper()
@@ -124,7 +130,7 @@ func TestLimitNotifiedOnce(t *testing.T) {
 
 	var orgID, limitURI string
 	t.Run("first run", func(t *testing.T) {
-		e := MustEnv(t, onDisk)
+		e := MustEnv(t, onDisk(dir))
 		orgID = e.mustOrg("Acme").ID
 		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
 		w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
@@ -138,29 +144,29 @@ func TestLimitNotifiedOnce(t *testing.T) {
 		e.mustLimit(editor, map[string]any{"name": "later", "metric": "requests", "value": 30,
 			"window": map[string]any{"type": "day"}, "thresholds": []int{50}})
 		send(e, editor, 4)
-		wait(t, nil)
+		rc.wait(t, nil)
 		send(e, editor, 1) // 5 of 10
-		wait(t, []string{"daily v1 50% at 5 (1)"})
+		rc.wait(t, []string{"daily v1 50% at 5 (1)"})
 		send(e, editor, 4)
-		wait(t, []string{"daily v1 50% at 5 (1)"})
+		rc.wait(t, []string{"daily v1 50% at 5 (1)"})
 		send(e, editor, 3) // 12: 100 % met by the batch's second
-		wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)"})
+		rc.wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)"})
 	})
 	t.Run("after a restart", func(t *testing.T) {
-		e := MustEnv(t, onDisk)
+		e := MustEnv(t, onDisk(dir))
 		e.clk.Advance(time.Hour)
 		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
 		send(e, editor, 2) // 14: nothing new
-		wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)"})
+		rc.wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)"})
 		// A new version is evaluated at once: 14 of 20 meets its 50 %.
 		u := decode[wire.Limit](t, e.do("PUT", limitURI, editor, map[string]any{"name": "daily", "metric": "requests", "value": 20,
 			"window": map[string]any{"type": "day"}, "thresholds": []int{50, 100}}), 200)
 		if u.Version != 2 {
 			t.Fatalf("version %d", u.Version)
 		}
-		wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)", "daily v2 50% at 14 (1)"})
+		rc.wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)", "daily v2 50% at 14 (1)"})
 		send(e, editor, 6) // 20 of 20, and 15 of 30 on the way
-		wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)", "daily v2 100% at 20 (1)", "daily v2 50% at 14 (1)", "later v1 50% at 15 (1)"})
+		rc.wait(t, []string{"daily v1 100% at 10 (1)", "daily v1 50% at 5 (1)", "daily v2 100% at 20 (1)", "daily v2 50% at 14 (1)", "later v1 50% at 15 (1)"})
 	})
 }
 
@@ -224,15 +230,9 @@ func TestLimitStoredBeforeACrashIsNotified(t *testing.T) {
 	rc := &thresholdReceiver{requests: map[string]int{}, payloads: map[string]map[string]any{}}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	onDisk := func(c *server.Config) {
-		c.Data.Dir = dir
-		c.Data.Store = open.Default(dir)
-		c.Webhooks.AllowPrivate = true
-		c.Hooks.Notify = func(nc *notify.Config) { nc.Poll = 10 * time.Millisecond }
-	}
 	var orgID string
 	t.Run("events", func(t *testing.T) {
-		e := MustEnv(t, onDisk)
+		e := MustEnv(t, onDisk(dir))
 		orgID = e.mustOrg("Acme").ID
 		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
 		w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
@@ -258,31 +258,10 @@ func TestLimitStoredBeforeACrashIsNotified(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	wait := func(t *testing.T, want []string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			got, bad := rc.crossings()
-			if bad != 0 {
-				t.Fatalf("%d requests refused", bad)
-			}
-			if slices.Equal(got, want) {
-				time.Sleep(300 * time.Millisecond)
-				if again, _ := rc.crossings(); !slices.Equal(again, want) {
-					t.Fatalf("crossings %q, then %q", want, again)
-				}
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("crossings %q, want %q", got, want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	for _, run := range []string{"the start after the crash", "another start"} {
 		t.Run(run, func(t *testing.T) {
-			MustEnv(t, onDisk)
-			wait(t, []string{"daily v1 50% at 6 (1)"})
+			MustEnv(t, onDisk(dir))
+			rc.wait(t, []string{"daily v1 50% at 6 (1)"})
 		})
 	}
 }

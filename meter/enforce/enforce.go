@@ -416,7 +416,7 @@ func tooMany(l *usage.Limit, c *counter, now time.Time) *meter.Refusal {
 	h.Set("RateLimit-Policy", fmt.Sprintf("%s;w=%d", strconv.FormatFloat(l.Value, 'f', -1, 64), int64(c.window.End.Sub(c.window.Start).Seconds())))
 	b, _ := json.Marshal(refusalBody{
 		Status: http.StatusTooManyRequests, Code: "usage.limit.exceeded",
-		Message: fmt.Sprintf("over the usage limit %q: %s of %s per %s; it resets at %s", l.Name,
+		Message: fmt.Sprintf("over the usage limit %q: %s of %s %s in its window; it resets at %s", l.Name,
 			strconv.FormatFloat(c.value, 'f', -1, 64), strconv.FormatFloat(l.Value, 'f', -1, 64), l.Metric, c.window.End.Format(time.RFC3339)),
 		LimitID: l.ID, LimitName: l.Name, Metric: l.Metric.String(), Limit: l.Value, WindowEnd: c.window.End.Format(time.RFC3339),
 	})
