@@ -376,20 +376,11 @@ func (s *Server) listLimits(r *http.Request, p *auth.Principal, org string) (res
 // store, as the aggregate does.
 func (s *Server) limitStatus(ctx context.Context, l *usage.Limit) (*wire.LimitStatus, error) {
 	now := s.cfg.Now()
-	window, err := l.Window.Current(now)
+	st, err := l.CurrentStatus(now, maxQueryRows, func(q usage.Query) ([]usage.Row, error) { return s.cfg.Queries.Query(ctx, q) })
 	if err != nil {
 		return nil, err
 	}
-	q := l.Query(window, window.Start.Location())
-	q.MaxRows = maxQueryRows
-	if q, err = q.Normalize(); err != nil {
-		return nil, err
-	}
-	rows, err := s.cfg.Queries.Query(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	st := l.Status(window, rows)
+	window := st.Window
 	out := &wire.LimitStatus{
 		LimitID:           l.ID,
 		Metric:            l.Metric.String(),

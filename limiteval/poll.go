@@ -35,13 +35,19 @@ type PollerConfig struct {
 	// for ""; required.
 	Limits func(ctx context.Context, org string) ([]usage.Limit, error)
 	// Rows answers a limit's query from the stored counts; required.
-	Rows  func(ctx context.Context, q usage.Query) ([]usage.Row, error)
-	Every time.Duration    // default DefaultPollEvery
-	Now   func() time.Time // default time.Now
+	Rows func(ctx context.Context, q usage.Query) ([]usage.Row, error)
+	// MaxRows bounds the rows of one limit's count (the clients of a
+	// limit on each client); default DefaultPollMaxRows.
+	MaxRows int
+	Every   time.Duration    // default DefaultPollEvery
+	Now     func() time.Time // default time.Now
 }
 
-// DefaultPollEvery is how often a Poller counts.
-const DefaultPollEvery = time.Second
+// Defaults of PollerConfig.
+const (
+	DefaultPollEvery   = time.Second // how often a Poller counts
+	DefaultPollMaxRows = 100_000     // as the status route's queries
+)
 
 // Validate reports every problem with the configuration.
 func (c PollerConfig) Validate() error {
@@ -51,6 +57,9 @@ func (c PollerConfig) Validate() error {
 	}
 	if c.Rows == nil {
 		errs = append(errs, errors.New("limiteval: PollerConfig.Rows is required"))
+	}
+	if c.MaxRows < 0 {
+		errs = append(errs, errors.New("limiteval: PollerConfig.MaxRows must not be negative"))
 	}
 	if c.Every < 0 {
 		errs = append(errs, errors.New("limiteval: PollerConfig.Every must not be negative"))
@@ -65,6 +74,9 @@ func NewPoller(cfg PollerConfig) (*Poller, error) {
 	}
 	if cfg.Every == 0 {
 		cfg.Every = DefaultPollEvery
+	}
+	if cfg.MaxRows == 0 {
+		cfg.MaxRows = DefaultPollMaxRows
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -201,18 +213,11 @@ func (p *Poller) count(ctx context.Context, org string, last *polled) (usage.Lim
 		if !l.Enforced {
 			continue
 		}
-		window, err := l.Window.Current(now)
+		st, err := l.CurrentStatus(now, p.cfg.MaxRows, func(q usage.Query) ([]usage.Row, error) { return p.cfg.Rows(ctx, q) })
 		if err != nil {
 			return usage.LimitUpdate{}, err
 		}
-		q, err := l.Query(window, window.Start.Location()).Normalize()
-		if err != nil {
-			return usage.LimitUpdate{}, err
-		}
-		rows, err := p.cfg.Rows(ctx, q)
-		if err != nil {
-			return usage.LimitUpdate{}, err
-		}
+		window := st.Window
 		key := [2]string{l.OrganizationID, l.ID}
 		limits[key] = *l
 		if old, ok := last.limits[key]; !ok || old.Version != l.Version {
@@ -226,7 +231,6 @@ func (p *Poller) count(ctx context.Context, org string, last *polled) (usage.Lim
 				u.Values = append(u.Values, v)
 			}
 		}
-		st := l.Status(window, rows)
 		if l.Scope != usage.ScopeEachClient {
 			put("", st.Value)
 		}

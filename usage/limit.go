@@ -350,6 +350,27 @@ func (l *Limit) Query(iv Interval, loc *time.Location) Query {
 	return q
 }
 
+// CurrentStatus counts l's status in its window holding now, exactly, from
+// the rows query answers for the limit's query (l.Query) of that window,
+// normalized with at most maxRows rows (0: no bound): the status route's
+// count and the limits stream's where the store cannot show its commits.
+func (l *Limit) CurrentStatus(now time.Time, maxRows int, query func(Query) ([]Row, error)) (LimitStatus, error) {
+	window, err := l.Window.Current(now)
+	if err != nil {
+		return LimitStatus{}, err
+	}
+	q := l.Query(window, window.Start.Location())
+	q.MaxRows = maxRows
+	if q, err = q.Normalize(); err != nil {
+		return LimitStatus{}, err
+	}
+	rows, err := query(q)
+	if err != nil {
+		return LimitStatus{}, err
+	}
+	return l.Status(window, rows), nil
+}
+
 // LimitStatus is where a limit stands in its current window.
 type LimitStatus struct {
 	Window Interval // the current window, in the limit's zone
