@@ -265,3 +265,76 @@ func TestLimitStoredBeforeACrashIsNotified(t *testing.T) {
 		})
 	}
 }
+
+// TestRollingLimit counts a limit of a rolling window of five minutes
+// through ingest, with duplicates in every batch and a restart of the
+// server on the same store, and checks its status and its crossings
+// against the test's own count: the minutes survive the restart, old ones
+// leave the window as the clock moves on, and a threshold the value fell
+// below is crossed, and notified, again.
+func TestRollingLimit(t *testing.T) {
+	dir := t.TempDir()
+	rc := &thresholdReceiver{requests: map[string]int{}, payloads: map[string]map[string]any{}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	sent := 0
+	send := func(e *env, token string, n int) {
+		t.Helper()
+		at := e.clk.Now().Add(-10 * time.Second).Format(time.RFC3339)
+		var batch []any
+		for range n {
+			batch = append(batch, event(fmt.Sprintf("ev-%d", sent), "time", at, "clientId", "c1"))
+			sent++
+		}
+		for i := range min(sent-n, 2) { // duplicates, of events possibly out of the window
+			batch = append(batch, event(fmt.Sprintf("ev-%d", i), "time", at, "clientId", "c1"))
+		}
+		if res := decode[result](t, e.do("POST", "/api/v2/usage/events", token, batch), 200); res.Accepted != n {
+			t.Fatalf("sent %d new of %d: %+v", n, len(batch), res)
+		}
+	}
+	status := func(e *env, token, uri string, want float64, wantStart string) {
+		t.Helper()
+		st := decode[wire.LimitStatus](t, e.do("GET", uri+"/status", token, nil), 200)
+		if st.Value != want || st.WindowStart != wantStart {
+			t.Fatalf("status at %s: %v from %s, want %v from %s", e.clk.Now().UTC().Format(time.TimeOnly), st.Value, st.WindowStart, want, wantStart)
+		}
+	}
+	var orgID, uri string
+	var clock time.Time
+	t.Run("first run", func(t *testing.T) {
+		e := MustEnv(t, onDisk(dir))
+		orgID = e.mustOrg("Acme").ID
+		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
+		w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
+		rc.mu.Lock()
+		rc.secret = w.Secret
+		rc.mu.Unlock()
+		e.clk.Set(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))
+		uri = e.mustLimit(editor, map[string]any{"name": "burst", "metric": "requests", "value": 10,
+			"window": map[string]any{"type": "rolling", "minutes": 5}, "thresholds": []int{50, 100}}).SelfURI
+		send(e, editor, 5) // at 11:59:50
+		rc.wait(t, []string{"burst v1 50% at 5 (1)"})
+		status(e, editor, uri, 5, "2026-06-15T11:56:00Z")
+		e.clk.Advance(3 * time.Minute)
+		send(e, editor, 5) // at 12:02:50: 10 over 11:59–12:03
+		rc.wait(t, []string{"burst v1 100% at 10 (1)", "burst v1 50% at 5 (1)"})
+		status(e, editor, uri, 10, "2026-06-15T11:59:00Z")
+		clock = e.clk.Now()
+	})
+	t.Run("after a restart", func(t *testing.T) {
+		e := MustEnv(t, onDisk(dir))
+		e.clk.Set(clock)
+		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
+		status(e, editor, uri, 10, "2026-06-15T11:59:00Z")
+		e.clk.Set(time.Date(2026, 6, 15, 12, 5, 30, 0, time.UTC)) // 11:59 has left the window
+		status(e, editor, uri, 5, "2026-06-15T12:01:00Z")
+		send(e, editor, 1) // 6: 100 % is armed again, 50 % is still met
+		rc.wait(t, []string{"burst v1 100% at 10 (1)", "burst v1 50% at 5 (1)"})
+		send(e, editor, 4) // 10 again: 100 % crossed anew
+		rc.wait(t, []string{"burst v1 100% at 10 (1)", "burst v1 100% at 10 (1)", "burst v1 50% at 5 (1)"})
+		status(e, editor, uri, 10, "2026-06-15T12:01:00Z")
+		e.clk.Set(time.Date(2026, 6, 15, 12, 11, 0, 0, time.UTC))
+		status(e, editor, uri, 0, "2026-06-15T12:07:00Z")
+	})
+}

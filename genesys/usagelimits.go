@@ -117,10 +117,15 @@ func limitOf(req *wire.LimitRequest, org string, now time.Time) (usage.Limit, er
 	return l.Normalize(now)
 }
 
-// checkMetric refuses a limit on a measure the usage store does not keep:
-// it asks the store for the metric over the present hour, and passes on its
-// refusal as one of the limit's metric.
-func (s *Server) checkMetric(ctx context.Context, l *usage.Limit, now time.Time) error {
+// checkCountable refuses a limit this server cannot count: a rolling
+// window where nothing evaluates limits as events commit (RollingWatch),
+// and a measure the usage store does not keep, which it finds by asking the
+// store for the metric over the present hour, passing on its refusal as
+// one of the limit's metric.
+func (s *Server) checkCountable(ctx context.Context, l *usage.Limit, now time.Time) error {
+	if _, ok := s.cfg.LimitWatch.(RollingWatch); l.Window.Type == usage.WindowRolling && !ok {
+		return usage.Errorf(usage.KindInvalid, "window.type", "rolling windows are counted minute by minute as events commit, which only the embedded store does; this server's store keeps counts by the hour: use an hour, day, week or month window")
+	}
 	if l.Metric != usage.LimitResponseBytes {
 		return nil
 	}
@@ -158,7 +163,7 @@ func (s *Server) createLimit(r *http.Request, p *auth.Principal, org string) (re
 	if err != nil {
 		return response{}, err
 	}
-	if err := s.checkMetric(r.Context(), &l, now); err != nil {
+	if err := s.checkCountable(r.Context(), &l, now); err != nil {
 		return response{}, err
 	}
 	// Checked before the put, so that two creates at once may both pass
@@ -202,7 +207,7 @@ func (s *Server) updateLimit(r *http.Request, p *auth.Principal, org string) (re
 	if err != nil {
 		return response{}, err
 	}
-	if err := s.checkMetric(r.Context(), &l, now); err != nil {
+	if err := s.checkCountable(r.Context(), &l, now); err != nil {
 		return response{}, err
 	}
 	// The store checks the version again as it writes: another update
@@ -252,6 +257,15 @@ type LimitWatch interface {
 	Changed(ctx context.Context, l usage.Limit) error
 	// Removed stops evaluating limit id of organization org.
 	Removed(org, id string)
+}
+
+// RollingWatch is a LimitWatch that counts rolling windows, minute by
+// minute (limiteval.Watcher); a limit of a rolling window is refused where
+// the watch is not one.
+type RollingWatch interface {
+	LimitWatch
+	// RollingStatus returns the status of l, of a rolling window, now.
+	RollingStatus(ctx context.Context, l *usage.Limit) (usage.LimitStatus, error)
 }
 
 // putLimit stores l and has it evaluated from now on.
@@ -373,10 +387,17 @@ func (s *Server) listLimits(r *http.Request, p *auth.Principal, org string) (res
 
 // limitStatus counts l's metric over its window holding the present, by
 // the server's clock, exactly: through the query contract of the usage
-// store, as the aggregate does.
+// store, as the aggregate does, or for a rolling window from the minutes
+// the limits' evaluator keeps.
 func (s *Server) limitStatus(ctx context.Context, l *usage.Limit) (*wire.LimitStatus, error) {
 	now := s.cfg.Now()
-	st, err := l.CurrentStatus(now, maxQueryRows, func(q usage.Query) ([]usage.Row, error) { return s.cfg.Queries.Query(ctx, q) })
+	var st usage.LimitStatus
+	var err error
+	if rw, ok := s.cfg.LimitWatch.(RollingWatch); ok && l.Window.Type == usage.WindowRolling {
+		st, err = rw.RollingStatus(ctx, l)
+	} else {
+		st, err = l.CurrentStatus(now, maxQueryRows, func(q usage.Query) ([]usage.Row, error) { return s.cfg.Queries.Query(ctx, q) })
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,9 @@ import (
 // event, which on a commit of thousands of events over thousands of limits
 // is most of the cost: a limit is rarely in the processor's cache.
 func (e *Evaluator) ObserveAll(now time.Time, evs []*usage.Event, found []Crossing) []Crossing {
+	if len(e.rolling) > 0 {
+		found = e.observeRolling(now, evs, found)
+	}
 	c := &e.commit
 	defer c.reset()
 	for _, ev := range evs {

@@ -28,6 +28,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -66,8 +67,10 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadd
 // Evaluator tracks limits' current windows. It is not safe for concurrent
 // use: its caller serializes it with its commits.
 type Evaluator struct {
-	byOrg  map[string]*org
-	commit commit // ObserveAll's
+	byOrg   map[string]*org
+	rolling map[string][]*rollingLimit // by organization (rolling.go)
+	changes []store.StateChange        // to the state, since TakeState
+	commit  commit                     // ObserveAll's
 	// removed are the enforced limits removed, or changed to not be
 	// enforced, since Changes last reported.
 	removed []usage.Limit
@@ -75,7 +78,7 @@ type Evaluator struct {
 
 // New returns an Evaluator that tracks no limit.
 func New() *Evaluator {
-	return &Evaluator{byOrg: map[string]*org{}, commit: commit{orgIndex: map[string]int32{}, clientIndex: map[orgClient]int32{}}}
+	return &Evaluator{byOrg: map[string]*org{}, rolling: map[string][]*rollingLimit{}, commit: commit{orgIndex: map[string]int32{}, clientIndex: map[orgClient]int32{}}}
 }
 
 // org is an organization's tracked limits, indexed so that an event costs
@@ -275,9 +278,7 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 			found = t.check(n, client, w.at(l.Scope, client), found)
 		}
 	}
-	if old := e.take(l.OrganizationID, l.ID); old != nil && old.limit.Enforced && !l.Enforced {
-		e.removed = append(e.removed, usage.Limit{OrganizationID: l.OrganizationID, ID: l.ID})
-	}
+	e.replace(&l)
 	o := e.byOrg[l.OrganizationID]
 	if o == nil {
 		o = &org{byClient: map[string][]*tracked{}, rollAt: t.ivs[0].End}
@@ -300,9 +301,29 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 
 // Remove stops tracking the limit id of organization org, if tracked.
 func (e *Evaluator) Remove(orgID, id string) {
-	if t := e.take(orgID, id); t != nil && t.limit.Enforced {
+	if e.drop(orgID, id) {
 		e.removed = append(e.removed, usage.Limit{OrganizationID: orgID, ID: id})
 	}
+}
+
+// replace stops tracking the limit l is to replace, if any; if it was
+// enforced and l is not, Changes reports it removed.
+func (e *Evaluator) replace(l *usage.Limit) {
+	if e.drop(l.OrganizationID, l.ID) && !l.Enforced {
+		e.removed = append(e.removed, usage.Limit{OrganizationID: l.OrganizationID, ID: l.ID})
+	}
+}
+
+// drop stops tracking the limit id of organization orgID, of either kind of
+// window, and reports whether it was tracked and enforced.
+func (e *Evaluator) drop(orgID, id string) (enforced bool) {
+	if t := e.take(orgID, id); t != nil {
+		return t.limit.Enforced
+	}
+	if r := e.removeRolling(orgID, id); r != nil {
+		return r.limit.Enforced
+	}
+	return false
 }
 
 // take stops tracking the limit id of organization orgID and returns it,
@@ -342,6 +363,9 @@ func (e *Evaluator) Len() int {
 	n := 0
 	for _, o := range e.byOrg {
 		n += len(o.all)
+	}
+	for _, rs := range e.rolling {
+		n += len(rs)
 	}
 	return n
 }
@@ -527,6 +551,18 @@ func (e *Evaluator) Changes(now time.Time) usage.LimitUpdate {
 			u.Values = t.values(u.Values, true)
 		}
 	}
+	for _, rs := range e.rolling {
+		for _, r := range rs {
+			if !r.limit.Enforced {
+				continue
+			}
+			if !r.announced {
+				u.Limits = append(u.Limits, *r.limit)
+				r.announced = true
+			}
+			u.Values = r.valuesAt(now, u.Values, true)
+		}
+	}
 	return u
 }
 
@@ -535,24 +571,34 @@ func (e *Evaluator) Changes(now time.Time) usage.LimitUpdate {
 // for ScopeEachClient: where a subscriber to the changes starts from.
 func (e *Evaluator) Enforced(now time.Time, orgID string) usage.LimitUpdate {
 	var u usage.LimitUpdate
-	add := func(o *org) {
-		if o == nil {
-			return
+	add := func(o *org, rs []*rollingLimit) {
+		if o != nil {
+			for _, t := range o.all {
+				if t.limit.Enforced {
+					t.roll(now)
+					u.Limits = append(u.Limits, *t.limit)
+					u.Values = t.values(u.Values, false)
+				}
+			}
 		}
-		for _, t := range o.all {
-			if t.limit.Enforced {
-				t.roll(now)
-				u.Limits = append(u.Limits, *t.limit)
-				u.Values = t.values(u.Values, false)
+		for _, r := range rs {
+			if r.limit.Enforced {
+				u.Limits = append(u.Limits, *r.limit)
+				u.Values = r.valuesAt(now, u.Values, false)
 			}
 		}
 	}
 	if orgID != "" {
-		add(e.byOrg[orgID])
+		add(e.byOrg[orgID], e.rolling[orgID])
 		return u
 	}
-	for _, o := range e.byOrg {
-		add(o)
+	for id, o := range e.byOrg {
+		add(o, e.rolling[id])
+	}
+	for id, rs := range e.rolling {
+		if e.byOrg[id] == nil {
+			add(nil, rs)
+		}
 	}
 	return u
 }

@@ -57,30 +57,26 @@ func Watch(ctx context.Context, u store.Usage, limits []usage.Limit, now func() 
 		return nil, nil
 	}
 	w := &Watcher{usage: cw, now: now, ev: New(), subs: map[*subscriber]struct{}{}}
-	var found []Crossing
-	err := cw.WatchCommits(func() error {
-		t := now()
-		for _, l := range limits {
-			met, err := w.ev.Set(l, t, w.rows(ctx))
-			if err != nil {
-				return err
-			}
-			found = append(found, met...)
-		}
-		return nil
-	}, w.observe)
-	if err != nil {
-		return nil, err
-	}
 	// Thresholds already met were notified with the counts that met them,
 	// or when the limit was set (Changed), and the outbox knows them,
 	// pending or delivered: appending them again leaves them so. One it
 	// does not know is a crossing whose notification was lost to a crash
 	// between storing a changed limit and Changed: it is written now.
-	if len(found) > 0 {
-		if err := w.usage.AppendNotifications(ctx, Notifications(found, now())); err != nil {
-			return nil, err
+	err := cw.WatchCommits(func(state store.StateReader) (store.Effects, error) {
+		t := now()
+		var found []Crossing
+		var changes []store.StateChange
+		for _, l := range limits {
+			met, ch, err := w.set(ctx, l, t, state)
+			if err != nil {
+				return store.Effects{}, err
+			}
+			found, changes = append(found, met...), append(changes, ch...)
 		}
+		return store.Effects{Notifications: Notifications(found, now()), State: changes}, nil
+	}, w.observe)
+	if err != nil {
+		return nil, err
 	}
 	go w.feed(ctx)
 	return w, nil
@@ -158,28 +154,44 @@ func (w *Watcher) feed(ctx context.Context) {
 // Changed starts evaluating l as it now is, created or changed, and
 // notifies the thresholds its current window already meets.
 func (w *Watcher) Changed(ctx context.Context, l usage.Limit) error {
-	var found []Crossing
-	err := w.usage.HoldCommits(func() error {
+	return w.usage.HoldCommits(func(state store.StateReader) (store.Effects, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		var err error
-		found, err = w.ev.Set(l, w.now(), w.rows(ctx))
-		return err
+		now := w.now()
+		found, changes, err := w.set(ctx, l, now, state)
+		if err != nil {
+			return store.Effects{}, err
+		}
+		return store.Effects{Notifications: Notifications(found, now), State: changes}, nil
 	})
-	if err != nil || len(found) == 0 {
-		return err
+}
+
+// set starts evaluating l as of now, from the counts or, for a rolling
+// window, from the evaluator's state.
+func (w *Watcher) set(ctx context.Context, l usage.Limit, now time.Time, state store.StateReader) ([]Crossing, []store.StateChange, error) {
+	if l.Window.Type == usage.WindowRolling {
+		return w.ev.SetRolling(l, now, state)
 	}
-	return w.usage.AppendNotifications(ctx, Notifications(found, w.now()))
+	found, err := w.ev.Set(l, now, w.rows(ctx))
+	return found, nil, err
 }
 
 // Removed stops evaluating the limit id of organization org.
 func (w *Watcher) Removed(org, id string) {
-	w.usage.HoldCommits(func() error {
+	w.usage.HoldCommits(func(store.StateReader) (store.Effects, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.ev.Remove(org, id)
-		return nil
+		return store.Effects{}, nil
 	})
+}
+
+// RollingStatus returns the status of l, a limit of a rolling window, as
+// of now: only the evaluator counts those (package doc of rolling.go).
+func (w *Watcher) RollingStatus(_ context.Context, l *usage.Limit) (usage.LimitStatus, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ev.RollingStatus(l, w.now())
 }
 
 func (w *Watcher) rows(ctx context.Context) Rows {
@@ -187,15 +199,16 @@ func (w *Watcher) rows(ctx context.Context) Rows {
 }
 
 // observe is the backend's commit watcher.
-func (w *Watcher) observe(accepted []*usage.Event) []usage.Notification {
+func (w *Watcher) observe(accepted []*usage.Event) store.Effects {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
 	found := w.ev.ObserveAll(now, accepted, nil)
-	if len(found) == 0 {
-		return nil
+	eff := store.Effects{State: w.ev.TakeState()}
+	if len(found) > 0 {
+		eff.Notifications = Notifications(found, now)
 	}
-	return Notifications(found, now)
+	return eff
 }
 
 // Payload is the data of a limit.threshold notification.

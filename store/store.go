@@ -391,21 +391,46 @@ type Webhooks interface {
 const MaxDeliveriesPerEndpoint = 1000
 
 // CommitWatcher is a Usage backend that shows one watcher every event it
-// accepts as it commits, and writes the notifications the watcher returns
-// in the same commit as those events' counts (the embedded one, which is
-// also an Outbox); callers find it by type assertion. The usage limits'
-// evaluator is the watcher (package limiteval).
+// accepts as it commits, and writes what the watcher returns (Effects: the
+// notifications it found and changes to state of its own) in the same
+// commit as those events' counts (the embedded one, which is also an
+// Outbox); callers find it by type assertion. The usage limits' evaluator
+// is the watcher (package limiteval): its state is the minutes of rolling
+// windows, which the counts by the hour cannot give back.
 type CommitWatcher interface {
 	// WatchCommits runs start while no append commits, so that what start
-	// reads from the backend is all that was committed before, and unless
-	// it fails makes fn see, from the next commit on, the events each
-	// append accepts (never a duplicate), in order, one commit at a time.
-	// Neither may call the backend's appends or HoldCommits.
-	WatchCommits(start func() error, fn func(accepted []*usage.Event) []usage.Notification) error
+	// reads from the backend (its state included) is all that was
+	// committed before, writes the Effects start returns, durably, and
+	// unless either fails makes fn see, from the next commit on, the events
+	// each append accepts (never a duplicate), in order, one commit at a
+	// time. Neither may call the backend's appends or HoldCommits.
+	WatchCommits(start func(state StateReader) (Effects, error), fn func(accepted []*usage.Event) Effects) error
 	// HoldCommits runs fn while no append commits, so that what fn reads
-	// from the backend is exactly what the watcher has seen so far.
-	HoldCommits(fn func() error) error
+	// from the backend is exactly what the watcher has seen so far, and
+	// writes the Effects it returns, durably, before the next commit.
+	HoldCommits(fn func(state StateReader) (Effects, error)) error
 }
+
+// Effects is what a commit watcher has a commit write beside the counts.
+type Effects struct {
+	Notifications []usage.Notification // into the outbox, as AppendNotifications
+	State         []StateChange        // applied in order
+}
+
+// Empty reports whether e writes nothing.
+func (e *Effects) Empty() bool { return len(e.Notifications) == 0 && len(e.State) == 0 }
+
+// StateChange sets a key of the watcher's own state to Value, or deletes it
+// when Value is nil. Keys are the watcher's: the backend keeps them apart
+// from everything else it stores.
+type StateChange struct {
+	Key, Value []byte
+}
+
+// StateReader calls fn with every key of the watcher's state that begins
+// with prefix, and its value, in key order; both are valid only during the
+// call. It stops at fn's first error and returns it.
+type StateReader func(prefix []byte, fn func(key, value []byte) error) error
 
 // Outbox keeps notifications until they are delivered: a Usage backend
 // that can write them in the same commit as the counts that cause them

@@ -9,7 +9,7 @@ import (
 )
 
 // Limit is a usage limit of an organization: a bound on one metric of its
-// API requests over a calendar window, with the percentages of it to notify
+// API requests over a calendar or rolling window, with the percentages of it to notify
 // at and whether it is to be enforced. Its ID is stable for its life;
 // Version grows by one with every change, so that whatever acts on a limit
 // (notifications, enforcement) can tell which definition it acted on.
@@ -128,7 +128,7 @@ const (
 	WindowDay                       // the calendar day
 	WindowWeek                      // the ISO week, from Monday 00:00
 	WindowMonth                     // the calendar month
-	WindowRolling                   // the last Minutes minutes; not supported yet
+	WindowRolling                   // the last Minutes whole minutes, the present one included
 )
 
 var windowTypes = enum[WindowType]{what: "a window type", field: "window.type", names: []string{"hour", "day", "week", "month", "rolling"}}
@@ -139,13 +139,14 @@ func (w WindowType) String() string { return windowTypes.name(w) }
 func ParseWindowType(s string) (WindowType, error) { return windowTypes.parse(s) }
 
 // Window is the span a limit counts over: the calendar hour, day, ISO week
-// or month holding the present, in an IANA time zone.
+// or month holding the present, in an IANA time zone, or the last Minutes
+// minutes (a rolling window, whose zone only shows its bounds).
 type Window struct {
 	Type WindowType
 	// TimeZone is the IANA zone of the calendar; "" is UTC. Its offsets
 	// must be whole hours, as a query's (Query.Location).
 	TimeZone string `json:",omitempty"`
-	// Minutes is the length of a rolling window.
+	// Minutes is the length of a rolling window, 1 to MaxRollingMinutes.
 	Minutes int `json:",omitempty"`
 }
 
@@ -188,17 +189,33 @@ func (w Window) Current(now time.Time) (Interval, error) {
 }
 
 // CurrentIn is Current with the window's zone already loaded (Location):
-// loading a zone reads it from disk.
+// loading a zone reads it from disk. A rolling window has no calendar
+// bound: it is an error here, and its span is RollingIn's.
 func (w Window) CurrentIn(now time.Time, loc *time.Location) (Interval, error) {
 	g := w.granularity()
 	if g == GranularityNone {
-		return Interval{}, errRolling
+		return Interval{}, ErrRolling
 	}
 	start := g.TruncateIn(now, loc)
 	return Interval{Start: start, End: g.Next(start)}, nil
 }
 
-var errRolling = Errorf(KindInvalid, "window", "rolling windows are not supported yet: usaged keeps counts by the hour, which cannot answer the last N minutes exactly; use an hour, day, week or month window")
+// ErrRolling is Current's error for a rolling window, which only the
+// usage limits' evaluator counts (it keeps their minutes); counts by the
+// hour cannot answer the last N minutes.
+var ErrRolling = Errorf(KindInvalid, "window.type", "a rolling window cannot be counted from the stored counts, which are kept by the hour; only the usage limits' evaluator of the embedded store counts one")
+
+// MaxRollingMinutes is the longest rolling window: a day.
+const MaxRollingMinutes = 24 * 60
+
+// RollingIn returns the span of rolling window w at now in loc: the minute
+// holding now and the Minutes-1 before it, whole minutes, its end excluded.
+// Events stamped after it (ahead of the clock) count in it too as soon as
+// they are accepted, so that time passing only ever lowers its value.
+func (w Window) RollingIn(now time.Time, loc *time.Location) Interval {
+	end := now.Truncate(time.Minute).Add(time.Minute)
+	return Interval{Start: end.Add(-time.Duration(w.Minutes) * time.Minute).In(loc), End: end.In(loc)}
+}
 
 // Limits on a limit's definition; its name is a name as any other
 // (CheckName).
@@ -285,7 +302,12 @@ func (l Limit) Normalize(now time.Time) (Limit, error) {
 	}
 	switch {
 	case l.Window.Type == WindowRolling:
-		errs = append(errs, errRolling)
+		if l.Window.Minutes < 1 || l.Window.Minutes > MaxRollingMinutes {
+			bad("window.minutes", "window.minutes of a rolling window is a whole number of minutes from 1 to %d, not %d", MaxRollingMinutes, l.Window.Minutes)
+		}
+		if _, err := l.Window.Location(); err != nil {
+			errs = append(errs, err)
+		}
 	case l.Window.Type < WindowHour || l.Window.Type > WindowRolling:
 		bad("window.type", "window type %d is not valid", int(l.Window.Type))
 	default:

@@ -92,7 +92,13 @@ func TestLimitNormalize(t *testing.T) {
 	f("error rate of one", func(l *Limit) { l.Metric, l.Value = LimitErrorRate, 1 })
 	f("error rate above one", func(l *Limit) { l.Metric, l.Value = LimitErrorRate, 5 }, "value")
 	f("response bytes", func(l *Limit) { l.Metric, l.Value = LimitResponseBytes, 1<<30 })
-	f("rolling window", func(l *Limit) { l.Window = Window{Type: WindowRolling, Minutes: 60} }, "window")
+	f("rolling window", func(l *Limit) { l.Window = Window{Type: WindowRolling, Minutes: 60} })
+	f("rolling day in a half-hour zone", func(l *Limit) {
+		l.Window = Window{Type: WindowRolling, Minutes: MaxRollingMinutes, TimeZone: "Asia/Kolkata"}
+	})
+	f("rolling without minutes", func(l *Limit) { l.Window = Window{Type: WindowRolling} }, "window.minutes")
+	f("rolling too long", func(l *Limit) { l.Window = Window{Type: WindowRolling, Minutes: MaxRollingMinutes + 1} }, "window.minutes")
+	f("rolling in an unknown zone", func(l *Limit) { l.Window = Window{Type: WindowRolling, Minutes: 5, TimeZone: "Mars/Olympus"} }, "window.timeZone")
 	f("minutes of a calendar window", func(l *Limit) { l.Window.Minutes = 5 }, "window.minutes")
 	f("window type out of range", func(l *Limit) { l.Window.Type = 9 }, "window.type")
 	f("unknown zone", func(l *Limit) { l.Window.TimeZone = "Mars/Olympus" }, "window.timeZone")
@@ -189,6 +195,12 @@ func TestWindowCurrent(t *testing.T) {
 	f(Window{Type: WindowMonth, TimeZone: "Europe/Berlin"}, "2026-03-29T12:00:00Z", "2026-02-28T23:00:00Z", "2026-03-31T22:00:00Z")
 	if _, err := (Window{Type: WindowRolling, Minutes: 5}).Current(time.Now()); KindOf(err) != KindInvalid {
 		t.Errorf("rolling window: %v, want invalid", err)
+	}
+	at, _ := time.Parse(time.RFC3339Nano, "2026-03-29T12:34:56.789Z")
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	iv := Window{Type: WindowRolling, Minutes: 5}.RollingIn(at, tokyo)
+	if got := iv.Start.Format(time.RFC3339) + " " + iv.End.Format(time.RFC3339); got != "2026-03-29T21:30:00+09:00 2026-03-29T21:35:00+09:00" {
+		t.Errorf("rolling 5 minutes at %s = %s", at, got)
 	}
 }
 

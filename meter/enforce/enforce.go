@@ -113,10 +113,20 @@ type enforced struct {
 }
 
 // counter is a window's value: the greater of usaged's last word and what
-// this process counted on top of it.
+// this process counted on top of it. A rolling window's is worked out
+// afresh by at from roll.
 type counter struct {
 	window usage.Interval
 	value  float64
+	roll   *rolling // a rolling window's minutes; nil for a calendar one
+}
+
+// add counts x, of a request of at, in c.
+func (c *counter) add(x float64, at time.Time) {
+	c.value += x
+	if c.roll != nil {
+		c.roll.add(x, at)
+	}
 }
 
 var _ meter.Gate = (*Enforcer)(nil)
@@ -258,7 +268,7 @@ func (e *Enforcer) prune(now time.Time) {
 	for _, ls := range e.byOrg {
 		for _, l := range ls {
 			for client, c := range l.counters {
-				if !now.Before(c.window.End) {
+				if c.roll != nil && c.roll.idle(now) || c.roll == nil && !now.Before(c.window.End) {
 					delete(l.counters, client)
 				}
 			}
@@ -279,6 +289,10 @@ func (e *Enforcer) merge() {
 				continue
 			}
 			for client, c := range old.counters {
+				if c.roll != nil {
+					l.keepOwn(client, c.roll)
+					continue
+				}
 				l.observe(client, c.window, c.value)
 			}
 		}
@@ -303,6 +317,10 @@ func (e *Enforcer) WaitReady(ctx context.Context) error {
 // observe raises the value of client's window iv to v: a later window
 // replaces an earlier one, an earlier one is ignored.
 func (l *enforced) observe(client string, iv usage.Interval, v float64) {
+	if l.limit.Window.Type == usage.WindowRolling {
+		l.rolling(client).heard(iv, v)
+		return
+	}
 	c := l.counters[client]
 	switch {
 	case c == nil || iv.Start.After(c.window.Start):
@@ -316,6 +334,16 @@ func (l *enforced) observe(client string, iv usage.Interval, v float64) {
 func (l *enforced) at(client string, now time.Time) *counter {
 	if l.limit.Scope != usage.ScopeEachClient {
 		client = ""
+	}
+	if l.limit.Window.Type == usage.WindowRolling {
+		c := l.counters[client]
+		if c == nil {
+			c = &counter{roll: newRolling(l.limit.Window.Minutes)}
+			l.counters[client] = c
+		}
+		c.window = l.limit.Window.RollingIn(now, l.loc)
+		c.value = c.roll.value(now)
+		return c
 	}
 	c := l.counters[client]
 	if c != nil && now.Before(c.window.End) && !now.Before(c.window.Start) {
@@ -355,7 +383,7 @@ func (e *Enforcer) Admit(r *http.Request, id attrib.Identity, template string) *
 			over, overAt = l, c
 		}
 		if l.limit.Metric == usage.LimitRequests {
-			c.value++
+			c.add(1, now)
 		}
 	}
 	if over == nil {
@@ -385,7 +413,7 @@ func (e *Enforcer) Served(id attrib.Identity, template, method string, res meter
 			continue
 		}
 		// The window of the request's start, as usaged counts it.
-		l.at(id.ClientID, res.Start).value += add
+		l.at(id.ClientID, res.Start).add(add, res.Start)
 	}
 }
 

@@ -115,7 +115,7 @@ type DB struct {
 	limitMu sync.Mutex
 
 	// watch sees the events each Append accepts (see WatchCommits).
-	watch func(accepted []*usage.Event) []usage.Notification
+	watch func(accepted []*usage.Event) store.Effects
 	// outboxed is told of notifications added, once durable (WatchOutbox).
 	outboxed atomic.Pointer[func()]
 
@@ -425,14 +425,14 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	}
 	notified := false
 	if len(accepted) > 0 {
-		ns := d.watch(accepted)
-		if err := addNotifications(d.db, b, ns); err != nil {
+		eff := d.watch(accepted)
+		if err := addEffects(d.db, b, &eff); err != nil {
 			err = d.fail(err)
 			d.mu.Unlock()
 			b.Close()
 			return nil, err
 		}
-		notified = len(ns) > 0
+		notified = len(eff.Notifications) > 0
 	}
 	err := d.commitUnlock(b)
 	d.guard(b.Close)
@@ -446,17 +446,92 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 }
 
 // WatchCommits implements store.CommitWatcher: it runs start under the
-// lock that orders the commits and then, unless start failed, has fn see
-// the events each later Append accepts, in order, under that lock; the
-// notifications fn returns go into the outbox in the same batch as those
+// lock that orders the commits, writes its effects, and then, unless either
+// failed, has fn see the events each later Append accepts, in order, under
+// that lock; the effects fn returns go into the same batch as those
 // events' counts.
-func (d *DB) WatchCommits(start func() error, fn func(accepted []*usage.Event) []usage.Notification) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := start(); err != nil {
+func (d *DB) WatchCommits(start func(state store.StateReader) (store.Effects, error), fn func(accepted []*usage.Event) store.Effects) error {
+	return d.hold(start, func() { d.watch = fn })
+}
+
+// HoldCommits implements store.CommitWatcher: it runs fn with no Append
+// between the events it has seen and those it will see, and writes its
+// effects before the next.
+func (d *DB) HoldCommits(fn func(state store.StateReader) (store.Effects, error)) error {
+	return d.hold(fn, nil)
+}
+
+// hold runs fn under the append lock, writes the effects it returns in one
+// durable batch, and then runs then, if set, still under the lock.
+func (d *DB) hold(fn func(state store.StateReader) (store.Effects, error), then func()) error {
+	notified := false
+	err := d.live(func() error {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err := d.usable(); err != nil {
+			return err
+		}
+		eff, err := fn(d.readState)
+		if err != nil {
+			return err
+		}
+		if !eff.Empty() {
+			b := d.db.NewBatch()
+			defer b.Close()
+			if err := addEffects(d.db, b, &eff); err != nil {
+				return err
+			}
+			if err := b.Commit(pebbledb.Sync); err != nil {
+				return err
+			}
+			notified = len(eff.Notifications) > 0
+		}
+		if then != nil {
+			then()
+		}
+		return nil
+	})
+	if err == nil && notified {
+		d.tellOutboxed()
+	}
+	return err
+}
+
+// readState is the watcher's store.StateReader: its keys are kept under
+// famWatcher.
+func (d *DB) readState(prefix []byte, fn func(key, value []byte) error) error {
+	lower := append([]byte{famWatcher}, prefix...)
+	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
 		return err
 	}
-	d.watch = fn
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key()[1:], it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+// addEffects adds a watcher's effects to b.
+func addEffects(db *pebbledb.DB, b *pebbledb.Batch, eff *store.Effects) error {
+	if err := addNotifications(db, b, eff.Notifications); err != nil {
+		return err
+	}
+	key := make([]byte, 0, 64)
+	for _, c := range eff.State {
+		key = append(append(key[:0], famWatcher), c.Key...)
+		var err error
+		if c.Value == nil {
+			err = b.Delete(key, nil)
+		} else {
+			err = b.Set(key, c.Value, nil)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -473,14 +548,6 @@ func (d *DB) tellOutboxed() {
 	if fn := d.outboxed.Load(); fn != nil {
 		(*fn)()
 	}
-}
-
-// HoldCommits implements store.CommitWatcher: it runs fn with no Append
-// between the events it has seen and those it will see.
-func (d *DB) HoldCommits(fn func() error) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return fn()
 }
 
 // eventID returns the dedupe key of event id within an interned scope (an

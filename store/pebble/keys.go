@@ -35,6 +35,7 @@ import (
 //	'v' endpoint id 0x00 time id                  → JSON                 webhook delivery, its log newest last
 //	'q' time id                                   → JSON                 pending notification (the outbox)
 //	'p' notification id                           → 'q' key, or 0x00 time  index of pending notifications by id; delivered ones for 40 days
+//	'x' key                                       → value                the commit watcher's own state (store.StateChange)
 //
 // Dedupe records lead with their event day so that new records land near each
 // other and settled days are never rewritten by compactions; expiry is then a
@@ -84,6 +85,7 @@ const (
 	famDelivery   = 'v'
 	famOutbox     = 'q'
 	famPending    = 'p'
+	famWatcher    = 'x'
 )
 
 const (

@@ -1,13 +1,16 @@
 package pebble
 
 import (
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
+	"github.com/usaged/usaged/store"
 	"github.com/usaged/usaged/usage"
 )
 
@@ -98,14 +101,14 @@ func TestWatchOutbox(t *testing.T) {
 	defer d.Close()
 	at := time.Now().Add(-time.Minute)
 	// The commit watcher returns a notification for an event named n-….
-	err = d.WatchCommits(func() error { return nil }, func(accepted []*usage.Event) []usage.Notification {
+	err = d.WatchCommits(func(store.StateReader) (store.Effects, error) { return store.Effects{}, nil }, func(accepted []*usage.Event) store.Effects {
 		var ns []usage.Notification
 		for _, ev := range accepted {
 			if strings.HasPrefix(ev.ID, "n-") {
 				ns = append(ns, usage.Notification{ID: ev.ID, OrganizationID: "o", Type: usage.NotificationLimitThreshold, Time: at, Payload: []byte(`{}`)})
 			}
 		}
-		return ns
+		return store.Effects{Notifications: ns}
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -194,5 +197,75 @@ func TestDoneNotificationsRemembered(t *testing.T) {
 	}
 	if ps, err := d.PendingNotifications(ctx, 10); err != nil || len(ps) != 1 {
 		t.Fatalf("pending after the sweep and another append: %v %v", ps, err)
+	}
+}
+
+// TestWatcherState checks that the state a commit watcher returns is
+// written with the commit that accepted the events, read back by prefix,
+// deleted, kept apart from the store's own keys, and there after a reopen.
+func TestWatcherState(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	d, err := Open(Config{Dir: dir, FilterCapacity: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Minute)
+	read := func(d *DB, prefix string) map[string]string {
+		t.Helper()
+		got := map[string]string{}
+		err := d.HoldCommits(func(state store.StateReader) (store.Effects, error) {
+			return store.Effects{}, state([]byte(prefix), func(k, v []byte) error {
+				got[string(k)] = string(v)
+				return nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	// The watcher counts the accepted events of each client under "c/" and
+	// deletes "gone" at the first commit.
+	counts := map[string]int{}
+	err = d.WatchCommits(func(store.StateReader) (store.Effects, error) {
+		return store.Effects{State: []store.StateChange{{Key: []byte("gone"), Value: []byte("x")}, {Key: []byte("kept"), Value: []byte("y")}}}, nil
+	}, func(accepted []*usage.Event) store.Effects {
+		eff := store.Effects{State: []store.StateChange{{Key: []byte("gone")}}}
+		for _, ev := range accepted {
+			counts[ev.ClientID]++
+			eff.State = append(eff.State, store.StateChange{Key: []byte("c/" + ev.ClientID), Value: []byte(strconv.Itoa(counts[ev.ClientID]))})
+		}
+		return eff
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := read(d, ""); !maps.Equal(got, map[string]string{"gone": "x", "kept": "y"}) {
+		t.Fatalf("after start: %v", got)
+	}
+	evs := []usage.Event{
+		{ID: "1", Time: at, OrganizationID: "o", ClientID: "a", Status: 200},
+		{ID: "2", Time: at, OrganizationID: "o", ClientID: "b", Status: 200},
+		{ID: "1", Time: at, OrganizationID: "o", ClientID: "a", Status: 200}, // a duplicate: never seen
+		{ID: "3", Time: at, OrganizationID: "o", ClientID: "a", Status: 200},
+	}
+	if _, err := d.Append(t.Context(), evs, at.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"c/a": "2", "c/b": "1"}
+	if got := read(d, "c/"); !maps.Equal(got, want) {
+		t.Errorf("c/ after the commit = %v, want %v", got, want)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = Open(Config{Dir: dir, FilterCapacity: 1024}); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	want = map[string]string{"c/a": "2", "c/b": "1", "kept": "y"}
+	if got := read(d, ""); !maps.Equal(got, want) {
+		t.Errorf("after a reopen = %v, want %v", got, want)
 	}
 }
