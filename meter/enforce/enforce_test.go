@@ -30,9 +30,19 @@ const admin = "admin-token-for-enforce-tests"
 // and an admin client of it.
 func usaged(t *testing.T) (string, *client.Client, func()) {
 	t.Helper()
+	return usagedAt(t, nil)
+}
+
+// usagedAt is usaged with the clock now (time.Now if nil).
+func usagedAt(t *testing.T, now func() time.Time) (string, *client.Client, func()) {
+	t.Helper()
 	ctx, stop := context.WithCancel(context.Background())
 	cfg := servertest.Config(t)
 	cfg.Auth.AdminToken = admin
+	cfg.Now = now
+	if now != nil { // a clock the test holds still refills no rate limit
+		cfg.Limits.RateLimit, cfg.Limits.IngestRateLimit = -1, -1
+	}
 	s, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +124,7 @@ func startProxyShipping(t *testing.T, server, upURL string, ship bool, tune func
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := meter.New(meter.Config{Templates: meter.Paths(routes), Attributor: who, Sink: sp, Gate: gate})
+	m, err := meter.New(meter.Config{Templates: meter.Paths(routes), Attributor: who, Sink: sp, Gate: gate, Now: ecfg.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
