@@ -210,7 +210,10 @@ func (p *Poller) count(ctx context.Context, org string, last *polled) (usage.Lim
 	var u usage.LimitUpdate
 	for i := range ls {
 		l := &ls[i]
-		if !l.Enforced {
+		if !l.Enforced || l.Window.Type == usage.WindowRolling {
+			// A rolling window cannot be counted from the stored counts; a
+			// store that polls refuses one, and one stored elsewhere
+			// (a migrated store) is not enforced here.
 			continue
 		}
 		st, err := l.CurrentStatus(now, p.cfg.MaxRows, func(q usage.Query) ([]usage.Row, error) { return p.cfg.Rows(ctx, q) })

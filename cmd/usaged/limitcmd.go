@@ -18,10 +18,12 @@ import (
 // limitTokenHelp is the help of --token of the limit commands.
 const limitTokenHelp = "access token of a client holding usage:limit:view (and usage:limit:edit to change limits), or the admin token with --org"
 
-const limitDetails = `Usage limits bound one metric of an organization's requests over a calendar
-window: requests, status200, status300, status400 (429 included), status500,
+const limitDetails = `Usage limits bound one metric of an organization's requests over a window:
+requests, status200, status300, status400 (429 included), status500,
 status429, errorRate ((status400 + status500) / requests, a ratio such as
-0.05) or responseBytes, over the hour, day, ISO week or month in a time zone.
+0.05) or responseBytes, over the hour, day, ISO week or month in a time zone,
+or over the last N minutes (--window rolling --minutes N, on the embedded
+store).
 A client's token acts on its own organization; the admin token names one
 with --org.`
 
@@ -37,6 +39,7 @@ func (c *cli) newLimitCommand(name, summary string) (*cmdline.Command, *remoteFl
 // limitFlags are the flags that define a limit, for create and update.
 type limitFlags struct {
 	name, scope, clientID, metric, window, timeZone string
+	minutes                                         int
 	value                                           float64
 	thresholds                                      flagvalue.List
 	enforced                                        bool
@@ -49,7 +52,8 @@ func addLimitFlags(fs *flag.FlagSet) *limitFlags {
 	fs.StringVar(&f.scope, "scope", "organization", "what is counted: organization, client (with --client) or eachClient")
 	fs.StringVar(&f.clientID, "client", "", "client id of scope client, as events name it")
 	fs.StringVar(&f.metric, "metric", "requests", "requests, status200, status300, status400, status500, status429, errorRate or responseBytes")
-	fs.StringVar(&f.window, "window", "day", "calendar window: hour, day, week or month")
+	fs.StringVar(&f.window, "window", "day", "window: hour, day, week or month (calendar), or rolling (with --minutes)")
+	fs.IntVar(&f.minutes, "minutes", 0, "length of a rolling window in minutes, 1 to 1440")
 	fs.StringVar(&f.timeZone, "time-zone", "", "IANA time zone of the window, such as Europe/Berlin (default UTC)")
 	fs.Float64Var(&f.value, "value", 0, "the limit: a count, or a ratio such as 0.05 for errorRate")
 	fs.Var(&f.thresholds, "thresholds", "comma-separated `percentages` to notify at, such as 50,80,100")
@@ -84,6 +88,12 @@ func (f *limitFlags) apply(req *wire.LimitRequest, all bool, set map[string]bool
 	}
 	if is("window") {
 		req.Window.Type = f.window
+		if f.window != "rolling" && !set["minutes"] {
+			req.Window.Minutes = 0
+		}
+	}
+	if is("minutes") {
+		req.Window.Minutes = f.minutes
 	}
 	if is("time-zone") {
 		req.Window.TimeZone = f.timeZone
@@ -282,6 +292,9 @@ func scopeText(l wire.Limit) string {
 }
 
 func windowText(w wire.LimitWindow) string {
+	if w.Type == "rolling" {
+		return fmt.Sprintf("rolling %d minutes", w.Minutes)
+	}
 	zone := w.TimeZone
 	if zone == "" {
 		zone = "UTC"

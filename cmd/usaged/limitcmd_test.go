@@ -97,6 +97,11 @@ func TestLimitCLI(t *testing.T) {
 	if out := runCLI(t, env, "limit", "get", "--id", l.ID); !strings.Contains(out, `limit "server errors"`) || !strings.Contains(out, "status500 of each client") {
 		t.Errorf("get:\n%s", out)
 	}
+	// A rolling window reaches the server, which counts one only on the
+	// embedded store.
+	if _, err := tryCLI(t, env, "limit", "update", "--id", l.ID, "--window", "rolling", "--minutes", "5"); err == nil || !strings.Contains(err.Error(), "only the embedded store") {
+		t.Errorf("a rolling window on the memory store: %v", err)
+	}
 	if out := runCLI(t, env, "limit", "delete", "--id", l.ID); out != "deleted limit "+l.ID+"\n" {
 		t.Errorf("delete: %q", out)
 	}

@@ -250,8 +250,8 @@ type ErrorBody struct {
 
 // LimitWindow is the window of a usage limit: a calendar hour, day, ISO
 // week or month ("hour", "day", "week", "month") in an IANA time zone,
-// UTC when timeZone is empty. "rolling" with minutes is refused until
-// usaged can count it exactly.
+// UTC when timeZone is empty, or "rolling": the last minutes whole
+// minutes, which only the embedded store counts.
 type LimitWindow struct {
 	Type     string `json:"type"`
 	TimeZone string `json:"timeZone,omitempty"`
