@@ -560,7 +560,7 @@ func (e *Evaluator) Changes(now time.Time) usage.LimitUpdate {
 				u.Limits = append(u.Limits, *r.limit)
 				r.announced = true
 			}
-			u.Values = r.valuesAt(now, u.Values, true)
+			u.Values = r.valuesAt(now, u.Values, true, &e.changes)
 		}
 	}
 	return u
@@ -584,7 +584,7 @@ func (e *Evaluator) Enforced(now time.Time, orgID string) usage.LimitUpdate {
 		for _, r := range rs {
 			if r.limit.Enforced {
 				u.Limits = append(u.Limits, *r.limit)
-				u.Values = r.valuesAt(now, u.Values, false)
+				u.Values = r.valuesAt(now, u.Values, false, &e.changes)
 			}
 		}
 	}

@@ -221,7 +221,10 @@ func (r *rollingLimit) value(client string, m int64) *rollingValue {
 }
 
 // advance moves v on to minute m, dropping the minutes that left the
-// window, and appends to changes their deletion if changes is not nil.
+// window, and appends their deletion to changes. A deletion may be written
+// late (with the next commit, or the next sweep): a minute out of the
+// window is never read again, and a commit that counts in it again (the
+// clock moved back) writes it after the deletion.
 func (r *rollingLimit) advance(client string, v *rollingValue, m int64, changes *[]store.StateChange) {
 	if m <= v.at {
 		return
@@ -395,12 +398,12 @@ func (e *Evaluator) removeRolling(orgID, id string) *rollingLimit {
 // values appends r's values as of now to vs, as tracked.values does: those
 // changed since Changes last reported them (their value, or their window,
 // which moves every minute) if changed, marking them reported, or all.
-func (r *rollingLimit) valuesAt(now time.Time, vs []usage.LimitValue, changed bool) []usage.LimitValue {
+func (r *rollingLimit) valuesAt(now time.Time, vs []usage.LimitValue, changed bool, changes *[]store.StateChange) []usage.LimitValue {
 	m := unixMinute(now)
 	iv := r.limit.Window.RollingIn(now, r.loc)
 	for _, client := range slices.Sorted(mapKeys(r.values)) {
 		v := r.values[client]
-		r.advance(client, v, m, nil)
+		r.advance(client, v, m, changes)
 		if changed {
 			if v.sent == v.total.N+1 && v.sentAt == m {
 				continue
@@ -442,7 +445,7 @@ func (e *Evaluator) RollingStatus(l *usage.Limit, now time.Time) (usage.LimitSta
 	m := unixMinute(now)
 	for _, client := range slices.Sorted(mapKeys(r.values)) {
 		v := r.values[client]
-		r.advance(client, v, m, nil)
+		r.advance(client, v, m, &e.changes)
 		x := v.total.Metric(l.Metric)
 		if l.Scope != usage.ScopeEachClient {
 			st.Value = x
@@ -456,4 +459,61 @@ func (e *Evaluator) RollingStatus(l *usage.Limit, now time.Time) (usage.LimitSta
 	}
 	slices.SortFunc(st.Clients, func(a, b usage.ClientLimitStatus) int { return strings.Compare(a.ClientID, b.ClientID) })
 	return st, nil
+}
+
+// SweepRolling moves every rolling window on to now and forgets the values
+// no minute is left of (a client not seen for a window's length), and
+// returns the state changes to write: the deletion of what it dropped and
+// of what was dropped since the last commit. Without it, the minutes of
+// a client that stopped calling would stay until the next load.
+func (e *Evaluator) SweepRolling(now time.Time) []store.StateChange {
+	m := unixMinute(now)
+	for _, rs := range e.rolling {
+		for _, r := range rs {
+			for client, v := range r.values {
+				r.advance(client, v, m, &e.changes)
+				if len(v.minutes) == 0 {
+					// Its thresholds were armed again at the event that
+					// found it empty, or will be at its next: as a new
+					// value starts.
+					delete(r.values, client)
+					e.changes = append(e.changes, store.StateChange{Key: r.key(client, stateMarks, 0)})
+				}
+			}
+		}
+	}
+	return e.TakeState()
+}
+
+// orphanedState returns the deletion of every key of the state that is of
+// no rolling limit tracked.
+func (e *Evaluator) orphanedState(state store.StateReader) ([]store.StateChange, error) {
+	tracked := map[string]bool{}
+	for _, rs := range e.rolling {
+		for _, r := range rs {
+			tracked[string(rollingPrefix(r.limit, false))] = true
+		}
+	}
+	var out []store.StateChange
+	err := state([]byte{'r'}, func(k, _ []byte) error {
+		if p, ok := limitPrefixOf(k); !ok || !tracked[string(p)] {
+			out = append(out, store.StateChange{Key: bytes.Clone(k)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// limitPrefixOf returns the part of a state key that is its limit's
+// (rollingPrefix without the rule).
+func limitPrefixOf(k []byte) ([]byte, bool) {
+	i := 1
+	for range 2 {
+		n, w := binary.Uvarint(k[i:])
+		if w <= 0 || uint64(len(k)-i-w) < n {
+			return nil, false
+		}
+		i += w + int(n)
+	}
+	return k[:i], true
 }

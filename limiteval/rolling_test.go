@@ -135,6 +135,9 @@ func testRolling(t *testing.T, seed uint64) {
 			got = append(got, found{commit, keyOf(&c), c.Value})
 		}
 		state.apply(e.TakeState())
+		if rng.IntN(20) == 0 { // a sweep, between commits, changes nothing they find
+			state.apply(e.SweepRolling(now))
+		}
 
 		for _, ev := range evs {
 			for li := range ls {
@@ -197,6 +200,54 @@ func testRolling(t *testing.T, seed uint64) {
 		}
 	}
 	t.Logf("%d crossings over %d commits; %d state keys", len(want), commit, len(state))
+
+	// A day later every window is empty: a sweep leaves no state.
+	state.apply(e.SweepRolling(arrivals[len(arrivals)-1].now.Add(25 * time.Hour)))
+	if len(state) != 0 {
+		t.Errorf("%d state keys left a day later, such as %q", len(state), slices.Sorted(maps.Keys(state))[0])
+	}
+}
+
+// TestRollingOrphanedState checks that a load deletes the state of rolling
+// limits it was not given (deleted before a crash let the store forget
+// them), and keeps the state of those it was.
+func TestRollingOrphanedState(t *testing.T) {
+	now := time.Date(2026, 5, 4, 10, 0, 30, 0, time.UTC)
+	state := stateMap{}
+	mk := func(id string) usage.Limit {
+		return usage.Limit{ID: id, OrganizationID: "o", Name: id, Metric: usage.LimitRequests,
+			Window: usage.Window{Type: usage.WindowRolling, Minutes: 10}, Value: 100, Thresholds: []int{1}, Version: 1}
+	}
+	e := New()
+	for _, id := range []string{"a", "ab", "b"} { // "a" is a prefix of "ab"
+		if _, changes, err := e.SetRolling(mk(id), now, state.read); err != nil {
+			t.Fatal(err)
+		} else {
+			state.apply(changes)
+		}
+	}
+	e.ObserveAll(now, []*usage.Event{{ID: "1", OrganizationID: "o", ClientID: "c", Time: now, Status: 200}}, nil)
+	state.apply(e.TakeState())
+	if len(state) != 6 { // a minute and marks each
+		t.Fatalf("%d state keys, want 6", len(state))
+	}
+	e = New()
+	if _, _, err := e.SetRolling(mk("a"), now, state.read); err != nil {
+		t.Fatal(err)
+	}
+	orphans, err := e.orphanedState(state.read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state.apply(orphans)
+	for k := range state {
+		if p, _ := limitPrefixOf([]byte(k)); string(p) != string(rollingPrefix(&usage.Limit{OrganizationID: "o", ID: "a"}, false)) {
+			t.Errorf("key %q of a limit not loaded is left", k)
+		}
+	}
+	if len(state) != 2 {
+		t.Errorf("%d keys left, want limit a's 2", len(state))
+	}
 }
 
 // TestRollingNewVersion checks that a new version of a rolling limit keeps

@@ -1,6 +1,7 @@
 package limiteval
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"sync"
@@ -73,12 +74,19 @@ func Watch(ctx context.Context, u store.Usage, limits []usage.Limit, now func() 
 			}
 			found, changes = append(found, met...), append(changes, ch...)
 		}
-		return store.Effects{Notifications: Notifications(found, now()), State: changes}, nil
+		// The state of limits deleted before a crash let them be
+		// forgotten.
+		orphans, err := w.ev.orphanedState(state)
+		if err != nil {
+			return store.Effects{}, err
+		}
+		return store.Effects{Notifications: Notifications(found, now()), State: append(changes, orphans...)}, nil
 	}, w.observe)
 	if err != nil {
 		return nil, err
 	}
 	go w.feed(ctx)
+	go w.sweep(ctx)
 	return w, nil
 }
 
@@ -176,14 +184,46 @@ func (w *Watcher) set(ctx context.Context, l usage.Limit, now time.Time, state s
 	return found, nil, err
 }
 
-// Removed stops evaluating the limit id of organization org.
+// Removed stops evaluating the limit id of organization org, and deletes
+// its state.
 func (w *Watcher) Removed(org, id string) {
-	w.usage.HoldCommits(func(store.StateReader) (store.Effects, error) {
+	w.usage.HoldCommits(func(state store.StateReader) (store.Effects, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.ev.Remove(org, id)
-		return store.Effects{}, nil
+		var eff store.Effects
+		err := state(rollingPrefix(&usage.Limit{OrganizationID: org, ID: id}, false), func(k, _ []byte) error {
+			eff.State = append(eff.State, store.StateChange{Key: bytes.Clone(k)})
+			return nil
+		})
+		return eff, err
 	})
+}
+
+// SweepEvery is how often the rolling windows of clients that stopped
+// calling are forgotten (Evaluator.SweepRolling).
+const SweepEvery = time.Minute
+
+// sweep writes, every SweepEvery until ctx ends, the state that rolling
+// windows dropped.
+func (w *Watcher) sweep(ctx context.Context) {
+	t := time.NewTicker(SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// An error leaves the state to the next sweep, or to the next
+		// start's load: a store that fails to write is failed for every
+		// write, and says so there.
+		_ = w.usage.HoldCommits(func(store.StateReader) (store.Effects, error) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return store.Effects{State: w.ev.SweepRolling(w.now())}, nil
+		})
+	}
 }
 
 // RollingStatus returns the status of l, a limit of a rolling window, as
