@@ -79,8 +79,9 @@ func awayFromMonthEnd() {
 // TestLimitsEndToEnd runs usaged, the metering proxy, an upstream and a
 // webhook receiver as real processes and servers. Clients of three plans
 // send requests through the proxy — a free client over its enforced limit,
-// a pro client over its higher enforced limit, a client whose limit only
-// notifies — and a batch client sends events straight to usaged, every
+// a pro client over its higher enforced limit, a client over its enforced
+// limit of a rolling hour, a client whose limit only notifies — and a batch
+// client sends events straight to usaged, every
 // batch twice and retried when it fails. Usaged is SIGKILLed mid-run and
 // restarted on the same data. At the end, by the test's own count of what
 // it sent and what it was answered: each enforced client was served
@@ -151,6 +152,10 @@ func TestLimitsEndToEnd(t *testing.T) {
 	limit("pro", "pro", 150, []int{50, 100}, true)
 	limit("notify", "notify", 200, []int{50, 100}, false)
 	limit("batch", "batch", 500, []int{50, 100}, false)
+	// A rolling hour, which the restart must read back minute by minute.
+	var burst struct{ SelfURI string }
+	json.Unmarshal(call("POST", "/api/v2/usage/limits"+q, map[string]any{"name": "burst", "scope": "client", "clientId": "burst", "metric": "requests",
+		"value": 50, "window": map[string]any{"type": "rolling", "minutes": 60}, "thresholds": []int{50, 100}, "enforced": true}, 201), &burst)
 
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer up.Close()
@@ -212,6 +217,7 @@ func TestLimitsEndToEnd(t *testing.T) {
 		wg.Go(func() { through("free", free) })
 		wg.Go(func() { through("pro", pro) })
 		wg.Go(func() { through("notify", notify) })
+		wg.Go(func() { through("burst", free) })
 		wg.Go(func() { batches(batch) })
 		wg.Wait()
 	}
@@ -227,7 +233,7 @@ func TestLimitsEndToEnd(t *testing.T) {
 	run(30, 60, 30, 25)
 
 	// Enforced: exactly the limit served, the rest refused.
-	for c, lim := range map[string]int{"free": 60, "pro": 150} {
+	for c, lim := range map[string]int{"free": 60, "pro": 150, "burst": 50} {
 		if a := answered[c]; a[200] != lim || a[429] != sent[c]-lim {
 			t.Errorf("%s sent %d, answered %v; want %d served and the rest refused", c, sent[c], a, lim)
 		}
@@ -276,9 +282,18 @@ func TestLimitsEndToEnd(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	// The rolling hour holds every request of burst, served or refused,
+	// those before the crash too.
+	var st struct{ Value float64 }
+	json.Unmarshal(call("GET", burst.SelfURI+"/status", nil, 200), &st)
+	if int(st.Value) != sent["burst"] {
+		t.Errorf("burst's rolling hour counts %v, the test sent %d", st.Value, sent["burst"])
+	}
+
 	// Every crossing once, at the request that met it, and no other.
 	want := []string{
 		"batch 50% at 250",
+		"burst 100% at 50", "burst 50% at 25",
 		"free 100% at 60", "free 50% at 30", "free 80% at 48",
 		"notify 50% at 100",
 		"pro 100% at 150", "pro 50% at 75",
