@@ -12,7 +12,7 @@ import { wallClock } from './zone.js';
  * @property {string} [clientId] of scope client
  * @property {{userIds?: string[], templateUris?: string[], httpMethods?: string[]}} [filter]
  * @property {string} metric
- * @property {{type: string, timeZone?: string}} window
+ * @property {{type: string, timeZone?: string, minutes?: number}} window
  * @property {number} value
  * @property {number[]} thresholds percentages of value, sorted
  * @property {boolean} enforced
@@ -46,7 +46,7 @@ import { wallClock } from './zone.js';
  * @property {number[]} thresholds
  * @property {number[]} reached the thresholds the percentage has reached
  * @property {'ok' | 'warn' | 'over'} level
- * @property {string} windowType
+ * @property {string} windowType hour, day, week, month, or "last N min" for a rolling window
  * @property {string} zone
  * @property {string} windowStart
  * @property {string} windowEnd
@@ -83,7 +83,7 @@ export function bars(limits) {
       thresholds,
       reached: thresholds.filter((t) => percentage >= t),
       level: level(percentage, thresholds),
-      windowType: l.window.type,
+      windowType: l.window.type === 'rolling' ? `last ${l.window.minutes} min` : l.window.type,
       zone: l.window.timeZone || 'UTC',
       windowStart: st.windowStart,
       windowEnd: st.windowEnd,

@@ -185,3 +185,8 @@ test('lines come lowest first, each with its name and value', () => {
     { id: 'b', name: 'B', value: 500 },
   ]);
 });
+
+test('a rolling window is named by its length', () => {
+  const got = bars([limit('burst', { window: { type: 'rolling', minutes: 5 }, status: status(3, 30) })]);
+  assert.equal(got[0].windowType, 'last 5 min');
+});
