@@ -67,6 +67,16 @@ func (h *thresholdReceiver) crossings() ([]string, int) {
 	return out, h.bad
 }
 
+// subscribe has the organization of token send its limit.threshold
+// notifications to h at url.
+func (h *thresholdReceiver) subscribe(t *testing.T, e *env, token, url string) {
+	t.Helper()
+	w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", token, map[string]any{"url": url, "eventTypes": []string{"limit.threshold"}}), 201)
+	h.mu.Lock()
+	h.secret = w.Secret
+	h.mu.Unlock()
+}
+
 // onDisk keeps the server's store in Pebble under dir, lets webhooks reach
 // the test's receiver on loopback and polls the outbox often.
 func onDisk(dir string) envTuning {
@@ -133,10 +143,7 @@ func TestLimitNotifiedOnce(t *testing.T) {
 		e := MustEnv(t, onDisk(dir))
 		orgID = e.mustOrg("Acme").ID
 		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
-		w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
-		rc.mu.Lock()
-		rc.secret = w.Secret
-		rc.mu.Unlock()
+		rc.subscribe(t, e, editor, srv.URL)
 		l := e.mustLimit(editor, map[string]any{"name": "daily", "metric": "requests", "value": 10,
 			"window": map[string]any{"type": "day"}, "thresholds": []int{50, 100}})
 		limitURI = l.SelfURI
@@ -235,10 +242,7 @@ func TestLimitStoredBeforeACrashIsNotified(t *testing.T) {
 		e := MustEnv(t, onDisk(dir))
 		orgID = e.mustOrg("Acme").ID
 		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
-		w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
-		rc.mu.Lock()
-		rc.secret = w.Secret
-		rc.mu.Unlock()
+		rc.subscribe(t, e, editor, srv.URL)
 		var batch []any
 		for i := range 6 {
 			batch = append(batch, event(fmt.Sprintf("ev-%d", i), "time", e.clk.Now().Add(-time.Minute).Format(time.RFC3339)))
@@ -306,10 +310,7 @@ func TestRollingLimit(t *testing.T) {
 		e := MustEnv(t, onDisk(dir))
 		orgID = e.mustOrg("Acme").ID
 		editor := e.mustToken(e.mustClient(orgID, 0, usage.PermLimitView, usage.PermLimitEdit, usage.PermEventAdd))
-		w := decode[webhookBody](t, e.do("POST", "/api/v2/usage/webhooks", editor, map[string]any{"url": srv.URL, "eventTypes": []string{"limit.threshold"}}), 201)
-		rc.mu.Lock()
-		rc.secret = w.Secret
-		rc.mu.Unlock()
+		rc.subscribe(t, e, editor, srv.URL)
 		e.clk.Set(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))
 		uri = e.mustLimit(editor, map[string]any{"name": "burst", "metric": "requests", "value": 10,
 			"window": map[string]any{"type": "rolling", "minutes": 5}, "thresholds": []int{50, 100}}).SelfURI
