@@ -401,8 +401,7 @@ func (e *Evaluator) removeRolling(orgID, id string) *rollingLimit {
 func (r *rollingLimit) valuesAt(now time.Time, vs []usage.LimitValue, changed bool, changes *[]store.StateChange) []usage.LimitValue {
 	m := unixMinute(now)
 	iv := r.limit.Window.RollingIn(now, r.loc)
-	for _, client := range slices.Sorted(mapKeys(r.values)) {
-		v := r.values[client]
+	for client, v := range r.values {
 		r.advance(client, v, m, changes)
 		if changed {
 			if v.sent == v.total.N+1 && v.sentAt == m {
