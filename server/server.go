@@ -617,6 +617,9 @@ func randomBytes(n int) []byte {
 	return b
 }
 
+// The cluster's evaluator counts rolling windows too.
+var _ genesys.RollingWatch = (*clickhouse.Limits)(nil)
+
 // watchLimits evaluates every organization's usage limits as events commit,
 // where the usage backend can: the embedded store in its commits
 // (limiteval.Watch, which also feeds the limits stream), the cluster's as
