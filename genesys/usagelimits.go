@@ -124,7 +124,7 @@ func limitOf(req *wire.LimitRequest, org string, now time.Time) (usage.Limit, er
 // one of the limit's metric.
 func (s *Server) checkCountable(ctx context.Context, l *usage.Limit, now time.Time) error {
 	if _, ok := s.cfg.LimitWatch.(RollingWatch); l.Window.Type == usage.WindowRolling && !ok {
-		return usage.Errorf(usage.KindInvalid, "window.type", "rolling windows are counted minute by minute as events commit, which only the embedded store does; this server's store keeps counts by the hour: use an hour, day, week or month window")
+		return usage.Errorf(usage.KindInvalid, "window.type", "rolling windows are counted minute by minute as events commit, which only the embedded store and the cluster do; this server's store keeps counts by the hour: use an hour, day, week or month window")
 	}
 	if l.Metric != usage.LimitResponseBytes {
 		return nil
@@ -260,8 +260,9 @@ type LimitWatch interface {
 }
 
 // RollingWatch is a LimitWatch that counts rolling windows, minute by
-// minute (limiteval.Watcher); a limit of a rolling window is refused where
-// the watch is not one.
+// minute (limiteval.Watcher on the embedded store, clickhouse.Limits on
+// the cluster); a limit of a rolling window is refused where the watch is
+// not one.
 type RollingWatch interface {
 	LimitWatch
 	// RollingStatus returns the status of l, of a rolling window, now.

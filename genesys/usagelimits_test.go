@@ -101,7 +101,7 @@ func TestLimitsCRUD(t *testing.T) {
 	}
 	bad := dailyLimit()
 	bad["window"] = map[string]any{"type": "rolling", "minutes": 60}
-	wantError(t, e.do("PUT", l.SelfURI, tok, bad), 400, "bad.request", "only the embedded store does")
+	wantError(t, e.do("PUT", l.SelfURI, tok, bad), 400, "bad.request", "only the embedded store and the cluster do")
 
 	decode[struct{}](t, e.do("DELETE", l.SelfURI, tok, nil), 204)
 	wantError(t, e.do("GET", l.SelfURI, tok, nil), 404, "not.found", "was not found")
@@ -134,7 +134,7 @@ func TestLimitsValidation(t *testing.T) {
 			t.Errorf("%s: error %s, want the field named and %q", field, r.body, inMessage)
 		}
 	}
-	f(func(m map[string]any) { m["window"] = map[string]any{"type": "rolling", "minutes": 30} }, "window.type", "only the embedded store does")
+	f(func(m map[string]any) { m["window"] = map[string]any{"type": "rolling", "minutes": 30} }, "window.type", "only the embedded store and the cluster do")
 	f(func(m map[string]any) { m["window"] = map[string]any{"type": "rolling"} }, "window.minutes", "from 1 to 1440")
 	f(func(m map[string]any) { m["window"] = map[string]any{"type": "day", "timeZone": "Asia/Kolkata"} }, "window.timeZone", "whole hours")
 	f(func(m map[string]any) { m["window"] = map[string]any{"type": "day", "timeZone": "Nowhere/Else"} }, "window.timeZone", "not an IANA time zone")

@@ -2,6 +2,7 @@ package limiteval
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -66,7 +67,8 @@ func Load(l usage.Limit, now time.Time, rows Rows) ([]Count, error) {
 // Evaluator's Observe does but keeping no value: the values are kept by
 // the caller. It is safe for concurrent use once built.
 type Matcher struct {
-	byOrg map[string][]*matched
+	byOrg   map[string][]*matched
+	rolling map[string][]*matched // limits of a rolling window, by organization
 }
 
 type matched struct {
@@ -74,27 +76,102 @@ type matched struct {
 	filter *filter // nil for none
 }
 
-// NewMatcher returns a Matcher of limits, each normalized. Limits whose
-// window cannot be computed (a rolling one) are left out.
+// NewMatcher returns a Matcher of limits, each normalized: Adds matches
+// those of calendar windows, RollingAdds those of rolling ones.
 func NewMatcher(limits []usage.Limit) *Matcher {
-	m := &Matcher{byOrg: map[string][]*matched{}}
+	m := &Matcher{byOrg: map[string][]*matched{}, rolling: map[string][]*matched{}}
 	for _, l := range limits {
+		x := &matched{limit: l, filter: newFilter(l.Filter)}
+		if l.Window.Type == usage.WindowRolling {
+			m.rolling[l.OrganizationID] = append(m.rolling[l.OrganizationID], x)
+			continue
+		}
 		if _, err := l.Window.Current(time.Time{}); err != nil {
 			continue
 		}
-		m.byOrg[l.OrganizationID] = append(m.byOrg[l.OrganizationID], &matched{limit: l, filter: newFilter(l.Filter)})
+		m.byOrg[l.OrganizationID] = append(m.byOrg[l.OrganizationID], x)
 	}
 	return m
 }
 
-// Limits returns the limits of m.
+// Limits returns the limits of m, of either kind of window.
 func (m *Matcher) Limits() []usage.Limit {
 	var out []usage.Limit
-	for _, ms := range m.byOrg {
-		for _, x := range ms {
-			out = append(out, x.limit)
+	for _, byOrg := range []map[string][]*matched{m.byOrg, m.rolling} {
+		for _, ms := range byOrg {
+			for _, x := range ms {
+				out = append(out, x.limit)
+			}
 		}
 	}
+	return out
+}
+
+// RollingCount is what a batch of events adds to the window of a limit of
+// a rolling window (of one client, for a limit on each client): a Sum per
+// minute the events fall in.
+type RollingCount struct {
+	Limit    *usage.Limit
+	ClientID string // for usage.ScopeEachClient, else ""
+	Minutes  []MinuteSum
+}
+
+// MinuteSum is the Sum of a minute, in minutes since the Unix epoch
+// (UnixMinute).
+type MinuteSum struct {
+	Minute int64
+	Sum    Sum
+}
+
+// RollingAdds returns what events, accepted together at now, add to the
+// rolling windows of m's limits, ordered by organization, limit and client,
+// each one's minutes in order. An event counts in its own minute if that
+// minute is in the window at now, the minute of now and the Minutes-1
+// before it; one stamped ahead of now counts too, at once (as on the
+// embedded store), and one older than the window counts nowhere, so that a
+// window no event of the batch reaches is not in the result.
+func (m *Matcher) RollingAdds(now time.Time, events []*usage.Event) []RollingCount {
+	type key struct {
+		l      *matched
+		client string
+	}
+	sums := map[key]map[int64]*Sum{}
+	at := unixMinute(now)
+	for _, ev := range events {
+		for _, x := range m.rolling[ev.OrganizationID] {
+			k := unixMinute(ev.Time)
+			if k <= at-int64(x.limit.Window.Minutes) || !x.filter.applies(&x.limit, ev) {
+				continue
+			}
+			key := key{l: x}
+			if x.limit.Scope == usage.ScopeEachClient {
+				key.client = ev.ClientID
+			}
+			ms := sums[key]
+			if ms == nil {
+				ms = map[int64]*Sum{}
+				sums[key] = ms
+			}
+			s := ms[k]
+			if s == nil {
+				s = &Sum{}
+				ms[k] = s
+			}
+			s.Add(x.limit.Metric, usage.CountsFor(ev.Status), ev.ResponseBytes)
+		}
+	}
+	out := make([]RollingCount, 0, len(sums))
+	for k, ms := range sums {
+		c := RollingCount{Limit: &k.l.limit, ClientID: k.client}
+		for _, minute := range slices.Sorted(maps.Keys(ms)) {
+			c.Minutes = append(c.Minutes, MinuteSum{Minute: minute, Sum: *ms[minute]})
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b RollingCount) int {
+		return cmp.Or(strings.Compare(a.Limit.OrganizationID, b.Limit.OrganizationID), strings.Compare(a.Limit.ID, b.Limit.ID),
+			strings.Compare(a.ClientID, b.ClientID))
+	})
 	return out
 }
 

@@ -453,23 +453,30 @@ func due(l *usage.Limit, met uint64) int64 {
 	if l.Metric == usage.LimitErrorRate {
 		return 0
 	}
-	d := uint64(math.MaxInt64)
+	d := int64(math.MaxInt64)
 	for i, p := range l.Thresholds {
-		if met&(1<<i) != 0 {
-			continue
+		if met&(1<<i) == 0 {
+			d = min(d, LeastCount(l, p))
 		}
-		// ⌈value·p/100⌉, when it is below 2⁶³.
-		hi, lo := bits.Mul64(uint64(l.Value), uint64(p))
-		if hi >= 100 {
-			continue
-		}
-		q, r := bits.Div64(hi, lo, 100)
-		if r != 0 {
-			q++ // q < 2⁶⁴/100: no wrap
-		}
-		d = min(d, q)
 	}
-	return int64(d)
+	return d
+}
+
+// LeastCount returns the least count or byte sum that meets threshold p
+// of l, a limit of either (as Meets decides: ⌈value·p/100⌉), or
+// math.MaxInt64 when none below 2⁶³ does. A store that compares counts
+// where Meets cannot run (the cluster's script in Redis) compares them
+// with it, in whole numbers.
+func LeastCount(l *usage.Limit, p int) int64 {
+	hi, lo := bits.Mul64(uint64(l.Value), uint64(p))
+	if hi >= 100 {
+		return math.MaxInt64
+	}
+	q, r := bits.Div64(hi, lo, 100)
+	if r != 0 {
+		q++ // q < 2⁶⁴/100: no wrap
+	}
+	return int64(min(q, math.MaxInt64))
 }
 
 // Meets reports whether s is at least p percent of l's value. Counts and

@@ -36,6 +36,11 @@ type PollerConfig struct {
 	Limits func(ctx context.Context, org string) ([]usage.Limit, error)
 	// Rows answers a limit's query from the stored counts; required.
 	Rows func(ctx context.Context, q usage.Query) ([]usage.Row, error)
+	// Rolling returns the status of l, a limit of a rolling window, now,
+	// from whatever counts its minutes (the cluster's counters); nil
+	// leaves rolling limits out of the feed: the stored counts, kept by
+	// the hour, cannot count one.
+	Rolling func(ctx context.Context, l *usage.Limit) (usage.LimitStatus, error)
 	// MaxRows bounds the rows of one limit's count (the clients of a
 	// limit on each client); default DefaultPollMaxRows.
 	MaxRows int
@@ -210,13 +215,19 @@ func (p *Poller) count(ctx context.Context, org string, last *polled) (usage.Lim
 	var u usage.LimitUpdate
 	for i := range ls {
 		l := &ls[i]
-		if !l.Enforced || l.Window.Type == usage.WindowRolling {
+		rolling := l.Window.Type == usage.WindowRolling
+		if !l.Enforced || rolling && p.cfg.Rolling == nil {
 			// A rolling window cannot be counted from the stored counts; a
-			// store that polls refuses one, and one stored elsewhere
+			// store that counts none refuses one, and one stored elsewhere
 			// (a migrated store) is not enforced here.
 			continue
 		}
-		st, err := l.CurrentStatus(now, p.cfg.MaxRows, func(q usage.Query) ([]usage.Row, error) { return p.cfg.Rows(ctx, q) })
+		var st usage.LimitStatus
+		if rolling {
+			st, err = p.cfg.Rolling(ctx, l)
+		} else {
+			st, err = l.CurrentStatus(now, p.cfg.MaxRows, func(q usage.Query) ([]usage.Row, error) { return p.cfg.Rows(ctx, q) })
+		}
 		if err != nil {
 			return usage.LimitUpdate{}, err
 		}

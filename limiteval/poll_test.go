@@ -72,3 +72,75 @@ func TestPollerSharesACount(t *testing.T) {
 		t.Fatalf("%d queries after every subscriber left", q)
 	}
 }
+
+// A rolling limit is streamed with the values of the status function given
+// for it, its window moving with the minute; without one it is left out.
+func TestPollerRolling(t *testing.T) {
+	now := time.Date(2026, 6, 15, 12, 0, 30, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	l, err := usage.Limit{ID: "r", OrganizationID: "o", Name: "last five minutes", Metric: usage.LimitRequests, Value: 10,
+		Window: usage.Window{Type: usage.WindowRolling, Minutes: 5}, Enforced: true, Version: 1}.Normalize(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var value atomic.Int64
+	cfg := PollerConfig{
+		Limits: func(context.Context, string) ([]usage.Limit, error) { return []usage.Limit{l}, nil },
+		Rows: func(context.Context, usage.Query) ([]usage.Row, error) {
+			t.Error("a rolling limit was queried")
+			return nil, nil
+		},
+		Every: 10 * time.Millisecond,
+		Now:   func() time.Time { return time.Unix(0, clock.Load()).UTC() },
+	}
+	p, err := NewPoller(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _, cancel, err := p.Subscribe(t.Context(), "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if len(snap.Limits) != 0 || len(snap.Values) != 0 {
+		t.Fatalf("without a status function: %+v", snap)
+	}
+
+	cfg.Rolling = func(_ context.Context, rl *usage.Limit) (usage.LimitStatus, error) {
+		at := time.Unix(0, clock.Load()).UTC()
+		return usage.LimitStatus{Window: rl.Window.RollingIn(at, time.UTC), Value: float64(value.Load())}, nil
+	}
+	if p, err = NewPoller(cfg); err != nil {
+		t.Fatal(err)
+	}
+	value.Store(3)
+	snap, ch, cancel, err := p.Subscribe(t.Context(), "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	if len(snap.Limits) != 1 || len(snap.Values) != 1 || snap.Values[0].Value != 3 ||
+		!snap.Values[0].Window.Start.Equal(now.Truncate(time.Minute).Add(-4*time.Minute)) {
+		t.Fatalf("snapshot %+v", snap)
+	}
+	// The next minute, the same value: sent again, of the window moved on.
+	clock.Store(now.Add(time.Minute).UnixNano())
+	select {
+	case u := <-ch:
+		if len(u.Values) != 1 || u.Values[0].Value != 3 || !u.Values[0].Window.Start.Equal(now.Truncate(time.Minute).Add(-3*time.Minute)) {
+			t.Fatalf("update %+v", u)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no update as the window moved")
+	}
+	value.Store(1)
+	select {
+	case u := <-ch:
+		if len(u.Values) != 1 || u.Values[0].Value != 1 {
+			t.Fatalf("update %+v", u)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no update as the value fell")
+	}
+}

@@ -77,12 +77,25 @@ func rollingPrefix(l *usage.Limit, rule bool) []byte {
 	b = appendString(b, l.OrganizationID)
 	b = appendString(b, l.ID)
 	if rule {
-		h := fnv.New64a()
-		fmt.Fprintf(h, "%d|%s|%d|%d|%q|%q|%q", l.Scope, l.ClientID, l.Metric, l.Window.Minutes, l.Filter.UserIDs, l.Filter.TemplateURIs, l.Filter.HTTPMethods)
-		b = h.Sum(b)
+		b = binary.BigEndian.AppendUint64(b, RuleHash(l))
 	}
 	return b
 }
+
+// RuleHash names the rule of l, a limit of a rolling window: its scope,
+// client, filter, metric and length, what its minutes are counted by. A
+// version that changes anything else (value, thresholds, name, enforced)
+// has the same rule and keeps the minutes; a store that keeps them itself
+// (the cluster's counters) keys them by it.
+func RuleHash(l *usage.Limit) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d|%s|%d|%d|%q|%q|%q", l.Scope, l.ClientID, l.Metric, l.Window.Minutes, l.Filter.UserIDs, l.Filter.TemplateURIs, l.Filter.HTTPMethods)
+	return h.Sum64()
+}
+
+// UnixMinute is the minute t falls in, in minutes since the Unix epoch:
+// what a rolling window counts by.
+func UnixMinute(t time.Time) int64 { return unixMinute(t) }
 
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))

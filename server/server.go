@@ -296,11 +296,17 @@ func (s *Server) build(ctx context.Context, key []byte, adminToken string) error
 		return err
 	}
 	if feed == nil {
-		feed, err = limiteval.NewPoller(limiteval.PollerConfig{
+		pc := limiteval.PollerConfig{
 			Limits: func(ctx context.Context, org string) ([]usage.Limit, error) { return allLimits(ctx, meta, org) },
 			Rows:   s.queries.Query,
 			Now:    cfg.Now,
-		})
+		}
+		// The cluster counts rolling windows in its claim store: the
+		// stream sends those that are enforced too.
+		if rw, ok := watch.(genesys.RollingWatch); ok {
+			pc.Rolling = rw.RollingStatus
+		}
+		feed, err = limiteval.NewPoller(pc)
 		if err != nil {
 			return err
 		}
@@ -610,6 +616,9 @@ func randomBytes(n int) []byte {
 	rand.Read(b) // never fails: crypto/rand panics rather than return short
 	return b
 }
+
+// The cluster's evaluator counts rolling windows too.
+var _ genesys.RollingWatch = (*clickhouse.Limits)(nil)
 
 // watchLimits evaluates every organization's usage limits as events commit,
 // where the usage backend can: the embedded store in its commits

@@ -203,7 +203,7 @@ func (w Window) CurrentIn(now time.Time, loc *time.Location) (Interval, error) {
 // ErrRolling is Current's error for a rolling window, which only the
 // usage limits' evaluator counts (it keeps their minutes); counts by the
 // hour cannot answer the last N minutes.
-var ErrRolling = Errorf(KindInvalid, "window.type", "a rolling window cannot be counted from the stored counts, which are kept by the hour; only the usage limits' evaluator of the embedded store counts one")
+var ErrRolling = Errorf(KindInvalid, "window.type", "a rolling window cannot be counted from the stored counts, which are kept by the hour; only the usage limits' evaluators, of the embedded store or of the cluster, count one")
 
 // MaxRollingMinutes is the longest rolling window: a day.
 const MaxRollingMinutes = 24 * 60

@@ -23,7 +23,7 @@ requests, status200, status300, status400 (429 included), status500,
 status429, errorRate ((status400 + status500) / requests, a ratio such as
 0.05) or responseBytes, over the hour, day, ISO week or month in a time zone,
 or over the last N minutes (--window rolling --minutes N, on the embedded
-store).
+store or the cluster).
 A client's token acts on its own organization; the admin token names one
 with --org.`
 

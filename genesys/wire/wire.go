@@ -251,7 +251,7 @@ type ErrorBody struct {
 // LimitWindow is the window of a usage limit: a calendar hour, day, ISO
 // week or month ("hour", "day", "week", "month") in an IANA time zone,
 // UTC when timeZone is empty, or "rolling": the last minutes whole
-// minutes, which only the embedded store counts.
+// minutes, which the embedded store and the cluster count.
 type LimitWindow struct {
 	Type     string `json:"type"`
 	TimeZone string `json:"timeZone,omitempty"`

@@ -15,6 +15,21 @@ func OpenWithHook(ctx context.Context, cfg Config, hook func(step string) (stop 
 	return open(ctx, cfg, hook)
 }
 
+// LimitsHooks are a test's view into the counting of batches into the
+// limits: Clock maps a batch's commit time to the time it counts at, the
+// same whoever counts it; Count is called before each run of the count
+// script, and what it returns after, with the script's answer ("ok",
+// "done", "stale", "gate" or "error").
+type LimitsHooks struct {
+	Clock func(commit time.Time) time.Time
+	Count func(batch string, at time.Time, events []*usage.Event) (after func(result string))
+}
+
+// EvaluateLimitsWithHooks is EvaluateLimits with hooks.
+func (s *Store) EvaluateLimitsWithHooks(ctx context.Context, cfg LimitsConfig, h LimitsHooks) (*Limits, error) {
+	return s.evaluateLimits(ctx, cfg, limitsHooks{clock: h.Clock, count: h.Count})
+}
+
 // WriteUnprotected writes events as one batch of the protocol writes them
 // (the journal, the count blocks and the published rows, each insert with
 // the store's quorum) but with no claim and no commit record: ClickHouse's

@@ -35,6 +35,7 @@ package clickhouse
 //	seeding                     the limit versions being seeded
 //	c:<limit>:<window start>    the counters of a window, hash fields <client>|n, |r, |e
 //	m:<batch>                   the batch has counted: the counters it touched before and after
+//	rc:, rh:, rz:               the counters of rolling windows, per limit rule and client (rolling.go)
 //
 // where <limit> is organization:id:version. The counters expire an hour
 // after their window ends, a mark an hour after the batch last counted (a
@@ -100,10 +101,11 @@ func (c LimitsConfig) Validate() error {
 // Limits evaluates usage limits as the batches of a Store commit; Store's
 // EvaluateLimits starts it. Its methods are safe for concurrent use.
 type Limits struct {
-	s    *Store
-	cfg  LimitsConfig
-	node string // names the seeding locks this node takes
-	cur  atomic.Pointer[limitSet]
+	s     *Store
+	cfg   LimitsConfig
+	node  string // names the seeding locks this node takes
+	cur   atomic.Pointer[limitSet]
+	hooks limitsHooks
 
 	reloading sync.Mutex // one reload at a time
 	seeding   sync.Mutex // one seeding at a time on this node
@@ -132,6 +134,22 @@ func (s *Store) seedLockTTL() time.Duration { return 3*s.cfg.Lease + 10*time.Sec
 // so every cfg.Poll. Every node of a cluster must evaluate limits: a node
 // that does not adds nothing to the counters.
 func (s *Store) EvaluateLimits(ctx context.Context, cfg LimitsConfig) (*Limits, error) {
+	return s.evaluateLimits(ctx, cfg, limitsHooks{})
+}
+
+// limitsHooks are the tests' view into the counting of batches.
+type limitsHooks struct {
+	// clock maps a batch's commit time to the time it counts at: a test
+	// moves the minutes of rolling windows with it. It must give the same
+	// time for the same commit time, whoever counts the batch.
+	clock func(commit time.Time) time.Time
+	// count is called before each run of the count script of a batch
+	// counted at at, and what it returns after, with the script's answer
+	// ("ok", "done", "stale" or "gate").
+	count func(batch string, at time.Time, events []*usage.Event) (after func(result string))
+}
+
+func (s *Store) evaluateLimits(ctx context.Context, cfg LimitsConfig, hooks limitsHooks) (*Limits, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -141,7 +159,7 @@ func (s *Store) EvaluateLimits(ctx context.Context, cfg LimitsConfig) (*Limits, 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	e := &Limits{s: s, cfg: cfg, node: randomHex(8)}
+	e := &Limits{s: s, cfg: cfg, node: randomHex(8), hooks: hooks}
 	if err := e.reload(ctx); err != nil {
 		return nil, err
 	}
@@ -320,6 +338,13 @@ func (e *Limits) seed(ctx context.Context, l usage.Limit) error {
 		_ = s.claims.Eval(context.Background(), `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 0`,
 			[]string{lock}, e.node).Err()
 	}
+	if l.Window.Type == usage.WindowRolling {
+		if err := e.seedRolling(ctx, l, lock, gated); err != nil {
+			release()
+			return err
+		}
+		return nil
+	}
 	if err := e.waitCommitted(ctx); err != nil {
 		release()
 		return err
@@ -444,16 +469,29 @@ func (e *Limits) waitCommitted(ctx context.Context) error {
 }
 
 // countScript counts a batch: ARGV the epoch key, the node's epoch, the
-// batch's limits mark, its expiry (Unix ms), the batch id, then per counter
-// the limit version's seeded mark, its seeding lock, its gated set, the
-// counters' key, their expiry (Unix ms), the client and the three
-// additions. It returns {"done", result} for a batch counted before (its
-// mark extended), {"stale"} when the node's epoch is not the current one,
+// batch's limits mark, its expiry (Unix ms), the batch id, the number of
+// the calendar counters' arguments, then per calendar counter the limit
+// version's seeded mark, its seeding lock, its gated set, the counters'
+// key, their expiry (Unix ms), the client and the three additions, and
+// then the rolling counters (rollingArgs), each its number of arguments
+// first. It returns {"done", result} for a batch counted before (its mark
+// extended), {"stale"} when the node's epoch is not the current one,
 // {"gate"} when a limit the batch adds to is being seeded, and otherwise
-// adds to the counters of seeded limits, sets the mark and returns {"ok",
-// result}; the result holds, per counter added to, its key, the client,
-// and the three values before and after, fields separated by 0x1f,
-// counters by 0x1e.
+// adds to the counters of seeded limits, and to the minutes of every
+// rolling counter, sets the mark and returns {"ok", result}. The result
+// holds, per calendar counter added to, its key, the client, and the three
+// values before and after; per rolling counter, its key, the client, the
+// limit version, the thresholds crossed ('1' for each, in order) and the
+// three values after: fields separated by 0x1f, counters by 0x1e.
+//
+// A rolling counter (docs/limits.md, "Rolling windows") is a hash of the
+// minutes' sums (fields <minute>n, r, e), their totals (n, r, e) and the
+// marks (v the version, met a '0' or '1' per threshold, at the minute of
+// the batch that last counted), with a sorted set of its minutes, so that
+// the minutes leaving the window are found without a scan. The thresholds
+// arrive as the least count that meets each (limiteval.LeastCount), compared
+// in whole numbers, or for an error rate as value·p, compared as
+// errors·100 ≥ value·p·requests in doubles.
 var countScript = redis.NewScript(`
 local m = redis.call('GET', ARGV[3])
 if m then
@@ -461,17 +499,24 @@ if m then
 	return {'done', m}
 end
 if redis.call('GET', ARGV[1]) ~= ARGV[2] then return {'stale', ''} end
+local calEnd = 6 + tonumber(ARGV[6])
 local gate = false
-for i = 6, #ARGV, 9 do
-	if redis.call('EXISTS', ARGV[i]) == 0 and redis.call('EXISTS', ARGV[i + 1]) == 1 then
-		redis.call('SADD', ARGV[i + 2], ARGV[5])
-		redis.call('PEXPIRE', ARGV[i + 2], 3600000)
+local function gated(seeded, lock, set)
+	if redis.call('EXISTS', seeded) == 0 and redis.call('EXISTS', lock) == 1 then
+		redis.call('SADD', set, ARGV[5])
+		redis.call('PEXPIRE', set, 3600000)
 		gate = true
 	end
 end
+for i = 7, calEnd, 9 do gated(ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+local i = calEnd + 1
+while i <= #ARGV do
+	gated(ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+	i = i + 1 + tonumber(ARGV[i])
+end
 if gate then return {'gate', ''} end
 local out = {}
-for i = 6, #ARGV, 9 do
+for i = 7, calEnd, 9 do
 	if redis.call('EXISTS', ARGV[i]) == 1 then
 		local k, c = ARGV[i + 3], ARGV[i + 5]
 		local rec = {k, c}
@@ -485,9 +530,77 @@ for i = 6, #ARGV, 9 do
 		out[#out + 1] = table.concat(rec, '\31')
 	end
 end
-local r = table.concat(out, '\30')
-redis.call('SET', ARGV[3], r, 'PXAT', ARGV[4])
-return {'ok', r}
+i = calEnd + 1
+while i <= #ARGV do
+	local last, a = i + tonumber(ARGV[i]), i + 1
+	local seeded = redis.call('EXISTS', ARGV[a]) == 1
+	local h, z, set, client, ttl = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
+	local version, minute, span, errorRate = ARGV[a + 8], ARGV[a + 9], tonumber(ARGV[a + 10]), ARGV[a + 11] == 'e'
+	local nt = tonumber(ARGV[a + 12])
+	local th = {}
+	for t = 1, nt do th[t] = tonumber(ARGV[a + 12 + t]) end
+	local function meets(n, r, e, t)
+		if errorRate then return r > 0 and e * 100 >= th[t] * r end
+		return n >= th[t]
+	end
+	-- The minutes that left the window at the batch's minute.
+	local oldest = tonumber(minute) - span
+	for _, k in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', oldest)) do
+		local v = redis.call('HMGET', h, k .. 'n', k .. 'r', k .. 'e')
+		for j, f in ipairs({'n', 'r', 'e'}) do
+			local d = tonumber(v[j]) or 0
+			if d ~= 0 then redis.call('HINCRBY', h, f, -d) end
+		end
+		redis.call('HDEL', h, k .. 'n', k .. 'r', k .. 'e')
+	end
+	redis.call('ZREMRANGEBYSCORE', z, '-inf', oldest)
+	local cur = redis.call('HMGET', h, 'n', 'r', 'e', 'v', 'met', 'at')
+	local n, r, e = tonumber(cur[1]) or 0, tonumber(cur[2]) or 0, tonumber(cur[3]) or 0
+	local met = {}
+	if seeded then
+		local keep = cur[4] == version and cur[5] and #cur[5] == nt
+		for t = 1, nt do met[t] = keep and string.sub(cur[5], t, t) == '1' end
+		if cur[6] ~= minute then
+			-- The first count of a minute: a threshold the value has
+			-- fallen below since is armed again.
+			for t = 1, nt do
+				if met[t] and not meets(n, r, e, t) then met[t] = false end
+			end
+		end
+	end
+	for j = a + 13 + nt, last, 4 do
+		local k = ARGV[j]
+		n = redis.call('HINCRBY', h, 'n', ARGV[j + 1])
+		r = redis.call('HINCRBY', h, 'r', ARGV[j + 2])
+		e = redis.call('HINCRBY', h, 'e', ARGV[j + 3])
+		redis.call('HINCRBY', h, k .. 'n', ARGV[j + 1])
+		redis.call('HINCRBY', h, k .. 'r', ARGV[j + 2])
+		redis.call('HINCRBY', h, k .. 'e', ARGV[j + 3])
+		redis.call('ZADD', z, k, k)
+	end
+	local crossed, marks = {}, {}
+	if seeded then
+		for t = 1, nt do
+			crossed[t] = '0'
+			if not met[t] and meets(n, r, e, t) then
+				met[t] = true
+				crossed[t] = '1'
+			end
+			marks[t] = met[t] and '1' or '0'
+		end
+		redis.call('HSET', h, 'v', version, 'met', table.concat(marks), 'at', minute)
+	end
+	redis.call('PEXPIRE', h, ttl)
+	redis.call('PEXPIRE', z, ttl)
+	redis.call('SADD', set, client)
+	redis.call('PEXPIRE', set, ttl)
+	out[#out + 1] = table.concat({h, client, version, table.concat(crossed),
+		string.format('%.0f', n), string.format('%.0f', r), string.format('%.0f', e)}, '\31')
+	i = last + 1
+end
+local res = table.concat(out, '\30')
+redis.call('SET', ARGV[3], res, 'PXAT', ARGV[4])
+return {'ok', res}
 `)
 
 // errGateTimeout fails a count that waited at a seeding's gate too long:
@@ -506,18 +619,36 @@ func (s *Store) countLimits(ctx context.Context, j *journal, r record) error {
 	}
 	events := j.usageEvents()
 	at := time.UnixMilli(r.ctime) // the same for the owner and every recovery
+	if e.hooks.clock != nil {
+		at = e.hooks.clock(at)
+	}
 	waitUntil := time.Now().Add(2 * s.cfg.Lease)
 	for {
 		set := e.cur.Load()
 		adds := set.match.Adds(at, events)
-		args := []any{s.epochKey(), set.epoch, s.limitKey("m", j.batch), time.Now().Add(markTTL).UnixMilli(), j.batch}
+		rolling := set.match.RollingAdds(at, events)
+		args := []any{s.epochKey(), set.epoch, s.limitKey("m", j.batch), time.Now().Add(markTTL).UnixMilli(), j.batch, 9 * len(adds)}
 		for _, c := range adds {
 			tag := limitTag(c.Limit)
 			args = append(args, s.limitKey("s", tag), s.limitKey("g", tag), s.limitKey("w", tag),
 				s.counterKey(&c), c.Window.End.Add(counterKeep).UnixMilli(),
 				c.ClientID, c.Sum.N, c.Sum.Requests, c.Sum.Errors)
 		}
+		for i := range rolling {
+			args = s.rollingArgs(args, &rolling[i], at)
+		}
+		var after func(string)
+		if e.hooks.count != nil {
+			after = e.hooks.count(j.batch, at, events)
+		}
 		res, err := countScript.Run(ctx, s.claims, nil, args...).StringSlice()
+		if after != nil {
+			if err != nil {
+				after("error")
+			} else {
+				after(res[0])
+			}
+		}
 		if err != nil {
 			return unavailable(err, "claims: count batch %s into the limits", j.batch)
 		}
@@ -538,7 +669,7 @@ func (s *Store) countLimits(ctx context.Context, j *journal, r record) error {
 			}
 			continue
 		}
-		found, err := s.crossings(adds, res[1])
+		found, err := s.crossings(adds, rolling, at, res[1])
 		if err != nil || len(found) == 0 {
 			return err
 		}
@@ -547,27 +678,32 @@ func (s *Store) countLimits(ctx context.Context, j *journal, r record) error {
 }
 
 // crossings returns the crossings of a count's result, for the counters of
-// adds. A result counted before by a node whose set of limits differed may
-// hold counters adds has not: their crossings were written with the
-// result.
-func (s *Store) crossings(adds []limiteval.Count, result string) ([]limiteval.Crossing, error) {
+// adds and rolling, counted at at. A result counted before by a node whose
+// set of limits differed may hold counters these have not: their
+// crossings were written with the result.
+func (s *Store) crossings(adds []limiteval.Count, rolling []limiteval.RollingCount, at time.Time, result string) ([]limiteval.Crossing, error) {
 	if result == "" {
 		return nil, nil
 	}
 	type counter struct{ key, client string }
 	counted := map[counter][2]limiteval.Sum{} // before, after
+	type rollingCounter struct {
+		key, client, version string
+	}
+	rolled := map[rollingCounter]rollingResult{}
 	for _, rec := range strings.Split(result, "\x1e") {
 		f := strings.Split(rec, "\x1f")
-		if len(f) != 8 {
-			return nil, fmt.Errorf("clickhouse store: malformed limits count %q", rec)
-		}
-		var v [6]int64
-		for i := range v {
-			n, err := strconv.ParseInt(f[2+i], 10, 64)
-			if err != nil {
+		if len(f) == 7 {
+			var v [3]int64
+			if err := parseInts(v[:], f[4:]); err != nil {
 				return nil, fmt.Errorf("clickhouse store: malformed limits count %q", rec)
 			}
-			v[i] = n
+			rolled[rollingCounter{f[0], f[1], f[2]}] = rollingResult{crossed: f[3], after: limiteval.Sum{N: v[0], Requests: v[1], Errors: v[2]}}
+			continue
+		}
+		var v [6]int64
+		if len(f) != 8 || parseInts(v[:], f[2:]) != nil {
+			return nil, fmt.Errorf("clickhouse store: malformed limits count %q", rec)
 		}
 		counted[counter{f[0], f[1]}] = [2]limiteval.Sum{{N: v[0], Requests: v[1], Errors: v[2]}, {N: v[3], Requests: v[4], Errors: v[5]}}
 	}
@@ -577,7 +713,24 @@ func (s *Store) crossings(adds []limiteval.Count, result string) ([]limiteval.Cr
 			found = append(found, limiteval.Crossed(c.Limit, c.Window, c.ClientID, v[0], v[1])...)
 		}
 	}
+	for i := range rolling {
+		c := &rolling[i]
+		if v, ok := rolled[rollingCounter{s.rollingKey('h', c.Limit, c.ClientID), c.ClientID, strconv.FormatInt(c.Limit.Version, 10)}]; ok {
+			found = append(found, rollingCrossed(c.Limit, c.ClientID, at, v)...)
+		}
+	}
 	return found, nil
+}
+
+func parseInts(dst []int64, src []string) error {
+	for i := range dst {
+		n, err := strconv.ParseInt(src[i], 10, 64)
+		if err != nil {
+			return err
+		}
+		dst[i] = n
+	}
+	return nil
 }
 
 // counterKey is the key of the counters of c's limit version and window.
