@@ -86,8 +86,9 @@ func (e *Evaluator) ObserveAll(now time.Time, evs []*usage.Event, found []Crossi
 		}
 		for _, ci := range g.clients {
 			ce := &c.clients[ci]
-			for _, r := range o.own[ce.slot] {
-				found = r.observeAll(ce.items, &ce.sum, "", ce.slot, found)
+			own := o.own[ce.slot]
+			for i := range own {
+				found = own[i].observeAll(ce.items, &ce.sum, "", ce.slot, found)
 			}
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"iter"
 	"math"
 	"math/bits"
 	"slices"
@@ -90,14 +91,14 @@ func New() *Evaluator {
 // The clients that limits of scope client name, and those with a value in
 // a window of a limit on each client, have a slot: the index of their
 // limits in own and of their values in each limit's windows. A commit
-// then finds a client once, by one lookup, rather than once per limit, and
-// a limit on each client reads its clients' values from one array rather
-// than a map.
+// then finds a client once, by one lookup, rather than once per limit; a
+// client's own limits lie side by side, and a limit on each client reads
+// its clients' values from one array rather than a map.
 type org struct {
-	all   []*tracked   // what rolls
-	whole []*tracked   // scope organization
-	each  []*tracked   // scope eachClient
-	own   [][]*tracked // scope client, by slot
+	n     int         // limits
+	whole []*tracked  // scope organization
+	each  []*tracked  // scope eachClient
+	own   [][]tracked // scope client, by slot
 	// slots is the slot of each client of clients.
 	slots   map[string]int32
 	clients []string // by slot
@@ -116,6 +117,27 @@ func (o *org) slot(client string) int32 {
 		o.own = append(o.own, nil)
 	}
 	return s
+}
+
+// limits returns o's limits. The limits of scope client are o's own: they
+// move as others of their client come and go.
+func (o *org) limits() iter.Seq[*tracked] {
+	return func(yield func(*tracked) bool) {
+		for _, ts := range [][]*tracked{o.whole, o.each} {
+			for _, t := range ts {
+				if !yield(t) {
+					return
+				}
+			}
+		}
+		for s := range o.own {
+			for i := range o.own[s] {
+				if !yield(&o.own[s][i]) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // tracked is a limit and its windows. What ObserveAll reads for every event
@@ -378,10 +400,10 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 			}
 		}
 	}
-	o.all = append(o.all, t)
+	o.n++
 	switch l.Scope {
 	case usage.ScopeClient:
-		o.own[t.slot] = append(o.own[t.slot], t)
+		o.own[t.slot] = append(o.own[t.slot], *t)
 	case usage.ScopeEachClient:
 		o.each = append(o.each, t)
 	default:
@@ -407,26 +429,29 @@ func (e *Evaluator) take(orgID, id string) *tracked {
 	if o == nil {
 		return nil
 	}
-	i := slices.IndexFunc(o.all, func(t *tracked) bool { return t.limit.ID == id })
-	if i < 0 {
+	// o.rollAt may now be early: the next Observe after it only rolls
+	// nothing and moves it on. A client's slot stays until a roll finds
+	// it unused.
+	is := func(t *tracked) bool { return t.limit.ID == id }
+	var t *tracked
+	if i := slices.IndexFunc(o.whole, is); i >= 0 {
+		t, o.whole = o.whole[i], slices.Delete(o.whole, i, i+1)
+	} else if i := slices.IndexFunc(o.each, is); i >= 0 {
+		t, o.each = o.each[i], slices.Delete(o.each, i, i+1)
+	} else {
+		for s := range o.own {
+			if i := slices.IndexFunc(o.own[s], func(t tracked) bool { return t.limit.ID == id }); i >= 0 {
+				old := o.own[s][i]
+				t, o.own[s] = &old, slices.Delete(o.own[s], i, i+1)
+				break
+			}
+		}
+	}
+	if t == nil {
 		return nil
 	}
-	t := o.all[i]
-	if o.all = slices.Delete(o.all, i, i+1); len(o.all) == 0 {
+	if o.n--; o.n == 0 {
 		delete(e.byOrg, orgID)
-		return t
-	}
-	// o.rollAt may now be early: the next Observe after it only rolls
-	// nothing and moves it on. The client's slot stays until a roll
-	// finds it unused.
-	is := func(x *tracked) bool { return x == t }
-	switch t.scope {
-	case usage.ScopeClient:
-		o.own[t.slot] = slices.DeleteFunc(o.own[t.slot], is)
-	case usage.ScopeEachClient:
-		o.each = slices.DeleteFunc(o.each, is)
-	default:
-		o.whole = slices.DeleteFunc(o.whole, is)
 	}
 	return t
 }
@@ -435,7 +460,7 @@ func (e *Evaluator) take(orgID, id string) *tracked {
 func (e *Evaluator) Len() int {
 	n := 0
 	for _, o := range e.byOrg {
-		n += len(o.all)
+		n += o.n
 	}
 	return n
 }
@@ -456,9 +481,9 @@ func (e *Evaluator) Observe(now time.Time, ev *usage.Event, found []Crossing) []
 // them: the clients with values in windows gone.
 func (o *org) roll(now time.Time) {
 	o.rollAt = time.Time{}
-	for i, t := range o.all {
+	for t := range o.limits() {
 		t.roll(now)
-		if end := t.ivs[0].End; i == 0 || end.Before(o.rollAt) {
+		if end := t.ivs[0].End; o.rollAt.IsZero() || end.Before(o.rollAt) {
 			o.rollAt = end
 		}
 	}
@@ -495,7 +520,7 @@ func (o *org) compact() {
 		return
 	}
 	to := make([]int32, len(o.clients)) // new slot by old
-	clients, own := make([]string, 0, n), make([][]*tracked, 0, n)
+	clients, own := make([]string, 0, n), make([][]tracked, 0, n)
 	clear(o.slots)
 	for s, c := range o.clients {
 		if !used[s] {
@@ -507,8 +532,8 @@ func (o *org) compact() {
 	}
 	o.clients, o.own = clients, own
 	for _, ts := range o.own {
-		for _, t := range ts {
-			t.slot = to[t.slot]
+		for i := range ts {
+			ts[i].slot = to[ts[i].slot]
 		}
 	}
 	for _, t := range o.each {
@@ -660,7 +685,7 @@ func (e *Evaluator) Changes(now time.Time) usage.LimitUpdate {
 	u := usage.LimitUpdate{Removed: e.removed}
 	e.removed = nil
 	for _, o := range e.byOrg {
-		for _, t := range o.all {
+		for t := range o.limits() {
 			if !t.limit.Enforced {
 				continue
 			}
@@ -684,7 +709,7 @@ func (e *Evaluator) Enforced(now time.Time, orgID string) usage.LimitUpdate {
 		if o == nil {
 			return
 		}
-		for _, t := range o.all {
+		for t := range o.limits() {
 			if t.limit.Enforced {
 				t.roll(now)
 				u.Limits = append(u.Limits, *t.limit)
