@@ -150,7 +150,6 @@ type tracked struct {
 	allMet  uint64            // value.met once every threshold is met
 	windows [2]window         // the current one and the next
 	ivs     [2]usage.Interval // windows' intervals, apart: read only at a crossing and a roll
-	slot    int32             // the client's slot in its org, for usage.ScopeClient
 	limit   *usage.Limit
 	// announced is whether Changes reported this version of an enforced
 	// limit.
@@ -373,9 +372,6 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 	}
 	t.setWindow(0, iv)
 	t.setWindow(1, next)
-	if l.Scope == usage.ScopeClient {
-		t.slot = o.slot(l.ClientID)
-	}
 	for _, c := range counts {
 		n := 0
 		if !c.Window.Start.Equal(iv.Start) {
@@ -403,7 +399,8 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 	o.n++
 	switch l.Scope {
 	case usage.ScopeClient:
-		o.own[t.slot] = append(o.own[t.slot], *t)
+		s := o.slot(l.ClientID)
+		o.own[s] = append(o.own[s], *t)
 	case usage.ScopeEachClient:
 		o.each = append(o.each, t)
 	default:
@@ -531,11 +528,6 @@ func (o *org) compact() {
 		clients, own = append(clients, c), append(own, o.own[s])
 	}
 	o.clients, o.own = clients, own
-	for _, ts := range o.own {
-		for i := range ts {
-			ts[i].slot = to[ts[i].slot]
-		}
-	}
 	for _, t := range o.each {
 		for i := range t.windows {
 			w := &t.windows[i]

@@ -38,13 +38,15 @@ type arrival struct {
 // limits of one organization, most of them on one of its many clients,
 // each loaded over a limit of the same ID that it replaces; each with an
 // event a commit (Observe), and with commits of up to 64 events
-// (ObserveAll).
+// (ObserveAll); and clients that come and go over hour and day windows, so
+// that most clients an organization had no longer have a value.
 func TestObserveMatchesOracle(t *testing.T) {
 	for _, s := range []shape{
 		{name: "few", limits: 40, orgs: 2, clients: 4},
 		{name: "manyClients", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true, oddMethod: true},
 		{name: "fewCommits", limits: 40, orgs: 2, clients: 4, commits: true},
 		{name: "manyClientsCommits", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true, oddMethod: true, commits: true},
+		{name: "clientsComeAndGo", limits: 40, orgs: 2, clients: 8000/50 + 8, drift: 50, shortWindows: true, commits: true},
 	} {
 		for seed := range uint64(6) {
 			t.Run(fmt.Sprint(s.name, "/", seed), func(t *testing.T) { testObserve(t, seed, s) })
@@ -60,6 +62,10 @@ type shape struct {
 	replace               bool    // load each limit over another of its ID
 	commits               bool    // commit runs of events at once, with ObserveAll
 	oddMethod             bool    // events and filters also of a method not among the common ones
+	// drift, when not 0, has the events of eight clients at a time,
+	// moving on by one every drift events.
+	drift        int
+	shortWindows bool // hour and day windows only
 }
 
 func testObserve(t *testing.T, seed uint64, s shape) {
@@ -381,6 +387,9 @@ func randomLimits(t *testing.T, rng *rand.Rand, now time.Time, s shape) []usage.
 			Window:  usage.Window{Type: usage.WindowType(rng.IntN(4)), TimeZone: zones[rng.IntN(len(zones))]},
 			Version: int64(1 + rng.IntN(3)),
 		}
+		if s.shortWindows {
+			l.Window.Type = []usage.WindowType{usage.WindowHour, usage.WindowDay}[rng.IntN(2)]
+		}
 		if s.clientScoped > 0 {
 			l.Scope = usage.LimitScope(rng.IntN(2) * 2)
 			if rng.Float64() < s.clientScoped {
@@ -446,6 +455,11 @@ func randomArrivals(rng *rand.Rand, start time.Time, n int, s shape) []arrival {
 			Status:        []int{200, 200, 200, 201, 302, 400, 404, 429, 500, 503}[rng.IntN(10)],
 			ResponseBytes: int64(rng.IntN(5000)),
 		}}
+	}
+	if s.drift > 0 {
+		for i := range out {
+			out[i].ev.ClientID = fmt.Sprintf("c%d", i/s.drift+rng.IntN(8))
+		}
 	}
 	return out
 }
