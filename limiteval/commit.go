@@ -74,38 +74,45 @@ func (e *Evaluator) ObserveAll(now time.Time, evs []*usage.Event, found []Crossi
 		g := &c.orgs[gi]
 		o := g.o
 		for _, r := range o.whole {
-			found = r.observeAll(g.items, &g.sum, "", 0, found)
+			found = r.observeAll(&g.group, "", 0, found)
 		}
 		// A limit on each client over all the commit's clients at once:
 		// its clients' values are side by side.
 		for _, r := range o.each {
 			for _, ci := range g.clients {
 				ce := &c.clients[ci]
-				found = r.observeAll(ce.items, &ce.sum, ce.id, ce.slot, found)
+				found = r.observeAll(&ce.group, ce.id, ce.slot, found)
 			}
 		}
 		for _, ci := range g.clients {
 			ce := &c.clients[ci]
 			own := o.own[ce.slot]
 			for i := range own {
-				found = own[i].observeAll(ce.items, &ce.sum, "", ce.slot, found)
+				found = own[i].observeAll(&ce.group, "", ce.slot, found)
 			}
 		}
 	}
 	return found
 }
 
-// observeAll counts items, whose sum is sum, in order, as observe would
-// one by one; for a limit on each client they are all of one client, of
-// that slot.
+// observeAll counts g's items in order, as observe would one by one; for
+// a limit on each client they are all of one client, of that slot.
 //
-// A limit without a filter whose window holds every item adds them at
-// once when they cannot reach its next threshold: most limits are far from
-// theirs, and most commits then cost them a few additions instead of a
-// loop over their events. An error rate, which may rise and fall within
-// the items, takes the shortcut only once every threshold was met.
-func (t *tracked) observeAll(items []item, sum *groupSum, client string, slot int32, found []Crossing) []Crossing {
-	if t.filter == nil && len(items) > 0 {
+// A limit whose window holds every item it counts adds them at once when
+// they cannot reach its next threshold: most limits are far from theirs,
+// and most commits then cost them a few additions instead of a loop over
+// their events. An error rate, which may rise and fall within the items,
+// takes the shortcut only once every threshold was met. A filtered
+// limit's items are those its filter passes, whose sum g keeps for every
+// limit with that filter.
+func (t *tracked) observeAll(g *group, client string, slot int32, found []Crossing) []Crossing {
+	items, sum := g.items, &g.sum
+	if t.filter != nil {
+		if sum = g.passed(t.filter); sum.counts.Requests == 0 {
+			return found // none passes
+		}
+	}
+	if len(items) > 0 {
 		for i := range t.windows {
 			w := &t.windows[i]
 			if sum.first < w.start || sum.last >= w.end {
@@ -198,11 +205,43 @@ func (c *commit) placeClients() {
 	}
 }
 
+// group is items of a commit that limits count together: an
+// organization's, or one client's.
+type group struct {
+	items []item
+	sum   groupSum
+	// filtered is, for each filter a limit asked about, the sum of the
+	// items it passes.
+	filtered []filteredSum
+}
+
+type filteredSum struct {
+	f   *filter
+	sum groupSum
+}
+
+// passed returns the sum of g's items that f passes. The pointer is good
+// until the next call.
+func (g *group) passed(f *filter) *groupSum {
+	for i := range g.filtered {
+		if g.filtered[i].f == f {
+			return &g.filtered[i].sum
+		}
+	}
+	var s groupSum
+	for k := range g.items {
+		if f.matchItem(&g.items[k]) {
+			s.add(&g.items[k])
+		}
+	}
+	g.filtered = append(g.filtered, filteredSum{f, s})
+	return &g.filtered[len(g.filtered)-1].sum
+}
+
 type orgEvents struct {
+	group
 	o       *org
-	items   []item
 	of      []int32 // the index into commit.clients of each item's client, -1 for none
-	sum     groupSum
 	clients []int32 // into commit.clients, in order of first event
 	// bySlot is 1 + the index into commit.clients of the client of each
 	// slot of o, 0 for a client without events.
@@ -210,11 +249,10 @@ type orgEvents struct {
 }
 
 type clientEvents struct {
-	id    string
-	slot  int32 // in its org
-	items []item
-	sum   groupSum
-	n     int // how many items
+	group
+	id   string
+	slot int32 // in its org
+	n    int   // how many items
 }
 
 // groupSum is what a group of items adds to a limit that counts them all:
@@ -256,7 +294,7 @@ func (c *commit) addOrg(o *org) int32 {
 		c.orgs = append(c.orgs, orgEvents{})
 	}
 	g := &c.orgs[len(c.orgs)-1]
-	g.o, g.items, g.of, g.clients, g.sum = o, g.items[:0], g.of[:0], g.clients[:0], groupSum{}
+	g.o, g.items, g.of, g.clients, g.sum, g.filtered = o, g.items[:0], g.of[:0], g.clients[:0], groupSum{}, g.filtered[:0]
 	return int32(len(c.orgs) - 1)
 }
 
@@ -267,7 +305,7 @@ func (c *commit) addClient(id string, slot int32) int32 {
 		c.clients = append(c.clients, clientEvents{})
 	}
 	ce := &c.clients[len(c.clients)-1]
-	ce.id, ce.slot, ce.items, ce.sum, ce.n = id, slot, nil, groupSum{}, 0
+	ce.id, ce.slot, ce.items, ce.sum, ce.n, ce.filtered = id, slot, nil, groupSum{}, 0, ce.filtered[:0]
 	return int32(len(c.clients) - 1)
 }
 

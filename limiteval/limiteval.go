@@ -73,6 +73,9 @@ type Evaluator struct {
 	// that ObserveAll looks an event's up once rather than once per
 	// filtered limit: an item carries their numbers.
 	users, templates map[string]int32
+	// filters are the limits' filters, one for each that differs, by
+	// filterKey, so that a commit matches its events against each once.
+	filters map[string]*filter
 	// removed are the enforced limits removed, or changed to not be
 	// enforced, since Changes last reported.
 	removed []usage.Limit
@@ -81,7 +84,7 @@ type Evaluator struct {
 // New returns an Evaluator that tracks no limit.
 func New() *Evaluator {
 	return &Evaluator{byOrg: map[string]*org{}, commit: commit{orgIndex: map[string]int32{}},
-		users: map[string]int32{}, templates: map[string]int32{}}
+		users: map[string]int32{}, templates: map[string]int32{}, filters: map[string]*filter{}}
 }
 
 // org is an organization's tracked limits, indexed so that an event costs
@@ -232,6 +235,50 @@ type filter struct {
 	// userIDs and templateIDs are the Evaluator's numbers of users and
 	// templates, sorted: what matchItem reads.
 	userIDs, templateIDs []int32
+	key                  string // filterKey's
+	limits               int    // how many tracked limits have it
+}
+
+// filterFor returns the filter of f shared by the limits that have it, nil
+// for none.
+func (e *Evaluator) filterFor(f usage.LimitFilter) *filter {
+	k := filterKey(f)
+	if ft := e.filters[k]; ft != nil {
+		ft.limits++
+		return ft
+	}
+	ft := newFilter(f)
+	if ft == nil {
+		return nil
+	}
+	e.number(ft)
+	ft.key, ft.limits = k, 1
+	e.filters[k] = ft
+	return ft
+}
+
+// release is filterFor's undoing, when a limit of f is no longer tracked.
+func (e *Evaluator) release(f *filter) {
+	if f == nil {
+		return
+	}
+	if f.limits--; f.limits == 0 {
+		delete(e.filters, f.key)
+	}
+}
+
+// filterKey is the same string for filters that match the same events.
+func filterKey(f usage.LimitFilter) string {
+	var b []byte
+	for _, list := range [][]string{f.UserIDs, f.TemplateURIs, f.HTTPMethods} {
+		list = slices.Compact(slices.Sorted(slices.Values(list)))
+		b = binary.AppendUvarint(b, uint64(len(list)))
+		for _, s := range list {
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+	}
+	return string(b)
 }
 
 // number sets f's userIDs and templateIDs from e's numbers, numbering
@@ -366,10 +413,7 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 		o = &org{slots: map[string]int32{}, rollAt: iv.End}
 		e.byOrg[l.OrganizationID] = o
 	}
-	t := &tracked{limit: &l, filter: newFilter(l.Filter), metric: l.Metric, scope: l.Scope, allMet: 1<<len(l.Thresholds) - 1}
-	if t.filter != nil {
-		e.number(t.filter)
-	}
+	t := &tracked{limit: &l, filter: e.filterFor(l.Filter), metric: l.Metric, scope: l.Scope, allMet: 1<<len(l.Thresholds) - 1}
 	t.setWindow(0, iv)
 	t.setWindow(1, next)
 	for _, c := range counts {
@@ -450,6 +494,7 @@ func (e *Evaluator) take(orgID, id string) *tracked {
 	if o.n--; o.n == 0 {
 		delete(e.byOrg, orgID)
 	}
+	e.release(t.filter)
 	return t
 }
 
