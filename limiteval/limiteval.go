@@ -476,9 +476,11 @@ func (e *Evaluator) take(orgID, id string) *tracked {
 	is := func(t *tracked) bool { return t.limit.ID == id }
 	var t *tracked
 	if i := slices.IndexFunc(o.whole, is); i >= 0 {
-		t, o.whole = o.whole[i], slices.Delete(o.whole, i, i+1)
+		t = o.whole[i] // before Delete moves the others over it
+		o.whole = slices.Delete(o.whole, i, i+1)
 	} else if i := slices.IndexFunc(o.each, is); i >= 0 {
-		t, o.each = o.each[i], slices.Delete(o.each, i, i+1)
+		t = o.each[i]
+		o.each = slices.Delete(o.each, i, i+1)
 	} else {
 		for s := range o.own {
 			if i := slices.IndexFunc(o.own[s], func(t tracked) bool { return t.limit.ID == id }); i >= 0 {

@@ -576,3 +576,51 @@ func BenchmarkObserve(b *testing.B) {
 		})
 	})
 }
+
+// TestChangesRemoved checks that Changes reports a limit removed, or set
+// again no longer enforced, of each scope, once, and that the others stay.
+func TestChangesRemoved(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	none := func(usage.Query) ([]usage.Row, error) { return nil, nil }
+	limit := func(id string, scope usage.LimitScope, enforced bool, version int64) usage.Limit {
+		l := usage.Limit{ID: id, OrganizationID: "o", Name: id, Scope: scope, Metric: usage.LimitRequests, Value: 50,
+			Window: usage.Window{Type: usage.WindowHour}, Enforced: enforced, Version: version}
+		if scope == usage.ScopeClient {
+			l.ClientID = "c2"
+		}
+		l, err := l.Normalize(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	e := New()
+	for _, l := range []usage.Limit{limit("org", usage.ScopeOrganization, true, 1), limit("org2", usage.ScopeOrganization, true, 1),
+		limit("each", usage.ScopeEachClient, true, 1), limit("each2", usage.ScopeEachClient, true, 1), limit("client", usage.ScopeClient, true, 1)} {
+		if _, err := e.Set(l, now, none); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u := e.Changes(now); len(u.Limits) != 5 || len(u.Removed) != 0 {
+		t.Fatalf("first changes: %d limits, %d removed", len(u.Limits), len(u.Removed))
+	}
+	e.Remove("o", "client")
+	// The last of their scope's: nothing moves over them.
+	for _, l := range []usage.Limit{limit("org2", usage.ScopeOrganization, false, 2), limit("each2", usage.ScopeEachClient, false, 2)} {
+		if _, err := e.Set(l, now, none); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := e.Changes(now)
+	var removed []string
+	for _, l := range u.Removed {
+		removed = append(removed, l.ID)
+	}
+	slices.Sort(removed)
+	if !slices.Equal(removed, []string{"client", "each2", "org2"}) || len(u.Limits) != 0 || e.Len() != 4 {
+		t.Errorf("removed %v, %d limits announced, %d tracked; want [client each2 org2], 0, 4", removed, len(u.Limits), e.Len())
+	}
+	if u := e.Changes(now); len(u.Removed) != 0 {
+		t.Errorf("removed again: %v", u.Removed)
+	}
+}
