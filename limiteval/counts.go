@@ -45,16 +45,30 @@ func Load(l usage.Limit, now time.Time, rows Rows) ([]Count, error) {
 		if err != nil {
 			return nil, err
 		}
-		var w window
+		// The window's value, or for a limit on each client one per
+		// client of the rows.
+		sums := map[string]*Sum{}
+		if l.Scope != usage.ScopeEachClient {
+			sums[""] = &Sum{}
+		}
 		for i := range rs {
 			var bytes int64
 			if rs[i].Measures != nil {
 				bytes = rs[i].Measures.ResponseBytes
 			}
-			w.at(l.Scope, rs[i].ClientID).Add(l.Metric, rs[i].Counts, bytes)
+			client := ""
+			if l.Scope == usage.ScopeEachClient {
+				client = rs[i].ClientID
+			}
+			s := sums[client]
+			if s == nil {
+				s = &Sum{}
+				sums[client] = s
+			}
+			s.Add(l.Metric, rs[i].Counts, bytes)
 		}
-		for _, client := range w.keys(&l) {
-			out = append(out, Count{Limit: &l, Window: iv, ClientID: client, Sum: w.at(l.Scope, client).Sum})
+		for _, client := range slices.Sorted(maps.Keys(sums)) {
+			out = append(out, Count{Limit: &l, Window: iv, ClientID: client, Sum: *sums[client]})
 		}
 		if iv, err = l.Window.Current(iv.End); err != nil {
 			return nil, err

@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
+	"iter"
 	"math"
 	"math/bits"
 	"slices"
@@ -71,6 +72,13 @@ type Evaluator struct {
 	rolling map[string][]*rollingLimit // by organization (rolling.go)
 	changes []store.StateChange        // to the state, since TakeState
 	commit  commit                     // ObserveAll's
+	// users and templates number those that filters name, from 1, so
+	// that ObserveAll looks an event's up once rather than once per
+	// filtered limit: an item carries their numbers.
+	users, templates map[string]int32
+	// filters are the limits' filters, one for each that differs, by
+	// filterKey, so that a commit matches its events against each once.
+	filters map[string]*filter
 	// removed are the enforced limits removed, or changed to not be
 	// enforced, since Changes last reported.
 	removed []usage.Limit
@@ -78,20 +86,64 @@ type Evaluator struct {
 
 // New returns an Evaluator that tracks no limit.
 func New() *Evaluator {
-	return &Evaluator{byOrg: map[string]*org{}, rolling: map[string][]*rollingLimit{}, commit: commit{orgIndex: map[string]int32{}, clientIndex: map[orgClient]int32{}}}
+	return &Evaluator{byOrg: map[string]*org{}, rolling: map[string][]*rollingLimit{}, commit: commit{orgIndex: map[string]int32{}},
+		users: map[string]int32{}, templates: map[string]int32{}, filters: map[string]*filter{}}
 }
 
 // org is an organization's tracked limits, indexed so that an event costs
 // only the limits that can match it: an organization may hold a limit for
 // each of a thousand clients, and an event is of one.
+//
+// The clients that limits of scope client name, and those with a value in
+// a window of a limit on each client, have a slot: the index of their
+// limits in own and of their values in each limit's windows. A commit
+// then finds a client once, by one lookup, rather than once per limit; a
+// client's own limits lie side by side, and a limit on each client reads
+// its clients' values from one array rather than a map.
 type org struct {
-	all      []*tracked            // what rolls
-	anyOne   []*tracked            // scope organization and eachClient
-	byClient map[string][]*tracked // scope client, by Limit.ClientID
-	each     int                   // how many of anyOne are of scope eachClient
+	n     int         // limits
+	whole []*tracked  // scope organization
+	each  []*tracked  // scope eachClient
+	own   [][]tracked // scope client, by slot
+	// slots is the slot of each client of clients.
+	slots   map[string]int32
+	clients []string // by slot
 	// rollAt is at or before the earliest end of a current window among
 	// all, so that before it no window rolls and none needs to be looked at.
 	rollAt time.Time
+}
+
+// slot returns client's slot in o, giving it one if it has none.
+func (o *org) slot(client string) int32 {
+	s, ok := o.slots[client]
+	if !ok {
+		s = int32(len(o.clients))
+		o.slots[client] = s
+		o.clients = append(o.clients, client)
+		o.own = append(o.own, nil)
+	}
+	return s
+}
+
+// limits returns o's limits. The limits of scope client are o's own: they
+// move as others of their client come and go.
+func (o *org) limits() iter.Seq[*tracked] {
+	return func(yield func(*tracked) bool) {
+		for _, ts := range [][]*tracked{o.whole, o.each} {
+			for _, t := range ts {
+				if !yield(t) {
+					return
+				}
+			}
+		}
+		for s := range o.own {
+			for i := range o.own[s] {
+				if !yield(&o.own[s][i]) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // tracked is a limit and its windows. What ObserveAll reads for every event
@@ -101,6 +153,7 @@ type tracked struct {
 	filter  *filter           // nil for a limit without one
 	metric  usage.LimitMetric // limit's
 	scope   usage.LimitScope  // limit's
+	allMet  uint64            // value.met once every threshold is met
 	windows [2]window         // the current one and the next
 	ivs     [2]usage.Interval // windows' intervals, apart: read only at a crossing and a roll
 	limit   *usage.Limit
@@ -113,7 +166,10 @@ type tracked struct {
 type window struct {
 	start, end int64 // iv in Unix nanoseconds, for comparing events' times
 	total      value
-	clients    map[string]*value
+	// clients are a limit on each client's values, by the client's slot
+	// in the limit's org; those of clients without one in the window are
+	// zero (value.has false).
+	clients []value
 }
 
 // setWindow makes t's window i the empty one of iv.
@@ -168,6 +224,9 @@ type value struct {
 	// sent is 1 + the N Changes last reported of an enforced limit's
 	// current window, 0 when it reported none.
 	sent int64
+	// has is whether the window has this value: for a limit on each
+	// client, whether the client has one in it.
+	has bool
 }
 
 // filter is a limit's filter as sets, a nil set matching every value. The
@@ -176,6 +235,73 @@ type value struct {
 type filter struct {
 	users, templates, methods map[string]bool
 	methodBits                uint8 // methodBit of each of methods
+	// userIDs and templateIDs are the Evaluator's numbers of users and
+	// templates, sorted: what matchItem reads.
+	userIDs, templateIDs []int32
+	key                  string // filterKey's
+	limits               int    // how many tracked limits have it
+}
+
+// filterFor returns the filter of f shared by the limits that have it, nil
+// for none.
+func (e *Evaluator) filterFor(f usage.LimitFilter) *filter {
+	k := filterKey(f)
+	if ft := e.filters[k]; ft != nil {
+		ft.limits++
+		return ft
+	}
+	ft := newFilter(f)
+	if ft == nil {
+		return nil
+	}
+	e.number(ft)
+	ft.key, ft.limits = k, 1
+	e.filters[k] = ft
+	return ft
+}
+
+// release is filterFor's undoing, when a limit of f is no longer tracked.
+func (e *Evaluator) release(f *filter) {
+	if f == nil {
+		return
+	}
+	if f.limits--; f.limits == 0 {
+		delete(e.filters, f.key)
+	}
+}
+
+// filterKey is the same string for filters that match the same events.
+func filterKey(f usage.LimitFilter) string {
+	var b []byte
+	for _, list := range [][]string{f.UserIDs, f.TemplateURIs, f.HTTPMethods} {
+		list = slices.Compact(slices.Sorted(slices.Values(list)))
+		b = binary.AppendUvarint(b, uint64(len(list)))
+		for _, s := range list {
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+	}
+	return string(b)
+}
+
+// number sets f's userIDs and templateIDs from e's numbers, numbering
+// those that have none yet. Numbers are never taken back: there are as
+// many as names filters ever held.
+func (e *Evaluator) number(f *filter) {
+	ids := func(set map[string]bool, numbers map[string]int32) []int32 {
+		var out []int32
+		for name := range set {
+			n, ok := numbers[name]
+			if !ok {
+				n = int32(len(numbers) + 1)
+				numbers[name] = n
+			}
+			out = append(out, n)
+		}
+		slices.Sort(out)
+		return out
+	}
+	f.userIDs, f.templateIDs = ids(f.users, e.users), ids(f.templates, e.templates)
 }
 
 func newFilter(f usage.LimitFilter) *filter {
@@ -238,6 +364,27 @@ func (f *filter) match(ev *usage.Event, method uint8) bool {
 		(f.templates == nil || f.templates[ev.TemplateURI])
 }
 
+// matchItem is match for an item of ObserveAll, by the numbers of its
+// user and template.
+func (f *filter) matchItem(it *item) bool {
+	if f.methods != nil {
+		if it.method != 0 && f.methodBits&it.method == 0 || it.method == 0 && !f.methods[it.ev.HTTPMethod] {
+			return false
+		}
+	}
+	return (f.users == nil || numbered(f.userIDs, it.user)) &&
+		(f.templates == nil || numbered(f.templateIDs, it.template))
+}
+
+// numbered reports whether n, 0 for a name no filter holds, is in ids.
+func numbered(ids []int32, n int32) bool {
+	if len(ids) <= 8 {
+		return slices.Contains(ids, n)
+	}
+	_, ok := slices.BinarySearch(ids, n)
+	return ok
+}
+
 // Rows answers a query from the stored counts: the store's own query path.
 type Rows func(q usage.Query) ([]usage.Row, error)
 
@@ -251,7 +398,6 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 	if err != nil {
 		return nil, err
 	}
-	t := &tracked{limit: &l, filter: newFilter(l.Filter), metric: l.Metric, scope: l.Scope}
 	// The windows Load counted: a limit on each client without requests
 	// has no count in them.
 	iv, err := l.Window.Current(now)
@@ -262,6 +408,13 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 	if err != nil {
 		return nil, err
 	}
+	e.replace(&l)
+	o := e.byOrg[l.OrganizationID]
+	if o == nil {
+		o = &org{slots: map[string]int32{}, rollAt: iv.End}
+		e.byOrg[l.OrganizationID] = o
+	}
+	t := &tracked{limit: &l, filter: e.filterFor(l.Filter), metric: l.Metric, scope: l.Scope, allMet: 1<<len(l.Thresholds) - 1}
 	t.setWindow(0, iv)
 	t.setWindow(1, next)
 	for _, c := range counts {
@@ -269,29 +422,34 @@ func (e *Evaluator) Set(l usage.Limit, now time.Time, rows Rows) ([]Crossing, er
 		if !c.Window.Start.Equal(iv.Start) {
 			n = 1
 		}
-		t.windows[n].at(l.Scope, c.ClientID).Sum = c.Sum
+		var s int32
+		if l.Scope == usage.ScopeEachClient {
+			s = o.slot(c.ClientID)
+		}
+		t.windows[n].at(l.Scope, s).Sum = c.Sum
 	}
 	var found []Crossing
 	for n := range t.windows {
 		w := &t.windows[n]
-		for _, client := range w.keys(&l) {
-			found = t.check(n, client, w.at(l.Scope, client), found)
+		if l.Scope != usage.ScopeEachClient {
+			found = t.check(n, "", &w.total, found)
+			continue
+		}
+		for s := range w.clients {
+			if w.clients[s].has {
+				found = t.check(n, o.clients[s], &w.clients[s], found)
+			}
 		}
 	}
-	e.replace(&l)
-	o := e.byOrg[l.OrganizationID]
-	if o == nil {
-		o = &org{byClient: map[string][]*tracked{}, rollAt: t.ivs[0].End}
-		e.byOrg[l.OrganizationID] = o
-	}
-	o.all = append(o.all, t)
-	if l.Scope == usage.ScopeClient {
-		o.byClient[l.ClientID] = append(o.byClient[l.ClientID], t)
-	} else {
-		o.anyOne = append(o.anyOne, t)
-	}
-	if l.Scope == usage.ScopeEachClient {
-		o.each++
+	o.n++
+	switch l.Scope {
+	case usage.ScopeClient:
+		s := o.slot(l.ClientID)
+		o.own[s] = append(o.own[s], *t)
+	case usage.ScopeEachClient:
+		o.each = append(o.each, t)
+	default:
+		o.whole = append(o.whole, t)
 	}
 	if t.ivs[0].End.Before(o.rollAt) {
 		o.rollAt = t.ivs[0].End
@@ -333,28 +491,33 @@ func (e *Evaluator) take(orgID, id string) *tracked {
 	if o == nil {
 		return nil
 	}
-	i := slices.IndexFunc(o.all, func(t *tracked) bool { return t.limit.ID == id })
-	if i < 0 {
+	// o.rollAt may now be early: the next Observe after it only rolls
+	// nothing and moves it on. A client's slot stays until a roll finds
+	// it unused.
+	is := func(t *tracked) bool { return t.limit.ID == id }
+	var t *tracked
+	if i := slices.IndexFunc(o.whole, is); i >= 0 {
+		t = o.whole[i] // before Delete moves the others over it
+		o.whole = slices.Delete(o.whole, i, i+1)
+	} else if i := slices.IndexFunc(o.each, is); i >= 0 {
+		t = o.each[i]
+		o.each = slices.Delete(o.each, i, i+1)
+	} else {
+		for s := range o.own {
+			if i := slices.IndexFunc(o.own[s], func(t tracked) bool { return t.limit.ID == id }); i >= 0 {
+				old := o.own[s][i]
+				t, o.own[s] = &old, slices.Delete(o.own[s], i, i+1)
+				break
+			}
+		}
+	}
+	if t == nil {
 		return nil
 	}
-	t := o.all[i]
-	if o.all = slices.Delete(o.all, i, i+1); len(o.all) == 0 {
+	if o.n--; o.n == 0 {
 		delete(e.byOrg, orgID)
-		return t
 	}
-	// o.rollAt may now be early: the next Observe after it only rolls
-	// nothing and moves it on.
-	if t.scope == usage.ScopeEachClient {
-		o.each--
-	}
-	if t.limit.Scope != usage.ScopeClient {
-		o.anyOne = slices.DeleteFunc(o.anyOne, func(x *tracked) bool { return x == t })
-		return t
-	}
-	c := t.limit.ClientID
-	if o.byClient[c] = slices.DeleteFunc(o.byClient[c], func(x *tracked) bool { return x == t }); len(o.byClient[c]) == 0 {
-		delete(o.byClient, c)
-	}
+	e.release(t.filter)
 	return t
 }
 
@@ -362,7 +525,7 @@ func (e *Evaluator) take(orgID, id string) *tracked {
 func (e *Evaluator) Len() int {
 	n := 0
 	for _, o := range e.byOrg {
-		n += len(o.all)
+		n += o.n
 	}
 	for _, rs := range e.rolling {
 		n += len(rs)
@@ -381,13 +544,74 @@ func (e *Evaluator) Observe(now time.Time, ev *usage.Event, found []Crossing) []
 }
 
 // roll rolls every limit of o on to now, as each would be at an event of
-// now, and moves rollAt on to the earliest end of a current window.
+// now, and moves rollAt on to the earliest end of a current window. It
+// then frees the slots no limit needs any more, when they are most of
+// them: the clients with values in windows gone.
 func (o *org) roll(now time.Time) {
 	o.rollAt = time.Time{}
-	for i, t := range o.all {
+	for t := range o.limits() {
 		t.roll(now)
-		if end := t.ivs[0].End; i == 0 || end.Before(o.rollAt) {
+		if end := t.ivs[0].End; o.rollAt.IsZero() || end.Before(o.rollAt) {
 			o.rollAt = end
+		}
+	}
+	o.compact()
+}
+
+// compact renumbers o's slots without the unused ones, when those are at
+// least half of them: those of no limit of scope client and without a
+// value in a window of a limit on each client.
+func (o *org) compact() {
+	used := make([]bool, len(o.clients))
+	n := 0
+	mark := func(s int) {
+		if !used[s] {
+			used[s] = true
+			n++
+		}
+	}
+	for s, ts := range o.own {
+		if len(ts) > 0 {
+			mark(s)
+		}
+	}
+	for _, t := range o.each {
+		for i := range t.windows {
+			for s := range t.windows[i].clients {
+				if t.windows[i].clients[s].has {
+					mark(s)
+				}
+			}
+		}
+	}
+	if 2*n > len(o.clients) || len(o.clients) == 0 {
+		return
+	}
+	to := make([]int32, len(o.clients)) // new slot by old
+	clients, own := make([]string, 0, n), make([][]tracked, 0, n)
+	clear(o.slots)
+	for s, c := range o.clients {
+		if !used[s] {
+			continue
+		}
+		to[s] = int32(len(clients))
+		o.slots[c] = to[s]
+		clients, own = append(clients, c), append(own, o.own[s])
+	}
+	o.clients, o.own = clients, own
+	for _, t := range o.each {
+		for i := range t.windows {
+			w := &t.windows[i]
+			var vs []value
+			for s := range w.clients {
+				if w.clients[s].has {
+					if vs == nil {
+						vs = make([]value, n)
+					}
+					vs[to[s]] = w.clients[s]
+				}
+			}
+			w.clients = vs
 		}
 	}
 }
@@ -507,33 +731,18 @@ func Crossed(l *usage.Limit, w usage.Interval, client string, before, after Sum)
 	return found
 }
 
-func (w *window) at(scope usage.LimitScope, client string) *value {
+// at returns w's value for scope: for usage.ScopeEachClient that of the
+// client of slot, which it then has.
+func (w *window) at(scope usage.LimitScope, slot int32) *value {
 	if scope != usage.ScopeEachClient {
 		return &w.total
 	}
-	if w.clients == nil {
-		w.clients = map[string]*value{}
+	if int(slot) >= len(w.clients) {
+		w.clients = append(w.clients, make([]value, int(slot)+1-len(w.clients))...)
 	}
-	v := w.clients[client]
-	if v == nil {
-		v = &value{}
-		w.clients[client] = v
-	}
+	v := &w.clients[slot]
+	v.has = true
 	return v
-}
-
-// keys returns the clients of w's values in order, or "" alone for a
-// limit's own value.
-func (w *window) keys(l *usage.Limit) []string {
-	if l.Scope != usage.ScopeEachClient {
-		return []string{""}
-	}
-	clients := make([]string, 0, len(w.clients))
-	for c := range w.clients {
-		clients = append(clients, c)
-	}
-	slices.Sort(clients)
-	return clients
 }
 
 // Changes returns, as of now, what changed in the enforced limits since
@@ -546,7 +755,7 @@ func (e *Evaluator) Changes(now time.Time) usage.LimitUpdate {
 	u := usage.LimitUpdate{Removed: e.removed}
 	e.removed = nil
 	for _, o := range e.byOrg {
-		for _, t := range o.all {
+		for t := range o.limits() {
 			if !t.limit.Enforced {
 				continue
 			}
@@ -555,7 +764,7 @@ func (e *Evaluator) Changes(now time.Time) usage.LimitUpdate {
 				u.Limits = append(u.Limits, *t.limit)
 				t.announced = true
 			}
-			u.Values = t.values(u.Values, true)
+			u.Values = t.values(o, u.Values, true)
 		}
 	}
 	for _, rs := range e.rolling {
@@ -580,11 +789,11 @@ func (e *Evaluator) Enforced(now time.Time, orgID string) usage.LimitUpdate {
 	var u usage.LimitUpdate
 	add := func(o *org, rs []*rollingLimit) {
 		if o != nil {
-			for _, t := range o.all {
+			for t := range o.limits() {
 				if t.limit.Enforced {
 					t.roll(now)
 					u.Limits = append(u.Limits, *t.limit)
-					u.Values = t.values(u.Values, false)
+					u.Values = t.values(o, u.Values, false)
 				}
 			}
 		}
@@ -610,10 +819,10 @@ func (e *Evaluator) Enforced(now time.Time, orgID string) usage.LimitUpdate {
 	return u
 }
 
-// values appends the values of t's current window to vs: those changed
-// since Changes last reported them if changed, marking them reported, or
-// all.
-func (t *tracked) values(vs []usage.LimitValue, changed bool) []usage.LimitValue {
+// values appends the values of t, a limit of o, in its current window to
+// vs: those changed since Changes last reported them if changed, marking
+// them reported, or all.
+func (t *tracked) values(o *org, vs []usage.LimitValue, changed bool) []usage.LimitValue {
 	w := &t.windows[0]
 	put := func(client string, v *value) {
 		if changed {
@@ -629,8 +838,10 @@ func (t *tracked) values(vs []usage.LimitValue, changed bool) []usage.LimitValue
 		put("", &w.total)
 		return vs
 	}
-	for client, v := range w.clients {
-		put(client, v)
+	for s := range w.clients {
+		if w.clients[s].has {
+			put(o.clients[s], &w.clients[s])
+		}
 	}
 	return vs
 }

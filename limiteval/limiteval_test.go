@@ -38,13 +38,15 @@ type arrival struct {
 // limits of one organization, most of them on one of its many clients,
 // each loaded over a limit of the same ID that it replaces; each with an
 // event a commit (Observe), and with commits of up to 64 events
-// (ObserveAll).
+// (ObserveAll); and clients that come and go over hour and day windows, so
+// that most clients an organization had no longer have a value.
 func TestObserveMatchesOracle(t *testing.T) {
 	for _, s := range []shape{
 		{name: "few", limits: 40, orgs: 2, clients: 4},
 		{name: "manyClients", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true, oddMethod: true},
 		{name: "fewCommits", limits: 40, orgs: 2, clients: 4, commits: true},
 		{name: "manyClientsCommits", limits: 150, orgs: 1, clients: 60, clientScoped: 0.85, replace: true, oddMethod: true, commits: true},
+		{name: "clientsComeAndGo", limits: 40, orgs: 2, clients: 8000/50 + 8, drift: 50, shortWindows: true, commits: true},
 	} {
 		for seed := range uint64(6) {
 			t.Run(fmt.Sprint(s.name, "/", seed), func(t *testing.T) { testObserve(t, seed, s) })
@@ -60,6 +62,10 @@ type shape struct {
 	replace               bool    // load each limit over another of its ID
 	commits               bool    // commit runs of events at once, with ObserveAll
 	oddMethod             bool    // events and filters also of a method not among the common ones
+	// drift, when not 0, has the events of eight clients at a time,
+	// moving on by one every drift events.
+	drift        int
+	shortWindows bool // hour and day windows only
 }
 
 func testObserve(t *testing.T, seed uint64, s shape) {
@@ -381,6 +387,9 @@ func randomLimits(t *testing.T, rng *rand.Rand, now time.Time, s shape) []usage.
 			Window:  usage.Window{Type: usage.WindowType(rng.IntN(4)), TimeZone: zones[rng.IntN(len(zones))]},
 			Version: int64(1 + rng.IntN(3)),
 		}
+		if s.shortWindows {
+			l.Window.Type = []usage.WindowType{usage.WindowHour, usage.WindowDay}[rng.IntN(2)]
+		}
 		if s.clientScoped > 0 {
 			l.Scope = usage.LimitScope(rng.IntN(2) * 2)
 			if rng.Float64() < s.clientScoped {
@@ -446,6 +455,11 @@ func randomArrivals(rng *rand.Rand, start time.Time, n int, s shape) []arrival {
 			Status:        []int{200, 200, 200, 201, 302, 400, 404, 429, 500, 503}[rng.IntN(10)],
 			ResponseBytes: int64(rng.IntN(5000)),
 		}}
+	}
+	if s.drift > 0 {
+		for i := range out {
+			out[i].ev.ClientID = fmt.Sprintf("c%d", i/s.drift+rng.IntN(8))
+		}
 	}
 	return out
 }
@@ -561,4 +575,52 @@ func BenchmarkObserve(b *testing.B) {
 			return usage.Event{ID: fmt.Sprint(i), Time: now, OrganizationID: "org", ClientID: fmt.Sprintf("c%d", i%900), Status: 200}
 		})
 	})
+}
+
+// TestChangesRemoved checks that Changes reports a limit removed, or set
+// again no longer enforced, of each scope, once, and that the others stay.
+func TestChangesRemoved(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	none := func(usage.Query) ([]usage.Row, error) { return nil, nil }
+	limit := func(id string, scope usage.LimitScope, enforced bool, version int64) usage.Limit {
+		l := usage.Limit{ID: id, OrganizationID: "o", Name: id, Scope: scope, Metric: usage.LimitRequests, Value: 50,
+			Window: usage.Window{Type: usage.WindowHour}, Enforced: enforced, Version: version}
+		if scope == usage.ScopeClient {
+			l.ClientID = "c2"
+		}
+		l, err := l.Normalize(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	e := New()
+	for _, l := range []usage.Limit{limit("org", usage.ScopeOrganization, true, 1), limit("org2", usage.ScopeOrganization, true, 1),
+		limit("each", usage.ScopeEachClient, true, 1), limit("each2", usage.ScopeEachClient, true, 1), limit("client", usage.ScopeClient, true, 1)} {
+		if _, err := e.Set(l, now, none); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u := e.Changes(now); len(u.Limits) != 5 || len(u.Removed) != 0 {
+		t.Fatalf("first changes: %d limits, %d removed", len(u.Limits), len(u.Removed))
+	}
+	e.Remove("o", "client")
+	// The last of their scope's: nothing moves over them.
+	for _, l := range []usage.Limit{limit("org2", usage.ScopeOrganization, false, 2), limit("each2", usage.ScopeEachClient, false, 2)} {
+		if _, err := e.Set(l, now, none); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := e.Changes(now)
+	var removed []string
+	for _, l := range u.Removed {
+		removed = append(removed, l.ID)
+	}
+	slices.Sort(removed)
+	if !slices.Equal(removed, []string{"client", "each2", "org2"}) || len(u.Limits) != 0 || e.Len() != 4 {
+		t.Errorf("removed %v, %d limits announced, %d tracked; want [client each2 org2], 0, 4", removed, len(u.Limits), e.Len())
+	}
+	if u := e.Changes(now); len(u.Removed) != 0 {
+		t.Errorf("removed again: %v", u.Removed)
+	}
 }

@@ -283,7 +283,7 @@ func (e *Evaluator) observeRolling(now time.Time, evs []*usage.Event, found []Cr
 	byOrg := map[string][]item{}
 	for _, ev := range evs {
 		if e.rolling[ev.OrganizationID] != nil {
-			byOrg[ev.OrganizationID] = append(byOrg[ev.OrganizationID], item{ev, unixNano(ev.Time), ev.ResponseBytes, int32(ev.Status), methodBit(ev.HTTPMethod)})
+			byOrg[ev.OrganizationID] = append(byOrg[ev.OrganizationID], item{ev: ev, at: unixNano(ev.Time), bytes: ev.ResponseBytes, status: int32(ev.Status), method: methodBit(ev.HTTPMethod)})
 		}
 	}
 	for _, org := range slices.Sorted(mapKeys(byOrg)) {
