@@ -166,9 +166,8 @@ func (s *Server) aggregateQuery(p *auth.Principal, req *aggregateRequest) (usage
 		q.Metrics = append(q.Metrics, m)
 	}
 	if req.TimeZone != "" {
-		// Local would be the server's own zone, which a client cannot know.
-		loc, err := time.LoadLocation(req.TimeZone)
-		if err != nil || req.TimeZone == "Local" {
+		loc, err := usage.LoadLocation(req.TimeZone)
+		if err != nil {
 			return q, usage.Errorf(usage.KindInvalid, "timeZone", "timeZone %s is not an IANA time zone, such as Europe/Berlin or America/New_York", quote(req.TimeZone))
 		}
 		q.Location = loc

@@ -155,9 +155,8 @@ func (w Window) Location() (*time.Location, error) {
 	if w.TimeZone == "" {
 		return time.UTC, nil
 	}
-	// Local would be the server's own zone, which a client cannot know.
-	loc, err := time.LoadLocation(w.TimeZone)
-	if err != nil || w.TimeZone == "Local" {
+	loc, err := LoadLocation(w.TimeZone)
+	if err != nil {
 		return nil, Errorf(KindInvalid, "window.timeZone", "window.timeZone %q is not an IANA time zone, such as Europe/Berlin or America/New_York", w.TimeZone)
 	}
 	return loc, nil
