@@ -69,7 +69,8 @@ func (h *receiver) crossings() ([]string, int) {
 // Two nodes of usaged serve on the cluster: a limit created on one is
 // evaluated by the other at once, the events sent to both (each twice)
 // cross each threshold once, and the webhook is sent each crossing once,
-// though both nodes deliver.
+// though both nodes deliver; a limit of a rolling window as well as one of
+// a day.
 func TestClusterNodesNotifyLimitsOnce(t *testing.T) {
 	ctx := t.Context()
 	rc := &receiver{requests: map[string]int{}, data: map[string]map[string]any{}, at: map[string]time.Time{}}
@@ -125,6 +126,13 @@ func TestClusterNodesNotifyLimitsOnce(t *testing.T) {
 		Window: &wire.LimitWindow{Type: "day"}, Thresholds: []int{50, 100}}, client.LimitOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// The cluster counts a rolling window too, minute by minute in the
+	// claim store.
+	burst, err := ca.CreateLimit(ctx, wire.LimitRequest{Name: "burst", Metric: "requests", Value: &ten,
+		Window: &wire.LimitWindow{Type: "rolling", Minutes: 10}, Thresholds: []int{50, 100}}, client.LimitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The limit was created on a: b counts it from its first batch on.
 	now := time.Now().UTC()
@@ -165,7 +173,7 @@ func TestClusterNodesNotifyLimitsOnce(t *testing.T) {
 	if _, err := cb.SendEvents(ctx, evs[:5], client.Retry{}); err != nil { // 5 of 10
 		t.Fatal(err)
 	}
-	wait([]string{"daily 50% (1)"})
+	wait([]string{"burst 50% (1)", "daily 50% (1)"})
 	rc.mu.Lock()
 	for _, first := range rc.at {
 		t.Logf("the 50%% crossing, found by the node that did not create the limit, reached the webhook %v after the ingest call", first.Sub(sent).Round(time.Millisecond))
@@ -183,5 +191,10 @@ func TestClusterNodesNotifyLimitsOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	wait([]string{"daily 100% (1)", "daily 50% (1)"})
+	wait([]string{"burst 100% (1)", "burst 50% (1)", "daily 100% (1)", "daily 50% (1)"})
+	for _, c := range []*client.Client{ca, cb} {
+		if st, err := c.LimitStatus(ctx, burst.ID, client.LimitOptions{}); err != nil || st.Value != 12 {
+			t.Errorf("the rolling limit's status: %+v, %v; want 12, every event once", st, err)
+		}
+	}
 }
