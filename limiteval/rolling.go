@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/usaged/usaged/store"
@@ -455,22 +454,40 @@ func (e *Evaluator) RollingStatus(l *usage.Limit, now time.Time) (usage.LimitSta
 		return st, nil // another rule than the one asked about: none counted yet
 	}
 	m := unixMinute(now)
+	sums := make([]ClientSum, 0, len(r.values))
 	for _, client := range slices.Sorted(mapKeys(r.values)) {
 		v := r.values[client]
 		r.advance(client, v, m, &e.changes)
-		x := v.total.Metric(l.Metric)
+		sums = append(sums, ClientSum{ClientID: client, Sum: v.total})
+	}
+	return StatusOf(l, st.Window, sums), nil
+}
+
+// ClientSum is the Sum of a limit's window of one client, or of the
+// limit's own window (ClientID "") for a limit not on each client.
+type ClientSum struct {
+	ClientID string
+	Sum      Sum
+}
+
+// StatusOf returns the status of l over window from sums, ordered by
+// client: the limit's own, or one per client for a limit on each client,
+// where a client with no request left in the window is not listed.
+func StatusOf(l *usage.Limit, window usage.Interval, sums []ClientSum) usage.LimitStatus {
+	st := usage.LimitStatus{Window: window}
+	for _, c := range sums {
+		x := c.Sum.Metric(l.Metric)
 		if l.Scope != usage.ScopeEachClient {
 			st.Value = x
 			continue
 		}
-		if v.total.Requests == 0 {
-			continue // no event left in the window
+		if c.Sum.Requests == 0 {
+			continue
 		}
-		st.Clients = append(st.Clients, usage.ClientLimitStatus{ClientID: client, Value: x})
+		st.Clients = append(st.Clients, usage.ClientLimitStatus{ClientID: c.ClientID, Value: x})
 		st.Value = max(st.Value, x)
 	}
-	slices.SortFunc(st.Clients, func(a, b usage.ClientLimitStatus) int { return strings.Compare(a.ClientID, b.ClientID) })
-	return st, nil
+	return st
 }
 
 // SweepRolling moves every rolling window on to now and forgets the values

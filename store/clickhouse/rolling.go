@@ -150,17 +150,11 @@ end
 return out
 `)
 
-// clientSum is the window of one client of a rolling limit.
-type clientSum struct {
-	client string
-	sum    limiteval.Sum
-}
-
 // rollingWindow returns the window of l, a limit of a rolling window, at
 // minute m, per client with a counter, ordered by client. It costs a
 // look at each client's counter and at each of its minutes that has left
 // the window since it was last counted.
-func (s *Store) rollingWindow(ctx context.Context, l *usage.Limit, m int64) ([]clientSum, error) {
+func (s *Store) rollingWindow(ctx context.Context, l *usage.Limit, m int64) ([]limiteval.ClientSum, error) {
 	h, z := s.rollingKey('h', l, ""), s.rollingKey('z', l, "")
 	res, err := rollingWindowScript.Run(ctx, s.claims, nil, s.rollingKey('c', l, ""), h, z, m, l.Window.Minutes).StringSlice()
 	if err != nil {
@@ -169,15 +163,15 @@ func (s *Store) rollingWindow(ctx context.Context, l *usage.Limit, m int64) ([]c
 	if len(res)%4 != 0 {
 		return nil, fmt.Errorf("clickhouse store: malformed rolling window %q", res)
 	}
-	out := make([]clientSum, 0, len(res)/4)
+	out := make([]limiteval.ClientSum, 0, len(res)/4)
 	for i := 0; i < len(res); i += 4 {
 		var v [3]int64
 		if err := parseInts(v[:], res[i+1:i+4]); err != nil {
 			return nil, fmt.Errorf("clickhouse store: malformed rolling window %q", res[i:i+4])
 		}
-		out = append(out, clientSum{client: res[i], sum: limiteval.Sum{N: v[0], Requests: v[1], Errors: v[2]}})
+		out = append(out, limiteval.ClientSum{ClientID: res[i], Sum: limiteval.Sum{N: v[0], Requests: v[1], Errors: v[2]}})
 	}
-	slices.SortFunc(out, func(a, b clientSum) int { return strings.Compare(a.client, b.client) })
+	slices.SortFunc(out, func(a, b limiteval.ClientSum) int { return strings.Compare(a.ClientID, b.ClientID) })
 	return out, nil
 }
 
@@ -226,16 +220,16 @@ func (e *Limits) seedRolling(ctx context.Context, l usage.Limit, lock, gated str
 		met := make([]byte, len(l.Thresholds))
 		for i, p := range l.Thresholds {
 			met[i] = '0'
-			if limiteval.Meets(&l, c.sum, p) {
+			if limiteval.Meets(&l, c.Sum, p) {
 				met[i] = '1'
-				found = append(found, limiteval.Crossing{Limit: l, Window: l.Window.RollingIn(l.Updated, loc), ClientID: c.client,
-					Threshold: p, Value: c.sum.Metric(l.Metric)})
+				found = append(found, limiteval.Crossing{Limit: l, Window: l.Window.RollingIn(l.Updated, loc), ClientID: c.ClientID,
+					Threshold: p, Value: c.Sum.Metric(l.Metric)})
 			}
 		}
 		// A counter whose marks are of another version has none met: the
 		// count script starts it empty.
 		if slices.Contains(met, '1') {
-			args = append(args, s.rollingKey('h', &l, c.client), string(met))
+			args = append(args, s.rollingKey('h', &l, c.ClientID), string(met))
 		}
 	}
 	// The notifications before the marks: a seeding that dies in between
@@ -267,22 +261,9 @@ func (e *Limits) RollingStatus(ctx context.Context, l *usage.Limit) (usage.Limit
 		return usage.LimitStatus{}, err
 	}
 	now := e.cfg.Now()
-	st := usage.LimitStatus{Window: l.Window.RollingIn(now, loc)}
 	sums, err := e.s.rollingWindow(ctx, l, limiteval.UnixMinute(now))
 	if err != nil {
 		return usage.LimitStatus{}, err
 	}
-	for _, c := range sums {
-		x := c.sum.Metric(l.Metric)
-		if l.Scope != usage.ScopeEachClient {
-			st.Value = x
-			continue
-		}
-		if c.sum.Requests == 0 {
-			continue // no event left in the window
-		}
-		st.Clients = append(st.Clients, usage.ClientLimitStatus{ClientID: c.client, Value: x})
-		st.Value = max(st.Value, x)
-	}
-	return st, nil
+	return limiteval.StatusOf(l, l.Window.RollingIn(now, loc), sums), nil
 }
