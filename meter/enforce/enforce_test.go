@@ -406,10 +406,11 @@ func TestNeverLoweredByUsaged(t *testing.T) {
 		batch = append(batch, usage.Event{ID: fmt.Sprintf("elsewhere-%d", i), OrganizationID: orgID, Time: time.Now().UTC(),
 			ClientID: "batch", ClientName: "batch", TemplateURI: "api/v2/things", HTTPMethod: "GET", Status: 200})
 	}
+	// Taken before the send: the value may be heard before it returns.
+	updates := p.gate.Stats().Updates
 	if _, err := api.SendEvents(ctx, batch, client.Retry{Attempts: 3}); err != nil {
 		t.Fatal(err)
 	}
-	updates := p.gate.Stats().Updates
 	deadline := time.Now().Add(5 * time.Second)
 	for p.gate.Stats().Updates == updates {
 		if time.Now().After(deadline) {
