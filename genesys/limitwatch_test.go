@@ -314,9 +314,16 @@ func TestRollingLimit(t *testing.T) {
 		e.clk.Set(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))
 		uri = e.mustLimit(editor, map[string]any{"name": "burst", "metric": "requests", "value": 10,
 			"window": map[string]any{"type": "rolling", "minutes": 5}, "thresholds": []int{50, 100}}).SelfURI
+		each := e.mustLimit(editor, map[string]any{"name": "per client", "scope": "eachClient", "metric": "requests", "value": 1000,
+			"window": map[string]any{"type": "rolling", "minutes": 5}}).SelfURI
 		send(e, editor, 5) // at 11:59:50
 		rc.wait(t, []string{"burst v1 50% at 5 (1)"})
 		status(e, editor, uri, 5, "2026-06-15T11:56:00Z")
+		// A client's name comes from the stored counts: the minutes keep none.
+		st := decode[wire.LimitStatus](t, e.do("GET", each+"/status", editor, nil), 200)
+		if want := []wire.ClientLimitStatus{{ClientID: "c1", ClientName: "CRM", Value: 5, Percentage: 0.5}}; !slices.Equal(st.Clients, want) {
+			t.Errorf("clients of the limit on each client: %+v, want %+v", st.Clients, want)
+		}
 		e.clk.Advance(3 * time.Minute)
 		send(e, editor, 5) // at 12:02:50: 10 over 11:59–12:03
 		rc.wait(t, []string{"burst v1 100% at 10 (1)", "burst v1 50% at 5 (1)"})

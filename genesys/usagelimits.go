@@ -395,7 +395,9 @@ func (s *Server) limitStatus(ctx context.Context, l *usage.Limit) (*wire.LimitSt
 	var st usage.LimitStatus
 	var err error
 	if rw, ok := s.cfg.LimitWatch.(RollingWatch); ok && l.Window.Type == usage.WindowRolling {
-		st, err = rw.RollingStatus(ctx, l)
+		if st, err = rw.RollingStatus(ctx, l); err == nil {
+			err = s.nameClients(ctx, l.OrganizationID, &st)
+		}
 	} else {
 		st, err = l.CurrentStatus(now, maxQueryRows, func(q usage.Query) ([]usage.Row, error) { return s.cfg.Queries.Query(ctx, q) })
 	}
@@ -426,6 +428,34 @@ func (s *Server) limitStatus(ctx context.Context, l *usage.Limit) (*wire.LimitSt
 		}
 	}
 	return out, nil
+}
+
+// nameClients fills in the names of st's clients, which a rolling window's
+// minutes do not keep, from the stored counts of the hours the window
+// overlaps: every client listed has events in them.
+func (s *Server) nameClients(ctx context.Context, org string, st *usage.LimitStatus) error {
+	if len(st.Clients) == 0 {
+		return nil
+	}
+	start := st.Window.Start.UTC().Truncate(time.Hour)
+	end := st.Window.End.UTC().Add(time.Hour - 1).Truncate(time.Hour)
+	q, err := usage.Query{OrganizationID: org, Interval: usage.Interval{Start: start, End: end}, GroupBy: []usage.Dimension{usage.DimClientID},
+		Metrics: []usage.Metric{usage.MetricRequests}, MaxRows: maxQueryRows}.Normalize()
+	if err != nil {
+		return err
+	}
+	rows, err := s.cfg.Queries.Query(ctx, q)
+	if err != nil {
+		return err
+	}
+	names := make(map[string]string, len(rows))
+	for _, r := range rows {
+		names[r.ClientID] = r.ClientName
+	}
+	for i := range st.Clients {
+		st.Clients[i].ClientName = names[st.Clients[i].ClientID]
+	}
+	return nil
 }
 
 // limitBody is l as the routes answer it, with its status if st is set.
