@@ -150,10 +150,10 @@ func (m *Matcher) RollingAdds(now time.Time, events []*usage.Event) []RollingCou
 		client string
 	}
 	sums := map[key]map[int64]*Sum{}
-	at := unixMinute(now)
+	at := usage.UnixMinute(now)
 	for _, ev := range events {
 		for _, x := range m.rolling[ev.OrganizationID] {
-			k := unixMinute(ev.Time)
+			k := usage.UnixMinute(ev.Time)
 			if k <= at-int64(x.limit.Window.Minutes) || !x.filter.applies(&x.limit, ev) {
 				continue
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"time"
 
@@ -92,10 +93,6 @@ func RuleHash(l *usage.Limit) uint64 {
 	return h.Sum64()
 }
 
-// UnixMinute is the minute t falls in, in minutes since the Unix epoch:
-// what a rolling window counts by.
-func UnixMinute(t time.Time) int64 { return unixMinute(t) }
-
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
@@ -109,8 +106,6 @@ func (r *rollingLimit) key(client string, kind byte, minute int64) []byte {
 	}
 	return k
 }
-
-func unixMinute(t time.Time) int64 { return floorDiv(t.Unix(), 60) }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -136,7 +131,7 @@ func (e *Evaluator) SetRolling(l usage.Limit, now time.Time, state store.StateRe
 	}
 	r := &rollingLimit{limit: &l, filter: newFilter(l.Filter), loc: loc, span: int64(l.Window.Minutes),
 		prefix: rollingPrefix(&l, true), values: map[string]*rollingValue{}}
-	m := unixMinute(now)
+	m := usage.UnixMinute(now)
 	var changes []store.StateChange
 	type marks struct {
 		version      int64
@@ -191,13 +186,7 @@ func (e *Evaluator) SetRolling(l usage.Limit, now time.Time, state store.StateRe
 		return nil, nil, err
 	}
 	var found []Crossing
-	clients := slices.Sorted(func(yield func(string) bool) {
-		for c := range r.values {
-			if !yield(c) {
-				return
-			}
-		}
-	})
+	clients := slices.Sorted(maps.Keys(r.values))
 	for c := range stored {
 		if r.values[c] == nil { // every minute of it left the window
 			changes = append(changes, store.StateChange{Key: r.key(c, stateMarks, 0)})
@@ -285,7 +274,7 @@ func (e *Evaluator) observeRolling(now time.Time, evs []*usage.Event, found []Cr
 			byOrg[ev.OrganizationID] = append(byOrg[ev.OrganizationID], item{ev: ev, at: unixNano(ev.Time), bytes: ev.ResponseBytes, status: int32(ev.Status), method: methodBit(ev.HTTPMethod)})
 		}
 	}
-	for _, org := range slices.Sorted(mapKeys(byOrg)) {
+	for _, org := range slices.Sorted(maps.Keys(byOrg)) {
 		found, e.changes = e.observeOrgRolling(e.rolling[org], byOrg[org], now, found, e.changes)
 	}
 	return found
@@ -304,7 +293,7 @@ func (e *Evaluator) TakeState() []store.StateChange {
 // in its rolling limits at now, appending the crossings to found and the
 // state to write to changes.
 func (e *Evaluator) observeOrgRolling(rs []*rollingLimit, items []item, now time.Time, found []Crossing, changes []store.StateChange) ([]Crossing, []store.StateChange) {
-	m := unixMinute(now)
+	m := usage.UnixMinute(now)
 	type touched struct {
 		client string
 		minute int64
@@ -411,7 +400,7 @@ func (e *Evaluator) removeRolling(orgID, id string) *rollingLimit {
 // changed since Changes last reported them (their value, or their window,
 // which moves every minute) if changed, marking them reported, or all.
 func (r *rollingLimit) valuesAt(now time.Time, vs []usage.LimitValue, changed bool, changes *[]store.StateChange) []usage.LimitValue {
-	m := unixMinute(now)
+	m := usage.UnixMinute(now)
 	iv := r.limit.Window.RollingIn(now, r.loc)
 	for client, v := range r.values {
 		r.advance(client, v, m, changes)
@@ -425,16 +414,6 @@ func (r *rollingLimit) valuesAt(now time.Time, vs []usage.LimitValue, changed bo
 			Window: iv, ClientID: client, Value: v.total.Metric(r.limit.Metric)})
 	}
 	return vs
-}
-
-func mapKeys[V any](m map[string]V) func(yield func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // RollingStatus returns the status of the rolling limit l as of now, from
@@ -453,9 +432,9 @@ func (e *Evaluator) RollingStatus(l *usage.Limit, now time.Time) (usage.LimitSta
 	if !bytes.Equal(r.prefix, rollingPrefix(l, true)) {
 		return st, nil // another rule than the one asked about: none counted yet
 	}
-	m := unixMinute(now)
+	m := usage.UnixMinute(now)
 	sums := make([]ClientSum, 0, len(r.values))
-	for _, client := range slices.Sorted(mapKeys(r.values)) {
+	for _, client := range slices.Sorted(maps.Keys(r.values)) {
 		v := r.values[client]
 		r.advance(client, v, m, &e.changes)
 		sums = append(sums, ClientSum{ClientID: client, Sum: v.total})
@@ -496,7 +475,7 @@ func StatusOf(l *usage.Limit, window usage.Interval, sums []ClientSum) usage.Lim
 // of what was dropped since the last commit. Without it, the minutes of
 // a client that stopped calling would stay until the next load.
 func (e *Evaluator) SweepRolling(now time.Time) []store.StateChange {
-	m := unixMinute(now)
+	m := usage.UnixMinute(now)
 	for _, rs := range e.rolling {
 		for _, r := range rs {
 			for client, v := range r.values {

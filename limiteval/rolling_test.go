@@ -105,7 +105,7 @@ func testRolling(t *testing.T, seed uint64) {
 	value := func(l *usage.Limit, tr *tracked, m int64) tally {
 		var v tally
 		for _, ev := range tr.counted {
-			if unixMinute(ev.Time) > m-int64(l.Window.Minutes) {
+			if usage.UnixMinute(ev.Time) > m-int64(l.Window.Minutes) {
 				v.add(l, &ev)
 			}
 		}
@@ -123,7 +123,7 @@ func testRolling(t *testing.T, seed uint64) {
 		batch := arrivals[i:min(i+n, len(arrivals))]
 		i += len(batch)
 		now := batch[len(batch)-1].now
-		m := unixMinute(now)
+		m := usage.UnixMinute(now)
 		if commit == 80 || commit == 300 {
 			e = load() // a restart, from what the commits wrote
 		}
@@ -163,7 +163,7 @@ func testRolling(t *testing.T, seed uint64) {
 						}
 					}
 				}
-				if unixMinute(ev.Time) <= m-int64(l.Window.Minutes) {
+				if usage.UnixMinute(ev.Time) <= m-int64(l.Window.Minutes) {
 					continue
 				}
 				tr.counted = append(tr.counted, *ev)

@@ -204,6 +204,17 @@ func (w Window) CurrentIn(now time.Time, loc *time.Location) (Interval, error) {
 // hour cannot answer the last N minutes.
 var ErrRolling = Errorf(KindInvalid, "window.type", "a rolling window cannot be counted from the stored counts, which are kept by the hour; only the usage limits' evaluators, of the embedded store or of the cluster, count one")
 
+// UnixMinute is the minute t falls in, in minutes since the Unix epoch:
+// what a rolling window counts by.
+func UnixMinute(t time.Time) int64 {
+	s := t.Unix()
+	m := s / 60
+	if s%60 < 0 {
+		m--
+	}
+	return m
+}
+
 // MaxRollingMinutes is the longest rolling window: a day.
 const MaxRollingMinutes = 24 * 60
 

@@ -17,6 +17,7 @@ import (
 type rolling struct {
 	span    int64             // the window's minutes
 	own     map[int64]float64 // admitted here, by Unix minute
+	ownSum  float64           // of own
 	last    float64           // usaged's last value
 	lastAt  int64             // the minute of the window last is of; -1 for none
 	since   float64           // admitted here since last came
@@ -27,25 +28,20 @@ func newRolling(minutes int) *rolling {
 	return &rolling{span: int64(minutes), own: map[int64]float64{}, lastAt: -1}
 }
 
-func minuteOf(t time.Time) int64 {
-	m := t.Unix() / 60
-	if t.Unix()%60 < 0 {
-		m--
-	}
-	return m
-}
-
 // heard takes usaged's value v of the window iv, unless it knows a later
 // one.
 func (r *rolling) heard(iv usage.Interval, v float64) {
-	if m := minuteOf(iv.End) - 1; m >= r.lastAt {
+	if m := usage.UnixMinute(iv.End) - 1; m >= r.lastAt {
 		r.last, r.lastAt, r.since = v, m, 0
 	}
 }
 
 func (r *rolling) add(x float64, at time.Time) {
-	r.own[minuteOf(at)] += x
 	r.since += x
+	if k := usage.UnixMinute(at); k > r.current-r.span { // a request older than the window counts in none
+		r.own[k] += x
+		r.ownSum += x
+	}
 }
 
 // value returns the window's value at now. usaged's value of the minute
@@ -54,25 +50,27 @@ func (r *rolling) add(x float64, at time.Time) {
 // moment after the turn; one older than that is not used, and the value is
 // what was admitted here.
 func (r *rolling) value(now time.Time) float64 {
-	m := minuteOf(now)
-	r.current = max(r.current, m)
-	own := 0.0
-	for k, x := range r.own {
-		if k <= r.current-r.span {
-			delete(r.own, k)
-			continue
+	m := usage.UnixMinute(now)
+	if m > r.current {
+		// Minutes leave only as the minute turns: the admissions' map is
+		// looked through then, not at every request.
+		r.current = m
+		for k, x := range r.own {
+			if k <= m-r.span {
+				delete(r.own, k)
+				r.ownSum -= x
+			}
 		}
-		own += x
 	}
 	if r.lastAt >= m-1 {
-		return max(r.last+r.since, own)
+		return max(r.last+r.since, r.ownSum)
 	}
-	return own
+	return r.ownSum
 }
 
 // idle reports whether nothing of r counts at now any longer.
 func (r *rolling) idle(now time.Time) bool {
-	return r.value(now) == 0 && r.lastAt < minuteOf(now)-1
+	return r.value(now) == 0 && r.lastAt < usage.UnixMinute(now)-1
 }
 
 // rolling returns client's counter of l, a limit of a rolling window,
@@ -92,5 +90,7 @@ func (l *enforced) keepOwn(client string, old *rolling) {
 	r := l.rolling(client)
 	for k, x := range old.own {
 		r.own[k] += x
+		r.ownSum += x
 	}
+	r.current = max(r.current, old.current)
 }

@@ -112,13 +112,25 @@ type crossing struct {
 // notified returns the crossings in the outbox, failing the test on an id
 // held twice (the table's key forbids it) or a payload that is not one.
 func (f *limitsFixture) notified() []crossing {
+	var out []crossing
+	for _, p := range f.payloads() {
+		out = append(out, crossing{p.LimitID, p.LimitVersion, p.WindowStart, p.ClientID, p.Threshold})
+	}
+	sortCrossings(out)
+	return out
+}
+
+// payloads returns the payloads of the notifications in the outbox, the
+// client only of a limit on each client, failing the test on an id held
+// twice or a payload that is not one.
+func (f *limitsFixture) payloads() []limiteval.Payload {
 	f.t.Helper()
 	ns, err := f.outbox.PendingNotifications(f.t.Context(), 100_000)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	ids := map[string]bool{}
-	var out []crossing
+	var out []limiteval.Payload
 	for _, n := range ns {
 		if ids[n.ID] {
 			f.t.Fatalf("notification %s is in the outbox twice", n.ID)
@@ -128,13 +140,11 @@ func (f *limitsFixture) notified() []crossing {
 		if err := json.Unmarshal(n.Payload, &p); err != nil {
 			f.t.Fatal(err)
 		}
-		c := crossing{p.LimitID, p.LimitVersion, p.WindowStart, p.ClientID, p.Threshold}
 		if p.Scope != "eachClient" {
-			c.client = ""
+			p.ClientID = ""
 		}
-		out = append(out, c)
+		out = append(out, p)
 	}
-	sortCrossings(out)
 	return out
 }
 

@@ -76,7 +76,7 @@ func (s *Store) rollingArgs(args []any, c *limiteval.RollingCount, at time.Time)
 	}
 	f := []any{s.limitKey("s", tag), s.limitKey("g", tag), s.limitKey("w", tag),
 		s.rollingKey('h', l, c.ClientID), s.rollingKey('z', l, c.ClientID), s.rollingKey('c', l, ""), c.ClientID,
-		rollingTTL(l).Milliseconds(), strconv.FormatInt(l.Version, 10), strconv.FormatInt(limiteval.UnixMinute(at), 10),
+		rollingTTL(l).Milliseconds(), strconv.FormatInt(l.Version, 10), strconv.FormatInt(usage.UnixMinute(at), 10),
 		l.Window.Minutes, kind, len(l.Thresholds)}
 	for _, p := range l.Thresholds {
 		f = append(f, rollingThreshold(l, p))
@@ -207,7 +207,7 @@ func (e *Limits) seedRolling(ctx context.Context, l usage.Limit, lock, gated str
 		return err
 	}
 	now := e.cfg.Now()
-	m := limiteval.UnixMinute(now)
+	m := usage.UnixMinute(now)
 	sums, err := s.rollingWindow(ctx, &l, m)
 	if err != nil {
 		return err
@@ -261,7 +261,7 @@ func (e *Limits) RollingStatus(ctx context.Context, l *usage.Limit) (usage.Limit
 		return usage.LimitStatus{}, err
 	}
 	now := e.cfg.Now()
-	sums, err := e.s.rollingWindow(ctx, l, limiteval.UnixMinute(now))
+	sums, err := e.s.rollingWindow(ctx, l, usage.UnixMinute(now))
 	if err != nil {
 		return usage.LimitStatus{}, err
 	}

@@ -2,7 +2,6 @@ package clickhouse_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usaged/usaged/limiteval"
 	"github.com/usaged/usaged/store/clickhouse"
 	"github.com/usaged/usaged/usage"
 )
@@ -124,27 +122,9 @@ type rcrossing struct {
 }
 
 func (f *limitsFixture) rollingNotified() []rcrossing {
-	f.t.Helper()
-	ns, err := f.outbox.PendingNotifications(f.t.Context(), 100_000)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	ids := map[string]bool{}
 	var out []rcrossing
-	for _, n := range ns {
-		if ids[n.ID] {
-			f.t.Fatalf("notification %s is in the outbox twice", n.ID)
-		}
-		ids[n.ID] = true
-		var p limiteval.Payload
-		if err := json.Unmarshal(n.Payload, &p); err != nil {
-			f.t.Fatal(err)
-		}
-		c := rcrossing{p.LimitID, p.LimitVersion, p.WindowStart, p.ClientID, p.Threshold, fmt.Sprintf("%.6f", p.Value)}
-		if p.Scope != "eachClient" {
-			c.client = ""
-		}
-		out = append(out, c)
+	for _, p := range f.payloads() {
+		out = append(out, rcrossing{p.LimitID, p.LimitVersion, p.WindowStart, p.ClientID, p.Threshold, fmt.Sprintf("%.6f", p.Value)})
 	}
 	slices.SortFunc(out, func(a, b rcrossing) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
 	return out
