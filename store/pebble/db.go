@@ -7,7 +7,6 @@
 package pebble
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -48,6 +47,10 @@ type Config struct {
 	// FilterCapacity is the number of dedupe records the in-memory filter is
 	// first sized for; it grows as records are added. Default 16 Mi (32 MiB).
 	FilterCapacity int
+	// RunRecords is the number of dedupe records kept in memory before they
+	// are written out as a run (dedupe.go). Default 512 Ki: ~16 MiB of
+	// memory, a table of ~8 MiB.
+	RunRecords int
 	// DiskReserve is the free space, in bytes, to keep on Dir's filesystem:
 	// below it, writes that add data fail with usage.KindUnavailable (see
 	// headroom). It is capped at 5% of the filesystem's size. 0 means
@@ -65,6 +68,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Dir == "" {
 		errs = append(errs, errors.New("pebble store: Dir is required"))
+	}
+	if c.RunRecords < 0 {
+		errs = append(errs, errors.New("pebble store: RunRecords must not be negative"))
 	}
 	if c.CacheBytes < 0 {
 		errs = append(errs, errors.New("pebble store: CacheBytes must not be negative"))
@@ -101,14 +107,17 @@ type DB struct {
 	// can only depend (for a duplicate verdict, or a dictionary entry) on
 	// batches earlier in the WAL, which are durable whenever it is.
 	mu        sync.Mutex
-	filter    *filter      // the dedupe index (dedupe.go)
-	next      *filter      // the filter a refill is filling, or nil
-	refillCap int          // the capacity of a refill an expiry asked for, or 0
-	logSeq    uint64       // the arrival log's next entry
-	unsaved   atomic.Int64 // records logged since the last checkpoint began
-	minDay    uint16       // no dedupe record is older than this event day
-	maxDay    uint16       // the latest event day of any dedupe record
-	closed    bool         // set under both mu and life; read under either
+	filter    *filter          // the dedupe index (dedupe.go)
+	next      *filter          // the filter a refill is filling, or nil
+	refillCap int              // the capacity of a refill an expiry asked for, or 0
+	logSeq    uint64           // the arrival log's next entry
+	recent    map[runKey]uint8 // records logged since the last run began (dedupe.go)
+	frozen    map[runKey]uint8 // records of the run being written, or nil
+	frozenSeq uint64           // the log sequence after frozen's records
+	unsaved   atomic.Int64     // records logged since the last checkpoint began
+	minDay    uint16           // no dedupe record is older than this event day
+	maxDay    uint16           // the latest event day of any dedupe record
+	closed    bool             // set under both mu and life; read under either
 
 	// limitMu orders the writes of limits, so that UpdateLimit's check
 	// and write are one step.
@@ -126,7 +135,12 @@ type DB struct {
 	wake       chan struct{}
 	stopMaint  context.CancelFunc
 	maintDone  chan struct{}
-	indexBytes atomic.Int64 // the checkpoint file's size
+	indexBytes atomic.Int64      // the checkpoint file's size
+	runMu      sync.Mutex        // one run written at a time (writeRun)
+	runSeq     atomic.Uint64     // every record logged before it is a 'd' key (recorded)
+	runRecords int               // Config.RunRecords
+	cpSeq      atomic.Uint64     // the recorded checkpoint's log sequence
+	opts       *pebbledb.Options // as opened: runs' tables are written with them
 
 	health    *health // the failed state (health.go)
 	space     *headroom
@@ -147,6 +161,9 @@ func Open(cfg Config) (*DB, error) {
 	}
 	if cfg.FilterCapacity == 0 {
 		cfg.FilterCapacity = 16 << 20
+	}
+	if cfg.RunRecords == 0 {
+		cfg.RunRecords = 512 << 10
 	}
 	h := newHealth(cfg.Logger)
 	plog := newPebbleLogger(cfg.Logger, h)
@@ -200,6 +217,7 @@ func Open(cfg Config) (*DB, error) {
 		opts.Levels[i].BlockSize = 32 << 10 // larger blocks compress better; scans dominate reads
 	}
 	opts.ApplyCompressionSettings(func() pebbledb.DBCompressionSettings { return pebbledb.DBCompressionBalanced })
+	opts.EnsureDefaults()
 	start := time.Now()
 	pdb, err := pebbledb.Open(cfg.Dir, opts)
 	if err != nil {
@@ -207,7 +225,7 @@ func Open(cfg Config) (*DB, error) {
 	}
 	cfg.Logger.Debug("storage engine opened", "took", time.Since(start))
 	d := &DB{
-		db: pdb, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger),
+		db: pdb, opts: opts, runRecords: cfg.RunRecords, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger),
 		dir: cfg.Dir, wake: make(chan struct{}, 1), maintDone: make(chan struct{}),
 	}
 	if err := d.init(cfg.FilterCapacity); err != nil {
@@ -383,20 +401,9 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	// path, which measurably cuts the cache misses of random order.
 	var kbuf [fullLen]byte
 	vbuf := make([]byte, 0, 64)
-	slices.SortFunc(added, func(a, b record) int {
-		switch {
-		case a.id.org != b.id.org:
-			return cmp.Compare(a.id.org, b.id.org)
-		case a.hour/24 != b.hour/24:
-			return cmp.Compare(a.hour/24, b.hour/24)
-		}
-		return bytes.Compare(a.id.hash[:], b.id.hash[:])
-	})
 	entry := make([]byte, 0, len(added)*logEntryLen)
 	for _, r := range added {
-		day := uint16(r.hour / 24)
-		entry = d.addRecord(entry, &r.id, day)
-		b.Set(dedupeKey(kbuf[:0], &r.id, day), []byte{byte(r.hour % 24)}, nil)
+		entry = d.addRecord(entry, &r.id, r.hour)
 	}
 	d.logRecords(b, entry)
 	fulls := make([]fullKey, 0, len(full.index))
@@ -678,11 +685,18 @@ func (d *DB) close() error {
 	<-d.maintDone
 	d.life.Lock()
 	defer d.life.Unlock()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	if d.closed { // only Close sets it, under life
 		return errors.New("pebble store: already closed")
 	}
+	if d.health.err() == nil {
+		// A clean restart then has no records to keep in memory. An Append
+		// after it leaves its records in the log, for the next open.
+		if err := d.writeRun(true); err != nil {
+			d.log.Warn("writing the dedupe records' run at close failed; the next open replays the arrival log", "err", err)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.closed = true
 	if d.health.err() == nil && d.unsaved.Load() > 0 {
 		// A clean restart then replays nothing.

@@ -1,34 +1,51 @@
 package pebble
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/zeebo/xxh3"
 )
 
 // The dedupe index: the in-memory filter over the dedupe records, and how
 // it outlives a restart without a scan of the records.
 //
-// The records themselves ('d' keys) are the truth: the filter only spares
-// Append a disk read for events it surely has not seen, so it may hold more
-// than the records (a false positive costs a Get) but never less. Keeping it
-// whole across a restart, cheaply, rests on three parts:
+// The records are the truth: the filter only spares Append a lookup for
+// events it surely has not seen, so it may hold more than the records (a
+// false positive costs a lookup) but never less. A record is first an entry
+// in the arrival log and in memory, and later a 'd' key:
 //
 //   - An arrival log. Every batch that adds records also writes, in the same
-//     Pebble batch, one 'l' key numbered in commit order whose value lists
-//     the batch's records (org, day, hash). A record is durable exactly when
-//     its log entry is.
+//     Pebble batch, one log key numbered in commit order whose value lists
+//     the batch's records (org, day, hour, hash). A record is durable
+//     exactly when its log entry is.
+//   - Runs. The records logged since the last run are kept in memory
+//     (recent), where Append looks first. Every Config.RunRecords records the
+//     maintenance goroutine sorts them into a table of 'd' keys of its own
+//     and ingests it into Pebble whole, then records in one write the log
+//     sequence the runs cover. So a record never passes through the
+//     write-ahead log, the memtable and a flush as a key of its own: those
+//     cost as much as everything else an event writes, and were most of
+//     what a restart after a crash had to redo. A crash before the record
+//     leaves the log to replay into memory at open; a record in memory and
+//     in a run at once is only looked up twice.
 //   - Checkpoints. The maintenance goroutine writes the filter to a file of
 //     its own in the store's directory, then records in one Pebble write the file's number, checksum
 //     and the log sequence S it covers, and deletes the log before S. It
@@ -39,10 +56,11 @@ import (
 //     nothing.
 //   - Open loads the named file, checks it, and adds the log's entries from
 //     S on: after a crash, at most a checkpoint interval of records
-//     (checkpointDue). Open is one sequential read of the filter, whatever
-//     the number of records; a store without a checkpoint (created by an
+//     (checkpointDue); the entries from the runs' sequence on go into
+//     memory too. Open is one sequential read of the filter, whatever the
+//     number of records; a store without a checkpoint (created by an
 //     earlier version, or whose file is lost) is rebuilt from its records
-//     once.
+//     once. The log is kept from the earlier of the two sequences on.
 //
 // Nothing rebuilds the filter under the ingest lock. When it fills up, or a
 // day's records expire, the maintenance goroutine refills a new filter from
@@ -50,12 +68,36 @@ import (
 // Append adds new records to both; the new filter replaces the old at once
 // when the scan ends. A crash during a refill loses only the refill.
 
-// famLog is the arrival log's family: 'l' seq(uint64) → entries of logEntryLen.
-const famLog = 'l'
+// famLog is the arrival log's family: 'j' seq(uint64) → entries of
+// logEntryLen. famLogV1 holds the entries of stores written before runs,
+// in the same sequence: 'l' seq → entries of logEntryLenV1, whose records
+// were written as 'd' keys with the batch.
+const (
+	famLog   = 'j'
+	famLogV1 = 'l'
+)
 
-// logEntryLen is one record in the arrival log: org, day and hash, its
-// dedupe key without the family byte.
-const logEntryLen = dedupeLen - 1
+// logEntryLen is one record in the arrival log: org, day, hour of the day
+// and hash; logEntryLenV1 one without the hour.
+const (
+	logEntryLen   = 4 + 2 + 1 + hashLen
+	logEntryLenV1 = 4 + 2 + hashLen
+)
+
+// runKey is a record in memory: its dedupe key's parts. The map holds its
+// hour of the day.
+type runKey struct {
+	org  uint32
+	day  uint16
+	hash [hashLen]byte
+}
+
+// runsKey records the log sequence before which every record is a 'd' key.
+var runsKey = []byte{famMeta, 'd', 'e', 'd', 'u', 'p', 'e', '-', 'r', 'u', 'n', 's'}
+
+// runPrefix begins the name of a run's table while it is written, in the
+// store's directory; Pebble moves it in when it ingests it.
+const runPrefix = "dedupe-run-"
 
 // minCheckpointRecords is the fewest records logged between checkpoints:
 // below it a checkpoint costs more than the replay it saves. A variable
@@ -119,9 +161,19 @@ func (d *DB) indexFile(n uint64) string {
 	return filepath.Join(d.dir, indexPrefix+strconv.FormatUint(n, 10))
 }
 
-// logKey is the arrival log's key of entry seq.
-func logKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{famLog}, seq)
+// logKey is the arrival log's key of entry seq in family fam.
+func logKey(fam byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{fam}, seq)
+}
+
+// trimLog deletes the log's entries before seq, of either format.
+func trimLog(b *pebbledb.Batch, seq uint64) error {
+	for _, fam := range [...]byte{famLogV1, famLog} {
+		if err := b.DeleteRange(logKey(fam, 0), logKey(fam, seq), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // openIndex gives the store its filter at open: the checkpoint and the log
@@ -132,25 +184,37 @@ func (d *DB) openIndex(capacity int) error {
 		return err
 	}
 	d.logSeq = last
+	runs, err := d.loadRunSeq(last)
+	if err != nil {
+		return err
+	}
+	d.runSeq.Store(runs)
 	start := time.Now()
+	d.recent = make(map[runKey]uint8)
 	cp, err := d.loadCheckpoint()
 	if err == nil {
 		var replayed int
-		replayed, err = d.replayLog(cp.logSeq)
+		replayed, err = d.replayLog(cp.logSeq, runs)
 		if err == nil {
-			d.log.Debug("dedupe index loaded", "records", d.filter.n.Load(), "replayed", replayed, "bytes", d.filter.sizeBytes(), "took", time.Since(start))
+			d.log.Debug("dedupe index loaded", "records", d.filter.n.Load(), "replayed", replayed, "inMemory", len(d.recent), "bytes", d.filter.sizeBytes(), "took", time.Since(start))
 			d.unsaved.Store(int64(replayed))
 			d.saved = cp.file
+			d.cpSeq.Store(cp.logSeq)
 			d.removeStaleFiles()
 			return nil
 		}
 		d.filter.release()
 		d.filter = nil
+		d.recent = make(map[runKey]uint8)
 	}
 	if !errors.Is(err, errNoCheckpoint) {
 		d.log.Warn("dedupe index checkpoint unusable; rebuilding it from the records", "err", err)
 	}
 	if err := d.scanRecords(capacity); err != nil {
+		return err
+	}
+	// The records not yet in runs are in the log.
+	if _, err := d.replayLog(runs, runs); err != nil {
 		return err
 	}
 	if n := d.filter.n.Load(); n > 0 {
@@ -164,20 +228,45 @@ func (d *DB) openIndex(capacity int) error {
 
 var errNoCheckpoint = errors.New("no checkpoint")
 
-// lastLogSeq returns the sequence number after the log's last entry.
+// lastLogSeq returns the sequence number after the log's last entry, of
+// either format.
 func (d *DB) lastLogSeq() (uint64, error) {
-	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{famLog}, UpperBound: []byte{famLog + 1}})
-	if err != nil {
+	var last uint64
+	for _, fam := range [...]byte{famLogV1, famLog} {
+		it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{fam}, UpperBound: []byte{fam + 1}})
+		if err != nil {
+			return 0, err
+		}
+		if it.Last() {
+			if len(it.Key()) != 9 {
+				it.Close()
+				return 0, errCorrupt
+			}
+			last = max(last, binary.BigEndian.Uint64(it.Key()[1:])+1)
+		}
+		if err := it.Close(); err != nil {
+			return 0, err
+		}
+	}
+	return last, nil
+}
+
+// loadRunSeq reads the log sequence the runs cover. A store without one
+// was written before runs, when every logged record was a 'd' key at once:
+// they cover the whole log, which is recorded before anything is appended.
+func (d *DB) loadRunSeq(last uint64) (uint64, error) {
+	v, closer, err := d.db.Get(runsKey)
+	if err == nil {
+		defer closer.Close()
+		if len(v) != 8 {
+			return 0, errCorrupt
+		}
+		return binary.BigEndian.Uint64(v), nil
+	}
+	if !errors.Is(err, pebbledb.ErrNotFound) {
 		return 0, err
 	}
-	defer it.Close()
-	if !it.Last() {
-		return 0, it.Error()
-	}
-	if len(it.Key()) != 9 {
-		return 0, errCorrupt
-	}
-	return binary.BigEndian.Uint64(it.Key()[1:]) + 1, nil
+	return last, d.db.Set(runsKey, binary.BigEndian.AppendUint64(nil, last), pebbledb.Sync)
 }
 
 // loadCheckpoint reads the checkpoint named in the metadata into d.filter
@@ -231,29 +320,48 @@ func (d *DB) loadCheckpoint() (checkpoint, error) {
 	return cp, nil
 }
 
-// replayLog adds the log's entries from seq on to the filter.
-func (d *DB) replayLog(seq uint64) (int, error) {
-	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: logKey(seq), UpperBound: []byte{famLog + 1}})
-	if err != nil {
-		return 0, err
-	}
+// replayLog adds the log's entries from filterFrom on to the filter, and
+// those from runsFrom on to the records in memory.
+func (d *DB) replayLog(filterFrom, runsFrom uint64) (int, error) {
 	n := 0
-	for it.First(); it.Valid(); it.Next() {
-		v := it.Value()
-		if len(v)%logEntryLen != 0 {
-			it.Close()
-			return n, fmt.Errorf("log entry %x: %d bytes", it.Key(), len(v))
+	for _, fam := range [...]byte{famLogV1, famLog} {
+		from, width := min(filterFrom, runsFrom), logEntryLen
+		if fam == famLogV1 {
+			from, width = filterFrom, logEntryLenV1 // its records are 'd' keys
 		}
-		for ; len(v) > 0; v = v[logEntryLen:] {
-			k := idKey{org: binary.BigEndian.Uint32(v)}
-			day := binary.BigEndian.Uint16(v[4:])
-			copy(k.hash[:], v[6:logEntryLen])
-			d.filter.add(&k)
-			d.minDay, d.maxDay = min(d.minDay, day), max(d.maxDay, day)
-			n++
+		it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: logKey(fam, from), UpperBound: []byte{fam + 1}})
+		if err != nil {
+			return 0, err
+		}
+		for it.First(); it.Valid(); it.Next() {
+			v := it.Value()
+			if len(it.Key()) != 9 || len(v)%width != 0 {
+				it.Close()
+				return n, fmt.Errorf("log entry %x: %d bytes", it.Key(), len(v))
+			}
+			seq := binary.BigEndian.Uint64(it.Key()[1:])
+			for ; len(v) > 0; v = v[width:] {
+				k := runKey{org: binary.BigEndian.Uint32(v), day: binary.BigEndian.Uint16(v[4:])}
+				copy(k.hash[:], v[width-hashLen:width])
+				if seq >= filterFrom {
+					d.filter.add(&idKey{org: k.org, hash: k.hash})
+					n++
+				}
+				if fam == famLog && seq >= runsFrom {
+					if v[6] >= 24 {
+						it.Close()
+						return n, fmt.Errorf("log entry %x: hour %d", it.Key(), v[6])
+					}
+					d.recent[k] = v[6]
+				}
+				d.minDay, d.maxDay = min(d.minDay, k.day), max(d.maxDay, k.day)
+			}
+		}
+		if err := it.Close(); err != nil {
+			return n, err
 		}
 	}
-	return n, it.Close()
+	return n, nil
 }
 
 // scanRecords builds the filter from the records, for at least capacity.
@@ -290,8 +398,9 @@ func (d *DB) scanRecords(capacity int) error {
 	return nil
 }
 
-// removeStaleFiles deletes the checkpoint files other than the current one:
-// those of a checkpoint a crash interrupted, or that a later one replaced.
+// removeStaleFiles deletes the checkpoint files other than the current one
+// (those of a checkpoint a crash interrupted, or that a later one replaced)
+// and the tables of runs a crash left unfinished.
 func (d *DB) removeStaleFiles() {
 	entries, err := os.ReadDir(d.dir)
 	if err != nil {
@@ -299,22 +408,26 @@ func (d *DB) removeStaleFiles() {
 	}
 	keep := filepath.Base(d.indexFile(d.saved))
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), indexPrefix) && e.Name() != keep {
+		if strings.HasPrefix(e.Name(), indexPrefix) && e.Name() != keep || strings.HasPrefix(e.Name(), runPrefix) {
 			os.Remove(filepath.Join(d.dir, e.Name()))
 		}
 	}
 }
 
-// addRecord adds the record of id at day to the filters, the day bounds
-// and the batch's log entry. The caller holds mu.
-func (d *DB) addRecord(entry []byte, id *idKey, day uint16) []byte {
+// addRecord adds the record of id at the event hour to the filters, the
+// records in memory, the day bounds and the batch's log entry. The caller
+// holds mu.
+func (d *DB) addRecord(entry []byte, id *idKey, hour uint32) []byte {
 	d.filter.add(id)
 	if d.next != nil {
 		d.next.add(id)
 	}
+	day := uint16(hour / 24)
+	d.recent[runKey{org: id.org, day: day, hash: id.hash}] = uint8(hour % 24)
 	d.minDay, d.maxDay = min(d.minDay, day), max(d.maxDay, day)
 	entry = binary.BigEndian.AppendUint32(entry, id.org)
 	entry = binary.BigEndian.AppendUint16(entry, day)
+	entry = append(entry, uint8(hour%24))
 	return append(entry, id.hash[:]...)
 }
 
@@ -325,12 +438,18 @@ func (d *DB) logRecords(b *pebbledb.Batch, entry []byte) {
 	if len(entry) == 0 {
 		return
 	}
-	b.Set(logKey(d.logSeq), entry, nil)
+	b.Set(logKey(famLog, d.logSeq), entry, nil)
 	d.logSeq++
 	d.unsaved.Add(int64(len(entry) / logEntryLen))
-	if d.filter.full() && d.next == nil || d.checkpointDue() {
+	if d.filter.full() && d.next == nil || d.checkpointDue() || d.runDue() {
 		d.wakeMaintenance()
 	}
+}
+
+// runDue reports whether the records in memory are enough for a run, or a
+// run failed. The caller holds mu.
+func (d *DB) runDue() bool {
+	return len(d.recent) >= d.runRecords || d.frozen != nil // a run that failed
 }
 
 // checkpointDue reports whether enough records were logged since the last
@@ -351,7 +470,7 @@ func (d *DB) wakeMaintenance() {
 	}
 }
 
-// maintain runs the index's maintenance until ctx ends: refills and
+// maintain runs the index's maintenance until ctx ends: refills, runs and
 // checkpoints, when Append or ExpireDedupe ask for them.
 func (d *DB) maintain(ctx context.Context) {
 	defer close(d.maintDone)
@@ -368,8 +487,15 @@ func (d *DB) maintain(ctx context.Context) {
 			if d.filter.full() {
 				capacity = max(capacity, 2*d.filter.cap)
 			}
-			due := d.checkpointDue()
+			due, runDue := d.checkpointDue(), d.runDue()
 			d.mu.Unlock()
+			if runDue {
+				if err := d.writeRun(true); err != nil {
+					d.log.Error("writing the dedupe records' run failed; they stay in memory and in the log", "err", err)
+					break
+				}
+				continue
+			}
 			if capacity > 0 {
 				if err := d.refill(ctx, capacity); err != nil {
 					if ctx.Err() == nil {
@@ -396,7 +522,7 @@ var hook = func(step string) {}
 // refill builds a new filter for capacity from the records, and puts it in
 // place of the current one. Append adds every record applied after the
 // scan's iterator was opened to the new filter too, so the two together
-// hold them all.
+// with the records then in memory hold them all.
 func (d *DB) refill(ctx context.Context, capacity int) error {
 	start := time.Now()
 	d.mu.Lock()
@@ -415,7 +541,19 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 	}
 	next := newFilter(capacity)
 	d.next = next
+	// The records not in the iterator's 'd' keys: those in memory now. A
+	// run ingested meanwhile is not in the iterator's view.
+	pending := make([]idKey, 0, len(d.recent)+len(d.frozen))
+	for _, m := range [...]map[runKey]uint8{d.recent, d.frozen} {
+		for k := range m {
+			pending = append(pending, idKey{org: k.org, hash: k.hash})
+		}
+	}
 	d.mu.Unlock()
+	for i := range pending {
+		next.add(&pending[i])
+	}
+	pending = nil
 	abandon := func(err error) error {
 		it.Close()
 		d.mu.Lock()
@@ -503,7 +641,9 @@ func (d *DB) writeCheckpoint(lock bool) error {
 			b := d.db.NewBatch()
 			defer b.Close()
 			b.Set(indexKey, cp.encode(), nil)
-			b.DeleteRange(logKey(0), logKey(cp.logSeq), nil)
+			if err := trimLog(b, min(cp.logSeq, d.runSeq.Load())); err != nil {
+				return err
+			}
 			return b.Commit(pebbledb.Sync)
 		})
 	}
@@ -513,6 +653,7 @@ func (d *DB) writeCheckpoint(lock bool) error {
 		return err
 	}
 	hook("checkpoint-recorded")
+	d.cpSeq.Store(cp.logSeq)
 	os.Remove(d.indexFile(d.saved))
 	d.saved = cp.file
 	d.log.Debug("dedupe index checkpointed", "records", cp.records, "log", cp.logSeq, "bytes", len(f.blocks)*64, "took", time.Since(start))
@@ -560,6 +701,107 @@ func (d *DB) writeIndexFile(cp *checkpoint, f *filter) error {
 	return nil
 }
 
+// writeRun writes the records in memory as a run: it sets them aside
+// (frozen, where Append still finds them), writes them sorted into a
+// table, has Pebble ingest it, records the log sequence the runs now
+// cover, and only then lets them go from memory. A run that failed is
+// written again, with the records set aside then, before any other. With
+// lock, it takes mu for its steps in memory (the maintenance goroutine and
+// Export); without, the caller holds mu (Close).
+func (d *DB) writeRun(lock bool) error {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
+	start := time.Now()
+	if lock {
+		d.mu.Lock()
+	}
+	if d.frozen == nil && len(d.recent) > 0 {
+		d.frozen, d.frozenSeq = d.recent, d.logSeq
+		d.recent = make(map[runKey]uint8, len(d.frozen))
+	}
+	frozen, upTo, minDay := d.frozen, d.frozenSeq, d.minDay
+	if lock {
+		d.mu.Unlock()
+	}
+	if frozen == nil {
+		return nil
+	}
+	keys := make([]runKey, 0, len(frozen))
+	for k := range frozen {
+		if k.day >= minDay { // older days are expired: no need to keep them
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b runKey) int {
+		if c := cmp.Compare(a.org, b.org); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.day, b.day); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.hash[:], b.hash[:])
+	})
+	if len(keys) > 0 {
+		if err := d.guard(func() error { return d.ingestRun(keys, frozen, upTo) }); err != nil {
+			return err
+		}
+	}
+	hook("run-ingested")
+	err := d.guard(func() error {
+		b := d.db.NewBatch()
+		defer b.Close()
+		b.Set(runsKey, binary.BigEndian.AppendUint64(nil, upTo), nil)
+		if err := trimLog(b, min(upTo, d.cpSeq.Load())); err != nil {
+			return err
+		}
+		return b.Commit(pebbledb.Sync)
+	})
+	if err != nil {
+		return err
+	}
+	d.runSeq.Store(upTo)
+	hook("run-recorded")
+	if lock {
+		d.mu.Lock()
+	}
+	d.frozen = nil
+	if lock {
+		d.mu.Unlock()
+	}
+	d.log.Debug("dedupe records written as a run", "records", len(keys), "log", upTo, "took", time.Since(start))
+	return nil
+}
+
+// ingestRun writes keys, sorted, with their hours in frozen, into a table
+// and ingests it. Pebble syncs the table and records it in its manifest
+// before Ingest returns, and removes the file it was given.
+func (d *DB) ingestRun(keys []runKey, frozen map[runKey]uint8, upTo uint64) error {
+	name := filepath.Join(d.dir, runPrefix+strconv.FormatUint(upTo, 10)+".sst")
+	f, err := d.opts.FS.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), d.opts.MakeWriterOptions(0, d.db.TableFormat()))
+	var kbuf [dedupeLen]byte
+	for i := range keys {
+		k := &keys[i]
+		if err = w.Set(dedupeKey(kbuf[:0], &idKey{org: k.org, hash: k.hash}, k.day), []byte{frozen[*k]}); err != nil {
+			break
+		}
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		hook("run-written")
+		err = d.db.Ingest(context.Background(), []string{name})
+	}
+	if err != nil {
+		os.Remove(name)
+	}
+	return err
+}
+
 // seen reports whether a dedupe record for id with an event hour at or after
 // fromHour is applied. The record is looked for at the event's own day first
 // (a retry carries the same time), then at every other day of the window.
@@ -587,7 +829,16 @@ func (d *DB) seen(id *idKey, hour, fromHour uint32) (bool, error) {
 }
 
 // recorded reports whether id has a record at day with an hour >= fromHour.
+// The records in memory are newer than the runs, and those being written
+// newer than the others: a record kept again (after its first fell out of
+// the window) is found as it was last kept. The caller holds mu.
 func (d *DB) recorded(id *idKey, day uint16, fromHour uint32) (found bool, err error) {
+	k := runKey{org: id.org, day: day, hash: id.hash}
+	for _, m := range [...]map[runKey]uint8{d.recent, d.frozen} {
+		if h, ok := m[k]; ok {
+			return uint32(day)*24+uint32(h) >= fromHour, nil
+		}
+	}
 	err = d.guard(func() error {
 		var kbuf [dedupeLen]byte
 		v, closer, err := d.db.Get(dedupeKey(kbuf[:0], id, day))
@@ -615,6 +866,10 @@ func (d *DB) recorded(id *idKey, day uint16, fromHour uint32) (found bool, err e
 // costing disk reads, only when a day was actually expired.
 func (d *DB) ExpireDedupe(ctx context.Context, before time.Time) error {
 	day := uint16(hourOf(before) / 24)
+	// No run is being written meanwhile: one set aside before the range
+	// deletions and ingested after them would bring their records back.
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.usable(); err != nil {
@@ -622,6 +877,9 @@ func (d *DB) ExpireDedupe(ctx context.Context, before time.Time) error {
 	}
 	if day <= d.minDay {
 		return nil // nothing that old is kept
+	}
+	for _, m := range [...]map[runKey]uint8{d.recent, d.frozen} {
+		maps.DeleteFunc(m, func(k runKey, _ uint8) bool { return k.day < day })
 	}
 	d.dict.mu.RLock()
 	orgs := uint32(len(d.dict.strs[kindOrg]))

@@ -17,7 +17,7 @@ import (
 
 // The dedupe index's crash tests: a child process (this test binary, run
 // as crashChild) ingests into a store while the index grows, expires a
-// day and checkpoints, and dies in the middle of that maintenance, at a
+// day, writes runs and checkpoints, and dies in the middle of that maintenance, at a
 // named step or at a random moment by SIGKILL. The parent then reopens the
 // store, sends every batch again, and checks against its own oracle that
 // no acknowledged event was lost or can be counted twice.
@@ -92,7 +92,7 @@ func TestCrashChild(t *testing.T) {
 			}
 		}
 	}
-	d, err := Open(Config{Dir: dir, FilterCapacity: 1024})
+	d, err := Open(Config{Dir: dir, FilterCapacity: 1024, RunRecords: 700})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(1)
@@ -154,6 +154,9 @@ func TestIndexCrash(t *testing.T) {
 	f("a refill's swap", "refill-swapped:1", "refill-swapped:2", "")
 	f("a checkpoint's file", "checkpoint-written:1", "checkpoint-written:4", "")
 	f("a checkpoint recorded", "checkpoint-recorded:1", "checkpoint-recorded:3", "")
+	f("a run's table", "run-written:1", "run-written:3", "")
+	f("a run ingested", "run-ingested:1", "run-ingested:2", "")
+	f("a run recorded", "run-recorded:1", "run-recorded:4", "")
 	f("random kills", "kill", "kill", "kill", "kill", "")
 }
 

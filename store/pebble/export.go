@@ -139,6 +139,11 @@ func (d *DB) Export(ctx context.Context, v ExportVisitor) error {
 			}
 		}
 		if v.Dedupe != nil {
+			// The records still in memory are written as a run first, so
+			// that the 'd' keys hold them all.
+			if err := d.writeRun(true); err != nil {
+				return err
+			}
 			err := d.scanFamily(ctx, famDedupe, func(k, val []byte) error {
 				id, ok := decodeDedupe(k)
 				if !ok || len(val) != 1 {

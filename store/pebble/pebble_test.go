@@ -13,7 +13,9 @@ import (
 type dirs map[*pebble.DB]string
 
 func (d dirs) open(t *testing.T, dir string) *pebble.DB {
-	db, err := pebble.Open(pebble.Config{Dir: dir, FilterCapacity: 1024})
+	// Small runs, so that the suites find records in memory, being written
+	// out and written out.
+	db, err := pebble.Open(pebble.Config{Dir: dir, FilterCapacity: 1024, RunRecords: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -331,7 +331,6 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 		return v
 	}
 	var (
-		kbuf    [dedupeLen]byte
 		tallies []usage.UserTally
 		entry   []byte // the arrival log's entry
 	)
@@ -354,9 +353,7 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 			continue
 		}
 		inBatch[id] = struct{}{}
-		day := uint16(hour / 24)
-		entry = d.addRecord(entry, &id, day)
-		b.Set(dedupeKey(kbuf[:0], &id, day), []byte{byte(hour % 24)}, nil)
+		entry = d.addRecord(entry, &id, hour)
 
 		dv := days[dayNumber(ev.Time)]
 		if dv == nil {

@@ -104,6 +104,11 @@ func stored(t *testing.T, cfg Config) (int, error) {
 		return 0, err
 	}
 	defer d.Close()
+	// Every event has a dedupe record; those the log held are written out
+	// as a run first.
+	if err := d.writeRun(true); err != nil {
+		t.Fatal(err)
+	}
 	return count(t, d, famDedupe), nil
 }
 
