@@ -1,7 +1,6 @@
 package pebble
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -716,8 +715,10 @@ func (d *DB) writeRun(lock bool) error {
 		d.mu.Lock()
 	}
 	if d.frozen == nil && len(d.recent) > 0 {
+		// Not sized ahead: a map grows table by table, while allocating it
+		// whole would hold mu for the clearing of ~16 MiB.
 		d.frozen, d.frozenSeq = d.recent, d.logSeq
-		d.recent = make(map[runKey]uint8, len(d.frozen))
+		d.recent = make(map[runKey]uint8)
 	}
 	frozen, upTo, minDay := d.frozen, d.frozenSeq, d.minDay
 	if lock {
@@ -726,23 +727,15 @@ func (d *DB) writeRun(lock bool) error {
 	if frozen == nil {
 		return nil
 	}
-	keys := make([]runKey, 0, len(frozen))
-	for k := range frozen {
+	recs := make([]runRecord, 0, len(frozen))
+	for k, h := range frozen {
 		if k.day >= minDay { // older days are expired: no need to keep them
-			keys = append(keys, k)
+			recs = append(recs, runRecord{k, h})
 		}
 	}
-	slices.SortFunc(keys, func(a, b runKey) int {
-		if c := cmp.Compare(a.org, b.org); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.day, b.day); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.hash[:], b.hash[:])
-	})
-	if len(keys) > 0 {
-		if err := d.guard(func() error { return d.ingestRun(keys, frozen, upTo) }); err != nil {
+	slices.SortFunc(recs, compareRecords)
+	if len(recs) > 0 {
+		if err := d.guard(func() error { return d.ingestRun(recs, upTo) }); err != nil {
 			return err
 		}
 	}
@@ -768,14 +761,37 @@ func (d *DB) writeRun(lock bool) error {
 	if lock {
 		d.mu.Unlock()
 	}
-	d.log.Debug("dedupe records written as a run", "records", len(keys), "log", upTo, "took", time.Since(start))
+	d.log.Debug("dedupe records written as a run", "records", len(recs), "log", upTo, "took", time.Since(start))
 	return nil
 }
 
-// ingestRun writes keys, sorted, with their hours in frozen, into a table
-// and ingests it. Pebble syncs the table and records it in its manifest
-// before Ingest returns, and removes the file it was given.
-func (d *DB) ingestRun(keys []runKey, frozen map[runKey]uint8, upTo uint64) error {
+// runRecord is a record with its hour of the day.
+type runRecord struct {
+	runKey
+	hour uint8
+}
+
+// compareRecords orders records as their 'd' keys sort, reading the hash
+// as 8 and 4 bytes (the assertion below stops the build if that changes).
+var _ [0]struct{} = [hashLen - 12]struct{}{}
+
+func compareRecords(a, b runRecord) int {
+	if c := cmp.Compare(a.org, b.org); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.day, b.day); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(binary.BigEndian.Uint64(a.hash[:]), binary.BigEndian.Uint64(b.hash[:])); c != 0 {
+		return c
+	}
+	return cmp.Compare(binary.BigEndian.Uint32(a.hash[8:]), binary.BigEndian.Uint32(b.hash[8:]))
+}
+
+// ingestRun writes recs, sorted, into a table and ingests it. Pebble syncs
+// the table and records it in its manifest before Ingest returns, and
+// removes the file it was given.
+func (d *DB) ingestRun(recs []runRecord, upTo uint64) error {
 	name := filepath.Join(d.dir, runPrefix+strconv.FormatUint(upTo, 10)+".sst")
 	f, err := d.opts.FS.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
@@ -783,9 +799,9 @@ func (d *DB) ingestRun(keys []runKey, frozen map[runKey]uint8, upTo uint64) erro
 	}
 	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), d.opts.MakeWriterOptions(0, d.db.TableFormat()))
 	var kbuf [dedupeLen]byte
-	for i := range keys {
-		k := &keys[i]
-		if err = w.Set(dedupeKey(kbuf[:0], &idKey{org: k.org, hash: k.hash}, k.day), []byte{frozen[*k]}); err != nil {
+	for i := range recs {
+		r := &recs[i]
+		if err = w.Set(dedupeKey(kbuf[:0], &idKey{org: r.org, hash: r.hash}, r.day), []byte{r.hour}); err != nil {
 			break
 		}
 	}
