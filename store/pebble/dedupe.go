@@ -182,18 +182,22 @@ func (d *DB) openIndex(capacity int) error {
 	if err != nil {
 		return err
 	}
-	d.logSeq = last
 	runs, err := d.loadRunSeq(last)
 	if err != nil {
 		return err
 	}
 	d.runSeq.Store(runs)
+	// The log may be empty, trimmed behind a checkpoint and the runs: its
+	// sequence goes on from where they recorded it, or its new entries
+	// would sort before them and never be replayed.
+	d.logSeq = max(last, runs)
 	start := time.Now()
 	d.recent = make(map[runKey]uint8)
 	cp, err := d.loadCheckpoint()
 	if err == nil {
 		var replayed int
 		replayed, err = d.replayLog(cp.logSeq, runs)
+		d.logSeq = max(d.logSeq, cp.logSeq)
 		if err == nil {
 			d.log.Debug("dedupe index loaded", "records", d.filter.n.Load(), "replayed", replayed, "inMemory", len(d.recent), "bytes", d.filter.sizeBytes(), "took", time.Since(start))
 			d.unsaved.Store(int64(replayed))

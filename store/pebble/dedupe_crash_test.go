@@ -158,6 +158,9 @@ func TestIndexCrash(t *testing.T) {
 	f("a run ingested", "run-ingested:1", "run-ingested:2", "")
 	f("a run recorded", "run-recorded:1", "run-recorded:4", "")
 	f("random kills", "kill", "kill", "kill", "kill", "")
+	// A clean close trims the whole log; what is logged after the restart
+	// must still be replayed after a crash.
+	f("a crash after a clean restart", "", "checkpoint-written:1", "run-ingested:1", "")
 }
 
 // runCrashChild runs a child on dir from batch start until it dies at step
