@@ -594,12 +594,22 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 			next.add(&keys[i])
 		}
 		due := d.checkpointDue()
+		d.mu.Lock()
+		runDue := d.runDue()
+		d.mu.Unlock()
 		hook("refill-chunk")
 		if !valid {
 			break
 		}
+		// A long refill (a minute at a hundred million records) must not
+		// let the log, nor the records in memory, grow without bound. A
+		// run's records are in the filters already (Append adds to both).
+		if runDue {
+			if err := d.writeRun(true); err != nil {
+				d.log.Error("writing the dedupe records' run failed; they stay in memory and in the log", "err", err)
+			}
+		}
 		if due {
-			// A long refill must not let the log grow without bound.
 			if err := d.writeCheckpoint(true); err != nil {
 				d.log.Error("checkpointing the dedupe index failed; the arrival log keeps its records", "err", err)
 			}
