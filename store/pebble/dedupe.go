@@ -327,6 +327,8 @@ func (d *DB) loadCheckpoint() (checkpoint, error) {
 // those from runsFrom on to the records in memory.
 func (d *DB) replayLog(filterFrom, runsFrom uint64) (int, error) {
 	n := 0
+	add, wait := d.filter.adder()
+	defer wait()
 	for _, fam := range [...]byte{famLogV1, famLog} {
 		from, width := min(filterFrom, runsFrom), logEntryLen
 		if fam == famLogV1 {
@@ -347,7 +349,7 @@ func (d *DB) replayLog(filterFrom, runsFrom uint64) (int, error) {
 				k := runKey{org: binary.BigEndian.Uint32(v), day: binary.BigEndian.Uint16(v[4:])}
 				copy(k.hash[:], v[width-hashLen:width])
 				if seq >= filterFrom {
-					d.filter.add(&idKey{org: k.org, hash: k.hash})
+					add(idKey{org: k.org, hash: k.hash})
 					n++
 				}
 				if fam == famLog && seq >= runsFrom {
