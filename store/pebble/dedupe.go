@@ -46,8 +46,9 @@ import (
 //     leaves the log to replay into memory at open; a record in memory and
 //     in a run at once is only looked up twice.
 //   - Checkpoints. The maintenance goroutine writes the filter to a file of
-//     its own in the store's directory, then records in one Pebble write the file's number, checksum
-//     and the log sequence S it covers, and deletes the log before S. It
+//     its own in the store's directory, then records in one Pebble write
+//     the file's number, checksum and the log sequence S it covers, and
+//     deletes the log before S or the runs' sequence, the earlier. It
 //     reads S before copying, and bits are only ever set, so the file holds
 //     every record logged before S. Each checkpoint is a new file: a crash
 //     while one is written leaves the previous one, which the metadata still
@@ -59,7 +60,8 @@ import (
 //     memory too. Open is one sequential read of the filter, whatever the
 //     number of records; a store without a checkpoint (created by an
 //     earlier version, or whose file is lost) is rebuilt from its records
-//     once. The log is kept from the earlier of the two sequences on.
+//     once. New entries are numbered on from the later of the two
+//     sequences, whether or not the log still holds an entry.
 //
 // Nothing rebuilds the filter under the ingest lock. When it fills up, or a
 // day's records expire, the maintenance goroutine refills a new filter from
