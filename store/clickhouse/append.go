@@ -184,7 +184,12 @@ func (s *Store) newBatch(kind byte, calls []*call) *batch {
 	_, _ = rand.Read(id)
 	b := &batch{id: hex.EncodeToString(id), kind: kind, calls: calls}
 	now := time.Now()
-	seen := map[string]bool{}
+	n := 0
+	for _, c := range calls {
+		n += c.len()
+	}
+	seen := make(map[string]bool, n)
+	b.items = make([]item, 0, n)
 	for _, c := range calls {
 		from := c.from.Truncate(time.Hour)
 		scope := c.service.String()

@@ -384,19 +384,26 @@ func TestAppendActivityOnce(t *testing.T) {
 }
 
 // TestIngestAgainstClickHouse measures, side by side in one run, the
-// write protocol on one node (4 callers sending batches of 5,000 new
-// events, gathered by the group commit) and ClickHouse's own insert of the
-// same rows into the same tables with the same quorum (batches of 20,000
-// events, as the group commit gathers them, two at a time, as the
-// protocol runs them): what the claims, the commit records and the
-// settling cost. It runs when USAGED_CLICKHOUSE_THROUGHPUT=1; the duration
-// of each side is USAGED_CLICKHOUSE_THROUGHPUT_SECONDS (default 30).
+// write protocol on one node (callers sending batches of 5,000 new events,
+// gathered by the group commit as a deployed node gathers them) and
+// ClickHouse's own insert of the same rows into the same tables with the
+// same quorum (batches of 20,000 events, about what the group commit
+// gathers, as many at a time as the protocol runs): what the claims, the
+// commit records and the settling cost. The two take turns for
+// USAGED_CLICKHOUSE_THROUGHPUT_ROUNDS rounds (default 3) of
+// USAGED_CLICKHOUSE_THROUGHPUT_SECONDS each (default 20), so that the
+// background merges one leaves behind weigh on both alike. It runs when
+// USAGED_CLICKHOUSE_THROUGHPUT=1.
 func TestIngestAgainstClickHouse(t *testing.T) {
 	if os.Getenv("USAGED_CLICKHOUSE_THROUGHPUT") != "1" {
 		t.Skip("set USAGED_CLICKHOUSE_THROUGHPUT=1 to measure")
 	}
 	secs, _ := strconv.Atoi(os.Getenv("USAGED_CLICKHOUSE_THROUGHPUT_SECONDS"))
-	d := time.Duration(cmp.Or(secs, 30)) * time.Second
+	d := time.Duration(cmp.Or(secs, 20)) * time.Second
+	rounds, _ := strconv.Atoi(os.Getenv("USAGED_CLICKHOUSE_THROUGHPUT_ROUNDS"))
+	rounds = cmp.Or(rounds, 3)
+	callers, _ := strconv.Atoi(os.Getenv("USAGED_CLICKHOUSE_THROUGHPUT_CALLERS"))
+	callers = cmp.Or(callers, 8)
 	hour := time.Now().UTC().Truncate(time.Hour)
 	batchOf := func(g, n, size int) []usage.Event {
 		events := make([]usage.Event, size)
@@ -405,20 +412,28 @@ func TestIngestAgainstClickHouse(t *testing.T) {
 		}
 		return events
 	}
-	// run calls send from workers goroutines for d and reports events/s
+	// side is one of the two: its events and time over the rounds.
+	type side struct {
+		name    string
+		workers int
+		send    func(g, n int) (int, error)
+		events  int64
+		elapsed time.Duration
+	}
+	// run calls send from the side's workers for d, and reports events/s
 	// and the process's CPU time per event.
-	run := func(name string, workers int, send func(g, n int) (int, error)) float64 {
+	run := func(round int, sd *side) {
 		var sent atomic.Int64
 		var wg sync.WaitGroup
 		var before, after syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 		start := time.Now()
-		for g := range workers {
+		for g := range sd.workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for n := 0; time.Since(start) < d; n++ {
-					k, err := send(g, n)
+					k, err := sd.send(round*1000+g, n)
 					if err != nil {
 						t.Error(err)
 						return
@@ -432,25 +447,31 @@ func TestIngestAgainstClickHouse(t *testing.T) {
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
 		cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
 		n := sent.Load()
-		rate := float64(n) / elapsed.Seconds()
-		t.Logf("%-28s %9d events in %v: %7.0f events/s, client CPU %.1f µs per event",
-			name, n, elapsed.Round(time.Millisecond), rate, float64(cpu.Microseconds())/float64(max(n, 1)))
-		return rate
+		sd.events += n
+		sd.elapsed += elapsed
+		t.Logf("round %d, %-28s %9d events in %v: %7.0f events/s, client CPU %.1f µs per event", round+1,
+			sd.name, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)))
 	}
 	base := openNode(t, testConfig(t))
-	own := run("clickhouse's own insert", clickhouse.BatchesInFlight, func(g, n int) (int, error) {
+	own := &side{name: "clickhouse's own insert", workers: clickhouse.BatchesInFlight, send: func(g, n int) (int, error) {
 		events := batchOf(g, n, 20_000)
 		return len(events), base.WriteUnprotected(context.Background(), fmt.Sprintf("bench-%d-%d", g, n), events)
-	})
-	s := openNode(t, testConfig(t))
-	callers, _ := strconv.Atoi(os.Getenv("USAGED_CLICKHOUSE_THROUGHPUT_CALLERS"))
-	callers = cmp.Or(callers, 8)
-	proto := run(fmt.Sprintf("usaged's protocol, %d callers", callers), callers, func(g, n int) (int, error) {
+	}}
+	cfg := testConfig(t)
+	cfg.GroupCommit = 0 // the default, not the suites' short gathering
+	s := openNode(t, cfg)
+	proto := &side{name: fmt.Sprintf("usaged's protocol, %d callers", callers), workers: callers, send: func(g, n int) (int, error) {
 		events := batchOf(g, n, 5_000)
 		_, err := s.Append(context.Background(), events, hour.Add(-24*time.Hour))
 		return len(events), err
-	})
-	t.Logf("ratio: the protocol takes %.2f× what ClickHouse's own insert takes; %+v", proto/own, s.Stats())
+	}}
+	for r := range rounds {
+		run(r, own)
+		run(r, proto)
+	}
+	rate := func(sd *side) float64 { return float64(sd.events) / sd.elapsed.Seconds() }
+	t.Logf("over %d rounds: clickhouse's own insert %.0f events/s, usaged's protocol %.0f events/s: the protocol takes %.2f× what ClickHouse's own insert takes; %+v",
+		rounds, rate(own), rate(proto), rate(proto)/rate(own), s.Stats())
 }
 
 // The environment of a child process that appends killEvents at a
