@@ -224,6 +224,7 @@ func (s *Store) write(kind byte, calls []*call) error {
 	b.deadline = time.Now().Add(s.cfg.Lease).UnixMilli()
 
 	// 1. claim
+	step := time.Now()
 	all := make([]int, len(b.items))
 	for i := range all {
 		all[i] = i
@@ -236,6 +237,7 @@ func (s *Store) write(kind byte, calls []*call) error {
 		s.abortOwn(b)
 		return err
 	}
+	step = s.took("claim", step)
 	var accepted []*item
 	for i := range b.items {
 		it := &b.items[i]
@@ -263,6 +265,7 @@ func (s *Store) write(kind byte, calls []*call) error {
 		s.abortOwn(b)
 		return err
 	}
+	step = s.took("journal", step)
 	if s.failpoint(afterJournal) {
 		return errStopped
 	}
@@ -274,6 +277,7 @@ func (s *Store) write(kind byte, calls []*call) error {
 	if err != nil {
 		return err
 	}
+	step = s.took("commit", step)
 	if s.failpoint(afterCommit) {
 		return errStopped
 	}
@@ -283,6 +287,7 @@ func (s *Store) write(kind byte, calls []*call) error {
 	if err := s.countLimits(ctx, j, r); err != nil {
 		return err // committed: a recovery counts and publishes it
 	}
+	step = s.took("limits", step)
 	if s.failpoint(afterLimits) {
 		return errStopped
 	}
@@ -291,6 +296,7 @@ func (s *Store) write(kind byte, calls []*call) error {
 	if err := s.publishWithin(ctx, publishBy, r, j); err != nil {
 		return err
 	}
+	s.took("publish", step)
 	// 5. settle, after the calls are answered: what they acknowledge is
 	// counted, and the batch's record decides its keys until it is
 	// deleted. At most settlesInFlight wait, so that a slow claim store
@@ -304,9 +310,12 @@ func (s *Store) write(kind byte, calls []*call) error {
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.settles }()
+		start := time.Now()
 		if err := s.settle(s.life, j.batch, r); err != nil {
 			s.cfg.logger().Warn("settling a published batch failed; the sweeper will", "batch", j.batch, "err", err)
+			return
 		}
+		s.took("settle", start)
 	}()
 	return nil
 }
@@ -338,6 +347,14 @@ func (s *Store) claimItems(ctx context.Context, b *batch, idx []int) (contended 
 		}
 	}
 	return contended, nil
+}
+
+// took records the time a step of a batch took since start, and returns
+// now: the next step's start.
+func (s *Store) took(step string, start time.Time) time.Time {
+	now := time.Now()
+	s.steps.WithLabelValues(step).Observe(now.Sub(start).Seconds())
+	return now
 }
 
 // Stats are counters of the write protocol on one node since Open.

@@ -49,6 +49,7 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/go-zookeeper/zk"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/usaged/usaged/usage"
@@ -157,6 +158,7 @@ type Store struct {
 	settles                   chan struct{} // a slot per batch answered and settling
 	wg                        sync.WaitGroup
 	stats                     stats
+	steps                     *prometheus.HistogramVec      // seconds per step of a batch, see metrics.go
 	hook                      func(step string) (stop bool) // tests' failpoints, see failpoint.go
 	limits                    atomic.Pointer[Limits]        // the limits evaluated, once EvaluateLimits has started
 }
@@ -211,6 +213,7 @@ func connect(cfg Config) (*Store, error) {
 		cfg: cfg, root: "/usaged/" + cfg.Database,
 		eventCalls: make(chan *call), activityCalls: make(chan *call),
 		kick: make(chan struct{}, 1), settles: make(chan struct{}, settlesInFlight),
+		steps: newStepSeconds(),
 	}
 	s.life, s.end = context.WithCancel(context.Background())
 	for _, addr := range cfg.Replicas {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -469,6 +470,22 @@ func TestIngestAgainstClickHouse(t *testing.T) {
 		run(r, own)
 		run(r, proto)
 	}
+	// Where a batch's time went, step by step.
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "usaged_cluster_batch_step_seconds" {
+			for _, m := range mf.GetMetric() {
+				h := m.GetHistogram()
+				t.Logf("step %-8s %4d batches, mean %6.1f ms", m.GetLabel()[0].GetValue(), h.GetSampleCount(),
+					1000*h.GetSampleSum()/float64(max(h.GetSampleCount(), 1)))
+			}
+		}
+	}
 	rate := func(sd *side) float64 { return float64(sd.events) / sd.elapsed.Seconds() }
 	t.Logf("over %d rounds: clickhouse's own insert %.0f events/s, usaged's protocol %.0f events/s: the protocol takes %.2f× what ClickHouse's own insert takes; %+v",
 		rounds, rate(own), rate(proto), rate(proto)/rate(own), s.Stats())
@@ -775,4 +792,48 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s gathered", name)
 	return 0
+}
+
+// TestBatchStepsOnMetrics: each step of every batch a node writes is timed
+// on /metrics, so that an operator sees which server slow ingest waits for.
+func TestBatchStepsOnMetrics(t *testing.T) {
+	cfg := testConfig(t)
+	s := openNode(t, cfg)
+	hour := time.Now().UTC().Truncate(time.Hour)
+	for b := range 3 {
+		events := make([]usage.Event, 50)
+		for i := range events {
+			events[i] = testEvent("org-m", b*100+i, hour)
+		}
+		if _, err := s.Append(context.Background(), events, hour.Add(-24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	// steps returns the number of batches timed, by step.
+	steps := func() map[string]uint64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]uint64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "usaged_cluster_batch_step_seconds" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
+			}
+		}
+		return got
+	}
+	want := map[string]uint64{"claim": 3, "journal": 3, "commit": 3, "limits": 3, "publish": 3, "settle": 3}
+	deadline := time.Now().Add(5 * time.Second) // settling follows the answer
+	for !maps.Equal(steps(), want) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := steps(); !maps.Equal(got, want) {
+		t.Errorf("batches timed by step: %v, want %v", got, want)
+	}
 }
