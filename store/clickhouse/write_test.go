@@ -471,20 +471,8 @@ func TestIngestAgainstClickHouse(t *testing.T) {
 		run(r, proto)
 	}
 	// Where a batch's time went, step by step.
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(s)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == "usaged_cluster_batch_step_seconds" {
-			for _, m := range mf.GetMetric() {
-				h := m.GetHistogram()
-				t.Logf("step %-8s %4d batches, mean %6.1f ms", m.GetLabel()[0].GetValue(), h.GetSampleCount(),
-					1000*h.GetSampleSum()/float64(max(h.GetSampleCount(), 1)))
-			}
-		}
+	for step, st := range stepsTimed(t, s) {
+		t.Logf("step %-8s %4d batches, mean %6.1f ms", step, st.batches, 1000*st.seconds/float64(max(st.batches, 1)))
 	}
 	rate := func(sd *side) float64 { return float64(sd.events) / sd.elapsed.Seconds() }
 	t.Logf("over %d rounds: clickhouse's own insert %.0f events/s, usaged's protocol %.0f events/s: the protocol takes %.2f× what ClickHouse's own insert takes; %+v",
@@ -809,22 +797,11 @@ func TestBatchStepsOnMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(s)
 	// steps returns the number of batches timed, by step.
 	steps := func() map[string]uint64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
 		got := map[string]uint64{}
-		for _, mf := range mfs {
-			if mf.GetName() != "usaged_cluster_batch_step_seconds" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				got[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
-			}
+		for step, st := range stepsTimed(t, s) {
+			got[step] = st.batches
 		}
 		return got
 	}
@@ -836,4 +813,33 @@ func TestBatchStepsOnMetrics(t *testing.T) {
 	if got := steps(); !maps.Equal(got, want) {
 		t.Errorf("batches timed by step: %v, want %v", got, want)
 	}
+}
+
+// stepTimes is what usaged_cluster_batch_step_seconds holds for one step.
+type stepTimes struct {
+	batches uint64
+	seconds float64
+}
+
+// stepsTimed reads s's usaged_cluster_batch_step_seconds, by step, as
+// /metrics gathers it.
+func stepsTimed(t *testing.T, s *clickhouse.Store) map[string]stepTimes {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(s)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]stepTimes{}
+	for _, mf := range mfs {
+		if mf.GetName() != "usaged_cluster_batch_step_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			got[m.GetLabel()[0].GetValue()] = stepTimes{h.GetSampleCount(), h.GetSampleSum()}
+		}
+	}
+	return got
 }

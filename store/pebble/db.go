@@ -137,7 +137,7 @@ type DB struct {
 	maintDone  chan struct{}
 	indexBytes atomic.Int64      // the checkpoint file's size
 	runMu      sync.Mutex        // one run written at a time (writeRun)
-	runSeq     atomic.Uint64     // every record logged before it is a 'd' key (recorded)
+	runSeq     atomic.Uint64     // every record logged before it is a 'd' key: a checkpoint trims the log no further
 	runRecords int               // Config.RunRecords
 	cpSeq      atomic.Uint64     // the recorded checkpoint's log sequence
 	opts       *pebbledb.Options // as opened: runs' tables are written with them
@@ -396,16 +396,16 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		perHour.at(rollupKey{fam: famClientHour, org: id.org, bucket: hour, client: client}).add(c, ev)
 	}
 
-	// Keys go into the batch in key order: Pebble inserts a batch into its
-	// memtable skiplist key by key, and neighbouring keys share the search
-	// path, which measurably cuts the cache misses of random order.
-	var kbuf [fullLen]byte
-	vbuf := make([]byte, 0, 64)
 	entry := make([]byte, 0, len(added)*logEntryLen)
 	for _, r := range added {
 		entry = d.addRecord(entry, &r.id, r.hour)
 	}
 	d.logRecords(b, entry)
+	// Keys go into the batch in key order: Pebble inserts a batch into its
+	// memtable skiplist key by key, and neighbouring keys share the search
+	// path, which measurably cuts the cache misses of random order.
+	var kbuf [fullLen]byte
+	vbuf := make([]byte, 0, 64)
 	fulls := make([]fullKey, 0, len(full.index))
 	for k := range full.index {
 		fulls = append(fulls, k)

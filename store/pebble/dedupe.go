@@ -560,7 +560,6 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 	for i := range pending {
 		next.add(&pending[i])
 	}
-	pending = nil
 	abandon := func(err error) error {
 		it.Close()
 		d.mu.Lock()

@@ -17,10 +17,11 @@ import (
 
 // The dedupe index's crash tests: a child process (this test binary, run
 // as crashChild) ingests into a store while the index grows, expires a
-// day, writes runs and checkpoints, and dies in the middle of that maintenance, at a
-// named step or at a random moment by SIGKILL. The parent then reopens the
-// store, sends every batch again, and checks against its own oracle that
-// no acknowledged event was lost or can be counted twice.
+// day, writes runs and checkpoints, and dies in the middle of that
+// maintenance, at a named step or at a random moment by SIGKILL. The
+// parent then reopens the store, sends every batch again, and checks
+// against its own oracle that no acknowledged event was lost or can be
+// counted twice.
 
 const (
 	crashDirEnv   = "USAGED_INDEX_CRASH_DIR"
