@@ -53,9 +53,9 @@ EOT
 
 alive() { [ -f "$dir/$1.pid" ] && kill -0 "$(cat "$dir/$1.pid")" 2>/dev/null; }
 
-wait_for() { # name, command...
+wait_for() { # name, command...; TRIES (default 300) tries, 0.1 s apart
 	local name=$1; shift
-	for _ in $(seq 1 300); do
+	for _ in $(seq 1 "${TRIES:-300}"); do
 		if "$@" >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done
@@ -63,6 +63,8 @@ wait_for() { # name, command...
 	tail -20 "$dir/$name.log" >&2 || true
 	exit 1
 }
+
+redis_serving() { [ "$(redis-cli -h $REDIS -p $REDIS_PORT ping 2>/dev/null)" = PONG ]; }
 
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
@@ -167,7 +169,10 @@ start_redis() {
 		--appendonly yes --appendfsync always --save "" \
 		--protected-mode no >"$dir/redis.log" 2>&1 &
 	echo $! >"$dir/redis.pid"
-	wait_for redis redis-cli -h $REDIS -p $REDIS_PORT ping
+	# Redis answers "LOADING" rather than PONG while it reads its
+	# append-only file back, which takes about a minute per GB: claims
+	# sent then fail. Wait up to ten minutes for PONG.
+	TRIES=6000 wait_for redis redis_serving
 }
 
 pg_bin() { echo "/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -n | tail -1)/bin/$1"; }
