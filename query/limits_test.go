@@ -89,7 +89,11 @@ func TestStoredExecutionsLimitPerOrganization(t *testing.T) {
 	db := mustPebble(t, dir)
 	mustEvents(t, db, "o1", 30)
 	clk := fakeclock.New(now)
-	cfg := query.Config{Events: db, Executions: db, TTL: time.Hour, MaxExecutionsPerOrg: 2, Now: clk.Now}
+	// o1's first query runs to its end; its second waits until cancelled,
+	// or it could be complete before the cancel.
+	h := &held{EventQuerier: db, slow: "o1", release: make(chan struct{}, 1)}
+	h.release <- struct{}{}
+	cfg := query.Config{Events: h, Executions: db, TTL: time.Hour, MaxExecutionsPerOrg: 2, Now: clk.Now}
 	s, err := query.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
