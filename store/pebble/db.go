@@ -101,12 +101,17 @@ type DB struct {
 	// which count it to keep it bounded (webhooks.go).
 	hookMu sync.Mutex
 
-	// mu serializes Append up to the point where its batch is applied to the
-	// memtable and visible; the WAL fsync is awaited outside mu, so
-	// concurrent Appends share fsyncs. Applying in mu's order means a batch
-	// can only depend (for a duplicate verdict, or a dictionary entry) on
-	// batches earlier in the WAL, which are durable whenever it is.
+	// mu serializes Append's building of its batch. The batches are then
+	// applied to the memtable in mu's order but outside mu, each after the
+	// one before it (applied), so that one batch is built while the one
+	// before is applied; the WAL fsync is awaited outside mu, so concurrent
+	// Appends share fsyncs. Applying in mu's order means a batch can only
+	// depend (for a duplicate verdict, or a dictionary entry) on batches
+	// earlier in the WAL, which are durable whenever it is. Everything else
+	// that takes mu takes it through lock, which also waits for the batches
+	// built before to be applied.
 	mu        sync.Mutex
+	applied   chan struct{}    // closed once the last batch built under mu is applied (or failed)
 	filter    *filter          // the dedupe index (dedupe.go)
 	next      *filter          // the filter a refill is filling, or nil
 	refillCap int              // the capacity of a refill an expiry asked for, or 0
@@ -224,8 +229,11 @@ func Open(cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("pebble store: open %s: %w", cfg.Dir, err)
 	}
 	cfg.Logger.Debug("storage engine opened", "took", time.Since(start))
+	applied := make(chan struct{})
+	close(applied)
 	d := &DB{
-		db: pdb, opts: opts, runRecords: cfg.RunRecords, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger),
+		applied: applied,
+		db:      pdb, opts: opts, runRecords: cfg.RunRecords, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger),
 		dir: cfg.Dir, wake: make(chan struct{}, 1), maintDone: make(chan struct{}),
 	}
 	if err := d.init(cfg.FilterCapacity); err != nil {
@@ -270,7 +278,7 @@ func (d *DB) init(capacity int) error {
 		return fmt.Errorf("pebble store: load dictionary: %w", err)
 	}
 	d.log.Debug("dictionary loaded", "took", time.Since(start))
-	d.mu.Lock()
+	d.lock()
 	defer d.mu.Unlock()
 	return d.openIndex(capacity)
 }
@@ -433,6 +441,11 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 	notified := false
 	if len(accepted) > 0 {
 		eff := d.watch(accepted)
+		if len(eff.Notifications) > 0 {
+			// addEffects reads which notifications are pending: the
+			// batches before must be applied for it to see theirs.
+			<-d.applied
+		}
 		if err := addEffects(d.db, b, &eff); err != nil {
 			err = d.fail(err)
 			d.mu.Unlock()
@@ -441,7 +454,7 @@ func (d *DB) Append(ctx context.Context, events []usage.Event, dedupeFrom time.T
 		}
 		notified = len(eff.Notifications) > 0
 	}
-	err := d.commitUnlock(b)
+	err := d.applyInTurn(b)
 	d.guard(b.Close)
 	if err != nil {
 		return nil, err
@@ -473,7 +486,7 @@ func (d *DB) HoldCommits(fn func(state store.StateReader) (store.Effects, error)
 func (d *DB) hold(fn func(state store.StateReader) (store.Effects, error), then func()) error {
 	notified := false
 	err := d.live(func() error {
-		d.mu.Lock()
+		d.lock()
 		defer d.mu.Unlock()
 		if err := d.usable(); err != nil {
 			return err
@@ -567,23 +580,46 @@ func (d *DB) eventID(scope uint32, id string) idKey {
 	return k
 }
 
-// commitUnlock applies b, built while holding mu, then releases mu and
-// waits for b to be durable: the apply is ordered by mu, the fsync is
-// shared with whatever commits meanwhile. On failure the store is put into
-// the failed state and that error is returned.
-func (d *DB) commitUnlock(b *pebbledb.Batch) error {
-	var err error
-	if !b.Empty() {
+// applyInTurn applies b, built while holding mu, after the batches built
+// before it and outside mu, so that the next batch is built meanwhile;
+// then it waits for b to be durable. The caller holds mu; applyInTurn
+// releases it. On failure the store is put into the failed state and that
+// error is returned; the batches after b then fail too, as they may name
+// dictionary entries or depend on duplicate verdicts that b carried.
+func (d *DB) applyInTurn(b *pebbledb.Batch) error {
+	if b.Empty() {
+		// Nothing to apply, but its duplicate verdicts may rest on the
+		// batches before: it answers once they are applied.
+		prev := d.applied
+		d.mu.Unlock()
+		<-prev
+		return d.health.err()
+	}
+	prev, mine := d.applied, make(chan struct{})
+	d.applied = mine
+	d.mu.Unlock()
+	<-prev
+	hook("apply")
+	err := d.health.err()
+	if err == nil {
 		err = d.guard(func() error { return d.db.ApplyNoSyncWait(b, pebbledb.Sync) })
 	}
-	d.mu.Unlock()
-	if err == nil && !b.Empty() {
+	close(mine)
+	if err == nil {
 		err = d.guard(b.SyncWait)
 	}
 	if err != nil {
 		return d.fail(err)
 	}
 	return nil
+}
+
+// lock takes mu for anything but building an Append's batch, and waits
+// for the batches built before to be applied: what runs under it sees the
+// store as of every batch whose effects are in memory.
+func (d *DB) lock() {
+	d.mu.Lock()
+	<-d.applied
 }
 
 // fail puts the store in the failed state after err stopped an append, and
@@ -695,7 +731,7 @@ func (d *DB) close() error {
 			d.log.Warn("writing the dedupe records' run at close failed; the next open replays the arrival log", "err", err)
 		}
 	}
-	d.mu.Lock()
+	d.lock()
 	defer d.mu.Unlock()
 	d.closed = true
 	if d.health.err() == nil && d.unsaved.Load() > 0 {

@@ -439,8 +439,8 @@ func (d *DB) addRecord(entry []byte, id *idKey, hour uint32) []byte {
 }
 
 // logRecords puts the batch's log entry into b, and asks for the
-// maintenance its growth calls for. The caller holds mu and applies b
-// before releasing it, so that log order is commit order.
+// maintenance its growth calls for. The caller holds mu and applies b in
+// mu's order (applyInTurn), so that log order is commit order.
 func (d *DB) logRecords(b *pebbledb.Batch, entry []byte) {
 	if len(entry) == 0 {
 		return
@@ -488,7 +488,7 @@ func (d *DB) maintain(ctx context.Context) {
 		case <-d.wake:
 		}
 		for ctx.Err() == nil && d.health.err() == nil {
-			d.mu.Lock()
+			d.lock()
 			capacity := d.refillCap // an expiry's
 			d.refillCap = 0
 			if d.filter.full() {
@@ -532,7 +532,7 @@ var hook = func(step string) {}
 // with the records then in memory hold them all.
 func (d *DB) refill(ctx context.Context, capacity int) error {
 	start := time.Now()
-	d.mu.Lock()
+	d.lock()
 	if err := d.usable(); err != nil {
 		d.mu.Unlock()
 		return err
@@ -562,7 +562,7 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 	}
 	abandon := func(err error) error {
 		it.Close()
-		d.mu.Lock()
+		d.lock()
 		d.next = nil
 		d.mu.Unlock()
 		next.release()
@@ -597,7 +597,7 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 			next.add(&keys[i])
 		}
 		due := d.checkpointDue()
-		d.mu.Lock()
+		d.lock()
 		runDue := d.runDue()
 		d.mu.Unlock()
 		hook("refill-chunk")
@@ -619,7 +619,7 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 		}
 	}
 	it.Close()
-	d.mu.Lock()
+	d.lock()
 	old := d.filter
 	d.filter, d.next = d.next, nil
 	// The new filter is on disk only once checkpointed.
@@ -639,7 +639,7 @@ func (d *DB) refill(ctx context.Context, capacity int) error {
 func (d *DB) writeCheckpoint(lock bool) error {
 	start := time.Now()
 	if lock {
-		d.mu.Lock()
+		d.lock()
 	}
 	f := d.filter
 	cp := checkpoint{
@@ -729,7 +729,7 @@ func (d *DB) writeRun(lock bool) error {
 	defer d.runMu.Unlock()
 	start := time.Now()
 	if lock {
-		d.mu.Lock()
+		d.lock()
 	}
 	if d.frozen == nil && len(d.recent) > 0 {
 		// Not sized ahead: a map grows table by table, while allocating it
@@ -772,7 +772,7 @@ func (d *DB) writeRun(lock bool) error {
 	d.runSeq.Store(upTo)
 	hook("run-recorded")
 	if lock {
-		d.mu.Lock()
+		d.lock()
 	}
 	d.frozen = nil
 	if lock {
@@ -903,7 +903,7 @@ func (d *DB) ExpireDedupe(ctx context.Context, before time.Time) error {
 	// deletions and ingested after them would bring their records back.
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
-	d.mu.Lock()
+	d.lock()
 	defer d.mu.Unlock()
 	if err := d.usable(); err != nil {
 		return err

@@ -26,6 +26,19 @@ func openTest(t *testing.T) *DB {
 	return d
 }
 
+// reopen closes d, which was opened on dir, and opens dir again.
+func reopen(t *testing.T, d *DB, dir string) *DB {
+	t.Helper()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(Config{Dir: dir, FilterCapacity: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 // count returns the number of keys of family fam.
 func count(t *testing.T, d *DB, fam byte) int {
 	t.Helper()

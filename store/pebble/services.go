@@ -312,7 +312,7 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 	defer d.guard(b.Close)
 	fromHour := hourOf(dedupeFrom)
 
-	d.mu.Lock()
+	d.lock()
 	if err := d.usable(); err != nil {
 		d.mu.Unlock()
 		return nil, err
@@ -432,7 +432,7 @@ func (d *DB) AppendActivity(ctx context.Context, service usage.GUID, events []us
 		b.Set(key, encodeVec(nil, old[:]), nil)
 	}
 
-	if err := d.commitUnlock(b); err != nil {
+	if err := d.applyInTurn(b); err != nil {
 		return nil, err
 	}
 	return outs, nil

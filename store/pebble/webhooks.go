@@ -314,7 +314,7 @@ func (d *DB) AppendNotifications(ctx context.Context, ns []usage.Notification) e
 		return err
 	}
 	err := d.live(func() error {
-		d.mu.Lock()
+		d.lock()
 		defer d.mu.Unlock()
 		if err := d.usable(); err != nil {
 			return err
@@ -365,7 +365,7 @@ func (d *DB) MarkNotificationsDone(ctx context.Context, ids []string) error {
 		return err
 	}
 	return d.live(func() error {
-		d.mu.Lock()
+		d.lock()
 		defer d.mu.Unlock()
 		b := d.db.NewBatch()
 		defer b.Close()

@@ -76,13 +76,7 @@ func TestNotificationsInAnotherBatch(t *testing.T) {
 		t.Fatal("a pending notification was added to the batch again")
 	}
 	b.Close()
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	d, err = Open(Config{Dir: dir, FilterCapacity: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d = reopen(t, d, dir)
 	defer d.Close()
 	if ids := pending(d); !slices.Equal(ids, []string{"a", "b"}) {
 		t.Fatalf("pending after reopening: %v, want a b", ids)
@@ -257,12 +251,7 @@ func TestWatcherState(t *testing.T) {
 	if got := read(d, "c/"); !maps.Equal(got, want) {
 		t.Errorf("c/ after the commit = %v, want %v", got, want)
 	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if d, err = Open(Config{Dir: dir, FilterCapacity: 1024}); err != nil {
-		t.Fatal(err)
-	}
+	d = reopen(t, d, dir)
 	defer d.Close()
 	want = map[string]string{"c/a": "2", "c/b": "1", "kept": "y"}
 	if got := read(d, ""); !maps.Equal(got, want) {
