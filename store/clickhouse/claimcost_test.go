@@ -1,0 +1,146 @@
+package clickhouse_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/usaged/usaged/internal/clustertest"
+)
+
+// TestClaimShapesCost measures what the claim store spends per claim, its
+// append-only file's rewrites included, for the claim as usaged writes it
+// and for two alternatives: the same without a TTL per key (the cost of
+// expiring key by key), and claims as fields of hashes bucketed by a prefix
+// of the hash (HSETNX), which would expire by generation. Each shape
+// writes the same number of new claims, a batch of them in one MULTI …
+// EXEC, four batches at a time, into a database of the Redis of its own
+// that it empties at the end. It measures; it checks nothing.
+func TestClaimShapesCost(t *testing.T) {
+	if os.Getenv("USAGED_CLAIM_COST") != "1" {
+		t.Skip("set USAGED_CLAIM_COST=1 to measure (it writes millions of keys into the test Redis)")
+	}
+	opts, err := redis.ParseURL(clustertest.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.DB, opts.PoolSize = 15, 8
+	rc := redis.NewClient(opts)
+	defer rc.Close()
+	ctx := context.Background()
+	batches, _ := strconv.Atoi(os.Getenv("USAGED_CLAIM_COST_BATCHES"))
+	if batches == 0 {
+		batches = 200
+	}
+	const perBatch, inFlight = 27_000, 4
+	org := "3f2a6c1e-9b7d-4e21-8a55-0c1d2e3f4a5b" // as long as an organization's UUID
+	shapes := []struct {
+		name string
+		add  func(p redis.Pipeliner, hash []byte, value string, expiry int64)
+	}{
+		{"SET NX GET PXAT (usaged)", func(p redis.Pipeliner, h []byte, v string, exp int64) {
+			p.Do(ctx, "SET", "usaged:cost:e:"+org+":"+hex.EncodeToString(h), v, "NX", "GET", "PXAT", exp)
+		}},
+		{"SET NX GET, no TTL", func(p redis.Pipeliner, h []byte, v string, _ int64) {
+			p.Do(ctx, "SET", "usaged:cost:e:"+org+":"+hex.EncodeToString(h), v, "NX", "GET")
+		}},
+		{"HSETNX, 4,096 hashes", func(p redis.Pipeliner, h []byte, v string, _ int64) {
+			p.HSetNX(ctx, "usaged:cost:e:"+org+":"+hex.EncodeToString(h[:2])[:3], hex.EncodeToString(h[1:]), v)
+		}},
+	}
+	for _, shape := range shapes {
+		if err := rc.FlushDB(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, rc)
+		cpu0, kids0, mem0 := redisUsage(t, rc)
+		start := time.Now()
+		work := make(chan int)
+		var wg sync.WaitGroup
+		for range inFlight {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range work {
+					batch := make([]byte, 16)
+					rand.Read(batch)
+					value := "p|" + hex.EncodeToString(batch) + "|" + strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10) +
+						"|" + strconv.FormatInt(time.Now().Truncate(time.Hour).Unix(), 10)
+					expiry := time.Now().Add(26 * time.Hour).UnixMilli()
+					p := rc.TxPipeline()
+					h := make([]byte, 12)
+					for range perBatch {
+						rand.Read(h)
+						shape.add(p, h, value, expiry)
+					}
+					if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		for n := range batches {
+			work <- n
+		}
+		close(work)
+		wg.Wait()
+		took := time.Since(start)
+		settle(t, rc)
+		cpu1, kids1, mem1 := redisUsage(t, rc)
+		n := float64(batches * perBatch)
+		t.Logf("%-26s %9.0f claims/s; Redis CPU %.2f µs per claim, its rewrites' %.2f more; %.0f B of memory per claim",
+			shape.name, n/took.Seconds(), (cpu1-cpu0)/n*1e6, (kids1-kids0)/n*1e6, (mem1-mem0)/n)
+	}
+	if err := rc.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// settle waits for the append-only file's rewrite under way, if any, to end.
+func settle(t *testing.T, rc *redis.Client) {
+	for range 600 {
+		info, err := rc.Info(context.Background(), "persistence").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(info, "aof_rewrite_in_progress:1") {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatal("the append-only file's rewrite did not end in ten minutes")
+}
+
+// redisUsage returns the CPU seconds of the Redis server and of its
+// children (the rewrites), and the bytes of its data set.
+func redisUsage(t *testing.T, rc *redis.Client) (cpu, children, memory float64) {
+	info, err := rc.Info(context.Background(), "cpu", "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := func(name string) float64 {
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, name+":"); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(fmt.Errorf("INFO %s: %w", name, err))
+				}
+				return f
+			}
+		}
+		t.Fatalf("INFO has no %s", name)
+		return 0
+	}
+	return field("used_cpu_user") + field("used_cpu_sys"),
+		field("used_cpu_user_children") + field("used_cpu_sys_children"), field("used_memory")
+}
