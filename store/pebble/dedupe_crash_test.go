@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -16,9 +18,10 @@ import (
 )
 
 // The dedupe index's crash tests: a child process (this test binary, run
-// as crashChild) ingests into a store while the index grows, expires a
-// day, writes runs and checkpoints, and dies in the middle of that
-// maintenance, at a named step or at a random moment by SIGKILL. The
+// as crashChild) ingests into a store from two workers at once while the
+// index grows, expires a day, writes runs and checkpoints, and dies in the
+// middle of that maintenance, at a named step or at a random moment by
+// SIGKILL. The
 // parent then reopens the store, sends every batch again, and checks
 // against its own oracle that no acknowledged event was lost or can be
 // counted twice.
@@ -31,6 +34,7 @@ const (
 	crashPerBatch = 200
 	crashRetried  = 30 // events of the batch before that each batch repeats
 	crashOld      = 600
+	crashWorkers  = 2 // so that one batch is built while another is applied
 )
 
 // crashNow is the time the events are placed around; children and parent
@@ -98,7 +102,14 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("open:", err)
 		os.Exit(1)
 	}
+	var outMu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
+	say := func(format string, args ...any) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		fmt.Fprintf(out, format, args...)
+		out.Flush()
+	}
 	if start == 0 {
 		if _, err := d.Append(t.Context(), crashOldEvents(), crashWindow()); err != nil {
 			fmt.Println("append:", err)
@@ -106,21 +117,31 @@ func TestCrashChild(t *testing.T) {
 		}
 	}
 	armed = true
-	for n := start; n < start+crashBatches; n++ {
-		if n == start+5 {
-			// Forget the old events' day: a refill at the first chance.
-			if err := d.ExpireDedupe(t.Context(), crashNow.Add(-5*24*time.Hour)); err != nil {
-				fmt.Println("expire:", err)
-				os.Exit(1)
+	var next atomic.Int64
+	next.Store(int64(start))
+	var wg sync.WaitGroup
+	for range crashWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := int(next.Add(1) - 1); n < start+crashBatches; n = int(next.Add(1) - 1) {
+				if n == start+5 {
+					// Forget the old events' day: a refill at the first chance.
+					if err := d.ExpireDedupe(t.Context(), crashNow.Add(-5*24*time.Hour)); err != nil {
+						say("expire: %v\n", err)
+						os.Exit(1)
+					}
+				}
+				say("sending %d\n", n)
+				if _, err := d.Append(t.Context(), crashBatch(n), crashWindow()); err != nil {
+					say("append: %v\n", err)
+					os.Exit(1)
+				}
+				say("acked %d\n", n)
 			}
-		}
-		if _, err := d.Append(t.Context(), crashBatch(n), crashWindow()); err != nil {
-			fmt.Println("append:", err)
-			os.Exit(1)
-		}
-		fmt.Fprintf(out, "acked %d\n", n)
-		out.Flush()
+		}()
 	}
+	wg.Wait()
 	d.Close()
 	os.Exit(0)
 }
@@ -137,16 +158,10 @@ func TestIndexCrash(t *testing.T) {
 			sent := 0 // batches sent so far, acknowledged or not
 			acked := map[int]bool{}
 			for _, step := range steps {
-				last, err := runCrashChild(t, dir, step, sent)
-				if err != nil {
+				var err error
+				if sent, err = runCrashChild(t, dir, step, sent, acked); err != nil {
 					t.Fatal(err)
 				}
-				for n := sent; n <= last; n++ {
-					acked[n] = true
-				}
-				// The batch after the last acknowledged one may have been
-				// committed: sent, not acknowledged.
-				sent = max(sent, last+2)
 			}
 			checkCrashStore(t, dir, acked, sent)
 		})
@@ -165,9 +180,11 @@ func TestIndexCrash(t *testing.T) {
 }
 
 // runCrashChild runs a child on dir from batch start until it dies at step
-// ("kill": SIGKILL after a random time; "": it ends cleanly), and returns
-// the last batch it acknowledged (start-1 if none).
-func runCrashChild(t *testing.T, dir, step string, start int) (int, error) {
+// ("kill": SIGKILL after a random time; "": it ends cleanly), adds the
+// batches it acknowledged to acked, and returns the number of batches sent
+// so far: those it began to send may have been committed without an
+// acknowledgement.
+func runCrashChild(t *testing.T, dir, step string, start int, acked map[int]bool) (int, error) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashStartEnv+"="+strconv.Itoa(start))
@@ -184,12 +201,17 @@ func runCrashChild(t *testing.T, dir, step string, start int) (int, error) {
 	if step == "kill" {
 		time.AfterFunc(time.Duration(200+rand.IntN(800))*time.Millisecond, func() { cmd.Process.Signal(syscall.SIGKILL) })
 	}
-	last := start - 1
+	sent, n := start, 0
 	var other []string
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		if n, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
-			last, _ = strconv.Atoi(n)
+		if v, ok := strings.CutPrefix(sc.Text(), "acked "); ok {
+			b, _ := strconv.Atoi(v)
+			acked[b] = true
+			n++
+		} else if v, ok := strings.CutPrefix(sc.Text(), "sending "); ok {
+			b, _ := strconv.Atoi(v)
+			sent = max(sent, b+1)
 		} else {
 			other = append(other, sc.Text())
 		}
@@ -198,10 +220,10 @@ func runCrashChild(t *testing.T, dir, step string, start int) (int, error) {
 	code := cmd.ProcessState.ExitCode()
 	switch {
 	case step == "" && err != nil, step != "" && step != "kill" && code != 86:
-		return last, fmt.Errorf("child at %q: %v (exit %d), output %q", step, err, code, other)
+		return sent, fmt.Errorf("child at %q: %v (exit %d), output %q", step, err, code, other)
 	}
-	t.Logf("child at %q: acknowledged batches %d to %d", step, start, last)
-	return last, nil
+	t.Logf("child at %q: %d of batches %d to %d acknowledged", step, n, start, sent-1)
+	return sent, nil
 }
 
 // checkCrashStore reopens dir and checks it against the oracle: every
