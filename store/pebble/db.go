@@ -232,9 +232,8 @@ func Open(cfg Config) (*DB, error) {
 	applied := make(chan struct{})
 	close(applied)
 	d := &DB{
-		applied: applied,
-		db:      pdb, opts: opts, runRecords: cfg.RunRecords, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger),
-		dir: cfg.Dir, wake: make(chan struct{}, 1), maintDone: make(chan struct{}),
+		db: pdb, opts: opts, runRecords: cfg.RunRecords, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger),
+		dir: cfg.Dir, wake: make(chan struct{}, 1), maintDone: make(chan struct{}), applied: applied,
 	}
 	if err := d.init(cfg.FilterCapacity); err != nil {
 		if d.filter != nil {
