@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,7 +59,7 @@ func TestClaimShapesCost(t *testing.T) {
 		if err := rc.FlushDB(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
-		settle(t, rc)
+		awaitRewrite(t, rc)
 		cpu0, kids0, mem0 := redisUsage(t, rc)
 		start := time.Now()
 		work := make(chan int)
@@ -95,7 +93,7 @@ func TestClaimShapesCost(t *testing.T) {
 		close(work)
 		wg.Wait()
 		took := time.Since(start)
-		settle(t, rc)
+		awaitRewrite(t, rc)
 		cpu1, kids1, mem1 := redisUsage(t, rc)
 		n := float64(batches * perBatch)
 		t.Logf("%-26s %9.0f claims/s; Redis CPU %.2f µs per claim, its rewrites' %.2f more; %.0f B of memory per claim",
@@ -106,14 +104,15 @@ func TestClaimShapesCost(t *testing.T) {
 	}
 }
 
-// settle waits for the append-only file's rewrite under way, if any, to end.
-func settle(t *testing.T, rc *redis.Client) {
+// awaitRewrite waits for the append-only file's rewrite under way, if any,
+// to end.
+func awaitRewrite(t *testing.T, rc *redis.Client) {
 	for range 600 {
-		info, err := rc.Info(context.Background(), "persistence").Result()
-		if err != nil {
+		info := rc.InfoMap(context.Background(), "persistence")
+		if err := info.Err(); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(info, "aof_rewrite_in_progress:1") {
+		if info.Item("Persistence", "aof_rewrite_in_progress") != "1" {
 			return
 		}
 		time.Sleep(time.Second)
@@ -124,23 +123,17 @@ func settle(t *testing.T, rc *redis.Client) {
 // redisUsage returns the CPU seconds of the Redis server and of its
 // children (the rewrites), and the bytes of its data set.
 func redisUsage(t *testing.T, rc *redis.Client) (cpu, children, memory float64) {
-	info, err := rc.Info(context.Background(), "cpu", "memory").Result()
-	if err != nil {
+	info := rc.InfoMap(context.Background(), "cpu", "memory")
+	if err := info.Err(); err != nil {
 		t.Fatal(err)
 	}
-	field := func(name string) float64 {
-		for line := range strings.SplitSeq(info, "\r\n") {
-			if v, ok := strings.CutPrefix(line, name+":"); ok {
-				f, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					t.Fatal(fmt.Errorf("INFO %s: %w", name, err))
-				}
-				return f
-			}
+	field := func(section, name string) float64 {
+		f, err := strconv.ParseFloat(info.Item(section, name), 64)
+		if err != nil {
+			t.Fatalf("INFO %s %s: %v", section, name, err)
 		}
-		t.Fatalf("INFO has no %s", name)
-		return 0
+		return f
 	}
-	return field("used_cpu_user") + field("used_cpu_sys"),
-		field("used_cpu_user_children") + field("used_cpu_sys_children"), field("used_memory")
+	return field("CPU", "used_cpu_user") + field("CPU", "used_cpu_sys"),
+		field("CPU", "used_cpu_user_children") + field("CPU", "used_cpu_sys_children"), field("Memory", "used_memory")
 }

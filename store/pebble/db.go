@@ -586,15 +586,15 @@ func (d *DB) eventID(scope uint32, id string) idKey {
 // error is returned; the batches after b then fail too, as they may name
 // dictionary entries or depend on duplicate verdicts that b carried.
 func (d *DB) applyInTurn(b *pebbledb.Batch) error {
+	prev := d.applied
 	if b.Empty() {
 		// Nothing to apply, but its duplicate verdicts may rest on the
 		// batches before: it answers once they are applied.
-		prev := d.applied
 		d.mu.Unlock()
 		<-prev
 		return d.health.err()
 	}
-	prev, mine := d.applied, make(chan struct{})
+	mine := make(chan struct{})
 	d.applied = mine
 	d.mu.Unlock()
 	<-prev

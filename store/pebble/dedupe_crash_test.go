@@ -21,10 +21,9 @@ import (
 // as crashChild) ingests into a store from two workers at once while the
 // index grows, expires a day, writes runs and checkpoints, and dies in the
 // middle of that maintenance, at a named step or at a random moment by
-// SIGKILL. The
-// parent then reopens the store, sends every batch again, and checks
-// against its own oracle that no acknowledged event was lost or can be
-// counted twice.
+// SIGKILL. The parent then reopens the store, sends every batch again, and
+// checks against its own oracle that no acknowledged event was lost or can
+// be counted twice.
 
 const (
 	crashDirEnv   = "USAGED_INDEX_CRASH_DIR"
@@ -124,7 +123,11 @@ func TestCrashChild(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for n := int(next.Add(1) - 1); n < start+crashBatches; n = int(next.Add(1) - 1) {
+			for {
+				n := int(next.Add(1)) - 1
+				if n >= start+crashBatches {
+					return
+				}
 				if n == start+5 {
 					// Forget the old events' day: a refill at the first chance.
 					if err := d.ExpireDedupe(t.Context(), crashNow.Add(-5*24*time.Hour)); err != nil {
