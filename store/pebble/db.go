@@ -20,7 +20,6 @@ import (
 	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/zeebo/xxh3"
 
@@ -218,10 +217,9 @@ func Open(cfg Config) (*DB, error) {
 		L0StopWritesThreshold: 32,
 	}
 	for i := range opts.Levels {
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		opts.Levels[i].BlockSize = 32 << 10 // larger blocks compress better; scans dominate reads
 	}
-	opts.ApplyCompressionSettings(func() pebbledb.DBCompressionSettings { return pebbledb.DBCompressionBalanced })
+	setTableOptions(opts)
 	opts.EnsureDefaults()
 	start := time.Now()
 	pdb, err := pebbledb.Open(cfg.Dir, opts)
