@@ -383,7 +383,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, name := range []string{"usaged_store_disk_bytes", "process_resident_memory_bytes", "go_goroutines", "usaged_ingest_events_total"} {
+	for _, name := range []string{"usaged_store_disk_bytes", "usaged_store_l0_sublevels", "usaged_store_written_bytes_total", "process_resident_memory_bytes", "go_goroutines", "usaged_ingest_events_total"} {
 		if !bytes.Contains(metrics, []byte("\n"+name)) {
 			t.Errorf("/metrics lacks %s", name)
 		}

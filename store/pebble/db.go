@@ -150,6 +150,7 @@ type DB struct {
 	space     *headroom
 	plog      pebbleLogger
 	diskUsage atomic.Uint64 // as last read, reported once failed
+	stalls    *stalls       // Pebble's write stalls, for /metrics (metrics.go)
 }
 
 // Open opens or creates the store in cfg.Dir.
@@ -194,6 +195,9 @@ func Open(cfg Config) (*DB, error) {
 	if err := checkWAL(cfg.Dir, cfg.AcceptWALLoss, cfg.Logger); err != nil {
 		return nil, err
 	}
+	listener := &pebbledb.EventListener{BackgroundError: h.backgroundError(plog)}
+	st := &stalls{}
+	st.listen(listener)
 	opts := &pebbledb.Options{
 		FS:    fs,
 		Lock:  lock,
@@ -208,8 +212,9 @@ func Open(cfg Config) (*DB, error) {
 		Logger:             plog,
 		// A flush or compaction that cannot write is retried at once, for
 		// ever; on a full or failing disk that is a stall, not a failure, so
-		// the store fails instead (see health.backgroundError).
-		EventListener: &pebbledb.EventListener{BackgroundError: h.backgroundError(plog)},
+		// the store fails instead (see health.backgroundError). Write
+		// stalls are counted for /metrics.
+		EventListener: listener,
 		// Fewer, larger levels: ingest writes two keys per event, and every
 		// level a key passes through is another rewrite of it.
 		LBaseMaxBytes:         256 << 20,
@@ -231,7 +236,7 @@ func Open(cfg Config) (*DB, error) {
 	close(applied)
 	d := &DB{
 		db: pdb, opts: opts, runRecords: cfg.RunRecords, log: cfg.Logger, dict: newDict(), health: h, plog: plog, space: newHeadroom(cfg.Dir, cfg.DiskReserve, cfg.Logger),
-		dir: cfg.Dir, wake: make(chan struct{}, 1), maintDone: make(chan struct{}), applied: applied,
+		dir: cfg.Dir, wake: make(chan struct{}, 1), maintDone: make(chan struct{}), applied: applied, stalls: st,
 	}
 	if err := d.init(cfg.FilterCapacity); err != nil {
 		if d.filter != nil {

@@ -22,7 +22,9 @@ const bloomBits = 10
 // table format, v5, any profile that uses MinLZ for some block, as all of its
 // mixed ones do on amd64, falls back to Snappy everywhere.) Both profiles are
 // ones Pebble registers, so that the OPTIONS file it writes names them and a
-// later Open parses it.
+// later Open parses it. A table keeps what it was written with: one moved
+// down whole, or a dedupe run ingested into the last level (written with
+// level 0's options; its hashes do not compress), stays Snappy.
 func setTableOptions(opts *pebbledb.Options) {
 	filter := countsUnfiltered{}
 	for i := range opts.Levels {
