@@ -58,34 +58,40 @@ func TestFamilySizes(t *testing.T) {
 			if s.filter {
 				wo.FilterPolicy = bloom.FilterPolicy(bloomBits)
 			}
-			name := filepath.Join(out, fmt.Sprintf("%c.sst", fam))
-			f, err := vfs.Default.Create(name, vfs.WriteCategoryUnspecified)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)
-			it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{fam}, UpperBound: []byte{fam + 1}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys := 0
-			for it.First(); it.Valid(); it.Next() {
-				if err := w.Set(it.Key(), it.Value()); err != nil {
-					t.Fatal(err)
-				}
-				keys++
-			}
-			if err := it.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
-			fi, err := os.Stat(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("family %q, %s: %d keys in %d bytes, %.2f bytes/key", fam, s.name, keys, fi.Size(), float64(fi.Size())/float64(max(keys, 1)))
+			keys, size := rewriteFamily(t, d, fam, wo, filepath.Join(out, fmt.Sprintf("%c.sst", fam)))
+			t.Logf("family %q, %s: %d keys in %d bytes, %.2f bytes/key", fam, s.name, keys, size, float64(size)/float64(max(keys, 1)))
 		}
 	}
+}
+
+// rewriteFamily writes the keys of family fam into one table at name, with
+// wo, and returns how many there are and the table's size.
+func rewriteFamily(t *testing.T, d *DB, fam byte, wo sstable.WriterOptions, name string) (keys int, size int64) {
+	t.Helper()
+	f, err := vfs.Default.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)
+	it, err := d.db.NewIter(&pebbledb.IterOptions{LowerBound: []byte{fam}, UpperBound: []byte{fam + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if err := w.Set(it.Key(), it.Value()); err != nil {
+			t.Fatal(err)
+		}
+		keys++
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys, fi.Size()
 }
