@@ -151,7 +151,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			AcceptWALLoss: cfg.Data.AcceptWALLoss,
 			CacheBytes:    cfg.Data.CacheBytes,
 		},
-		ClickHouse: clickhouse.Config{Keeper: cl.Keeper, Claims: cl.Claims, Lease: cl.Lease, Failpoint: cl.Failpoint, Unsafe: cl.UnsafeClaims},
+		ClickHouse: clickhouse.Config{Keeper: cl.Keeper, Claims: cl.Claims, Lease: cl.Lease, DedupeWindow: cfg.Ingest.DedupeWindow, Failpoint: cl.Failpoint, Unsafe: cl.UnsafeClaims},
 		Metadata:   cfg.Data.Metadata,
 	})
 	if err != nil {

@@ -94,6 +94,7 @@ func (c *cli) migrate(ctx context.Context, cfg *migrateConfig) error {
 	}
 	chCfg.Keeper = strings.Split(cfg.keeper, ",")
 	chCfg.Claims = cfg.claims
+	chCfg.DedupeWindow = cfg.dedupeWindow
 
 	// Opening a store creates it where there is none: an empty source
 	// would move nothing, and succeed.

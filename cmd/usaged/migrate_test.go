@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"reflect"
 	"regexp"
@@ -272,8 +271,7 @@ func TestMigrate(t *testing.T) {
 		x := xxh3.HashString128Seed(ev.ID, seed)
 		h := binary.BigEndian.AppendUint64(nil, x.Hi)
 		h = binary.BigEndian.AppendUint32(h, uint32(x.Lo))
-		key := "usaged:" + target.ch.Database + ":e:" + ev.OrganizationID + ":" + hex.EncodeToString(h)
-		val, err := rdb.Get(ctx, key).Result()
+		_, val, err := clustertest.Claim(ctx, rdb, target.ch.Database, 'e', ev.OrganizationID, [12]byte(h))
 		hour := ev.Time.Truncate(time.Hour)
 		switch {
 		case hour.Before(from.Add(-time.Hour)) && errors.Is(err, redis.Nil):
@@ -376,9 +374,8 @@ func TestMigrateActivity(t *testing.T) {
 	defer rdb.Close()
 	x := xxh3.HashString128Seed(recent.ID, seed)
 	h := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, x.Hi), uint32(x.Lo))
-	key := "usaged:" + target.ch.Database + ":a:" + g.Casts[0].GUID.String() + ":" + hex.EncodeToString(h)
-	if val, err := rdb.Get(ctx, key).Result(); err != nil || val != "c|"+strconv.FormatInt(recent.Time.Truncate(time.Hour).Unix(), 10) {
-		t.Errorf("claim of the recent activity %s = %q, %v; want committed at its hour", key, val, err)
+	if key, val, err := clustertest.Claim(ctx, rdb, target.ch.Database, 'a', g.Casts[0].GUID.String(), [12]byte(h)); err != nil || val != "c|"+strconv.FormatInt(recent.Time.Truncate(time.Hour).Unix(), 10) {
+		t.Errorf("claim of the recent activity %s (in %s) = %q, %v; want committed at its hour", recent.ID, key, val, err)
 	}
 }
 

@@ -201,16 +201,15 @@ func (s *Store) newBatch(kind byte, calls []*call) *batch {
 			} else {
 				id, t = c.acts[i].ID, c.acts[i].Time
 			}
-			key := s.claimKey(kind, scope, id)
-			if seen[key] {
+			cl := s.idClaim(kind, scope, id)
+			if seen[cl.id()] {
 				c.outs[i] = usage.Duplicate
 				continue
 			}
-			seen[key] = true
+			seen[cl.id()] = true
 			hour := t.Truncate(time.Hour)
-			b.items = append(b.items, item{call: c, i: i, claim: claim{
-				key: key, hour: hour.Unix(), from: from.Unix(), expiry: claimExpiry(hour, c.from, now),
-			}})
+			cl.hour, cl.from, cl.expiry = hour.Unix(), from.Unix(), claimExpiry(hour, c.from, now)
+			b.items = append(b.items, item{call: c, i: i, claim: cl})
 		}
 	}
 	return b
@@ -336,6 +335,7 @@ func (s *Store) claimItems(ctx context.Context, b *batch, idx []int) (contended 
 	}
 	for j, i := range idx {
 		it := &b.items[i]
+		it.gen = res[j].gen
 		switch {
 		case res[j].dup:
 			it.state = itemDup

@@ -16,13 +16,15 @@ import (
 )
 
 // TestClaimShapesCost measures what the claim store spends per claim, its
-// append-only file's rewrites included, for the claim as usaged writes it
-// and for two alternatives: the same without a TTL per key (the cost of
-// expiring key by key), and claims as fields of hashes bucketed by a prefix
-// of the hash (HSETNX), which would expire by generation. Each shape
-// writes the same number of new claims, a batch of them in one MULTI …
-// EXEC, four batches at a time, into a database of the Redis of its own
-// that it empties at the end. It measures; it checks nothing.
+// append-only file's rewrites included, for usaged's claims (fields of
+// hashes, a batch's in one script call, looked for in two generations the
+// older of which is as full as the one written) and for three shapes of a
+// key per claim: SET … NX GET PXAT (how usaged claimed before), the same
+// without a TTL per key (the cost of expiring key by key), and HSETNX into
+// 4,096 hashes per organization, a command per claim. Each shape writes
+// the same number of new claims, four batches at a time (the key-per-claim
+// shapes a batch in one MULTI … EXEC), and the Redis of the test cluster
+// is emptied of them at the end. It measures; it checks nothing.
 func TestClaimShapesCost(t *testing.T) {
 	if os.Getenv("USAGED_CLAIM_COST") != "1" {
 		t.Skip("set USAGED_CLAIM_COST=1 to measure (it writes millions of keys into the test Redis)")
@@ -41,23 +43,61 @@ func TestClaimShapesCost(t *testing.T) {
 	}
 	const perBatch, inFlight = 27_000, 4
 	org := "3f2a6c1e-9b7d-4e21-8a55-0c1d2e3f4a5b" // as long as an organization's UUID
+	perKey := func(add func(p redis.Pipeliner, hash []byte, value string, expiry int64)) func() error {
+		return func() error {
+			batch := make([]byte, 16)
+			rand.Read(batch)
+			value := "p|" + hex.EncodeToString(batch) + "|" + strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10) +
+				"|" + strconv.FormatInt(time.Now().Truncate(time.Hour).Unix(), 10)
+			expiry := time.Now().Add(26 * time.Hour).UnixMilli()
+			p := rc.TxPipeline()
+			h := make([]byte, 12)
+			for range perBatch {
+				rand.Read(h)
+				add(p, h, value, expiry)
+			}
+			if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
+				return err
+			}
+			return nil
+		}
+	}
+	s := openNode(t, testConfig(t))
 	shapes := []struct {
-		name string
-		add  func(p redis.Pipeliner, hash []byte, value string, expiry int64)
+		name    string
+		prepare func() // before the measure: what the shape reads but does not write
+		batch   func() error
 	}{
-		{"SET NX GET PXAT (usaged)", func(p redis.Pipeliner, h []byte, v string, exp int64) {
+		{"SET NX GET PXAT (before)", nil, perKey(func(p redis.Pipeliner, h []byte, v string, exp int64) {
 			p.Do(ctx, "SET", "usaged:cost:e:"+org+":"+hex.EncodeToString(h), v, "NX", "GET", "PXAT", exp)
-		}},
-		{"SET NX GET, no TTL", func(p redis.Pipeliner, h []byte, v string, _ int64) {
+		})},
+		{"SET NX GET, no TTL", nil, perKey(func(p redis.Pipeliner, h []byte, v string, _ int64) {
 			p.Do(ctx, "SET", "usaged:cost:e:"+org+":"+hex.EncodeToString(h), v, "NX", "GET")
-		}},
-		{"HSETNX, 4,096 hashes", func(p redis.Pipeliner, h []byte, v string, _ int64) {
+		})},
+		{"HSETNX, 4,096 hashes", nil, perKey(func(p redis.Pipeliner, h []byte, v string, _ int64) {
 			p.HSetNX(ctx, "usaged:cost:e:"+org+":"+hex.EncodeToString(h[:2])[:3], hex.EncodeToString(h[1:]), v)
+		})},
+		{"usaged: script, hashes", func() {
+			gen, err := s.ClaimRandom(ctx, org, 1, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range batches {
+				if _, err := s.ClaimRandom(ctx, org, perBatch, time.Now().Add(-gen)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, func() error {
+			_, err := s.ClaimRandom(ctx, org, perBatch, time.Now())
+			return err
 		}},
 	}
 	for _, shape := range shapes {
 		if err := rc.FlushDB(ctx).Err(); err != nil {
 			t.Fatal(err)
+		}
+		if shape.prepare != nil {
+			shape.prepare()
 		}
 		awaitRewrite(t, rc)
 		cpu0, kids0, mem0 := redisUsage(t, rc)
@@ -69,18 +109,7 @@ func TestClaimShapesCost(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range work {
-					batch := make([]byte, 16)
-					rand.Read(batch)
-					value := "p|" + hex.EncodeToString(batch) + "|" + strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10) +
-						"|" + strconv.FormatInt(time.Now().Truncate(time.Hour).Unix(), 10)
-					expiry := time.Now().Add(26 * time.Hour).UnixMilli()
-					p := rc.TxPipeline()
-					h := make([]byte, 12)
-					for range perBatch {
-						rand.Read(h)
-						shape.add(p, h, value, expiry)
-					}
-					if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
+					if err := shape.batch(); err != nil {
 						t.Error(err)
 						return
 					}

@@ -77,6 +77,10 @@ type Config struct {
 	// Lease is how long a batch owns its claims before another node may
 	// abort it (default 10 s). A batch must commit within it.
 	Lease time.Duration
+	// DedupeWindow is the node's dedupe window (default 35 days, ingest's).
+	// The first node of a cluster fixes the claims' generation length from
+	// it (see claims.go); a node with a wider window reads more generations.
+	DedupeWindow time.Duration
 	// GroupCommit is how long a node gathers concurrent calls into one
 	// batch (default 20 ms).
 	GroupCommit time.Duration
@@ -149,6 +153,7 @@ type Store struct {
 	claims   *redis.Client
 	root     string // the store's root in the keeper: /usaged/DATABASE
 	seed     uint64 // the cluster's seed of the claims' hashes
+	genLen   claimGens
 
 	eventCalls, activityCalls chan *call      // to the group committers
 	life                      context.Context // ended by Close: stops the batches and the sweeper
@@ -184,6 +189,9 @@ func open(ctx context.Context, cfg Config, hook func(step string) bool) (*Store,
 	if cfg.GroupCommit <= 0 {
 		cfg.GroupCommit = 20 * time.Millisecond
 	}
+	if cfg.DedupeWindow <= 0 {
+		cfg.DedupeWindow = 35 * 24 * time.Hour
+	}
 	s, err := connect(cfg)
 	if err != nil {
 		return nil, err
@@ -194,6 +202,14 @@ func open(ctx context.Context, cfg Config, hook func(step string) bool) (*Store,
 	}
 	s.hook = hook
 	if err := s.loadSeed(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if _, err := s.generation(cfg.DedupeWindow); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.convertClaims(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-zookeeper/zk"
+	"github.com/redis/go-redis/v9"
 )
 
 // record is a batch's record in the keeper.
@@ -138,13 +139,13 @@ func (s *Store) abortOwn(b *batch) {
 	if err != nil || gone || r.committed {
 		return
 	}
-	keys := make([]string, 0, len(b.items))
+	mine := make([]claim, 0, len(b.items))
 	for i := range b.items {
 		if b.items[i].state == itemNew {
-			keys = append(keys, b.items[i].key)
+			mine = append(mine, b.items[i].claim)
 		}
 	}
-	_ = s.release(ctx, b.id, keys)
+	_ = s.release(ctx, b.id, mine)
 }
 
 // woundAfter: an older batch waits for a younger one's decision a
@@ -232,13 +233,13 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 			for j, i := range idx {
 				cs[j], olds[j] = b.items[i].claim, pending
 			}
-			took, err := s.take(ctx, b.id, b.deadline, owner, cs, olds)
+			took, gen, err := s.take(ctx, b.id, b.deadline, owner, cs, olds)
 			if err != nil {
 				return nil, err
 			}
 			for j, i := range idx {
 				if took[j] {
-					b.items[i].state = itemNew
+					b.items[i].state, b.items[i].gen = itemNew, gen
 				} else {
 					retry = append(retry, i)
 				}
@@ -279,17 +280,19 @@ func (s *Store) settleWith(ctx context.Context, b *batch, pending string, idx []
 // changed, or all of them if the batch has settled.
 func (s *Store) changed(ctx context.Context, b *batch, pending string, idx, retry []int) (same, _ []int, err error) {
 	owner, _, _ := pendingValue(pending)
-	keys := make([]string, len(idx), len(idx)+1)
+	pipe := s.claims.Pipeline()
+	vals := make([]*redis.StringCmd, len(idx))
 	for j, i := range idx {
-		keys[j] = b.items[i].key
+		c := &b.items[i].claim
+		vals[j] = pipe.HGet(ctx, c.key(c.gen), c.field)
 	}
-	vals, err := s.claims.MGet(ctx, append(keys, s.markKey(owner))...).Result()
-	if err != nil {
+	mark := pipe.Exists(ctx, s.markKey(owner))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, nil, unavailable(err, "claims: read")
 	}
-	settled := vals[len(idx)] != nil
+	settled := mark.Val() == 1
 	for j, i := range idx {
-		if v, _ := vals[j].(string); v == pending && !settled {
+		if v, err := vals[j].Result(); err == nil && v == pending && !settled {
 			same = append(same, i)
 		} else {
 			retry = append(retry, i)

@@ -2,8 +2,13 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/usaged/usaged/usage"
 )
@@ -75,18 +80,71 @@ func (s *Store) Rewind(ctx context.Context, version int, drop ...string) error {
 	return nil
 }
 
-// ClaimOf returns the key of the claim of event id in org and its value.
-func (s *Store) ClaimOf(ctx context.Context, org, id string) (key, value string, err error) {
-	key = s.claimKey('e', org, id)
-	value, err = s.claims.Get(ctx, key).Result()
-	return key, value, err
+// ClaimOf returns the claim of event id in org, found in the generations
+// a day's window reads, and its value.
+func (s *Store) ClaimOf(ctx context.Context, org, id string) (c claim, value string, err error) {
+	c = s.idClaim('e', org, id)
+	now := time.Now()
+	c.from = now.Add(-24 * time.Hour).Unix()
+	lo, hi, _, err := s.gens(c.from, now)
+	if err != nil {
+		return c, "", err
+	}
+	for c.gen = lo; c.gen <= hi; c.gen++ {
+		value, err = s.claims.HGet(ctx, c.key(c.gen), c.field).Result()
+		if err != redis.Nil {
+			return c, value, err
+		}
+	}
+	return c, "", redis.Nil
 }
 
-// TakeOver runs the take-over of key, seen with value old (pending for
+// ClaimRandom claims n random ids of org for a batch of its own, as at
+// now with a window of a day, and returns the generation length.
+func (s *Store) ClaimRandom(ctx context.Context, org string, n int, now time.Time) (time.Duration, error) {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = rand.Text()
+	}
+	_, g, err := s.ClaimIDs(ctx, org, ids, now, now.Add(-24*time.Hour))
+	return g, err
+}
+
+// ClaimIDs claims the ids of org for a batch of its own, as at now with
+// dedupe from from, and returns per id the value it had ("" where it had
+// none), and the generation length.
+func (s *Store) ClaimIDs(ctx context.Context, org string, ids []string, now, from time.Time) ([]string, time.Duration, error) {
+	cs := make([]claim, len(ids))
+	hour := now.Truncate(time.Hour)
+	for i, id := range ids {
+		cs[i] = s.idClaim('e', org, id)
+		cs[i].hour, cs[i].from, cs[i].expiry = hour.Unix(), from.Unix(), claimExpiry(hour, from, now)
+	}
+	batch := make([]byte, 16)
+	rand.Read(batch)
+	prefix := "p|" + hex.EncodeToString(batch) + "|" + strconv.FormatInt(now.Add(time.Minute).UnixMilli(), 10) + "|"
+	vals, err := s.writeClaims(ctx, prefix, cs, now)
+	if err != nil {
+		return nil, 0, err
+	}
+	g, err := s.generation(now.Sub(from))
+	return vals, time.Duration(g) * time.Millisecond, err
+}
+
+// Seed returns the cluster's seed of the claims' hashes.
+func (s *Store) Seed() uint64 { return s.seed }
+
+// Key returns the key of the hash c's value is in.
+func (c claim) Key() string { return c.key(c.gen) }
+
+// Field returns c's field in its hash.
+func (c claim) Field() string { return c.field }
+
+// TakeOver runs the take-over of claim c, seen with value old (pending for
 // owner), for a batch of its own, and reports whether it took the key.
-func (s *Store) TakeOver(ctx context.Context, owner, key, old string) (bool, error) {
-	took, err := s.take(ctx, "taker", time.Now().Add(time.Minute).UnixMilli(), owner,
-		[]claim{{key: key, hour: time.Now().Unix() / 3600 * 3600, expiry: time.Now().Add(time.Hour).UnixMilli()}}, []string{old})
+func (s *Store) TakeOver(ctx context.Context, owner string, c claim, old string) (bool, error) {
+	c.hour, c.expiry = time.Now().Unix()/3600*3600, time.Now().Add(time.Hour).UnixMilli()
+	took, _, err := s.take(ctx, "taker", time.Now().Add(time.Minute).UnixMilli(), owner, []claim{c}, []string{old})
 	if err != nil {
 		return false, err
 	}

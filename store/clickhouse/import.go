@@ -26,13 +26,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/go-zookeeper/zk"
-	"github.com/redis/go-redis/v9"
 	"github.com/zeebo/xxh3"
 
 	"github.com/usaged/usaged/usage"
@@ -91,7 +89,7 @@ type Importer struct {
 
 	names     []clientName
 	nameChunk int
-	claims    []importClaim
+	claims    []claim
 
 	// The activity records of the service and kind being gathered, and
 	// the number of chunks of each service and kind already written.
@@ -125,13 +123,8 @@ type stateChunk struct {
 
 type clientName struct{ org, client, name string }
 
-type importClaim struct {
-	key, value string
-	expire     int64 // Unix ms
-}
-
 // importClaimsPerCall bounds the claims set in one round trip.
-const importClaimsPerCall = 1000
+const importClaimsPerCall = claimCallSize
 
 // Import starts an import into the store's database, which must be empty
 // or hold only an earlier import of the same source (its seed), finished or
@@ -318,11 +311,10 @@ func (im *Importer) claim(ctx context.Context, kind byte, scope string, hash [12
 		im.stats.Expired++
 		return nil
 	}
-	im.claims = append(im.claims, importClaim{
-		key:    im.s.hashClaimKey(kind, scope, hash),
-		value:  "c|" + strconv.FormatInt(hour.Unix(), 10),
-		expire: claimExpiry(hour, im.cfg.DedupeFrom, im.cfg.Now()), // as a claim committed now
-	})
+	c := im.s.hashClaim(kind, scope, hash)
+	c.hour, c.from = hour.Unix(), from.Unix()
+	c.expiry = claimExpiry(hour, im.cfg.DedupeFrom, im.cfg.Now()) // as a claim committed now
+	im.claims = append(im.claims, c)
 	if len(im.claims) == importClaimsPerCall {
 		return im.flushClaims(ctx)
 	}
@@ -523,24 +515,15 @@ func (im *Importer) flushState(ctx context.Context) error {
 	return nil
 }
 
-// flushClaims sets the gathered claims, each only where the key has none
-// (so a second run changes nothing), in one transaction, so that they
-// share one fsync (see claimAll).
+// flushClaims writes the gathered claims as committed ("c|" and their
+// hour), each only where its id has no value (so a second run changes
+// nothing).
 func (im *Importer) flushClaims(ctx context.Context) error {
 	if len(im.claims) == 0 {
 		return nil
 	}
-	pipe := im.s.claims.TxPipeline()
-	cmds := make([]*redis.Cmd, len(im.claims))
-	for i, c := range im.claims {
-		cmds[i] = pipe.Do(ctx, "SET", c.key, c.value, "PXAT", c.expire, "NX")
-	}
-	_, _ = pipe.Exec(ctx) // each command's error is looked at below
-	for _, c := range cmds {
-		// redis.Nil is the answer of SET NX to a key that has a value.
-		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
-			return unavailable(err, "claims %s: set %d claims", im.s.cfg.Claims, len(im.claims))
-		}
+	if _, err := im.s.writeClaims(ctx, "c|", im.claims, time.Now()); err != nil {
+		return fmt.Errorf("claims %s: set %d claims: %w", im.s.cfg.Claims, len(im.claims), err)
 	}
 	im.stats.Claims += len(im.claims)
 	im.claims = im.claims[:0]

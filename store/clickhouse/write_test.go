@@ -3,6 +3,8 @@ package clickhouse_test
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,6 +21,7 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zeebo/xxh3"
 
 	"github.com/usaged/usaged/store/clickhouse"
 	"github.com/usaged/usaged/usage"
@@ -763,6 +766,112 @@ func TestSettledKeysAreNeverTakenOver(t *testing.T) {
 	// taken over from the value seen.
 	if took, err := s.TakeOver(ctx, "unsettled", key, value); err != nil || !took {
 		t.Fatalf("took over a key pending for an unmarked batch: %v, %v; want true", took, err)
+	}
+}
+
+// TestClaimsAcrossGenerations claims an id in one generation of the claim
+// hashes and again in the next: the second finds the first's value, and a
+// take-over moves the claim into the current generation, so that it
+// expires with it and an id keeps one value.
+func TestClaimsAcrossGenerations(t *testing.T) {
+	// The first node fixes the cluster's generation length, its window + 4 h:
+	// a window that puts now in its generation's second hour, so that a
+	// claim two hours ago is in the one before, and within the window.
+	now := time.Now()
+	window := 24 * time.Hour
+	for into := func() time.Duration {
+		return time.Duration(now.UnixMilli()%(window+4*time.Hour).Milliseconds()) * time.Millisecond
+	}; into() < time.Hour || into() >= 2*time.Hour; {
+		window += time.Hour
+	}
+	cfg := testConfig(t)
+	cfg.DedupeWindow = window
+	s := openNode(t, cfg)
+	ctx := t.Context()
+	rdb := redisClient(t, cfg)
+	if _, gen, err := s.ClaimIDs(ctx, "org-g", []string{"first"}, now, now.Add(-window)); err != nil || gen != window+4*time.Hour {
+		t.Fatalf("generation length %s, %v; want the window %s + 4 h", gen, err, window)
+	}
+	before := now.Add(-2 * time.Hour)
+	if vals, _, err := s.ClaimIDs(ctx, "org-g", []string{"a", "b"}, before, before.Add(-window)); err != nil || vals[0] != "" || vals[1] != "" {
+		t.Fatalf("claims two hours ago = %q, %v; want both new", vals, err)
+	}
+	old, value, err := s.ClaimOf(ctx, "org-g", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, _, err := s.ClaimIDs(ctx, "org-g", []string{"a", "c"}, now, now.Add(-window))
+	if err != nil || vals[0] != value || vals[1] != "" {
+		t.Fatalf("claims now = %q, %v; want a's value of the generation before %q, then new", vals, err, value)
+	}
+	cur, _, err := s.ClaimOf(ctx, "org-g", "c")
+	if err != nil || cur.Key() == old.Key() {
+		t.Fatalf("c, claimed now, is in %s, %v; want another generation than a's %s", cur.Key(), err, old.Key())
+	}
+	owner, _, _ := strings.Cut(strings.TrimPrefix(value, "p|"), "|")
+	if took, err := s.TakeOver(ctx, owner, old, value); err != nil || !took {
+		t.Fatalf("take-over of a = %v, %v", took, err)
+	}
+	moved, now2, err := s.ClaimOf(ctx, "org-g", "a")
+	if err != nil || !strings.HasPrefix(now2, "p|taker|") || moved.Key() == old.Key() {
+		t.Fatalf("a after its take-over: %q in %s, %v; want the taker's, moved out of %s", now2, moved.Key(), err, old.Key())
+	}
+	if n, err := rdb.HExists(ctx, old.Key(), old.Field()).Result(); err != nil || n {
+		t.Fatalf("a is still in %s after its take-over (%v, %v)", old.Key(), n, err)
+	}
+}
+
+// TestClaimsOfAnEarlierVersionConverted writes claims as a usaged before
+// the claim hashes did, a string key each, and opens the store again: the
+// events they claimed are duplicates, committed or pending for a batch
+// with a mark, their claims are in the hashes, and the keys are gone.
+func TestClaimsOfAnEarlierVersionConverted(t *testing.T) {
+	cfg := testConfig(t)
+	ctx := t.Context()
+	s := openNode(t, cfg)
+	rdb := redisClient(t, cfg)
+	now := time.Now().UTC()
+	keyOf := func(id string) string {
+		x := xxh3.HashString128Seed(id, s.Seed())
+		h := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(nil, x.Hi), uint32(x.Lo))
+		return "usaged:" + cfg.Database + ":e:org-v1:" + hex.EncodeToString(h)
+	}
+	hour := strconv.FormatInt(now.Truncate(time.Hour).Unix(), 10)
+	expiry := now.Add(48 * time.Hour).Truncate(time.Millisecond)
+	evs := []usage.Event{testEvent("org-v1", 1, now), testEvent("org-v1", 2, now), testEvent("org-v1", 3, now)}
+	old := map[string]string{
+		keyOf(evs[0].ID): "c|" + hour,
+		keyOf(evs[1].ID): "p|oldbatch|" + strconv.FormatInt(now.Add(time.Minute).UnixMilli(), 10) + "|" + hour,
+	}
+	for k, v := range old {
+		if err := rdb.Set(ctx, k, v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.PExpireAt(ctx, k, expiry).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.Set(ctx, "usaged:"+cfg.Database+":b:oldbatch", "c", time.Hour).Err(); err != nil { // its mark
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s = openNode(t, cfg)
+	outs, err := s.Append(ctx, evs, now.Add(-time.Hour))
+	if err != nil || outs[0] != usage.Duplicate || outs[1] != usage.Duplicate || outs[2] != usage.Accepted {
+		t.Fatalf("Append after the conversion = %v, %v; want the two claimed before Duplicate", outs, err)
+	}
+	for i, ev := range evs[:2] {
+		if n, err := rdb.Exists(ctx, keyOf(ev.ID)).Result(); err != nil || n != 0 {
+			t.Errorf("the key of %s is still there (%d, %v)", ev.ID, n, err)
+		}
+		c, v, err := s.ClaimOf(ctx, "org-v1", ev.ID)
+		if err != nil || v != old[keyOf(evs[i].ID)] {
+			t.Fatalf("claim of %s after the conversion: %q, %v; want %q", ev.ID, v, err, old[keyOf(evs[i].ID)])
+		}
+		if at, err := rdb.Do(ctx, "PEXPIRETIME", c.Key()).Int64(); err != nil || at < expiry.UnixMilli() {
+			t.Errorf("the hash of %s expires at %d, %v; want no earlier than its key did, %d", ev.ID, at, err, expiry.UnixMilli())
+		}
 	}
 }
 
