@@ -194,7 +194,7 @@ func (c *claim) id() string { return c.scope + c.field }
 // key returns the key of the claim's hash in generation gen.
 func (c *claim) key(gen int64) string {
 	const digits = "0123456789abcdef"
-	b := c.field[0] >> 2 // claimBuckets
+	b := c.field[0] / (256 / claimBuckets)
 	return c.scope + "g" + strconv.FormatInt(gen, 10) + ":" + string([]byte{digits[b>>4], digits[b&15]})
 }
 
