@@ -28,8 +28,8 @@ package clickhouse
 // claim is written into the generation of the time it is made, and a hash
 // expires whole once the last claim written into it is no longer needed
 // (claimExpiry, the latest of its claims'). The cluster's generation length
-// is fixed in the keeper by the first node that claims, as its dedupe
-// window plus 2·claimSkew. An event within a window was claimed at most
+// is fixed in the keeper by the first node that opens the store, as its
+// dedupe window plus 2·claimSkew. An event within a window was claimed at most
 // claimSkew (clock differences and MaxFuture, with room) before the window
 // starts, so a claim is looked for in the generations from the window's
 // start − claimSkew to now + claimSkew: two, for a node whose window is the
