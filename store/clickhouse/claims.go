@@ -41,16 +41,17 @@ package clickhouse
 // nothing overwrites a value it did not see.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -194,9 +195,12 @@ func (c *claim) id() string { return c.scope + c.field }
 // key returns the key of the claim's hash in generation gen.
 func (c *claim) key(gen int64) string {
 	const digits = "0123456789abcdef"
-	b := c.field[0] / (256 / claimBuckets)
+	b := c.bucket()
 	return c.scope + "g" + strconv.FormatInt(gen, 10) + ":" + string([]byte{digits[b>>4], digits[b&15]})
 }
+
+// bucket returns the claim's bucket: its hash's first bits.
+func (c *claim) bucket() byte { return c.field[0] / (256 / claimBuckets) }
 
 // idClaim returns the claim of event id in scope: kind 'e' with an
 // organization, 'a' with a service GUID. The hash is the one the embedded
@@ -245,23 +249,11 @@ func (s *Store) loadSeed() error {
 	return nil
 }
 
-// claimGens is the cluster's generation length of claims, read from the
-// keeper once.
-type claimGens struct {
-	mu  sync.Mutex
-	len int64 // ms; 0 until read
-}
-
-// generation returns the cluster's generation length in ms, creating it in
-// the keeper as window (in whole hours: dedupe starts at an hour, so a
-// batch's window is up to an hour longer than the node's) + 2·claimSkew if
-// no node has yet.
-func (s *Store) generation(window time.Duration) (int64, error) {
-	s.genLen.mu.Lock()
-	defer s.genLen.mu.Unlock()
-	if s.genLen.len > 0 {
-		return s.genLen.len, nil
-	}
+// loadGeneration reads the cluster's generation length of claims from the
+// keeper into s.genLen, creating it as window (in whole hours: dedupe
+// starts at an hour, so a batch's window is up to an hour longer than the
+// node's) + 2·claimSkew if no node has yet. Open calls it once.
+func (s *Store) loadGeneration(window time.Duration) error {
 	path := s.root + "/claim-generation"
 	b := binary.BigEndian.AppendUint64(nil, uint64((max(window.Truncate(time.Hour), time.Hour) + 2*claimSkew).Milliseconds()))
 	_, err := s.keeper.Create(path, b, 0, zk.WorldACL(zk.PermAll))
@@ -269,13 +261,13 @@ func (s *Store) generation(window time.Duration) (int64, error) {
 		b, _, err = s.keeper.Get(path)
 	}
 	if err != nil {
-		return 0, unavailable(err, "keeper %v: claim generation", s.cfg.Keeper)
+		return unavailable(err, "keeper %v: claim generation", s.cfg.Keeper)
 	}
 	if len(b) != 8 || int64(binary.BigEndian.Uint64(b)) <= 0 {
-		return 0, fmt.Errorf("keeper %v: %s holds %x, want a positive 8-byte length", s.cfg.Keeper, path, b)
+		return fmt.Errorf("keeper %v: %s holds %x, want a positive 8-byte length", s.cfg.Keeper, path, b)
 	}
-	s.genLen.len = int64(binary.BigEndian.Uint64(b))
-	return s.genLen.len, nil
+	s.genLen = int64(binary.BigEndian.Uint64(b))
+	return nil
 }
 
 // maxClaimGens bounds the generations one lookup reads: a window 31 times
@@ -288,10 +280,7 @@ func (s *Store) gens(from int64, now time.Time) (lo, hi, cur int64, err error) {
 	if from <= 0 || from > now.Unix() {
 		return 0, 0, 0, fmt.Errorf("claims: dedupe from %s, want a time after 1970 and before now", time.Unix(from, 0).UTC())
 	}
-	g, err := s.generation(now.Sub(time.Unix(from, 0)))
-	if err != nil {
-		return 0, 0, 0, err
-	}
+	g := s.genLen
 	lo = (time.Unix(from, 0).Add(-claimSkew).UnixMilli()) / g
 	hi = now.Add(claimSkew).UnixMilli() / g
 	if hi-lo+1 > maxClaimGens {
@@ -315,16 +304,18 @@ func (s *Store) writeClaims(ctx context.Context, prefix string, cs []claim, now 
 		return nil, err
 	}
 	ng := int(hi - lo + 1)
-	groups := map[string][]int{}
+	type hash struct {
+		scope  string
+		bucket byte
+	}
+	groups := map[hash][]int{}
 	for i := range cs {
-		k := cs[i].key(cur)
+		k := hash{cs[i].scope, cs[i].bucket()}
 		groups[k] = append(groups[k], i)
 	}
-	order := make([]string, 0, len(groups))
-	for k := range groups {
-		order = append(order, k)
-	}
-	slices.Sort(order)
+	order := slices.SortedFunc(maps.Keys(groups), func(a, b hash) int {
+		return cmp.Or(strings.Compare(a.scope, b.scope), cmp.Compare(a.bucket, b.bucket))
+	})
 	out := make([]string, len(cs))
 	var (
 		keys  []string
@@ -630,7 +621,7 @@ func (s *Store) convertKeys(ctx context.Context, kind byte, head string, keys []
 		return 0, unavailable(err, "claims: read the claims of an earlier version")
 	}
 	now := time.Now()
-	from := now.Add(-time.Duration(s.genLen.len)*time.Millisecond + 2*claimSkew).Unix()
+	from := now.Add(-time.Duration(s.genLen)*time.Millisecond + 2*claimSkew).Unix()
 	byPrefix := map[string][]claim{}
 	for i, k := range keys {
 		v, err := vals[i].Result()

@@ -153,7 +153,7 @@ type Store struct {
 	claims   *redis.Client
 	root     string // the store's root in the keeper: /usaged/DATABASE
 	seed     uint64 // the cluster's seed of the claims' hashes
-	genLen   claimGens
+	genLen   int64  // ms: the claims' generation length, read at Open (claims.go)
 
 	eventCalls, activityCalls chan *call      // to the group committers
 	life                      context.Context // ended by Close: stops the batches and the sweeper
@@ -205,7 +205,7 @@ func open(ctx context.Context, cfg Config, hook func(step string) bool) (*Store,
 		s.Close()
 		return nil, err
 	}
-	if _, err := s.generation(cfg.DedupeWindow); err != nil {
+	if err := s.loadGeneration(cfg.DedupeWindow); err != nil {
 		s.Close()
 		return nil, err
 	}
